@@ -1,0 +1,1 @@
+"""Vendor adapters: each maps one MIS's records to the common schema (see STYLE.md)."""

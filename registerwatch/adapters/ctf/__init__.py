@@ -1,0 +1,32 @@
+"""Common Transfer File (CTF) import: see docs/adapters/ctf.md.
+
+``parse_ctf`` reads one file; ``CtfAdapter`` reads a file or a folder as an MIS adapter.
+"""
+
+from registerwatch.adapters.ctf.adapter import CtfAdapter
+from registerwatch.adapters.ctf.marks import (
+    NOT_IN_SESSION,
+    VENDOR_SINGLE_CHARACTER_CODES,
+    DecodedMarks,
+    DecodedSession,
+    MisalignedMarksError,
+    UndecodableSession,
+    decode_attendance_marks,
+)
+from registerwatch.adapters.ctf.parser import (
+    CtfDocument,
+    CtfFileError,
+    CtfHeader,
+    CtfSchool,
+    CtfYearData,
+    derive_mis_id,
+    load_ctf_tree,
+    parse_ctf,
+)
+
+__all__ = [
+    "NOT_IN_SESSION", "VENDOR_SINGLE_CHARACTER_CODES", "CtfAdapter", "CtfDocument",
+    "CtfFileError", "CtfHeader", "CtfSchool", "CtfYearData", "DecodedMarks", "DecodedSession",
+    "MisalignedMarksError", "UndecodableSession", "decode_attendance_marks", "derive_mis_id",
+    "load_ctf_tree", "parse_ctf",
+]

@@ -1,0 +1,426 @@
+"""One small class per iSAMS resource: where it lives, its keys, and one ``to_schema()``.
+
+Records arrive as flat mappings: REST JSON objects as they are, Batch XML elements through
+``client.element_record`` (attributes as ``@Name``). ``to_schema`` raises ``InvalidRecord`` for a
+record that will not map; ``map_records`` turns that into a ``Quarantined`` entry so one bad
+record never stops the run.
+
+Field names are OBSERVED (mis-apis §2) unless a comment says INFERRED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from registerwatch.adapters._base import (
+    Batch,
+    Quarantined,
+    normalise_code,
+    parse_date,
+    parse_instant,
+    require,
+)
+from registerwatch.calendar import LONDON
+from registerwatch.errors import InvalidRecord
+from registerwatch.schema import Amendment, AmendmentSource, Mark, Pupil, Session, Term
+
+T = TypeVar("T")
+
+DEFAULT_PM_CUTOFF = time(12, 0)
+
+# iSAMS schools configure their own codes; these are the vendor spellings registerwatch has
+# seen or expects, mapped to national codes. INFERRED (no vendor table is public): one table,
+# change it here. ``normalise_code`` already upper-cases c1/c2/j1.
+ISAMS_CODE_ALIASES: Mapping[str, str] = {}
+
+# A present code whose letter is one of these means "present": the national symbol depends on
+# the session (``/`` morning, ``\`` afternoon), which iSAMS does not record. INFERRED.
+_PRESENT_SYMBOLS = frozenset({"/", "\\", "P/", "PRESENT"})
+_SESSION_PRESENT = {Session.AM: "/", Session.PM: "\\"}
+
+_SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "U", "UNKNOWN": "U",
+        "X": "U", "O": "U", "OTHER": "U"}
+
+
+def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
+    """AM or PM for a registration time. iSAMS has no session flag: a register at or after the
+    cut-off is the afternoon one (the Access Group integration's rule, default midday;
+    configurable per school as ``[sync] isams_pm_cutoff``)."""
+    return Session.PM if local.time() >= pm_cutoff else Session.AM
+
+
+def local_datetime(value: Any, *, resource: str, record_ref: str, field: str) -> datetime:
+    """An iSAMS local date-time (``2024-09-02T08:40:00``, Europe/London, no offset)."""
+    parsed = parse_instant(value, resource=resource, record_ref=record_ref, field=field,
+                           default_tz=LONDON)
+    if parsed is None:
+        raise InvalidRecord(f"required field {field!r} is missing", resource=resource,
+                            record_ref=record_ref, field=field)
+    return parsed.astimezone(LONDON)
+
+
+def parse_flag(value: Any, *, resource: str, record_ref: str, field: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y"):
+        return True
+    if text in ("0", "false", "no", "n", ""):
+        return False
+    raise InvalidRecord(f"{value!r} is not 0 or 1", resource=resource, record_ref=record_ref,
+                        field=field)
+
+
+def _optional_date(record: Mapping[str, Any], key: str, *, resource: str,
+                   record_ref: str) -> date | None:
+    value = record.get(key)
+    if value in (None, ""):
+        return None
+    return parse_date(value, resource=resource, record_ref=record_ref, field=key)
+
+
+def _text(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> str | None:
+    value = _text(record, key)
+    if value is None:
+        return None
+    sex = _SEX.get(value.upper())
+    if sex is None:
+        raise InvalidRecord(f"{value!r} is not a recognised gender", resource=resource,
+                            record_ref=record_ref, field=key)
+    return sex
+
+
+def _validation_error(exc: ValidationError, *, resource: str, record_ref: str,
+                      fields: Mapping[str, str]) -> InvalidRecord:
+    """A pydantic error as InvalidRecord naming the vendor field (not the schema field)."""
+    first = exc.errors()[0]
+    schema_field = ".".join(str(p) for p in first["loc"]) or None
+    vendor_field = fields.get(schema_field or "", schema_field)
+    return InvalidRecord(first["msg"], resource=resource, record_ref=record_ref,
+                         field=vendor_field)
+
+
+class Stream(Generic[T]):
+    """A resource: its name (used in quarantine entries), keys and replication key."""
+
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]
+    # None: no modified-since exists for iSAMS; sync re-pulls a trailing window and diffs.
+    replication_key: ClassVar[str | None] = None
+    # What names one record in a quarantine entry (default: the keys).
+    ref_keys: ClassVar[tuple[str, ...] | None] = None
+
+    def record_ref(self, record: Mapping[str, Any], position: str) -> str:
+        """A reference to the record for a quarantine entry: its vendor id, never names."""
+        values = [str(record[k]) for k in (self.ref_keys or self.keys)
+                  if record.get(k) not in (None, "")]
+        return f"{self.name} {'/'.join(values)}" if values else f"{self.name} at {position}"
+
+    def to_schema(self, record: Mapping[str, Any],
+                  ref: str | None = None) -> T:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def map_records(self, records: Iterable[tuple[str, Mapping[str, Any]]],
+                    keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+        """Map ``(position, record)`` pairs; records that will not map are quarantined."""
+        batch: Batch[T] = Batch()
+        for position, record in records:
+            if keep is not None and not keep(record):
+                continue
+            ref = self.record_ref(record, position)
+            try:
+                batch.records.append(self.to_schema(record, ref))
+            except InvalidRecord as exc:
+                batch.quarantined.append(Quarantined(
+                    resource=self.name, record_ref=ref, field=exc.field,
+                    reason=exc.reason))
+        return batch
+
+
+# -- pupils -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RestPupilsStream(Stream[Pupil]):
+    """``GET /api/students`` (REST, paged). Lists leavers too, with ``leavingDate``."""
+
+    school_id: str
+    name: ClassVar[str] = "students"
+    path: ClassVar[str] = "/api/students"
+    root_key: ClassVar[str] = "students"
+    keys: ClassVar[tuple[str, ...]] = ("schoolId",)
+
+    _FIELDS: ClassVar[Mapping[str, str]] = {
+        "upn": "uniquePupilNumber", "legal_forename": "forename", "legal_surname": "surname",
+        "dob": "dob", "nc_year": "yearGroup", "reg_group": "formGroup",
+        "starting_day": "enrolmentDate", "leaving_date": "leavingDate", "sex": "gender"}
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Pupil:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        mis_id = str(require(record, "schoolId", **where)).strip()
+        if not mis_id:
+            raise InvalidRecord("required field 'schoolId' is empty", field="schoolId", **where)
+        dob = _optional_date(record, "dob", **where)
+        year = record.get("yearGroup")
+        try:
+            return Pupil(
+                id=f"{self.school_id}:{mis_id}", school_id=self.school_id, mis_id=mis_id,
+                upn=_text(record, "uniquePupilNumber"),
+                legal_forename=_text(record, "forename"),
+                legal_surname=_text(record, "surname"),
+                middle_names=_text(record, "middlenames"),
+                preferred_forename=_text(record, "preferredName"),
+                dob=dob, sex=_sex(record, "gender", **where),
+                nc_year=None if year in (None, "") else str(year),
+                reg_group=_text(record, "formGroup"),
+                starting_day=_optional_date(record, "enrolmentDate", **where),
+                leaving_date=_optional_date(record, "leavingDate", **where),
+                # INFERRED: REST has no pupil type; a boarding house means a boarder.
+                boarder=_text(record, "boardingHouse") is not None,
+            )
+        except ValidationError as exc:
+            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+
+
+@dataclass
+class BatchPupilsStream(Stream[Pupil]):
+    """Batch ``Pupil_GetCurrentPupils``: ``<PupilManager><CurrentPupils><Pupil>``.
+
+    Current pupils only: leavers need the REST credentials (``/api/students``).
+    """
+
+    school_id: str
+    name: ClassVar[str] = "CurrentPupils"
+    method: ClassVar[str] = "Pupil_GetCurrentPupils"
+    section: ClassVar[str] = "PupilManager/CurrentPupils"
+    keys: ClassVar[tuple[str, ...]] = ("SchoolId",)
+
+    _FIELDS: ClassVar[Mapping[str, str]] = {
+        "upn": "UPN", "legal_forename": "Forename", "legal_surname": "Surname", "dob": "DOB",
+        "nc_year": "NCYear", "reg_group": "Form", "starting_day": "EnrolmentDate",
+        "sex": "Gender"}
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Pupil:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        mis_id = str(require(record, "SchoolId", **where)).strip()
+        try:
+            return Pupil(
+                id=f"{self.school_id}:{mis_id}", school_id=self.school_id, mis_id=mis_id,
+                upn=_text(record, "UPN"),
+                legal_forename=_text(record, "Forename"),
+                legal_surname=_text(record, "Surname"),
+                middle_names=_text(record, "Middlename"),
+                preferred_forename=_text(record, "Preferredname"),
+                dob=_optional_date(record, "DOB", **where),
+                sex=_sex(record, "Gender", **where),
+                nc_year=_text(record, "NCYear"),
+                reg_group=_text(record, "Form"),
+                starting_day=_optional_date(record, "EnrolmentDate", **where),
+                boarder=(_text(record, "PupilType") or "").lower() == "boarder",
+            )
+        except ValidationError as exc:
+            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+
+
+# -- marks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresentCode:
+    id: str
+    code: str
+    name: str | None = None
+
+
+@dataclass
+class MarksStream(Stream[Mark]):
+    """Batch ``Registration_GetRegistrationStatus``: one row per pupil and registration time.
+
+    ``RegistrationDateTime`` is local time with no session flag: the session comes from the
+    cut-off. ``Registered = 0`` means nobody has marked the pupil yet: no mark (not an absence).
+    A row names its code either by ``Code`` (an absence code letter) or by ``PresentCode`` (an
+    id into the school's present-code table, read from ``Registration_GetPresentCodes``);
+    ``Code`` wins when both are set. ``MinutesLate``, ``Comment`` and ``LastUpdated`` are
+    INFERRED optional children (mis-apis §10.2), read when present.
+    """
+
+    school_id: str
+    pm_cutoff: time = DEFAULT_PM_CUTOFF
+    present_codes: Mapping[str, PresentCode] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(ISAMS_CODE_ALIASES))
+    name: ClassVar[str] = "RegistrationStatus"
+    method: ClassVar[str] = "Registration_GetRegistrationStatus"
+    filter_name: ClassVar[str] = "RegistrationStatus"
+    section: ClassVar[str] = "RegistrationManager/RegistrationStatuses"
+    # The natural key (mis-apis §10.2); rows repeat it on purpose, so dedupe_marks decides.
+    keys: ClassVar[tuple[str, ...]] = ("PupilId", "RegistrationDateTime")
+    ref_keys: ClassVar[tuple[str, ...] | None] = ("@Id",)
+
+    _FIELDS: ClassVar[Mapping[str, str]] = {
+        "pupil_id": "PupilId", "date": "RegistrationDateTime",
+        "session": "RegistrationDateTime", "code": "Code", "minutes_late": "MinutesLate",
+        "recorded_at": "LastUpdated"}
+
+    @staticmethod
+    def is_registered(record: Mapping[str, Any]) -> bool:
+        """False for a ``Registered = 0`` row (no mark yet); malformed values are kept so that
+        ``to_schema`` quarantines them with the field named."""
+        return str(record.get("Registered", "1")).strip() not in ("0", "false", "False")
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Mark:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        pupil = str(require(record, "PupilId", **where)).strip()
+        when = local_datetime(require(record, "RegistrationDateTime", **where),
+                              field="RegistrationDateTime", **where)
+        session = session_of(when, self.pm_cutoff)
+        registered = parse_flag(require(record, "Registered", **where), field="Registered",
+                                **where)
+        if not registered:
+            raise InvalidRecord("Registered is 0: there is no mark", field="Registered", **where)
+        code, vendor_code = self._code(record, session, where)
+        minutes = record.get("MinutesLate")
+        try:
+            minutes_late = None if minutes in (None, "") else int(str(minutes))
+        except ValueError:
+            raise InvalidRecord(f"{minutes!r} is not a whole number of minutes",
+                                field="MinutesLate", **where) from None
+        recorded_at = parse_instant(record.get("LastUpdated"), field="LastUpdated",
+                                    default_tz=LONDON, **where)
+        try:
+            return Mark(pupil_id=f"{self.school_id}:{pupil}", date=when.date(),
+                        session=session, code=code, vendor_code=vendor_code,
+                        minutes_late=minutes_late,
+                        comment=_text(record, "Comment"), recorded_at=recorded_at,
+                        source_ref=ref)
+        except ValidationError as exc:
+            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+
+    def _code(self, record: Mapping[str, Any], session: Session,
+              where: Mapping[str, str]) -> tuple[str, str]:
+        raw = _text(record, "Code")
+        if raw is not None:
+            return normalise_code(raw, self.aliases, field="Code", **where), raw
+        present_id = _text(record, "PresentCode")
+        if present_id in (None, "0"):
+            raise InvalidRecord("Registered is 1 but the row has neither a Code nor a "
+                                "PresentCode", field="Code", **where)
+        assert present_id is not None
+        present = self.present_codes.get(present_id)
+        if present is None:
+            raise InvalidRecord(f"PresentCode {present_id} is not in the school's present-code "
+                                "table", field="PresentCode", **where)
+        if present.code.upper() in _PRESENT_SYMBOLS:
+            return _SESSION_PRESENT[session], present.code
+        return normalise_code(present.code, self.aliases, field="PresentCode", **where), \
+            present.code
+
+
+@dataclass
+class PresentCodesStream(Stream[PresentCode]):
+    """Batch ``Registration_GetPresentCodes``. The method name is OBSERVED; the element shape
+    (``<PresentCodes><PresentCode Id><Code><Name>``) is INFERRED."""
+
+    name: ClassVar[str] = "PresentCode"
+    method: ClassVar[str] = "Registration_GetPresentCodes"
+    section: ClassVar[str] = "RegistrationManager/PresentCodes"
+    keys: ClassVar[tuple[str, ...]] = ("@Id",)
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> PresentCode:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        ident = str(require(record, "@Id", **where)).strip()
+        code = _text(record, "Code")
+        if code is None:
+            raise InvalidRecord("required field 'Code' is missing", field="Code", **where)
+        return PresentCode(id=ident, code=code, name=_text(record, "Name"))
+
+
+# -- amendments (INFERRED resource) -----------------------------------------------------------
+
+
+@dataclass
+class AmendmentsStream(Stream[Amendment]):
+    """INFERRED: no vendor documents an attendance audit (mis-apis §9). The simulator serves
+    one in iSAMS style as Batch ``Registration_GetRegistrationAudit`` →
+    ``<RegistrationManager><RegistrationAudits><RegistrationAudit Id>`` with ``PupilId``,
+    ``RegistrationDateTime``, ``OriginalCode``, ``AmendedCode``, ``Reason``,
+    ``AmendedDateTime``, ``AmendedBy``, ``AmendedByPosition``. Missing fields stay None: the
+    AMD001 rule, not this parser, judges an incomplete record."""
+
+    school_id: str
+    pm_cutoff: time = DEFAULT_PM_CUTOFF
+    aliases: Mapping[str, str] = field(default_factory=lambda: dict(ISAMS_CODE_ALIASES))
+    name: ClassVar[str] = "RegistrationAudit"
+    method: ClassVar[str] = "Registration_GetRegistrationAudit"
+    filter_name: ClassVar[str] = "RegistrationAudit"
+    section: ClassVar[str] = "RegistrationManager/RegistrationAudits"
+    keys: ClassVar[tuple[str, ...]] = ("@Id",)
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Amendment:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        pupil = str(require(record, "PupilId", **where)).strip()
+        when = local_datetime(require(record, "RegistrationDateTime", **where),
+                              field="RegistrationDateTime", **where)
+
+        def code(key: str) -> str | None:
+            raw = _text(record, key)
+            if raw is None:
+                return None
+            if raw.upper() in _PRESENT_SYMBOLS:
+                return _SESSION_PRESENT[session_of(when, self.pm_cutoff)]
+            return normalise_code(raw, self.aliases, field=key, **where)
+
+        try:
+            return Amendment(
+                pupil_id=f"{self.school_id}:{pupil}", date=when.date(),
+                session=session_of(when, self.pm_cutoff),
+                original_code=code("OriginalCode"), amended_code=code("AmendedCode"),
+                reason=_text(record, "Reason"),
+                amended_at=parse_instant(record.get("AmendedDateTime"),
+                                         field="AmendedDateTime", default_tz=LONDON, **where),
+                amended_by_name=_text(record, "AmendedBy"),
+                amended_by_position=_text(record, "AmendedByPosition"),
+                source=AmendmentSource.MIS, source_ref=ref)
+        except ValidationError as exc:
+            raise _validation_error(exc, fields={}, **where) from None
+
+
+# -- calendar ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TermsStream(Stream[Term]):
+    """Batch ``School_GetSchoolTerms``: ``<SchoolManager><Terms><Term Id>`` with ``StartDate``
+    and ``FinishDate`` (OBSERVED, recorded example). iSAMS exposes no closures or register
+    times: those come from the school's config."""
+
+    name: ClassVar[str] = "Term"
+    method: ClassVar[str] = "School_GetSchoolTerms"
+    section: ClassVar[str] = "SchoolManager/Terms"
+    keys: ClassVar[tuple[str, ...]] = ("@Id",)
+
+    def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Term:
+        ref = ref or self.record_ref(record, "an unknown position")
+        where = {"resource": self.name, "record_ref": ref}
+        start = parse_date(require(record, "StartDate", **where), field="StartDate", **where)
+        end = parse_date(require(record, "FinishDate", **where), field="FinishDate", **where)
+        try:
+            return Term(start=start, end=end)
+        except ValidationError as exc:
+            raise _validation_error(exc, fields={"end": "FinishDate", "start": "StartDate"},
+                                    **where) from None

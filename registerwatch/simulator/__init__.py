@@ -1,0 +1,1 @@
+"""Synthetic schools and loopback servers in each vendor's style, with fault injection."""

@@ -1,0 +1,126 @@
+"""Plain records the store hands back where no schema model fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, NamedTuple
+
+from registerwatch.schema import Finding, Mark, Session
+
+
+class MarkKey(NamedTuple):
+    """What identifies a register entry within a school."""
+
+    pupil_id: str
+    date: date
+    session: Session
+
+
+# The fields of a Mark that make up its content: a difference in any of them is a change.
+MARK_CONTENT_FIELDS = (
+    "code", "vendor_code", "minutes_late", "comment", "recorded_at", "recorded_by", "source_ref",
+)
+
+
+@dataclass(frozen=True)
+class MarkChange:
+    """A stored mark whose content (or deletion flag) differs from the one just pulled."""
+
+    key: MarkKey
+    old: Mark
+    new: Mark
+    fields: tuple[str, ...]  # the content fields that differ, in MARK_CONTENT_FIELDS order
+    restored: bool = False  # the stored mark had been flagged deleted and is back in the MIS
+
+    @property
+    def old_code(self) -> str:
+        return self.old.code
+
+    @property
+    def new_code(self) -> str:
+        return self.new.code
+
+    @property
+    def code_changed(self) -> bool:
+        return "code" in self.fields
+
+
+@dataclass
+class MarkDiff:
+    """What ``Store.upsert_marks`` found, compared with what the store held before."""
+
+    new: list[Mark] = field(default_factory=list)
+    changed: list[MarkChange] = field(default_factory=list)
+    unchanged: list[MarkKey] = field(default_factory=list)
+    duplicates: int = 0  # input marks dropped because a later one had the same key
+
+    @property
+    def code_changes(self) -> list[MarkChange]:
+        return [c for c in self.changed if c.code_changed]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": len(self.new), "changed": len(self.changed),
+            "unchanged": len(self.unchanged), "duplicates": self.duplicates,
+        }
+
+
+@dataclass(frozen=True)
+class DeletedMark:
+    """A mark that disappeared from the MIS: kept, and flagged with when sync noticed."""
+
+    mark: Mark
+    deleted_at: datetime
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    school_id: str
+    resource: str
+    record_ref: str | None
+    field: str | None
+    reason: str
+    raw: str | None
+    occurrences: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    """A finding as persisted, with the store-side state the Finding model does not carry."""
+
+    finding: Finding
+    status: str  # 'open' | 'resolved'
+    acknowledged_at: datetime | None = None
+    ack_note: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    return_kind: str
+    school_id: str
+    pupil_id: str | None
+    episode: str | None
+    idempotency_key: str
+    sha256: str
+    artefact_path: str | None
+    payload: bytes
+    state: str  # 'queued' | 'sent' | 'acknowledged' | 'failed'
+    attempts: int
+    last_error: str | None
+    receipt: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    counts: dict[str, Any]

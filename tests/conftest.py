@@ -1,0 +1,19 @@
+"""Shared test fixtures: where the public data in ../shared/data lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("REGISTERWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The folder of public data files; tests that need it skip cleanly when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public data folder {SHARED_DATA} not present")
+    return SHARED_DATA

@@ -1,0 +1,59 @@
+"""The command line: JSON outputs, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from registerwatch.cli import main
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exc.value.code or 0, captured.out, captured.err
+
+
+def test_codes_json_lists_every_code_with_required_keys(capsys):
+    code, stdout, _ = run(capsys, "codes", "--format", "json")
+    assert code == 0
+    rows = json.loads(stdout)
+    required = {"code", "description", "category", "possible", "attendance", "authorised",
+                "unauthorised", "valid_from", "valid_to"}
+    assert all(required <= set(r) for r in rows)
+    current = {r["code"]: r for r in rows if r["valid_to"] is None}
+    assert len(current) == 34
+    assert current["N"]["unauthorised"] is True and current["N"]["possible"] is True
+    assert current["X"]["possible"] is False
+    legacy_h = next(r for r in rows if r["code"] == "H")
+    assert legacy_h["valid_to"] == "2024-08-18"
+
+
+def test_upn_check_json_and_exit_status(capsys):
+    code, stdout, _ = run(capsys, "upn", "check", "B801200005001", "--format", "json")
+    assert code == 0
+    assert json.loads(stdout) == [{"upn": "B801200005001", "valid": True, "reason": None,
+                                   "temporary": False}]
+    code, stdout, _ = run(capsys, "upn", "check", "B801200005001", "A801200005001",
+                          "--format", "json")
+    assert code == 1
+    results = json.loads(stdout)
+    assert [r["valid"] for r in results] == [True, False]
+    assert "check letter" in results[1]["reason"]
+
+
+def test_unknown_command_is_a_usage_error(capsys):
+    code, _, stderr = run(capsys, "no-such-command")
+    assert code == 2
+
+
+def test_help_works_on_every_command():
+    for args in (["--help"], ["codes", "--help"], ["upn", "check", "--help"],
+                 ["calendar", "school-days", "--help"], ["db", "upgrade", "--help"],
+                 ["config", "check", "--help"]):
+        result = subprocess.run([sys.executable, "-m", "registerwatch.cli", *args],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Usage" in result.stdout
