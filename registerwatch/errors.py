@@ -92,3 +92,7 @@ class SubmissionError(RegisterwatchError):
 
 class RunLockedError(RegisterwatchError):
     """Another registerwatch run holds the lock: wait for it to finish or check `registerwatch runs`."""
+
+
+class InputFileError(RegisterwatchError):
+    """An input file (a CTF, say) could not be read or was refused: fix or remove the named file."""

@@ -57,3 +57,26 @@ def test_help_works_on_every_command():
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout
+
+
+def _command_paths(command, prefix=()):
+    children = getattr(command, "commands", None)
+    if not children:
+        yield " ".join(prefix)
+        return
+    for name, child in children.items():
+        yield from _command_paths(child, (*prefix, name))
+
+
+def test_every_command_is_documented_in_the_readme():
+    from pathlib import Path
+
+    import typer
+
+    from registerwatch.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    paths = sorted(_command_paths(typer.main.get_command(app)))
+    assert "codes" in paths and "upn check" in paths
+    missing = [p for p in paths if f"registerwatch {p}" not in readme and f"`{p}" not in readme]
+    assert not missing, f"commands missing from README: {missing}"

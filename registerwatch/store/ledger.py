@@ -119,12 +119,17 @@ def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str) -> str:
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
-def chain(entries: Iterable[LedgerEntry], after_seq: int, after_hash: str) -> Iterator[LedgerRecord]:
+def chain(
+    entries: Iterable[LedgerEntry], after_seq: int, after_hash: str
+) -> Iterator[LedgerRecord]:
     """Number and link ``entries`` after the current tip of the chain."""
     seq, prev = after_seq, after_hash
     for entry in entries:
         if entry.kind not in KINDS:
             raise StoreError(f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}")
+        if isinstance(entry.date, datetime) or not isinstance(entry.date, date):
+            # The store keeps a DATE: anything else would read back differently and fail to verify.
+            raise StoreError(f"ledger entry date must be a date, got {entry.date!r}")
         seq += 1
         payload = normalise_payload(entry.payload)
         record = LedgerRecord(

@@ -78,6 +78,8 @@ def upgrade_connection(conn: sa.Connection, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
     except CommandError as exc:
         raise StoreError(f"cannot upgrade the store to {revision!r}: {exc}") from exc
+    except sa.exc.DBAPIError as exc:  # e.g. tables left by something other than registerwatch
+        raise StoreError(f"cannot upgrade the store to {revision!r}: {exc.orig}") from exc
 
 
 def upgrade(url: str | URL, revision: str = "head") -> str | None:

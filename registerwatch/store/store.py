@@ -97,14 +97,52 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _mark_from_row(row: Sequence[Any]) -> Mark:
-    # Rows were validated as Marks on the way in; skipping validation on the way out is what
-    # makes a full-year read cheap enough for the nightly scan.
+def _construct_mark(row: Sequence[Any]) -> Mark:
     return Mark.model_construct(
         pupil_id=row[0], date=row[1], session=_SESSIONS[row[2]], code=row[3],
         vendor_code=row[4], minutes_late=row[5], comment=row[6], recorded_at=row[7],
         recorded_by=row[8], source_ref=row[9],
     )
+
+
+_MARK_NAMES = (
+    "pupil_id", "date", "session", "code", "vendor_code", "minutes_late", "comment",
+    "recorded_at", "recorded_by", "source_ref",
+)
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
+
+def _build_mark(row: Sequence[Any]) -> Mark:
+    # What Mark.model_construct does, without its per-field alias and default handling: a full
+    # year is ~570k marks, and model_construct alone was most of the cost of reading them.
+    mark = _new_object(Mark)
+    _set_attribute(mark, "__dict__", {
+        "pupil_id": row[0], "date": row[1], "session": _SESSIONS[row[2]], "code": row[3],
+        "vendor_code": row[4], "minutes_late": row[5], "comment": row[6],
+        "recorded_at": row[7], "recorded_by": row[8], "source_ref": row[9],
+    })
+    _set_attribute(mark, "__pydantic_fields_set__", set(_MARK_NAMES))
+    _set_attribute(mark, "__pydantic_extra__", None)
+    _set_attribute(mark, "__pydantic_private__", None)
+    return mark
+
+
+def _fast_path_holds() -> bool:
+    """Use _build_mark only while it builds exactly what model_construct builds."""
+    if tuple(Mark.model_fields) != _MARK_NAMES or Mark.__pydantic_post_init__:
+        return False
+    sample = ("s:1", date(2025, 1, 6), "AM", "L", "L", 5, "bus", datetime(2025, 1, 6, tzinfo=UTC),
+              "JH", "r1")
+    fast, slow = _build_mark(sample), _construct_mark(sample)
+    return (
+        fast == slow and fast.model_fields_set == slow.model_fields_set
+        and fast.model_dump() == slow.model_dump() and vars(fast) == vars(slow)
+    )
+
+
+# Rows were validated as Marks on the way in, so they are not validated again on the way out.
+_mark_from_row = _build_mark if _fast_path_holds() else _construct_mark
 
 
 def _mark_content(mark: Mark) -> tuple[Any, ...]:
@@ -113,7 +151,10 @@ def _mark_content(mark: Mark) -> tuple[Any, ...]:
 
 def _changed_fields(old: Mark, new: Mark) -> tuple[str, ...]:
     return tuple(
-        name for name, a, b in zip(MARK_CONTENT_FIELDS, _mark_content(old), _mark_content(new))
+        name
+        for name, a, b in zip(
+            MARK_CONTENT_FIELDS, _mark_content(old), _mark_content(new), strict=True
+        )
         if a != b
     )
 
@@ -147,7 +188,11 @@ def _notification_key(notification: Notification) -> str:
     ])
 
 
-def _raw_text(raw: str | bytes | Mapping[str, Any] | Sequence[Any] | None) -> str | None:
+# A quarantined record as it arrived: text, bytes, or parsed JSON (kept as canonical JSON text).
+RawRecord = str | bytes | Mapping[str, Any] | Sequence[Any] | None
+
+
+def _raw_text(raw: RawRecord) -> str | None:
     if raw is None or isinstance(raw, str):
         return raw
     if isinstance(raw, bytes | bytearray):
@@ -395,7 +440,9 @@ class Store:
     ) -> list[Register]:
         """Registers of a school, by date, session and group; ``start``/``end`` are inclusive."""
         r = t.registers
-        query = sa.select(*(r.c[name] for name in _REGISTER_FIELDS)).where(r.c.school_id == school_id)
+        query = sa.select(*(r.c[name] for name in _REGISTER_FIELDS)).where(
+            r.c.school_id == school_id
+        )
         if start is not None:
             query = query.where(r.c.date >= start)
         if end is not None:
@@ -439,7 +486,8 @@ class Store:
             by_date[key.date].append(key)
         with self._write(conn) as c:
             for keys in self._date_chunks(by_date):
-                existing = self._stored_marks(c, school_id, keys, live_only=False)
+                scope = self._chunk_scope(school_id, keys)
+                existing, covered = self._stored_marks(c, scope, keys, live_only=False)
                 writes: list[dict[str, Any]] = []
                 touches: list[MarkKey] = []
                 for key in keys:
@@ -449,12 +497,14 @@ class Store:
                         diff.new.append(mark)
                         writes.append(self._mark_row(school_id, mark, now))
                         continue
-                    old, deleted_at = stored
-                    fields = _changed_fields(old, mark)
-                    if fields or deleted_at is not None:
-                        diff.changed.append(
-                            MarkChange(key, old, mark, fields, restored=deleted_at is not None)
-                        )
+                    content = _mark_content(mark)
+                    deleted_at = stored[10]
+                    if content != tuple(stored[3:10]) or deleted_at is not None:
+                        old = _mark_from_row(stored)
+                        diff.changed.append(MarkChange(
+                            key, old, mark, _changed_fields(old, mark),
+                            restored=deleted_at is not None,
+                        ))
                         writes.append(self._mark_row(school_id, mark, now))
                     else:
                         diff.unchanged.append(key)
@@ -463,8 +513,13 @@ class Store:
                     c, t.marks, writes, keys=["school_id", "pupil_id", "date", "session"],
                     update=[*MARK_CONTENT_FIELDS, "last_seen_at", "changed_at", "deleted_at"],
                 )
-                if touch_unchanged:
-                    self._touch_marks(c, school_id, touches, now)
+                if touch_unchanged and touches:
+                    if covered:
+                        # Every live mark in the chunk's scope was pulled again: one UPDATE.
+                        c.execute(sa.update(t.marks).where(*scope, t.marks.c.deleted_at.is_(None))
+                                  .values(last_seen_at=now))
+                    else:
+                        self._touch_marks(c, school_id, touches, now)
         return diff
 
     @staticmethod
@@ -479,28 +534,41 @@ class Store:
             yield chunk
 
     @staticmethod
-    def _stored_marks(
-        conn: sa.Connection, school_id: str, keys: Sequence[MarkKey], *, live_only: bool
-    ) -> dict[MarkKey, tuple[Mark, datetime | None]]:
-        """The stored marks (with their deletion flag) for ``keys``, in one read of their dates."""
+    def _chunk_scope(school_id: str, keys: Sequence[MarkKey]) -> list[sa.ColumnElement[bool]]:
+        """WHERE clauses covering ``keys``: their school and date range, and their pupils when
+        there are few of them (a changelog pull touches few pupils across many dates)."""
         m = t.marks
-        wanted = set(keys)
-        query = sa.select(*_MARK_READ_COLUMNS, m.c.deleted_at).where(
+        scope = [
             m.c.school_id == school_id,
             m.c.date >= min(k.date for k in keys),
             m.c.date <= max(k.date for k in keys),
-        )
+        ]
         pupils = {k.pupil_id for k in keys}
         if len(pupils) <= PUPIL_FILTER_LIMIT:
-            query = query.where(m.c.pupil_id.in_(sorted(pupils)))
+            scope.append(m.c.pupil_id.in_(sorted(pupils)))
+        return scope
+
+    @staticmethod
+    def _stored_marks(
+        conn: sa.Connection, scope: Sequence[sa.ColumnElement[bool]], keys: Sequence[MarkKey],
+        *, live_only: bool,
+    ) -> tuple[dict[MarkKey, sa.Row[Any]], bool]:
+        """Stored rows (mark columns, then deleted_at) for ``keys``, in one read of ``scope``;
+        and whether every live row in the scope is one of ``keys``."""
+        m = t.marks
+        wanted = set(keys)
+        query = sa.select(*_MARK_READ_COLUMNS, m.c.deleted_at).where(*scope)
         if live_only:
             query = query.where(m.c.deleted_at.is_(None))
-        found: dict[MarkKey, tuple[Mark, datetime | None]] = {}
-        for row in conn.execute(query):
+        found: dict[MarkKey, sa.Row[Any]] = {}
+        covered = True
+        for row in conn.execute(query).all():
             key = MarkKey(row[0], row[1], _SESSIONS[row[2]])
             if key in wanted:
-                found[key] = (_mark_from_row(row), row[10])
-        return found
+                found[key] = row
+            elif row[10] is None:
+                covered = False
+        return found, covered
 
     @staticmethod
     def _mark_row(school_id: str, mark: Mark, now: datetime) -> dict[str, Any]:
@@ -560,13 +628,14 @@ class Store:
         with self._write(conn) as c:
             stmt = self._key_update({"deleted_at": now, "changed_at": now}, live_only=True)
             for chunk in self._date_chunks(by_date):
-                stored = self._stored_marks(c, school_id, chunk, live_only=True)
+                scope = self._chunk_scope(school_id, chunk)
+                stored, _ = self._stored_marks(c, scope, chunk, live_only=True)
                 if not stored:
                     continue
                 found = sorted(stored, key=lambda k: (k.date, k.session, k.pupil_id))
                 for batch in _chunks(self._key_params(school_id, found), WRITE_BATCH_ROWS):
                     c.execute(stmt, batch)
-                flagged.extend(stored[k][0] for k in found)
+                flagged.extend(_mark_from_row(stored[k]) for k in found)
         return flagged
 
     def mark_keys(
@@ -630,7 +699,8 @@ class Store:
             .order_by(m.c.pupil_id, m.c.date, m.c.session)
         )
         with self._read(conn) as c:
-            return [_mark_from_row(row) for row in c.execute(query)]
+            rows = c.execute(query).all()
+        return [_mark_from_row(row) for row in rows]
 
     def deleted_marks(
         self, school_id: str, start: date | None = None, end: date | None = None, *,
@@ -787,8 +857,8 @@ class Store:
 
     def quarantine(
         self, school_id: str, resource: str, reason: str, *, record_ref: str | None = None,
-        field: str | None = None, raw: str | bytes | Mapping[str, Any] | Sequence[Any] | None = None,
-        at: datetime | None = None, conn: sa.Connection | None = None,
+        field: str | None = None, raw: RawRecord = None, at: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> None:
         """Keep a record that would not map, with the field and reason. The same record and
         field seen again updates the entry (reason, raw, last_seen_at, occurrences) instead of
@@ -809,8 +879,7 @@ class Store:
 
     def quarantine_error(
         self, school_id: str, error: InvalidRecord, *, resource: str | None = None,
-        raw: str | bytes | Mapping[str, Any] | Sequence[Any] | None = None,
-        at: datetime | None = None, conn: sa.Connection | None = None,
+        raw: RawRecord = None, at: datetime | None = None, conn: sa.Connection | None = None,
     ) -> None:
         """Quarantine the record an InvalidRecord was raised for."""
         name = resource or error.resource

@@ -45,7 +45,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     try:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        # A session time zone far from UTC proves instants come back in UTC whatever it says.
+        options = f"-csearch_path={schema} -ctimezone=Pacific/Auckland"
+        url = make_url(base).update_query_dict({"options": options})
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as conn:

@@ -91,11 +91,18 @@ def test_unknown_kind_is_refused_and_nothing_is_written(store: Store):
     assert store.ledger() == []
 
 
+def test_an_instant_where_the_session_date_belongs_is_refused(store: Store):
+    with pytest.raises(StoreError, match="must be a date"):
+        store.append_ledger([replace(entry(1), date=SEEN)])
+    assert store.ledger() == []
+
+
 def test_ledger_reader_filters_by_pupil_and_date(store: Store):
     store.append_ledger([entry(n) for n in range(1, 8)])
 
     assert [r.seq for r in store.ledger(SCHOOL, pupil_id="wenlock:3")] == [3]
-    assert [r.seq for r in store.ledger(start=MON + timedelta(days=1), end=MON + timedelta(days=1))] == [1, 6]
+    tuesday = MON + timedelta(days=1)
+    assert [r.seq for r in store.ledger(start=tuesday, end=tuesday)] == [1, 6]
     assert store.ledger("abbey") == []
 
 
@@ -158,12 +165,11 @@ def test_removed_entry_is_named(store: Store, raw):
 
 def test_ledger_entries_roll_back_with_the_sync_transaction(store: Store):
     store.append_ledger([entry(1)])
-    with pytest.raises(RuntimeError):
-        with store.transaction() as tx:
-            store.upsert_marks([Mark(pupil_id="wenlock:1", date=MON, session="AM", code="I")],
-                               SCHOOL, conn=tx)
-            store.append_ledger([entry(2)], conn=tx)
-            raise RuntimeError("killed mid-sync")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        store.upsert_marks([Mark(pupil_id="wenlock:1", date=MON, session="AM", code="I")],
+                           SCHOOL, conn=tx)
+        store.append_ledger([entry(2)], conn=tx)
+        raise RuntimeError("killed mid-sync")
 
     assert [r.seq for r in store.ledger()] == [1]
     assert store.marks(SCHOOL) == []
@@ -181,7 +187,7 @@ def test_concurrent_appenders_never_fork_the_chain(store: Store):
             for n in range(10):
                 with store.transaction() as tx:
                     store.append_ledger([entry(worker * 100 + n)], conn=tx)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=appender, args=(w,)) for w in range(4)]

@@ -65,7 +65,8 @@ def test_upserting_the_same_marks_twice_does_not_duplicate(store: Store, raw):
     assert count_marks(raw) == 20
     assert diff.new == [] and diff.changed == []
     assert sorted(diff.unchanged) == sorted(
-        key(p, MON + timedelta(days=d), s) for p in ("1", "2") for d in range(5) for s in ("AM", "PM")
+        key(p, MON + timedelta(days=d), s)
+        for p in ("1", "2") for d in range(5) for s in ("AM", "PM")
     )
     # first_seen_at stays; last_seen_at moves to the second pull; changed_at does not.
     rows = raw("SELECT DISTINCT first_seen_at, last_seen_at, changed_at FROM marks")
@@ -74,7 +75,8 @@ def test_upserting_the_same_marks_twice_does_not_duplicate(store: Store, raw):
 
 def test_diff_names_new_changed_and_unchanged_marks(store: Store):
     store.upsert_marks(
-        [mark("1", MON, code="N"), mark("2", MON, code="/"), mark("3", MON, code="L", minutes_late=5)],
+        [mark("1", MON, code="N"), mark("2", MON, code="/"),
+         mark("3", MON, code="L", minutes_late=5)],
         SCHOOL, at=T1,
     )
 
@@ -153,9 +155,8 @@ def test_marks_reader_filters_and_orders(store: Store):
         for p in ("1", "2") for d in (1, 2) for s in (Session.AM, Session.PM)
     ]
     assert all(isinstance(m.session, Session) for m in tuesday_to_wednesday)
-    assert [m.date for m in store.marks(SCHOOL, pupil_id="wenlock:2", start=MON + timedelta(days=4))] == [
-        MON + timedelta(days=4)
-    ] * 2
+    friday = MON + timedelta(days=4)
+    assert [m.date for m in store.marks(SCHOOL, pupil_id="wenlock:2", start=friday)] == [friday] * 2
     assert list(store.iter_marks(SCHOOL, batch_size=3)) == store.marks(SCHOOL)
 
 
@@ -225,14 +226,27 @@ def test_naive_instants_are_refused(store: Store):
 
 
 def test_transaction_is_atomic(store: Store):
-    with pytest.raises(RuntimeError):
-        with store.transaction() as tx:
-            store.upsert_marks(week(["1"]), SCHOOL, at=T1, conn=tx)
-            assert len(store.marks(SCHOOL, conn=tx)) == 10
-            raise RuntimeError("killed mid-sync")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        store.upsert_marks(week(["1"]), SCHOOL, at=T1, conn=tx)
+        assert len(store.marks(SCHOOL, conn=tx)) == 10
+        raise RuntimeError("killed mid-sync")
 
     assert store.marks(SCHOOL) == []
 
     with store.transaction() as tx:
         store.upsert_marks(week(["1"]), SCHOOL, at=T1, conn=tx)
     assert len(store.marks(SCHOOL)) == 10
+
+
+@pytest.mark.parametrize("pupil_filter_limit", [0, 500])
+def test_a_partial_pull_touches_only_the_marks_it_saw(store: Store, raw, monkeypatch,
+                                                       pupil_filter_limit):
+    monkeypatch.setattr(store_module, "PUPIL_FILTER_LIMIT", pupil_filter_limit)
+    store.upsert_marks(week(["1", "2"]), SCHOOL, at=T1)
+
+    diff = store.upsert_marks(week(["1"]), SCHOOL, at=T2)
+
+    assert len(diff.unchanged) == 10
+    rows = raw("SELECT pupil_id, last_seen_at FROM marks")
+    last_seen = {(pupil, instant(seen)) for pupil, seen in rows}
+    assert last_seen == {("wenlock:1", T2), ("wenlock:2", T1)}

@@ -93,10 +93,9 @@ def test_bookmarks_are_per_school_and_resource(store: Store):
 
 def test_bookmark_set_in_a_failed_transaction_is_not_kept(store: Store):
     store.set_bookmark(SCHOOL, "marks", "old", at=T1)
-    with pytest.raises(RuntimeError):
-        with store.transaction() as tx:
-            store.set_bookmark(SCHOOL, "marks", "new", at=T2, conn=tx)
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        store.set_bookmark(SCHOOL, "marks", "new", at=T2, conn=tx)
+        raise RuntimeError("killed")
     assert store.get_bookmark(SCHOOL, "marks") == "old"
 
 

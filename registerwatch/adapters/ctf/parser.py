@@ -9,7 +9,8 @@ parsed with entities, DTD loading and network access off, and any document carry
 refused outright (billion laughs, external entities); see ``load_ctf_tree``.
 
 Privacy: record refs and log events name a pupil by its position in the file
-(``<file>#pupil[3]``), never by UPN or name, because quarantine reasons and logs leave the store.
+(``<file>#pupil[3]``), never by UPN or name, and quarantine reasons carry no pupil values,
+because both may be logged.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 
 from registerwatch.adapters._base import Batch, Quarantined
 from registerwatch.adapters.ctf.marks import MisalignedMarksError, decode_attendance_marks
-from registerwatch.errors import InvalidRecord, RegisterwatchError
+from registerwatch.errors import InputFileError, InvalidRecord
 from registerwatch.schema import Address, Contact, Mark, Pupil
 from registerwatch.upn import check_upn
 
@@ -69,7 +70,7 @@ _DTD_MARKERS = tuple(marker.encode(encoding)
                      for encoding in ("ascii", "utf-16-le", "utf-16-be"))
 
 
-class CtfFileError(RegisterwatchError):
+class CtfFileError(InputFileError):
     """A CTF file that cannot be read at all (unsafe, not XML, not a CTF): fix or remove it.
 
     Local to the CTF adapter for now; ``file`` and ``problem`` are kept as attributes so the CLI
@@ -158,6 +159,24 @@ def _refuse_dtd_markers(raw: bytes, file: str) -> None:
         raise CtfFileError(file, DTD_REFUSED)
 
 
+# libxml2 error types that mean "this document declares or uses entities" (a stray "&" in text
+# is ERR_NAME_REQUIRED or ERR_ENTITYREF_SEMICOL_MISSING: plain malformed XML, not listed).
+_ENTITY_ERROR_TYPES = frozenset({"ERR_UNDECLARED_ENTITY", "ERR_UNPARSED_ENTITY",
+                                 "ERR_EXT_ENTITY_STANDALONE", "ERR_DOCTYPE_NOT_FINISHED",
+                                 "ERR_ENTITYREF_IN_DTD", "ERR_ENTITYREF_IN_PROLOG"})
+_ERROR_TYPE_NAMES = {getattr(etree.ErrorTypes, name): name for name in dir(etree.ErrorTypes)
+                     if name.isupper()}
+
+
+def _is_entity_error(exc: etree.XMLSyntaxError) -> bool:
+    # Judge the error raised, not exc.error_log: that log also holds earlier documents' errors.
+    name = _ERROR_TYPE_NAMES.get(exc.code, "")
+    if name.startswith(("ERR_ENTITY_", "DTD_")) or name in _ENTITY_ERROR_TYPES:
+        return True
+    # "Maximum entity amplification factor exceeded": a billion-laughs document.
+    return name == "ERR_RESOURCE_LIMIT" and "entity" in (exc.msg or "").lower()
+
+
 def _parse_refusing_dtd(raw: bytes, file: str, encoding: str | None = None) -> etree._Element:
     """Parse with the safe parser, then refuse any document that declared a DOCTYPE.
 
@@ -167,6 +186,11 @@ def _parse_refusing_dtd(raw: bytes, file: str, encoding: str | None = None) -> e
     try:
         root = etree.fromstring(raw, _safe_parser(encoding))
     except etree.XMLSyntaxError as exc:
+        if _is_entity_error(exc):
+            # libxml2 stops some entity attacks itself (amplification, loops) before the
+            # DOCTYPE check below can run: give them the same answer.
+            log.warning("ctf.file_refused", file=file, problem="dtd")
+            raise CtfFileError(file, DTD_REFUSED) from None
         log.warning("ctf.file_refused", file=file, problem="malformed")
         line, column = exc.position if exc.position else (exc.lineno, 0)
         raise CtfFileError(file, f"is not well-formed XML: line {line}, column {column}: "
@@ -548,15 +572,16 @@ def _fsm(element: etree._Element | None, record_ref: str, as_of: date | None) ->
 # -- attendance ---------------------------------------------------------------------------------
 
 
-def _count(element: etree._Element, name: str, document: CtfDocument,
+def _count(year: etree._Element, name: str, year_index: int, document: CtfDocument,
            record_ref: str) -> int | None:
-    value = _text(element, name)
+    value = _text(year, name)
     if value is None:
         return None
     if value.isdigit():
         return int(value)
     document.marks.quarantined.append(Quarantined(
-        "marks", record_ref, name, f"{value!r} is not a whole number of sessions", value))
+        "marks", record_ref, name,
+        f"{value!r} is not a whole number of sessions (YearData {year_index})", value))
     return None
 
 
@@ -569,13 +594,14 @@ def _read_attendance(attendance: etree._Element | None, document: CtfDocument, *
         # school's register. A block that names no school is taken as the target's.
         ours = target_laestab is None or not (lea and estab) or f"{lea}{estab}" == target_laestab
         year_ref = f"{record_ref}/YearData[{year_index}]"
+        counted = (year_index, document, record_ref)
         document.attendance_years.append(CtfYearData(
             pupil_id=pupil_id, record_ref=year_ref, year=_text(year, "Year"), lea=lea,
             estab=estab, school_name=_text(year, "SchoolName"),
-            sessions_possible=_count(year, "SessionsPossible", document, record_ref),
-            sessions_authorised=_count(year, "SessionsAuthorised", document, record_ref),
-            sessions_attended=_count(year, "SessionsAttended", document, record_ref),
-            sessions_unauthorised=_count(year, "SessionsUnauthorised", document, record_ref),
+            sessions_possible=_count(year, "SessionsPossible", *counted),
+            sessions_authorised=_count(year, "SessionsAuthorised", *counted),
+            sessions_attended=_count(year, "SessionsAttended", *counted),
+            sessions_unauthorised=_count(year, "SessionsUnauthorised", *counted),
             marks_imported=ours,
         ))
         if not ours:
@@ -592,8 +618,9 @@ def _attend_sessions(year: etree._Element) -> Iterator[etree._Element]:
 
 def _read_marks(sessions: etree._Element, year_index: int, document: CtfDocument, *,
                 pupil_id: str, record_ref: str, year_ref: str) -> None:
-    text = _first(sessions, ("AttendanceMarks",))
-    marks = text.text if text is not None and text.text is not None else ""
+    marks_element = sessions.find("AttendanceMarks")
+    # Raw text, not _text(): the decoder decides what surrounding whitespace means.
+    marks = marks_element.text if marks_element is not None and marks_element.text else ""
     if not marks.strip():
         return
     start_text = _text(sessions, *ATTENDANCE_START_ELEMENTS)

@@ -204,7 +204,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_ledger_school_id_pupil_id_date", "ledger", ["school_id", "pupil_id", "date"]
     )
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for statement in PG_LEDGER_TRIGGERS if dialect == "postgresql" else SQLITE_LEDGER_TRIGGERS:
         op.execute(statement)
 
@@ -323,7 +323,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for table in (
         "runs", "outbox", "findings", "notifications", "bookmarks", "quarantine", "ledger",
         "amendments", "marks", "registers", "calendars", "pupils", "schools",
