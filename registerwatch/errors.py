@@ -61,6 +61,11 @@ class FatalApiError(ApiError):
     """An MIS failure that retrying cannot fix (bad credentials, missing permission)."""
 
 
+class PermissionGapError(FatalApiError):
+    """The MIS answered 200 with nothing where there must be data: the API user lacks a
+    permission. Ask the school's MIS administrator to grant it; nothing was changed."""
+
+
 class PagingError(FatalApiError):
     """The MIS broke its paging contract (a cursor that does not advance, a page that repeats)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -140,7 +141,14 @@ class ApiClient:
 
     # -- the request loop -------------------------------------------------------------------
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path: str, *,
+                parse: Callable[[requests.Response], Any] | None = None,
+                **kwargs: Any) -> Any:
+        """Send with retries; return the response, or ``parse(response)`` when given.
+
+        ``parse`` runs inside the retry loop, so a garbled body (a ValueError from the parser,
+        e.g. truncated JSON from an overloaded MIS) is retried like a 5xx.
+        """
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
         refreshed = False
         attempt = 0
@@ -156,7 +164,15 @@ class ApiClient:
                     attempt -= 1
                     continue
                 self.classify(response)
-                return response
+                if parse is None:
+                    return response
+                try:
+                    return parse(response)
+                except ValueError as exc:
+                    raise RetriableApiError(
+                        f"school {self.school_id!r}: {self.vendor} {method} "
+                        f"{_path_of(response.url)} returned a malformed body "
+                        f"({_snippet(response)})") from exc
             except (requests.Timeout, requests.ConnectionError) as exc:
                 error: RetriableApiError = RetriableApiError(
                     f"school {self.school_id!r}: {self.vendor} {method} {_path_of(url)} "
@@ -186,17 +202,11 @@ class ApiClient:
         return delay
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = self.request("GET", path, params=params)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise RetriableApiError(
-                f"school {self.school_id!r}: {self.vendor} GET {_path_of(response.url)} "
-                f"returned malformed JSON ({_snippet(response)})") from exc
+        return self.request("GET", path, params=params, parse=lambda r: r.json())
 
 
 def _path_of(url: str) -> str:
-    return requests.utils.urlparse(url).path
+    return urlsplit(url).path
 
 
 def _snippet(response: requests.Response, limit: int = 120) -> str:
@@ -228,8 +238,19 @@ def parse_date(value: Any, *, resource: str, record_ref: str, field: str) -> dat
     try:
         return date.fromisoformat(str(value)[:10])
     except (TypeError, ValueError):
-        raise InvalidRecord(f"{value!r} is not a valid date", resource=resource,
+        # A date of birth is personal data: quarantine reasons reach logs and reports, so
+        # say what is wrong without quoting it.
+        shown = "the value" if _is_personal_date(field) else repr(value)
+        raise InvalidRecord(f"{shown} is not a valid date", resource=resource,
                             record_ref=record_ref, field=field) from None
+
+
+_PERSONAL_DATE_FIELDS = {"dob", "dateofbirth", "date_of_birth", "birthdate", "birth_date"}
+
+
+def _is_personal_date(field: str) -> bool:
+    return field.lower().replace("-", "_") in _PERSONAL_DATE_FIELDS or \
+        field.lower().replace("_", "") in _PERSONAL_DATE_FIELDS
 
 
 def parse_instant(value: Any, *, resource: str, record_ref: str, field: str,
@@ -291,6 +312,8 @@ class Adapter(Protocol):
     school_id: str
     # The MIS exposes amendment records (reason, amender): AMD002 can be checked for it.
     exposes_amendments: bool
+    # The MIS exposes register events (opened / completed): REG002 and REG003 need them.
+    exposes_registers: bool
 
     def pupils(self) -> Batch[Pupil]: ...
 

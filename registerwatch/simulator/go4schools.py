@@ -198,7 +198,8 @@ class Go4SchoolsApp(VendorApp):
         if broken_cursor is not None:
             self.set_broken_cursor(broken_cursor)
         self.corrupted: list[Corruption] = []
-        self.student_ids: dict[str, int] = self._assign_student_ids(school.pupils)
+        self.student_ids: dict[str, int] = {}
+        self._assign_student_ids()
         self._snapshot: tuple[list[Pupil], list[Mark], list[Amendment]] = ([], [], [])
         self.refresh_cache()
 
@@ -292,6 +293,7 @@ class Go4SchoolsApp(VendorApp):
     def route(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Unauthorised. Your API key is not valid for this request")
+        self._assign_student_ids()
         if not request.path.startswith(PREFIX + "/"):
             return _error(404, "Not found")
         if request.method != "GET":
@@ -375,14 +377,20 @@ class Go4SchoolsApp(VendorApp):
             "academic_years": [str(y) for y in self.academic_years()],
             "current_academic_year": str(self.current_academic_year())}})
 
-    @staticmethod
-    def _assign_student_ids(pupils: Iterable[Pupil]) -> dict[str, int]:
-        # G4S ids are integers and the cursor is the last id; numeric MIS ids are kept as they
-        # are, any others get stable integers after the largest numeric one.
-        ids: dict[str, int] = {}
+    def _assign_student_ids(self) -> None:
+        """Give every pupil a G4S student id, keeping the ids already given.
+
+        G4S ids are integers and the cursor is the last id; numeric MIS ids are kept as they
+        are, any others get stable integers after the largest one. Called on each request, so
+        a pupil admitted between two syncs is served too.
+        """
+        ids = self.student_ids
+        new = [p for p in self.school.pupils if p.id not in ids]
+        if not new:
+            return
         others: list[str] = []
-        for pupil in sorted(pupils, key=lambda p: p.id):
-            if pupil.mis_id.isdigit():
+        for pupil in sorted(new, key=lambda p: p.id):
+            if pupil.mis_id.isdigit() and int(pupil.mis_id) not in ids.values():
                 ids[pupil.id] = int(pupil.mis_id)
             else:
                 others.append(pupil.id)
@@ -390,7 +398,6 @@ class Go4SchoolsApp(VendorApp):
         for pupil_id in others:
             ids[pupil_id] = next_id
             next_id += 1
-        return ids
 
     def _on_roll_in(self, pupils: Iterable[Pupil], year: int) -> list[Pupil]:
         start, end = date(year - 1, 8, 1), date(year, 7, 31)
@@ -620,7 +627,17 @@ def _date_of(value: Any) -> date | None:
 
 
 __all__: list[str] = [
-    "AMENDMENTS_PATH", "ALIASES", "ATTRIBUTES", "CODE_TABLE", "CURSOR_MODES", "DAY_TYPES",
-    "MALFORMATIONS", "PREFIX", "VENDOR_ENCODINGS", "CodeRow", "Corruption", "Go4SchoolsApp",
+    "ALIASES",
+    "AMENDMENTS_PATH",
+    "ATTRIBUTES",
+    "CODE_TABLE",
+    "CURSOR_MODES",
+    "DAY_TYPES",
+    "MALFORMATIONS",
+    "PREFIX",
+    "VENDOR_ENCODINGS",
+    "CodeRow",
+    "Corruption",
+    "Go4SchoolsApp",
     "academic_year_of",
 ]

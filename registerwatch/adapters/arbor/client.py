@@ -1,0 +1,285 @@
+"""The Arbor-style REST v2 client: Basic auth, error envelopes, page-number paging, href stubs.
+
+Transport facts are OBSERVED in Arbor's PHP SDK (mis-apis.md §1.2 to §1.4) unless marked INFERRED:
+``/rest-v2/`` paths, HTTP Basic with per-application credentials, ``{"<lcfirst plural>": [...]}``
+lists with no total and no next link (``page-number`` / ``page-size``; a short page ends the
+list), ``{"entityType", "href"}`` stubs for related objects, and the error envelope
+``{"response": {"code", "reason", "errors": [{"exception", "message"}]}}`` whose ``code`` the
+SDK trusts over the HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
+from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+
+API_ROOT = "rest-v2"
+DEFAULT_PAGE_SIZE = 200
+# INFERRED (mis-apis §10.1): Arbor clamps a larger page-size. A clamped page would look short
+# and end the list early, silently, so the client never asks for more than this.
+MAX_PAGE_SIZE = 1000
+# A sane bound: 10,000 pages of 200 is two million rows, far beyond any school's window.
+# Paging past it means the server is not honouring page-number: fail loudly.
+MAX_PAGES = 10_000
+
+
+class ArborNotFoundError(FatalApiError):
+    """Arbor answered 404: the resource is not there (or not enabled for this application)."""
+
+
+class ListingChangedError(PagingError):
+    """Records moved between pages (an item of an earlier page came back on a later one):
+    the data changed under offset paging, so the listing must be pulled again."""
+
+
+@dataclass(frozen=True)
+class ErrorEnvelope:
+    """Arbor's error body: ``{"response": {"code", "reason", "errors": [...]}}``."""
+
+    code: int
+    reason: str
+    exception: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, response: requests.Response) -> ErrorEnvelope | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        envelope = body.get("response") if isinstance(body, dict) else None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
+            return None
+        errors = envelope.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors and isinstance(
+            errors[0], dict) else {}
+        return cls(code=envelope["code"], reason=str(envelope.get("reason") or ""),
+                   exception=first.get("exception"), message=first.get("message"))
+
+    def describe(self) -> str:
+        detail = ": ".join(p for p in (self.exception, self.message) if p)
+        return f"{self.reason}; {detail}" if detail else self.reason
+
+
+def resource_path(href: str) -> str:
+    """``/rest-v2/students/123`` (or an absolute URL) -> ``students/123``."""
+    path = urlsplit(href).path if "://" in href else href
+    marker = f"/{API_ROOT}/"
+    if marker in f"/{path.lstrip('/')}":
+        path = f"/{path.lstrip('/')}".split(marker, 1)[1]
+    return path.strip("/")
+
+
+def href_id(href: str) -> str:
+    """The id in an href: its last segment (``ModelBase::getResourceId`` takes the 3rd)."""
+    return resource_path(href).rsplit("/", 1)[-1]
+
+
+def list_key(path: str) -> str:
+    """The root key of a list response: ``attendance-records`` -> ``attendanceRecords``."""
+    first, *rest = path.split("-")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _item_href(item: Any) -> str | None:
+    if isinstance(item, Mapping) and isinstance(item.get("href"), str):
+        return resource_path(item["href"])
+    return None
+
+
+class PageNumberPaginator:
+    """``page-number`` from 1 with a fixed ``page-size``; a page shorter than the size ends.
+
+    Fails loudly instead of guessing: a page with exactly the previous page's items means the
+    server ignores ``page-number`` (the SDK once sent ``page``, issue #21) -> ``PagingError``;
+    an item that already came on an earlier page means the data moved under offset paging ->
+    ``ListingChangedError`` (the caller re-pulls); more than ``max_pages`` -> ``PagingError``.
+    """
+
+    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES,
+                 identity: Callable[[Any], str | None] = _item_href) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1-{MAX_PAGE_SIZE}; got {page_size}")
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.identity = identity
+
+    def pages(self, fetch: Callable[[int], list[Any]], *, what: str) -> Iterator[list[Any]]:
+        seen: set[str] = set()
+        previous: list[str] | None = None
+        for number in range(1, self.max_pages + 1):
+            page = fetch(number)
+            ids = [i for i in map(self.identity, page) if i is not None]
+            if ids and ids == previous:
+                raise PagingError(f"{what}: page {number} repeats page {number - 1} — the MIS "
+                                  "is not honouring page-number; stopping rather than "
+                                  "looping")
+            moved = seen.intersection(ids)
+            if moved:
+                raise ListingChangedError(f"{what}: {len(moved)} item(s) of an earlier page "
+                                          f"came back on page {number}: the data changed "
+                                          "while paging")
+            seen.update(ids)
+            previous = ids
+            if page:
+                yield page
+            if len(page) < self.page_size:
+                return
+        raise PagingError(f"{what}: still full pages after {self.max_pages} pages of "
+                          f"{self.page_size} — the MIS is not ending the list")
+
+
+class ArborClient(ApiClient):
+    """Everything Arbor-wide: auth, failure classification, paging, stub resolution."""
+
+    vendor = "arbor"
+
+    def __init__(self, base_url: str, *, school_id: str, username: str, password: str,
+                 credential_hint: str = "the Arbor username/password",
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 retry: RetryPolicy | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                 page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES) -> None:
+        if API_ROOT not in urlsplit(base_url).path.split("/"):
+            # "https://school.uk.arbor.sc" alone: every Arbor REST path lives under /rest-v2.
+            base_url = f"{base_url.rstrip('/')}/{API_ROOT}"
+        super().__init__(base_url, school_id=school_id, credential_hint=credential_hint,
+                         timeout=timeout, retry=retry, session=session, sleep=sleep, rng=rng)
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._authorization = f"Basic {token}"
+        self.paginator = PageNumberPaginator(page_size, max_pages)
+        self._objects: dict[str, dict[str, Any]] = {}  # resolved stubs, by resource path
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": self._authorization, "Accept": "application/json"}
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def classify(self, response: requests.Response) -> None:
+        envelope = ErrorEnvelope.of(response)
+        status = response.status_code
+        if envelope is not None and envelope.code >= 400 and status < 400:
+            status = envelope.code  # the SDK trusts the body's code over the HTTP status
+        if status < 400:
+            super().classify(response)  # HTML maintenance pages served with 200
+            return
+        where = (f"school {self.school_id!r}: arbor {response.request.method} "
+                 f"{urlsplit(response.url).path}")
+        detail = envelope.describe() if envelope else _snippet(response)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            raise RetriableApiError(f"{where} was rate limited (429)", retry_after=retry_after)
+        if status >= 500:
+            raise RetriableApiError(f"{where} failed with {status} ({detail})",
+                                    retry_after=retry_after)
+        if status in (401, 403):
+            raise FatalApiError(f"{where}: Arbor returned {status} ({detail}) — check "
+                                f"{self.credential_hint}, and that the API application may "
+                                "read this resource")
+        if status == 404:
+            raise ArborNotFoundError(f"{where}: Arbor returned 404 ({detail}) — check base_url "
+                                     "(it ends in /rest-v2) and that this resource is enabled "
+                                     "for the API application")
+        raise FatalApiError(f"{where}: Arbor returned {status} ({detail}) — this request will "
+                            "not succeed on retry")
+
+    # -- lists --------------------------------------------------------------------------------
+
+    def list_page(self, path: str, params: Mapping[str, Any] | None = None, *, page: int = 1,
+                  page_size: int | None = None) -> list[Any]:
+        """One page of a list resource (``page`` counts from 1)."""
+        query = {**(params or {}), "page-number": page,
+                 "page-size": page_size or self.paginator.page_size}
+        body = self.get_json(path, query)
+        return _list_from(body, list_key(path), f"school {self.school_id!r}: arbor {path}")
+
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None, *,
+                 keep: bool = False) -> Iterator[Any]:
+        """Every item of a list resource; ``keep`` caches each object for ``resolve``."""
+        for page in self.paginator.pages(lambda n: self.list_page(path, params, page=n),
+                                         what=f"school {self.school_id!r}: arbor {path}"):
+            for item in page:
+                if keep and (key := _item_href(item)) is not None:
+                    self._objects[key] = item
+                yield item
+
+    def changelog(self, path: str, from_revision: int) -> Iterator[dict[str, Any]]:
+        """``{path}/changelog`` entries after ``from_revision`` (INFERRED: paged like lists)."""
+        paginator = PageNumberPaginator(self.paginator.page_size, self.paginator.max_pages,
+                                        identity=_change_identity)
+        where = f"school {self.school_id!r}: arbor {path}/changelog"
+
+        def fetch(number: int) -> list[Any]:
+            body = self.get_json(f"{path}/changelog", {
+                "from-revision": from_revision, "page-number": number,
+                "page-size": paginator.page_size})
+            return _list_from(body, "changes", where)
+
+        for page in paginator.pages(fetch, what=where):
+            yield from (change for change in page if isinstance(change, dict))
+
+    # -- single objects and stubs -------------------------------------------------------------
+
+    def get_object(self, href: str) -> dict[str, Any]:
+        """One object by href; ``{}`` when Arbor answers with an empty object (no access)."""
+        path = resource_path(href)
+        body = self.get_json(path)
+        if isinstance(body, dict) and not body:
+            return {}
+        values = list(body.values()) if isinstance(body, dict) else []
+        if len(values) == 1 and isinstance(values[0], dict):
+            return values[0]
+        raise FatalApiError(f"school {self.school_id!r}: arbor {path} answered with an "
+                            f"unexpected shape (keys: {_keys(body)})")
+
+    def resolve(self, stub: Mapping[str, Any]) -> dict[str, Any]:
+        """The full object behind an ``{"entityType", "href"}`` stub, fetched once per run."""
+        key = resource_path(str(stub["href"]))
+        if key not in self._objects:
+            self._objects[key] = self.get_object(key)
+        return self._objects[key]
+
+    def cached(self, href: str) -> dict[str, Any] | None:
+        return self._objects.get(resource_path(href))
+
+
+def _change_identity(change: Any) -> str | None:
+    if not isinstance(change, Mapping):
+        return None
+    changed = change.get("changedObject")
+    ref = _item_href(changed) if isinstance(changed, Mapping) else None
+    return f"{change.get('toRevision')}:{ref}"
+
+
+def _list_from(body: Any, key: str, where: str) -> list[Any]:
+    if isinstance(body, dict):
+        if key in body:
+            value = body[key]
+            if value is None:
+                return []
+            if isinstance(value, list):
+                return value
+        elif not body:
+            return []  # Arbor's silent empty object when a permission is missing
+    raise FatalApiError(f"{where} answered without a {key!r} list (keys: {_keys(body)}) — "
+                        "is base_url an Arbor REST v2 API?")
+
+
+def _keys(body: Any) -> str:
+    return ", ".join(sorted(map(str, body))[:5]) if isinstance(body, dict) else type(
+        body).__name__
+
+
+def _snippet(response: requests.Response, limit: int = 120) -> str:
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")

@@ -1,0 +1,15 @@
+"""GO 4 Schools-style adapter ("customer v1"): see docs/adapters/go4schools.md."""
+
+from registerwatch.adapters.go4schools.adapter import Go4SchoolsAdapter
+from registerwatch.adapters.go4schools.client import (
+    CursorPaginator,
+    Go4SchoolsClient,
+    PermissionGapError,
+    ResourceNotFoundError,
+    normalise_academic_year,
+)
+
+__all__ = [
+    "CursorPaginator", "Go4SchoolsAdapter", "Go4SchoolsClient", "PermissionGapError",
+    "ResourceNotFoundError", "normalise_academic_year",
+]

@@ -1,0 +1,562 @@
+"""GO 4 Schools-style resources, one small class each, mapping vendor records to the schema.
+
+Every stream has its path (relative to ``academic-years/{year}/``), its keys, and one
+``to_schema()``; a record that will not map raises InvalidRecord inside ``to_schema`` and
+becomes a ``Quarantined`` entry (resource, record_ref, field, reason) — never an exception that
+stops the run. No stream has a replication key: GO 4 Schools has no modified-since (mis-apis
+§3), so sync re-pulls a trailing window of dates and diffs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import ValidationError
+
+from registerwatch.adapters._base import (
+    Batch,
+    Quarantined,
+    parse_date,
+    parse_instant,
+    require,
+)
+from registerwatch.calendar import england_bank_holidays
+from registerwatch.codes import is_known_code
+from registerwatch.errors import InvalidRecord
+from registerwatch.schema import (
+    Amendment,
+    AmendmentSource,
+    Calendar,
+    Closure,
+    ClosureKind,
+    Mark,
+    Pupil,
+    Session,
+    Term,
+)
+
+T = TypeVar("T")
+
+# -- attendance codes ----------------------------------------------------------------------------
+
+# Vendor single-character encodings of the 2024 two-character codes. SECONDARY for MIS in general
+# (One/Capita: C1 -> "<", C2 -> ">", J1 -> "?", dfe-rules-formats.md §1.3); INFERRED for GO 4
+# Schools. The one table to change when a school's export shows otherwise.
+VENDOR_ENCODINGS: Mapping[str, str] = {"<": "C1", ">": "C2", "?": "J1"}
+
+
+def national_code(vendor_code: Any) -> str | None:
+    """The national code a vendor code string stands for, or None.
+
+    Single-character encodings first, then the code as written, then its upper case (schools
+    type lower-case variants such as ``i`` or ``c1``).
+    """
+    if not isinstance(vendor_code, str) or not vendor_code.strip():
+        return None
+    text = vendor_code.strip()
+    if text in VENDOR_ENCODINGS:
+        return VENDOR_ENCODINGS[text]
+    if is_known_code(text):
+        return text
+    if is_known_code(text.upper()):
+        return text.upper()
+    return None
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One row of ``attendance/codes``, or one alias hanging off a row."""
+
+    id: int
+    vendor_code: str
+    national: str | None  # None: the school's code has no national meaning
+
+
+@dataclass
+class CodeTable:
+    """``session_mark_id`` / ``session_alias_id`` -> (national code, vendor code).
+
+    An alias that is itself a national code (``C1`` recorded as an alias of ``C``, ``c1`` of
+    ``<``) means that code; any other alias (``L1`` "Late - bus") means its parent's code. The
+    vendor code kept on the mark is the alias when there is one, else the row's own code.
+    """
+
+    codes: dict[int, CodeEntry] = field(default_factory=dict)
+    aliases: dict[int, tuple[int, CodeEntry]] = field(default_factory=dict)  # -> (parent, alias)
+
+    def resolve(self, mark_id: Any, alias_id: Any, *, resource: str, record_ref: str,
+                prefix: str = "session") -> tuple[str, str]:
+        mark_field, alias_field = f"{prefix}_mark_id", f"{prefix}_alias_id"
+        entry = self.codes.get(_as_int(mark_id, resource=resource, record_ref=record_ref,
+                                       field=mark_field))
+        if entry is None:
+            raise InvalidRecord(f"unknown {mark_field} {mark_id!r} (not in the school's "
+                                "attendance code table)", resource=resource,
+                                record_ref=record_ref, field=mark_field)
+        chosen = entry
+        if alias_id is not None:
+            found = self.aliases.get(_as_int(alias_id, resource=resource,
+                                             record_ref=record_ref, field=alias_field))
+            # An unknown alias may stand for a different national code (C1 under C), so the
+            # mark is set aside rather than guessed from its parent.
+            if found is None:
+                raise InvalidRecord(f"unknown {alias_field} {alias_id!r} (not in the school's "
+                                    "attendance code table)", resource=resource,
+                                    record_ref=record_ref, field=alias_field)
+            parent, alias = found
+            if parent != entry.id:
+                raise InvalidRecord(f"{alias_field} {alias_id!r} belongs to code id {parent}, "
+                                    f"not to {mark_field} {entry.id}", resource=resource,
+                                    record_ref=record_ref, field=alias_field)
+            chosen = alias
+        if chosen.national is None:
+            raise InvalidRecord(f"code {chosen.vendor_code!r} is not a national attendance "
+                                "code and has no known vendor meaning", resource=resource,
+                                record_ref=record_ref, field=alias_field if chosen is not entry
+                                else mark_field)
+        return chosen.national, chosen.vendor_code
+
+
+class CodesStream:
+    """``attendance/codes``: the school's code table with aliases (root ``attendanceCodes``)."""
+
+    name: ClassVar[str] = "attendance-codes"
+    path: ClassVar[str] = "attendance/codes"
+    keys: ClassVar[tuple[str, ...]] = ("id",)
+
+    def to_schema(self, records: Iterable[Any]) -> tuple[CodeTable, list[Quarantined]]:
+        table = CodeTable()
+        quarantined: list[Quarantined] = []
+        for index, record in enumerate(records):
+            ref = f"code {_ref(record, 'id', index)}"
+            try:
+                if not isinstance(record, Mapping):
+                    raise InvalidRecord("record is not an object", resource=self.name,
+                                        record_ref=ref)
+                code_id = _as_int(require(record, "id", resource=self.name, record_ref=ref),
+                                  resource=self.name, record_ref=ref, field="id")
+                raw = str(require(record, "code", resource=self.name, record_ref=ref)).strip()
+                entry = CodeEntry(id=code_id, vendor_code=raw, national=national_code(raw))
+                table.codes[code_id] = entry
+                for alias in record.get("aliases") or []:
+                    if not isinstance(alias, Mapping):
+                        raise InvalidRecord("an alias is not an object", resource=self.name,
+                                            record_ref=ref, field="aliases")
+                    alias_id = _as_int(alias.get("alias_id"), resource=self.name,
+                                       record_ref=ref, field="aliases.alias_id")
+                    alias_code = str(alias.get("alias_code") or "").strip()
+                    table.aliases[alias_id] = (code_id, CodeEntry(
+                        id=alias_id, vendor_code=alias_code,
+                        national=national_code(alias_code) or entry.national))
+            except InvalidRecord as error:
+                quarantined.append(_quarantine(error, record))
+        return table, quarantined
+
+
+# -- pupils ----------------------------------------------------------------------------------------
+
+_SEX = {"M": "M", "F": "F", "U": "U", "MALE": "M", "FEMALE": "F", "UNKNOWN": "U"}
+_YES = {"Y", "YES", "TRUE", "1", "T"}
+
+# INFERRED: codes of ``student_education_attributes`` (the shape is OBSERVED, the codes are not
+# published). attribute code -> how its latest value sets Pupil flags.
+ATTRIBUTE_FLAGS: Mapping[str, Callable[[str], dict[str, bool]]] = {
+    "SEN": lambda v: {"ehcp": v == "E", "sen_support": v == "K"},
+    "FSM": lambda v: {"fsm": v in _YES},
+    "LAC": lambda v: {"looked_after": v in _YES},
+    "CSW": lambda v: {"has_social_worker": v in _YES},
+    "BRD": lambda v: {"boarder": v in _YES},
+}
+
+
+class PupilsStream:
+    """``students`` joined with ``students/education-details`` on ``id`` = ``student_id``."""
+
+    name: ClassVar[str] = "students"
+    path: ClassVar[str] = "students"
+    details_name: ClassVar[str] = "education-details"
+    details_path: ClassVar[str] = "students/education-details"
+    keys: ClassVar[tuple[str, ...]] = ("id",)
+
+    def __init__(self, school_id: str) -> None:
+        self.school_id = school_id
+
+    def map(self, students: Sequence[Any], details: Sequence[Any]) -> Batch[Pupil]:
+        batch: Batch[Pupil] = Batch()
+        by_student: dict[int, Mapping[str, Any]] = {}
+        for index, record in enumerate(details):
+            ref = f"student {_ref(record, 'student_id', index)}"
+            try:
+                if not isinstance(record, Mapping):
+                    raise InvalidRecord("record is not an object", resource=self.details_name,
+                                        record_ref=ref)
+                student_id = _as_int(require(record, "student_id", resource=self.details_name,
+                                             record_ref=ref),
+                                     resource=self.details_name, record_ref=ref,
+                                     field="student_id")
+                by_student[student_id] = record
+            except InvalidRecord as error:
+                batch.quarantined.append(_quarantine(error, record))
+        for index, record in enumerate(students):
+            ref = f"student {_ref(record, 'id', index)}"
+            try:
+                if not isinstance(record, Mapping):
+                    raise InvalidRecord("record is not an object", resource=self.name,
+                                        record_ref=ref)
+                student_id = _as_int(require(record, "id", resource=self.name, record_ref=ref),
+                                     resource=self.name, record_ref=ref, field="id")
+                batch.records.append(self.to_schema(record, by_student.get(student_id)))
+            except InvalidRecord as error:
+                batch.quarantined.append(_quarantine(error, record))
+            except ValidationError as error:
+                batch.quarantined.append(_from_validation(error, self.name, ref, record))
+        return batch
+
+    def to_schema(self, student: Mapping[str, Any],
+                  details: Mapping[str, Any] | None) -> Pupil:
+        student_id = int(student["id"])
+        ref = f"student {student_id}"
+        if details is None:
+            # Without education details there is no UPN, year or admission date: storing the
+            # pupil anyway would raise false UPN and roll findings.
+            raise InvalidRecord("no education details (UPN, year, admission) were returned for "
+                                "this student", resource=self.details_name, record_ref=ref,
+                                field="student_id")
+        dob = student.get("date_of_birth")
+        sex = student.get("sex")
+        if sex is not None and str(sex).strip().upper() not in _SEX:
+            raise InvalidRecord(f"sex {sex!r} is not M, F or U", resource=self.name,
+                                record_ref=ref, field="sex")
+        flags = _flags(details.get("student_education_attributes"))
+        admission = details.get("admission_date")
+        leaving = details.get("leaving_date")
+        return Pupil(
+            id=f"{self.school_id}:{student_id}",
+            school_id=self.school_id,
+            mis_id=str(student_id),
+            upn=_text(details.get("upn")),
+            former_upn=_text(details.get("former_upn")),
+            legal_forename=_text(student.get("legal_first_name")),
+            legal_surname=_text(student.get("legal_last_name")),
+            middle_names=_text(student.get("middle_names")),
+            preferred_forename=_text(student.get("preferred_first_name")),
+            preferred_surname=_text(student.get("preferred_last_name")),
+            dob=parse_date(dob, resource=self.name, record_ref=ref, field="date_of_birth")
+            if dob else None,
+            sex=_SEX[str(sex).strip().upper()] if sex is not None else None,  # type: ignore[arg-type]
+            nc_year=_text(details.get("national_curriculum_year")),
+            reg_group=_text(details.get("registration_group")),
+            starting_day=parse_date(admission, resource=self.details_name, record_ref=ref,
+                                    field="admission_date") if admission else None,
+            leaving_date=parse_date(leaving, resource=self.details_name, record_ref=ref,
+                                    field="leaving_date") if leaving else None,
+            ehcp=flags.get("ehcp", False),
+            sen_support=flags.get("sen_support", False),
+            fsm=flags.get("fsm", False),
+            looked_after=flags.get("looked_after", False),
+            has_social_worker=flags.get("has_social_worker", False),
+            boarder=flags.get("boarder", False),
+        )
+
+
+def _flags(attributes: Any) -> dict[str, bool]:
+    flags: dict[str, bool] = {}
+    if not isinstance(attributes, list):
+        return flags
+    for attribute in attributes:
+        if not isinstance(attribute, Mapping):
+            continue
+        setter = ATTRIBUTE_FLAGS.get(str(attribute.get("code") or "").strip().upper())
+        values = attribute.get("attribute_values")
+        if setter is None or not isinstance(values, list) or not values:
+            continue
+        latest = values[-1]  # values are listed oldest first (INFERRED)
+        value = latest.get("value") if isinstance(latest, Mapping) else None
+        if value is not None:
+            flags.update(setter(str(value).strip().upper()))
+    return flags
+
+
+# -- session marks ---------------------------------------------------------------------------------
+
+
+class SessionMarksStream:
+    """``attendance/student-session-marks/date/{date}``: one request (and cursor walk) per date."""
+
+    name: ClassVar[str] = "student-session-marks"
+    path: ClassVar[str] = "attendance/student-session-marks/date/{date}"
+    keys: ClassVar[tuple[str, ...]] = ("student_id", "date", "session")
+
+    def __init__(self, school_id: str, codes: CodeTable) -> None:
+        self.school_id = school_id
+        self.codes = codes
+
+    def map(self, records: Sequence[Any], day: date) -> tuple[Batch[Mark], int]:
+        """Mapped marks for ``day``, and how many sessions came back with no mark entered."""
+        batch: Batch[Mark] = Batch()
+        unmarked = 0
+        for record in records:
+            ref = _session_ref(record, day)
+            try:
+                if not isinstance(record, Mapping):
+                    raise InvalidRecord("record is not an object", resource=self.name,
+                                        record_ref=ref)
+                if "session_mark_id" in record and record["session_mark_id"] is None:
+                    unmarked += 1  # listed but not yet marked: no register entry exists
+                    continue
+                batch.records.append(self.to_schema(record, day))
+            except InvalidRecord as error:
+                batch.quarantined.append(_quarantine(error, record))
+            except ValidationError as error:
+                batch.quarantined.append(_from_validation(error, self.name, ref, record))
+        return batch, unmarked
+
+    def to_schema(self, record: Mapping[str, Any], day: date) -> Mark:
+        ref = _session_ref(record, day)
+        student_id = _as_int(require(record, "student_id", resource=self.name, record_ref=ref),
+                             resource=self.name, record_ref=ref, field="student_id")
+        _check_day(record, day, resource=self.name, record_ref=ref)
+        session = _session(record, resource=self.name, record_ref=ref)
+        code, vendor_code = self.codes.resolve(
+            require(record, "session_mark_id", resource=self.name, record_ref=ref),
+            record.get("session_alias_id"), resource=self.name, record_ref=ref)
+        late = record.get("session_minutes_late")
+        return Mark(
+            pupil_id=f"{self.school_id}:{student_id}", date=day, session=session, code=code,
+            vendor_code=vendor_code,
+            minutes_late=_as_int(late, resource=self.name, record_ref=ref,
+                                 field="session_minutes_late", minimum=0)
+            if late is not None else None,
+            comment=_text(record.get("session_notes")),
+            # G4S gives no time or author for a mark (mis-apis §3.3): recorded_at stays None.
+            source_ref=f"go4schools:session-mark:{day.isoformat()}:{student_id}:{session.value}",
+        )
+
+
+# -- amendments (INFERRED resource) ----------------------------------------------------------------
+
+
+class AmendmentsStream:
+    """INFERRED: ``attendance/student-session-mark-amendments/date/{date}``.
+
+    No vendor publishes an amendment audit (mis-apis §9); this is the simulator's G4S-style
+    design: per session date, ``has_more`` + ``cursor`` (the amendment id), codes by id as on
+    marks, ``amended_at`` in UK local time without an offset, ``amended_by_role`` as the
+    position. Missing fields stay None: the validator, not the parser, decides they are a breach.
+    """
+
+    name: ClassVar[str] = "student-session-mark-amendments"
+    path: ClassVar[str] = "attendance/student-session-mark-amendments/date/{date}"
+    keys: ClassVar[tuple[str, ...]] = ("id",)
+
+    def __init__(self, school_id: str, codes: CodeTable) -> None:
+        self.school_id = school_id
+        self.codes = codes
+
+    def map(self, records: Sequence[Any], day: date) -> Batch[Amendment]:
+        return _map_each(self.name, records, lambda r: self.to_schema(r, day),
+                         lambda r, i: f"amendment {_ref(r, 'id', i)}")
+
+    def to_schema(self, record: Mapping[str, Any], day: date) -> Amendment:
+        ref = f"amendment {record.get('id')}"
+        student_id = _as_int(require(record, "student_id", resource=self.name, record_ref=ref),
+                             resource=self.name, record_ref=ref, field="student_id")
+        _check_day(record, day, resource=self.name, record_ref=ref)
+        session = _session(record, resource=self.name, record_ref=ref)
+        original = self._code(record, "original", ref)
+        amended = self._code(record, "amended", ref)
+        return Amendment(
+            pupil_id=f"{self.school_id}:{student_id}", date=day, session=session,
+            original_code=original, amended_code=amended,
+            reason=_text(record.get("reason")),
+            amended_at=parse_instant(record.get("amended_at"), resource=self.name,
+                                     record_ref=ref, field="amended_at"),
+            amended_by_name=_text(record.get("amended_by_name")),
+            amended_by_position=_text(record.get("amended_by_role")),
+            source=AmendmentSource.MIS,
+            source_ref=f"go4schools:amendment:{record.get('id')}",
+        )
+
+    def _code(self, record: Mapping[str, Any], which: str, ref: str) -> str | None:
+        mark_id = record.get(f"{which}_session_mark_id")
+        if mark_id is None:
+            return None
+        code, _ = self.codes.resolve(mark_id, record.get(f"{which}_session_alias_id"),
+                                     resource=self.name, record_ref=ref,
+                                     prefix=f"{which}_session")
+        return code
+
+
+# -- calendar ------------------------------------------------------------------------------------
+
+# INFERRED values of the OBSERVED ``day_type_code`` field: the sessions a closure covers and its
+# kind. Change here when a school's calendar shows the real codes.
+DAY_TYPES: Mapping[str, tuple[str, ClosureKind] | None] = {
+    "S": None,  # a normal school day
+    "C": ("both", ClosureKind.PLANNED),
+    "CA": ("AM", ClosureKind.PLANNED),
+    "CP": ("PM", ClosureKind.PLANNED),
+    "Y": ("both", ClosureKind.UNEXPECTED),
+    "YA": ("AM", ClosureKind.UNEXPECTED),
+    "YP": ("PM", ClosureKind.UNEXPECTED),
+}
+
+
+class CalendarStream:
+    """``timetables/calendar`` (path and row fields OBSERVED; meaning of the rows INFERRED).
+
+    Rows are term weekdays (``date``, ``week``, ``day_type_code``). Terms are rebuilt as runs of
+    listed dates whose gaps hold only weekends and England bank holidays; ``day_type_code`` gives
+    the closures. Register times are not exposed: they come from the school's config.
+    """
+
+    name: ClassVar[str] = "calendar"
+    path: ClassVar[str] = "timetables/calendar"
+    keys: ClassVar[tuple[str, ...]] = ("date",)
+
+    def __init__(self, school_id: str) -> None:
+        self.school_id = school_id
+
+    def to_schema(self, records: Sequence[Any]) -> tuple[Calendar | None, list[Quarantined]]:
+        quarantined: list[Quarantined] = []
+        days: set[date] = set()
+        closures: list[Closure] = []
+        for index, record in enumerate(records):
+            ref = f"calendar row {index + 1}"
+            try:
+                if not isinstance(record, Mapping):
+                    raise InvalidRecord("record is not an object", resource=self.name,
+                                        record_ref=ref)
+                day = parse_date(require(record, "date", resource=self.name, record_ref=ref),
+                                 resource=self.name, record_ref=ref, field="date")
+                days.add(day)
+                code = str(record.get("day_type_code") or "S").strip().upper()
+                if code not in DAY_TYPES:
+                    raise InvalidRecord(f"unknown day_type_code {code!r}; the day is kept as a "
+                                        "normal school day", resource=self.name,
+                                        record_ref=f"calendar {day.isoformat()}",
+                                        field="day_type_code")
+                closure = DAY_TYPES[code]
+                if closure is not None:
+                    closures.append(Closure(date=day, session=closure[0],  # type: ignore[arg-type]
+                                            kind=closure[1]))
+            except InvalidRecord as error:
+                quarantined.append(_quarantine(error, record))
+        if not days:
+            return None, quarantined
+        return Calendar(school_id=self.school_id, terms=_terms(sorted(days)),
+                        closures=sorted(closures, key=lambda c: (c.date, c.session))), quarantined
+
+
+def _terms(days: list[date]) -> list[Term]:
+    bank = england_bank_holidays(range(days[0].year, days[-1].year + 1))
+    terms: list[Term] = []
+    start = previous = days[0]
+    for day in days[1:]:
+        gap = (previous + timedelta(days=n) for n in range(1, (day - previous).days))
+        if any(d.weekday() < 5 and d not in bank for d in gap):
+            terms.append(Term(start=start, end=previous))
+            start = day
+        previous = day
+    terms.append(Term(start=start, end=previous))
+    return terms
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _map_each(resource: str, records: Sequence[Any], to_schema: Callable[[Any], T],
+              ref_of: Callable[[Any, int], str]) -> Batch[T]:
+    batch: Batch[T] = Batch()
+    for index, record in enumerate(records):
+        ref = ref_of(record, index)
+        try:
+            if not isinstance(record, Mapping):
+                raise InvalidRecord("record is not an object", resource=resource,
+                                    record_ref=ref)
+            batch.records.append(to_schema(record))
+        except InvalidRecord as error:
+            batch.quarantined.append(_quarantine(error, record))
+        except ValidationError as error:
+            batch.quarantined.append(_from_validation(error, resource, ref, record))
+    return batch
+
+
+def _quarantine(error: InvalidRecord, record: Any) -> Quarantined:
+    return Quarantined.from_error(error, raw=_raw(record))
+
+
+def _from_validation(error: ValidationError, resource: str, ref: str,
+                     record: Any) -> Quarantined:
+    first = error.errors()[0]
+    field_name = ".".join(str(p) for p in first.get("loc", ())) or None
+    return Quarantined(resource=resource, record_ref=ref, field=field_name,
+                       reason=str(first.get("msg", "invalid value")), raw=_raw(record))
+
+
+def _raw(record: Any) -> str:
+    try:
+        return json.dumps(record, default=str, sort_keys=True)[:2000]
+    except (TypeError, ValueError):
+        return repr(record)[:2000]
+
+
+def _ref(record: Any, key: str, index: int) -> str:
+    if isinstance(record, Mapping) and record.get(key) is not None:
+        return str(record[key])
+    return f"#{index + 1}"  # the id itself is missing: point at the record's position
+
+
+def _session_ref(record: Any, day: date) -> str:
+    if not isinstance(record, Mapping):
+        return f"{day.isoformat()}/?/?"
+    return f"{day.isoformat()}/{record.get('student_id', '?')}/{record.get('session', '?')}"
+
+
+def _as_int(value: Any, *, resource: str, record_ref: str, field: str,
+            minimum: int | None = None) -> int:
+    if isinstance(value, bool) or value is None:
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        number = None
+    if number is None:
+        raise InvalidRecord(f"{value!r} is not a whole number", resource=resource,
+                            record_ref=record_ref, field=field)
+    if minimum is not None and number < minimum:
+        raise InvalidRecord(f"{number} is below {minimum}", resource=resource,
+                            record_ref=record_ref, field=field)
+    return number
+
+
+def _session(record: Mapping[str, Any], *, resource: str, record_ref: str) -> Session:
+    raw = require(record, "session", resource=resource, record_ref=record_ref)
+    text = str(raw).strip().upper()
+    if text not in ("AM", "PM"):
+        raise InvalidRecord(f"session {raw!r} is not AM or PM", resource=resource,
+                            record_ref=record_ref, field="session")
+    return Session(text)
+
+
+def _check_day(record: Mapping[str, Any], day: date, *, resource: str, record_ref: str) -> None:
+    record_day = parse_date(require(record, "date", resource=resource, record_ref=record_ref),
+                            resource=resource, record_ref=record_ref, field="date")
+    if record_day != day:
+        raise InvalidRecord(f"record dated {record_day} came back for {day}", resource=resource,
+                            record_ref=record_ref, field="date")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
