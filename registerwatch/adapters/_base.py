@@ -209,9 +209,11 @@ def _path_of(url: str) -> str:
     return urlsplit(url).path
 
 
-def _snippet(response: requests.Response, limit: int = 120) -> str:
-    text = " ".join(response.text.split())
-    return text[:limit] + ("…" if len(text) > limit else "")
+def _snippet(response: requests.Response) -> str:
+    """What came back, without quoting it: a body can hold pupil data or a token, and these
+    messages reach logs."""
+    content_type = response.headers.get("Content-Type", "no content type").split(";")[0]
+    return f"{len(response.content)} bytes of {content_type}"
 
 
 # -- mapping helpers --------------------------------------------------------------------------
@@ -224,8 +226,12 @@ def normalise_code(vendor_code: str | None, aliases: Mapping[str, str], *, resou
         raise InvalidRecord("attendance code is missing", resource=resource,
                             record_ref=record_ref, field=field)
     raw = str(vendor_code).strip()
-    code = aliases.get(raw, aliases.get(raw.upper(), raw.upper() if raw.upper() in
-                                        {"C1", "C2", "J1"} else raw))
+    # An alias as written wins. National single-letter codes are case-sensitive (a CTF marks
+    # string is, and a lower-case letter is more likely a vendor's private code than a typo);
+    # only the two-character codes are read in any case, since "c1" cannot mean anything else.
+    code = aliases.get(raw) or aliases.get(raw.upper()) or (
+        raw.upper() if raw.upper() in {"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))}
+        else raw)
     if not is_known_code(code):
         raise InvalidRecord(f"unknown attendance code {raw!r}", resource=resource,
                             record_ref=record_ref, field=field)

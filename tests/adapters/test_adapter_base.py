@@ -119,6 +119,8 @@ def test_normalise_code_keeps_national_codes_and_maps_aliases():
     assert normalise_code("N", aliases, **kw) == "N"
     assert normalise_code("<", aliases, **kw) == "C1"
     assert normalise_code("pres", aliases, **kw) == "/"
+    with pytest.raises(InvalidRecord):
+        normalise_code("i", aliases, **kw)  # single letters are case-sensitive
     assert normalise_code("c2", aliases, **kw) == "C2"
     with pytest.raises(InvalidRecord) as exc:
         normalise_code("Q9", aliases, **kw)

@@ -7,6 +7,9 @@ Which API serves what:
 - marks: Batch ``Registration_GetRegistrationStatus`` with ``Registration_GetPresentCodes``,
   asked for in windows of ``BATCH_WINDOW_DAYS`` so one answer stays a manageable size (the Batch
   API has no paging). Over the API key, or over OAuth when only a client id/secret is set.
+  The session comes from ``RegistrationDateTime`` and ``pm_cutoff``; only each session's first
+  registration period counts; ``Registered = 0`` rows are no mark; rows repeated for one pupil
+  and period are collapsed by ``dedupe_marks``.
 - amendments: Batch ``Registration_GetRegistrationAudit``, an INFERRED resource; a key without
   it means the MIS exposes no amendment records (``exposes_amendments`` is then False).
 - calendar: Batch ``School_GetSchoolTerms`` (terms only).
@@ -33,6 +36,7 @@ from registerwatch.adapters._base import (
     dedupe_marks,
 )
 from registerwatch.adapters.isams.client import (
+    REST_PAGE_SIZE,
     IsamsClient,
     MethodsNotAllocatedError,
     PermissionGapError,
@@ -101,6 +105,7 @@ class IsamsAdapter:
                                   credential_hint=credential_hint, timeout=timeout,
                                   retry=retry, sleep=sleep)
         self._exposes_amendments: bool | None = None
+        self.rest_page_size = REST_PAGE_SIZE
         # Terms that would not map on the last calendar() call (calendar() returns no Batch).
         self.calendar_quarantined: list[Quarantined] = []
 
@@ -132,7 +137,7 @@ class IsamsAdapter:
         return batch
 
     def _rest_records(self, path: str, root_key: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-        for number, items in self.client.rest_pages(path, root_key):
+        for number, items in self.client.rest_pages(path, root_key, self.rest_page_size):
             for index, item in enumerate(items, start=1):
                 # A non-object item maps to an empty record, so it is quarantined with its place.
                 yield f"page {number} item {index}", item if isinstance(item, Mapping) else {}
@@ -158,9 +163,20 @@ class IsamsAdapter:
             stream = MarksStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff,
                                  present_codes=_present_table(codes.records))
             section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
-            rows = stream.map_records(_element_records(section, "RegistrationStatus"),
-                                      keep=MarksStream.is_registered)
+            records = list(_element_records(section, "RegistrationStatus"))
+            if not records and _has_past_weekday(first, last):
+                # Could be a holiday, could be a permission gap on the data: say so, no more.
+                log.warning("adapter.window_without_rows", vendor="isams",
+                            school=self.school_id, start=first.isoformat(),
+                            end=last.isoformat())
+            first_period = stream.session_registers(r for _, r in records)
+            later = sum(1 for _, r in records if not first_period(r))
+            rows = stream.map_records(records,
+                                      keep=_all_of(first_period, MarksStream.is_registered))
             result.quarantined.extend(rows.quarantined)
+            if later:
+                log.info("adapter.later_periods_ignored", vendor="isams",
+                         school=self.school_id, rows=later)
             outside = [m for m in rows.records if not first <= m.date <= last]
             if outside:
                 log.warning("adapter.records_outside_window", vendor="isams",
@@ -244,6 +260,16 @@ class IsamsAdapter:
         log.info("adapter.resource_fetched", vendor="isams", school=self.school_id,
                  resource=resource, records=len(batch.records),
                  quarantined=len(batch.quarantined), requests=batch.requests, **extra)
+
+
+def _has_past_weekday(first: dt.date, last: dt.date) -> bool:
+    today = dt.date.today()
+    return any((first + dt.timedelta(days=n)).weekday() < 5
+               for n in range((min(last, today - dt.timedelta(days=1)) - first).days + 1))
+
+
+def _all_of(*tests: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda record: all(test(record) for test in tests)
 
 
 def _present_table(codes: list[PresentCode]) -> dict[str, PresentCode]:

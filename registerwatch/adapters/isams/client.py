@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 import structlog
 from lxml import etree
 
 from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
-from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+from registerwatch.errors import ConfigError, FatalApiError, PagingError, RetriableApiError
 
 log = structlog.get_logger("registerwatch.adapters.isams")
 
@@ -122,7 +123,7 @@ def parse_xml(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(utf8, _xml_parser())
     except etree.XMLSyntaxError as exc:
-        raise XmlDocumentError(f"malformed XML ({exc.msg})") from None
+        raise XmlDocumentError(f"malformed XML ({exc})") from None
     if root is None:
         raise XmlDocumentError("empty document")
     return root
@@ -153,7 +154,7 @@ def element_record(element: etree._Element) -> dict[str, Any]:
     Unknown children are carried along and ignored by the mapping (iSAMS adds nodes over time:
     see the recorded ``GetCurrentPupilsExtraNode`` example). Empty elements read as None.
     """
-    record: dict[str, Any] = {f"@{k}": v for k, v in element.attrib.items()}
+    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.attrib.items()}
     for child in element:
         if not isinstance(child.tag, str):
             continue  # comments, processing instructions
@@ -205,12 +206,13 @@ class IsamsClient(ApiClient):
         self.client_id = (credentials.get("client_id") or "").strip() or None
         self.client_secret = (credentials.get("client_secret") or "").strip() or None
         self.api_key = (credentials.get("api_key") or "").strip() or None
+        # Incomplete credentials are a configuration problem, found before any request.
         if bool(self.client_id) != bool(self.client_secret):
-            raise FatalApiError(f"school {school_id!r}: iSAMS client credentials need both a "
-                                f"client id and a client secret — check {credential_hint}")
+            raise ConfigError(f"school {school_id!r}: iSAMS client credentials need both a "
+                              f"client id and a client secret — check {credential_hint}")
         if not (self.client_id or self.api_key):
-            raise FatalApiError(f"school {school_id!r}: no iSAMS credentials configured — set "
-                                f"{credential_hint}")
+            raise ConfigError(f"school {school_id!r}: no iSAMS credentials configured — set "
+                              f"{credential_hint}")
         self.clock = clock
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -221,10 +223,6 @@ class IsamsClient(ApiClient):
     @property
     def has_rest(self) -> bool:
         return self.client_id is not None
-
-    @property
-    def has_batch(self) -> bool:
-        return self.api_key is not None or self.client_id is not None
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -246,13 +244,12 @@ class IsamsClient(ApiClient):
         assert self.client_id and self.client_secret
         self._in_token_request = True
         try:
-            response = self.request("POST", TOKEN_PATH, data={
+            payload = self.request("POST", TOKEN_PATH, data={
                 "grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self.client_secret})
+                "client_secret": self.client_secret}, parse=self._parse_json)
         finally:
             self._in_token_request = False
         try:
-            payload = response.json()
             token = str(payload["access_token"])
             lifetime = float(payload.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError):
@@ -268,10 +265,9 @@ class IsamsClient(ApiClient):
     # -- classification ---------------------------------------------------------------------
 
     def classify(self, response: requests.Response) -> None:
-        where = (f"school {self.school_id!r}: {self.vendor} {response.request.method} "
-                 f"{requests.utils.urlparse(response.url).path}")
-        if requests.utils.urlparse(response.url).path.endswith(TOKEN_PATH) and \
-                response.status_code in (400, 401):
+        path = urlsplit(response.url).path
+        where = f"school {self.school_id!r}: {self.vendor} {response.request.method} {path}"
+        if path.endswith(TOKEN_PATH) and response.status_code in (400, 401):
             raise FatalApiError(f"{where}: iSAMS refused the client credentials "
                                 f"({_oauth_error(response)}) — check {self.credential_hint}")
         message = parse_message(response.content)
@@ -328,24 +324,35 @@ class IsamsClient(ApiClient):
                                 f"id and secret — set {self.credential_hint}")
         self._auth = "bearer"
         try:
-            return self.get_json(path, params)
+            return self.request("GET", path, params=params, parse=self._parse_json)
         finally:
             self._auth = "none"
 
-    def rest_pages(self, path: str, root_key: str,
-                   page_size: int = REST_PAGE_SIZE) -> Iterator[tuple[int, list[Any]]]:
+    def _parse_json(self, response: requests.Response) -> Any:
+        # Not the shared get_json: its error quotes the start of the body, which here may be
+        # pupil data or a token. Raised inside the retry loop, so a garbled body is retried.
+        try:
+            return response.json()
+        except ValueError:
+            raise RetriableApiError(
+                f"school {self.school_id!r}: isams {response.request.method} "
+                f"{urlsplit(response.url).path} returned malformed JSON "
+                f"({len(response.content)} bytes)") from None
+
+    def rest_pages(self, path: str, root_key: str, page_size: int = REST_PAGE_SIZE,
+                   key_field: str = "schoolId") -> Iterator[tuple[int, list[Any]]]:
         """Every page of a REST listing as ``(page_number, items)``, checked for consistency.
 
         The listing is offset-paged, so a record edited or added while we page can shift the
         rest of the list: a later page then repeats one record and another is never seen. The
         pages are collected first and checked (``totalPages`` and ``totalCount`` steady, the
-        right page numbers, no key seen twice, the count matching ``totalCount``, as isams-php
-        checks); a listing that changed is pulled again from page 1, up to
-        ``MAX_PAGING_RESTARTS`` times, then PagingError.
+        right page numbers, no ``key_field`` value seen twice, the count matching
+        ``totalCount``, as isams-php checks); a listing that changed is pulled again from
+        page 1, up to ``MAX_PAGING_RESTARTS`` times, then PagingError.
         """
         problem = ""
         for _attempt in range(MAX_PAGING_RESTARTS + 1):
-            pages, problem = self._pull_listing(path, root_key, page_size)
+            pages, problem = self._pull_listing(path, root_key, page_size, key_field)
             if not problem:
                 yield from pages
                 return
@@ -355,8 +362,8 @@ class IsamsClient(ApiClient):
                           f"was paged ({problem}); nothing from it was used — the next run "
                           "will retry")
 
-    def _pull_listing(self, path: str, root_key: str,
-                      page_size: int) -> tuple[list[tuple[int, list[Any]]], str]:
+    def _pull_listing(self, path: str, root_key: str, page_size: int,
+                      key_field: str) -> tuple[list[tuple[int, list[Any]]], str]:
         pages: list[tuple[int, list[Any]]] = []
         total_pages: int | None = None
         total_count: int | None = None
@@ -399,11 +406,11 @@ class IsamsClient(ApiClient):
         for _number, items in pages:
             for item in items:
                 count += 1
-                key = str(item.get("schoolId")) if isinstance(item, Mapping) else None
-                if key and key != "None":
-                    if key in seen:
+                value = item.get(key_field) if isinstance(item, Mapping) else None
+                if value is not None:
+                    if str(value) in seen:
                         return pages, "a record appeared on two pages"
-                    seen.add(key)
+                    seen.add(str(value))
         if total_count is not None and count != total_count:
             return pages, f"collected {count} records but totalCount says {total_count}"
         return pages, ""
@@ -422,11 +429,17 @@ class IsamsClient(ApiClient):
             self._auth = "bearer"
             params = {"apiKey": self.client_id or ""}
         try:
-            response = self.request("POST", BATCH_PATH, params=params, data=body,
-                                    headers={"Content-Type": "application/xml",
-                                             "Accept": "text/xml"})
+            root: etree._Element = self.request("POST", BATCH_PATH, params=params, data=body,
+                                                headers={"Content-Type": "application/xml",
+                                                         "Accept": "text/xml"},
+                                                parse=self._parse_batch)
         finally:
             self._auth = "none"
+        return root
+
+    def _parse_batch(self, response: requests.Response) -> etree._Element:
+        # Runs inside the retry loop: a truncated or garbled answer is retried like a 5xx. The
+        # message never quotes the body, which may hold pupil data.
         try:
             root = parse_xml(response.content)
         except XmlDocumentError as exc:

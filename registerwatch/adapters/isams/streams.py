@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, ClassVar, Generic, TypeVar
+from functools import lru_cache
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,18 +34,19 @@ T = TypeVar("T")
 
 DEFAULT_PM_CUTOFF = time(12, 0)
 
-# iSAMS schools configure their own codes; these are the vendor spellings registerwatch has
-# seen or expects, mapped to national codes. INFERRED (no vendor table is public): one table,
-# change it here. ``normalise_code`` already upper-cases c1/c2/j1.
+# iSAMS schools configure their own absence codes. A spelling that is not a national code but
+# stands for one goes here (vendor spelling -> national code). No iSAMS table is public, so it
+# starts empty (INFERRED); ``normalise_code`` already reads c1/c2/j1 in any case.
 ISAMS_CODE_ALIASES: Mapping[str, str] = {}
 
 # A present code whose letter is one of these means "present": the national symbol depends on
 # the session (``/`` morning, ``\`` afternoon), which iSAMS does not record. INFERRED.
-_PRESENT_SYMBOLS = frozenset({"/", "\\", "P/", "PRESENT"})
+_PRESENT_SYMBOLS = frozenset({"/", "\\", "PRESENT"})
 _SESSION_PRESENT = {Session.AM: "/", Session.PM: "\\"}
 
-_SEX = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "U", "UNKNOWN": "U",
-        "X": "U", "O": "U", "OTHER": "U"}
+Sex = Literal["M", "F", "U"]
+_SEX: Mapping[str, Sex] = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F",
+                           "U": "U", "UNKNOWN": "U", "X": "U", "O": "U", "OTHER": "U"}
 
 
 def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
@@ -56,11 +58,22 @@ def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
 
 def local_datetime(value: Any, *, resource: str, record_ref: str, field: str) -> datetime:
     """An iSAMS local date-time (``2024-09-02T08:40:00``, Europe/London, no offset)."""
-    parsed = parse_instant(value, resource=resource, record_ref=record_ref, field=field,
-                           default_tz=LONDON)
-    if parsed is None:
+    if value in (None, ""):
         raise InvalidRecord(f"required field {field!r} is missing", resource=resource,
                             record_ref=record_ref, field=field)
+    try:
+        return _local(str(value))
+    except ValueError:
+        raise InvalidRecord(f"{value!r} is not a valid date-time", resource=resource,
+                            record_ref=record_ref, field=field) from None
+
+
+@lru_cache(maxsize=8192)
+def _local(value: str) -> datetime:
+    # Cached: a month's answer repeats the same few register times tens of thousands of times.
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError if bad
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=LONDON)
     return parsed.astimezone(LONDON)
 
 
@@ -90,14 +103,15 @@ def _text(record: Mapping[str, Any], key: str) -> str | None:
     return text or None
 
 
-def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> str | None:
+def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Sex | None:
     value = _text(record, key)
     if value is None:
         return None
     sex = _SEX.get(value.upper())
     if sex is None:
-        raise InvalidRecord(f"{value!r} is not a recognised gender", resource=resource,
-                            record_ref=record_ref, field=key)
+        # Personal data: quarantine reasons reach reports, so the value is not quoted.
+        raise InvalidRecord("the value is not a recognised gender (M, F or U)",
+                            resource=resource, record_ref=record_ref, field=key)
     return sex
 
 
@@ -279,6 +293,45 @@ class MarksStream(Stream[Mark]):
         """False for a ``Registered = 0`` row (no mark yet); malformed values are kept so that
         ``to_schema`` quarantines them with the field named."""
         return str(record.get("Registered", "1")).strip() not in ("0", "false", "False")
+
+    def session_registers(self, records: Iterable[Mapping[str, Any]]
+                          ) -> Callable[[Mapping[str, Any]], bool]:
+        """A filter keeping only rows of each pupil's first registration period per session.
+
+        iSAMS schools may run more registration periods than the two statutory ones (boarding
+        roll-calls in the evening, lesson registers). The session's register is the first period
+        of the session: "the first registration after 12:00 is treated as the PM registration"
+        (Access Group, mis-apis §2.4); likewise the first of the morning is the AM one. Later
+        periods are ignored, not quarantined. Rows without a readable pupil or time are kept so
+        that ``to_schema`` quarantines them with the field named. The filter recognises the very
+        record objects it was built from.
+        """
+        periods = [(record, self._period(record)) for record in records]
+        first: dict[tuple[str, date, Session], datetime] = {}
+        for _record, period in periods:
+            if period is not None:
+                key, when = period
+                if key not in first or when < first[key]:
+                    first[key] = when
+        later = {id(record) for record, period in periods
+                 if period is not None and period[1] != first[period[0]]}
+
+        def keep(record: Mapping[str, Any]) -> bool:
+            return id(record) not in later
+
+        return keep
+
+    def _period(self, record: Mapping[str, Any]
+                ) -> tuple[tuple[str, date, Session], datetime] | None:
+        pupil = _text(record, "PupilId")
+        try:
+            when = local_datetime(record.get("RegistrationDateTime"), resource=self.name,
+                                  record_ref="", field="RegistrationDateTime")
+        except InvalidRecord:
+            return None
+        if pupil is None:
+            return None
+        return (pupil, when.date(), session_of(when, self.pm_cutoff)), when
 
     def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Mark:
         ref = ref or self.record_ref(record, "an unknown position")

@@ -1,0 +1,137 @@
+"""Build the adapter a school's ``[schools.mis]`` table describes.
+
+The one place that maps a vendor name to an adapter class and turns settings into constructor
+arguments. Credentials are read here, at use time (never when the config is loaded), and handed
+to the adapter as plain strings; ``credential_hint`` names the environment variables or files
+they came from, so a 401 says which secret to check ("check OAKFIELD_ARBOR_USERNAME /
+OAKFIELD_ARBOR_PASSWORD"), never the secret itself.
+
+Adapter modules are imported only for the vendor asked for: a CLI run that syncs one CTF school
+does not import the HTTP adapters.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from registerwatch.adapters._base import Adapter
+from registerwatch.config.settings import (
+    VENDOR_CREDENTIALS,
+    MisSettings,
+    SchoolSettings,
+    SyncSettings,
+)
+from registerwatch.errors import ConfigError
+from registerwatch.schema import Vendor
+
+# Connect timeout, in seconds, for every MIS request. The read timeout is the config's
+# [sync] timeout_seconds; a host that does not even accept a connection within this is down, and
+# waiting the full read timeout for it would only delay the retry.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+# Constructor arguments only HTTP adapters take. build_adapter drops them (rather than failing)
+# for an adapter that does not take them, so a caller can pass one set of overrides (a test's
+# fast RetryPolicy, a no-op sleep) for every school whatever its vendor.
+HTTP_OPTIONS = frozenset({"timeout", "retry", "sleep"})
+
+
+def credential_hint(mis: MisSettings) -> str:
+    """Where this school's secrets come from, for error messages: env var names or file paths.
+
+    Only the names are used, never the values. For iSAMS, which accepts either a client id and
+    secret or an API key, only the keys the config actually sets are named.
+    """
+    sources: list[str] = []
+    for mode in VENDOR_CREDENTIALS[mis.vendor]:
+        for cred in mode:
+            env_name = getattr(mis, f"{cred}_env")
+            file = getattr(mis, f"{cred}_file")
+            if env_name is not None:
+                sources.append(env_name)
+            elif file is not None:
+                sources.append(f"the file {file}")
+    return " / ".join(sources) if sources else f"the {mis.vendor.value} credentials"
+
+
+def _plain_credentials(school: SchoolSettings,
+                       environ: Mapping[str, str] | None) -> dict[str, str]:
+    # Raises CredentialError naming the school and the variable or file to set.
+    return {name: secret.get_secret_value()
+            for name, secret in school.mis.credentials(environ).items()}
+
+
+def _arbor(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
+           ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+    from registerwatch.adapters.arbor import ArborAdapter
+
+    return ArborAdapter, _http_kwargs(school, sync, environ)
+
+
+def _isams(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
+           ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+    from registerwatch.adapters.isams import IsamsAdapter
+
+    return IsamsAdapter, _http_kwargs(school, sync, environ) | {"pm_cutoff": sync.isams_pm_cutoff}
+
+
+def _go4schools(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
+                ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+    from registerwatch.adapters.go4schools import Go4SchoolsAdapter
+
+    return Go4SchoolsAdapter, _http_kwargs(school, sync, environ)
+
+
+def _ctf(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
+         ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+    from registerwatch.adapters.ctf import CtfAdapter
+
+    # The config guarantees a path for a CTF school; the school's own LAESTAB says whose
+    # registers the files' attendance blocks are.
+    return CtfAdapter, {"school_id": school.id, "path": school.mis.path,
+                        "laestab": school.laestab}
+
+
+def _http_kwargs(school: SchoolSettings, sync: SyncSettings,
+                 environ: Mapping[str, str] | None) -> dict[str, Any]:
+    read_timeout = float(sync.timeout_seconds)
+    return {
+        "school_id": school.id,
+        "base_url": school.mis.base_url,
+        "credentials": _plain_credentials(school, environ),
+        "credential_hint": credential_hint(school.mis),
+        "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+    }
+
+
+_BUILDERS: dict[Vendor, Callable[..., tuple[Callable[..., Adapter], dict[str, Any]]]] = {
+    Vendor.ARBOR: _arbor,
+    Vendor.ISAMS: _isams,
+    Vendor.GO4SCHOOLS: _go4schools,
+    Vendor.CTF: _ctf,
+}
+
+
+def build_adapter(school: SchoolSettings, sync: SyncSettings,
+                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Adapter:
+    """The adapter for ``school``'s MIS, ready to use; close it when done.
+
+    ``environ`` is where ``*_env`` credentials are read from (``os.environ`` by default).
+    ``overrides`` replace or add constructor arguments (``retry``, ``sleep``, ``timeout``...);
+    the HTTP-only ones (:data:`HTTP_OPTIONS`) are ignored for an adapter that does not take them.
+    Raises CredentialError when a credential cannot be read.
+    """
+    builder = _BUILDERS.get(school.mis.vendor)
+    if builder is None:  # pragma: no cover - the config only accepts known vendors
+        raise ConfigError(f"school {school.id!r}: no adapter for vendor {school.mis.vendor!r}")
+    factory, kwargs = builder(school, sync, environ)
+    accepted = inspect.signature(factory).parameters
+    for name, value in overrides.items():
+        if name not in accepted and name in HTTP_OPTIONS:
+            continue
+        kwargs[name] = value  # an unknown name still fails loudly in the constructor
+    return factory(**kwargs)
+
+
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "HTTP_OPTIONS", "build_adapter", "credential_hint"]
