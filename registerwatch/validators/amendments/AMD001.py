@@ -1,0 +1,106 @@
+"""AMD001 incomplete-amendment-record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from registerwatch.schema import Amendment, Finding, Severity
+from registerwatch.validators.base import Rule, session_ref
+from registerwatch.validators.context import ScanContext
+
+# INFERRED (reference §1.4): what reg 6 requires each amendment to record. Only "reg 6 governs
+# updating and amending" is VERIFIED; the list is the 2024 position as remembered, with the
+# 2006-era school policies listing all but "amended entry". Change this table, nothing else.
+REQUIRED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("original_code", "original entry"),
+    ("amended_code", "amended entry"),
+    ("reason", "reason"),
+    ("amended_at", "date"),
+    ("amended_by_name", "amender name"),
+    ("amended_by_position", "amender position"),
+)
+
+
+def missing_fields(amendment: Amendment) -> list[str]:
+    missing = []
+    for field, label in REQUIRED_FIELDS:
+        value = getattr(amendment, field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            missing.append(label)
+    return missing
+
+
+def amendment_key(amendment: Amendment) -> str:
+    """What identifies one amendment record between scans: the MIS's id when it gives one."""
+    if amendment.source_ref:
+        return f"ref:{amendment.source_ref}"
+    at = amendment.amended_at.isoformat() if amendment.amended_at else ""
+    return f"{amendment.original_code or ''}>{amendment.amended_code or ''}@{at}"
+
+
+class IncompleteAmendmentRecord(Rule):
+    """An amendment to a register entry does not record everything the regulations require.
+
+    What it checks
+    --------------
+    Every amendment record the MIS supplies (source ``mis``) for the six items of an amendment
+    record: the original entry, the amended entry, the reason, the date it was made, and the name
+    and position of the person who made it. An empty or blank item counts as missing. One finding
+    per amendment record, naming the missing items. Changes that sync observed itself (source
+    ``observed``) carry no reason or amender by nature and are AMD002's business.
+
+    Why it matters
+    --------------
+    Registers are legal documents. The regulations require every amendment to show what the entry
+    was, what it became, why, when and by whom, so that a register produced as evidence (a penalty
+    notice, a prosecution, a safeguarding review) shows its own history.
+
+    Example
+    -------
+    An amendment to pupil `s1:4012`'s 3 November 2025 AM entry from N to I has a reason ("GP
+    letter") and a date but no amender name or position: one error, "missing amender name,
+    amender position".
+
+    How to fix
+    ----------
+    Complete the amendment record in the MIS (most MIS keep it in the mark's audit or comment):
+    add the missing items. Make sure staff amend marks through the MIS's amendment screen, which
+    records who and when.
+
+    References
+    ----------
+    - SI 2024/208 reg 6 (VERIFIED only that it governs updating and amending registers; the list
+      of items is INFERRED: original entry, amended entry, reason, date, name and position).
+    - 2006-era policies listing original entry, reason, date, name and position (SECONDARY).
+    """
+
+    code = "AMD001"
+    name = "incomplete-amendment-record"
+    title = "Amendment to pupil {pupil}'s entry on {first} is missing: {missing}"
+    severity = Severity.ERROR
+    citation = "SI 2024/208 reg 6 (items INFERRED)"
+    fix_hint = ("Complete the amendment record: original and amended entry, reason, date, "
+                "amender name and position")
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        seen: Counter[tuple[str, object, str, str]] = Counter()
+        ordered = sorted(ctx.mis_amendments, key=lambda a: (a.pupil_id, a.date, a.session.value,
+                                                            amendment_key(a)))
+        for amendment in ordered:
+            missing = missing_fields(amendment)
+            if not missing:
+                continue
+            ref = session_ref(amendment.date, amendment.session)
+            key = amendment_key(amendment)
+            # two identical records for one entry still need two fingerprints
+            slot = (amendment.pupil_id, amendment.date, amendment.session.value, key)
+            seen[slot] += 1
+            occurrence = seen[slot]
+            yield self.finding(
+                ctx, pupil_id=amendment.pupil_id, first=ref, missing=", ".join(missing),
+                discriminator=key if occurrence == 1 else f"{key}#{occurrence}",
+                evidence={"missing": missing, "original_code": amendment.original_code,
+                          "amended_code": amendment.amended_code,
+                          "amended_at": amendment.amended_at.isoformat()
+                          if amendment.amended_at else None})

@@ -1,0 +1,120 @@
+"""ATT001 penalty-notice-threshold."""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+
+from registerwatch.schema import Finding, Mark, Severity
+from registerwatch.validators.base import Rule, session_ref
+from registerwatch.validators.context import ScanContext
+
+
+class PenaltyNoticeThreshold(Rule):
+    """A pupil has 10 or more unauthorised sessions in a rolling period of 10 school weeks.
+
+    What it checks
+    --------------
+    For each pupil of compulsory school age on the scan date (``penalty_csa_only``; a pupil
+    without a date of birth counts), the sessions on roll coded G, N, O or U
+    (``penalty_threshold_codes``) in the window of the last 10 school weeks
+    (``penalty_school_weeks``) ending with the week of the last day before the scan. A school
+    week is a week with at least one school session, so holiday weeks are skipped and the window
+    can span terms and school years; the sessions need not be consecutive. At 10 or more
+    (``penalty_sessions``): a **warning**, since the national threshold for *considering* a
+    penalty notice is met.
+
+    The finding is one episode: it starts on the earliest school day from which the pupil has been
+    at or above the threshold on every school day up to the last day of data, and runs from the
+    first unauthorised session in that day's window to the latest unauthorised session. It stays the
+    same finding while the pupil stays over the threshold and closes when the window drops below.
+    N is counted (it is unauthorised until replaced) and also reported separately in the evidence
+    as provisional.
+
+    Why it matters
+    --------------
+    Since August 2024 every school in England must consider a penalty notice (or another
+    intervention) when a pupil reaches 10 sessions of unauthorised absence in a rolling 10 school
+    weeks. Missing the threshold means inconsistent treatment of families, which the National
+    Framework exists to prevent.
+
+    Example
+    -------
+    Pupil `s1:4012` is G (holiday not agreed) every session from 10 to 14 November 2025: 10
+    sessions within the last 10 school weeks. One warning, 2025-11-10 AM to 2025-11-14 PM.
+
+    How to fix
+    ----------
+    Nothing in the register to correct unless an entry is wrong (then amend it, for example an N
+    that should be I). Follow the school's procedure: consider a penalty notice or another support
+    or intervention under the National Framework, and record the decision.
+
+    References
+    ----------
+    - SI 2024/210, The Education (Penalty Notices) (England) (Amendment) Regulations 2024, and the
+      WTISA National Framework (SECONDARY: school pages quoting it): 10 sessions of unauthorised
+      absence in a rolling 10 school weeks; school weeks contain at least one school session;
+      the period may span terms and years.
+    - Codes counted: CONFLICT, Manchester G/N/O/U vs Sefton G/O/U; the reference recommends
+      G/N/O/U with N reported as provisional.
+    """
+
+    code = "ATT001"
+    name = "penalty-notice-threshold"
+    title = ("Penalty notice threshold reached for pupil {pupil}: {count} unauthorised sessions "
+             "in the last {weeks} school weeks ({first} to {last})")
+    severity = Severity.WARNING
+    citation = "SI 2024/210; WTISA (Aug 2024) National Framework for penalty notices"
+    fix_hint = "Consider a penalty notice or other intervention under the National Framework"
+    settings_used = ("penalty_threshold_codes", "penalty_sessions", "penalty_school_weeks",
+                     "penalty_csa_only")
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        s = ctx.settings
+        weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
+        school_days = ctx.calendar.school_days(ctx.calendar.first_day, ctx.data_end)
+        for pupil_id in ctx.marks_by_pupil:
+            pupil = ctx.pupils_by_id.get(pupil_id)
+            if pupil is None or pupil.boarder:
+                continue
+            if ctx.code_count(pupil_id, s.penalty_threshold_codes) < threshold:
+                continue
+            marks = [m for m in ctx.marks_with_codes(pupil_id, s.penalty_threshold_codes)
+                     if m.date <= ctx.data_end and pupil.on_roll(m.date)
+                     and ctx.is_school_session(m.date, m.session)]
+            if len(marks) < threshold:
+                continue
+            if s.penalty_csa_only and not ctx.is_csa(pupil, ctx.as_of):
+                continue
+            dates = [m.date for m in marks]
+
+            def window(day: date, dates: list[date] = dates) -> tuple[int, int]:
+                start = ctx.rolling_weeks_start(day, weeks)
+                return bisect.bisect_left(dates, start), bisect.bisect_right(dates, day)
+
+            lo, hi = window(ctx.data_end)
+            if hi - lo < threshold:
+                continue
+            # walk back over school days while the pupil was over the threshold on each
+            episode_lo = lo
+            for day in reversed(school_days):
+                day_lo, day_hi = window(day)
+                if day_hi - day_lo < threshold:
+                    break
+                episode_lo = day_lo
+            yield self._finding(ctx, pupil_id, marks, episode_lo, lo, hi, weeks)
+
+    def _finding(self, ctx: ScanContext, pupil_id: str, marks: list[Mark], episode_lo: int,
+                 lo: int, hi: int, weeks: int) -> Finding:
+        current = marks[lo:hi]
+        first, last = marks[episode_lo], current[-1]
+        codes = Counter(m.code for m in current)
+        return self.finding(
+            ctx, pupil_id=pupil_id, first=session_ref(first.date, first.session),
+            last=session_ref(last.date, last.session), count=len(current), weeks=weeks,
+            evidence={"sessions_in_window": len(current),
+                      "window_start": ctx.rolling_weeks_start(ctx.data_end, weeks).isoformat(),
+                      "codes": dict(sorted(codes.items())),
+                      "provisional_n_sessions": codes.get("N", 0)})

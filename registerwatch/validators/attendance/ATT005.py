@@ -1,0 +1,73 @@
+"""ATT005 social-worker-unexplained-absence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from registerwatch.schema import Finding, Severity
+from registerwatch.validators.base import Rule
+from registerwatch.validators.context import ScanContext
+from registerwatch.validators.runs import first_last, mark_runs
+
+
+class SocialWorkerUnexplainedAbsence(Rule):
+    """A pupil with a social worker has an unexplained absence.
+
+    What it checks
+    --------------
+    For each pupil flagged ``has_social_worker``, the sessions on roll in the school year, up to
+    the day before the scan, coded N or O (``social_worker_codes``: the reason is not
+    known). Consecutive school sessions form one finding, a **warning**, from the first to the
+    last. The finding closes when the entries are amended to a code with a known reason (an N
+    amended to O stays unexplained).
+
+    Why it matters
+    --------------
+    Unexplained absence of a child with a social worker can be a sign of harm. Schools are expected
+    to inform the pupil's social worker of any unexplained absence (and of any plan to delete the
+    pupil from the register), the same day where possible.
+
+    Example
+    -------
+    Pupil `s1:4012` has a social worker and is N on 12 November 2025 AM and PM: one warning,
+    2025-11-12 AM to 2025-11-12 PM.
+
+    How to fix
+    ----------
+    Tell the pupil's social worker (and the DSL) about the absence, follow the school's
+    safeguarding procedure, and amend the entries once the reason is known.
+
+    References
+    ----------
+    - WTISA (August 2024), support for pupils with a social worker: "informing the pupil's social
+      worker if there are any unexplained absences and if their name is to be deleted from the
+      register" (SECONDARY, as quoted in the seed school policies; paragraph not confirmed).
+    - Codes N and O: reason not yet established / no other code applies (SI 2024/208 reg 10,
+      SECONDARY).
+    """
+
+    code = "ATT005"
+    name = "social-worker-unexplained-absence"
+    title = ("Unexplained absence for pupil {pupil} (has a social worker): {count} session(s) "
+             "from {first} to {last}")
+    severity = Severity.WARNING
+    citation = "WTISA (Aug 2024): inform the social worker of unexplained absences"
+    fix_hint = ("Inform the pupil's social worker and the DSL; amend the code once the reason "
+                "is known")
+    settings_used = ("social_worker_codes",)
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        codes = ctx.settings.social_worker_codes
+        start, _ = ctx.school_year
+        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
+            if not pupil.has_social_worker:
+                continue
+            unexplained = [m for m in ctx.marks_with_codes(pupil.id, sorted(codes))
+                           if start <= m.date <= ctx.data_end
+                           and pupil.on_roll(m.date)]
+            for run in mark_runs(ctx, unexplained):
+                first, last = first_last(run)
+                yield self.finding(ctx, pupil_id=pupil.id, first=first, last=last,
+                                   count=len(run),
+                                   evidence={"codes": sorted({m.code for m in run}),
+                                             "sessions": len(run)})

@@ -1,0 +1,378 @@
+"""What a rule sees: an in-memory, read-only view of one school's records for one scan.
+
+Rules are linear over marks grouped per pupil: the grouping and every index is built here once,
+lazily, and shared by all rules, so a school year of ~570k marks is sorted once per scan, not once
+per rule. Nothing here counts school days: that is :class:`~registerwatch.calendar.SchoolCalendar`'s
+job, and the context only caches its answers.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from registerwatch.calendar import SchoolCalendar, school_year_bounds, school_year_of
+from registerwatch.schema import (
+    SESSION_ORDER,
+    Amendment,
+    AmendmentSource,
+    Mark,
+    Notification,
+    NotificationKind,
+    Pupil,
+    Register,
+    Session,
+)
+from registerwatch.school_age import is_compulsory_school_age
+from registerwatch.validators.settings import DEFAULT_SETTINGS, RuleSettings
+
+SessionKey = tuple[date, Session]
+MarkKey = tuple[str, date, Session]
+ChangeKind = Literal["change", "deleted"]
+
+# A pupil with no registration group is registered all the same; the rules treat such pupils as
+# one group of their own, named so in messages.
+NO_GROUP = "(no group)"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedChange:
+    """A change to a register entry that sync saw between two pulls (the amendment ledger).
+
+    ``kind`` is ``"change"`` when the code changed and ``"deleted"`` when the entry disappeared
+    from the MIS (``new_code`` is then None).
+    """
+
+    pupil_id: str
+    date: date
+    session: Session
+    kind: ChangeKind
+    original_code: str | None
+    new_code: str | None
+    observed_at: datetime
+
+
+# The ledger's kinds (registerwatch.store.ledger.KINDS) that are observed changes to an entry.
+_LEDGER_KINDS: dict[str, ChangeKind] = {"observed_change": "change", "observed_deleted": "deleted"}
+
+
+def observed_changes_from_ledger(records: Iterable[Any]) -> list[ObservedChange]:
+    """Observed changes and deletions from ledger entries (objects shaped like ``LedgerEntry``).
+
+    ``observed_new`` (a first sighting) and ``mis_amendment`` (the MIS's own record, which the
+    scan receives as an :class:`Amendment`) are not changes to check.
+    """
+    out: list[ObservedChange] = []
+    for record in records:
+        kind = _LEDGER_KINDS.get(record.kind)
+        if kind is None:
+            continue
+        out.append(ObservedChange(
+            pupil_id=record.pupil_id, date=record.date, session=Session(record.session),
+            kind=kind, original_code=record.original_code,
+            new_code=None if kind == "deleted" else record.new_code,
+            observed_at=record.observed_at))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DayMarks:
+    """One pupil's marks on one school day: the day's position in the calendar and its codes."""
+
+    date: date
+    index: int  # SchoolCalendar.school_day_index: consecutive school days differ by 1
+    codes: Mapping[Session, str]
+
+
+def _mark_sort_key(mark: Mark) -> tuple[date, int]:
+    return (mark.date, SESSION_ORDER[mark.session])
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """One school's records for a scan on ``as_of``, with the calendar and the settings.
+
+    ``as_of`` is the scan day, "today, before registration": the registers of every session
+    before it are complete, today's are not yet due (``data_end`` is the day before). A deadline
+    ``due`` has passed when ``as_of > due``; on ``as_of == due`` the school still has the day.
+    Read-only: sequences are stored as tuples and the cached indexes are built on first use.
+
+    ``exposes_registers``: the MIS gives register records (opened / completed); without them
+    REG001 and REG003 cannot run. ``exposes_amendments``: the MIS gives its own amendment records;
+    without them AMD002 cannot tell a recorded change from an unrecorded one. It defaults to
+    False because no vendor is known to expose an attendance audit publicly (mis-apis.md §9): a
+    scan that forgot to say so gets one "could not check" notice, not an error per change.
+    """
+
+    school_id: str
+    as_of: date
+    calendar: SchoolCalendar
+    pupils: Sequence[Pupil] = ()
+    registers: Sequence[Register] = ()
+    marks: Sequence[Mark] = ()
+    amendments: Sequence[Amendment] = ()
+    observed_changes: Sequence[ObservedChange] = ()
+    notifications: Sequence[Notification] = ()
+    exposes_registers: bool = True
+    exposes_amendments: bool = False
+    settings: RuleSettings = DEFAULT_SETTINGS
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("pupils", "registers", "marks", "amendments", "observed_changes",
+                     "notifications"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    # -- pupils -----------------------------------------------------------------------------
+
+    @cached_property
+    def pupils_by_id(self) -> dict[str, Pupil]:
+        return {p.id: p for p in self.pupils}
+
+    @cached_property
+    def data_end(self) -> date:
+        """The last day whose registers are complete: the day before ``as_of``."""
+        return self.as_of - timedelta(days=1)
+
+    @cached_property
+    def school_year(self) -> tuple[date, date]:
+        """First and last day (1 August - 31 July) of the school year the data runs to."""
+        return school_year_bounds(school_year_of(self.data_end))
+
+    def on_roll_in(self, pupil: Pupil, start: date, end: date) -> bool:
+        """Was the pupil on roll on at least one day of [start, end]?"""
+        if pupil.starting_day is not None and pupil.starting_day > end:
+            return False
+        return not (pupil.leaving_date is not None and pupil.leaving_date < start)
+
+    @cached_property
+    def pupils_this_year(self) -> tuple[Pupil, ...]:
+        """Pupils on roll at some point from the start of the school year to ``as_of``."""
+        start, _ = self.school_year
+        return tuple(p for p in self.pupils if self.on_roll_in(p, start, self.as_of))
+
+    def is_school_session(self, day: date, session: Session) -> bool:
+        """A session the school was open (unexpected closures included: their register is
+        still taken, with Y4)."""
+        return (day, session) in self.session_index
+
+    def is_csa(self, pupil: Pupil, day: date) -> bool:
+        """Compulsory school age on ``day`` (EA 1996 s.8); True when the date of birth is unknown,
+        so a missing DOB never hides a breach."""
+        if pupil.dob is None:
+            return True
+        return is_compulsory_school_age(pupil.dob, day, self.calendar.school_year_start)
+
+    def groups_on_roll(self, day: date) -> tuple[tuple[str, tuple[Pupil, ...]], ...]:
+        """(group, its non-boarders on roll on ``day``) for every group with at least one, in
+        group order (cached per day: REG001 and REG002 ask for every school day)."""
+        cache = self._cache.setdefault("groups_on_roll", {})
+        result = cache.get(day)
+        if result is None:
+            built = []
+            for group in sorted(self.groups):
+                on_roll = tuple(p for p in self.groups[group]
+                                if (p.starting_day is None or p.starting_day <= day)
+                                and (p.leaving_date is None or day <= p.leaving_date))
+                if on_roll:
+                    built.append((group, on_roll))
+            result = cache[day] = tuple(built)
+        return result
+
+    @cached_property
+    def groups(self) -> dict[str, tuple[Pupil, ...]]:
+        """Registration group -> pupils (boarders left out: reg 10(1) registers non-boarders)."""
+        out: dict[str, list[Pupil]] = defaultdict(list)
+        for pupil in self.pupils:
+            if not pupil.boarder:
+                out[pupil.reg_group or NO_GROUP].append(pupil)
+        return {g: tuple(ps) for g, ps in out.items()}
+
+    # -- marks ------------------------------------------------------------------------------
+
+    @cached_property
+    def marks_by_pupil(self) -> dict[str, tuple[Mark, ...]]:
+        """Each pupil's marks sorted by (date, session)."""
+        out: dict[str, list[Mark]] = defaultdict(list)
+        for mark in self.marks:
+            out[mark.pupil_id].append(mark)
+        return {pid: tuple(sorted(ms, key=_mark_sort_key)) for pid, ms in out.items()}
+
+    def pupil_marks(self, pupil_id: str) -> tuple[Mark, ...]:
+        return self.marks_by_pupil.get(pupil_id, ())
+
+    @cached_property
+    def mark_index(self) -> dict[MarkKey, Mark]:
+        return {(m.pupil_id, m.date, m.session): m for m in self.marks}
+
+    @cached_property
+    def marks_by_session(self) -> dict[SessionKey, tuple[Mark, ...]]:
+        out: dict[SessionKey, list[Mark]] = defaultdict(list)
+        for mark in self.marks:
+            out[(mark.date, mark.session)].append(mark)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def session_codes(self) -> dict[SessionKey, frozenset[str]]:
+        """The codes used on each session (so a rule about rare codes skips most sessions)."""
+        return {key: frozenset(m.code for m in marks)
+                for key, marks in self.marks_by_session.items()}
+
+    @cached_property
+    def pupils_with_off_session_marks(self) -> frozenset[str]:
+        """Pupils with a mark on a session the school was not open (weekends, holidays, planned
+        closures): the statistics must leave those marks out, everyone else's can be counted
+        whole."""
+        index = self.session_index
+        return frozenset(m.pupil_id for key, marks in self.marks_by_session.items()
+                         if key not in index for m in marks)
+
+    def marked_pupils(self, day: date, session: Session) -> frozenset[str]:
+        """Ids of the pupils with a mark on the session (cached)."""
+        cache = self._cache.setdefault("marked_pupils", {})
+        result = cache.get((day, session))
+        if result is None:
+            result = cache[(day, session)] = frozenset(
+                m.pupil_id for m in self.marks_by_session.get((day, session), ()))
+        return result
+
+    def marks_by_code(self, pupil_id: str) -> Mapping[str, tuple[Mark, ...]]:
+        """The pupil's marks grouped by code, each group sorted by (date, session) (cached):
+        a rule about one code reads only those marks."""
+        cache = self._cache.setdefault("marks_by_code", {})
+        result = cache.get(pupil_id)
+        if result is None:
+            grouped: dict[str, list[Mark]] = {}
+            for mark in self.pupil_marks(pupil_id):
+                grouped.setdefault(mark.code, []).append(mark)
+            result = cache[pupil_id] = {code: tuple(ms) for code, ms in grouped.items()}
+        return result
+
+    def marks_with_codes(self, pupil_id: str, codes: Iterable[str]) -> list[Mark]:
+        """The pupil's marks with any of ``codes``, sorted by (date, session)."""
+        by_code = self.marks_by_code(pupil_id)
+        groups = [by_code[c] for c in codes if c in by_code]
+        if len(groups) == 1:
+            return list(groups[0])
+        return sorted((m for g in groups for m in g), key=_mark_sort_key)
+
+    def code_count(self, pupil_id: str, codes: Iterable[str]) -> int:
+        """How many of the pupil's marks (any date) have one of ``codes``: a cheap test of
+        whether a rule can fire for the pupil at all before the per-day work."""
+        by_code = self.marks_by_code(pupil_id)
+        return sum(len(by_code.get(c, ())) for c in codes)
+
+    def code_counts(self, pupil_id: str) -> Counter[str]:
+        """How many marks of each code the pupil has, over all dates: a cheap test of whether a
+        rule can fire for the pupil at all before the per-day work."""
+        return Counter({code: len(ms) for code, ms in self.marks_by_code(pupil_id).items()})
+
+    def pupil_days(self, pupil_id: str) -> tuple[DayMarks, ...]:
+        """The pupil's marks on school days, one entry per day with at least one mark, in order.
+        Marks on days that are not school days are left out (MRK005 judges those)."""
+        cache = self._cache.setdefault("pupil_days", {})
+        days = cache.get(pupil_id)
+        if days is None:
+            grouped: dict[date, dict[Session, str]] = {}
+            for mark in self.pupil_marks(pupil_id):
+                grouped.setdefault(mark.date, {})[mark.session] = mark.code
+            built: list[DayMarks] = []
+            for day, codes in grouped.items():
+                index = self.day_index(day)
+                if index is not None:
+                    built.append(DayMarks(date=day, index=index, codes=codes))
+            days = cache[pupil_id] = tuple(built)
+        return days
+
+    # -- calendar answers, cached -----------------------------------------------------------
+
+    def open_sessions(self, day: date) -> tuple[Session, ...]:
+        """Sessions the school is open on ``day`` (the calendar's answer, cached per day)."""
+        cache = self._cache.setdefault("open_sessions", {})
+        sessions = cache.get(day)
+        if sessions is None:
+            sessions = cache[day] = self.calendar.sessions_on(day)
+        return sessions
+
+    def day_index(self, day: date) -> int | None:
+        cache = self._cache.setdefault("day_index", {})
+        if day not in cache:
+            cache[day] = self.calendar.school_day_index(day)
+        return cache[day]
+
+    @cached_property
+    def _school_days(self) -> list[date]:
+        return self.calendar.school_days(self.calendar.first_day, self.calendar.last_day)
+
+    @cached_property
+    def session_index(self) -> dict[SessionKey, int]:
+        """Every school session of the calendar -> its position (consecutive sessions differ
+        by 1), so a run of consecutive sessions is a run of consecutive integers."""
+        out: dict[SessionKey, int] = {}
+        for day in self._school_days:
+            for session in self.open_sessions(day):
+                out[(day, session)] = len(out)
+        return out
+
+    @cached_property
+    def school_week_mondays(self) -> list[date]:
+        """Mondays of the calendar's school weeks (weeks with at least one school session)."""
+        return self.calendar.school_weeks(self.calendar.first_day, self.calendar.last_day)
+
+    def rolling_weeks_start(self, day: date, weeks: int) -> date:
+        """Monday starting the last ``weeks`` school weeks up to ``day``'s week: the calendar's
+        ``rolling_school_weeks_start``, answered from a cached week list (it is asked per day)."""
+        mondays = self.school_week_mondays
+        end = bisect.bisect_right(mondays, day)
+        if end == 0:
+            return self.calendar.rolling_school_weeks_start(day, weeks)
+        return mondays[max(0, end - weeks)]
+
+    def sessions_between(self, start: date, end: date) -> list[SessionKey]:
+        """School sessions from ``start`` to ``end`` inclusive (the calendar's answer)."""
+        return [(d, s) for d in self.calendar.school_days(start, end)
+                for s in self.open_sessions(d)]
+
+    # -- other records ----------------------------------------------------------------------
+
+    @cached_property
+    def registers_by_key(self) -> dict[tuple[str, date, Session], Register]:
+        return {(r.group, r.date, r.session): r for r in self.registers}
+
+    @cached_property
+    def mis_amendments(self) -> tuple[Amendment, ...]:
+        return tuple(a for a in self.amendments if a.source is AmendmentSource.MIS)
+
+    @cached_property
+    def mis_amendments_by_key(self) -> dict[MarkKey, tuple[Amendment, ...]]:
+        out: dict[MarkKey, list[Amendment]] = defaultdict(list)
+        for amendment in self.mis_amendments:
+            out[(amendment.pupil_id, amendment.date, amendment.session)].append(amendment)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def notifications_by_pupil(
+            self) -> dict[tuple[str, NotificationKind], tuple[Notification, ...]]:
+        out: dict[tuple[str, NotificationKind], list[Notification]] = defaultdict(list)
+        for n in self.notifications:
+            if n.pupil_id is not None:
+                out[(n.pupil_id, n.kind)].append(n)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def notifications_for(self, pupil_id: str, kind: NotificationKind) -> tuple[Notification, ...]:
+        return self.notifications_by_pupil.get((pupil_id, kind), ())
+
+    @classmethod
+    def build(cls, *, calendar: Any, as_of: date, **records: Any) -> ScanContext:
+        """A context from a schema ``Calendar`` (or a ready ``SchoolCalendar``) and record lists."""
+        school_calendar = (calendar if isinstance(calendar, SchoolCalendar)
+                           else SchoolCalendar(calendar))
+        records.setdefault("school_id", school_calendar.school_id)
+        return cls(calendar=school_calendar, as_of=as_of, **records)

@@ -1,0 +1,170 @@
+"""MRK005 closure-code-mismatch."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+
+from registerwatch.schema import ClosureKind, Finding, Mark, Session, SessionRef, Severity
+from registerwatch.validators.base import Rule, session_ref, session_text
+from registerwatch.validators.context import ScanContext
+
+PLANNED_CLOSURE_CODE = "#"
+UNEXPECTED_CLOSURE_CODE = "Y4"
+NOT_ON_ROLL_CODE = "Z"
+
+MESSAGES = {
+    "hash-on-open-session": "# (planned closure) recorded while the school was open",
+    "hash-on-unexpected-closure": "# recorded on an unexpected closure, which is Y4",
+    "marks-on-planned-closure": "attendance marks recorded on a planned closure",
+}
+SESSION_MESSAGES = {
+    "hash-on-open-session": ("Every pupil is recorded # (planned closure) on {first} but the "
+                             "calendar has the school open: add the closure to the calendar or "
+                             "correct the marks"),
+    "hash-on-unexpected-closure": ("Every pupil is recorded # on {first}, which the calendar "
+                                   "records as an unexpected closure (Y4)"),
+    "marks-on-planned-closure": ("The calendar records a planned closure on {first} but every "
+                                 "pupil has attendance marks: correct the calendar or the marks"),
+}
+
+
+def _session_kind(ctx: ScanContext, day: date, session: Session) -> str:
+    """'open', 'planned' (a planned closure or a bank holiday in term) or 'unexpected'; 'none'
+    for days outside term and weekends, which this rule does not judge."""
+    closure = ctx.calendar.closure(day, session)
+    if closure is not None:
+        return "planned" if closure.kind is ClosureKind.PLANNED else "unexpected"
+    if ctx.calendar.is_school_session(day, session):
+        return "open"
+    if ctx.calendar.in_term(day) and day in ctx.calendar.bank_holidays:
+        return "planned"
+    return "none"
+
+
+class ClosureCodeMismatch(Rule):
+    """Closure codes that disagree with the calendar, or Y4 on only some pupils for a session.
+
+    What it checks
+    --------------
+    Each session's marks against the school calendar:
+
+    1. ``#`` (planned closure) on a session the school was open, or on a session the calendar
+       records as an *unexpected* closure (that is Y4).
+    2. Any code other than ``#`` or Z on a session the calendar records as a *planned* closure, or
+       on a bank holiday in term.
+    3. Y4 (whole site unexpectedly closed) on some pupils of a session while other pupils on the
+       same session have codes that say they were expected in school. Codes in ``y4_exempt_codes``
+       (D, K, V, P, W, B, X, Z by default: pupils educated elsewhere, not required, or not on roll)
+       may stand beside Y4.
+
+    For 1 and 2: when every mark on the session is wrong, the calendar is the likelier culprit and
+    there is one school-level finding for the session; otherwise one finding per pupil, joining the
+    same pupil's sessions on one day or consecutive school sessions. Check 3 is one school-level
+    finding per session. Weekends and days outside term are not judged.
+
+    Why it matters
+    --------------
+    ``#`` and Y4 take sessions out of the possible sessions; a wrong closure code silently removes
+    (or adds) sessions in the attendance statistics and the DfE's daily collection, and hides real
+    absence. Y4 means the whole site was closed, so it cannot be true of only some pupils.
+
+    Example
+    -------
+    The calendar has the school open on 5 November 2025, but pupil `s1:4012` is # for the whole
+    day: one error for the pupil, 2025-11-05 AM to 2025-11-05 PM. On 20 November AM, 30 pupils
+    are Y4 and 200 are present: one school-level error for 2025-11-20 AM.
+
+    How to fix
+    ----------
+    Make the calendar and the register agree: add the closure to the calendar (planned closures
+    are #, unexpected ones Y4), or amend the marks to what happened. For a part-closure affecting
+    only some pupils, Y1-Y3 or Y7 may be the right code rather than Y4.
+
+    References
+    ----------
+    - SI 2024/208 reg 10 codes # (planned whole or partial closure) and Y4 (whole school site
+      unexpectedly closed) (SECONDARY: LA and vendor copies of the code table).
+    - DfE statistics treat # and Y1-Y7 as outside possible sessions (reference §2, data VERIFIED,
+      treatment INFERRED).
+    """
+
+    code = "MRK005"
+    name = "closure-code-mismatch"
+    title = "Pupil {pupil}: {what} on {first} to {last}"
+    severity = Severity.ERROR
+    citation = "SI 2024/208 reg 10 (codes # and Y4)"
+    fix_hint = "Make the calendar's closures and the closure codes in the register agree"
+    settings_used = ("y4_exempt_codes",)
+
+    Y4_PARTIAL = ("Y4 (whole site unexpectedly closed) recorded for {y4} pupil(s) on {first} "
+                  "while {others} other pupil(s) have codes for an open school")
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        per_pupil: dict[tuple[str, str], list[Mark]] = defaultdict(list)
+        in_order = sorted(ctx.marks_by_session.items(),
+                          key=lambda item: (item[0][0], item[0][1] == Session.PM))
+        for (day, session), marks in in_order:
+            state = _session_kind(ctx, day, session)
+            codes = ctx.session_codes[(day, session)]
+            if state == "none" or (state != "planned" and PLANNED_CLOSURE_CODE not in codes
+                                   and UNEXPECTED_CLOSURE_CODE not in codes):
+                continue  # an open session with neither closure code: nothing to judge
+            ref = session_ref(day, session)
+            if state == "planned":
+                bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
+                kind = "marks-on-planned-closure"
+            else:
+                bad = [m for m in marks if m.code == PLANNED_CLOSURE_CODE]
+                kind = "hash-on-open-session" if state == "open" else "hash-on-unexpected-closure"
+            if bad and len(bad) == len(marks) and len(marks) > 1:
+                yield self.finding(
+                    ctx, first=ref, template=SESSION_MESSAGES[kind],
+                    discriminator=f"session:{kind}",
+                    evidence={"kind": kind, "session": session_text(ref), "pupils": len(bad),
+                              "codes": sorted({m.code for m in bad})})
+            else:
+                for mark in bad:
+                    per_pupil[(mark.pupil_id, kind)].append(mark)
+            yield from self._y4_partial(ctx, ref, marks)
+        for (pupil_id, kind), marks in sorted(per_pupil.items()):
+            for run in self._runs(ctx, marks):
+                first = session_ref(run[0].date, run[0].session)
+                last = session_ref(run[-1].date, run[-1].session)
+                yield self.finding(
+                    ctx, pupil_id=pupil_id, first=first, last=last, what=MESSAGES[kind],
+                    discriminator=kind,
+                    evidence={"kind": kind, "codes": sorted({m.code for m in run}),
+                              "sessions": len(run)})
+
+    def _y4_partial(self, ctx: ScanContext, ref: SessionRef,
+                    marks: tuple[Mark, ...]) -> Iterator[Finding]:
+        if UNEXPECTED_CLOSURE_CODE not in ctx.session_codes[(ref.date, ref.session)]:
+            return
+        y4 = [m for m in marks if m.code == UNEXPECTED_CLOSURE_CODE]
+        # '#' beside Y4 is check 1's finding (hash-on-unexpected-closure), not a partial Y4
+        exempt = ctx.settings.y4_exempt_codes | {UNEXPECTED_CLOSURE_CODE, PLANNED_CLOSURE_CODE}
+        others = [m for m in marks if m.code not in exempt]
+        if not others:
+            return
+        yield self.finding(
+            ctx, first=ref, template=self.Y4_PARTIAL, y4=len(y4), others=len(others),
+            discriminator="y4-partial",
+            evidence={"kind": "y4-partial", "y4_pupils": sorted(m.pupil_id for m in y4),
+                      "other_pupils": len(others), "other_codes": sorted({m.code for m in others})})
+
+    @staticmethod
+    def _runs(ctx: ScanContext, marks: list[Mark]) -> list[list[Mark]]:
+        """Join sessions on the same day, or consecutive school sessions."""
+        runs: list[list[Mark]] = []
+        for mark in sorted(marks, key=lambda m: (m.date, m.session == Session.PM)):
+            if runs:
+                prev = runs[-1][-1]
+                a = ctx.session_index.get((prev.date, prev.session))
+                b = ctx.session_index.get((mark.date, mark.session))
+                if prev.date == mark.date or (a is not None and b is not None and b == a + 1):
+                    runs[-1].append(mark)
+                    continue
+            runs.append([mark])
+        return runs

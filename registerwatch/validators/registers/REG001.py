@@ -1,0 +1,82 @@
+"""REG001 register-not-taken."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from registerwatch.schema import Finding, Severity
+from registerwatch.validators.base import Rule, session_ref, session_text
+from registerwatch.validators.context import ScanContext
+from registerwatch.validators.registers._common import checked_sessions, groups_on_roll
+
+
+class RegisterNotTaken(Rule):
+    """A registration group had pupils on roll for a school session but no register was taken.
+
+    What it checks
+    --------------
+    For every school session from the first term day (or ``registers_checked_from``) to the scan
+    date, and every registration group with at least one non-boarder on roll that day: the MIS has
+    no register record for the group and session, and no pupil of the group has a mark for it.
+    One finding per group and session (school-level, the group in the evidence). Planned closures,
+    weekends, holidays and empty groups are never checked; an unexpected closure (Y4) is, since its
+    register is still taken, with Y4.
+
+    Only an MIS that exposes register records can be checked. For one that does not, the rule
+    reports once per school, at info level, that register-taking could not be checked (REG003
+    cannot run either; REG002 still finds pupils left unmarked from the marks alone).
+
+    Why it matters
+    --------------
+    Attendance must be recorded at the beginning of each morning session and once during each
+    afternoon session (SI 2024/208 reg 10(1)). A session with no register has no legal record of
+    who was in school: a safeguarding gap as well as a breach.
+
+    Example
+    -------
+    Group 7B has 28 pupils on roll on Tuesday 4 November 2025. There is no 7B register for the
+    afternoon and none of the 28 has a PM mark: one error, "Register not taken for group 7B on
+    2025-11-04 PM".
+
+    How to fix
+    ----------
+    Take the register in the MIS for that session, recording each pupil with the code that applies
+    (if it is being completed after the event, record the amendment with its reason). If the group
+    did not meet because the school was closed, add the closure to the calendar.
+
+    References
+    ----------
+    - SI 2024/208 reg 10(1) (VERIFIED): attendance recorded at the beginning of each morning
+      session and once during each afternoon session.
+    - WTISA (August 2024) para 32 (SECONDARY, as quoted): the register is taken at the same time
+      for all registered pupils.
+    """
+
+    code = "REG001"
+    name = "register-not-taken"
+    title = "Register not taken for group {group} on {first}"
+    severity = Severity.ERROR
+    citation = "SI 2024/208 reg 10(1); WTISA (Aug 2024) para 32"
+    fix_hint = "Take the register for the session in the MIS, or add the closure to the calendar"
+    settings_used = ("registers_checked_from",)
+
+    NOT_EXPOSED = ("Register records are not exposed by this MIS: whether each register was "
+                   "taken (REG001) and closed on time (REG003) could not be checked")
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        if not ctx.exposes_registers:
+            yield self.finding(ctx, severity=Severity.INFO, discriminator="registers-not-exposed",
+                               template=self.NOT_EXPOSED, evidence={"exposes_registers": False})
+            return
+        for day, session in checked_sessions(ctx):
+            marked = ctx.marked_pupils(day, session)
+            for group, pupils in groups_on_roll(ctx, day):
+                if (group, day, session) in ctx.registers_by_key:
+                    continue
+                if any(p.id in marked for p in pupils):
+                    continue  # marks without a register record: the register was taken
+                ref = session_ref(day, session)
+                yield self.finding(
+                    ctx, first=ref, discriminator=group, group=group,
+                    evidence={"group": group, "session": session_text(ref),
+                              "pupils_on_roll": len(pupils)})

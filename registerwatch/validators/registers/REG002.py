@@ -1,0 +1,97 @@
+"""REG002 register-not-saved."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+
+from registerwatch.schema import Finding, Session, Severity
+from registerwatch.validators.base import Rule, session_ref, session_text
+from registerwatch.validators.context import ScanContext
+from registerwatch.validators.registers._common import checked_sessions, groups_on_roll
+from registerwatch.validators.runs import session_runs
+
+
+class RegisterNotSaved(Rule):
+    """A register was left unsaved, or pupils were left unmarked, after it should have closed.
+
+    What it checks
+    --------------
+    Two things, for every school session from the first term day (or ``registers_checked_from``)
+    to the scan date; the scan runs after the scan date's registers have closed.
+
+    1. A register record for a group with pupils on roll whose ``completed_at`` is empty: the
+       register was opened (or created) and never saved. One school-level finding per register.
+    2. A non-boarder on roll with no mark for a session on which their group's register was taken
+       (a register record exists, or another pupil of the group has a mark). Consecutive school
+       sessions left unmarked form one finding for the pupil, from the first to the last.
+
+    A group with no register and no marks at all is REG001's, not this rule's, and an entry that
+    sync saw deleted is AMD003's. Part 2 needs only marks, so it runs for every MIS.
+
+    Why it matters
+    --------------
+    Every registered pupil who is not a boarder must be recorded in the register for every session
+    (SI 2024/208 reg 10(1)); an unsaved register or a blank entry is a missing legal record, and
+    it also feeds wrong statistics to the DfE's daily collection.
+
+    Example
+    -------
+    Group 8C's register for 5 November 2025 AM was opened at 08:41 and never completed: one error
+    for group 8C. Pupil `s1:4012` is on 8C's completed registers but has no mark on 6 November AM
+    or PM: one error for the pupil, 2025-11-06 AM to 2025-11-06 PM.
+
+    How to fix
+    ----------
+    Open the register in the MIS, mark every pupil and save it. If a pupil should not be on the
+    register (not yet started, or left), correct their starting day or leaving date instead.
+
+    References
+    ----------
+    - SI 2024/208 reg 10(1) (VERIFIED): attendance of each registered pupil who is not a boarder
+      is recorded at each session.
+    - WTISA (August 2024) para 33 (SECONDARY, as quoted): record whether each pupil is present
+      and, if not, the national code that applies.
+    """
+
+    code = "REG002"
+    name = "register-not-saved"
+    title = "Pupil {pupil} left unmarked on {count} session(s) from {first} to {last}"
+    severity = Severity.ERROR
+    citation = "SI 2024/208 reg 10(1); WTISA (Aug 2024) para 33"
+    fix_hint = "Mark every pupil on the register and save it in the MIS"
+    settings_used = ("registers_checked_from",)
+
+    UNSAVED = "Register for group {group} on {first} was not saved (completed) after it closed"
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        unmarked: dict[str, list[tuple[date, Session]]] = defaultdict(list)
+        deleted = {(c.pupil_id, c.date, c.session) for c in ctx.observed_changes
+                   if c.kind == "deleted"}
+        for day, session in checked_sessions(ctx):
+            marked = ctx.marked_pupils(day, session)
+            for group, pupils in groups_on_roll(ctx, day):
+                register = ctx.registers_by_key.get((group, day, session))
+                if register is not None and register.completed_at is None:
+                    ref = session_ref(day, session)
+                    yield self.finding(
+                        ctx, first=ref, template=self.UNSAVED, group=group,
+                        discriminator=f"unsaved:{group}",
+                        evidence={"group": group, "session": session_text(ref),
+                                  "opened_at": register.opened_at.isoformat()
+                                  if register.opened_at else None})
+                missing = [p.id for p in pupils if p.id not in marked]
+                taken = register is not None or len(missing) < len(pupils)
+                if taken:
+                    for pupil_id in missing:
+                        if (pupil_id, day, session) not in deleted:
+                            unmarked[pupil_id].append((day, session))
+        for pupil_id in sorted(unmarked):
+            for run in session_runs(ctx, unmarked[pupil_id], lambda key: key):
+                first, last = session_ref(*run[0]), session_ref(*run[-1])
+                yield self.finding(
+                    ctx, pupil_id=pupil_id, first=first, last=last, count=len(run),
+                    discriminator="unmarked",
+                    evidence={"sessions": len(run), "first": session_text(first),
+                              "last": session_text(last)})

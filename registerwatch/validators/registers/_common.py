@@ -1,0 +1,29 @@
+"""What the register rules share: which sessions they look at and who should be on each register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from registerwatch.schema import Pupil, Session
+from registerwatch.validators.context import ScanContext
+
+
+def checked_sessions(ctx: ScanContext) -> list[tuple[date, Session]]:
+    """School sessions from ``registers_checked_from`` (default: the first term day) to the
+    last day before the scan (today's registers are not due yet)."""
+    start = ctx.settings.registers_checked_from or ctx.calendar.first_day
+    return ctx.sessions_between(max(start, ctx.calendar.first_day), ctx.data_end)
+
+
+def group_on_roll(ctx: ScanContext, group: str, day: date) -> tuple[Pupil, ...]:
+    """The group's non-boarders on roll on ``day`` (reg 10(1): boarders are not registered)."""
+    for name, pupils in ctx.groups_on_roll(day):
+        if name == group:
+            return pupils
+    return ()
+
+
+def groups_on_roll(ctx: ScanContext, day: date) -> Iterator[tuple[str, tuple[Pupil, ...]]]:
+    """Every group with at least one pupil on roll on ``day``: empty groups have no register."""
+    yield from ctx.groups_on_roll(day)

@@ -1,0 +1,169 @@
+"""Every setting where the law or guidance is ambiguous, with the default the reference supports.
+
+One model, so that a school (or a corrected reading of the law) changes a number here and every
+rule follows. The evidence for each default is in ``../shared/reference/dfe-rules-formats.md``;
+each field says how firm it is (VERIFIED / SECONDARY / INFERRED) and where it comes from.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from registerwatch.codes import is_known_code
+
+
+def _known_codes(value: frozenset[str]) -> frozenset[str]:
+    unknown = sorted(c for c in value if not is_known_code(c))
+    if unknown:
+        raise ValueError(f"not national attendance codes: {', '.join(unknown)}")
+    return value
+
+
+CodeSet = Annotated[frozenset[str], AfterValidator(_known_codes)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class RuleSettings(BaseModel):
+    """Thresholds and readings of the law used by the rules (see each field for its source)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # -- registers --------------------------------------------------------------------------
+    registers_checked_from: date | None = Field(
+        default=None,
+        description="First day REG001/REG002 look at (None: the first configured term day). "
+        "Set it to the day sync started so earlier, never-synced sessions are not reported.")
+    register_close_minutes: int | None = Field(
+        default=None, ge=1, le=240,
+        description="Minutes a register may stay open (None: the calendar's close_after_minutes). "
+        "SECONDARY: 30 minutes, the same for every session (Nottinghamshire; FFT Datalab).")
+
+    # -- marks ------------------------------------------------------------------------------
+    n_code_deadline_school_days: int = Field(
+        default=5, ge=1,
+        description="School days after the session by which N must be replaced. SECONDARY: "
+        "SI 2024/208 reg 10(7) says five *school* days; WTISA p.20's 'working days' is not used.")
+    y4_exempt_codes: CodeSet = Field(
+        default=frozenset({"D", "K", "V", "P", "W", "B", "X", "Z"}),
+        description="Codes that may stand beside Y4 on a session without making the Y4 partial "
+        "(pupils attending elsewhere, not required to attend, or not on roll). INFERRED.")
+
+    # -- LA returns -------------------------------------------------------------------------
+    returns_tracked_from: date | None = Field(
+        default=None,
+        description="LA returns are tracked for admissions, leavers and absence episodes on or "
+        "after this day (None: 1 August of the first school year in the configured calendar), so "
+        "a first scan does not report every admission in the pupil records' history.")
+    sickness_days: float = Field(
+        default=15, gt=0,
+        description="School days of illness (code I), consecutive or cumulative in the school "
+        "year, that require a sickness return. SECONDARY: Hertfordshire; seed policies.")
+    sickness_warning_min_spell_days: int = Field(
+        default=5, ge=1,
+        description="An ongoing spell of at least this many consecutive school days of I is "
+        "'reasonable grounds to believe' it will go on. INFERRED.")
+    sickness_warning_horizon_days: int = Field(
+        default=5, ge=0,
+        description="Warn when, at one illness day per school day, the year's total would reach "
+        "sickness_days within this many more school days. INFERRED.")
+    continuous_absence_days: int = Field(
+        default=10, ge=1,
+        description="Consecutive school days of unauthorised absence that require an attendance "
+        "(continuous absence) return. SECONDARY: Stockport; 2006 reg 12(1)(b) VERIFIED.")
+    continuous_absence_codes: CodeSet = Field(
+        default=frozenset({"G", "N", "O", "U"}),
+        description="Codes that make a day unauthorised for LAR002. SECONDARY: Stockport lists "
+        "the codes statistically classified as unauthorised: G, N, O and/or U.")
+    cme_days: int = Field(
+        default=10, ge=1,
+        description="Consecutive school days with the reason unknown (N/O) before a children "
+        "missing education referral. SECONDARY (reference §1.7; seed policies).")
+    cme_codes: CodeSet = Field(
+        default=frozenset({"N", "O"}),
+        description="Codes meaning the reason for absence is unknown. SECONDARY (reg 10 meanings "
+        "of N and O as quoted by WTISA and Manchester).")
+    threshold_return_school_days: int = Field(
+        default=1, ge=0,
+        description="School days after the day a threshold is reached (15 days of illness, 10 "
+        "days of unauthorised or unexplained absence) by which the sickness, continuous absence "
+        "or CME return is due. INFERRED: no deadline was found (the 2006 regulations left the "
+        "attendance return's interval to agreement with the LA); 1 = the next school day, since "
+        "the school learns of the threshold at the end of the day it is reached.")
+    la_returns_csa_only: bool = Field(
+        default=True,
+        description="LAR002/LAR003 only for pupils of compulsory school age (the attendance "
+        "return covers CSA pupils: 2006 reg 12(1) VERIFIED, Stockport SECONDARY). A pupil without "
+        "a date of birth is treated as of CSA.")
+    new_pupil_days: int = Field(
+        default=5, ge=0,
+        description="*Days* (not school days) after entry in the admission register by which the "
+        "new pupil return is due. VERIFIED: SI 2024/208 reg 13(1).")
+    most_junior_nc_year: str | None = Field(
+        default=None,
+        description="The school's most junior class for the reg 13(2) exemption (None: the "
+        "lowest NC year among the school's pupils). INFERRED.")
+    la_requested_junior_returns: bool = Field(
+        default=False,
+        description="The LA has asked for new pupil returns for junior-class September starters "
+        "too (reg 13(3), VERIFIED); the exemption then no longer applies.")
+    most_senior_nc_year: str | None = Field(
+        default=None,
+        description="The school's final year for the deletion-return exemption (None: the "
+        "highest NC year among the school's pupils). INFERRED (reg 13(5) not read).")
+
+    # -- attendance thresholds --------------------------------------------------------------
+    penalty_threshold_codes: CodeSet = Field(
+        default=frozenset({"G", "N", "O", "U"}),
+        description="Unauthorised codes counted towards the penalty notice threshold. CONFLICT: "
+        "Manchester G/N/O/U vs Sefton G/O/U; the reference recommends G/N/O/U with N reported "
+        "separately as provisional.")
+    penalty_sessions: int = Field(default=10, ge=1, description="SECONDARY: National Framework.")
+    penalty_school_weeks: int = Field(default=10, ge=1,
+                                      description="SECONDARY: National Framework.")
+    penalty_csa_only: bool = Field(
+        default=True,
+        description="Penalty notices concern parents of children of compulsory school age "
+        "(MEMORY/INFERRED, not in the reference: the school attendance offence is about a child "
+        "of compulsory school age); a pupil without a date of birth counts.")
+    persistent_absence: Fraction = Field(
+        default=0.10, description="VERIFIED: DfE methodology, 10% or more of possible sessions.")
+    severe_absence: Fraction = Field(
+        default=0.50, description="SECONDARY: 50% or more of possible sessions.")
+    absence_min_possible_sessions: int = Field(
+        default=10, ge=1,
+        description="ATT002/ATT003 judge a pupil only once they have this many possible sessions "
+        "in the school year (one school week), so one missed session of a new starter is not "
+        "'severe absence'. INFERRED (DfE statistics have no minimum).")
+    ehcp_recent_school_weeks: int = Field(
+        default=4, ge=1, description="ATT004: the recent window, in school weeks. INFERRED.")
+    ehcp_baseline_school_weeks: int | None = Field(
+        default=None, ge=1,
+        description="ATT004: the window before the recent one to compare with, in school weeks "
+        "(None: the rest of the school year before it). INFERRED.")
+    ehcp_drop_points: float = Field(
+        default=10.0, gt=0, le=100,
+        description="ATT004: a fall of at least this many percentage points of attendance rate "
+        "between the windows is 'falling attendance'. INFERRED.")
+    ehcp_min_baseline_sessions: int = Field(
+        default=20, ge=1,
+        description="ATT004: possible sessions the earlier window needs for a rate to compare "
+        "with. INFERRED.")
+    ehcp_min_recent_sessions: int = Field(
+        default=1, ge=1,
+        description="ATT004: possible sessions the recent window needs. INFERRED.")
+    social_worker_codes: CodeSet = Field(
+        default=frozenset({"N", "O"}),
+        description="ATT005: codes meaning unexplained absence (reason unknown). INFERRED from "
+        "the code meanings.")
+
+    @model_validator(mode="after")
+    def _severe_above_persistent(self) -> RuleSettings:
+        if self.severe_absence < self.persistent_absence:
+            raise ValueError("severe_absence must not be below persistent_absence")
+        return self
+
+
+DEFAULT_SETTINGS = RuleSettings()
