@@ -327,18 +327,32 @@ class _SyncProgress:
         self._progress.update(task, description=_escape(text))
 
 
+# Width for tables written to a file or a pipe (a nightly job's log), where rich would otherwise
+# assume 80 columns and fold school ids and record references.
+_FILE_TABLE_WIDTH = 140
+
+
+def _print_table(table: Table) -> None:
+    if out.is_terminal:
+        out.print(table)
+    else:
+        Console(width=_FILE_TABLE_WIDTH, soft_wrap=True).print(table)
+
+
 def _print_sync_summary(summary: Any) -> None:
-    table = Table("school", "vendor", "status", "window", "pupils", "registers", "marks",
-                  "amendments", "new", "changed", "deleted", "quarantined",
+    table = Table("school", "status", "window", "fetched", "marks", "quarantine",
                   title=f"Sync to {summary.as_of}")
+    for column, width in zip(table.columns, (10, 6, 10, 13, 10, 10), strict=True):
+        column.min_width = width
+        column.overflow = "fold"
     for r in summary.schools:
-        table.add_row(
-            r.school_id, r.vendor, "ok" if r.ok else "[bold red]FAILED[/]",
-            str(r.window) if r.window else "-", *(str(r.fetched[k]) for k in (
-                "pupils", "registers", "marks", "amendments")),
-            str(r.marks_new), str(r.marks_changed), str(r.marks_deleted),
-            str(len(r.quarantined)))
-    out.print(table)
+        fetched = "\n".join(f"{r.fetched[k]} {k}" for k in ("pupils", "registers", "marks",
+                                                              "amendments"))
+        marks = f"{r.marks_new} new\n{r.marks_changed} changed\n{r.marks_deleted} deleted"
+        window = f"{r.window.start}\nto {r.window.end}" if r.window else "-"
+        table.add_row(f"{r.school_id}\n({r.vendor})", "ok" if r.ok else "[bold red]FAILED[/]",
+                      window, fetched, marks, str(len(r.quarantined)))
+    _print_table(table)
     for r in summary.failed:
         out.print(f"[bold red]{_escape(r.school_id)} failed:[/] {_escape(r.error or '')}",
                   highlight=False)
@@ -352,9 +366,11 @@ def _print_sync_summary(summary: Any) -> None:
         qtable = Table("school", "resource", "record", "field", "reason",
                        title=f"Quarantined records: {len(quarantined)} (kept in the store; "
                              "fix them in the MIS)")
+        for column in qtable.columns:
+            column.overflow = "fold"  # a record reference cut short cannot be looked up
         for school_id, q in quarantined:
             qtable.add_row(school_id, q.resource, q.record_ref, q.field or "", q.reason)
-        out.print(qtable)
+        _print_table(qtable)
 
 
 # -- ledger ---------------------------------------------------------------------------------

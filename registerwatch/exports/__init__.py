@@ -1,0 +1,1 @@
+"""Statutory returns: one package per return, each validated against its own XSD."""
