@@ -207,6 +207,17 @@ def redact_pupil_data(logger: Any, method: str, event_dict: Any) -> Any:
 _HANDLER_MARK = "_registerwatch_handler"
 
 
+class _StderrHandler(stdlib_logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler bound to whatever ``sys.stderr`` is when a record is written."""
+
+    def __init__(self) -> None:
+        stdlib_logging.Handler.__init__(self)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 def _is_tty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
@@ -251,7 +262,9 @@ def configure_logging(level: str | int = "INFO", json: bool | None = None,
             renderer,
         ],
     )
-    handler = stdlib_logging.StreamHandler(out)
+    # With no stream given, stderr is looked up at each write: the CLI (and in-process tests
+    # that swap sys.stderr) must never be left writing to a stream that has since closed.
+    handler = stdlib_logging.StreamHandler(out) if stream is not None else _StderrHandler()
     handler.setFormatter(formatter)
     setattr(handler, _HANDLER_MARK, True)
 

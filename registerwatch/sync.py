@@ -26,6 +26,8 @@ school ids and counts, never pupil data.
 
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 from collections import Counter
@@ -256,6 +258,18 @@ class _Pulled:
     registers: Batch[Register]
     marks: Batch[Mark]
     amendments: Batch[Amendment]
+    # What this MIS exposes, for the scan: REG002/REG003 need register events, AMD002 needs
+    # the MIS's own amendment records.
+    capabilities: dict[str, bool] = field(default_factory=dict)
+
+
+CAPABILITIES_BOOKMARK = "capabilities"
+
+
+def read_capabilities(store: Store, school_id: str) -> dict[str, bool]:
+    """What the school's MIS exposed at its last sync ({} before the first)."""
+    raw = store.get_bookmark(school_id, CAPABILITIES_BOOKMARK)
+    return json.loads(raw) if raw else {}
 
 
 def sync_school(
@@ -355,7 +369,9 @@ def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None
     registers = windowed("registers", adapter.registers)
     marks = windowed("marks", adapter.marks)
     amendments = windowed("amendments", adapter.amendments)
-    return _Pulled(pupils, registers, marks, amendments)
+    capabilities = {"registers": bool(getattr(adapter, "exposes_registers", False)),
+                    "amendments": bool(getattr(adapter, "exposes_amendments", False))}
+    return _Pulled(pupils, registers, marks, amendments, capabilities)
 
 
 def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
@@ -422,6 +438,8 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
                 warnings.append(f"{resource}: {count} records quarantined; {again}")
             _move_bookmark(store, school_id, resource, as_of, window if held else None, now,
                            tx)
+        store.set_bookmark(school_id, CAPABILITIES_BOOKMARK,
+                           json.dumps(pulled.capabilities, sort_keys=True), at=now, conn=tx)
 
     changed = len(_ledgered_changes(diff))
     result.warnings.extend(warnings)

@@ -1,0 +1,3 @@
+from registerwatch.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""Reference commands: codes, UPN checks, the school calendar, the store schema, the config."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    StoreOption,
+    _cell,
+    _emit_json,
+    _load_settings,
+    _parse_date,
+    _redacted_url,
+    _store_url,
+    app,
+    calendar_app,
+    config_app,
+    db_app,
+    err,
+    out,
+    upn_app,
+)
+
+
+# -- codes ----------------------------------------------------------------------------------
+
+
+@app.command("codes")
+def codes_command(fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """List the national attendance codes (2024 table and legacy 2006 codes)."""
+    from registerwatch.codes import code_table
+
+    rows = code_table()
+    if fmt is OutputFormat.JSON:
+        _emit_json(rows)
+        return
+    table = Table("code", "description", "category", "possible", "attendance", "authorised",
+                  "unauthorised", "valid from", "valid to", title="National attendance codes")
+    for row in rows:
+        table.add_row(*(_cell(row[k]) for k in ("code", "description", "category", "possible",
+                                                  "attendance", "authorised", "unauthorised",
+                                                  "valid_from", "valid_to")))
+    out.print(table)
+
+
+# -- upn ------------------------------------------------------------------------------------
+
+
+@upn_app.command("check")
+def upn_check(
+    upns: Annotated[list[str], typer.Argument(help="one or more UPNs")],
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Check UPNs' format and DfE check letter. Exit 1 when any is invalid."""
+    from registerwatch.upn import check_upn
+
+    results = [check_upn(u) for u in upns]
+    if fmt is OutputFormat.JSON:
+        _emit_json([{"upn": r.upn, "valid": r.valid, "reason": r.reason,
+                     "temporary": r.temporary} for r in results])
+    else:
+        table = Table("UPN", "valid", "reason")
+        for r in results:
+            table.add_row(r.upn, "yes" if r.valid else "NO", r.reason or "")
+        out.print(table)
+    if not all(r.valid for r in results):
+        raise typer.Exit(1)
+
+
+# -- calendar -------------------------------------------------------------------------------
+
+
+@calendar_app.command("school-days")
+def calendar_school_days(
+    school: Annotated[str, typer.Option("--school", help="school id from the config")],
+    start: Annotated[str, typer.Option("--from", help="first date (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="last date (YYYY-MM-DD)")],
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List the school days of a school between two dates (inclusive)."""
+    from registerwatch.calendar import SchoolCalendar
+
+    first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
+    if last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}")
+    settings = _load_settings(config)
+    calendar = SchoolCalendar(settings.school(school).to_calendar())
+    days = calendar.school_days(first, last)
+    if fmt is OutputFormat.JSON:
+        _emit_json([d.isoformat() for d in days])
+        return
+    table = Table("date", "day", "sessions", title=f"School days for {school}: {len(days)}")
+    for day in days:
+        table.add_row(day.isoformat(), day.strftime("%A"),
+                      " ".join(s.value for s in calendar.sessions_on(day)))
+    out.print(table)
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
+    """Create the store or bring it to the latest schema (Alembic migrations)."""
+    from registerwatch.store import upgrade
+
+    url = _store_url(config, store)
+    revision = upgrade(url)
+    err.print(f"store at revision {revision}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOption = None, store: StoreOption = None,
+               fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Show the store's schema revision."""
+    from registerwatch.store import current_revision, head_revision
+
+    url = _store_url(config, store)
+    current, head = current_revision(url), head_revision()
+    if fmt is OutputFormat.JSON:
+        _emit_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        out.print(f"current {current or '(empty)'}; latest {head}")
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Validate the config file; exit 2 listing every problem by its TOML path."""
+    settings = _load_settings(config)
+    summary = {"schools": [{"id": s.id, "vendor": s.mis.vendor.value if hasattr(s.mis.vendor, "value") else s.mis.vendor}
+                           for s in settings.schools], "store": _redacted_url(settings.store.url)}
+    if fmt is OutputFormat.JSON:
+        _emit_json(summary)
+    else:
+        out.print(f"config ok: {len(summary['schools'])} school(s); store {summary['store']}")
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print the commented example config."""
+    from registerwatch.config import EXAMPLE_CONFIG_PATH
+
+    sys.stdout.write(Path(EXAMPLE_CONFIG_PATH).read_text(encoding="utf-8"))

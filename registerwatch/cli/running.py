@@ -1,0 +1,3 @@
+"""Commands: running (see the module that registers them)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: scanning (see the module that registers them)."""
+
+from __future__ import annotations

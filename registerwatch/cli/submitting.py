@@ -1,0 +1,3 @@
+"""Commands: submitting (see the module that registers them)."""
+
+from __future__ import annotations

@@ -1,0 +1,177 @@
+"""Sync commands: pull registers from each MIS, check the ledger."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    StoreOption,
+    _emit_json,
+    _escape,
+    _load_settings,
+    _parse_date,
+    _print_table,
+    _store_url,
+    app,
+    ledger_app,
+    out,
+    state,
+)
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+@app.command("sync")
+def sync_command(
+    school: Annotated[str | None, typer.Option("--school", help="sync only this school id")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="sync registers up to this date (YYYY-MM-DD; default today)")] = None,
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Pull each school's registers from its MIS into the store and record every change.
+
+    Exit 1 when any school failed (the others are still synced); quarantined records are
+    listed but do not change the exit status.
+    """
+    from registerwatch.logging import configure_logging
+    from registerwatch.store import Store
+    from registerwatch.sync import sync_all
+
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    settings = _load_settings(config)
+    if not state.debug:
+        configure_logging(level=settings.logging.level, json=settings.logging.json_output)
+    store = Store.open(settings.store.url)
+    try:
+        live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
+        with _SyncProgress(enabled=live) as progress:
+            summary = sync_all(settings, store, school_id=school, as_of=day,
+                               progress=progress.update if live else None)
+    finally:
+        store.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json(summary.to_dict())
+    else:
+        _print_sync_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+class _SyncProgress:
+    """A live line per school while sync runs (terminal only)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._tasks: dict[str, Any] = {}
+        self._progress: Any = None
+
+    def __enter__(self) -> _SyncProgress:
+        if self.enabled:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), console=out, transient=True)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, event: Any) -> None:
+        from registerwatch.sync import ResourceFetched, SchoolFinished, SchoolStarted
+
+        if self._progress is None:
+            return
+        school = event.school_id
+        if school not in self._tasks:
+            self._tasks[school] = self._progress.add_task(school, total=None)
+        task = self._tasks[school]
+        if isinstance(event, SchoolStarted):
+            window = f"{event.start}..{event.end}" if event.start else "no school days yet"
+            text = f"{school} ({event.vendor}, {window}): fetching"
+        elif isinstance(event, ResourceFetched):
+            text = f"{school}: {event.resource} {event.records}"
+            if event.quarantined:
+                text += f" ({event.quarantined} quarantined)"
+        elif isinstance(event, SchoolFinished):
+            text = f"{school}: {event.status}"
+            self._progress.update(task, total=1, completed=1)
+        else:  # pragma: no cover - every event kind is handled above
+            return
+        self._progress.update(task, description=_escape(text))
+
+
+def _print_sync_summary(summary: Any) -> None:
+    table = Table("school", "status", "window", "fetched", "marks", "quarantine",
+                  title=f"Sync to {summary.as_of}")
+    for column, width in zip(table.columns, (10, 6, 10, 13, 10, 10), strict=True):
+        column.min_width = width
+        column.overflow = "fold"
+    for r in summary.schools:
+        fetched = "\n".join(f"{r.fetched[k]} {k}" for k in ("pupils", "registers", "marks",
+                                                              "amendments"))
+        marks = f"{r.marks_new} new\n{r.marks_changed} changed\n{r.marks_deleted} deleted"
+        window = f"{r.window.start}\nto {r.window.end}" if r.window else "-"
+        table.add_row(f"{r.school_id}\n({r.vendor})", "ok" if r.ok else "[bold red]FAILED[/]",
+                      window, fetched, marks, str(len(r.quarantined)))
+    _print_table(table)
+    for r in summary.failed:
+        out.print(f"[bold red]{_escape(r.school_id)} failed:[/] {_escape(r.error or '')}",
+                  highlight=False)
+    for r in summary.schools:
+        for warning in r.warnings:
+            out.print(f"[yellow]{_escape(r.school_id)}:[/] {_escape(warning)}", highlight=False)
+    quarantined = [(r.school_id, q) for r in summary.schools for q in r.quarantined]
+    if quarantined:
+        # Record references and reasons only: a quarantined record's raw text may hold pupil
+        # data and stays in the store.
+        qtable = Table("school", "resource", "record", "field", "reason",
+                       title=f"Quarantined records: {len(quarantined)} (kept in the store; "
+                             "fix them in the MIS)")
+        for column in qtable.columns:
+            column.overflow = "fold"  # a record reference cut short cannot be looked up
+        for school_id, q in quarantined:
+            qtable.add_row(school_id, q.resource, q.record_ref, q.field or "", q.reason)
+        _print_table(qtable)
+
+
+# -- ledger ---------------------------------------------------------------------------------
+
+
+@ledger_app.command("verify")
+def ledger_verify(config: ConfigOption = None, store: StoreOption = None,
+                  fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry."""
+    from registerwatch.store import Store
+    from registerwatch.sync import check_ledger
+
+    opened = Store(_store_url(config, store))
+    try:
+        check = check_ledger(opened)
+    finally:
+        opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json(check.to_dict())
+    elif check.ok:
+        tip = "empty" if check.last_seq is None else \
+            f"tip: entry {check.last_seq}, hash {check.last_hash}"
+        out.print(f"ledger ok: {check.entries} entries; {tip} (keep the tip somewhere the "
+                  "store's owner cannot rewrite: the chain cannot show entries cut off the end)",
+                  highlight=False)
+    else:
+        school = check.broken_school_id or "unknown"
+        out.print(f"[bold red]ledger broken[/] at entry {check.broken_seq} (school "
+                  f"{_escape(school)}): {_escape(check.reason or '')}; {check.entries} entries "
+                  "before it verified", highlight=False)
+    if not check.ok:
+        raise typer.Exit(1)

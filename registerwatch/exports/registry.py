@@ -1,0 +1,55 @@
+"""Every return registerwatch can produce, by the name `registerwatch export KIND` takes.
+
+Each return package exposes ``build(request: ExportRequest) -> list[RenderedReturn]``; the
+registry imports it only when asked, so one broken return never stops the others loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from registerwatch.config.settings import SchoolSettings
+    from registerwatch.exports.base import RenderedReturn
+    from registerwatch.store import Store
+
+
+@dataclass
+class ExportRequest:
+    """What a return is built from. The clock is passed in: rendering never reads 'now'."""
+
+    school: SchoolSettings
+    store: Store
+    as_of: date  # the day the return is made ("today" for deadlines and open findings)
+    generated_at: datetime  # stamped into headers; aware
+    day: date | None = None  # dfe-daily: the school day the return covers
+    term: str | None = None  # census-attendance: "autumn" | "spring" | "summer" (+ year)
+    allow_incomplete: bool = False  # dfe-daily: send even with unmarked pupils
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# kind -> module whose ``build`` renders it
+RETURN_MODULES: dict[str, str] = {
+    "dfe-daily": "registerwatch.exports.dfe_daily",
+    "census-attendance": "registerwatch.exports.census_attendance",
+    "ctf": "registerwatch.exports.ctf",
+    "la-sickness": "registerwatch.exports.la_sickness",
+    "la-continuous-absence": "registerwatch.exports.la_continuous_absence",
+    "la-cme": "registerwatch.exports.la_cme",
+    "la-new-pupil": "registerwatch.exports.la_new_pupil",
+    "la-deletion": "registerwatch.exports.la_deletion",
+}
+
+# The LA notifications, made from the open LAR findings they answer.
+LA_RETURNS = ("la-sickness", "la-continuous-absence", "la-cme", "la-new-pupil", "la-deletion")
+
+
+def builder(kind: str) -> Callable[[ExportRequest], list[RenderedReturn]]:
+    if kind not in RETURN_MODULES:
+        raise KeyError(f"no return called {kind!r}; choose one of {', '.join(RETURN_MODULES)}")
+    module = importlib.import_module(RETURN_MODULES[kind])
+    return module.build  # type: ignore[no-any-return]
