@@ -11,6 +11,7 @@ import sys
 import traceback
 
 from registerwatch.cli import (  # noqa: F401 - each module registers its commands
+    demo,
     exporting,
     reference,
     reporting,

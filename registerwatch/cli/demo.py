@@ -1,0 +1,133 @@
+"""Commands that need no MIS of your own: `simulate` serves one, `demo` runs a whole night."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    FormatOption,
+    OutputFormat,
+    _emit_json,
+    _escape,
+    _print_table,
+    app,
+    err,
+    out,
+)
+from registerwatch.cli.syncing import _print_sync_summary, _SyncProgress
+
+
+class SimVendor(StrEnum):
+    ARBOR = "arbor"
+    ISAMS = "isams"
+    GO4SCHOOLS = "go4schools"
+
+
+# The example config's school for each vendor, so `simulate` + the example config just work.
+EXAMPLE_SCHOOL_IDS = {"arbor": "oakfield", "isams": "wenlock", "go4schools": "brookside"}
+
+
+@app.command("simulate")
+def simulate(
+    vendor: Annotated[SimVendor, typer.Option("--vendor", help="which MIS style to serve")],
+    port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="generator seed (same seed, same school)")] = 1,
+    pupils: Annotated[int, typer.Option("--pupils", help="pupils on the generated school")] = 300,
+    school_id: Annotated[str | None, typer.Option(
+        "--school-id", help="school the data is generated for (default: the example config's "
+        "school for this vendor)")] = None,
+    no_amendments: Annotated[bool, typer.Option(
+        "--no-amendments", help="serve no amendment history, as most real MIS APIs")] = False,
+    faults: Annotated[list[str] | None, typer.Option(
+        "--fault", help="arm a fault, KIND[:TIMES] (429, 500, 502, 503, slow, html, empty, "
+        "stale, changing, expiring_tokens, malformed, deadlock); TIMES 0 = until stopped")] = None,
+) -> None:
+    """Serve a generated school in a vendor's API style on 127.0.0.1 until Ctrl-C.
+
+    Faults can also be switched at run time: POST /_sim/faults {"kind": "429", "times": 2}.
+    """
+    from registerwatch.simulator.generate import generate_school
+    from registerwatch.simulator.server import FaultInjector, FaultKind, SimulatorServer
+    from registerwatch.simulator.vendors import PROFILES, build_app, credentials_environ
+
+    injector = FaultInjector()
+    for spec in faults or []:
+        kind, _, times = spec.partition(":")
+        try:
+            count = int(times) if times else 1
+            injector.arm(FaultKind(kind), times=None if count == 0 else count)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{spec!r}: expected KIND[:TIMES], KIND one of "
+                f"{', '.join(k.value for k in FaultKind)}", param_hint="--fault") from None
+    school_id = school_id or EXAMPLE_SCHOOL_IDS[vendor.value]
+    try:
+        school = generate_school(seed, pupils, school_id=school_id, vendor=vendor.value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--pupils") from None
+    server = SimulatorServer(build_app(vendor.value, school, faults=injector,
+                                       serve_amendments=not no_amendments), port=port)
+    base_url = PROFILES[vendor.value].base_url(server.url)
+    err.print(f"serving school {school_id!r}: {len(school.pupils)} pupils, registers "
+              f"{school.calendar.terms[0].start} to the day before {school.as_of}, "
+              f"{vendor.value} style at {base_url}", highlight=False)
+    err.print("set these before `registerwatch sync` (the simulator's own credentials):",
+              highlight=False)
+    for name, value in credentials_environ(school_id, vendor.value).items():
+        err.print(f"  export {name}={value}", highlight=False)
+    err.print(f"then: registerwatch sync --school {school_id} --as-of {school.as_of}  "
+              "(Ctrl-C here to stop the simulator)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command("demo")
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="folder for the store and outputs")] =
+    Path("registerwatch-demo"),
+    pupils: Annotated[int, typer.Option("--pupils", help="pupils on the generated school")] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="generator seed")] = 1,
+    vendor: Annotated[SimVendor, typer.Option("--vendor", help="MIS style to simulate")] =
+    SimVendor.ARBOR,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Simulate a school's MIS on loopback, sync it into SQLite and summarise. No config,
+    no network."""
+    from registerwatch.demo import run_demo
+
+    live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
+    with _SyncProgress(enabled=live) as progress:
+        try:
+            result = run_demo(directory, pupils=pupils, seed=seed, vendor=vendor.value,
+                              progress=progress.update if live else None)
+        except ValueError as exc:  # the generator refuses a school too small for its breaches
+            raise typer.BadParameter(str(exc), param_hint="--pupils") from None
+    if fmt is OutputFormat.JSON:
+        _emit_json(result.to_dict())
+        return
+    out.print(f"[bold]registerwatch demo[/]: {_escape(result.school_name)} "
+              f"({result.vendor}-style simulator), registers to {result.as_of}", highlight=False)
+    _print_sync_summary(result.sync)
+    stats = result.statistics
+    table = Table("measure", "value", title="Attendance so far (DfE method)")
+    for label, key in (("possible sessions", "possible"), ("attendance %", "attendance_rate"),
+                       ("overall absence %", "overall_absence_rate"),
+                       ("authorised absence %", "authorised_absence_rate"),
+                       ("unauthorised absence %", "unauthorised_absence_rate")):
+        table.add_row(label, str(stats[key]))
+    _print_table(table)
+    ledger = "verified" if result.ledger_ok else "BROKEN"
+    out.print(f"amendment ledger: {result.ledger_entries} entries, hash chain {ledger}",
+              highlight=False)
+    for name, path in result.files.items():
+        out.print(f"{name}: {_escape(str(path))}", highlight=False)
