@@ -80,3 +80,41 @@ def test_every_command_is_documented_in_the_readme():
     assert "codes" in paths and "upn check" in paths
     missing = [p for p in paths if f"registerwatch {p}" not in readme and f"`{p}" not in readme]
     assert not missing, f"commands missing from README: {missing}"
+
+
+def test_calendar_school_days_json_from_the_example_config(capsys):
+    from registerwatch.config import EXAMPLE_CONFIG_PATH
+
+    code, stdout, _ = run(capsys, "calendar", "school-days", "--school", "oakfield",
+                          "--from", "2025-10-22", "--to", "2025-11-04",
+                          "--config", str(EXAMPLE_CONFIG_PATH), "--format", "json")
+    assert code == 0
+    # half-term (27-31 Oct) and the weekend are skipped
+    assert json.loads(stdout) == ["2025-10-22", "2025-10-23", "2025-10-24", "2025-11-03",
+                                  "2025-11-04"]
+
+
+def test_bad_config_exits_2_listing_every_problem_by_toml_path(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[schools]]\nid = "oakfield"\nurn = "12345"\nlaestab = "8812001"\nname = "Oakfield"\n'
+        'la_code = "881"\nphase = "primary"\n[schools.mis]\nvendor = "arbor"\n'
+        'base_url = "https://oakfield.example/rest-v2"\nusername_env = "OAKFIELD_USER"\n'
+        '[schools.calendar]\nterms = [{ start = "2025-09-03", end = "2025-10-24" }]\n'
+        'closures = [{ date = "2025-09-10", session = "EVE" }]\n', encoding="utf-8")
+    code, stdout, stderr = run(capsys, "config", "check", "--config", str(bad))
+    assert code == 2
+    assert "schools[0].urn" in stderr
+    assert "schools[0].mis" in stderr and "password" in stderr
+    assert "schools[0].calendar.closures[0].session" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(capsys, tmp_path):
+    missing = tmp_path / "nope.toml"
+    code, _, stderr = run(capsys, "config", "check", "--config", str(missing))
+    assert code == 2
+    assert "does not exist" in stderr and "Traceback" not in stderr
+    assert len([line for line in stderr.splitlines() if line.strip()]) == 1
+    code, _, stderr = run(capsys, "--debug", "config", "check", "--config", str(missing))
+    assert code == 2 and "Traceback" in stderr
