@@ -44,12 +44,12 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from registerwatch.calendar import LONDON, england_bank_holidays, school_year_of
 from registerwatch.codes import ALL_CODES
-from registerwatch.schema import Amendment, ClosureKind, Mark, Pupil, Session
+from registerwatch.schema import Amendment, ClosureKind, Mark, Pupil
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.server import FaultInjector, FaultKind, Request, Response, VendorApp
 
@@ -184,6 +184,7 @@ class Go4SchoolsApp(VendorApp):
     """GO 4 Schools "customer v1" over a ``GeneratedSchool`` (see the module docstring)."""
 
     vendor = "go4schools"
+    records_edit_history = True
 
     def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None, *,
                  serve_amendments: bool = True, api_key: str = "simulator-key",
@@ -243,32 +244,6 @@ class Go4SchoolsApp(VendorApp):
         if alias_id is None:
             return row.code
         return next(a_code for a_id, a_code, _ in row.aliases if a_id == alias_id)
-
-    # -- edits (the data manager changing the register) are recorded in the INFERRED history --
-
-    def set_mark(self, pupil_id: str, day: date, session: Session, code: str) -> None:
-        with self.lock:
-            before = self.school.marks_by_key().get((pupil_id, day, Session(session)))
-            super().set_mark(pupil_id, day, session, code)
-            self._record_edit(pupil_id, day, Session(session),
-                              before.code if before else None, code)
-
-    def delete_mark(self, pupil_id: str, day: date, session: Session) -> bool:
-        with self.lock:
-            before = self.school.marks_by_key().get((pupil_id, day, Session(session)))
-            deleted = super().delete_mark(pupil_id, day, session)
-            if deleted and before is not None:
-                self._record_edit(pupil_id, day, Session(session), before.code, None)
-            return deleted
-
-    def _record_edit(self, pupil_id: str, day: date, session: Session, old: str | None,
-                     new: str | None) -> None:
-        # An MIS audit trail records who, when, old and new by itself; the reason is what staff
-        # must type, so the simulator leaves it empty (AMD001 then has something to find).
-        self.school.amendments.append(Amendment(
-            pupil_id=pupil_id, date=day, session=session, original_code=old, amended_code=new,
-            reason=None, amended_at=datetime.now(UTC).replace(microsecond=0),
-            amended_by_name="Simulator", amended_by_position="Data manager"))
 
     # -- control endpoint for the broken cursor -------------------------------------------------
 

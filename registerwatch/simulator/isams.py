@@ -45,7 +45,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -154,6 +154,7 @@ class IsamsApp(VendorApp):
     """A GeneratedSchool served in iSAMS style (REST + Batch XML)."""
 
     vendor = "isams"
+    records_edit_history = True
 
     def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None, *,
                  serve_amendments: bool = True, client_id: str = "registerwatch",
@@ -187,32 +188,6 @@ class IsamsApp(VendorApp):
         self._row_ids: dict[tuple[Any, ...], int] = {}
         self._calendar: SchoolCalendar | None = None
         self._calendar_built = False
-
-    # -- edits (the data manager changing the register) go into the INFERRED audit ----------
-
-    def set_mark(self, pupil_id: str, day: date, session: Session, code: str) -> None:
-        with self.lock:
-            before = self.school.marks_by_key().get((pupil_id, day, Session(session)))
-            super().set_mark(pupil_id, day, session, code)
-            self._record_edit(pupil_id, day, Session(session),
-                              before.code if before else None, code)
-
-    def delete_mark(self, pupil_id: str, day: date, session: Session) -> bool:
-        with self.lock:
-            before = self.school.marks_by_key().get((pupil_id, day, Session(session)))
-            deleted = super().delete_mark(pupil_id, day, session)
-            if deleted and before is not None:
-                self._record_edit(pupil_id, day, Session(session), before.code, None)
-            return deleted
-
-    def _record_edit(self, pupil_id: str, day: date, session: Session, old: str | None,
-                     new: str | None) -> None:
-        # As the other simulators do: the MIS records who, when, old and new by itself; the
-        # reason is what staff must type, so it stays empty (AMD001 then has something to find).
-        self.school.amendments.append(Amendment(
-            pupil_id=pupil_id, date=day, session=session, original_code=old, amended_code=new,
-            reason=None, amended_at=datetime.now(UTC).replace(microsecond=0),
-            amended_by_name="Simulator", amended_by_position="Data manager"))
 
     # -- dispatch ---------------------------------------------------------------------------
 

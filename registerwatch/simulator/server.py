@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from registerwatch.schema import Mark, Session
+from registerwatch.schema import Amendment, Mark, Session
 from registerwatch.simulator.model import GeneratedSchool
 
 
@@ -150,26 +150,49 @@ class VendorApp:
 
     # -- changes between syncs (the school's data manager editing the register) ------------
 
+    # When True, every edit made through set_mark/delete_mark is also written to the school's
+    # amendment history (INFERRED: the audit trail an MIS keeps by itself records who, when, old
+    # and new; the reason is what staff must type, so it stays empty and AMD001 has something
+    # to find). Vendors whose simulator serves no such trail leave it False.
+    records_edit_history = False
+
     def set_mark(self, pupil_id: str, day: date, session: Session, code: str) -> None:
         with self.lock:
             key = (pupil_id, day, Session(session))
             marks = self.school.marks
+            before = None
             for index, mark in enumerate(marks):
                 if (mark.pupil_id, mark.date, mark.session) == key:
+                    before = mark
                     marks[index] = mark.model_copy(update={
                         "code": code, "vendor_code": code,
                         "recorded_at": datetime.now(UTC)})
-                    return
-            marks.append(Mark(pupil_id=pupil_id, date=day, session=session, code=code,
-                              vendor_code=code, recorded_at=datetime.now(UTC)))
+                    break
+            else:
+                marks.append(Mark(pupil_id=pupil_id, date=day, session=session, code=code,
+                                  vendor_code=code, recorded_at=datetime.now(UTC)))
+            self._record_edit(key, before.code if before else None, code)
 
     def delete_mark(self, pupil_id: str, day: date, session: Session) -> bool:
         with self.lock:
-            before = len(self.school.marks)
-            self.school.marks[:] = [m for m in self.school.marks if
-                                    (m.pupil_id, m.date, m.session) != (pupil_id, day,
-                                                                        Session(session))]
-            return len(self.school.marks) < before
+            key = (pupil_id, day, Session(session))
+            gone = [m for m in self.school.marks if (m.pupil_id, m.date, m.session) == key]
+            if not gone:
+                return False
+            self.school.marks[:] = [m for m in self.school.marks
+                                    if (m.pupil_id, m.date, m.session) != key]
+            self._record_edit(key, gone[0].code, None)
+            return True
+
+    def _record_edit(self, key: tuple[str, date, Session], old: str | None,
+                     new: str | None) -> None:
+        if not self.records_edit_history:
+            return
+        pupil_id, day, session = key
+        self.school.amendments.append(Amendment(
+            pupil_id=pupil_id, date=day, session=session, original_code=old, amended_code=new,
+            reason=None, amended_at=datetime.now(UTC).replace(microsecond=0),
+            amended_by_name="Simulator", amended_by_position="Data manager"))
 
     # -- dispatch ---------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from registerwatch.sync import (
     sync_school,
 )
 
-from conftest import (
+from sync_support import (
     AS_OF,
     NOW,
     FakeAdapter,

@@ -29,7 +29,7 @@ from registerwatch.simulator.go4schools import Go4SchoolsApp
 from registerwatch.simulator.server import FaultKind, SimulatorServer
 from registerwatch.store import Store
 
-from conftest import ENV, mis_table, school_config, serve, write_config
+from sync_support import ENV, mis_table, school_config, serve, write_config
 
 AS_OF = "2025-10-01"
 SCHOOLS = ("ashby", "brook")

@@ -15,7 +15,7 @@ from registerwatch.adapters.isams import IsamsAdapter
 from registerwatch.adapters.registry import build_adapter, credential_hint
 from registerwatch.errors import CredentialError
 
-from conftest import make_settings, school_table
+from sync_support import make_settings, school_table
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001)
 

@@ -36,7 +36,7 @@ from registerwatch.simulator.server import FaultKind, SimulatorServer, VendorApp
 from registerwatch.store import Store
 from registerwatch.sync import SchoolSyncResult, SyncSummary, sync_all
 
-from conftest import ENV, make_app, mis_table, school_config, serve, write_config
+from sync_support import ENV, make_app, mis_table, school_config, serve, write_config
 
 VENDORS = ("arbor", "isams", "go4schools")
 AS_OF = date(2025, 10, 1)  # marks run to Tuesday 30 September

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import (
+from arbor_support import (
     PAGE_SIZE,
     SCHOOL_ID,
     TERM_END,
