@@ -89,8 +89,10 @@ def load_schema(schema_name: str) -> etree.XMLSchema:
     source = resources.files(SCHEMA_PACKAGE).joinpath(schema_name)
     if not source.is_file():
         raise ExportValidationError(f"no XSD named {schema_name!r} in {SCHEMA_PACKAGE}")
+    # base_url lets a return's XSD xs:include the shared types beside it (la-common-1.xsd)
+    # wherever the package is installed.
     with source.open("rb") as handle:
-        return etree.XMLSchema(etree.parse(handle, parser))
+        return etree.XMLSchema(etree.parse(handle, parser, base_url=str(source)))
 
 
 def validate(rendered: RenderedReturn) -> None:

@@ -1,0 +1,32 @@
+"""la-deletion: the deletion return, answering open LAR005 findings.
+
+SI 2024/208 reg 13(4) (VERIFIED, reference §1.6): when a registered pupil's name is deleted from
+the admission register, a return to the LA giving (a) full name, (b) address, (c) the full name
+and address of any parent the pupil normally lives with, (d) at least one emergency telephone
+number for each such parent, (e) the information entered under reg 8(3), if any. The ground of
+deletion under reg 9 is INFERRED as a further item (§1.6); the leaving date is given too.
+
+Episode: the leaving date (LAR005's evidence); a ``deletion`` Notification with an episode start
+on or after the pupil's starting day closes LAR005, and the leaving date is never before it.
+Docs: docs/returns/la-deletion.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from registerwatch.exports.la_common.building import build_return
+from registerwatch.exports.la_common.inputs import event_inputs
+from registerwatch.exports.la_deletion.render import KIND, render
+
+if TYPE_CHECKING:
+    from registerwatch.exports.base import RenderedReturn
+    from registerwatch.exports.registry import ExportRequest
+
+__all__ = ["KIND", "build", "render"]
+
+
+def build(request: ExportRequest) -> list[RenderedReturn]:
+    deletions = event_inputs(request, KIND, evidence_key="leaving_date",
+                             pupil_field="leaving_date")
+    return build_return(request, KIND, deletions, render)
