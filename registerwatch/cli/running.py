@@ -1,3 +1,294 @@
-"""Commands: running (see the module that registers them)."""
+"""Running unattended: `run` (the daemon), `nightly` (the whole night once, for cron) and `runs`
+(the run history).
+
+Exit status: `run` 0 when stopped by SIGTERM/SIGINT; `nightly` 0 when every step went through for
+every school, 1 when any step or school failed (the rest of the night still ran); both 1 when the
+store is locked by another run (RunLockedError, naming the holder) and 2 for a configuration
+error. A stop during `nightly` finishes the current step, records the night as interrupted and
+exits 0 unless something had already failed.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    StoreOption,
+    _emit_json,
+    _escape,
+    _load_settings,
+    _parse_date,
+    _print_table,
+    _store_url,
+    app,
+    err,
+    out,
+    state,
+)
+
+WaitOption = Annotated[bool, typer.Option(
+    "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")]
+OutputDirOption = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="folder for each night's report and returns, in a dated subfolder "
+    "(default: output/ beside the config file)")]
+
+_OUTCOME_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red",
+                  "interrupted": "magenta", "crashed": "bold red"}
+
+# The counts worth a glance, per step, in the order shown; other steps show every number.
+_STEP_COUNTS: dict[str, tuple[str, ...]] = {
+    "sync": ("schools_ok", "schools_failed", "marks_new", "marks_changed", "marks_deleted",
+             "quarantined"),
+    "scan": ("schools_scanned", "schools_failed", "rules_failed", "new", "open", "resolved"),
+    "report": ("open", "error", "warning", "overdue"),
+    "la-returns": ("rendered", "records", "queued", "already_queued", "failed",
+                   "schools_not_school_day"),
+    "dfe-daily": ("rendered", "queued", "already_queued", "failed", "schools_not_school_day"),
+    "submit": ("sent", "acknowledged", "failed", "deferred"),
+}
+
+
+def _configure(settings: Any) -> None:
+    if not state.debug:
+        from registerwatch.logging import configure_logging
+
+        configure_logging(level=settings.logging.level, json=settings.logging.json_output)
+
+
+def _output_dir(settings: Any, output: Path | None) -> Path:
+    from registerwatch.nightly import default_output_dir
+
+    return (output if output is not None else default_output_dir(settings)).absolute()
+
+
+def _style(outcome: str | None) -> str:
+    if outcome is None:
+        return "[dim]unfinished[/]"
+    style = _OUTCOME_STYLE.get(outcome)
+    return f"[{style}]{_escape(outcome)}[/]" if style else _escape(outcome)
+
+
+def _when(at: datetime | None) -> str:
+    from registerwatch.calendar import LONDON
+
+    return "-" if at is None else f"{at.astimezone(LONDON):%Y-%m-%d %H:%M:%S %Z}"
+
+
+def _took(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _counts_text(step: str, counts: dict[str, Any]) -> str:
+    keys = _STEP_COUNTS.get(step)
+    if keys is None:
+        keys = tuple(k for k, v in counts.items() if isinstance(v, int | float)
+                     and not isinstance(v, bool))
+    return ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys
+                     if isinstance(counts.get(k), int | float) and counts.get(k))
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_command(
+    config: ConfigOption = None,
+    output: OutputDirOption = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="if another `registerwatch run` is running on this store, stand by and "
+        "take over when it stops, instead of exiting 1")] = False,
+) -> None:
+    """Run the scheduled jobs until stopped: nightly sync, scan and report; the LA returns and
+    submission in the morning; the DfE daily return after the afternoon registers close.
+
+    Times come from [schedule] (Europe/London). SIGTERM or Ctrl-C finishes the current step,
+    records it, and exits 0. Exit 1 if another daemon already runs on this store.
+    """
+    from registerwatch.runlock import store_lock
+    from registerwatch.scheduler import Scheduler, StopFlag, handle_signals
+    from registerwatch.store import Store
+
+    settings = _load_settings(config)
+    _configure(settings)
+    url = settings.store.url
+    folder = _output_dir(settings, output)
+    stop = StopFlag()
+    with handle_signals(stop):
+        daemon = store_lock(url, "run", kind="daemon", wait=wait)
+        if not daemon.acquire(should_stop=stop):
+            err.print("stopped while waiting for the other daemon; nothing was run",
+                      highlight=False)
+            return
+        try:
+            store = Store.open(url)
+            try:
+                scheduler = Scheduler(settings, store, output_dir=folder, stop=stop,
+                                      work_lock=lambda command: store_lock(url, command))
+                times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
+                upcoming = next(iter(scheduler.next_runs().items()), None)
+                following = f"; next: {upcoming[0]} at {_when(upcoming[1])}" if upcoming else ""
+                err.print(f"registerwatch run: {times} (Europe/London){following}; reports and "
+                          f"returns in {_escape(str(folder))}; stop with SIGTERM or Ctrl-C",
+                          highlight=False)
+                summary = scheduler.run_forever()
+            finally:
+                store.close()
+        finally:
+            daemon.release()
+    failed = sum(1 for j in summary.jobs if j.failed)
+    err.print(f"registerwatch run stopped ({summary.stopped_by or 'asked'}): "
+              f"{len(summary.jobs)} jobs run, {failed} with failures; see `registerwatch runs`",
+              highlight=False)
+
+
+# -- nightly -------------------------------------------------------------------------------------
+
+
+@app.command("nightly")
+def nightly_command(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the day the night is for (YYYY-MM-DD; default today in London)")] = None,
+    config: ConfigOption = None,
+    output: OutputDirOption = None,
+    wait: WaitOption = False,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Do the whole night once (for cron): sync, scan, report, then on school days the LA
+    returns that are due, the DfE daily return for the day just finished, and submit.
+
+    Each step runs whatever happened to the one before. Exit 1 if any step, or any school in a
+    step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`.
+    """
+    from registerwatch.nightly import ONE_SHOT, NightContext, run_job, today
+    from registerwatch.runlock import store_lock
+    from registerwatch.scheduler import StopFlag, handle_signals
+    from registerwatch.store import Store
+
+    day = _parse_date(as_of, "--as-of") if as_of else today()
+    settings = _load_settings(config)
+    _configure(settings)
+    folder = _output_dir(settings, output)
+    stop = StopFlag()
+    with handle_signals(stop):
+        lock = store_lock(settings.store.url, "nightly", wait=wait)
+        if not lock.acquire(should_stop=stop):
+            err.print("stopped while waiting for the lock; nothing was run", highlight=False)
+            return
+        try:
+            store = Store.open(settings.store.url)
+            try:
+                ctx = NightContext(settings=settings, store=store, as_of=day, output_dir=folder,
+                                   clock=lambda: datetime.now(UTC))
+                result = run_job(ONE_SHOT, ctx, trigger="nightly", should_stop=stop)
+            finally:
+                store.close()
+        finally:
+            lock.release()
+    if fmt is OutputFormat.JSON:
+        _emit_json(result.to_dict())
+    else:
+        _print_night(result, folder)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _print_night(result: Any, folder: Path) -> None:
+    table = Table("step", "outcome", "took", "counts", "errors",
+                  title=f"Night of {result.as_of.isoformat()}: {result.outcome}")
+    for column in table.columns:
+        column.overflow = "fold"
+    for step in result.steps:
+        table.add_row(step.name, _style(step.outcome), f"{step.seconds:.1f}s",
+                      _escape(_counts_text(step.name, step.counts)), str(len(step.errors)))
+    for name in result.skipped:
+        table.add_row(name, "[magenta]skipped[/]", "-", "stopped before this step", "-")
+    _print_table(table)
+    for step in result.steps:
+        for error in step.errors:
+            out.print(f"[bold red]{_escape(step.name)}:[/] {_escape(error)}", highlight=False)
+    out.print(f"report and returns in {_escape(str(folder / result.as_of.isoformat()))}",
+              highlight=False)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+@app.command("runs")
+def runs_command(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000,
+                                       help="how many runs to show, newest first")] = 30,
+    command: Annotated[str | None, typer.Option(
+        "--command", help="only runs of this command or step, e.g. nightly, nightly:sync, "
+        "sync, scan, submit, run")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List the run history, newest first: every job and step with its outcome (ok, partial,
+    failed, interrupted; blank while running or if the process died) and counts."""
+    from registerwatch.store import Store
+
+    opened = Store(_store_url(config, store))
+    try:
+        records = opened.runs(command=command, limit=limit)
+    finally:
+        opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json([_run_dict(r) for r in records])
+        return
+    if not records:
+        out.print("no runs recorded yet" + (f" for {command}" if command else ""),
+                  highlight=False)
+        return
+    table = Table("id", "command", "started", "took", "outcome", "details",
+                  title=f"Runs (newest first, {len(records)} shown)")
+    for column in table.columns:
+        column.overflow = "fold"
+    for r in records:
+        table.add_row(str(r.id), _escape(r.command), _when(r.started_at),
+                      _took(r.started_at, r.finished_at), _style(r.outcome),
+                      _escape(_run_details(r.command, r.counts)))
+    _print_table(table)
+
+
+def _run_dict(record: Any) -> dict[str, Any]:
+    return {"id": record.id, "command": record.command,
+            "started_at": record.started_at.isoformat(),
+            "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+            "outcome": record.outcome, "counts": record.counts}
+
+
+def _run_details(command: str, counts: dict[str, Any]) -> str:
+    parts: list[str] = []
+    if isinstance(counts.get("steps"), dict) and counts["steps"]:
+        parts.append(" ".join(f"{k} {v}" for k, v in counts["steps"].items()))
+    if counts.get("skipped"):
+        parts.append("skipped: " + ", ".join(map(str, counts["skipped"])))
+    if counts.get("lock_error"):
+        parts.append(str(counts["lock_error"]))
+    step = command.split(":", 1)[1] if ":" in command else command
+    if not parts:
+        text = _counts_text(step, counts)
+        if text:
+            parts.append(text)
+    errors = counts.get("errors")
+    if isinstance(errors, list) and errors:
+        parts.append(f"{len(errors)} errors, first: {errors[0]}")
+    return "; ".join(parts)

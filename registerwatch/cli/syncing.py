@@ -36,13 +36,18 @@ def sync_command(
         "--as-of", help="sync registers up to this date (YYYY-MM-DD; default today)")] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")
+    ] = False,
 ) -> None:
     """Pull each school's registers from its MIS into the store and record every change.
 
-    Exit 1 when any school failed (the others are still synced); quarantined records are
-    listed but do not change the exit status.
+    Exit 1 when any school failed (the others are still synced), or when another run holds
+    the store's lock (see `registerwatch runs`); quarantined records are listed but do not
+    change the exit status.
     """
     from registerwatch.logging import configure_logging
+    from registerwatch.runlock import store_lock
     from registerwatch.store import Store
     from registerwatch.sync import sync_all
 
@@ -50,14 +55,16 @@ def sync_command(
     settings = _load_settings(config)
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
-    store = Store.open(settings.store.url)
-    try:
-        live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
-        with _SyncProgress(enabled=live) as progress:
-            summary = sync_all(settings, store, school_id=school, as_of=day,
-                               progress=progress.update if live else None)
-    finally:
-        store.close()
+    # The same lock as `nightly` and `run`: two syncs of one store must never overlap.
+    with store_lock(settings.store.url, "sync", wait=wait):
+        store = Store.open(settings.store.url)
+        try:
+            live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
+            with _SyncProgress(enabled=live) as progress:
+                summary = sync_all(settings, store, school_id=school, as_of=day,
+                                   progress=progress.update if live else None)
+        finally:
+            store.close()
     if fmt is OutputFormat.JSON:
         _emit_json(summary.to_dict())
     else:
