@@ -1,3 +1,190 @@
-"""Commands: submitting (see the module that registers them)."""
+"""Submission commands: `submit` sends the queued returns; `outbox list` / `outbox retry`."""
 
 from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    StoreOption,
+    _emit_json,
+    _escape,
+    _load_settings,
+    _print_table,
+    _store_url,
+    app,
+    out,
+    state,
+)
+
+outbox_app = typer.Typer(help="Look at the outbox of statutory returns, and re-offer failed ones.",
+                         no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+class OutboxState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+
+
+# -- submit ---------------------------------------------------------------------------------
+
+
+@app.command("submit")
+def submit_command(
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="list what would be sent, and where; send and change nothing")] = False,
+    school: Annotated[str | None, typer.Option(
+        "--school", help="only this school's returns")] = None,
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")
+    ] = False,
+) -> None:
+    """Send every queued return once, through its transport, and record each receipt.
+
+    Exit 1 when any item was rejected (now failed) or could not be sent this run (still
+    queued: the next run retries it), or when another run holds the store's lock.
+    """
+    from registerwatch.logging import configure_logging
+    from registerwatch.outbox import submit
+    from registerwatch.runlock import store_lock
+    from registerwatch.store import Store
+
+    settings = _load_settings(config)
+    if not state.debug:
+        configure_logging(level=settings.logging.level, json=settings.logging.json_output)
+    # The work lock `sync`, `nightly` and `run` take: two submits of one store never overlap,
+    # so no item is sent by two runs at once. A dry run sends and changes nothing: no lock.
+    lock = contextlib.nullcontext() if dry_run else store_lock(settings.store.url, "submit",
+                                                              wait=wait)
+    with lock:
+        # Store(), not Store.open(): a missing store is reported, never created (a dry run
+        # changes nothing, and a real run has nothing to send without one).
+        opened = Store(settings.store.url)
+        try:
+            report = submit(settings, opened, dry_run=dry_run, school_id=school)
+        finally:
+            opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json(report.to_dict())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+_OUTCOME_STYLE = {"acknowledged": "green", "sent": "green", "failed": "bold red",
+                  "deferred": "yellow", "skipped": "dim", "would-send": "cyan"}
+
+
+def _print_report(report: Any) -> None:
+    if not report.items:
+        out.print("the outbox has nothing queued" + (" (dry run)" if report.dry_run else ""),
+                  highlight=False)
+        return
+    title = "Dry run: nothing was sent" if report.dry_run else "Submitted"
+    table = Table("id", "return", "school", "pupil", "episode", "outcome",
+                  "where" if report.dry_run else "receipt", title=title)
+    for column in table.columns:
+        column.overflow = "fold"  # a receipt or key cut short cannot be looked up
+    for o in report.items:
+        style = _OUTCOME_STYLE.get(o.outcome, "")
+        where = o.transport if report.dry_run else o.receipt
+        table.add_row(str(o.item_id), o.return_kind, o.school_id, o.pupil_id or "",
+                      o.episode or "", f"[{style}]{o.outcome}[/]", _escape(where or ""))
+    _print_table(table)
+    for o in report.items:
+        if o.error and o.outcome in ("failed", "deferred"):
+            colour = "bold red" if o.outcome == "failed" else "yellow"
+            out.print(f"[{colour}]item {o.item_id} {o.outcome}:[/] {_escape(o.error)}",
+                      highlight=False)
+    counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
+    out.print(counts, highlight=False)
+
+
+# -- outbox ---------------------------------------------------------------------------------
+
+
+def _item_dict(item: Any) -> dict[str, Any]:
+    """An outbox item without its payload (the artefact holds pupil data; it stays stored)."""
+    return {
+        "id": item.id, "return_kind": item.return_kind, "school_id": item.school_id,
+        "pupil_id": item.pupil_id, "episode": item.episode,
+        "idempotency_key": item.idempotency_key, "sha256": item.sha256, "state": item.state,
+        "attempts": item.attempts, "last_error": item.last_error, "receipt": item.receipt,
+        "artefact_path": item.artefact_path, "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+@outbox_app.command("list")
+def outbox_list(
+    item_state: Annotated[OutboxState | None, typer.Option(
+        "--state", help="only items in this state")] = None,
+    school: Annotated[str | None, typer.Option(
+        "--school", help="only this school's items")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List the outbox: each return's state, attempts, receipt or last error."""
+    from registerwatch.store import Store
+
+    opened = Store(_store_url(config, store))
+    try:
+        items = opened.outbox_items(state=item_state.value if item_state else None,
+                                    school_id=school)
+    finally:
+        opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json([_item_dict(i) for i in items])
+        return
+    if not items:
+        out.print("the outbox is empty" + (f" (state {item_state.value})" if item_state else ""),
+                  highlight=False)
+        return
+    table = Table("id", "return", "school", "pupil", "episode", "state", "attempts",
+                  "receipt / last error", "updated", title=f"Outbox: {len(items)} items")
+    for column in table.columns:
+        column.overflow = "fold"
+    for i in items:
+        note = i.receipt if i.state in ("sent", "acknowledged") else (i.last_error or "")
+        table.add_row(str(i.id), i.return_kind, i.school_id, i.pupil_id or "", i.episode or "",
+                      i.state, str(i.attempts), _escape(note or ""),
+                      i.updated_at.isoformat(timespec="seconds"))
+    _print_table(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    item_id: Annotated[int, typer.Argument(help="the failed item's id (see `outbox list`)")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Put a failed item back in the queue once its cause is fixed; `submit` then resends it
+    (same bytes, same idempotency key)."""
+    from registerwatch.outbox import retry_failed
+    from registerwatch.store import Store
+
+    opened = Store(_store_url(config, store))
+    try:
+        item = retry_failed(opened, item_id)
+    finally:
+        opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json(_item_dict(item))
+    else:
+        out.print(f"item {item.id} ({item.return_kind}, school {_escape(item.school_id)}) is "
+                  "queued again; run `registerwatch submit` to send it", highlight=False)
