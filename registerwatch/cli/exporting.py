@@ -1,3 +1,225 @@
-"""Commands: exporting (see the module that registers them)."""
+"""Commands: exporting (``registerwatch export KIND``), writing statutory returns to files.
+
+Every kind in ``exports.registry.RETURN_MODULES`` is dispatched through ``registry.builder``, so a
+return package works here as soon as it exists. Each school gets its own files; a school that
+fails is reported and the others go on.
+
+Exit status: 0 every school's return written; 1 any school failed (or the return's package is
+missing); 2 an unknown kind or school, or options that do not fit the kind.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from registerwatch.cli._common import (
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    _emit_json,
+    _escape,
+    _load_settings,
+    _parse_date,
+    _print_table,
+    app,
+    err,
+    out,
+    state,
+)
+from registerwatch.errors import RegisterwatchError
+from registerwatch.exports import registry
+from registerwatch.logging import get_logger
+
+if TYPE_CHECKING:
+    from registerwatch.config.settings import SchoolSettings, Settings
+    from registerwatch.exports.base import RenderedReturn, WrittenReturn
+
+log = get_logger("registerwatch.cli.exporting")
+
+LONDON = ZoneInfo("Europe/London")
+DEFAULT_OUTPUT_FOLDER = "exports"
+
+# Which request field each kind takes beyond as-of (registry.ExportRequest: ``day`` is for
+# dfe-daily, ``term`` for census-attendance).
+DATE_KINDS = frozenset({"dfe-daily"})
+TERM_KINDS = frozenset({"census-attendance"})
+
+# lxml quotes offending values in XSD messages ("The value 'K8812...' is not accepted",
+# "Duplicate key-sequence ['K8812...', 'AM']"); a value may be a UPN, a name or a date of birth,
+# so it is cut out before the message reaches a terminal or a job log.
+_QUOTED_VALUE = re.compile(r"(The value )'[^']*'")
+_KEY_SEQUENCE = re.compile(r"(key-sequence )\[[^\]]*\]")
+
+
+def redact_values(message: str) -> str:
+    return _KEY_SEQUENCE.sub(r"\1[values withheld]",
+                             _QUOTED_VALUE.sub(r"\1(withheld)", message))
+
+
+def _usage(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
+    return typer.Exit(2)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+def _default_output(settings: Settings) -> Path:
+    """``exports/`` beside the config file (relative paths follow the config, not the cwd)."""
+    source = settings.source_path
+    return (source.parent if source is not None else Path.cwd()) / DEFAULT_OUTPUT_FOLDER
+
+
+@app.command("export")
+def export_command(
+    kind: Annotated[str, typer.Argument(
+        help=f"the return to make: {', '.join(registry.RETURN_MODULES)}", show_default=False)],
+    school: Annotated[str | None, typer.Option(
+        "--school", help="only this school id (default: every configured school)")] = None,
+    day: Annotated[str | None, typer.Option(
+        "--date", help="dfe-daily: the school day (YYYY-MM-DD; default the last school day "
+                       "before --as-of)")] = None,
+    term: Annotated[str | None, typer.Option(
+        "--term", help="census-attendance: autumn-YYYY, spring-YYYY or summer-YYYY (the "
+                       "calendar year of its dates; default the last term ended)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the day the return is made (YYYY-MM-DD; default today); registers "
+                        "are counted up to the day before")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="folder for the XML and CSV files (default: exports/ beside the "
+                         "config file)")] = None,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="write the return even when pupils on roll have unmarked "
+                                   "sessions (or the census term is not over)")] = False,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="a return setting KEY=VALUE, repeatable (census_age_window=4-15, "
+                         "ctf_pupils=leavers, ctf_unencodable=refuse, ctf_destination=8934001)")
+    ] = None,
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Make a statutory return for each school: validate it against its XSD, then write the
+    XML and a CSV for people (mode 0600).
+
+    Exit 1 when any school failed (the others are still written); 2 on bad usage.
+    """
+    from registerwatch.logging import configure_logging
+    from registerwatch.store import Store
+
+    if kind not in registry.RETURN_MODULES:
+        raise _usage(f"no return called {kind!r}; choose one of "
+                     f"{', '.join(registry.RETURN_MODULES)}")
+    if day is not None and kind not in DATE_KINDS:
+        raise _usage(f"--date applies to {', '.join(sorted(DATE_KINDS))} only, not {kind}")
+    if term is not None and kind not in TERM_KINDS:
+        raise _usage(f"--term applies to {', '.join(sorted(TERM_KINDS))} only, not {kind}")
+    the_day = _parse_date(day, "--date") if day else None
+    if term is not None:
+        from registerwatch.exports.census_attendance import CensusTermError, parse_term
+
+        try:
+            parse_term(term)
+        except CensusTermError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--term") from None
+    options = _parse_options(option or [])
+    generated_at = datetime.now(UTC).replace(microsecond=0)
+    the_as_of = _parse_date(as_of, "--as-of") if as_of else generated_at.astimezone(LONDON).date()
+
+    settings = _load_settings(config)
+    if not state.debug:
+        configure_logging(level=settings.logging.level, json=settings.logging.json_output)
+    if school is not None and school not in {s.id for s in settings.schools}:
+        raise _usage(f"no school {school!r} in the configuration (known: "
+                     f"{', '.join(s.id for s in settings.schools)})")
+    schools = [s for s in settings.schools if school is None or s.id == school]
+    try:
+        build = registry.builder(kind)
+    except ImportError as exc:
+        if state.debug:
+            raise
+        missing = isinstance(exc, ModuleNotFoundError) and \
+            exc.name == registry.RETURN_MODULES[kind]
+        why = "is not installed in this version of registerwatch" if missing else \
+            f"could not be loaded ({type(exc).__name__}; rerun with --debug for the traceback)"
+        err.print(f"[bold red]error:[/] the {_escape(kind)} return {why}", highlight=False)
+        raise typer.Exit(1) from None
+    folder = output if output is not None else _default_output(settings)
+
+    store = Store(settings.store.url)
+    written: list[WrittenReturn] = []
+    failed: list[tuple[str, str]] = []
+    try:
+        for school_settings in schools:
+            request = registry.ExportRequest(
+                school=school_settings, store=store, as_of=the_as_of, generated_at=generated_at,
+                day=the_day, term=term, allow_incomplete=allow_incomplete, options=options)
+            try:
+                written += _export_school(kind, build, request, folder)
+            except RegisterwatchError as exc:
+                failed.append((school_settings.id, redact_values(str(exc))))
+                log.warning("export.school_failed", kind=kind, school=school_settings.id,
+                            error_type=type(exc).__name__,
+                            problems=len(getattr(exc, "errors", []) or []))
+            except Exception as exc:  # a bug in one return must not stop the other schools
+                if state.debug:
+                    raise
+                failed.append((school_settings.id, (f"internal error: {type(exc).__name__} "
+                                                    "(rerun with --debug for the traceback)")))
+                log.error("export.school_crashed", kind=kind, school=school_settings.id,
+                          error_type=type(exc).__name__)
+    finally:
+        store.close()
+
+    if fmt is OutputFormat.JSON:
+        _emit_json([w.to_dict() for w in written])
+    else:
+        _print_written(kind, written)
+    for school_id, message in failed:
+        err.print(f"[bold red]{_escape(school_id)} failed:[/] {_escape(message)}",
+                  highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _export_school(kind: str, build: Callable[[registry.ExportRequest], list[RenderedReturn]],
+                   request: registry.ExportRequest, folder: Path) -> list[WrittenReturn]:
+    """Build, validate every artefact, then write them: a school's files appear all or none."""
+    from registerwatch.exports.base import validate, write_return
+
+    school: SchoolSettings = request.school
+    rendered = build(request)
+    for artefact in rendered:
+        validate(artefact)
+    written = [write_return(artefact, folder) for artefact in rendered]
+    for item in written:
+        log.info("export.written", kind=kind, school=school.id, records=item.records,
+                 sha256=item.sha256, schema=item.schema)
+    return written
+
+
+def _print_written(kind: str, written: list[WrittenReturn]) -> None:
+    table = Table("school", "records", "xml", "csv", "sha256", title=f"{kind} returns written")
+    for column in table.columns:
+        column.overflow = "fold"
+    for item in written:
+        table.add_row(item.school_id, str(item.records), str(item.xml_path), str(item.csv_path),
+                      item.sha256[:16])
+    if written:
+        _print_table(table)
+    else:
+        out.print(f"no {kind} return written", highlight=False)
