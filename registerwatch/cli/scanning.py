@@ -1,3 +1,547 @@
-"""Commands: scanning (see the module that registers them)."""
+"""Scan commands: the nightly scan, the findings it keeps, returns recorded by hand, and the
+rule catalogue.
+
+    registerwatch scan [--school ID] [--as-of DATE] [--format table|json|csv] [--output PATH]
+                       [--fail-on error|warning|info|never] [--include-names]
+    registerwatch findings list [--status open|resolved|all] [--school ID] [--format ...]
+    registerwatch findings ack FINGERPRINT --note TEXT
+    registerwatch notify record --school ID --kind KIND --pupil MIS_ID [--episode-start DATE]
+                                [--made-at DATETIME] [--channel TEXT] [--reference TEXT]
+    registerwatch rules [CODE] [--format json]
+    registerwatch rules docs [--check] [--output docs/rules]
+
+Exit status: 0 clean; 1 a finding at or above ``--fail-on`` that is neither resolved nor
+acknowledged, a school that could not be scanned, a rule that failed, or stale rule docs with
+``--check``; 2 usage or configuration error (an unknown school, fingerprint, pupil or rule).
+"""
 
 from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from registerwatch.cli._common import (
+    _FILE_TABLE_WIDTH,
+    ConfigOption,
+    FormatOption,
+    OutputFormat,
+    StoreOption,
+    _emit_json,
+    _escape,
+    _load_settings,
+    _parse_date,
+    _print_table,
+    _store_url,
+    app,
+    err,
+    out,
+    state,
+)
+
+if TYPE_CHECKING:  # the commands import the library lazily, to keep --help fast
+    from registerwatch.scan import ScanFinding, ScanResult
+    from registerwatch.schema import Severity
+
+
+class ScanFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+class FailOn(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    NEVER = "never"
+
+
+class StatusChoice(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    ALL = "all"
+
+
+class NotifyKind(StrEnum):
+    SICKNESS = "sickness"
+    CONTINUOUS_ABSENCE = "continuous_absence"
+    CME = "cme"
+    NEW_PUPIL = "new_pupil"
+    DELETION = "deletion"
+
+
+ScanFormatOption = Annotated[
+    ScanFormat, typer.Option("--format", help="table for people, json for machines, csv for "
+                                              "spreadsheets")]
+IncludeNamesOption = Annotated[bool, typer.Option(
+    "--include-names", help="add each pupil's name (pupil_name); without it, pupils are named "
+                            "by MIS id and UPN only")]
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", help="write the output to this file instead (atomically, mode 0600)")]
+
+findings_app = typer.Typer(help="List and acknowledge the findings the scan keeps.",
+                           no_args_is_help=True)
+notify_app = typer.Typer(help="Record returns made to the LA outside registerwatch.",
+                         no_args_is_help=True)
+app.add_typer(findings_app, name="findings")
+app.add_typer(notify_app, name="notify")
+
+
+def _usage_error(message: str) -> NoReturn:
+    """A one-line error for something the user named that does not exist: exit 2."""
+    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _severity(fail_on: FailOn) -> Severity | None:
+    from registerwatch.schema import Severity
+
+    return None if fail_on is FailOn.NEVER else Severity(fail_on.value)
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+_STATUS_STYLE = {"new": "[bold]NEW[/]", "open": "open", "resolved": "[green]resolved[/]"}
+_SEVERITY_STYLE = {"error": "[bold red]error[/]", "warning": "[yellow]warning[/]",
+                   "info": "[cyan]info[/]"}
+
+
+def _sessions(item: ScanFinding) -> str:
+    f = item.finding
+    first, last = f.first_session, f.last_session
+    if first is None:
+        return "-"
+    start = f"{first.date.isoformat()} {first.session}"
+    if last is None or last == first:
+        return start
+    return f"{start} to\n{last.date.isoformat()} {last.session}"
+
+
+def _pupil_cell(item: ScanFinding, include_names: bool) -> str:
+    if item.pupil is None:
+        return "(school)"
+    text = item.pupil.mis_id
+    if include_names and item.pupil.name:
+        text += f"\n{item.pupil.name}"
+    return _escape(text)
+
+
+def _state_cell(item: ScanFinding) -> str:
+    from registerwatch.calendar import LONDON
+
+    text = _STATUS_STYLE[item.status]
+    if item.status == "resolved" and item.finding.resolved_at is not None:
+        text += f"\n{item.finding.resolved_at.astimezone(LONDON).date().isoformat()}"
+    return text
+
+
+def _findings_table(findings: Sequence[ScanFinding], *, title: str,
+                    include_names: bool) -> Table:
+    from registerwatch.scan_output import table_order
+
+    schools = {f.finding.school_id for f in findings}
+    columns = ["state", "severity", "rule", *(["school"] if len(schools) > 1 else []),
+               "pupil", "sessions", "due", "finding", "acknowledged", "fingerprint"]
+    table = Table(*columns, title=title, show_lines=True)
+    for column in table.columns:
+        column.overflow = "fold"
+    for item in sorted(findings, key=table_order):
+        f = item.finding
+        ack = ""
+        if item.acknowledged:
+            ack = "yes" + (f": {_escape(item.ack_note)}" if item.ack_note else "")
+        row = [_state_cell(item), _SEVERITY_STYLE[str(f.severity)], f.rule,
+               *([f.school_id] if len(schools) > 1 else []), _pupil_cell(item, include_names),
+               _sessions(item), f.due.isoformat() if f.due else "-", _escape(f.message), ack,
+               (f.fingerprint or "")[:12]]
+        table.add_row(*row)
+    return table
+
+
+def _print_scan(console: Console, result: ScanResult, *, include_names: bool,
+                fail_on: Severity | None) -> None:
+    counts = result.counts()
+    schools = [s for s in result.schools if s.status == "scanned"]
+    title = (f"Scan of {len(schools)} school(s) as of {result.as_of.isoformat()}: "
+             f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved")
+    if result.findings:
+        console.print(_findings_table(result.findings, title=title,
+                                      include_names=include_names))
+    else:
+        console.print(f"{title}: no findings.", highlight=False)
+    for school in result.schools:
+        name = _escape(school.school_id)
+        if school.status == "not_synced":
+            console.print(f"[yellow]{name}:[/] not synced yet; run `registerwatch sync "
+                          f"--school {name}` first", highlight=False)
+        elif school.status == "failed":
+            console.print(f"[bold red]{name} could not be scanned:[/] "
+                          f"{_escape(school.error or '')}", highlight=False)
+        for code, error in sorted(school.failed_rules.items()):
+            console.print(f"[bold red]{name}: rule {code} failed[/] ({_escape(error)}); its "
+                          "open findings were kept open. This is a bug: please report it.",
+                          highlight=False)
+    failing = result.failing(fail_on)
+    if fail_on is not None:
+        acked = sum(1 for f in result.findings if f.status != "resolved" and f.acknowledged)
+        console.print(f"{len(failing)} unacknowledged finding(s) at or above {fail_on}"
+                      f"{f'; {acked} acknowledged' if acked else ''}.", highlight=False)
+
+
+def _rendered_table(render: Any) -> str:
+    """What a table view prints, as plain text for a file."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=_FILE_TABLE_WIDTH, soft_wrap=True, no_color=True,
+                      color_system=None, force_terminal=False)
+    render(console)
+    return buffer.getvalue()
+
+
+def _deliver(text: str, output: Path | None, *, bom: bool = False) -> None:
+    """Print ``text`` to stdout, or write it to ``output`` (0600, atomically)."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    from registerwatch.files import write_private
+
+    # A byte-order mark lets Excel open a UTF-8 CSV (accented names) without mangling it.
+    write_private(output, ("\ufeff" if bom else "") + text)
+    err.print(f"wrote {output}", highlight=False)
+
+
+def _emit(fmt: ScanFormat, output: Path | None, *, document: Any, csv_text: Any,
+          render: Any) -> None:
+    """Emit one of the three formats; ``document``/``csv_text``/``render`` build them lazily."""
+    import json
+
+    if fmt is ScanFormat.JSON:
+        if output is None:
+            _emit_json(document())
+        else:
+            _deliver(json.dumps(document(), indent=2) + "\n", output)
+    elif fmt is ScanFormat.CSV:
+        _deliver(csv_text(), output, bom=output is not None)
+    elif output is None:
+        # A pipe or a nightly job's log gets the width a file gets, not rich's 80 columns.
+        render(out if out.is_terminal else Console(width=_FILE_TABLE_WIDTH, soft_wrap=True))
+    else:
+        _deliver(_rendered_table(render), output)
+
+
+# -- scan -----------------------------------------------------------------------------------
+
+
+@app.command("scan")
+def scan_command(
+    school: Annotated[str | None, typer.Option("--school", help="scan only this school id")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="judge every deadline as on this date (YYYY-MM-DD; default today, "
+                        "Europe/London)")] = None,
+    fmt: ScanFormatOption = ScanFormat.TABLE,
+    output: OutputOption = None,
+    fail_on: Annotated[FailOn, typer.Option(
+        "--fail-on", help="exit 1 when an unresolved, unacknowledged finding is at or above "
+                          "this severity")] = FailOn.ERROR,
+    include_names: IncludeNamesOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run every compliance rule over the store and record the findings (new, open, resolved).
+
+    The table lists new findings first, then by severity and due date. Exit 1 when an
+    unresolved, unacknowledged finding is at or above --fail-on (default error), or when a
+    school or a rule could not be checked; 2 for a usage or configuration error.
+    """
+    from registerwatch.logging import configure_logging
+    from registerwatch.scan import run_scan
+    from registerwatch.scan_output import findings_csv, scan_document
+    from registerwatch.store import Store
+
+    day = _parse_date(as_of, "--as-of") if as_of else None
+    settings = _load_settings(config)
+    if not state.debug:
+        configure_logging(level=settings.logging.level, json=settings.logging.json_output)
+    if school is not None:
+        settings.school(school)  # ConfigError (exit 2) before the store is touched
+    threshold = _severity(fail_on)
+    store = Store(settings.store.url)
+    try:
+        result = run_scan(store, settings, as_of=day, school_id=school)
+    finally:
+        store.close()
+    _emit(fmt, output,
+          document=lambda: scan_document(result, include_names=include_names),
+          csv_text=lambda: findings_csv(result.findings, include_names=include_names),
+          render=lambda console: _print_scan(console, result, include_names=include_names,
+                                             fail_on=threshold))
+    if output is not None and fmt is not ScanFormat.TABLE:
+        counts = result.counts()
+        err.print(f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved; "
+                  f"{len(result.failing(threshold))} need action", highlight=False)
+    if not result.ok or result.failing(threshold):
+        raise typer.Exit(1)
+
+
+# -- findings -------------------------------------------------------------------------------
+
+
+@findings_app.command("list")
+def findings_list(
+    status: Annotated[StatusChoice, typer.Option("--status", help="which findings")] =
+    StatusChoice.OPEN,
+    school: Annotated[str | None, typer.Option("--school", help="only this school id")] = None,
+    fmt: ScanFormatOption = ScanFormat.TABLE,
+    output: OutputOption = None,
+    include_names: IncludeNamesOption = False,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """List the stored findings (default: open ones), as the last scan left them."""
+    from registerwatch.scan_findings import list_findings
+    from registerwatch.scan_output import findings_csv, findings_document
+    from registerwatch.store import Store
+
+    opened = Store(_store_url(config, store))
+    try:
+        findings = list_findings(opened, school_id=school, status=status.value)
+    finally:
+        opened.close()
+
+    def render(console: Console) -> None:
+        which = "" if status is StatusChoice.ALL else f"{status.value} "
+        if findings:
+            console.print(_findings_table(findings, title=f"{len(findings)} {which}finding(s)",
+                                          include_names=include_names))
+        else:
+            console.print(f"No {which}findings.", highlight=False)
+
+    _emit(fmt, output,
+          document=lambda: findings_document(findings, status=status.value,
+                                             include_names=include_names),
+          csv_text=lambda: findings_csv(findings, include_names=include_names),
+          render=render)
+
+
+@findings_app.command("ack")
+def findings_ack(
+    fingerprint: Annotated[str, typer.Argument(
+        help="the finding's fingerprint, or a unique prefix of at least 8 characters")],
+    note: Annotated[str, typer.Option("--note", help="what was done or decided, and by whom")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Acknowledge a finding with a note. It stays listed, but no longer fails the scan until
+    it is resolved or its severity rises. Exit 2 for an unknown or ambiguous fingerprint."""
+    from registerwatch.scan_findings import (
+        AmbiguousFingerprintError,
+        FindingNotFoundError,
+        acknowledge,
+    )
+    from registerwatch.scan_output import finding_record
+    from registerwatch.store import Store
+
+    opened = Store(_store_url(config, store))
+    try:
+        item = acknowledge(opened, fingerprint, note)
+    except (FindingNotFoundError, AmbiguousFingerprintError) as exc:
+        _usage_error(str(exc))
+    finally:
+        opened.close()
+    if fmt is OutputFormat.JSON:
+        _emit_json(finding_record(item))
+        return
+    f = item.finding
+    who = f"pupil {item.pupil.mis_id}" if item.pupil else "the school"
+    out.print(f"acknowledged {f.rule} ({f.severity}) for {_escape(who)} at "
+              f"{_escape(f.school_id)}: {_escape(item.ack_note or '')}", highlight=False)
+
+
+# -- notify ---------------------------------------------------------------------------------
+
+
+def _parse_instant(value: str, option: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date-time (YYYY-MM-DDTHH:MM, optionally with an offset; "
+            "without one it is Europe/London time)", param_hint=option) from None
+
+
+@notify_app.command("record")
+def notify_record(
+    school: Annotated[str, typer.Option("--school", help="school id")],
+    kind: Annotated[NotifyKind, typer.Option("--kind", help="the return that was made")],
+    pupil: Annotated[str, typer.Option("--pupil", help="the pupil's MIS id")],
+    episode_start: Annotated[str | None, typer.Option(
+        "--episode-start", help="first day of the episode the return is about (YYYY-MM-DD; "
+                                "required for continuous_absence and cme: the finding's first "
+                                "session date)")] = None,
+    made_at: Annotated[str | None, typer.Option(
+        "--made-at", help="when the return was made (ISO date-time; default now; without an "
+                          "offset, Europe/London)")] = None,
+    channel: Annotated[str, typer.Option("--channel", help="how it was made (LA portal, "
+                                                           "email, phone...)")] =
+    "recorded by hand",
+    reference: Annotated[str | None, typer.Option(
+        "--reference", help="the LA's reference for it, if any")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Record a return already made to the LA outside registerwatch, so the matching LAR
+    finding closes on the next scan. Exit 2 for an unknown school or pupil."""
+    from registerwatch.scan_findings import NotificationInputError, record_notification
+    from registerwatch.store import Store
+
+    episode = _parse_date(episode_start, "--episode-start") if episode_start else None
+    made = _parse_instant(made_at, "--made-at") if made_at else None
+    opened = Store(_store_url(config, store))
+    try:
+        recorded = record_notification(
+            opened, school_id=school, kind=kind.value, pupil_mis_id=pupil,
+            episode_start=episode, made_at=made, channel=channel, reference=reference)
+    except NotificationInputError as exc:
+        _usage_error(str(exc))
+    finally:
+        opened.close()
+    n = recorded.notification
+    if fmt is OutputFormat.JSON:
+        _emit_json({"recorded": recorded.created, "school": n.school_id, "kind": str(n.kind),
+                    "pupil": recorded.pupil.mis_id,
+                    "episode_start": n.episode_start.isoformat() if n.episode_start else None,
+                    "made_at": n.made_at.isoformat(), "channel": n.channel,
+                    "reference": n.reference})
+        return
+    what = f"{n.kind} return for pupil {recorded.pupil.mis_id} at {n.school_id}"
+    if n.episode_start:
+        what += f" (episode from {n.episode_start.isoformat()})"
+    if recorded.created:
+        out.print(f"recorded {_escape(what)}; the matching finding closes on the next scan",
+                  highlight=False)
+    else:
+        out.print(f"already recorded: {_escape(what)}", highlight=False)
+
+
+# -- rules ----------------------------------------------------------------------------------
+
+
+class _RulesGroup(TyperGroup):
+    """``registerwatch rules MRK001`` is short for ``registerwatch rules explain MRK001``
+    (ruff's ``ruff rule B011``), while ``rules docs`` stays a subcommand."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["explain", *args]
+        return super().resolve_command(ctx, args)
+
+
+rules_app = typer.Typer(cls=_RulesGroup, invoke_without_command=True,
+                        help="The rule catalogue: list it, explain a rule, regenerate the docs.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.callback()
+def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """List every rule (code, name, severity, status, what it checks); `rules CODE` explains
+    one, `rules docs` regenerates docs/rules."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from registerwatch.validators import all_rules
+
+    rules = all_rules()
+    if fmt is OutputFormat.JSON:
+        _emit_json([{"code": r.code, "name": r.name, "family": r.family(),
+                     "severity": str(r.severity), "status": str(r.status), "title": r.title,
+                     "summary": r.docs().summary, "citation": r.citation} for r in rules])
+        return
+    table = Table("code", "name", "severity", "status", "checks",
+                  title=f"{len(rules)} rules (`registerwatch rules CODE` explains one)")
+    for column in table.columns:
+        column.overflow = "fold"
+    for r in rules:
+        table.add_row(r.code, r.name, str(r.severity), str(r.status), _escape(r.docs().summary))
+    _print_table(table)
+
+
+@rules_app.command("explain")
+def rules_explain(
+    code: Annotated[str, typer.Argument(help="rule code (MRK001) or name (unresolved-n-code)")],
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """Explain one rule: what it checks, why, an example, how to fix it, its references and the
+    settings it uses. Exit 2 for an unknown rule."""
+    from registerwatch.validators import RuleSettings, get_rule
+    from registerwatch.validators.docs import render_rule_doc
+
+    try:
+        rule = get_rule(code)
+    except KeyError:
+        try:
+            rule = get_rule(code.upper())  # mrk001
+        except KeyError:
+            _usage_error(f"no rule {code!r}: `registerwatch rules` lists them")
+    if fmt is OutputFormat.JSON:
+        docs = rule.docs()
+        fields = RuleSettings.model_fields
+        _emit_json({
+            "code": rule.code, "name": rule.name, "family": rule.family(),
+            "severity": str(rule.severity), "status": str(rule.status), "title": rule.title,
+            "summary": docs.summary, "citation": rule.citation, "fix_hint": rule.fix_hint,
+            "sections": dict(docs.sections),
+            "settings": [{"name": name, "default": _json_default(fields[name].default),
+                          "description": fields[name].description}
+                         for name in rule.settings_used],
+        })
+        return
+    page = render_rule_doc(rule)
+    # The first line is the generated file's "do not edit" comment: not for a reader.
+    text = "\n".join(line for line in page.splitlines() if not line.startswith("<!--"))
+    if out.is_terminal:
+        from rich.markdown import Markdown
+
+        out.print(Markdown(text))
+    else:
+        sys.stdout.write(text.strip() + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@rules_app.command("docs")
+def rules_docs(
+    check: Annotated[bool, typer.Option(
+        "--check", help="only check; exit 1 listing the pages that are stale")] = False,
+    output: Annotated[Path, typer.Option(
+        "--output", help="the rule docs folder")] = Path("docs/rules"),
+) -> None:
+    """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
+    check that the committed pages are current."""
+    from registerwatch.validators.docs import stale_rule_docs, write_rule_docs
+
+    if check:
+        stale = stale_rule_docs(output)
+        if stale:
+            out.print(f"stale rule docs in {_escape(str(output))}: {', '.join(stale)}; run "
+                      f"`registerwatch rules docs --output {_escape(str(output))}`",
+                      highlight=False)
+            raise typer.Exit(1)
+        out.print(f"rule docs in {_escape(str(output))} are current", highlight=False)
+        return
+    written = write_rule_docs(output)
+    out.print(f"wrote {len(written)} pages to {_escape(str(output))}", highlight=False)
