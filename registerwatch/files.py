@@ -31,3 +31,13 @@ def write_private(path: str | Path, data: bytes | str, *, encoding: str = "utf-8
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+# A CSV cell a spreadsheet would run as a formula starts with one of these (OWASP "CSV
+# injection"); names, notes, phone numbers and MIS ids are not ours to trust.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with an apostrophe in front when a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -10,7 +10,6 @@ missing); 2 an unknown kind or school, or options that do not fit the kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from registerwatch.cli._common import (
 )
 from registerwatch.errors import RegisterwatchError
 from registerwatch.exports import registry
+from registerwatch.exports.base import redact_values
 from registerwatch.logging import get_logger
 
 if TYPE_CHECKING:
@@ -51,18 +51,6 @@ DEFAULT_OUTPUT_FOLDER = "exports"
 # dfe-daily, ``term`` for census-attendance).
 DATE_KINDS = frozenset({"dfe-daily"})
 TERM_KINDS = frozenset({"census-attendance"})
-
-# lxml quotes offending values in XSD messages ("The value 'K8812...' is not accepted",
-# "Duplicate key-sequence ['K8812...', 'AM']"); a value may be a UPN, a name or a date of birth,
-# so it is cut out before the message reaches a terminal or a job log.
-_QUOTED_VALUE = re.compile(r"(The value )'[^']*'")
-_KEY_SEQUENCE = re.compile(r"(key-sequence )\[[^\]]*\]")
-
-
-def redact_values(message: str) -> str:
-    return _KEY_SEQUENCE.sub(r"\1[values withheld]",
-                             _QUOTED_VALUE.sub(r"\1(withheld)", message))
-
 
 def _usage(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +24,7 @@ from pathlib import Path
 from lxml import etree
 
 from registerwatch.errors import ExportValidationError
-from registerwatch.files import write_private
+from registerwatch.files import spreadsheet_safe, write_private
 
 SCHEMA_PACKAGE = "registerwatch.exports.schemas"
 
@@ -62,8 +63,14 @@ class RenderedReturn:
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(self.csv_header)
-        writer.writerows(["" if v is None else v for v in row] for row in self.csv_rows)
+        writer.writerows([_csv_cell(v) for v in row] for row in self.csv_rows)
         return buffer.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,18 @@ def load_schema(schema_name: str) -> etree.XMLSchema:
         return etree.XMLSchema(etree.parse(handle, parser, base_url=str(source)))
 
 
+# lxml quotes offending values in XSD messages ("The value 'K8812...' is not accepted",
+# "Duplicate key-sequence ['K8812...', 'AM']"); a value may be a UPN, a name or a date of birth,
+# and these messages reach terminals, job logs and the outbox's last_error.
+_QUOTED_VALUE = re.compile(r"(The value )'[^']*'")
+_KEY_SEQUENCE = re.compile(r"(key-sequence )\[[^\]]*\]")
+
+
+def redact_values(message: str) -> str:
+    """An XSD error message with the offending values cut out."""
+    return _KEY_SEQUENCE.sub(r"\1[values withheld]", _QUOTED_VALUE.sub(r"\1(withheld)", message))
+
+
 def validate(rendered: RenderedReturn) -> None:
     """Raise ExportValidationError listing every problem; return when the XML is valid."""
     schema = load_schema(rendered.schema_name)
@@ -104,10 +123,11 @@ def validate(rendered: RenderedReturn) -> None:
     except etree.XMLSyntaxError as exc:
         raise ExportValidationError(
             f"{rendered.kind} for school {rendered.school_id!r} is not well-formed XML",
-            errors=[str(exc)]) from None
+            errors=[redact_values(str(exc))]) from None
     if schema.validate(document):
         return
-    problems = [f"line {e.line}: {e.message}" for e in schema.error_log]  # type: ignore[attr-defined]
+    problems = [f"line {e.line}: {redact_values(e.message)}"
+                for e in schema.error_log]  # type: ignore[attr-defined]
     raise ExportValidationError(
         f"{rendered.kind} for school {rendered.school_id!r} does not validate against "
         f"{rendered.schema_name}; nothing was written", errors=problems)

@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from registerwatch.files import spreadsheet_safe
 from registerwatch.reports.model import ReportData, session_label
 
 CSV_ENCODING = "utf-8-sig"
@@ -29,16 +30,13 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "info", "total", "new", "overdue",
 )
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return spreadsheet_safe(text)
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
