@@ -17,7 +17,8 @@ def write_private(path: str | Path, data: bytes | str, *, encoding: str = "utf-8
     leaves either the old file or the new one.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # A folder made for pupil data is the owner's alone too.
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     payload = data.encode(encoding) if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -18,5 +18,17 @@ def test_demo_runs_with_no_config_and_writes_private_files(tmp_path: Path) -> No
     assert school["fetched"]["pupils"] == 80
     assert summary["ledger"] == {"ok": True, "entries": school["ledger_entries"]}
     assert 80 < summary["statistics"]["attendance_rate"] < 100
-    for path in summary["files"].values():
-        assert Path(path).stat().st_mode & 0o777 == 0o600, path
+    # the whole night ran: scan, report, the due LA returns and the day's DfE return, sent
+    steps = {step["step"]: step for step in summary["night"]["steps"]}
+    assert [s for s in steps if steps[s]["outcome"] != "ok"] == []
+    assert steps["scan"]["counts"]["new"] == sum(summary["findings"].values()) > 0
+    files = {name: Path(path) for name, path in summary["files"].items()}
+    assert "<svg" in files["report_html"].read_text(encoding="utf-8")
+    returns = sorted(p.name for p in files["returns"].glob("*.xml"))
+    assert any(name.startswith("dfe-daily_") for name in returns)
+    assert any(name.startswith("la-") for name in returns)
+    sent = list(files["outbox"].rglob("*.xml"))
+    assert steps["submit"]["counts"]["sent"] == len(sent) > 0
+    for path in [*files.values(), *sent, *files["returns"].iterdir()]:
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o600, path

@@ -101,8 +101,11 @@ def demo(
     SimVendor.ARBOR,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Simulate a school's MIS on loopback, sync it into SQLite and summarise. No config,
-    no network."""
+    """Run a whole night on a simulated school: sync, scan, report, returns, submit.
+
+    Needs no config and no network: the MIS is a simulator on loopback, the store a fresh
+    SQLite file in DIR, and returns are "submitted" to folders in DIR/outbox.
+    """
     from registerwatch.demo import run_demo
 
     live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
@@ -126,8 +129,19 @@ def demo(
                        ("unauthorised absence %", "unauthorised_absence_rate")):
         table.add_row(label, str(stats[key]))
     _print_table(table)
+    night = Table("step", "outcome", "what happened", title="The night's work")
+    for step in result.night.steps:
+        counts = ", ".join(f"{k} {v}" for k, v in step.counts.items()
+                           if isinstance(v, int) and v and k != "run_id")
+        night.add_row(step.name, step.outcome, _escape(counts or "-"))
+    _print_table(night)
+    findings = ", ".join(f"{n} {severity}" for severity, n in sorted(result.findings.items()))
+    out.print(f"open findings: {findings or 'none'}", highlight=False)
     ledger = "verified" if result.ledger_ok else "BROKEN"
     out.print(f"amendment ledger: {result.ledger_entries} entries, hash chain {ledger}",
               highlight=False)
     for name, path in result.files.items():
-        out.print(f"{name}: {_escape(str(path))}", highlight=False)
+        out.print(f"{name.replace('_', '.')}: {_escape(str(path))}", highlight=False)
+    if "report_html" in result.files:
+        out.print(f"[bold]open the report:[/] {_escape(result.files['report_html'].as_uri())}",
+                  highlight=False)

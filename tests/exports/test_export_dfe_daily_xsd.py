@@ -3,6 +3,7 @@ negative case per constraint it enforces."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -104,6 +105,9 @@ NEGATIVE_CASES: list[tuple[str, Mutation, tuple[str, ...]]] = [
      ("'GeneratedAt'", "pattern")),
     ("the same pupil twice in a session", duplicate(FIRST),
      ("one-record-per-pupil-session", "Duplicate")),
+    ("blank pupil reference", set_text(f"{FIRST}/PupilRef", ""), ("'PupilRef'", "length")),
+    ("pupil reference with surrounding spaces", set_text(f"{FIRST}/PupilRef", " 1001 "),
+     ("'PupilRef'", "pattern")),
     ("another return's name", set_text("Header/Return", "census-attendance"),
      ("'Return'", "fixed")),
     ("another schema version", set_attribute("version", "2"), ("version",)),
@@ -124,3 +128,21 @@ def test_the_error_lists_every_problem_at_once(rendered) -> None:
 
     message = assert_rejected(rendered, two_problems, "'Session'", "'URN'")
     assert message.count("\n  - ") >= 2
+
+
+def test_two_records_sharing_a_upn_still_validate(rendered) -> None:
+    """A duplicated UPN is UPN002's finding to fix; the day's return still goes (keyed by the
+    MIS's own id), so the DfE is not left without the school's attendance."""
+    from lxml import etree
+
+    from registerwatch.exports.base import validate
+
+    root = etree.fromstring(rendered.xml)
+    first, *others = root.findall("Records/Record")
+    second = next(r for r in others if r.findtext("PupilRef") != first.findtext("PupilRef")
+                  and r.findtext("Session") == first.findtext("Session"))
+    assert first.find("UPN") is not None and second.find("UPN") is not None
+    second.find("UPN").text = first.findtext("UPN")
+    copy = dataclasses.replace(rendered, xml=etree.tostring(root, xml_declaration=True,
+                                                            encoding="UTF-8"))
+    validate(copy)

@@ -56,7 +56,7 @@ SCHEMA_VERSION = "1"
 ROOT = "DailyAttendance"
 
 CSV_HEADER = (
-    "upn", "forename", "surname", "dob", "sex", "nc_year", "urn", "la_code", "admission_date",
+    "pupil_ref", "upn", "forename", "surname", "dob", "sex", "nc_year", "urn", "la_code", "admission_date",
     "leaving_date", "sen_support", "ehc_plan", "fsm", "looked_after", "date", "session",
     "status", "attendance_code", "minutes_late",
 )
@@ -140,6 +140,9 @@ def render(data: RegisterData, day: date, generated_at: datetime, *,
 def _pupil_items(pupil: Pupil, urn: str, la_code: str) -> list[tuple[str, object | None]]:
     """The DfE's pupil data items in file order; None leaves an optional element out."""
     return [
+        # The MIS's own id for the record: unique where UPNs are not (a duplicated UPN is a
+        # UPN002 finding to fix, and must not stop the day's return).
+        ("PupilRef", pupil.mis_id),
         ("UPN", upn_text(pupil)),
         ("Forename", pupil.legal_forename),
         ("Surname", pupil.legal_surname),
