@@ -169,8 +169,8 @@ def simulators() -> Iterator[dict[str, Any]]:
     from registerwatch.simulator.generate import generate_school
     from registerwatch.simulator.go4schools import Go4SchoolsApp
 
-    # ashby: the injected breaches, so LAR findings call for LA returns (and a duplicate UPN
-    # makes its DfE return invalid); brook: a clean school. (clay, the third, is never reached:
+    # ashby: the injected breaches, so LAR findings call for LA returns (its duplicate UPN is a
+    # UPN002 finding, not a reason to withhold its DfE return); brook: a clean school. (clay, the third, is never reached:
     # its key is missing.)
     ashby = generate_school(3, 80, school_id="ashby", vendor="arbor", as_of=AS_OF)
     brook = generate_school(4, 12, school_id="brook", vendor="go4schools", as_of=AS_OF,
@@ -196,7 +196,7 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
 
     result = cli("nightly", "--as-of", AS_OF.isoformat(), "--config", str(config),
                  "--format", "json", env=env, cwd=tmp_path)
-    assert result.returncode == 1, result.stderr[-3000:]  # clay's sync and ashby's DfE return
+    assert result.returncode == 1, result.stderr[-3000:]  # clay's sync and its returns
     night = json.loads(result.stdout)
     steps = {s["step"]: s for s in night["steps"]}
     assert night["outcome"] == "partial" and night["skipped"] == []
@@ -227,24 +227,25 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
     la = steps["la-returns"]["counts"]
     assert la["rendered"] >= 1 and la["queued"] == la["records"] >= la["rendered"]
     assert la["failed"] == 1 and la["schools_not_school_day"] == 0
-    # DfE daily for Monday 1 December: brook's goes; ashby's duplicate UPN fails its XSD;
-    # clay has no registers in the store, so its return fails too, naming the school
+    # DfE daily for Monday 1 December: brook's and ashby's go (ashby's two pupils sharing a
+    # UPN are keyed by their MIS ids); clay has no registers in the store, so its return
+    # fails, naming the school
     dfe = steps["dfe-daily"]["counts"]
-    assert (dfe["rendered"], dfe["queued"], dfe["failed"]) == (1, 1, 2)
-    assert sorted(steps["dfe-daily"]["errors"]) == [
-        "dfe-daily for school 'ashby' does not validate against dfe-daily-1.xsd; nothing was "
-        "written",
+    assert (dfe["rendered"], dfe["queued"], dfe["failed"]) == (2, 2, 1)
+    assert steps["dfe-daily"]["errors"] == [
         "school 'clay' has not been synced yet, so no DfE daily return was made (see the sync "
         "step)"]
     returns_dir = night_dir / "returns"
     assert len(list(returns_dir.glob("dfe-daily_brook_*.xml"))) == 1
+    assert len(list(returns_dir.glob("dfe-daily_ashby_*.xml"))) == 1
 
     # submit: everything queued went out through the folder transports, once
     sent = steps["submit"]["counts"]
     assert sent["sent"] == la["queued"] + dfe["queued"]
     assert sent["failed"] == sent["deferred"] == 0
     assert len(list((folder / "la-drop").glob("*.xml"))) == la["queued"]
-    assert [p.name.split(".")[0] for p in (folder / "dfe-drop").glob("*.xml")] == ["dfe-daily"]
+    assert sorted(p.name.split(".")[:2] for p in (folder / "dfe-drop").glob("*.xml")) == [
+        ["dfe-daily", "ashby"], ["dfe-daily", "brook"]]
 
     # the run history: the night, its six steps, and the modules' own records
     records = runs_of(f"sqlite:///{folder / 'rw.sqlite'}")
@@ -264,6 +265,6 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
     counts = {s.name: s.counts for s in again.steps}
     assert counts["la-returns"]["queued"] == 0
     assert counts["la-returns"]["already_queued"] == la["queued"]
-    assert (counts["dfe-daily"]["queued"], counts["dfe-daily"]["already_queued"]) == (0, 1)
+    assert (counts["dfe-daily"]["queued"], counts["dfe-daily"]["already_queued"]) == (0, 2)
     assert counts["submit"]["sent"] == 0
     assert len(list((folder / "la-drop").glob("*.xml"))) == la["queued"]
