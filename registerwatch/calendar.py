@@ -17,6 +17,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import holidays
+from dateutil.easter import easter
 
 from registerwatch.errors import CalendarError
 from registerwatch.schema import Calendar, Closure, ClosureKind, Session
@@ -50,6 +51,11 @@ def school_year_of(day: date) -> int:
 
 def school_year_bounds(year: int) -> tuple[date, date]:
     return date(year, SCHOOL_YEAR_START_MONTH, 1), date(year + 1, SCHOOL_YEAR_START_MONTH, 1) - timedelta(days=1)
+
+
+def easter_sunday(year: int) -> date:
+    """Western Easter Sunday (census spring term end; the Easter holidays in term dates)."""
+    return easter(year)
 
 
 def week_start(day: date) -> date:

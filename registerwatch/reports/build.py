@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from dateutil.easter import easter
-
 from registerwatch.calendar import (
     SchoolCalendar,
+    easter_sunday,
     school_year_bounds,
     school_year_of,
     week_start,
@@ -281,7 +280,7 @@ def _season(day: date) -> tuple[int, int]:
     """
     if day.month >= 8:
         return school_year_of(day), 0
-    return school_year_of(day), 1 if day < easter(day.year) else 2
+    return school_year_of(day), 1 if day < easter_sunday(day.year) else 2
 
 
 _SEASON_NAMES = ("Autumn", "Spring", "Summer")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 
-from registerwatch.calendar import SchoolCalendar
+from registerwatch.calendar import SchoolCalendar, easter_sunday
 from registerwatch.schema import Calendar, Closure, ClosureKind, RegisterTimes, Term
 
 MONDAY, WEDNESDAY, THURSDAY, FRIDAY = 0, 2, 3, 4
@@ -30,20 +30,6 @@ def _on_or_before(day: date, weekday: int) -> date:
 def _last_weekday_of_month(year: int, month: int, weekday: int) -> date:
     first_of_next = date(year + month // 12, month % 12 + 1, 1)
     return _on_or_before(first_of_next - timedelta(days=1), weekday)
-
-
-def easter_sunday(year: int) -> date:
-    """Western Easter Sunday (the anonymous Gregorian computus, Meeus/Jones/Butcher)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
 
 
 def term_dates(year: int) -> list[Term]:

@@ -15,9 +15,8 @@ A term is named ``<season>-<year>``, the year being the calendar year its dates 
 ``summer-2026`` is Easter Monday 2026-31 Jul 2026. All three of one school year (2025/26) are
 therefore ``autumn-2025``, ``spring-2026`` and ``summer-2026``.
 
-Easter is computed here (the anonymous Gregorian algorithm) rather than taken from
-python-dateutil, which is only a transitive dependency; tests check it against known dates and
-against the Easter Monday bank holiday in the ``holidays`` package.
+Easter comes from ``registerwatch.calendar.easter_sunday`` (python-dateutil); tests check it
+against known dates and against the Easter Monday bank holiday in the ``holidays`` package.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from enum import StrEnum
 
 import holidays
 
+from registerwatch.calendar import easter_sunday
 from registerwatch.exports.dfe_daily.register import ExportRequestError
 
 
@@ -83,22 +83,6 @@ class CensusTerm:
         (INFERRED from the national statistics' "age at the start of the academic year")."""
         school_year = self.year if self.season is Season.AUTUMN else self.year - 1
         return date(school_year, 8, 31)
-
-
-def easter_sunday(year: int) -> date:
-    """Western (Gregorian) Easter Sunday: the anonymous Gregorian algorithm (Meeus/Jones/
-    Butcher), valid for every Gregorian year."""
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
 
 
 def spring_bank_holiday(year: int) -> date:
