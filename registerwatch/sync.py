@@ -283,8 +283,12 @@ def sync_school(
     progress: ProgressCallback | None = None,
     fetch_slot: AbstractContextManager[Any] | None = None,
     write_lock: AbstractContextManager[Any] | None = None,
+    full_repull_days: int | None = None,
 ) -> SchoolSyncResult:
     """Sync one school through ``adapter`` (which the caller owns and closes).
+
+    ``full_repull_days``: re-pull the whole school year when the last whole-year pull is that
+    many days old (None: only ever the trailing window after the first sync).
 
     Returns a result with status "failed" and the error's message when the MIS, the calendar
     or the store refuses (any RegisterwatchError); the store is then as it was before. Other
@@ -298,7 +302,8 @@ def sync_school(
     result = SchoolSyncResult(school_id=school.id, vendor=_vendor(school))
     try:
         calendar = SchoolCalendar(school.to_calendar())
-        windows = _plan(store, school.id, calendar, as_of, trailing_school_days, result)
+        windows = _plan(store, school.id, calendar, as_of, trailing_school_days, result,
+                        full_repull_days)
         result.window = windows["marks"]
         emit(SchoolStarted(school.id, result.vendor,
                            windows["marks"].start if windows["marks"] else None, as_of))
@@ -309,7 +314,11 @@ def sync_school(
             pulled = _fetch(adapter, school.id, windows, result, emit)
         with write_lock or nullcontext():
             # One instant for everything this run writes: "when sync first saw it".
-            _write(store, school, pulled, windows, as_of, read_clock(), result)
+            marks_window = windows["marks"]
+            whole_year = marks_window is not None and marks_window.start <= \
+                calendar.school_year_start(school_year_of(as_of))
+            _write(store, school, pulled, windows, as_of, read_clock(), result,
+                   whole_year=whole_year)
     except RegisterwatchError as exc:
         result.status, result.error = "failed", str(exc)
         result.seconds = time.monotonic() - started
@@ -335,9 +344,28 @@ def _vendor(school: SchoolSettings) -> str:
     return str(school.mis.vendor.value)
 
 
+FULL_PULL_BOOKMARK = "full_pull"
+
+
+def full_pull_due(store: Store, school_id: str, as_of: date,
+                  full_repull_days: int | None) -> bool:
+    """Is it time to re-pull the whole school year (not just the trailing window)?
+
+    Without a change feed, a trailing window never sees an entry that vanished or changed
+    further back; registers are legal documents kept 6 years, so every ``full_repull_days``
+    the whole year is compared again (AMD002/AMD003 then see old changes within that delay).
+    """
+    if full_repull_days is None:
+        return False
+    last = parse_bookmark(store.get_bookmark(school_id, FULL_PULL_BOOKMARK))
+    return last is None or (as_of - last).days >= full_repull_days or as_of < last
+
+
 def _plan(store: Store, school_id: str, calendar: SchoolCalendar, as_of: date, trailing: int,
-          result: SchoolSyncResult) -> dict[str, Window | None]:
+          result: SchoolSyncResult, full_repull_days: int | None = None
+          ) -> dict[str, Window | None]:
     windows: dict[str, Window | None] = {}
+    whole_year = full_pull_due(store, school_id, as_of, full_repull_days)
     for resource in WINDOWED:
         raw = store.get_bookmark(school_id, resource)
         bookmark = parse_bookmark(raw)
@@ -345,7 +373,11 @@ def _plan(store: Store, school_id: str, calendar: SchoolCalendar, as_of: date, t
             # Treated as a first sync: re-pulling the whole year is safe, only slower.
             result.warnings.append(f"{resource} bookmark {raw!r} is not a date; pulled the "
                                    "whole school year")
-        windows[resource] = plan_window(calendar, bookmark, as_of, trailing)
+        window = plan_window(calendar, bookmark, as_of, trailing)
+        if whole_year and window is not None and not window.first_sync:
+            year_start = calendar.school_year_start(school_year_of(as_of))
+            window = Window(min(window.start, year_start), as_of, first_sync=False)
+        windows[resource] = window
     return windows
 
 
@@ -376,7 +408,7 @@ def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None
 
 def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
            windows: Mapping[str, Window | None], as_of: date, now: datetime,
-           result: SchoolSyncResult) -> None:
+           result: SchoolSyncResult, *, whole_year: bool = False) -> None:
     school_id = school.id
     marks_window = windows["marks"]
     warnings: list[str] = []  # reported only if the transaction commits
@@ -440,6 +472,9 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
                            tx)
         store.set_bookmark(school_id, CAPABILITIES_BOOKMARK,
                            json.dumps(pulled.capabilities, sort_keys=True), at=now, conn=tx)
+        if whole_year:
+            store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now,
+                               conn=tx)
 
     changed = len(_ledgered_changes(diff))
     result.warnings.extend(warnings)
@@ -652,7 +687,8 @@ def sync_all(
             return _failed(school, exc, started, emit)
         try:
             return sync_school(store, school, adapter, as_of=day,
-                               trailing_school_days=sync.trailing_school_days, clock=clock,
+                               trailing_school_days=sync.trailing_school_days,
+                               full_repull_days=sync.full_repull_days or None, clock=clock,
                                progress=emit, fetch_slot=slots.get(vendor),
                                write_lock=write_lock)
         except Exception as exc:  # a bug in one adapter must not stop the other schools

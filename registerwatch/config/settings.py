@@ -370,6 +370,9 @@ class SyncSettings(_Section):
 
     # Registers can be amended after the day; without a change feed, sync re-pulls this window.
     trailing_school_days: int = Field(default=10, ge=1, le=60)
+    # ... and every this many days the whole school year, so a change or deletion older than
+    # the trailing window is still seen (0 = never after the first sync).
+    full_repull_days: int = Field(default=7, ge=0, le=366)
     # iSAMS has no AM/PM flag: a registration at or after this time is the afternoon session.
     isams_pm_cutoff: time = time(12, 0)
     concurrency: int = Field(default=4, ge=1, le=32)

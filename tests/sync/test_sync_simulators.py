@@ -571,3 +571,28 @@ def test_a_ctf_folder_syncs_like_an_mis(tmp_path):
                         adapter_factory=fast_factory()).schools
     assert (again.marks_new, again.marks_changed, again.ledger_entries) == (0, 0, 0)
     store.close()
+
+
+@pytest.mark.parametrize("full_repull_days, seen", [(7, True), (0, False)])
+def test_an_old_deletion_is_seen_by_the_periodic_whole_year_pull(simulate, full_repull_days,
+                                                                  seen):
+    """The trailing window alone never looks back past 10 school days; every
+    ``full_repull_days`` the whole year is compared again, so an entry deleted in September is
+    still flagged (registers are kept 6 years). 0 turns the whole-year pull off."""
+    sim = simulate("arbor")
+    sim.settings = sim.settings.model_copy(update={"sync": sim.settings.sync.model_copy(
+        update={"full_repull_days": full_repull_days})})
+    sim.sync_ok()
+    old = min(k for k, m in sim.school.marks_by_key().items() if m.date == date(2025, 9, 4))
+    assert sim.app.delete_mark(*old)
+    week_later = date(2025, 10, 8)
+
+    result = sim.sync_ok(as_of=week_later, at=LATER)
+
+    assert result.window.start == (date(2025, 9, 3) if seen else date(2025, 9, 24))
+    deleted = {(d.mark.pupil_id, d.mark.date, d.mark.session)
+               for d in sim.store.deleted_marks(sim.school_id)}
+    assert (old in deleted) is seen
+    # and the next sync the same week is back to the trailing window
+    again = sim.sync_ok(as_of=week_later, at=LATER)
+    assert again.window.start == date(2025, 9, 24)
