@@ -86,6 +86,8 @@ def load_context(store: Store, school: SchoolSettings, as_of: date, *,
             notifications=store.notifications(school.id, conn=conn),
             exposes_registers=bool(capabilities.get("registers", False)),
             exposes_amendments=bool(capabilities.get("amendments", False)),
+            # A store synced before this capability was recorded: judge as before.
+            exposes_social_worker=bool(capabilities.get("social_worker", True)),
             settings=settings,
         )
 

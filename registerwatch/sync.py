@@ -402,7 +402,8 @@ def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None
     marks = windowed("marks", adapter.marks)
     amendments = windowed("amendments", adapter.amendments)
     capabilities = {"registers": bool(getattr(adapter, "exposes_registers", False)),
-                    "amendments": bool(getattr(adapter, "exposes_amendments", False))}
+                    "amendments": bool(getattr(adapter, "exposes_amendments", False)),
+                    "social_worker": bool(getattr(adapter, "exposes_social_worker", False))}
     return _Pulled(pupils, registers, marks, amendments, capabilities)
 
 

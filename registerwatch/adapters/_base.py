@@ -320,6 +320,8 @@ class Adapter(Protocol):
     exposes_amendments: bool
     # The MIS exposes register events (opened / completed): REG002 and REG003 need them.
     exposes_registers: bool
+    # Pupils carry the has-a-social-worker flag: ATT005 needs it.
+    exposes_social_worker: bool
 
     def pupils(self) -> Batch[Pupil]: ...
 

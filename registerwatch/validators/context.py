@@ -107,6 +107,8 @@ class ScanContext:
     without them AMD002 cannot tell a recorded change from an unrecorded one. It defaults to
     False because no vendor is known to expose an attendance audit publicly (mis-apis.md §9): a
     scan that forgot to say so gets one "could not check" notice, not an error per change.
+    ``exposes_social_worker``: pupils carry the has-a-social-worker flag; without it ATT005
+    says once that it could not check, rather than silently finding nothing.
     """
 
     school_id: str
@@ -120,6 +122,7 @@ class ScanContext:
     notifications: Sequence[Notification] = ()
     exposes_registers: bool = True
     exposes_amendments: bool = False
+    exposes_social_worker: bool = True
     settings: RuleSettings = DEFAULT_SETTINGS
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 

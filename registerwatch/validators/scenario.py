@@ -41,6 +41,7 @@ default marks). Every key is optional except a case's ``name`` and ``expect``::
         settings: {n_code_deadline_school_days: 5}
         exposes_registers: true
         exposes_amendments: true
+        exposes_social_worker: true
         expect:                         # exactly these findings of the rule, no more
           - {pupil: p1, first: 2025-11-03 AM, last: 2025-11-03 AM, due: 2025-11-10,
              severity: error}
@@ -355,6 +356,7 @@ def _build_context(data: Mapping[str, Any]) -> ScanContext:
         notifications=_notifications(data.get("notifications") or (), school_id, as_of),
         exposes_registers=bool(data.get("exposes_registers", True)),
         exposes_amendments=bool(data.get("exposes_amendments", True)),
+        exposes_social_worker=bool(data.get("exposes_social_worker", True)),
         settings=RuleSettings(**(data.get("settings") or {})))
 
 

@@ -10,7 +10,7 @@ from registerwatch.cli import main
 from registerwatch.outbox import queue_return
 from registerwatch.store import Store
 
-from conftest import NOW, TOKEN, TOKEN_ENV, la_return, write_config
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, write_config
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22")]
 

@@ -13,7 +13,7 @@ from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.outbox.transports import FolderTransport, HttpTransport, SmtpTransport
 from registerwatch.schema import Notification, NotificationKind
 
-from conftest import NOW, TOKEN_ENV, dfe_return, la_return, make_settings
+from outbox_support import NOW, TOKEN_ENV, dfe_return, la_return, make_settings
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from registerwatch.adapters._base import RetryPolicy
 from registerwatch.outbox import queue_return, retry_failed, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 
-from conftest import NOW, TOKEN, TOKEN_ENV, la_return, make_settings
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, make_settings
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22"),
           ("oakfield-p3", "2025-09-29")]

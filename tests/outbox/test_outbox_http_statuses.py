@@ -17,7 +17,7 @@ from registerwatch.outbox import (
     SubmissionRejectedError,
 )
 
-from conftest import NOW
+from outbox_support import NOW
 
 URL = "https://returns.la881.example/api/returns"
 TOKEN = "bearer-secret-value"

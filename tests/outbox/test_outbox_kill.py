@@ -22,7 +22,7 @@ from registerwatch.config import load_config
 from registerwatch.outbox import queue_return, submit
 from registerwatch.store import Store
 
-from conftest import NOW, TOKEN, TOKEN_ENV, la_return, write_config
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, write_config
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22"),
           ("oakfield-p3", "2025-09-29")]

@@ -12,7 +12,7 @@ from registerwatch.errors import ExportValidationError, SubmissionError
 from registerwatch.exports.base import RenderedReturn, ReturnRecordKey, write_return
 from registerwatch.outbox import idempotency_key, queue_return, split_records
 
-from conftest import NOW, TEST_SCHEMAS, dfe_return, la_return
+from outbox_support import NOW, TEST_SCHEMAS, dfe_return, la_return
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22"),
           ("oakfield-p3", "2025-09-29")]

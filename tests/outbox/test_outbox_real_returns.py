@@ -13,7 +13,7 @@ from registerwatch.exports.base import RenderedReturn, ReturnRecordKey, validate
 from registerwatch.exports.la_common import notification_for
 from registerwatch.outbox import queue_return, submit
 
-from conftest import NOW, school_table
+from outbox_support import NOW, school_table
 
 GOLDEN = Path(__file__).resolve().parents[1] / "exports" / "golden"
 

@@ -16,7 +16,7 @@ from registerwatch.exports.base import write_return
 from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 
-from conftest import NOW, Mailbox, free_port, la_return, make_settings
+from outbox_support import NOW, Mailbox, free_port, la_return, make_settings
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
 PUPIL = [("brook-p7", "2025-09-15")]

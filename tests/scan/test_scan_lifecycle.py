@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
-from conftest import AS_OF, ELM, SYNCED_AT, Elm, Oak, add_elm, at_london, scan_json
+from scan_support import AS_OF, ELM, SYNCED_AT, Elm, Oak, add_elm, at_london, scan_json
 from structlog.testing import capture_logs
 
 from registerwatch.scan import ScanFinding, ScanResult, run_scan

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import ELM, Elm, scan_json
+from scan_support import ELM, Elm, scan_json
 
 from registerwatch.validators import all_rules, get_rule
 

@@ -83,6 +83,8 @@ class ArborAdapter:
 
     vendor = "arbor"
     exposes_registers = True  # Arbor has register-taking events with saved times
+    # Whether pupils carry the has-a-social-worker flag (Arbor-style REST exposes no social-worker flag): ATT005 needs it.
+    exposes_social_worker = False
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, Any],
                  credential_hint: str = "the Arbor username/password",

@@ -34,6 +34,9 @@ class CtfAdapter:
     vendor = "ctf"
     # A CTF has no amendment records: AMD002 is reported as not checkable for this school.
     exposes_amendments = False
+    exposes_registers = False
+    # A CTF carries no has-a-social-worker flag: ATT005 cannot be checked from it.
+    exposes_social_worker = False
 
     def __init__(self, *, school_id: str, path: str | Path, laestab: str | None = None) -> None:
         self.school_id = school_id

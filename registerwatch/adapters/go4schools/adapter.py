@@ -59,6 +59,8 @@ class Go4SchoolsAdapter:
     vendor = "go4schools"
     # GO 4 Schools exposes no register-taking events (mis-apis §9: NOT FOUND).
     exposes_registers = False
+    # Whether pupils carry the has-a-social-worker flag (the student attribute CSW): ATT005 needs it.
+    exposes_social_worker = True
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
                  credential_hint: str = "the GO 4 Schools API key",

@@ -92,6 +92,8 @@ class IsamsAdapter:
     # No register-taking events in any public iSAMS API: REG rules on saved/closed times
     # cannot be checked for iSAMS schools (documented in docs/adapters/isams.md).
     exposes_registers = False
+    # Whether pupils carry the has-a-social-worker flag (iSAMS-style APIs expose no social-worker flag): ATT005 needs it.
+    exposes_social_worker = False
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
                  credential_hint: str = "the iSAMS client id/secret or API key",

@@ -15,7 +15,9 @@ class SocialWorkerUnexplainedAbsence(Rule):
 
     What it checks
     --------------
-    For each pupil flagged ``has_social_worker``, the sessions on roll in the school year, up to
+    If the MIS does not expose which pupils have a social worker, one **info** finding per
+    school says the rule could not be checked. Otherwise, for each pupil flagged
+    ``has_social_worker``, the sessions on roll in the school year, up to
     the day before the scan, coded N or O (``social_worker_codes``: the reason is not
     known). Consecutive school sessions form one finding, a **warning**, from the first to the
     last. The finding closes when the entries are amended to a code with a known reason (an N
@@ -56,7 +58,15 @@ class SocialWorkerUnexplainedAbsence(Rule):
                 "is known")
     settings_used = ("social_worker_codes",)
 
+    NOT_EXPOSED = ("The MIS does not say which pupils have a social worker, so unexplained "
+                   "absence of those pupils could not be checked")
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        if not ctx.exposes_social_worker:
+            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_EXPOSED,
+                               discriminator="social-worker-not-exposed",
+                               evidence={"exposes_social_worker": False})
+            return
         codes = ctx.settings.social_worker_codes
         start, _ = ctx.school_year
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
