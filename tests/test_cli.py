@@ -118,3 +118,17 @@ def test_errors_are_one_line_without_traceback_unless_debug(capsys, tmp_path):
     assert len([line for line in stderr.splitlines() if line.strip()]) == 1
     code, _, stderr = run(capsys, "--debug", "config", "check", "--config", str(missing))
     assert code == 2 and "Traceback" in stderr
+
+
+def test_the_readme_config_snippet_is_a_valid_config():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from registerwatch.config import parse_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    settings = parse_config(tomllib.loads(snippet))
+    assert [s.id for s in settings.schools] == ["oakfield"]
+    assert settings.transports.la["881"].kind == "smtp"
