@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ import structlog
 
 from registerwatch.codes import is_known_code
 from registerwatch.errors import FatalApiError, InvalidRecord, RetriableApiError
+from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 
 log = structlog.get_logger("registerwatch.adapters")
@@ -59,31 +59,6 @@ class Batch(Generic[T]):
         self.records.extend(other.records)
         self.quarantined.extend(other.quarantined)
         self.requests += other.requests
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    # A Retry-After longer than this is not waited for: the run reports the school as failed.
-    max_retry_after: float = 120.0
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
 class ApiClient:
@@ -190,15 +165,12 @@ class ApiClient:
             self.sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
-        delay = self.rng.uniform(ceiling / 2, ceiling)  # "equal jitter"
-        if retry_after is not None:
-            if retry_after > self.retry.max_retry_after:
-                raise RetriableApiError(
-                    f"school {self.school_id!r}: {self.vendor} asked to wait {retry_after:.0f}s "
-                    "(Retry-After), longer than registerwatch waits; the next run will retry",
-                    retry_after=retry_after)
-            delay = max(delay, retry_after)
+        delay = backoff_delay(self.retry, attempt, retry_after, self.rng)
+        if delay is None:
+            raise RetriableApiError(
+                f"school {self.school_id!r}: {self.vendor} asked to wait {retry_after:.0f}s "
+                "(Retry-After), longer than registerwatch waits; the next run will retry",
+                retry_after=retry_after)
         return delay
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -17,17 +17,16 @@ receiver recognise a resend (see docs/outbox.md, "Exactly once").
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-# One retry policy shape for the whole product: the adapters' (delta-seconds or HTTP-date
-# Retry-After, equal-jitter exponential backoff, a ceiling on how long a Retry-After is obeyed).
-from registerwatch.adapters._base import RetryPolicy, parse_retry_after
 from registerwatch.errors import SubmissionError
 from registerwatch.logging import UPN_PATTERN
+
+# One retry policy for the whole product (registerwatch.retry): the adapters use it too.
+from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
 
 __all__ = [
     "DEFAULT_RETRY", "Receipt", "RetryPolicy", "Submission", "SubmissionDeferredError",
@@ -120,18 +119,6 @@ class Transport(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None,
-                  rng: random.Random) -> float | None:
-    """Seconds to wait before try ``attempt + 1``: equal-jitter exponential backoff, never less
-    than the receiver's Retry-After; None when the Retry-After is longer than the policy waits
-    (the item is left for the next run rather than holding this one up)."""
-    if retry_after is not None and retry_after > policy.max_retry_after:
-        return None
-    ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-    delay = rng.uniform(ceiling / 2, ceiling)
-    return delay if retry_after is None else max(delay, retry_after)
 
 
 _WHITESPACE = re.compile(r"\s+")
