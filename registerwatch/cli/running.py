@@ -118,8 +118,9 @@ def run_command(
     """Run the scheduled jobs until stopped: nightly sync, scan and report; the LA returns and
     submission in the morning; the DfE daily return after the afternoon registers close.
 
-    Times come from [schedule] (Europe/London). SIGTERM or Ctrl-C finishes the current step,
-    records it, and exits 0. Exit 1 if another daemon already runs on this store.
+    Times come from the config's \\[schedule] table (Europe/London). SIGTERM or Ctrl-C
+    finishes the current step, records it, and exits 0. Exit 1 if another daemon already runs
+    on this store.
     """
     from registerwatch.runlock import store_lock
     from registerwatch.scheduler import Scheduler, StopFlag, handle_signals
