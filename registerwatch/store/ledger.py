@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Literal
@@ -78,21 +78,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+# json.dumps with these arguments builds a new encoder on every call; one encoder, built once,
+# writes exactly the same text (json.dumps(v, **kw) is JSONEncoder(**kw).encode(v)).
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+    default=_json_default,
+)
+
+
 def canonical_json(value: Any) -> str:
     """One spelling for one value: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-        default=_json_default,
-    )
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def normalise_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload as it will read back from the store (dates and enums become strings)."""
-    try:
-        result = json.loads(canonical_json(dict(payload)))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
-    return result
+    return _stored_payload(payload)[1]
 
 
 def instant_text(value: datetime) -> str:
@@ -101,29 +102,89 @@ def instant_text(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# What json.dumps(..., ensure_ascii=False) writes for a str (the C encoder when available).
+_encode_str = json.encoder.encode_basestring
+
+
+def _json_value(value: Any) -> str:
+    """canonical_json(value), without a json.dumps call for the common str and None."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if kind is int:  # json writes an int as int.__repr__, which is str() for an exact int
+        return str(value)
+    return canonical_json(value)
+
+
+def _digest(entry: LedgerEntry, session: object, observed_text: str, payload_text: str,
+            seq: int, prev_hash: str) -> str:
+    # The canonical JSON of the document below, spelt out in its sorted key order so that the
+    # payload, already canonical text, is not serialised once more inside it. The result is the
+    # text canonical_json(document) gives (tests/store pin the format and the equivalence):
+    #   {"seq", "school_id", "pupil_id", "date", "session", "kind", "original_code",
+    #    "new_code", "observed_at", "payload", "prev_hash"}
+    text = "".join((
+        '{"date":', _json_value(entry.date.isoformat()),
+        ',"kind":', _json_value(entry.kind),
+        ',"new_code":', _json_value(entry.new_code),
+        ',"observed_at":', _json_value(observed_text),
+        ',"original_code":', _json_value(entry.original_code),
+        ',"payload":', payload_text,
+        ',"prev_hash":', _json_value(prev_hash),
+        ',"pupil_id":', _json_value(entry.pupil_id),
+        ',"school_id":', _json_value(entry.school_id),
+        ',"seq":', _json_value(seq),
+        ',"session":', _json_value(str(session)),
+        "}",
+    ))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str) -> str:
     """sha256 over the canonical JSON of the entry's fields, its seq and the previous hash."""
-    document = {
-        "seq": seq,
-        "school_id": entry.school_id,
-        "pupil_id": entry.pupil_id,
-        "date": entry.date.isoformat(),
-        "session": str(entry.session),
-        "kind": entry.kind,
-        "original_code": entry.original_code,
-        "new_code": entry.new_code,
-        "observed_at": instant_text(entry.observed_at),
-        "payload": entry.payload,
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+    return _digest(entry, entry.session, instant_text(entry.observed_at),
+                   canonical_json(entry.payload), seq, prev_hash)
 
 
-def chain(
+def _only_str_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return False
+            if isinstance(item, dict | list | tuple) and not _only_str_keys(item):
+                return False
+        return True
+    if isinstance(value, list | tuple):
+        return all(_only_str_keys(item) for item in value)
+    return True
+
+
+def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The payload's canonical JSON text and the value that text reads back as."""
+    try:
+        text = canonical_json(dict(payload))
+        value: dict[str, Any] = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
+    if not _only_str_keys(payload):
+        # A non-string key reads back as a string, which can sort differently ({10: .., 9: ..}):
+        # the hash covers the payload as stored and read back, so spell that one.
+        text = canonical_json(value)
+    return text, value
+
+
+def link(
     entries: Iterable[LedgerEntry], after_seq: int, after_hash: str
-) -> Iterator[LedgerRecord]:
-    """Number and link ``entries`` after the current tip of the chain."""
+) -> Iterator[tuple[LedgerRecord, str]]:
+    """Number and link ``entries`` after the current tip of the chain; each record comes with
+    its payload's canonical JSON text, which is what the store writes (the payload is
+    serialised once per entry, for the hash and for the row alike)."""
     seq, prev = after_seq, after_hash
+    # A sync's entries share one observed_at: format it once, not once per entry.
+    last_instant: datetime | None = None
+    observed_at, observed_text = datetime.min, ""
     for entry in entries:
         if entry.kind not in KINDS:
             raise StoreError(f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}")
@@ -131,16 +192,28 @@ def chain(
             # The store keeps a DATE: anything else would read back differently and fail to verify.
             raise StoreError(f"ledger entry date must be a date, got {entry.date!r}")
         seq += 1
-        payload = normalise_payload(entry.payload)
-        record = LedgerRecord(
+        payload_text, payload = _stored_payload(entry.payload)
+        session = Session(entry.session)
+        if entry.observed_at is not last_instant:
+            last_instant = entry.observed_at
+            observed_at = last_instant.astimezone(UTC)
+            observed_text = instant_text(observed_at)
+        digest = _digest(entry, session, observed_text, payload_text, seq, prev)
+        yield LedgerRecord(
             school_id=entry.school_id, pupil_id=entry.pupil_id, date=entry.date,
-            session=Session(entry.session), kind=entry.kind, original_code=entry.original_code,
-            new_code=entry.new_code, observed_at=entry.observed_at.astimezone(UTC),
-            payload=payload, seq=seq, prev_hash=prev, hash="",
-        )
-        digest = entry_hash(record, seq, prev)
-        yield replace(record, hash=digest)
+            session=session, kind=entry.kind, original_code=entry.original_code,
+            new_code=entry.new_code, observed_at=observed_at, payload=payload, seq=seq,
+            prev_hash=prev, hash=digest,
+        ), payload_text
         prev = digest
+
+
+def chain(
+    entries: Iterable[LedgerEntry], after_seq: int, after_hash: str
+) -> Iterator[LedgerRecord]:
+    """Number and link ``entries`` after the current tip of the chain."""
+    for record, _payload_text in link(entries, after_seq, after_hash):
+        yield record
 
 
 def verify_chain(records: Iterable[LedgerRecord]) -> LedgerReport:

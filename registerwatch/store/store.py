@@ -22,9 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 
 from registerwatch.errors import InvalidRecord, StoreError
+from registerwatch.gcpause import collector_paused
 from registerwatch.schema import (
     Amendment,
     Calendar,
@@ -47,15 +48,21 @@ from registerwatch.store.engine import (
 )
 from registerwatch.store.ledger import (
     GENESIS_HASH,
+    KINDS,
     LedgerEntry,
     LedgerRecord,
     LedgerReport,
     canonical_json,
-    chain,
     instant_text,
+    link,
     verify_chain,
 )
-from registerwatch.store.migrate import UPGRADE_HINT, check_current, check_known, upgrade_connection
+from registerwatch.store.migrate import (
+    UPGRADE_HINT,
+    check_current,
+    check_known,
+    upgrade_connection,
+)
 from registerwatch.store.records import (
     MARK_CONTENT_FIELDS,
     DeletedMark,
@@ -74,6 +81,8 @@ MARK_CHUNK_ROWS = 20_000
 # Below this many distinct pupils in a chunk, the read of stored rows is narrowed to those pupils
 # (a changelog pull touches few pupils across many dates).
 PUPIL_FILTER_LIMIT = 500
+# Rows per fetch when Store.marks reads a school's marks.
+MARK_READ_BATCH = 20_000
 # Rows per executemany batch, and values per IN (...) list.
 WRITE_BATCH_ROWS = 10_000
 IN_LIST_LIMIT = 500
@@ -142,7 +151,31 @@ def _fast_path_holds() -> bool:
 
 
 # Rows were validated as Marks on the way in, so they are not validated again on the way out.
-_mark_from_row = _build_mark if _fast_path_holds() else _construct_mark
+_FAST_MARKS = _fast_path_holds()
+_mark_from_row = _build_mark if _FAST_MARKS else _construct_mark
+
+
+def _marks_from_rows(rows: Iterable[Sequence[Any]]) -> list[Mark]:
+    """_build_mark over a batch of rows, inlined: the loop, not the model, was the remaining
+    per-mark cost once the collector is paused (Store.marks)."""
+    if not _FAST_MARKS:
+        return [_construct_mark(row) for row in rows]
+    marks: list[Mark] = []
+    append = marks.append
+    sessions, names = _SESSIONS, _MARK_NAMES
+    for pupil_id, day, session, code, vendor_code, minutes_late, comment, recorded_at, \
+            recorded_by, source_ref in rows:
+        mark = _new_object(Mark)
+        _set_attribute(mark, "__dict__", {
+            "pupil_id": pupil_id, "date": day, "session": sessions[session], "code": code,
+            "vendor_code": vendor_code, "minutes_late": minutes_late, "comment": comment,
+            "recorded_at": recorded_at, "recorded_by": recorded_by, "source_ref": source_ref,
+        })
+        _set_attribute(mark, "__pydantic_fields_set__", set(names))
+        _set_attribute(mark, "__pydantic_extra__", None)
+        _set_attribute(mark, "__pydantic_private__", None)
+        append(mark)
+    return marks
 
 
 def _mark_content(mark: Mark) -> tuple[Any, ...]:
@@ -232,6 +265,84 @@ def _upsert(
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
     for batch in _chunks(rows, WRITE_BATCH_ROWS):
         conn.execute(stmt, list(batch))
+
+
+_LEDGER_COLUMNS = (
+    "seq", "school_id", "pupil_id", "date", "session", "kind", "original_code", "new_code",
+    "observed_at", "payload", "prev_hash", "hash",
+)
+LedgerRow = tuple[Any, ...]
+
+
+def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str], LedgerRow]]:
+    """The ledger's INSERT for the driver's executemany, and a function making one row of it.
+
+    A first sync appends one entry per mark (~200k by December). Through ``sa.insert`` each
+    row's parameters were rebuilt by SQLAlchemy (a dict per row, every column's processor) and
+    the payload serialised once more by the JSON type, on top of the canonical text already
+    built for the hash: together a third of the append. Here the row is a tuple, only the two
+    columns that need it are converted (with the column types' own bind processors, so the
+    stored text is what SQLAlchemy writes), and the payload goes in as that canonical text:
+    bound as it is on SQLite (which keeps JSON as TEXT) and CAST to json on PostgreSQL (which
+    keeps json text as written). Never CAST on SQLite: "JSON" has NUMERIC affinity there.
+    """
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+        raise StoreError(f"driver paramstyle {dialect.paramstyle!r} is not supported")
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    values = [
+        f"CAST({marker} AS JSON)" if name == "payload" and dialect.name == "postgresql"
+        else marker
+        for name in _LEDGER_COLUMNS
+    ]
+    sql = (f"INSERT INTO {quote(t.ledger.name)} "
+           f"({', '.join(quote(name) for name in _LEDGER_COLUMNS)}) "
+           f"VALUES ({', '.join(values)})")
+
+    def processor(name: str) -> Callable[[Any], Any]:
+        column_type = t.ledger.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        return process if process is not None else (lambda value: value)
+
+    day, instant = processor("date"), processor("observed_at")
+
+    def to_row(r: LedgerRecord, payload_text: str) -> LedgerRow:
+        return (
+            r.seq, r.school_id, r.pupil_id, day(r.date), r.session.value, r.kind,
+            r.original_code, r.new_code, instant(r.observed_at), payload_text, r.prev_hash,
+            r.hash,
+        )
+
+    return sql, to_row
+
+
+def _update_findings(
+    conn: sa.Connection, fingerprints: Iterable[str], values: Mapping[str, Any]
+) -> int:
+    fd = t.findings
+    updated = 0
+    for batch in _chunks(sorted(set(fingerprints)), IN_LIST_LIMIT):
+        updated += conn.execute(
+            sa.update(fd).where(fd.c.fingerprint.in_(batch)).values(**values)
+        ).rowcount
+    return updated
+
+
+def reopen_findings_on(conn: sa.Connection, fingerprints: Iterable[str], at: datetime) -> int:
+    """The statements behind :meth:`Store.reopen_findings`, for a caller holding only a write
+    connection (``at`` must be aware)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise StoreError(f"naive datetime {at.isoformat()} refused: give it a timezone")
+    return _update_findings(
+        conn, fingerprints,
+        {"first_seen": at.astimezone(UTC), "acknowledged_at": None, "ack_note": None},
+    )
+
+
+def clear_acknowledgements_on(conn: sa.Connection, fingerprints: Iterable[str]) -> int:
+    """The statements behind :meth:`Store.clear_acknowledgements`, for a caller holding only a
+    write connection."""
+    return _update_findings(conn, fingerprints, {"acknowledged_at": None, "ack_note": None})
 
 
 class Store:
@@ -682,8 +793,7 @@ class Store:
         with self._read(conn) as c:
             result = c.execution_options(yield_per=batch_size).execute(query)
             for partition in result.partitions():
-                for row in partition:
-                    yield _mark_from_row(row)
+                yield from _marks_from_rows(partition)
 
     def marks(
         self, school_id: str, start: date | None = None, end: date | None = None, *,
@@ -691,16 +801,23 @@ class Store:
         conn: sa.Connection | None = None,
     ) -> list[Mark]:
         """Live marks of a school ordered by pupil, date and session; ``start``/``end`` are
-        inclusive; ``changed_since`` keeps those whose content changed at or after that instant."""
+        inclusive; ``changed_since`` keeps those whose content changed at or after that instant.
+
+        Read in batches of MARK_READ_BATCH rows (a server-side cursor on PostgreSQL), each turned
+        into Marks before the next is fetched, so a whole year's rows and its Marks are never
+        all held at once; the cyclic collector is paused meanwhile (see registerwatch.gcpause)."""
         m = t.marks
         query = (
             self._marks_query(school_id, start, end, pupil_id, changed_since)
             .where(m.c.deleted_at.is_(None))
             .order_by(m.c.pupil_id, m.c.date, m.c.session)
         )
-        with self._read(conn) as c:
-            rows = c.execute(query).all()
-        return [_mark_from_row(row) for row in rows]
+        marks: list[Mark] = []
+        with self._read(conn) as c, collector_paused():
+            result = c.execution_options(yield_per=MARK_READ_BATCH).execute(query)
+            for partition in result.partitions():
+                marks.extend(_marks_from_rows(partition))
+        return marks
 
     def deleted_marks(
         self, school_id: str, start: date | None = None, end: date | None = None, *,
@@ -794,18 +911,12 @@ class Store:
                 sa.select(lg.c.seq, lg.c.hash).order_by(lg.c.seq.desc()).limit(1)
             ).first()
             last_seq, last_hash = (tip[0], tip[1]) if tip else (0, GENESIS_HASH)
-            records = list(chain(entries, last_seq, last_hash))
-            c.execute(sa.insert(lg), [
-                {
-                    "seq": r.seq, "school_id": r.school_id, "pupil_id": r.pupil_id,
-                    "date": r.date, "session": str(r.session), "kind": r.kind,
-                    "original_code": r.original_code, "new_code": r.new_code,
-                    "observed_at": r.observed_at, "payload": r.payload,
-                    "prev_hash": r.prev_hash, "hash": r.hash,
-                }
-                for r in records
-            ])
-        return records
+            linked = list(link(entries, last_seq, last_hash))
+            sql, to_row = _ledger_insert(c.dialect)
+            rows = [to_row(record, text) for record, text in linked]
+            for batch in _chunks(rows, WRITE_BATCH_ROWS):
+                c.exec_driver_sql(sql, list(batch))
+        return [record for record, _text in linked]
 
     def _ledger_query(self) -> sa.Select[Any]:
         lg = t.ledger
@@ -825,11 +936,25 @@ class Store:
 
     def ledger(
         self, school_id: str | None = None, *, pupil_id: str | None = None,
-        start: date | None = None, end: date | None = None, conn: sa.Connection | None = None,
+        start: date | None = None, end: date | None = None,
+        kinds: Iterable[str] | None = None, conn: sa.Connection | None = None,
     ) -> list[LedgerRecord]:
-        """Ledger entries in seq order, optionally for one school, pupil or date range."""
+        """Ledger entries in seq order, optionally for one school, pupil, date range or set of
+        kinds (``kinds=("observed_change", "observed_deleted")``: what the scan checks, without
+        the one ``observed_new`` entry sync writes per mark). Raises StoreError for an unknown
+        kind rather than silently matching nothing."""
         lg = t.ledger
         query = self._ledger_query()
+        if kinds is not None:
+            wanted = sorted({kinds} if isinstance(kinds, str) else set(kinds))
+            unknown = [kind for kind in wanted if kind not in KINDS]
+            if unknown:
+                raise StoreError(
+                    f"ledger kind {unknown[0]!r} is not one of {', '.join(KINDS)}"
+                )
+            if not wanted:
+                return []
+            query = query.where(lg.c.kind.in_(wanted))
         if school_id is not None:
             query = query.where(lg.c.school_id == school_id)
         if pupil_id is not None:
@@ -1064,6 +1189,28 @@ class Store:
         )
         with self._write(conn) as c:
             return c.execute(stmt).rowcount == 1
+
+    def reopen_findings(
+        self, fingerprints: Iterable[str], at: datetime | None = None, *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Findings that were resolved and are seen again: first seen ``at``, acknowledgement
+        withdrawn. ``save_findings`` keeps ``first_seen`` and the acknowledgement on purpose (an
+        open finding seen again is the same breach); one that comes back after it was resolved
+        is a new breach that nobody has seen. Call after ``save_findings``, in its transaction.
+        Returns how many findings were updated (unknown fingerprints are ignored)."""
+        now = self._at(at)
+        with self._write(conn) as c:
+            return reopen_findings_on(c, fingerprints, now)
+
+    def clear_acknowledgements(
+        self, fingerprints: Iterable[str], *, conn: sa.Connection | None = None
+    ) -> int:
+        """Withdraw the acknowledgement of findings (say, a warning acknowledged before its
+        deadline that is now an error: nobody has seen the new severity). Returns how many
+        findings were updated (unknown fingerprints are ignored)."""
+        with self._write(conn) as c:
+            return clear_acknowledgements_on(c, fingerprints)
 
     # -- outbox --------------------------------------------------------------------------------
 

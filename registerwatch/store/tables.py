@@ -104,12 +104,22 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         def process(value: str | None) -> datetime | None:
             if value is None:
                 return None
-            parsed = datetime.fromisoformat(value)
+            try:
+                # The bind processor writes UTC without an offset: parsing it with "+00:00"
+                # appended gives the aware UTC instant (tzinfo is datetime.UTC itself) at a
+                # fifth of the cost of parse-then-replace, which was ~15% of reading a
+                # school year of marks.
+                return _from_iso(value + "+00:00")
+            except ValueError:  # text that carries its own offset (or "Z")
+                parsed = _from_iso(value)
             if parsed.tzinfo is None:
                 return parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
 
         return process
+
+
+_from_iso = datetime.fromisoformat
 
 
 def _session_check() -> sa.CheckConstraint:
@@ -271,6 +281,9 @@ ledger = sa.Table(
     _in_check("kind", LEDGER_KINDS, "kind"),
 )
 sa.Index(None, ledger.c.school_id, ledger.c.pupil_id, ledger.c.date)
+# The scan reads only a school's observed changes and deletions (Store.ledger(kinds=...)); sync
+# writes one observed_new entry per mark, so without this it would walk the whole ledger.
+sa.Index(None, ledger.c.school_id, ledger.c.kind)
 
 # record_ref and field are '' (not NULL) when absent, so the unique key holds on both backends.
 quarantine = sa.Table(

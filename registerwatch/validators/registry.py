@@ -17,14 +17,13 @@ So a failure is logged (``scan.rule_failed``) and then:
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 
 from registerwatch.errors import RegisterwatchError
+from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger
 from registerwatch.schema import SESSION_ORDER, Finding
 from registerwatch.validators.base import Rule, RuleStatus
@@ -84,21 +83,6 @@ class ScanOutcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the scan. A school year is ~570k marks alive at
-    once; the rules allocate many short-lived objects, and every automatic collection would
-    rescan all the marks (it roughly doubles the scan's time). Nothing here makes reference
-    cycles, so reference counting frees everything; the collector's state is restored."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
     started = time.perf_counter()
     findings = list(rule.check(ctx))
@@ -114,7 +98,7 @@ def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
 def scan_rules(ctx: ScanContext, rules: Iterable[Rule] | None = None) -> ScanOutcome:
     """Run every rule (default: all registered) and collect failures instead of raising."""
     outcome = ScanOutcome()
-    with _collector_paused():
+    with collector_paused():
         for rule in all_rules() if rules is None else rules:
             try:
                 outcome.findings.extend(_run_one(rule, ctx))
@@ -132,7 +116,7 @@ def run_rules(ctx: ScanContext, rules: Sequence[Rule] | None = None) -> list[Fin
     Raises RuleFailedError (after logging ``scan.rule_failed``) if a rule raises.
     """
     findings: list[Finding] = []
-    with _collector_paused():
+    with collector_paused():
         for rule in all_rules() if rules is None else rules:
             try:
                 findings.extend(_run_one(rule, ctx))

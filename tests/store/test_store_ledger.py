@@ -9,11 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import registerwatch.store.store as store_module
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Mark, Session
-from registerwatch.store import GENESIS_HASH, LedgerEntry, LedgerReport, Store
-from registerwatch.store.ledger import entry_hash
+from registerwatch.store import GENESIS_HASH, LedgerEntry, LedgerRecord, LedgerReport, Store
+from registerwatch.store.ledger import canonical_json, entry_hash, instant_text, link
 
 SCHOOL = "wenlock"
 MON = date(2025, 1, 6)
@@ -69,6 +72,83 @@ def test_hash_is_sha256_over_the_canonical_json_of_the_entry():
     assert entry_hash(e, 1, GENESIS_HASH) == hashlib.sha256(document.encode()).hexdigest()
 
 
+def _reference_hash(record: LedgerRecord) -> str:
+    """The hash as first specified: sha256 over canonical_json of the whole document. The
+    store now spells that text out without re-serialising the payload; it must not differ."""
+    document = {
+        "seq": record.seq, "school_id": record.school_id, "pupil_id": record.pupil_id,
+        "date": record.date.isoformat(), "session": str(record.session), "kind": record.kind,
+        "original_code": record.original_code, "new_code": record.new_code,
+        "observed_at": instant_text(record.observed_at), "payload": record.payload,
+        "prev_hash": record.prev_hash,
+    }
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+_scalars = (st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+            | st.dates())
+_payloads = st.dictionaries(
+    st.text(max_size=6) | st.integers(-20, 20).map(str),
+    st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=8),
+    max_size=5,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(_payloads, min_size=1, max_size=4),
+       codes=st.lists(st.none() | st.text(max_size=3), min_size=2, max_size=2),
+       pupil=st.text(min_size=1, max_size=10))
+def test_linked_hashes_match_the_canonical_document(payloads, codes, pupil):
+    entries = [replace(entry(n), pupil_id=pupil, original_code=codes[0], new_code=codes[1],
+                       payload=payload) for n, payload in enumerate(payloads, start=1)]
+    records = [record for record, _text in link(entries, 41, "a" * 64)]
+
+    for record in records:
+        assert record.hash == _reference_hash(record) == entry_hash(record, record.seq,
+                                                                    record.prev_hash)
+    assert [r.seq for r in records] == list(range(42, 42 + len(entries)))
+
+
+def test_payload_with_non_string_keys_is_hashed_as_it_reads_back(store: Store):
+    # {10: .., 9: ..} sorts 9, 10 as numbers but "10", "9" once stored as JSON text.
+    payload = {10: "ten", 9: "nine", 11: {2: [1.5, None]}}
+    (record,) = store.append_ledger([replace(entry(1), payload=payload)])
+
+    assert record.payload == {"10": "ten", "9": "nine", "11": {"2": [1.5, None]}}
+    assert record.hash == _reference_hash(record)
+    assert store.ledger() == [record]
+    assert store.verify_ledger().ok
+
+
+def test_payload_is_stored_as_its_canonical_text(store: Store, raw):
+    store.append_ledger([entry(1, reason="illness – ü", by="Ms Hale", count=3)])
+
+    (stored,) = raw("SELECT CAST(payload AS TEXT) FROM ledger")
+    assert json.loads(stored[0]) == {"by": "Ms Hale", "count": 3, "reason": "illness – ü"}
+    if store.dialect == "sqlite":  # PostgreSQL's json keeps the text too, but may re-space it
+        assert stored[0] == '{"by":"Ms Hale","count":3,"reason":"illness – ü"}'
+        # The row goes in through the driver: dates and instants must be spelt as
+        # SQLAlchemy spells them everywhere else in the store (UTC, no offset).
+        assert tuple(raw("SELECT date, session, observed_at FROM ledger")[0]) == (
+            "2025-01-07", "AM", "2025-01-07 19:01:00.000000")
+    else:
+        assert tuple(raw("SELECT date, session, observed_at, json_typeof(payload) "
+                         "FROM ledger")[0]) == (MON + timedelta(days=1), "AM",
+                                                SEEN + timedelta(minutes=1), "object")
+
+
+def test_large_append_is_batched_and_verifies(store: Store, monkeypatch):
+    monkeypatch.setattr(store_module, "WRITE_BATCH_ROWS", 7)
+    records = store.append_ledger([entry(n, i=n) for n in range(1, 31)])
+
+    assert [r.seq for r in records] == list(range(1, 31))
+    assert store.ledger() == records
+    assert store.verify_ledger() == LedgerReport(ok=True, entries=30, last_seq=30,
+                                                 last_hash=records[-1].hash)
+
+
 def test_empty_ledger_verifies(store: Store):
     assert store.verify_ledger() == LedgerReport(ok=True, entries=0, last_seq=None,
                                                  last_hash=GENESIS_HASH)
@@ -104,6 +184,47 @@ def test_ledger_reader_filters_by_pupil_and_date(store: Store):
     tuesday = MON + timedelta(days=1)
     assert [r.seq for r in store.ledger(start=tuesday, end=tuesday)] == [1, 6]
     assert store.ledger("abbey") == []
+
+
+def test_ledger_reader_filters_by_kind(store: Store):
+    store.append_ledger([
+        entry(1, kind="observed_new"), entry(2, kind="observed_change"),
+        entry(3, kind="mis_amendment"), entry(4, kind="observed_deleted"),
+        entry(5, kind="observed_new"), entry(6, kind="observed_change"),
+    ])
+    store.append_ledger([replace(entry(7), school_id="abbey", pupil_id="abbey:7")])
+
+    observed = store.ledger(SCHOOL, kinds=("observed_change", "observed_deleted"))
+    assert [(r.seq, r.kind) for r in observed] == [
+        (2, "observed_change"), (4, "observed_deleted"), (6, "observed_change"),
+    ]
+    # The records are the stored ones, hashes and all.
+    assert observed == [r for r in store.ledger(SCHOOL) if r.seq in (2, 4, 6)]
+    assert [r.seq for r in store.ledger(kinds=["observed_change"])] == [2, 6, 7]
+    assert [r.seq for r in store.ledger(SCHOOL, kinds=iter(["mis_amendment"]))] == [3]
+    assert [r.seq for r in store.ledger(SCHOOL, kinds="observed_deleted")] == [4]
+    assert [r.seq for r in store.ledger(SCHOOL, pupil_id="wenlock:6",
+                                        kinds=["observed_change"])] == [6]
+    assert store.ledger(SCHOOL, kinds=[]) == []
+
+
+def test_ledger_reader_refuses_an_unknown_kind(store: Store):
+    store.append_ledger([entry(1)])
+    with pytest.raises(StoreError, match="'observed_guess' is not one of"):
+        store.ledger(SCHOOL, kinds=["observed_change", "observed_guess"])
+
+
+def test_kind_filter_is_served_by_the_school_kind_index(store: Store):
+    store.append_ledger([entry(n, kind="observed_new") for n in range(1, 50)])
+    engine = store.engine
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("ledger")}
+    assert indexes["ix_ledger_school_id_kind"] == ["school_id", "kind"]
+    if store.dialect == "sqlite":
+        with engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT seq FROM ledger WHERE school_id = 'wenlock' "
+                "AND kind IN ('observed_change', 'observed_deleted') ORDER BY seq"))
+        assert "ix_ledger_school_id_kind" in plan
 
 
 def test_database_refuses_to_change_or_remove_entries(store: Store, raw):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -218,6 +219,73 @@ def test_recorded_at_round_trips_as_aware_utc(store: Store, raw):
         assert raw("SELECT recorded_at AT TIME ZONE 'UTC' FROM marks")[0][0] == datetime(
             2025, 6, 2, 8, 5, 30, 123456
         )
+
+
+def test_recorded_at_written_with_its_own_offset_still_reads_as_utc(store: Store, raw):
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps instants as timestamptz; only SQLite stores text")
+    store.upsert_marks([mark(str(n), MON) for n in range(1, 5)], SCHOOL, at=T1)
+    # Text the bind processor never writes, but an older or hand-edited store may hold.
+    for pupil, text in (("1", "2025-01-06 08:41:00.000000"), ("2", "2025-01-06 08:41:00"),
+                        ("3", "2025-01-06T09:41:00+01:00"), ("4", "2025-01-06T08:41:00Z")):
+        raw("UPDATE marks SET recorded_at = :text WHERE pupil_id = :pupil", text=text,
+            pupil=f"{SCHOOL}:{pupil}")
+
+    instants = [m.recorded_at for m in store.marks(SCHOOL)]
+
+    assert instants == [datetime(2025, 1, 6, 8, 41, tzinfo=UTC)] * 4
+    assert all(value.tzinfo is UTC for value in instants)
+
+
+def _full_marks() -> list[Mark]:
+    return [
+        mark(str(p), MON + timedelta(days=d), s, code, vendor_code=f"v{code}",
+             minutes_late=p if code == "L" else None, comment=f"note {p}" if p % 2 else None,
+             recorded_at=datetime(2025, 1, 6, 8, p, 15, 500, tzinfo=LONDON),
+             recorded_by="JH", source_ref=f"ref-{p}-{d}-{s}")
+        for p in range(1, 6) for d in range(3) for s in ("AM", "PM")
+        for code in (("L",) if p == 3 else ("/",))
+    ]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-builder", "model-construct"])
+def test_marks_read_in_batches_are_the_marks_written(store: Store, monkeypatch, fast: bool):
+    monkeypatch.setattr(store_module, "MARK_READ_BATCH", 4)  # 30 marks: eight fetches
+    monkeypatch.setattr(store_module, "_FAST_MARKS", fast)
+    written = _full_marks()
+    store.upsert_marks(written, SCHOOL, at=T1)
+
+    read = store.marks(SCHOOL)
+
+    expected = sorted(written, key=lambda m: (m.pupil_id, m.date, m.session))
+    assert read == expected
+    assert [m.model_dump() for m in read] == [m.model_dump() for m in expected]
+    assert all(m.model_fields_set == set(Mark.model_fields) for m in read)
+    assert [vars(m) for m in read] == [
+        vars(Mark.model_construct(**m.model_dump())) for m in expected
+    ]
+    assert list(store.iter_marks(SCHOOL, batch_size=4)) == read
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_marks_pauses_the_collector_and_restores_it(store: Store, monkeypatch, enabled: bool):
+    store.upsert_marks(week(["1", "2"]), SCHOOL, at=T1)
+    seen: list[bool] = []
+    build = store_module._marks_from_rows
+
+    def spy(rows):
+        seen.append(gc.isenabled())
+        return build(rows)
+
+    monkeypatch.setattr(store_module, "_marks_from_rows", spy)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert len(store.marks(SCHOOL)) == 20
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert seen and not any(seen)
 
 
 def test_naive_instants_are_refused(store: Store):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -20,12 +21,13 @@ EXPECTED_TABLES = {
     "bookmarks", "notifications", "findings", "outbox", "runs",
 }
 
+# A revision after the packaged head, standing in for a later registerwatch.
 PROBE_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{revision}"
+down_revision = "{down_revision}"
 branch_labels = None
 depends_on = None
 
@@ -37,6 +39,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 '''
+HEAD = "0002"
 
 
 def _tables(url: str) -> set[str]:
@@ -54,9 +57,9 @@ def test_metadata_declares_the_expected_tables():
 def test_upgrade_from_empty_creates_every_table(store_url):
     assert current_revision(store_url) is None
 
-    assert upgrade(store_url) == head_revision() == "0001"
+    assert upgrade(store_url) == head_revision() == HEAD
 
-    assert current_revision(store_url) == "0001"
+    assert current_revision(store_url) == HEAD
     assert _tables(store_url) == EXPECTED_TABLES | {"alembic_version"}
 
 
@@ -65,7 +68,7 @@ def test_upgrade_twice_leaves_the_store_as_it_was(store_url):
     with Store(store_url) as store:
         store.upsert_school(School(id="wenlock", name="Wenlock Academy"))
 
-    assert upgrade(store_url) == "0001"
+    assert upgrade(store_url) == HEAD
 
     with Store(store_url) as store:
         assert [s.id for s in store.schools()] == ["wenlock"]
@@ -96,30 +99,72 @@ def test_open_creates_an_empty_database(store_url):
 
 @pytest.fixture
 def newer_migrations(tmp_path, monkeypatch) -> str:
-    """The packaged migrations plus a revision 0002, standing in for a later registerwatch."""
+    """The packaged migrations plus a revision after them, standing in for a later
+    registerwatch; returns the new revision."""
     location = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, location, ignore=shutil.ignore_patterns("__pycache__"))
-    (location / "versions" / "0002_probe.py").write_text(PROBE_REVISION)
+    probe = PROBE_REVISION.format(revision="9000", down_revision=HEAD)
+    (location / "versions" / "9000_probe.py").write_text(probe)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", location)
-    return "0002"
+    return "9000"
 
 
 def test_store_at_an_older_revision_says_to_upgrade(store_url, newer_migrations):
-    assert upgrade(store_url, "0001") == "0001"
+    assert upgrade(store_url, HEAD) == HEAD
 
     with pytest.raises(StoreError) as err:
         Store(store_url)
-    assert "'0001'" in str(err.value)
-    assert "'0002'" in str(err.value)
+    assert f"'{HEAD}'" in str(err.value)
+    assert f"'{newer_migrations}'" in str(err.value)
     assert "run `registerwatch db upgrade`" in str(err.value)
     # create=True initialises only an empty store; it never upgrades one behind your back.
     with pytest.raises(StoreError, match="registerwatch db upgrade"):
         Store.open(store_url)
 
-    assert upgrade(store_url) == "0002"
+    assert upgrade(store_url) == newer_migrations
     assert "probe" in _tables(store_url)
     with Store(store_url) as store:
         assert store.schools() == []
+
+
+def _ledger_indexes(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {ix["name"] for ix in sa.inspect(engine).get_indexes("ledger")}
+    finally:
+        engine.dispose()
+
+
+def test_store_at_0001_says_to_upgrade_and_upgrade_adds_the_ledger_kind_index(store_url):
+    assert upgrade(store_url, "0001") == "0001"
+    assert "ix_ledger_school_id_kind" not in _ledger_indexes(store_url)
+
+    with pytest.raises(StoreError) as err:
+        Store(store_url)
+    assert "'0001'" in str(err.value) and "'0002'" in str(err.value)
+    assert "run `registerwatch db upgrade`" in str(err.value)
+
+    assert upgrade(store_url) == "0002"
+    assert "ix_ledger_school_id_kind" in _ledger_indexes(store_url)
+    with Store(store_url) as store:
+        assert store.ledger(kinds=["observed_change"]) == []
+
+
+def test_0002_downgrades_to_0001_and_back(store_url):
+    upgrade(store_url)
+    cfg = migrate.alembic_config(store_url)
+
+    command.downgrade(cfg, "0001")
+
+    assert current_revision(store_url) == "0001"
+    # (PostgreSQL also lists the index behind uq_ledger_hash; SQLite does not.)
+    assert _ledger_indexes(store_url) - {"uq_ledger_hash"} == {
+        "ix_ledger_school_id_pupil_id_date",
+    }
+    assert upgrade(store_url) == "0002"
+    assert _ledger_indexes(store_url) - {"uq_ledger_hash"} == {
+        "ix_ledger_school_id_pupil_id_date", "ix_ledger_school_id_kind",
+    }
 
 
 def test_store_from_a_newer_registerwatch_is_refused(store_url):
@@ -137,7 +182,8 @@ def test_store_from_a_newer_registerwatch_is_refused(store_url):
 
 def test_migrations_ship_inside_the_package():
     folder = files("registerwatch.store") / "migrations"
-    for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
+    for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
+                 "versions/0002_ledger_kind_index.py"):
         assert (folder / name).is_file(), name
     assert Path(str(folder)) == migrate.MIGRATIONS_DIR
 

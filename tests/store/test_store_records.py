@@ -248,6 +248,72 @@ def test_findings_save_load_and_keep_their_history(store: Store):
     assert list(store.load_findings(SCHOOL, status="open")) == ["fp-1"]
 
 
+T3 = datetime(2025, 1, 8, 19, 0, tzinfo=UTC)
+
+
+def test_reopened_finding_is_first_seen_again_and_loses_its_acknowledgement(store: Store):
+    store.save_findings([finding("fp-1", first_seen=T1, last_seen=T1),
+                         finding("fp-2", first_seen=T1, last_seen=T1)])
+    store.acknowledge_finding("fp-1", "fixed in the MIS", at=T1)
+    store.acknowledge_finding("fp-2", "chasing", at=T1)
+    store.save_findings([finding("fp-1", first_seen=T1, last_seen=T1, resolved_at=T2)])
+
+    # T3: the breach is back. save_findings reopens it but keeps first_seen and the ack on
+    # purpose; reopen_findings makes it the new breach it is.
+    with store.transaction() as tx:
+        store.save_findings([finding("fp-1", first_seen=T3, last_seen=T3)], conn=tx)
+        assert store.reopen_findings(["fp-1", "fp-1", "fp-absent"], T3, conn=tx) == 1
+
+    loaded = store.load_findings(SCHOOL)
+    reopened = loaded["fp-1"]
+    assert reopened.status == "open"
+    assert (reopened.finding.first_seen, reopened.finding.last_seen) == (T3, T3)
+    assert (reopened.acknowledged_at, reopened.ack_note) == (None, None)
+    # Another finding is left as it was.
+    assert (loaded["fp-2"].finding.first_seen, loaded["fp-2"].acknowledged_at,
+            loaded["fp-2"].ack_note) == (T1, T1, "chasing")
+
+
+def test_reopen_findings_defaults_to_the_store_clock_and_refuses_naive_times(store: Store):
+    store.save_findings([finding("fp-1", first_seen=T1, last_seen=T1)])
+
+    assert store.reopen_findings(["fp-1"]) == 1
+    assert store.load_findings(SCHOOL)["fp-1"].finding.first_seen == datetime(
+        2025, 1, 6, 18, 0, tzinfo=UTC)  # conftest.FIXED_NOW
+    with pytest.raises(StoreError, match="naive datetime"):
+        store.reopen_findings(["fp-1"], datetime(2025, 1, 8, 19, 0))
+
+
+def test_clear_acknowledgements_withdraws_only_the_named_ones(store: Store):
+    store.save_findings([finding(f"fp-{n}", first_seen=T1, last_seen=T1) for n in range(3)])
+    for n in range(3):
+        store.acknowledge_finding(f"fp-{n}", f"note {n}", at=T2)
+
+    assert store.clear_acknowledgements(["fp-0", "fp-2", "fp-absent"]) == 2
+    assert store.clear_acknowledgements([]) == 0
+
+    loaded = store.load_findings(SCHOOL)
+    assert {fp: (f.acknowledged_at, f.ack_note) for fp, f in loaded.items()} == {
+        "fp-0": (None, None), "fp-1": (T2, "note 1"), "fp-2": (None, None),
+    }
+    # first_seen and status are not touched: the finding is the same breach, unacknowledged.
+    assert {f.finding.first_seen for f in loaded.values()} == {T1}
+    assert {f.status for f in loaded.values()} == {"open"}
+
+
+def test_finding_updates_cover_more_fingerprints_than_one_in_list(store: Store):
+    many = [f"fp-{n:04d}" for n in range(1_203)]  # more than IN_LIST_LIMIT (500) twice over
+    store.save_findings([finding(fp, first_seen=T1, last_seen=T1) for fp in many])
+    for fp in many[:3] + many[-3:]:
+        store.acknowledge_finding(fp, at=T2)
+
+    assert store.reopen_findings(many, T3) == len(many)
+
+    loaded = store.load_findings(SCHOOL)
+    assert {f.finding.first_seen for f in loaded.values()} == {T3}
+    assert {f.acknowledged_at for f in loaded.values()} == {None}
+
+
 def test_finding_without_fingerprint_is_refused(store: Store):
     with pytest.raises(StoreError, match="fingerprint"):
         store.save_findings([finding(None)])
