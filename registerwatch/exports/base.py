@@ -34,7 +34,9 @@ class ReturnRecordKey:
     """Identifies what one record answers, for the outbox idempotency key."""
 
     pupil_id: str | None
-    episode: str | None  # e.g. the episode's first date, or the session date for dfe-daily
+    # The episode's first date for LA returns (admission / leaving date for new-pupil /
+    # deletion); "<date>/<AM|PM>" for a dfe-daily record (the outbox keys dfe-daily by period).
+    episode: str | None
 
 
 @dataclass

@@ -27,8 +27,13 @@ class ExportRequest:
     as_of: date  # the day the return is made ("today" for deadlines and open findings)
     generated_at: datetime  # stamped into headers; aware
     day: date | None = None  # dfe-daily: the school day the return covers
-    term: str | None = None  # census-attendance: "autumn" | "spring" | "summer" (+ year)
-    allow_incomplete: bool = False  # dfe-daily: send even with unmarked pupils
+    term: str | None = None  # census-attendance: "autumn-2025", "spring-2026", "summer-2026"
+    # dfe-daily: write unmarked sessions as <Unmarked/>; census: count a term not yet over to
+    # the day before as_of; ctf: unmarked sessions become '#'. Otherwise unmarked pupils refuse.
+    allow_incomplete: bool = False
+    # Per-return settings (`registerwatch export --option KEY=VALUE`): census_age_window,
+    # ctf_pupils (on-roll | leavers | all), ctf_unencodable (not-in-session | refuse),
+    # ctf_destination (a LAESTAB, MMMMMMM or XXXXXXX). See docs/returns/.
     options: dict[str, Any] = field(default_factory=dict)
 
 
