@@ -47,6 +47,8 @@ class OutputFormat(StrEnum):
 
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table for people, json for machines")]
+WaitOption = Annotated[bool, typer.Option(
+    "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")]
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", envvar="REGISTERWATCH_CONFIG",

@@ -22,6 +22,7 @@ from registerwatch.cli._common import (
     FormatOption,
     OutputFormat,
     StoreOption,
+    WaitOption,
     _emit_json,
     _escape,
     _load_settings,
@@ -34,8 +35,6 @@ from registerwatch.cli._common import (
     state,
 )
 
-WaitOption = Annotated[bool, typer.Option(
-    "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")]
 OutputDirOption = Annotated[Path | None, typer.Option(
     "--output", "-o", help="folder for each night's report and returns, in a dated subfolder "
     "(default: output/ beside the config file)")]

@@ -14,6 +14,7 @@ from registerwatch.cli._common import (
     FormatOption,
     OutputFormat,
     StoreOption,
+    WaitOption,
     _emit_json,
     _escape,
     _load_settings,
@@ -47,9 +48,7 @@ def submit_command(
         "--school", help="only this school's returns")] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")
-    ] = False,
+    wait: WaitOption = False,
 ) -> None:
     """Send every queued return once, through its transport, and record each receipt.
 

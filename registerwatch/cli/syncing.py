@@ -13,6 +13,7 @@ from registerwatch.cli._common import (
     FormatOption,
     OutputFormat,
     StoreOption,
+    WaitOption,
     _emit_json,
     _escape,
     _load_settings,
@@ -25,7 +26,6 @@ from registerwatch.cli._common import (
     state,
 )
 
-
 # -- sync -----------------------------------------------------------------------------------
 
 
@@ -36,9 +36,7 @@ def sync_command(
         "--as-of", help="sync registers up to this date (YYYY-MM-DD; default today)")] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")
-    ] = False,
+    wait: WaitOption = False,
 ) -> None:
     """Pull each school's registers from its MIS into the store and record every change.
 
@@ -83,7 +81,12 @@ class _SyncProgress:
 
     def __enter__(self) -> _SyncProgress:
         if self.enabled:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                       TimeElapsedColumn(), console=out, transient=True)
