@@ -27,7 +27,6 @@ school ids and counts, never pupil data.
 from __future__ import annotations
 
 import json
-
 import threading
 import time
 from collections import Counter
@@ -46,8 +45,22 @@ from registerwatch.calendar import LONDON, SchoolCalendar, school_year_of
 from registerwatch.config.settings import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import CalendarError, FatalApiError, RegisterwatchError
 from registerwatch.logging import get_logger
-from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark, Pupil, Register
-from registerwatch.store import LedgerEntry, LedgerRecord, MarkChange, MarkDiff, MarkKey, Store
+from registerwatch.schema import (
+    SESSION_ORDER,
+    Amendment,
+    AmendmentSource,
+    Mark,
+    Pupil,
+    Register,
+)
+from registerwatch.store import (
+    LedgerEntry,
+    LedgerRecord,
+    MarkChange,
+    MarkDiff,
+    MarkKey,
+    Store,
+)
 from registerwatch.store.engine import is_sqlite_memory
 
 # The store's natural key for an amendment record: how sync tells which pulled MIS amendment
@@ -302,6 +315,7 @@ def sync_school(
     result = SchoolSyncResult(school_id=school.id, vendor=_vendor(school))
     try:
         calendar = SchoolCalendar(school.to_calendar())
+        _require_terms_for(calendar, as_of)
         windows = _plan(store, school.id, calendar, as_of, trailing_school_days, result,
                         full_repull_days)
         result.window = windows["marks"]
@@ -345,6 +359,22 @@ def _vendor(school: SchoolSettings) -> str:
 
 
 FULL_PULL_BOOKMARK = "full_pull"
+
+
+def _require_terms_for(calendar: SchoolCalendar, as_of: date) -> None:
+    """Refuse to sync into a school year the config has no terms for.
+
+    Without them every date looks like a holiday: sync would pull an empty window and the scan
+    would find nothing, silently. Before 1 September (the summer holiday) a missing new year
+    is not yet an error.
+    """
+    year = school_year_of(as_of)
+    if as_of < date(year, 9, 1) or school_year_of(calendar.last_day) >= year:
+        return
+    raise CalendarError(
+        f"school {calendar.school_id!r}: the configured terms end on {calendar.last_day}, "
+        f"but registers are being synced to {as_of}: add the {year}/{(year + 1) % 100:02d} "
+        "terms to [schools.calendar] terms in the config")
 
 
 def full_pull_due(store: Store, school_id: str, as_of: date,

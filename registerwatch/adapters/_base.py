@@ -149,9 +149,13 @@ class ApiClient:
                         f"{_path_of(response.url)} returned a malformed body "
                         f"({_snippet(response)})") from exc
             except (requests.Timeout, requests.ConnectionError) as exc:
+                # A ConnectTimeout is both; either way the server was never reached in time.
+                what = ("did not answer in time" if isinstance(exc, requests.Timeout)
+                        else f"could not be reached at {self.base_url} (check base_url and "
+                             "the network)")
                 error: RetriableApiError = RetriableApiError(
                     f"school {self.school_id!r}: {self.vendor} {method} {_path_of(url)} "
-                    f"did not answer in time ({type(exc).__name__})")
+                    f"{what} ({type(exc).__name__})")
             except RetriableApiError as exc:
                 error = exc
             if attempt >= self.retry.max_attempts:

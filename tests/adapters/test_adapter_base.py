@@ -157,3 +157,11 @@ def test_dedupe_keeps_the_latest_recorded_and_the_last_among_equals():
     assert dedupe_marks([_mark("N"), _mark("O")])[0].code == "O"
     other_session = Mark(pupil_id="s:1", date=date(2025, 11, 3), session="PM", code="\\")
     assert len(dedupe_marks([_mark("N"), other_session])) == 2
+
+
+@responses.activate
+def test_an_unreachable_server_is_named_as_such_not_as_slow():
+    responses.get(f"{BASE}/x", body=requests.ConnectionError("refused"))
+    c, _ = client()
+    with pytest.raises(RetriableApiError, match=r"could not be reached at http://mis.test/api"):
+        c.get_json("x")

@@ -613,3 +613,17 @@ def test_check_ledger_names_the_first_broken_entry_and_its_school(store, tmp_pat
     assert check.entries == birch_seq + 2
     assert check.to_dict()["broken"] == {"seq": birch_seq + 3, "school": "birch",
                                          "reason": check.reason}
+
+
+def test_syncing_past_the_configured_terms_fails_naming_the_missing_year():
+    from registerwatch.calendar import SchoolCalendar
+    from registerwatch.errors import CalendarError
+    from registerwatch.schema import Calendar, Term
+    from registerwatch.sync import _require_terms_for
+
+    calendar = SchoolCalendar(Calendar(school_id="oakfield", terms=[
+        Term(start=date(2025, 9, 3), end=date(2026, 7, 22))]))
+    _require_terms_for(calendar, date(2026, 7, 22))
+    _require_terms_for(calendar, date(2026, 8, 20))  # the summer holiday: not yet an error
+    with pytest.raises(CalendarError, match=r"end on 2026-07-22.*add the 2026/27 terms"):
+        _require_terms_for(calendar, date(2026, 11, 23))
