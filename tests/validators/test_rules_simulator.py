@@ -54,6 +54,14 @@ def assert_exact(findings: list[Finding], expected: list[ExpectedFinding],
     extra = [k for k in got if k not in want]
     assert not missing and not extra, f"missing (recall): {missing}\nextra (precision): {extra}"
     assert not [f for f in findings if f.pupil_id in clean], "a finding on a clean pupil"
+    # Deadlines too, where the generator recorded one ("due=YYYY-MM-DD" in the note: MRK001's
+    # fifth school day, LAR004's fifth day after entry).
+    due_by_key = {found(f): f.due for f in findings}
+    deadlines = [(wanted(e), date.fromisoformat(e.note.split("due=", 1)[1][:10]))
+                 for e in expected if "due=" in e.note]
+    assert deadlines, "the generator records at least the MRK001 and LAR004 deadlines"
+    wrong = [(key, due, due_by_key[key]) for key, due in deadlines if due_by_key[key] != due]
+    assert not wrong, f"deadlines differ (expected, found): {wrong}"
 
 
 SCHOOLS = [
