@@ -56,13 +56,10 @@ def report_command(
     settings = _load_settings(config)
     if school is not None:
         settings.school(school)  # an unknown id is a configuration error (exit 2), said early
-    opened = Store(store or settings.store.url)
-    try:
+    with Store(store or settings.store.url) as opened:
         files = write_report(opened, settings, output, as_of=day,
                              generated_at=datetime.now(UTC), school_id=school,
                              include_names=names)
-    finally:
-        opened.close()
 
     if fmt is OutputFormat.JSON:
         _emit_json(files.to_dict())

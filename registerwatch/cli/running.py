@@ -245,11 +245,8 @@ def runs_command(
     failed, interrupted; blank while running or if the process died) and counts."""
     from registerwatch.store import Store
 
-    opened = Store(_store_url(config, store))
-    try:
+    with Store(_store_url(config, store)) as opened:
         records = opened.runs(command=command, limit=limit)
-    finally:
-        opened.close()
     if fmt is OutputFormat.JSON:
         _emit_json([_run_dict(r) for r in records])
         return

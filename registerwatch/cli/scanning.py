@@ -273,11 +273,8 @@ def scan_command(
     if school is not None:
         settings.school(school)  # ConfigError (exit 2) before the store is touched
     threshold = _severity(fail_on)
-    store = Store(settings.store.url)
-    try:
+    with Store(settings.store.url) as store:
         result = run_scan(store, settings, as_of=day, school_id=school)
-    finally:
-        store.close()
     _emit(fmt, output,
           document=lambda: scan_document(result, include_names=include_names),
           csv_text=lambda: findings_csv(result.findings, include_names=include_names),
@@ -310,11 +307,8 @@ def findings_list(
     from registerwatch.scan_output import findings_csv, findings_document
     from registerwatch.store import Store
 
-    opened = Store(_store_url(config, store))
-    try:
+    with Store(_store_url(config, store)) as opened:
         findings = list_findings(opened, school_id=school, status=status.value)
-    finally:
-        opened.close()
 
     def render(console: Console) -> None:
         which = "" if status is StatusChoice.ALL else f"{status.value} "

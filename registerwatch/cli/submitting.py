@@ -70,11 +70,8 @@ def submit_command(
     with lock:
         # Store(), not Store.open(): a missing store is reported, never created (a dry run
         # changes nothing, and a real run has nothing to send without one).
-        opened = Store(settings.store.url)
-        try:
+        with Store(settings.store.url) as opened:
             report = submit(settings, opened, dry_run=dry_run, school_id=school)
-        finally:
-            opened.close()
     if fmt is OutputFormat.JSON:
         _emit_json(report.to_dict())
     else:
@@ -140,12 +137,9 @@ def outbox_list(
     """List the outbox: each return's state, attempts, receipt or last error."""
     from registerwatch.store import Store
 
-    opened = Store(_store_url(config, store))
-    try:
+    with Store(_store_url(config, store)) as opened:
         items = opened.outbox_items(state=item_state.value if item_state else None,
                                     school_id=school)
-    finally:
-        opened.close()
     if fmt is OutputFormat.JSON:
         _emit_json([_item_dict(i) for i in items])
         return
@@ -177,11 +171,8 @@ def outbox_retry(
     from registerwatch.outbox import retry_failed
     from registerwatch.store import Store
 
-    opened = Store(_store_url(config, store))
-    try:
+    with Store(_store_url(config, store)) as opened:
         item = retry_failed(opened, item_id)
-    finally:
-        opened.close()
     if fmt is OutputFormat.JSON:
         _emit_json(_item_dict(item))
     else:

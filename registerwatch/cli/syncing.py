@@ -165,11 +165,8 @@ def ledger_verify(config: ConfigOption = None, store: StoreOption = None,
     from registerwatch.store import Store
     from registerwatch.sync import check_ledger
 
-    opened = Store(_store_url(config, store))
-    try:
+    with Store(_store_url(config, store)) as opened:
         check = check_ledger(opened)
-    finally:
-        opened.close()
     if fmt is OutputFormat.JSON:
         _emit_json(check.to_dict())
     elif check.ok:
