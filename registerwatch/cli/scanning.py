@@ -147,7 +147,7 @@ def _state_cell(item: ScanFinding) -> str:
 
 def _findings_table(findings: Sequence[ScanFinding], *, title: str,
                     include_names: bool) -> Table:
-    from registerwatch.scan_output import table_order
+    from registerwatch.scan.output import table_order
 
     schools = {f.finding.school_id for f in findings}
     columns = ["state", "severity", "rule", *(["school"] if len(schools) > 1 else []),
@@ -263,7 +263,7 @@ def scan_command(
     """
     from registerwatch.logging import configure_logging
     from registerwatch.scan import run_scan
-    from registerwatch.scan_output import findings_csv, scan_document
+    from registerwatch.scan.output import findings_csv, scan_document
     from registerwatch.store import Store
 
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -303,8 +303,8 @@ def findings_list(
     store: StoreOption = None,
 ) -> None:
     """List the stored findings (default: open ones), as the last scan left them."""
-    from registerwatch.scan_findings import list_findings
-    from registerwatch.scan_output import findings_csv, findings_document
+    from registerwatch.scan.findings import list_findings
+    from registerwatch.scan.output import findings_csv, findings_document
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
@@ -336,12 +336,12 @@ def findings_ack(
 ) -> None:
     """Acknowledge a finding with a note. It stays listed, but no longer fails the scan until
     it is resolved or its severity rises. Exit 2 for an unknown or ambiguous fingerprint."""
-    from registerwatch.scan_findings import (
+    from registerwatch.scan.findings import (
         AmbiguousFingerprintError,
         FindingNotFoundError,
         acknowledge,
     )
-    from registerwatch.scan_output import finding_record
+    from registerwatch.scan.output import finding_record
     from registerwatch.store import Store
 
     opened = Store(_store_url(config, store))
@@ -395,7 +395,7 @@ def notify_record(
 ) -> None:
     """Record a return already made to the LA outside registerwatch, so the matching LAR
     finding closes on the next scan. Exit 2 for an unknown school or pupil."""
-    from registerwatch.scan_findings import NotificationInputError, record_notification
+    from registerwatch.scan.findings import NotificationInputError, record_notification
     from registerwatch.store import Store
 
     episode = _parse_date(episode_start, "--episode-start") if episode_start else None

@@ -50,7 +50,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from registerwatch.calendar import LONDON, SchoolCalendar
+from registerwatch.calendar import LONDON, calendar_for
 from registerwatch.errors import RegisterwatchError
 from registerwatch.logging import UPN_PATTERN, get_logger
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from registerwatch.config.settings import SchoolSettings, Settings
     from registerwatch.store import Store
 
-log = get_logger("registerwatch.nightly")
+log = get_logger("registerwatch.jobs.nightly")
 
 Outcome = Literal["ok", "partial", "failed", "interrupted"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "partial", "failed", "interrupted")
@@ -193,7 +193,7 @@ class NightContext:
         return self.output_dir / self.as_of.isoformat()
 
     def is_school_day(self, school: SchoolSettings, day: date | None = None) -> bool:
-        return SchoolCalendar(school.to_calendar()).is_school_day(day or self.as_of)
+        return calendar_for(school).is_school_day(day or self.as_of)
 
 
 # -- the steps -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from registerwatch.scan import STATUS_ORDER, ScanFinding, ScanResult, SchoolScan
+from registerwatch.scan.pipeline import STATUS_ORDER, ScanFinding, ScanResult, SchoolScan
 from registerwatch.schema import SEVERITY_RANK, SessionRef
 from registerwatch.validators import Rule, all_rules
 
