@@ -277,7 +277,9 @@ def scan_command(
         result = run_scan(store, settings, as_of=day, school_id=school)
     _emit(fmt, output,
           document=lambda: scan_document(result, include_names=include_names),
-          csv_text=lambda: findings_csv(result.findings, include_names=include_names),
+          csv_text=lambda: findings_csv(result.findings, as_of=result.as_of,
+                                        school_names={s.id: s.name for s in settings.schools},
+                                        include_names=include_names),
           render=lambda console: _print_scan(console, result, include_names=include_names,
                                              fail_on=threshold))
     if output is not None and fmt is not ScanFormat.TABLE:
@@ -303,12 +305,14 @@ def findings_list(
     store: StoreOption = None,
 ) -> None:
     """List the stored findings (default: open ones), as the last scan left them."""
+    from registerwatch.scan import today_in_london
     from registerwatch.scan.findings import list_findings
     from registerwatch.scan.output import findings_csv, findings_document
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
         findings = list_findings(opened, school_id=school, status=status.value)
+        school_names = {s.id: s.name for s in opened.schools()}
 
     def render(console: Console) -> None:
         which = "" if status is StatusChoice.ALL else f"{status.value} "
@@ -321,7 +325,9 @@ def findings_list(
     _emit(fmt, output,
           document=lambda: findings_document(findings, status=status.value,
                                              include_names=include_names),
-          csv_text=lambda: findings_csv(findings, include_names=include_names),
+          csv_text=lambda: findings_csv(findings, as_of=today_in_london(),
+                                        school_names=school_names,
+                                        include_names=include_names),
           render=render)
 
 
