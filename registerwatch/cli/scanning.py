@@ -1,5 +1,5 @@
-"""Scan commands: the nightly scan, the findings it keeps, returns recorded by hand, and the
-rule catalogue.
+"""Scan commands: the nightly scan, the findings it keeps, and returns recorded by hand (the rule
+catalogue is ``cli.rules``).
 
     registerwatch scan [--school ID] [--as-of DATE] [--format table|json|csv] [--output PATH]
                        [--fail-on error|warning|info|never] [--include-names]
@@ -7,12 +7,10 @@ rule catalogue.
     registerwatch findings ack FINGERPRINT --note TEXT
     registerwatch notify record --school ID --kind KIND --pupil MIS_ID [--episode-start DATE]
                                 [--made-at DATETIME] [--channel TEXT] [--reference TEXT]
-    registerwatch rules [CODE] [--format json]
-    registerwatch rules docs [--check] [--output docs/rules]
 
 Exit status: 0 clean; 1 a finding at or above ``--fail-on`` that is neither resolved nor
-acknowledged, a school that could not be scanned, a rule that failed, or stale rule docs with
-``--check``; 2 usage or configuration error (an unknown school, fingerprint, pupil or rule).
+acknowledged, a school that could not be scanned, or a rule that failed;
+2 usage or configuration error (an unknown school, fingerprint or pupil).
 """
 
 from __future__ import annotations
@@ -20,15 +18,14 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
 from registerwatch.cli._common import (
     _FILE_TABLE_WIDTH,
@@ -40,8 +37,8 @@ from registerwatch.cli._common import (
     _escape,
     _load_settings,
     _parse_date,
-    _print_table,
     _store_url,
+    _usage_error,
     app,
     err,
     out,
@@ -95,12 +92,6 @@ notify_app = typer.Typer(help="Record returns made to the LA outside registerwat
                          no_args_is_help=True)
 app.add_typer(findings_app, name="findings")
 app.add_typer(notify_app, name="notify")
-
-
-def _usage_error(message: str) -> NoReturn:
-    """A one-line error for something the user named that does not exist: exit 2."""
-    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
-    raise typer.Exit(2)
 
 
 def _severity(fail_on: FailOn) -> Severity | None:
@@ -431,117 +422,3 @@ def notify_record(
                   highlight=False)
     else:
         out.print(f"already recorded: {_escape(what)}", highlight=False)
-
-
-# -- rules ----------------------------------------------------------------------------------
-
-
-class _RulesGroup(TyperGroup):
-    """``registerwatch rules MRK001`` is short for ``registerwatch rules explain MRK001``
-    (ruff's ``ruff rule B011``), while ``rules docs`` stays a subcommand."""
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["explain", *args]
-        return super().resolve_command(ctx, args)
-
-
-rules_app = typer.Typer(cls=_RulesGroup, invoke_without_command=True,
-                        help="The rule catalogue: list it, explain a rule, regenerate the docs.")
-app.add_typer(rules_app, name="rules")
-
-
-@rules_app.callback()
-def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """List every rule (code, name, severity, status, what it checks); `rules CODE` explains
-    one, `rules docs` regenerates docs/rules."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from registerwatch.validators import all_rules
-
-    rules = all_rules()
-    if fmt is OutputFormat.JSON:
-        _emit_json([{"code": r.code, "name": r.name, "family": r.family(),
-                     "severity": str(r.severity), "status": str(r.status), "title": r.title,
-                     "summary": r.docs().summary, "citation": r.citation} for r in rules])
-        return
-    table = Table("code", "name", "severity", "status", "checks",
-                  title=f"{len(rules)} rules (`registerwatch rules CODE` explains one)")
-    for column in table.columns:
-        column.overflow = "fold"
-    for r in rules:
-        table.add_row(r.code, r.name, str(r.severity), str(r.status), _escape(r.docs().summary))
-    _print_table(table)
-
-
-@rules_app.command("explain")
-def rules_explain(
-    code: Annotated[str, typer.Argument(help="rule code (MRK001) or name (unresolved-n-code)")],
-    fmt: FormatOption = OutputFormat.TABLE,
-) -> None:
-    """Explain one rule: what it checks, why, an example, how to fix it, its references and the
-    settings it uses. Exit 2 for an unknown rule."""
-    from registerwatch.validators import RuleSettings, get_rule
-    from registerwatch.validators.docs import render_rule_doc
-
-    try:
-        rule = get_rule(code)
-    except KeyError:
-        try:
-            rule = get_rule(code.upper())  # mrk001
-        except KeyError:
-            _usage_error(f"no rule {code!r}: `registerwatch rules` lists them")
-    if fmt is OutputFormat.JSON:
-        docs = rule.docs()
-        fields = RuleSettings.model_fields
-        _emit_json({
-            "code": rule.code, "name": rule.name, "family": rule.family(),
-            "severity": str(rule.severity), "status": str(rule.status), "title": rule.title,
-            "summary": docs.summary, "citation": rule.citation, "fix_hint": rule.fix_hint,
-            "sections": dict(docs.sections),
-            "settings": [{"name": name, "default": _json_default(fields[name].default),
-                          "description": fields[name].description}
-                         for name in rule.settings_used],
-        })
-        return
-    page = render_rule_doc(rule)
-    # The first line is the generated file's "do not edit" comment: not for a reader.
-    text = "\n".join(line for line in page.splitlines() if not line.startswith("<!--"))
-    if out.is_terminal:
-        from rich.markdown import Markdown
-
-        out.print(Markdown(text))
-    else:
-        sys.stdout.write(text.strip() + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-@rules_app.command("docs")
-def rules_docs(
-    check: Annotated[bool, typer.Option(
-        "--check", help="only check; exit 1 listing the pages that are stale")] = False,
-    output: Annotated[Path, typer.Option(
-        "--output", help="the rule docs folder")] = Path("docs/rules"),
-) -> None:
-    """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
-    check that the committed pages are current."""
-    from registerwatch.validators.docs import stale_rule_docs, write_rule_docs
-
-    if check:
-        stale = stale_rule_docs(output)
-        if stale:
-            out.print(f"stale rule docs in {_escape(str(output))}: {', '.join(stale)}; run "
-                      f"`registerwatch rules docs --output {_escape(str(output))}`",
-                      highlight=False)
-            raise typer.Exit(1)
-        out.print(f"rule docs in {_escape(str(output))} are current", highlight=False)
-        return
-    written = write_rule_docs(output)
-    out.print(f"wrote {len(written)} pages to {_escape(str(output))}", highlight=False)
