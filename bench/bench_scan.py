@@ -12,7 +12,7 @@ mark, the MIS's capabilities); no HTTP. Then it measures:
 
   (a) read    ``Store.marks``: every live mark of the school, as Mark objects, as any caller
               gets them; and (a') the same with the garbage collector paused, as the scan
-              reads them (``scan_store.load_context``): the fair floor for the ratios;
+              reads them (``scan.context_loader.load_context``): the fair floor for the ratios;
   (b) full    ``run_scan`` on ``--day`` with an empty findings table: every finding is new;
   (c) nightly the next school day's registers and marks are added (one school day, with
               their ledger entries), then ``run_scan`` as of the school day after that: the

@@ -11,9 +11,12 @@ threshold's definition, WTISA National Framework, SECONDARY).
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -260,3 +263,38 @@ class SchoolCalendar:
         """Register close time: open + close_after_minutes (policy: 30 minutes, SECONDARY)."""
         minutes = self.calendar.register_times.close_after_minutes
         return self.register_opens(day, session) + timedelta(minutes=minutes)
+
+
+class HasCalendar(Protocol):
+    """A configured school (``config.SchoolSettings``): anything that gives its calendar."""
+
+    def to_calendar(self) -> Calendar: ...
+
+
+# A few dozen schools at most; a long-running daemon reloading its config must not grow this.
+_CALENDAR_CACHE_SIZE = 64
+_calendars: OrderedDict[int, tuple[HasCalendar, SchoolCalendar]] = OrderedDict()
+_calendars_lock = threading.Lock()
+
+
+def calendar_for(school: HasCalendar) -> SchoolCalendar:
+    """The :class:`SchoolCalendar` of a configured school: the one way to build it from the
+    config (sync, the scan, the returns, the night's school-day gate and the CLI all ask here).
+
+    Built once per school object and kept (the bank holidays are computed per build); the
+    settings are frozen, so the same object always means the same calendar. Raises
+    CalendarError when the school has no terms, every time it is asked.
+    """
+    key = id(school)
+    with _calendars_lock:
+        hit = _calendars.get(key)
+        # The entry holds the school itself, so its id cannot be reused while it is cached.
+        if hit is not None and hit[0] is school:
+            _calendars.move_to_end(key)
+            return hit[1]
+    built = SchoolCalendar(school.to_calendar())
+    with _calendars_lock:
+        _calendars[key] = (school, built)
+        while len(_calendars) > _CALENDAR_CACHE_SIZE:
+            _calendars.popitem(last=False)
+    return built

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 
 from registerwatch.adapters._base import Adapter, Batch, Quarantined
 from registerwatch.adapters.registry import build_adapter
-from registerwatch.calendar import LONDON, SchoolCalendar, school_year_of
+from registerwatch.calendar import LONDON, SchoolCalendar, calendar_for, school_year_of
 from registerwatch.config.settings import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import CalendarError, FatalApiError, RegisterwatchError
 from registerwatch.logging import get_logger
@@ -314,7 +314,7 @@ def sync_school(
     emit = progress or (lambda _event: None)
     result = SchoolSyncResult(school_id=school.id, vendor=_vendor(school))
     try:
-        calendar = SchoolCalendar(school.to_calendar())
+        calendar = calendar_for(school)
         _require_terms_for(calendar, as_of)
         windows = _plan(store, school.id, calendar, as_of, trailing_school_days, result,
                         full_repull_days)

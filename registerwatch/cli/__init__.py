@@ -15,6 +15,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
     exporting,
     reference,
     reporting,
+    rules,
     running,
     scanning,
     submitting,

@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -133,3 +133,9 @@ def _print_table(table: Table) -> None:
 
 def _escape(text: str) -> str:
     return _rich_escape(text)
+
+
+def _usage_error(message: str) -> NoReturn:
+    """A one-line error for something the user named that does not exist: exit 2."""
+    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
+    raise typer.Exit(2)

@@ -106,7 +106,7 @@ def demo(
     Needs no config and no network: the MIS is a simulator on loopback, the store a fresh
     SQLite file in DIR, and returns are "submitted" to folders in DIR/outbox.
     """
-    from registerwatch.demo import run_demo
+    from registerwatch.jobs.demo import run_demo
 
     live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
     with _SyncProgress(enabled=live) as progress:

@@ -1,8 +1,9 @@
 """Commands: exporting (``registerwatch export KIND``), writing statutory returns to files.
 
 Every kind in ``exports.registry.RETURN_MODULES`` is dispatched through ``registry.builder``, so a
-return package works here as soon as it exists. Each school gets its own files; a school that
-fails is reported and the others go on.
+return package works here as soon as it exists. Each school gets its own files, made by
+``jobs.returns.export_school`` (the night uses it too): each return stands alone, so a return
+that fails is named and the others are still written.
 
 Exit status: 0 every school's return written; 1 any school failed (or the return's package is
 missing); 2 an unknown kind or school, or options that do not fit the kind.
@@ -10,7 +11,6 @@ missing); 2 an unknown kind or school, or options that do not fit the kind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,16 +33,13 @@ from registerwatch.cli._common import (
     out,
     state,
 )
-from registerwatch.errors import RegisterwatchError
 from registerwatch.exports import registry
 from registerwatch.exports.base import redact_values
-from registerwatch.logging import get_logger
+from registerwatch.jobs.returns import ReturnFailure, export_school
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings, Settings
-    from registerwatch.exports.base import RenderedReturn, WrittenReturn
-
-log = get_logger("registerwatch.cli.exporting")
+    from registerwatch.config.settings import Settings
+    from registerwatch.exports.base import WrittenReturn
 
 LONDON = ZoneInfo("Europe/London")
 DEFAULT_OUTPUT_FOLDER = "exports"
@@ -104,7 +101,7 @@ def export_command(
     """Make a statutory return for each school: validate it against its XSD, then write the
     XML and a CSV for people (mode 0600).
 
-    Exit 1 when any school failed (the others are still written); 2 on bad usage.
+    Exit 1 when any school or return failed (the others are still written); 2 on bad usage.
     """
     from registerwatch.logging import configure_logging
     from registerwatch.store import Store
@@ -136,7 +133,7 @@ def export_command(
                      f"{', '.join(s.id for s in settings.schools)})")
     schools = [s for s in settings.schools if school is None or s.id == school]
     try:
-        build = registry.builder(kind)
+        registry.builder(kind)  # a missing return package is an error before any school
     except ImportError as exc:
         if state.debug:
             raise
@@ -148,30 +145,19 @@ def export_command(
         raise typer.Exit(1) from None
     folder = output if output is not None else _default_output(settings)
 
-    store = Store(settings.store.url)
     written: list[WrittenReturn] = []
     failed: list[tuple[str, str]] = []
-    try:
+    with Store(settings.store.url) as store:
         for school_settings in schools:
             request = registry.ExportRequest(
                 school=school_settings, store=store, as_of=the_as_of, generated_at=generated_at,
                 day=the_day, term=term, allow_incomplete=allow_incomplete, options=options)
-            try:
-                written += _export_school(kind, build, request, folder)
-            except RegisterwatchError as exc:
-                failed.append((school_settings.id, redact_values(str(exc))))
-                log.warning("export.school_failed", kind=kind, school=school_settings.id,
-                            error_type=type(exc).__name__,
-                            problems=len(getattr(exc, "errors", []) or []))
-            except Exception as exc:  # a bug in one return must not stop the other schools
-                if state.debug:
-                    raise
-                failed.append((school_settings.id, (f"internal error: {type(exc).__name__} "
-                                                    "(rerun with --debug for the traceback)")))
-                log.error("export.school_crashed", kind=kind, school=school_settings.id,
-                          error_type=type(exc).__name__)
-    finally:
-        store.close()
+            made = export_school(kind, request, folder)
+            written += made.written
+            for failure in made.failures:
+                if failure.is_bug and state.debug:
+                    raise failure.error
+                failed.append((school_settings.id, _failure_text(failure)))
 
     if fmt is OutputFormat.JSON:
         _emit_json([w.to_dict() for w in written])
@@ -184,20 +170,14 @@ def export_command(
         raise typer.Exit(1)
 
 
-def _export_school(kind: str, build: Callable[[registry.ExportRequest], list[RenderedReturn]],
-                   request: registry.ExportRequest, folder: Path) -> list[WrittenReturn]:
-    """Build, validate every artefact, then write them: a school's files appear all or none."""
-    from registerwatch.exports.base import validate, write_return
-
-    school: SchoolSettings = request.school
-    rendered = build(request)
-    for artefact in rendered:
-        validate(artefact)
-    written = [write_return(artefact, folder) for artefact in rendered]
-    for item in written:
-        log.info("export.written", kind=kind, school=school.id, records=item.records,
-                 sha256=item.sha256, schema=item.schema)
-    return written
+def _failure_text(failure: ReturnFailure) -> str:
+    """One school's failure for the terminal: which return, and why without quoted values."""
+    if failure.is_bug:
+        text = (f"internal error: {type(failure.error).__name__} "
+                "(rerun with --debug for the traceback)")
+    else:
+        text = redact_values(str(failure.error))
+    return text if failure.artefact is None else f"{failure.artefact}: {text}"
 
 
 def _print_written(kind: str, written: list[WrittenReturn]) -> None:

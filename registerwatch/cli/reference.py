@@ -86,13 +86,13 @@ def calendar_school_days(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List the school days of a school between two dates (inclusive)."""
-    from registerwatch.calendar import SchoolCalendar
+    from registerwatch.calendar import calendar_for
 
     first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
     if last < first:
         raise typer.BadParameter(f"--to {last} is before --from {first}")
     settings = _load_settings(config)
-    calendar = SchoolCalendar(settings.school(school).to_calendar())
+    calendar = calendar_for(settings.school(school))
     days = calendar.school_days(first, last)
     if fmt is OutputFormat.JSON:
         _emit_json([d.isoformat() for d in days])

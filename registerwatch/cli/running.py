@@ -63,7 +63,7 @@ def _configure(settings: Any) -> None:
 
 
 def _output_dir(settings: Any, output: Path | None) -> Path:
-    from registerwatch.nightly import default_output_dir
+    from registerwatch.jobs.nightly import default_output_dir
 
     return (output if output is not None else default_output_dir(settings)).absolute()
 
@@ -121,9 +121,9 @@ def run_command(
     finishes the current step, records it, and exits 0. Exit 1 if another daemon already runs
     on this store.
     """
-    from registerwatch.runlock import store_lock
-    from registerwatch.scheduler import Scheduler, StopFlag, handle_signals
-    from registerwatch.store import Store
+    from registerwatch.jobs.lock import store_lock
+    from registerwatch.jobs.locked_store import locked_store
+    from registerwatch.jobs.scheduler import Scheduler, StopFlag, handle_signals
 
     settings = _load_settings(config)
     _configure(settings)
@@ -131,27 +131,20 @@ def run_command(
     folder = _output_dir(settings, output)
     stop = StopFlag()
     with handle_signals(stop):
-        daemon = store_lock(url, "run", kind="daemon", wait=wait)
-        if not daemon.acquire(should_stop=stop):
-            err.print("stopped while waiting for the other daemon; nothing was run",
-                      highlight=False)
-            return
-        try:
-            store = Store.open(url)
-            try:
-                scheduler = Scheduler(settings, store, output_dir=folder, stop=stop,
-                                      work_lock=lambda command: store_lock(url, command))
-                times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
-                upcoming = next(iter(scheduler.next_runs().items()), None)
-                following = f"; next: {upcoming[0]} at {_when(upcoming[1])}" if upcoming else ""
-                err.print(f"registerwatch run: {times} (Europe/London){following}; reports and "
-                          f"returns in {_escape(str(folder))}; stop with SIGTERM or Ctrl-C",
+        with locked_store(url, "run", kind="daemon", wait=wait, should_stop=stop) as store:
+            if store is None:
+                err.print("stopped while waiting for the other daemon; nothing was run",
                           highlight=False)
-                summary = scheduler.run_forever()
-            finally:
-                store.close()
-        finally:
-            daemon.release()
+                return
+            scheduler = Scheduler(settings, store, output_dir=folder, stop=stop,
+                                  work_lock=lambda command: store_lock(url, command))
+            times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
+            upcoming = next(iter(scheduler.next_runs().items()), None)
+            following = f"; next: {upcoming[0]} at {_when(upcoming[1])}" if upcoming else ""
+            err.print(f"registerwatch run: {times} (Europe/London){following}; reports and "
+                      f"returns in {_escape(str(folder))}; stop with SIGTERM or Ctrl-C",
+                      highlight=False)
+            summary = scheduler.run_forever()
     failed = sum(1 for j in summary.jobs if j.failed)
     err.print(f"registerwatch run stopped ({summary.stopped_by or 'asked'}): "
               f"{len(summary.jobs)} jobs run, {failed} with failures; see `registerwatch runs`",
@@ -176,10 +169,9 @@ def nightly_command(
     Each step runs whatever happened to the one before. Exit 1 if any step, or any school in a
     step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`.
     """
-    from registerwatch.nightly import ONE_SHOT, NightContext, run_job, today
-    from registerwatch.runlock import store_lock
-    from registerwatch.scheduler import StopFlag, handle_signals
-    from registerwatch.store import Store
+    from registerwatch.jobs.locked_store import locked_store
+    from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
+    from registerwatch.jobs.scheduler import StopFlag, handle_signals
 
     day = _parse_date(as_of, "--as-of") if as_of else today()
     settings = _load_settings(config)
@@ -187,20 +179,14 @@ def nightly_command(
     folder = _output_dir(settings, output)
     stop = StopFlag()
     with handle_signals(stop):
-        lock = store_lock(settings.store.url, "nightly", wait=wait)
-        if not lock.acquire(should_stop=stop):
-            err.print("stopped while waiting for the lock; nothing was run", highlight=False)
-            return
-        try:
-            store = Store.open(settings.store.url)
-            try:
-                ctx = NightContext(settings=settings, store=store, as_of=day, output_dir=folder,
-                                   clock=lambda: datetime.now(UTC))
-                result = run_job(ONE_SHOT, ctx, trigger="nightly", should_stop=stop)
-            finally:
-                store.close()
-        finally:
-            lock.release()
+        with locked_store(settings.store.url, "nightly", wait=wait, should_stop=stop) as store:
+            if store is None:
+                err.print("stopped while waiting for the lock; nothing was run",
+                          highlight=False)
+                return
+            ctx = NightContext(settings=settings, store=store, as_of=day, output_dir=folder,
+                               clock=lambda: datetime.now(UTC))
+            result = run_job(ONE_SHOT, ctx, trigger="nightly", should_stop=stop)
     if fmt is OutputFormat.JSON:
         _emit_json(result.to_dict())
     else:

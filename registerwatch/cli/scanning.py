@@ -1,5 +1,5 @@
-"""Scan commands: the nightly scan, the findings it keeps, returns recorded by hand, and the
-rule catalogue.
+"""Scan commands: the nightly scan, the findings it keeps, and returns recorded by hand (the rule
+catalogue is ``cli.rules``).
 
     registerwatch scan [--school ID] [--as-of DATE] [--format table|json|csv] [--output PATH]
                        [--fail-on error|warning|info|never] [--include-names]
@@ -7,12 +7,10 @@ rule catalogue.
     registerwatch findings ack FINGERPRINT --note TEXT
     registerwatch notify record --school ID --kind KIND --pupil MIS_ID [--episode-start DATE]
                                 [--made-at DATETIME] [--channel TEXT] [--reference TEXT]
-    registerwatch rules [CODE] [--format json]
-    registerwatch rules docs [--check] [--output docs/rules]
 
 Exit status: 0 clean; 1 a finding at or above ``--fail-on`` that is neither resolved nor
-acknowledged, a school that could not be scanned, a rule that failed, or stale rule docs with
-``--check``; 2 usage or configuration error (an unknown school, fingerprint, pupil or rule).
+acknowledged, a school that could not be scanned, or a rule that failed;
+2 usage or configuration error (an unknown school, fingerprint or pupil).
 """
 
 from __future__ import annotations
@@ -20,15 +18,14 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
 from registerwatch.cli._common import (
     _FILE_TABLE_WIDTH,
@@ -40,8 +37,8 @@ from registerwatch.cli._common import (
     _escape,
     _load_settings,
     _parse_date,
-    _print_table,
     _store_url,
+    _usage_error,
     app,
     err,
     out,
@@ -97,12 +94,6 @@ app.add_typer(findings_app, name="findings")
 app.add_typer(notify_app, name="notify")
 
 
-def _usage_error(message: str) -> NoReturn:
-    """A one-line error for something the user named that does not exist: exit 2."""
-    err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
-    raise typer.Exit(2)
-
-
 def _severity(fail_on: FailOn) -> Severity | None:
     from registerwatch.schema import Severity
 
@@ -147,7 +138,7 @@ def _state_cell(item: ScanFinding) -> str:
 
 def _findings_table(findings: Sequence[ScanFinding], *, title: str,
                     include_names: bool) -> Table:
-    from registerwatch.scan_output import table_order
+    from registerwatch.scan.output import table_order
 
     schools = {f.finding.school_id for f in findings}
     columns = ["state", "severity", "rule", *(["school"] if len(schools) > 1 else []),
@@ -263,7 +254,7 @@ def scan_command(
     """
     from registerwatch.logging import configure_logging
     from registerwatch.scan import run_scan
-    from registerwatch.scan_output import findings_csv, scan_document
+    from registerwatch.scan.output import findings_csv, scan_document
     from registerwatch.store import Store
 
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -277,7 +268,9 @@ def scan_command(
         result = run_scan(store, settings, as_of=day, school_id=school)
     _emit(fmt, output,
           document=lambda: scan_document(result, include_names=include_names),
-          csv_text=lambda: findings_csv(result.findings, include_names=include_names),
+          csv_text=lambda: findings_csv(result.findings, as_of=result.as_of,
+                                        school_names={s.id: s.name for s in settings.schools},
+                                        include_names=include_names),
           render=lambda console: _print_scan(console, result, include_names=include_names,
                                              fail_on=threshold))
     if output is not None and fmt is not ScanFormat.TABLE:
@@ -303,12 +296,14 @@ def findings_list(
     store: StoreOption = None,
 ) -> None:
     """List the stored findings (default: open ones), as the last scan left them."""
-    from registerwatch.scan_findings import list_findings
-    from registerwatch.scan_output import findings_csv, findings_document
+    from registerwatch.scan import today_in_london
+    from registerwatch.scan.findings import list_findings
+    from registerwatch.scan.output import findings_csv, findings_document
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
         findings = list_findings(opened, school_id=school, status=status.value)
+        school_names = {s.id: s.name for s in opened.schools()}
 
     def render(console: Console) -> None:
         which = "" if status is StatusChoice.ALL else f"{status.value} "
@@ -321,7 +316,9 @@ def findings_list(
     _emit(fmt, output,
           document=lambda: findings_document(findings, status=status.value,
                                              include_names=include_names),
-          csv_text=lambda: findings_csv(findings, include_names=include_names),
+          csv_text=lambda: findings_csv(findings, as_of=today_in_london(),
+                                        school_names=school_names,
+                                        include_names=include_names),
           render=render)
 
 
@@ -336,12 +333,12 @@ def findings_ack(
 ) -> None:
     """Acknowledge a finding with a note. It stays listed, but no longer fails the scan until
     it is resolved or its severity rises. Exit 2 for an unknown or ambiguous fingerprint."""
-    from registerwatch.scan_findings import (
+    from registerwatch.scan.findings import (
         AmbiguousFingerprintError,
         FindingNotFoundError,
         acknowledge,
     )
-    from registerwatch.scan_output import finding_record
+    from registerwatch.scan.output import finding_record
     from registerwatch.store import Store
 
     opened = Store(_store_url(config, store))
@@ -395,7 +392,7 @@ def notify_record(
 ) -> None:
     """Record a return already made to the LA outside registerwatch, so the matching LAR
     finding closes on the next scan. Exit 2 for an unknown school or pupil."""
-    from registerwatch.scan_findings import NotificationInputError, record_notification
+    from registerwatch.scan.findings import NotificationInputError, record_notification
     from registerwatch.store import Store
 
     episode = _parse_date(episode_start, "--episode-start") if episode_start else None
@@ -425,117 +422,3 @@ def notify_record(
                   highlight=False)
     else:
         out.print(f"already recorded: {_escape(what)}", highlight=False)
-
-
-# -- rules ----------------------------------------------------------------------------------
-
-
-class _RulesGroup(TyperGroup):
-    """``registerwatch rules MRK001`` is short for ``registerwatch rules explain MRK001``
-    (ruff's ``ruff rule B011``), while ``rules docs`` stays a subcommand."""
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["explain", *args]
-        return super().resolve_command(ctx, args)
-
-
-rules_app = typer.Typer(cls=_RulesGroup, invoke_without_command=True,
-                        help="The rule catalogue: list it, explain a rule, regenerate the docs.")
-app.add_typer(rules_app, name="rules")
-
-
-@rules_app.callback()
-def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """List every rule (code, name, severity, status, what it checks); `rules CODE` explains
-    one, `rules docs` regenerates docs/rules."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from registerwatch.validators import all_rules
-
-    rules = all_rules()
-    if fmt is OutputFormat.JSON:
-        _emit_json([{"code": r.code, "name": r.name, "family": r.family(),
-                     "severity": str(r.severity), "status": str(r.status), "title": r.title,
-                     "summary": r.docs().summary, "citation": r.citation} for r in rules])
-        return
-    table = Table("code", "name", "severity", "status", "checks",
-                  title=f"{len(rules)} rules (`registerwatch rules CODE` explains one)")
-    for column in table.columns:
-        column.overflow = "fold"
-    for r in rules:
-        table.add_row(r.code, r.name, str(r.severity), str(r.status), _escape(r.docs().summary))
-    _print_table(table)
-
-
-@rules_app.command("explain")
-def rules_explain(
-    code: Annotated[str, typer.Argument(help="rule code (MRK001) or name (unresolved-n-code)")],
-    fmt: FormatOption = OutputFormat.TABLE,
-) -> None:
-    """Explain one rule: what it checks, why, an example, how to fix it, its references and the
-    settings it uses. Exit 2 for an unknown rule."""
-    from registerwatch.validators import RuleSettings, get_rule
-    from registerwatch.validators.docs import render_rule_doc
-
-    try:
-        rule = get_rule(code)
-    except KeyError:
-        try:
-            rule = get_rule(code.upper())  # mrk001
-        except KeyError:
-            _usage_error(f"no rule {code!r}: `registerwatch rules` lists them")
-    if fmt is OutputFormat.JSON:
-        docs = rule.docs()
-        fields = RuleSettings.model_fields
-        _emit_json({
-            "code": rule.code, "name": rule.name, "family": rule.family(),
-            "severity": str(rule.severity), "status": str(rule.status), "title": rule.title,
-            "summary": docs.summary, "citation": rule.citation, "fix_hint": rule.fix_hint,
-            "sections": dict(docs.sections),
-            "settings": [{"name": name, "default": _json_default(fields[name].default),
-                          "description": fields[name].description}
-                         for name in rule.settings_used],
-        })
-        return
-    page = render_rule_doc(rule)
-    # The first line is the generated file's "do not edit" comment: not for a reader.
-    text = "\n".join(line for line in page.splitlines() if not line.startswith("<!--"))
-    if out.is_terminal:
-        from rich.markdown import Markdown
-
-        out.print(Markdown(text))
-    else:
-        sys.stdout.write(text.strip() + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-@rules_app.command("docs")
-def rules_docs(
-    check: Annotated[bool, typer.Option(
-        "--check", help="only check; exit 1 listing the pages that are stale")] = False,
-    output: Annotated[Path, typer.Option(
-        "--output", help="the rule docs folder")] = Path("docs/rules"),
-) -> None:
-    """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
-    check that the committed pages are current."""
-    from registerwatch.validators.docs import stale_rule_docs, write_rule_docs
-
-    if check:
-        stale = stale_rule_docs(output)
-        if stale:
-            out.print(f"stale rule docs in {_escape(str(output))}: {', '.join(stale)}; run "
-                      f"`registerwatch rules docs --output {_escape(str(output))}`",
-                      highlight=False)
-            raise typer.Exit(1)
-        out.print(f"rule docs in {_escape(str(output))} are current", highlight=False)
-        return
-    written = write_rule_docs(output)
-    out.print(f"wrote {len(written)} pages to {_escape(str(output))}", highlight=False)

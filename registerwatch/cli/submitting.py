@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -57,21 +56,19 @@ def submit_command(
     """
     from registerwatch.logging import configure_logging
     from registerwatch.outbox import submit
-    from registerwatch.runlock import store_lock
-    from registerwatch.store import Store
+    from registerwatch.jobs.locked_store import locked_store
 
     settings = _load_settings(config)
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
     # The work lock `sync`, `nightly` and `run` take: two submits of one store never overlap,
     # so no item is sent by two runs at once. A dry run sends and changes nothing: no lock.
-    lock = contextlib.nullcontext() if dry_run else store_lock(settings.store.url, "submit",
-                                                              wait=wait)
-    with lock:
-        # Store(), not Store.open(): a missing store is reported, never created (a dry run
-        # changes nothing, and a real run has nothing to send without one).
-        with Store(settings.store.url) as opened:
-            report = submit(settings, opened, dry_run=dry_run, school_id=school)
+    # A missing store is reported, never created (create=False): a dry run changes nothing,
+    # and a real run has nothing to send without one.
+    with locked_store(settings.store.url, "submit", wait=wait, create=False,
+                      lock=not dry_run) as opened:
+        assert opened is not None  # only a stop request while waiting yields None
+        report = submit(settings, opened, dry_run=dry_run, school_id=school)
     if fmt is OutputFormat.JSON:
         _emit_json(report.to_dict())
     else:

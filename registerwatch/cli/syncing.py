@@ -45,8 +45,7 @@ def sync_command(
     change the exit status.
     """
     from registerwatch.logging import configure_logging
-    from registerwatch.runlock import store_lock
-    from registerwatch.store import Store
+    from registerwatch.jobs.locked_store import locked_store
     from registerwatch.sync import sync_all
 
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -54,15 +53,12 @@ def sync_command(
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
     # The same lock as `nightly` and `run`: two syncs of one store must never overlap.
-    with store_lock(settings.store.url, "sync", wait=wait):
-        store = Store.open(settings.store.url)
-        try:
-            live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
-            with _SyncProgress(enabled=live) as progress:
-                summary = sync_all(settings, store, school_id=school, as_of=day,
-                                   progress=progress.update if live else None)
-        finally:
-            store.close()
+    with locked_store(settings.store.url, "sync", wait=wait) as store:
+        assert store is not None  # only a stop request while waiting yields None
+        live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
+        with _SyncProgress(enabled=live) as progress:
+            summary = sync_all(settings, store, school_id=school, as_of=day,
+                               progress=progress.update if live else None)
     if fmt is OutputFormat.JSON:
         _emit_json(summary.to_dict())
     else:

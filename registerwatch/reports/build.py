@@ -229,6 +229,7 @@ def _finding_row(stored: StoredFinding, rules: Mapping[str, Rule], pupils: Mappi
         citation=rule.citation if rule else "", fix_hint=rule.fix_hint if rule else "",
         status=_status(stored, latest_scan), first_seen=f.first_seen,
         acknowledged_at=stored.acknowledged_at, ack_note=stored.ack_note,
+        upn=pupils[f.pupil_id].upn if f.pupil_id in pupils else None,
     )
 
 

@@ -13,17 +13,13 @@ import io
 from collections.abc import Iterable, Sequence
 
 from registerwatch.files import spreadsheet_safe
-from registerwatch.reports.model import ReportData, session_label
+from registerwatch.reports.model import ReportData
+from registerwatch.scan.output import FINDINGS_CSV_COLUMNS, FindingCsvRow, write_findings_csv
 
 CSV_ENCODING = "utf-8-sig"
 
-FINDINGS_COLUMNS: tuple[str, ...] = (
-    "school_id", "school_name", "rule", "rule_name", "severity", "pupil", "first_session",
-    "last_session", "due", "overdue", "status", "message", "citation", "fix_hint",
-    "acknowledged_at", "ack_note", "fingerprint",
-)
-# With include_names, the pupil's name follows the MIS id.
-PUPIL_NAME_COLUMN = "pupil_name"
+# The same columns as `registerwatch scan --format csv`: one writer makes both.
+FINDINGS_COLUMNS: tuple[str, ...] = FINDINGS_CSV_COLUMNS
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "school_id", "school_name", "rule", "rule_name", "rule_severity", "errors", "warnings",
@@ -47,30 +43,20 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def findings_columns(data: ReportData) -> tuple[str, ...]:
-    if not data.include_names:
-        return FINDINGS_COLUMNS
-    at = FINDINGS_COLUMNS.index("pupil") + 1
-    return FINDINGS_COLUMNS[:at] + (PUPIL_NAME_COLUMN,) + FINDINGS_COLUMNS[at:]
-
-
 def findings_csv(data: ReportData) -> str:
     """One row per open finding, in the order of the HTML report."""
-    rows: list[list[object]] = []
-    for school in data.schools:
-        for f in school.findings:
-            row: list[object] = [
-                school.school_id, school.name, f.rule, f.rule_name, f.severity.value, f.pupil,
-                session_label(f.first_session), session_label(f.last_session),
-                f.due.isoformat() if f.due else None, f.overdue, f.status, f.message,
-                f.citation, f.fix_hint,
-                f.acknowledged_at.isoformat() if f.acknowledged_at else None, f.ack_note,
-                f.fingerprint,
-            ]
-            if data.include_names:
-                row.insert(FINDINGS_COLUMNS.index("pupil") + 1, f.pupil_name)
-            rows.append(row)
-    return _csv(findings_columns(data), rows)
+    rows = [
+        FindingCsvRow(
+            school_id=school.school_id, school_name=school.name, rule=f.rule,
+            rule_name=f.rule_name, severity=f.severity.value, status=f.status, pupil=f.pupil,
+            upn=f.upn, pupil_name=f.pupil_name, first_session=f.first_session,
+            last_session=f.last_session, due=f.due, overdue=f.overdue, message=f.message,
+            citation=f.citation, fix_hint=f.fix_hint, first_seen=f.first_seen,
+            resolved_at=None, acknowledged_at=f.acknowledged_at, ack_note=f.ack_note,
+            fingerprint=f.fingerprint)
+        for school in data.schools for f in school.findings
+    ]
+    return write_findings_csv(rows, include_names=data.include_names)
 
 
 def summary_csv(data: ReportData) -> str:

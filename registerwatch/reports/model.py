@@ -60,6 +60,7 @@ class FindingRow:
     first_seen: datetime | None
     acknowledged_at: datetime | None
     ack_note: str | None
+    upn: str | None = None  # for the findings CSV (the page shows the MIS id only)
 
     @property
     def sessions(self) -> str:

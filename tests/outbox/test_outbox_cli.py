@@ -121,7 +121,7 @@ def test_outbox_list_table(capsys, config):
 
 
 def test_submit_refuses_to_run_while_another_run_holds_the_store(capsys, config, receiver):
-    from registerwatch.runlock import store_lock
+    from registerwatch.jobs.lock import store_lock
 
     path, store_url = config
     with store_lock(store_url, "nightly"):

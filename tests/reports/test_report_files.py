@@ -58,12 +58,13 @@ def test_findings_csv_has_one_row_per_open_finding(small: World, tmp_path: Path)
     first = rows[0]
     rule = {r.code: r for r in all_rules()}["MRK001"]
     assert {k: first[k] for k in ("school_id", "school_name", "rule", "rule_name", "severity",
-                                  "pupil", "first_session", "last_session", "due", "overdue",
-                                  "status", "citation", "fix_hint")} == {
+                                  "pupil", "first_date", "first_session", "last_date",
+                                  "last_session", "due", "overdue", "status", "citation",
+                                  "fix_hint")} == {
         "school_id": "brook", "school_name": "Brook Academy", "rule": "MRK001",
         "rule_name": "unresolved-n-code", "severity": "error", "pupil": "1002",
-        "first_session": "2025-11-11 AM", "last_session": "2025-11-11 PM",
-        "due": "2025-11-18", "overdue": "yes", "status": "open",
+        "first_date": "2025-11-11", "first_session": "AM", "last_date": "2025-11-11",
+        "last_session": "PM", "due": "2025-11-18", "overdue": "yes", "status": "open",
         "citation": rule.citation, "fix_hint": rule.fix_hint}
     by_fp = {r["fingerprint"]: r for r in rows}
     assert by_fp["fp-register"]["message"] == SCRIPT_MESSAGE  # CSV is data: not escaped

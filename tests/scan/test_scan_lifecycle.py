@@ -240,7 +240,7 @@ def test_a_rule_that_fails_keeps_its_findings_open(oak: Oak, cli,
     assert {f.status for f in result.findings} == {"open"}
 
     # Through the CLI: exit 1 even with --fail-on never, naming the rule.
-    monkeypatch.setattr("registerwatch.scan.all_rules", lambda: rules)
+    monkeypatch.setattr("registerwatch.scan.pipeline.all_rules", lambda: rules)
     code, out, _ = cli("scan", "--as-of", AS_OF.isoformat(), "--fail-on", "never")
     assert code == 1 and "rule MRK001 failed" in out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from scan_support import ELM, Elm, scan_json
 
+from registerwatch.reports import FINDINGS_COLUMNS
 from registerwatch.validators import all_rules, get_rule
 
 FINDING_KEYS = {"rule", "name", "severity", "school", "pupil", "upn", "first_session",
@@ -79,20 +80,24 @@ def test_csv_has_a_header_and_one_row_per_finding(elm: Elm, cli) -> None:
     assert code == 1
     reader = csv.reader(io.StringIO(out))
     header = next(reader)
-    assert header == ["school", "rule", "name", "severity", "status", "pupil", "upn",
-                      "first_date", "first_session", "last_date", "last_session", "due",
-                      "message", "citation", "fix_hint", "first_seen", "resolved_at",
-                      "acknowledged_at", "ack_note", "fingerprint"]
+    # The same columns as the report's findings.csv (one writer makes both).
+    assert header == ["school_id", "school_name", "rule", "rule_name", "severity", "pupil",
+                      "upn", "first_date", "first_session", "last_date", "last_session", "due",
+                      "overdue", "status", "message", "citation", "fix_hint", "first_seen",
+                      "resolved_at", "acknowledged_at", "ack_note", "fingerprint"]
+    assert tuple(header) == FINDINGS_COLUMNS
     rows = [dict(zip(header, row, strict=True)) for row in reader]
     assert [r["rule"] for r in rows] == ["AMD002", "MRK001", "REG001"]
     n_code = rows[1]
-    assert {k: n_code[k] for k in ("school", "name", "severity", "status", "pupil", "upn",
-                                   "first_date", "first_session", "last_date", "last_session",
-                                   "due", "resolved_at", "acknowledged_at", "ack_note")} == {
-        "school": ELM, "name": "unresolved-n-code", "severity": "error", "status": "new",
-        "pupil": "E1", "upn": "B801200005001", "first_date": "2025-11-03",
+    assert {k: n_code[k] for k in ("school_id", "rule_name", "severity", "status", "pupil",
+                                   "upn", "first_date", "first_session", "last_date",
+                                   "last_session", "due", "overdue", "resolved_at",
+                                   "acknowledged_at", "ack_note")} == {
+        "school_id": ELM, "rule_name": "unresolved-n-code", "severity": "error",
+        "status": "new", "pupil": "E1", "upn": "B801200005001", "first_date": "2025-11-03",
         "first_session": "AM", "last_date": "2025-11-03", "last_session": "AM",
-        "due": "2025-11-10", "resolved_at": "", "acknowledged_at": "", "ack_note": ""}
+        "due": "2025-11-10", "overdue": "yes", "resolved_at": "", "acknowledged_at": "",
+        "ack_note": ""}
     assert ISO_UTC.match(n_code["first_seen"])
 
 
@@ -160,7 +165,7 @@ def test_output_files_are_private_and_hold_what_stdout_would(elm: Elm, cli, tmp_
         assert [f["rule"] for f in json.loads(text)["findings"]] == ["AMD002", "MRK001",
                                                                      "REG001"]
     elif fmt == "csv":
-        assert text.startswith("\ufeffschool,rule,name,")  # a BOM, for Excel
+        assert text.startswith("\ufeffschool_id,school_name,rule,")  # a BOM, for Excel
         assert len(text.strip().splitlines()) == 4
     else:
         assert "MRK001" in text and "\x1b[" not in text  # plain text, no colour codes

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from registerwatch.config import Settings, load_config, parse_config
-from registerwatch.nightly import NightContext, StepResult
+from registerwatch.jobs.nightly import NightContext, StepResult
 from registerwatch.schema import Calendar
 from registerwatch.simulator.generate_calendar import build_calendar
 from registerwatch.store import Store
@@ -210,8 +210,8 @@ import os, sys, time
 from datetime import time as wall_time, timedelta
 from pathlib import Path
 
-import registerwatch.nightly as nightly
-import registerwatch.scheduler as scheduler
+import registerwatch.jobs.nightly as nightly
+import registerwatch.jobs.scheduler as scheduler
 from registerwatch.cli import main
 
 marker = Path(os.environ["MARKER"])

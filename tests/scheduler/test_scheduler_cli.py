@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from registerwatch import nightly
+from registerwatch.jobs import nightly
 from registerwatch.cli import main
 from registerwatch.config import load_config
 from registerwatch.errors import RegisterwatchError
-from registerwatch.nightly import Job, NightContext, Step, run_job
+from registerwatch.jobs.nightly import Job, NightContext, Step, run_job
 from registerwatch.store import Store
 
 from scheduler_support import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from registerwatch.errors import ConfigError, RunLockedError
-from registerwatch.runlock import (
+from registerwatch.jobs.lock import (
     LockHolder,
     PgAdvisoryLock,
     RunLock,
@@ -41,7 +41,7 @@ from scheduler_support import (
 HOLDER = r"""
 import sys, time
 from pathlib import Path
-from registerwatch.runlock import store_lock
+from registerwatch.jobs.lock import store_lock
 lock = store_lock(sys.argv[1], "nightly")
 lock.acquire()
 Path(sys.argv[2]).write_text("held")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from registerwatch.nightly import Job, Step, StepResult
-from registerwatch.runlock import RunLock
-from registerwatch.scheduler import Scheduler, StopFlag
+from registerwatch.jobs.nightly import Job, Step, StepResult
+from registerwatch.jobs.lock import RunLock
+from registerwatch.jobs.scheduler import Scheduler, StopFlag
 from registerwatch.store import Store
 
 from scheduler_support import (

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import registerwatch.exports.registry as registry
-from registerwatch import nightly
+from registerwatch.jobs import nightly
 from registerwatch.errors import CredentialError, ExportValidationError, RegisterwatchError
-from registerwatch.nightly import (
+from registerwatch.jobs.nightly import (
     Job,
     NightContext,
     Step,
@@ -23,7 +23,7 @@ from registerwatch.nightly import (
     la_returns_step,
     run_job,
 )
-from registerwatch.scheduler import StopFlag
+from registerwatch.jobs.scheduler import StopFlag
 from registerwatch.store import Store
 
 from scheduler_support import (

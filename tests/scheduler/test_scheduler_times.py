@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registerwatch.calendar import LONDON
-from registerwatch.nightly import Job, NightContext, Step, StepResult
-from registerwatch.runlock import RunLock
-from registerwatch.scheduler import LondonDailyJob, Scheduler, StopFlag, job_times, next_occurrence
+from registerwatch.jobs.nightly import Job, NightContext, Step, StepResult
+from registerwatch.jobs.lock import RunLock
+from registerwatch.jobs.scheduler import LondonDailyJob, Scheduler, StopFlag, job_times, next_occurrence
 from registerwatch.store import Store
 
 from scheduler_support import runs_of, settings_for

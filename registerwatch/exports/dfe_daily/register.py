@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from registerwatch.calendar import SchoolCalendar
+from registerwatch.calendar import SchoolCalendar, calendar_for
 from registerwatch.codes import CODES_2024, valid_on
 from registerwatch.errors import ExportValidationError, RegisterwatchError
 from registerwatch.schema import Mark, Pupil, Session
@@ -135,7 +135,7 @@ def make_register(school: SchoolIdentity, calendar: SchoolCalendar, pupils: Iter
 
 def school_calendar(request: ExportRequest) -> SchoolCalendar:
     """The school's calendar from the config: the one sync and the rules use."""
-    return SchoolCalendar(request.school.to_calendar())
+    return calendar_for(request.school)
 
 
 def load_register(request: ExportRequest, start: date, end: date,

@@ -13,7 +13,7 @@ from typing import Literal
 
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError
-from registerwatch.scan import (
+from registerwatch.scan.pipeline import (
     FindingStatus,
     PupilRef,
     ScanFinding,

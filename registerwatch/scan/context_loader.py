@@ -1,4 +1,4 @@
-"""What the scan reads from and writes to the store beyond the findings API.
+"""What the scan reads from the store: one school's records as a ScanContext.
 
 ``load_context`` builds one school's :class:`~registerwatch.validators.ScanContext` from the store
 (pupils, registers, live marks, amendment records, observed changes, notifications, what the MIS
@@ -13,15 +13,15 @@ through the ledger's (school_id, kind) index), and a finding's lifecycle beyond
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import sqlalchemy as sa
 
-from registerwatch.calendar import SchoolCalendar
+from registerwatch.calendar import calendar_for
 from registerwatch.config.settings import SchoolSettings
 from registerwatch.gcpause import collector_paused
 from registerwatch.store import Store
-from registerwatch.sync import read_capabilities
 from registerwatch.validators import (
     DEFAULT_SETTINGS,
     ObservedChange,
@@ -30,10 +30,20 @@ from registerwatch.validators import (
     observed_changes_from_ledger,
 )
 
-__all__ = ["OBSERVED_KINDS", "load_context", "observed_ledger"]
+__all__ = ["CAPABILITIES_BOOKMARK", "OBSERVED_KINDS", "load_context", "observed_ledger",
+           "read_capabilities"]
 
 # The ledger kinds that are changes to a register entry (validators.context maps them).
 OBSERVED_KINDS = ("observed_change", "observed_deleted")
+# Sync records what the MIS exposed at its last sync as this bookmark (a JSON object); the scan
+# reads it through the store, never through sync, so the scan does not depend on sync.
+CAPABILITIES_BOOKMARK = "capabilities"
+
+
+def read_capabilities(store: Store, school_id: str) -> dict[str, bool]:
+    """What the school's MIS exposed at its last sync ({} before the first)."""
+    raw = store.get_bookmark(school_id, CAPABILITIES_BOOKMARK)
+    return json.loads(raw) if raw else {}
 
 
 def observed_ledger(store: Store, school_id: str, *,
@@ -53,7 +63,7 @@ def load_context(store: Store, school: SchoolSettings, as_of: date, *,
     and AMD002 each say once what could not be checked instead of reporting breaches.
     Raises CalendarError when the school's configured calendar has no terms.
     """
-    calendar = SchoolCalendar(school.to_calendar())
+    calendar = calendar_for(school)
     capabilities = read_capabilities(store, school.id)
     with collector_paused():
         return ScanContext.build(

@@ -50,7 +50,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from registerwatch.calendar import LONDON, SchoolCalendar
+from registerwatch.calendar import LONDON, calendar_for
 from registerwatch.errors import RegisterwatchError
 from registerwatch.logging import UPN_PATTERN, get_logger
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from registerwatch.config.settings import SchoolSettings, Settings
     from registerwatch.store import Store
 
-log = get_logger("registerwatch.nightly")
+log = get_logger("registerwatch.jobs.nightly")
 
 Outcome = Literal["ok", "partial", "failed", "interrupted"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "partial", "failed", "interrupted")
@@ -193,7 +193,7 @@ class NightContext:
         return self.output_dir / self.as_of.isoformat()
 
     def is_school_day(self, school: SchoolSettings, day: date | None = None) -> bool:
-        return SchoolCalendar(school.to_calendar()).is_school_day(day or self.as_of)
+        return calendar_for(school).is_school_day(day or self.as_of)
 
 
 # -- the steps -----------------------------------------------------------------------------------
@@ -262,10 +262,11 @@ _RETURN_LABELS = {LA_RETURNS: "LA return", DFE_DAILY: "DfE daily return"}
 
 def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
                   day: date | None) -> StepResult:
-    """Render, write and queue ``kinds`` for every school for which ``day`` (default
-    ``as_of``) is a school day; the exports builders decide what is due."""
-    from registerwatch.exports.base import write_return
-    from registerwatch.exports.registry import ExportRequest, builder
+    """Make, write and queue ``kinds`` for every school for which ``day`` (default ``as_of``)
+    is a school day; the exports builders decide what is due, and ``export_school`` how a
+    failing return is isolated (each return stands alone)."""
+    from registerwatch.exports.registry import ExportRequest
+    from registerwatch.jobs.returns import export_school
     from registerwatch.outbox import queue_return
 
     counts = {"schools_not_school_day": 0, "rendered": 0, "records": 0, "queued": 0,
@@ -290,28 +291,40 @@ def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
                         reason="not_synced")
             continue
         for kind in kinds:
-            try:
-                build = builder(kind)
-                request = ExportRequest(school=school, store=ctx.store, as_of=ctx.as_of,
-                                        generated_at=ctx.now(), day=day)
-                for rendered in build(request):
-                    written = write_return(rendered, folder)
-                    queued = queue_return(ctx.store, rendered, artefact_path=written.xml_path,
-                                          at=ctx.now())
-                    counts["rendered"] += 1
-                    counts["records"] += rendered.record_count
-                    counts["queued"] += sum(q.created for q in queued)
-                    counts["already_queued"] += sum(not q.created for q in queued)
-                done += 1
-            except Exception as exc:  # one school's return must not stop the others
-                counts["failed"] += 1
-                errors.append(error_text(_name_school(exc, school.id, kind)))
-                _log_failure(exc, step=name, school_id=school.id, return_kind=kind)
+            request = ExportRequest(school=school, store=ctx.store, as_of=ctx.as_of,
+                                    generated_at=ctx.now(), day=day)
+            made = export_school(kind, request, folder)
+            failed = 0
+            for failure in made.failures:
+                failed += 1
+                errors.append(error_text(_name_school(failure.error, school.id, kind,
+                                                      failure.artefact)))
+                _log_failure(failure.error, step=name, school_id=school.id, return_kind=kind)
+            for item in made.exported:
+                try:
+                    queued = queue_return(ctx.store, item.rendered,
+                                          artefact_path=item.written.xml_path, at=ctx.now())
+                except Exception as exc:  # one return that will not queue must not stop the rest
+                    failed += 1
+                    errors.append(error_text(_name_school(exc, school.id, kind,
+                                                          item.rendered.file_stem)))
+                    _log_failure(exc, step=name, school_id=school.id, return_kind=kind)
+                    continue
+                counts["rendered"] += 1
+                counts["records"] += item.rendered.record_count
+                counts["queued"] += sum(q.created for q in queued)
+                counts["already_queued"] += sum(not q.created for q in queued)
+            counts["failed"] += failed
+            # A kind counts as done when anything of it went through, or nothing failed.
+            done += bool(made.exported) or not failed
     return StepResult(name, _outcome_of(done, counts["failed"]), counts, errors)
 
 
-def _name_school(exc: BaseException, school_id: str, kind: str) -> str:
+def _name_school(exc: BaseException, school_id: str, kind: str,
+                 artefact: str | None = None) -> str:
     text = error_text(exc)
+    if artefact is not None:
+        text = f"{artefact}: {text}"
     return text if school_id in text else f"school {school_id!r}, {kind}: {text}"
 
 
@@ -456,7 +469,7 @@ def _log_failure(exc: BaseException, **context: Any) -> None:
         log.warning("nightly.failed", error_type=type(exc).__name__, error=error_text(exc),
                     **context)
     else:  # a bug: keep the traceback for the log (the redactor still scrubs it)
-        log.exception("nightly.crashed", error_type=type(exc).__name__, **context)
+        log.error("nightly.crashed", error_type=type(exc).__name__, exc_info=exc, **context)
 
 
 def today(clock: Callable[[], datetime] | None = None) -> date:

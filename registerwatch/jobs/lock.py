@@ -50,7 +50,7 @@ from registerwatch.errors import ConfigError, RunLockedError, StoreError
 from registerwatch.logging import get_logger
 from registerwatch.store.engine import is_sqlite_memory, parse_url, safe_url, sqlite_path
 
-log = get_logger("registerwatch.runlock")
+log = get_logger("registerwatch.jobs.lock")
 
 LockKind = Literal["work", "daemon"]
 

@@ -43,7 +43,7 @@ from registerwatch.config.settings import SchoolSettings, Settings
 from registerwatch.errors import RegisterwatchError
 from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger
-from registerwatch.scan_store import load_context
+from registerwatch.scan.context_loader import load_context
 from registerwatch.schema import SEVERITY_RANK, Finding, Pupil, Severity
 from registerwatch.store import Store, StoredFinding
 from registerwatch.validators import (

@@ -1,6 +1,6 @@
 """The daemon behind ``registerwatch run``: the night's jobs at their times, unattended.
 
-Three daily jobs (``registerwatch.nightly.SCHEDULED``), timed by ``[schedule]`` in Europe/London
+Three daily jobs (``registerwatch.jobs.nightly.SCHEDULED``), timed by ``[schedule]`` in Europe/London
 wall-clock time: ``nightly`` (02:00: sync, scan, report), ``returns`` (07:00: the LA returns that
 are due, then submit) and ``dfe-daily`` (16:00, after the afternoon registers close: sync, the
 day's DfE return, submit). The returns jobs only make returns on each school's school days.
@@ -18,7 +18,7 @@ A job that comes due while another is still running (a sync slow enough to pass 
 soon as the first ends, once. A job missed while the daemon was not running is not made up on
 start: run ``registerwatch nightly`` by hand for a missed night.
 
-Each job takes the store's work lock (``registerwatch.runlock``), waiting for a ``sync`` started
+Each job takes the store's work lock (``registerwatch.jobs.lock``), waiting for a ``sync`` started
 by hand to finish, and each job and step is recorded in the ``runs`` table, as is the daemon's
 own life (command ``run``).
 
@@ -49,7 +49,7 @@ import schedule
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError, RunLockedError
 from registerwatch.logging import get_logger
-from registerwatch.nightly import (
+from registerwatch.jobs.nightly import (
     SCHEDULED,
     Job,
     JobResult,
@@ -61,10 +61,10 @@ from registerwatch.nightly import (
 
 if TYPE_CHECKING:
     from registerwatch.config.settings import Settings
-    from registerwatch.runlock import RunLock
+    from registerwatch.jobs.lock import RunLock
     from registerwatch.store import Store
 
-log = get_logger("registerwatch.scheduler")
+log = get_logger("registerwatch.jobs.scheduler")
 
 # How long a job waits for the work lock (a long `registerwatch sync` started by hand) before it
 # is recorded as failed for this day. Long enough for any sync; short enough that tomorrow's

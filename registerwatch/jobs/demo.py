@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from registerwatch.calendar import SchoolCalendar
+from registerwatch.calendar import calendar_for
 from registerwatch.codes import statistics_for_marks
 from registerwatch.config import parse_config
 from registerwatch.files import write_private
-from registerwatch.nightly import (
+from registerwatch.jobs.nightly import (
     Job,
     JobResult,
     NightContext,
@@ -106,7 +106,7 @@ def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int =
                                progress=progress, clock=lambda: night_clock)
             ctx = NightContext(settings=settings, store=store, as_of=school.as_of,
                                output_dir=folder, clock=lambda: night_clock, environ=environ)
-            last_day = SchoolCalendar(settings.schools[0].to_calendar()).previous_school_day(
+            last_day = calendar_for(settings.schools[0]).previous_school_day(
                 school.as_of)
             night = run_job(_demo_night(last_day), ctx, trigger="demo")
             ledger = check_ledger(store)
