@@ -37,7 +37,7 @@ from registerwatch.exports.census_attendance.terms import (
     spring_bank_holiday,
     term_containing,
 )
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     ReturnDataError,

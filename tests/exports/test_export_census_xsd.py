@@ -26,7 +26,7 @@ from registerwatch.codes import CODES_2024
 from registerwatch.exports import census_attendance
 from registerwatch.exports.base import validate
 from registerwatch.exports.census_attendance import ABSENCE_CODES
-from registerwatch.exports.dfe_daily.register import NC_YEARS
+from registerwatch.exports.registers import NC_YEARS
 
 SCHEMA = "census-attendance-1.xsd"
 AVA = "Pupils/Pupil[1]"

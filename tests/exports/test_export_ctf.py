@@ -25,7 +25,7 @@ from registerwatch.adapters.ctf import VENDOR_SINGLE_CHARACTER_CODES, parse_ctf
 from registerwatch.codes import session_statistics
 from registerwatch.exports import ctf
 from registerwatch.exports.base import validate
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     ReturnDataError,

@@ -262,7 +262,7 @@ def test_a_generated_school_validates_and_never_carries_comments(tmp_path: Path)
 
 
 def test_codes_a_2024_return_cannot_carry() -> None:
-    from registerwatch.exports.dfe_daily.register import invalid_marks
+    from registerwatch.exports.registers import invalid_marks
 
     def mark(day: date, code: str) -> Mark:
         return Mark(pupil_id="wenlock:1001", date=day, session=Session.AM, code=code)

@@ -24,7 +24,7 @@ from test_export_cli_fixtures import (
 
 from registerwatch.codes import CODES_2024
 from registerwatch.exports import dfe_daily
-from registerwatch.exports.dfe_daily.register import NC_YEARS
+from registerwatch.exports.registers import NC_YEARS
 
 SCHEMA = "dfe-daily-1.xsd"
 FIRST = "Records/Record[1]"
