@@ -30,7 +30,7 @@ from registerwatch.school_age import date_attaining_age
 from registerwatch.upn import ALPHABET, normalise_upn
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings
+    from registerwatch.config import SchoolSettings
     from registerwatch.exports.registry import ExportRequest
 
 SessionKey = tuple[str, date, Session]  # (pupil id, date, session)

@@ -37,7 +37,7 @@ from typing import Any
 
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import parse_config
-from registerwatch.config.settings import SchoolSettings
+from registerwatch.config import SchoolSettings
 from registerwatch.exports.registry import ExportRequest
 from registerwatch.schema import (
     Address,
