@@ -195,7 +195,7 @@ def check_golden(name: str, data: bytes) -> None:
     """Compare ``data`` with ``golden/<name>`` byte for byte.
 
     To regenerate after an intended change: ``REGISTERWATCH_UPDATE_GOLDEN=1 .venv/bin/pytest
-    tests/exports -k "dfe_daily or census or ctf"``, then review the diff before committing.
+    tests/exports/test_export_returns.py``, then review the diff before committing.
     """
     path = GOLDEN / name
     if os.environ.get(UPDATE_GOLDEN_ENV) == "1":
