@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import StrEnum
+from types import MappingProxyType
 
 REGULATIONS_2024_IN_FORCE = date(2024, 8, 19)
 LEGACY_LAST_VALID_DAY = date(2024, 8, 18)
@@ -226,6 +227,27 @@ PRESENT_CODES = frozenset({"/", "\\", "L"})
 UNAUTHORISED_CODES = frozenset(c.code for c in CODES_2024 if c.unauthorised)  # G N O U
 AUTHORISED_CODES = frozenset(c.code for c in CODES_2024 if c.authorised)
 NOT_POSSIBLE_CODES = frozenset(c.code for c in CODES_2024 if not c.possible)
+
+# Illness (not medical or dental appointments): the code the LA sickness return counts
+# (SI 2024/208 reg 13, rule LAR001 and the la-sickness return read it from here).
+ILLNESS_CODE = "I"
+
+# SECONDARY (reference §1.3: One/Capita documentation, onepublications.com/?p=8857): the single
+# characters MIS products write in a CTF AttendanceMarks string for the 2024 two-character codes.
+# Only these three are documented; Y1-Y7 have no known single-character form. The CTF importer
+# (adapters/ctf) decodes with this table and the CTF return (exports/ctf) encodes with its
+# inverse, so a file written by one reads back unchanged through the other: change it here only,
+# when the CTF 25 specification or a vendor's documentation says otherwise.
+CTF_SINGLE_CHARACTER_CODES: Mapping[str, str] = MappingProxyType({
+    "<": "C1",
+    ">": "C2",
+    "?": "J1",
+})
+
+# VERIFIED from code (Follett, reference §4): a date not in session is written "##" in a CTF marks
+# string. The same character is the national code for a planned closure, and a CTF gives no way
+# to tell the two apart (every weekend is "##" too), so "#" read from a CTF never becomes a mark.
+CTF_NOT_IN_SESSION = "#"
 
 
 class UnknownCodeError(KeyError):

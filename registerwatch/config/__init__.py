@@ -1,26 +1,23 @@
 """Configuration: one TOML file (``--config`` or ``$REGISTERWATCH_CONFIG``) → :class:`Settings`.
 
-See ``example.toml`` (:data:`EXAMPLE_CONFIG_PATH`) for every key, explained.
+See ``example.toml`` (:data:`EXAMPLE_CONFIG_PATH`) for every key, explained. The package is the
+public face; its modules are ``types`` (constants, field types, the simple sections),
+``credentials``, ``transports``, ``schools`` and ``loading`` (the whole file and its errors).
 """
 
-from registerwatch.config.settings import (
+from registerwatch.config.credentials import VENDOR_CREDENTIALS
+from registerwatch.config.loading import Settings, load_config, parse_config
+from registerwatch.config.schools import CalendarSettings, MisSettings, SchoolSettings
+from registerwatch.config.transports import TransportSettings, TransportsSettings
+from registerwatch.config.types import (
     CONFIG_ENV_VAR,
     DEFAULT_STORE_URL,
     EXAMPLE_CONFIG_PATH,
     PHASES,
-    VENDOR_CREDENTIALS,
-    CalendarSettings,
     LoggingSettings,
-    MisSettings,
     ScheduleSettings,
-    SchoolSettings,
-    Settings,
     StoreSettings,
     SyncSettings,
-    TransportSettings,
-    TransportsSettings,
-    load_config,
-    parse_config,
     toml_path,
 )
 

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings
+    from registerwatch.config import SchoolSettings
     from registerwatch.exports.base import RenderedReturn
     from registerwatch.store import Store
 

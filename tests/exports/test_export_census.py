@@ -1,4 +1,5 @@
-"""census-attendance: the golden return, term boundaries (Easter), the age window, refusals."""
+"""census-attendance: term boundaries (Easter), the age window, refusals (its golden file and
+XSD cases: tests/exports/test_export_returns.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from test_export_cli_fixtures import (
     GENERATED_AT,
     SECRET_COMMENT,
     calendar,
-    check_golden,
     make_request,
     marks,
     open_store,
@@ -37,7 +37,7 @@ from registerwatch.exports.census_attendance.terms import (
     spring_bank_holiday,
     term_containing,
 )
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     ReturnDataError,
@@ -76,16 +76,7 @@ def blocks(rendered) -> dict[str, dict[str, object]]:
     return found
 
 
-# -- the golden return ------------------------------------------------------------------------
-
-
-def test_golden_xml_and_csv(store) -> None:
-    rendered = build_one(store, as_of=AUTUMN_AS_OF, term="autumn-2025")
-    validate(rendered)
-    check_golden("census-attendance-1.xml", rendered.xml)
-    check_golden("census-attendance-1.csv", rendered.csv_bytes())
-    assert rendered.file_stem == "census-attendance_wenlock_autumn-2025"
-    assert [k.episode for k in rendered.records] == ["autumn-2025"] * 4
+# -- the counts -------------------------------------------------------------------------------
 
 
 def test_counts_by_hand(store) -> None:

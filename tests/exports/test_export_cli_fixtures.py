@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from support.config_writer import write_config as write_toml_config
 
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import Settings, parse_config
@@ -194,7 +195,7 @@ def check_golden(name: str, data: bytes) -> None:
     """Compare ``data`` with ``golden/<name>`` byte for byte.
 
     To regenerate after an intended change: ``REGISTERWATCH_UPDATE_GOLDEN=1 .venv/bin/pytest
-    tests/exports -k "dfe_daily or census or ctf"``, then review the diff before committing.
+    tests/exports/test_export_returns.py``, then review the diff before committing.
     """
     path = GOLDEN / name
     if os.environ.get(UPDATE_GOLDEN_ENV) == "1":
@@ -206,33 +207,9 @@ def check_golden(name: str, data: bytes) -> None:
                               f"rerun with {UPDATE_GOLDEN_ENV}=1 and review the diff")
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_config(path: Path, store_path: Path, schools: list[dict[str, Any]]) -> Path:
     """A TOML config for ``schools`` (tables as ``school_table`` builds them)."""
-    lines = ["[store]", f"url = {_toml(f'sqlite:///{store_path}')}", ""]
-    for school in schools:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school.items() if k not in ("mis", "calendar")]
-        lines.append("[schools.mis]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school["mis"].items()]
-        lines.append("[schools.calendar]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school["calendar"].items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_toml_config(path, f"sqlite:///{store_path}", schools)
 
 
 # -- XSD negative cases: mutate a valid document ------------------------------------------------

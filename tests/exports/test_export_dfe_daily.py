@@ -1,4 +1,5 @@
-"""dfe-daily: the golden return, which pupils and sessions it holds, and when it refuses."""
+"""dfe-daily: which pupils and sessions it holds, and when it refuses (its golden file and XSD
+cases: tests/exports/test_export_returns.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from lxml import etree
 from test_export_cli_fixtures import (
     SECRET_COMMENT,
     UNEXPECTED_CLOSURE,
-    check_golden,
     make_request,
     marks,
     open_store,
@@ -43,16 +43,6 @@ def build_one(store, **kwargs):
 
 def records(rendered) -> list[etree._Element]:
     return etree.fromstring(rendered.xml).findall("Records/Record")
-
-
-def test_golden_xml_and_csv(store) -> None:
-    rendered = build_one(store, as_of=date(2025, 9, 10), day=GOLDEN_DAY)
-    validate(rendered)
-    check_golden("dfe-daily-1.xml", rendered.xml)
-    check_golden("dfe-daily-1.csv", rendered.csv_bytes())
-    assert rendered.file_stem == "dfe-daily_wenlock_2025-09-09"
-    assert rendered.period == "2025-09-09"
-    assert rendered.schema_name == "dfe-daily-1.xsd"
 
 
 def test_one_record_per_registered_pupil_on_roll_per_session(store) -> None:
@@ -262,7 +252,7 @@ def test_a_generated_school_validates_and_never_carries_comments(tmp_path: Path)
 
 
 def test_codes_a_2024_return_cannot_carry() -> None:
-    from registerwatch.exports.dfe_daily.register import invalid_marks
+    from registerwatch.exports.registers import invalid_marks
 
     def mark(day: date, code: str) -> Mark:
         return Mark(pupil_id="wenlock:1001", date=day, session=Session.AM, code=code)

@@ -28,7 +28,6 @@ a day that neither counts nor breaks a run of absence.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -37,7 +36,7 @@ from typing import Any
 
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import parse_config
-from registerwatch.config.settings import SchoolSettings
+from registerwatch.config import SchoolSettings
 from registerwatch.exports.registry import ExportRequest
 from registerwatch.schema import (
     Address,
@@ -61,7 +60,6 @@ AS_OF = date(2025, 11, 21)
 GENERATED_AT = datetime(2025, 11, 21, 7, 30, tzinfo=UTC)
 SCANNED_AT = datetime(2025, 11, 21, 6, 0, tzinfo=UTC)
 GOLDEN = Path(__file__).with_name("golden")
-UPDATE_GOLDEN_ENV = "REGISTERWATCH_UPDATE_GOLDEN"
 Y4_DAY = date(2025, 11, 13)
 
 CALENDAR = Calendar(
@@ -274,21 +272,6 @@ EXPECTED = [
 
 def golden_path(name: str) -> Path:
     return GOLDEN / name
-
-
-def check_golden(name: str, data: bytes) -> None:
-    """Compare ``data`` with tests/exports/golden/<name> byte for byte; with
-    REGISTERWATCH_UPDATE_GOLDEN=1 in the environment, (re)write the file instead."""
-    path = golden_path(name)
-    if os.environ.get(UPDATE_GOLDEN_ENV) == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return
-    assert path.is_file(), (f"no golden file {path}; run the tests with "
-                            f"{UPDATE_GOLDEN_ENV}=1 to create it, then review it")
-    assert data == path.read_bytes(), (
-        f"{name} differs from its golden file; if the change is intended, rerun with "
-        f"{UPDATE_GOLDEN_ENV}=1 and review the diff")
 
 
 # -- the scenario itself ------------------------------------------------------------------------

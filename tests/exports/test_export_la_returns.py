@@ -1,9 +1,6 @@
-"""The five LA notification returns: golden files, values, determinism, the empty case, files
-0600, and the Notification round trip that closes the LAR findings.
-
-Golden files: tests/exports/golden/<kind>-1.xml and .csv, compared byte for byte. After an
-intended change, regenerate them with ``REGISTERWATCH_UPDATE_GOLDEN=1 .venv/bin/pytest
-tests/exports -k la_`` and review the diff.
+"""The five LA notification returns: values, determinism, the empty case, files 0600, and the
+Notification round trip that closes the LAR findings. Their golden files and XSD cases are run by
+the template over every return, tests/exports/test_export_returns.py.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from test_export_la_fixtures import (
     AS_OF,
     GENERATED_AT,
     SCHOOL_ID,
-    check_golden,
     load,
     marks,
     notifications,
@@ -115,29 +111,6 @@ def test_export_la_notification_for_carries_the_episode_date() -> None:
     with pytest.raises(ValueError, match="no pupil or no episode"):
         notification_for("la-cme", SCHOOL_ID, ReturnRecordKey(None, "2025-11-03"),
                          made_at=made, channel="x")
-
-
-# -- golden files ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_export_la_golden_files_validate_and_match(store: Store, kind: str) -> None:
-    rendered = build_one(store, kind)
-    validate(rendered)  # against registerwatch/exports/schemas/<kind>-1.xsd
-    assert rendered.schema_name == f"{kind}-1.xsd"
-    assert rendered.file_stem == f"{kind}_{SCHOOL_ID}_2025-11-21"
-    assert rendered.period == "2025-11-21"
-    check_golden(f"{kind}-1.xml", rendered.xml)
-    check_golden(f"{kind}-1.csv", rendered.csv_bytes())
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_export_la_golden_xml_file_validates_on_its_own(kind: str) -> None:
-    from test_export_la_fixtures import golden_path
-
-    xml = golden_path(f"{kind}-1.xml").read_bytes()
-    validate(RenderedReturn(kind=kind, school_id=SCHOOL_ID, schema_name=f"{kind}-1.xsd", xml=xml,
-                            csv_header=(), csv_rows=[], file_stem="golden"))
 
 
 # -- values ---------------------------------------------------------------------------------------

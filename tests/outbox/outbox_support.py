@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from support.config_writer import write_config as write_toml_config
 
 from registerwatch.config import Settings, parse_config
 from registerwatch.exports import base
@@ -136,29 +137,9 @@ def make_settings(tmp_path: Path, transports: dict[str, Any]) -> Settings:
                          "transports": transports, "schools": SCHOOLS}, config_dir=tmp_path)
 
 
-def toml_value(value: Any) -> str:
-    return json.dumps(value)  # strings, numbers and lists of strings: JSON spells them as TOML
-
-
 def write_config(path: Path, store_url: str, transports: dict[str, Any]) -> Path:
     """The same config as a TOML file, for the subprocess runs."""
-    lines = ["[store]", f"url = {toml_value(store_url)}", ""]
-    for name, table in transports.get("la", {}).items():
-        lines.append(f'[transports.la."{name}"]')
-        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
-        lines.append("")
-    if "dfe" in transports:
-        lines.append("[transports.dfe]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in transports["dfe"].items()]
-        lines.append("")
-    for school in SCHOOLS:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school.items()
-                  if k not in ("mis", "calendar")]
-        lines += ["[schools.mis]", 'vendor = "ctf"', 'path = "ctf"', "",
-                  "[[schools.calendar.terms]]", 'start = "2025-09-03"', 'end = "2025-12-19"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_toml_config(path, store_url, SCHOOLS, transports=transports)
 
 
 @pytest.fixture

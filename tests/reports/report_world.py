@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from support.config_writer import write_config as write_toml_config
+
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import Settings, parse_config
 from registerwatch.schema import (
@@ -173,26 +175,7 @@ class World:
 
 def write_config(path: Path, store_url: str, schools: list[dict[str, Any]]) -> None:
     """The settings as a TOML file, for the command-line tests."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, date):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()
-                                    if x is not None) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    lines = ["[store]", f"url = {value(store_url)}", ""]
-    for school in schools:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {value(v)}" for k, v in school.items() if k not in ("mis", "calendar")]
-        for table in ("mis", "calendar"):
-            lines.append(f"[schools.{table}]")
-            lines += [f"{k} = {value(v)}" for k, v in school[table].items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_toml_config(path, store_url, schools)
 
 
 def build_small(tmp_path: Path) -> World:

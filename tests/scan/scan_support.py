@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.config_writer import write_config as write_toml_config
 
 from registerwatch.calendar import LONDON, SchoolCalendar
 from registerwatch.cli import main
@@ -84,21 +85,6 @@ def serve(app: VendorApp) -> SimulatorServer:
 # -- config ---------------------------------------------------------------------------------
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()
-                                if v is not None) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def elm_config() -> dict[str, Any]:
     """elm's [[schools]] table: its MIS is never called (the tests write its records)."""
     return {"id": ELM, "urn": "100001", "laestab": "8812001", "name": "Elm Primary School",
@@ -110,19 +96,9 @@ def elm_config() -> dict[str, Any]:
 
 
 def write_config(path: Path, store_url: str, schools: list[dict[str, Any]]) -> Path:
-    lines = ["[store]", f"url = {_toml(store_url)}", "", "[logging]", 'level = "WARNING"', "",
-             "[sync]", f"trailing_school_days = {TRAILING_SCHOOL_DAYS}", "timeout_seconds = 5",
-             ""]
-    for school in schools:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school.items() if k not in ("mis", "calendar")]
-        lines.append("[schools.mis]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school["mis"].items()]
-        lines.append("[schools.calendar]")
-        lines += [f"{k} = {_toml(v)}" for k, v in school["calendar"].items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_toml_config(path, store_url, schools, logging={"level": "WARNING"},
+                             sync={"trailing_school_days": TRAILING_SCHOOL_DAYS,
+                                   "timeout_seconds": 5})
 
 
 def settings_for(store_url: str, schools: list[dict[str, Any]]) -> Settings:

@@ -7,7 +7,6 @@ pytest would otherwise import several modules all called ``conftest``.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,9 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
-from datetime import time as wall_time
 from pathlib import Path
 from typing import Any
+
+from support.config_writer import write_config as write_toml_config
 
 from registerwatch.config import Settings, load_config, parse_config
 from registerwatch.jobs.nightly import NightContext, StepResult
@@ -71,49 +71,14 @@ def settings_for(store_url: str, schools: list[dict[str, Any]] | None = None,
 # -- TOML files ----------------------------------------------------------------------------------
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, date | wall_time):
-        return value.isoformat() if not isinstance(value, wall_time) else f'"{value:%H:%M}"'
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()
-                                if v is not None) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def write_config(path: Path, store_url: str, schools: list[dict[str, Any]], *,
                  transports: Mapping[str, Any] | None = None,
                  schedule: Mapping[str, Any] | None = None,
                  sync: Mapping[str, Any] | None = None) -> Path:
     """A TOML config; ``transports`` as {"dfe": {...}, "la": {"881": {...}}}."""
-    lines = ["[store]", f"url = {toml_value(store_url)}", ""]
     sync = {"timeout_seconds": 5, "concurrency": 2} | dict(sync or {})
-    lines += ["[sync]", *(f"{k} = {toml_value(v)}" for k, v in sync.items()), ""]
-    if schedule:
-        lines += ["[schedule]", *(f"{k} = {toml_value(v)}" for k, v in schedule.items()), ""]
-    if transports:
-        if "dfe" in transports:
-            lines += ["[transports.dfe]",
-                      *(f"{k} = {toml_value(v)}" for k, v in transports["dfe"].items()), ""]
-        for code, table in transports.get("la", {}).items():
-            lines += [f'[transports.la."{code}"]',
-                      *(f"{k} = {toml_value(v)}" for k, v in table.items()), ""]
-    for school in schools:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school.items()
-                  if k not in ("mis", "calendar")]
-        lines.append("[schools.mis]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school["mis"].items()]
-        lines.append("[schools.calendar]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school["calendar"].items()]
-        lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_toml_config(path, store_url, schools, sync=sync, schedule=schedule,
+                      transports=transports)
     load_config(path)  # fail here, with the config's own message, if the file is wrong
     return path
 

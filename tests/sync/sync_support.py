@@ -8,13 +8,12 @@ quarantine, failures) without HTTP; the simulator tests (``test_sync_simulators.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+from support.config_writer import write_config as write_toml_config
 
 from registerwatch.adapters._base import Batch, Quarantined
 from registerwatch.calendar import SchoolCalendar
@@ -296,34 +296,8 @@ def serve(app: VendorApp) -> SimulatorServer:
 
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()
-                                if v is not None) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
 def write_config(path: Path, store_url: str, schools: list[dict[str, Any]],
                  **sync: Any) -> None:
     """A TOML config file for ``schools`` (tables as ``school_config`` builds them)."""
-    sync = {"timeout_seconds": 5, "concurrency": 2} | sync
-    lines = ["[store]", f"url = {toml_value(store_url)}", "", "[sync]",
-             *(f"{k} = {toml_value(v)}" for k, v in sync.items()), ""]
-    for school in schools:
-        lines.append("[[schools]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school.items()
-                  if k not in ("mis", "calendar")]
-        lines.append("[schools.mis]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school["mis"].items()]
-        lines.append("[schools.calendar]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in school["calendar"].items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_toml_config(path, store_url, schools,
+                      sync={"timeout_seconds": 5, "concurrency": 2} | sync)

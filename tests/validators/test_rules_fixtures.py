@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from registerwatch.validators import get_rule, run_rules, session_text
-from registerwatch.validators.scenario import Scenario, load_scenarios, rows_of
+from support.scenario import Scenario, load_scenarios, rows_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCENARIOS = [case for path in sorted(FIXTURES.glob("*.yaml")) for case in load_scenarios(path)]

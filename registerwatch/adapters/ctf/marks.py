@@ -7,8 +7,7 @@ dfe-rules-formats.md §4, VERIFIED from code); the CTF 25 specification itself w
 
 One character per session cannot hold the multi-character 2024 codes (C1, C2, J1, Y1-Y7), so MIS
 vendors write a single internal character for them. That table is
-``VENDOR_SINGLE_CHARACTER_CODES``: change it there, and only there, when the CTF 25 specification
-or a vendor's documentation says otherwise.
+``codes.CTF_SINGLE_CHARACTER_CODES`` (shared with the CTF return, which encodes with it).
 
 This module is pure (no XML, no schema): it turns (start date, string) into decoded sessions and
 undecodable ones, so the parser and the property tests share exactly one decoder.
@@ -19,25 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from types import MappingProxyType
 
 from registerwatch.adapters._base import normalise_code
+from registerwatch.codes import CTF_NOT_IN_SESSION, CTF_SINGLE_CHARACTER_CODES
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Session
 
-# SECONDARY (reference §1.3: One/Capita documentation, onepublications.com/?p=8857): the single
-# characters MIS products write for the 2024 two-character codes. Only these three are documented;
-# Y1-Y7 have no known single-character form, so such a character is quarantined as unknown.
-VENDOR_SINGLE_CHARACTER_CODES: Mapping[str, str] = MappingProxyType({
-    "<": "C1",
-    ">": "C2",
-    "?": "J1",
-})
-
-# VERIFIED from code (Follett, reference §4): a date not in session is written "##". The same
-# character is the national code for a planned closure, and a CTF gives no way to tell the two
-# apart (every weekend is "##" too), so "#" never becomes a mark.
-NOT_IN_SESSION = "#"
+# The vendor character table and the not-in-session character are shared with the CTF return.
+VENDOR_SINGLE_CHARACTER_CODES = CTF_SINGLE_CHARACTER_CODES
+NOT_IN_SESSION = CTF_NOT_IN_SESSION
 
 SESSIONS_PER_DAY = 2
 _SESSION_BY_POSITION = (Session.AM, Session.PM)

@@ -28,7 +28,7 @@ from registerwatch.exports.census_attendance.terms import (
     latest_complete_term,
     parse_term,
 )
-from registerwatch.exports.dfe_daily.register import load_register, school_calendar
+from registerwatch.exports.registers import load_register, school_calendar
 
 if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn

@@ -35,7 +35,7 @@ from lxml import etree
 from registerwatch.codes import CODES_2024, session_statistics
 from registerwatch.exports.base import RenderedReturn, ReturnRecordKey, sub, xml_bytes
 from registerwatch.exports.census_attendance.terms import CensusTerm, Period
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     RegisterData,

@@ -29,7 +29,7 @@ from enum import StrEnum
 import holidays
 
 from registerwatch.calendar import easter_sunday
-from registerwatch.exports.dfe_daily.register import ExportRequestError
+from registerwatch.exports.registers import ExportRequestError
 
 
 class Season(StrEnum):

@@ -27,7 +27,7 @@ from registerwatch.exports.ctf.render import (
     ctf_window,
     render,
 )
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     load_register,
     school_calendar,

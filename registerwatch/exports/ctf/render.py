@@ -17,7 +17,8 @@ attendance block)::
 that is not a school session for the pupil (weekend, holiday, planned closure, before they joined
 or after they left) is ``#``. The multi-character 2024 codes are written with the single
 characters MIS vendors use (SECONDARY, One/Capita: C1 ``<``, C2 ``>``, J1 ``?``): the inverse of
-``adapters.ctf.VENDOR_SINGLE_CHARACTER_CODES``, so a file written here imports back unchanged.
+``codes.CTF_SINGLE_CHARACTER_CODES`` (the table the CTF importer decodes with), so a file written
+here imports back unchanged.
 
 Y1-Y7 have no known single character (reference §4, unresolved). They are not possible sessions,
 so the session counts do not change whatever is written; ``unencodable="not-in-session"``
@@ -41,11 +42,14 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from registerwatch.adapters.ctf import NOT_IN_SESSION, VENDOR_SINGLE_CHARACTER_CODES
 from registerwatch.calendar import school_year_bounds, school_year_of
-from registerwatch.codes import session_statistics
+from registerwatch.codes import (
+    CTF_NOT_IN_SESSION,
+    CTF_SINGLE_CHARACTER_CODES,
+    session_statistics,
+)
 from registerwatch.exports.base import RenderedReturn, ReturnRecordKey, sub, xml_bytes
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     RegisterData,
@@ -74,7 +78,7 @@ SUPPLIER_ID = "registerwatch"
 
 # The national code -> the one character written for it (the importer's table, inverted).
 CHARACTER_FOR_CODE: Mapping[str, str] = {code: character for character, code
-                                         in VENDOR_SINGLE_CHARACTER_CODES.items()}
+                                         in CTF_SINGLE_CHARACTER_CODES.items()}
 
 PUPILS_OPTION = "ctf_pupils"
 UNENCODABLE_OPTION = "ctf_unencodable"
@@ -228,7 +232,7 @@ def year_block(data: RegisterData, pupil: Pupil, year: int, year_start: date,
         for session in (Session.AM, Session.PM):
             mark = by_session.get((day, session))
             written = _character(mark.code) if mark is not None else None
-            characters.append(written or NOT_IN_SESSION)
+            characters.append(written or CTF_NOT_IN_SESSION)
         day += timedelta(days=1)
     stats = session_statistics(Counter(m.code for m in marks))
     return YearBlock(year=year, possible=stats.possible, authorised=stats.authorised,

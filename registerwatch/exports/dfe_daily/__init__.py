@@ -11,7 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from registerwatch.calendar import SchoolCalendar
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     ReturnDataError,

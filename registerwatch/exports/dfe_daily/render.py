@@ -34,7 +34,7 @@ from registerwatch.exports.base import (
     xml_bytes,
     yes_no,
 )
-from registerwatch.exports.dfe_daily.register import (
+from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
     RegisterData,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from registerwatch.codes import ILLNESS_CODE
 from registerwatch.exports.la_common.building import build_return
 from registerwatch.exports.la_common.inputs import absence_inputs
 from registerwatch.exports.la_sickness.render import KIND, render
-from registerwatch.validators.returns.LAR001 import ILLNESS_CODE
 
 if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from registerwatch.codes import ILLNESS_CODE
 from registerwatch.schema import Finding, NotificationKind, Pupil, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
@@ -15,8 +16,6 @@ from registerwatch.validators.returns._common import (
     deadline_severity,
     return_made_within,
 )
-
-ILLNESS_CODE = "I"
 
 
 @dataclass

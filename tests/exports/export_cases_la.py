@@ -1,30 +1,18 @@
-"""The LA returns' XSDs: one negative case per constraint each enforces.
+"""The XSD negative cases of the LA returns, and what their XSDs accept.
 
 Each case takes a valid document (the Elmbrook scenario, rendered), breaks exactly one thing with
-lxml and asserts that ``validate`` raises ExportValidationError with an error line naming the
-element and the broken facet. The shared constraints live in la-common-1.xsd, which each return's
-XSD includes, so they are checked against every return that uses them.
+lxml (XPath from the root) and expects a validation error line naming the element and the broken
+facet. The shared constraints live in la-common-1.xsd, which each return's XSD includes, so they
+are checked against every return that uses them. Run by tests/exports/test_export_returns.py.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
-import pytest
 from lxml import etree
-from test_export_la_fixtures import AS_OF, SCHOOL_ID, load, request_for, scan
-
-from registerwatch.codes import CODES_2024
-from registerwatch.errors import ExportValidationError
-from registerwatch.exports.base import RenderedReturn, load_schema, validate
-from registerwatch.exports.registry import builder
-from registerwatch.store import Store
 
 SICKNESS, CA, CME, NEW, DELETION = ("la-sickness", "la-continuous-absence", "la-cme",
                                     "la-new-pupil", "la-deletion")
@@ -32,15 +20,6 @@ ALL = (SICKNESS, CA, CME, NEW, DELETION)
 ABSENCE = (SICKNESS, CA, CME)
 RUN = (CA, CME)
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-
-
-@pytest.fixture(scope="module")
-def documents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RenderedReturn]]:
-    path = tmp_path_factory.mktemp("la-xsd") / "store.db"
-    with Store.open(f"sqlite:///{path}") as store:
-        load(store)
-        scan(store, SCHOOL_ID, AS_OF)
-        yield {kind: builder(kind)(request_for(store))[0] for kind in ALL}
 
 
 # -- mutations ------------------------------------------------------------------------------------
@@ -246,69 +225,17 @@ CASES = [
          ("FutureArrangements",)),
 ]
 
-PARAMS = [pytest.param(case, kind, id=f"{kind}:{case.constraint}")
-          for case in CASES for kind in case.kinds]
+
+def cases_for(kind: str) -> list[tuple[str, Mutation, tuple[str, ...]]]:
+    return [(case.constraint, case.mutate, case.expect) for case in CASES if kind in case.kinds]
 
 
-def mutated(rendered: RenderedReturn, mutate: Mutation) -> RenderedReturn:
-    root = etree.fromstring(rendered.xml)
-    mutate(root)
-    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return dataclasses.replace(rendered, xml=xml)
-
-
-@pytest.mark.parametrize(("case", "kind"), PARAMS)
-def test_export_la_xsd_refuses(documents: dict[str, RenderedReturn], case: Case,
-                               kind: str) -> None:
-    valid = documents[kind]
-    validate(valid)
-    with pytest.raises(ExportValidationError) as caught:
-        validate(mutated(valid, case.mutate))
-    assert f"does not validate against {kind}-1.xsd" in str(caught.value)
-    assert any(all(part in line for part in case.expect) for line in caught.value.errors), (
-        f"no error names {case.expect}: {caught.value.errors}")
-
-
-def test_export_la_xsd_cases_cover_every_kind() -> None:
-    covered = {kind for case in CASES for kind in case.kinds}
-    assert covered == set(ALL)
-    assert len({c.constraint for c in CASES}) == len(CASES)
-
-
-# -- what the XSDs accept -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("kind", "mutate"), [
-    pytest.param(DELETION, value(f"{FIRST}/Deletion/Ground", "9(3)(b)"), id="ground-9-3"),
-    pytest.param(DELETION, value(f"{FIRST}/Deletion/Ground", "9(1)(o)"), id="ground-9-1-o"),
-    pytest.param(SICKNESS, value(f"{FIRST}/Pupil/UPN", "G80120000101A"), id="temporary-upn"),
-    pytest.param(SICKNESS, value("//Header/GeneratedAt", "2025-11-21T07:30:00Z"),
-                 id="generated-at-z"),
-    pytest.param(CA, nil(f"{FIRST}/Pupil/DOB"), id="dob-nil-not-held"),
-    pytest.param(CA, remove(f"{FIRST}/Pupil/Address/Line"), id="address-town-postcode-only"),
-    pytest.param(NEW, value(f"{FIRST}/Pupil/NCYear", "R"), id="nc-year-reception"),
-])
-def test_export_la_xsd_accepts(documents: dict[str, RenderedReturn], kind: str,
-                               mutate: Mutation) -> None:
-    validate(mutated(documents[kind], mutate))
-
-
-def test_export_la_xsd_includes_resolve_from_the_package() -> None:
-    """xs:include of la-common-1.xsd is resolved next to each XSD by base.load_schema (the
-    schema is parsed from the package file, so lxml knows its location)."""
-    for kind in ALL:
-        schema = load_schema(f"{kind}-1.xsd")
-        assert isinstance(schema, etree.XMLSchema)
-    folder = resources.files("registerwatch.exports.schemas")
-    for kind in ALL:
-        text = folder.joinpath(f"{kind}-1.xsd").read_text(encoding="utf-8")
-        assert '<xs:include schemaLocation="la-common-1.xsd"/>' in text
-    assert isinstance(folder.joinpath("la-common-1.xsd"), Path)  # a real file, not a zip member
-
-
-def test_export_la_xsd_code_enumeration_is_the_2024_table() -> None:
-    text = resources.files("registerwatch.exports.schemas").joinpath(
-        "la-common-1.xsd").read_text(encoding="utf-8")
-    block = text.split('<xs:simpleType name="AttendanceCode">')[1].split("</xs:simpleType>")[0]
-    listed = re.findall(r'<xs:enumeration value="([^"]+)"/>', block)
-    assert listed == [c.code for c in CODES_2024]
+ACCEPTED: list[tuple[str, str, Mutation]] = [
+    (DELETION, "ground-9-3", value(f"{FIRST}/Deletion/Ground", "9(3)(b)")),
+    (DELETION, "ground-9-1-o", value(f"{FIRST}/Deletion/Ground", "9(1)(o)")),
+    (SICKNESS, "temporary-upn", value(f"{FIRST}/Pupil/UPN", "G80120000101A")),
+    (SICKNESS, "generated-at-z", value("//Header/GeneratedAt", "2025-11-21T07:30:00Z")),
+    (CA, "dob-nil-not-held", nil(f"{FIRST}/Pupil/DOB")),
+    (CA, "address-town-postcode-only", remove(f"{FIRST}/Pupil/Address/Line")),
+    (NEW, "nc-year-reception", value(f"{FIRST}/Pupil/NCYear", "R")),
+]

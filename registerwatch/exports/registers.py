@@ -12,9 +12,6 @@ are the ones every such return makes before it renders anything:
 
 Problems are reported by pupil MIS id, date and session, never by name, UPN or date of birth,
 because the messages reach the terminal and nightly job logs.
-
-This module lives in ``dfe_daily`` because ``exports/base.py`` is shared with the LA returns and
-owned by the lead; it belongs beside ``base.py`` once agreed.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from registerwatch.school_age import date_attaining_age
 from registerwatch.upn import ALPHABET, normalise_upn
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings
+    from registerwatch.config import SchoolSettings
     from registerwatch.exports.registry import ExportRequest
 
 SessionKey = tuple[str, date, Session]  # (pupil id, date, session)

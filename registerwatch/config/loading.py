@@ -1,0 +1,282 @@
+"""The whole file: :class:`Settings`, :func:`load_config` and error reporting.
+
+Every problem in a file is reported at once, each named by its TOML path
+(``schools[1].mis.password_env: field required``), because an IT engineer fixing a config should
+not have to run the tool once per typo. Checks that span several keys of one table (which
+credentials a vendor needs, overlapping terms) run once that table's own keys are valid; where a
+check only needs keys written earlier in the same table it is a field check, so it is reported
+alongside everything else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from registerwatch.config.schools import MisSettings, SchoolSettings
+from registerwatch.config.transports import TransportSettings, TransportsSettings
+from registerwatch.config.types import (
+    CONFIG_ENV_VAR,
+    EXAMPLE_CONFIG_PATH,
+    Loc,
+    LoggingSettings,
+    Problem,
+    ScheduleSettings,
+    Section,
+    StoreSettings,
+    SyncSettings,
+    raise_problems,
+    toml_path,
+)
+from registerwatch.errors import ConfigError, CredentialError
+from registerwatch.schema.models import Vendor
+
+class Settings(Section):
+    """The whole configuration file."""
+
+    store: StoreSettings = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    transports: TransportsSettings = Field(default_factory=TransportsSettings)
+    schools: list[SchoolSettings] = Field(min_length=1)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_schools(self) -> Settings:
+        problems: list[Problem] = []
+        for key in ("id", "urn", "laestab"):
+            seen: dict[str, int] = {}
+            for i, school in enumerate(self.schools):
+                value = getattr(school, key)
+                if value in seen:
+                    problems.append((("schools", i, key),
+                                     f"duplicate: schools[{seen[value]}] has the same {key}"))
+                seen.setdefault(value, i)
+        cutoff = self.sync.isams_pm_cutoff
+        for i, school in enumerate(self.schools):
+            times = school.calendar.register_times
+            if school.mis.vendor is Vendor.ISAMS and not times.am_open < cutoff <= times.pm_open:
+                # Otherwise morning registrations would be filed as PM, or the reverse.
+                problems.append((("sync", "isams_pm_cutoff"),
+                                 f"{cutoff:%H:%M} must be after school '{school.id}' am_open "
+                                 f"({times.am_open:%H:%M}) and no later than its pm_open "
+                                 f"({times.pm_open:%H:%M})"))
+        raise_problems(problems)
+        return self
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file these settings were loaded from (None when built in code)."""
+        return self._source
+
+    def school(self, school_id: str) -> SchoolSettings:
+        """The school with this id, or ConfigError listing the known ids."""
+        for school in self.schools:
+            if school.id == school_id:
+                return school
+        known = ", ".join(s.id for s in self.schools)
+        raise ConfigError(f"no school {school_id!r} in the configuration (known: {known})")
+
+    def check_credentials(self, environ: Mapping[str, str] | None = None) -> None:
+        """Try every configured secret now; raise one CredentialError listing all that fail."""
+        problems: list[str] = []
+        owners: list[MisSettings | TransportSettings] = [s.mis for s in self.schools]
+        owners += list(self.transports.la.values())
+        if self.transports.dfe is not None:
+            owners.append(self.transports.dfe)
+        for owner in owners:
+            try:
+                owner.credentials(environ)
+            except CredentialError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise CredentialError("credentials could not be read", errors=problems)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and error reporting
+# --------------------------------------------------------------------------------------------
+
+def load_config(path: str | Path | None = None,
+                environ: Mapping[str, str] | None = None) -> Settings:
+    """Load and validate the TOML config at ``path``, or at ``$REGISTERWATCH_CONFIG``.
+
+    Raises ConfigError listing every problem by TOML path. Secrets are not read here (see
+    ``credentials()``), so a config can be checked on a machine that lacks them.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        named = env.get(CONFIG_ENV_VAR, "").strip()
+        if not named:
+            raise ConfigError(
+                f"no configuration file given: pass --config or set {CONFIG_ENV_VAR} "
+                f"(an annotated example is {EXAMPLE_CONFIG_PATH})")
+        path = named
+    # normpath, not resolve(): tidy "a/../b" without replacing a symlinked config directory.
+    file = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {file} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"configuration file {file} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"configuration file {file} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {file} is not valid TOML",
+                          errors=[_describe_toml_error(exc)]) from None
+    settings = parse_config(data, config_dir=file.parent, source=file)
+    return settings
+
+
+def parse_config(data: Mapping[str, Any], *, config_dir: str | Path | None = None,
+                 source: str | Path | None = None) -> Settings:
+    """Validate an already-parsed TOML document (tests, the simulator and ``demo`` build these).
+
+    Relative paths are resolved against ``config_dir`` (left relative when it is None).
+    """
+    context = {"config_dir": Path(config_dir) if config_dir is not None else None}
+    try:
+        settings = Settings.model_validate(dict(data), context=context)
+    except ValidationError as exc:
+        errors = _format_errors(exc)
+        where = f"configuration file {source}" if source is not None else "configuration"
+        count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+        raise ConfigError(f"{where} is invalid ({count})", errors=errors) from None
+    settings._source = Path(source) if source is not None else None
+    return settings
+
+
+_TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def _describe_toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    text = str(exc)
+    match = _TOML_POSITION.match(text)
+    if match is None:
+        return text
+    return f"line {match['line']}, column {match['col']}: {match['msg']}"
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    # include_input=False: inputs never reach the message, so a mistyped secret cannot leak.
+    for err in exc.errors(include_url=False, include_input=False):
+        loc: Loc = tuple(err["loc"])
+        if err["type"] == "config_problems":
+            for sub_loc, message in err["ctx"]["problems"]:
+                lines.append(f"{toml_path(loc + tuple(sub_loc))}: {message}")
+            continue
+        if loc and loc[-1] == "[key]":  # a dict key (e.g. an LA code) failed validation
+            loc = loc[:-1]
+        lines.append(f"{toml_path(loc) or '(top level)'}: {_message(err, loc)}")
+    return lines
+
+
+def _message(err: Any, loc: Loc) -> str:
+    kind: str = err["type"]
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    if kind == "missing":
+        return "field required"
+    if kind == "extra_forbidden":
+        return _unknown_key_message(loc)
+    if kind in ("literal_error", "enum"):
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return "must be one of " + ", ".join(choices)
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind.startswith("time"):
+        return 'must be a time such as "08:45"'
+    if kind.startswith("date") or kind.startswith("datetime"):
+        return 'must be a date such as "2025-09-03"'
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
+    if kind == "string_type":
+        return "must be a string (in quotes)"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a table"
+    if kind == "list_type":
+        return "must be an array ([...], or one [[table]] per entry)"
+    if kind == "too_short":
+        if ctx.get("min_length") == 1:
+            return "must have at least one entry"
+        return f"must have at least {ctx.get('min_length')} entries"
+    if kind == "string_too_short":
+        return "must not be empty"
+    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
+              "greater_than": ("greater than", "gt"), "less_than": ("less than", "lt")}
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}"
+    return str(err["msg"])
+
+
+def _unknown_key_message(loc: Loc) -> str:
+    allowed = _allowed_keys(loc[:-1])
+    key = loc[-1] if loc else ""
+    if not allowed:
+        return "unknown key"
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return "unknown key (allowed here: " + ", ".join(allowed) + ")"
+
+
+def _allowed_keys(loc: Loc) -> list[str] | None:
+    """The keys the table at ``loc`` accepts, found by walking the model types."""
+    tp: Any = Settings
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+            fields = {(f.alias or name): f.annotation for name, f in tp.model_fields.items()}
+            if part not in fields:
+                return None
+            tp = fields[part]
+        elif get_origin(tp) is list and isinstance(part, int):
+            tp = get_args(tp)[0]
+        elif get_origin(tp) is dict and isinstance(part, str):
+            tp = get_args(tp)[1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or name for name, f in tp.model_fields.items()]
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
