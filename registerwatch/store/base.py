@@ -195,8 +195,12 @@ class StoreBase:
         if a writer commits meanwhile (the scan reads a school's records and its stored findings
         this way). Takes no write lock."""
         try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+            with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Under READ COMMITTED (the default) each statement would see newer commits.
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
         except sa.exc.OperationalError as exc:
             raise StoreError(f"store {self.display_url}: {exc.orig}") from exc
 
