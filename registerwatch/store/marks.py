@@ -228,7 +228,7 @@ class MarksStore(StoreBase):
     def _stored_marks(
         conn: sa.Connection, scope: Sequence[sa.ColumnElement[bool]], keys: Sequence[MarkKey],
         *, live_only: bool,
-    ) -> tuple[dict[MarkKey, sa.Row[Any]], bool]:
+    ) -> tuple[dict[MarkKey, Sequence[Any]], bool]:
         """Stored rows (mark columns, then deleted_at) for ``keys``, in one read of ``scope``;
         and whether every live row in the scope is one of ``keys``."""
         m = t.marks
@@ -236,7 +236,7 @@ class MarksStore(StoreBase):
         query = sa.select(*_MARK_READ_COLUMNS, m.c.deleted_at).where(*scope)
         if live_only:
             query = query.where(m.c.deleted_at.is_(None))
-        found: dict[MarkKey, sa.Row[Any]] = {}
+        found: dict[MarkKey, Sequence[Any]] = {}
         covered = True
         for row in conn.execute(query).all():
             key = MarkKey(row[0], row[1], SESSIONS[row[2]])

@@ -21,7 +21,8 @@ class RunsStore(StoreBase):
         r = t.runs
         stmt = sa.insert(r).values(command=command, started_at=self._at(at), counts={})
         with self._write(conn) as c:
-            return c.execute(stmt.returning(r.c.id)).scalar_one()
+            run_id: int = c.execute(stmt.returning(r.c.id)).scalar_one()
+            return run_id
 
     def finish_run(
         self, run_id: int, outcome: str, counts: Mapping[str, Any] | None = None, *,
