@@ -26,18 +26,15 @@ school ids and counts, never pupil data.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
-
-import sqlalchemy as sa
 
 from registerwatch.adapters._base import Adapter, Batch, Quarantined
 from registerwatch.adapters.registry import build_adapter
@@ -45,28 +42,9 @@ from registerwatch.calendar import LONDON, SchoolCalendar, calendar_for, school_
 from registerwatch.config.settings import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import CalendarError, FatalApiError, RegisterwatchError
 from registerwatch.logging import get_logger
-from registerwatch.schema import (
-    SESSION_ORDER,
-    Amendment,
-    AmendmentSource,
-    Mark,
-    Pupil,
-    Register,
-)
-from registerwatch.store import (
-    LedgerEntry,
-    LedgerRecord,
-    MarkChange,
-    MarkDiff,
-    MarkKey,
-    Store,
-)
+from registerwatch.schema import Amendment, Mark, Pupil, Register
+from registerwatch.store import Connection, LedgerCheck, MarkDiff, MarkKey, Store
 from registerwatch.store.engine import is_sqlite_memory
-
-# The store's natural key for an amendment record: how sync tells which pulled MIS amendment
-# records are new (and so get a ledger entry) without a second copy of the store's rule. It is
-# private to the store; once ``insert_amendments`` reports which records were new, use that.
-from registerwatch.store.store import _amendment_key
 
 log = get_logger("registerwatch.sync")
 
@@ -276,13 +254,10 @@ class _Pulled:
     capabilities: dict[str, bool] = field(default_factory=dict)
 
 
-CAPABILITIES_BOOKMARK = "capabilities"
-
-
 def read_capabilities(store: Store, school_id: str) -> dict[str, bool]:
-    """What the school's MIS exposed at its last sync ({} before the first)."""
-    raw = store.get_bookmark(school_id, CAPABILITIES_BOOKMARK)
-    return json.loads(raw) if raw else {}
+    """What the school's MIS exposed at its last sync ({} before the first). Kept for callers
+    of ``sync.read_capabilities``; the read is ``Store.capabilities``."""
+    return store.capabilities(school_id)
 
 
 def sync_school(
@@ -468,16 +443,8 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
             elif missing:
                 deleted = store.mark_deleted(school_id, missing, at=now, conn=tx)
 
-        mis_amendments = _dedupe_amendments(pulled.amendments.records)
-        new_mis = _new_amendments(store, school_id, mis_amendments, tx)
-        amendments_new = store.insert_amendments(mis_amendments, school_id, at=now, conn=tx)
-
-        entries = _ledger_entries(school_id, diff, deleted, new_mis, now)
-        records = store.append_ledger(entries, conn=tx)
-        # Each observed code change is also an Amendment (source "observed") so validators
-        # compare one model; its source_ref is the ledger entry, which keeps it unique.
-        store.insert_amendments(_observed_amendments(records, diff), school_id, at=now,
-                                conn=tx)
+        recorded = store.record_changes(school_id, diff, deleted, pulled.amendments.records,
+                                        at=now, conn=tx)
 
         quarantined = [
             q if q.resource else replace(q, resource=resource)
@@ -501,26 +468,25 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
                 warnings.append(f"{resource}: {count} records quarantined; {again}")
             _move_bookmark(store, school_id, resource, as_of, window if held else None, now,
                            tx)
-        store.set_bookmark(school_id, CAPABILITIES_BOOKMARK,
-                           json.dumps(pulled.capabilities, sort_keys=True), at=now, conn=tx)
+        store.set_capabilities(school_id, pulled.capabilities, at=now, conn=tx)
         if whole_year:
             store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now,
                                conn=tx)
 
-    changed = len(_ledgered_changes(diff))
+    changed = recorded.marks_changed
     result.warnings.extend(warnings)
-    result.amendments_new = amendments_new
+    result.amendments_new = recorded.amendments_new
     result.marks_new = len(diff.new)
     result.marks_changed = changed
     # A mark whose only difference is the MIS's record id counts as unchanged.
     result.marks_unchanged = len(diff.unchanged) + len(diff.changed) - changed
     result.marks_deleted = len(deleted)
-    result.ledger_entries = len(records)
+    result.ledger_entries = len(recorded.records)
     result.quarantined = quarantined
 
 
 def _move_bookmark(store: Store, school_id: str, resource: str, as_of: date,
-                   hold: Window | None, now: datetime, conn: sa.Connection) -> None:
+                   hold: Window | None, now: datetime, conn: Connection) -> None:
     """Advance the bookmark to ``as_of`` (never backwards: a rerun for an earlier --as-of must
     not make the next run skip days), or, when ``hold`` is given, keep it at that window's
     start: the pull set records aside whose dates are unknown, so the next run must pull the
@@ -560,115 +526,6 @@ def _refuse_empty_days(school_id: str, vendor: str, marks: Sequence[Mark],
     raise EmptyPullError(
         f"school {school_id!r}: {vendor} returned no marks for {where} where {count} were "
         "stored: check the API user's permissions; nothing was changed")
-
-
-def _dedupe_amendments(amendments: Iterable[Amendment]) -> list[Amendment]:
-    # A later record with the same natural key replaces an earlier one, as the store does.
-    chosen: dict[str, Amendment] = {}
-    for amendment in amendments:
-        chosen[_amendment_key(amendment)] = amendment
-    return list(chosen.values())
-
-
-def _new_amendments(store: Store, school_id: str, amendments: Sequence[Amendment],
-                    conn: sa.Connection) -> list[Amendment]:
-    """The pulled amendment records the store does not hold yet (by its natural key)."""
-    if not amendments:
-        return []
-    first = min(a.date for a in amendments)
-    last = max(a.date for a in amendments)
-    known = {_amendment_key(a) for a in store.amendments(school_id, first, last, conn=conn)}
-    return [a for a in amendments if _amendment_key(a) not in known]
-
-
-# -- the ledger --------------------------------------------------------------------------------
-
-# A change to any of these is a change to the register entry, and is ledgered. ``source_ref``
-# (the MIS's record id) is plumbing: an MIS that serves duplicate rows may name a different one
-# of them on each pull (iSAMS), which is not an amendment to the register.
-LEDGERED_FIELDS = frozenset(
-    ("code", "vendor_code", "minutes_late", "comment", "recorded_at", "recorded_by"))
-
-# Mark fields copied into a ledger entry's payload. Not ``comment``: free text can hold
-# safeguarding notes, and an append-only, hash-chained ledger can never be redacted later.
-_PAYLOAD_FIELDS = ("vendor_code", "minutes_late", "recorded_at", "recorded_by", "source_ref")
-_KIND_ORDER = {"observed_new": 0, "observed_change": 1, "observed_deleted": 2,
-               "mis_amendment": 3}
-
-
-def _mark_payload(mark: Mark) -> dict[str, Any]:
-    return {name: getattr(mark, name) for name in _PAYLOAD_FIELDS
-            if getattr(mark, name) is not None}
-
-
-def _ledgered_changes(diff: MarkDiff) -> list[MarkChange]:
-    """The changes that alter the register entry (see LEDGERED_FIELDS), restorations included."""
-    return [c for c in diff.changed if c.restored or LEDGERED_FIELDS.intersection(c.fields)]
-
-
-def _ledger_entries(school_id: str, diff: MarkDiff, deleted: Sequence[Mark],
-                    new_mis: Sequence[Amendment], now: datetime) -> list[LedgerEntry]:
-    """One entry per change, in a stable order (date, session, pupil, kind), so that two runs
-    over the same data write the same chain."""
-    entries: list[LedgerEntry] = []
-    for mark in diff.new:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=mark.pupil_id, date=mark.date, session=mark.session,
-            kind="observed_new", original_code=None, new_code=mark.code, observed_at=now,
-            payload=_mark_payload(mark)))
-    for change in _ledgered_changes(diff):
-        payload: dict[str, Any] = {"fields": list(change.fields)}
-        shown = [f for f in change.fields if f in _PAYLOAD_FIELDS]
-        if shown:
-            payload["before"] = {f: getattr(change.old, f) for f in shown}
-            payload["after"] = {f: getattr(change.new, f) for f in shown}
-        if change.restored:
-            payload["restored"] = True
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=change.key.pupil_id, date=change.key.date,
-            session=change.key.session, kind="observed_change",
-            # A restored mark had been flagged deleted: its previous state was "no entry".
-            original_code=None if change.restored else change.old_code,
-            new_code=change.new_code, observed_at=now, payload=payload))
-    for mark in deleted:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=mark.pupil_id, date=mark.date, session=mark.session,
-            kind="observed_deleted", original_code=mark.code, new_code=None, observed_at=now,
-            payload=_mark_payload(mark)))
-    for amendment in new_mis:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=amendment.pupil_id, date=amendment.date,
-            session=amendment.session, kind="mis_amendment",
-            original_code=amendment.original_code, new_code=amendment.amended_code,
-            observed_at=now,
-            payload={k: v for k, v in amendment.model_dump(
-                include={"reason", "amended_at", "amended_by_name", "amended_by_position",
-                         "source_ref"}).items() if v is not None}))
-    entries.sort(key=lambda e: (e.date, SESSION_ORDER[e.session], e.pupil_id,
-                                _KIND_ORDER[e.kind], e.original_code or "", e.new_code or ""))
-    return entries
-
-
-def _observed_amendments(records: Sequence[LedgerRecord], diff: MarkDiff) -> list[Amendment]:
-    """Amendment records (source "observed") for the code changes and deletions sync saw.
-
-    ``amended_at`` / ``amended_by_name`` are what the MIS says about the entry now (its
-    recorded_at / recorded_by), when it says anything; the reason is never known.
-    """
-    current: dict[tuple[str, date, str], Mark] = {
-        (c.key.pupil_id, c.key.date, str(c.key.session)): c.new for c in diff.changed}
-    out: list[Amendment] = []
-    for record in records:
-        if record.kind == "observed_deleted" or (
-                record.kind == "observed_change" and record.original_code != record.new_code):
-            mark = current.get((record.pupil_id, record.date, str(record.session)))
-            out.append(Amendment(
-                pupil_id=record.pupil_id, date=record.date, session=record.session,
-                original_code=record.original_code, amended_code=record.new_code,
-                amended_at=mark.recorded_at if mark else None,
-                amended_by_name=mark.recorded_by if mark else None,
-                source=AmendmentSource.OBSERVED, source_ref=f"ledger:{record.seq}"))
-    return out
 
 
 # -- every school ------------------------------------------------------------------------------
@@ -758,47 +615,10 @@ def _failed(school: SchoolSettings, exc: BaseException, started: float,
 # -- ledger verification -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LedgerCheck:
-    """``registerwatch ledger verify``'s answer: the chain's tip, or where it first breaks."""
-
-    ok: bool
-    entries: int
-    last_seq: int | None
-    last_hash: str
-    broken_seq: int | None = None
-    broken_school_id: str | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "entries": self.entries, "last_seq": self.last_seq,
-            "last_hash": self.last_hash,
-            "broken": None if self.ok else {"seq": self.broken_seq,
-                                            "school": self.broken_school_id,
-                                            "reason": self.reason},
-        }
-
-
 def check_ledger(store: Store) -> LedgerCheck:
-    """Walk the whole hash chain; on a break, also name the school of the broken entry."""
-    report = store.verify_ledger()
-    school = None
-    if not report.ok and report.broken_seq is not None:
-        school = _ledger_school(store, report.broken_seq)
-    return LedgerCheck(ok=report.ok, entries=report.entries, last_seq=report.last_seq,
-                       last_hash=report.last_hash, broken_seq=report.broken_seq,
-                       broken_school_id=school, reason=report.reason)
-
-
-def _ledger_school(store: Store, seq: int) -> str | None:
-    # The store has no read of one entry by seq (asked for in the report); until it does, one
-    # indexed primary-key read here beats loading the whole ledger.
-    from registerwatch.store import tables
-
-    with store.engine.connect() as conn:
-        return conn.scalar(sa.select(tables.ledger.c.school_id)
-                           .where(tables.ledger.c.seq == seq))
+    """Walk the whole hash chain; on a break, also name the school of the broken entry. Kept
+    for callers of ``sync.check_ledger``; the walk is ``Store.check_ledger``."""
+    return store.check_ledger()
 
 
 __all__ = [

@@ -4,10 +4,25 @@ exports use. SQLite by default, PostgreSQL for a trust or an LA.
     store = Store.open("sqlite:///registerwatch.db")
     with store.transaction() as tx:
         diff = store.upsert_marks(marks, "wenlock", conn=tx)
-        store.append_ledger(entries_for(diff), conn=tx)
+        store.record_changes("wenlock", diff, deleted=[], mis_amendments=[], conn=tx)
+
+No SQL outside this package: what another part needs from the database is a method here.
 """
 
-from registerwatch.store.ledger import GENESIS_HASH, LedgerEntry, LedgerRecord, LedgerReport
+from registerwatch.store.base import Connection
+from registerwatch.store.bookmarks import CAPABILITIES_BOOKMARK, RawRecord
+from registerwatch.store.changes import LEDGERED_FIELDS
+from registerwatch.store.ledger import (
+    GENESIS_HASH,
+    KINDS,
+    OBSERVED_KINDS,
+    LedgerCheck,
+    LedgerEntry,
+    LedgerKind,
+    LedgerRecord,
+    LedgerReport,
+)
+from registerwatch.store.locks import PgAdvisoryLock
 from registerwatch.store.migrate import current_revision, head_revision, upgrade
 from registerwatch.store.records import (
     DeletedMark,
@@ -19,11 +34,15 @@ from registerwatch.store.records import (
     RunRecord,
     StoredFinding,
 )
-from registerwatch.store.store import Store
+from registerwatch.store.registers import amendment_key, dedupe_amendments
+from registerwatch.store.store import RecordedChanges, Store
 from registerwatch.store.tables import metadata
 
 __all__ = [
-    "GENESIS_HASH", "DeletedMark", "LedgerEntry", "LedgerRecord", "LedgerReport", "MarkChange",
-    "MarkDiff", "MarkKey", "OutboxItem", "QuarantineEntry", "RunRecord", "Store",
-    "StoredFinding", "current_revision", "head_revision", "metadata", "upgrade",
+    "CAPABILITIES_BOOKMARK", "GENESIS_HASH", "KINDS", "LEDGERED_FIELDS", "OBSERVED_KINDS",
+    "Connection", "DeletedMark", "LedgerCheck", "LedgerEntry", "LedgerKind", "LedgerRecord",
+    "LedgerReport", "MarkChange", "MarkDiff", "MarkKey", "OutboxItem", "PgAdvisoryLock",
+    "QuarantineEntry", "RawRecord", "RecordedChanges", "RunRecord", "Store", "StoredFinding",
+    "amendment_key", "current_revision", "dedupe_amendments", "head_revision", "metadata",
+    "upgrade",
 ]

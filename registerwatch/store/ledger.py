@@ -17,15 +17,27 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from enum import Enum
-from typing import Any, Literal
+from enum import Enum, StrEnum
+from typing import Any
 
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Session
 
 GENESIS_HASH = "0" * 64
-LedgerKind = Literal["observed_change", "observed_new", "observed_deleted", "mis_amendment"]
-KINDS: tuple[str, ...] = ("observed_change", "observed_new", "observed_deleted", "mis_amendment")
+
+
+class LedgerKind(StrEnum):
+    """What an entry records. The values are stored and hashed: never rename one."""
+
+    OBSERVED_CHANGE = "observed_change"  # sync saw a stored mark's content change
+    OBSERVED_NEW = "observed_new"  # sync saw a mark for the first time
+    OBSERVED_DELETED = "observed_deleted"  # a stored mark vanished from the MIS
+    MIS_AMENDMENT = "mis_amendment"  # the MIS's own amendment record, first seen
+
+
+KINDS: tuple[str, ...] = tuple(kind.value for kind in LedgerKind)
+# The kinds that are changes to a register entry: what the amendment rules check.
+OBSERVED_KINDS: tuple[LedgerKind, ...] = (LedgerKind.OBSERVED_CHANGE, LedgerKind.OBSERVED_DELETED)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,29 @@ class LedgerReport:
     def raise_if_broken(self) -> None:
         if not self.ok:
             raise LedgerIntegrityError(f"ledger entry {self.broken_seq}: {self.reason}")
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """``registerwatch ledger verify``'s answer: the chain's tip, or where it first breaks and
+    the school of the broken entry."""
+
+    ok: bool
+    entries: int
+    last_seq: int | None
+    last_hash: str
+    broken_seq: int | None = None
+    broken_school_id: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "entries": self.entries, "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "broken": None if self.ok else {"seq": self.broken_seq,
+                                            "school": self.broken_school_id,
+                                            "reason": self.reason},
+        }
 
 
 def _json_default(value: Any) -> Any:
@@ -127,7 +162,7 @@ def _digest(entry: LedgerEntry, session: object, observed_text: str, payload_tex
     #    "new_code", "observed_at", "payload", "prev_hash"}
     text = "".join((
         '{"date":', _json_value(entry.date.isoformat()),
-        ',"kind":', _json_value(entry.kind),
+        ',"kind":', _json_value(str(entry.kind)),
         ',"new_code":', _json_value(entry.new_code),
         ',"observed_at":', _json_value(observed_text),
         ',"original_code":', _json_value(entry.original_code),
@@ -186,8 +221,11 @@ def link(
     last_instant: datetime | None = None
     observed_at, observed_text = datetime.min, ""
     for entry in entries:
-        if entry.kind not in KINDS:
-            raise StoreError(f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}")
+        try:
+            kind = LedgerKind(entry.kind)
+        except ValueError:
+            raise StoreError(
+                f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}") from None
         if isinstance(entry.date, datetime) or not isinstance(entry.date, date):
             # The store keeps a DATE: anything else would read back differently and fail to verify.
             raise StoreError(f"ledger entry date must be a date, got {entry.date!r}")
@@ -201,7 +239,7 @@ def link(
         digest = _digest(entry, session, observed_text, payload_text, seq, prev)
         yield LedgerRecord(
             school_id=entry.school_id, pupil_id=entry.pupil_id, date=entry.date,
-            session=session, kind=entry.kind, original_code=entry.original_code,
+            session=session, kind=kind, original_code=entry.original_code,
             new_code=entry.new_code, observed_at=observed_at, payload=payload, seq=seq,
             prev_hash=prev, hash=digest,
         ), payload_text

@@ -22,6 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from registerwatch.store.ledger import KINDS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -32,7 +34,8 @@ NAMING_CONVENTION = {
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
-LEDGER_KINDS = ("observed_change", "observed_new", "observed_deleted", "mis_amendment")
+# The CHECK constraint on ledger.kind (migrations keep their own copy, as written then).
+LEDGER_KINDS = KINDS
 OUTBOX_STATES = ("queued", "sent", "acknowledged", "failed")
 FINDING_STATUSES = ("open", "resolved")
 SEVERITIES = ("error", "warning", "info")
@@ -71,9 +74,10 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        instant: datetime = value
+        if instant.tzinfo is None:
+            return instant.replace(tzinfo=UTC)
+        return instant.astimezone(UTC)
 
     def bind_processor(self, dialect: Dialect) -> Any:
         sqlite = dialect.name == "sqlite"

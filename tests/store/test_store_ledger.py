@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import registerwatch.store.store as store_module
+import registerwatch.store.ledger_table as store_module
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Mark, Session
 from registerwatch.store import GENESIS_HASH, LedgerEntry, LedgerRecord, LedgerReport, Store

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import registerwatch.store.store as store_module
+import registerwatch.store.marks as store_module
 from registerwatch.errors import StoreError
 from registerwatch.schema import Mark, Session
 from registerwatch.store import MarkKey, Store

@@ -1,0 +1,144 @@
+"""Findings: what the scan saved, and their lifecycle (acknowledged, resolved, reopened)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from registerwatch.errors import StoreError
+from registerwatch.schema import Finding
+from registerwatch.store import tables as t
+from registerwatch.store.base import IN_LIST_LIMIT, StoreBase, aware_utc, chunks, upsert
+from registerwatch.store.records import StoredFinding
+
+
+def _update_findings(
+    conn: sa.Connection, fingerprints: Iterable[str], values: Mapping[str, Any]
+) -> int:
+    fd = t.findings
+    updated = 0
+    for batch in chunks(sorted(set(fingerprints)), IN_LIST_LIMIT):
+        updated += conn.execute(
+            sa.update(fd).where(fd.c.fingerprint.in_(batch)).values(**values)
+        ).rowcount
+    return updated
+
+
+def reopen_findings_on(conn: sa.Connection, fingerprints: Iterable[str], at: datetime) -> int:
+    """The statements behind :meth:`Store.reopen_findings`, for a caller holding only a write
+    connection (``at`` must be aware)."""
+    return _update_findings(
+        conn, fingerprints,
+        {"first_seen": aware_utc(at), "acknowledged_at": None, "ack_note": None},
+    )
+
+
+def clear_acknowledgements_on(conn: sa.Connection, fingerprints: Iterable[str]) -> int:
+    """The statements behind :meth:`Store.clear_acknowledgements`, for a caller holding only a
+    write connection."""
+    return _update_findings(conn, fingerprints, {"acknowledged_at": None, "ack_note": None})
+
+
+class FindingsStore(StoreBase):
+    def save_findings(
+        self, findings: Iterable[Finding], *, at: datetime | None = None,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Insert or update findings by fingerprint (which every finding must carry).
+
+        ``first_seen`` of a stored finding is kept; status is 'resolved' when ``resolved_at`` is
+        set, else 'open'; an acknowledgement survives later saves. Returns rows written.
+        """
+        now = self._at(at)
+        rows: dict[str, dict[str, Any]] = {}
+        for f in findings:
+            if not f.fingerprint:
+                raise StoreError(f"finding {f.rule} for school {f.school_id!r} has no fingerprint")
+            first, last = f.first_session, f.last_session
+            rows[f.fingerprint] = {
+                "fingerprint": f.fingerprint, "rule": f.rule, "severity": str(f.severity),
+                "school_id": f.school_id, "pupil_id": f.pupil_id,
+                "first_date": first.date if first else None,
+                "first_session": str(first.session) if first else None,
+                "last_date": last.date if last else None,
+                "last_session": str(last.session) if last else None,
+                "due": f.due, "message": f.message,
+                "evidence": f.model_dump(mode="json", include={"evidence"})["evidence"],
+                "status": "resolved" if f.resolved_at is not None else "open",
+                "first_seen": self._at(f.first_seen) if f.first_seen else now,
+                "last_seen": self._at(f.last_seen) if f.last_seen else now,
+                "resolved_at": self._at(f.resolved_at) if f.resolved_at else None,
+            }
+        update = [
+            "rule", "severity", "school_id", "pupil_id", "first_date", "first_session",
+            "last_date", "last_session", "due", "message", "evidence", "status", "last_seen",
+            "resolved_at",
+        ]
+        with self._write(conn) as c:
+            upsert(c, t.findings, list(rows.values()), keys=["fingerprint"], update=update)
+        return len(rows)
+
+    def load_findings(
+        self, school_id: str, *, status: str | None = None, conn: sa.Connection | None = None
+    ) -> dict[str, StoredFinding]:
+        """Stored findings of a school by fingerprint (all, or only 'open' / 'resolved')."""
+        fd = t.findings
+        query = sa.select(fd).where(fd.c.school_id == school_id).order_by(fd.c.fingerprint)
+        if status is not None:
+            query = query.where(fd.c.status == status)
+        with self._read(conn) as c:
+            rows = c.execute(query).all()
+        result: dict[str, StoredFinding] = {}
+        for r in rows:
+            finding = Finding.model_validate({
+                "rule": r.rule, "severity": r.severity, "school_id": r.school_id,
+                "pupil_id": r.pupil_id,
+                "first_session": {"date": r.first_date, "session": r.first_session}
+                if r.first_date is not None else None,
+                "last_session": {"date": r.last_date, "session": r.last_session}
+                if r.last_date is not None else None,
+                "due": r.due, "message": r.message, "evidence": r.evidence,
+                "fingerprint": r.fingerprint, "first_seen": r.first_seen,
+                "last_seen": r.last_seen, "resolved_at": r.resolved_at,
+            })
+            result[r.fingerprint] = StoredFinding(finding, r.status, r.acknowledged_at, r.ack_note)
+        return result
+
+    def acknowledge_finding(
+        self, fingerprint: str, note: str | None = None, *, at: datetime | None = None,
+        conn: sa.Connection | None = None,
+    ) -> bool:
+        """Record that someone has seen a finding; False if there is no such finding."""
+        fd = t.findings
+        stmt = (
+            sa.update(fd).where(fd.c.fingerprint == fingerprint)
+            .values(acknowledged_at=self._at(at), ack_note=note)
+        )
+        with self._write(conn) as c:
+            return c.execute(stmt).rowcount == 1
+
+    def reopen_findings(
+        self, fingerprints: Iterable[str], at: datetime | None = None, *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Findings that were resolved and are seen again: first seen ``at``, acknowledgement
+        withdrawn. ``save_findings`` keeps ``first_seen`` and the acknowledgement on purpose (an
+        open finding seen again is the same breach); one that comes back after it was resolved
+        is a new breach that nobody has seen. Call after ``save_findings``, in its transaction.
+        Returns how many findings were updated (unknown fingerprints are ignored)."""
+        now = self._at(at)
+        with self._write(conn) as c:
+            return reopen_findings_on(c, fingerprints, now)
+
+    def clear_acknowledgements(
+        self, fingerprints: Iterable[str], *, conn: sa.Connection | None = None
+    ) -> int:
+        """Withdraw the acknowledgement of findings (say, a warning acknowledged before its
+        deadline that is now an error: nobody has seen the new severity). Returns how many
+        findings were updated (unknown fingerprints are ignored)."""
+        with self._write(conn) as c:
+            return clear_acknowledgements_on(c, fingerprints)
+

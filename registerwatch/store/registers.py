@@ -1,0 +1,157 @@
+"""Registers (who took which register, when) and amendment records (the MIS's own, and the
+"observed" ones sync derives from the changes it sees)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from registerwatch.schema import Amendment, Register
+from registerwatch.store import tables as t
+from registerwatch.store.base import IN_LIST_LIMIT, SESSIONS, StoreBase, chunks, sha256_key, upsert
+from registerwatch.store.ledger import instant_text
+
+_REGISTER_FIELDS = tuple(Register.model_fields)
+_AMENDMENT_FIELDS = tuple(Amendment.model_fields)
+
+
+def amendment_key(amendment: Amendment) -> str:
+    """The natural key that makes a reload of the same MIS amendment idempotent.
+
+    The MIS's own reference when it gives one; otherwise the fields that identify the change
+    (not the reason or the amender's position, which an MIS may fill in later: a later pull that
+    adds them updates the record instead of duplicating it).
+    """
+    if amendment.source_ref:
+        return f"ref:{amendment.source}:{amendment.source_ref}"
+    return sha256_key([
+        str(amendment.source), amendment.pupil_id, amendment.date.isoformat(),
+        str(amendment.session), amendment.original_code, amendment.amended_code,
+        instant_text(amendment.amended_at) if amendment.amended_at else None,
+        amendment.amended_by_name,
+    ])
+
+
+def dedupe_amendments(amendments: Iterable[Amendment]) -> list[Amendment]:
+    """One record per natural key: a later record with the same key replaces an earlier one, as
+    :meth:`RegistersStore.insert_amendments` does."""
+    chosen: dict[str, Amendment] = {}
+    for amendment in amendments:
+        chosen[amendment_key(amendment)] = amendment
+    return list(chosen.values())
+
+
+class RegistersStore(StoreBase):
+    def upsert_registers(
+        self, registers: Iterable[Register], *, at: datetime | None = None,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Insert or update registers by (school, group, date, session); returns rows written."""
+        now = self._at(at)
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for register in registers:
+            row = register.model_dump(mode="python")
+            row["session"] = str(register.session)
+            rows[(register.school_id, register.group, register.date, row["session"])] = (
+                row | {"first_seen_at": now, "last_seen_at": now}
+            )
+        update = ["opened_at", "completed_at", "taken_by", "source_ref", "last_seen_at"]
+        with self._write(conn) as c:
+            upsert(c, t.registers, list(rows.values()),
+                    keys=["school_id", "group", "date", "session"], update=update)
+        return len(rows)
+
+    def registers(
+        self, school_id: str, start: date | None = None, end: date | None = None, *,
+        group: str | None = None, conn: sa.Connection | None = None,
+    ) -> list[Register]:
+        """Registers of a school, by date, session and group; ``start``/``end`` are inclusive."""
+        r = t.registers
+        query = sa.select(*(r.c[name] for name in _REGISTER_FIELDS)).where(
+            r.c.school_id == school_id
+        )
+        if start is not None:
+            query = query.where(r.c.date >= start)
+        if end is not None:
+            query = query.where(r.c.date <= end)
+        if group is not None:
+            query = query.where(r.c.group == group)
+        query = query.order_by(r.c.date, r.c.session, r.c.group)
+        with self._read(conn) as c:
+            rows = c.execute(query).all()
+        result = []
+        for row in rows:
+            data = dict(row._mapping)
+            data["session"] = SESSIONS[data["session"]]
+            result.append(Register.model_construct(**data))
+        return result
+
+    # -- amendments ----------------------------------------------------------------------------
+
+    def insert_amendments(
+        self, amendments: Iterable[Amendment], school_id: str, *, at: datetime | None = None,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """Store amendment records; a reload updates instead of duplicating. Returns how many
+        were new."""
+        now = self._at(at)
+        rows: dict[str, dict[str, Any]] = {}
+        for amendment in amendments:
+            key = amendment_key(amendment)
+            row = amendment.model_dump(mode="python")
+            row["session"] = str(amendment.session)
+            row["source"] = str(amendment.source)
+            rows[key] = row | {
+                "school_id": school_id, "natural_key": key,
+                "first_seen_at": now, "last_seen_at": now,
+            }
+        a = t.amendments
+        with self._write(conn) as c:
+            known: set[str] = set()
+            for batch in chunks(sorted(rows), IN_LIST_LIMIT):
+                known.update(c.scalars(
+                    sa.select(a.c.natural_key)
+                    .where(a.c.school_id == school_id, a.c.natural_key.in_(batch))
+                ))
+            update = [name for name in _AMENDMENT_FIELDS] + ["last_seen_at"]
+            upsert(c, a, list(rows.values()), keys=["school_id", "natural_key"], update=update)
+        return len(rows.keys() - known)
+
+    def amendments(
+        self, school_id: str, start: date | None = None, end: date | None = None, *,
+        pupil_id: str | None = None, source: str | None = None,
+        conn: sa.Connection | None = None,
+    ) -> list[Amendment]:
+        a = t.amendments
+        query = sa.select(*(a.c[name] for name in _AMENDMENT_FIELDS)).where(
+            a.c.school_id == school_id
+        )
+        if start is not None:
+            query = query.where(a.c.date >= start)
+        if end is not None:
+            query = query.where(a.c.date <= end)
+        if pupil_id is not None:
+            query = query.where(a.c.pupil_id == pupil_id)
+        if source is not None:
+            query = query.where(a.c.source == str(source))
+        query = query.order_by(a.c.date, a.c.session, a.c.pupil_id, a.c.id)
+        with self._read(conn) as c:
+            rows = c.execute(query).all()
+        return [Amendment.model_validate(dict(row._mapping)) for row in rows]
+
+
+    def new_amendments(
+        self, school_id: str, amendments: Sequence[Amendment], *,
+        conn: sa.Connection | None = None,
+    ) -> list[Amendment]:
+        """Those of ``amendments`` the store does not hold yet (by natural key): what sync
+        ledgers as the MIS's new amendment records. Call before ``insert_amendments``."""
+        if not amendments:
+            return []
+        first = min(a.date for a in amendments)
+        last = max(a.date for a in amendments)
+        known = {amendment_key(a) for a in self.amendments(school_id, first, last, conn=conn)}
+        return [a for a in amendments if amendment_key(a) not in known]
