@@ -46,8 +46,9 @@ from types import TracebackType
 from typing import Any, Literal
 
 from registerwatch.calendar import LONDON
-from registerwatch.errors import ConfigError, RunLockedError, StoreError
+from registerwatch.errors import ConfigError, RunLockedError
 from registerwatch.logging import get_logger
+from registerwatch.store import PgAdvisoryLock
 from registerwatch.store.engine import is_sqlite_memory, parse_url, safe_url, sqlite_path
 
 log = get_logger("registerwatch.jobs.lock")
@@ -162,105 +163,6 @@ def lock_path(store_url: str, kind: LockKind = "work",
     # authenticated hashes the same.
     digest = hashlib.sha256(safe_url(url).encode("utf-8")).hexdigest()[:16]
     return runtime_dir(environ) / f"store-{digest}{_SUFFIX[kind]}"
-
-
-# -- the PostgreSQL advisory lock ----------------------------------------------------------------
-
-
-class PgAdvisoryLock:
-    """A session-level ``pg_try_advisory_lock`` held on a connection of its own.
-
-    Coordinates machines (and users) that share one PostgreSQL store, which a lock file cannot.
-    The key is derived from the database and schema the connection lands in, so two spellings of
-    one server's URL meet the same lock and two stores in different schemas do not. The
-    connection's ``application_name`` names the holder, so a refused process can say who holds
-    it (from ``pg_stat_activity``). While waiting, one connection is kept and asked again each
-    time, rather than a new connection per try; :meth:`release` closes it either way.
-    """
-
-    def __init__(self, store_url: str, kind: LockKind = "work") -> None:
-        self.store_url = store_url
-        self.kind = kind
-        self._engine: Any = None
-        self._conn: Any = None
-        self._key: int | None = None
-        self._held = False
-
-    def try_acquire(self, command: str) -> bool:
-        import sqlalchemy as sa
-
-        if self._held:
-            return True
-        try:
-            if self._conn is None:
-                from sqlalchemy.pool import NullPool
-
-                # 63 bytes is PostgreSQL's limit for application_name.
-                name = f"registerwatch {command} pid {os.getpid()} on {socket.gethostname()}"[:63]
-                self._engine = sa.create_engine(parse_url(self.store_url), poolclass=NullPool,
-                                                connect_args={"application_name": name})
-                self._conn = self._engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT")
-                self._key = self._key_for(self._conn)
-            got = self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                     {"k": self._key}).scalar()
-        except sa.exc.DBAPIError as exc:
-            self._close()
-            raise StoreError(f"store {safe_url(self.store_url)}: cannot take the run lock "
-                             f"(PostgreSQL advisory lock): {exc.orig}") from None
-        self._held = bool(got)
-        return self._held
-
-    def _key_for(self, conn: Any) -> int:
-        import sqlalchemy as sa
-
-        database, schema = conn.execute(
-            sa.text("SELECT current_database(), current_schema()")).one()
-        digest = hashlib.sha256(f"registerwatch/{self.kind}/{database}/{schema}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
-
-    def holder(self) -> str:
-        """Who holds the lock, from pg_stat_activity (as far as this user may see)."""
-        import sqlalchemy as sa
-
-        unknown = "another connection to the database (PostgreSQL advisory lock)"
-        if self._conn is None or self._key is None:
-            return unknown
-        try:
-            row = self._conn.execute(sa.text(
-                "SELECT a.application_name, a.client_addr, a.backend_start "
-                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-                "AND l.classid = CAST((:k >> 32) & 4294967295 AS bigint)::oid "
-                "AND l.objid = CAST(:k & 4294967295 AS bigint)::oid"), {"k": self._key}).first()
-        except sa.exc.DBAPIError:  # naming the holder is a courtesy; the refusal stands
-            return unknown
-        if row is None:
-            return unknown
-        who = row.application_name or "a client"
-        where = f" from {row.client_addr}" if row.client_addr else ""
-        since = f" since {row.backend_start.astimezone(LONDON):%Y-%m-%d %H:%M:%S %Z}" \
-            if row.backend_start else ""
-        return f"{who}{where}{since} (PostgreSQL advisory lock)"
-
-    def release(self) -> None:
-        """Let the lock go (if held) and close the connection; safe to call at any time."""
-        import sqlalchemy as sa
-
-        if self._held and self._conn is not None:
-            try:
-                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-            except sa.exc.DBAPIError:  # closing the session below releases it anyway
-                log.warning("runlock.advisory_unlock_failed", kind=self.kind)
-        self._held = False
-        self._close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self._engine is not None:
-            self._engine.dispose()
-        self._conn = self._engine = self._key = None
 
 
 # -- the lock ------------------------------------------------------------------------------------

@@ -13,15 +13,12 @@ through the ledger's (school_id, kind) index), and a finding's lifecycle beyond
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
-import sqlalchemy as sa
-
 from registerwatch.calendar import calendar_for
-from registerwatch.config.settings import SchoolSettings
+from registerwatch.config import SchoolSettings
 from registerwatch.gcpause import collector_paused
-from registerwatch.store import Store
+from registerwatch.store import OBSERVED_KINDS, Connection, Store
 from registerwatch.validators import (
     DEFAULT_SETTINGS,
     ObservedChange,
@@ -30,31 +27,18 @@ from registerwatch.validators import (
     observed_changes_from_ledger,
 )
 
-__all__ = ["CAPABILITIES_BOOKMARK", "OBSERVED_KINDS", "load_context", "observed_ledger",
-           "read_capabilities"]
-
-# The ledger kinds that are changes to a register entry (validators.context maps them).
-OBSERVED_KINDS = ("observed_change", "observed_deleted")
-# Sync records what the MIS exposed at its last sync as this bookmark (a JSON object); the scan
-# reads it through the store, never through sync, so the scan does not depend on sync.
-CAPABILITIES_BOOKMARK = "capabilities"
-
-
-def read_capabilities(store: Store, school_id: str) -> dict[str, bool]:
-    """What the school's MIS exposed at its last sync ({} before the first)."""
-    raw = store.get_bookmark(school_id, CAPABILITIES_BOOKMARK)
-    return json.loads(raw) if raw else {}
+__all__ = ["load_context", "observed_ledger"]
 
 
 def observed_ledger(store: Store, school_id: str, *,
-                    conn: sa.Connection | None = None) -> list[ObservedChange]:
+                    conn: Connection | None = None) -> list[ObservedChange]:
     """The school's observed changes and deletions from the ledger, in ledger order."""
     return observed_changes_from_ledger(store.ledger(school_id, kinds=OBSERVED_KINDS, conn=conn))
 
 
 def load_context(store: Store, school: SchoolSettings, as_of: date, *,
                  settings: RuleSettings = DEFAULT_SETTINGS,
-                 conn: sa.Connection | None = None) -> ScanContext:
+                 conn: Connection | None = None) -> ScanContext:
     """One school's records as a ScanContext for a scan on ``as_of``.
 
     Marks flagged deleted are left out (``Store.marks`` reads live marks only): a deletion
@@ -64,7 +48,7 @@ def load_context(store: Store, school: SchoolSettings, as_of: date, *,
     Raises CalendarError when the school's configured calendar has no terms.
     """
     calendar = calendar_for(school)
-    capabilities = read_capabilities(store, school.id)
+    capabilities = store.capabilities(school.id, conn=conn)
     with collector_paused():
         return ScanContext.build(
             calendar=calendar, as_of=as_of, school_id=school.id,

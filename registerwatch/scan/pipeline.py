@@ -257,7 +257,7 @@ def _scan_school(store: Store, school: SchoolSettings, as_of: date, now: datetim
     try:
         # One read transaction: the records, the ledger and the stored findings are one
         # snapshot even if a sync commits meanwhile.
-        with store.engine.connect() as conn, conn.begin():
+        with store.snapshot() as conn:
             ctx = load_context(store, school, as_of, settings=rule_settings, conn=conn)
             stored = store.load_findings(school.id, conn=conn)
         clock.lap("read")
