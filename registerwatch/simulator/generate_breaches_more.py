@@ -25,7 +25,9 @@ from registerwatch.simulator.generate_people import Entry, PupilDraft
 from registerwatch.simulator.model import ExpectedFinding
 
 AM, PM = Session.AM, Session.PM
-NEW_ROLES = ("MRK006", "MRK007", "ATT006", "LAR006-absence", "LAR006-new-school", "REG004")
+# One pupil may carry several of these (a late arrival, a wrong present code and a suspension;
+# a new pupil who never settled and left): the share of clean pupils stays realistic.
+NEW_ROLES = ("MRK006", "LAR006-new-school", "REG004")
 # MRK008's first limb needs a pupil *not* of compulsory school age (Reception or the sixth form).
 NOT_CSA_ROLE = "MRK008"
 # RuleSettings defaults the injections are built for (MRK006's window is the calendar's).
@@ -67,6 +69,15 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
 
     window = cal.calendar.register_times.close_after_minutes
 
+    def leave(p: PupilDraft, ground: str, d: int) -> None:
+        p.leaving_date = grid.days[d]
+        p.deletion_ground, p.new_school = ground, None
+        notifications.append(Notification(
+            kind=NotificationKind.DELETION, school_id=school_id, pupil_id=p.id,
+            episode_start=p.leaving_date, made_at=london(p.leaving_date, 15, 10),
+            channel="email", reference=f"DEL-{p.mis_id}"))
+        expect("LAR006", p, None, None, f"ground {ground}")
+
     # MRK006: an L entered 50 minutes after a 30-minute register opened, and a U within it.
     p = chosen["MRK006"]
     late_l = session(full_day(last - 6), AM)
@@ -76,36 +87,26 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     expect("MRK006", p, late_l, note="L after the close: should be U")
     expect("MRK006", p, early_u, note="U within the window: should be L")
 
-    # MRK007: the morning's present code on an afternoon.
-    p = chosen["MRK007"]
+    # MRK007: the morning's present code on an afternoon (the same pupil).
     i = session(full_day(last - 11), PM)
     p.entries[i] = Entry("/")
     expect("MRK007", p, i)
 
-    # ATT006: a seven-day suspension, E throughout: provision was due from the sixth day.
-    p = chosen["ATT006"]
-    start = grid.find_run(SUSPENSION_DAYS, last - 2)
+    # ATT006: a seven-day suspension, E throughout: provision was due from the sixth day (the
+    # same pupil, well before the late arrivals).
+    start = grid.find_run(SUSPENSION_DAYS, last - 14)
     ids = [i for d in range(start, start + SUSPENSION_DAYS) for i in grid.day_sessions[d]]
     for i in ids:
         p.entries[i] = Entry("E", comment="Suspension")
     expect("ATT006", p, grid.day_sessions[start + PROVISION_FROM_DAY - 1][0], ids[-1])
 
-    # LAR006: two leavers whose deletion returns were made: one on the 20-day absence ground
-    # with no absence at all, one gone "to another school" with no new school recorded.
-    for role, ground, d in (("LAR006-absence", "9(1)(i)", last - 8),
-                            ("LAR006-new-school", "9(1)(a)", last - 13)):
-        p = chosen[role]
-        p.leaving_date = grid.days[full_day(d)]
-        p.deletion_ground, p.new_school = ground, None
-        notifications.append(Notification(
-            kind=NotificationKind.DELETION, school_id=school_id, pupil_id=p.id,
-            episode_start=p.leaving_date, made_at=london(p.leaving_date, 15, 10),
-            channel="email", reference=f"DEL-{p.mis_id}"))
-        expect("LAR006", p, None, note=f"ground {ground}")
-
+    # LAR006: a leaver gone "to another school" with no new school recorded (the deletion
+    # return was made).
+    p = chosen["LAR006-new-school"]
+    leave(p, "9(1)(a)", full_day(last - 13))
     # REG004: admitted mid-year, never arrived on the first three school days (O), then came.
     p = chosen["REG004"]
-    start = grid.find_run(NO_SHOW_DAYS + 1, last - 10, start_min=max(0, last - 25))
+    start = grid.find_run(NO_SHOW_DAYS + 1, last - 10, start_min=max(0, last - 30))
     p.starting_day = grid.days[start]
     ids = [i for d in range(start, start + NO_SHOW_DAYS) for i in grid.day_sessions[d]]
     for i in ids:
@@ -116,6 +117,8 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
         episode_start=p.starting_day, made_at=london(made, 16, 0), channel="LA portal",
         reference=f"NP-{p.mis_id}"))
     expect("REG004", p, ids[0], ids[-1], note=f"{NO_SHOW_DAYS} school days of O")
+    # ... who then left on the 20-day absence ground with three days of absence (LAR006).
+    leave(p, "9(1)(i)", full_day(last - 6))
 
     used = list(chosen.values())
     # MRK008: C2 one afternoon for a pupil not of compulsory school age (should be X), where
