@@ -25,6 +25,10 @@ from registerwatch.schema import (
     Session,
 )
 from registerwatch.school_age import is_compulsory_school_age
+from registerwatch.simulator.generate_breaches_more import (
+    place_more_breaches,
+    reduced_timetable_findings,
+)
 from registerwatch.simulator.generate_marks import (
     GroupRegisters,
     NotEnoughDataError,
@@ -417,11 +421,16 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     if grid.n_can_stay_open(d):
         p.entries[session(d, AM)] = Entry("N")
 
+    # The rules added for issue 9, on pupils of their own (generate_breaches_more).
+    more = place_more_breaches(pupils, [c for c in candidates if c.role is None], grid,
+                               inj.expected, inj.notifications, school_id, full_day)
+
     # The rate rules for every breach pupil, computed from what was emitted.
-    for p in [*chosen.values(), amd003]:
+    for p in [*chosen.values(), amd003, *more]:
         if p.role in CLEAN_ROLES:
             continue
         inj.expected.extend(rate_findings(p, grid))
+    inj.expected.extend(reduced_timetable_findings([*chosen.values(), amd003, *more], grid))
     _check_intent(inj.expected, chosen)
     return inj
 

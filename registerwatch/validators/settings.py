@@ -8,7 +8,7 @@ each field says how firm it is (VERIFIED / SECONDARY / INFERRED) and where it co
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -24,6 +24,27 @@ def _known_codes(value: frozenset[str]) -> frozenset[str]:
 
 CodeSet = Annotated[frozenset[str], AfterValidator(_known_codes)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class AttendanceTrigger(BaseModel):
+    """One of the school's own attendance triggers (ATT007): attendance below ``below_percent``
+    over ``window`` ("term": the configured term holding the last day of data, a half-term
+    where the calendar lists half-terms; "year": the school year to date; "weeks": the last
+    ``school_weeks`` school weeks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    below_percent: float = Field(gt=0, le=100)
+    window: Literal["term", "year", "weeks"] = "term"
+    school_weeks: int | None = Field(default=None, ge=1)
+    min_possible_sessions: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _weeks_given(self) -> AttendanceTrigger:
+        if (self.window == "weeks") != (self.school_weeks is not None):
+            raise ValueError("school_weeks is given exactly when window is 'weeks'")
+        return self
 
 
 class RuleSettings(BaseModel):
@@ -158,6 +179,48 @@ class RuleSettings(BaseModel):
         default=frozenset({"N", "O"}),
         description="ATT005: codes meaning unexplained absence (reason unknown). INFERRED from "
         "the code meanings.")
+
+    # -- issue 9 new rules: MRK006-MRK008, ATT006, ATT007, LAR006, REG004 ---------------------
+    reduced_timetable_max_school_weeks: int = Field(
+        default=6, ge=1,
+        description="MRK008: a run of C2 longer than this many school weeks is reported as a "
+        "part-time timetable to review. INFERRED: the seeds ask for a temporary, time-limited "
+        "part-time timetable with regular review dates (Sevenoaks App 4) but name no length.")
+    suspension_provision_from_day: int = Field(
+        default=6, ge=2,
+        description="ATT006: the consecutive school day of one suspension or exclusion from "
+        "which alternative provision must be arranged, so E is no longer the right code. "
+        "VERIFIED in DfE's attendance technical guidance ('Authorised excluded': 'from the sixth "
+        "consecutive day', shared/data/dfe-attendance-tech-guidance-reasons.csv); the "
+        "regulations behind it were not read.")
+    deletion_absence_school_days: int = Field(
+        default=20, ge=1,
+        description="LAR006: continuous school days of unauthorised absence that ground 9(1)(i) "
+        "needs. SECONDARY: reg 9(1)(i) short title (Torbay LA form, reference §1.6); Local "
+        "Government Lawyer (rule-corrections §2).")
+    deletion_absence_codes: CodeSet = Field(
+        default=frozenset({"G", "N", "O"}),
+        description="LAR006: codes that count as a day of that absence (U is a pupil in school, "
+        "late). SECONDARY: rule-corrections §2.")
+    deletion_absence_grounds: frozenset[str] = Field(
+        default=frozenset({"9(1)(i)"}),
+        description="LAR006: reg 9 grounds meaning 20 continuous school days of unauthorised "
+        "absence, in the form the deletion return writes them. SECONDARY (reference §1.6).")
+    deletion_new_school_grounds: frozenset[str] = Field(
+        default=frozenset({"9(1)(a)"}),
+        description="LAR006: reg 9 grounds meaning the pupil is registered at another school, "
+        "which need the new school recorded (reg 8(3); Sevenoaks 3.14). SECONDARY (reference "
+        "§1.6).")
+    attendance_triggers: tuple[AttendanceTrigger, ...] = Field(
+        default=(),
+        description="ATT007: the school's own attendance triggers (none by default: each "
+        "school sets its own, e.g. below 90% over a half-term, Sevenoaks 3.11; below 95%, "
+        "Wenlock 4.5; tiers, Micklefield 2.C). SECONDARY (seed policies).")
+    no_show_school_days: int = Field(
+        default=3, ge=1,
+        description="REG004: school days from the starting day on which a new pupil has only "
+        "N or O (never arrived) before enquiries and a notice to the LA are due. INFERRED: the "
+        "CME guidance as quoted by the seeds names no number.")
 
     @model_validator(mode="after")
     def _severe_above_persistent(self) -> RuleSettings:

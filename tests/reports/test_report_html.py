@@ -111,7 +111,7 @@ def test_rule_summary_table_lists_every_rule_with_its_counts(small: World) -> No
             inside = attrs.get("id") == "rules-brook"
         elif inside and tag == "tr" and "data-rule" in attrs:
             totals[attrs["data-rule"]] = int(attrs["data-total"])
-    assert len(totals) == 23
+    assert len(totals) == 30
     assert {k: v for k, v in totals.items() if v} == {
         "MRK001": 2, "LAR004": 1, "ATT002": 1, "REG001": 1, "AMD002": 1}
 

@@ -117,7 +117,8 @@ def elm_marks(until: date = ELM_MARKS_UNTIL) -> list[Mark]:
     marks = []
     for day in calendar.school_days(calendar.first_day, until):
         for session in calendar.sessions_on(day):
-            code = "N" if (day, session) == ELM_N else "/"
+            # the session's own present code (reg 10(2) table 1; MRK007 checks it)
+            code = "N" if (day, session) == ELM_N else "/" if session is Session.AM else "\\"
             marks.append(Mark(pupil_id=ELM_PUPIL.id, date=day, session=session, code=code,
                               vendor_code=code))
     return marks

@@ -17,9 +17,11 @@ from registerwatch.simulator.model import ExpectedFinding
 # Arbor does not expose whether a pupil has a social worker (docs/adapters/arbor.md), so the
 # store never learns it and ATT005 cannot fire for an Arbor school: instead it says once, at
 # info level, that it could not check. The generator injects one; the test names the gap.
-NOT_SEEN_THROUGH_ARBOR = frozenset({"ATT005"})
+# Nor does it expose the ground for deletion, so LAR006 says once that it could not check.
+NOT_SEEN_THROUGH_ARBOR = frozenset({"ATT005", "LAR006"})
 # ATT005's one school-level "could not check" notice, in the shape of `found`.
 ATT005_NOT_CHECKED = ("ATT005", None, None, None)
+LAR006_NOT_CHECKED = ("LAR006", None, None, None)
 
 Key = tuple[str, str | None, Any, Any]
 
@@ -81,8 +83,8 @@ def test_the_scan_finds_exactly_the_injected_breaches_through_sync(oak_bare: Oak
     first_sync = first_sync_expected_findings(oak.school)
     got = {found(f, school_id) for f in doc["findings"]}
     assert len(got) == len(doc["findings"])  # one finding per breach
-    assert ATT005_NOT_CHECKED in got
-    got.discard(ATT005_NOT_CHECKED)
+    assert ATT005_NOT_CHECKED in got and LAR006_NOT_CHECKED in got
+    got -= {ATT005_NOT_CHECKED, LAR006_NOT_CHECKED}
     assert_exact(got, {wanted(e) for e in first_sync if e.rule not in NOT_SEEN_THROUGH_ARBOR})
     assert {e.rule for e in first_sync if wanted(e) not in got} == NOT_SEEN_THROUGH_ARBOR
     assert {f["status"] for f in doc["findings"]} == {"new"}
@@ -108,7 +110,8 @@ def test_the_scan_finds_exactly_the_injected_breaches_through_sync(oak_bare: Oak
     code, doc = scan_json(cli, "--as-of", AS_OF.isoformat())
 
     assert code == 1
-    got = {found(f, school_id) for f in doc["findings"]} - {ATT005_NOT_CHECKED}
+    got = {found(f, school_id) for f in doc["findings"]} - {ATT005_NOT_CHECKED,
+                                                            LAR006_NOT_CHECKED}
     assert_exact(got, {wanted(e) for e in oak.school.expected_findings
                        if e.rule not in NOT_SEEN_THROUGH_ARBOR})
     new = sorted(f["rule"] for f in doc["findings"] if f["status"] == "new")

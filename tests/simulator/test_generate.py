@@ -46,6 +46,8 @@ DESIGN_RULES = {
     "REG001", "REG002", "REG003", "MRK001", "MRK002", "MRK003", "MRK004", "MRK005", "AMD001",
     "AMD002", "AMD003", "LAR001", "LAR002", "LAR003", "LAR004", "LAR005", "ATT001", "ATT002",
     "ATT003", "ATT004", "ATT005", "UPN001", "UPN002",
+    # issue 9 (ATT007 reports nothing until a school sets its own triggers)
+    "MRK006", "MRK007", "MRK008", "ATT006", "LAR006", "REG004",
 }
 UNAUTHORISED = {"G", "N", "O", "U"}
 Key = tuple[str, str | None, tuple[date, Session] | None, tuple[date, Session] | None]
@@ -219,7 +221,82 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
                     add("ATT005", p.id, (run_marks[0].date, run_marks[0].session),
                         (run_marks[-1].date, run_marks[-1].session))
                 run_marks = [m] if m is not None else []
+    _issue9_rules(school, cal, end, by_pupil, add)
     return found
+
+
+def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
+                  by_pupil: dict[str, list[Mark]], add: Callable[..., None]) -> None:
+    """MRK006-MRK008, ATT006, LAR006 and REG004 read from docs/rules, at the default settings
+    (a 30-minute window unless the calendar says otherwise; 6 school weeks; day 6; 20 days;
+    3 days). Runs of days: whole days of the code, any other code or a gap ends the run."""
+    days = cal.school_days(cal.first_day, end)
+    day_no = {d: n for n, d in enumerate(days)}
+    weeks = cal.school_weeks(cal.first_day, cal.last_day)
+    window = school.calendar.register_times.close_after_minutes
+
+    def day_runs(own: list[Mark], codes: set[str], until: date = end) -> list[list[date]]:
+        by_day: dict[date, list[str]] = defaultdict(list)
+        for m in own:
+            if m.date <= until and m.date in day_no:
+                by_day[m.date].append(m.code)
+        runs: list[list[date]] = []
+        for d in days:
+            if d > until:
+                break
+            full = by_day.get(d, [])
+            if full and len(full) == len(cal.sessions_on(d)) and set(full) <= codes:
+                if runs and runs[-1] and day_no[runs[-1][-1]] == day_no[d] - 1:
+                    runs[-1].append(d)
+                else:
+                    runs.append([d])
+            elif runs and runs[-1]:
+                runs.append([])
+        return [r for r in runs if r]
+
+    def ref(m: Mark) -> tuple[date, Session]:
+        return (m.date, m.session)
+
+    for p in school.pupils:
+        own = [m for m in by_pupil.get(p.id, []) if p.on_roll(m.date) and m.date <= end]
+        for m in own:  # MRK006
+            if m.code in ("L", "U") and m.minutes_late is not None \
+                    and (m.code == "L") == (m.minutes_late > window):
+                add("MRK006", p.id, ref(m), ref(m))
+        wrong = [m for m in own if (m.code, m.session) in (("/", PM), ("\\", AM))]
+        if wrong:  # MRK007
+            add("MRK007", p.id, ref(wrong[0]), ref(wrong[-1]))
+        c2 = [m for m in own if m.code == "C2"]
+        for m in c2:  # MRK008, not of compulsory school age (one-session runs here)
+            if not is_compulsory_school_age(p.dob, m.date, cal.school_year_start):
+                add("MRK008", p.id, ref(m), ref(m))
+        episode: list[Mark] = []
+        seen: list[int] = []
+        for m in [*[m for m in c2 if is_compulsory_school_age(p.dob, m.date,
+                                                               cal.school_year_start)], None]:
+            week = None if m is None else sum(1 for w in weeks if w <= m.date) - 1
+            if m is not None and seen and week - seen[-1] in (0, 1):
+                episode.append(m)
+                if week != seen[-1]:
+                    seen.append(week)
+                continue
+            if len(seen) > 6:
+                add("MRK008", p.id, ref(episode[0]), ref(episode[-1]))
+            episode, seen = ([m], [week]) if m is not None else ([], [])
+        for run in day_runs(own, {"E"}):  # ATT006
+            if len(run) >= 6:
+                add("ATT006", p.id, (run[5], AM), (run[-1], PM))
+        if p.leaving_date is not None and p.deletion_ground == "9(1)(i)":  # LAR006
+            if max((len(r) for r in day_runs(own, {"G", "N", "O"}, p.leaving_date)),
+                   default=0) < 20:
+                add("LAR006", p.id)
+        if p.leaving_date is not None and p.deletion_ground == "9(1)(a)" and not p.new_school:
+            add("LAR006", p.id)
+        if p.starting_day is not None and p.starting_day >= cal.first_day \
+                and is_compulsory_school_age(p.dob, p.starting_day, cal.school_year_start):
+            for run in day_runs(own, {"N", "O"}):  # REG004
+                if run[0] == p.starting_day and len(run) >= 3:
+                    add("REG004", p.id, (run[0], AM), (run[-1], PM))
 
 
 def between_syncs(before: list[Mark], school: GeneratedSchool) -> set[Key]:
@@ -478,7 +555,12 @@ def test_absence_is_realistic(big_year: GeneratedSchool) -> None:
     possible = sum(n for c, n in codes.items() if lookup(c).possible)
     absent = sum(n for c, n in codes.items() if lookup(c).possible and lookup(c).is_absence)
     assert 0.01 < absent / possible < 0.06
-    late = [m for m in big_year.marks if m.code == "L"]
+    # every L is within the 30-minute window except MRK006's injected breach
+    injected = {(f.pupil_id, f.first_session) for f in big_year.expected_findings
+                if f.rule == "MRK006"}
+    late = [m for m in big_year.marks
+            if m.code == "L" and (m.pupil_id, (m.date, m.session)) not in injected]
+    assert len(late) < sum(1 for m in big_year.marks if m.code == "L")
     assert all(m.minutes_late is not None and 0 < m.minutes_late < 30 for m in late)
 
 

@@ -28,6 +28,7 @@ default marks). Every key is optional except a case's ``name`` and ``expect``::
             - 2025-11-05..2025-11-07 G  # every open session of every school day in the range
             - 2025-11-10..2025-11-11 PM O
             - 2025-11-12 AM -           # remove the (filled) mark
+            - 2025-11-13 AM L+50        # L with 50 minutes late recorded
         registers:                      # GROUP DATE SESSION [opened HH:MM] [completed HH:MM|never]
           - 6A 2025-11-03 AM opened 08:45 completed 09:40
           - 6A 2025-11-04 PM none       # remove the (filled) register
@@ -253,8 +254,15 @@ def _marks(data: Mapping[str, Any], cal: SchoolCalendar, pupils: list[Pupil],
                     grid.pop(key, None)
                 else:
                     grid[key] = PRESENT[session] if code == "present" else code
-    return [Mark(pupil_id=p, date=d, session=s, code=c) for (p, d, s), c in sorted(
+    return [_mark(p, d, s, c) for (p, d, s), c in sorted(
         grid.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] is Session.PM))]
+
+
+def _mark(pupil_id: str, day: date, session: Session, text: str) -> Mark:
+    """'L+50' is code L with 50 minutes late recorded (MRK006)."""
+    code, _, late = text.partition("+")
+    return Mark(pupil_id=pupil_id, date=day, session=session, code=code,
+                minutes_late=int(late) if late else None)
 
 
 def _registers(data: Mapping[str, Any], cal: SchoolCalendar, school_id: str,

@@ -41,7 +41,7 @@ def test_rendered_page_has_metadata_sections_and_settings() -> None:
 
 def test_write_then_check(tmp_path: Path) -> None:
     written = write_rule_docs(tmp_path)
-    assert len(written) == 24 and (tmp_path / INDEX).is_file()
+    assert len(written) == 31 and (tmp_path / INDEX).is_file()
     assert stale_rule_docs(tmp_path) == []
     (tmp_path / "UPN001.md").write_text("edited by hand\n", encoding="utf-8")
     (tmp_path / "ATT004.md").unlink()

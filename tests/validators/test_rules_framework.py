@@ -145,7 +145,7 @@ def test_run_rules_sorts_findings_deterministically() -> None:
 
 
 def test_all_rules_is_the_default_and_excludes_removed() -> None:
-    assert len(all_rules()) == 23
+    assert len(all_rules()) == 30
     assert all(r.status.value != "removed" for r in all_rules())
 
 

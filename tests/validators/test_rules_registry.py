@@ -31,6 +31,11 @@ CATALOGUE = {
     "ATT003": "severe-absence", "ATT004": "ehcp-attendance-falling",
     "ATT005": "social-worker-unexplained-absence", "UPN001": "invalid-upn",
     "UPN002": "duplicate-upn",
+    # issue 9 additions
+    "MRK006": "late-after-register-close", "MRK007": "present-code-wrong-session",
+    "MRK008": "reduced-timetable-code", "ATT006": "suspension-without-provision",
+    "ATT007": "attendance-below-local-trigger", "LAR006": "deletion-ground-unsupported",
+    "REG004": "no-show-on-starting-day",
 }
 FAMILY_PREFIX = {"registers": "REG", "marks": "MRK", "amendments": "AMD", "returns": "LAR",
                  "attendance": "ATT", "upn": "UPN"}

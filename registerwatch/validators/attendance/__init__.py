@@ -8,9 +8,12 @@ from registerwatch.validators.attendance.ATT002 import PersistentAbsence
 from registerwatch.validators.attendance.ATT003 import SevereAbsence
 from registerwatch.validators.attendance.ATT004 import EhcpAttendanceFalling
 from registerwatch.validators.attendance.ATT005 import SocialWorkerUnexplainedAbsence
+from registerwatch.validators.attendance.ATT006 import SuspensionWithoutProvision
+from registerwatch.validators.attendance.ATT007 import AttendanceBelowLocalTrigger
 from registerwatch.validators.base import Rule
 
 
 def get_rules() -> list[type[Rule]]:
     return [PenaltyNoticeThreshold, PersistentAbsence, SevereAbsence, EhcpAttendanceFalling,
-            SocialWorkerUnexplainedAbsence]
+            SocialWorkerUnexplainedAbsence, SuspensionWithoutProvision,
+            AttendanceBelowLocalTrigger]

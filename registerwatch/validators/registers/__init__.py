@@ -6,7 +6,8 @@ from registerwatch.validators.base import Rule
 from registerwatch.validators.registers.REG001 import RegisterNotTaken
 from registerwatch.validators.registers.REG002 import RegisterNotSaved
 from registerwatch.validators.registers.REG003 import RegisterClosedLate
+from registerwatch.validators.registers.REG004 import NoShowOnStartingDay
 
 
 def get_rules() -> list[type[Rule]]:
-    return [RegisterNotTaken, RegisterNotSaved, RegisterClosedLate]
+    return [RegisterNotTaken, RegisterNotSaved, RegisterClosedLate, NoShowOnStartingDay]

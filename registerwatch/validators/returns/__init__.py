@@ -8,8 +8,9 @@ from registerwatch.validators.returns.LAR002 import ContinuousAbsenceReturnDue
 from registerwatch.validators.returns.LAR003 import ChildrenMissingEducationReferralDue
 from registerwatch.validators.returns.LAR004 import NewPupilReturnOverdue
 from registerwatch.validators.returns.LAR005 import DeletionReturnMissing
+from registerwatch.validators.returns.LAR006 import DeletionGroundUnsupported
 
 
 def get_rules() -> list[type[Rule]]:
     return [SicknessReturnDue, ContinuousAbsenceReturnDue, ChildrenMissingEducationReferralDue,
-            NewPupilReturnOverdue, DeletionReturnMissing]
+            NewPupilReturnOverdue, DeletionReturnMissing, DeletionGroundUnsupported]

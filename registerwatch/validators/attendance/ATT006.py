@@ -1,0 +1,83 @@
+"""ATT006 suspension-without-provision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from registerwatch.schema import Finding, Severity
+from registerwatch.validators.base import Rule, session_ref
+from registerwatch.validators.context import ScanContext
+from registerwatch.validators.runs import day_runs
+from registerwatch.validators.runs_strict import classify_own_codes
+
+SUSPENDED = frozenset({"E"})
+
+
+class SuspensionWithoutProvision(Rule):
+    """A suspension or exclusion is still coded E on and after the day provision was due.
+
+    What it checks
+    --------------
+    For every pupil on roll in the school year, runs of consecutive school days coded E on every
+    session the school was open, up to the day before the scan (the calendar's school days: a
+    weekend or holiday neither counts nor breaks the run; an unexpected closure, Y4, is skipped;
+    any other code, or a day with no mark, ends it). A run reaching day
+    ``suspension_provision_from_day`` (the sixth) gives one **error**, from the first session of
+    that day to the run's last E; it grows while the run goes on. Back-to-back suspensions with
+    no school day between them cannot be told apart in the register and are one run.
+
+    Why it matters
+    --------------
+    E means the pupil is suspended or excluded *and no alternative provision has been made*.
+    From the sixth consecutive school day of a suspension or permanent exclusion, full-time
+    alternative provision must be arranged; the pupil then attends it (B, or K where the LA
+    arranged it), so E on that day means the provision is missing or the code is wrong.
+
+    Example
+    -------
+    Pupil `s1:4012` is E from Monday 3 to Tuesday 11 November 2025 (seven school days): one
+    error from 2025-11-10 AM (the sixth day) to 2025-11-11 PM.
+
+    How to fix
+    ----------
+    Arrange the alternative provision (the school for a suspension, the LA for a permanent
+    exclusion) and code the sessions the pupil attends it (B or K). If provision was in place,
+    amend the entries.
+
+    References
+    ----------
+    - DfE attendance technical guidance, "Authorised excluded" (VERIFIED,
+      shared/data/dfe-attendance-tech-guidance-reasons.csv): "Alternative provision must be
+      arranged from the sixth consecutive day of any fixed period or permanent exclusion."
+    - Code E, suspended or excluded with no alternative provision (SI 2024/208 reg 10,
+      SECONDARY, reference §1.3).
+    """
+
+    code = "ATT006"
+    name = "suspension-without-provision"
+    title = ("Pupil {pupil} is still coded E (no alternative provision) on day {day} or later of "
+             "a suspension, from {first} to {last}")
+    severity = Severity.ERROR
+    citation = "DfE attendance technical guidance: provision from the sixth day of an exclusion"
+    fix_hint = "Arrange alternative provision and code attendance at it (B or K)"
+    settings_used = ("suspension_provision_from_day",)
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        due_day = ctx.settings.suspension_provision_from_day
+        start, _ = ctx.school_year
+        classify = classify_own_codes(ctx, SUSPENDED)
+        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
+            if ctx.code_count(pupil.id, SUSPENDED) < due_day:
+                continue  # fewer E sessions than days: no run can reach the due day
+            for run in day_runs(ctx, pupil, classify):
+                if len(run) < due_day or run.days[-1].date < start:
+                    continue
+                late_days = run.days[due_day - 1:]
+                late_sessions = run.counted[due_day - 1:]
+                first_day = late_days[0].date
+                first = session_ref(first_day, late_sessions[0][0])
+                yield self.finding(ctx, pupil_id=pupil.id, first=first, last=run.last_session,
+                                   episode=run.first_session, day=due_day,
+                                   evidence={"school_days": len(run),
+                                             "suspension_from": run.days[0].date.isoformat(),
+                                             "provision_due": first_day.isoformat()})

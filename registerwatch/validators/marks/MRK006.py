@@ -1,0 +1,117 @@
+"""MRK006 late-after-register-close."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from registerwatch.schema import Finding, Mark, Severity
+from registerwatch.validators.base import Rule, session_ref, session_text
+from registerwatch.validators.context import ScanContext
+
+LATE_CODES = ("L", "U")
+
+
+class LateAfterRegisterClose(Rule):
+    """A late arrival is coded L after the register closed, or U while it was still open.
+
+    What it checks
+    --------------
+    Every L and U mark on a school session of the school year up to the day before the scan,
+    against the minutes late the MIS recorded for it and the register window: the calendar's
+    ``close_after_minutes`` (30 by default), or ``register_close_minutes`` when that setting is
+    given. Minutes late count from the opening of the register.
+
+    - L with more minutes late than the window: the pupil arrived after the close and should be
+      coded U (an **error**).
+    - U with minutes late within the window (at most the window): the pupil arrived before the
+      close and should be coded L (an **error**).
+    - L with no minutes recorded, in a school that records minutes late on other L or U marks:
+      the entry cannot be shown to be right (a **warning**, data quality).
+
+    When no L or U mark of the school carries minutes late (the MIS does not expose them, or the
+    school does not record them), one **info** finding per school says the rule could not be
+    checked, instead of a warning on every L.
+
+    Why it matters
+    --------------
+    L is present ("attends before the taking of the register has ended"); U is unauthorised
+    absence (arrived after the register closed). Coding a late arrival the wrong way changes the
+    pupil's attendance, the school's statistics and can count towards a penalty notice.
+
+    Example
+    -------
+    Registers open at 08:45 and close 30 minutes later. Pupil `s1:4012` is L on 10 November 2025
+    AM with 50 minutes late recorded: one error, "should be U".
+
+    How to fix
+    ----------
+    Amend the entry (L to U, or U to L) with an amendment record, or correct the minutes late if
+    they were keyed wrongly. If the school's register window is really different, set the
+    calendar's register times.
+
+    References
+    ----------
+    - SI 2024/208 reg 10(2) table 1 (VERIFIED): L, absent when the register begins but attends
+      before the taking of the register has ended; U, arrived after the register closed
+      (SECONDARY, reference §1.3).
+    - Register open no more than 30 minutes (SECONDARY: Nottinghamshire quoting WTISA).
+    - Seed policies: Sevenoaks App 1 and 5.3 ("with the number of minutes late noted"), Ibstock
+      4.4, Wenlock 4.4, Micklefield 7.2.
+    """
+
+    code = "MRK006"
+    name = "late-after-register-close"
+    title = "Pupil {pupil} coded {code} on {first} with {minutes} minutes late: should be {should}"
+    severity = Severity.ERROR
+    citation = "SI 2024/208 reg 10(2) table 1 (L and U); 30-minute register window (SECONDARY)"
+    fix_hint = "Amend L to U (arrived after the close) or U to L (arrived before it)"
+    settings_used = ("register_close_minutes",)
+
+    NO_MINUTES = ("Pupil {pupil} coded L on {first} with no minutes late recorded: the arrival "
+                  "cannot be shown to be before the register closed")
+    NOT_RECORDED = ("No L or U mark carries minutes late (the MIS does not expose them or the "
+                    "school does not record them), so late codes could not be checked against "
+                    "the register close")
+
+    def window(self, ctx: ScanContext, mark: Mark) -> int:
+        minutes = ctx.settings.register_close_minutes
+        if minutes is not None:
+            return minutes
+        opens = ctx.calendar.register_opens(mark.date, mark.session)
+        closes = ctx.calendar.register_closes(mark.date, mark.session)
+        return round((closes - opens).total_seconds() / 60)
+
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        start, _ = ctx.school_year
+        late: list[Mark] = []
+        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
+            late.extend(m for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
+                        if start <= m.date <= ctx.data_end
+                        and ctx.is_school_session(m.date, m.session))
+        if not late:
+            return
+        if all(m.minutes_late is None for m in late):
+            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_RECORDED,
+                               discriminator="minutes-late-not-recorded",
+                               evidence={"late_marks": len(late)})
+            return
+        for mark in late:
+            ref = session_ref(mark.date, mark.session)
+            if mark.minutes_late is None:
+                if mark.code == "L":
+                    yield self.finding(ctx, pupil_id=mark.pupil_id, first=ref,
+                                       severity=Severity.WARNING, template=self.NO_MINUTES,
+                                       discriminator="no-minutes",
+                                       evidence={"code": "L", "session": session_text(ref)})
+                continue
+            window = self.window(ctx, mark)
+            after_close = mark.minutes_late > window
+            if (mark.code == "L") != after_close:
+                continue
+            should = "U" if after_close else "L"
+            yield self.finding(ctx, pupil_id=mark.pupil_id, first=ref, code=mark.code,
+                               minutes=mark.minutes_late, should=should,
+                               discriminator=f"{mark.code}->{should}",
+                               evidence={"code": mark.code, "should_be": should,
+                                         "minutes_late": mark.minutes_late,
+                                         "window_minutes": window})
