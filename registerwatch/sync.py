@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from registerwatch.adapters._base import Adapter, Batch, Quarantined
+from registerwatch.adapters.base import Adapter, Batch, Quarantined
 from registerwatch.adapters.registry import build_adapter
 from registerwatch.calendar import LONDON, SchoolCalendar, school_year_of
 from registerwatch.config.settings import SchoolSettings, Settings, SyncSettings

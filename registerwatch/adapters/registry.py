@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from registerwatch.adapters._base import Adapter
+from registerwatch.adapters.base import Adapter
 from registerwatch.config.settings import (
     VENDOR_CREDENTIALS,
     MisSettings,

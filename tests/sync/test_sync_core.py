@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import Quarantined
+from registerwatch.adapters.base import Quarantined
 from registerwatch.adapters.registry import build_adapter
 from registerwatch.errors import FatalApiError, RetriableApiError
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Session

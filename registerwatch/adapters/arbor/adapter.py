@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
     Batch,
     Quarantined,

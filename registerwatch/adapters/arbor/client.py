@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
+from registerwatch.adapters.base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
 from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
 
 API_ROOT = "rest-v2"

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import Batch, Quarantined, normalise_code, parse_instant
+from registerwatch.adapters.base import Batch, Quarantined, normalise_code, parse_instant
 from registerwatch.adapters.arbor.client import ArborNotFoundError, href_id, resource_path
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord

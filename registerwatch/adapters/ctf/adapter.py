@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from registerwatch.adapters._base import Batch, dedupe_marks
+from registerwatch.adapters.base import Batch, dedupe_marks
 from registerwatch.adapters.ctf.parser import CtfDocument, CtfFileError, parse_ctf
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 

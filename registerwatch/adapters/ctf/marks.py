@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import MappingProxyType
 
-from registerwatch.adapters._base import normalise_code
+from registerwatch.adapters.base import normalise_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Session
 

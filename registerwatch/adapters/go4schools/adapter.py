@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
     Batch,
     Quarantined,

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy
+from registerwatch.adapters.base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy
 from registerwatch.calendar import school_year_of
 from registerwatch.errors import (
     FatalApiError,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     Batch,
     Quarantined,
     parse_date,

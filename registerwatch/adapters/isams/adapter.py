@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from lxml import etree
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
     Batch,
     Quarantined,

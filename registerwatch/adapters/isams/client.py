@@ -29,7 +29,7 @@ import requests
 import structlog
 from lxml import etree
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
+from registerwatch.adapters.base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
 from registerwatch.errors import ConfigError, FatalApiError, PagingError, RetriableApiError
 
 log = structlog.get_logger("registerwatch.adapters.isams")

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     Batch,
     Quarantined,
     normalise_code,

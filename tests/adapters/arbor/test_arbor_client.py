@@ -11,7 +11,7 @@ import requests
 import responses
 from responses import matchers
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.arbor.client import (
     MAX_PAGE_SIZE,
     ArborClient,

@@ -9,7 +9,7 @@ import requests
 import responses
 from responses import matchers
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.go4schools import (
     CursorPaginator,
     Go4SchoolsClient,

@@ -22,7 +22,7 @@ from isams_school import (
 from lxml import etree
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import Batch, RetryPolicy
+from registerwatch.adapters.base import Batch, RetryPolicy
 from registerwatch.adapters.isams import (
     IsamsAdapter,
     MethodsNotAllocatedError,
