@@ -210,7 +210,7 @@ def read_consistently(read: Callable[[], R], *, what: str, vendor: str, school: 
                     f"{what} kept changing while it was paged ({_reason(exc, what)}); after it "
                     f"kept changing over {attempt} reads nothing from it was used — the next "
                     "run will retry") from exc
-            log.warning("adapter.listing_reread", vendor=vendor, school=school, what=what,
+            log.warning("adapter.listing_moved", vendor=vendor, school=school, what=what,
                         attempt=attempt, reason=_reason(exc, what))
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -105,7 +105,8 @@ class Stream(Generic[T]):
     def map_one(self, record: Any, ref: str) -> T:
         """``to_schema`` for one record, with every refusal as InvalidRecord."""
         if not isinstance(record, Mapping):
-            raise InvalidRecord("record is not an object", resource=self.name, record_ref=ref)
+            raise InvalidRecord("record is not a JSON object", resource=self.name,
+                                record_ref=ref)
         try:
             return self.to_schema(record, ref)
         except ValidationError as exc:
