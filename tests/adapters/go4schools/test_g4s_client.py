@@ -13,11 +13,10 @@ from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.go4schools import (
     CursorPaginator,
     Go4SchoolsClient,
-    PermissionGapError,
     ResourceNotFoundError,
     normalise_academic_year,
 )
-from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+from registerwatch.errors import FatalApiError, PagingError, PermissionGapError, RetriableApiError
 
 BASE = "https://g4s.test/customer/v1"
 PATH = "academic-years/2026/students"
