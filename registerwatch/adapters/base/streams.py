@@ -5,8 +5,8 @@ The quarantine policy, the same for every vendor (``docs/sync.md`` promises it):
 will not map (``to_schema`` raises ``InvalidRecord``, or the schema model refuses it) becomes a
 :class:`Quarantined` entry naming the school, the resource, the record's reference, the field
 and the reason, with the raw record as the MIS sent it, and the run goes on. The entry is
-logged without the record's reference or raw text (they may identify a pupil); the raw text
-goes to the store only.
+logged with its resource and field only (a reference, a reason or the raw text may identify a
+pupil); the rest goes to the store only.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def quarantine(error: InvalidRecord, record: Any, *, vendor: str, school: str, r
     """The quarantine entry for a record that would not map (see the module docstring)."""
     entry = Quarantined.from_error(error, raw_text(record), school=school, resource=resource,
                                    record_ref=record_ref)
+    # Resource and field only: a reason can name a value, a reference a pupil's record.
     log.warning("adapter.record_quarantined", vendor=vendor, school=school,
-                resource=entry.resource, field=entry.field, reason=entry.reason)
+                resource=entry.resource, field=entry.field)
     return entry
 
 
