@@ -36,13 +36,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from registerwatch.adapters._base import Adapter, Batch, Quarantined
+from registerwatch.adapters.base import Adapter, Batch, Quarantined
 from registerwatch.adapters.registry import build_adapter
 from registerwatch.calendar import LONDON, SchoolCalendar, calendar_for, school_year_of
-from registerwatch.config.settings import SchoolSettings, Settings, SyncSettings
+from registerwatch.config import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import CalendarError, FatalApiError, RegisterwatchError
 from registerwatch.logging import get_logger
-from registerwatch.schema import Amendment, Mark, Pupil, Register
+from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 from registerwatch.store import Connection, LedgerCheck, MarkDiff, MarkKey, Store
 from registerwatch.store.engine import is_sqlite_memory
 
@@ -254,11 +254,6 @@ class _Pulled:
     capabilities: dict[str, bool] = field(default_factory=dict)
 
 
-def read_capabilities(store: Store, school_id: str) -> dict[str, bool]:
-    """What the school's MIS exposed at its last sync ({} before the first). Kept for callers
-    of ``sync.read_capabilities``; the read is ``Store.capabilities``."""
-    return store.capabilities(school_id)
-
 
 def sync_school(
     store: Store,
@@ -301,6 +296,7 @@ def sync_school(
                  first_sync=windows["marks"].first_sync if windows["marks"] else None)
         with fetch_slot or nullcontext():
             pulled = _fetch(adapter, school.id, windows, result, emit)
+            result.warnings.extend(compare_mis_terms(adapter, school.to_calendar()))
         with write_lock or nullcontext():
             # One instant for everything this run writes: "when sync first saw it".
             marks_window = windows["marks"]
@@ -410,6 +406,35 @@ def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None
                     "amendments": bool(getattr(adapter, "exposes_amendments", False)),
                     "social_worker": bool(getattr(adapter, "exposes_social_worker", False))}
     return _Pulled(pupils, registers, marks, amendments, capabilities)
+
+
+def compare_mis_terms(adapter: Adapter, configured: Calendar) -> list[str]:
+    """Warnings when the MIS's own term dates disagree with the config's.
+
+    The config stays the source of truth (rules count school days from it); a mismatch is
+    reported, never applied. Only MIS terms that overlap the configured span are compared (an
+    MIS keeps years the config does not list). A calendar the MIS will not serve is no reason
+    to fail the sync: it is logged and nothing is compared.
+    """
+    try:
+        theirs = adapter.calendar()
+    except RegisterwatchError as exc:
+        log.info("sync.mis_calendar_unavailable", school=configured.school_id,
+                 error_type=type(exc).__name__)
+        return []
+    if theirs is None or not configured.terms:
+        return []
+    first, last = configured.terms[0].start, configured.terms[-1].end
+    mis = {(t.start, t.end) for t in theirs.terms if t.start <= last and t.end >= first}
+    ours = {(t.start, t.end) for t in configured.terms}
+    log.info("sync.mis_terms_read", school=configured.school_id,
+             terms=[f"{a}..{b}" for a, b in sorted(mis)])
+    if not mis or mis == ours:
+        return []
+    only_mis = ", ".join(f"{a}..{b}" for a, b in sorted(mis - ours)) or "none"
+    only_ours = ", ".join(f"{a}..{b}" for a, b in sorted(ours - mis)) or "none"
+    return [f"the MIS's term dates differ from the config's (only in the MIS: {only_mis}; "
+            f"only in the config: {only_ours}) — check [schools.calendar] terms"]
 
 
 def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
@@ -615,15 +640,11 @@ def _failed(school: SchoolSettings, exc: BaseException, started: float,
 # -- ledger verification -----------------------------------------------------------------------
 
 
-def check_ledger(store: Store) -> LedgerCheck:
-    """Walk the whole hash chain; on a break, also name the school of the broken entry. Kept
-    for callers of ``sync.check_ledger``; the walk is ``Store.check_ledger``."""
-    return store.check_ledger()
 
 
 __all__ = [
     "RESOURCES", "VENDOR_CONCURRENCY", "EmptyPullError", "LedgerCheck", "ProgressCallback",
     "ResourceFetched", "SchoolFinished", "SchoolStarted", "SchoolSyncResult", "SyncEvent",
-    "SyncSummary", "Window", "check_ledger", "parse_bookmark", "plan_window", "sync_all",
+    "SyncSummary", "Window", "parse_bookmark", "plan_window", "sync_all",
     "sync_school",
 ]

@@ -16,8 +16,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from registerwatch.adapters._base import Adapter
-from registerwatch.config.settings import (
+from registerwatch.adapters.base import Adapter
+from registerwatch.config import (
     VENDOR_CREDENTIALS,
     MisSettings,
     SchoolSettings,

@@ -38,7 +38,7 @@ from registerwatch.exports.base import redact_values
 from registerwatch.jobs.returns import ReturnFailure, export_school
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import Settings
+    from registerwatch.config import Settings
     from registerwatch.exports.base import WrittenReturn
 
 LONDON = ZoneInfo("Europe/London")

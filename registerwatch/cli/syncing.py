@@ -159,10 +159,9 @@ def ledger_verify(config: ConfigOption = None, store: StoreOption = None,
                   fmt: FormatOption = OutputFormat.TABLE) -> None:
     """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry."""
     from registerwatch.store import Store
-    from registerwatch.sync import check_ledger
 
     with Store(_store_url(config, store)) as opened:
-        check = check_ledger(opened)
+        check = opened.check_ledger()
     if fmt is OutputFormat.JSON:
         _emit_json(check.to_dict())
     elif check.ok:

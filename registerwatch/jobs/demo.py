@@ -36,7 +36,7 @@ from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.server import SimulatorServer
 from registerwatch.simulator.vendors import build_app, credentials_environ, school_config
 from registerwatch.store import Store
-from registerwatch.sync import SyncEvent, SyncSummary, check_ledger, sync_all
+from registerwatch.sync import SyncEvent, SyncSummary, sync_all
 
 DEFAULT_PUPILS = 300
 DEFAULT_SEED = 1
@@ -109,7 +109,7 @@ def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int =
             last_day = calendar_for(settings.schools[0]).previous_school_day(
                 school.as_of)
             night = run_job(_demo_night(last_day), ctx, trigger="demo")
-            ledger = check_ledger(store)
+            ledger = store.check_ledger()
             marks = store.marks(school.school.id)
             open_findings = store.load_findings(school.school.id, status="open")
         finally:

@@ -55,7 +55,7 @@ from registerwatch.errors import RegisterwatchError
 from registerwatch.logging import UPN_PATTERN, get_logger
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings, Settings
+    from registerwatch.config import SchoolSettings, Settings
     from registerwatch.store import Store
 
 log = get_logger("registerwatch.jobs.nightly")

@@ -60,7 +60,7 @@ from registerwatch.jobs.nightly import (
 )
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import Settings
+    from registerwatch.config import Settings
     from registerwatch.jobs.lock import RunLock
     from registerwatch.store import Store
 

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from registerwatch.config.settings import SchoolSettings, Settings
+from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import ConfigError, SubmissionError
 from registerwatch.logging import get_logger
 from registerwatch.outbox.transports import (

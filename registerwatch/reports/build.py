@@ -25,7 +25,7 @@ from registerwatch.calendar import (
     week_start,
 )
 from registerwatch.codes import SessionStatistics, session_statistics
-from registerwatch.config.settings import SchoolSettings, Settings
+from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import CalendarError, StoreError
 from registerwatch.reports.model import (
     SEVERITY_ORDER,

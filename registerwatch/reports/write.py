@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from registerwatch.config.settings import Settings
+from registerwatch.config import Settings
 from registerwatch.files import write_private
 from registerwatch.reports.build import build_report_data
 from registerwatch.reports.csvfiles import CSV_ENCODING, findings_csv, summary_csv

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from registerwatch.calendar import LONDON
-from registerwatch.config.settings import SchoolSettings, Settings
+from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import RegisterwatchError
 from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger

@@ -6,7 +6,7 @@ import pytest
 import requests
 import responses
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     ApiClient,
     RetryPolicy,
     dedupe_marks,

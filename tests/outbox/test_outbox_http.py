@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.outbox import queue_return, retry_failed, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 

@@ -9,7 +9,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.outbox import (
     HttpTransport,
     Submission,

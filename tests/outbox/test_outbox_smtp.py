@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.exports.base import write_return
 from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import Quarantined
+from registerwatch.adapters.base import Quarantined
 from registerwatch.adapters.registry import build_adapter
 from registerwatch.errors import FatalApiError, RetriableApiError
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Session
@@ -23,7 +23,6 @@ from registerwatch.sync import (
     SchoolFinished,
     SchoolStarted,
     Window,
-    check_ledger,
     sync_all,
     sync_school,
 )
@@ -600,13 +599,13 @@ def tamper(store: Store, sql: str) -> None:
 def test_check_ledger_names_the_first_broken_entry_and_its_school(store, tmp_path):
     settings, mises = two_schools(tmp_path)
     sync_all(settings, store, as_of=AS_OF, adapter_factory=fake_factory(mises))
-    check = check_ledger(store)
+    check = store.check_ledger()
     assert check.ok and check.entries == 252 and check.last_seq == 252
     birch_seq = next(r.seq for r in store.ledger("birch"))
 
     tamper(store, f"UPDATE ledger SET new_code = 'O' WHERE seq = {birch_seq + 3}")
 
-    check = check_ledger(store)
+    check = store.check_ledger()
     assert not check.ok
     assert (check.broken_seq, check.broken_school_id) == (birch_seq + 3, "birch")
     assert check.reason == "hash does not match the entry's contents: the entry was altered"

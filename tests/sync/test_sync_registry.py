@@ -7,7 +7,7 @@ from datetime import time
 
 import pytest
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.arbor import ArborAdapter
 from registerwatch.adapters.ctf import CtfAdapter
 from registerwatch.adapters.go4schools import Go4SchoolsAdapter

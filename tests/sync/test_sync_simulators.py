@@ -23,7 +23,7 @@ import requests
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.registry import build_adapter
 from registerwatch.cli import main
 from registerwatch.config import Settings, parse_config

@@ -2,11 +2,12 @@
 
 from registerwatch.adapters.arbor.adapter import ArborAdapter
 from registerwatch.adapters.arbor.client import (
+    FACTS,
     ArborClient,
     ArborNotFoundError,
-    ListingChangedError,
-    PageNumberPaginator,
+    ArborPaginator,
 )
+from registerwatch.adapters.base import ListingChangedError
 
-__all__ = ["ArborAdapter", "ArborClient", "ArborNotFoundError", "ListingChangedError",
-           "PageNumberPaginator"]
+__all__ = ["FACTS", "ArborAdapter", "ArborClient", "ArborNotFoundError", "ArborPaginator",
+           "ListingChangedError"]

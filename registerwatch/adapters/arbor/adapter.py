@@ -31,18 +31,11 @@ from typing import Any
 
 import requests
 
-from registerwatch.adapters._base import (
-    DEFAULT_TIMEOUT,
-    Batch,
-    Quarantined,
-    RetryPolicy,
-    dedupe_marks,
-)
 from registerwatch.adapters.arbor.client import (
     DEFAULT_PAGE_SIZE,
+    FACTS,
     ArborClient,
     ArborNotFoundError,
-    ListingChangedError,
     resource_path,
 )
 from registerwatch.adapters.arbor.streams import (
@@ -54,16 +47,22 @@ from registerwatch.adapters.arbor.streams import (
     StudentRelations,
     TermsStream,
     arbor_value,
-    quarantined,
 )
-from registerwatch.errors import ConfigError, FatalApiError, InvalidRecord, PagingError
+from registerwatch.adapters.base import (
+    DEFAULT_TIMEOUT,
+    Batch,
+    Quarantined,
+    RetryPolicy,
+    dedupe_marks,
+    quarantine,
+    read_consistently,
+)
+from registerwatch.errors import ConfigError, FatalApiError, InvalidRecord
 from registerwatch.logging import get_logger
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 
 log = get_logger(__name__)
 
-# Whole-listing re-reads after items moved between pages, before giving up (PagingError).
-MAX_LISTING_ATTEMPTS = 3
 # Reads of a marks listing that the changelog says is behind, before patching from the
 # changelog instead (a cache that stays stale must not stop the run).
 MAX_FRESH_ATTEMPTS = 2
@@ -81,13 +80,13 @@ STUDENT_RELATIONS = {
 class ArborAdapter:
     """Reads one Arbor school into the common schema. See the module docstring."""
 
-    vendor = "arbor"
-    exposes_registers = True  # Arbor has register-taking events with saved times
-    # Whether pupils carry the has-a-social-worker flag (Arbor-style REST exposes no social-worker flag): ATT005 needs it.
-    exposes_social_worker = False
+    facts = FACTS
+    vendor = FACTS.vendor
+    exposes_registers = FACTS.capabilities.registers
+    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, Any],
-                 credential_hint: str = "the Arbor username/password",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep,
@@ -132,7 +131,7 @@ class ArborAdapter:
                 f"school {self.school_id!r}: Arbor returned no students — check the API "
                 "user's permission to read students (Arbor answers a missing permission with "
                 "an empty list, not an error)")
-        relations = StudentRelations()
+        relations = StudentRelations(school_id=self.school_id)
         for attribute, path in STUDENT_RELATIONS.items():
             relations.add(attribute, path, self._list_all(path))
         batch = PupilsStream(self.client.resolve, school_id=self.school_id,
@@ -202,7 +201,7 @@ class ArborAdapter:
             rows = self._list_all(TermsStream.path)
         except ArborNotFoundError:
             return None
-        batch = TermsStream(self.client.resolve).map_records(rows)
+        batch = TermsStream(self.client.resolve, school_id=self.school_id).map_records(rows)
         self.calendar_quarantined = batch.quarantined
         if not batch.records:
             return None
@@ -228,7 +227,8 @@ class ArborAdapter:
                 keys.add(stream.key(changed, ref))
             except InvalidRecord as exc:
                 # Sync still re-pulls its trailing window; the entry is visible in the log.
-                quarantined(exc, f"{MarksStream.path}/changelog", ref)
+                quarantine(exc, changed, vendor=self.vendor, school=self.school_id,
+                           resource=f"{MarksStream.path}/changelog", record_ref=ref)
         return keys, newest
 
     def close(self) -> None:
@@ -239,16 +239,9 @@ class ArborAdapter:
     def _list_all(self, path: str, params: Mapping[str, Any] | None = None, *,
                   keep: bool = False) -> list[Any]:
         """Every item of a listing, read again from page 1 when items moved between pages."""
-        for attempt in range(1, MAX_LISTING_ATTEMPTS + 1):
-            try:
-                return list(self.client.paginate(path, params, keep=keep))
-            except ListingChangedError as exc:
-                if attempt == MAX_LISTING_ATTEMPTS:
-                    raise PagingError(f"{exc} — it kept changing over {attempt} reads; run "
-                                      "again later") from exc
-                log.warning("adapter.listing_moved", vendor=self.vendor,
-                            school=self.school_id, resource=path, attempt=attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return read_consistently(lambda: list(self.client.paginate(path, params, keep=keep)),
+                                 what=f"school {self.school_id!r}: arbor {path}",
+                                 vendor=self.vendor, school=self.school_id)
 
     def _registers_in(self, start: date, end: date) -> list[Any]:
         return self._list_all(RegistersStream.path, _window(start, end), keep=True)

@@ -20,26 +20,45 @@ from urllib.parse import urlsplit
 
 import requests
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
-from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+from registerwatch.adapters.base import (
+    DEFAULT_TIMEOUT,
+    MAX_PAGES,
+    ApiClient,
+    Capabilities,
+    PageNumberPaginator,
+    RetryPolicy,
+    VendorFacts,
+    parse_retry_after,
+)
+from registerwatch.errors import FatalApiError, RetriableApiError
 
 API_ROOT = "rest-v2"
 DEFAULT_PAGE_SIZE = 200
 # INFERRED (mis-apis §10.1): Arbor clamps a larger page-size. A clamped page would look short
 # and end the list early, silently, so the client never asks for more than this.
 MAX_PAGE_SIZE = 1000
-# A sane bound: 10,000 pages of 200 is two million rows, far beyond any school's window.
-# Paging past it means the server is not honouring page-number: fail loudly.
-MAX_PAGES = 10_000
+
+# Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
+FACTS = VendorFacts(
+    vendor="arbor",
+    auth=("basic",),
+    paging="page-number",
+    capabilities=Capabilities(
+        registers=True,  # register-taking events with saved times
+        amendments=None,  # attendance-record-amendments is INFERRED: probed per school
+        social_worker=False,  # Arbor-style REST exposes no social-worker flag
+        calendar=True,  # terms
+    ),
+    # INFERRED: Arbor-style single-character encodings of the 2024 two-character codes (the
+    # simulator's ATTENDANCE_MARKS uses them). Change it here when a real Arbor code table is
+    # captured. Every other Arbor code is taken to be the national code itself.
+    code_aliases={"1": "C1", "2": "C2", "3": "J1"},
+    credential_hint="the Arbor username/password",
+)
 
 
 class ArborNotFoundError(FatalApiError):
     """Arbor answered 404: the resource is not there (or not enabled for this application)."""
-
-
-class ListingChangedError(PagingError):
-    """Records moved between pages (an item of an earlier page came back on a later one):
-    the data changed under offset paging, so the listing must be pulled again."""
 
 
 @dataclass(frozen=True)
@@ -97,46 +116,23 @@ def _item_href(item: Any) -> str | None:
     return None
 
 
-class PageNumberPaginator:
-    """``page-number`` from 1 with a fixed ``page-size``; a page shorter than the size ends.
+class ArborPaginator(PageNumberPaginator):
+    """``page-number`` from 1 with a fixed ``page-size``; a short page ends the list.
 
-    Fails loudly instead of guessing: a page with exactly the previous page's items means the
-    server ignores ``page-number`` (the SDK once sent ``page``, issue #21) -> ``PagingError``;
-    an item that already came on an earlier page means the data moved under offset paging ->
-    ``ListingChangedError`` (the caller re-pulls); more than ``max_pages`` -> ``PagingError``.
+    Items are told apart by their href, which turns on the shared consistency checks: a page
+    repeating the previous one (the server ignores ``page-number``; the SDK once sent
+    ``page``, issue #21) is a ``PagingError``, and an item coming back on a later page is a
+    ``ListingChangedError`` (the adapter reads the listing again).
     """
 
     def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES,
                  identity: Callable[[Any], str | None] = _item_href) -> None:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1-{MAX_PAGE_SIZE}; got {page_size}")
-        self.page_size = page_size
-        self.max_pages = max_pages
+        super().__init__(page_size, max_page_size=MAX_PAGE_SIZE, max_pages=max_pages)
         self.identity = identity
 
-    def pages(self, fetch: Callable[[int], list[Any]], *, what: str) -> Iterator[list[Any]]:
-        seen: set[str] = set()
-        previous: list[str] | None = None
-        for number in range(1, self.max_pages + 1):
-            page = fetch(number)
-            ids = [i for i in map(self.identity, page) if i is not None]
-            if ids and ids == previous:
-                raise PagingError(f"{what}: page {number} repeats page {number - 1} — the MIS "
-                                  "is not honouring page-number; stopping rather than "
-                                  "looping")
-            moved = seen.intersection(ids)
-            if moved:
-                raise ListingChangedError(f"{what}: {len(moved)} item(s) of an earlier page "
-                                          f"came back on page {number}: the data changed "
-                                          "while paging")
-            seen.update(ids)
-            previous = ids
-            if page:
-                yield page
-            if len(page) < self.page_size:
-                return
-        raise PagingError(f"{what}: still full pages after {self.max_pages} pages of "
-                          f"{self.page_size} — the MIS is not ending the list")
+    def pages(self, fetch: Callable[[int], Any], *, what: str,
+              identity: Callable[[Any], str | None] | None = None) -> Iterator[list[Any]]:
+        return super().pages(fetch, what=what, identity=identity or self.identity)
 
 
 class ArborClient(ApiClient):
@@ -145,7 +141,7 @@ class ArborClient(ApiClient):
     vendor = "arbor"
 
     def __init__(self, base_url: str, *, school_id: str, username: str, password: str,
-                 credential_hint: str = "the Arbor username/password",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
@@ -157,7 +153,7 @@ class ArborClient(ApiClient):
                          timeout=timeout, retry=retry, session=session, sleep=sleep, rng=rng)
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = f"Basic {token}"
-        self.paginator = PageNumberPaginator(page_size, max_pages)
+        self.paginator = ArborPaginator(page_size, max_pages)
         self._objects: dict[str, dict[str, Any]] = {}  # resolved stubs, by resource path
 
     def auth_headers(self) -> dict[str, str]:
@@ -215,8 +211,8 @@ class ArborClient(ApiClient):
 
     def changelog(self, path: str, from_revision: int) -> Iterator[dict[str, Any]]:
         """``{path}/changelog`` entries after ``from_revision`` (INFERRED: paged like lists)."""
-        paginator = PageNumberPaginator(self.paginator.page_size, self.paginator.max_pages,
-                                        identity=_change_identity)
+        paginator = ArborPaginator(self.paginator.page_size, self.paginator.max_pages,
+                                   identity=_change_identity)
         where = f"school {self.school_id!r}: arbor {path}/changelog"
 
         def fetch(number: int) -> list[Any]:

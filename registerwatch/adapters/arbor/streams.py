@@ -16,15 +16,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
-from pydantic import ValidationError
-
-from registerwatch.adapters._base import Batch, Quarantined, normalise_code, parse_instant
-from registerwatch.adapters.arbor.client import ArborNotFoundError, href_id, resource_path
+from registerwatch.adapters.arbor.client import FACTS, ArborNotFoundError, href_id, resource_path
+from registerwatch.adapters.base import (
+    Quarantined,
+    Stream,
+    normalise_code,
+    parse_instant,
+    quarantine,
+)
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
-from registerwatch.logging import get_logger
 from registerwatch.schema import (
     Amendment,
     AmendmentSource,
@@ -34,8 +37,6 @@ from registerwatch.schema import (
     Session,
     Term,
 )
-
-log = get_logger(__name__)
 
 T = TypeVar("T")
 Sex = Literal["M", "F", "U"]
@@ -51,10 +52,7 @@ class Where(TypedDict):
 Resolve = Callable[[Mapping[str, Any]], dict[str, Any]]
 MarkKey = tuple[str, date, Session]
 
-# INFERRED: Arbor-style single-character encodings of the 2024 two-character codes (the
-# simulator's ATTENDANCE_MARKS uses them). One table: change it here when a real Arbor code
-# table is captured. Every other Arbor code is taken to be the national code itself.
-CODE_ALIASES: Mapping[str, str] = {"1": "C1", "2": "C2", "3": "J1"}
+CODE_ALIASES: Mapping[str, str] = FACTS.code_aliases
 
 # INFERRED: Gender codes; DfE census codes are M / F, Arbor's own names are guesses.
 _SEX: Mapping[str, Sex] = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "U", "UNKNOWN": "U",
@@ -149,56 +147,31 @@ def latest(rows: Iterable[Mapping[str, Any]], key: str) -> Mapping[str, Any] | N
     return ordered[-1] if ordered else None
 
 
-def _validation_error(exc: ValidationError, *, resource: str, record_ref: str,
-                      fields: Mapping[str, str]) -> InvalidRecord:
-    """A pydantic error as InvalidRecord naming the Arbor field, not the schema field."""
-    first = exc.errors()[0]
-    schema_field = ".".join(str(p) for p in first["loc"])
-    return InvalidRecord(first["msg"], resource=resource, record_ref=record_ref,
-                         field=fields.get(schema_field, schema_field or None))
-
-
 # -- the stream base --------------------------------------------------------------------------
 
 
-class ArborStream(Generic[T]):
-    """A resource: path (also the ``resource`` of quarantine entries), keys, replication key."""
+class ArborStream(Stream[T]):
+    """A resource: its path (also the ``resource`` of quarantine entries), keys, replication
+    key; records are named by their href."""
 
+    vendor = "arbor"
     path: ClassVar[str]
     keys: ClassVar[tuple[str, ...]] = ("href",)
-    # The property a date window filters on (``filters.<key>.from/to``); None: no window.
-    replication_key: ClassVar[str | None] = None
-    # schema field -> Arbor property, so a validation error names what the MIS sent.
-    fields: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, resolve: Resolve) -> None:
+    def __init__(self, resolve: Resolve, *, school_id: str = "") -> None:
         self.resolve = resolve
+        self.school_id = school_id
 
-    def to_schema(self, record: Mapping[str, Any], ref: str) -> T:  # pragma: no cover
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "path" in cls.__dict__:
+            cls.name = cls.path
 
-    def map_records(self, records: Iterable[Any]) -> Batch[T]:
-        batch: Batch[T] = Batch()
-        for position, record in enumerate(records, start=1):
-            ref = self.record_ref(record, position)
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not a JSON object", resource=self.path,
-                                        record_ref=ref)
-                try:
-                    batch.records.append(self.to_schema(record, ref))
-                except ValidationError as exc:
-                    raise _validation_error(exc, resource=self.path, record_ref=ref,
-                                            fields=self.fields) from None
-            except InvalidRecord as exc:
-                batch.quarantined.append(quarantined(exc, self.path, ref))
-        return batch
-
-    def record_ref(self, record: Any, position: int) -> str:
+    def record_ref(self, record: Any, position: str) -> str:
         """The record's href (an id, never personal data), or its position in the listing."""
         if isinstance(record, Mapping) and isinstance(record.get("href"), str):
             return str(record["href"])
-        return f"{self.path} item {position}"
+        return f"{self.path} {position}"
 
     def resolved(self, record: Mapping[str, Any], key: str, *, ref: str,
                  needed: bool = True) -> dict[str, Any] | None:
@@ -244,15 +217,6 @@ class ArborStream(Generic[T]):
         return national, vendor_code or ""
 
 
-def quarantined(error: InvalidRecord, resource: str, ref: str) -> Quarantined:
-    entry = Quarantined(resource=error.resource or resource, record_ref=error.record_ref or ref,
-                        field=error.field, reason=error.reason)
-    # The reason may name a code or a date; never personal data (see local_date).
-    log.warning("adapter.record_quarantined", vendor="arbor", resource=entry.resource,
-                record_ref=entry.record_ref, field=entry.field, reason=entry.reason)
-    return entry
-
-
 # -- pupils -----------------------------------------------------------------------------------
 
 
@@ -266,6 +230,7 @@ class StudentRelations:
     sen: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     in_care: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
     quarantined: list[Quarantined] = field(default_factory=list)
+    school_id: str = ""
 
     def add(self, attribute: str, resource: str, rows: Iterable[Any]) -> None:
         grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -279,7 +244,9 @@ class StudentRelations:
                 assert student is not None
                 grouped[resource_path(student["href"])].append(row)
             except InvalidRecord as exc:
-                self.quarantined.append(quarantined(exc, resource, ref))
+                self.quarantined.append(quarantine(exc, row, vendor="arbor",
+                                                   school=self.school_id, resource=resource,
+                                                   record_ref=ref))
         setattr(self, attribute, dict(grouped))
 
 
@@ -300,8 +267,7 @@ class PupilsStream(ArborStream[Pupil]):
         "upn": "upn", "nc_year": "academicLevel", "reg_group": "registrationForm"}
 
     def __init__(self, resolve: Resolve, *, school_id: str, relations: StudentRelations) -> None:
-        super().__init__(resolve)
-        self.school_id = school_id
+        super().__init__(resolve, school_id=school_id)
         self.relations = relations
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Pupil:
@@ -410,8 +376,7 @@ class RegistersStream(ArborStream[Register]):
         "group": "registrationForm", "session": "attendanceRegisterType"}
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
-        super().__init__(resolve)
-        self.school_id = school_id
+        super().__init__(resolve, school_id=school_id)
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Register:
         where: Where = {"resource": self.path, "record_ref": ref}
@@ -448,8 +413,7 @@ class MarksStream(ArborStream[Mark]):
         "date": "startDatetime"}
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
-        super().__init__(resolve)
-        self.school_id = school_id
+        super().__init__(resolve, school_id=school_id)
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
         where: Where = {"resource": self.path, "record_ref": ref}
@@ -516,8 +480,7 @@ class AmendmentsStream(ArborStream[Amendment]):
         "amended_by_name": "amendedByName", "amended_by_position": "amendedByPosition"}
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
-        super().__init__(resolve)
-        self.school_id = school_id
+        super().__init__(resolve, school_id=school_id)
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Amendment:
         where: Where = {"resource": self.path, "record_ref": ref}

@@ -3,7 +3,7 @@
 ``parse_ctf`` reads one file; ``CtfAdapter`` reads a file or a folder as an MIS adapter.
 """
 
-from registerwatch.adapters.ctf.adapter import CtfAdapter
+from registerwatch.adapters.ctf.adapter import FACTS, CtfAdapter
 from registerwatch.adapters.ctf.marks import (
     NOT_IN_SESSION,
     VENDOR_SINGLE_CHARACTER_CODES,
@@ -25,7 +25,7 @@ from registerwatch.adapters.ctf.parser import (
 )
 
 __all__ = [
-    "NOT_IN_SESSION", "VENDOR_SINGLE_CHARACTER_CODES", "CtfAdapter", "CtfDocument",
+    "FACTS", "NOT_IN_SESSION", "VENDOR_SINGLE_CHARACTER_CODES", "CtfAdapter", "CtfDocument",
     "CtfFileError", "CtfHeader", "CtfSchool", "CtfYearData", "DecodedMarks", "DecodedSession",
     "MisalignedMarksError", "UndecodableSession", "decode_attendance_marks", "derive_mis_id",
     "load_ctf_tree", "parse_ctf",

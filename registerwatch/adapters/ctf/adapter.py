@@ -21,22 +21,37 @@ from pathlib import Path
 
 import structlog
 
-from registerwatch.adapters._base import Batch, dedupe_marks
+from registerwatch.adapters.base import Batch, Capabilities, VendorFacts, dedupe_marks
+from registerwatch.adapters.ctf.marks import VENDOR_SINGLE_CHARACTER_CODES
 from registerwatch.adapters.ctf.parser import CtfDocument, CtfFileError, parse_ctf
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 
 log = structlog.get_logger("registerwatch.adapters.ctf")
 
+# A file adapter under the same contract: no HTTP client, no paging, every capability off.
+FACTS = VendorFacts(
+    vendor="ctf",
+    auth=("file",),
+    paging="none",
+    capabilities=Capabilities(
+        registers=False,
+        amendments=False,  # a CTF has no amendment records: AMD002 is not checkable
+        social_worker=False,  # no has-a-social-worker flag: ATT005 is not checkable
+        calendar=False,  # no term dates; "##" days are not a reliable calendar
+    ),
+    code_aliases=VENDOR_SINGLE_CHARACTER_CODES,
+    credential_hint="the CTF path",
+)
+
 
 class CtfAdapter:
     """The Adapter protocol over a CTF file or a folder of them (not recursive)."""
 
-    vendor = "ctf"
-    # A CTF has no amendment records: AMD002 is reported as not checkable for this school.
-    exposes_amendments = False
-    exposes_registers = False
-    # A CTF carries no has-a-social-worker flag: ATT005 cannot be checked from it.
-    exposes_social_worker = False
+    facts = FACTS
+    vendor = FACTS.vendor
+    exposes_amendments = bool(FACTS.capabilities.amendments)
+    exposes_registers = FACTS.capabilities.registers
+    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(self, *, school_id: str, path: str | Path, laestab: str | None = None) -> None:
         self.school_id = school_id

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from registerwatch.adapters._base import normalise_code
+from registerwatch.adapters.base import normalise_code
 from registerwatch.codes import CTF_NOT_IN_SESSION, CTF_SINGLE_CHARACTER_CODES
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Session

@@ -26,7 +26,7 @@ import structlog
 from lxml import etree
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import Batch, Quarantined
+from registerwatch.adapters.base import Batch, Quarantined
 from registerwatch.adapters.ctf.marks import MisalignedMarksError, decode_attendance_marks
 from registerwatch.errors import InputFileError, InvalidRecord
 from registerwatch.schema import Address, Contact, Mark, Pupil

@@ -3,13 +3,13 @@
 from registerwatch.adapters.go4schools.adapter import Go4SchoolsAdapter
 from registerwatch.adapters.go4schools.client import (
     CursorPaginator,
+    FACTS,
     Go4SchoolsClient,
-    PermissionGapError,
     ResourceNotFoundError,
     normalise_academic_year,
 )
 
 __all__ = [
-    "CursorPaginator", "Go4SchoolsAdapter", "Go4SchoolsClient", "PermissionGapError",
+    "FACTS", "CursorPaginator", "Go4SchoolsAdapter", "Go4SchoolsClient",
     "ResourceNotFoundError", "normalise_academic_year",
 ]

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import structlog
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
     Batch,
     Quarantined,
@@ -29,8 +30,8 @@ from registerwatch.adapters._base import (
     dedupe_marks,
 )
 from registerwatch.adapters.go4schools.client import (
+    FACTS,
     Go4SchoolsClient,
-    PermissionGapError,
     ResourceNotFoundError,
     academic_year_of,
     normalise_academic_year,
@@ -44,7 +45,13 @@ from registerwatch.adapters.go4schools.streams import (
     SessionMarksStream,
 )
 from registerwatch.calendar import SchoolCalendar
-from registerwatch.errors import CalendarError, ConfigError, FatalApiError, PagingError
+from registerwatch.errors import (
+    CalendarError,
+    ConfigError,
+    FatalApiError,
+    PagingError,
+    PermissionGapError,
+)
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 
 log = structlog.get_logger("registerwatch.adapters.go4schools")
@@ -56,14 +63,13 @@ _UNSET: Any = object()
 class Go4SchoolsAdapter:
     """One school's GO 4 Schools-style API, mapped to the common schema."""
 
-    vendor = "go4schools"
-    # GO 4 Schools exposes no register-taking events (mis-apis §9: NOT FOUND).
-    exposes_registers = False
-    # Whether pupils carry the has-a-social-worker flag (the student attribute CSW): ATT005 needs it.
-    exposes_social_worker = True
+    facts = FACTS
+    vendor = FACTS.vendor
+    exposes_registers = FACTS.capabilities.registers
+    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
-                 credential_hint: str = "the GO 4 Schools API key",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep,
@@ -203,10 +209,7 @@ class Go4SchoolsAdapter:
             self._calendar = None
             return None
         calendar, quarantined = CalendarStream(self.school_id).to_schema(rows)
-        self.calendar_quarantined = quarantined
-        for entry in quarantined:
-            log.warning("adapter.record_quarantined", vendor=self.vendor, school=self.school_id,
-                        resource=entry.resource, field=entry.field)
+        self.calendar_quarantined = [replace(q, school=self.school_id) for q in quarantined]
         self._calendar = calendar
         return calendar
 
@@ -259,10 +262,7 @@ class Go4SchoolsAdapter:
                     f"table for academic year {year} (HTTP 200): the API key most likely lacks "
                     "the Attendance permission; ask the school's GO 4 Schools data officer to "
                     "grant it")
-            table, quarantined = CodesStream().to_schema(rows)
-            for entry in quarantined:
-                log.warning("adapter.record_quarantined", vendor=self.vendor,
-                            school=self.school_id, resource=entry.resource, field=entry.field)
+            table, _quarantined = CodesStream().to_schema(rows)  # logged by the policy
             self._codes[year] = table
         return self._codes[year]
 
@@ -327,10 +327,7 @@ class Go4SchoolsAdapter:
                         school=self.school_id, date=day.isoformat())
 
     def _fetched(self, resource: str, batch: Batch[T]) -> None:
-        for entry in batch.quarantined:
-            # Field and resource only: the reason and reference can quote pupil data.
-            log.warning("adapter.record_quarantined", vendor=self.vendor, school=self.school_id,
-                        resource=entry.resource, field=entry.field)
+        batch.quarantined = [replace(q, school=self.school_id) for q in batch.quarantined]
         log.info("adapter.stream_fetched", vendor=self.vendor, school=self.school_id,
                  resource=resource, records=len(batch.records),
                  quarantined=len(batch.quarantined), requests=batch.requests)

@@ -1,6 +1,6 @@
 """GO 4 Schools-style client: Bearer key, the vendor's error envelope, strict cursor paging.
 
-Vendor facts (../shared/reference/mis-apis.md §3, §10.3; OBSERVED unless marked):
+Vendor facts (OBSERVED in public client code and vendor pages unless marked):
 - base ``https://api.go4schools.com/customer/v1``; ``Authorization: Bearer {key}``, one key per
   school; the academic year in the path is the year it *ends* (2025/26 -> ``2026``).
 - paging: ``{"<collection>": [...], "has_more": true, "cursor": 123}``; the next request repeats
@@ -21,24 +21,44 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy
-from registerwatch.calendar import school_year_of
-from registerwatch.errors import (
-    FatalApiError,
-    PagingError,
-    PermissionGapError,  # noqa: F401 - re-exported: a key without a module gets an empty list
-    RetriableApiError,
+from registerwatch.adapters.base import (
+    DEFAULT_TIMEOUT,
+    MAX_PAGES,
+    ApiClient,
+    Capabilities,
+    RetryPolicy,
+    VendorFacts,
 )
+from registerwatch.adapters.base import CursorPaginator as BaseCursorPaginator
+from registerwatch.calendar import school_year_of
+from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
 
 API_ROOT = "/customer/v1"
 DEFAULT_BASE_URL = "https://api.go4schools.com" + API_ROOT
+
+# Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
+FACTS = VendorFacts(
+    vendor="go4schools",
+    auth=("bearer-key",),
+    paging="cursor",
+    capabilities=Capabilities(
+        registers=False,  # no register-taking events (NOT FOUND in any public GO 4 Schools API)
+        amendments=None,  # the amendment history resource is INFERRED: probed per school
+        social_worker=True,  # the student attribute CSW
+        calendar=True,  # school days and closures
+    ),
+    # Vendor single-character encodings of the 2024 two-character codes. SECONDARY for MIS in
+    # general (One/Capita: C1 -> "<", C2 -> ">", J1 -> "?"); INFERRED for GO 4 Schools. The one
+    # table to change when a school's export shows otherwise.
+    code_aliases={"<": "C1", ">": "C2", "?": "J1"},
+    credential_hint="the GO 4 Schools API key",
+)
 
 
 class ResourceNotFoundError(FatalApiError):
@@ -96,53 +116,16 @@ def records_of(payload: Any, where: str) -> list[Any]:
                         "report it to the registerwatch maintainers")
 
 
-@dataclass(frozen=True)
-class CursorPaginator:
-    """``has_more`` + integer ``cursor``, checked strictly.
+class CursorPaginator(BaseCursorPaginator):
+    """The shared strict cursor paginator, reading records from the first list-valued key."""
 
-    The cursor is the last id returned, so each one must be an integer greater than the one
-    before. Anything else (has_more with no cursor, a repeated or smaller cursor, a cursor that
-    is not an integer) raises PagingError: silently stopping would drop records, and following
-    would loop for ever. An empty page with has_more and a larger cursor is followed (a filter
-    may leave a page empty); ``max_pages`` bounds even that.
-    """
+    def __init__(self, max_pages: int = MAX_PAGES) -> None:
+        super().__init__(max_pages=max_pages)
 
-    max_pages: int = 10_000
-
-    def pages(self, fetch: Callable[[int | None], Any], where: str) -> Iterator[list[Any]]:
-        cursor: int | None = None
-        for number in range(1, self.max_pages + 1):
-            payload = fetch(cursor)
-            yield records_of(payload, where)
-            has_more = payload.get("has_more", False) if isinstance(payload, dict) else False
-            if has_more is False or has_more is None:
-                return
-            if has_more is not True:
-                raise PagingError(f"{where} broke its paging contract: has_more is "
-                                  f"{has_more!r}, not true or false")
-            raw = payload.get("cursor")
-            if raw is None:
-                raise PagingError(f"{where} broke its paging contract: has_more is true but "
-                                  f"there is no cursor (page {number}); stopped rather than "
-                                  "miss the remaining records")
-            if isinstance(raw, bool) or not isinstance(raw, int | str) or \
-                    not str(raw).lstrip("-").isdigit():
-                raise PagingError(f"{where} broke its paging contract: cursor {raw!r} is not "
-                                  "an integer")
-            following = int(raw)
-            if cursor is not None and following == cursor:
-                raise PagingError(f"{where} broke its paging contract: cursor {following} "
-                                  f"repeated (page {number}); stopped rather than loop")
-            if cursor is not None and following < cursor:
-                raise PagingError(f"{where} broke its paging contract: cursor went backwards "
-                                  f"from {cursor} to {following} (page {number}); stopped "
-                                  "rather than read records twice")
-            if following < 0:
-                raise PagingError(f"{where} broke its paging contract: cursor {following} "
-                                  "is negative")
-            cursor = following
-        raise PagingError(f"{where} broke its paging contract: more than {self.max_pages} "
-                          "pages")
+    def pages(self, fetch: Callable[[int | None], Any], where: str,  # type: ignore[override]
+              identity: Callable[[Any], str | None] | None = None) -> Iterator[list[Any]]:
+        self.records_of = lambda payload: records_of(payload, where)
+        return super().pages(fetch, what=where, identity=identity)
 
 
 def vendor_message(response: requests.Response) -> str | None:
@@ -167,7 +150,7 @@ class Go4SchoolsClient(ApiClient):
     vendor = "go4schools"
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, *, school_id: str, api_key: str,
-                 credential_hint: str = "the GO 4 Schools API key",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None,
                  session: requests.Session | None = None,

@@ -9,7 +9,6 @@ stops the run. No stream has a replication key: GO 4 Schools has no modified-sin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,13 +16,16 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     Batch,
     Quarantined,
+    quarantine,
+    raw_text,
     parse_date,
     parse_instant,
     require,
 )
+from registerwatch.adapters.go4schools.client import FACTS
 from registerwatch.calendar import england_bank_holidays
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
@@ -43,10 +45,8 @@ T = TypeVar("T")
 
 # -- attendance codes ----------------------------------------------------------------------------
 
-# Vendor single-character encodings of the 2024 two-character codes. SECONDARY for MIS in general
-# (One/Capita: C1 -> "<", C2 -> ">", J1 -> "?", dfe-rules-formats.md §1.3); INFERRED for GO 4
-# Schools. The one table to change when a school's export shows otherwise.
-VENDOR_ENCODINGS: Mapping[str, str] = {"<": "C1", ">": "C2", "?": "J1"}
+# Vendor single-character encodings: the table lives in the vendor's FACTS (client.py).
+VENDOR_ENCODINGS: Mapping[str, str] = FACTS.code_aliases
 
 
 def national_code(vendor_code: Any) -> str | None:
@@ -487,7 +487,9 @@ def _map_each(resource: str, records: Sequence[Any], to_schema: Callable[[Any], 
 
 
 def _quarantine(error: InvalidRecord, record: Any) -> Quarantined:
-    return Quarantined.from_error(error, raw=_raw(record))
+    # The shared policy (school filled in by the adapter, which knows it).
+    return quarantine(error, record, vendor=FACTS.vendor, school="",
+                      resource=error.resource or "", record_ref=error.record_ref or "")
 
 
 def _from_validation(error: ValidationError, resource: str, ref: str,
@@ -498,11 +500,7 @@ def _from_validation(error: ValidationError, resource: str, ref: str,
                        reason=str(first.get("msg", "invalid value")), raw=_raw(record))
 
 
-def _raw(record: Any) -> str:
-    try:
-        return json.dumps(record, default=str, sort_keys=True)[:2000]
-    except (TypeError, ValueError):
-        return repr(record)[:2000]
+_raw = raw_text
 
 
 def _ref(record: Any, key: str, index: int) -> str:

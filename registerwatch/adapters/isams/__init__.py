@@ -5,10 +5,10 @@ See ``docs/adapters/isams.md`` for what is read, the field mapping and what is i
 
 from registerwatch.adapters.isams.adapter import BATCH_WINDOW_DAYS, IsamsAdapter
 from registerwatch.adapters.isams.client import (
+    FACTS,
     IsamsClient,
     IsamsMessage,
     MethodsNotAllocatedError,
-    PermissionGapError,
     XmlDocumentError,
     parse_message,
     parse_xml,
@@ -16,7 +16,7 @@ from registerwatch.adapters.isams.client import (
 from registerwatch.adapters.isams.streams import DEFAULT_PM_CUTOFF, session_of
 
 __all__ = [
-    "BATCH_WINDOW_DAYS", "DEFAULT_PM_CUTOFF", "IsamsAdapter", "IsamsClient", "IsamsMessage",
-    "MethodsNotAllocatedError", "PermissionGapError", "XmlDocumentError", "parse_message",
+    "BATCH_WINDOW_DAYS", "DEFAULT_PM_CUTOFF", "FACTS", "IsamsAdapter", "IsamsClient",
+    "IsamsMessage", "MethodsNotAllocatedError", "XmlDocumentError", "parse_message",
     "parse_xml", "session_of",
 ]

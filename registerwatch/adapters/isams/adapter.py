@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from lxml import etree
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
     Batch,
     Quarantined,
@@ -36,10 +36,10 @@ from registerwatch.adapters._base import (
     dedupe_marks,
 )
 from registerwatch.adapters.isams.client import (
+    FACTS,
     REST_PAGE_SIZE,
     IsamsClient,
     MethodsNotAllocatedError,
-    PermissionGapError,
     element_record,
 )
 from registerwatch.adapters.isams.streams import (
@@ -53,6 +53,7 @@ from registerwatch.adapters.isams.streams import (
     Stream,
     TermsStream,
 )
+from registerwatch.errors import PermissionGapError
 from registerwatch.schema import (
     SESSION_ORDER,
     Amendment,
@@ -88,15 +89,15 @@ def _element_records(section: etree._Element,
 class IsamsAdapter:
     """Reads one iSAMS school into the common schema. See the module docstring for sources."""
 
-    vendor = "isams"
+    facts = FACTS
+    vendor = FACTS.vendor
     # No register-taking events in any public iSAMS API: REG rules on saved/closed times
     # cannot be checked for iSAMS schools (documented in docs/adapters/isams.md).
-    exposes_registers = False
-    # Whether pupils carry the has-a-social-worker flag (iSAMS-style APIs expose no social-worker flag): ATT005 needs it.
-    exposes_social_worker = False
+    exposes_registers = FACTS.capabilities.registers
+    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
-                 credential_hint: str = "the iSAMS client id/secret or API key",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep,
@@ -158,7 +159,7 @@ class IsamsAdapter:
         for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
             root = self.client.batch([PresentCodesStream.method, MarksStream.method],
                                      {MarksStream.filter_name: (first, last)})
-            codes = PresentCodesStream().map_records(_element_records(
+            codes = PresentCodesStream(school_id=self.school_id).map_records(_element_records(
                 self.client.batch_section(root, PresentCodesStream.section,
                                           PresentCodesStream.method), "PresentCode"))
             result.quarantined.extend(codes.quarantined)
@@ -240,11 +241,8 @@ class IsamsAdapter:
         """
         root = self.client.batch([TermsStream.method])
         section = self.client.batch_section(root, TermsStream.section, TermsStream.method)
-        batch = TermsStream().map_records(_element_records(section, "Term"))
+        batch = TermsStream(school_id=self.school_id).map_records(_element_records(section, "Term"))
         self.calendar_quarantined = list(batch.quarantined)
-        for entry in batch.quarantined:
-            log.warning("adapter.record_quarantined", vendor="isams", school=self.school_id,
-                        resource=entry.resource, field=entry.field, reason=entry.reason)
         terms = sorted(set(batch.records), key=lambda t: (t.start, t.end))
         terms = _drop_overlaps(terms, self.calendar_quarantined)
         if not terms:
@@ -287,7 +285,8 @@ def _drop_overlaps(terms: list[Term], quarantined: list[Quarantined]) -> list[Te
             quarantined.append(Quarantined(
                 resource=TermsStream.name, record_ref=f"Term {term.start}..{term.end}",
                 field="StartDate",
-                reason=f"overlaps the term {kept[-1].start}..{kept[-1].end}"))
+                reason=f"overlaps the term {kept[-1].start}..{kept[-1].end}",
+                raw=f"{term.start}..{term.end}"))
             continue
         kept.append(term)
     return kept

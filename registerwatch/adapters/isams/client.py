@@ -29,8 +29,24 @@ import requests
 import structlog
 from lxml import etree
 
-from registerwatch.adapters._base import DEFAULT_TIMEOUT, ApiClient, RetryPolicy, parse_retry_after
-from registerwatch.errors import ConfigError, FatalApiError, PagingError, RetriableApiError
+from registerwatch.adapters.base import (
+    DEFAULT_TIMEOUT,
+    MAX_PAGES,
+    ApiClient,
+    Capabilities,
+    ListingChangedError,
+    RetryPolicy,
+    VendorFacts,
+    parse_retry_after,
+    read_consistently,
+)
+from registerwatch.errors import (
+    ConfigError,
+    FatalApiError,
+    PagingError,
+    PermissionGapError,
+    RetriableApiError,
+)
 
 log = structlog.get_logger("registerwatch.adapters.isams")
 
@@ -41,8 +57,24 @@ BATCH_PATH = "/api/batch/1.0/xml.ashx"
 REST_PAGE_SIZE = 100
 # A token this close to expiry is renewed before use rather than after a 401.
 TOKEN_RENEW_MARGIN = 30.0
-# How often a REST listing is restarted from page 1 when it changed while being paged.
-MAX_PAGING_RESTARTS = 2
+
+# Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
+FACTS = VendorFacts(
+    vendor="isams",
+    auth=("oauth2-client-credentials", "api-key"),
+    paging="page-number",  # REST; the Batch XML API has no paging (date windows instead)
+    capabilities=Capabilities(
+        registers=False,  # no register-taking events in any public iSAMS API
+        amendments=None,  # Registration_GetRegistrationAudit is INFERRED: probed per key
+        social_worker=False,  # iSAMS-style APIs expose no social-worker flag
+        calendar=True,  # School_GetSchoolTerms
+    ),
+    # iSAMS schools configure their own absence codes. A spelling that is not a national code
+    # but stands for one goes here. No iSAMS table is public, so it starts empty (INFERRED);
+    # ``normalise_code`` already reads c1/c2/j1 in any case.
+    code_aliases={},
+    credential_hint="the iSAMS client id/secret or API key",
+)
 
 _MESSAGE_RETRYABLE_PATTERNS = (
     # SQL Server deadlock victim: "... chosen as the deadlock victim. Rerun the transaction."
@@ -60,10 +92,6 @@ class MethodsNotAllocatedError(FatalApiError):
     def __init__(self, message: str, methods: Sequence[str] = ()) -> None:
         self.methods = [m.lower() for m in methods]
         super().__init__(message)
-
-
-class PermissionGapError(FatalApiError):
-    """iSAMS answered 200 but left out data it must have: a permission is probably missing."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +222,7 @@ class IsamsClient(ApiClient):
     vendor = "isams"
 
     def __init__(self, base_url: str, *, school_id: str, credentials: Mapping[str, str],
-                 credential_hint: str = "the iSAMS client id/secret or API key",
+                 credential_hint: str = FACTS.credential_hint,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  retry: RetryPolicy | None = None,
                  session: requests.Session | None = None,
@@ -348,22 +376,15 @@ class IsamsClient(ApiClient):
         pages are collected first and checked (``totalPages`` and ``totalCount`` steady, the
         right page numbers, no ``key_field`` value seen twice, the count matching
         ``totalCount``, as isams-php checks); a listing that changed is pulled again from
-        page 1, up to ``MAX_PAGING_RESTARTS`` times, then PagingError.
+        page 1 by the shared policy (``read_consistently``), then PagingError.
         """
-        problem = ""
-        for _attempt in range(MAX_PAGING_RESTARTS + 1):
-            pages, problem = self._pull_listing(path, root_key, page_size, key_field)
-            if not problem:
-                yield from pages
-                return
-            log.warning("adapter.paging_restarted", vendor=self.vendor, school=self.school_id,
-                        path=path, reason=problem)
-        raise PagingError(f"school {self.school_id!r}: isams GET {path} kept changing while it "
-                          f"was paged ({problem}); nothing from it was used — the next run "
-                          "will retry")
+        where = f"school {self.school_id!r}: isams GET {path}"
+        yield from read_consistently(
+            lambda: self._pull_listing(path, root_key, page_size, key_field, where),
+            what=where, vendor=self.vendor, school=self.school_id)
 
-    def _pull_listing(self, path: str, root_key: str, page_size: int,
-                      key_field: str) -> tuple[list[tuple[int, list[Any]]], str]:
+    def _pull_listing(self, path: str, root_key: str, page_size: int, key_field: str,
+                      where: str) -> list[tuple[int, list[Any]]]:
         pages: list[tuple[int, list[Any]]] = []
         total_pages: int | None = None
         total_count: int | None = None
@@ -388,8 +409,9 @@ class IsamsClient(ApiClient):
             if total_pages is None:
                 total_pages, total_count = this_total_pages, this_total_count
             elif (this_total_pages, this_total_count) != (total_pages, total_count):
-                return pages, (f"totalPages/totalCount went from {total_pages}/{total_count} "
-                               f"to {this_total_pages}/{this_total_count} at page {page}")
+                raise ListingChangedError(
+                    f"{where}: totalPages/totalCount went from {total_pages}/{total_count} "
+                    f"to {this_total_pages}/{this_total_count} at page {page}")
             pages.append((page, items))
             if total_pages is None:
                 # No totals: stop on an empty or short page (the Arbor rule), never loop forever.
@@ -398,7 +420,7 @@ class IsamsClient(ApiClient):
             elif page >= total_pages:
                 break
             page += 1
-            if page > 10_000:
+            if page > MAX_PAGES:
                 raise PagingError(f"school {self.school_id!r}: isams GET {path} never ended "
                                   "(10,000 pages)")
         seen: set[str] = set()
@@ -409,11 +431,12 @@ class IsamsClient(ApiClient):
                 value = item.get(key_field) if isinstance(item, Mapping) else None
                 if value is not None:
                     if str(value) in seen:
-                        return pages, "a record appeared on two pages"
+                        raise ListingChangedError(f"{where}: a record appeared on two pages")
                     seen.add(str(value))
         if total_count is not None and count != total_count:
-            return pages, f"collected {count} records but totalCount says {total_count}"
-        return pages, ""
+            raise ListingChangedError(f"{where}: collected {count} records but totalCount "
+                                      f"says {total_count}")
+        return pages
 
     # -- Batch ------------------------------------------------------------------------------
 

@@ -14,18 +14,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from registerwatch.adapters._base import (
+from registerwatch.adapters.base import (
     Batch,
-    Quarantined,
     normalise_code,
     parse_date,
     parse_instant,
     require,
+    validation_error,
 )
+from registerwatch.adapters.base import Stream as BaseStream
+from registerwatch.adapters.isams.client import FACTS
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Pupil, Session, Term
@@ -37,7 +39,7 @@ DEFAULT_PM_CUTOFF = time(12, 0)
 # iSAMS schools configure their own absence codes. A spelling that is not a national code but
 # stands for one goes here (vendor spelling -> national code). No iSAMS table is public, so it
 # starts empty (INFERRED); ``normalise_code`` already reads c1/c2/j1 in any case.
-ISAMS_CODE_ALIASES: Mapping[str, str] = {}
+ISAMS_CODE_ALIASES: Mapping[str, str] = FACTS.code_aliases
 
 # A present code whose letter is one of these means "present": the national symbol depends on
 # the session (``/`` morning, ``\`` afternoon), which iSAMS does not record. INFERRED.
@@ -115,51 +117,26 @@ def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str)
     return sex
 
 
-def _validation_error(exc: ValidationError, *, resource: str, record_ref: str,
-                      fields: Mapping[str, str]) -> InvalidRecord:
-    """A pydantic error as InvalidRecord naming the vendor field (not the schema field)."""
-    first = exc.errors()[0]
-    schema_field = ".".join(str(p) for p in first["loc"]) or None
-    vendor_field = fields.get(schema_field or "", schema_field)
-    return InvalidRecord(first["msg"], resource=resource, record_ref=record_ref,
-                         field=vendor_field)
+class Stream(BaseStream[T]):
+    """An iSAMS resource: its name (used in quarantine entries), keys and replication key."""
 
-
-class Stream(Generic[T]):
-    """A resource: its name (used in quarantine entries), keys and replication key."""
-
-    name: ClassVar[str]
+    vendor = "isams"
     keys: ClassVar[tuple[str, ...]]
     # None: no modified-since exists for iSAMS; sync re-pulls a trailing window and diffs.
     replication_key: ClassVar[str | None] = None
     # What names one record in a quarantine entry (default: the keys).
     ref_keys: ClassVar[tuple[str, ...] | None] = None
 
-    def record_ref(self, record: Mapping[str, Any], position: str) -> str:
+    def record_ref(self, record: Any, position: str) -> str:
         """A reference to the record for a quarantine entry: its vendor id, never names."""
         values = [str(record[k]) for k in (self.ref_keys or self.keys)
-                  if record.get(k) not in (None, "")]
+                  if isinstance(record, Mapping) and record.get(k) not in (None, "")]
         return f"{self.name} {'/'.join(values)}" if values else f"{self.name} at {position}"
 
-    def to_schema(self, record: Mapping[str, Any],
-                  ref: str | None = None) -> T:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def map_records(self, records: Iterable[tuple[str, Mapping[str, Any]]],
+    def map_records(self, records: Iterable[tuple[str, Any]],
                     keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
         """Map ``(position, record)`` pairs; records that will not map are quarantined."""
-        batch: Batch[T] = Batch()
-        for position, record in records:
-            if keep is not None and not keep(record):
-                continue
-            ref = self.record_ref(record, position)
-            try:
-                batch.records.append(self.to_schema(record, ref))
-            except InvalidRecord as exc:
-                batch.quarantined.append(Quarantined(
-                    resource=self.name, record_ref=ref, field=exc.field,
-                    reason=exc.reason))
-        return batch
+        return self.map_positioned(records, keep=keep)
 
 
 # -- pupils -----------------------------------------------------------------------------------
@@ -205,7 +182,7 @@ class RestPupilsStream(Stream[Pupil]):
                 boarder=_text(record, "boardingHouse") is not None,
             )
         except ValidationError as exc:
-            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+            raise validation_error(exc, fields=self._FIELDS, **where) from None
 
 
 @dataclass
@@ -246,7 +223,7 @@ class BatchPupilsStream(Stream[Pupil]):
                 boarder=(_text(record, "PupilType") or "").lower() == "boarder",
             )
         except ValidationError as exc:
-            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+            raise validation_error(exc, fields=self._FIELDS, **where) from None
 
 
 # -- marks ------------------------------------------------------------------------------------
@@ -360,7 +337,7 @@ class MarksStream(Stream[Mark]):
                         comment=_text(record, "Comment"), recorded_at=recorded_at,
                         source_ref=ref)
         except ValidationError as exc:
-            raise _validation_error(exc, fields=self._FIELDS, **where) from None
+            raise validation_error(exc, fields=self._FIELDS, **where) from None
 
     def _code(self, record: Mapping[str, Any], session: Session,
               where: Mapping[str, str]) -> tuple[str, str]:
@@ -387,6 +364,7 @@ class PresentCodesStream(Stream[PresentCode]):
     """Batch ``Registration_GetPresentCodes``. The method name is OBSERVED; the element shape
     (``<PresentCodes><PresentCode Id><Code><Name>``) is INFERRED."""
 
+    school_id: str = ""
     name: ClassVar[str] = "PresentCode"
     method: ClassVar[str] = "Registration_GetPresentCodes"
     section: ClassVar[str] = "RegistrationManager/PresentCodes"
@@ -450,7 +428,7 @@ class AmendmentsStream(Stream[Amendment]):
                 amended_by_position=_text(record, "AmendedByPosition"),
                 source=AmendmentSource.MIS, source_ref=ref)
         except ValidationError as exc:
-            raise _validation_error(exc, fields={}, **where) from None
+            raise validation_error(exc, fields={}, **where) from None
 
 
 # -- calendar ---------------------------------------------------------------------------------
@@ -462,6 +440,7 @@ class TermsStream(Stream[Term]):
     and ``FinishDate`` (OBSERVED, recorded example). iSAMS exposes no closures or register
     times: those come from the school's config."""
 
+    school_id: str = ""
     name: ClassVar[str] = "Term"
     method: ClassVar[str] = "School_GetSchoolTerms"
     section: ClassVar[str] = "SchoolManager/Terms"
@@ -475,5 +454,5 @@ class TermsStream(Stream[Term]):
         try:
             return Term(start=start, end=end)
         except ValidationError as exc:
-            raise _validation_error(exc, fields={"end": "FinishDate", "start": "StartDate"},
+            raise validation_error(exc, fields={"end": "FinishDate", "start": "StartDate"},
                                     **where) from None

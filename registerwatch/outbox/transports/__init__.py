@@ -27,7 +27,7 @@ from registerwatch.outbox.transports.http import HttpTransport
 from registerwatch.outbox.transports.smtp import SmtpTransport
 
 if TYPE_CHECKING:
-    from registerwatch.config.settings import SchoolSettings, Settings, TransportSettings
+    from registerwatch.config import SchoolSettings, Settings, TransportSettings
 
 __all__ = [
     "DFE_RETURNS", "SUBMITTED_RETURNS", "FolderTransport", "HttpTransport", "Receipt",

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import pytest
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.arbor import ArborAdapter
 from registerwatch.calendar import LONDON
 from registerwatch.schema import (

@@ -11,17 +11,16 @@ import requests
 import responses
 from responses import matchers
 
-from registerwatch.adapters._base import RetryPolicy
 from registerwatch.adapters.arbor.client import (
     MAX_PAGE_SIZE,
     ArborClient,
     ArborNotFoundError,
-    ListingChangedError,
-    PageNumberPaginator,
+    ArborPaginator,
     href_id,
     list_key,
     resource_path,
 )
+from registerwatch.adapters.base import ListingChangedError, RetryPolicy
 from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
 
 BASE = "https://oakfield.uk.arbor.sc/rest-v2"
@@ -216,7 +215,7 @@ def test_an_item_coming_back_on_a_later_page_means_the_data_moved(
 
 
 def test_paging_past_the_sane_maximum_fails_loudly() -> None:
-    paginator = PageNumberPaginator(page_size=1, max_pages=3)
+    paginator = ArborPaginator(page_size=1, max_pages=3)
     fetched: list[int] = []
 
     def endless(number: int) -> list[dict[str, str]]:
@@ -232,7 +231,7 @@ def test_paging_past_the_sane_maximum_fails_loudly() -> None:
 def test_page_size_outside_what_arbor_honours_is_refused(size: int) -> None:
     # A clamped page would look short and end the list early, silently.
     with pytest.raises(ValueError, match="page_size"):
-        PageNumberPaginator(page_size=size)
+        ArborPaginator(page_size=size)
 
 
 @responses.activate

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registerwatch.adapters._base import Quarantined
+from registerwatch.adapters.base import Quarantined
 from registerwatch.adapters.arbor.client import ArborNotFoundError, resource_path
 from registerwatch.adapters.arbor.streams import (
     AmendmentsStream,

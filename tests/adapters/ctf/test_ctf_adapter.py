@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registerwatch.adapters._base import Adapter, Batch
+from registerwatch.adapters.base import Adapter, Batch
 from registerwatch.adapters.ctf import CtfAdapter, CtfFileError
 from registerwatch.schema import Session
 

@@ -9,15 +9,14 @@ import requests
 import responses
 from responses import matchers
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.go4schools import (
     CursorPaginator,
     Go4SchoolsClient,
-    PermissionGapError,
     ResourceNotFoundError,
     normalise_academic_year,
 )
-from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+from registerwatch.errors import FatalApiError, PagingError, PermissionGapError, RetriableApiError
 
 BASE = "https://g4s.test/customer/v1"
 PATH = "academic-years/2026/students"

@@ -15,8 +15,8 @@ import pytest
 import requests
 from structlog.testing import capture_logs
 
-from registerwatch.adapters.go4schools import Go4SchoolsAdapter, PermissionGapError
-from registerwatch.errors import PagingError
+from registerwatch.adapters.go4schools import Go4SchoolsAdapter
+from registerwatch.errors import PagingError, PermissionGapError
 from registerwatch.schema import Mark, Pupil, Session
 from registerwatch.simulator.go4schools import Corruption, Go4SchoolsApp
 from registerwatch.simulator.model import GeneratedSchool

@@ -11,7 +11,7 @@ import pytest
 import requests
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import Adapter
+from registerwatch.adapters.base import Adapter
 from registerwatch.adapters.go4schools import Go4SchoolsAdapter
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.errors import ConfigError, FatalApiError

@@ -14,7 +14,7 @@ import responses
 from isams_school import FAST_RETRY
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import RetryPolicy
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.isams import IsamsClient, XmlDocumentError, parse_xml
 from registerwatch.adapters.isams.client import BATCH_PATH, TOKEN_PATH
 from registerwatch.errors import ConfigError, FatalApiError, PagingError, RetriableApiError

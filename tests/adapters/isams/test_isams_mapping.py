@@ -12,7 +12,7 @@ import responses
 from isams_school import FAST_RETRY
 from lxml import etree
 
-from registerwatch.adapters._base import Batch, Quarantined
+from registerwatch.adapters.base import Batch, Quarantined
 from registerwatch.adapters.isams import IsamsAdapter, session_of
 from registerwatch.adapters.isams.client import BATCH_PATH
 from registerwatch.adapters.isams.streams import (
@@ -375,7 +375,7 @@ def test_registers_are_never_served() -> None:
 
 
 def _dedupe(marks: list[Mark]) -> list[Mark]:
-    from registerwatch.adapters._base import dedupe_marks
+    from registerwatch.adapters.base import dedupe_marks
     return dedupe_marks(marks)
 
 

@@ -22,14 +22,13 @@ from isams_school import (
 from lxml import etree
 from structlog.testing import capture_logs
 
-from registerwatch.adapters._base import Batch, RetryPolicy
+from registerwatch.adapters.base import Batch, RetryPolicy
 from registerwatch.adapters.isams import (
     IsamsAdapter,
     MethodsNotAllocatedError,
-    PermissionGapError,
     parse_message,
 )
-from registerwatch.errors import FatalApiError, PagingError, RetriableApiError
+from registerwatch.errors import FatalApiError, PagingError, PermissionGapError, RetriableApiError
 from registerwatch.schema import Mark, Pupil, Session
 from registerwatch.simulator.isams import BATCH_PATH, IsamsApp
 from registerwatch.simulator.model import GeneratedSchool

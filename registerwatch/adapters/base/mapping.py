@@ -1,0 +1,103 @@
+"""Mapping helpers every vendor's ``to_schema`` uses: codes, dates, instants, required fields,
+and the one rule for repeated marks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from registerwatch.codes import is_known_code
+from registerwatch.errors import InvalidRecord
+from registerwatch.schema import Mark
+
+
+def normalise_code(vendor_code: str | None, aliases: Mapping[str, str], *, resource: str,
+                   record_ref: str, field: str = "code") -> str:
+    """A vendor code or alias as a national code; InvalidRecord when it is neither."""
+    if vendor_code is None or str(vendor_code).strip() == "":
+        raise InvalidRecord("attendance code is missing", resource=resource,
+                            record_ref=record_ref, field=field)
+    raw = str(vendor_code).strip()
+    # An alias as written wins. National single-letter codes are case-sensitive (a CTF marks
+    # string is, and a lower-case letter is more likely a vendor's private code than a typo);
+    # only the two-character codes are read in any case, since "c1" cannot mean anything else.
+    code = aliases.get(raw) or aliases.get(raw.upper()) or (
+        raw.upper() if raw.upper() in {"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))}
+        else raw)
+    if not is_known_code(code):
+        raise InvalidRecord(f"unknown attendance code {raw!r}", resource=resource,
+                            record_ref=record_ref, field=field)
+    return code
+
+
+def parse_date(value: Any, *, resource: str, record_ref: str, field: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except (TypeError, ValueError):
+        # A date of birth is personal data: quarantine reasons reach logs and reports, so
+        # say what is wrong without quoting it.
+        shown = "the value" if _is_personal_date(field) else repr(value)
+        raise InvalidRecord(f"{shown} is not a valid date", resource=resource,
+                            record_ref=record_ref, field=field) from None
+
+
+_PERSONAL_DATE_FIELDS = {"dob", "dateofbirth", "date_of_birth", "birthdate", "birth_date"}
+
+
+def _is_personal_date(field: str) -> bool:
+    return field.lower().replace("-", "_") in _PERSONAL_DATE_FIELDS or \
+        field.lower().replace("_", "") in _PERSONAL_DATE_FIELDS
+
+
+def parse_instant(value: Any, *, resource: str, record_ref: str, field: str,
+                  default_tz: Any = None) -> datetime | None:
+    """An ISO 8601 instant; naive values are taken in ``default_tz`` (the MIS's local time)."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRecord(f"{value!r} is not a valid date-time", resource=resource,
+                            record_ref=record_ref, field=field) from None
+    if parsed.tzinfo is None:
+        if default_tz is None:
+            from registerwatch.calendar import LONDON
+            default_tz = LONDON
+        parsed = parsed.replace(tzinfo=default_tz)
+    return parsed
+
+
+def require(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Any:
+    if key not in record or record[key] is None:
+        raise InvalidRecord(f"required field {key!r} is missing", resource=resource,
+                            record_ref=record_ref, field=key)
+    return record[key]
+
+
+def dedupe_marks(marks: Iterable[Mark]) -> list[Mark]:
+    """One mark per (pupil, date, session).
+
+    The rule, explicit because MIS feeds (iSAMS especially) repeat rows: the mark recorded
+    latest wins; marks with no ``recorded_at`` lose to any that have one; among equals the one
+    that came last in the feed wins (feeds list in the order they were written).
+    """
+    chosen: dict[tuple[str, date, str], Mark] = {}
+    for mark in marks:
+        key = (mark.pupil_id, mark.date, mark.session.value)
+        current = chosen.get(key)
+        if current is None or _later_or_equal(mark, current):
+            chosen[key] = mark
+    return list(chosen.values())
+
+
+def _later_or_equal(candidate: Mark, current: Mark) -> bool:
+    if candidate.recorded_at is None:
+        return current.recorded_at is None
+    if current.recorded_at is None:
+        return True
+    return candidate.recorded_at >= current.recorded_at
+
+

@@ -1,0 +1,119 @@
+"""The one stream base class: a resource's name, keys and replication key, one ``to_schema``
+per record, and the one quarantine policy.
+
+The quarantine policy, the same for every vendor (``docs/sync.md`` promises it): a record that
+will not map (``to_schema`` raises ``InvalidRecord``, or the schema model refuses it) becomes a
+:class:`Quarantined` entry naming the school, the resource, the record's reference, the field
+and the reason, with the raw record as the MIS sent it, and the run goes on. The entry is
+logged with its resource and field only (a reference, a reason or the raw text may identify a
+pupil); the rest goes to the store only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from registerwatch.adapters.base.contract import Batch, Quarantined
+from registerwatch.errors import InvalidRecord
+
+log = structlog.get_logger("registerwatch.adapters")
+
+T = TypeVar("T")
+
+# Enough of a record to see what was wrong with it; a few records are far larger (a pupil with
+# every contact) and the store keeps every quarantined record.
+RAW_LIMIT = 2000
+
+
+def raw_text(record: Any) -> str:
+    """The record as the MIS sent it, as text for the quarantine table (never for logs)."""
+    try:
+        return json.dumps(record, default=str, sort_keys=True)[:RAW_LIMIT]
+    except (TypeError, ValueError):
+        return repr(record)[:RAW_LIMIT]
+
+
+def validation_error(exc: ValidationError, *, resource: str, record_ref: str,
+                     fields: Mapping[str, str]) -> InvalidRecord:
+    """A pydantic error as InvalidRecord naming the vendor's field, not the schema's."""
+    first = exc.errors()[0]
+    schema_field = ".".join(str(p) for p in first.get("loc", ())) or None
+    return InvalidRecord(str(first.get("msg", "invalid value")), resource=resource,
+                         record_ref=record_ref,
+                         field=fields.get(schema_field or "", schema_field))
+
+
+def quarantine(error: InvalidRecord, record: Any, *, vendor: str, school: str, resource: str,
+               record_ref: str) -> Quarantined:
+    """The quarantine entry for a record that would not map (see the module docstring)."""
+    entry = Quarantined.from_error(error, raw_text(record), school=school, resource=resource,
+                                   record_ref=record_ref)
+    # Resource and field only: a reason can name a value, a reference a pupil's record.
+    log.warning("adapter.record_quarantined", vendor=vendor, school=school,
+                resource=entry.resource, field=entry.field)
+    return entry
+
+
+class Stream(Generic[T]):
+    """A resource: its name (the ``resource`` of quarantine entries), keys, replication key,
+    and the schema-field -> vendor-field names a validation error reports."""
+
+    vendor: ClassVar[str] = "mis"
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]] = ()
+    # The property a date window filters on; None: sync re-pulls a trailing window and diffs.
+    replication_key: ClassVar[str | None] = None
+    fields: ClassVar[Mapping[str, str]] = {}
+    school_id: str = ""
+
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> T:  # pragma: no cover
+        raise NotImplementedError
+
+    def record_ref(self, record: Any, position: str) -> str:
+        """A reference to the record (its vendor id, never a name), else its position."""
+        if isinstance(record, Mapping):
+            values = [str(record[k]) for k in self.keys if record.get(k) not in (None, "")]
+            if values:
+                return f"{self.name} {'/'.join(values)}"
+        return f"{self.name} at {position}"
+
+    def map_records(self, records: Iterable[Any],
+                    keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+        """Map records in feed order; a record that will not map is quarantined."""
+        return self.map_positioned(((f"item {n}", r) for n, r in enumerate(records, start=1)),
+                                   keep=keep)
+
+    def map_positioned(self, pairs: Iterable[tuple[str, Any]],
+                       keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+        """Map ``(position, record)`` pairs; ``keep`` drops records that are no record of
+        this resource (not quarantined: nothing is wrong with them)."""
+        batch: Batch[T] = Batch()
+        for position, record in pairs:
+            if keep is not None and isinstance(record, Mapping) and not keep(record):
+                continue
+            ref = self.record_ref(record, position)
+            try:
+                batch.records.append(self.map_one(record, ref))
+            except InvalidRecord as exc:
+                batch.quarantined.append(self.quarantine(exc, record, ref))
+        return batch
+
+    def map_one(self, record: Any, ref: str) -> T:
+        """``to_schema`` for one record, with every refusal as InvalidRecord."""
+        if not isinstance(record, Mapping):
+            raise InvalidRecord("record is not a JSON object", resource=self.name,
+                                record_ref=ref)
+        try:
+            return self.to_schema(record, ref)
+        except ValidationError as exc:
+            raise validation_error(exc, resource=self.name, record_ref=ref,
+                                   fields=self.fields) from None
+
+    def quarantine(self, error: InvalidRecord, record: Any, ref: str) -> Quarantined:
+        return quarantine(error, record, vendor=self.vendor, school=self.school_id,
+                          resource=self.name, record_ref=ref)
