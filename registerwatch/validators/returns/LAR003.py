@@ -51,7 +51,7 @@ class ChildrenMissingEducationReferralDue(Rule):
     ----------
     - LA and school procedure, not a statutory deadline: Montsaye 6.3.4, Micklefield 4.2
       (seed policies, SECONDARY); the legal review found no statutory 10-day CME referral.
-    - Children missing education statutory guidance (2024), which describes the schools' LA
+    - DfE Children missing education statutory guidance (2024), which describes the schools' LA
       returns (SECONDARY); Wenlock 4.2 on O (reason not accepted).
     """
 
