@@ -143,7 +143,9 @@ class PenaltyNoticeThreshold(Rule):
         counted = len(current) - (codes.get(PROVISIONAL_CODE, 0) if provisional else 0)
         note = (f"; {n_in_window} N session(s) provisional: would reach the threshold if not "
                 "resolved" if provisional else
-                f"; plus {n_in_window} N session(s), provisional" if n_in_window else "")
+                f"; plus {n_in_window} N session(s), provisional"
+                if n_in_window and PROVISIONAL_CODE not in ctx.settings.penalty_threshold_codes
+                else "")
         return self.finding(
             ctx, pupil_id=pupil_id, first=session_ref(first.date, first.session),
             last=session_ref(last.date, last.session), count=counted, weeks=weeks, note=note,
