@@ -94,9 +94,9 @@ class RuleSettings(BaseModel):
         "only where the school marks O for 'reason unknown'.")
     threshold_return_school_days: int = Field(
         default=1, ge=0,
-        description="School days after the day a threshold is reached (15 days of illness, 10 "
-        "days of unauthorised or unexplained absence) by which the sickness, continuous absence "
-        "or CME return is due. INFERRED: no deadline was found (the 2006 regulations left the "
+        description="School days after the day a threshold is reached by which the CME "
+        "referral (LAR003) is due, and the sickness and continuous absence returns where "
+        "la_return_schedule is 'next_school_day'. INFERRED: no deadline was found (the 2006 regulations left the "
         "attendance return's interval to agreement with the LA); 1 = the next school day, since "
         "the school learns of the threshold at the end of the day it is reached.")
     la_returns_csa_only: bool = Field(

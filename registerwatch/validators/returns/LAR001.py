@@ -147,7 +147,8 @@ class SicknessReturnDue(Rule):
     fix_hint = "Include the pupil in the LA's sickness return and record it"
     settings_used = ("sickness_days", "sickness_warning_min_spell_days",
                      "sickness_warning_horizon_days", "sickness_return_per",
-                     "la_return_schedule", "la_return_dates", "la_returns_csa_only")
+                     "la_return_schedule", "la_return_dates", "threshold_return_school_days",
+                     "la_returns_csa_only")
 
     HEADING = ("Sickness return likely: pupil {pupil} has {total} school days of illness this "
                "school year and has been ill since {spell_start}: include in the LA return due "
