@@ -62,6 +62,8 @@ ROLE_COUNT = len(PUPIL_ROLES) + 1
 # Roles that make no finding: the pupil stays in clean_pupil_ids.
 CLEAN_ROLES = frozenset({"N-pending"})
 SECOND_SYNC_NOTE = "after apply_second_sync_changes"
+# marks the MRK001 findings that come with the LAR003 breach (its N run), not MRK001's own pupil
+CME_RUN_NOTE = "N of the LAR003 run"
 
 
 @dataclass
@@ -378,7 +380,8 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
         else:
             expect("LAR003", p, ids[0], ids[-1], note="10 school days of N, no CME referral")
             for first_i, last_i, due in n_overdue_runs(grid, ids):
-                expect("MRK001", p, first_i, last_i, note=f"due={due.isoformat()}")
+                expect("MRK001", p, first_i, last_i,
+                       note=f"due={due.isoformat()}; {CME_RUN_NOTE}")
 
     # LAR004: admitted mid-year, no new-pupil return by the end of the fifth day.
     p = chosen["LAR004"]
