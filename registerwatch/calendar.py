@@ -86,10 +86,15 @@ class SchoolCalendar:
             bank_holidays = england_bank_holidays(range(self.first_day.year, self.last_day.year + 1))
         self.bank_holidays = frozenset(bank_holidays)
         self._closures: dict[tuple[date, Session], Closure] = {}
+        # closures of some year groups or registration groups: the school is open
+        self._group_closures: dict[tuple[date, Session], list[Closure]] = {}
         for closure in calendar.closures:
             sessions = SESSIONS if closure.session == "both" else (Session(closure.session),)
             for session in sessions:
-                self._closures[(closure.date, session)] = closure
+                if closure.whole_school:
+                    self._closures[(closure.date, session)] = closure
+                else:
+                    self._group_closures.setdefault((closure.date, session), []).append(closure)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -107,6 +112,18 @@ class SchoolCalendar:
     def closure(self, day: date, session: Session) -> Closure | None:
         """The closure covering this session, if any (planned → '#', unexpected → 'Y4')."""
         return self._closures.get((day, Session(session)))
+
+    def group_closure(self, day: date, session: Session, nc_year: str | None,
+                      reg_group: str | None) -> Closure | None:
+        """The closure of part of the school covering a pupil of this NC year and group on the
+        session, if any (the school itself is open)."""
+        for closure in self._group_closures.get((day, Session(session)), ()):
+            if closure.covers(nc_year, reg_group):
+                return closure
+        return None
+
+    def has_group_closures(self, day: date, session: Session) -> bool:
+        return (day, Session(session)) in self._group_closures
 
     def closure_code(self, day: date, session: Session) -> str | None:
         closure = self.closure(day, session)
@@ -144,6 +161,30 @@ class SchoolCalendar:
                     days.append(day)
                 day += timedelta(days=1)
         return days
+
+    def unexpectedly_closed(self, day: date) -> bool:
+        """A school day on which every session is a whole-school unexpected closure (Y4): it
+        holds no session, so deadlines counted in school days (MRK001's five days, LAR002's
+        consecutive days) do not count it."""
+        sessions = self.sessions_on(day)
+        return bool(sessions) and all(
+            (c := self._closures.get((day, s))) is not None
+            and c.kind is ClosureKind.UNEXPECTED for s in sessions)
+
+    @cached_property
+    def _deadline_days(self) -> list[date]:
+        return [d for d in self._days if not self.unexpectedly_closed(d)]
+
+    def add_deadline_school_days(self, day: date, n: int) -> date:
+        """The ``n``-th school day after ``day`` (n > 0) not wholly closed unexpectedly (see
+        ``unexpectedly_closed``). Raises CalendarError beyond the configured terms."""
+        index = bisect.bisect_right(self._deadline_days, day) + n - 1
+        if n <= 0 or index >= len(self._deadline_days):
+            raise CalendarError(
+                f"school {self.school_id!r}: {n} school days after {day} falls outside the "
+                f"configured terms ({self.first_day}..{self.last_day}); add the missing term "
+                "dates to the config")
+        return self._deadline_days[index]
 
     # -- day arithmetic ---------------------------------------------------------------------
 
@@ -254,15 +295,20 @@ class SchoolCalendar:
 
     # -- register times ---------------------------------------------------------------------
 
-    def register_opens(self, day: date, session: Session) -> datetime:
-        times = self.calendar.register_times
-        opens: time = times.am_open if Session(session) is Session.AM else times.pm_open
+    def register_opens(self, day: date, session: Session, nc_year: str | None = None,
+                       reg_group: str | None = None) -> datetime:
+        """When the register of a group of that NC year opens (register times may differ by
+        year group: ``RegisterTimes.by_group``)."""
+        am, pm, _ = self.calendar.register_times.for_group(nc_year, reg_group)
+        opens: time = am if Session(session) is Session.AM else pm
         return datetime.combine(day, opens, tzinfo=LONDON)
 
-    def register_closes(self, day: date, session: Session) -> datetime:
+    def register_closes(self, day: date, session: Session, nc_year: str | None = None,
+                        reg_group: str | None = None) -> datetime:
         """Register close time: open + close_after_minutes (policy: 30 minutes, SECONDARY)."""
-        minutes = self.calendar.register_times.close_after_minutes
-        return self.register_opens(day, session) + timedelta(minutes=minutes)
+        _, _, minutes = self.calendar.register_times.for_group(nc_year, reg_group)
+        return (self.register_opens(day, session, nc_year, reg_group)
+                + timedelta(minutes=minutes))
 
 
 class HasCalendar(Protocol):

@@ -158,3 +158,61 @@ def test_session_addition_counts_sessions(cal, day, n):
     between = cal.school_sessions(day, target_day)
     assert between[0] == (day, Session.AM)
     assert between.index((target_day, target_session)) == n
+
+
+# -- group-scoped closures and register times (issue 9 item 5) -----------------------------
+
+def _group_calendar(**extra: object) -> SchoolCalendar:
+    return SchoolCalendar(Calendar(
+        school_id="s1", terms=[Term(start=date(2025, 9, 3), end=date(2025, 10, 24))],
+        closures=[
+            Closure(date=date(2025, 9, 3), session="both", kind="planned",
+                    reason="staggered start", year_groups=["r", "7"]),
+            Closure(date=date(2025, 9, 4), session="AM", kind="planned", reason="polling",
+                    groups=["8C"]),
+            Closure(date=date(2025, 9, 10), session="both", kind="unexpected", reason="flood"),
+        ], **extra), bank_holidays=[])
+
+
+def test_a_group_closure_leaves_the_school_open_for_everyone_else() -> None:
+    cal = _group_calendar()
+    assert cal.sessions_on(date(2025, 9, 3)) == (Session.AM, Session.PM)
+    assert cal.closure(date(2025, 9, 3), Session.AM) is None
+    assert cal.group_closure(date(2025, 9, 3), Session.AM, "R", "RA") is not None
+    assert cal.group_closure(date(2025, 9, 3), Session.PM, " 7 ", "7B") is not None
+    assert cal.group_closure(date(2025, 9, 3), Session.AM, "8", "8C") is None
+    assert cal.group_closure(date(2025, 9, 4), Session.AM, "8", "8C") is not None
+    assert cal.group_closure(date(2025, 9, 4), Session.PM, "8", "8C") is None
+
+
+def test_closure_year_groups_are_nc_years() -> None:
+    with pytest.raises(ValueError):
+        Closure(date=date(2025, 9, 3), year_groups=["Year 7"])
+
+
+def test_a_whole_school_unexpected_closure_is_not_a_deadline_day() -> None:
+    cal = _group_calendar()
+    # Mon 8 Sep + 5 school days is Mon 15 Sep; Wed 10 Sep held no session, so Tue 16 Sep
+    assert cal.add_school_days(date(2025, 9, 8), 5) == date(2025, 9, 15)
+    assert cal.add_deadline_school_days(date(2025, 9, 8), 5) == date(2025, 9, 16)
+    assert cal.unexpectedly_closed(date(2025, 9, 10))
+    with pytest.raises(CalendarError):
+        cal.add_deadline_school_days(date(2025, 10, 22), 5)
+
+
+def test_register_times_by_year_group_like_wenlock() -> None:
+    from datetime import time
+
+    from registerwatch.schema import RegisterTimes
+
+    times = RegisterTimes(by_group=[{"year_groups": ["3", "4"], "pm_open": "12:45"},
+                                    {"year_groups": ["5", "6"], "pm_open": "13:30",
+                                     "close_after_minutes": 20}])
+    cal = _group_calendar(register_times=times)
+    day = date(2025, 9, 8)
+    assert cal.register_opens(day, Session.PM, "3").time() == time(12, 45)
+    assert cal.register_closes(day, Session.PM, "6").time() == time(13, 50)
+    assert cal.register_opens(day, Session.PM).time() == time(13, 15)
+    assert cal.register_opens(day, Session.AM, "4").time() == time(8, 45)
+    with pytest.raises(ValueError):
+        RegisterTimes(by_group=[{"pm_open": "12:45"}])

@@ -11,6 +11,7 @@ from registerwatch.schema.models import (
     ClosureKind,
     Contact,
     Finding,
+    GroupRegisterTimes,
     Mark,
     Notification,
     NotificationKind,
@@ -27,7 +28,7 @@ from registerwatch.schema.models import (
 
 __all__ = [
     "SESSION_ORDER", "SEVERITY_RANK", "Address", "Amendment", "AmendmentSource", "Calendar",
-    "Closure", "ClosureKind", "Contact", "Finding", "Mark", "Notification", "NotificationKind",
+    "Closure", "ClosureKind", "Contact", "Finding", "GroupRegisterTimes", "Mark", "Notification", "NotificationKind",
     "Pupil", "Register", "RegisterTimes", "School", "Session", "SessionRef", "Severity", "Term",
     "Vendor",
 ]

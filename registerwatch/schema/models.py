@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Session(StrEnum):
@@ -187,19 +187,82 @@ class Term(Model):
         return value
 
 
+# National Curriculum years as the MIS gives them (nursery, reception, 1 to 14).
+NC_YEAR_PATTERN = r"^(N1|N2|R|[1-9]|1[0-4])$"
+NcYear = Annotated[str, Field(pattern=NC_YEAR_PATTERN)]
+
+
+def _normalise_nc_years(value: list[str] | None) -> list[str] | None:
+    return None if value is None else [v.strip().upper() for v in value]
+
+
 class Closure(Model):
+    """A closure of the whole school, or, with ``year_groups`` / ``groups``, of part of it
+    (a staggered Reception start, an exam year): '#' covers planned whole or partial closures."""
+
     date: date
     session: Literal["AM", "PM", "both"] = "both"
     kind: ClosureKind = ClosureKind.PLANNED
     reason: str | None = None
+    year_groups: list[NcYear] | None = None
+    groups: list[str] | None = None
+
+    _norm = field_validator("year_groups", mode="before")(
+        classmethod(lambda cls, v: _normalise_nc_years(v)))
+
+    @property
+    def whole_school(self) -> bool:
+        return not self.year_groups and not self.groups
+
+    def covers(self, nc_year: str | None, reg_group: str | None) -> bool:
+        """Whether a pupil of this NC year and registration group is inside the closure."""
+        if self.whole_school:
+            return True
+        year = (nc_year or "").strip().upper()
+        return bool((self.year_groups and year in self.year_groups)
+                    or (self.groups and reg_group in self.groups))
+
+
+class GroupRegisterTimes(Model):
+    """Register times of some year groups or registration groups, where they differ from the
+    school's (Wenlock: PM registers at 12:45 for Years 3-4 and 13:30 for Years 5-6). A time
+    left out is the school's."""
+
+    year_groups: list[NcYear] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    am_open: time | None = None
+    pm_open: time | None = None
+    close_after_minutes: int | None = Field(default=None, ge=1, le=240)
+
+    _norm = field_validator("year_groups", mode="before")(
+        classmethod(lambda cls, v: _normalise_nc_years(v) or []))
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> GroupRegisterTimes:
+        if not self.year_groups and not self.groups:
+            raise ValueError("register times for groups need year_groups or groups")
+        return self
 
 
 class RegisterTimes(Model):
-    """When each register opens; it closes ``close_after_minutes`` later (policy: 30 minutes)."""
+    """When each register opens; it closes ``close_after_minutes`` later (policy: 30 minutes).
+    ``by_group`` holds the times of year groups or registration groups that differ; the first
+    entry naming the group (then its year) wins."""
 
     am_open: time = time(8, 45)
     pm_open: time = time(13, 15)
     close_after_minutes: int = Field(default=30, ge=1, le=240)
+    by_group: list[GroupRegisterTimes] = Field(default_factory=list)
+
+    def for_group(self, nc_year: str | None, reg_group: str | None) -> tuple[time, time, int]:
+        """(am_open, pm_open, close_after_minutes) for a group of that NC year."""
+        year = (nc_year or "").strip().upper()
+        match = (next((g for g in self.by_group if reg_group and reg_group in g.groups), None)
+                 or next((g for g in self.by_group if year and year in g.year_groups), None))
+        if match is None:
+            return self.am_open, self.pm_open, self.close_after_minutes
+        return (match.am_open or self.am_open, match.pm_open or self.pm_open,
+                match.close_after_minutes or self.close_after_minutes)
 
 
 class Calendar(Model):
@@ -216,6 +279,9 @@ class NotificationKind(StrEnum):
     NEW_PUPIL = "new_pupil"
     DELETION = "deletion"
     DFE_DAILY = "dfe_daily"
+    # not a return: the data manager's record that a pupil is expected to miss 15 school days
+    # through illness (planned surgery), so LAR001 puts them in the next sickness return at once
+    EXPECTED_SICKNESS = "expected_sickness"
 
 
 class Notification(Model):

@@ -43,6 +43,7 @@ from registerwatch.upn import ALPHABET
 
 AM, PM = Session.AM, Session.PM
 UNAUTHORISED = frozenset("GNOU")
+PENALTY_CODES = frozenset("GOU")  # WTISA as quoted by Wenlock 5.2 (rule-corrections.md §1)
 
 # Rolling windows, in school weeks, ending with the week of the last school day before as_of.
 PENALTY_WINDOW_WEEKS = 10  # ATT001 (SI 2024/210, WTISA national framework: SECONDARY)
@@ -65,6 +66,8 @@ ROLE_COUNT = len(PUPIL_ROLES) + 1
 # Roles that make no finding: the pupil stays in clean_pupil_ids.
 CLEAN_ROLES = frozenset({"N-pending"})
 SECOND_SYNC_NOTE = "after apply_second_sync_changes"
+# marks the MRK001 findings that come with the LAR003 breach (its N run), not MRK001's own pupil
+CME_RUN_NOTE = "N of the LAR003 run"
 
 
 @dataclass
@@ -118,12 +121,16 @@ def rate_findings(pupil: PupilDraft, grid: SessionGrid) -> list[ExpectedFinding]
     possible = [(i, c) for i, c in codes if lookup(c, grid.dates[i]).possible]
     absent = sum(1 for i, c in possible if lookup(c, grid.dates[i]).is_absence)
     start = window_start_day(grid, PENALTY_WINDOW_WEEKS)
-    unauthorised = [i for i, c in codes if c in UNAUTHORISED and grid.day_of[i] >= start]
-    if len(unauthorised) >= 10:
-        found.append(ExpectedFinding("ATT001", pupil.id, _ref(grid, unauthorised[0]),
-                                     _ref(grid, unauthorised[-1]),
-                                     f"{len(unauthorised)} unauthorised sessions in "
-                                     f"{PENALTY_WINDOW_WEEKS} school weeks"))
+    # G, O and U count; N is provisional: reaching 10 only with N is an info finding
+    unauthorised = [i for i, c in codes if c in PENALTY_CODES and grid.day_of[i] >= start]
+    with_n = [i for i, c in codes if c in UNAUTHORISED and grid.day_of[i] >= start]
+    counted = unauthorised if len(unauthorised) >= 10 else with_n
+    if len(counted) >= 10:
+        found.append(ExpectedFinding("ATT001", pupil.id, _ref(grid, counted[0]),
+                                     _ref(grid, counted[-1]),
+                                     f"{len(counted)} unauthorised sessions in "
+                                     f"{PENALTY_WINDOW_WEEKS} school weeks"
+                                     + ("" if counted is unauthorised else " (N provisional)")))
     if possible:
         rate = 100.0 * absent / len(possible)
         span = (_ref(grid, possible[0][0]), _ref(grid, possible[-1][0]))
@@ -134,6 +141,22 @@ def rate_findings(pupil: PupilDraft, grid: SessionGrid) -> list[ExpectedFinding]
             found.append(ExpectedFinding("ATT003", pupil.id, *span,
                                          f"absence {rate:.1f}% of {len(possible)} sessions"))
     return found
+
+
+def n_overdue_runs(grid: SessionGrid, ids: list[int]) -> list[tuple[int, int, date]]:
+    """MRK001's findings for consecutive N sessions ``ids``: runs of sessions past their
+    deadline (error) or due on as_of (warning), each with its first session's due date."""
+    runs: list[tuple[int, int, date]] = []
+    status: str | None = None
+    for i in ids:
+        due = grid.calendar.add_deadline_school_days(grid.dates[i], 5)
+        now = "error" if grid.as_of > due else "warning" if grid.as_of == due else None
+        if now is not None and now == status:
+            runs[-1] = (runs[-1][0], i, runs[-1][2])
+        elif now is not None:
+            runs.append((i, i, due))
+        status = now
+    return runs
 
 
 def ehcp_fall(pupil: PupilDraft, grid: SessionGrid) -> ExpectedFinding | None:
@@ -242,7 +265,7 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     p = chosen["MRK001"]
     i = session(full_day(last - 7), AM)
     p.entries[i] = Entry("N")
-    due = cal.add_school_days(grid.dates[i], 5)
+    due = cal.add_deadline_school_days(grid.dates[i], 5)
     assert due < grid.as_of
     expect("MRK001", p, i, note=f"due={due.isoformat()}")
 
@@ -332,16 +355,22 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     ids = _fill(p, grid, start, 10, "G", comment="Holiday abroad, not agreed")
     expect("LAR002", p, ids[0], ids[-1], note="10 school days of G")
 
-    # LAR003: ten school days of N, each amended to O after 5 school days; the
-    # continuous-absence return was made but no CME referral (no contact recorded).
+    # LAR003: ten school days of N the school never resolved (the reason is still unknown: O
+    # is not "reason unknown" by default, rule-corrections.md §1); the continuous-absence return
+    # was made but no CME referral. The N past their fifth school day are MRK001's too.
+    # LAR003-referred: the same run resolved to O after 5 school days, return and referral made.
     for role, referred in (("LAR003", False), ("LAR003-referred", True)):
         p = chosen[role]
         start = grid.find_run(10, last - 8, start_min=penalty_start)
         ids = [i for d in range(start, start + 10) for i in grid.day_sessions[d]]
-        for i in ids:
-            inj.amendments.append(resolve_n(
-                p, grid, i, "O", grid.day_of[i] + 5, officer,
-                "No contact from family; reason not established within 5 school days", rng))
+        if referred:
+            for i in ids:
+                inj.amendments.append(resolve_n(
+                    p, grid, i, "O", grid.day_of[i] + 5, officer,
+                    "No contact from family; reason not established within 5 school days", rng))
+        else:
+            for i in ids:
+                p.entries[i] = Entry("N")
         made = london(grid.days[start + 10], 16, 0)
         inj.notifications.append(Notification(
             kind=NotificationKind.CONTINUOUS_ABSENCE, school_id=school_id, pupil_id=p.id,
@@ -353,7 +382,10 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
                 episode_start=grid.days[start], made_at=made, channel="LA portal",
                 reference=f"CME-{p.mis_id}"))
         else:
-            expect("LAR003", p, ids[0], ids[-1], note="10 school days of O, no CME referral")
+            expect("LAR003", p, ids[0], ids[-1], note="10 school days of N, no CME referral")
+            for first_i, last_i, due in n_overdue_runs(grid, ids):
+                expect("MRK001", p, first_i, last_i,
+                       note=f"due={due.isoformat()}; {CME_RUN_NOTE}")
 
     # LAR004: admitted mid-year, no new-pupil return by the end of the fifth day.
     p = chosen["LAR004"]
@@ -458,7 +490,7 @@ def _check_intent(expected: list[ExpectedFinding], chosen: dict[str, PupilDraft]
         "ATT003": ({"ATT002", "ATT003"}, {"ATT001"}),
         "ATT004": ({"ATT004"}, {"ATT001", "ATT002", "ATT003"}),
         "LAR002": ({"LAR002", "ATT001"}, {"ATT003"}),
-        "LAR003": ({"LAR003", "ATT001"}, {"ATT003"}),
+        "LAR003": ({"LAR003", "ATT001", "MRK001"}, {"ATT003"}),
         "LAR003-referred": ({"ATT001"}, {"ATT003"}),
     }
     for role, (must, must_not) in design.items():

@@ -60,7 +60,10 @@ def render_rule_doc(rule: Rule) -> str:
         lines += [f"## {section}", "", docs.sections.get(section, "").strip(), ""]
     if rule.settings_used:
         fields = RuleSettings.model_fields
-        lines += ["## Settings", "", "| setting | default | meaning and source |", "|---|---|---|"]
+        lines += ["## Settings", "",
+                  "Each setting is a config key: `[rules] <setting> = ...` globally, the same "
+                  "key under `[las.\"<code>\"]` per LA or `[schools.rules]` per school.", "",
+                  "| setting | default | meaning and source |", "|---|---|---|"]
         for name in rule.settings_used:
             info = fields[name]
             lines.append(f"| `{name}` | `{_cell(_default(info.default))}` | "

@@ -14,7 +14,6 @@ from datetime import date
 from enum import Enum
 from typing import TypeVar
 
-from registerwatch.codes import UnknownCodeError, lookup
 from registerwatch.schema import Mark, Pupil, Session, SessionRef
 from registerwatch.validators.base import session_ref
 from registerwatch.validators.context import DayMarks, ScanContext, SessionKey
@@ -52,20 +51,18 @@ class DayKind(Enum):
     BREAK = "break"  # the run ends
 
 
-def _possible(code: str, day: date) -> bool:
-    try:
-        return lookup(code, day).possible
-    except UnknownCodeError:  # the schema refuses unknown codes; judge one anyway as possible
-        return True
-
-
 Classifier = Callable[[DayMarks, tuple[Session, ...]], tuple[DayKind, tuple[Session, ...]]]
 
 
+UNEXPECTED_CLOSURE = "Y4"
+
+
 def classify_all_sessions(codes: frozenset[str]) -> Classifier:
-    """A day counts when every open session is marked, every possible session has a code in
-    ``codes`` and at least one does; a day whose open sessions all carry codes that are not
-    possible sessions (Y4, #, Q, Y1-Y7, X, D, Z) is skipped; anything else breaks the run.
+    """A day counts when every open session is marked, every session has a code in ``codes``
+    (or Y4) and at least one does; a day whose open sessions are all Y4 (the whole site closed
+    unexpectedly: no session was held) is skipped; any other code breaks the run, the pupil's
+    own not-possible codes included (D at another school, X, Q, Y1-Y3, Y5-Y7, a partial '#'):
+    only whole-school non-school days are skipped (legal review §1 LAR002; 2006 reg 12(2)(a)).
     Returns the kind and the sessions that counted."""
 
     def classify(day: DayMarks,
@@ -77,7 +74,7 @@ def classify_all_sessions(codes: frozenset[str]) -> Classifier:
                 return DayKind.BREAK, ()  # an unmarked session: the run cannot be shown to go on
             if code in codes:
                 counted.append(session)
-            elif _possible(code, day.date):
+            elif code != UNEXPECTED_CLOSURE:
                 return DayKind.BREAK, ()
         return (DayKind.COUNT if counted else DayKind.SKIP), tuple(counted)
 
@@ -123,7 +120,10 @@ def day_runs(ctx: ScanContext, pupil: Pupil,
     for day in ctx.pupil_days(pupil.id):
         if day.date > until:
             break
-        if not pupil.on_roll(day.date) or (previous is not None and day.index != previous + 1):
+        if ctx.calendar.unexpectedly_closed(day.date):
+            continue  # a whole-school Y4 day held no session: neither counts nor breaks
+        if not pupil.on_roll(day.date) or (previous is not None and day.index != previous + 1
+                                           and not _only_closed_between(ctx, previous, day)):
             close()
         previous = day.index if pupil.on_roll(day.date) else None
         if previous is None:
@@ -136,3 +136,10 @@ def day_runs(ctx: ScanContext, pupil: Pupil,
             sessions.append(counted)
     close()
     return runs
+
+
+def _only_closed_between(ctx: ScanContext, previous: int, day: DayMarks) -> bool:
+    """Whether every school day strictly between the day numbered ``previous`` and ``day`` was
+    wholly closed unexpectedly (unmarked Y4 days do not break a run either)."""
+    days = ctx.calendar.school_days(ctx.calendar.first_day, day.date)[previous + 1:day.index]
+    return bool(days) and all(ctx.calendar.unexpectedly_closed(d) for d in days)

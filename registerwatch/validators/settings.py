@@ -72,6 +72,12 @@ class RuleSettings(BaseModel):
         description="Codes that may stand beside Y4 on a session without making the Y4 partial "
         "(pupils attending elsewhere, not required to attend, or not on roll). INFERRED.")
 
+    register_retention_years: int = Field(
+        default=6, ge=1,
+        description="AMD003: register entries are kept for at least this many years from the "
+        "date of the entry; removing an older one is lawful. SECONDARY: Ibstock, Wenlock 4.1 "
+        "(2024 reg 7, paragraph not read); Montsaye's 3 years is the 2006 rule.")
+
     # -- LA returns -------------------------------------------------------------------------
     returns_tracked_from: date | None = Field(
         default=None,
@@ -103,21 +109,53 @@ class RuleSettings(BaseModel):
         description="Consecutive school days with the reason unknown (N/O) before a children "
         "missing education referral. SECONDARY (reference §1.7; seed policies).")
     cme_codes: CodeSet = Field(
-        default=frozenset({"N", "O"}),
-        description="Codes meaning the reason for absence is unknown. SECONDARY (reg 10 meanings "
-        "of N and O as quoted by WTISA and Manchester).")
+        default=frozenset({"N"}),
+        description="Codes meaning the reason for absence is unknown (LAR003). N by default: O "
+        "is also used when the reason given is not accepted (Wenlock 4.2, SECONDARY); add O "
+        "only where the school marks O for 'reason unknown'.")
     threshold_return_school_days: int = Field(
         default=1, ge=0,
-        description="School days after the day a threshold is reached (15 days of illness, 10 "
-        "days of unauthorised or unexplained absence) by which the sickness, continuous absence "
-        "or CME return is due. INFERRED: no deadline was found (the 2006 regulations left the "
+        description="School days after the day a threshold is reached by which the CME "
+        "referral (LAR003) is due, and the sickness and continuous absence returns where "
+        "la_return_schedule is 'next_school_day'. INFERRED: no deadline was found (the 2006 regulations left the "
         "attendance return's interval to agreement with the LA); 1 = the next school day, since "
         "the school learns of the threshold at the end of the day it is reached.")
     la_returns_csa_only: bool = Field(
         default=True,
-        description="LAR002/LAR003 only for pupils of compulsory school age (the attendance "
-        "return covers CSA pupils: 2006 reg 12(1) VERIFIED, Stockport SECONDARY). A pupil without "
+        description="LAR001/LAR002/LAR003 only for pupils of compulsory school age (the attendance "
+        "return covers CSA pupils: 2006 reg 12(1) VERIFIED; the sickness return too: Sevenoaks "
+        "3.12 and App 4 quoting WTISA, Derbyshire, Lincolnshire, SECONDARY). A pupil without "
         "a date of birth is treated as of CSA.")
+    la_return_schedule: Literal["monthly", "termly", "dates", "next_school_day"] = Field(
+        default="monthly",
+        description="When the LA takes the sickness (LAR001) and continuous absence (LAR002) "
+        "returns: 'monthly' = the last school day of each calendar month; 'termly' = the last "
+        "school day of each configured term (Lincolnshire: one per each of the six terms); "
+        "'dates' = the days in la_return_dates; 'next_school_day' = threshold_return_school_days "
+        "after the threshold day. 2006 reg 12(1) VERIFIED: 'at such intervals as may be agreed' "
+        "with the LA; at least monthly SECONDARY (Derbyshire, Hertfordshire); the default, "
+        "the last school day of the month, INFERRED.")
+    la_return_dates: tuple[date, ...] = Field(
+        default=(),
+        description="The LA's return dates when la_return_schedule is 'dates' (its published "
+        "calendar). A finding after the last date has no due date.")
+    sickness_return_per: Literal["per_episode", "per_year"] = Field(
+        default="per_episode",
+        description="LAR001: one sickness return per continuous period of sickness, so a "
+        "second separate long spell after a return needs a new one ('per_episode'), or one per "
+        "pupil per school year ('per_year'). SECONDARY: Hertfordshire, Derbyshire.")
+    continuous_absence_u_only: bool = Field(
+        default=True,
+        description="LAR002: a run of U only (the pupil was in school every day, arriving after "
+        "the register closed) counts as continuous absence; the finding says so. SECONDARY: "
+        "Stockport lists U among the codes; whether the LA wants such runs is its choice.")
+    irregular_absence_sessions: int = Field(
+        default=20, ge=0,
+        description="LAR002's irregular-attendance limb: a pupil with at least this many "
+        "unauthorised sessions (continuous_absence_codes) in one return period that are not part "
+        "of a continuous run fails to attend regularly and goes in the return (0: off). 2006 "
+        "reg 12(1)(a) VERIFIED (the limb); Sevenoaks 7.3, Hertfordshire '10 or more days, either "
+        "consecutively or irregularly' SECONDARY; the number INFERRED.")
     new_pupil_days: int = Field(
         default=5, ge=0,
         description="*Days* (not school days) after entry in the admission register by which the "
@@ -137,10 +175,10 @@ class RuleSettings(BaseModel):
 
     # -- attendance thresholds --------------------------------------------------------------
     penalty_threshold_codes: CodeSet = Field(
-        default=frozenset({"G", "N", "O", "U"}),
-        description="Unauthorised codes counted towards the penalty notice threshold. CONFLICT: "
-        "Manchester G/N/O/U vs Sefton G/O/U; the reference recommends G/N/O/U with N reported "
-        "separately as provisional.")
+        default=frozenset({"G", "O", "U"}),
+        description="Unauthorised codes counted towards the penalty notice threshold. "
+        "SECONDARY: WTISA as quoted by Wenlock 5.2 (and a Sefton school): 'G, O and/or U'. N is "
+        "provisional (resolved within 5 school days) and reported separately.")
     penalty_sessions: int = Field(default=10, ge=1, description="SECONDARY: National Framework.")
     penalty_school_weeks: int = Field(default=10, ge=1,
                                       description="SECONDARY: National Framework.")
@@ -149,6 +187,12 @@ class RuleSettings(BaseModel):
         description="Penalty notices concern parents of children of compulsory school age "
         "(MEMORY/INFERRED, not in the reference: the school attendance offence is about a child "
         "of compulsory school age); a pupil without a date of birth counts.")
+    absence_measures_csa_only: bool = Field(
+        default=True,
+        description="ATT002/ATT003 only for pupils of compulsory school age (5-15 at 31 August "
+        "before the school year), as the national measure (DfE absence methodology, SECONDARY "
+        "as summarised in the legal review). When false, other pupils' findings are labelled "
+        "'school measure'. A pupil without a date of birth counts.")
     persistent_absence: Fraction = Field(
         default=0.10, description="VERIFIED: DfE methodology, 10% or more of possible sessions.")
     severe_absence: Fraction = Field(

@@ -52,7 +52,7 @@ from registerwatch.schema import (
 )
 from registerwatch.store import Store
 from registerwatch.upn import make_upn
-from registerwatch.validators import ScanContext, run_rules
+from registerwatch.validators import RuleSettings, ScanContext, run_rules
 from registerwatch.validators.returns import get_rules as lar_rules
 
 SCHOOL_ID = "elmbrook"
@@ -230,9 +230,12 @@ def scan(store: Store, school_id: str, as_of: date, *, at: datetime = SCANNED_AT
     does: findings seen are saved (open), open LAR findings not seen any more are resolved."""
     calendar = store.calendar(school_id)
     assert calendar is not None
+    # Elmbrook marks O for "reason unknown", so O counts towards the CME referral (LAR003);
+    # by default only N does (rule-corrections.md §1)
     ctx = ScanContext.build(
         calendar=calendar, as_of=as_of, school_id=school_id, pupils=store.pupils(school_id),
-        marks=store.marks(school_id), notifications=store.notifications(school_id))
+        marks=store.marks(school_id), notifications=store.notifications(school_id),
+        settings=RuleSettings(cme_codes=frozenset({"N", "O"})))
     findings = run_rules(ctx, [rule() for rule in lar_rules()])
     store.save_findings(findings, at=at)
     seen = {f.fingerprint for f in findings}

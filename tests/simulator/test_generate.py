@@ -50,6 +50,7 @@ DESIGN_RULES = {
     "MRK006", "MRK007", "MRK008", "ATT006", "LAR006", "REG004",
 }
 UNAUTHORISED = {"G", "N", "O", "U"}
+PENALTY_CODES = {"G", "O", "U"}
 Key = tuple[str, str | None, tuple[date, Session] | None, tuple[date, Session] | None]
 
 
@@ -112,11 +113,27 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
                 add("REG003", None, ref, ref)
 
     # MRK001-MRK005
+    # MRK001: consecutive school sessions of overdue N form one finding; the fifth school day
+    # does not count a day the whole site was closed unexpectedly (rule-corrections.md §1)
+    all_sessions = cal.school_sessions(cal.first_day, end)
+    number = {s: k for k, s in enumerate(all_sessions)}
+    overdue: dict[str, list[tuple[date, Session]]] = defaultdict(list)
+    for m in sorted(school.marks, key=lambda m: (m.date, SESSION_ORDER[m.session])):
+        if m.code == "N" and cal.add_deadline_school_days(m.date, 5) < as_of:
+            overdue[m.pupil_id].append((m.date, m.session))
+    for pupil_id, refs in overdue.items():
+        run = [refs[0]]
+        for ref in [*refs[1:], None]:
+            if ref is not None and ref in number and run[-1] in number \
+                    and number[ref] == number[run[-1]] + 1:
+                run.append(ref)
+                continue
+            add("MRK001", pupil_id, run[0], run[-1])
+            if ref is not None:
+                run = [ref]
     for m in school.marks:
         p = pupils[m.pupil_id]
         ref = (m.date, m.session)
-        if m.code == "N" and cal.add_school_days(m.date, 5) < as_of:
-            add("MRK001", p.id, ref, ref)
         if not valid_on(m.code, m.date):
             add("MRK002", p.id, ref, ref)
         if m.code == "X" and is_compulsory_school_age(p.dob, m.date):
@@ -159,7 +176,7 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
 
         # LAR002 / LAR003: runs of whole school days
         for rule, codes, kind in (("LAR002", UNAUTHORISED, NotificationKind.CONTINUOUS_ABSENCE),
-                                  ("LAR003", {"N", "O"}, NotificationKind.CME)):
+                                  ("LAR003", {"N"}, NotificationKind.CME)):
             run: list[date] = []
             for day in [*school_days, None]:
                 whole = day is not None and all(
@@ -187,7 +204,11 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
 
         # ATT001-ATT005
         possible = [m for m in own if lookup(m.code, m.date).possible]
-        unauth = [m for m in own if m.code in UNAUTHORISED and m.date >= penalty_start]
+        # G, O and U count (WTISA as quoted by Wenlock 5.2); reaching 10 only with N is a
+        # provisional (info) finding
+        unauth = [m for m in own if m.code in PENALTY_CODES and m.date >= penalty_start]
+        if len(unauth) < 10:
+            unauth = [m for m in own if m.code in UNAUTHORISED and m.date >= penalty_start]
         if len(unauth) >= 10:
             add("ATT001", p.id, (unauth[0].date, unauth[0].session),
                 (unauth[-1].date, unauth[-1].session))
@@ -595,7 +616,13 @@ def test_each_pupil_breach_on_its_own_pupil(school: GeneratedSchool) -> None:
                     "AMD003", "LAR001", "LAR002", "LAR003", "LAR004", "LAR005", "ATT004",
                     "ATT005", "UPN001", "UPN002"}
     owners = Counter(f.pupil_id for f in school.expected_findings if f.rule in primary_rule)
-    assert max(owners.values()) == 1
+    # the CME pupil's ten days of N are necessarily past N's five-day deadline too (O is not
+    # "reason unknown" by default: rule-corrections.md §1), so that pupil alone has MRK001 beside
+    # LAR003; every other breach pupil has exactly one
+    (lar003,) = [f.pupil_id for f in school.expected_findings if f.rule == "LAR003"]
+    assert {f.rule for f in school.expected_findings
+            if f.pupil_id == lar003 and f.rule in primary_rule} == {"LAR003", "MRK001"}
+    assert max(n for pupil, n in owners.items() if pupil != lar003) == 1
     assert not school.clean_pupil_ids & {f.pupil_id for f in school.expected_findings}
     assert len(school.clean_pupil_ids) > 0.9 * len(school.pupils)
 
@@ -648,13 +675,14 @@ def test_breaches_with_notifications_are_not_findings(school: GeneratedSchool) -
     referred = [n.pupil_id for n in school.notifications if n.kind is NotificationKind.CME]
     assert [rules_by_pupil[p] for p in referred] == [{"ATT001", "ATT002"}]
     (lar003,) = [f.pupil_id for f in school.expected_findings if f.rule == "LAR003"]
-    assert rules_by_pupil[lar003] == {"LAR003", "ATT001", "ATT002"}
+    assert rules_by_pupil[lar003] == {"LAR003", "MRK001", "ATT001", "ATT002"}
 
 
 def test_mrk001_due_is_the_fifth_school_day(school: GeneratedSchool) -> None:
     cal = SchoolCalendar(school.calendar)
-    (f,) = [f for f in school.expected_findings if f.rule == "MRK001"]
-    due = cal.add_school_days(f.first_session[0], 5)
+    (lar003,) = [f.pupil_id for f in school.expected_findings if f.rule == "LAR003"]
+    (f,) = [f for f in school.expected_findings if f.rule == "MRK001" and f.pupil_id != lar003]
+    due = cal.add_deadline_school_days(f.first_session[0], 5)
     assert f.note == f"due={due.isoformat()}" and due < school.as_of
 
 

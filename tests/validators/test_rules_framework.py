@@ -201,7 +201,11 @@ def test_observed_changes_from_ledger() -> None:
 
 def test_settings_defaults_follow_the_reference() -> None:
     s = RuleSettings()
-    assert s.penalty_threshold_codes == {"G", "N", "O", "U"}
+    # rule-corrections.md §1: WTISA's "G, O and/or U" (N is provisional); N for CME; monthly
+    assert s.penalty_threshold_codes == {"G", "O", "U"}
+    assert s.cme_codes == {"N"}
+    assert (s.la_return_schedule, s.sickness_return_per, s.register_retention_years) == \
+        ("monthly", "per_episode", 6)
     assert (s.n_code_deadline_school_days, s.sickness_days, s.continuous_absence_days,
             s.cme_days, s.penalty_sessions, s.penalty_school_weeks, s.new_pupil_days) == \
         (5, 15, 10, 10, 10, 10, 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule, session_ref
@@ -18,7 +19,8 @@ class RegisterEntryDeleted(Rule):
     from the next) whose entry has not come back: if the context holds a mark for the same pupil
     and session again, the entry was restored and nothing is reported. One finding per deleted
     entry, with the code it had; deleting the same entry again after a restore is the same
-    finding.
+    finding. An entry older than six years (``register_retention_years``, counted from the date
+    of the entry to the day the deletion was seen) may lawfully be removed: no finding.
 
     Why it matters
     --------------
@@ -51,6 +53,7 @@ class RegisterEntryDeleted(Rule):
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 7; reg 6"
     fix_hint = "Restore the entry in the MIS; correct a wrong entry by amendment, never deletion"
+    settings_used = ("register_retention_years",)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         latest = {}
@@ -64,9 +67,21 @@ class RegisterEntryDeleted(Rule):
             if key in ctx.mark_index:
                 continue  # restored
             change = latest[key]
+            if _older_than(change.date, change.observed_at.date(),
+                           ctx.settings.register_retention_years):
+                continue  # past the retention period: removing it is lawful (reg 7)
             ref = session_ref(change.date, change.session)
             yield self.finding(
                 ctx, pupil_id=change.pupil_id, first=ref, original=change.original_code,
                 discriminator="deleted",
                 evidence={"original_code": change.original_code,
                           "observed_at": change.observed_at.isoformat()})
+
+
+def _older_than(entry: date, seen: date, years: int) -> bool:
+    """Whether ``years`` whole years from the entry's date had passed by ``seen``."""
+    try:
+        kept_until = entry.replace(year=entry.year + years)
+    except ValueError:  # 29 February: the period ends on 1 March
+        kept_until = date(entry.year + years, 3, 1)
+    return seen >= kept_until

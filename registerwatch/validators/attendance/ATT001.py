@@ -7,9 +7,12 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Finding, Mark, Severity
+from registerwatch.schema import Finding, Mark, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
+
+
+PROVISIONAL_CODE = "N"  # to be resolved within 5 school days (reg 10(7))
 
 
 class PenaltyNoticeThreshold(Rule):
@@ -18,20 +21,24 @@ class PenaltyNoticeThreshold(Rule):
     What it checks
     --------------
     For each pupil of compulsory school age on the scan date (``penalty_csa_only``; a pupil
-    without a date of birth counts), the sessions on roll coded G, N, O or U
+    without a date of birth counts), the sessions on roll coded G, O or U
     (``penalty_threshold_codes``) in the window of the last 10 school weeks
     (``penalty_school_weeks``) ending with the week of the last day before the scan. A school
     week is a week with at least one school session, so holiday weeks are skipped and the window
     can span terms and school years; the sessions need not be consecutive. At 10 or more
     (``penalty_sessions``): a **warning**, since the national threshold for *considering* a
-    penalty notice is met.
+    penalty notice is met. The window can span a previous school, whose sessions this school
+    cannot see: the message says so.
+
+    N is provisional (the reason is still being established, for at most 5 school days): it is
+    not counted, but named in the message; a pupil who reaches 10 only with their N sessions
+    gets an **info** finding, "provisional: would reach the threshold if not resolved".
 
     The finding is one episode: it starts on the earliest school day from which the pupil has been
     at or above the threshold on every school day up to the last day of data, and runs from the
-    first unauthorised session in that day's window to the latest unauthorised session. It stays the
-    same finding while the pupil stays over the threshold and closes when the window drops below.
-    N is counted (it is unauthorised until replaced) and also reported separately in the evidence
-    as provisional.
+    first unauthorised session in that day's window to the latest unauthorised session. It stays
+    the same finding while the pupil stays over the threshold and closes when the window drops
+    below.
 
     Why it matters
     --------------
@@ -57,14 +64,18 @@ class PenaltyNoticeThreshold(Rule):
       WTISA National Framework (SECONDARY: school pages quoting it): 10 sessions of unauthorised
       absence in a rolling 10 school weeks; school weeks contain at least one school session;
       the period may span terms and years.
-    - Codes counted: CONFLICT, Manchester G/N/O/U vs Sefton G/O/U; the reference recommends
-      G/N/O/U with N reported as provisional.
+    - Codes counted: WTISA as quoted by Wenlock 5.2 and a Sefton school, "G, O and/or U"
+      (SECONDARY); N is provisional by definition (SI 2024/208 reg 10(7)).
     """
 
     code = "ATT001"
     name = "penalty-notice-threshold"
     title = ("Penalty notice threshold reached for pupil {pupil}: {count} unauthorised sessions "
-             "in the last {weeks} school weeks ({first} to {last})")
+             "(G, O, U) in the last {weeks} school weeks ({first} to {last}){note}. Sessions at "
+             "a previous school are not visible here")
+    PROVISIONAL = ("Penalty notice threshold provisional for pupil {pupil}: {count} unauthorised "
+                   "sessions in the last {weeks} school weeks ({first} to {last}){note}. "
+                   "Sessions at a previous school are not visible here")
     severity = Severity.WARNING
     citation = "SI 2024/210; WTISA (Aug 2024) National Framework for penalty notices"
     fix_hint = "Consider a penalty notice or other intervention under the National Framework"
@@ -73,48 +84,74 @@ class PenaltyNoticeThreshold(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
-        weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
+        codes = s.penalty_threshold_codes
+        with_n = codes | {PROVISIONAL_CODE}
         school_days = ctx.calendar.school_days(ctx.calendar.first_day, ctx.data_end)
         for pupil_id in ctx.marks_by_pupil:
             pupil = ctx.pupils_by_id.get(pupil_id)
             if pupil is None or pupil.boarder:
                 continue
-            if ctx.code_count(pupil_id, s.penalty_threshold_codes) < threshold:
-                continue
-            marks = [m for m in ctx.marks_with_codes(pupil_id, s.penalty_threshold_codes)
-                     if m.date <= ctx.data_end and pupil.on_roll(m.date)
-                     and ctx.is_school_session(m.date, m.session)]
-            if len(marks) < threshold:
+            if ctx.code_count(pupil_id, with_n) < s.penalty_sessions:
                 continue
             if s.penalty_csa_only and not ctx.is_csa(pupil, ctx.as_of):
                 continue
-            dates = [m.date for m in marks]
-
-            def window(day: date, dates: list[date] = dates) -> tuple[int, int]:
-                start = ctx.rolling_weeks_start(day, weeks)
-                return bisect.bisect_left(dates, start), bisect.bisect_right(dates, day)
-
-            lo, hi = window(ctx.data_end)
-            if hi - lo < threshold:
+            found = self._episode(ctx, pupil, codes, school_days)
+            if found is None and PROVISIONAL_CODE not in codes:
+                found = self._episode(ctx, pupil, with_n, school_days)
+                if found is not None:
+                    yield self._finding(ctx, pupil_id, *found, provisional=True)
                 continue
-            # walk back over school days while the pupil was over the threshold on each
-            episode_lo = lo
-            for day in reversed(school_days):
-                day_lo, day_hi = window(day)
-                if day_hi - day_lo < threshold:
-                    break
-                episode_lo = day_lo
-            yield self._finding(ctx, pupil_id, marks, episode_lo, lo, hi, weeks)
+            if found is not None:
+                yield self._finding(ctx, pupil_id, *found, provisional=False)
+
+    def _episode(self, ctx: ScanContext, pupil: Pupil, codes: frozenset[str],
+                 school_days: list[date]) -> tuple[list[Mark], int, int, int] | None:
+        s = ctx.settings
+        weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
+        marks = [m for m in ctx.marks_with_codes(pupil.id, codes)
+                 if m.date <= ctx.data_end and pupil.on_roll(m.date)
+                 and ctx.is_school_session(m.date, m.session)]
+        if len(marks) < threshold:
+            return None
+        dates = [m.date for m in marks]
+
+        def window(day: date) -> tuple[int, int]:
+            start = ctx.rolling_weeks_start(day, weeks)
+            return bisect.bisect_left(dates, start), bisect.bisect_right(dates, day)
+
+        lo, hi = window(ctx.data_end)
+        if hi - lo < threshold:
+            return None
+        # walk back over school days while the pupil was over the threshold on each
+        episode_lo = lo
+        for day in reversed(school_days):
+            day_lo, day_hi = window(day)
+            if day_hi - day_lo < threshold:
+                break
+            episode_lo = day_lo
+        return marks, episode_lo, lo, hi
 
     def _finding(self, ctx: ScanContext, pupil_id: str, marks: list[Mark], episode_lo: int,
-                 lo: int, hi: int, weeks: int) -> Finding:
+                 lo: int, hi: int, *, provisional: bool) -> Finding:
+        weeks = ctx.settings.penalty_school_weeks
         current = marks[lo:hi]
         first, last = marks[episode_lo], current[-1]
         codes = Counter(m.code for m in current)
+        window_start = ctx.rolling_weeks_start(ctx.data_end, weeks)
+        n_in_window = sum(1 for m in ctx.marks_by_code(pupil_id).get(PROVISIONAL_CODE, ())
+                          if window_start <= m.date <= ctx.data_end)
+        counted = len(current) - (codes.get(PROVISIONAL_CODE, 0) if provisional else 0)
+        note = (f"; {n_in_window} N session(s) provisional: would reach the threshold if not "
+                "resolved" if provisional else
+                f"; plus {n_in_window} N session(s), provisional"
+                if n_in_window and PROVISIONAL_CODE not in ctx.settings.penalty_threshold_codes
+                else "")
         return self.finding(
             ctx, pupil_id=pupil_id, first=session_ref(first.date, first.session),
-            last=session_ref(last.date, last.session), count=len(current), weeks=weeks,
-            evidence={"sessions_in_window": len(current),
-                      "window_start": ctx.rolling_weeks_start(ctx.data_end, weeks).isoformat(),
+            last=session_ref(last.date, last.session), count=counted, weeks=weeks, note=note,
+            severity=Severity.INFO if provisional else None,
+            template=self.PROVISIONAL if provisional else None,
+            evidence={"sessions_in_window": counted,
+                      "window_start": window_start.isoformat(),
                       "codes": dict(sorted(codes.items())),
-                      "provisional_n_sessions": codes.get("N", 0)})
+                      "provisional_n_sessions": n_in_window, "provisional": provisional})

@@ -15,7 +15,9 @@ class PersistentAbsence(Rule):
 
     What it checks
     --------------
-    For each pupil (not boarders), the DfE session statistics (``codes.session_statistics``) over
+    For each pupil of compulsory school age (5-15 at 31 August before the school year, as the
+    national measure; ``absence_measures_csa_only``, when false other pupils are judged too and
+    their findings are labelled "school measure"; not boarders), the DfE session statistics (``codes.session_statistics``) over
     the marks of the school year (1 August to 31 July) up to the day before the scan, counting
     only school sessions while the pupil was on roll: possible sessions = present + late +
     approved educational activity + authorised + unauthorised absence (D, X, Q, Y1-Y7, Z and # are
@@ -52,11 +54,12 @@ class PersistentAbsence(Rule):
     code = "ATT002"
     name = "persistent-absence"
     title = ("Persistent absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
-             "sessions) this school year")
+             "sessions) this school year{measure}")
     severity = Severity.WARNING
     citation = "DfE pupil absence statistics methodology (persistent absence 10%+)"
     fix_hint = "Follow the attendance policy for persistently absent pupils: meet, support, monitor"
-    settings_used = ("persistent_absence", "absence_min_possible_sessions")
+    settings_used = ("persistent_absence", "absence_min_possible_sessions",
+                     "absence_measures_csa_only")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         yield from absence_threshold_findings(self, ctx, ctx.settings.persistent_absence)

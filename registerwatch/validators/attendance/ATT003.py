@@ -15,7 +15,7 @@ class SevereAbsence(Rule):
 
     What it checks
     --------------
-    Exactly as ATT002 (the same statistics over the school year to date, the pupil's own possible
+    Exactly as ATT002 (pupils of compulsory school age by default, the same statistics over the school year to date, the pupil's own possible
     sessions while on roll, at least ``absence_min_possible_sessions``), with the threshold at 50%
     (``severe_absence``): a **warning**. A severely absent pupil also has ATT002's finding.
 
@@ -47,11 +47,11 @@ class SevereAbsence(Rule):
     code = "ATT003"
     name = "severe-absence"
     title = ("Severe absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
-             "sessions) this school year")
+             "sessions) this school year{measure}")
     severity = Severity.WARNING
     citation = "DfE absence statistics (severe absence 50%+); WTISA (Aug 2024)"
     fix_hint = "Agree a joint approach with the LA; consider safeguarding"
-    settings_used = ("severe_absence", "absence_min_possible_sessions")
+    settings_used = ("severe_absence", "absence_min_possible_sessions", "absence_measures_csa_only")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         yield from absence_threshold_findings(self, ctx, ctx.settings.severe_absence)

@@ -99,6 +99,9 @@ def absence_threshold_findings(rule: Rule, ctx: ScanContext, threshold: float) -
     least ``threshold`` (a fraction), once they have ``absence_min_possible_sessions``."""
     year = ctx.school_year[0].year
     for pupil_id, ps in sorted(year_statistics(ctx).items()):
+        measured = in_national_measure(ctx.pupils_by_id[pupil_id], year)
+        if ctx.settings.absence_measures_csa_only and not measured:
+            continue
         stats = ps.stats
         if stats.possible < ctx.settings.absence_min_possible_sessions:
             continue
@@ -109,7 +112,19 @@ def absence_threshold_findings(rule: Rule, ctx: ScanContext, threshold: float) -
             ctx, pupil_id=pupil_id, first=ps.first, last=ps.last, episode=None,
             discriminator=f"year:{year}", rate=f"{stats.overall_absence_rate:.1f}",
             absent=stats.overall_absence, possible=stats.possible,
-            evidence={"possible": stats.possible, "authorised": stats.authorised,
+            measure="" if measured else " (school measure: not of compulsory school age)",
+            evidence={"national_measure": measured, "possible": stats.possible, "authorised": stats.authorised,
                       "unauthorised": stats.unauthorised,
                       "overall_absence_rate": round(stats.overall_absence_rate, 2),
                       "school_year": year})
+
+
+def in_national_measure(pupil: Pupil, school_year: int) -> bool:
+    """The DfE measure covers pupils aged 5 to 15 at 31 August before the school year (legal
+    review §1 ATT002/ATT003); a pupil without a date of birth counts."""
+    if pupil.dob is None:
+        return True
+    aug31 = date(school_year, 8, 31)
+    age = aug31.year - pupil.dob.year - ((aug31.month, aug31.day) < (pupil.dob.month,
+                                                                    pupil.dob.day))
+    return 5 <= age <= 15

@@ -18,8 +18,9 @@ class UnresolvedNCode(Rule):
     What it checks
     --------------
     Every mark coded N. Its deadline is the fifth school day after the session, counted by the
-    school calendar (weekends, half-terms, bank holidays and whole-day closures do not count; a
-    day with only one session open does). N recorded on Monday 3 November 2025 is due by Monday
+    school calendar (weekends, half-terms, bank holidays and whole-day closures do not count, nor
+    does a day the whole site was closed unexpectedly, Y4 on every session: the same rule as
+    LAR002's runs; a day with only one session open counts). N recorded on Monday 3 November 2025 is due by Monday
     10 November.
 
     - After the deadline (the scan date is later than the due day): **error**.
@@ -28,8 +29,8 @@ class UnresolvedNCode(Rule):
 
     Consecutive school sessions of N for the same pupil with the same status form one finding,
     from the first session to the last; its due date is the first session's (the earliest). If
-    the fifth school day lies beyond the configured terms the deadline cannot be known yet and
-    nothing is reported: configure next year's terms.
+    the fifth school day lies beyond the configured terms the deadline cannot be known yet: one
+    school-level **info** finding says so, once per scan (configure next year's terms).
 
     Why it matters
     --------------
@@ -66,13 +67,16 @@ class UnresolvedNCode(Rule):
     fix_hint = "Replace N with the code for the known reason, or amend it to O"
     settings_used = ("n_code_deadline_school_days",)
 
+    BEYOND_TERMS = ("The deadline of {count} N session(s) from {day} cannot be computed: the "
+                    "fifth school day falls beyond the configured terms; add next year's term "
+                    "dates to the config")
     DUE_TODAY = ("N on {count} session(s) from {first} to {last} must be replaced today "
                  "(due {due})")
 
     def _due(self, ctx: ScanContext, day: date, cache: dict[date, date | None]) -> date | None:
         if day not in cache:
             try:
-                cache[day] = ctx.calendar.add_school_days(
+                cache[day] = ctx.calendar.add_deadline_school_days(
                     day, ctx.settings.n_code_deadline_school_days)
             except CalendarError:
                 cache[day] = None  # beyond the configured terms: not yet knowable
@@ -81,12 +85,15 @@ class UnresolvedNCode(Rule):
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         days = ctx.settings.n_code_deadline_school_days
         due_cache: dict[date, date | None] = {}
+        beyond: list[Mark] = []
         for pupil_id in ctx.marks_by_pupil:
             pending: list[tuple[Mark, date, Severity]] = []
             for mark in ctx.marks_by_code(pupil_id).get("N", ()):
                 if mark.date >= ctx.as_of:
                     continue
                 due = self._due(ctx, mark.date, due_cache)
+                if due is None:
+                    beyond.append(mark)
                 if due is None or ctx.as_of < due:
                     continue
                 pending.append((mark, due, Severity.ERROR if ctx.as_of > due else Severity.WARNING))
@@ -111,3 +118,10 @@ class UnresolvedNCode(Rule):
                                                             for m in part],
                                   "due": due.isoformat()})
                     start = i
+        if beyond:
+            earliest = min(beyond, key=lambda m: (m.date, m.session.value))
+            yield self.finding(
+                ctx, severity=Severity.INFO, template=self.BEYOND_TERMS,
+                discriminator="deadline-beyond-terms", count=len(beyond),
+                day=earliest.date.isoformat(),
+                evidence={"sessions": len(beyond), "earliest": earliest.date.isoformat()})

@@ -18,7 +18,10 @@ MESSAGES = {
     "hash-on-open-session": "# (planned closure) recorded while the school was open",
     "hash-on-unexpected-closure": "# recorded on an unexpected closure, which is Y4",
     "marks-on-planned-closure": "attendance marks recorded on a planned closure",
+    "partial-closure-not-in-calendar": ("# (planned closure) recorded while the school was open: "
+                                        "a partial closure not in the calendar"),
 }
+SEVERITIES = {"partial-closure-not-in-calendar": Severity.WARNING}
 SESSION_MESSAGES = {
     "hash-on-open-session": ("Every pupil is recorded # (planned closure) on {first} but the "
                              "calendar has the school open: add the closure to the calendar or "
@@ -43,6 +46,17 @@ def _session_kind(ctx: ScanContext, day: date, session: Session) -> str:
     return "none"
 
 
+def _group_closed(ctx: ScanContext, mark: Mark) -> bool:
+    """The calendar closes the pupil's year group or registration group on the session."""
+    if not ctx.calendar.has_group_closures(mark.date, mark.session):
+        return False
+    pupil = ctx.pupils_by_id.get(mark.pupil_id)
+    closure = ctx.calendar.group_closure(mark.date, mark.session,
+                                         pupil.nc_year if pupil else None,
+                                         pupil.reg_group if pupil else None)
+    return closure is not None and closure.kind is ClosureKind.PLANNED
+
+
 class ClosureCodeMismatch(Rule):
     """Closure codes that disagree with the calendar, or Y4 on only some pupils for a session.
 
@@ -51,7 +65,11 @@ class ClosureCodeMismatch(Rule):
     Each session's marks against the school calendar:
 
     1. ``#`` (planned closure) on a session the school was open, or on a session the calendar
-       records as an *unexpected* closure (that is Y4).
+       records as an *unexpected* closure (that is Y4). ``#`` means a planned whole **or
+       partial** closure: on pupils of a year group or registration group the calendar closes on
+       that session (``closures[].year_groups`` / ``groups``) it is right. ``#`` on some pupils
+       with no matching closure is a **warning**, "partial closure not in the calendar"; ``#``
+       on every pupil of an open session is an error.
     2. Any code other than ``#`` or Z on a session the calendar records as a *planned* closure, or
        on a bank holiday in term.
     3. Y4 (whole site unexpectedly closed) on some pupils of a session while other pupils on the
@@ -79,11 +97,13 @@ class ClosureCodeMismatch(Rule):
     How to fix
     ----------
     Make the calendar and the register agree: add the closure to the calendar (planned closures
-    are #, unexpected ones Y4), or amend the marks to what happened. For a part-closure affecting
+    are #, unexpected ones Y4; a partial one with `year_groups = ["R", "7"]` or `groups`), or amend the marks to what happened. For a part-closure affecting
     only some pupils, Y1-Y3 or Y7 may be the right code rather than Y4.
 
     References
     ----------
+    - Legal review §1 MRK005: a closure of one year group or registration group (staggered
+      Reception start, exam year, polling station) is lawful and coded #.
     - SI 2024/208 reg 10 codes # (planned whole or partial closure) and Y4 (whole school site
       unexpectedly closed) (SECONDARY: LA and vendor copies of the code table).
     - DfE statistics treat # and Y1-Y7 as outside possible sessions (reference §2, data VERIFIED,
@@ -116,8 +136,13 @@ class ClosureCodeMismatch(Rule):
                 bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
                 kind = "marks-on-planned-closure"
             else:
-                bad = [m for m in marks if m.code == PLANNED_CLOSURE_CODE]
+                bad = [m for m in marks if m.code == PLANNED_CLOSURE_CODE
+                       and not (state == "open" and _group_closed(ctx, m))]
                 kind = "hash-on-open-session" if state == "open" else "hash-on-unexpected-closure"
+                if kind == "hash-on-open-session" and len(bad) < len(marks):
+                    # '#' means a planned whole *or partial* closure: on some pupils only it
+                    # is a partial closure missing from the calendar, not a breach
+                    kind = "partial-closure-not-in-calendar"
             if bad and len(bad) == len(marks) and len(marks) > 1:
                 yield self.finding(
                     ctx, first=ref, template=SESSION_MESSAGES[kind],
@@ -134,7 +159,7 @@ class ClosureCodeMismatch(Rule):
                 last = session_ref(run[-1].date, run[-1].session)
                 yield self.finding(
                     ctx, pupil_id=pupil_id, first=first, last=last, what=MESSAGES[kind],
-                    discriminator=kind,
+                    discriminator=kind, severity=SEVERITIES.get(kind),
                     evidence={"kind": kind, "codes": sorted({m.code for m in run}),
                               "sessions": len(run)})
 

@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.registers._common import checked_sessions, groups_on_roll
+from registerwatch.validators.registers._common import (
+    checked_sessions,
+    group_closed,
+    groups_on_roll,
+)
 
 
 class RegisterNotTaken(Rule):
@@ -22,9 +26,12 @@ class RegisterNotTaken(Rule):
     weekends, holidays and empty groups are never checked; an unexpected closure (Y4) is, since its
     register is still taken, with Y4.
 
-    Only an MIS that exposes register records can be checked. For one that does not, the rule
-    reports once per school, at info level, that register-taking could not be checked (REG003
-    cannot run either; REG002 still finds pupils left unmarked from the marks alone).
+    Where the MIS exposes no register records (iSAMS, GO 4 Schools), the rule works from the
+    marks: a group with pupils on roll and not one mark on a session on which other groups were
+    marked is an **error** naming the group and the session, and says it was inferred from the
+    marks. It also says once per school, at info level, that register records are not exposed
+    (REG003 cannot run; REG002 still finds pupils left unmarked from the marks alone). A group
+    the calendar closes on the session (a planned partial closure) is not checked.
 
     Why it matters
     --------------
@@ -61,22 +68,30 @@ class RegisterNotTaken(Rule):
     settings_used = ("registers_checked_from",)
 
     NOT_EXPOSED = ("Register records are not exposed by this MIS: whether each register was "
-                   "taken (REG001) and closed on time (REG003) could not be checked")
+                   "taken (REG001) is inferred from the marks, and whether it closed on time "
+                   "(REG003) could not be checked")
+    INFERRED = ("Register not taken for group {group} on {first} (inferred from the marks: no "
+                "pupil of the group has a mark on a session other groups were marked)")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        if not ctx.exposes_registers:
+        exposed = ctx.exposes_registers
+        if not exposed:
             yield self.finding(ctx, severity=Severity.INFO, discriminator="registers-not-exposed",
                                template=self.NOT_EXPOSED, evidence={"exposes_registers": False})
-            return
         for day, session in checked_sessions(ctx):
             marked = ctx.marked_pupils(day, session)
+            if not exposed and not marked:
+                continue  # nobody marked: a closure the calendar lacks, not one group's breach
             for group, pupils in groups_on_roll(ctx, day):
-                if (group, day, session) in ctx.registers_by_key:
+                if exposed and (group, day, session) in ctx.registers_by_key:
                     continue
                 if any(p.id in marked for p in pupils):
                     continue  # marks without a register record: the register was taken
+                if group_closed(ctx, pupils, day, session):
+                    continue  # a planned partial closure of this group: no register is due
                 ref = session_ref(day, session)
                 yield self.finding(
                     ctx, first=ref, discriminator=group, group=group,
+                    template=None if exposed else self.INFERRED,
                     evidence={"group": group, "session": session_text(ref),
-                              "pupils_on_roll": len(pupils)})
+                              "pupils_on_roll": len(pupils), "inferred_from_marks": not exposed})

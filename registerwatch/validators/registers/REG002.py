@@ -9,7 +9,11 @@ from datetime import date
 from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.registers._common import checked_sessions, groups_on_roll
+from registerwatch.validators.registers._common import (
+    checked_sessions,
+    group_closed,
+    groups_on_roll,
+)
 from registerwatch.validators.runs import session_runs
 
 
@@ -22,12 +26,15 @@ class RegisterNotSaved(Rule):
     to the scan date; the scan runs after the scan date's registers have closed.
 
     1. A register record for a group with pupils on roll whose ``completed_at`` is empty: the
-       register was opened (or created) and never saved. One school-level finding per register.
+       register was opened (or created) and never saved. One school-level finding per register:
+       an **error** when pupils are left unmarked, a data-quality **warning** when every pupil
+       of the group is marked (the MIS never flagged a register that is in fact complete).
     2. A non-boarder on roll with no mark for a session on which their group's register was taken
        (a register record exists, or another pupil of the group has a mark). Consecutive school
        sessions left unmarked form one finding for the pupil, from the first to the last.
 
-    A group with no register and no marks at all is REG001's, not this rule's, and an entry that
+    Pupils the calendar's planned partial closure covers on the session are not expected on the
+    register. A group with no register and no marks at all is REG001's, not this rule's, and an entry that
     sync saw deleted is AMD003's. Part 2 needs only marks, so it runs for every MIS.
 
     Why it matters
@@ -64,6 +71,8 @@ class RegisterNotSaved(Rule):
     settings_used = ("registers_checked_from",)
 
     UNSAVED = "Register for group {group} on {first} was not saved (completed) after it closed"
+    UNFLAGGED = ("Register for group {group} on {first} was never flagged complete in the MIS, "
+                 "though every pupil is marked (data quality)")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         unmarked: dict[str, list[tuple[date, Session]]] = defaultdict(list)
@@ -73,15 +82,22 @@ class RegisterNotSaved(Rule):
             marked = ctx.marked_pupils(day, session)
             for group, pupils in groups_on_roll(ctx, day):
                 register = ctx.registers_by_key.get((group, day, session))
+                missing = [p.id for p in pupils if p.id not in marked]
                 if register is not None and register.completed_at is None:
                     ref = session_ref(day, session)
+                    # every pupil marked: the register was taken, only the flag is missing
+                    complete = not missing
                     yield self.finding(
-                        ctx, first=ref, template=self.UNSAVED, group=group,
-                        discriminator=f"unsaved:{group}",
+                        ctx, first=ref, template=self.UNFLAGGED if complete else self.UNSAVED,
+                        group=group, discriminator=f"unsaved:{group}",
+                        severity=Severity.WARNING if complete else None,
                         evidence={"group": group, "session": session_text(ref),
+                                  "all_marked": complete,
                                   "opened_at": register.opened_at.isoformat()
                                   if register.opened_at else None})
-                missing = [p.id for p in pupils if p.id not in marked]
+                if missing and ctx.calendar.has_group_closures(day, session):
+                    closed = {p.id for p in pupils if group_closed(ctx, (p,), day, session)}
+                    missing = [pid for pid in missing if pid not in closed]
                 taken = register is not None or len(missing) < len(pupils)
                 if taken:
                     for pupil_id in missing:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import math
+from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from registerwatch.schema import Finding, Register, Severity
+from registerwatch.schema import Finding, Pupil, Register, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.registers._common import group_on_roll
@@ -18,50 +19,66 @@ class RegisterClosedLate(Rule):
     What it checks
     --------------
     Every register record on a school session before the scan date whose ``completed_at`` is later
-    than the session's close time: the calendar's register opening time plus
-    ``close_after_minutes`` (30 by default), or plus ``register_close_minutes`` when that setting
-    is given. One school-level warning per register, with the minutes past the close time.
-    Registers of empty groups and registers on sessions the school was closed are not judged.
-    Needs an MIS that exposes register records (see REG001 otherwise).
+    than the session's close time: the register's opening time plus ``close_after_minutes`` (30
+    by default), or plus ``register_close_minutes`` when that setting is given. Register times
+    may differ by year group or registration group (``register_times.by_group``: Wenlock takes
+    afternoon registers at 12:45 for Years 3-4 and 13:30 for Years 5-6); a group's year is the
+    commonest NC year of its pupils on roll. One school-level **info** finding per register, with
+    the minutes past the close time.
+
+    A late save is not itself the breach: the breach is an arrival after the close recorded as
+    L rather than U, which MRK006 judges from the minutes late. The late save is a pointer to
+    check those marks. Registers of empty groups and registers on sessions the school was
+    closed are not judged. Needs an MIS that exposes register records (see REG001 otherwise).
 
     Why it matters
     --------------
     The register is taken at the start of the morning session and once in the afternoon, at the
-    same time for all pupils (reg 10(1); WTISA para 32), and should not stay open for more than
-    30 minutes, the same for every session. A register saved late means marks may have been
-    entered after the event, and pupils who arrived after the close should have been coded U.
+    same time for all pupils of a group (reg 10(1); WTISA para 32), and should not stay open for
+    more than 30 minutes. A register saved late may mean marks were entered after the event,
+    and pupils who arrived after the close should have been coded U.
 
     Example
     -------
     The school's registers open at 08:45 and close 30 minutes later. Group 9A's register for
-    10 November 2025 AM was completed at 09:52: one warning, 37 minutes after the 09:15 close.
+    10 November 2025 AM was completed at 09:52: one info finding, 37 minutes after the 09:15
+    close. Group 5B (Year 5) opens its PM register at 13:30: a save at 13:55 is on time.
 
     How to fix
     ----------
-    Remind the register-taker to save the register within the window; check the late marks (an
-    arrival after the close is U, not L). Change the calendar's register times if the school's
-    close time is really different.
+    Check the late marks (an arrival after the close is U, not L) and remind the register-taker
+    to save within the window. If the close time is really different, change the calendar's
+    register times (a window longer than 30 minutes is itself against the guidance).
 
     References
     ----------
     - SI 2024/208 reg 10(1) (VERIFIED): when registers are taken.
-    - Register open no more than 30 minutes, the same for every session (SECONDARY:
-      Nottinghamshire attendance toolkit; FFT Education Datalab).
+    - Register open no more than 30 minutes (SECONDARY: Nottinghamshire quoting WTISA; FFT
+      Education Datalab). Legal review §1 REG003: a late save is not the breach; per-group times
+      (Wenlock).
     """
 
     code = "REG003"
     name = "register-closed-late"
-    title = "Register for group {group} on {first} completed {minutes} minutes after it closed"
-    severity = Severity.WARNING
+    title = ("Register for group {group} on {first} completed {minutes} minutes after it closed: "
+             "check that arrivals after the close are coded U, not L")
+    severity = Severity.INFO
     citation = "SI 2024/208 reg 10(1); WTISA (Aug 2024) para 32; 30-minute close (SECONDARY)"
     fix_hint = "Save registers within the register window; code arrivals after the close U"
     settings_used = ("register_close_minutes",)
 
-    def closes(self, ctx: ScanContext, register: Register) -> datetime:
+    def closes(self, ctx: ScanContext, register: Register,
+               pupils: tuple[Pupil, ...] = ()) -> datetime:
+        """The close time of this group's register: its year group's times where they differ
+        (``register_times.by_group``), the setting's window where one is given."""
+        years = Counter(p.nc_year for p in pupils if p.nc_year)
+        nc_year = years.most_common(1)[0][0] if years else None
         minutes = ctx.settings.register_close_minutes
         if minutes is None:
-            return ctx.calendar.register_closes(register.date, register.session)
-        opens = ctx.calendar.register_opens(register.date, register.session)
+            return ctx.calendar.register_closes(register.date, register.session, nc_year,
+                                                register.group)
+        opens = ctx.calendar.register_opens(register.date, register.session, nc_year,
+                                            register.group)
         return opens + timedelta(minutes=minutes)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
@@ -72,9 +89,10 @@ class RegisterClosedLate(Rule):
                 continue
             if not ctx.is_school_session(register.date, register.session):
                 continue
-            if not group_on_roll(ctx, register.group, register.date):
+            pupils = group_on_roll(ctx, register.group, register.date)
+            if not pupils:
                 continue
-            closes = self.closes(ctx, register)
+            closes = self.closes(ctx, register, pupils)
             if register.completed_at <= closes:
                 continue
             late = math.ceil((register.completed_at - closes).total_seconds() / 60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Pupil, Session
+from registerwatch.schema import ClosureKind, Pupil, Session
 from registerwatch.validators.context import ScanContext
 
 
@@ -27,3 +27,12 @@ def group_on_roll(ctx: ScanContext, group: str, day: date) -> tuple[Pupil, ...]:
 def groups_on_roll(ctx: ScanContext, day: date) -> Iterator[tuple[str, tuple[Pupil, ...]]]:
     """Every group with at least one pupil on roll on ``day``: empty groups have no register."""
     yield from ctx.groups_on_roll(day)
+
+
+def group_closed(ctx: ScanContext, pupils: tuple[Pupil, ...], day: date,
+                 session: Session) -> bool:
+    """Every pupil of the group is inside a planned partial closure on the session."""
+    cal = ctx.calendar
+    return cal.has_group_closures(day, session) and all(
+        (c := cal.group_closure(day, session, p.nc_year, p.reg_group)) is not None
+        and c.kind is ClosureKind.PLANNED for p in pupils)

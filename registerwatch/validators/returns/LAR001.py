@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,7 +14,8 @@ from registerwatch.validators.context import ScanContext
 from registerwatch.validators.returns._common import (
     add_school_days,
     deadline_severity,
-    return_made_within,
+    notification_day,
+    return_due,
 )
 
 
@@ -31,13 +32,34 @@ class _Illness:
     spell_last_index: int | None = None
 
 
-def _illness(ctx: ScanContext, pupil: Pupil, start: date, threshold: float) -> _Illness:
-    out = _Illness()
+def _illness_days(ctx: ScanContext, pupil: Pupil, start: date) -> dict[date, list[Session]]:
     by_day: dict[date, list[Session]] = {}
     for mark in ctx.marks_by_code(pupil.id).get(ILLNESS_CODE, ()):
         if (start <= mark.date <= ctx.data_end and pupil.on_roll(mark.date)
                 and ctx.is_school_session(mark.date, mark.session)):
             by_day.setdefault(mark.date, []).append(mark.session)
+    return by_day
+
+
+def _covered_until(ctx: ScanContext, days: Sequence[date], returns: Sequence[date]) -> date:
+    """per_episode: a return covers the illness before it and to the end of the spell
+    (consecutive school days of I) that contains its episode start or first follows it; later
+    illness counts afresh, since a second separate long spell may need a new return."""
+    spells: list[list[date]] = []
+    for day in days:
+        if spells and ctx.day_index(day) == ctx.day_index(spells[-1][-1]) + 1:  # type: ignore[operator]
+            spells[-1].append(day)
+        else:
+            spells.append([day])
+    covered = date.min
+    for made in returns:
+        end = next((spell[-1] for spell in spells if spell[-1] >= made), made)
+        covered = max(covered, end)
+    return covered
+
+
+def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: float) -> _Illness:
+    out = _Illness()
     for day, ill in by_day.items():  # in date order: the marks are sorted
         index = ctx.day_index(day)
         if index is None:
@@ -59,70 +81,79 @@ def _illness(ctx: ScanContext, pupil: Pupil, start: date, threshold: float) -> _
 
 
 class SicknessReturnDue(Rule):
-    """A pupil has missed (or is heading to miss) 15 school days through illness this school year
-    and no sickness return is recorded.
+    """A pupil of compulsory school age has missed (or is expected to miss) 15 school days
+    through illness and is not yet in the LA's sickness return.
 
     What it checks
     --------------
-    For each pupil, the illness (code I) in the school year (1 August to 31 July) up to the day
-    before the scan, while on roll, in school days: a day with I on every open session is one
-    day, a day with I on one of two sessions half a day. Days need not be consecutive: the total
-    is cumulative, so a continuous spell and scattered days count alike.
+    For each pupil of compulsory school age (``la_returns_csa_only``: a 17-year-old in Year 13
+    or a 4-year-old in Reception is not in the return), the illness (code I) in the school year
+    (1 August to 31 July) up to the day before the scan, while on roll, in school days: a day
+    with I on every open session is one day, on one of two sessions half a day. Every pupil
+    coded I counts, not only pupils with an EHC plan.
 
-    - **Reached**: the total reaches 15 (``sickness_days``). The return is due the next school day
-      (``threshold_return_school_days``): a **warning** up to that day, an **error** after it.
-    - **Heading there** (the early warning): the pupil is in an ongoing spell (I on the last school
-      day with marks, on consecutive school days back to the spell's start) of at least 5 school
-      days (``sickness_warning_min_spell_days``), and at one more illness day per school day the
-      total would reach 15 within 5 more school days (``sickness_warning_horizon_days``), i.e. the
-      total is at least 10. That is the "reasonable grounds to believe" test made concrete. A
-      **warning**, due the school day after the 15th day would be reached.
+    - **Reached**: the total reaches 15 (``sickness_days``), consecutive or cumulative.
+    - **Heading there** ("reasonable grounds to believe"): an ongoing spell of at least 5
+      school days (``sickness_warning_min_spell_days``) with the total within 5 days
+      (``sickness_warning_horizon_days``) of 15.
+    - **Expected**: the data manager recorded an expected long absence (a Notification of kind
+      ``expected_sickness``, e.g. planned surgery): the pupil goes in the next return at once.
 
-    Either way, a sickness return for the pupil (a Notification of kind ``sickness``) whose
-    episode starts on or after the year's first day of illness, within the school year, closes
-    the finding: one return covers the pupil's sickness for the school year. The finding runs
-    from the first I session of the year to the latest, so the warning and the error that follows
-    it are the same finding.
+    The pupil belongs in the LA's next sickness return (``la_return_schedule``; default monthly,
+    on the last school day of the month): a **warning** naming that return until its date
+    passes, an **error** after. A Notification of kind ``sickness`` closes the finding. With
+    ``sickness_return_per = "per_episode"`` (default) a return covers the illness up to the end
+    of the spell it was made for; a second, separate long spell later in the year counts afresh
+    and needs a new return. With ``"per_year"`` one return covers the school year.
 
     Why it matters
     --------------
-    Schools must tell the local authority when a pupil is coded I and there are reasonable grounds
-    to believe they will miss 15 school days, consecutive or cumulative, through sickness, so that
-    the LA can arrange suitable education for children who cannot attend because of their health.
+    Schools must tell the local authority when a pupil of compulsory school age is coded I and
+    there are reasonable grounds to believe they will miss 15 school days, consecutive or
+    cumulative, through sickness, so that the LA can arrange suitable education for children who
+    cannot attend because of their health.
 
     Example
     -------
-    Pupil `s1:4012` is I every session from 3 to 21 November 2025 (15 school days). With no return
-    recorded, a scan on 25 November gives one error, 2025-11-03 AM to 2025-11-21 PM, due
-    2025-11-24. A scan on 17 November (10 days, still ill) gives a warning due 2025-11-24.
+    Pupil `s1:4012` (Year 8) is I every session from 3 to 21 November 2025 (15 school days). With
+    no return recorded, a scan on 25 November gives a warning "include in the return due
+    2025-11-28", and a scan on 1 December an error. A Year 13 pupil aged 17 or a Reception
+    pupil aged 4 ill for 16 days gives nothing.
 
     How to fix
     ----------
-    Make the sickness return to the LA (the tool's `la-sickness` export) and record it. If some of
-    the sessions were not illness, amend them to the right code.
+    Include the pupil in the sickness return to the LA (the tool's `la-sickness` export) and
+    record it. If some of the sessions were not illness, amend them. Set the LA's schedule with
+    `[rules] la_return_schedule = "monthly"` and the episode rule with
+    `[rules] sickness_return_per = "per_episode"`.
 
     References
     ----------
-    - SI 2024/208 reg 13, sickness return (paragraph not confirmed): pupils coded I where there
-      are reasonable grounds to believe they will miss 15 school days, consecutive or cumulative
-      (SECONDARY: Hertfordshire; seed school policies). "Only one sickness return is required for
-      a continuous period of sickness in a school year" (Hertfordshire).
-    - Children missing education guidance 2024, p.11, describing the statutory sickness return
-      (SECONDARY, via edyourself). Deadline not found: INFERRED "as soon as the test is met".
+    - WTISA (Aug 2024) as quoted by Sevenoaks 3.12 and App 4; Derbyshire; Lincolnshire
+      (SECONDARY): pupils of compulsory school age coded I with reasonable grounds to believe
+      they will miss 15 consecutive or cumulative school days; returns at intervals agreed with
+      the LA (Lincolnshire: each of six terms; Derbyshire, Hertfordshire: at least monthly).
+    - Hertfordshire, Derbyshire (SECONDARY): one return per continuous period of sickness.
+    - SI 2024/208 reg 13 (paragraph not confirmed). Default due date INFERRED.
     """
 
     code = "LAR001"
     name = "sickness-return-due"
-    title = ("Sickness return due for pupil {pupil}: {total} school days of illness this school "
-             "year from {first} to {last} (due {due})")
+    title = ("Sickness return: pupil {pupil} has {total} school days of illness this school "
+             "year from {first} to {last}: include in the LA return due {due_text}")
     severity = Severity.ERROR
-    citation = "SI 2024/208 reg 13 (sickness return); CME guidance (2024) p.11"
-    fix_hint = "Make the sickness return to the LA and record it"
+    citation = "SI 2024/208 reg 13 (sickness return); WTISA (Aug 2024) as quoted by schools"
+    fix_hint = "Include the pupil in the LA's sickness return and record it"
     settings_used = ("sickness_days", "sickness_warning_min_spell_days",
-                     "sickness_warning_horizon_days", "threshold_return_school_days")
+                     "sickness_warning_horizon_days", "sickness_return_per",
+                     "la_return_schedule", "la_return_dates", "threshold_return_school_days",
+                     "la_returns_csa_only")
 
-    HEADING = ("Sickness return likely due for pupil {pupil}: {total} school days of illness "
-               "this school year, still ill since {spell_start}; return due {due} at this rate")
+    HEADING = ("Sickness return likely: pupil {pupil} has {total} school days of illness this "
+               "school year and has been ill since {spell_start}: include in the LA return due "
+               "{due_text}")
+    EXPECTED = ("Sickness return: pupil {pupil} is expected to miss 15 school days through "
+                "illness from {start} (recorded): include in the LA return due {due_text}")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
@@ -131,42 +162,72 @@ class SicknessReturnDue(Rule):
         latest_index = ctx.day_index(last_school_days[-1]) if last_school_days else None
         floor = s.sickness_days - s.sickness_warning_horizon_days
         for pupil in ctx.pupils_this_year:
+            if pupil.boarder:
+                continue
+            returns = [notification_day(n) for n in
+                       ctx.notifications_for(pupil.id, NotificationKind.SICKNESS)
+                       if year_start <= notification_day(n) <= year_end]
+            yield from self._expected(ctx, pupil, returns)
             # each I mark is at most one day of illness: too few can produce nothing
-            if pupil.boarder or ctx.code_count(pupil.id, (ILLNESS_CODE,)) < floor:
+            if ctx.code_count(pupil.id, (ILLNESS_CODE,)) < floor:
                 continue
-            ill = _illness(ctx, pupil, year_start, s.sickness_days)
-            if ill.first is None:
+            by_day = _illness_days(ctx, pupil, year_start)
+            if not by_day:
                 continue
-            # a return whose episode starts on or after this year's first day of illness covers
-            # the year's sickness (one return per continuous period in a school year; a
-            # cumulative total needs no second one)
-            if return_made_within(ctx, pupil.id, NotificationKind.SICKNESS, ill.first.date,
-                                  year_end):
+            if returns and s.sickness_return_per == "per_year" and max(returns) >= min(by_day):
+                continue
+            if returns and s.sickness_return_per == "per_episode":
+                covered = _covered_until(ctx, list(by_day), sorted(returns))
+                by_day = {d: v for d, v in by_day.items() if d > covered}
+            ill = _illness(ctx, by_day, s.sickness_days)
+            if ill.first is None or ill.last is None:
+                continue
+            if s.la_returns_csa_only and not ctx.is_csa(pupil, ill.last.date):
                 continue
             evidence = {"illness_days": round(ill.total, 1), "first": session_text(ill.first),
                         "last": session_text(ill.last), "school_year": year_start.year}
-            grace = s.threshold_return_school_days
             if ill.reached_on is not None:
-                due = add_school_days(ctx, ill.reached_on, grace) if grace else ill.reached_on
+                due = return_due(ctx, ill.reached_on)
                 yield self.finding(
                     ctx, pupil_id=pupil.id, first=ill.first, last=ill.last, due=due,
                     severity=deadline_severity(ctx, due), total=_days(ill.total),
+                    due_text=_due_text(due),
                     evidence={**evidence, "reached_on": ill.reached_on.isoformat()})
                 continue
             ongoing = ill.spell_last_index is not None and ill.spell_last_index == latest_index
             remaining = s.sickness_days - ill.total
             if (ongoing and ill.spell_days >= s.sickness_warning_min_spell_days
                     and remaining <= s.sickness_warning_horizon_days
-                    and ill.last is not None and ill.spell_start is not None):
-                due = add_school_days(ctx, ill.last.date, math.ceil(remaining - 1e-9) + grace)
+                    and ill.spell_start is not None):
+                reach = add_school_days(ctx, ill.last.date, math.ceil(remaining - 1e-9))
+                due = return_due(ctx, reach) if reach else None
                 yield self.finding(
                     ctx, pupil_id=pupil.id, first=ill.first, last=ill.last, due=due,
                     severity=Severity.WARNING, template=self.HEADING, total=_days(ill.total),
-                    spell_start=ill.spell_start.isoformat(),
+                    spell_start=ill.spell_start.isoformat(), due_text=_due_text(due),
                     evidence={**evidence, "spell_start": ill.spell_start.isoformat(),
                               "spell_days": ill.spell_days})
+
+    def _expected(self, ctx: ScanContext, pupil: Pupil,
+                  returns: Sequence[date]) -> Iterator[Finding]:
+        for record in ctx.notifications_for(pupil.id, NotificationKind.EXPECTED_SICKNESS):
+            start = record.episode_start or record.made_at.date()
+            recorded = min(start, record.made_at.date())
+            if recorded > ctx.as_of or any(r >= recorded for r in returns):
+                continue
+            if ctx.settings.la_returns_csa_only and not ctx.is_csa(pupil, start):
+                continue
+            due = return_due(ctx, max(recorded, ctx.calendar.first_day))
+            yield self.finding(
+                ctx, pupil_id=pupil.id, due=due, severity=deadline_severity(ctx, due),
+                template=self.EXPECTED, start=start.isoformat(), due_text=_due_text(due),
+                discriminator=f"expected:{start.isoformat()}",
+                evidence={"kind": "expected", "expected_from": start.isoformat()})
+
+
+def _due_text(due: date | None) -> str:
+    return due.isoformat() if due else "not computable: add the term dates"
 
 
 def _days(total: float) -> str:
     return f"{total:g}" if total == int(total) else f"{total:.1f}"
-

@@ -3,78 +3,139 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
-from registerwatch.schema import Finding, NotificationKind, Severity
-from registerwatch.validators.base import Rule
+from registerwatch.schema import Finding, Mark, NotificationKind, Pupil, Severity
+from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.returns._common import absence_episodes
+from registerwatch.validators.returns._common import (
+    absence_episodes,
+    deadline_severity,
+    return_due,
+    return_made_within,
+    return_period,
+    tracked_from,
+)
+from registerwatch.validators.runs import classify_all_sessions, day_runs
 
 
 class ContinuousAbsenceReturnDue(Rule):
-    """A pupil has been absent without authorisation for 10 consecutive school days and the LA
-    has not been told.
+    """A pupil has been absent without authorisation for 10 consecutive school days, or fails to
+    attend regularly, and is not yet in the LA's attendance return.
 
     What it checks
     --------------
-    Runs of consecutive school days (the calendar's: weekends, half-terms, bank holidays and
-    whole-day closures neither count nor break a run; a run may cross a term or the summer) on
-    which the pupil was on roll and **every open session** carries an unauthorised code (G, N, O
-    or U: ``continuous_absence_codes``). A day whose only open session is the morning (a planned
-    afternoon closure) counts on its morning. A day on which every session carries a code that is
-    not a possible session (Y4 on an unexpected closure, for example) neither counts nor breaks
-    the run. Any other code, or an unmarked session, ends the run.
-
+    **Continuous absence.** Runs of consecutive school days on which the pupil was on roll and
+    **every open session** carries an unauthorised code (G, N, O or U:
+    ``continuous_absence_codes``). Only whole-school non-school days are skipped: weekends,
+    holidays, whole-school planned closures and days the whole site was closed unexpectedly
+    (Y4). A day on which this pupil has any other code breaks the run: D (registered at another
+    school), X, Q, Y1-Y3, Y5-Y7, a '#' of a partial closure, any present or authorised code, or
+    an unmarked session. A day whose only open session is the morning counts on its morning.
     When a run reaches 10 school days (``continuous_absence_days``) for a pupil of compulsory
-    school age on that day (``la_returns_csa_only``; a pupil without a date of birth counts), a
-    continuous absence return must exist: a Notification of kind ``continuous_absence`` for the
-    pupil whose episode start falls within the run. The return is due the next school day after
-    the 10th (``threshold_return_school_days``): without one, a **warning** up to the due day, an
-    **error** after it. One
-    finding per run, from its first unauthorised session to its latest; if the pupil attends and
-    then has another 10 days, that is a new episode and a new return. Episodes whose 10th day is
-    before ``returns_tracked_from`` are history and not reported.
+    school age that day (``la_returns_csa_only``), the pupil belongs in the LA's next
+    attendance return: a Notification of kind ``continuous_absence`` whose episode start falls
+    within the run closes the finding. A run of U only (the pupil came in every day, after the
+    register closed) counts when ``continuous_absence_u_only`` is true, and the message says so.
+
+    **Irregular attendance.** A pupil of compulsory school age with at least 20
+    (``irregular_absence_sessions``) unauthorised sessions in one return period that are not
+    part of a 10-day run fails to attend regularly and also belongs in the return, unless a
+    ``continuous_absence`` Notification has an episode start in that period.
+
+    **When.** The return goes at intervals agreed with the LA (``la_return_schedule``; default
+    monthly, on the last school day of the month): the finding is a **warning** naming the
+    return it belongs in until that date, an **error** once it has passed. Episodes whose 10th
+    day is before ``returns_tracked_from`` are history and not reported.
 
     Why it matters
     --------------
     The school must tell the local authority about every registered pupil of compulsory school age
-    who has been absent without authorisation for a continuous period of 10 school days, so that
-    the LA can act (a child missing from education may be at risk).
+    who fails to attend regularly or has been absent without authorisation for a continuous period
+    of 10 school days, so that the LA can act (a child missing from education may be at risk).
 
     Example
     -------
     Pupil `s1:4012` is O for every session from Monday 3 to Friday 14 November 2025 (the weekend
-    between does not count, nor break the run). The 10th day is Friday 14 November, so the return
-    is due on Monday 17 November: with no return recorded, a scan on 17 November gives a warning
-    and a scan on 18 November an error, 2025-11-03 AM to 2025-11-14 PM, due 2025-11-17.
+    between neither counts nor breaks the run). With no return recorded, a scan on 17 November
+    gives a warning "include in the return due 2025-11-28", and a scan on 1 December an error.
+    5 days O, then 5 days Y1, then 5 days O is two runs of 5: no finding.
 
     How to fix
     ----------
-    Make the continuous absence return to the LA for the episode (the tool's `la-continuous-
-    absence` export) and record it; the finding closes when the Notification is recorded. If any
-    of the absence was in fact authorised, amend those entries.
+    Include the pupil in the continuous absence return to the LA (the tool's
+    `la-continuous-absence` export) and record it. If any of the absence was in fact
+    authorised, amend those entries. Set the LA's schedule with
+    `[rules] la_return_schedule = "monthly"` (or "termly", or "dates" with `la_return_dates`).
 
     References
     ----------
-    - SI 2024/208 reg 13, attendance return (paragraph not confirmed; MEMORY/INFERRED that it
-      keeps the structure of 2006 reg 12(1)(b), VERIFIED: CSA pupils absent without authorisation
-      for a continuous period of not less than ten school days).
-    - Stockport LA: one return per episode, codes G, N, O and/or U (SECONDARY).
+    - SI 2006/1751 reg 12(1)(a)-(b) (VERIFIED): pupils who fail to attend regularly or are absent
+      without authorisation for a continuous period of not less than ten school days, returned
+      "at such intervals as may be agreed" with the LA; reg 12(2)(a) left out days registered at
+      another school. SI 2024/208 reg 13 keeps the return (paragraph not confirmed).
+    - Derbyshire, Hertfordshire: returns at least once a calendar month; Hertfordshire "10 or
+      more days, either consecutively or irregularly"; Stockport: one return per episode, codes
+      G, N, O and/or U (SECONDARY). The default due date, the month's last school day: INFERRED.
     """
 
     code = "LAR002"
     name = "continuous-absence-return-due"
-    title = ("Continuous absence return due for pupil {pupil}: {days} consecutive school days of "
-             "unauthorised absence from {first} to {last} (due {due})")
+    title = ("Continuous absence: pupil {pupil} absent without authorisation for {days} "
+             "consecutive school days from {first} to {last}{note}: include in the LA return due "
+             "{due_text}")
     severity = Severity.ERROR
-    citation = "SI 2024/208 reg 13 (attendance return; cf. SI 2006/1751 reg 12(1)(b))"
-    fix_hint = "Make the continuous absence return to the LA and record it"
+    citation = "SI 2006/1751 reg 12(1)-(2) (at intervals agreed with the LA); SI 2024/208 reg 13"
+    fix_hint = "Include the pupil in the LA's continuous absence return and record it"
     settings_used = ("continuous_absence_days", "continuous_absence_codes",
-                     "threshold_return_school_days", "la_returns_csa_only",
-                     "returns_tracked_from")
+                     "continuous_absence_u_only", "irregular_absence_sessions",
+                     "la_return_schedule", "la_return_dates", "threshold_return_school_days",
+                     "la_returns_csa_only", "returns_tracked_from")
+
+    IRREGULAR = ("Irregular attendance: pupil {pupil} has {count} unauthorised sessions from "
+                 "{first} to {last} outside any continuous run: include in the LA return due "
+                 "{due_text}")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
         yield from absence_episodes(self, ctx, codes=s.continuous_absence_codes,
                                     days=s.continuous_absence_days,
-                                    grace_school_days=s.threshold_return_school_days,
-                                    kind=NotificationKind.CONTINUOUS_ABSENCE)
+                                    kind=NotificationKind.CONTINUOUS_ABSENCE, scheduled=True)
+        if s.irregular_absence_sessions:
+            for pupil in ctx.pupils:
+                if (not pupil.boarder and ctx.code_count(pupil.id, s.continuous_absence_codes)
+                        >= s.irregular_absence_sessions):
+                    yield from self._irregular(ctx, pupil)
+
+    def _irregular(self, ctx: ScanContext, pupil: Pupil) -> Iterator[Finding]:
+        s = ctx.settings
+        in_runs = {d.date for run in day_runs(ctx, pupil,
+                                              classify_all_sessions(s.continuous_absence_codes))
+                   if len(run) >= s.continuous_absence_days for d in run.days}
+        since = tracked_from(ctx)
+        periods: dict[date | None, list[Mark]] = {}
+        for mark in ctx.marks_with_codes(pupil.id, s.continuous_absence_codes):
+            if (mark.date < since or mark.date > ctx.data_end or mark.date in in_runs
+                    or not pupil.on_roll(mark.date)
+                    or not ctx.is_school_session(mark.date, mark.session)):
+                continue
+            periods.setdefault(return_due(ctx, mark.date), []).append(mark)
+        for due, marks in periods.items():
+            if len(marks) < s.irregular_absence_sessions:
+                continue
+            if s.la_returns_csa_only and not ctx.is_csa(pupil, marks[-1].date):
+                continue
+            start = return_period(ctx, due) if due else marks[0].date
+            if return_made_within(ctx, pupil.id, NotificationKind.CONTINUOUS_ABSENCE, start,
+                                  due or ctx.as_of):
+                continue
+            first = session_ref(marks[0].date, marks[0].session)
+            last = session_ref(marks[-1].date, marks[-1].session)
+            yield self.finding(
+                ctx, pupil_id=pupil.id, first=first, last=last, due=due, episode=None,
+                discriminator=f"irregular:{start.isoformat()}", template=self.IRREGULAR,
+                severity=deadline_severity(ctx, due), count=len(marks),
+                due_text=due.isoformat() if due else "not computable: add the term dates",
+                evidence={"kind": "irregular", "sessions": len(marks),
+                          "first": session_text(first), "last": session_text(last),
+                          "period_start": start.isoformat()})

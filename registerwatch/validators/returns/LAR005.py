@@ -37,12 +37,13 @@ class DeletionReturnMissing(Rule):
 
     What it checks
     --------------
-    Every pupil with a leaving date on or before the scan date (and on or after
-    ``returns_tracked_from``, default 1 August of the calendar's first school year), against the
+    Every pupil with a leaving date (on or after ``returns_tracked_from``, default 1 August of
+    the calendar's first school year), past or future, against the
     returns recorded: a Notification of kind ``deletion`` for the pupil with no episode start or
     one on or after their starting day. The return is due no later than the deletion, taken to be
-    the leaving date (the pupil's last day on roll): a **warning** on that day, an **error** after
-    it. The finding names no session (it is about the deletion): the leaving date is in its
+    the leaving date (the pupil's last day on roll): a **warning** from the day the leaving date
+    is known (so a known future leaving date warns ahead) up to that day, an **error** after it.
+    The schema holds no separate date the ground was met; the leaving date stands for it. The finding names no session (it is about the deletion): the leaving date is in its
     evidence.
 
     Exempt (reg 13(5), INFERRED from the 2016 regime): a pupil in the school's final year
@@ -71,8 +72,9 @@ class DeletionReturnMissing(Rule):
     ----------
     - SI 2024/208 reg 13(4) (VERIFIED): a deletion return when the name of a registered pupil is
       deleted from the admission register, with the items listed there.
-    - Timing: the 2016 regime, "no later than the time at which the pupil's name is deleted"
-      (VERIFIED, SI 2016/792 reg 5); the 2024 wording "when the name ... is deleted".
+    - Timing: the 2016 regime, "as soon as the ground for deletion is met, and no later than the
+      time at which the pupil's name is deleted" (VERIFIED, SI 2016/792 reg 5); Wenlock 7.4
+      for 2024 (SECONDARY).
     - Reg 13(5) exemption for pupils completing the school's final year (INFERRED).
     """
 
@@ -93,7 +95,9 @@ class DeletionReturnMissing(Rule):
         senior = ctx.settings.most_senior_nc_year or extreme_nc_year(ctx, junior=False)
         for pupil in sorted(ctx.pupils, key=lambda p: p.id):
             leaving = pupil.leaving_date
-            if leaving is None or not since <= leaving <= ctx.as_of:
+            # a leaving date after the scan is known in advance: the return is due no later
+            # than the deletion, so warn from now (legal review §1 LAR005)
+            if leaving is None or leaving < since:
                 continue
             if self.exempt(ctx, pupil, leaving, senior):
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from registerwatch.calendar import school_year_bounds, school_year_of
 from registerwatch.errors import CalendarError
@@ -35,6 +35,46 @@ def add_school_days(ctx: ScanContext, day: date, n: int) -> date | None:
         return None
 
 
+def return_due(ctx: ScanContext, day: date) -> date | None:
+    """The LA's next scheduled return date on or after ``day`` (la_return_schedule), so a pupil
+    who meets a return's test on ``day`` goes in that return; None when it lies beyond the
+    configured terms (or the LA's listed dates)."""
+    s = ctx.settings
+    if s.la_return_schedule == "next_school_day":
+        grace = s.threshold_return_school_days
+        return add_school_days(ctx, day, grace) if grace else day
+    if s.la_return_schedule == "dates":
+        return next((d for d in sorted(s.la_return_dates) if d >= day), None)
+    if s.la_return_schedule == "termly":
+        for term in ctx.calendar.terms:
+            if term.end >= day:
+                days = ctx.calendar.school_days(max(term.start, day), term.end)
+                if days:
+                    return days[-1]
+        return None
+    month = date(day.year, day.month, 1)
+    while month <= ctx.calendar.last_day:
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        days = ctx.calendar.school_days(max(month, day), following - timedelta(days=1))
+        if days:
+            return days[-1]
+        month = following
+    return None
+
+
+def return_period(ctx: ScanContext, due: date) -> date:
+    """The first day of the return period that ends with the return due on ``due``: the day
+    after the previous scheduled date (for 'monthly', the first of the month)."""
+    s = ctx.settings
+    if s.la_return_schedule == "dates":
+        earlier = [d for d in s.la_return_dates if d < due]
+        return max(earlier) + timedelta(days=1) if earlier else ctx.school_year[0]
+    if s.la_return_schedule == "termly":
+        return next((t.start for t in ctx.calendar.terms if t.start <= due <= t.end),
+                    date(due.year, due.month, 1))
+    return date(due.year, due.month, 1)
+
+
 def notification_day(n: Notification) -> date:
     return n.episode_start or n.made_at.date()
 
@@ -50,13 +90,15 @@ def return_made_within(ctx: ScanContext, pupil_id: str, kind: NotificationKind,
 
 
 def absence_episodes(rule: Rule, ctx: ScanContext, *, codes: frozenset[str], days: int,
-                     grace_school_days: int, kind: NotificationKind) -> Iterator[Finding]:
+                     kind: NotificationKind, scheduled: bool) -> Iterator[Finding]:
     """LAR002 and LAR003: runs of at least ``days`` consecutive school days whose every open
     session has a code in ``codes`` (see ``runs.classify_all_sessions``) with no return of
     ``kind`` whose episode starts within the run.
 
-    The threshold day is the run's ``days``-th day; the return is due ``grace_school_days`` school
-    days after it. Runs whose threshold day is before ``tracked_from`` are history, not reported.
+    The threshold day is the run's ``days``-th day. ``scheduled``: the return is due on the LA's
+    next return date (``return_due``), a warning until then; otherwise (a referral, LAR003) it is
+    due ``threshold_return_school_days`` after the threshold day and stays a warning. Runs whose
+    threshold day is before ``tracked_from`` are history, not reported.
     """
     classify = classify_all_sessions(codes)
     since = tracked_from(ctx)
@@ -75,19 +117,34 @@ def absence_episodes(rule: Rule, ctx: ScanContext, *, codes: frozenset[str], day
             start, end = run.days[0].date, run.days[-1].date
             if return_made_within(ctx, pupil.id, kind, start, end) is not None:
                 continue
-            yield _episode_finding(rule, ctx, pupil, run, threshold_day, grace_school_days)
+            run_codes = {c for d in run.days for c in d.codes.values()} & codes
+            if run_codes == {"U"} and scheduled and not ctx.settings.continuous_absence_u_only:
+                continue
+            if scheduled:
+                due = return_due(ctx, threshold_day)
+                severity = deadline_severity(ctx, due)
+            else:
+                grace = ctx.settings.threshold_return_school_days
+                due = add_school_days(ctx, threshold_day, grace) if grace else threshold_day
+                severity = Severity.WARNING
+            yield _episode_finding(rule, ctx, pupil, run, threshold_day, due, severity,
+                                   u_only=run_codes == {"U"})
 
 
 def _episode_finding(rule: Rule, ctx: ScanContext, pupil: Pupil, run: DayRun,
-                     threshold_day: date, grace: int) -> Finding:
-    due = add_school_days(ctx, threshold_day, grace) if grace else threshold_day
+                     threshold_day: date, due: date | None, severity: Severity,
+                     u_only: bool) -> Finding:
     codes = sorted({c for d in run.days for c in d.codes.values()})
+    note = (" (U only: the pupil was in school, arriving after the register closed)"
+            if u_only else "")
     return rule.finding(
         ctx, pupil_id=pupil.id, first=run.first_session, last=run.last_session, due=due,
-        severity=deadline_severity(ctx, due), days=len(run),
+        severity=severity, days=len(run), note=note,
+        due_text=due.isoformat() if due else "not computable: add the term dates",
         evidence={"school_days": len(run), "first": session_text(run.first_session),
                   "last": session_text(run.last_session),
-                  "threshold_day": threshold_day.isoformat(), "codes": codes})
+                  "threshold_day": threshold_day.isoformat(), "codes": codes,
+                  "u_only": u_only})
 
 
 def nc_year_rank(nc_year: str | None) -> int | None:
