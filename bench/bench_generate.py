@@ -19,8 +19,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=1500)
     parser.add_argument("--year", type=int, default=2025)
-    parser.add_argument("--as-of", type=date.fromisoformat, default=None,
-                        help="default: the day after the school year's last term day")
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        help="default: the day after the school year's last term day",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -28,14 +32,15 @@ def main() -> None:
     best = float("inf")
     for run in range(1, args.repeat + 1):
         started = time.perf_counter()
-        school = generate_school(seed=args.seed, pupils=args.pupils, year=args.year,
-                                 as_of=as_of)
+        school = generate_school(seed=args.seed, pupils=args.pupils, year=args.year, as_of=as_of)
         seconds = time.perf_counter() - started
         best = min(best, seconds)
-        print(f"run {run}: {seconds:.2f} s  pupils={len(school.pupils)} "
-              f"marks={len(school.marks)} registers={len(school.registers)} "
-              f"amendments={len(school.amendments)} "
-              f"expected_findings={len(school.expected_findings)}")
+        print(
+            f"run {run}: {seconds:.2f} s  pupils={len(school.pupils)} "
+            f"marks={len(school.marks)} registers={len(school.registers)} "
+            f"amendments={len(school.amendments)} "
+            f"expected_findings={len(school.expected_findings)}"
+        )
         del school
     print(f"best of {args.repeat}: {best:.2f} s for {args.pupils} pupils up to {as_of}")
 

@@ -35,11 +35,17 @@ def entries(count: int) -> list[LedgerEntry]:
     """What sync's first pull ledgers: each mark first seen, with its code as the payload."""
     start = date(2025, 9, 3)
     return [
-        LedgerEntry(school_id="wenlock", pupil_id=f"wenlock:{n % 1500}",
-                    date=start + timedelta(days=n // 3000), session=Session.AM if n % 2 else
-                    Session.PM, kind="observed_new", original_code=None,
-                    new_code=CODES[n % len(CODES)], observed_at=OBSERVED_AT,
-                    payload={"code": CODES[n % len(CODES)]})
+        LedgerEntry(
+            school_id="wenlock",
+            pupil_id=f"wenlock:{n % 1500}",
+            date=start + timedelta(days=n // 3000),
+            session=Session.AM if n % 2 else Session.PM,
+            kind="observed_new",
+            original_code=None,
+            new_code=CODES[n % len(CODES)],
+            observed_at=OBSERVED_AT,
+            payload={"code": CODES[n % len(CODES)]},
+        )
         for n in range(count)
     ]
 
@@ -100,9 +106,11 @@ def main(argv: list[str] | None = None) -> None:
             verifies.append(verified)
     append, verify = statistics.median(appends), statistics.median(verifies)
     backend = "postgresql" if args.url else "sqlite"
-    print(f"{backend}: append {args.entries:,} entries {append:6.2f}s "
-          f"({args.entries / append:>9,.0f} entries/s); verify {verify:6.2f}s "
-          f"(median of {args.repeat})")
+    print(
+        f"{backend}: append {args.entries:,} entries {append:6.2f}s "
+        f"({args.entries / append:>9,.0f} entries/s); verify {verify:6.2f}s "
+        f"(median of {args.repeat})"
+    )
 
 
 if __name__ == "__main__":

@@ -63,22 +63,49 @@ def timed(action: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - started, value
 
 
-def ledger_entries(school_id: str, marks: Sequence[Mark], amendments: Sequence[Amendment],
-                   at: datetime) -> list[LedgerEntry]:
+def ledger_entries(
+    school_id: str, marks: Sequence[Mark], amendments: Sequence[Amendment], at: datetime
+) -> list[LedgerEntry]:
     """What sync's first pull ledgers: each mark first seen, each MIS amendment record."""
-    entries = [LedgerEntry(school_id=school_id, pupil_id=m.pupil_id, date=m.date,
-                           session=m.session, kind="observed_new", original_code=None,
-                           new_code=m.code, observed_at=at, payload={"code": m.code})
-               for m in marks]
-    entries += [LedgerEntry(school_id=school_id, pupil_id=a.pupil_id, date=a.date,
-                            session=a.session, kind="mis_amendment",
-                            original_code=a.original_code, new_code=a.amended_code,
-                            observed_at=at, payload={}) for a in amendments]
+    entries = [
+        LedgerEntry(
+            school_id=school_id,
+            pupil_id=m.pupil_id,
+            date=m.date,
+            session=m.session,
+            kind="observed_new",
+            original_code=None,
+            new_code=m.code,
+            observed_at=at,
+            payload={"code": m.code},
+        )
+        for m in marks
+    ]
+    entries += [
+        LedgerEntry(
+            school_id=school_id,
+            pupil_id=a.pupil_id,
+            date=a.date,
+            session=a.session,
+            kind="mis_amendment",
+            original_code=a.original_code,
+            new_code=a.amended_code,
+            observed_at=at,
+            payload={},
+        )
+        for a in amendments
+    ]
     return entries
 
 
-def load_day(store: Store, school_id: str, registers: Sequence[Register],
-             marks: Sequence[Mark], amendments: Sequence[Amendment], at: datetime) -> None:
+def load_day(
+    store: Store,
+    school_id: str,
+    registers: Sequence[Register],
+    marks: Sequence[Mark],
+    amendments: Sequence[Amendment],
+    at: datetime,
+) -> None:
     with store.transaction() as tx:
         store.upsert_registers(registers, at=at, conn=tx)
         store.upsert_marks(marks, school_id, at=at, conn=tx)
@@ -94,12 +121,21 @@ def load(store: Store, school: GeneratedSchool, before: date) -> None:
         store.upsert_calendar(school.calendar, at=LOADED_AT, conn=tx)
         store.upsert_pupils(school.pupils, at=LOADED_AT, conn=tx)
         store.add_notifications(school.notifications, at=LOADED_AT, conn=tx)
-        store.set_bookmark(sid, CAPABILITIES_BOOKMARK,
-                           json.dumps({"amendments": True, "registers": True}),
-                           at=LOADED_AT, conn=tx)
-    load_day(store, sid, [r for r in school.registers if r.date < before],
-             [m for m in school.marks if m.date < before],
-             [a for a in school.amendments if a.date < before], LOADED_AT)
+        store.set_bookmark(
+            sid,
+            CAPABILITIES_BOOKMARK,
+            json.dumps({"amendments": True, "registers": True}),
+            at=LOADED_AT,
+            conn=tx,
+        )
+    load_day(
+        store,
+        sid,
+        [r for r in school.registers if r.date < before],
+        [m for m in school.marks if m.date < before],
+        [a for a in school.amendments if a.date < before],
+        LOADED_AT,
+    )
 
 
 def copy_store(source: Path, target: Path) -> None:
@@ -138,9 +174,12 @@ class Day:
 
     @classmethod
     def of(cls, school: GeneratedSchool, day: date) -> Day:
-        return cls(day, [r for r in school.registers if r.date == day],
-                   [m for m in school.marks if m.date == day],
-                   [a for a in school.amendments if a.date == day])
+        return cls(
+            day,
+            [r for r in school.registers if r.date == day],
+            [m for m in school.marks if m.date == day],
+            [a for a in school.amendments if a.date == day],
+        )
 
     def add_to(self, store: Store, school_id: str, at: datetime) -> None:
         load_day(store, school_id, self.registers, self.marks, self.amendments, at)
@@ -161,30 +200,44 @@ class Round:
 
 def settings_for(school: GeneratedSchool, path: Path) -> Settings:
     # The MIS is never called: the store is loaded directly.
-    return parse_config({"store": {"url": f"sqlite:///{path}"}, "logging": {"level": "WARNING"},
-                         "schools": [school_config(school, "arbor", "http://127.0.0.1:9")]})
+    return parse_config(
+        {
+            "store": {"url": f"sqlite:///{path}"},
+            "logging": {"level": "WARNING"},
+            "schools": [school_config(school, "arbor", "http://127.0.0.1:9")],
+        }
+    )
 
 
-def measure(store: Store, settings: Settings, school_id: str, new_day: Day,
-            nightly_as_of: date) -> Round:
+def measure(
+    store: Store, settings: Settings, school_id: str, new_day: Day, nightly_as_of: date
+) -> Round:
     read, _ = timed(lambda: len(store.marks(school_id)))
     gc.disable()
     try:
         read_paused, _ = timed(lambda: len(store.marks(school_id)))
     finally:
         gc.enable()
-    full_seconds, full = timed(lambda: run_scan(store, settings, as_of=new_day.day,
-                                                clock=lambda: LOADED_AT))
+    full_seconds, full = timed(
+        lambda: run_scan(store, settings, as_of=new_day.day, clock=lambda: LOADED_AT)
+    )
     next_night = LOADED_AT + timedelta(days=1)
     new_day.add_to(store, school_id, next_night)
-    nightly_seconds, nightly = timed(lambda: run_scan(store, settings, as_of=nightly_as_of,
-                                                      clock=lambda: next_night))
-    return Round(read, read_paused, full_seconds, nightly_seconds, phases(full),
-                 phases(nightly), {"full": full.counts(), "nightly": nightly.counts()})
+    nightly_seconds, nightly = timed(
+        lambda: run_scan(store, settings, as_of=nightly_as_of, clock=lambda: next_night)
+    )
+    return Round(
+        read,
+        read_paused,
+        full_seconds,
+        nightly_seconds,
+        phases(full),
+        phases(nightly),
+        {"full": full.counts(), "nightly": nightly.counts()},
+    )
 
 
-def run(pupils: int, seed: int, day: date, repeat: int, show_profile: bool,
-        folder: Path) -> None:
+def run(pupils: int, seed: int, day: date, repeat: int, show_profile: bool, folder: Path) -> None:
     # Generate to the school day after `day`, so the marks of `day` exist to be "synced" later.
     probe = SchoolCalendar(generate_school(seed, 80, as_of=day).calendar)
     if not probe.is_school_day(day):
@@ -200,9 +253,11 @@ def run(pupils: int, seed: int, day: date, repeat: int, show_profile: bool,
     finally:
         store.close()
     new_day = Day.of(school, day)
-    print(f"{len(school.pupils):,} pupils, {marks_loaded:,} marks to {day - timedelta(1)} "
-          f"(generated in {generated:.1f}s, loaded in {loaded:.1f}s); the nightly run adds "
-          f"{len(new_day.marks):,} marks of {day} and scans as of {nightly_as_of}")
+    print(
+        f"{len(school.pupils):,} pupils, {marks_loaded:,} marks to {day - timedelta(1)} "
+        f"(generated in {generated:.1f}s, loaded in {loaded:.1f}s); the nightly run adds "
+        f"{len(new_day.marks):,} marks of {day} and scans as of {nightly_as_of}"
+    )
 
     rounds: list[Round] = []
     for n in range(repeat):
@@ -221,19 +276,26 @@ def run(pupils: int, seed: int, day: date, repeat: int, show_profile: bool,
     c = median([r.nightly for r in rounds])
 
     def split(samples: list[dict[str, float]]) -> str:
-        return ", ".join(f"{k} {median([s[k] for s in samples]):.2f}s"
-                         for k in ("read", "rules", "save"))
+        return ", ".join(
+            f"{k} {median([s[k] for s in samples]):.2f}s" for k in ("read", "rules", "save")
+        )
 
     print(f"  (a)  read all marks                    {a:6.2f}s")
     print(f"  (a') read all marks, collector paused  {a_paused:6.2f}s")
-    print(f"  (b)  full scan                         {b:6.2f}s   {b / a:4.2f} x (a)   "
-          f"{b / a_paused:4.2f} x (a')   ({split([r.full_phases for r in rounds])})")
-    print(f"  (c)  nightly scan (+1 school day)      {c:6.2f}s   {c / a:4.2f} x (a)   "
-          f"{c / a_paused:4.2f} x (a')   ({split([r.nightly_phases for r in rounds])})")
+    print(
+        f"  (b)  full scan                         {b:6.2f}s   {b / a:4.2f} x (a)   "
+        f"{b / a_paused:4.2f} x (a')   ({split([r.full_phases for r in rounds])})"
+    )
+    print(
+        f"  (c)  nightly scan (+1 school day)      {c:6.2f}s   {c / a:4.2f} x (a)   "
+        f"{c / a_paused:4.2f} x (a')   ({split([r.nightly_phases for r in rounds])})"
+    )
     full_c, nightly_c = rounds[-1].counts["full"], rounds[-1].counts["nightly"]
-    print(f"  findings: full {full_c['new']} new; nightly {nightly_c['new']} new, "
-          f"{nightly_c['open']} open, {nightly_c['resolved']} resolved "
-          f"(times: median of {repeat} run{'s' if repeat > 1 else ''})")
+    print(
+        f"  findings: full {full_c['new']} new; nightly {nightly_c['new']} new, "
+        f"{nightly_c['open']} open, {nightly_c['resolved']} resolved "
+        f"(times: median of {repeat} run{'s' if repeat > 1 else ''})"
+    )
     if show_profile:
         path = folder / "profile.sqlite"
         copy_store(base, path)
@@ -242,8 +304,13 @@ def run(pupils: int, seed: int, day: date, repeat: int, show_profile: bool,
         try:
             run_scan(store, settings, as_of=day, clock=lambda: LOADED_AT)
             new_day.add_to(store, sid, LOADED_AT + timedelta(days=1))
-            print(profile(lambda: run_scan(store, settings, as_of=nightly_as_of,
-                                           clock=lambda: LOADED_AT + timedelta(1))))
+            print(
+                profile(
+                    lambda: run_scan(
+                        store, settings, as_of=nightly_as_of, clock=lambda: LOADED_AT + timedelta(1)
+                    )
+                )
+            )
         finally:
             store.close()
 
@@ -252,11 +319,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 7, 20),
-                        help="the school day the nightly scan adds (default 2026-07-20)")
+    parser.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        default=date(2026, 7, 20),
+        help="the school day the nightly scan adds (default 2026-07-20)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of one nightly scan")
+    parser.add_argument(
+        "--profile", action="store_true", help="also print a cProfile of one nightly scan"
+    )
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")  # the scan logs each finding at INFO
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:

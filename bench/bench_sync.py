@@ -38,18 +38,31 @@ from registerwatch.store import Store
 from registerwatch.sync import ResourceFetched, SchoolFinished, SchoolStarted, SyncEvent, sync_all
 
 VENDORS = ("arbor", "isams", "go4schools")
-ENV = {"BENCH_USER": "registerwatch", "BENCH_PASSWORD": "simulator",
-       "BENCH_CLIENT_ID": "registerwatch", "BENCH_CLIENT_SECRET": "simulator",
-       "BENCH_KEY": "simulator-key"}
+ENV = {
+    "BENCH_USER": "registerwatch",
+    "BENCH_PASSWORD": "simulator",
+    "BENCH_CLIENT_ID": "registerwatch",
+    "BENCH_CLIENT_SECRET": "simulator",
+    "BENCH_KEY": "simulator-key",
+}
 
 
 def mis_table(vendor: str, url: str) -> dict[str, Any]:
     if vendor == "arbor":
-        return {"vendor": "arbor", "base_url": f"{url}/rest-v2", "username_env": "BENCH_USER",
-                "password_env": "BENCH_PASSWORD"}
+        return {
+            "vendor": "arbor",
+            "base_url": f"{url}/rest-v2",
+            "username_env": "BENCH_USER",
+            "password_env": "BENCH_PASSWORD",
+        }
     if vendor == "isams":
-        return {"vendor": "isams", "base_url": url, "client_id_env": "BENCH_CLIENT_ID",
-                "client_secret_env": "BENCH_CLIENT_SECRET", "api_key_env": "BENCH_KEY"}
+        return {
+            "vendor": "isams",
+            "base_url": url,
+            "client_id_env": "BENCH_CLIENT_ID",
+            "client_secret_env": "BENCH_CLIENT_SECRET",
+            "api_key_env": "BENCH_KEY",
+        }
     return {"vendor": "go4schools", "base_url": f"{url}/customer/v1", "api_key_env": "BENCH_KEY"}
 
 
@@ -97,32 +110,49 @@ def run(vendor: str, pupils: int, seed: int, as_of: date | None, folder: Path) -
     generated = time.perf_counter() - started
     app = app_for(vendor, school)
     server = SimulatorServer(app)
-    threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(
+        target=server._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     s = school.school
-    settings = parse_config({
-        "store": {"url": f"sqlite:///{folder / f'{vendor}.sqlite'}"},
-        "sync": {"timeout_seconds": 120},
-        "schools": [{"id": s.id, "urn": s.urn, "laestab": s.laestab, "name": s.name,
-                     "la_code": s.la_code, "phase": s.phase, "mis": mis_table(vendor, server.url),
-                     "calendar": {
-                         "terms": [t.model_dump() for t in school.calendar.terms],
-                         "closures": [c.model_dump() for c in school.calendar.closures],
-                         "register_times": school.calendar.register_times.model_dump()}}]})
+    settings = parse_config(
+        {
+            "store": {"url": f"sqlite:///{folder / f'{vendor}.sqlite'}"},
+            "sync": {"timeout_seconds": 120},
+            "schools": [
+                {
+                    "id": s.id,
+                    "urn": s.urn,
+                    "laestab": s.laestab,
+                    "name": s.name,
+                    "la_code": s.la_code,
+                    "phase": s.phase,
+                    "mis": mis_table(vendor, server.url),
+                    "calendar": {
+                        "terms": [t.model_dump() for t in school.calendar.terms],
+                        "closures": [c.model_dump() for c in school.calendar.closures],
+                        "register_times": school.calendar.register_times.model_dump(),
+                    },
+                }
+            ],
+        }
+    )
     store = Store.open(settings.store.url)
     try:
-        print(f"{vendor}: {len(school.pupils)} pupils, {len(school.marks):,} marks to "
-              f"{school.as_of} (generated in {generated:.1f}s)")
+        print(
+            f"{vendor}: {len(school.pupils)} pupils, {len(school.marks):,} marks to "
+            f"{school.as_of} (generated in {generated:.1f}s)"
+        )
         for label in ("first sync (school year)", "second sync (trailing window)"):
             clock = Clock()
-            summary = sync_all(settings, store, as_of=school.as_of, environ=ENV,
-                               progress=clock)
+            summary = sync_all(settings, store, as_of=school.as_of, environ=ENV, progress=clock)
             (result,) = summary.schools
             t = clock.timing
-            print(f"  {label:31} {t.marks:>8,} marks  fetch {t.fetch:6.1f}s  "
-                  f"write {t.write:6.1f}s  total {t.total:6.1f}s  "
-                  f"{t.marks / t.total:>9,.0f} marks/s  (new {result.marks_new:,}, "
-                  f"ledger +{result.ledger_entries:,}, requests {sum(app.requests.values()):,})")
+            print(
+                f"  {label:31} {t.marks:>8,} marks  fetch {t.fetch:6.1f}s  "
+                f"write {t.write:6.1f}s  total {t.total:6.1f}s  "
+                f"{t.marks / t.total:>9,.0f} marks/s  (new {result.marks_new:,}, "
+                f"ledger +{result.ledger_entries:,}, requests {sum(app.requests.values()):,})"
+            )
             app.requests.clear()
     finally:
         store.close()
@@ -135,9 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pupils", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--as-of", type=date.fromisoformat, default=None)
-    parser.add_argument("--nagle", action="store_true",
-                        help="leave Nagle's algorithm on in the simulator (each response then "
-                             "waits ~40 ms for a delayed ACK, as server.py does today)")
+    parser.add_argument(
+        "--nagle",
+        action="store_true",
+        help="leave Nagle's algorithm on in the simulator (each response then "
+        "waits ~40 ms for a delayed ACK, as server.py does today)",
+    )
     args = parser.parse_args(argv)
     if not args.nagle:
         simulator_server._Handler.disable_nagle_algorithm = True

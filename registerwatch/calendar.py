@@ -53,7 +53,9 @@ def school_year_of(day: date) -> int:
 
 
 def school_year_bounds(year: int) -> tuple[date, date]:
-    return date(year, SCHOOL_YEAR_START_MONTH, 1), date(year + 1, SCHOOL_YEAR_START_MONTH, 1) - timedelta(days=1)
+    return date(year, SCHOOL_YEAR_START_MONTH, 1), date(
+        year + 1, SCHOOL_YEAR_START_MONTH, 1
+    ) - timedelta(days=1)
 
 
 def easter_sunday(year: int) -> date:
@@ -79,11 +81,14 @@ class SchoolCalendar:
             if later.start <= earlier.end:
                 raise CalendarError(
                     f"school {self.school_id!r}: terms {earlier.start}..{earlier.end} and "
-                    f"{later.start}..{later.end} overlap")
+                    f"{later.start}..{later.end} overlap"
+                )
         self.first_day = self.terms[0].start
         self.last_day = self.terms[-1].end
         if bank_holidays is None:
-            bank_holidays = england_bank_holidays(range(self.first_day.year, self.last_day.year + 1))
+            bank_holidays = england_bank_holidays(
+                range(self.first_day.year, self.last_day.year + 1)
+            )
         self.bank_holidays = frozenset(bank_holidays)
         self._closures: dict[tuple[date, Session], Closure] = {}
         # closures of some year groups or registration groups: the school is open
@@ -113,8 +118,9 @@ class SchoolCalendar:
         """The closure covering this session, if any (planned → '#', unexpected → 'Y4')."""
         return self._closures.get((day, Session(session)))
 
-    def group_closure(self, day: date, session: Session, nc_year: str | None,
-                      reg_group: str | None) -> Closure | None:
+    def group_closure(
+        self, day: date, session: Session, nc_year: str | None, reg_group: str | None
+    ) -> Closure | None:
         """The closure of part of the school covering a pupil of this NC year and group on the
         session, if any (the school itself is open)."""
         for closure in self._group_closures.get((day, Session(session)), ()):
@@ -168,8 +174,9 @@ class SchoolCalendar:
         consecutive days) do not count it."""
         sessions = self.sessions_on(day)
         return bool(sessions) and all(
-            (c := self._closures.get((day, s))) is not None
-            and c.kind is ClosureKind.UNEXPECTED for s in sessions)
+            (c := self._closures.get((day, s))) is not None and c.kind is ClosureKind.UNEXPECTED
+            for s in sessions
+        )
 
     @cached_property
     def _deadline_days(self) -> list[date]:
@@ -183,7 +190,8 @@ class SchoolCalendar:
             raise CalendarError(
                 f"school {self.school_id!r}: {n} school days after {day} falls outside the "
                 f"configured terms ({self.first_day}..{self.last_day}); add the missing term "
-                "dates to the config")
+                "dates to the config"
+            )
         return self._deadline_days[index]
 
     # -- day arithmetic ---------------------------------------------------------------------
@@ -220,7 +228,8 @@ class SchoolCalendar:
             raise CalendarError(
                 f"school {self.school_id!r}: {abs(n)} school days "
                 f"{'after' if n > 0 else 'before'} {day} falls outside the configured terms "
-                f"({self.first_day}..{self.last_day}); add the missing term dates to the config")
+                f"({self.first_day}..{self.last_day}); add the missing term dates to the config"
+            )
         return self._days[index]
 
     def next_school_day(self, day: date) -> date:
@@ -295,20 +304,21 @@ class SchoolCalendar:
 
     # -- register times ---------------------------------------------------------------------
 
-    def register_opens(self, day: date, session: Session, nc_year: str | None = None,
-                       reg_group: str | None = None) -> datetime:
+    def register_opens(
+        self, day: date, session: Session, nc_year: str | None = None, reg_group: str | None = None
+    ) -> datetime:
         """When the register of a group of that NC year opens (register times may differ by
         year group: ``RegisterTimes.by_group``)."""
         am, pm, _ = self.calendar.register_times.for_group(nc_year, reg_group)
         opens: time = am if Session(session) is Session.AM else pm
         return datetime.combine(day, opens, tzinfo=LONDON)
 
-    def register_closes(self, day: date, session: Session, nc_year: str | None = None,
-                        reg_group: str | None = None) -> datetime:
+    def register_closes(
+        self, day: date, session: Session, nc_year: str | None = None, reg_group: str | None = None
+    ) -> datetime:
         """Register close time: open + close_after_minutes (policy: 30 minutes, SECONDARY)."""
         _, _, minutes = self.calendar.register_times.for_group(nc_year, reg_group)
-        return (self.register_opens(day, session, nc_year, reg_group)
-                + timedelta(minutes=minutes))
+        return self.register_opens(day, session, nc_year, reg_group) + timedelta(minutes=minutes)
 
 
 class HasCalendar(Protocol):

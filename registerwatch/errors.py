@@ -29,18 +29,26 @@ class CredentialError(ConfigError):
 class InvalidRecord(RegisterwatchError):
     """A record that cannot be mapped to the common schema; it is quarantined, never fatal."""
 
-    def __init__(self, reason: str, *, record_ref: str | None = None, field: str | None = None,
-                 resource: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        record_ref: str | None = None,
+        field: str | None = None,
+        resource: str | None = None,
+    ) -> None:
         self.reason = reason
         self.record_ref = record_ref
         self.field = field
         self.resource = resource
         where = ", ".join(
-            p for p in (
+            p
+            for p in (
                 f"resource {resource}" if resource else "",
                 f"record {record_ref}" if record_ref else "",
                 f"field {field}" if field else "",
-            ) if p
+            )
+            if p
         )
         super().__init__(f"{where}: {reason}" if where else reason)
 

@@ -59,25 +59,56 @@ REDACTED = "[redacted]"
 
 # Compared after lower-casing and removing everything but letters and digits, so `legal_forename`,
 # `legalForename` and `Legal-Forename` are one key.
-_PUPIL_NAME_KEYS = frozenset({
-    "forename", "forenames", "surname", "surnames", "firstname", "lastname", "givenname",
-    "familyname", "middlename", "middlenames", "name", "fullname", "displayname", "pupilname",
-    "studentname", "childname", "preferredname",
-})
+_PUPIL_NAME_KEYS = frozenset(
+    {
+        "forename",
+        "forenames",
+        "surname",
+        "surnames",
+        "firstname",
+        "lastname",
+        "givenname",
+        "familyname",
+        "middlename",
+        "middlenames",
+        "name",
+        "fullname",
+        "displayname",
+        "pupilname",
+        "studentname",
+        "childname",
+        "preferredname",
+    }
+)
 _PUPIL_NAME_PREFIXES = ("legal", "preferred", "former")
-_PUPIL_ID_KEYS = frozenset({"upn", "formerupn", "uniquepupilnumber", "uln",
-                            "uniquelearnernumber", "uci"})
+_PUPIL_ID_KEYS = frozenset(
+    {"upn", "formerupn", "uniquepupilnumber", "uln", "uniquelearnernumber", "uci"}
+)
 _DOB_KEYS = frozenset({"dob", "dateofbirth", "birthdate", "birthday", "dateofbirthday"})
-_CONTACT_KEYS = frozenset({"address", "addresslines", "postcode", "phone", "telephone",
-                           "mobile", "email"})
-_SECRET_KEYS = frozenset({"password", "passwd", "secret", "clientsecret", "token",
-                          "accesstoken", "refreshtoken", "apikey", "authorization"})
+_CONTACT_KEYS = frozenset(
+    {"address", "addresslines", "postcode", "phone", "telephone", "mobile", "email"}
+)
+_SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "clientsecret",
+        "token",
+        "accesstoken",
+        "refreshtoken",
+        "apikey",
+        "authorization",
+    }
+)
 
 # The DfE UPN: check letter (no I, O or S), 11 digits, final digit or letter (temporary UPNs).
-UPN_PATTERN = re.compile(r"(?<![A-Za-z0-9])[ABCDEFGHJKLMNPQRTUVWXYZ]\d{11}[0-9A-Z](?![A-Za-z0-9])",
-                         re.IGNORECASE)
+UPN_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9])[ABCDEFGHJKLMNPQRTUVWXYZ]\d{11}[0-9A-Z](?![A-Za-z0-9])", re.IGNORECASE
+)
 _SECRET_QUERY = re.compile(
-    r"(?i)\b(api_?key|access_token|token|client_secret|password)=[^&\s#\"']+")
+    r"(?i)\b(api_?key|access_token|token|client_secret|password)=[^&\s#\"']+"
+)
 
 
 def _normalise_key(key: object) -> str:
@@ -181,9 +212,12 @@ def _scrub_text(text: str, extra: re.Pattern[str] | None) -> str:
 
 def _clean(value: Any, extra: re.Pattern[str] | None) -> Any:
     if isinstance(value, dict):
-        return {key: (REDACTED if _key_kind(key) is not None and item is not None
-                      else _clean(item, extra))
-                for key, item in value.items()}
+        return {
+            key: (
+                REDACTED if _key_kind(key) is not None and item is not None else _clean(item, extra)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_clean(item, extra) for item in value]
     if isinstance(value, str):
@@ -225,8 +259,9 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
-def configure_logging(level: str | int = "INFO", json: bool | None = None,
-                      stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str | int = "INFO", json: bool | None = None, stream: TextIO | None = None
+) -> None:
     """Send every log line through redaction to ``stream`` (stderr by default).
 
     ``json=None`` chooses JSON lines unless ``stream`` is a terminal. Calling it again replaces
@@ -244,7 +279,8 @@ def configure_logging(level: str | int = "INFO", json: bool | None = None,
         # The default console exception formatter (rich) prints local variables, which hold
         # pupil records; tracebacks are rendered to text by format_exc_info and redacted first.
         renderer = structlog.dev.ConsoleRenderer(
-            colors=_is_tty(out), exception_formatter=structlog.dev.plain_traceback)
+            colors=_is_tty(out), exception_formatter=structlog.dev.plain_traceback
+        )
 
     # Standard-library records (urllib3, SQLAlchemy, Alembic) reach the same renderer, after
     # the same redaction.
@@ -302,7 +338,9 @@ def _level_number(level: str | int) -> int:
         return level
     number = stdlib_logging.getLevelName(level.upper())
     if not isinstance(number, int):
-        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        raise ValueError(
+            f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
     return number
 
 
@@ -326,8 +364,9 @@ def _configure_fallback() -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redact_pupil_data,
-            structlog.dev.ConsoleRenderer(colors=False,
-                                          exception_formatter=structlog.dev.plain_traceback),
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(stdlib_logging.INFO),
         # sys.stderr looked up per logger, so a replaced stderr (pytest, a daemon) is followed.

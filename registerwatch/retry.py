@@ -39,8 +39,9 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
-def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None,
-                  rng: random.Random) -> float | None:
+def backoff_delay(
+    policy: RetryPolicy, attempt: int, retry_after: float | None, rng: random.Random
+) -> float | None:
     """Seconds to wait before try ``attempt + 1``; None when the server's Retry-After is longer
     than the policy waits."""
     if retry_after is not None and retry_after > policy.max_retry_after:

@@ -151,17 +151,31 @@ class SchoolSyncResult:
             "vendor": self.vendor,
             "status": self.status,
             "error": self.error,
-            "window": None if self.window is None else {
-                "start": self.window.start.isoformat(), "end": self.window.end.isoformat(),
-                "first_sync": self.window.first_sync},
+            "window": None
+            if self.window is None
+            else {
+                "start": self.window.start.isoformat(),
+                "end": self.window.end.isoformat(),
+                "first_sync": self.window.first_sync,
+            },
             "fetched": dict(self.fetched),
-            "marks": {"new": self.marks_new, "changed": self.marks_changed,
-                      "deleted": self.marks_deleted, "unchanged": self.marks_unchanged},
+            "marks": {
+                "new": self.marks_new,
+                "changed": self.marks_changed,
+                "deleted": self.marks_deleted,
+                "unchanged": self.marks_unchanged,
+            },
             "amendments_new": self.amendments_new,
             "ledger_entries": self.ledger_entries,
             "quarantined": [
-                {"resource": q.resource, "record": q.record_ref, "field": q.field,
-                 "reason": q.reason} for q in self.quarantined],
+                {
+                    "resource": q.resource,
+                    "record": q.record_ref,
+                    "field": q.field,
+                    "reason": q.reason,
+                }
+                for q in self.quarantined
+            ],
             "warnings": list(self.warnings),
             "seconds": round(self.seconds, 3),
         }
@@ -198,8 +212,12 @@ class SyncSummary:
         return dict(counts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "ok": self.ok,
-                "schools": [r.to_dict() for r in self.schools], "totals": self.totals()}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "ok": self.ok,
+            "schools": [r.to_dict() for r in self.schools],
+            "totals": self.totals(),
+        }
 
 
 # -- windows -----------------------------------------------------------------------------------
@@ -215,8 +233,9 @@ def parse_bookmark(value: str | None) -> date | None:
         return None
 
 
-def plan_window(calendar: SchoolCalendar, bookmark: date | None, as_of: date,
-                trailing_school_days: int) -> Window | None:
+def plan_window(
+    calendar: SchoolCalendar, bookmark: date | None, as_of: date, trailing_school_days: int
+) -> Window | None:
     """The dates to pull: see the module docstring. None when there is nothing to pull yet
     (``as_of`` falls before the school year's first term day).
 
@@ -254,7 +273,6 @@ class _Pulled:
     capabilities: dict[str, bool] = field(default_factory=dict)
 
 
-
 def sync_school(
     store: Store,
     school: SchoolSettings,
@@ -286,37 +304,64 @@ def sync_school(
     try:
         calendar = calendar_for(school)
         _require_terms_for(calendar, as_of)
-        windows = _plan(store, school.id, calendar, as_of, trailing_school_days, result,
-                        full_repull_days)
+        windows = _plan(
+            store, school.id, calendar, as_of, trailing_school_days, result, full_repull_days
+        )
         result.window = windows["marks"]
-        emit(SchoolStarted(school.id, result.vendor,
-                           windows["marks"].start if windows["marks"] else None, as_of))
-        log.info("sync.school_started", school=school.id, vendor=result.vendor,
-                 start=windows["marks"].start if windows["marks"] else None, end=as_of,
-                 first_sync=windows["marks"].first_sync if windows["marks"] else None)
+        emit(
+            SchoolStarted(
+                school.id,
+                result.vendor,
+                windows["marks"].start if windows["marks"] else None,
+                as_of,
+            )
+        )
+        log.info(
+            "sync.school_started",
+            school=school.id,
+            vendor=result.vendor,
+            start=windows["marks"].start if windows["marks"] else None,
+            end=as_of,
+            first_sync=windows["marks"].first_sync if windows["marks"] else None,
+        )
         with fetch_slot or nullcontext():
             pulled = _fetch(adapter, school.id, windows, result, emit)
             result.warnings.extend(compare_mis_terms(adapter, school.to_calendar()))
         with write_lock or nullcontext():
             # One instant for everything this run writes: "when sync first saw it".
             marks_window = windows["marks"]
-            whole_year = marks_window is not None and marks_window.start <= \
-                calendar.school_year_start(school_year_of(as_of))
-            _write(store, school, pulled, windows, as_of, read_clock(), result,
-                   whole_year=whole_year)
+            whole_year = (
+                marks_window is not None
+                and marks_window.start <= calendar.school_year_start(school_year_of(as_of))
+            )
+            _write(
+                store, school, pulled, windows, as_of, read_clock(), result, whole_year=whole_year
+            )
     except RegisterwatchError as exc:
         result.status, result.error = "failed", str(exc)
         result.seconds = time.monotonic() - started
-        log.warning("sync.school_failed", school=school.id, vendor=result.vendor,
-                    error_type=type(exc).__name__, error=str(exc))
+        log.warning(
+            "sync.school_failed",
+            school=school.id,
+            vendor=result.vendor,
+            error_type=type(exc).__name__,
+            error=str(exc),
+        )
         emit(SchoolFinished(school.id, "failed", result.error))
         return result
     result.seconds = time.monotonic() - started
-    log.info("sync.school_finished", school=school.id, vendor=result.vendor,
-             seconds=round(result.seconds, 2), marks_new=result.marks_new,
-             marks_changed=result.marks_changed, marks_deleted=result.marks_deleted,
-             amendments_new=result.amendments_new, ledger_entries=result.ledger_entries,
-             quarantined=len(result.quarantined))
+    log.info(
+        "sync.school_finished",
+        school=school.id,
+        vendor=result.vendor,
+        seconds=round(result.seconds, 2),
+        marks_new=result.marks_new,
+        marks_changed=result.marks_changed,
+        marks_deleted=result.marks_deleted,
+        amendments_new=result.amendments_new,
+        ledger_entries=result.ledger_entries,
+        quarantined=len(result.quarantined),
+    )
     emit(SchoolFinished(school.id, "ok"))
     return result
 
@@ -345,11 +390,11 @@ def _require_terms_for(calendar: SchoolCalendar, as_of: date) -> None:
     raise CalendarError(
         f"school {calendar.school_id!r}: the configured terms end on {calendar.last_day}, "
         f"but registers are being synced to {as_of}: add the {year}/{(year + 1) % 100:02d} "
-        "terms to [schools.calendar] terms in the config")
+        "terms to [schools.calendar] terms in the config"
+    )
 
 
-def full_pull_due(store: Store, school_id: str, as_of: date,
-                  full_repull_days: int | None) -> bool:
+def full_pull_due(store: Store, school_id: str, as_of: date, full_repull_days: int | None) -> bool:
     """Is it time to re-pull the whole school year (not just the trailing window)?
 
     Without a change feed, a trailing window never sees an entry that vanished or changed
@@ -362,9 +407,15 @@ def full_pull_due(store: Store, school_id: str, as_of: date,
     return last is None or (as_of - last).days >= full_repull_days or as_of < last
 
 
-def _plan(store: Store, school_id: str, calendar: SchoolCalendar, as_of: date, trailing: int,
-          result: SchoolSyncResult, full_repull_days: int | None = None
-          ) -> dict[str, Window | None]:
+def _plan(
+    store: Store,
+    school_id: str,
+    calendar: SchoolCalendar,
+    as_of: date,
+    trailing: int,
+    result: SchoolSyncResult,
+    full_repull_days: int | None = None,
+) -> dict[str, Window | None]:
     windows: dict[str, Window | None] = {}
     whole_year = full_pull_due(store, school_id, as_of, full_repull_days)
     for resource in WINDOWED:
@@ -372,8 +423,9 @@ def _plan(store: Store, school_id: str, calendar: SchoolCalendar, as_of: date, t
         bookmark = parse_bookmark(raw)
         if raw is not None and bookmark is None:
             # Treated as a first sync: re-pulling the whole year is safe, only slower.
-            result.warnings.append(f"{resource} bookmark {raw!r} is not a date; pulled the "
-                                   "whole school year")
+            result.warnings.append(
+                f"{resource} bookmark {raw!r} is not a date; pulled the whole school year"
+            )
         window = plan_window(calendar, bookmark, as_of, trailing)
         if whole_year and window is not None and not window.first_sync:
             year_start = calendar.school_year_start(school_year_of(as_of))
@@ -382,13 +434,23 @@ def _plan(store: Store, school_id: str, calendar: SchoolCalendar, as_of: date, t
     return windows
 
 
-def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None],
-           result: SchoolSyncResult, emit: ProgressCallback) -> _Pulled:
+def _fetch(
+    adapter: Adapter,
+    school_id: str,
+    windows: Mapping[str, Window | None],
+    result: SchoolSyncResult,
+    emit: ProgressCallback,
+) -> _Pulled:
     def fetched(resource: Resource, batch: Batch[Any]) -> None:
         result.fetched[resource] = len(batch.records)
-        log.info("sync.resource_fetched", school=school_id, resource=resource,
-                 records=len(batch.records), quarantined=len(batch.quarantined),
-                 requests=batch.requests)
+        log.info(
+            "sync.resource_fetched",
+            school=school_id,
+            resource=resource,
+            records=len(batch.records),
+            quarantined=len(batch.quarantined),
+            requests=batch.requests,
+        )
         emit(ResourceFetched(school_id, resource, len(batch.records), len(batch.quarantined)))
 
     def windowed(resource: Resource, pull: Callable[[date, date], Batch[Any]]) -> Batch[Any]:
@@ -402,9 +464,11 @@ def _fetch(adapter: Adapter, school_id: str, windows: Mapping[str, Window | None
     registers = windowed("registers", adapter.registers)
     marks = windowed("marks", adapter.marks)
     amendments = windowed("amendments", adapter.amendments)
-    capabilities = {"registers": bool(getattr(adapter, "exposes_registers", False)),
-                    "amendments": bool(getattr(adapter, "exposes_amendments", False)),
-                    "social_worker": bool(getattr(adapter, "exposes_social_worker", False))}
+    capabilities = {
+        "registers": bool(getattr(adapter, "exposes_registers", False)),
+        "amendments": bool(getattr(adapter, "exposes_amendments", False)),
+        "social_worker": bool(getattr(adapter, "exposes_social_worker", False)),
+    }
     return _Pulled(pupils, registers, marks, amendments, capabilities)
 
 
@@ -419,27 +483,43 @@ def compare_mis_terms(adapter: Adapter, configured: Calendar) -> list[str]:
     try:
         theirs = adapter.calendar()
     except RegisterwatchError as exc:
-        log.info("sync.mis_calendar_unavailable", school=configured.school_id,
-                 error_type=type(exc).__name__)
+        log.info(
+            "sync.mis_calendar_unavailable",
+            school=configured.school_id,
+            error_type=type(exc).__name__,
+        )
         return []
     if theirs is None or not configured.terms:
         return []
     first, last = configured.terms[0].start, configured.terms[-1].end
     mis = {(t.start, t.end) for t in theirs.terms if t.start <= last and t.end >= first}
     ours = {(t.start, t.end) for t in configured.terms}
-    log.info("sync.mis_terms_read", school=configured.school_id,
-             terms=[f"{a}..{b}" for a, b in sorted(mis)])
+    log.info(
+        "sync.mis_terms_read",
+        school=configured.school_id,
+        terms=[f"{a}..{b}" for a, b in sorted(mis)],
+    )
     if not mis or mis == ours:
         return []
     only_mis = ", ".join(f"{a}..{b}" for a, b in sorted(mis - ours)) or "none"
     only_ours = ", ".join(f"{a}..{b}" for a, b in sorted(ours - mis)) or "none"
-    return [f"the MIS's term dates differ from the config's (only in the MIS: {only_mis}; "
-            f"only in the config: {only_ours}) — check [schools.calendar] terms"]
+    return [
+        f"the MIS's term dates differ from the config's (only in the MIS: {only_mis}; "
+        f"only in the config: {only_ours}) — check [schools.calendar] terms"
+    ]
 
 
-def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
-           windows: Mapping[str, Window | None], as_of: date, now: datetime,
-           result: SchoolSyncResult, *, whole_year: bool = False) -> None:
+def _write(
+    store: Store,
+    school: SchoolSettings,
+    pulled: _Pulled,
+    windows: Mapping[str, Window | None],
+    as_of: date,
+    now: datetime,
+    result: SchoolSyncResult,
+    *,
+    whole_year: bool = False,
+) -> None:
     school_id = school.id
     marks_window = windows["marks"]
     warnings: list[str] = []  # reported only if the transaction commits
@@ -453,8 +533,7 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
         if marks_window is not None:
             # Read inside the transaction, so what is compared is what is overwritten.
             stored = store.mark_keys(school_id, marks_window.start, marks_window.end, conn=tx)
-            _refuse_empty_days(school_id, result.vendor, pulled.marks.records, stored,
-                               marks_window)
+            _refuse_empty_days(school_id, result.vendor, pulled.marks.records, stored, marks_window)
             diff = store.upsert_marks(pulled.marks.records, school_id, at=now, conn=tx)
             pulled_keys = {MarkKey(m.pupil_id, m.date, m.session) for m in pulled.marks.records}
             missing = stored - pulled_keys
@@ -464,39 +543,57 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
                 warnings.append(
                     f"{len(missing)} stored marks were not in this pull but were not flagged "
                     f"deleted, because {len(pulled.marks.quarantined)} marks were quarantined; "
-                    "the next clean pull will decide")
+                    "the next clean pull will decide"
+                )
             elif missing:
                 deleted = store.mark_deleted(school_id, missing, at=now, conn=tx)
 
-        recorded = store.record_changes(school_id, diff, deleted, pulled.amendments.records,
-                                        at=now, conn=tx)
+        recorded = store.record_changes(
+            school_id, diff, deleted, pulled.amendments.records, at=now, conn=tx
+        )
 
         quarantined = [
             q if q.resource else replace(q, resource=resource)
-            for resource, batch in zip(RESOURCES, (pulled.pupils, pulled.registers,
-                                                   pulled.marks, pulled.amendments), strict=True)
+            for resource, batch in zip(
+                RESOURCES,
+                (pulled.pupils, pulled.registers, pulled.marks, pulled.amendments),
+                strict=True,
+            )
             for q in batch.quarantined
         ]
         for q in quarantined:
-            store.quarantine(school_id, q.resource, q.reason, record_ref=q.record_ref,
-                             field=q.field, raw=q.raw, at=now, conn=tx)
+            store.quarantine(
+                school_id,
+                q.resource,
+                q.reason,
+                record_ref=q.record_ref,
+                field=q.field,
+                raw=q.raw,
+                at=now,
+                conn=tx,
+            )
 
-        batches = {"pupils": pulled.pupils, "registers": pulled.registers,
-                   "marks": pulled.marks, "amendments": pulled.amendments}
+        batches = {
+            "pupils": pulled.pupils,
+            "registers": pulled.registers,
+            "marks": pulled.marks,
+            "amendments": pulled.amendments,
+        }
         for resource in RESOURCES:
             window = windows.get(resource)
             count = len(batches[resource].quarantined)
             held = window is not None and count > 0
             if count:
-                again = (f"{window} will be pulled again until the MIS serves them cleanly"
-                         if held else "pulled in full every run")
+                again = (
+                    f"{window} will be pulled again until the MIS serves them cleanly"
+                    if held
+                    else "pulled in full every run"
+                )
                 warnings.append(f"{resource}: {count} records quarantined; {again}")
-            _move_bookmark(store, school_id, resource, as_of, window if held else None, now,
-                           tx)
+            _move_bookmark(store, school_id, resource, as_of, window if held else None, now, tx)
         store.set_capabilities(school_id, pulled.capabilities, at=now, conn=tx)
         if whole_year:
-            store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now,
-                               conn=tx)
+            store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now, conn=tx)
 
     changed = recorded.marks_changed
     result.warnings.extend(warnings)
@@ -510,8 +607,15 @@ def _write(store: Store, school: SchoolSettings, pulled: _Pulled,
     result.quarantined = quarantined
 
 
-def _move_bookmark(store: Store, school_id: str, resource: str, as_of: date,
-                   hold: Window | None, now: datetime, conn: Connection) -> None:
+def _move_bookmark(
+    store: Store,
+    school_id: str,
+    resource: str,
+    as_of: date,
+    hold: Window | None,
+    now: datetime,
+    conn: Connection,
+) -> None:
     """Advance the bookmark to ``as_of`` (never backwards: a rerun for an earlier --as-of must
     not make the next run skip days), or, when ``hold`` is given, keep it at that window's
     start: the pull set records aside whose dates are unknown, so the next run must pull the
@@ -525,8 +629,9 @@ def _move_bookmark(store: Store, school_id: str, resource: str, as_of: date,
     store.set_bookmark(school_id, resource, value.isoformat(), at=now, conn=conn)
 
 
-def _refuse_empty_days(school_id: str, vendor: str, marks: Sequence[Mark],
-                       stored: set[MarkKey], window: Window) -> None:
+def _refuse_empty_days(
+    school_id: str, vendor: str, marks: Sequence[Mark], stored: set[MarkKey], window: Window
+) -> None:
     """Raise EmptyPullError when a date that has stored marks came back with none at all.
 
     One pupil's mark going missing is a deletion; a whole day (or the whole window) going
@@ -550,7 +655,8 @@ def _refuse_empty_days(school_id: str, vendor: str, marks: Sequence[Mark],
             where += f" and {len(empty) - EMPTY_DATES_NAMED} more dates"
     raise EmptyPullError(
         f"school {school_id!r}: {vendor} returned no marks for {where} where {count} were "
-        "stored: check the API user's permissions; nothing was changed")
+        "stored: check the API user's permissions; nothing was changed"
+    )
 
 
 # -- every school ------------------------------------------------------------------------------
@@ -583,8 +689,10 @@ def sync_all(
     sync = settings.sync
     write_lock = threading.Lock()
     progress_lock = threading.Lock()
-    slots = {vendor: threading.BoundedSemaphore(limit) if limit else None
-             for vendor, limit in VENDOR_CONCURRENCY.items()}
+    slots = {
+        vendor: threading.BoundedSemaphore(limit) if limit else None
+        for vendor, limit in VENDOR_CONCURRENCY.items()
+    }
 
     def emit(event: SyncEvent) -> None:
         if progress is not None:
@@ -599,14 +707,25 @@ def sync_all(
         except RegisterwatchError as exc:  # a credential that cannot be read
             return _failed(school, exc, started, emit)
         try:
-            return sync_school(store, school, adapter, as_of=day,
-                               trailing_school_days=sync.trailing_school_days,
-                               full_repull_days=sync.full_repull_days or None, clock=clock,
-                               progress=emit, fetch_slot=slots.get(vendor),
-                               write_lock=write_lock)
+            return sync_school(
+                store,
+                school,
+                adapter,
+                as_of=day,
+                trailing_school_days=sync.trailing_school_days,
+                full_repull_days=sync.full_repull_days or None,
+                clock=clock,
+                progress=emit,
+                fetch_slot=slots.get(vendor),
+                write_lock=write_lock,
+            )
         except Exception as exc:  # a bug in one adapter must not stop the other schools
-            log.exception("sync.school_crashed", school=school.id, vendor=vendor,
-                          error_type=type(exc).__name__)
+            log.exception(
+                "sync.school_crashed",
+                school=school.id,
+                vendor=vendor,
+                error_type=type(exc).__name__,
+            )
             return _failed(school, exc, started, emit, internal=True)
         finally:
             adapter.close()
@@ -624,15 +743,35 @@ def sync_all(
     return summary
 
 
-def _failed(school: SchoolSettings, exc: BaseException, started: float,
-            emit: ProgressCallback, *, internal: bool = False) -> SchoolSyncResult:
-    message = (f"school {school.id!r}: internal error {type(exc).__name__}: {exc} (a bug: "
-               "rerun with --debug and report it)" if internal else str(exc))
-    result = SchoolSyncResult(school_id=school.id, vendor=_vendor(school), status="failed",
-                              error=message, seconds=time.monotonic() - started)
+def _failed(
+    school: SchoolSettings,
+    exc: BaseException,
+    started: float,
+    emit: ProgressCallback,
+    *,
+    internal: bool = False,
+) -> SchoolSyncResult:
+    message = (
+        f"school {school.id!r}: internal error {type(exc).__name__}: {exc} (a bug: "
+        "rerun with --debug and report it)"
+        if internal
+        else str(exc)
+    )
+    result = SchoolSyncResult(
+        school_id=school.id,
+        vendor=_vendor(school),
+        status="failed",
+        error=message,
+        seconds=time.monotonic() - started,
+    )
     if not internal:
-        log.warning("sync.school_failed", school=school.id, vendor=result.vendor,
-                    error_type=type(exc).__name__, error=message)
+        log.warning(
+            "sync.school_failed",
+            school=school.id,
+            vendor=result.vendor,
+            error_type=type(exc).__name__,
+            error=message,
+        )
     emit(SchoolFinished(school.id, "failed", message))
     return result
 
@@ -640,11 +779,21 @@ def _failed(school: SchoolSettings, exc: BaseException, started: float,
 # -- ledger verification -----------------------------------------------------------------------
 
 
-
-
 __all__ = [
-    "RESOURCES", "VENDOR_CONCURRENCY", "EmptyPullError", "LedgerCheck", "ProgressCallback",
-    "ResourceFetched", "SchoolFinished", "SchoolStarted", "SchoolSyncResult", "SyncEvent",
-    "SyncSummary", "Window", "parse_bookmark", "plan_window", "sync_all",
+    "RESOURCES",
+    "VENDOR_CONCURRENCY",
+    "EmptyPullError",
+    "LedgerCheck",
+    "ProgressCallback",
+    "ResourceFetched",
+    "SchoolFinished",
+    "SchoolStarted",
+    "SchoolSyncResult",
+    "SyncEvent",
+    "SyncSummary",
+    "Window",
+    "parse_bookmark",
+    "plan_window",
+    "sync_all",
     "sync_school",
 ]

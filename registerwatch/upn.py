@@ -125,9 +125,7 @@ def check_upn(upn: str | None) -> UpnCheck:
         return invalid("UPN missing (census rule 1500)")
     if len(value) != _LENGTH:
         trimmed = " (ignoring surrounding spaces)" if value != original.upper() else ""
-        return invalid(
-            f"UPN must be {_LENGTH} characters; {original!r} has {len(value)}{trimmed}"
-        )
+        return invalid(f"UPN must be {_LENGTH} characters; {original!r} has {len(value)}{trimmed}")
     problem = _character_problem(value)
     if problem is not None:
         return invalid(problem)

@@ -58,10 +58,16 @@ def test_counts_and_addition(cal):
     assert cal.add_school_days(date(2025, 11, 4), -5) == date(2025, 10, 21)
     assert cal.count_school_days(date(2025, 9, 3), date(2025, 9, 5)) == 3
     assert cal.school_days(date(2025, 10, 23), date(2025, 11, 4)) == [
-        date(2025, 10, 23), date(2025, 10, 24), date(2025, 11, 3), date(2025, 11, 4)]
+        date(2025, 10, 23),
+        date(2025, 10, 24),
+        date(2025, 11, 3),
+        date(2025, 11, 4),
+    ]
     assert cal.count_school_sessions(date(2025, 12, 5), date(2025, 12, 5)) == 1
-    assert cal.add_school_sessions(date(2025, 12, 4), Session.PM, 2) == (date(2025, 12, 8),
-                                                                        Session.AM)
+    assert cal.add_school_sessions(date(2025, 12, 4), Session.PM, 2) == (
+        date(2025, 12, 8),
+        Session.AM,
+    )
 
 
 def test_beyond_the_configured_terms_is_a_clear_error(cal):
@@ -87,9 +93,15 @@ def test_school_year_and_week_helpers(cal):
 
 def test_overlapping_terms_are_rejected():
     with pytest.raises(CalendarError, match="overlap"):
-        SchoolCalendar(Calendar(school_id="x", terms=[
-            Term(start=date(2025, 9, 1), end=date(2025, 10, 1)),
-            Term(start=date(2025, 9, 20), end=date(2025, 11, 1))]))
+        SchoolCalendar(
+            Calendar(
+                school_id="x",
+                terms=[
+                    Term(start=date(2025, 9, 1), end=date(2025, 10, 1)),
+                    Term(start=date(2025, 9, 20), end=date(2025, 11, 1)),
+                ],
+            )
+        )
 
 
 def test_register_close_time_is_30_minutes_after_opening_in_london(cal):
@@ -131,8 +143,9 @@ def test_add_then_count_round_trips(cal, day, n):
 @given(a=days, b=days, c=days)
 def test_counting_is_additive(cal, a, b, c):
     lo, mid, hi = sorted((a, b, c))
-    assert (cal.count_school_days(lo, mid) + cal.count_school_days(mid + timedelta(days=1), hi)
-            == cal.count_school_days(lo, hi))
+    assert cal.count_school_days(lo, mid) + cal.count_school_days(
+        mid + timedelta(days=1), hi
+    ) == cal.count_school_days(lo, hi)
     assert cal.count_school_days(lo, hi) == len(cal.school_days(lo, hi))
 
 
@@ -162,16 +175,33 @@ def test_session_addition_counts_sessions(cal, day, n):
 
 # -- group-scoped closures and register times (issue 9 item 5) -----------------------------
 
+
 def _group_calendar(**extra: object) -> SchoolCalendar:
-    return SchoolCalendar(Calendar(
-        school_id="s1", terms=[Term(start=date(2025, 9, 3), end=date(2025, 10, 24))],
-        closures=[
-            Closure(date=date(2025, 9, 3), session="both", kind="planned",
-                    reason="staggered start", year_groups=["r", "7"]),
-            Closure(date=date(2025, 9, 4), session="AM", kind="planned", reason="polling",
-                    groups=["8C"]),
-            Closure(date=date(2025, 9, 10), session="both", kind="unexpected", reason="flood"),
-        ], **extra), bank_holidays=[])
+    return SchoolCalendar(
+        Calendar(
+            school_id="s1",
+            terms=[Term(start=date(2025, 9, 3), end=date(2025, 10, 24))],
+            closures=[
+                Closure(
+                    date=date(2025, 9, 3),
+                    session="both",
+                    kind="planned",
+                    reason="staggered start",
+                    year_groups=["r", "7"],
+                ),
+                Closure(
+                    date=date(2025, 9, 4),
+                    session="AM",
+                    kind="planned",
+                    reason="polling",
+                    groups=["8C"],
+                ),
+                Closure(date=date(2025, 9, 10), session="both", kind="unexpected", reason="flood"),
+            ],
+            **extra,
+        ),
+        bank_holidays=[],
+    )
 
 
 def test_a_group_closure_leaves_the_school_open_for_everyone_else() -> None:
@@ -205,9 +235,12 @@ def test_register_times_by_year_group_like_wenlock() -> None:
 
     from registerwatch.schema import RegisterTimes
 
-    times = RegisterTimes(by_group=[{"year_groups": ["3", "4"], "pm_open": "12:45"},
-                                    {"year_groups": ["5", "6"], "pm_open": "13:30",
-                                     "close_after_minutes": 20}])
+    times = RegisterTimes(
+        by_group=[
+            {"year_groups": ["3", "4"], "pm_open": "12:45"},
+            {"year_groups": ["5", "6"], "pm_open": "13:30", "close_after_minutes": 20},
+        ]
+    )
     cal = _group_calendar(register_times=times)
     day = date(2025, 9, 8)
     assert cal.register_opens(day, Session.PM, "3").time() == time(12, 45)

@@ -20,8 +20,17 @@ def test_codes_json_lists_every_code_with_required_keys(capsys):
     code, stdout, _ = run(capsys, "codes", "--format", "json")
     assert code == 0
     rows = json.loads(stdout)
-    required = {"code", "description", "category", "possible", "attendance", "authorised",
-                "unauthorised", "valid_from", "valid_to"}
+    required = {
+        "code",
+        "description",
+        "category",
+        "possible",
+        "attendance",
+        "authorised",
+        "unauthorised",
+        "valid_from",
+        "valid_to",
+    }
     assert all(required <= set(r) for r in rows)
     current = {r["code"]: r for r in rows if r["valid_to"] is None}
     assert len(current) == 34
@@ -34,10 +43,12 @@ def test_codes_json_lists_every_code_with_required_keys(capsys):
 def test_upn_check_json_and_exit_status(capsys):
     code, stdout, _ = run(capsys, "upn", "check", "B801200005001", "--format", "json")
     assert code == 0
-    assert json.loads(stdout) == [{"upn": "B801200005001", "valid": True, "reason": None,
-                                   "temporary": False}]
-    code, stdout, _ = run(capsys, "upn", "check", "B801200005001", "A801200005001",
-                          "--format", "json")
+    assert json.loads(stdout) == [
+        {"upn": "B801200005001", "valid": True, "reason": None, "temporary": False}
+    ]
+    code, stdout, _ = run(
+        capsys, "upn", "check", "B801200005001", "A801200005001", "--format", "json"
+    )
     assert code == 1
     results = json.loads(stdout)
     assert [r["valid"] for r in results] == [True, False]
@@ -45,16 +56,25 @@ def test_upn_check_json_and_exit_status(capsys):
 
 
 def test_unknown_command_is_a_usage_error(capsys):
-    code, _, stderr = run(capsys, "no-such-command")
+    code, _, _stderr = run(capsys, "no-such-command")
     assert code == 2
 
 
 def test_help_works_on_every_command():
-    for args in (["--help"], ["codes", "--help"], ["upn", "check", "--help"],
-                 ["calendar", "school-days", "--help"], ["db", "upgrade", "--help"],
-                 ["config", "check", "--help"]):
-        result = subprocess.run([sys.executable, "-m", "registerwatch.cli", *args],
-                                capture_output=True, text=True, timeout=60)
+    for args in (
+        ["--help"],
+        ["codes", "--help"],
+        ["upn", "check", "--help"],
+        ["calendar", "school-days", "--help"],
+        ["db", "upgrade", "--help"],
+        ["config", "check", "--help"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "registerwatch.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage" in result.stdout
 
@@ -85,13 +105,30 @@ def test_every_command_is_documented_in_the_readme():
 def test_calendar_school_days_json_from_the_example_config(capsys):
     from registerwatch.config import EXAMPLE_CONFIG_PATH
 
-    code, stdout, _ = run(capsys, "calendar", "school-days", "--school", "oakfield",
-                          "--from", "2025-10-22", "--to", "2025-11-04",
-                          "--config", str(EXAMPLE_CONFIG_PATH), "--format", "json")
+    code, stdout, _ = run(
+        capsys,
+        "calendar",
+        "school-days",
+        "--school",
+        "oakfield",
+        "--from",
+        "2025-10-22",
+        "--to",
+        "2025-11-04",
+        "--config",
+        str(EXAMPLE_CONFIG_PATH),
+        "--format",
+        "json",
+    )
     assert code == 0
     # half-term (27-31 Oct) and the weekend are skipped
-    assert json.loads(stdout) == ["2025-10-22", "2025-10-23", "2025-10-24", "2025-11-03",
-                                  "2025-11-04"]
+    assert json.loads(stdout) == [
+        "2025-10-22",
+        "2025-10-23",
+        "2025-10-24",
+        "2025-11-03",
+        "2025-11-04",
+    ]
 
 
 def test_bad_config_exits_2_listing_every_problem_by_toml_path(capsys, tmp_path):
@@ -101,8 +138,10 @@ def test_bad_config_exits_2_listing_every_problem_by_toml_path(capsys, tmp_path)
         'la_code = "881"\nphase = "primary"\n[schools.mis]\nvendor = "arbor"\n'
         'base_url = "https://oakfield.example/rest-v2"\nusername_env = "OAKFIELD_USER"\n'
         '[schools.calendar]\nterms = [{ start = "2025-09-03", end = "2025-10-24" }]\n'
-        'closures = [{ date = "2025-09-10", session = "EVE" }]\n', encoding="utf-8")
-    code, stdout, stderr = run(capsys, "config", "check", "--config", str(bad))
+        'closures = [{ date = "2025-09-10", session = "EVE" }]\n',
+        encoding="utf-8",
+    )
+    code, _stdout, stderr = run(capsys, "config", "check", "--config", str(bad))
     assert code == 2
     assert "schools[0].urn" in stderr
     assert "schools[0].mis" in stderr and "password" in stderr

@@ -39,10 +39,13 @@ def _national_rows(path):
         return [r for r in csv.DictReader(fh) if r["geographic_level"] == "National"]
 
 
-@pytest.mark.parametrize("filename", [
-    "dfe-pupil-attendance-ytd-2024-25.csv",
-    "dfe-pupil-attendance-ytd-2025-26-national-regional-extract.csv",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "dfe-pupil-attendance-ytd-2024-25.csv",
+        "dfe-pupil-attendance-ytd-2025-26-national-regional-extract.csv",
+    ],
+)
 def test_reproduces_published_national_figures(shared_data, filename):
     path = shared_data / filename
     if not path.exists():
@@ -72,18 +75,24 @@ def test_reproduces_published_national_figures(shared_data, filename):
             continue
         assert stats.attendance_rate == pytest.approx(float(row["attendance_perc"]), abs=1e-3)
         assert stats.overall_absence_rate == pytest.approx(
-            float(row["overall_absence_perc"]), abs=1e-3)
+            float(row["overall_absence_perc"]), abs=1e-3
+        )
         assert stats.unauthorised_absence_rate == pytest.approx(
-            float(row["unauthorised_absence_perc"]), abs=1e-3)
+            float(row["unauthorised_absence_perc"]), abs=1e-3
+        )
         # The published rates are the published counts over possible sessions, unrounded.
-        published = session_statistics({"/": int(row["overall_attendance"]),
-                                        "I": int(row["authorised_absence"]),
-                                        "O": int(row["unauthorised_absence"])})
+        published = session_statistics(
+            {
+                "/": int(row["overall_attendance"]),
+                "I": int(row["authorised_absence"]),
+                "O": int(row["unauthorised_absence"]),
+            }
+        )
         assert published.possible == int(row["possible_sessions"]), phase
-        assert published.attendance_rate == pytest.approx(float(row["attendance_perc"]),
-                                                          abs=1e-6)
+        assert published.attendance_rate == pytest.approx(float(row["attendance_perc"]), abs=1e-6)
         assert published.authorised_absence_rate == pytest.approx(
-            float(row["authorised_absence_perc"]), abs=1e-6)
+            float(row["authorised_absence_perc"]), abs=1e-6
+        )
 
 
 def test_national_total_possible_sessions_2024_25(shared_data):
@@ -145,7 +154,40 @@ def test_table_rows_are_consistent():
             assert not (row.attendance or row.is_absence)
         else:
             assert row.attendance or row.is_absence
-    assert codes.UNAUTHORISED_CODES == {"G", "N", "O", "U"}
-    assert {"/", "\\", "L", "K", "V", "P", "W", "B", "D", "C1", "M", "J1", "S", "X", "C2", "C",
-            "T", "R", "I", "E", "Q", "Y1", "Y2", "Y3", "Y4", "Y5", "Y6", "Y7", "G", "N", "O",
-            "U", "Z", "#"} == seen
+    assert {"G", "N", "O", "U"} == codes.UNAUTHORISED_CODES
+    assert {
+        "/",
+        "\\",
+        "L",
+        "K",
+        "V",
+        "P",
+        "W",
+        "B",
+        "D",
+        "C1",
+        "M",
+        "J1",
+        "S",
+        "X",
+        "C2",
+        "C",
+        "T",
+        "R",
+        "I",
+        "E",
+        "Q",
+        "Y1",
+        "Y2",
+        "Y3",
+        "Y4",
+        "Y5",
+        "Y6",
+        "Y7",
+        "G",
+        "N",
+        "O",
+        "U",
+        "Z",
+        "#",
+    } == seen

@@ -8,9 +8,23 @@ from pathlib import Path
 
 def test_demo_runs_with_no_config_and_writes_private_files(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "registerwatch.cli", "demo", "--dir", str(tmp_path / "demo"),
-         "--pupils", "80", "--format", "json"],
-        capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin"})
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--pupils",
+            "80",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["sync"]["ok"] is True

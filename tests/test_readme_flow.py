@@ -16,8 +16,11 @@ from registerwatch.config import EXAMPLE_CONFIG_PATH
 from registerwatch.simulator.vendors import credentials_environ
 
 CLI = [sys.executable, "-m", "registerwatch.cli"]
-EXAMPLE_PORTS = {"arbor": ("oakfield", 8101), "isams": ("wenlock", 8102),
-                 "go4schools": ("brookside", 8103)}
+EXAMPLE_PORTS = {
+    "arbor": ("oakfield", 8101),
+    "isams": ("wenlock", 8102),
+    "go4schools": ("brookside", 8103),
+}
 
 
 def _free_port() -> int:
@@ -49,14 +52,31 @@ def test_simulate_then_sync_with_the_example_config(tmp_path: Path, vendor: str)
     (tmp_path / "registerwatch.toml").write_text(config, encoding="utf-8")
     simulator = subprocess.Popen(
         [*CLI, "simulate", "--vendor", vendor, "--port", str(port), "--pupils", "80"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(port, simulator)
         env = {**os.environ, **credentials_environ(school_id, vendor)}
         result = subprocess.run(
-            [*CLI, "sync", "--config", str(tmp_path / "registerwatch.toml"), "--school",
-             school_id, "--as-of", "2025-12-01", "--format", "json"],
-            capture_output=True, text=True, env=env, timeout=180)
+            [
+                *CLI,
+                "sync",
+                "--config",
+                str(tmp_path / "registerwatch.toml"),
+                "--school",
+                school_id,
+                "--as-of",
+                "2025-12-01",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+        )
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)

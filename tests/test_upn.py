@@ -268,8 +268,11 @@ def test_make_upn_rejects_parts_that_do_not_fit(args: tuple, message: str) -> No
 
 @pytest.mark.parametrize(
     ("serial", "letter", "message"),
-    [(100, "A", "temporary serial must be 0-99"), (1, "I", "letter must be one of"),
-     (1, "AB", "letter must be one of")],
+    [
+        (100, "A", "temporary serial must be 0-99"),
+        (1, "I", "letter must be one of"),
+        (1, "AB", "letter must be one of"),
+    ],
 )
 def test_make_temporary_upn_rejects_bad_parts(serial: int, letter: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -55,46 +55,58 @@ def credential_hint(mis: MisSettings) -> str:
     return " / ".join(sources) if sources else f"the {mis.vendor.value} credentials"
 
 
-def _plain_credentials(school: SchoolSettings,
-                       environ: Mapping[str, str] | None) -> dict[str, str]:
+def _plain_credentials(school: SchoolSettings, environ: Mapping[str, str] | None) -> dict[str, str]:
     # Raises CredentialError naming the school and the variable or file to set.
-    return {name: secret.get_secret_value()
-            for name, secret in school.mis.credentials(environ).items()}
+    return {
+        name: secret.get_secret_value() for name, secret in school.mis.credentials(environ).items()
+    }
 
 
-def _arbor(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
-           ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+def _arbor(
+    school: SchoolSettings,
+    sync: SyncSettings,
+    environ: Mapping[str, str] | None,
+) -> tuple[Callable[..., Adapter], dict[str, Any]]:
     from registerwatch.adapters.arbor import ArborAdapter
 
     return ArborAdapter, _http_kwargs(school, sync, environ)
 
 
-def _isams(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
-           ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+def _isams(
+    school: SchoolSettings,
+    sync: SyncSettings,
+    environ: Mapping[str, str] | None,
+) -> tuple[Callable[..., Adapter], dict[str, Any]]:
     from registerwatch.adapters.isams import IsamsAdapter
 
     return IsamsAdapter, _http_kwargs(school, sync, environ) | {"pm_cutoff": sync.isams_pm_cutoff}
 
 
-def _go4schools(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
-                ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+def _go4schools(
+    school: SchoolSettings,
+    sync: SyncSettings,
+    environ: Mapping[str, str] | None,
+) -> tuple[Callable[..., Adapter], dict[str, Any]]:
     from registerwatch.adapters.go4schools import Go4SchoolsAdapter
 
     return Go4SchoolsAdapter, _http_kwargs(school, sync, environ)
 
 
-def _ctf(school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None,
-         ) -> tuple[Callable[..., Adapter], dict[str, Any]]:
+def _ctf(
+    school: SchoolSettings,
+    sync: SyncSettings,
+    environ: Mapping[str, str] | None,
+) -> tuple[Callable[..., Adapter], dict[str, Any]]:
     from registerwatch.adapters.ctf import CtfAdapter
 
     # The config guarantees a path for a CTF school; the school's own LAESTAB says whose
     # registers the files' attendance blocks are.
-    return CtfAdapter, {"school_id": school.id, "path": school.mis.path,
-                        "laestab": school.laestab}
+    return CtfAdapter, {"school_id": school.id, "path": school.mis.path, "laestab": school.laestab}
 
 
-def _http_kwargs(school: SchoolSettings, sync: SyncSettings,
-                 environ: Mapping[str, str] | None) -> dict[str, Any]:
+def _http_kwargs(
+    school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None
+) -> dict[str, Any]:
     read_timeout = float(sync.timeout_seconds)
     return {
         "school_id": school.id,
@@ -113,8 +125,12 @@ _BUILDERS: dict[Vendor, Callable[..., tuple[Callable[..., Adapter], dict[str, An
 }
 
 
-def build_adapter(school: SchoolSettings, sync: SyncSettings,
-                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Adapter:
+def build_adapter(
+    school: SchoolSettings,
+    sync: SyncSettings,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Adapter:
     """The adapter for ``school``'s MIS, ready to use; close it when done.
 
     ``environ`` is where ``*_env`` credentials are read from (``os.environ`` by default).

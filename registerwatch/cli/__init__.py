@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))} "
-                  "(rerun with --debug for the traceback)", highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))} "
+            "(rerun with --debug for the traceback)",
+            highlight=False,
+        )
         sys.exit(1)

@@ -46,13 +46,22 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table for people, json for machines")]
-WaitOption = Annotated[bool, typer.Option(
-    "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1")]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", help="table for people, json for machines")
+]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1"
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", envvar="REGISTERWATCH_CONFIG",
-                 help="TOML config file (default: $REGISTERWATCH_CONFIG)"),
+    typer.Option(
+        "--config",
+        envvar="REGISTERWATCH_CONFIG",
+        help="TOML config file (default: $REGISTERWATCH_CONFIG)",
+    ),
 ]
 
 
@@ -65,8 +74,11 @@ state = _State()
 
 
 def _emit_json(payload: Any) -> None:
-    out.print_json(json.dumps(payload, default=str), indent=2) if sys.stdout.isatty() else \
-        sys.stdout.write(json.dumps(payload, default=str, indent=2) + "\n")
+    out.print_json(
+        json.dumps(payload, default=str), indent=2
+    ) if sys.stdout.isatty() else sys.stdout.write(
+        json.dumps(payload, default=str, indent=2) + "\n"
+    )
 
 
 def _load_settings(config: Path | None):
@@ -89,7 +101,6 @@ def _root(
     configure_logging(level="DEBUG" if debug else state.log_level)
 
 
-
 def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "-"
@@ -100,10 +111,14 @@ def _parse_date(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
 
 
-StoreOption = Annotated[str | None, typer.Option("--store", help="store URL (overrides the config)")]
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="store URL (overrides the config)")
+]
 
 
 def _store_url(config: Path | None, store: str | None) -> str:
@@ -116,7 +131,6 @@ def _redacted_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
 
 
 # Width for tables written to a file or a pipe (a nightly job's log), where rich would otherwise

@@ -37,16 +37,30 @@ EXAMPLE_SCHOOL_IDS = {"arbor": "oakfield", "isams": "wenlock", "go4schools": "br
 def simulate(
     vendor: Annotated[SimVendor, typer.Option("--vendor", help="which MIS style to serve")],
     port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="generator seed (same seed, same school)")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", help="generator seed (same seed, same school)")
+    ] = 1,
     pupils: Annotated[int, typer.Option("--pupils", help="pupils on the generated school")] = 300,
-    school_id: Annotated[str | None, typer.Option(
-        "--school-id", help="school the data is generated for (default: the example config's "
-        "school for this vendor)")] = None,
-    no_amendments: Annotated[bool, typer.Option(
-        "--no-amendments", help="serve no amendment history, as most real MIS APIs")] = False,
-    faults: Annotated[list[str] | None, typer.Option(
-        "--fault", help="arm a fault, KIND[:TIMES] (429, 500, 502, 503, slow, html, empty, "
-        "stale, changing, expiring_tokens, malformed, deadlock); TIMES 0 = until stopped")] = None,
+    school_id: Annotated[
+        str | None,
+        typer.Option(
+            "--school-id",
+            help="school the data is generated for (default: the example config's "
+            "school for this vendor)",
+        ),
+    ] = None,
+    no_amendments: Annotated[
+        bool,
+        typer.Option("--no-amendments", help="serve no amendment history, as most real MIS APIs"),
+    ] = False,
+    faults: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="arm a fault, KIND[:TIMES] (429, 500, 502, 503, slow, html, empty, "
+            "stale, changing, expiring_tokens, malformed, deadlock); TIMES 0 = until stopped",
+        ),
+    ] = None,
 ) -> None:
     """Serve a generated school in a vendor's API style on 127.0.0.1 until Ctrl-C.
 
@@ -65,24 +79,35 @@ def simulate(
         except ValueError:
             raise typer.BadParameter(
                 f"{spec!r}: expected KIND[:TIMES], KIND one of "
-                f"{', '.join(k.value for k in FaultKind)}", param_hint="--fault") from None
+                f"{', '.join(k.value for k in FaultKind)}",
+                param_hint="--fault",
+            ) from None
     school_id = school_id or EXAMPLE_SCHOOL_IDS[vendor.value]
     try:
         school = generate_school(seed, pupils, school_id=school_id, vendor=vendor.value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--pupils") from None
-    server = SimulatorServer(build_app(vendor.value, school, faults=injector,
-                                       serve_amendments=not no_amendments), port=port)
+    server = SimulatorServer(
+        build_app(vendor.value, school, faults=injector, serve_amendments=not no_amendments),
+        port=port,
+    )
     base_url = PROFILES[vendor.value].base_url(server.url)
-    err.print(f"serving school {school_id!r}: {len(school.pupils)} pupils, registers "
-              f"{school.calendar.terms[0].start} to the day before {school.as_of}, "
-              f"{vendor.value} style at {base_url}", highlight=False)
-    err.print("set these before `registerwatch sync` (the simulator's own credentials):",
-              highlight=False)
+    err.print(
+        f"serving school {school_id!r}: {len(school.pupils)} pupils, registers "
+        f"{school.calendar.terms[0].start} to the day before {school.as_of}, "
+        f"{vendor.value} style at {base_url}",
+        highlight=False,
+    )
+    err.print(
+        "set these before `registerwatch sync` (the simulator's own credentials):", highlight=False
+    )
     for name, value in credentials_environ(school_id, vendor.value).items():
         err.print(f"  export {name}={value}", highlight=False)
-    err.print(f"then: registerwatch sync --school {school_id} --as-of {school.as_of}  "
-              "(Ctrl-C here to stop the simulator)", highlight=False)
+    err.print(
+        f"then: registerwatch sync --school {school_id} --as-of {school.as_of}  "
+        "(Ctrl-C here to stop the simulator)",
+        highlight=False,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -93,12 +118,14 @@ def simulate(
 
 @app.command("demo")
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="folder for the store and outputs")] =
-    Path("registerwatch-demo"),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="folder for the store and outputs")
+    ] = Path("registerwatch-demo"),
     pupils: Annotated[int, typer.Option("--pupils", help="pupils on the generated school")] = 300,
     seed: Annotated[int, typer.Option("--seed", help="generator seed")] = 1,
-    vendor: Annotated[SimVendor, typer.Option("--vendor", help="MIS style to simulate")] =
-    SimVendor.ARBOR,
+    vendor: Annotated[
+        SimVendor, typer.Option("--vendor", help="MIS style to simulate")
+    ] = SimVendor.ARBOR,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Run a whole night on a simulated school: sync, scan, report, returns, submit.
@@ -111,37 +138,52 @@ def demo(
     live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
     with _SyncProgress(enabled=live) as progress:
         try:
-            result = run_demo(directory, pupils=pupils, seed=seed, vendor=vendor.value,
-                              progress=progress.update if live else None)
+            result = run_demo(
+                directory,
+                pupils=pupils,
+                seed=seed,
+                vendor=vendor.value,
+                progress=progress.update if live else None,
+            )
         except ValueError as exc:  # the generator refuses a school too small for its breaches
             raise typer.BadParameter(str(exc), param_hint="--pupils") from None
     if fmt is OutputFormat.JSON:
         _emit_json(result.to_dict())
         return
-    out.print(f"[bold]registerwatch demo[/]: {_escape(result.school_name)} "
-              f"({result.vendor}-style simulator), registers to {result.as_of}", highlight=False)
+    out.print(
+        f"[bold]registerwatch demo[/]: {_escape(result.school_name)} "
+        f"({result.vendor}-style simulator), registers to {result.as_of}",
+        highlight=False,
+    )
     _print_sync_summary(result.sync)
     stats = result.statistics
     table = Table("measure", "value", title="Attendance so far (DfE method)")
-    for label, key in (("possible sessions", "possible"), ("attendance %", "attendance_rate"),
-                       ("overall absence %", "overall_absence_rate"),
-                       ("authorised absence %", "authorised_absence_rate"),
-                       ("unauthorised absence %", "unauthorised_absence_rate")):
+    for label, key in (
+        ("possible sessions", "possible"),
+        ("attendance %", "attendance_rate"),
+        ("overall absence %", "overall_absence_rate"),
+        ("authorised absence %", "authorised_absence_rate"),
+        ("unauthorised absence %", "unauthorised_absence_rate"),
+    ):
         table.add_row(label, str(stats[key]))
     _print_table(table)
     night = Table("step", "outcome", "what happened", title="The night's work")
     for step in result.night.steps:
-        counts = ", ".join(f"{k} {v}" for k, v in step.counts.items()
-                           if isinstance(v, int) and v and k != "run_id")
+        counts = ", ".join(
+            f"{k} {v}" for k, v in step.counts.items() if isinstance(v, int) and v and k != "run_id"
+        )
         night.add_row(step.name, step.outcome, _escape(counts or "-"))
     _print_table(night)
     findings = ", ".join(f"{n} {severity}" for severity, n in sorted(result.findings.items()))
     out.print(f"open findings: {findings or 'none'}", highlight=False)
     ledger = "verified" if result.ledger_ok else "BROKEN"
-    out.print(f"amendment ledger: {result.ledger_entries} entries, hash chain {ledger}",
-              highlight=False)
+    out.print(
+        f"amendment ledger: {result.ledger_entries} entries, hash chain {ledger}", highlight=False
+    )
     for name, path in result.files.items():
         out.print(f"{name.replace('_', '.')}: {_escape(str(path))}", highlight=False)
     if "report_html" in result.files:
-        out.print(f"[bold]open the report:[/] {_escape(result.files['report_html'].as_uri())}",
-                  highlight=False)
+        out.print(
+            f"[bold]open the report:[/] {_escape(result.files['report_html'].as_uri())}",
+            highlight=False,
+        )

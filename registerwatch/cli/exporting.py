@@ -49,6 +49,7 @@ DEFAULT_OUTPUT_FOLDER = "exports"
 DATE_KINDS = frozenset({"dfe-daily"})
 TERM_KINDS = frozenset({"census-attendance"})
 
+
 def _usage(message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
     return typer.Exit(2)
@@ -72,28 +73,62 @@ def _default_output(settings: Settings) -> Path:
 
 @app.command("export")
 def export_command(
-    kind: Annotated[str, typer.Argument(
-        help=f"the return to make: {', '.join(registry.RETURN_MODULES)}", show_default=False)],
-    school: Annotated[str | None, typer.Option(
-        "--school", help="only this school id (default: every configured school)")] = None,
-    day: Annotated[str | None, typer.Option(
-        "--date", help="dfe-daily: the school day (YYYY-MM-DD; default the last school day "
-                       "before --as-of)")] = None,
-    term: Annotated[str | None, typer.Option(
-        "--term", help="census-attendance: autumn-YYYY, spring-YYYY or summer-YYYY (the "
-                       "calendar year of its dates; default the last term ended)")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="the day the return is made (YYYY-MM-DD; default today); registers "
-                        "are counted up to the day before")] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", help="folder for the XML and CSV files (default: exports/ beside the "
-                         "config file)")] = None,
-    allow_incomplete: Annotated[bool, typer.Option(
-        "--allow-incomplete", help="write the return even when pupils on roll have unmarked "
-                                   "sessions (or the census term is not over)")] = False,
-    option: Annotated[list[str] | None, typer.Option(
-        "--option", help="a return setting KEY=VALUE, repeatable (census_age_window=4-15, "
-                         "ctf_pupils=leavers, ctf_unencodable=refuse, ctf_destination=8934001)")
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help=f"the return to make: {', '.join(registry.RETURN_MODULES)}", show_default=False
+        ),
+    ],
+    school: Annotated[
+        str | None,
+        typer.Option("--school", help="only this school id (default: every configured school)"),
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="dfe-daily: the school day (YYYY-MM-DD; default the last school day "
+            "before --as-of)",
+        ),
+    ] = None,
+    term: Annotated[
+        str | None,
+        typer.Option(
+            "--term",
+            help="census-attendance: autumn-YYYY, spring-YYYY or summer-YYYY (the "
+            "calendar year of its dates; default the last term ended)",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="the day the return is made (YYYY-MM-DD; default today); registers "
+            "are counted up to the day before",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="folder for the XML and CSV files (default: exports/ beside the config file)",
+        ),
+    ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="write the return even when pupils on roll have unmarked "
+            "sessions (or the census term is not over)",
+        ),
+    ] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="a return setting KEY=VALUE, repeatable (census_age_window=4-15, "
+            "ctf_pupils=leavers, ctf_unencodable=refuse, ctf_destination=8934001)",
+        ),
     ] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -107,8 +142,9 @@ def export_command(
     from registerwatch.store import Store
 
     if kind not in registry.RETURN_MODULES:
-        raise _usage(f"no return called {kind!r}; choose one of "
-                     f"{', '.join(registry.RETURN_MODULES)}")
+        raise _usage(
+            f"no return called {kind!r}; choose one of {', '.join(registry.RETURN_MODULES)}"
+        )
     if day is not None and kind not in DATE_KINDS:
         raise _usage(f"--date applies to {', '.join(sorted(DATE_KINDS))} only, not {kind}")
     if term is not None and kind not in TERM_KINDS:
@@ -129,18 +165,22 @@ def export_command(
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
     if school is not None and school not in {s.id for s in settings.schools}:
-        raise _usage(f"no school {school!r} in the configuration (known: "
-                     f"{', '.join(s.id for s in settings.schools)})")
+        raise _usage(
+            f"no school {school!r} in the configuration (known: "
+            f"{', '.join(s.id for s in settings.schools)})"
+        )
     schools = [s for s in settings.schools if school is None or s.id == school]
     try:
         registry.builder(kind)  # a missing return package is an error before any school
     except ImportError as exc:
         if state.debug:
             raise
-        missing = isinstance(exc, ModuleNotFoundError) and \
-            exc.name == registry.RETURN_MODULES[kind]
-        why = "is not installed in this version of registerwatch" if missing else \
-            f"could not be loaded ({type(exc).__name__}; rerun with --debug for the traceback)"
+        missing = isinstance(exc, ModuleNotFoundError) and exc.name == registry.RETURN_MODULES[kind]
+        why = (
+            "is not installed in this version of registerwatch"
+            if missing
+            else f"could not be loaded ({type(exc).__name__}; rerun with --debug for the traceback)"
+        )
         err.print(f"[bold red]error:[/] the {_escape(kind)} return {why}", highlight=False)
         raise typer.Exit(1) from None
     folder = output if output is not None else _default_output(settings)
@@ -150,8 +190,15 @@ def export_command(
     with Store(settings.store.url) as store:
         for school_settings in schools:
             request = registry.ExportRequest(
-                school=school_settings, store=store, as_of=the_as_of, generated_at=generated_at,
-                day=the_day, term=term, allow_incomplete=allow_incomplete, options=options)
+                school=school_settings,
+                store=store,
+                as_of=the_as_of,
+                generated_at=generated_at,
+                day=the_day,
+                term=term,
+                allow_incomplete=allow_incomplete,
+                options=options,
+            )
             made = export_school(kind, request, folder)
             written += made.written
             for failure in made.failures:
@@ -164,8 +211,7 @@ def export_command(
     else:
         _print_written(kind, written)
     for school_id, message in failed:
-        err.print(f"[bold red]{_escape(school_id)} failed:[/] {_escape(message)}",
-                  highlight=False)
+        err.print(f"[bold red]{_escape(school_id)} failed:[/] {_escape(message)}", highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -173,8 +219,9 @@ def export_command(
 def _failure_text(failure: ReturnFailure) -> str:
     """One school's failure for the terminal: which return, and why without quoted values."""
     if failure.is_bug:
-        text = (f"internal error: {type(failure.error).__name__} "
-                "(rerun with --debug for the traceback)")
+        text = (
+            f"internal error: {type(failure.error).__name__} (rerun with --debug for the traceback)"
+        )
     else:
         text = redact_values(str(failure.error))
     return text if failure.artefact is None else f"{failure.artefact}: {text}"
@@ -185,8 +232,13 @@ def _print_written(kind: str, written: list[WrittenReturn]) -> None:
     for column in table.columns:
         column.overflow = "fold"
     for item in written:
-        table.add_row(item.school_id, str(item.records), str(item.xml_path), str(item.csv_path),
-                      item.sha256[:16])
+        table.add_row(
+            item.school_id,
+            str(item.records),
+            str(item.xml_path),
+            str(item.csv_path),
+            item.sha256[:16],
+        )
     if written:
         _print_table(table)
     else:

@@ -41,12 +41,35 @@ def codes_command(fmt: FormatOption = OutputFormat.TABLE) -> None:
     if fmt is OutputFormat.JSON:
         _emit_json(rows)
         return
-    table = Table("code", "description", "category", "possible", "attendance", "authorised",
-                  "unauthorised", "valid from", "valid to", title="National attendance codes")
+    table = Table(
+        "code",
+        "description",
+        "category",
+        "possible",
+        "attendance",
+        "authorised",
+        "unauthorised",
+        "valid from",
+        "valid to",
+        title="National attendance codes",
+    )
     for row in rows:
-        table.add_row(*(_cell(row[k]) for k in ("code", "description", "category", "possible",
-                                                  "attendance", "authorised", "unauthorised",
-                                                  "valid_from", "valid_to")))
+        table.add_row(
+            *(
+                _cell(row[k])
+                for k in (
+                    "code",
+                    "description",
+                    "category",
+                    "possible",
+                    "attendance",
+                    "authorised",
+                    "unauthorised",
+                    "valid_from",
+                    "valid_to",
+                )
+            )
+        )
     out.print(table)
 
 
@@ -63,8 +86,12 @@ def upn_check(
 
     results = [check_upn(u) for u in upns]
     if fmt is OutputFormat.JSON:
-        _emit_json([{"upn": r.upn, "valid": r.valid, "reason": r.reason,
-                     "temporary": r.temporary} for r in results])
+        _emit_json(
+            [
+                {"upn": r.upn, "valid": r.valid, "reason": r.reason, "temporary": r.temporary}
+                for r in results
+            ]
+        )
     else:
         table = Table("UPN", "valid", "reason")
         for r in results:
@@ -99,8 +126,11 @@ def calendar_school_days(
         return
     table = Table("date", "day", "sessions", title=f"School days for {school}: {len(days)}")
     for day in days:
-        table.add_row(day.isoformat(), day.strftime("%A"),
-                      " ".join(s.value for s in calendar.sessions_on(day)))
+        table.add_row(
+            day.isoformat(),
+            day.strftime("%A"),
+            " ".join(s.value for s in calendar.sessions_on(day)),
+        )
     out.print(table)
 
 
@@ -118,8 +148,9 @@ def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
 
 
 @db_app.command("current")
-def db_current(config: ConfigOption = None, store: StoreOption = None,
-               fmt: FormatOption = OutputFormat.TABLE) -> None:
+def db_current(
+    config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
     """Show the store's schema revision."""
     from registerwatch.store import current_revision, head_revision
 
@@ -138,8 +169,16 @@ def db_current(config: ConfigOption = None, store: StoreOption = None,
 def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """Validate the config file; exit 2 listing every problem by its TOML path."""
     settings = _load_settings(config)
-    summary = {"schools": [{"id": s.id, "vendor": s.mis.vendor.value if hasattr(s.mis.vendor, "value") else s.mis.vendor}
-                           for s in settings.schools], "store": _redacted_url(settings.store.url)}
+    summary = {
+        "schools": [
+            {
+                "id": s.id,
+                "vendor": s.mis.vendor.value if hasattr(s.mis.vendor, "value") else s.mis.vendor,
+            }
+            for s in settings.schools
+        ],
+        "store": _redacted_url(settings.store.url),
+    }
     if fmt is OutputFormat.JSON:
         _emit_json(summary)
     else:

@@ -26,17 +26,34 @@ from registerwatch.cli._common import (
 
 @app.command("report")
 def report_command(
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="folder to write report.html, findings.csv and summary.csv to "
-        "(created, mode 0700, when missing)")],
-    school: Annotated[str | None, typer.Option(
-        "--school", help="report only this school id")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="report day (YYYY-MM-DD; default today): registers count up to the "
-        "day before, deadlines on or after it are not yet overdue")] = None,
-    names: Annotated[bool, typer.Option(
-        "--names", help="show pupils' names beside their MIS ids (off by default: the files "
-        "then carry no names)")] = False,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="folder to write report.html, findings.csv and summary.csv to "
+            "(created, mode 0700, when missing)",
+        ),
+    ],
+    school: Annotated[
+        str | None, typer.Option("--school", help="report only this school id")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="report day (YYYY-MM-DD; default today): registers count up to the "
+            "day before, deadlines on or after it are not yet overdue",
+        ),
+    ] = None,
+    names: Annotated[
+        bool,
+        typer.Option(
+            "--names",
+            help="show pupils' names beside their MIS ids (off by default: the files "
+            "then carry no names)",
+        ),
+    ] = False,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -57,22 +74,45 @@ def report_command(
     if school is not None:
         settings.school(school)  # an unknown id is a configuration error (exit 2), said early
     with Store(store or settings.store.url) as opened:
-        files = write_report(opened, settings, output, as_of=day,
-                             generated_at=datetime.now(UTC), school_id=school,
-                             include_names=names)
+        files = write_report(
+            opened,
+            settings,
+            output,
+            as_of=day,
+            generated_at=datetime.now(UTC),
+            school_id=school,
+            include_names=names,
+        )
 
     if fmt is OutputFormat.JSON:
         _emit_json(files.to_dict())
         return
-    table = Table("school", "errors", "warnings", "info", "overdue", "new", "attendance",
-                  title=f"Report for {day.isoformat()}")
+    table = Table(
+        "school",
+        "errors",
+        "warnings",
+        "info",
+        "overdue",
+        "new",
+        "attendance",
+        title=f"Report for {day.isoformat()}",
+    )
     for s in files.data.schools:
         stats = s.term_statistics
         rate = f"{stats.attendance_rate:.1f}%" if stats and stats.possible else "-"
-        table.add_row(_escape(s.school_id), str(s.count(Severity.ERROR)),
-                      str(s.count(Severity.WARNING)), str(s.count(Severity.INFO)),
-                      str(s.overdue), str(s.new), rate)
+        table.add_row(
+            _escape(s.school_id),
+            str(s.count(Severity.ERROR)),
+            str(s.count(Severity.WARNING)),
+            str(s.count(Severity.INFO)),
+            str(s.overdue),
+            str(s.new),
+            rate,
+        )
     _print_table(table)
-    for label, path in (("page", files.html), ("findings", files.findings_csv),
-                        ("summary", files.summary_csv)):
+    for label, path in (
+        ("page", files.html),
+        ("findings", files.findings_csv),
+        ("summary", files.summary_csv),
+    ):
         out.print(f"{label:<9} {_escape(str(path))}", highlight=False)

@@ -28,7 +28,6 @@ from registerwatch.cli._common import (
     out,
 )
 
-
 # -- rules ----------------------------------------------------------------------------------
 
 
@@ -42,8 +41,11 @@ class _RulesGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-rules_app = typer.Typer(cls=_RulesGroup, invoke_without_command=True,
-                        help="The rule catalogue: list it, explain a rule, regenerate the docs.")
+rules_app = typer.Typer(
+    cls=_RulesGroup,
+    invoke_without_command=True,
+    help="The rule catalogue: list it, explain a rule, regenerate the docs.",
+)
 app.add_typer(rules_app, name="rules")
 
 
@@ -57,12 +59,30 @@ def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) ->
 
     rules = all_rules()
     if fmt is OutputFormat.JSON:
-        _emit_json([{"code": r.code, "name": r.name, "family": r.family(),
-                     "severity": str(r.severity), "status": str(r.status), "title": r.title,
-                     "summary": r.docs().summary, "citation": r.citation} for r in rules])
+        _emit_json(
+            [
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "family": r.family(),
+                    "severity": str(r.severity),
+                    "status": str(r.status),
+                    "title": r.title,
+                    "summary": r.docs().summary,
+                    "citation": r.citation,
+                }
+                for r in rules
+            ]
+        )
         return
-    table = Table("code", "name", "severity", "status", "checks",
-                  title=f"{len(rules)} rules (`registerwatch rules CODE` explains one)")
+    table = Table(
+        "code",
+        "name",
+        "severity",
+        "status",
+        "checks",
+        title=f"{len(rules)} rules (`registerwatch rules CODE` explains one)",
+    )
     for column in table.columns:
         column.overflow = "fold"
     for r in rules:
@@ -90,15 +110,28 @@ def rules_explain(
     if fmt is OutputFormat.JSON:
         docs = rule.docs()
         fields = RuleSettings.model_fields
-        _emit_json({
-            "code": rule.code, "name": rule.name, "family": rule.family(),
-            "severity": str(rule.severity), "status": str(rule.status), "title": rule.title,
-            "summary": docs.summary, "citation": rule.citation, "fix_hint": rule.fix_hint,
-            "sections": dict(docs.sections),
-            "settings": [{"name": name, "default": _json_default(fields[name].default),
-                          "description": fields[name].description}
-                         for name in rule.settings_used],
-        })
+        _emit_json(
+            {
+                "code": rule.code,
+                "name": rule.name,
+                "family": rule.family(),
+                "severity": str(rule.severity),
+                "status": str(rule.status),
+                "title": rule.title,
+                "summary": docs.summary,
+                "citation": rule.citation,
+                "fix_hint": rule.fix_hint,
+                "sections": dict(docs.sections),
+                "settings": [
+                    {
+                        "name": name,
+                        "default": _json_default(fields[name].default),
+                        "description": fields[name].description,
+                    }
+                    for name in rule.settings_used
+                ],
+            }
+        )
         return
     page = render_rule_doc(rule)
     # The first line is the generated file's "do not edit" comment: not for a reader.
@@ -121,10 +154,12 @@ def _json_default(value: Any) -> Any:
 
 @rules_app.command("docs")
 def rules_docs(
-    check: Annotated[bool, typer.Option(
-        "--check", help="only check; exit 1 listing the pages that are stale")] = False,
-    output: Annotated[Path, typer.Option(
-        "--output", help="the rule docs folder")] = Path("docs/rules"),
+    check: Annotated[
+        bool, typer.Option("--check", help="only check; exit 1 listing the pages that are stale")
+    ] = False,
+    output: Annotated[Path, typer.Option("--output", help="the rule docs folder")] = Path(
+        "docs/rules"
+    ),
 ) -> None:
     """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
     check that the committed pages are current."""
@@ -133,9 +168,11 @@ def rules_docs(
     if check:
         stale = stale_rule_docs(output)
         if stale:
-            out.print(f"stale rule docs in {_escape(str(output))}: {', '.join(stale)}; run "
-                      f"`registerwatch rules docs --output {_escape(str(output))}`",
-                      highlight=False)
+            out.print(
+                f"stale rule docs in {_escape(str(output))}: {', '.join(stale)}; run "
+                f"`registerwatch rules docs --output {_escape(str(output))}`",
+                highlight=False,
+            )
             raise typer.Exit(1)
         out.print(f"rule docs in {_escape(str(output))} are current", highlight=False)
         return

@@ -35,21 +35,44 @@ from registerwatch.cli._common import (
     state,
 )
 
-OutputDirOption = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="folder for each night's report and returns, in a dated subfolder "
-    "(default: output/ beside the config file)")]
+OutputDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="folder for each night's report and returns, in a dated subfolder "
+        "(default: output/ beside the config file)",
+    ),
+]
 
-_OUTCOME_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red",
-                  "interrupted": "magenta", "crashed": "bold red"}
+_OUTCOME_STYLE = {
+    "ok": "green",
+    "partial": "yellow",
+    "failed": "bold red",
+    "interrupted": "magenta",
+    "crashed": "bold red",
+}
 
 # The counts worth a glance, per step, in the order shown; other steps show every number.
 _STEP_COUNTS: dict[str, tuple[str, ...]] = {
-    "sync": ("schools_ok", "schools_failed", "marks_new", "marks_changed", "marks_deleted",
-             "quarantined"),
+    "sync": (
+        "schools_ok",
+        "schools_failed",
+        "marks_new",
+        "marks_changed",
+        "marks_deleted",
+        "quarantined",
+    ),
     "scan": ("schools_scanned", "schools_failed", "rules_failed", "new", "open", "resolved"),
     "report": ("open", "error", "warning", "overdue"),
-    "la-returns": ("rendered", "records", "queued", "already_queued", "failed",
-                   "schools_not_school_day"),
+    "la-returns": (
+        "rendered",
+        "records",
+        "queued",
+        "already_queued",
+        "failed",
+        "schools_not_school_day",
+    ),
     "dfe-daily": ("rendered", "queued", "already_queued", "failed", "schools_not_school_day"),
     "submit": ("sent", "acknowledged", "failed", "deferred"),
 }
@@ -97,10 +120,14 @@ def _took(start: datetime | None, end: datetime | None) -> str:
 def _counts_text(step: str, counts: dict[str, Any]) -> str:
     keys = _STEP_COUNTS.get(step)
     if keys is None:
-        keys = tuple(k for k, v in counts.items() if isinstance(v, int | float)
-                     and not isinstance(v, bool))
-    return ", ".join(f"{k.replace('_', ' ')} {counts[k]}" for k in keys
-                     if isinstance(counts.get(k), int | float) and counts.get(k))
+        keys = tuple(
+            k for k, v in counts.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        )
+    return ", ".join(
+        f"{k.replace('_', ' ')} {counts[k]}"
+        for k in keys
+        if isinstance(counts.get(k), int | float) and counts.get(k)
+    )
 
 
 # -- run -----------------------------------------------------------------------------------------
@@ -110,9 +137,14 @@ def _counts_text(step: str, counts: dict[str, Any]) -> str:
 def run_command(
     config: ConfigOption = None,
     output: OutputDirOption = None,
-    wait: Annotated[bool, typer.Option(
-        "--wait", help="if another `registerwatch run` is running on this store, stand by and "
-        "take over when it stops, instead of exiting 1")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="if another `registerwatch run` is running on this store, stand by and "
+            "take over when it stops, instead of exiting 1",
+        ),
+    ] = False,
 ) -> None:
     """Run the scheduled jobs until stopped: nightly sync, scan and report; the LA returns and
     submission in the morning; the DfE daily return after the afternoon registers close.
@@ -133,22 +165,32 @@ def run_command(
     with handle_signals(stop):
         with locked_store(url, "run", kind="daemon", wait=wait, should_stop=stop) as store:
             if store is None:
-                err.print("stopped while waiting for the other daemon; nothing was run",
-                          highlight=False)
+                err.print(
+                    "stopped while waiting for the other daemon; nothing was run", highlight=False
+                )
                 return
-            scheduler = Scheduler(settings, store, output_dir=folder, stop=stop,
-                                  work_lock=lambda command: store_lock(url, command))
+            scheduler = Scheduler(
+                settings,
+                store,
+                output_dir=folder,
+                stop=stop,
+                work_lock=lambda command: store_lock(url, command),
+            )
             times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
             upcoming = next(iter(scheduler.next_runs().items()), None)
             following = f"; next: {upcoming[0]} at {_when(upcoming[1])}" if upcoming else ""
-            err.print(f"registerwatch run: {times} (Europe/London){following}; reports and "
-                      f"returns in {_escape(str(folder))}; stop with SIGTERM or Ctrl-C",
-                      highlight=False)
+            err.print(
+                f"registerwatch run: {times} (Europe/London){following}; reports and "
+                f"returns in {_escape(str(folder))}; stop with SIGTERM or Ctrl-C",
+                highlight=False,
+            )
             summary = scheduler.run_forever()
     failed = sum(1 for j in summary.jobs if j.failed)
-    err.print(f"registerwatch run stopped ({summary.stopped_by or 'asked'}): "
-              f"{len(summary.jobs)} jobs run, {failed} with failures; see `registerwatch runs`",
-              highlight=False)
+    err.print(
+        f"registerwatch run stopped ({summary.stopped_by or 'asked'}): "
+        f"{len(summary.jobs)} jobs run, {failed} with failures; see `registerwatch runs`",
+        highlight=False,
+    )
 
 
 # -- nightly -------------------------------------------------------------------------------------
@@ -156,8 +198,12 @@ def run_command(
 
 @app.command("nightly")
 def nightly_command(
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="the day the night is for (YYYY-MM-DD; default today in London)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="the day the night is for (YYYY-MM-DD; default today in London)"
+        ),
+    ] = None,
     config: ConfigOption = None,
     output: OutputDirOption = None,
     wait: WaitOption = False,
@@ -181,11 +227,15 @@ def nightly_command(
     with handle_signals(stop):
         with locked_store(settings.store.url, "nightly", wait=wait, should_stop=stop) as store:
             if store is None:
-                err.print("stopped while waiting for the lock; nothing was run",
-                          highlight=False)
+                err.print("stopped while waiting for the lock; nothing was run", highlight=False)
                 return
-            ctx = NightContext(settings=settings, store=store, as_of=day, output_dir=folder,
-                               clock=lambda: datetime.now(UTC))
+            ctx = NightContext(
+                settings=settings,
+                store=store,
+                as_of=day,
+                output_dir=folder,
+                clock=lambda: datetime.now(UTC),
+            )
             result = run_job(ONE_SHOT, ctx, trigger="nightly", should_stop=stop)
     if fmt is OutputFormat.JSON:
         _emit_json(result.to_dict())
@@ -196,21 +246,33 @@ def nightly_command(
 
 
 def _print_night(result: Any, folder: Path) -> None:
-    table = Table("step", "outcome", "took", "counts", "errors",
-                  title=f"Night of {result.as_of.isoformat()}: {result.outcome}")
+    table = Table(
+        "step",
+        "outcome",
+        "took",
+        "counts",
+        "errors",
+        title=f"Night of {result.as_of.isoformat()}: {result.outcome}",
+    )
     for column in table.columns:
         column.overflow = "fold"
     for step in result.steps:
-        table.add_row(step.name, _style(step.outcome), f"{step.seconds:.1f}s",
-                      _escape(_counts_text(step.name, step.counts)), str(len(step.errors)))
+        table.add_row(
+            step.name,
+            _style(step.outcome),
+            f"{step.seconds:.1f}s",
+            _escape(_counts_text(step.name, step.counts)),
+            str(len(step.errors)),
+        )
     for name in result.skipped:
         table.add_row(name, "[magenta]skipped[/]", "-", "stopped before this step", "-")
     _print_table(table)
     for step in result.steps:
         for error in step.errors:
             out.print(f"[bold red]{_escape(step.name)}:[/] {_escape(error)}", highlight=False)
-    out.print(f"report and returns in {_escape(str(folder / result.as_of.isoformat()))}",
-              highlight=False)
+    out.print(
+        f"report and returns in {_escape(str(folder / result.as_of.isoformat()))}", highlight=False
+    )
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -218,11 +280,20 @@ def _print_night(result: Any, folder: Path) -> None:
 
 @app.command("runs")
 def runs_command(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000,
-                                       help="how many runs to show, newest first")] = 30,
-    command: Annotated[str | None, typer.Option(
-        "--command", help="only runs of this command or step, e.g. nightly, nightly:sync, "
-        "sync, scan, submit, run")] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", "-n", min=1, max=10_000, help="how many runs to show, newest first"
+        ),
+    ] = 30,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command",
+            help="only runs of this command or step, e.g. nightly, nightly:sync, "
+            "sync, scan, submit, run",
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -237,25 +308,40 @@ def runs_command(
         _emit_json([_run_dict(r) for r in records])
         return
     if not records:
-        out.print("no runs recorded yet" + (f" for {command}" if command else ""),
-                  highlight=False)
+        out.print("no runs recorded yet" + (f" for {command}" if command else ""), highlight=False)
         return
-    table = Table("id", "command", "started", "took", "outcome", "details",
-                  title=f"Runs (newest first, {len(records)} shown)")
+    table = Table(
+        "id",
+        "command",
+        "started",
+        "took",
+        "outcome",
+        "details",
+        title=f"Runs (newest first, {len(records)} shown)",
+    )
     for column in table.columns:
         column.overflow = "fold"
     for r in records:
-        table.add_row(str(r.id), _escape(r.command), _when(r.started_at),
-                      _took(r.started_at, r.finished_at), _style(r.outcome),
-                      _escape(_run_details(r.command, r.counts)))
+        table.add_row(
+            str(r.id),
+            _escape(r.command),
+            _when(r.started_at),
+            _took(r.started_at, r.finished_at),
+            _style(r.outcome),
+            _escape(_run_details(r.command, r.counts)),
+        )
     _print_table(table)
 
 
 def _run_dict(record: Any) -> dict[str, Any]:
-    return {"id": record.id, "command": record.command,
-            "started_at": record.started_at.isoformat(),
-            "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-            "outcome": record.outcome, "counts": record.counts}
+    return {
+        "id": record.id,
+        "command": record.command,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "outcome": record.outcome,
+        "counts": record.counts,
+    }
 
 
 def _run_details(command: str, counts: dict[str, Any]) -> str:

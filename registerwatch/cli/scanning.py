@@ -78,18 +78,28 @@ class NotifyKind(StrEnum):
 
 
 ScanFormatOption = Annotated[
-    ScanFormat, typer.Option("--format", help="table for people, json for machines, csv for "
-                                              "spreadsheets")]
-IncludeNamesOption = Annotated[bool, typer.Option(
-    "--include-names", help="add each pupil's name (pupil_name); without it, pupils are named "
-                            "by MIS id and UPN only")]
-OutputOption = Annotated[Path | None, typer.Option(
-    "--output", help="write the output to this file instead (atomically, mode 0600)")]
+    ScanFormat,
+    typer.Option("--format", help="table for people, json for machines, csv for spreadsheets"),
+]
+IncludeNamesOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-names",
+        help="add each pupil's name (pupil_name); without it, pupils are named "
+        "by MIS id and UPN only",
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", help="write the output to this file instead (atomically, mode 0600)"),
+]
 
-findings_app = typer.Typer(help="List and acknowledge the findings the scan keeps.",
-                           no_args_is_help=True)
-notify_app = typer.Typer(help="Record returns made to the LA outside registerwatch.",
-                         no_args_is_help=True)
+findings_app = typer.Typer(
+    help="List and acknowledge the findings the scan keeps.", no_args_is_help=True
+)
+notify_app = typer.Typer(
+    help="Record returns made to the LA outside registerwatch.", no_args_is_help=True
+)
 app.add_typer(findings_app, name="findings")
 app.add_typer(notify_app, name="notify")
 
@@ -103,8 +113,11 @@ def _severity(fail_on: FailOn) -> Severity | None:
 # -- rendering ------------------------------------------------------------------------------
 
 _STATUS_STYLE = {"new": "[bold]NEW[/]", "open": "open", "resolved": "[green]resolved[/]"}
-_SEVERITY_STYLE = {"error": "[bold red]error[/]", "warning": "[yellow]warning[/]",
-                   "info": "[cyan]info[/]"}
+_SEVERITY_STYLE = {
+    "error": "[bold red]error[/]",
+    "warning": "[yellow]warning[/]",
+    "info": "[cyan]info[/]",
+}
 
 
 def _sessions(item: ScanFinding) -> str:
@@ -136,13 +149,22 @@ def _state_cell(item: ScanFinding) -> str:
     return text
 
 
-def _findings_table(findings: Sequence[ScanFinding], *, title: str,
-                    include_names: bool) -> Table:
+def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_names: bool) -> Table:
     from registerwatch.scan.output import table_order
 
     schools = {f.finding.school_id for f in findings}
-    columns = ["state", "severity", "rule", *(["school"] if len(schools) > 1 else []),
-               "pupil", "sessions", "due", "finding", "acknowledged", "fingerprint"]
+    columns = [
+        "state",
+        "severity",
+        "rule",
+        *(["school"] if len(schools) > 1 else []),
+        "pupil",
+        "sessions",
+        "due",
+        "finding",
+        "acknowledged",
+        "fingerprint",
+    ]
     table = Table(*columns, title=title, show_lines=True)
     for column in table.columns:
         column.overflow = "fold"
@@ -151,49 +173,75 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str,
         ack = ""
         if item.acknowledged:
             ack = "yes" + (f": {_escape(item.ack_note)}" if item.ack_note else "")
-        row = [_state_cell(item), _SEVERITY_STYLE[str(f.severity)], f.rule,
-               *([f.school_id] if len(schools) > 1 else []), _pupil_cell(item, include_names),
-               _sessions(item), f.due.isoformat() if f.due else "-", _escape(f.message), ack,
-               (f.fingerprint or "")[:12]]
+        row = [
+            _state_cell(item),
+            _SEVERITY_STYLE[str(f.severity)],
+            f.rule,
+            *([f.school_id] if len(schools) > 1 else []),
+            _pupil_cell(item, include_names),
+            _sessions(item),
+            f.due.isoformat() if f.due else "-",
+            _escape(f.message),
+            ack,
+            (f.fingerprint or "")[:12],
+        ]
         table.add_row(*row)
     return table
 
 
-def _print_scan(console: Console, result: ScanResult, *, include_names: bool,
-                fail_on: Severity | None) -> None:
+def _print_scan(
+    console: Console, result: ScanResult, *, include_names: bool, fail_on: Severity | None
+) -> None:
     counts = result.counts()
     schools = [s for s in result.schools if s.status == "scanned"]
-    title = (f"Scan of {len(schools)} school(s) as of {result.as_of.isoformat()}: "
-             f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved")
+    title = (
+        f"Scan of {len(schools)} school(s) as of {result.as_of.isoformat()}: "
+        f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved"
+    )
     if result.findings:
-        console.print(_findings_table(result.findings, title=title,
-                                      include_names=include_names))
+        console.print(_findings_table(result.findings, title=title, include_names=include_names))
     else:
         console.print(f"{title}: no findings.", highlight=False)
     for school in result.schools:
         name = _escape(school.school_id)
         if school.status == "not_synced":
-            console.print(f"[yellow]{name}:[/] not synced yet; run `registerwatch sync "
-                          f"--school {name}` first", highlight=False)
+            console.print(
+                f"[yellow]{name}:[/] not synced yet; run `registerwatch sync "
+                f"--school {name}` first",
+                highlight=False,
+            )
         elif school.status == "failed":
-            console.print(f"[bold red]{name} could not be scanned:[/] "
-                          f"{_escape(school.error or '')}", highlight=False)
+            console.print(
+                f"[bold red]{name} could not be scanned:[/] {_escape(school.error or '')}",
+                highlight=False,
+            )
         for code, error in sorted(school.failed_rules.items()):
-            console.print(f"[bold red]{name}: rule {code} failed[/] ({_escape(error)}); its "
-                          "open findings were kept open. This is a bug: please report it.",
-                          highlight=False)
+            console.print(
+                f"[bold red]{name}: rule {code} failed[/] ({_escape(error)}); its "
+                "open findings were kept open. This is a bug: please report it.",
+                highlight=False,
+            )
     failing = result.failing(fail_on)
     if fail_on is not None:
         acked = sum(1 for f in result.findings if f.status != "resolved" and f.acknowledged)
-        console.print(f"{len(failing)} unacknowledged finding(s) at or above {fail_on}"
-                      f"{f'; {acked} acknowledged' if acked else ''}.", highlight=False)
+        console.print(
+            f"{len(failing)} unacknowledged finding(s) at or above {fail_on}"
+            f"{f'; {acked} acknowledged' if acked else ''}.",
+            highlight=False,
+        )
 
 
 def _rendered_table(render: Any) -> str:
     """What a table view prints, as plain text for a file."""
     buffer = io.StringIO()
-    console = Console(file=buffer, width=_FILE_TABLE_WIDTH, soft_wrap=True, no_color=True,
-                      color_system=None, force_terminal=False)
+    console = Console(
+        file=buffer,
+        width=_FILE_TABLE_WIDTH,
+        soft_wrap=True,
+        no_color=True,
+        color_system=None,
+        force_terminal=False,
+    )
     render(console)
     return buffer.getvalue()
 
@@ -210,8 +258,9 @@ def _deliver(text: str, output: Path | None, *, bom: bool = False) -> None:
     err.print(f"wrote {output}", highlight=False)
 
 
-def _emit(fmt: ScanFormat, output: Path | None, *, document: Any, csv_text: Any,
-          render: Any) -> None:
+def _emit(
+    fmt: ScanFormat, output: Path | None, *, document: Any, csv_text: Any, render: Any
+) -> None:
     """Emit one of the three formats; ``document``/``csv_text``/``render`` build them lazily."""
     import json
 
@@ -235,14 +284,22 @@ def _emit(fmt: ScanFormat, output: Path | None, *, document: Any, csv_text: Any,
 @app.command("scan")
 def scan_command(
     school: Annotated[str | None, typer.Option("--school", help="scan only this school id")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="judge every deadline as on this date (YYYY-MM-DD; default today, "
-                        "Europe/London)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="judge every deadline as on this date (YYYY-MM-DD; default today, Europe/London)",
+        ),
+    ] = None,
     fmt: ScanFormatOption = ScanFormat.TABLE,
     output: OutputOption = None,
-    fail_on: Annotated[FailOn, typer.Option(
-        "--fail-on", help="exit 1 when an unresolved, unacknowledged finding is at or above "
-                          "this severity")] = FailOn.ERROR,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            "--fail-on",
+            help="exit 1 when an unresolved, unacknowledged finding is at or above this severity",
+        ),
+    ] = FailOn.ERROR,
     include_names: IncludeNamesOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -266,17 +323,27 @@ def scan_command(
     threshold = _severity(fail_on)
     with Store(settings.store.url) as store:
         result = run_scan(store, settings, as_of=day, school_id=school)
-    _emit(fmt, output,
-          document=lambda: scan_document(result, include_names=include_names),
-          csv_text=lambda: findings_csv(result.findings, as_of=result.as_of,
-                                        school_names={s.id: s.name for s in settings.schools},
-                                        include_names=include_names),
-          render=lambda console: _print_scan(console, result, include_names=include_names,
-                                             fail_on=threshold))
+    _emit(
+        fmt,
+        output,
+        document=lambda: scan_document(result, include_names=include_names),
+        csv_text=lambda: findings_csv(
+            result.findings,
+            as_of=result.as_of,
+            school_names={s.id: s.name for s in settings.schools},
+            include_names=include_names,
+        ),
+        render=lambda console: _print_scan(
+            console, result, include_names=include_names, fail_on=threshold
+        ),
+    )
     if output is not None and fmt is not ScanFormat.TABLE:
         counts = result.counts()
-        err.print(f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved; "
-                  f"{len(result.failing(threshold))} need action", highlight=False)
+        err.print(
+            f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved; "
+            f"{len(result.failing(threshold))} need action",
+            highlight=False,
+        )
     if not result.ok or result.failing(threshold):
         raise typer.Exit(1)
 
@@ -286,8 +353,9 @@ def scan_command(
 
 @findings_app.command("list")
 def findings_list(
-    status: Annotated[StatusChoice, typer.Option("--status", help="which findings")] =
-    StatusChoice.OPEN,
+    status: Annotated[
+        StatusChoice, typer.Option("--status", help="which findings")
+    ] = StatusChoice.OPEN,
     school: Annotated[str | None, typer.Option("--school", help="only this school id")] = None,
     fmt: ScanFormatOption = ScanFormat.TABLE,
     output: OutputOption = None,
@@ -308,24 +376,40 @@ def findings_list(
     def render(console: Console) -> None:
         which = "" if status is StatusChoice.ALL else f"{status.value} "
         if findings:
-            console.print(_findings_table(findings, title=f"{len(findings)} {which}finding(s)",
-                                          include_names=include_names))
+            console.print(
+                _findings_table(
+                    findings,
+                    title=f"{len(findings)} {which}finding(s)",
+                    include_names=include_names,
+                )
+            )
         else:
             console.print(f"No {which}findings.", highlight=False)
 
-    _emit(fmt, output,
-          document=lambda: findings_document(findings, status=status.value,
-                                             include_names=include_names),
-          csv_text=lambda: findings_csv(findings, as_of=today_in_london(),
-                                        school_names=school_names,
-                                        include_names=include_names),
-          render=render)
+    _emit(
+        fmt,
+        output,
+        document=lambda: findings_document(
+            findings, status=status.value, include_names=include_names
+        ),
+        csv_text=lambda: findings_csv(
+            findings,
+            as_of=today_in_london(),
+            school_names=school_names,
+            include_names=include_names,
+        ),
+        render=render,
+    )
 
 
 @findings_app.command("ack")
 def findings_ack(
-    fingerprint: Annotated[str, typer.Argument(
-        help="the finding's fingerprint, or a unique prefix of at least 8 characters")],
+    fingerprint: Annotated[
+        str,
+        typer.Argument(
+            help="the finding's fingerprint, or a unique prefix of at least 8 characters"
+        ),
+    ],
     note: Annotated[str, typer.Option("--note", help="what was done or decided, and by whom")],
     config: ConfigOption = None,
     store: StoreOption = None,
@@ -353,8 +437,11 @@ def findings_ack(
         return
     f = item.finding
     who = f"pupil {item.pupil.mis_id}" if item.pupil else "the school"
-    out.print(f"acknowledged {f.rule} ({f.severity}) for {_escape(who)} at "
-              f"{_escape(f.school_id)}: {_escape(item.ack_note or '')}", highlight=False)
+    out.print(
+        f"acknowledged {f.rule} ({f.severity}) for {_escape(who)} at "
+        f"{_escape(f.school_id)}: {_escape(item.ack_note or '')}",
+        highlight=False,
+    )
 
 
 # -- notify ---------------------------------------------------------------------------------
@@ -366,7 +453,9 @@ def _parse_instant(value: str, option: str) -> datetime:
     except ValueError:
         raise typer.BadParameter(
             f"{value!r} is not a date-time (YYYY-MM-DDTHH:MM, optionally with an offset; "
-            "without one it is Europe/London time)", param_hint=option) from None
+            "without one it is Europe/London time)",
+            param_hint=option,
+        ) from None
 
 
 @notify_app.command("record")
@@ -374,18 +463,29 @@ def notify_record(
     school: Annotated[str, typer.Option("--school", help="school id")],
     kind: Annotated[NotifyKind, typer.Option("--kind", help="the return that was made")],
     pupil: Annotated[str, typer.Option("--pupil", help="the pupil's MIS id")],
-    episode_start: Annotated[str | None, typer.Option(
-        "--episode-start", help="first day of the episode the return is about (YYYY-MM-DD; "
-                                "required for continuous_absence and cme: the finding's first "
-                                "session date)")] = None,
-    made_at: Annotated[str | None, typer.Option(
-        "--made-at", help="when the return was made (ISO date-time; default now; without an "
-                          "offset, Europe/London)")] = None,
-    channel: Annotated[str, typer.Option("--channel", help="how it was made (LA portal, "
-                                                           "email, phone...)")] =
-    "recorded by hand",
-    reference: Annotated[str | None, typer.Option(
-        "--reference", help="the LA's reference for it, if any")] = None,
+    episode_start: Annotated[
+        str | None,
+        typer.Option(
+            "--episode-start",
+            help="first day of the episode the return is about (YYYY-MM-DD; "
+            "required for continuous_absence and cme: the finding's first "
+            "session date)",
+        ),
+    ] = None,
+    made_at: Annotated[
+        str | None,
+        typer.Option(
+            "--made-at",
+            help="when the return was made (ISO date-time; default now; without an "
+            "offset, Europe/London)",
+        ),
+    ] = None,
+    channel: Annotated[
+        str, typer.Option("--channel", help="how it was made (LA portal, email, phone...)")
+    ] = "recorded by hand",
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="the LA's reference for it, if any")
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -400,25 +500,41 @@ def notify_record(
     opened = Store(_store_url(config, store))
     try:
         recorded = record_notification(
-            opened, school_id=school, kind=kind.value, pupil_mis_id=pupil,
-            episode_start=episode, made_at=made, channel=channel, reference=reference)
+            opened,
+            school_id=school,
+            kind=kind.value,
+            pupil_mis_id=pupil,
+            episode_start=episode,
+            made_at=made,
+            channel=channel,
+            reference=reference,
+        )
     except NotificationInputError as exc:
         _usage_error(str(exc))
     finally:
         opened.close()
     n = recorded.notification
     if fmt is OutputFormat.JSON:
-        _emit_json({"recorded": recorded.created, "school": n.school_id, "kind": str(n.kind),
-                    "pupil": recorded.pupil.mis_id,
-                    "episode_start": n.episode_start.isoformat() if n.episode_start else None,
-                    "made_at": n.made_at.isoformat(), "channel": n.channel,
-                    "reference": n.reference})
+        _emit_json(
+            {
+                "recorded": recorded.created,
+                "school": n.school_id,
+                "kind": str(n.kind),
+                "pupil": recorded.pupil.mis_id,
+                "episode_start": n.episode_start.isoformat() if n.episode_start else None,
+                "made_at": n.made_at.isoformat(),
+                "channel": n.channel,
+                "reference": n.reference,
+            }
+        )
         return
     what = f"{n.kind} return for pupil {recorded.pupil.mis_id} at {n.school_id}"
     if n.episode_start:
         what += f" (episode from {n.episode_start.isoformat()})"
     if recorded.created:
-        out.print(f"recorded {_escape(what)}; the matching finding closes on the next scan",
-                  highlight=False)
+        out.print(
+            f"recorded {_escape(what)}; the matching finding closes on the next scan",
+            highlight=False,
+        )
     else:
         out.print(f"already recorded: {_escape(what)}", highlight=False)

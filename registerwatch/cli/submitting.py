@@ -24,8 +24,9 @@ from registerwatch.cli._common import (
     state,
 )
 
-outbox_app = typer.Typer(help="Look at the outbox of statutory returns, and re-offer failed ones.",
-                         no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Look at the outbox of statutory returns, and re-offer failed ones.", no_args_is_help=True
+)
 app.add_typer(outbox_app, name="outbox")
 
 
@@ -41,10 +42,15 @@ class OutboxState(StrEnum):
 
 @app.command("submit")
 def submit_command(
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="list what would be sent, and where; send and change nothing")] = False,
-    school: Annotated[str | None, typer.Option(
-        "--school", help="only this school's returns")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="list what would be sent, and where; send and change nothing"
+        ),
+    ] = False,
+    school: Annotated[
+        str | None, typer.Option("--school", help="only this school's returns")
+    ] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
     wait: WaitOption = False,
@@ -54,9 +60,9 @@ def submit_command(
     Exit 1 when any item was rejected (now failed) or could not be sent this run (still
     queued: the next run retries it), or when another run holds the store's lock.
     """
+    from registerwatch.jobs.locked_store import locked_store
     from registerwatch.logging import configure_logging
     from registerwatch.outbox import submit
-    from registerwatch.jobs.locked_store import locked_store
 
     settings = _load_settings(config)
     if not state.debug:
@@ -65,8 +71,9 @@ def submit_command(
     # so no item is sent by two runs at once. A dry run sends and changes nothing: no lock.
     # A missing store is reported, never created (create=False): a dry run changes nothing,
     # and a real run has nothing to send without one.
-    with locked_store(settings.store.url, "submit", wait=wait, create=False,
-                      lock=not dry_run) as opened:
+    with locked_store(
+        settings.store.url, "submit", wait=wait, create=False, lock=not dry_run
+    ) as opened:
         assert opened is not None  # only a stop request while waiting yields None
         report = submit(settings, opened, dry_run=dry_run, school_id=school)
     if fmt is OutputFormat.JSON:
@@ -77,31 +84,55 @@ def submit_command(
         raise typer.Exit(1)
 
 
-_OUTCOME_STYLE = {"acknowledged": "green", "sent": "green", "failed": "bold red",
-                  "deferred": "yellow", "skipped": "dim", "would-send": "cyan"}
+_OUTCOME_STYLE = {
+    "acknowledged": "green",
+    "sent": "green",
+    "failed": "bold red",
+    "deferred": "yellow",
+    "skipped": "dim",
+    "would-send": "cyan",
+}
 
 
 def _print_report(report: Any) -> None:
     if not report.items:
-        out.print("the outbox has nothing queued" + (" (dry run)" if report.dry_run else ""),
-                  highlight=False)
+        out.print(
+            "the outbox has nothing queued" + (" (dry run)" if report.dry_run else ""),
+            highlight=False,
+        )
         return
     title = "Dry run: nothing was sent" if report.dry_run else "Submitted"
-    table = Table("id", "return", "school", "pupil", "episode", "outcome",
-                  "where" if report.dry_run else "receipt", title=title)
+    table = Table(
+        "id",
+        "return",
+        "school",
+        "pupil",
+        "episode",
+        "outcome",
+        "where" if report.dry_run else "receipt",
+        title=title,
+    )
     for column in table.columns:
         column.overflow = "fold"  # a receipt or key cut short cannot be looked up
     for o in report.items:
         style = _OUTCOME_STYLE.get(o.outcome, "")
         where = o.transport if report.dry_run else o.receipt
-        table.add_row(str(o.item_id), o.return_kind, o.school_id, o.pupil_id or "",
-                      o.episode or "", f"[{style}]{o.outcome}[/]", _escape(where or ""))
+        table.add_row(
+            str(o.item_id),
+            o.return_kind,
+            o.school_id,
+            o.pupil_id or "",
+            o.episode or "",
+            f"[{style}]{o.outcome}[/]",
+            _escape(where or ""),
+        )
     _print_table(table)
     for o in report.items:
         if o.error and o.outcome in ("failed", "deferred"):
             colour = "bold red" if o.outcome == "failed" else "yellow"
-            out.print(f"[{colour}]item {o.item_id} {o.outcome}:[/] {_escape(o.error)}",
-                      highlight=False)
+            out.print(
+                f"[{colour}]item {o.item_id} {o.outcome}:[/] {_escape(o.error)}", highlight=False
+            )
     counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
     out.print(counts, highlight=False)
 
@@ -112,21 +143,29 @@ def _print_report(report: Any) -> None:
 def _item_dict(item: Any) -> dict[str, Any]:
     """An outbox item without its payload (the artefact holds pupil data; it stays stored)."""
     return {
-        "id": item.id, "return_kind": item.return_kind, "school_id": item.school_id,
-        "pupil_id": item.pupil_id, "episode": item.episode,
-        "idempotency_key": item.idempotency_key, "sha256": item.sha256, "state": item.state,
-        "attempts": item.attempts, "last_error": item.last_error, "receipt": item.receipt,
-        "artefact_path": item.artefact_path, "created_at": item.created_at.isoformat(),
+        "id": item.id,
+        "return_kind": item.return_kind,
+        "school_id": item.school_id,
+        "pupil_id": item.pupil_id,
+        "episode": item.episode,
+        "idempotency_key": item.idempotency_key,
+        "sha256": item.sha256,
+        "state": item.state,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "receipt": item.receipt,
+        "artefact_path": item.artefact_path,
+        "created_at": item.created_at.isoformat(),
         "updated_at": item.updated_at.isoformat(),
     }
 
 
 @outbox_app.command("list")
 def outbox_list(
-    item_state: Annotated[OutboxState | None, typer.Option(
-        "--state", help="only items in this state")] = None,
-    school: Annotated[str | None, typer.Option(
-        "--school", help="only this school's items")] = None,
+    item_state: Annotated[
+        OutboxState | None, typer.Option("--state", help="only items in this state")
+    ] = None,
+    school: Annotated[str | None, typer.Option("--school", help="only this school's items")] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -135,24 +174,45 @@ def outbox_list(
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
-        items = opened.outbox_items(state=item_state.value if item_state else None,
-                                    school_id=school)
+        items = opened.outbox_items(
+            state=item_state.value if item_state else None, school_id=school
+        )
     if fmt is OutputFormat.JSON:
         _emit_json([_item_dict(i) for i in items])
         return
     if not items:
-        out.print("the outbox is empty" + (f" (state {item_state.value})" if item_state else ""),
-                  highlight=False)
+        out.print(
+            "the outbox is empty" + (f" (state {item_state.value})" if item_state else ""),
+            highlight=False,
+        )
         return
-    table = Table("id", "return", "school", "pupil", "episode", "state", "attempts",
-                  "receipt / last error", "updated", title=f"Outbox: {len(items)} items")
+    table = Table(
+        "id",
+        "return",
+        "school",
+        "pupil",
+        "episode",
+        "state",
+        "attempts",
+        "receipt / last error",
+        "updated",
+        title=f"Outbox: {len(items)} items",
+    )
     for column in table.columns:
         column.overflow = "fold"
     for i in items:
         note = i.receipt if i.state in ("sent", "acknowledged") else (i.last_error or "")
-        table.add_row(str(i.id), i.return_kind, i.school_id, i.pupil_id or "", i.episode or "",
-                      i.state, str(i.attempts), _escape(note or ""),
-                      i.updated_at.isoformat(timespec="seconds"))
+        table.add_row(
+            str(i.id),
+            i.return_kind,
+            i.school_id,
+            i.pupil_id or "",
+            i.episode or "",
+            i.state,
+            str(i.attempts),
+            _escape(note or ""),
+            i.updated_at.isoformat(timespec="seconds"),
+        )
     _print_table(table)
 
 
@@ -173,5 +233,8 @@ def outbox_retry(
     if fmt is OutputFormat.JSON:
         _emit_json(_item_dict(item))
     else:
-        out.print(f"item {item.id} ({item.return_kind}, school {_escape(item.school_id)}) is "
-                  "queued again; run `registerwatch submit` to send it", highlight=False)
+        out.print(
+            f"item {item.id} ({item.return_kind}, school {_escape(item.school_id)}) is "
+            "queued again; run `registerwatch submit` to send it",
+            highlight=False,
+        )

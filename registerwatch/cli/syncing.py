@@ -32,8 +32,10 @@ from registerwatch.cli._common import (
 @app.command("sync")
 def sync_command(
     school: Annotated[str | None, typer.Option("--school", help="sync only this school id")] = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="sync registers up to this date (YYYY-MM-DD; default today)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="sync registers up to this date (YYYY-MM-DD; default today)"),
+    ] = None,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
     wait: WaitOption = False,
@@ -44,8 +46,8 @@ def sync_command(
     the store's lock (see `registerwatch runs`); quarantined records are listed but do not
     change the exit status.
     """
-    from registerwatch.logging import configure_logging
     from registerwatch.jobs.locked_store import locked_store
+    from registerwatch.logging import configure_logging
     from registerwatch.sync import sync_all
 
     day = _parse_date(as_of, "--as-of") if as_of else None
@@ -57,8 +59,13 @@ def sync_command(
         assert store is not None  # only a stop request while waiting yields None
         live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
         with _SyncProgress(enabled=live) as progress:
-            summary = sync_all(settings, store, school_id=school, as_of=day,
-                               progress=progress.update if live else None)
+            summary = sync_all(
+                settings,
+                store,
+                school_id=school,
+                as_of=day,
+                progress=progress.update if live else None,
+            )
     if fmt is OutputFormat.JSON:
         _emit_json(summary.to_dict())
     else:
@@ -84,8 +91,13 @@ class _SyncProgress:
                 TimeElapsedColumn,
             )
 
-            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                      TimeElapsedColumn(), console=out, transient=True)
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
+            )
             self._progress.start()
         return self
 
@@ -118,22 +130,37 @@ class _SyncProgress:
 
 
 def _print_sync_summary(summary: Any) -> None:
-    table = Table("school", "status", "window", "fetched", "marks", "quarantine",
-                  title=f"Sync to {summary.as_of}")
+    table = Table(
+        "school",
+        "status",
+        "window",
+        "fetched",
+        "marks",
+        "quarantine",
+        title=f"Sync to {summary.as_of}",
+    )
     for column, width in zip(table.columns, (10, 6, 10, 13, 10, 10), strict=True):
         column.min_width = width
         column.overflow = "fold"
     for r in summary.schools:
-        fetched = "\n".join(f"{r.fetched[k]} {k}" for k in ("pupils", "registers", "marks",
-                                                              "amendments"))
+        fetched = "\n".join(
+            f"{r.fetched[k]} {k}" for k in ("pupils", "registers", "marks", "amendments")
+        )
         marks = f"{r.marks_new} new\n{r.marks_changed} changed\n{r.marks_deleted} deleted"
         window = f"{r.window.start}\nto {r.window.end}" if r.window else "-"
-        table.add_row(f"{r.school_id}\n({r.vendor})", "ok" if r.ok else "[bold red]FAILED[/]",
-                      window, fetched, marks, str(len(r.quarantined)))
+        table.add_row(
+            f"{r.school_id}\n({r.vendor})",
+            "ok" if r.ok else "[bold red]FAILED[/]",
+            window,
+            fetched,
+            marks,
+            str(len(r.quarantined)),
+        )
     _print_table(table)
     for r in summary.failed:
-        out.print(f"[bold red]{_escape(r.school_id)} failed:[/] {_escape(r.error or '')}",
-                  highlight=False)
+        out.print(
+            f"[bold red]{_escape(r.school_id)} failed:[/] {_escape(r.error or '')}", highlight=False
+        )
     for r in summary.schools:
         for warning in r.warnings:
             out.print(f"[yellow]{_escape(r.school_id)}:[/] {_escape(warning)}", highlight=False)
@@ -141,9 +168,15 @@ def _print_sync_summary(summary: Any) -> None:
     if quarantined:
         # Record references and reasons only: a quarantined record's raw text may hold pupil
         # data and stays in the store.
-        qtable = Table("school", "resource", "record", "field", "reason",
-                       title=f"Quarantined records: {len(quarantined)} (kept in the store; "
-                             "fix them in the MIS)")
+        qtable = Table(
+            "school",
+            "resource",
+            "record",
+            "field",
+            "reason",
+            title=f"Quarantined records: {len(quarantined)} (kept in the store; "
+            "fix them in the MIS)",
+        )
         for column in qtable.columns:
             column.overflow = "fold"  # a record reference cut short cannot be looked up
         for school_id, q in quarantined:
@@ -155,8 +188,9 @@ def _print_sync_summary(summary: Any) -> None:
 
 
 @ledger_app.command("verify")
-def ledger_verify(config: ConfigOption = None, store: StoreOption = None,
-                  fmt: FormatOption = OutputFormat.TABLE) -> None:
+def ledger_verify(
+    config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
     """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry."""
     from registerwatch.store import Store
 
@@ -165,15 +199,23 @@ def ledger_verify(config: ConfigOption = None, store: StoreOption = None,
     if fmt is OutputFormat.JSON:
         _emit_json(check.to_dict())
     elif check.ok:
-        tip = "empty" if check.last_seq is None else \
-            f"tip: entry {check.last_seq}, hash {check.last_hash}"
-        out.print(f"ledger ok: {check.entries} entries; {tip} (keep the tip somewhere the "
-                  "store's owner cannot rewrite: the chain cannot show entries cut off the end)",
-                  highlight=False)
+        tip = (
+            "empty"
+            if check.last_seq is None
+            else f"tip: entry {check.last_seq}, hash {check.last_hash}"
+        )
+        out.print(
+            f"ledger ok: {check.entries} entries; {tip} (keep the tip somewhere the "
+            "store's owner cannot rewrite: the chain cannot show entries cut off the end)",
+            highlight=False,
+        )
     else:
         school = check.broken_school_id or "unknown"
-        out.print(f"[bold red]ledger broken[/] at entry {check.broken_seq} (school "
-                  f"{_escape(school)}): {_escape(check.reason or '')}; {check.entries} entries "
-                  "before it verified", highlight=False)
+        out.print(
+            f"[bold red]ledger broken[/] at entry {check.broken_seq} (school "
+            f"{_escape(school)}): {_escape(check.reason or '')}; {check.entries} entries "
+            "before it verified",
+            highlight=False,
+        )
     if not check.ok:
         raise typer.Exit(1)

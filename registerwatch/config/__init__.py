@@ -22,8 +22,22 @@ from registerwatch.config.types import (
 )
 
 __all__ = [
-    "CONFIG_ENV_VAR", "DEFAULT_STORE_URL", "EXAMPLE_CONFIG_PATH", "PHASES", "VENDOR_CREDENTIALS",
-    "CalendarSettings", "LoggingSettings", "MisSettings", "ScheduleSettings", "SchoolSettings",
-    "Settings", "StoreSettings", "SyncSettings", "TransportSettings", "TransportsSettings",
-    "load_config", "parse_config", "toml_path",
+    "CONFIG_ENV_VAR",
+    "DEFAULT_STORE_URL",
+    "EXAMPLE_CONFIG_PATH",
+    "PHASES",
+    "VENDOR_CREDENTIALS",
+    "CalendarSettings",
+    "LoggingSettings",
+    "MisSettings",
+    "ScheduleSettings",
+    "SchoolSettings",
+    "Settings",
+    "StoreSettings",
+    "SyncSettings",
+    "TransportSettings",
+    "TransportsSettings",
+    "load_config",
+    "parse_config",
+    "toml_path",
 ]

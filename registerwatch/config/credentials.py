@@ -27,18 +27,23 @@ VENDOR_CREDENTIALS: dict[Vendor, tuple[tuple[str, ...], ...]] = {
     Vendor.CTF: (),
 }
 CREDENTIAL_LABELS = {
-    "username": "API user name", "password": "API password", "client_id": "OAuth client id",
-    "client_secret": "OAuth client secret", "api_key": "API key",
+    "username": "API user name",
+    "password": "API password",
+    "client_id": "OAuth client id",
+    "client_secret": "OAuth client secret",
+    "api_key": "API key",
 }
 VENDOR_KEYS: dict[str, tuple[str, ...]] = {
-    vendor.value: tuple(f"{cred}_{how}" for mode in modes for cred in mode for how in ("env", "file"))
+    vendor.value: tuple(
+        f"{cred}_{how}" for mode in modes for cred in mode for how in ("env", "file")
+    )
     for vendor, modes in VENDOR_CREDENTIALS.items()
 }
 
 
-
-def read_credential(owner: str, what: str, env_name: str | None, file: Path | None,
-                     environ: Mapping[str, str]) -> SecretStr:
+def read_credential(
+    owner: str, what: str, env_name: str | None, file: Path | None, environ: Mapping[str, str]
+) -> SecretStr:
     """Read one secret from its environment variable or file, or say exactly what to set."""
     if env_name is not None:
         value = environ.get(env_name)
@@ -47,8 +52,9 @@ def read_credential(owner: str, what: str, env_name: str | None, file: Path | No
                 f"{owner}: environment variable {env_name} is not set (it should hold the {what})"
             )
         if not value.strip():
-            raise CredentialError(f"{owner}: environment variable {env_name} is empty "
-                                  f"(it should hold the {what})")
+            raise CredentialError(
+                f"{owner}: environment variable {env_name} is empty (it should hold the {what})"
+            )
         return SecretStr(value)
     if file is not None:
         try:
@@ -62,19 +68,22 @@ def read_credential(owner: str, what: str, env_name: str | None, file: Path | No
             raise CredentialError(f"{owner}: credential file {file} is not UTF-8 text") from None
         except OSError as exc:
             raise CredentialError(
-                f"{owner}: cannot read credential file {file}: {exc.strerror}") from None
+                f"{owner}: cannot read credential file {file}: {exc.strerror}"
+            ) from None
         # `echo secret > file` and editors add a final newline; nothing else is trimmed because
         # spaces can be part of a password.
         value = text.rstrip("\r\n")
         if not value:
-            raise CredentialError(f"{owner}: credential file {file} is empty "
-                                  f"(it should hold the {what})")
+            raise CredentialError(
+                f"{owner}: credential file {file} is empty (it should hold the {what})"
+            )
         return SecretStr(value)
     raise CredentialError(f"{owner}: no {what} is configured (set its *_env or *_file key)")
 
 
-def credential_problems(model: BaseModel, modes: tuple[tuple[str, ...], ...],
-                         owner_kind: str) -> list[Problem]:
+def credential_problems(
+    model: BaseModel, modes: tuple[tuple[str, ...], ...], owner_kind: str
+) -> list[Problem]:
     """Check that one complete set of credentials (a "mode") is named, each by env or file.
 
     ``modes`` lists the alternatives a service accepts, e.g. iSAMS takes a client id and secret
@@ -83,13 +92,17 @@ def credential_problems(model: BaseModel, modes: tuple[tuple[str, ...], ...],
     problems: list[Problem] = []
 
     def given(cred: str) -> bool:
-        return getattr(model, f"{cred}_env") is not None or getattr(model, f"{cred}_file") is not None
+        return (
+            getattr(model, f"{cred}_env") is not None or getattr(model, f"{cred}_file") is not None
+        )
 
     for mode in modes:
         for cred in mode:
-            if getattr(model, f"{cred}_env") is not None and getattr(model, f"{cred}_file") is not None:
-                problems.append(((f"{cred}_file",),
-                                 f"set only one of {cred}_env and {cred}_file"))
+            if (
+                getattr(model, f"{cred}_env") is not None
+                and getattr(model, f"{cred}_file") is not None
+            ):
+                problems.append(((f"{cred}_file",), f"set only one of {cred}_env and {cred}_file"))
     if not modes:
         return problems
     complete = [mode for mode in modes if all(given(c) for c in mode)]
@@ -103,8 +116,13 @@ def credential_problems(model: BaseModel, modes: tuple[tuple[str, ...], ...],
         incomplete = list(modes)
     else:
         options = " or ".join(" and ".join(f"{c}_env" for c in mode) for mode in modes)
-        problems.append(((), f"credentials required for {owner_kind}: set {options} "
-                             "(each may be a *_file instead)"))
+        problems.append(
+            (
+                (),
+                f"credentials required for {owner_kind}: set {options} "
+                "(each may be a *_file instead)",
+            )
+        )
         return problems
     for mode in incomplete:
         for cred in mode:
@@ -113,8 +131,7 @@ def credential_problems(model: BaseModel, modes: tuple[tuple[str, ...], ...],
     return problems
 
 
-def check_key_used(kind: str, value: Any, allowed: dict[str, tuple[str, ...]],
-                    field: str) -> None:
+def check_key_used(kind: str, value: Any, allowed: dict[str, tuple[str, ...]], field: str) -> None:
     """Reject a key that the chosen vendor / transport kind never uses."""
     if value is None:
         return

@@ -45,6 +45,7 @@ from registerwatch.config.types import (
 from registerwatch.errors import ConfigError, CredentialError
 from registerwatch.schema.models import Vendor
 
+
 class Settings(Section):
     """The whole configuration file."""
 
@@ -65,18 +66,26 @@ class Settings(Section):
             for i, school in enumerate(self.schools):
                 value = getattr(school, key)
                 if value in seen:
-                    problems.append((("schools", i, key),
-                                     f"duplicate: schools[{seen[value]}] has the same {key}"))
+                    problems.append(
+                        (
+                            ("schools", i, key),
+                            f"duplicate: schools[{seen[value]}] has the same {key}",
+                        )
+                    )
                 seen.setdefault(value, i)
         cutoff = self.sync.isams_pm_cutoff
-        for i, school in enumerate(self.schools):
+        for school in self.schools:
             times = school.calendar.register_times
             if school.mis.vendor is Vendor.ISAMS and not times.am_open < cutoff <= times.pm_open:
                 # Otherwise morning registrations would be filed as PM, or the reverse.
-                problems.append((("sync", "isams_pm_cutoff"),
-                                 f"{cutoff:%H:%M} must be after school '{school.id}' am_open "
-                                 f"({times.am_open:%H:%M}) and no later than its pm_open "
-                                 f"({times.pm_open:%H:%M})"))
+                problems.append(
+                    (
+                        ("sync", "isams_pm_cutoff"),
+                        f"{cutoff:%H:%M} must be after school '{school.id}' am_open "
+                        f"({times.am_open:%H:%M}) and no later than its pm_open "
+                        f"({times.pm_open:%H:%M})",
+                    )
+                )
         raise_problems(problems)
         return self
 
@@ -109,13 +118,14 @@ class Settings(Section):
             raise CredentialError("credentials could not be read", errors=problems)
 
 
-
 # --------------------------------------------------------------------------------------------
 # Loading and error reporting
 # --------------------------------------------------------------------------------------------
 
-def load_config(path: str | Path | None = None,
-                environ: Mapping[str, str] | None = None) -> Settings:
+
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Load and validate the TOML config at ``path``, or at ``$REGISTERWATCH_CONFIG``.
 
     Raises ConfigError listing every problem by TOML path. Secrets are not read here (see
@@ -127,7 +137,8 @@ def load_config(path: str | Path | None = None,
         if not named:
             raise ConfigError(
                 f"no configuration file given: pass --config or set {CONFIG_ENV_VAR} "
-                f"(an annotated example is {EXAMPLE_CONFIG_PATH})")
+                f"(an annotated example is {EXAMPLE_CONFIG_PATH})"
+            )
         path = named
     # normpath, not resolve(): tidy "a/../b" without replacing a symlinked config directory.
     file = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -143,14 +154,19 @@ def load_config(path: str | Path | None = None,
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {file} is not valid TOML",
-                          errors=[_describe_toml_error(exc)]) from None
+        raise ConfigError(
+            f"configuration file {file} is not valid TOML", errors=[_describe_toml_error(exc)]
+        ) from None
     settings = parse_config(data, config_dir=file.parent, source=file)
     return settings
 
 
-def parse_config(data: Mapping[str, Any], *, config_dir: str | Path | None = None,
-                 source: str | Path | None = None) -> Settings:
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    config_dir: str | Path | None = None,
+    source: str | Path | None = None,
+) -> Settings:
     """Validate an already-parsed TOML document (tests, the simulator and ``demo`` build these).
 
     Relative paths are resolved against ``config_dir`` (left relative when it is None).
@@ -207,7 +223,7 @@ def _message(err: Any, loc: Loc) -> str:
         return str(ctx.get("error", err["msg"]))
     if kind.startswith("time"):
         return 'must be a time such as "08:45"'
-    if kind.startswith("date") or kind.startswith("datetime"):
+    if kind.startswith(("date", "datetime")):
         return 'must be a date such as "2025-09-03"'
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "must be a whole number"
@@ -227,8 +243,12 @@ def _message(err: Any, loc: Loc) -> str:
         return f"must have at least {ctx.get('min_length')} entries"
     if kind == "string_too_short":
         return "must not be empty"
-    bounds = {"greater_than_equal": ("at least", "ge"), "less_than_equal": ("at most", "le"),
-              "greater_than": ("greater than", "gt"), "less_than": ("less than", "lt")}
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "less_than_equal": ("at most", "le"),
+        "greater_than": ("greater than", "gt"),
+        "less_than": ("less than", "lt"),
+    }
     if kind in bounds:
         words, key = bounds[kind]
         return f"must be {words} {ctx.get(key)}"

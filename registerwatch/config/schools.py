@@ -47,6 +47,7 @@ from registerwatch.schema.models import (
     Vendor,
 )
 
+
 class MisSettings(Section):
     """``[schools.mis]``: where the school's registers come from, and the names of its secrets."""
 
@@ -97,8 +98,11 @@ class MisSettings(Section):
 
     @model_validator(mode="after")
     def _check_credentials(self) -> MisSettings:
-        raise_problems(credential_problems(self, VENDOR_CREDENTIALS[self.vendor],
-                                             f"vendor '{self.vendor.value}'"))
+        raise_problems(
+            credential_problems(
+                self, VENDOR_CREDENTIALS[self.vendor], f"vendor '{self.vendor.value}'"
+            )
+        )
         return self
 
     def credentials(self, environ: Mapping[str, str] | None = None) -> dict[str, SecretStr]:
@@ -136,31 +140,48 @@ class CalendarSettings(Section):
         for i in range(1, len(self.terms)):
             before, term = self.terms[i - 1], self.terms[i]
             if term.start <= before.end:
-                problems.append(((("terms", i, "start")),
-                                 f"{term.start} is not after terms[{i - 1}] ends ({before.end}); "
-                                 "terms must be in date order and must not overlap"))
+                problems.append(
+                    (
+                        (("terms", i, "start")),
+                        f"{term.start} is not after terms[{i - 1}] ends ({before.end}); "
+                        "terms must be in date order and must not overlap",
+                    )
+                )
         sessions_by_day: dict[date, tuple[int, set[str]]] = {}
         for i, closure in enumerate(self.closures):
             day = closure.date
             if not any(t.start <= day <= t.end for t in self.terms):
-                problems.append((("closures", i, "date"),
-                                 f"{day} is not inside any term (only term days can be closed)"))
+                problems.append(
+                    (
+                        ("closures", i, "date"),
+                        f"{day} is not inside any term (only term days can be closed)",
+                    )
+                )
             elif day.weekday() >= 5:
-                problems.append((("closures", i, "date"),
-                                 f"{day} is a {day.strftime('%A')}, not a school day"))
+                problems.append(
+                    (("closures", i, "date"), f"{day} is a {day.strftime('%A')}, not a school day")
+                )
             sessions = {"AM", "PM"} if closure.session == "both" else {closure.session}
             if day in sessions_by_day and sessions_by_day[day][1] & sessions:
-                problems.append((("closures", i),
-                                 f"closes {day} again (already closed by closures[{sessions_by_day[day][0]}])"))
+                problems.append(
+                    (
+                        ("closures", i),
+                        f"closes {day} again (already closed by closures[{sessions_by_day[day][0]}])",
+                    )
+                )
             first, seen = sessions_by_day.get(day, (i, set()))
             sessions_by_day[day] = (first, seen | sessions)
         times = self.register_times
         am_close = _add_minutes(times.am_open, times.close_after_minutes)
         if am_close is None or am_close > times.pm_open:
             closes = "after midnight" if am_close is None else f"{am_close:%H:%M}"
-            problems.append((("register_times", "pm_open"),
-                             f"must be after the morning register closes "
-                             f"(am_open + close_after_minutes = {closes})"))
+            problems.append(
+                (
+                    ("register_times", "pm_open"),
+                    f"must be after the morning register closes "
+                    f"(am_open + close_after_minutes = {closes})",
+                )
+            )
         raise_problems(problems)
         return self
 
@@ -190,7 +211,8 @@ class SchoolSettings(Section):
         if laestab is not None and laestab[:3] != value:
             raise ValueError(
                 f"does not match laestab, which starts {laestab[:3]} "
-                "(a LAESTAB is the 3-digit LA code followed by the 4-digit establishment number)")
+                "(a LAESTAB is the 3-digit LA code followed by the 4-digit establishment number)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -199,10 +221,20 @@ class SchoolSettings(Section):
         return self
 
     def to_school(self) -> School:
-        return School(id=self.id, urn=self.urn, laestab=self.laestab, name=self.name,
-                      la_code=self.la_code, phase=self.phase, vendor=self.mis.vendor)
+        return School(
+            id=self.id,
+            urn=self.urn,
+            laestab=self.laestab,
+            name=self.name,
+            la_code=self.la_code,
+            phase=self.phase,
+            vendor=self.mis.vendor,
+        )
 
     def to_calendar(self) -> Calendar:
-        return Calendar(school_id=self.id, terms=list(self.calendar.terms),
-                        closures=list(self.calendar.closures),
-                        register_times=self.calendar.register_times)
+        return Calendar(
+            school_id=self.id,
+            terms=list(self.calendar.terms),
+            closures=list(self.calendar.closures),
+            register_times=self.calendar.register_times,
+        )

@@ -36,12 +36,23 @@ TransportKind = Literal["http", "smtp", "folder"]
 # transport (kind changed, old keys left behind) is caught.
 _TRANSPORT_KEYS: dict[str, tuple[str, ...]] = {
     "http": ("url", "token_env", "token_file"),
-    "smtp": ("host", "port", "security", "from", "to", "username_env", "username_file",
-             "password_env", "password_file"),
+    "smtp": (
+        "host",
+        "port",
+        "security",
+        "from",
+        "to",
+        "username_env",
+        "username_file",
+        "password_env",
+        "password_file",
+    ),
     "folder": ("path",),
 }
 _TRANSPORT_REQUIRED: dict[str, tuple[str, ...]] = {
-    "http": ("url",), "smtp": ("host", "from", "to"), "folder": ("path",),
+    "http": ("url",),
+    "smtp": ("host", "from", "to"),
+    "folder": ("path",),
 }
 _SMTP_DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
 
@@ -59,8 +70,14 @@ class TransportSettings(Section):
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] | None = None
     from_: Email | None = Field(default=None, alias="from", validate_default=True)
-    to: Annotated[list[Email], BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
-                  Field(min_length=1)] | None = Field(default=None, validate_default=True)
+    to: (
+        Annotated[
+            list[Email],
+            BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+            Field(min_length=1),
+        ]
+        | None
+    ) = Field(default=None, validate_default=True)
     username_env: EnvVarName | None = None
     username_file: ConfigPath | None = None
     password_env: EnvVarName | None = None
@@ -70,8 +87,21 @@ class TransportSettings(Section):
 
     _owner: str = PrivateAttr(default="transport")
 
-    @field_validator("url", "token_env", "token_file", "host", "port", "security", "from_", "to",
-                     "username_env", "username_file", "password_env", "password_file", "path")
+    @field_validator(
+        "url",
+        "token_env",
+        "token_file",
+        "host",
+        "port",
+        "security",
+        "from_",
+        "to",
+        "username_env",
+        "username_file",
+        "password_env",
+        "password_file",
+        "path",
+    )
     @classmethod
     def _belongs_to_kind(cls, value: Any, info: ValidationInfo) -> Any:
         kind = info.data.get("kind")
@@ -94,17 +124,26 @@ class TransportSettings(Section):
     def _check_pairs(self) -> TransportSettings:
         problems: list[Problem] = []
         for cred in ("token", "username", "password"):
-            if getattr(self, f"{cred}_env") is not None and getattr(self, f"{cred}_file") is not None:
+            if (
+                getattr(self, f"{cred}_env") is not None
+                and getattr(self, f"{cred}_file") is not None
+            ):
                 problems.append(((f"{cred}_file",), f"set only one of {cred}_env and {cred}_file"))
         if self.kind == "smtp":
             has_user = self.username_env is not None or self.username_file is not None
             has_password = self.password_env is not None or self.password_file is not None
             if has_user != has_password:
                 missing = "password" if has_user else "username"
-                problems.append(((f"{missing}_env",),
-                                 f"field required when SMTP authentication is used (or set {missing}_file)"))
+                problems.append(
+                    (
+                        (f"{missing}_env",),
+                        f"field required when SMTP authentication is used (or set {missing}_file)",
+                    )
+                )
             if self.security == "none" and self.host is not None and not is_loopback(self.host):
-                problems.append((("security",), '"none" (no TLS) is allowed only for a loopback host'))
+                problems.append(
+                    (("security",), '"none" (no TLS) is allowed only for a loopback host')
+                )
         raise_problems(problems)
         return self
 
@@ -117,8 +156,11 @@ class TransportSettings(Section):
         """Read this transport's secrets now: ``token`` (http) or ``username``/``password`` (smtp)."""
         env = os.environ if environ is None else environ
         out: dict[str, SecretStr] = {}
-        for cred, what in (("token", "bearer token"), ("username", "SMTP user name"),
-                           ("password", "SMTP password")):
+        for cred, what in (
+            ("token", "bearer token"),
+            ("username", "SMTP user name"),
+            ("password", "SMTP password"),
+        ):
             env_name, file = getattr(self, f"{cred}_env"), getattr(self, f"{cred}_file")
             if env_name is not None or file is not None:
                 out[cred] = read_credential(self._owner, what, env_name, file, env)
@@ -134,7 +176,9 @@ def _la_code_key(value: str) -> str:
 class TransportsSettings(Section):
     """``[transports]``: how returns reach each LA (by LA code) and the DfE."""
 
-    la: dict[Annotated[str, AfterValidator(_la_code_key)], TransportSettings] = Field(default_factory=dict)
+    la: dict[Annotated[str, AfterValidator(_la_code_key)], TransportSettings] = Field(
+        default_factory=dict
+    )
     dfe: TransportSettings | None = None
 
     @model_validator(mode="after")

@@ -59,6 +59,7 @@ Problem = tuple[Loc, str]
 # Reusable field types
 # --------------------------------------------------------------------------------------------
 
+
 def _digits(count: int, example: str) -> Any:
     pattern = re.compile(rf"[0-9]{{{count}}}")  # \d would accept non-ASCII digits
 
@@ -89,7 +90,7 @@ def _check_slug(value: str) -> str:
     if not _SLUG.fullmatch(value):
         raise ValueError(
             "must be a lowercase slug (letters a-z, digits, '-' and '_', starting with a letter "
-            "or digit), e.g. \"oakfield\""
+            'or digit), e.g. "oakfield"'
         )
     return value
 
@@ -185,8 +186,9 @@ def raise_problems(problems: list[Problem]) -> None:
 
 class Section(BaseModel):
     # extra="forbid": a misspelt key is an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True
+    )
 
 
 _BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -205,7 +207,6 @@ def toml_path(loc: Loc) -> str:
             key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
             out += f".{key}" if out else key
     return out
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +254,9 @@ class StoreSettings(Section):
 class LoggingSettings(Section):
     """``[logging]``: how much to log and in which format (logs go to stderr)."""
 
-    level: Annotated[LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"
+    level: Annotated[
+        LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)
+    ] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
 
     @property

@@ -86,9 +86,15 @@ class WrittenReturn:
     sha256: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "school": self.school_id, "xml": str(self.xml_path),
-                "csv": str(self.csv_path), "schema": self.schema, "records": self.records,
-                "sha256": self.sha256}
+        return {
+            "kind": self.kind,
+            "school": self.school_id,
+            "xml": str(self.xml_path),
+            "csv": str(self.csv_path),
+            "schema": self.schema,
+            "records": self.records,
+            "sha256": self.sha256,
+        }
 
 
 @cache
@@ -125,14 +131,16 @@ def validate(rendered: RenderedReturn) -> None:
     except etree.XMLSyntaxError as exc:
         raise ExportValidationError(
             f"{rendered.kind} for school {rendered.school_id!r} is not well-formed XML",
-            errors=[redact_values(str(exc))]) from None
+            errors=[redact_values(str(exc))],
+        ) from None
     if schema.validate(document):
         return
-    problems = [f"line {e.line}: {redact_values(e.message)}"
-                for e in schema.error_log]  # type: ignore[attr-defined]
+    problems = [f"line {e.line}: {redact_values(e.message)}" for e in schema.error_log]  # type: ignore[attr-defined]
     raise ExportValidationError(
         f"{rendered.kind} for school {rendered.school_id!r} does not validate against "
-        f"{rendered.schema_name}; nothing was written", errors=problems)
+        f"{rendered.schema_name}; nothing was written",
+        errors=problems,
+    )
 
 
 def write_return(rendered: RenderedReturn, directory: str | Path) -> WrittenReturn:
@@ -141,9 +149,15 @@ def write_return(rendered: RenderedReturn, directory: str | Path) -> WrittenRetu
     folder = Path(directory)
     xml_path = write_private(folder / f"{rendered.file_stem}.xml", rendered.xml)
     csv_path = write_private(folder / f"{rendered.file_stem}.csv", rendered.csv_bytes())
-    return WrittenReturn(kind=rendered.kind, school_id=rendered.school_id, xml_path=xml_path,
-                         csv_path=csv_path, schema=rendered.schema_name,
-                         records=rendered.record_count, sha256=rendered.sha256)
+    return WrittenReturn(
+        kind=rendered.kind,
+        school_id=rendered.school_id,
+        xml_path=xml_path,
+        csv_path=csv_path,
+        schema=rendered.schema_name,
+        records=rendered.record_count,
+        sha256=rendered.sha256,
+    )
 
 
 def xml_bytes(root: etree._Element) -> bytes:

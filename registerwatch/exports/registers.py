@@ -83,8 +83,13 @@ class SchoolIdentity:
 
     @classmethod
     def from_settings(cls, school: SchoolSettings) -> SchoolIdentity:
-        return cls(id=school.id, urn=school.urn, laestab=school.laestab,
-                   la_code=school.la_code, name=school.name)
+        return cls(
+            id=school.id,
+            urn=school.urn,
+            laestab=school.laestab,
+            la_code=school.la_code,
+            name=school.name,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,11 @@ class RegisterData:
     def marks_of(self, pupil: Pupil, start: date, end: date) -> list[Mark]:
         """The pupil's marks from ``start`` to ``end`` inclusive on days they were on roll,
         ordered by date then session (a mark for a day off roll belongs to no return)."""
-        return [m for m in self.by_pupil.get(pupil.id, ())
-                if start <= m.date <= end and pupil.on_roll(m.date)]
+        return [
+            m
+            for m in self.by_pupil.get(pupil.id, ())
+            if start <= m.date <= end and pupil.on_roll(m.date)
+        ]
 
 
 _SESSION_RANK = {Session.AM: 0, Session.PM: 1}
@@ -114,20 +122,25 @@ def pupil_sort_key(pupil: Pupil) -> tuple[str, str]:
     return (pupil.mis_id, pupil.id)
 
 
-def make_register(school: SchoolIdentity, calendar: SchoolCalendar, pupils: Iterable[Pupil],
-                  marks: Iterable[Mark]) -> RegisterData:
+def make_register(
+    school: SchoolIdentity, calendar: SchoolCalendar, pupils: Iterable[Pupil], marks: Iterable[Mark]
+) -> RegisterData:
     """A RegisterData from plain records (what ``load_register`` and the tests both use)."""
     index: dict[SessionKey, Mark] = {}
     for mark in marks:
         index[(mark.pupil_id, mark.date, Session(mark.session))] = mark
     by_pupil: dict[str, list[Mark]] = {}
-    for (pupil_id, _, _), mark in sorted(index.items(),
-                                         key=lambda item: (item[0][0], item[0][1],
-                                                           _SESSION_RANK[item[0][2]])):
+    for (pupil_id, _, _), mark in sorted(
+        index.items(), key=lambda item: (item[0][0], item[0][1], _SESSION_RANK[item[0][2]])
+    ):
         by_pupil.setdefault(pupil_id, []).append(mark)
-    return RegisterData(school=school, calendar=calendar,
-                        pupils=tuple(sorted(pupils, key=pupil_sort_key)), marks=index,
-                        by_pupil={k: tuple(v) for k, v in by_pupil.items()})
+    return RegisterData(
+        school=school,
+        calendar=calendar,
+        pupils=tuple(sorted(pupils, key=pupil_sort_key)),
+        marks=index,
+        by_pupil={k: tuple(v) for k, v in by_pupil.items()},
+    )
 
 
 def school_calendar(request: ExportRequest) -> SchoolCalendar:
@@ -135,13 +148,17 @@ def school_calendar(request: ExportRequest) -> SchoolCalendar:
     return calendar_for(request.school)
 
 
-def load_register(request: ExportRequest, start: date, end: date,
-                  calendar: SchoolCalendar | None = None) -> RegisterData:
+def load_register(
+    request: ExportRequest, start: date, end: date, calendar: SchoolCalendar | None = None
+) -> RegisterData:
     """The school's pupils, and its live marks from ``start`` to ``end`` inclusive."""
     school = request.school
     return make_register(
-        SchoolIdentity.from_settings(school), calendar or school_calendar(request),
-        request.store.pupils(school.id), request.store.marks(school.id, start, end))
+        SchoolIdentity.from_settings(school),
+        calendar or school_calendar(request),
+        request.store.pupils(school.id),
+        request.store.marks(school.id, start, end),
+    )
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -163,18 +180,26 @@ def on_roll_between(pupil: Pupil, start: date, end: date) -> bool:
     return not (pupil.leaving_date is not None and pupil.leaving_date < start)
 
 
-def expected_sessions(data: RegisterData, pupil: Pupil, start: date,
-                      end: date) -> list[tuple[date, Session]]:
+def expected_sessions(
+    data: RegisterData, pupil: Pupil, start: date, end: date
+) -> list[tuple[date, Session]]:
     """School sessions from ``start`` to ``end`` on which the pupil was on roll (and so must
     have a mark)."""
-    return [(day, session) for day, session in data.calendar.school_sessions(start, end)
-            if pupil.on_roll(day)]
+    return [
+        (day, session)
+        for day, session in data.calendar.school_sessions(start, end)
+        if pupil.on_roll(day)
+    ]
 
 
-def unmarked_sessions(data: RegisterData, pupil: Pupil, start: date,
-                      end: date) -> list[tuple[date, Session]]:
-    return [(day, session) for day, session in expected_sessions(data, pupil, start, end)
-            if data.mark(pupil, day, session) is None]
+def unmarked_sessions(
+    data: RegisterData, pupil: Pupil, start: date, end: date
+) -> list[tuple[date, Session]]:
+    return [
+        (day, session)
+        for day, session in expected_sessions(data, pupil, start, end)
+        if data.mark(pupil, day, session) is None
+    ]
 
 
 def invalid_marks(marks: Iterable[Mark]) -> list[Mark]:
@@ -189,26 +214,33 @@ def describe_session(day: date, session: Session) -> str:
     return f"{day.isoformat()} {Session(session).value}"
 
 
-def unmarked_problems(pupil: Pupil, sessions: Sequence[tuple[date, Session]], *,
-                      itemise: bool) -> list[str]:
+def unmarked_problems(
+    pupil: Pupil, sessions: Sequence[tuple[date, Session]], *, itemise: bool
+) -> list[str]:
     """Lines naming a pupil's unmarked sessions: each one, or (over a term) a summary."""
     if not sessions:
         return []
     if itemise:
         return [f"pupil {pupil.mis_id}: {describe_session(*s)} has no mark" for s in sessions]
     first, last = sessions[0], sessions[-1]
-    span = describe_session(*first) if len(sessions) == 1 else \
-        f"{describe_session(*first)} to {describe_session(*last)}"
+    span = (
+        describe_session(*first)
+        if len(sessions) == 1
+        else f"{describe_session(*first)} to {describe_session(*last)}"
+    )
     plural = "s" if len(sessions) != 1 else ""
-    return [(f"pupil {pupil.mis_id}: {len(sessions)} school session{plural} without a mark "
-            f"({span})")]
+    return [
+        (f"pupil {pupil.mis_id}: {len(sessions)} school session{plural} without a mark ({span})")
+    ]
 
 
 def invalid_mark_problems(pupil: Pupil, marks: Iterable[Mark]) -> list[str]:
     # The code is named: a national code says nothing about who the pupil is.
-    return [f"pupil {pupil.mis_id}: {describe_session(m.date, m.session)} is marked "
-            f"{m.code!r}, which is not a 2024 national code on that date (SI 2024/208 reg 10)"
-            for m in invalid_marks(marks)]
+    return [
+        f"pupil {pupil.mis_id}: {describe_session(m.date, m.session)} is marked "
+        f"{m.code!r}, which is not a 2024 national code on that date (SI 2024/208 reg 10)"
+        for m in invalid_marks(marks)
+    ]
 
 
 def pupil_data_problems(pupil: Pupil, *, upn_required: bool) -> list[str]:
@@ -217,11 +249,15 @@ def pupil_data_problems(pupil: Pupil, *, upn_required: bool) -> list[str]:
     where = f"pupil {pupil.mis_id}"
     if pupil.upn is None or not pupil.upn.strip():
         if upn_required:
-            problems.append(f"{where}: has no UPN (census rule 1500); give the pupil a UPN "
-                            "(a temporary one if none has been issued) in the MIS")
+            problems.append(
+                f"{where}: has no UPN (census rule 1500); give the pupil a UPN "
+                "(a temporary one if none has been issued) in the MIS"
+            )
     elif not UPN_FORMAT.fullmatch(normalise_upn(pupil.upn)):
-        problems.append(f"{where}: UPN is not 13 characters in the DfE form (a check letter, "
-                        "11 digits, then a digit or letter; census rules 1510-1550)")
+        problems.append(
+            f"{where}: UPN is not 13 characters in the DfE form (a check letter, "
+            "11 digits, then a digit or letter; census rules 1510-1550)"
+        )
     if not (pupil.legal_forename or "").strip():
         problems.append(f"{where}: has no legal forename")
     if not (pupil.legal_surname or "").strip():
@@ -256,8 +292,10 @@ def age_on(dob: date, day: date) -> int:
 def utc_timestamp(generated_at: datetime) -> str:
     """``generated_at`` as an ISO-8601 UTC instant to the second (the returns' GeneratedAt)."""
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
-        raise ExportRequestError("generated_at must be timezone-aware (the clock is passed in; "
-                                 "rendering never reads 'now')")
+        raise ExportRequestError(
+            "generated_at must be timezone-aware (the clock is passed in; "
+            "rendering never reads 'now')"
+        )
     return generated_at.astimezone(UTC).isoformat(timespec="seconds")
 
 

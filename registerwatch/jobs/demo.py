@@ -63,8 +63,11 @@ class DemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "directory": str(self.directory), "vendor": self.vendor, "school": self.school_id,
-            "school_name": self.school_name, "as_of": self.as_of,
+            "directory": str(self.directory),
+            "vendor": self.vendor,
+            "school": self.school_id,
+            "school_name": self.school_name,
+            "as_of": self.as_of,
             "sync": self.sync.to_dict(),
             "night": self.night.to_dict(),
             "ledger": {"ok": self.ledger_ok, "entries": self.ledger_entries},
@@ -74,9 +77,14 @@ class DemoResult:
         }
 
 
-def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED,
-             vendor: str = DEFAULT_VENDOR,
-             progress: Callable[[SyncEvent], None] | None = None) -> DemoResult:
+def run_demo(
+    directory: str | Path,
+    *,
+    pupils: int = DEFAULT_PUPILS,
+    seed: int = DEFAULT_SEED,
+    vendor: str = DEFAULT_VENDOR,
+    progress: Callable[[SyncEvent], None] | None = None,
+) -> DemoResult:
     folder = Path(directory).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     school = generate_school(seed, pupils)
@@ -91,23 +99,41 @@ def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int =
     # stamped consistently whatever the real date (the generated registers are 2025/26).
     night_clock = datetime.combine(school.as_of, datetime.min.time(), tzinfo=UTC)
     with SimulatorServer(build_app(vendor, school)) as server:
-        settings = parse_config({
-            "store": {"url": store_url},
-            "schools": [school_config(school, vendor, server.url)],
-            "transports": {
-                "la": {school.school.la_code: {"kind": "folder",
-                                               "path": str(folder / OUTBOX_FOLDER / "la")}},
-                "dfe": {"kind": "folder", "path": str(folder / OUTBOX_FOLDER / "dfe")},
+        settings = parse_config(
+            {
+                "store": {"url": store_url},
+                "schools": [school_config(school, vendor, server.url)],
+                "transports": {
+                    "la": {
+                        school.school.la_code: {
+                            "kind": "folder",
+                            "path": str(folder / OUTBOX_FOLDER / "la"),
+                        }
+                    },
+                    "dfe": {"kind": "folder", "path": str(folder / OUTBOX_FOLDER / "dfe")},
+                },
             },
-        }, config_dir=folder)
+            config_dir=folder,
+        )
         store = Store.open(settings.store.url)
         try:
-            summary = sync_all(settings, store, as_of=school.as_of, environ=environ,
-                               progress=progress, clock=lambda: night_clock)
-            ctx = NightContext(settings=settings, store=store, as_of=school.as_of,
-                               output_dir=folder, clock=lambda: night_clock, environ=environ)
-            last_day = calendar_for(settings.schools[0]).previous_school_day(
-                school.as_of)
+            summary = sync_all(
+                settings,
+                store,
+                as_of=school.as_of,
+                environ=environ,
+                progress=progress,
+                clock=lambda: night_clock,
+            )
+            ctx = NightContext(
+                settings=settings,
+                store=store,
+                as_of=school.as_of,
+                output_dir=folder,
+                clock=lambda: night_clock,
+                environ=environ,
+            )
+            last_day = calendar_for(settings.schools[0]).previous_school_day(school.as_of)
             night = run_job(_demo_night(last_day), ctx, trigger="demo")
             ledger = store.check_ledger()
             marks = store.marks(school.school.id)
@@ -121,9 +147,17 @@ def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int =
         severity = stored.finding.severity.value
         by_severity[severity] = by_severity.get(severity, 0) + 1
     result = DemoResult(
-        directory=folder, store_url=store_url, vendor=vendor, school_id=school.school.id,
-        school_name=school.school.name, as_of=school.as_of.isoformat(), sync=summary,
-        night=night, ledger_ok=ledger.ok, ledger_entries=ledger.entries, statistics=stats,
+        directory=folder,
+        store_url=store_url,
+        vendor=vendor,
+        school_id=school.school.id,
+        school_name=school.school.name,
+        as_of=school.as_of.isoformat(),
+        sync=summary,
+        night=night,
+        ledger_ok=ledger.ok,
+        ledger_entries=ledger.entries,
+        statistics=stats,
         findings=by_severity,
     )
     result.files["store"] = store_path
@@ -134,15 +168,22 @@ def run_demo(directory: str | Path, *, pupils: int = DEFAULT_PUPILS, seed: int =
     result.files["returns"] = night_dir / "returns"
     result.files["outbox"] = folder / OUTBOX_FOLDER
     result.files["summary"] = write_private(
-        folder / "summary.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        folder / "summary.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+    )
     return result
 
 
 def _demo_night(last_school_day: date) -> Job:
     """The one-shot night, with the DfE return for the last school day before as_of (the
     nightly job would make it the evening before; the demo has no evening before)."""
-    return Job("demo", (
-        Step("sync", sync_step), Step("scan", scan_step), Step("report", report_step),
-        Step("la-returns", la_returns_step),
-        Step("dfe-daily", lambda ctx: dfe_daily_step(ctx, day=last_school_day)),
-        Step("submit", submit_step)))
+    return Job(
+        "demo",
+        (
+            Step("sync", sync_step),
+            Step("scan", scan_step),
+            Step("report", report_step),
+            Step("la-returns", la_returns_step),
+            Step("dfe-daily", lambda ctx: dfe_daily_step(ctx, day=last_school_day)),
+            Step("submit", submit_step),
+        ),
+    )

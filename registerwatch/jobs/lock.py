@@ -88,8 +88,12 @@ class LockHolder:
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "command": self.command, "host": self.host,
-                "since": self.since.isoformat() if self.since else None}
+        return {
+            "pid": self.pid,
+            "command": self.command,
+            "host": self.host,
+            "since": self.since.isoformat() if self.since else None,
+        }
 
 
 def _alive(pid: int) -> bool:
@@ -116,9 +120,12 @@ def read_holder(path: Path) -> LockHolder:
     except (TypeError, ValueError):
         since = None
     pid = data.get("pid")
-    return LockHolder(pid=pid if isinstance(pid, int) else None,
-                      command=str(data["command"]) if data.get("command") else None,
-                      since=since, host=str(data["host"]) if data.get("host") else None)
+    return LockHolder(
+        pid=pid if isinstance(pid, int) else None,
+        command=str(data["command"]) if data.get("command") else None,
+        since=since,
+        host=str(data["host"]) if data.get("host") else None,
+    )
 
 
 # -- where the lock lives ----------------------------------------------------------------------
@@ -132,23 +139,34 @@ def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
     """
     env = os.environ if environ is None else environ
     base = env.get("XDG_RUNTIME_DIR", "").strip()
-    folder = Path(base) / "registerwatch" if base else \
-        Path(tempfile.gettempdir()) / f"registerwatch-{os.getuid()}"
+    folder = (
+        Path(base) / "registerwatch"
+        if base
+        else Path(tempfile.gettempdir()) / f"registerwatch-{os.getuid()}"
+    )
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(folder)
     except OSError as exc:
-        raise ConfigError(f"cannot create the lock folder {folder}: {exc.strerror} "
-                          "(set XDG_RUNTIME_DIR to a folder of your own)") from None
-    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
-            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
-        raise ConfigError(f"lock folder {folder} is not a private folder owned by this user; "
-                          "remove it or set XDG_RUNTIME_DIR to a folder of your own")
+        raise ConfigError(
+            f"cannot create the lock folder {folder}: {exc.strerror} "
+            "(set XDG_RUNTIME_DIR to a folder of your own)"
+        ) from None
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.getuid()
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise ConfigError(
+            f"lock folder {folder} is not a private folder owned by this user; "
+            "remove it or set XDG_RUNTIME_DIR to a folder of your own"
+        )
     return folder
 
 
-def lock_path(store_url: str, kind: LockKind = "work",
-              environ: Mapping[str, str] | None = None) -> Path | None:
+def lock_path(
+    store_url: str, kind: LockKind = "work", environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The lock file for a store: next to a SQLite file, else keyed by the URL's hash.
 
     None for an in-memory SQLite store, which no other process can see.
@@ -231,16 +249,21 @@ class RunLock:
                 blocker = self._try_once()
                 if blocker is None:
                     self._held = True
-                    log.info("runlock.acquired", kind=self.kind, command=self.command,
-                             path=str(self.path) if self.path else None)
+                    log.info(
+                        "runlock.acquired",
+                        kind=self.kind,
+                        command=self.command,
+                        path=str(self.path) if self.path else None,
+                    )
                     return True
                 if not wait:
                     raise self._locked_error(blocker())
                 if deadline is not None and time.monotonic() >= deadline:
                     raise self._locked_error(blocker(), waited=timeout)
                 if not announced:
-                    log.info("runlock.waiting", kind=self.kind, command=self.command,
-                             held_by=blocker())
+                    log.info(
+                        "runlock.waiting", kind=self.kind, command=self.command, held_by=blocker()
+                    )
                     announced = True
                 if should_stop is not None and should_stop():
                     log.info("runlock.wait_abandoned", kind=self.kind, command=self.command)
@@ -289,12 +312,18 @@ class RunLock:
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise RunLockedError(f"cannot open the lock file {self.path}: {exc.strerror} "
-                                 "(check the folder's permissions)") from None
+            raise RunLockedError(
+                f"cannot open the lock file {self.path}: {exc.strerror} "
+                "(check the folder's permissions)"
+            ) from None
 
     def _write_holder(self, fd: int) -> None:
-        details = {"pid": os.getpid(), "command": self.command, "host": socket.gethostname(),
-                   "since": self._clock().astimezone(UTC).isoformat()}
+        details = {
+            "pid": os.getpid(),
+            "command": self.command,
+            "host": socket.gethostname(),
+            "since": self._clock().astimezone(UTC).isoformat(),
+        }
         payload = json.dumps(details).encode("utf-8")
         os.ftruncate(fd, 0)
         os.pwrite(fd, payload, 0)
@@ -350,8 +379,12 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
 
 
@@ -377,5 +410,13 @@ def store_lock(
     return RunLock(path, command, wait=wait, timeout=timeout, kind=kind, advisory=advisory)
 
 
-__all__ = ["LockHolder", "LockKind", "PgAdvisoryLock", "RunLock", "lock_path", "read_holder",
-           "runtime_dir", "store_lock"]
+__all__ = [
+    "LockHolder",
+    "LockKind",
+    "PgAdvisoryLock",
+    "RunLock",
+    "lock_path",
+    "read_holder",
+    "runtime_dir",
+    "store_lock",
+]

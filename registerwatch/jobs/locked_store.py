@@ -43,7 +43,7 @@ def locked_store(
         yield None
         return
     try:
-        with (Store.open(store_url) if create else Store(store_url)) as store:
+        with Store.open(store_url) if create else Store(store_url) as store:
             yield store
     finally:
         if held is not None:

@@ -65,7 +65,13 @@ OUTCOMES: tuple[Outcome, ...] = ("ok", "partial", "failed", "interrupted")
 
 # Step names, as recorded in the run history ("<job>:<step>").
 SYNC, SCAN, REPORT, LA_RETURNS, DFE_DAILY, SUBMIT = (
-    "sync", "scan", "report", "la-returns", "dfe-daily", "submit")
+    "sync",
+    "scan",
+    "report",
+    "la-returns",
+    "dfe-daily",
+    "submit",
+)
 
 # An error text in the run history is one line of at most this many characters.
 ERROR_TEXT_LIMIT = 500
@@ -94,9 +100,14 @@ class StepResult:
         return self.outcome == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.name, "outcome": self.outcome, "counts": dict(self.counts),
-                "errors": list(self.errors), "run_id": self.run_id,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "step": self.name,
+            "outcome": self.outcome,
+            "counts": dict(self.counts),
+            "errors": list(self.errors),
+            "run_id": self.run_id,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -119,11 +130,17 @@ class JobResult:
         return any(s.outcome in ("failed", "partial") for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job": self.name, "trigger": self.trigger, "as_of": self.as_of.isoformat(),
-                "outcome": self.outcome, "run_id": self.run_id,
-                "started_at": self.started_at.isoformat() if self.started_at else None,
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-                "steps": [s.to_dict() for s in self.steps], "skipped": list(self.skipped)}
+        return {
+            "job": self.name,
+            "trigger": self.trigger,
+            "as_of": self.as_of.isoformat(),
+            "outcome": self.outcome,
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "steps": [s.to_dict() for s in self.steps],
+            "skipped": list(self.skipped),
+        }
 
 
 def combine(outcomes: Sequence[Outcome], *, interrupted: bool = False) -> Outcome:
@@ -150,11 +167,12 @@ def error_text(exc: BaseException | str) -> str:
     validation error's list of problems can quote pupil data), UPN-shaped tokens removed."""
     text = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
     if not isinstance(exc, str) and not isinstance(exc, RegisterwatchError):
-        text = (f"internal error {type(exc).__name__}: {text} "
-                "(a bug: rerun with --debug and report it)")
+        text = (
+            f"internal error {type(exc).__name__}: {text} (a bug: rerun with --debug and report it)"
+        )
     first = text.strip().splitlines()[0] if text.strip() else text
     first = UPN_PATTERN.sub("[redacted]", first)
-    return first if len(first) <= ERROR_TEXT_LIMIT else first[:ERROR_TEXT_LIMIT - 1] + "…"
+    return first if len(first) <= ERROR_TEXT_LIMIT else first[: ERROR_TEXT_LIMIT - 1] + "…"
 
 
 # -- the context steps run in ----------------------------------------------------------------------
@@ -211,8 +229,9 @@ def sync_step(ctx: NightContext) -> StepResult:
     summary = sync_all(ctx.settings, ctx.store, **kwargs)
     failed = summary.failed
     errors = [error_text(r.error or f"school {r.school_id!r} failed") for r in failed]
-    return StepResult(SYNC, _outcome_of(len(summary.schools) - len(failed), len(failed)),
-                      summary.totals(), errors)
+    return StepResult(
+        SYNC, _outcome_of(len(summary.schools) - len(failed), len(failed)), summary.totals(), errors
+    )
 
 
 def scan_step(ctx: NightContext) -> StepResult:
@@ -235,8 +254,9 @@ def report_step(ctx: NightContext) -> StepResult:
     """Write the report (report.html, findings.csv, summary.csv) into this night's folder."""
     from registerwatch.reports import write_report
 
-    files = write_report(ctx.store, ctx.settings, ctx.night_dir, as_of=ctx.as_of,
-                         generated_at=ctx.now())
+    files = write_report(
+        ctx.store, ctx.settings, ctx.night_dir, as_of=ctx.as_of, generated_at=ctx.now()
+    )
     summary = files.to_dict()
     return StepResult(REPORT, "ok", {**summary["counts"], "html": str(files.html)})
 
@@ -252,16 +272,18 @@ def la_returns_step(ctx: NightContext) -> StepResult:
 def dfe_daily_step(ctx: NightContext, day: date | None = None) -> StepResult:
     """Render and queue the DfE daily return for ``day`` (default: the day just finished,
     ``as_of`` minus one), for each school for which ``day`` was a school day."""
-    return _returns_step(ctx, ("dfe-daily",), name=DFE_DAILY,
-                         day=day or ctx.as_of - timedelta(days=1))
+    return _returns_step(
+        ctx, ("dfe-daily",), name=DFE_DAILY, day=day or ctx.as_of - timedelta(days=1)
+    )
 
 
 # What the returns steps call the returns they make, in messages.
 _RETURN_LABELS = {LA_RETURNS: "LA return", DFE_DAILY: "DfE daily return"}
 
 
-def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
-                  day: date | None) -> StepResult:
+def _returns_step(
+    ctx: NightContext, kinds: Sequence[str], *, name: str, day: date | None
+) -> StepResult:
     """Make, write and queue ``kinds`` for every school for which ``day`` (default ``as_of``)
     is a school day; the exports builders decide what is due, and ``export_school`` how a
     failing return is isolated (each return stands alone)."""
@@ -269,8 +291,14 @@ def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
     from registerwatch.jobs.returns import export_school
     from registerwatch.outbox import queue_return
 
-    counts = {"schools_not_school_day": 0, "rendered": 0, "records": 0, "queued": 0,
-              "already_queued": 0, "failed": 0}
+    counts = {
+        "schools_not_school_day": 0,
+        "rendered": 0,
+        "records": 0,
+        "queued": 0,
+        "already_queued": 0,
+        "failed": 0,
+    }
     errors: list[str] = []
     done = 0
     folder = ctx.night_dir / RETURNS_FOLDER
@@ -278,36 +306,48 @@ def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
     for school in ctx.settings.schools:
         if not ctx.is_school_day(school, gate_day):
             counts["schools_not_school_day"] += 1
-            log.info("nightly.returns_not_due", step=name, school_id=school.id,
-                     day=gate_day.isoformat(), reason="not_a_school_day")
+            log.info(
+                "nightly.returns_not_due",
+                step=name,
+                school_id=school.id,
+                day=gate_day.isoformat(),
+                reason="not_a_school_day",
+            )
             continue
         if ctx.store.school(school.id) is None:
             # Never synced: an empty store would render a return saying the school has no
             # pupils, which is false, so none is made and the night says why.
             counts["failed"] += 1
-            errors.append(f"school {school.id!r} has not been synced yet, so no "
-                          f"{_RETURN_LABELS[name]} was made (see the sync step)")
-            log.warning("nightly.returns_not_made", step=name, school_id=school.id,
-                        reason="not_synced")
+            errors.append(
+                f"school {school.id!r} has not been synced yet, so no "
+                f"{_RETURN_LABELS[name]} was made (see the sync step)"
+            )
+            log.warning(
+                "nightly.returns_not_made", step=name, school_id=school.id, reason="not_synced"
+            )
             continue
         for kind in kinds:
-            request = ExportRequest(school=school, store=ctx.store, as_of=ctx.as_of,
-                                    generated_at=ctx.now(), day=day)
+            request = ExportRequest(
+                school=school, store=ctx.store, as_of=ctx.as_of, generated_at=ctx.now(), day=day
+            )
             made = export_school(kind, request, folder)
             failed = 0
             for failure in made.failures:
                 failed += 1
-                errors.append(error_text(_name_school(failure.error, school.id, kind,
-                                                      failure.artefact)))
+                errors.append(
+                    error_text(_name_school(failure.error, school.id, kind, failure.artefact))
+                )
                 _log_failure(failure.error, step=name, school_id=school.id, return_kind=kind)
             for item in made.exported:
                 try:
-                    queued = queue_return(ctx.store, item.rendered,
-                                          artefact_path=item.written.xml_path, at=ctx.now())
+                    queued = queue_return(
+                        ctx.store, item.rendered, artefact_path=item.written.xml_path, at=ctx.now()
+                    )
                 except Exception as exc:  # one return that will not queue must not stop the rest
                     failed += 1
-                    errors.append(error_text(_name_school(exc, school.id, kind,
-                                                          item.rendered.file_stem)))
+                    errors.append(
+                        error_text(_name_school(exc, school.id, kind, item.rendered.file_stem))
+                    )
                     _log_failure(exc, step=name, school_id=school.id, return_kind=kind)
                     continue
                 counts["rendered"] += 1
@@ -320,8 +360,7 @@ def _returns_step(ctx: NightContext, kinds: Sequence[str], *, name: str,
     return StepResult(name, _outcome_of(done, counts["failed"]), counts, errors)
 
 
-def _name_school(exc: BaseException, school_id: str, kind: str,
-                 artefact: str | None = None) -> str:
+def _name_school(exc: BaseException, school_id: str, kind: str, artefact: str | None = None) -> str:
     text = error_text(exc)
     if artefact is not None:
         text = f"{artefact}: {text}"
@@ -338,8 +377,7 @@ def submit_step(ctx: NightContext) -> StepResult:
     report = submit(ctx.settings, ctx.store, **kwargs)
     counts = report.counts()
     bad = report.of("failed") + report.of("deferred")
-    errors = [error_text(o.error or f"{o.return_kind} item {o.item_id}: {o.outcome}")
-              for o in bad]
+    errors = [error_text(o.error or f"{o.return_kind} item {o.item_id}: {o.outcome}") for o in bad]
     good = counts["sent"] + counts["acknowledged"]
     return StepResult(SUBMIT, _outcome_of(good, len(bad)), counts, errors)
 
@@ -372,18 +410,28 @@ def _dfe_daily_today(ctx: NightContext) -> StepResult:
     return dfe_daily_step(ctx, day=ctx.as_of)
 
 
-ONE_SHOT = Job("nightly", (
-    Step(SYNC, sync_step), Step(SCAN, scan_step), Step(REPORT, report_step),
-    Step(LA_RETURNS, la_returns_step), Step(DFE_DAILY, dfe_daily_step),
-    Step(SUBMIT, submit_step)))
+ONE_SHOT = Job(
+    "nightly",
+    (
+        Step(SYNC, sync_step),
+        Step(SCAN, scan_step),
+        Step(REPORT, report_step),
+        Step(LA_RETURNS, la_returns_step),
+        Step(DFE_DAILY, dfe_daily_step),
+        Step(SUBMIT, submit_step),
+    ),
+)
 """``registerwatch nightly``: the whole night once."""
 
 SCHEDULED: dict[str, Job] = {
-    "nightly": Job("nightly", (Step(SYNC, sync_step), Step(SCAN, scan_step),
-                               Step(REPORT, report_step))),
+    "nightly": Job(
+        "nightly", (Step(SYNC, sync_step), Step(SCAN, scan_step), Step(REPORT, report_step))
+    ),
     "returns": Job("returns", (Step(LA_RETURNS, la_returns_step), Step(SUBMIT, submit_step))),
-    "dfe-daily": Job("dfe-daily", (Step(SYNC, sync_step), Step(DFE_DAILY, _dfe_daily_today),
-                                   Step(SUBMIT, submit_step))),
+    "dfe-daily": Job(
+        "dfe-daily",
+        (Step(SYNC, sync_step), Step(DFE_DAILY, _dfe_daily_today), Step(SUBMIT, submit_step)),
+    ),
 }
 """``registerwatch run``'s jobs, by the ``[schedule]`` key that times them (``dfe_daily`` →
 ``dfe-daily``)."""
@@ -402,16 +450,33 @@ def run_step(step: Step, ctx: NightContext, *, job: str, job_run: int | None) ->
     result.name = step.name
     result.run_id = run_id
     result.seconds = time.monotonic() - started
-    _record_finish(ctx, run_id, result.outcome,
-                   {**result.counts, "errors": result.errors, "job": job, "job_run": job_run,
-                    "as_of": ctx.as_of.isoformat(), "seconds": round(result.seconds, 3)})
-    log.info("nightly.step_finished", job=job, step=step.name, outcome=result.outcome,
-             errors=len(result.errors), seconds=round(result.seconds, 2))
+    _record_finish(
+        ctx,
+        run_id,
+        result.outcome,
+        {
+            **result.counts,
+            "errors": result.errors,
+            "job": job,
+            "job_run": job_run,
+            "as_of": ctx.as_of.isoformat(),
+            "seconds": round(result.seconds, 3),
+        },
+    )
+    log.info(
+        "nightly.step_finished",
+        job=job,
+        step=step.name,
+        outcome=result.outcome,
+        errors=len(result.errors),
+        seconds=round(result.seconds, 2),
+    )
     return result
 
 
-def run_job(job: Job, ctx: NightContext, *, trigger: str,
-            should_stop: Callable[[], bool] = lambda: False) -> JobResult:
+def run_job(
+    job: Job, ctx: NightContext, *, trigger: str, should_stop: Callable[[], bool] = lambda: False
+) -> JobResult:
     """Run ``job``'s steps in order, each isolated and recorded; the job is recorded too.
 
     ``should_stop`` is asked before each step: once it says yes (a SIGTERM), the remaining
@@ -420,8 +485,13 @@ def run_job(job: Job, ctx: NightContext, *, trigger: str,
     """
     started_at = ctx.now()
     job_run = _record_start(ctx, job.name)
-    log.info("nightly.job_started", job=job.name, trigger=trigger, as_of=ctx.as_of.isoformat(),
-             steps=list(job.step_names))
+    log.info(
+        "nightly.job_started",
+        job=job.name,
+        trigger=trigger,
+        as_of=ctx.as_of.isoformat(),
+        steps=list(job.step_names),
+    )
     results: list[StepResult] = []
     skipped: list[str] = []
     for index, step in enumerate(job.steps):
@@ -432,14 +502,23 @@ def run_job(job: Job, ctx: NightContext, *, trigger: str,
         results.append(run_step(step, ctx, job=job.name, job_run=job_run))
     outcome = combine([r.outcome for r in results], interrupted=bool(skipped))
     finished_at = ctx.now()
-    _record_finish(ctx, job_run, outcome, {
-        "trigger": trigger, "as_of": ctx.as_of.isoformat(),
-        "steps": {r.name: r.outcome for r in results}, "skipped": skipped,
-        "step_runs": [r.run_id for r in results],
-        "errors": sum(len(r.errors) for r in results)})
+    _record_finish(
+        ctx,
+        job_run,
+        outcome,
+        {
+            "trigger": trigger,
+            "as_of": ctx.as_of.isoformat(),
+            "steps": {r.name: r.outcome for r in results},
+            "skipped": skipped,
+            "step_runs": [r.run_id for r in results],
+            "errors": sum(len(r.errors) for r in results),
+        },
+    )
     log.info("nightly.job_finished", job=job.name, outcome=outcome, skipped=skipped)
-    return JobResult(job.name, trigger, ctx.as_of, outcome, results, skipped, job_run,
-                     started_at, finished_at)
+    return JobResult(
+        job.name, trigger, ctx.as_of, outcome, results, skipped, job_run, started_at, finished_at
+    )
 
 
 def _record_start(ctx: NightContext, command: str) -> int | None:
@@ -448,26 +527,36 @@ def _record_start(ctx: NightContext, command: str) -> int | None:
     try:
         return ctx.store.start_run(command, at=ctx.now())
     except Exception as exc:
-        log.warning("nightly.record_failed", command=command, error_type=type(exc).__name__,
-                    error=error_text(exc))
+        log.warning(
+            "nightly.record_failed",
+            command=command,
+            error_type=type(exc).__name__,
+            error=error_text(exc),
+        )
         return None
 
 
-def _record_finish(ctx: NightContext, run_id: int | None, outcome: Outcome,
-                   counts: Mapping[str, Any]) -> None:
+def _record_finish(
+    ctx: NightContext, run_id: int | None, outcome: Outcome, counts: Mapping[str, Any]
+) -> None:
     if run_id is None:
         return
     try:
         ctx.store.finish_run(run_id, outcome, dict(counts), at=ctx.now())
     except Exception as exc:
-        log.warning("nightly.record_failed", run_id=run_id, error_type=type(exc).__name__,
-                    error=error_text(exc))
+        log.warning(
+            "nightly.record_failed",
+            run_id=run_id,
+            error_type=type(exc).__name__,
+            error=error_text(exc),
+        )
 
 
 def _log_failure(exc: BaseException, **context: Any) -> None:
     if isinstance(exc, RegisterwatchError):
-        log.warning("nightly.failed", error_type=type(exc).__name__, error=error_text(exc),
-                    **context)
+        log.warning(
+            "nightly.failed", error_type=type(exc).__name__, error=error_text(exc), **context
+        )
     else:  # a bug: keep the traceback for the log (the redactor still scrubs it)
         log.error("nightly.crashed", error_type=type(exc).__name__, exc_info=exc, **context)
 
@@ -479,8 +568,26 @@ def today(clock: Callable[[], datetime] | None = None) -> date:
 
 
 __all__ = [
-    "DEFAULT_OUTPUT_FOLDER", "OUTCOMES", "ONE_SHOT", "SCHEDULED", "Job", "JobResult",
-    "NightContext", "Outcome", "Step", "StepResult", "combine", "default_output_dir",
-    "dfe_daily_step", "error_text", "la_returns_step", "report_step", "run_job", "run_step",
-    "scan_step", "submit_step", "sync_step", "today",
+    "DEFAULT_OUTPUT_FOLDER",
+    "ONE_SHOT",
+    "OUTCOMES",
+    "SCHEDULED",
+    "Job",
+    "JobResult",
+    "NightContext",
+    "Outcome",
+    "Step",
+    "StepResult",
+    "combine",
+    "default_output_dir",
+    "dfe_daily_step",
+    "error_text",
+    "la_returns_step",
+    "report_step",
+    "run_job",
+    "run_step",
+    "scan_step",
+    "submit_step",
+    "sync_step",
+    "today",
 ]

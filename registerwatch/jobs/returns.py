@@ -79,8 +79,7 @@ class SchoolExport:
         return not self.failures
 
 
-def export_school(kind: str, request: registry.ExportRequest,
-                  folder: str | Path) -> SchoolExport:
+def export_school(kind: str, request: registry.ExportRequest, folder: str | Path) -> SchoolExport:
     """Build ``kind`` for ``request.school`` and write each return it makes into ``folder``,
     each return on its own (see the module docs). Never raises for a failing return (a bug
     included: one school's bug must not stop the next school); KeyboardInterrupt and other
@@ -102,15 +101,25 @@ def export_school(kind: str, request: registry.ExportRequest,
             _log_failure(exc, kind=kind, school_id=school_id)
             continue
         result.exported.append(ExportedReturn(artefact, written))
-        log.info("export.written", kind=kind, school=school_id, records=written.records,
-                 sha256=written.sha256, schema=written.schema)
+        log.info(
+            "export.written",
+            kind=kind,
+            school=school_id,
+            records=written.records,
+            sha256=written.sha256,
+            schema=written.schema,
+        )
     return result
 
 
 def _log_failure(exc: Exception, **context: object) -> None:
     if isinstance(exc, RegisterwatchError):
-        log.warning("export.return_failed", error_type=type(exc).__name__,
-                    problems=len(getattr(exc, "errors", []) or []), **context)
+        log.warning(
+            "export.return_failed",
+            error_type=type(exc).__name__,
+            problems=len(getattr(exc, "errors", []) or []),
+            **context,
+        )
     else:
         # No traceback here: the CLI logs to the terminal, and a bug's message may quote data.
         log.error("export.return_crashed", error_type=type(exc).__name__, **context)

@@ -48,7 +48,6 @@ import schedule
 
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError, RunLockedError
-from registerwatch.logging import get_logger
 from registerwatch.jobs.nightly import (
     SCHEDULED,
     Job,
@@ -58,6 +57,7 @@ from registerwatch.jobs.nightly import (
     run_job,
     today,
 )
+from registerwatch.logging import get_logger
 
 if TYPE_CHECKING:
     from registerwatch.config import Settings
@@ -124,9 +124,9 @@ class StopFlag:
 
 
 @contextmanager
-def handle_signals(stop: StopFlag,
-                   signums: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
-                   ) -> Iterator[StopFlag]:
+def handle_signals(
+    stop: StopFlag, signums: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
+) -> Iterator[StopFlag]:
     """Route SIGTERM and SIGINT to ``stop`` for the duration (main thread only), and log each
     signal as it arrives from a watcher thread; the previous handlers come back afterwards."""
     previous = {s: signal.signal(s, stop._on_signal) for s in signums}
@@ -139,11 +139,18 @@ def handle_signals(stop: StopFlag,
                 name = stop.signals[seen]
                 seen += 1
                 if seen == 1:
-                    log.info("scheduler.stop_requested", signal=name,
-                             detail="finishing the current step, then stopping")
+                    log.info(
+                        "scheduler.stop_requested",
+                        signal=name,
+                        detail="finishing the current step, then stopping",
+                    )
                 else:
-                    log.warning("scheduler.signal_repeated", signal=name, count=seen,
-                                detail="already stopping; waiting for the current step to end")
+                    log.warning(
+                        "scheduler.signal_repeated",
+                        signal=name,
+                        count=seen,
+                        detail="already stopping; waiting for the current step to end",
+                    )
 
     watcher = threading.Thread(target=watch, name="registerwatch-signals", daemon=True)
     watcher.start()
@@ -184,8 +191,9 @@ class LondonDailyJob(schedule.Job):
     decides when a job is due and runs it.
     """
 
-    def __init__(self, at: wall_time, scheduler: schedule.Scheduler, tz: ZoneInfo = LONDON,
-                 name: str = "") -> None:
+    def __init__(
+        self, at: wall_time, scheduler: schedule.Scheduler, tz: ZoneInfo = LONDON, name: str = ""
+    ) -> None:
         super().__init__(1, scheduler)
         self.unit = "days"
         self.wall_time = at
@@ -195,8 +203,9 @@ class LondonDailyJob(schedule.Job):
     def _schedule_next_run(self) -> None:
         # schedule compares next_run with datetime.now(): a naive time in the machine's zone.
         now = datetime.now().astimezone()
-        self.next_run = next_occurrence(self.wall_time, now, self.tz).astimezone().replace(
-            tzinfo=None)
+        self.next_run = (
+            next_occurrence(self.wall_time, now, self.tz).astimezone().replace(tzinfo=None)
+        )
 
     @property
     def next_run_at(self) -> datetime | None:
@@ -231,10 +240,13 @@ class DaemonSummary:
         return "interrupted" if any(j.outcome == "interrupted" for j in self.jobs) else "ok"
 
     def counts(self) -> dict[str, Any]:
-        return {"jobs_run": len(self.jobs),
-                "jobs_failed": sum(1 for j in self.jobs if j.failed),
-                "jobs_interrupted": sum(1 for j in self.jobs if j.outcome == "interrupted"),
-                "lock_failures": list(self.lock_failures), "stopped_by": self.stopped_by}
+        return {
+            "jobs_run": len(self.jobs),
+            "jobs_failed": sum(1 for j in self.jobs if j.failed),
+            "jobs_interrupted": sum(1 for j in self.jobs if j.outcome == "interrupted"),
+            "lock_failures": list(self.lock_failures),
+            "stopped_by": self.stopped_by,
+        }
 
 
 class Scheduler:
@@ -314,8 +326,12 @@ class Scheduler:
             self._lock_failed(job, exc, day)
             return None
         except RegisterwatchError as exc:  # the store cannot be reached to take the lock
-            log.warning("scheduler.job_not_started", job=name, error_type=type(exc).__name__,
-                        error=error_text(exc))
+            log.warning(
+                "scheduler.job_not_started",
+                job=name,
+                error_type=type(exc).__name__,
+                error=error_text(exc),
+            )
             return None
         except Exception as exc:
             log.exception("scheduler.job_crashed", job=name, error_type=type(exc).__name__)
@@ -324,10 +340,16 @@ class Scheduler:
             log.info("scheduler.job_not_started", job=name, reason="stopping")
             return None
         try:
-            ctx = NightContext(settings=self.settings, store=self.store, as_of=day,
-                               output_dir=self.output_dir, clock=self.clock,
-                               environ=self.environ, adapter_factory=self.adapter_factory,
-                               transport_factory=self.transport_factory)
+            ctx = NightContext(
+                settings=self.settings,
+                store=self.store,
+                as_of=day,
+                output_dir=self.output_dir,
+                clock=self.clock,
+                environ=self.environ,
+                adapter_factory=self.adapter_factory,
+                transport_factory=self.transport_factory,
+            )
             result = run_job(job, ctx, trigger="run", should_stop=self.stop)
         except Exception as exc:  # run_job isolates steps; this is a bug in the runner itself
             log.exception("scheduler.job_crashed", job=name, error_type=type(exc).__name__)
@@ -343,13 +365,23 @@ class Scheduler:
         log.warning("scheduler.job_locked_out", job=job.name, error=error_text(exc))
         try:
             run_id = self.store.start_run(job.name, at=self.clock())
-            self.store.finish_run(run_id, "failed", {
-                "trigger": "run", "as_of": day.isoformat(),
-                "steps": {}, "skipped": list(job.step_names), "errors": 1,
-                "lock_error": error_text(exc)}, at=self.clock())
+            self.store.finish_run(
+                run_id,
+                "failed",
+                {
+                    "trigger": "run",
+                    "as_of": day.isoformat(),
+                    "steps": {},
+                    "skipped": list(job.step_names),
+                    "errors": 1,
+                    "lock_error": error_text(exc),
+                },
+                at=self.clock(),
+            )
         except Exception as record_exc:
-            log.warning("scheduler.record_failed", job=job.name,
-                        error_type=type(record_exc).__name__)
+            log.warning(
+                "scheduler.record_failed", job=job.name, error_type=type(record_exc).__name__
+            )
 
     def run_pending(self) -> None:
         """Run every job that is due (``schedule``'s loop body), unless stopping."""
@@ -363,9 +395,12 @@ class Scheduler:
     def run_forever(self) -> DaemonSummary:
         """Loop until a stop is requested; record the daemon's life as a ``run`` row."""
         run_id = self._record("start")
-        log.info("scheduler.started", jobs={n: f"{t:%H:%M}" for n, t in self.times.items()},
-                 timezone=LONDON.key,
-                 next_runs={n: t.isoformat() for n, t in self.next_runs().items()})
+        log.info(
+            "scheduler.started",
+            jobs={n: f"{t:%H:%M}" for n, t in self.times.items()},
+            timezone=LONDON.key,
+            next_runs={n: t.isoformat() for n, t in self.next_runs().items()},
+        )
         try:
             while not self.stop.requested:
                 self.run_pending()
@@ -374,8 +409,12 @@ class Scheduler:
             self.summary.stopped_by = self.stop.reason
             self.summary.finished_at = self.clock().astimezone(UTC)
             self._record("finish", run_id)
-            log.info("scheduler.stopped", stopped_by=self.summary.stopped_by,
-                     outcome=self.summary.outcome, jobs_run=len(self.summary.jobs))
+            log.info(
+                "scheduler.stopped",
+                stopped_by=self.summary.stopped_by,
+                outcome=self.summary.outcome,
+                jobs_run=len(self.summary.jobs),
+            )
         return self.summary
 
     def _record(self, what: str, run_id: int | None = None) -> int | None:
@@ -383,13 +422,26 @@ class Scheduler:
             if what == "start":
                 return self.store.start_run("run", at=self.summary.started_at)
             if run_id is not None:
-                self.store.finish_run(run_id, self.summary.outcome, self.summary.counts(),
-                                      at=self.summary.finished_at)
+                self.store.finish_run(
+                    run_id, self.summary.outcome, self.summary.counts(), at=self.summary.finished_at
+                )
         except Exception as exc:
-            log.warning("scheduler.record_failed", command="run", error_type=type(exc).__name__,
-                        error=error_text(exc))
+            log.warning(
+                "scheduler.record_failed",
+                command="run",
+                error_type=type(exc).__name__,
+                error=error_text(exc),
+            )
         return run_id
 
 
-__all__ = ["JOB_KEYS", "DaemonSummary", "LondonDailyJob", "Scheduler", "StopFlag", "handle_signals",
-           "job_times", "next_occurrence"]
+__all__ = [
+    "JOB_KEYS",
+    "DaemonSummary",
+    "LondonDailyJob",
+    "Scheduler",
+    "StopFlag",
+    "handle_signals",
+    "job_times",
+    "next_occurrence",
+]

@@ -29,9 +29,24 @@ from registerwatch.outbox.transports import (
 )
 
 __all__ = [
-    "NOTIFICATION_KINDS", "SUBMITTED_RETURNS", "FolderTransport", "HttpTransport", "QueuedItem",
-    "Receipt", "SmtpTransport", "Submission", "SubmissionDeferredError",
-    "SubmissionRejectedError", "SubmitOutcome", "SubmitReport", "Transport", "idempotency_key",
-    "queue_return", "retry_failed", "split_records", "submit", "transport_for",
+    "NOTIFICATION_KINDS",
+    "SUBMITTED_RETURNS",
+    "FolderTransport",
+    "HttpTransport",
+    "QueuedItem",
+    "Receipt",
+    "SmtpTransport",
+    "Submission",
+    "SubmissionDeferredError",
+    "SubmissionRejectedError",
+    "SubmitOutcome",
+    "SubmitReport",
+    "Transport",
+    "idempotency_key",
+    "queue_return",
+    "retry_failed",
+    "split_records",
+    "submit",
+    "transport_for",
     "transport_target",
 ]

@@ -39,8 +39,9 @@ log = get_logger(__name__)
 _KEY_DIGEST_CHARS = 32  # 128 bits of SHA-256: collisions are not a practical concern
 
 
-def idempotency_key(return_kind: str, school_id: str, pupil_id: str | None,
-                    episode: str | None) -> str:
+def idempotency_key(
+    return_kind: str, school_id: str, pupil_id: str | None, episode: str | None
+) -> str:
     """``<kind>.<school>.<32 hex>``: readable where it is safe to be (kind and school are slugs),
     a digest where it is not (a pupil id may hold any character). Also the file name, the
     email Message-ID's local part and the HTTP Idempotency-Key, so it stays a dot-atom."""
@@ -58,11 +59,18 @@ class QueuedItem:
     differs: bool = False  # the stored artefact's bytes differ from this render's
 
     def to_dict(self) -> dict[str, object]:
-        return {"id": self.item.id, "return_kind": self.item.return_kind,
-                "school_id": self.item.school_id, "pupil_id": self.item.pupil_id,
-                "episode": self.item.episode, "idempotency_key": self.item.idempotency_key,
-                "sha256": self.item.sha256, "state": self.item.state, "created": self.created,
-                "differs": self.differs}
+        return {
+            "id": self.item.id,
+            "return_kind": self.item.return_kind,
+            "school_id": self.item.school_id,
+            "pupil_id": self.item.pupil_id,
+            "episode": self.item.episode,
+            "idempotency_key": self.item.idempotency_key,
+            "sha256": self.item.sha256,
+            "state": self.item.state,
+            "created": self.created,
+            "differs": self.differs,
+        }
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,13 @@ class _Part:
     whole: bool  # the part is the rendered file itself (so artefact_path describes it)
 
 
-def queue_return(store: Store, rendered: RenderedReturn, *,
-                 artefact_path: str | Path | None = None,
-                 at: datetime | None = None) -> list[QueuedItem]:
+def queue_return(
+    store: Store,
+    rendered: RenderedReturn,
+    *,
+    artefact_path: str | Path | None = None,
+    at: datetime | None = None,
+) -> list[QueuedItem]:
     """Validate ``rendered`` and queue it: one item per artefact (see the module docs).
 
     Raises ExportValidationError (nothing queued) when the XML, or any per-record artefact split
@@ -87,7 +99,8 @@ def queue_return(store: Store, rendered: RenderedReturn, *,
     if rendered.kind not in SUBMITTED_RETURNS:
         raise SubmissionError(
             f"{rendered.kind} for school {rendered.school_id!r} is not submitted through the "
-            f"outbox (only {', '.join(SUBMITTED_RETURNS)} are)")
+            f"outbox (only {', '.join(SUBMITTED_RETURNS)} are)"
+        )
     base.validate(rendered)
     parts = _parts(rendered)
     for part in parts:
@@ -98,15 +111,25 @@ def queue_return(store: Store, rendered: RenderedReturn, *,
         for part in parts:
             key = idempotency_key(rendered.kind, rendered.school_id, part.pupil_id, part.episode)
             item, created = store.enqueue_outbox(
-                return_kind=rendered.kind, school_id=rendered.school_id, idempotency_key=key,
-                payload=part.rendered.xml, sha256=part.rendered.sha256,
-                pupil_id=part.pupil_id, episode=part.episode,
+                return_kind=rendered.kind,
+                school_id=rendered.school_id,
+                idempotency_key=key,
+                payload=part.rendered.xml,
+                sha256=part.rendered.sha256,
+                pupil_id=part.pupil_id,
+                episode=part.episode,
                 artefact_path=str(artefact_path) if artefact_path and part.whole else None,
-                at=at, conn=conn)
+                at=at,
+                conn=conn,
+            )
             queued.append(QueuedItem(item, created, differs=item.sha256 != part.rendered.sha256))
-    log.info("outbox.queued", return_kind=rendered.kind, school=rendered.school_id,
-             created=sum(q.created for q in queued),
-             already_queued=sum(not q.created for q in queued))
+    log.info(
+        "outbox.queued",
+        return_kind=rendered.kind,
+        school=rendered.school_id,
+        created=sum(q.created for q in queued),
+        already_queued=sum(not q.created for q in queued),
+    )
     return queued
 
 
@@ -117,19 +140,24 @@ def _parts(rendered: RenderedReturn) -> list[_Part]:
     where = f"{rendered.kind} for school {rendered.school_id!r}"
     missing = [i for i, r in enumerate(records) if not r.pupil_id]
     if missing:
-        raise SubmissionError(f"{where}: record {missing[0] + 1} has no pupil id; an LA "
-                              "notification is about one pupil (fix the return's render)")
+        raise SubmissionError(
+            f"{where}: record {missing[0] + 1} has no pupil id; an LA "
+            "notification is about one pupil (fix the return's render)"
+        )
     seen: set[tuple[str | None, str | None]] = set()
     for r in records:
         if (r.pupil_id, r.episode) in seen:
             raise SubmissionError(
                 f"{where}: pupil {r.pupil_id} episode {r.episode} appears twice; each pupil "
-                "episode must be one record (fix the return's render)")
+                "episode must be one record (fix the return's render)"
+            )
         seen.add((r.pupil_id, r.episode))
     if len(records) == 1:
         return [_Part(rendered, records[0].pupil_id, records[0].episode, whole=True)]
-    return [_Part(part, part.records[0].pupil_id, part.records[0].episode, whole=False)
-            for part in split_records(rendered)]
+    return [
+        _Part(part, part.records[0].pupil_id, part.records[0].episode, whole=False)
+        for part in split_records(rendered)
+    ]
 
 
 def _day_of(rendered: RenderedReturn) -> str:
@@ -141,11 +169,13 @@ def _day_of(rendered: RenderedReturn) -> str:
         return days.pop()
     raise SubmissionError(
         f"{rendered.kind} for school {rendered.school_id!r} does not say which day it covers "
-        f"(period is empty and its records name {len(days)} different days); set period")
+        f"(period is empty and its records name {len(days)} different days); set period"
+    )
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          remove_blank_text=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True
+)
 
 
 def split_records(rendered: RenderedReturn) -> list[RenderedReturn]:
@@ -174,16 +204,21 @@ def split_records(rendered: RenderedReturn) -> list[RenderedReturn]:
         for counter in root.iter("RecordCount"):
             if (counter.text or "").strip() == str(count):
                 counter.text = "1"
-        parts.append(replace(
-            rendered, xml=base.xml_bytes(root),
-            csv_rows=[rendered.csv_rows[index]] if rows_match else [],
-            file_stem=f"{rendered.file_stem}.{index + 1}",
-            records=[ReturnRecordKey(key.pupil_id, key.episode)]))
+        parts.append(
+            replace(
+                rendered,
+                xml=base.xml_bytes(root),
+                csv_rows=[rendered.csv_rows[index]] if rows_match else [],
+                file_stem=f"{rendered.file_stem}.{index + 1}",
+                records=[ReturnRecordKey(key.pupil_id, key.episode)],
+            )
+        )
     return parts
 
 
-def _record_elements(root: etree._Element, records: list[ReturnRecordKey],
-                     where: str) -> list[etree._Element]:
+def _record_elements(
+    root: etree._Element, records: list[ReturnRecordKey], where: str
+) -> list[etree._Element]:
     """The record elements in ``records`` order, matched on their RecordKey."""
     found: dict[tuple[str | None, str | None], list[etree._Element]] = {}
     for element in root.iter():
@@ -196,5 +231,6 @@ def _record_elements(root: etree._Element, records: list[ReturnRecordKey],
             f"{where}: cannot split it into one artefact per pupil episode: its records list "
             f"({len(records)}) does not match the RecordKey elements in the XML "
             f"({sum(len(v) for v in found.values())}) one to one (fix the return's render, or "
-            "render one RenderedReturn per pupil episode)")
+            "render one RenderedReturn per pupil episode)"
+        )
     return [m[0] for m in matched]

@@ -65,8 +65,10 @@ NOTIFICATION_KINDS: dict[str, NotificationKind] = {
 }
 
 # Written at the claim and replaced by the outcome; still there means the run stopped in between.
-IN_DOUBT = ("in doubt: attempt {attempt} started at {at} and its outcome was not recorded (the run "
-            "stopped?); the next submit resends it under the same idempotency key")
+IN_DOUBT = (
+    "in doubt: attempt {attempt} started at {at} and its outcome was not recorded (the run "
+    "stopped?); the next submit resends it under the same idempotency key"
+)
 
 OUTCOMES = ("acknowledged", "sent", "failed", "deferred", "skipped", "would-send")
 
@@ -94,11 +96,20 @@ class SubmitOutcome:
     tries: int = 0  # transport-level tries in this run (retries included)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.item_id, "return_kind": self.return_kind, "school_id": self.school_id,
-                "pupil_id": self.pupil_id, "episode": self.episode,
-                "idempotency_key": self.idempotency_key, "outcome": self.outcome,
-                "transport": self.transport, "receipt": self.receipt, "error": self.error,
-                "attempts": self.attempts, "tries": self.tries}
+        return {
+            "id": self.item_id,
+            "return_kind": self.return_kind,
+            "school_id": self.school_id,
+            "pupil_id": self.pupil_id,
+            "episode": self.episode,
+            "idempotency_key": self.idempotency_key,
+            "outcome": self.outcome,
+            "transport": self.transport,
+            "receipt": self.receipt,
+            "error": self.error,
+            "attempts": self.attempts,
+            "tries": self.tries,
+        }
 
 
 @dataclass
@@ -119,14 +130,24 @@ class SubmitReport:
         return [o for o in self.items if o.outcome == outcome]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "ok": self.ok, "counts": self.counts(),
-                "items": [o.to_dict() for o in self.items]}
+        return {
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "items": [o.to_dict() for o in self.items],
+        }
 
 
-def submit(settings: Settings, store: Store, *, dry_run: bool = False,
-           school_id: str | None = None, transport_factory: TransportFactory = transport_for,
-           environ: Mapping[str, str] | None = None,
-           clock: Callable[[], datetime] | None = None) -> SubmitReport:
+def submit(
+    settings: Settings,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    school_id: str | None = None,
+    transport_factory: TransportFactory = transport_for,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> SubmitReport:
     """Send every queued item (of ``school_id``, or all) once; see the module docs.
 
     ``dry_run`` sends nothing and changes nothing: it lists what would be sent and where (and
@@ -137,8 +158,9 @@ def submit(settings: Settings, store: Store, *, dry_run: bool = False,
     """
     if school_id is not None:
         settings.school(school_id)
-    run = _Run(settings, store, transport_factory, environ,
-               clock or (lambda: datetime.now(UTC)), dry_run)
+    run = _Run(
+        settings, store, transport_factory, environ, clock or (lambda: datetime.now(UTC)), dry_run
+    )
     report = SubmitReport(dry_run=dry_run)
     run_id = None if dry_run else store.start_run("submit")
     try:
@@ -154,9 +176,15 @@ def submit(settings: Settings, store: Store, *, dry_run: bool = False,
 class _Run:
     """One submit run: the transports opened so far, and the ones found unusable."""
 
-    def __init__(self, settings: Settings, store: Store, factory: TransportFactory,
-                 environ: Mapping[str, str] | None, clock: Callable[[], datetime],
-                 dry_run: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        factory: TransportFactory,
+        environ: Mapping[str, str] | None,
+        clock: Callable[[], datetime],
+        dry_run: bool,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.factory = factory
@@ -173,13 +201,22 @@ class _Run:
 
     def one(self, item: OutboxItem) -> SubmitOutcome:
         def outcome(name: str, **values: Any) -> SubmitOutcome:
-            return SubmitOutcome(item.id, item.return_kind, item.school_id, item.pupil_id,
-                                 item.episode, item.idempotency_key, name,
-                                 **{"attempts": item.attempts, **values})
+            return SubmitOutcome(
+                item.id,
+                item.return_kind,
+                item.school_id,
+                item.pupil_id,
+                item.episode,
+                item.idempotency_key,
+                name,
+                **{"attempts": item.attempts, **values},
+            )
 
         if hashlib.sha256(item.payload).hexdigest() != item.sha256:
-            error = (f"{item.return_kind} item {item.id}: the stored artefact does not match its "
-                     "SHA-256; it was not sent (re-render and queue the return again)")
+            error = (
+                f"{item.return_kind} item {item.id}: the stored artefact does not match its "
+                "SHA-256; it was not sent (re-render and queue the return again)"
+            )
             if not self.dry_run:
                 self._record_failure(item, error, label=None, tries=0)
             return outcome("failed", error=error)
@@ -190,10 +227,22 @@ class _Run:
             assert problem is not None
             if not self.dry_run:
                 # No attempt was made; say why the item is still waiting.
-                self.store.update_outbox(item.id, state="queued", expected_state="queued",
-                                         last_error=problem, at=self.clock())
-                log.warning("outbox.deferred", item=item.id, return_kind=item.return_kind,
-                            school=item.school_id, transport=key, attempted=False, error=problem)
+                self.store.update_outbox(
+                    item.id,
+                    state="queued",
+                    expected_state="queued",
+                    last_error=problem,
+                    at=self.clock(),
+                )
+                log.warning(
+                    "outbox.deferred",
+                    item=item.id,
+                    return_kind=item.return_kind,
+                    school=item.school_id,
+                    transport=key,
+                    attempted=False,
+                    error=problem,
+                )
             return outcome("deferred", error=problem)
         if self.dry_run:
             return outcome("would-send", transport=f"{label}: {transport.describe()}")
@@ -202,44 +251,72 @@ class _Run:
         started = self.clock()
         attempt = item.attempts + 1
         claimed = self.store.update_outbox(
-            item.id, state="queued", expected_state="queued", attempted=True,
+            item.id,
+            state="queued",
+            expected_state="queued",
+            attempted=True,
             last_error=IN_DOUBT.format(attempt=attempt, at=started.isoformat(timespec="seconds")),
-            at=started)
+            at=started,
+        )
         if not claimed:
-            return outcome("skipped", transport=label,
-                           error="another run moved it out of the queue first")
+            return outcome(
+                "skipped", transport=label, error="another run moved it out of the queue first"
+            )
         submission = Submission(
-            item_id=item.id, return_kind=item.return_kind, school_id=item.school_id,
-            pupil_id=item.pupil_id, episode=item.episode, idempotency_key=item.idempotency_key,
-            sha256=item.sha256, xml=item.payload, made_at=started, attempt=attempt,
-            csv=_csv_beside(item), school_name=school.name, laestab=school.laestab)
+            item_id=item.id,
+            return_kind=item.return_kind,
+            school_id=item.school_id,
+            pupil_id=item.pupil_id,
+            episode=item.episode,
+            idempotency_key=item.idempotency_key,
+            sha256=item.sha256,
+            xml=item.payload,
+            made_at=started,
+            attempt=attempt,
+            csv=_csv_beside(item),
+            school_name=school.name,
+            laestab=school.laestab,
+        )
         try:
             receipt = transport.send(submission)
         except SubmissionRejectedError as exc:
             self._record_failure(item, str(exc), label=label, tries=exc.tries, logged=exc.message)
-            return outcome("failed", transport=label, error=str(exc), attempts=attempt,
-                           tries=exc.tries)
+            return outcome(
+                "failed", transport=label, error=str(exc), attempts=attempt, tries=exc.tries
+            )
         except SubmissionDeferredError as exc:
             self._defer(item, str(exc), label, exc.tries, exc.transport_wide)
             if exc.transport_wide:
-                self.unavailable[key] = (f"not attempted: {label} was unusable earlier in this "
-                                         f"run ({exc})")
-            return outcome("deferred", transport=label, error=str(exc), attempts=attempt,
-                           tries=exc.tries)
+                self.unavailable[key] = (
+                    f"not attempted: {label} was unusable earlier in this run ({exc})"
+                )
+            return outcome(
+                "deferred", transport=label, error=str(exc), attempts=attempt, tries=exc.tries
+            )
         except Exception as exc:  # a bug in a transport must not stop the other items
-            error = (f"{label}: internal error {type(exc).__name__} while sending "
-                     f"{item.return_kind} item {item.id} (a bug: rerun with --debug and report "
-                     "it); it stays queued")
-            log.exception("outbox.crashed", item=item.id, return_kind=item.return_kind,
-                          school=item.school_id, transport=label, error_type=type(exc).__name__)
+            error = (
+                f"{label}: internal error {type(exc).__name__} while sending "
+                f"{item.return_kind} item {item.id} (a bug: rerun with --debug and report "
+                "it); it stays queued"
+            )
+            log.exception(
+                "outbox.crashed",
+                item=item.id,
+                return_kind=item.return_kind,
+                school=item.school_id,
+                transport=label,
+                error_type=type(exc).__name__,
+            )
             self._defer(item, error, label, 0, transport_wide=False, log_it=False)
             return outcome("deferred", transport=label, error=error, attempts=attempt)
         state = self._record_success(item, transport, receipt)
-        return outcome(state, transport=label, receipt=receipt.reference, attempts=attempt,
-                       tries=receipt.tries)
+        return outcome(
+            state, transport=label, receipt=receipt.reference, attempts=attempt, tries=receipt.tries
+        )
 
-    def _transport(self, item: OutboxItem) -> tuple[
-            SchoolSettings | None, str | None, Transport | None, str | None]:
+    def _transport(
+        self, item: OutboxItem
+    ) -> tuple[SchoolSettings | None, str | None, Transport | None, str | None]:
         """(school, TOML key, transport, None), or (..., None, why not) when it cannot go."""
         try:
             school = self.settings.school(item.school_id)
@@ -253,8 +330,9 @@ class _Run:
             return school, key, None, self.unavailable[key]
         if key not in self.transports:
             try:
-                self.transports[key] = self.factory(self.settings, item.return_kind, school,
-                                                    environ=self.environ)
+                self.transports[key] = self.factory(
+                    self.settings, item.return_kind, school, environ=self.environ
+                )
             except ConfigError as exc:  # no such table; a credential that cannot be read
                 self.unavailable[key] = str(exc)
                 return school, key, None, str(exc)
@@ -264,38 +342,88 @@ class _Run:
         state = "acknowledged" if receipt.acknowledged else "sent"
         done = self.clock()
         notification = Notification(
-            kind=NOTIFICATION_KINDS[item.return_kind], school_id=item.school_id,
-            pupil_id=item.pupil_id, episode_start=_episode_start(item.episode), made_at=done,
-            channel=transport.kind, reference=receipt.reference)
+            kind=NOTIFICATION_KINDS[item.return_kind],
+            school_id=item.school_id,
+            pupil_id=item.pupil_id,
+            episode_start=_episode_start(item.episode),
+            made_at=done,
+            channel=transport.kind,
+            reference=receipt.reference,
+        )
         # One transaction: the state, the receipt and the Notification land together or not
         # at all (then the next run resends under the same key, and records them).
         with self.store.transaction() as conn:
-            moved = self.store.update_outbox(item.id, state=state, expected_state="queued",
-                                             receipt=receipt.reference, last_error=None,
-                                             at=done, conn=conn)
+            moved = self.store.update_outbox(
+                item.id,
+                state=state,
+                expected_state="queued",
+                receipt=receipt.reference,
+                last_error=None,
+                at=done,
+                conn=conn,
+            )
             if moved:
                 self.store.add_notification(notification, at=done, conn=conn)
-        log.info("outbox.submitted", item=item.id, return_kind=item.return_kind,
-                 school=item.school_id, transport=transport.label, state=state,
-                 tries=receipt.tries, receipt=receipt.reference, recorded=moved)
+        log.info(
+            "outbox.submitted",
+            item=item.id,
+            return_kind=item.return_kind,
+            school=item.school_id,
+            transport=transport.label,
+            state=state,
+            tries=receipt.tries,
+            receipt=receipt.reference,
+            recorded=moved,
+        )
         return state
 
-    def _record_failure(self, item: OutboxItem, error: str, *, label: str | None, tries: int,
-                        logged: str | None = None) -> None:
-        self.store.update_outbox(item.id, state="failed", expected_state="queued",
-                                 last_error=error, at=self.clock())
+    def _record_failure(
+        self,
+        item: OutboxItem,
+        error: str,
+        *,
+        label: str | None,
+        tries: int,
+        logged: str | None = None,
+    ) -> None:
+        self.store.update_outbox(
+            item.id, state="failed", expected_state="queued", last_error=error, at=self.clock()
+        )
         # The receiver's own text (in ``error``) stays out of the log: it may quote the return.
-        log.warning("outbox.failed", item=item.id, return_kind=item.return_kind,
-                    school=item.school_id, transport=label, tries=tries, error=logged or error)
+        log.warning(
+            "outbox.failed",
+            item=item.id,
+            return_kind=item.return_kind,
+            school=item.school_id,
+            transport=label,
+            tries=tries,
+            error=logged or error,
+        )
 
-    def _defer(self, item: OutboxItem, error: str, label: str | None, tries: int,
-               transport_wide: bool, *, log_it: bool = True) -> None:
-        self.store.update_outbox(item.id, state="queued", expected_state="queued",
-                                 last_error=error, at=self.clock())
+    def _defer(
+        self,
+        item: OutboxItem,
+        error: str,
+        label: str | None,
+        tries: int,
+        transport_wide: bool,
+        *,
+        log_it: bool = True,
+    ) -> None:
+        self.store.update_outbox(
+            item.id, state="queued", expected_state="queued", last_error=error, at=self.clock()
+        )
         if log_it:
-            log.warning("outbox.deferred", item=item.id, return_kind=item.return_kind,
-                        school=item.school_id, transport=label, tries=tries,
-                        transport_wide=transport_wide, error=error)
+            log.warning(
+                "outbox.deferred",
+                item=item.id,
+                return_kind=item.return_kind,
+                school=item.school_id,
+                transport=label,
+                tries=tries,
+                transport_wide=transport_wide,
+                error=error,
+            )
 
 
 def _episode_start(episode: str | None) -> date | None:
@@ -328,10 +456,10 @@ def retry_failed(store: Store, item_id: int, *, at: datetime | None = None) -> O
     if item is None:
         raise SubmissionError(f"no outbox item {item_id} (see `registerwatch outbox list`)")
     if not store.update_outbox(item_id, state="queued", expected_state="failed", at=at):
-        raise SubmissionError(f"outbox item {item_id} is {item.state}, not failed; only a failed "
-                              "item can be retried")
-    log.info("outbox.requeued", item=item_id, return_kind=item.return_kind,
-             school=item.school_id)
+        raise SubmissionError(
+            f"outbox item {item_id} is {item.state}, not failed; only a failed item can be retried"
+        )
+    log.info("outbox.requeued", item=item_id, return_kind=item.return_kind, school=item.school_id)
     updated = store.outbox_item(item_id)
     assert updated is not None
     return updated

@@ -39,8 +39,24 @@ from registerwatch.reports.write import (
 )
 
 __all__ = [
-    "FINDINGS_COLUMNS", "FINDINGS_FILE", "HTML_FILE", "N_AGE_BUCKETS", "SUMMARY_COLUMNS",
-    "SUMMARY_FILE", "FindingRow", "NAgeBucket", "ReportData", "ReportFiles", "RuleSummary",
-    "SchoolReport", "SchoolTerm", "WeekRate", "build_report_data", "findings_csv", "render_html",
-    "school_term", "summary_csv", "write_report",
+    "FINDINGS_COLUMNS",
+    "FINDINGS_FILE",
+    "HTML_FILE",
+    "N_AGE_BUCKETS",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_FILE",
+    "FindingRow",
+    "NAgeBucket",
+    "ReportData",
+    "ReportFiles",
+    "RuleSummary",
+    "SchoolReport",
+    "SchoolTerm",
+    "WeekRate",
+    "build_report_data",
+    "findings_csv",
+    "render_html",
+    "school_term",
+    "summary_csv",
+    "write_report",
 ]

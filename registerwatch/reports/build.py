@@ -47,7 +47,10 @@ from registerwatch.validators import Rule, RuleStatus, all_rules
 # With the 5-school-day deadline of MRK001, "3-5" holds the sessions due soon or today and
 # "6-10" and ">10" the ones already overdue.
 N_AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-2", 0, 2), ("3-5", 3, 5), ("6-10", 6, 10), (">10", 11, None),
+    ("0-2", 0, 2),
+    ("3-5", 3, 5),
+    ("6-10", 6, 10),
+    (">10", 11, None),
 )
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITY_ORDER)}
@@ -87,14 +90,24 @@ def build_report_data(
     # know how fresh the findings are, and whether the latest scan finished cleanly.
     last_scan = next(iter(store.runs(command="scan", limit=1)), None)
     schools = tuple(
-        _school_report(store, source, rules, as_of=as_of, include_names=include_names,
-                       scanned=last_scan is not None)
+        _school_report(
+            store,
+            source,
+            rules,
+            as_of=as_of,
+            include_names=include_names,
+            scanned=last_scan is not None,
+        )
         for source in _sources(store, settings_or_school_ids)
     )
-    return ReportData(as_of=as_of, generated_at=generated_at, schools=schools,
-                      include_names=include_names,
-                      last_scan_at=last_scan.started_at if last_scan else None,
-                      last_scan_outcome=last_scan.outcome if last_scan else None)
+    return ReportData(
+        as_of=as_of,
+        generated_at=generated_at,
+        schools=schools,
+        include_names=include_names,
+        last_scan_at=last_scan.started_at if last_scan else None,
+        last_scan_outcome=last_scan.outcome if last_scan else None,
+    )
 
 
 def _sources(store: Store, given: SchoolsArgument) -> list[_SchoolSource]:
@@ -111,28 +124,43 @@ def _sources(store: Store, given: SchoolsArgument) -> list[_SchoolSource]:
             continue
         school = store.school(item)
         if school is None:
-            raise StoreError(f"school {item!r} is not in the store {store.display_url}: "
-                             f"sync it first (registerwatch sync --school {item})")
+            raise StoreError(
+                f"school {item!r} is not in the store {store.display_url}: "
+                f"sync it first (registerwatch sync --school {item})"
+            )
         sources.append(_SchoolSource(school.id, school.name, school.urn, store.calendar(item)))
     return sources
 
 
-def _school_report(store: Store, source: _SchoolSource, rules: Mapping[str, Rule], *,
-                   as_of: date, include_names: bool, scanned: bool) -> SchoolReport:
+def _school_report(
+    store: Store,
+    source: _SchoolSource,
+    rules: Mapping[str, Rule],
+    *,
+    as_of: date,
+    include_names: bool,
+    scanned: bool,
+) -> SchoolReport:
     notes: list[str] = []
     stored = store.load_findings(source.school_id)
     updated_at = _latest_scan(stored.values())
     unresolved = [s for s in stored.values() if s.status != "resolved"]
     pupils = {p.id: p for p in store.pupils(source.school_id)} if unresolved else {}
     rows = sorted(
-        (_finding_row(s, rules, pupils, as_of=as_of, latest_scan=updated_at,
-                      include_names=include_names) for s in unresolved),
+        (
+            _finding_row(
+                s, rules, pupils, as_of=as_of, latest_scan=updated_at, include_names=include_names
+            )
+            for s in unresolved
+        ),
         key=_finding_sort_key,
     )
     if not stored and not scanned:
         # Zero findings would otherwise read as a clean register.
-        notes.append("No scan has been run on this store yet, so there are no findings to "
-                     "show: run `registerwatch scan`.")
+        notes.append(
+            "No scan has been run on this store yet, so there are no findings to "
+            "show: run `registerwatch scan`."
+        )
 
     term: SchoolTerm | None = None
     weeks: tuple[WeekRate, ...] = ()
@@ -140,33 +168,50 @@ def _school_report(store: Store, source: _SchoolSource, rules: Mapping[str, Rule
     n_ages: tuple[NAgeBucket, ...] = ()
     calendar = _school_calendar(source, notes)
     if calendar is not None:
-        term, weeks, term_statistics, n_ages = _register_figures(store, source.school_id,
-                                                                 calendar, as_of)
+        term, weeks, term_statistics, n_ages = _register_figures(
+            store, source.school_id, calendar, as_of
+        )
         if term is None:
-            notes.append(f"No school days before {as_of.isoformat()} in the configured terms: "
-                         "there are no weekly figures yet.")
+            notes.append(
+                f"No school days before {as_of.isoformat()} in the configured terms: "
+                "there are no weekly figures yet."
+            )
         elif not any(w.statistics.possible for w in weeks):
-            notes.append(f"No registers are stored for the {term.name.lower()} yet: sync the "
-                         "school (`registerwatch sync`).")
+            notes.append(
+                f"No registers are stored for the {term.name.lower()} yet: sync the "
+                "school (`registerwatch sync`)."
+            )
 
     return SchoolReport(
-        school_id=source.school_id, name=source.name, urn=source.urn, term=term, weeks=weeks,
-        term_statistics=term_statistics, rules=_rule_summaries(rows, rules),
-        findings=tuple(rows), n_ages=n_ages, findings_updated_at=updated_at, notes=tuple(notes),
+        school_id=source.school_id,
+        name=source.name,
+        urn=source.urn,
+        term=term,
+        weeks=weeks,
+        term_statistics=term_statistics,
+        rules=_rule_summaries(rows, rules),
+        findings=tuple(rows),
+        n_ages=n_ages,
+        findings_updated_at=updated_at,
+        notes=tuple(notes),
     )
 
 
 def _school_calendar(source: _SchoolSource, notes: list[str]) -> SchoolCalendar | None:
     if source.calendar is None:
-        notes.append("No calendar is stored for this school, so weekly attendance and the ages "
-                     "of N codes (both counted in school days) cannot be shown: sync it, or "
-                     "report from the config file.")
+        notes.append(
+            "No calendar is stored for this school, so weekly attendance and the ages "
+            "of N codes (both counted in school days) cannot be shown: sync it, or "
+            "report from the config file."
+        )
         return None
     try:
         return SchoolCalendar(source.calendar)
     except CalendarError as exc:
-        notes.append(f"The school calendar cannot be used ({exc}): weekly attendance and N "
-                     "ages are not shown.")
+        notes.append(
+            f"The school calendar cannot be used ({exc}): weekly attendance and N "
+            "ages are not shown."
+        )
         return None
 
 
@@ -175,8 +220,9 @@ def _school_calendar(source: _SchoolSource, notes: list[str]) -> SchoolCalendar 
 
 def _latest_scan(stored: Iterable[StoredFinding]) -> datetime | None:
     """When the latest scan result was saved: the newest last_seen or resolved_at."""
-    instants = [t for s in stored for t in (s.finding.last_seen, s.finding.resolved_at)
-                if t is not None]
+    instants = [
+        t for s in stored for t in (s.finding.last_seen, s.finding.resolved_at) if t is not None
+    ]
     return max(instants, default=None)
 
 
@@ -208,27 +254,47 @@ def _mis_id(pupil_id: str, school_id: str, pupils: Mapping[str, Pupil]) -> str:
 def _pupil_name(pupil: Pupil | None) -> str | None:
     if pupil is None:
         return None
-    parts = [pupil.preferred_forename or pupil.legal_forename,
-             pupil.preferred_surname or pupil.legal_surname]
+    parts = [
+        pupil.preferred_forename or pupil.legal_forename,
+        pupil.preferred_surname or pupil.legal_surname,
+    ]
     return " ".join(p for p in parts if p) or None
 
 
-def _finding_row(stored: StoredFinding, rules: Mapping[str, Rule], pupils: Mapping[str, Pupil],
-                 *, as_of: date, latest_scan: datetime | None, include_names: bool) -> FindingRow:
+def _finding_row(
+    stored: StoredFinding,
+    rules: Mapping[str, Rule],
+    pupils: Mapping[str, Pupil],
+    *,
+    as_of: date,
+    latest_scan: datetime | None,
+    include_names: bool,
+) -> FindingRow:
     f = stored.finding
     rule = rules.get(f.rule)
     school_id = f.school_id
     pupil = _mis_id(f.pupil_id, school_id, pupils) if f.pupil_id else None
     name = _pupil_name(pupils.get(f.pupil_id)) if include_names and f.pupil_id else None
     return FindingRow(
-        fingerprint=f.fingerprint or "", school_id=school_id, rule=f.rule,
-        rule_name=rule.name if rule else "", severity=Severity(f.severity), pupil=pupil,
-        pupil_name=name, first_session=f.first_session, last_session=f.last_session,
-        due=f.due, overdue=f.due is not None and as_of > f.due,
-        due_today=f.due is not None and as_of == f.due, message=f.message,
-        citation=rule.citation if rule else "", fix_hint=rule.fix_hint if rule else "",
-        status=_status(stored, latest_scan), first_seen=f.first_seen,
-        acknowledged_at=stored.acknowledged_at, ack_note=stored.ack_note,
+        fingerprint=f.fingerprint or "",
+        school_id=school_id,
+        rule=f.rule,
+        rule_name=rule.name if rule else "",
+        severity=Severity(f.severity),
+        pupil=pupil,
+        pupil_name=name,
+        first_session=f.first_session,
+        last_session=f.last_session,
+        due=f.due,
+        overdue=f.due is not None and as_of > f.due,
+        due_today=f.due is not None and as_of == f.due,
+        message=f.message,
+        citation=rule.citation if rule else "",
+        fix_hint=rule.fix_hint if rule else "",
+        status=_status(stored, latest_scan),
+        first_seen=f.first_seen,
+        acknowledged_at=stored.acknowledged_at,
+        ack_note=stored.ack_note,
         upn=pupils[f.pupil_id].upn if f.pupil_id in pupils else None,
     )
 
@@ -237,13 +303,21 @@ def _finding_sort_key(row: FindingRow) -> tuple[object, ...]:
     # Within a severity: overdue first, then the nearest deadline, then rule, pupil and session;
     # the fingerprint last, so the order never depends on the store's row order.
     first = row.first_session
-    return (_SEVERITY_RANK[row.severity], not row.overdue, row.due or date.max, row.rule,
-            row.pupil or "", first.date if first else date.min,
-            SESSION_ORDER[first.session] if first else -1, row.fingerprint)
+    return (
+        _SEVERITY_RANK[row.severity],
+        not row.overdue,
+        row.due or date.max,
+        row.rule,
+        row.pupil or "",
+        first.date if first else date.min,
+        SESSION_ORDER[first.session] if first else -1,
+        row.fingerprint,
+    )
 
 
-def _rule_summaries(rows: Sequence[FindingRow],
-                    rules: Mapping[str, Rule]) -> tuple[RuleSummary, ...]:
+def _rule_summaries(
+    rows: Sequence[FindingRow], rules: Mapping[str, Rule]
+) -> tuple[RuleSummary, ...]:
     """Every rule in registry order with its open findings counted; a rule code in the store
     that the registry does not know (removed since) is listed after them."""
     by_rule: dict[str, list[FindingRow]] = defaultdict(list)
@@ -256,15 +330,21 @@ def _rule_summaries(rows: Sequence[FindingRow],
         rule = rules.get(code)
         found = by_rule.get(code, [])
         counts = Counter(row.severity for row in found)
-        out.append(RuleSummary(
-            code=code, name=rule.name if rule else "",
-            summary=rule.docs().summary if rule else "(rule no longer registered)",
-            severity=rule.severity if rule else found[0].severity,
-            citation=rule.citation if rule else "", fix_hint=rule.fix_hint if rule else "",
-            errors=counts[Severity.ERROR], warnings=counts[Severity.WARNING],
-            info=counts[Severity.INFO], new=sum(1 for r in found if r.status == STATUS_NEW),
-            overdue=sum(1 for r in found if r.overdue),
-        ))
+        out.append(
+            RuleSummary(
+                code=code,
+                name=rule.name if rule else "",
+                summary=rule.docs().summary if rule else "(rule no longer registered)",
+                severity=rule.severity if rule else found[0].severity,
+                citation=rule.citation if rule else "",
+                fix_hint=rule.fix_hint if rule else "",
+                errors=counts[Severity.ERROR],
+                warnings=counts[Severity.WARNING],
+                info=counts[Severity.INFO],
+                new=sum(1 for r in found if r.status == STATUS_NEW),
+                overdue=sum(1 for r in found if r.overdue),
+            )
+        )
     return tuple(out)
 
 
@@ -300,17 +380,22 @@ def school_term(calendar: SchoolCalendar, day: date) -> SchoolTerm | None:
     key = _season(span.start)
     spans = [t for t in calendar.terms if _season(t.start) == key]
     start = min(t.start for t in spans)
-    return SchoolTerm(name=f"{_SEASON_NAMES[key[1]]} term {start.year}", start=start,
-                      end=max(t.end for t in spans))
+    return SchoolTerm(
+        name=f"{_SEASON_NAMES[key[1]]} term {start.year}",
+        start=start,
+        end=max(t.end for t in spans),
+    )
 
 
 # The term, its weeks, the term's totals and the N ages.
-_Figures = tuple[SchoolTerm | None, tuple[WeekRate, ...], SessionStatistics | None,
-                 tuple[NAgeBucket, ...]]
+_Figures = tuple[
+    SchoolTerm | None, tuple[WeekRate, ...], SessionStatistics | None, tuple[NAgeBucket, ...]
+]
 
 
-def _register_figures(store: Store, school_id: str, calendar: SchoolCalendar,
-                      as_of: date) -> _Figures:
+def _register_figures(
+    store: Store, school_id: str, calendar: SchoolCalendar, as_of: date
+) -> _Figures:
     data_end = as_of - timedelta(days=1)
     term = school_term(calendar, data_end)
     if term is None:
@@ -341,9 +426,14 @@ def _register_figures(store: Store, school_id: str, calendar: SchoolCalendar,
         first, sunday = max(monday, term.start), monday + timedelta(days=6)
         complete = calendar.school_days(first, min(sunday, term_end))
         planned = calendar.school_days(first, min(sunday, term.end))
-        weeks.append(WeekRate(
-            week_start=monday, school_days=len(complete), partial=len(planned) > len(complete),
-            statistics=session_statistics(week_codes.get(monday, {}), on=monday)))
+        weeks.append(
+            WeekRate(
+                week_start=monday,
+                school_days=len(complete),
+                partial=len(planned) > len(complete),
+                statistics=session_statistics(week_codes.get(monday, {}), on=monday),
+            )
+        )
     total: Counter[str] = Counter()
     for counts in week_codes.values():
         total.update(counts)
@@ -364,7 +454,12 @@ def _bucket(age: int) -> str:
 
 def _n_buckets(ages: Mapping[str, list[str]]) -> tuple[NAgeBucket, ...]:
     return tuple(
-        NAgeBucket(label=label, min_days=low, max_days=high,
-                   sessions=len(ages.get(label, ())), pupils=len(set(ages.get(label, ()))))
+        NAgeBucket(
+            label=label,
+            min_days=low,
+            max_days=high,
+            sessions=len(ages.get(label, ())),
+            pupils=len(set(ages.get(label, ()))),
+        )
         for label, low, high in N_AGE_BUCKETS
     )

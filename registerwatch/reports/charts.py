@@ -31,8 +31,11 @@ from registerwatch.reports.model import (
 )
 from registerwatch.schema import Severity
 
-SEVERITY_COLOURS = {Severity.ERROR: "#b42318", Severity.WARNING: "#b54708",
-                    Severity.INFO: "#175cd3"}
+SEVERITY_COLOURS = {
+    Severity.ERROR: "#b42318",
+    Severity.WARNING: "#b54708",
+    Severity.INFO: "#175cd3",
+}
 ATTENDANCE_COLOUR = "#1f5f8b"
 AUTHORISED_COLOUR = "#8fb3d9"
 UNAUTHORISED_COLOUR = "#c4320a"
@@ -72,12 +75,18 @@ def _svg(figure: Any, chart_id: str, label: str) -> str:
     FigureCanvasSVG(figure)
     buffer = io.StringIO()
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"registerwatch-{chart_id}"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None},
-                       bbox_inches="tight", pad_inches=0.05)
+        figure.savefig(
+            buffer,
+            format="svg",
+            metadata={"Date": None, "Creator": None},
+            bbox_inches="tight",
+            pad_inches=0.05,
+        )
     text = _GROUP_ID.sub("<g", _METADATA.sub("", _PROLOG.sub("", buffer.getvalue())))
     attribute = escape(label, quote=True)
-    return text.replace("<svg ", f'<svg class="chart" role="img" aria-label="{attribute}" ',
-                        1).strip()
+    return text.replace(
+        "<svg ", f'<svg class="chart" role="img" aria-label="{attribute}" ', 1
+    ).strip()
 
 
 # Every chart is drawn 4.6 inches wide: the page scales each to its column, so equal widths
@@ -113,8 +122,15 @@ def weekly_attendance_svg(weeks: Sequence[WeekRate], chart_id: str) -> str | Non
         # A week still in progress is drawn hollow: its rate covers only the days so far.
         partial = [i for i, w in enumerate(weeks) if w.partial and w.statistics.possible]
         if partial:
-            ax.plot(partial, [rates[i] for i in partial], linestyle="none", marker="o",
-                    markersize=6, markerfacecolor="white", markeredgecolor=ATTENDANCE_COLOUR)
+            ax.plot(
+                partial,
+                [rates[i] for i in partial],
+                linestyle="none",
+                marker="o",
+                markersize=6,
+                markerfacecolor="white",
+                markeredgecolor=ATTENDANCE_COLOUR,
+            )
         low = min(r for r in rates if not math.isnan(r))
         ax.set_ylim(max(0.0, math.floor(min(low, 90.0) / 5) * 5 - 2), 100.5)
         ax.set_ylabel("attendance %")
@@ -137,8 +153,14 @@ def weekly_absence_svg(weeks: Sequence[WeekRate], chart_id: str) -> str | None:
         authorised = [w.authorised_absence_rate for w in weeks]
         unauthorised = [w.unauthorised_absence_rate for w in weeks]
         ax.bar(xs, authorised, color=AUTHORISED_COLOUR, label="authorised", width=0.7)
-        ax.bar(xs, unauthorised, bottom=authorised, color=UNAUTHORISED_COLOUR,
-               label="unauthorised", width=0.7)
+        ax.bar(
+            xs,
+            unauthorised,
+            bottom=authorised,
+            color=UNAUTHORISED_COLOUR,
+            label="unauthorised",
+            width=0.7,
+        )
         top = max((a + u for a, u in zip(authorised, unauthorised, strict=True)), default=0.0)
         ax.set_ylim(0, max(5.0, math.ceil(top * 1.25)))
         ax.set_ylabel("absence %")
@@ -165,8 +187,14 @@ def findings_by_rule_svg(rules: Sequence[RuleSummary], chart_id: str) -> str | N
         for severity in SEVERITY_ORDER:
             counts = [r.count(severity) for r in shown]
             if any(counts):
-                ax.barh(ys, counts, left=left, color=SEVERITY_COLOURS[severity],
-                        label=severity.value, height=0.7)
+                ax.barh(
+                    ys,
+                    counts,
+                    left=left,
+                    color=SEVERITY_COLOURS[severity],
+                    label=severity.value,
+                    height=0.7,
+                )
                 left = [a + b for a, b in zip(left, counts, strict=True)]
         for y, total in zip(ys, left, strict=True):
             ax.text(total, y, f" {total}", va="center", fontsize=8, color="#344054")
@@ -190,7 +218,7 @@ def n_ages_svg(buckets: Sequence[NAgeBucket], chart_id: str) -> str | None:
         ax = fig.add_subplot()
         xs = list(range(len(buckets)))
         sessions = [b.sessions for b in buckets]
-        ax.bar(xs, sessions, color=N_AGE_COLOURS[:len(buckets)], width=0.65)
+        ax.bar(xs, sessions, color=N_AGE_COLOURS[: len(buckets)], width=0.65)
         for x, n in zip(xs, sessions, strict=True):
             ax.text(x, n, str(n), ha="center", va="bottom", fontsize=8, color="#344054")
         ax.set_xticks(xs, [b.label for b in buckets])

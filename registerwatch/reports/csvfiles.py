@@ -22,9 +22,19 @@ CSV_ENCODING = "utf-8-sig"
 FINDINGS_COLUMNS: tuple[str, ...] = FINDINGS_CSV_COLUMNS
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "school_id", "school_name", "rule", "rule_name", "rule_severity", "errors", "warnings",
-    "info", "total", "new", "overdue",
+    "school_id",
+    "school_name",
+    "rule",
+    "rule_name",
+    "rule_severity",
+    "errors",
+    "warnings",
+    "info",
+    "total",
+    "new",
+    "overdue",
 )
+
 
 def _cell(value: object) -> str:
     if value is None:
@@ -47,14 +57,30 @@ def findings_csv(data: ReportData) -> str:
     """One row per open finding, in the order of the HTML report."""
     rows = [
         FindingCsvRow(
-            school_id=school.school_id, school_name=school.name, rule=f.rule,
-            rule_name=f.rule_name, severity=f.severity.value, status=f.status, pupil=f.pupil,
-            upn=f.upn, pupil_name=f.pupil_name, first_session=f.first_session,
-            last_session=f.last_session, due=f.due, overdue=f.overdue, message=f.message,
-            citation=f.citation, fix_hint=f.fix_hint, first_seen=f.first_seen,
-            resolved_at=None, acknowledged_at=f.acknowledged_at, ack_note=f.ack_note,
-            fingerprint=f.fingerprint)
-        for school in data.schools for f in school.findings
+            school_id=school.school_id,
+            school_name=school.name,
+            rule=f.rule,
+            rule_name=f.rule_name,
+            severity=f.severity.value,
+            status=f.status,
+            pupil=f.pupil,
+            upn=f.upn,
+            pupil_name=f.pupil_name,
+            first_session=f.first_session,
+            last_session=f.last_session,
+            due=f.due,
+            overdue=f.overdue,
+            message=f.message,
+            citation=f.citation,
+            fix_hint=f.fix_hint,
+            first_seen=f.first_seen,
+            resolved_at=None,
+            acknowledged_at=f.acknowledged_at,
+            ack_note=f.ack_note,
+            fingerprint=f.fingerprint,
+        )
+        for school in data.schools
+        for f in school.findings
     ]
     return write_findings_csv(rows, include_names=data.include_names)
 
@@ -62,8 +88,20 @@ def findings_csv(data: ReportData) -> str:
 def summary_csv(data: ReportData) -> str:
     """One row per school and rule (every registered rule, zeros included)."""
     rows = [
-        [school.school_id, school.name, r.code, r.name, r.severity.value, r.errors, r.warnings,
-         r.info, r.total, r.new, r.overdue]
-        for school in data.schools for r in school.rules
+        [
+            school.school_id,
+            school.name,
+            r.code,
+            r.name,
+            r.severity.value,
+            r.errors,
+            r.warnings,
+            r.info,
+            r.total,
+            r.new,
+            r.overdue,
+        ]
+        for school in data.schools
+        for r in school.rules
     ]
     return _csv(SUMMARY_COLUMNS, rows)

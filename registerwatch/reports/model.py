@@ -23,8 +23,20 @@ SEVERITY_ORDER: tuple[Severity, ...] = (Severity.ERROR, Severity.WARNING, Severi
 # English names, not the process locale's (strftime's %A / %B): the same data must give the same
 # bytes on every machine.
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
-               "September", "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 MONTH_ABBREVIATIONS = tuple(name[:3] for name in MONTH_NAMES)
 
 # A finding seen for the first time by the latest scan, or seen before and still there.
@@ -70,14 +82,21 @@ class FindingRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "fingerprint": self.fingerprint, "school_id": self.school_id, "rule": self.rule,
-            "rule_name": self.rule_name, "severity": self.severity.value, "pupil": self.pupil,
+            "fingerprint": self.fingerprint,
+            "school_id": self.school_id,
+            "rule": self.rule,
+            "rule_name": self.rule_name,
+            "severity": self.severity.value,
+            "pupil": self.pupil,
             **({"pupil_name": self.pupil_name} if self.pupil_name is not None else {}),
             "first_session": session_label(self.first_session) or None,
             "last_session": session_label(self.last_session) or None,
-            "due": self.due.isoformat() if self.due else None, "overdue": self.overdue,
+            "due": self.due.isoformat() if self.due else None,
+            "overdue": self.overdue,
             "due_today": self.due_today,
-            "message": self.message, "citation": self.citation, "fix_hint": self.fix_hint,
+            "message": self.message,
+            "citation": self.citation,
+            "fix_hint": self.fix_hint,
             "status": self.status,
             "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
             "ack_note": self.ack_note,
@@ -105,13 +124,24 @@ class RuleSummary:
         return self.errors + self.warnings + self.info
 
     def count(self, severity: Severity) -> int:
-        return {Severity.ERROR: self.errors, Severity.WARNING: self.warnings,
-                Severity.INFO: self.info}[severity]
+        return {
+            Severity.ERROR: self.errors,
+            Severity.WARNING: self.warnings,
+            Severity.INFO: self.info,
+        }[severity]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.code, "name": self.name, "severity": self.severity.value,
-                "errors": self.errors, "warnings": self.warnings, "info": self.info,
-                "total": self.total, "new": self.new, "overdue": self.overdue}
+        return {
+            "rule": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "info": self.info,
+            "total": self.total,
+            "new": self.new,
+            "overdue": self.overdue,
+        }
 
 
 @dataclass(frozen=True)
@@ -140,8 +170,12 @@ class WeekRate:
         return self.statistics.unauthorised_absence_rate
 
     def to_dict(self) -> dict[str, Any]:
-        return {"week_start": self.week_start.isoformat(), "school_days": self.school_days,
-                "partial": self.partial, **self.statistics.as_dict()}
+        return {
+            "week_start": self.week_start.isoformat(),
+            "school_days": self.school_days,
+            "partial": self.partial,
+            **self.statistics.as_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -164,8 +198,13 @@ class NAgeBucket:
     pupils: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "min_days": self.min_days, "max_days": self.max_days,
-                "sessions": self.sessions, "pupils": self.pupils}
+        return {
+            "label": self.label,
+            "min_days": self.min_days,
+            "max_days": self.max_days,
+            "sessions": self.sessions,
+            "pupils": self.pupils,
+        }
 
 
 @dataclass(frozen=True)
@@ -206,21 +245,33 @@ class SchoolReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "school_id": self.school_id, "name": self.name, "urn": self.urn,
-            "counts": {"error": self.count(Severity.ERROR),
-                       "warning": self.count(Severity.WARNING),
-                       "info": self.count(Severity.INFO), "overdue": self.overdue,
-                       "new": self.new, "open": len(self.findings)},
-            "term": None if self.term is None else {
-                "name": self.term.name, "start": self.term.start.isoformat(),
-                "end": self.term.end.isoformat()},
-            "term_statistics": None if self.term_statistics is None
+            "school_id": self.school_id,
+            "name": self.name,
+            "urn": self.urn,
+            "counts": {
+                "error": self.count(Severity.ERROR),
+                "warning": self.count(Severity.WARNING),
+                "info": self.count(Severity.INFO),
+                "overdue": self.overdue,
+                "new": self.new,
+                "open": len(self.findings),
+            },
+            "term": None
+            if self.term is None
+            else {
+                "name": self.term.name,
+                "start": self.term.start.isoformat(),
+                "end": self.term.end.isoformat(),
+            },
+            "term_statistics": None
+            if self.term_statistics is None
             else self.term_statistics.as_dict(),
             "weeks": [w.to_dict() for w in self.weeks],
             "rules": [r.to_dict() for r in self.rules_with_findings],
             "n_ages": [b.to_dict() for b in self.n_ages],
             "findings_updated_at": self.findings_updated_at.isoformat()
-            if self.findings_updated_at else None,
+            if self.findings_updated_at
+            else None,
             "notes": list(self.notes),
         }
 
@@ -246,8 +297,11 @@ class ReportData:
         return sum(len(s.findings) for s in self.schools)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "generated_at": self.generated_at.isoformat(),
-                "last_scan": None if self.last_scan_at is None else {
-                    "started_at": self.last_scan_at.isoformat(),
-                    "outcome": self.last_scan_outcome},
-                "schools": [s.to_dict() for s in self.schools]}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "generated_at": self.generated_at.isoformat(),
+            "last_scan": None
+            if self.last_scan_at is None
+            else {"started_at": self.last_scan_at.isoformat(), "outcome": self.last_scan_outcome},
+            "schools": [s.to_dict() for s in self.schools],
+        }

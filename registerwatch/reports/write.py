@@ -33,15 +33,22 @@ class ReportFiles:
     def to_dict(self) -> dict[str, Any]:
         data = self.data
         return {
-            "as_of": data.as_of.isoformat(), "generated_at": data.generated_at.isoformat(),
+            "as_of": data.as_of.isoformat(),
+            "generated_at": data.generated_at.isoformat(),
             "last_scan": data.to_dict()["last_scan"],
-            "files": {"html": str(self.html), "findings_csv": str(self.findings_csv),
-                      "summary_csv": str(self.summary_csv)},
-            "counts": {"open": data.open_findings, "error": data.count(Severity.ERROR),
-                       "warning": data.count(Severity.WARNING),
-                       "info": data.count(Severity.INFO),
-                       "overdue": sum(s.overdue for s in data.schools),
-                       "new": sum(s.new for s in data.schools)},
+            "files": {
+                "html": str(self.html),
+                "findings_csv": str(self.findings_csv),
+                "summary_csv": str(self.summary_csv),
+            },
+            "counts": {
+                "open": data.open_findings,
+                "error": data.count(Severity.ERROR),
+                "warning": data.count(Severity.WARNING),
+                "info": data.count(Severity.INFO),
+                "overdue": sum(s.overdue for s in data.schools),
+                "new": sum(s.new for s in data.schools),
+            },
             "schools": [s.to_dict() for s in data.schools],
         }
 
@@ -63,8 +70,9 @@ def write_report(
     pupil data in it. Raises ConfigError for a ``school_id`` not in the configuration.
     """
     schools = [settings.school(school_id)] if school_id is not None else settings.schools
-    data = build_report_data(store, schools, as_of=as_of, generated_at=generated_at,
-                             include_names=include_names)
+    data = build_report_data(
+        store, schools, as_of=as_of, generated_at=generated_at, include_names=include_names
+    )
     folder = Path(output_dir)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     # The CSVs first and the page last: the page names the CSVs as being beside it.

@@ -22,6 +22,16 @@ from registerwatch.scan.pipeline import (
     today_in_london,
 )
 
-__all__ = ["FindingStatus", "PupilRef", "ScanFinding", "ScanResult", "SchoolScan",
-           "SchoolStatus", "finding_order", "pupil_ref", "pupil_refs", "run_scan",
-           "today_in_london"]
+__all__ = [
+    "FindingStatus",
+    "PupilRef",
+    "ScanFinding",
+    "ScanResult",
+    "SchoolScan",
+    "SchoolStatus",
+    "finding_order",
+    "pupil_ref",
+    "pupil_refs",
+    "run_scan",
+    "today_in_london",
+]

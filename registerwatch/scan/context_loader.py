@@ -30,15 +30,21 @@ from registerwatch.validators import (
 __all__ = ["load_context", "observed_ledger"]
 
 
-def observed_ledger(store: Store, school_id: str, *,
-                    conn: Connection | None = None) -> list[ObservedChange]:
+def observed_ledger(
+    store: Store, school_id: str, *, conn: Connection | None = None
+) -> list[ObservedChange]:
     """The school's observed changes and deletions from the ledger, in ledger order."""
     return observed_changes_from_ledger(store.ledger(school_id, kinds=OBSERVED_KINDS, conn=conn))
 
 
-def load_context(store: Store, school: SchoolSettings, as_of: date, *,
-                 settings: RuleSettings = DEFAULT_SETTINGS,
-                 conn: Connection | None = None) -> ScanContext:
+def load_context(
+    store: Store,
+    school: SchoolSettings,
+    as_of: date,
+    *,
+    settings: RuleSettings = DEFAULT_SETTINGS,
+    conn: Connection | None = None,
+) -> ScanContext:
     """One school's records as a ScanContext for a scan on ``as_of``.
 
     Marks flagged deleted are left out (``Store.marks`` reads live marks only): a deletion
@@ -51,7 +57,9 @@ def load_context(store: Store, school: SchoolSettings, as_of: date, *,
     capabilities = store.capabilities(school.id, conn=conn)
     with collector_paused():
         return ScanContext.build(
-            calendar=calendar, as_of=as_of, school_id=school.id,
+            calendar=calendar,
+            as_of=as_of,
+            school_id=school.id,
             pupils=store.pupils(school.id, conn=conn),
             registers=store.registers(school.id, conn=conn),
             marks=store.marks(school.id, conn=conn),

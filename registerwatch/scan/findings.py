@@ -25,9 +25,17 @@ from registerwatch.schema import Notification, NotificationKind, Pupil
 from registerwatch.store import Store, StoredFinding
 
 __all__ = [
-    "EPISODE_KINDS", "MIN_PREFIX", "RECORDABLE_KINDS", "AmbiguousFingerprintError",
-    "FindingNotFoundError", "NotificationInputError", "RecordedNotification",
-    "acknowledge", "find_finding", "list_findings", "record_notification",
+    "EPISODE_KINDS",
+    "MIN_PREFIX",
+    "RECORDABLE_KINDS",
+    "AmbiguousFingerprintError",
+    "FindingNotFoundError",
+    "NotificationInputError",
+    "RecordedNotification",
+    "acknowledge",
+    "find_finding",
+    "list_findings",
+    "record_notification",
 ]
 
 # A fingerprint is a sha256 in hex; 8 characters (32 bits) make an accidental match between a
@@ -35,8 +43,13 @@ __all__ = [
 MIN_PREFIX = 8
 
 # The returns a person can record by hand (dfe_daily is made by the outbox, not by hand).
-RECORDABLE_KINDS = (NotificationKind.SICKNESS, NotificationKind.CONTINUOUS_ABSENCE,
-                    NotificationKind.CME, NotificationKind.NEW_PUPIL, NotificationKind.DELETION)
+RECORDABLE_KINDS = (
+    NotificationKind.SICKNESS,
+    NotificationKind.CONTINUOUS_ABSENCE,
+    NotificationKind.CME,
+    NotificationKind.NEW_PUPIL,
+    NotificationKind.DELETION,
+)
 # LAR002/LAR003 match a return to an absence episode by its start, which must lie inside the
 # run of absence (validators.returns._common.return_made_within); without an episode start the
 # day the return was made stands in, and that is usually after the run, so nothing would close.
@@ -64,12 +77,18 @@ def _stored_by_school(store: Store, school_id: str | None) -> dict[str, dict[str
 
 def _scan_finding(stored: StoredFinding, refs: dict[str, PupilRef]) -> ScanFinding:
     status: FindingStatus = "resolved" if stored.status == "resolved" else "open"
-    return ScanFinding(stored.finding, status, stored.acknowledged_at, stored.ack_note,
-                       pupil_ref(stored.finding, refs))
+    return ScanFinding(
+        stored.finding,
+        status,
+        stored.acknowledged_at,
+        stored.ack_note,
+        pupil_ref(stored.finding, refs),
+    )
 
 
-def list_findings(store: Store, *, school_id: str | None = None,
-                  status: StatusFilter = "open") -> list[ScanFinding]:
+def list_findings(
+    store: Store, *, school_id: str | None = None, status: StatusFilter = "open"
+) -> list[ScanFinding]:
     """Stored findings (every school in the store, or one), open, resolved or all, in the
     scan's order. Between scans there is no "new": a finding is open or resolved."""
     out: list[ScanFinding] = []
@@ -90,21 +109,29 @@ def find_finding(store: Store, prefix: str) -> StoredFinding:
     if len(wanted) < MIN_PREFIX:
         raise FindingNotFoundError(
             f"fingerprint {prefix!r} is too short: give at least {MIN_PREFIX} characters "
-            "(see `registerwatch findings list`)")
-    matches = [s for stored in _stored_by_school(store, None).values()
-               for fp, s in stored.items() if fp.startswith(wanted)]
+            "(see `registerwatch findings list`)"
+        )
+    matches = [
+        s
+        for stored in _stored_by_school(store, None).values()
+        for fp, s in stored.items()
+        if fp.startswith(wanted)
+    ]
     if not matches:
         raise FindingNotFoundError(
             f"no finding with fingerprint {prefix!r}: copy one from `registerwatch findings "
-            "list --status all`")
+            "list --status all`"
+        )
     if len(matches) > 1:
         raise AmbiguousFingerprintError(
-            f"fingerprint {prefix!r} matches {len(matches)} findings: give more characters")
+            f"fingerprint {prefix!r} matches {len(matches)} findings: give more characters"
+        )
     return matches[0]
 
 
-def acknowledge(store: Store, prefix: str, note: str | None = None, *,
-                at: datetime | None = None) -> ScanFinding:
+def acknowledge(
+    store: Store, prefix: str, note: str | None = None, *, at: datetime | None = None
+) -> ScanFinding:
     """Acknowledge the finding with this fingerprint (or unique prefix) with a note; returns it
     as stored afterwards. Acknowledging again replaces the note."""
     stored = find_finding(store, prefix)
@@ -129,7 +156,8 @@ def _find_pupil(store: Store, school_id: str, mis_id: str) -> Pupil:
             return pupil
     raise NotificationInputError(
         f"school {school_id!r} has no pupil with MIS id {mis_id!r} in the store: check the id "
-        "(the MIS's own pupil id, as `registerwatch scan` shows it) or sync the school first")
+        "(the MIS's own pupil id, as `registerwatch scan` shows it) or sync the school first"
+    )
 
 
 def _aware(made_at: datetime) -> datetime:
@@ -138,9 +166,15 @@ def _aware(made_at: datetime) -> datetime:
 
 
 def record_notification(
-    store: Store, *, school_id: str, kind: NotificationKind | str, pupil_mis_id: str,
-    episode_start: date | None = None, made_at: datetime | None = None,
-    channel: str = "recorded by hand", reference: str | None = None,
+    store: Store,
+    *,
+    school_id: str,
+    kind: NotificationKind | str,
+    pupil_mis_id: str,
+    episode_start: date | None = None,
+    made_at: datetime | None = None,
+    channel: str = "recorded by hand",
+    reference: str | None = None,
     at: datetime | None = None,
 ) -> RecordedNotification:
     """Record a return already made to the LA outside registerwatch (a phone call, a portal,
@@ -153,18 +187,27 @@ def record_notification(
     if kind not in RECORDABLE_KINDS:
         raise NotificationInputError(
             f"{kind.value} returns are recorded by the outbox, not by hand; choose one of "
-            + ", ".join(k.value for k in RECORDABLE_KINDS))
+            + ", ".join(k.value for k in RECORDABLE_KINDS)
+        )
     if kind in EPISODE_KINDS and episode_start is None:
         raise NotificationInputError(
             f"a {kind.value} return needs --episode-start: the first day of the absence (the "
-            "finding's first session), so that the return matches its episode")
+            "finding's first session), so that the return matches its episode"
+        )
     if store.school(school_id) is None:
         known = ", ".join(s.id for s in store.schools()) or "none yet"
         raise NotificationInputError(
-            f"no school {school_id!r} in the store (synced schools: {known}): sync it first")
+            f"no school {school_id!r} in the store (synced schools: {known}): sync it first"
+        )
     pupil = _find_pupil(store, school_id, pupil_mis_id)
     notification = Notification(
-        kind=kind, school_id=school_id, pupil_id=pupil.id, episode_start=episode_start,
-        made_at=_aware(made_at or datetime.now(UTC)), channel=channel, reference=reference)
+        kind=kind,
+        school_id=school_id,
+        pupil_id=pupil.id,
+        episode_start=episode_start,
+        made_at=_aware(made_at or datetime.now(UTC)),
+        channel=channel,
+        reference=reference,
+    )
     created = store.add_notification(notification, at=at)
     return RecordedNotification(notification, created, pupil_refs([pupil])[pupil.id])

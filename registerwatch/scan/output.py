@@ -21,14 +21,42 @@ from registerwatch.scan.pipeline import STATUS_ORDER, ScanFinding, ScanResult, S
 from registerwatch.schema import SEVERITY_RANK, SessionRef
 from registerwatch.validators import Rule, all_rules
 
-__all__ = ["FINDINGS_CSV_COLUMNS", "PUPIL_NAME_COLUMN", "FindingCsvRow",
-           "finding_record", "findings_csv", "findings_csv_columns", "findings_document",
-           "scan_document", "school_record", "table_order", "write_findings_csv"]
+__all__ = [
+    "FINDINGS_CSV_COLUMNS",
+    "PUPIL_NAME_COLUMN",
+    "FindingCsvRow",
+    "finding_record",
+    "findings_csv",
+    "findings_csv_columns",
+    "findings_document",
+    "scan_document",
+    "school_record",
+    "table_order",
+    "write_findings_csv",
+]
 
 FINDINGS_CSV_COLUMNS: tuple[str, ...] = (
-    "school_id", "school_name", "rule", "rule_name", "severity", "pupil", "upn", "first_date",
-    "first_session", "last_date", "last_session", "due", "overdue", "status", "message",
-    "citation", "fix_hint", "first_seen", "resolved_at", "acknowledged_at", "ack_note",
+    "school_id",
+    "school_name",
+    "rule",
+    "rule_name",
+    "severity",
+    "pupil",
+    "upn",
+    "first_date",
+    "first_session",
+    "last_date",
+    "last_session",
+    "due",
+    "overdue",
+    "status",
+    "message",
+    "citation",
+    "fix_hint",
+    "first_seen",
+    "resolved_at",
+    "acknowledged_at",
+    "ack_note",
     "fingerprint",
 )
 """The findings CSV: ``scan --format csv``, ``findings list --format csv`` and the report's
@@ -95,10 +123,30 @@ def write_findings_csv(rows: Iterable[FindingCsvRow], *, include_names: bool = F
     for row in rows:
         first, last = row.first_session, row.last_session
         cells: dict[str, object] = {
-            **{name: getattr(row, name) for name in (
-                "school_id", "school_name", "rule", "rule_name", "severity", "pupil", "upn",
-                "pupil_name", "due", "overdue", "status", "message", "citation", "fix_hint",
-                "first_seen", "resolved_at", "acknowledged_at", "ack_note", "fingerprint")},
+            **{
+                name: getattr(row, name)
+                for name in (
+                    "school_id",
+                    "school_name",
+                    "rule",
+                    "rule_name",
+                    "severity",
+                    "pupil",
+                    "upn",
+                    "pupil_name",
+                    "due",
+                    "overdue",
+                    "status",
+                    "message",
+                    "citation",
+                    "fix_hint",
+                    "first_seen",
+                    "resolved_at",
+                    "acknowledged_at",
+                    "ack_note",
+                    "fingerprint",
+                )
+            },
             "first_date": first.date if first else None,
             "first_session": str(first.session) if first else None,
             "last_date": last.date if last else None,
@@ -120,8 +168,9 @@ def _instant(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
-def finding_record(item: ScanFinding, *, include_names: bool = False,
-                   rules: dict[str, Rule] | None = None) -> dict[str, Any]:
+def finding_record(
+    item: ScanFinding, *, include_names: bool = False, rules: dict[str, Rule] | None = None
+) -> dict[str, Any]:
     """One finding as a JSON object (docs/scan.md describes every key)."""
     rules = rules if rules is not None else _rules_by_code()
     f = item.finding
@@ -146,8 +195,9 @@ def finding_record(item: ScanFinding, *, include_names: bool = False,
         "first_seen": _instant(f.first_seen),
         "fingerprint": f.fingerprint,
         "fix_hint": rule.fix_hint if rule else None,
-        "acknowledged": None if item.acknowledged_at is None else {
-            "at": _instant(item.acknowledged_at), "note": item.ack_note},
+        "acknowledged": None
+        if item.acknowledged_at is None
+        else {"at": _instant(item.acknowledged_at), "note": item.ack_note},
         "resolved_at": _instant(f.resolved_at),
     }
     return record
@@ -155,11 +205,14 @@ def finding_record(item: ScanFinding, *, include_names: bool = False,
 
 def school_record(school: SchoolScan) -> dict[str, Any]:
     return {
-        "school": school.school_id, "status": school.status, "error": school.error,
+        "school": school.school_id,
+        "status": school.status,
+        "error": school.error,
         "exposes_registers": school.exposes_registers,
         "exposes_amendments": school.exposes_amendments,
         "failed_rules": dict(sorted(school.failed_rules.items())),
-        "new": school.counts["new"], "open": school.counts["open"],
+        "new": school.counts["new"],
+        "open": school.counts["open"],
         "resolved": school.counts["resolved"],
     }
 
@@ -170,23 +223,30 @@ def scan_document(result: ScanResult, *, include_names: bool = False) -> dict[st
     return {
         "as_of": result.as_of.isoformat(),
         "schools": [school_record(s) for s in result.schools],
-        "findings": [finding_record(f, include_names=include_names, rules=rules)
-                     for f in result.findings],
+        "findings": [
+            finding_record(f, include_names=include_names, rules=rules) for f in result.findings
+        ],
     }
 
 
-def findings_document(findings: Sequence[ScanFinding], *, status: str,
-                      include_names: bool = False) -> dict[str, Any]:
+def findings_document(
+    findings: Sequence[ScanFinding], *, status: str, include_names: bool = False
+) -> dict[str, Any]:
     """``registerwatch findings list --format json``."""
     rules = _rules_by_code()
-    return {"status": status,
-            "findings": [finding_record(f, include_names=include_names, rules=rules)
-                         for f in findings]}
+    return {
+        "status": status,
+        "findings": [finding_record(f, include_names=include_names, rules=rules) for f in findings],
+    }
 
 
-def findings_csv(findings: Iterable[ScanFinding], *, as_of: date,
-                 school_names: Mapping[str, str] | None = None,
-                 include_names: bool = False) -> str:
+def findings_csv(
+    findings: Iterable[ScanFinding],
+    *,
+    as_of: date,
+    school_names: Mapping[str, str] | None = None,
+    include_names: bool = False,
+) -> str:
     """Scan findings as the findings CSV; ``overdue``: unresolved and past due on ``as_of``
     (the scan day, or today for stored findings)."""
     rules = _rules_by_code()
@@ -195,18 +255,31 @@ def findings_csv(findings: Iterable[ScanFinding], *, as_of: date,
     for item in findings:
         f = item.finding
         rule = rules.get(f.rule)
-        rows.append(FindingCsvRow(
-            school_id=f.school_id, school_name=names.get(f.school_id),
-            rule=f.rule, rule_name=rule.name if rule else None, severity=str(f.severity),
-            status=item.status, pupil=item.pupil.mis_id if item.pupil else None,
-            upn=item.pupil.upn if item.pupil else None,
-            pupil_name=item.pupil.name if item.pupil else None,
-            first_session=f.first_session, last_session=f.last_session, due=f.due,
-            overdue=item.status != "resolved" and f.due is not None and as_of > f.due,
-            message=f.message, citation=rule.citation if rule else None,
-            fix_hint=rule.fix_hint if rule else None, first_seen=f.first_seen,
-            resolved_at=f.resolved_at, acknowledged_at=item.acknowledged_at,
-            ack_note=item.ack_note, fingerprint=f.fingerprint or ""))
+        rows.append(
+            FindingCsvRow(
+                school_id=f.school_id,
+                school_name=names.get(f.school_id),
+                rule=f.rule,
+                rule_name=rule.name if rule else None,
+                severity=str(f.severity),
+                status=item.status,
+                pupil=item.pupil.mis_id if item.pupil else None,
+                upn=item.pupil.upn if item.pupil else None,
+                pupil_name=item.pupil.name if item.pupil else None,
+                first_session=f.first_session,
+                last_session=f.last_session,
+                due=f.due,
+                overdue=item.status != "resolved" and f.due is not None and as_of > f.due,
+                message=f.message,
+                citation=rule.citation if rule else None,
+                fix_hint=rule.fix_hint if rule else None,
+                first_seen=f.first_seen,
+                resolved_at=f.resolved_at,
+                acknowledged_at=item.acknowledged_at,
+                ack_note=item.ack_note,
+                fingerprint=f.fingerprint or "",
+            )
+        )
     return write_findings_csv(rows, include_names=include_names)
 
 
@@ -214,6 +287,13 @@ def table_order(item: ScanFinding) -> tuple[Any, ...]:
     """People read new findings first, then by severity, then the nearest deadline."""
     f = item.finding
     first = f.first_session
-    return (STATUS_ORDER[item.status], -SEVERITY_RANK[f.severity],
-            f.due or date.max, f.school_id, f.rule, item.pupil.mis_id if item.pupil else "",
-            first.date if first else date.min, str(first.session) if first else "")
+    return (
+        STATUS_ORDER[item.status],
+        -SEVERITY_RANK[f.severity],
+        f.due or date.max,
+        f.school_id,
+        f.rule,
+        item.pupil.mis_id if item.pupil else "",
+        first.date if first else date.min,
+        str(first.session) if first else "",
+    )

@@ -56,9 +56,19 @@ from registerwatch.validators import (
 
 log = get_logger("registerwatch.scan")
 
-__all__ = ["FindingStatus", "PupilRef", "ScanFinding", "ScanResult", "SchoolScan",
-           "SchoolStatus", "finding_order", "pupil_ref", "pupil_refs", "run_scan",
-           "today_in_london"]
+__all__ = [
+    "FindingStatus",
+    "PupilRef",
+    "ScanFinding",
+    "ScanResult",
+    "SchoolScan",
+    "SchoolStatus",
+    "finding_order",
+    "pupil_ref",
+    "pupil_refs",
+    "run_scan",
+    "today_in_london",
+]
 
 FindingStatus = Literal["new", "open", "resolved"]
 SchoolStatus = Literal["scanned", "not_synced", "failed"]
@@ -96,8 +106,9 @@ def pupil_ref(finding: Finding, refs: dict[str, PupilRef]) -> PupilRef | None:
         return known
     prefix = f"{finding.school_id}:"
     pid = finding.pupil_id
-    return PupilRef(mis_id=pid[len(prefix):] if pid.startswith(prefix) else pid, upn=None,
-                    name=None)
+    return PupilRef(
+        mis_id=pid[len(prefix) :] if pid.startswith(prefix) else pid, upn=None, name=None
+    )
 
 
 @dataclass(frozen=True)
@@ -175,18 +186,22 @@ class ScanResult:
 
     def counts(self) -> dict[str, int]:
         by_status = Counter(f.status for f in self.findings)
-        by_severity = Counter(str(f.finding.severity) for f in self.findings
-                              if f.status != "resolved")
+        by_severity = Counter(
+            str(f.finding.severity) for f in self.findings if f.status != "resolved"
+        )
         schools = Counter(s.status for s in self.schools)
         return {
-            "schools_scanned": schools["scanned"], "schools_not_synced": schools["not_synced"],
+            "schools_scanned": schools["scanned"],
+            "schools_not_synced": schools["not_synced"],
             "schools_failed": schools["failed"],
             "rules_failed": sum(len(s.failed_rules) for s in self.schools),
-            "new": by_status["new"], "open": by_status["open"],
+            "new": by_status["new"],
+            "open": by_status["open"],
             "resolved": by_status["resolved"],
             **{str(sev): by_severity[str(sev)] for sev in Severity},
-            "acknowledged": sum(1 for f in self.findings
-                                if f.status != "resolved" and f.acknowledged),
+            "acknowledged": sum(
+                1 for f in self.findings if f.status != "resolved" and f.acknowledged
+            ),
         }
 
 
@@ -228,26 +243,37 @@ def run_scan(
             # collector ran a full pass over the year's ~1.7M objects in between (~2 s).
             with collector_paused():
                 school_result, school_findings = _scan_school(
-                    store, school, day, scanned_at, checked, rule_settings)
+                    store, school, day, scanned_at, checked, rule_settings
+                )
             results.append(school_result)
             findings.extend(school_findings)
     except BaseException:
         # Record the crash if the store still answers; the original error is what matters.
         with suppress(Exception):
-            store.finish_run(run_id, "crashed", {"schools_done": len(results)},
-                             at=read_clock().astimezone(UTC))
+            store.finish_run(
+                run_id, "crashed", {"schools_done": len(results)}, at=read_clock().astimezone(UTC)
+            )
         raise
-    result = ScanResult(as_of=day, scanned_at=scanned_at, schools=results, findings=findings,
-                        run_id=run_id)
-    store.finish_run(run_id, "ok" if result.ok else "failed",
-                     {"as_of": day.isoformat(), **result.counts()},
-                     at=read_clock().astimezone(UTC))
+    result = ScanResult(
+        as_of=day, scanned_at=scanned_at, schools=results, findings=findings, run_id=run_id
+    )
+    store.finish_run(
+        run_id,
+        "ok" if result.ok else "failed",
+        {"as_of": day.isoformat(), **result.counts()},
+        at=read_clock().astimezone(UTC),
+    )
     return result
 
 
-def _scan_school(store: Store, school: SchoolSettings, as_of: date, now: datetime,
-                 rules: Sequence[Rule], rule_settings: RuleSettings
-                 ) -> tuple[SchoolScan, list[ScanFinding]]:
+def _scan_school(
+    store: Store,
+    school: SchoolSettings,
+    as_of: date,
+    now: datetime,
+    rules: Sequence[Rule],
+    rule_settings: RuleSettings,
+) -> tuple[SchoolScan, list[ScanFinding]]:
     clock = _Stopwatch()
     if store.school(school.id) is None:
         # Never synced: nothing to judge, and scanning would open "could not be checked"
@@ -262,24 +288,44 @@ def _scan_school(store: Store, school: SchoolSettings, as_of: date, now: datetim
             stored = store.load_findings(school.id, conn=conn)
         clock.lap("read")
     except RegisterwatchError as exc:
-        log.warning("scan.school_failed", school_id=school.id, error_type=type(exc).__name__,
-                    error=str(exc))
+        log.warning(
+            "scan.school_failed", school_id=school.id, error_type=type(exc).__name__, error=str(exc)
+        )
         return SchoolScan(school.id, "failed", error=f"school {school.id!r}: {exc}"), []
     outcome = scan_rules(ctx, rules)
     clock.lap("rules")
     refs = pupil_refs(ctx.pupils)
-    findings = _reconcile(store, school.id, outcome.findings, stored,
-                          {rule.code for rule in rules}, set(outcome.failed), now, refs)
+    findings = _reconcile(
+        store,
+        school.id,
+        outcome.findings,
+        stored,
+        {rule.code for rule in rules},
+        set(outcome.failed),
+        now,
+        refs,
+    )
     clock.lap("save")
-    result = SchoolScan(school.id, "scanned", exposes_registers=ctx.exposes_registers,
-                        exposes_amendments=ctx.exposes_amendments,
-                        failed_rules=dict(outcome.failed),
-                        counts=Counter(f.status for f in findings), timings=clock.laps)
-    log.info("scan.school_scanned", school_id=school.id, as_of=as_of.isoformat(),
-             new=result.counts["new"], open=result.counts["open"],
-             resolved=result.counts["resolved"], rules_failed=sorted(outcome.failed),
-             marks=len(ctx.marks),
-             **{f"seconds_{k}": round(v, 3) for k, v in result.timings.items()})
+    result = SchoolScan(
+        school.id,
+        "scanned",
+        exposes_registers=ctx.exposes_registers,
+        exposes_amendments=ctx.exposes_amendments,
+        failed_rules=dict(outcome.failed),
+        counts=Counter(f.status for f in findings),
+        timings=clock.laps,
+    )
+    log.info(
+        "scan.school_scanned",
+        school_id=school.id,
+        as_of=as_of.isoformat(),
+        new=result.counts["new"],
+        open=result.counts["open"],
+        resolved=result.counts["resolved"],
+        rules_failed=sorted(outcome.failed),
+        marks=len(ctx.marks),
+        **{f"seconds_{k}": round(v, 3) for k, v in result.timings.items()},
+    )
     return result, findings
 
 
@@ -294,9 +340,16 @@ class _Stopwatch:
         self._last = now
 
 
-def _reconcile(store: Store, school_id: str, current: Sequence[Finding],
-               stored: dict[str, StoredFinding], ran: set[str], failed: set[str],
-               now: datetime, refs: dict[str, PupilRef]) -> list[ScanFinding]:
+def _reconcile(
+    store: Store,
+    school_id: str,
+    current: Sequence[Finding],
+    stored: dict[str, StoredFinding],
+    ran: set[str],
+    failed: set[str],
+    now: datetime,
+    refs: dict[str, PupilRef],
+) -> list[ScanFinding]:
     """Save this scan's findings against the stored ones; returns them with their status.
 
     ``ran``: the rules this scan ran; ``failed``: those of them that raised. A stored open
@@ -320,23 +373,40 @@ def _reconcile(store: Store, school_id: str, current: Sequence[Finding],
         if before is not None and before.status == "open":
             status: FindingStatus = "open"
             first_seen = before.finding.first_seen or now
-            if ack_at is not None and (SEVERITY_RANK[finding.severity]
-                                       > SEVERITY_RANK[before.finding.severity]):
+            if ack_at is not None and (
+                SEVERITY_RANK[finding.severity] > SEVERITY_RANK[before.finding.severity]
+            ):
                 lapsed.append(fp)
                 ack_at, note = None, None
-                events.append(("scan.acknowledgement_lapsed", {
-                    "rule": finding.rule, "fingerprint": fp,
-                    "severity": str(finding.severity)}))
+                events.append(
+                    (
+                        "scan.acknowledgement_lapsed",
+                        {
+                            "rule": finding.rule,
+                            "fingerprint": fp,
+                            "severity": str(finding.severity),
+                        },
+                    )
+                )
         else:
             status, first_seen = "new", now
             if before is not None:  # resolved before, back again
                 reopened.append(fp)
                 ack_at, note = None, None
-            events.append(("scan.finding_opened", {
-                "rule": finding.rule, "severity": str(finding.severity), "fingerprint": fp,
-                "reopened": before is not None}))
-        saved = finding.model_copy(update={"first_seen": first_seen, "last_seen": now,
-                                           "resolved_at": None})
+            events.append(
+                (
+                    "scan.finding_opened",
+                    {
+                        "rule": finding.rule,
+                        "severity": str(finding.severity),
+                        "fingerprint": fp,
+                        "reopened": before is not None,
+                    },
+                )
+            )
+        saved = finding.model_copy(
+            update={"first_seen": first_seen, "last_seen": now, "resolved_at": None}
+        )
         to_save.append(saved)
         out.append(ScanFinding(saved, status, ack_at, note, pupil_ref(saved, refs)))
 
@@ -345,14 +415,24 @@ def _reconcile(store: Store, school_id: str, current: Sequence[Finding],
         if fp in seen or before.status != "open" or rule not in ran:
             continue
         if rule in failed:
-            out.append(ScanFinding(before.finding, "open", before.acknowledged_at,
-                                   before.ack_note, pupil_ref(before.finding, refs)))
+            out.append(
+                ScanFinding(
+                    before.finding,
+                    "open",
+                    before.acknowledged_at,
+                    before.ack_note,
+                    pupil_ref(before.finding, refs),
+                )
+            )
             continue
         # The stored last_seen stays: it is the last scan that still found the breach.
         saved = before.finding.model_copy(update={"resolved_at": now})
         to_save.append(saved)
-        out.append(ScanFinding(saved, "resolved", before.acknowledged_at, before.ack_note,
-                               pupil_ref(saved, refs)))
+        out.append(
+            ScanFinding(
+                saved, "resolved", before.acknowledged_at, before.ack_note, pupil_ref(saved, refs)
+            )
+        )
         events.append(("scan.finding_resolved", {"rule": rule, "fingerprint": fp}))
 
     with store.transaction() as tx:
@@ -371,6 +451,11 @@ def finding_order(item: ScanFinding) -> tuple[Any, ...]:
     """The stable order of findings in machine output: school, rule, pupil, first session."""
     f = item.finding
     first = f.first_session
-    return (f.school_id, f.rule, item.pupil.mis_id if item.pupil else "",
-            first.date if first else date.min, str(first.session) if first else "",
-            item.fingerprint)
+    return (
+        f.school_id,
+        f.rule,
+        item.pupil.mis_id if item.pupil else "",
+        first.date if first else date.min,
+        str(first.session) if first else "",
+        item.fingerprint,
+    )

@@ -208,7 +208,8 @@ class Closure(Model):
     groups: list[str] | None = None
 
     _norm = field_validator("year_groups", mode="before")(
-        classmethod(lambda cls, v: _normalise_nc_years(v)))
+        classmethod(lambda cls, v: _normalise_nc_years(v))
+    )
 
     @property
     def whole_school(self) -> bool:
@@ -219,8 +220,10 @@ class Closure(Model):
         if self.whole_school:
             return True
         year = (nc_year or "").strip().upper()
-        return bool((self.year_groups and year in self.year_groups)
-                    or (self.groups and reg_group in self.groups))
+        return bool(
+            (self.year_groups and year in self.year_groups)
+            or (self.groups and reg_group in self.groups)
+        )
 
 
 class GroupRegisterTimes(Model):
@@ -235,7 +238,8 @@ class GroupRegisterTimes(Model):
     close_after_minutes: int | None = Field(default=None, ge=1, le=240)
 
     _norm = field_validator("year_groups", mode="before")(
-        classmethod(lambda cls, v: _normalise_nc_years(v) or []))
+        classmethod(lambda cls, v: _normalise_nc_years(v) or [])
+    )
 
     @model_validator(mode="after")
     def _names_someone(self) -> GroupRegisterTimes:
@@ -257,12 +261,16 @@ class RegisterTimes(Model):
     def for_group(self, nc_year: str | None, reg_group: str | None) -> tuple[time, time, int]:
         """(am_open, pm_open, close_after_minutes) for a group of that NC year."""
         year = (nc_year or "").strip().upper()
-        match = (next((g for g in self.by_group if reg_group and reg_group in g.groups), None)
-                 or next((g for g in self.by_group if year and year in g.year_groups), None))
+        match = next(
+            (g for g in self.by_group if reg_group and reg_group in g.groups), None
+        ) or next((g for g in self.by_group if year and year in g.year_groups), None)
         if match is None:
             return self.am_open, self.pm_open, self.close_after_minutes
-        return (match.am_open or self.am_open, match.pm_open or self.pm_open,
-                match.close_after_minutes or self.close_after_minutes)
+        return (
+            match.am_open or self.am_open,
+            match.pm_open or self.pm_open,
+            match.close_after_minutes or self.close_after_minutes,
+        )
 
 
 class Calendar(Model):

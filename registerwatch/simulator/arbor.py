@@ -126,8 +126,11 @@ SEN_STATUSES = {"E": "Education, health and care plan", "K": "SEN support"}  # D
 
 # What MALFORMED does, in order, to the first records of the page it hits.
 MALFORMATIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "attendance-records": (("startDatetime", "bad date"), ("attendanceMark", "unknown code"),
-                           ("student", "missing key")),
+    "attendance-records": (
+        ("startDatetime", "bad date"),
+        ("attendanceMark", "unknown code"),
+        ("student", "missing key"),
+    ),
     "students": (("mostRecentEntryDate", "bad date"), ("person", "missing key")),
 }
 
@@ -152,39 +155,70 @@ KINDS: dict[str, _Kind] = {
     "students": _kind("Student", "student", "students", "person"),
     "persons": _kind("Person", "person", "persons"),
     "genders": _kind("Gender", "gender", "genders", "code"),
-    "upn-assignments": _kind("UkDfe_UpnAssignment", "upnAssignment", "upnAssignments",
-                             "student", "upn"),
+    "upn-assignments": _kind(
+        "UkDfe_UpnAssignment", "upnAssignment", "upnAssignments", "student", "upn"
+    ),
     "academic-levels": _kind("AcademicLevel", "academicLevel", "academicLevels", "code"),
     "curriculum-grades": _kind("CurriculumGrade", "curriculumGrade", "curriculumGrades", "code"),
-    "academic-level-memberships": _kind("AcademicLevelMembership", "academicLevelMembership",
-                                        "academicLevelMemberships", "student",
-                                        "academicLevel"),
-    "registration-forms": _kind("RegistrationForm", "registrationForm", "registrationForms",
-                                "code"),
-    "registration-form-memberships": _kind("RegistrationFormMembership",
-                                           "registrationFormMembership",
-                                           "registrationFormMemberships", "student",
-                                           "registrationForm"),
+    "academic-level-memberships": _kind(
+        "AcademicLevelMembership",
+        "academicLevelMembership",
+        "academicLevelMemberships",
+        "student",
+        "academicLevel",
+    ),
+    "registration-forms": _kind(
+        "RegistrationForm", "registrationForm", "registrationForms", "code"
+    ),
+    "registration-form-memberships": _kind(
+        "RegistrationFormMembership",
+        "registrationFormMembership",
+        "registrationFormMemberships",
+        "student",
+        "registrationForm",
+    ),
     "sen-statuses": _kind("UkDfe_SenStatus", "senStatus", "senStatuses", "code"),
-    "sen-status-assignments": _kind("UkDfe_SenStatusAssignment", "senStatusAssignment",
-                                    "senStatusAssignments", "student"),
-    "in-care-status-assignments": _kind("UkDfe_InCareStatusAssignment",
-                                        "inCareStatusAssignment", "inCareStatusAssignments",
-                                        "student"),
+    "sen-status-assignments": _kind(
+        "UkDfe_SenStatusAssignment", "senStatusAssignment", "senStatusAssignments", "student"
+    ),
+    "in-care-status-assignments": _kind(
+        "UkDfe_InCareStatusAssignment",
+        "inCareStatusAssignment",
+        "inCareStatusAssignments",
+        "student",
+    ),
     "attendance-marks": _kind("AttendanceMark", "attendanceMark", "attendanceMarks", "code"),
-    "attendance-register-types": _kind("AttendanceRegisterType", "attendanceRegisterType",
-                                       "attendanceRegisterTypes", "code"),
+    "attendance-register-types": _kind(
+        "AttendanceRegisterType", "attendanceRegisterType", "attendanceRegisterTypes", "code"
+    ),
     "sessions": _kind("Session", "session", "sessions", "startDatetime"),
-    "attendance-registers": _kind("AttendanceRegister", "attendanceRegister",
-                                  "attendanceRegisters", "startDatetime", "registrationForm",
-                                  "attendanceRegisterType", "completedDatetime"),
-    "attendance-records": _kind("AttendanceRecord", "attendanceRecord", "attendanceRecords",
-                                "startDatetime", "student", "attendanceRegister",
-                                "attendanceMark"),
+    "attendance-registers": _kind(
+        "AttendanceRegister",
+        "attendanceRegister",
+        "attendanceRegisters",
+        "startDatetime",
+        "registrationForm",
+        "attendanceRegisterType",
+        "completedDatetime",
+    ),
+    "attendance-records": _kind(
+        "AttendanceRecord",
+        "attendanceRecord",
+        "attendanceRecords",
+        "startDatetime",
+        "student",
+        "attendanceRegister",
+        "attendanceMark",
+    ),
     "terms": _kind("Term", "term", "terms", "startDate", "endDate"),
-    AMENDMENTS: _kind("AttendanceRecordAmendment", "attendanceRecordAmendment",
-                      "attendanceRecordAmendments", "startDatetime", "student",
-                      "amendedDatetime"),
+    AMENDMENTS: _kind(
+        "AttendanceRecordAmendment",
+        "attendanceRecordAmendment",
+        "attendanceRecordAmendments",
+        "startDatetime",
+        "student",
+        "amendedDatetime",
+    ),
 }
 RESOURCE_ALIASES = {"uk-dfe-upn-assignments": "upn-assignments"}
 CHANGELOG_RESOURCES = frozenset({"attendance-records"})  # INFERRED: the one resource that has one
@@ -217,11 +251,21 @@ def stub(resource: str, ident: object) -> dict[str, str]:
     return {"entityType": KINDS[resource].entity, "href": href(resource, ident)}
 
 
-def error_envelope(status: int, reason: str, exception: str, message: str,
-                   **headers: str) -> Response:
+def error_envelope(
+    status: int, reason: str, exception: str, message: str, **headers: str
+) -> Response:
     """Arbor's error body (OBSERVED, HttpClient::executeRequest)."""
-    return Response.json({"response": {"code": status, "reason": reason, "errors": [
-        {"exception": exception, "message": message, "trace": ""}]}}, status=status, **headers)
+    return Response.json(
+        {
+            "response": {
+                "code": status,
+                "reason": reason,
+                "errors": [{"exception": exception, "message": message, "trace": ""}],
+            }
+        },
+        status=status,
+        **headers,
+    )
 
 
 def _filter_instant(value: str) -> datetime:
@@ -243,8 +287,12 @@ def _matches(actual: Any, operator: str, wanted: str) -> bool:
         return False
     bound = _filter_instant(wanted)
     value = _filter_instant(str(actual))
-    return {"from": value >= bound, "to": value <= bound, "after": value > bound,
-            "before": value < bound}[operator]
+    return {
+        "from": value >= bound,
+        "to": value <= bound,
+        "after": value > bound,
+        "before": value < bound,
+    }[operator]
 
 
 class _RecordBook:
@@ -277,9 +325,15 @@ class ArborApp(VendorApp):
 
     vendor = "arbor"
 
-    def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None, *,
-                 serve_amendments: bool = True, username: str = "registerwatch",
-                 password: str = "simulator") -> None:
+    def __init__(
+        self,
+        school: GeneratedSchool,
+        faults: FaultInjector | None = None,
+        *,
+        serve_amendments: bool = True,
+        username: str = "registerwatch",
+        password: str = "simulator",
+    ) -> None:
         super().__init__(school, faults, serve_amendments=serve_amendments)
         self._credentials = (username, password)
         self.revision = BASELINE_REVISION
@@ -316,49 +370,79 @@ class ArborApp(VendorApp):
         static: dict[str, list[dict[str, Any]]] = {name: [] for name in KINDS}
 
         for code_key, (ident, label) in GENDERS.items():
-            static["genders"].append({**stub("genders", ident), "code": code_key,
-                                      "genderName": label})
+            static["genders"].append(
+                {**stub("genders", ident), "code": code_key, "genderName": label}
+            )
         for index, (code_key, label) in enumerate(SEN_STATUSES.items(), start=1):
-            static["sen-statuses"].append({**stub("sen-statuses", index), "code": code_key,
-                                           "description": label})
+            static["sen-statuses"].append(
+                {**stub("sen-statuses", index), "code": code_key, "description": label}
+            )
 
         years = sorted({p.nc_year for p in pupils if p.nc_year is not None})
         level_ids = {year: index for index, year in enumerate(years, start=1)}
         for year, index in level_ids.items():
-            static["curriculum-grades"].append({**stub("curriculum-grades", index),
-                                                "code": year, "displayName": f"Year {year}"})
-            static["academic-levels"].append({
-                **stub("academic-levels", index), "code": f"Y{year}",
-                "academicLevelName": f"Year {year}", "shortName": f"Y{year}",
-                "curriculumGrade": stub("curriculum-grades", index), "displayOrder": index})
+            static["curriculum-grades"].append(
+                {**stub("curriculum-grades", index), "code": year, "displayName": f"Year {year}"}
+            )
+            static["academic-levels"].append(
+                {
+                    **stub("academic-levels", index),
+                    "code": f"Y{year}",
+                    "academicLevelName": f"Year {year}",
+                    "shortName": f"Y{year}",
+                    "curriculumGrade": stub("curriculum-grades", index),
+                    "displayOrder": index,
+                }
+            )
 
-        groups = sorted({p.reg_group for p in pupils if p.reg_group is not None}
-                        | {r.group for r in school.registers})
+        groups = sorted(
+            {p.reg_group for p in pupils if p.reg_group is not None}
+            | {r.group for r in school.registers}
+        )
         self._form_ids = {group: index for index, group in enumerate(groups, start=1)}
         for group, index in self._form_ids.items():
-            static["registration-forms"].append({
-                **stub("registration-forms", index), "code": group, "shortName": group,
-                "registrationFormName": f"Registration group {group}"})
+            static["registration-forms"].append(
+                {
+                    **stub("registration-forms", index),
+                    "code": group,
+                    "shortName": group,
+                    "registrationFormName": f"Registration group {group}",
+                }
+            )
 
         for index, pupil in enumerate(pupils):
             student = pupil.mis_id
             person_id = 50001 + index  # persons have their own numbering, unlike students
-            static["students"].append({
-                **stub("students", student),
-                "displayName": " ".join(n for n in (pupil.preferred_forename or
-                                                    pupil.legal_forename,
-                                                    pupil.preferred_surname or
-                                                    pupil.legal_surname) if n),
-                "person": stub("persons", person_id), "studentNumber": student,
-                "legacySystemId": None, "mostRecentEntryDate": arbor_date(pupil.starting_day),
-                "leavingDate": arbor_date(pupil.leaving_date)})
-            static["persons"].append({
-                **stub("persons", person_id), "legalFirstName": pupil.legal_forename,
-                "legalMiddleNames": pupil.middle_names, "legalLastName": pupil.legal_surname,
-                "preferredFirstName": pupil.preferred_forename,
-                "preferredLastName": pupil.preferred_surname,
-                "dateOfBirth": arbor_date(pupil.dob),
-                "gender": stub("genders", GENDERS[pupil.sex][0]) if pupil.sex else None})
+            static["students"].append(
+                {
+                    **stub("students", student),
+                    "displayName": " ".join(
+                        n
+                        for n in (
+                            pupil.preferred_forename or pupil.legal_forename,
+                            pupil.preferred_surname or pupil.legal_surname,
+                        )
+                        if n
+                    ),
+                    "person": stub("persons", person_id),
+                    "studentNumber": student,
+                    "legacySystemId": None,
+                    "mostRecentEntryDate": arbor_date(pupil.starting_day),
+                    "leavingDate": arbor_date(pupil.leaving_date),
+                }
+            )
+            static["persons"].append(
+                {
+                    **stub("persons", person_id),
+                    "legalFirstName": pupil.legal_forename,
+                    "legalMiddleNames": pupil.middle_names,
+                    "legalLastName": pupil.legal_surname,
+                    "preferredFirstName": pupil.preferred_forename,
+                    "preferredLastName": pupil.preferred_surname,
+                    "dateOfBirth": arbor_date(pupil.dob),
+                    "gender": stub("genders", GENDERS[pupil.sex][0]) if pupil.sex else None,
+                }
+            )
             self._student_relations(static, pupil, level_ids)
 
         self._register_ids: dict[tuple[str, date, Session], int] = {}
@@ -367,23 +451,41 @@ class ArborApp(VendorApp):
             static["sessions"].append(self._session(index, register))
             static["attendance-registers"].append(self._register(index, register))
         static["attendance-register-types"] = [
-            {**stub("attendance-register-types", 1), "code": "AM",
-             "attendanceRegisterTypeName": "Morning", "isMorning": True, "isAfternoon": False},
-            {**stub("attendance-register-types", 2), "code": "PM",
-             "attendanceRegisterTypeName": "Afternoon", "isMorning": False, "isAfternoon": True},
+            {
+                **stub("attendance-register-types", 1),
+                "code": "AM",
+                "attendanceRegisterTypeName": "Morning",
+                "isMorning": True,
+                "isAfternoon": False,
+            },
+            {
+                **stub("attendance-register-types", 2),
+                "code": "PM",
+                "attendanceRegisterTypeName": "Afternoon",
+                "isMorning": False,
+                "isAfternoon": True,
+            },
         ]
         static["attendance-marks"] = self._mark_table()
         static["terms"] = [
-            {**stub("terms", index), "termName": f"Term {index}",
-             "shortTermName": f"T{index}", "startDate": arbor_date(term.start),
-             "endDate": arbor_date(term.end)}
-            for index, term in enumerate(school.calendar.terms, start=1)]
-        static[AMENDMENTS] = [self._amendment(index, amendment) for index, amendment
-                              in enumerate(school.amendments, start=1)]
+            {
+                **stub("terms", index),
+                "termName": f"Term {index}",
+                "shortTermName": f"T{index}",
+                "startDate": arbor_date(term.start),
+                "endDate": arbor_date(term.end),
+            }
+            for index, term in enumerate(school.calendar.terms, start=1)
+        ]
+        static[AMENDMENTS] = [
+            self._amendment(index, amendment)
+            for index, amendment in enumerate(school.amendments, start=1)
+        ]
         return static
 
-    def _student_relations(self, static: dict[str, list[dict[str, Any]]], pupil: Pupil,
-                           level_ids: Mapping[str, int]) -> None:
+    def _student_relations(
+        self, static: dict[str, list[dict[str, Any]]], pupil: Pupil, level_ids: Mapping[str, int]
+    ) -> None:
         student = stub("students", pupil.mis_id)
         entry = datetime.combine(pupil.starting_day, time()) if pupil.starting_day else None
 
@@ -393,50 +495,71 @@ class ArborApp(VendorApp):
 
         if pupil.former_upn:
             # An ended assignment: the UPN the pupil held before the current one.
-            add("upn-assignments", upn=pupil.former_upn, startDatetime=None,
+            add(
+                "upn-assignments",
+                upn=pupil.former_upn,
+                startDatetime=None,
                 endDatetime=entry.strftime(ARBOR_DATETIME) if entry else "2000-01-01 00:00:00",
-                isTemporary=pupil.former_upn[-1].isalpha())
+                isTemporary=pupil.former_upn[-1].isalpha(),
+            )
         if pupil.upn:
-            add("upn-assignments", upn=pupil.upn,
+            add(
+                "upn-assignments",
+                upn=pupil.upn,
                 startDatetime=entry.strftime(ARBOR_DATETIME) if entry else None,
-                endDatetime=None, isTemporary=pupil.upn[-1].isalpha())
-        span = {"startDate": arbor_date(pupil.starting_day),
-                "endDate": arbor_date(pupil.leaving_date)}
+                endDatetime=None,
+                isTemporary=pupil.upn[-1].isalpha(),
+            )
+        span = {
+            "startDate": arbor_date(pupil.starting_day),
+            "endDate": arbor_date(pupil.leaving_date),
+        }
         if pupil.nc_year is not None:
-            add("academic-level-memberships",
-                academicLevel=stub("academic-levels", level_ids[pupil.nc_year]), **span)
+            add(
+                "academic-level-memberships",
+                academicLevel=stub("academic-levels", level_ids[pupil.nc_year]),
+                **span,
+            )
         if pupil.reg_group is not None:
-            add("registration-form-memberships",
+            add(
+                "registration-form-memberships",
                 registrationForm=stub("registration-forms", self._form_ids[pupil.reg_group]),
-                **span)
+                **span,
+            )
         open_span = {"startDate": arbor_date(pupil.starting_day), "endDate": None}
         for flag, code in ((pupil.ehcp, "E"), (pupil.sen_support, "K")):
             if flag:
                 status_id = list(SEN_STATUSES).index(code) + 1
-                add("sen-status-assignments", senStatus=stub("sen-statuses", status_id),
-                    **open_span)
+                add(
+                    "sen-status-assignments", senStatus=stub("sen-statuses", status_id), **open_span
+                )
         if pupil.looked_after:
             add("in-care-status-assignments", **open_span)
 
     def _session(self, index: int, register: Register) -> dict[str, Any]:
         start = self._session_start(register.date, register.session)
         close = timedelta(minutes=self.school.calendar.register_times.close_after_minutes)
-        return {**stub("sessions", index),
-                "sessionName": f"{register.group} {register.session}",
-                "startDatetime": arbor_datetime(start),
-                "endDatetime": arbor_datetime(start + close),
-                "attendanceRegisterType": self._register_type(register.session)}
+        return {
+            **stub("sessions", index),
+            "sessionName": f"{register.group} {register.session}",
+            "startDatetime": arbor_datetime(start),
+            "endDatetime": arbor_datetime(start + close),
+            "attendanceRegisterType": self._register_type(register.session),
+        }
 
     def _register(self, index: int, register: Register) -> dict[str, Any]:
         start = self._session_start(register.date, register.session)
         return {
-            **stub("attendance-registers", index), "event": stub("sessions", index),
+            **stub("attendance-registers", index),
+            "event": stub("sessions", index),
             "attendanceRegisterType": self._register_type(register.session),
             "registrationForm": stub("registration-forms", self._form_ids[register.group]),
             "startDatetime": arbor_datetime(start),
             "openedDatetime": arbor_datetime(register.opened_at),
             "completedDatetime": arbor_datetime(register.completed_at),
-            "validatedDatetime": None, "closedDatetime": None}
+            "validatedDatetime": None,
+            "closedDatetime": None,
+        }
 
     @staticmethod
     def _register_type(session: Session) -> dict[str, str]:
@@ -448,23 +571,37 @@ class ArborApp(VendorApp):
         national = {c.code for c in ALL_CODES}
         for order, (code, (ident, arbor_code)) in enumerate(ATTENDANCE_MARKS.items(), start=1):
             row = lookup(code)
-            rows.append({
-                **stub("attendance-marks", ident), "code": arbor_code, "active": True,
-                "dataOrder": order, "markDescription": row.description,
-                "markShortDescription": row.description.split(":")[0],
-                "isStatisticalPresent": row.attendance and row.category.value == "present",
-                "isStatisticalApprovedEducationalActivity":
-                    row.category.value == "approved_educational_activity",
-                "isStatisticalAuthorizedAbsent": row.authorised,
-                "isStatisticalUnauthorizedAbsent": row.unauthorised,
-                "isStatisticalPossibleAttendance": row.possible,
-                "isDefaultPresent": code == "/", "isDefaultLate": code == "L",
-                "isDefaultLateAfterRegisterClosed": code == "U"})
+            rows.append(
+                {
+                    **stub("attendance-marks", ident),
+                    "code": arbor_code,
+                    "active": True,
+                    "dataOrder": order,
+                    "markDescription": row.description,
+                    "markShortDescription": row.description.split(":")[0],
+                    "isStatisticalPresent": row.attendance and row.category.value == "present",
+                    "isStatisticalApprovedEducationalActivity": row.category.value
+                    == "approved_educational_activity",
+                    "isStatisticalAuthorizedAbsent": row.authorised,
+                    "isStatisticalUnauthorizedAbsent": row.unauthorised,
+                    "isStatisticalPossibleAttendance": row.possible,
+                    "isDefaultPresent": code == "/",
+                    "isDefaultLate": code == "L",
+                    "isDefaultLateAfterRegisterClosed": code == "U",
+                }
+            )
         assert national <= set(ATTENDANCE_MARKS), "every national code needs an Arbor mark"
         ident, arbor_code = SCHOOL_DEFINED_MARK
-        rows.append({**stub("attendance-marks", ident), "code": arbor_code, "active": True,
-                     "dataOrder": len(rows) + 1, "markDescription": "School-defined mark",
-                     "markShortDescription": "School-defined"})
+        rows.append(
+            {
+                **stub("attendance-marks", ident),
+                "code": arbor_code,
+                "active": True,
+                "dataOrder": len(rows) + 1,
+                "markDescription": "School-defined mark",
+                "markShortDescription": "School-defined",
+            }
+        )
         return rows
 
     def _amendment(self, index: int, amendment: Amendment) -> dict[str, Any]:
@@ -476,15 +613,15 @@ class ArborApp(VendorApp):
             **stub(AMENDMENTS, index),
             "attendanceRecord": stub("attendance-records", record) if record else None,
             "student": stub("students", self._student_id(amendment.pupil_id)),
-            "startDatetime": arbor_datetime(self._session_start(amendment.date,
-                                                                amendment.session)),
+            "startDatetime": arbor_datetime(self._session_start(amendment.date, amendment.session)),
             "attendanceRegisterType": self._register_type(amendment.session),
             "originalAttendanceMark": mark_stub(amendment.original_code),
             "amendedAttendanceMark": mark_stub(amendment.amended_code),
             "reason": amendment.reason,
             "amendedDatetime": arbor_datetime(amendment.amended_at),
             "amendedByName": amendment.amended_by_name,
-            "amendedByPosition": amendment.amended_by_position}
+            "amendedByPosition": amendment.amended_by_position,
+        }
 
     # -- attendance records: the part that changes --------------------------------------------
 
@@ -501,18 +638,26 @@ class ArborApp(VendorApp):
             "student": stub("students", self._student_id(mark.pupil_id)),
             "attendanceMark": stub("attendance-marks", ATTENDANCE_MARKS[mark.code][0]),
             "attendanceRegister": stub("attendance-registers", register) if register else None,
-            "startDatetime": arbor_datetime(start), "endDatetime": arbor_datetime(start + close),
-            "minutesLate": mark.minutes_late, "recordNote": mark.comment,
-            "source": "REGISTER", "isRedundant": False, "sourceAttendanceRecord": None,
+            "startDatetime": arbor_datetime(start),
+            "endDatetime": arbor_datetime(start + close),
+            "minutesLate": mark.minutes_late,
+            "recordNote": mark.comment,
+            "source": "REGISTER",
+            "isRedundant": False,
+            "sourceAttendanceRecord": None,
             "modifiedDatetime": arbor_datetime(mark.recorded_at),
-            "revisionId": book.revisions[key]}
+            "revisionId": book.revisions[key],
+        }
 
     def _records(self, stale: bool) -> list[dict[str, Any]]:
         """Every record, most recently changed first (INFERRED order), cached per revision."""
         cache_key = ("records", "stale" if stale else self.revision)
         if cache_key not in self._views:
-            marks, book = ((self._initial_marks, self._initial_book) if stale
-                           else (self.school.marks, self._book))
+            marks, book = (
+                (self._initial_marks, self._initial_book)
+                if stale
+                else (self.school.marks, self._book)
+            )
             rendered = [self._record(mark, book) for mark in marks]
             rendered.sort(key=lambda r: (r["revisionId"], _id_of(r)), reverse=True)
             self._views[cache_key] = rendered
@@ -545,15 +690,27 @@ class ArborApp(VendorApp):
         self._append_change(change_type, self._record(mark, self._book))
 
     def _append_change(self, change_type: str, record: dict[str, Any]) -> None:
-        self._changes.append({"changedObject": record, "changeType": change_type,
-                              "fromRevision": self.revision - 1, "toRevision": self.revision})
+        self._changes.append(
+            {
+                "changedObject": record,
+                "changeType": change_type,
+                "fromRevision": self.revision - 1,
+                "toRevision": self.revision,
+            }
+        )
         # Views keyed by an older revision can never be asked for again.
         self._views = {k: v for k, v in self._views.items() if k[1] in ("static", "stale")}
 
     def _changelog(self) -> list[dict[str, Any]]:
-        baseline = [{"changedObject": record, "changeType": "create", "fromRevision": 0,
-                     "toRevision": BASELINE_REVISION}
-                    for record in sorted(self._records(stale=True), key=_id_of)]
+        baseline = [
+            {
+                "changedObject": record,
+                "changeType": "create",
+                "fromRevision": 0,
+                "toRevision": BASELINE_REVISION,
+            }
+            for record in sorted(self._records(stale=True), key=_id_of)
+        ]
         return baseline + self._changes
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -561,20 +718,30 @@ class ArborApp(VendorApp):
     def route(self, request: Request) -> Response:
         parts = _api_parts(request.path)
         if parts is None:
-            return error_envelope(404, "Not Found", "ResourceNotFoundException",
-                                  f"No API at {request.path}")
+            return error_envelope(
+                404, "Not Found", "ResourceNotFoundException", f"No API at {request.path}"
+            )
         if not self._authorised(request):
-            return error_envelope(401, "Unauthorized", "AuthenticationException",
-                                  "Invalid application credentials",
-                                  **{"WWW-Authenticate": 'Basic realm="Arbor"'})
+            return error_envelope(
+                401,
+                "Unauthorized",
+                "AuthenticationException",
+                "Invalid application credentials",
+                **{"WWW-Authenticate": 'Basic realm="Arbor"'},
+            )
         if request.method != "GET":
-            return error_envelope(405, "Method Not Allowed", "MethodNotAllowedException",
-                                  "The simulator serves reads only")
+            return error_envelope(
+                405,
+                "Method Not Allowed",
+                "MethodNotAllowedException",
+                "The simulator serves reads only",
+            )
         resource = dashed(parts[0])
         resource = RESOURCE_ALIASES.get(resource, resource)
         if resource not in KINDS or (resource == AMENDMENTS and not self.serve_amendments):
-            return error_envelope(404, "Not Found", "ResourceNotFoundException",
-                                  f"Invalid resource name: {parts[0]}")
+            return error_envelope(
+                404, "Not Found", "ResourceNotFoundException", f"Invalid resource name: {parts[0]}"
+            )
         try:
             if len(parts) == 1:
                 return self._list(request, resource)
@@ -584,8 +751,9 @@ class ArborApp(VendorApp):
                 return self._item(request, resource, parts[1])
         except _BadQuery as exc:
             return error_envelope(400, "Bad Request", "InvalidQueryException", str(exc))
-        return error_envelope(404, "Not Found", "ResourceNotFoundException",
-                              f"No such path: {request.path}")
+        return error_envelope(
+            404, "Not Found", "ResourceNotFoundException", f"No such path: {request.path}"
+        )
 
     def _authorised(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -597,53 +765,70 @@ class ArborApp(VendorApp):
         except (binascii.Error, UnicodeDecodeError):
             return False
         return hmac.compare_digest(user, self._credentials[0]) and hmac.compare_digest(
-            password, self._credentials[1])
+            password, self._credentials[1]
+        )
 
     def _item(self, request: Request, resource: str, ident: str) -> Response:
         kind = KINDS[resource]
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path):
             return Response.json({})  # no access: a silent empty object (mis-apis §1.2)
-        items = self._records(stale=False) if resource == "attendance-records" \
+        items = (
+            self._records(stale=False)
+            if resource == "attendance-records"
             else self._static[resource]
+        )
         wanted = href(resource, ident)
         for item in items:
             if item["href"] == wanted:
                 return Response.json({kind.single: item})
-        return error_envelope(404, "Not Found", "ResourceNotFoundException",
-                              f"{kind.entity} {ident} not found")
+        return error_envelope(
+            404, "Not Found", "ResourceNotFoundException", f"{kind.entity} {ident} not found"
+        )
 
     def _list(self, request: Request, resource: str) -> Response:
         kind = KINDS[resource]
         number, size = _paging(request)
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path):
             return Response.json({kind.plural: []})
-        stale = resource == "attendance-records" and self.faults.take(
-            FaultKind.STALE_CACHE, request.path) is not None
+        stale = (
+            resource == "attendance-records"
+            and self.faults.take(FaultKind.STALE_CACHE, request.path) is not None
+        )
         items = self._filtered(request, resource, stale)
-        page = items[(number - 1) * size:number * size]
-        if (resource in MALFORMATIONS and page
-                and self.faults.take(FaultKind.MALFORMED, request.path)):
+        page = items[(number - 1) * size : number * size]
+        if (
+            resource in MALFORMATIONS
+            and page
+            and self.faults.take(FaultKind.MALFORMED, request.path)
+        ):
             page = self._malform(resource, page)
         response = Response.json({kind.plural: page})
-        if (resource == "attendance-records" and number == 1 and items
-                and self.faults.take(FaultKind.CHANGING_PAGES, request.path)):
+        if (
+            resource == "attendance-records"
+            and number == 1
+            and items
+            and self.faults.take(FaultKind.CHANGING_PAGES, request.path)
+        ):
             self._resave_last(items)
         return response
 
     def _filtered(self, request: Request, resource: str, stale: bool) -> list[dict[str, Any]]:
         filters = _filters(request, KINDS[resource])
-        version = ("stale" if stale else self.revision) if resource == "attendance-records" \
-            else "static"
+        version = (
+            ("stale" if stale else self.revision) if resource == "attendance-records" else "static"
+        )
         cache_key = (resource, version, tuple(filters))
         if cache_key not in self._views:
-            items = self._records(stale) if resource == "attendance-records" \
-                else self._static[resource]
+            items = (
+                self._records(stale) if resource == "attendance-records" else self._static[resource]
+            )
             for prop, operator, value in filters:
                 try:
                     items = [i for i in items if _matches(i.get(prop), operator, value)]
                 except ValueError:
-                    raise _BadQuery(f"filters.{prop}.{operator}: {value!r} is not a date "
-                                    "(Y-m-d or Y-m-d H:i:s)") from None
+                    raise _BadQuery(
+                        f"filters.{prop}.{operator}: {value!r} is not a date (Y-m-d or Y-m-d H:i:s)"
+                    ) from None
             self._views[cache_key] = items
         return self._views[cache_key]
 
@@ -676,7 +861,7 @@ class ArborApp(VendorApp):
         except ValueError:
             raise _BadQuery("from-revision and to-revision must be integers") from None
         changes = [c for c in self._changelog() if low < c["toRevision"] <= high]
-        return Response.json({"changes": changes[(number - 1) * size:number * size]})
+        return Response.json({"changes": changes[(number - 1) * size : number * size]})
 
 
 class _BadQuery(ValueError):
@@ -692,7 +877,7 @@ def _api_parts(path: str) -> list[str] | None:
     segments = [s for s in path.split("/") if s]
     if API_ROOT not in segments:
         return None
-    rest = segments[segments.index(API_ROOT) + 1:]
+    rest = segments[segments.index(API_ROOT) + 1 :]
     return rest or None
 
 
@@ -721,5 +906,12 @@ def _filters(request: Request, kind: _Kind) -> list[tuple[str, str, str]]:
     return filters
 
 
-__all__ = ["AMENDMENTS", "ATTENDANCE_MARKS", "KINDS", "MALFORMATIONS", "SCHOOL_DEFINED_MARK",
-           "ArborApp", "error_envelope"]
+__all__ = [
+    "AMENDMENTS",
+    "ATTENDANCE_MARKS",
+    "KINDS",
+    "MALFORMATIONS",
+    "SCHOOL_DEFINED_MARK",
+    "ArborApp",
+    "error_envelope",
+]

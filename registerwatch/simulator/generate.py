@@ -104,14 +104,25 @@ DELETION_GROUNDS = (  # reg 9(1) grounds (SECONDARY short titles, reference §1.
     ("9(1)(g)", "No longer lives within reasonable distance"),
     ("9(1)(f)", "Parent notified: education otherwise than at school"),
 )
-NEW_SCHOOLS = ("St Peter's Church of England Academy, Witham", "Moulsham Park School",
-               "Beaulieu Park School", "Hylands Academy")
+NEW_SCHOOLS = (
+    "St Peter's Church of England Academy, Witham",
+    "Moulsham Park School",
+    "Beaulieu Park School",
+    "Hylands Academy",
+)
 
 
-def generate_school(seed: int = 1, pupils: int = 300, *, school_id: str = "oakfield",
-                    vendor: str | None = None, year: int = 2025, as_of: date | None = None,
-                    inject_breaches: bool = True, phase: Phase | None = None
-                    ) -> GeneratedSchool:
+def generate_school(
+    seed: int = 1,
+    pupils: int = 300,
+    *,
+    school_id: str = "oakfield",
+    vendor: str | None = None,
+    year: int = 2025,
+    as_of: date | None = None,
+    inject_breaches: bool = True,
+    phase: Phase | None = None,
+) -> GeneratedSchool:
     """A seeded synthetic school for the school year starting in ``year`` (2025 -> 2025/26).
 
     ``pupils`` counts every pupil record, leavers and mid-year admissions included. ``phase``
@@ -121,20 +132,38 @@ def generate_school(seed: int = 1, pupils: int = 300, *, school_id: str = "oakfi
     Raises ValueError (``NotEnoughDataError``) when the breaches do not fit.
     """
     with gc_paused():
-        return _generate(seed, pupils, school_id=school_id, vendor=vendor, year=year,
-                         as_of=as_of, inject_breaches=inject_breaches, phase=phase)
+        return _generate(
+            seed,
+            pupils,
+            school_id=school_id,
+            vendor=vendor,
+            year=year,
+            as_of=as_of,
+            inject_breaches=inject_breaches,
+            phase=phase,
+        )
 
 
-def _generate(seed: int, pupils: int, *, school_id: str, vendor: str | None, year: int,
-              as_of: date | None, inject_breaches: bool, phase: Phase | None
-              ) -> GeneratedSchool:
+def _generate(
+    seed: int,
+    pupils: int,
+    *,
+    school_id: str,
+    vendor: str | None,
+    year: int,
+    as_of: date | None,
+    inject_breaches: bool,
+    phase: Phase | None,
+) -> GeneratedSchool:
     phase = phase or ("primary" if pupils <= PRIMARY_MAX_PUPILS else "secondary")
     if phase not in BREACH_YEARS:
         raise ValueError(f"phase must be 'primary' or 'secondary', not {phase!r}")
     minimum = MIN_PUPILS_FOR_BREACHES if inject_breaches else 1
     if pupils < minimum:
-        raise ValueError(f"pupils must be at least {minimum}"
-                         f"{' to inject every breach' if inject_breaches else ''}; got {pupils}")
+        raise ValueError(
+            f"pupils must be at least {minimum}"
+            f"{' to inject every breach' if inject_breaches else ''}; got {pupils}"
+        )
     rng = random.Random(seed)
     calendar = build_calendar(school_id, year, phase)
     cal = SchoolCalendar(calendar)
@@ -143,27 +172,45 @@ def _generate(seed: int, pupils: int, *, school_id: str, vendor: str | None, yea
     if inject_breaches and len(grid.days) < MIN_SCHOOL_DAYS_FOR_BREACHES:
         raise NotEnoughDataError(
             f"as_of {as_of} leaves {len(grid.days)} school days of registers; injecting every "
-            f"breach needs {MIN_SCHOOL_DAYS_FOR_BREACHES}: choose a later as_of")
+            f"breach needs {MIN_SCHOOL_DAYS_FOR_BREACHES}: choose a later as_of"
+        )
 
     school = _school(rng, school_id, phase, vendor)
     assert school.laestab is not None
     people = People(rng)
     drafts, tutors = build_roster(
-        rng, people, phase=phase, year=year, count=pupils, school_id=school_id, vendor=vendor,
-        la=HOME_LA, estab=school.laestab[3:], first_day=cal.first_day,
-        entry_day=lambda y: term_dates(y)[0].start)
+        rng,
+        people,
+        phase=phase,
+        year=year,
+        count=pupils,
+        school_id=school_id,
+        vendor=vendor,
+        la=HOME_LA,
+        estab=school.laestab[3:],
+        first_day=cal.first_day,
+        entry_day=lambda y: term_dates(y)[0].start,
+    )
     cover = people.staff(6, "Cover supervisor")
     officer, data_manager = people.staff(2, "Attendance Officer")
     data_manager.position = "Data Manager"
     office = StaffMember(name="School Office", position="Administrator")
-    notifications = _admissions_and_leavers(drafts, grid, rng, people, school_id,
-                                            BREACH_YEARS[phase])
+    notifications = _admissions_and_leavers(
+        drafts, grid, rng, people, school_id, BREACH_YEARS[phase]
+    )
     add_routine_entries(drafts, grid)
 
     injection: Injection | None = None
     if inject_breaches:
-        injection = place_breaches(drafts, grid, rng, Staff(officer, data_manager),
-                                   BREACH_YEARS[phase], school_id, people.address())
+        injection = place_breaches(
+            drafts,
+            grid,
+            rng,
+            Staff(officer, data_manager),
+            BREACH_YEARS[phase],
+            school_id,
+            people.address(),
+        )
         notifications.extend(injection.notifications)
     faults = injection.faults if injection else RegisterFaults()
     if faults.missing is not None:
@@ -174,8 +221,13 @@ def _generate(seed: int, pupils: int, *, school_id: str, vendor: str | None, yea
                 p.entries[i] = Entry(grid.default_code[i])
 
     clean = [p for p in drafts if p.role is None]
-    provision = [p for p in clean if p.nc_year in BREACH_YEARS[phase]
-                 and p.starting_day < cal.first_day and p.leaving_date is None]
+    provision = [
+        p
+        for p in clean
+        if p.nc_year in BREACH_YEARS[phase]
+        and p.starting_day < cal.first_day
+        and p.leaving_date is None
+    ]
     if provision:
         add_weekly_provision(rng.choice(provision), grid, weekday=1)
     add_trips(clean, grid, rng)
@@ -193,11 +245,18 @@ def _generate(seed: int, pupils: int, *, school_id: str, vendor: str | None, yea
     amendments.sort(key=lambda a: (a.pupil_id, a.date, a.session.value))
     notifications.sort(key=lambda n: (n.made_at, n.kind.value, n.pupil_id or ""))
     return GeneratedSchool(
-        school=school, calendar=calendar, pupils=[to_pupil(p, school_id) for p in drafts],
-        registers=registers, marks=marks, amendments=amendments, notifications=notifications,
+        school=school,
+        calendar=calendar,
+        pupils=[to_pupil(p, school_id) for p in drafts],
+        registers=registers,
+        marks=marks,
+        amendments=amendments,
+        notifications=notifications,
         expected_findings=expected,
         clean_pupil_ids={p.id for p in drafts if p.role is None or p.role in CLEAN_ROLES},
-        as_of=as_of, seed=seed)
+        as_of=as_of,
+        seed=seed,
+    )
 
 
 def _finding_key(f: ExpectedFinding) -> tuple[str, str, str]:
@@ -209,24 +268,47 @@ def _school(rng: random.Random, school_id: str, phase: str, vendor: str | None) 
     title = school_id.replace("-", " ").replace("_", " ").title()
     if phase == "primary":
         # DfE numbering: 2xxx establishments are primary schools; 11xxxx URNs maintained ones.
-        name, urn, estab = f"{title} Primary School", rng.randrange(114000, 116000), \
-            rng.randrange(2000, 3000)
+        name, urn, estab = (
+            f"{title} Primary School",
+            rng.randrange(114000, 116000),
+            rng.randrange(2000, 3000),
+        )
     else:
         # 4xxx are secondary; 13xxxx-14xxxx URNs are academies.
-        name, urn, estab = f"{title} Academy", rng.randrange(136000, 150000), \
-            rng.randrange(4000, 5000)
-    return School(id=school_id, urn=f"{urn}", laestab=f"{HOME_LA}{estab}", name=name,
-                  la_code=HOME_LA, phase=phase, vendor=Vendor(vendor) if vendor else None)
+        name, urn, estab = (
+            f"{title} Academy",
+            rng.randrange(136000, 150000),
+            rng.randrange(4000, 5000),
+        )
+    return School(
+        id=school_id,
+        urn=f"{urn}",
+        laestab=f"{HOME_LA}{estab}",
+        name=name,
+        la_code=HOME_LA,
+        phase=phase,
+        vendor=Vendor(vendor) if vendor else None,
+    )
 
 
-def _admissions_and_leavers(drafts: list[PupilDraft], grid: SessionGrid, rng: random.Random,
-                            people: People, school_id: str, years: frozenset[str]
-                            ) -> list[Notification]:
+def _admissions_and_leavers(
+    drafts: list[PupilDraft],
+    grid: SessionGrid,
+    rng: random.Random,
+    people: People,
+    school_id: str,
+    years: frozenset[str],
+) -> list[Notification]:
     """A few clean pupils who joined or left during the year, with their returns made on time
     (new-pupil: reg 13(1), by the end of the fifth day; deletion: reg 13(4), by the deletion)."""
     cal = grid.calendar
-    pool = [p for p in drafts if p.nc_year in years and p.starting_day < cal.first_day
-            and not (p.ehcp or p.has_social_worker)]
+    pool = [
+        p
+        for p in drafts
+        if p.nc_year in years
+        and p.starting_day < cal.first_day
+        and not (p.ehcp or p.has_social_worker)
+    ]
     n_admit = max(2, round(ADMISSION_SHARE * len(drafts)))
     n_leave = max(2, round(LEAVER_SHARE * len(drafts)))
     if len(pool) < n_admit + n_leave:
@@ -239,10 +321,17 @@ def _admissions_and_leavers(drafts: list[PupilDraft], grid: SessionGrid, rng: ra
         made = p.starting_day + timedelta(days=rng.randint(0, 2))
         while made.weekday() > 4:  # the office sends returns on weekdays (still by day 5)
             made += timedelta(days=1)
-        notifications.append(Notification(
-            kind=NotificationKind.NEW_PUPIL, school_id=school_id, pupil_id=p.id,
-            episode_start=p.starting_day, made_at=london(made, 16, rng.randrange(0, 60)),
-            channel="LA portal", reference=f"NP-{p.mis_id}"))
+        notifications.append(
+            Notification(
+                kind=NotificationKind.NEW_PUPIL,
+                school_id=school_id,
+                pupil_id=p.id,
+                episode_start=p.starting_day,
+                made_at=london(made, 16, rng.randrange(0, 60)),
+                channel="LA portal",
+                reference=f"NP-{p.mis_id}",
+            )
+        )
     for p in chosen[n_admit:]:
         p.leaving_date = grid.days[rng.randint(min(10, last), max(0, last - 3))]
         ground, _title = rng.choice(DELETION_GROUNDS)
@@ -251,10 +340,17 @@ def _admissions_and_leavers(drafts: list[PupilDraft], grid: SessionGrid, rng: ra
             p.new_school = rng.choice(NEW_SCHOOLS)
         if ground == "9(1)(g)":
             p.future_address = people.address()
-        notifications.append(Notification(
-            kind=NotificationKind.DELETION, school_id=school_id, pupil_id=p.id,
-            episode_start=p.leaving_date, made_at=london(p.leaving_date, 15, rng.randrange(60)),
-            channel="email", reference=f"DEL-{p.mis_id}"))
+        notifications.append(
+            Notification(
+                kind=NotificationKind.DELETION,
+                school_id=school_id,
+                pupil_id=p.id,
+                episode_start=p.leaving_date,
+                made_at=london(p.leaving_date, 15, rng.randrange(60)),
+                channel="email",
+                reference=f"DEL-{p.mis_id}",
+            )
+        )
     return notifications
 
 
@@ -301,17 +397,43 @@ def second_sync_changes(school: GeneratedSchool) -> list[SyncChange]:
         day, session = f.first_session
         mark = marks[(f.pupil_id, day, session)]
         if f.rule == "AMD002":
-            changes.append(SyncChange("amend", f.pupil_id, day, session, mark.code, "M",
-                                      amendment=False, rule="AMD002"))
+            changes.append(
+                SyncChange(
+                    "amend",
+                    f.pupil_id,
+                    day,
+                    session,
+                    mark.code,
+                    "M",
+                    amendment=False,
+                    rule="AMD002",
+                )
+            )
         else:
-            changes.append(SyncChange("delete", f.pupil_id, day, session, mark.code, None,
-                                      amendment=False, rule="AMD003"))
-    pending = sorted((m.pupil_id, m.date, m.session.value) for m in school.marks
-                     if m.code == "N" and m.pupil_id in school.clean_pupil_ids)
+            changes.append(
+                SyncChange(
+                    "delete",
+                    f.pupil_id,
+                    day,
+                    session,
+                    mark.code,
+                    None,
+                    amendment=False,
+                    rule="AMD003",
+                )
+            )
+    pending = sorted(
+        (m.pupil_id, m.date, m.session.value)
+        for m in school.marks
+        if m.code == "N" and m.pupil_id in school.clean_pupil_ids
+    )
     if pending:
         pupil_id, day, session = pending[0]
-        changes.append(SyncChange("amend", pupil_id, day, Session(session), "N", "I",
-                                  amendment=True, rule=None))
+        changes.append(
+            SyncChange(
+                "amend", pupil_id, day, Session(session), "N", "I", amendment=True, rule=None
+            )
+        )
     return changes
 
 
@@ -335,16 +457,30 @@ def apply_second_sync_changes(school: GeneratedSchool) -> list[SyncChange]:
             continue
         mark = school.marks[k]
         recorded_at = london(school.as_of, 9, 30) if change.amendment else edited_at
-        school.marks[k] = mark.model_copy(update={
-            "code": change.after, "vendor_code": change.after, "recorded_at": recorded_at,
-            "recorded_by": amender[0] if change.amendment else "School Office"})
+        school.marks[k] = mark.model_copy(
+            update={
+                "code": change.after,
+                "vendor_code": change.after,
+                "recorded_at": recorded_at,
+                "recorded_by": amender[0] if change.amendment else "School Office",
+            }
+        )
         if change.amendment:
-            school.amendments.append(Amendment(
-                pupil_id=change.pupil_id, date=change.date, session=change.session,
-                original_code=change.before, amended_code=change.after,
-                reason="Parent phoned: unwell", amended_at=recorded_at,
-                amended_by_name=amender[0], amended_by_position=amender[1],
-                source=AmendmentSource.MIS, source_ref=f"amd-second-sync-{change.pupil_id}"))
+            school.amendments.append(
+                Amendment(
+                    pupil_id=change.pupil_id,
+                    date=change.date,
+                    session=change.session,
+                    original_code=change.before,
+                    amended_code=change.after,
+                    reason="Parent phoned: unwell",
+                    amended_at=recorded_at,
+                    amended_by_name=amender[0],
+                    amended_by_position=amender[1],
+                    source=AmendmentSource.MIS,
+                    source_ref=f"amd-second-sync-{change.pupil_id}",
+                )
+            )
     if deleted:
         school.marks[:] = [m for k, m in enumerate(school.marks) if k not in deleted]
     return changes
@@ -352,12 +488,14 @@ def apply_second_sync_changes(school: GeneratedSchool) -> list[SyncChange]:
 
 def _amender(school: GeneratedSchool) -> tuple[str, str]:
     """The member of staff who records most amendments (ties: alphabetical)."""
-    counts = Counter((a.amended_by_name, a.amended_by_position) for a in school.amendments
-                     if a.amended_by_name and a.amended_by_position)
+    counts = Counter(
+        (a.amended_by_name, a.amended_by_position)
+        for a in school.amendments
+        if a.amended_by_name and a.amended_by_position
+    )
     if not counts:
         return ("Attendance Officer", "Attendance Officer")
     top = max(counts.values())
     name, position = min(k for k, v in counts.items() if v == top)
     assert name is not None and position is not None
     return name, position
-

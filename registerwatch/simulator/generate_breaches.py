@@ -56,10 +56,31 @@ EHCP_MIN_EARLIER_SESSIONS = 20
 
 # Pupil roles, one pupil each, in the order they are drawn from the eligible pupils.
 PUPIL_ROLES = (
-    "MRK001", "MRK002", "MRK003", "MRK004", "MRK005", "AMD001-reason", "AMD001-amender",
-    "AMD002", "LAR001", "LAR001-returned", "LAR002", "LAR003", "LAR003-referred", "LAR004",
-    "LAR005", "ATT001", "ATT002", "ATT003", "ATT004", "ATT005", "UPN001-a", "UPN001-b",
-    "UPN002-a", "UPN002-b", "N-pending",
+    "MRK001",
+    "MRK002",
+    "MRK003",
+    "MRK004",
+    "MRK005",
+    "AMD001-reason",
+    "AMD001-amender",
+    "AMD002",
+    "LAR001",
+    "LAR001-returned",
+    "LAR002",
+    "LAR003",
+    "LAR003-referred",
+    "LAR004",
+    "LAR005",
+    "ATT001",
+    "ATT002",
+    "ATT003",
+    "ATT004",
+    "ATT005",
+    "UPN001-a",
+    "UPN001-b",
+    "UPN002-a",
+    "UPN002-b",
+    "N-pending",
 )
 # AMD003 is drawn from the REG002 group (see place_breaches).
 ROLE_COUNT = len(PUPIL_ROLES) + 1
@@ -79,8 +100,9 @@ class Injection:
     # off-grid marks, built once the registers exist: (pupil, date, session, code)
     stray_marks: list[tuple[PupilDraft, date, Session, str]] = field(default_factory=list)
 
-    def build_stray_marks(self, grid: SessionGrid, registers: dict[str, GroupRegisters]
-                          ) -> list[Mark]:
+    def build_stray_marks(
+        self, grid: SessionGrid, registers: dict[str, GroupRegisters]
+    ) -> list[Mark]:
         marks = []
         for pupil, day, session, code in self.stray_marks:
             i = grid.index.get((day, session))
@@ -89,9 +111,17 @@ class Injection:
                 recorded_at, recorded_by = group.saved[i], group.takers[i]
             else:  # a planned closure (MRK005): typed in by someone in the office
                 recorded_at, recorded_by = london(day, 9, 5), "Office"
-            marks.append(Mark(pupil_id=pupil.id, date=day, session=session, code=code,
-                              vendor_code=code, recorded_at=recorded_at,
-                              recorded_by=recorded_by))
+            marks.append(
+                Mark(
+                    pupil_id=pupil.id,
+                    date=day,
+                    session=session,
+                    code=code,
+                    vendor_code=code,
+                    recorded_at=recorded_at,
+                    recorded_by=recorded_by,
+                )
+            )
         return marks
 
 
@@ -126,20 +156,32 @@ def rate_findings(pupil: PupilDraft, grid: SessionGrid) -> list[ExpectedFinding]
     with_n = [i for i, c in codes if c in UNAUTHORISED and grid.day_of[i] >= start]
     counted = unauthorised if len(unauthorised) >= 10 else with_n
     if len(counted) >= 10:
-        found.append(ExpectedFinding("ATT001", pupil.id, _ref(grid, counted[0]),
-                                     _ref(grid, counted[-1]),
-                                     f"{len(counted)} unauthorised sessions in "
-                                     f"{PENALTY_WINDOW_WEEKS} school weeks"
-                                     + ("" if counted is unauthorised else " (N provisional)")))
+        found.append(
+            ExpectedFinding(
+                "ATT001",
+                pupil.id,
+                _ref(grid, counted[0]),
+                _ref(grid, counted[-1]),
+                f"{len(counted)} unauthorised sessions in "
+                f"{PENALTY_WINDOW_WEEKS} school weeks"
+                + ("" if counted is unauthorised else " (N provisional)"),
+            )
+        )
     if possible:
         rate = 100.0 * absent / len(possible)
         span = (_ref(grid, possible[0][0]), _ref(grid, possible[-1][0]))
         if rate >= 10.0:
-            found.append(ExpectedFinding("ATT002", pupil.id, *span,
-                                         f"absence {rate:.1f}% of {len(possible)} sessions"))
+            found.append(
+                ExpectedFinding(
+                    "ATT002", pupil.id, *span, f"absence {rate:.1f}% of {len(possible)} sessions"
+                )
+            )
         if rate >= 50.0:
-            found.append(ExpectedFinding("ATT003", pupil.id, *span,
-                                         f"absence {rate:.1f}% of {len(possible)} sessions"))
+            found.append(
+                ExpectedFinding(
+                    "ATT003", pupil.id, *span, f"absence {rate:.1f}% of {len(possible)} sessions"
+                )
+            )
     return found
 
 
@@ -181,9 +223,13 @@ def ehcp_fall(pupil: PupilDraft, grid: SessionGrid) -> ExpectedFinding | None:
     before, now = rate(earlier), rate(recent)
     if before - now < EHCP_FALL_POINTS:
         return None
-    return ExpectedFinding("ATT004", pupil.id, _ref(grid, recent[0]), _ref(grid, recent[-1]),
-                           f"attendance {before:.1f}% before, {now:.1f}% in the last "
-                           f"{EHCP_RECENT_WEEKS} school weeks")
+    return ExpectedFinding(
+        "ATT004",
+        pupil.id,
+        _ref(grid, recent[0]),
+        _ref(grid, recent[-1]),
+        f"attendance {before:.1f}% before, {now:.1f}% in the last {EHCP_RECENT_WEEKS} school weeks",
+    )
 
 
 def wrong_check_letter(upn: str, rng: random.Random) -> str:
@@ -196,9 +242,15 @@ class Staff:
     data_manager: StaffMember
 
 
-def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Random,
-                    staff: Staff, eligible_years: frozenset[str], school_id: str,
-                    new_address: Address) -> Injection:
+def place_breaches(
+    pupils: list[PupilDraft],
+    grid: SessionGrid,
+    rng: random.Random,
+    staff: Staff,
+    eligible_years: frozenset[str],
+    school_id: str,
+    new_address: Address,
+) -> Injection:
     """Choose the breach pupils and groups, write their register entries, and say what the
     scan must find. Mutates the chosen pupils' drafts."""
     cal = grid.calendar
@@ -209,37 +261,52 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     # Breach pupils are ordinary pupils of compulsory school age on roll all year, with no
     # flag a rule reads (EHCP, social worker) unless their breach sets it.
     def ordinary(p: PupilDraft) -> bool:
-        return (p.role is None and p.nc_year in eligible_years and p.leaving_date is None
-                and p.starting_day < cal.first_day
-                and not (p.ehcp or p.has_social_worker or p.looked_after))
+        return (
+            p.role is None
+            and p.nc_year in eligible_years
+            and p.leaving_date is None
+            and p.starting_day < cal.first_day
+            and not (p.ehcp or p.has_social_worker or p.looked_after)
+        )
 
     ordinary_pupils = [p for p in pupils if ordinary(p)]
 
     # -- register faults (REG001-REG003): three different groups ----------------------------
     groups = sorted({p.reg_group for p in ordinary_pupils})
     if len(groups) < 3:
-        raise ValueError("too few registration groups to inject the register breaches; "
-                         "generate more pupils or pass inject_breaches=False")
+        raise ValueError(
+            "too few registration groups to inject the register breaches; "
+            "generate more pupils or pass inject_breaches=False"
+        )
     missing_group, unsaved_group, late_group = rng.sample(groups, 3)
     missing_i = grid.session(full_day(last - 10), PM)
     unsaved_i = grid.session(full_day(last - 12), AM)
     late_i = grid.session(full_day(last - 15), PM)
     assert missing_i is not None and unsaved_i is not None and late_i is not None
-    faults = RegisterFaults(missing=(missing_group, missing_i), unsaved=(unsaved_group, unsaved_i),
-                            late=(late_group, late_i))
+    faults = RegisterFaults(
+        missing=(missing_group, missing_i),
+        unsaved=(unsaved_group, unsaved_i),
+        late=(late_group, late_i),
+    )
     inj = Injection(faults=faults)
-    for rule, (group, i) in (("REG001", faults.missing), ("REG002", faults.unsaved),
-                             ("REG003", faults.late)):
-        inj.expected.append(ExpectedFinding(rule, None, _ref(grid, i), _ref(grid, i),
-                                            f"group={group}"))
+    for rule, (group, i) in (
+        ("REG001", faults.missing),
+        ("REG002", faults.unsaved),
+        ("REG003", faults.late),
+    ):
+        inj.expected.append(
+            ExpectedFinding(rule, None, _ref(grid, i), _ref(grid, i), f"group={group}")
+        )
 
     # -- breach pupils (none in the group whose register is missing) ----------------------
     candidates = [p for p in ordinary_pupils if p.reg_group != missing_group]
     in_unsaved = [p for p in candidates if p.reg_group == unsaved_group]
     if len(candidates) < ROLE_COUNT:
-        raise ValueError(f"too few pupils to inject every breach: need {ROLE_COUNT} ordinary "
-                         f"pupils of compulsory school age, found {len(candidates)}; "
-                         "generate more pupils or pass inject_breaches=False")
+        raise ValueError(
+            f"too few pupils to inject every breach: need {ROLE_COUNT} ordinary "
+            f"pupils of compulsory school age, found {len(candidates)}; "
+            "generate more pupils or pass inject_breaches=False"
+        )
     amd003 = rng.choice(in_unsaved)
     amd003.role = "AMD003"
     candidates.remove(amd003)
@@ -247,11 +314,18 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     for role, pupil in chosen.items():
         pupil.role = role
 
-    def expect(rule: str, pupil: PupilDraft, first: int | None, last_: int | None = None,
-               note: str = "") -> None:
-        inj.expected.append(ExpectedFinding(
-            rule, pupil.id, None if first is None else _ref(grid, first),
-            None if first is None else _ref(grid, first if last_ is None else last_), note))
+    def expect(
+        rule: str, pupil: PupilDraft, first: int | None, last_: int | None = None, note: str = ""
+    ) -> None:
+        inj.expected.append(
+            ExpectedFinding(
+                rule,
+                pupil.id,
+                None if first is None else _ref(grid, first),
+                None if first is None else _ref(grid, first if last_ is None else last_),
+                note,
+            )
+        )
 
     def session(d: int, s: Session) -> int:
         i = grid.session(d, s)
@@ -295,23 +369,42 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     p.new_school = "Riverside Academy, Colchester"
     inj.stray_marks.append((p, grid.dates[after], AM, "/"))
     expect("MRK004", p, after)
-    inj.notifications.append(Notification(
-        kind=NotificationKind.DELETION, school_id=school_id, pupil_id=p.id,
-        episode_start=p.leaving_date, made_at=london(p.leaving_date, 15, 30), channel="email",
-        reference=f"DEL-{p.mis_id}"))
+    inj.notifications.append(
+        Notification(
+            kind=NotificationKind.DELETION,
+            school_id=school_id,
+            pupil_id=p.id,
+            episode_start=p.leaving_date,
+            made_at=london(p.leaving_date, 15, 30),
+            channel="email",
+            reference=f"DEL-{p.mis_id}",
+        )
+    )
 
     # MRK005: an attendance mark on a planned closure (no session, so no register).
     p = chosen["MRK005"]
-    planned = sorted((c for c in cal.calendar.closures
-                      if c.kind is ClosureKind.PLANNED and cal.first_day <= c.date < grid.as_of),
-                     key=lambda c: (c.session != "both", c.date))
+    planned = sorted(
+        (
+            c
+            for c in cal.calendar.closures
+            if c.kind is ClosureKind.PLANNED and cal.first_day <= c.date < grid.as_of
+        ),
+        key=lambda c: (c.session != "both", c.date),
+    )
     if not planned:
         raise NotEnoughDataError("no planned closure before as_of: choose a later as_of")
     closure = planned[0]
     closed = AM if closure.session in ("both", "AM") else PM
     inj.stray_marks.append((p, closure.date, closed, "/" if closed is AM else "\\"))
-    inj.expected.append(ExpectedFinding("MRK005", p.id, (closure.date, closed),
-                                        (closure.date, closed), f"closure: {closure.reason}"))
+    inj.expected.append(
+        ExpectedFinding(
+            "MRK005",
+            p.id,
+            (closure.date, closed),
+            (closure.date, closed),
+            f"closure: {closure.reason}",
+        )
+    )
 
     # AMD001: two resolved Ns whose amendment record is incomplete.
     p = chosen["AMD001-reason"]
@@ -322,8 +415,9 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     p = chosen["AMD001-amender"]
     d = full_day(last - 22)
     i = session(d, AM)
-    inj.amendments.append(resolve_n(p, grid, i, "I", d + 2, officer, "Parent phoned: unwell",
-                                    rng, name_missing=True))
+    inj.amendments.append(
+        resolve_n(p, grid, i, "I", d + 2, officer, "Parent phoned: unwell", rng, name_missing=True)
+    )
     expect("AMD001", p, i, note="amendment has no amender name or position")
 
     # AMD002 / AMD003: changes made between two syncs (apply_second_sync_changes).
@@ -344,10 +438,17 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     except NotEnoughDataError:
         start = grid.find_run(16, last - 3)
     _fill(p, grid, start, 16, "I")
-    inj.notifications.append(Notification(
-        kind=NotificationKind.SICKNESS, school_id=school_id, pupil_id=p.id,
-        episode_start=grid.days[start], made_at=london(grid.days[start + 5], 15, 0),
-        channel="LA portal", reference=f"SICK-{p.mis_id}"))
+    inj.notifications.append(
+        Notification(
+            kind=NotificationKind.SICKNESS,
+            school_id=school_id,
+            pupil_id=p.id,
+            episode_start=grid.days[start],
+            made_at=london(grid.days[start + 5], 15, 0),
+            channel="LA portal",
+            reference=f"SICK-{p.mis_id}",
+        )
+    )
 
     # LAR002: ten school days of unauthorised holiday, no continuous-absence return.
     p = chosen["LAR002"]
@@ -365,27 +466,49 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
         ids = [i for d in range(start, start + 10) for i in grid.day_sessions[d]]
         if referred:
             for i in ids:
-                inj.amendments.append(resolve_n(
-                    p, grid, i, "O", grid.day_of[i] + 5, officer,
-                    "No contact from family; reason not established within 5 school days", rng))
+                inj.amendments.append(
+                    resolve_n(
+                        p,
+                        grid,
+                        i,
+                        "O",
+                        grid.day_of[i] + 5,
+                        officer,
+                        "No contact from family; reason not established within 5 school days",
+                        rng,
+                    )
+                )
         else:
             for i in ids:
                 p.entries[i] = Entry("N")
         made = london(grid.days[start + 10], 16, 0)
-        inj.notifications.append(Notification(
-            kind=NotificationKind.CONTINUOUS_ABSENCE, school_id=school_id, pupil_id=p.id,
-            episode_start=grid.days[start], made_at=made, channel="LA portal",
-            reference=f"CA-{p.mis_id}"))
+        inj.notifications.append(
+            Notification(
+                kind=NotificationKind.CONTINUOUS_ABSENCE,
+                school_id=school_id,
+                pupil_id=p.id,
+                episode_start=grid.days[start],
+                made_at=made,
+                channel="LA portal",
+                reference=f"CA-{p.mis_id}",
+            )
+        )
         if referred:
-            inj.notifications.append(Notification(
-                kind=NotificationKind.CME, school_id=school_id, pupil_id=p.id,
-                episode_start=grid.days[start], made_at=made, channel="LA portal",
-                reference=f"CME-{p.mis_id}"))
+            inj.notifications.append(
+                Notification(
+                    kind=NotificationKind.CME,
+                    school_id=school_id,
+                    pupil_id=p.id,
+                    episode_start=grid.days[start],
+                    made_at=made,
+                    channel="LA portal",
+                    reference=f"CME-{p.mis_id}",
+                )
+            )
         else:
             expect("LAR003", p, ids[0], ids[-1], note="10 school days of N, no CME referral")
             for first_i, last_i, due in n_overdue_runs(grid, ids):
-                expect("MRK001", p, first_i, last_i,
-                       note=f"due={due.isoformat()}; {CME_RUN_NOTE}")
+                expect("MRK001", p, first_i, last_i, note=f"due={due.isoformat()}; {CME_RUN_NOTE}")
 
     # LAR004: admitted mid-year, no new-pupil return by the end of the fifth day.
     p = chosen["LAR004"]
@@ -408,8 +531,10 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
         p.entries[session(d, AM)] = Entry("U", minutes_late=rng.randint(35, 75))
 
     # ATT002 / ATT003: part-time timetables (C2), the only C2 pupils in the school.
-    part_time = {"ATT002": lambda day, s: s is PM and day.weekday() in (2, 4),
-                 "ATT003": lambda day, s: s is PM or day.weekday() == 4}
+    part_time = {
+        "ATT002": lambda day, s: s is PM and day.weekday() in (2, 4),
+        "ATT003": lambda day, s: s is PM or day.weekday() == 4,
+    }
     for role, wanted in part_time.items():
         p = chosen[role]
         for i in grid.roll(p):
@@ -433,8 +558,9 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     p.has_social_worker = True
     d = full_day(last - 12)
     i = session(d, AM)
-    inj.amendments.append(resolve_n(p, grid, i, "O", d + 5, officer,
-                                    "No reason given after contact", rng))
+    inj.amendments.append(
+        resolve_n(p, grid, i, "O", d + 5, officer, "No reason given after contact", rng)
+    )
     expect("ATT005", p, i)
 
     # UPN001: wrong check letters; UPN002: a UPN keyed twice (a sibling's, say).
@@ -454,8 +580,15 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
         p.entries[session(d, AM)] = Entry("N")
 
     # The rules added for issue 9, on pupils of their own (generate_breaches_more).
-    more = place_more_breaches(pupils, [c for c in candidates if c.role is None], grid,
-                               inj.expected, inj.notifications, school_id, full_day)
+    more = place_more_breaches(
+        pupils,
+        [c for c in candidates if c.role is None],
+        grid,
+        inj.expected,
+        inj.notifications,
+        school_id,
+        full_day,
+    )
 
     # The rate rules for every breach pupil, computed from what was emitted.
     for p in [*chosen.values(), amd003, *more]:
@@ -467,8 +600,14 @@ def place_breaches(pupils: list[PupilDraft], grid: SessionGrid, rng: random.Rand
     return inj
 
 
-def _fill(pupil: PupilDraft, grid: SessionGrid, start: int, days: int, code: str,
-          comment: str | None = None) -> list[int]:
+def _fill(
+    pupil: PupilDraft,
+    grid: SessionGrid,
+    start: int,
+    days: int,
+    code: str,
+    comment: str | None = None,
+) -> list[int]:
     ids = [i for d in range(start, start + days) for i in grid.day_sessions[d]]
     for i in ids:
         pupil.entries[i] = Entry(code, comment=comment)
@@ -496,5 +635,7 @@ def _check_intent(expected: list[ExpectedFinding], chosen: dict[str, PupilDraft]
     for role, (must, must_not) in design.items():
         got = rules.get(chosen[role].id, set())
         if not must <= got or got & must_not:
-            raise AssertionError(f"breach pupil {role} would produce {sorted(got)}: designed "
-                                 f"for {sorted(must)} and none of {sorted(must_not)}")
+            raise AssertionError(
+                f"breach pupil {role} would produce {sorted(got)}: designed "
+                f"for {sorted(must)} and none of {sorted(must_not)}"
+            )

@@ -39,9 +39,15 @@ REDUCED_TIMETABLE_WEEKS = 6  # MRK008: reduced_timetable_max_school_weeks
 Expect = Callable[[str, PupilDraft, int | None, int | None, str], None]
 
 
-def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid: SessionGrid,
-                        expected: list[ExpectedFinding], notifications: list[Notification],
-                        school_id: str, full_day: Callable[[int], int]) -> list[PupilDraft]:
+def place_more_breaches(
+    pupils: list[PupilDraft],
+    spare: list[PupilDraft],
+    grid: SessionGrid,
+    expected: list[ExpectedFinding],
+    notifications: list[Notification],
+    school_id: str,
+    full_day: Callable[[int], int],
+) -> list[PupilDraft]:
     """Inject the new rules' breaches into ``spare`` ordinary pupils (and one pupil not of
     compulsory school age from ``pupils``), append their expected findings and the returns the
     school made, and return the pupils used."""
@@ -49,18 +55,27 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     last = grid.last
     rng = random.Random(f"more-breaches:{school_id}:{len(pupils)}")
     if len(spare) < len(NEW_ROLES):
-        raise ValueError(f"too few pupils to inject every breach: need {len(NEW_ROLES)} more "
-                         f"ordinary pupils, found {len(spare)}; generate more pupils or pass "
-                         "inject_breaches=False")
+        raise ValueError(
+            f"too few pupils to inject every breach: need {len(NEW_ROLES)} more "
+            f"ordinary pupils, found {len(spare)}; generate more pupils or pass "
+            "inject_breaches=False"
+        )
     chosen = dict(zip(NEW_ROLES, rng.sample(spare, len(NEW_ROLES)), strict=True))
     for role, pupil in chosen.items():
         pupil.role = role
 
-    def expect(rule: str, pupil: PupilDraft, first: int | None, last_: int | None = None,
-               note: str = "") -> None:
-        expected.append(ExpectedFinding(
-            rule, pupil.id, None if first is None else grid.ref(first),
-            None if first is None else grid.ref(first if last_ is None else last_), note))
+    def expect(
+        rule: str, pupil: PupilDraft, first: int | None, last_: int | None = None, note: str = ""
+    ) -> None:
+        expected.append(
+            ExpectedFinding(
+                rule,
+                pupil.id,
+                None if first is None else grid.ref(first),
+                None if first is None else grid.ref(first if last_ is None else last_),
+                note,
+            )
+        )
 
     def session(d: int, s: Session) -> int:
         i = grid.session(d, s)
@@ -72,10 +87,17 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     def leave(p: PupilDraft, ground: str, d: int) -> None:
         p.leaving_date = grid.days[d]
         p.deletion_ground, p.new_school = ground, None
-        notifications.append(Notification(
-            kind=NotificationKind.DELETION, school_id=school_id, pupil_id=p.id,
-            episode_start=p.leaving_date, made_at=london(p.leaving_date, 15, 10),
-            channel="email", reference=f"DEL-{p.mis_id}"))
+        notifications.append(
+            Notification(
+                kind=NotificationKind.DELETION,
+                school_id=school_id,
+                pupil_id=p.id,
+                episode_start=p.leaving_date,
+                made_at=london(p.leaving_date, 15, 10),
+                channel="email",
+                reference=f"DEL-{p.mis_id}",
+            )
+        )
         expect("LAR006", p, None, None, f"ground {ground}")
 
     # MRK006: an L entered 50 minutes after a 30-minute register opened, and a U within it.
@@ -112,10 +134,17 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     for i in ids:
         p.entries[i] = Entry("O", comment="No contact from family")
     made = p.starting_day + timedelta(days=1)
-    notifications.append(Notification(
-        kind=NotificationKind.NEW_PUPIL, school_id=school_id, pupil_id=p.id,
-        episode_start=p.starting_day, made_at=london(made, 16, 0), channel="LA portal",
-        reference=f"NP-{p.mis_id}"))
+    notifications.append(
+        Notification(
+            kind=NotificationKind.NEW_PUPIL,
+            school_id=school_id,
+            pupil_id=p.id,
+            episode_start=p.starting_day,
+            made_at=london(made, 16, 0),
+            channel="LA portal",
+            reference=f"NP-{p.mis_id}",
+        )
+    )
     expect("REG004", p, ids[0], ids[-1], note=f"{NO_SHOW_DAYS} school days of O")
     # ... who then left on the 20-day absence ground with three days of absence (LAR006).
     leave(p, "9(1)(i)", full_day(last - 6))
@@ -126,10 +155,14 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     day = full_day(last - 4)
     i = session(day, PM)
     for p in sorted(pupils, key=lambda p: p.id):
-        if (p.role is None and p.leaving_date is None and p.starting_day <= cal.first_day
-                and not (p.ehcp or p.has_social_worker or p.looked_after)
-                and p.dob is not None
-                and not is_compulsory_school_age(p.dob, grid.dates[i], cal.school_year_start)):
+        if (
+            p.role is None
+            and p.leaving_date is None
+            and p.starting_day <= cal.first_day
+            and not (p.ehcp or p.has_social_worker or p.looked_after)
+            and p.dob is not None
+            and not is_compulsory_school_age(p.dob, grid.dates[i], cal.school_year_start)
+        ):
             p.role = NOT_CSA_ROLE
             p.entries[i] = Entry("C2", comment="Reduced timetable")
             expect("MRK008", p, i, note="C2 for a pupil not of compulsory school age")
@@ -138,16 +171,22 @@ def place_more_breaches(pupils: list[PupilDraft], spare: list[PupilDraft], grid:
     return used
 
 
-def reduced_timetable_findings(pupils: Iterable[PupilDraft], grid: SessionGrid
-                               ) -> list[ExpectedFinding]:
+def reduced_timetable_findings(
+    pupils: Iterable[PupilDraft], grid: SessionGrid
+) -> list[ExpectedFinding]:
     """MRK008's info findings (C2 in more than six consecutive school weeks) for pupils of
     compulsory school age, computed from the entries emitted, as the rule defines them."""
     cal = grid.calendar
     mondays = cal.school_weeks(cal.first_day, cal.last_day)
     found: list[ExpectedFinding] = []
     for pupil in pupils:
-        c2 = [i for i in grid.roll(pupil) if i in pupil.entries and pupil.entries[i].code == "C2"
-              and is_compulsory_school_age(pupil.dob, grid.dates[i], cal.school_year_start)]
+        c2 = [
+            i
+            for i in grid.roll(pupil)
+            if i in pupil.entries
+            and pupil.entries[i].code == "C2"
+            and is_compulsory_school_age(pupil.dob, grid.dates[i], cal.school_year_start)
+        ]
         episodes: list[tuple[list[int], list[int]]] = []
         for i in c2:
             week = bisect.bisect_right(mondays, week_start(grid.dates[i])) - 1
@@ -160,7 +199,13 @@ def reduced_timetable_findings(pupils: Iterable[PupilDraft], grid: SessionGrid
                 episodes.append(([i], [week]))
         for sessions, weeks in episodes:
             if len(weeks) > REDUCED_TIMETABLE_WEEKS:
-                found.append(ExpectedFinding("MRK008", pupil.id, grid.ref(sessions[0]),
-                                             grid.ref(sessions[-1]),
-                                             f"C2 in {len(weeks)} school weeks"))
+                found.append(
+                    ExpectedFinding(
+                        "MRK008",
+                        pupil.id,
+                        grid.ref(sessions[0]),
+                        grid.ref(sessions[-1]),
+                        f"C2 in {len(weeks)} school weeks",
+                    )
+                )
     return found

@@ -74,24 +74,34 @@ def closures(terms: list[Term]) -> list[Closure]:
     third_thursday = _on_or_after(autumn2.start, THURSDAY) + timedelta(weeks=2)
     spring_inset = _on_or_after(spring1.start, FRIDAY)
     return [
-        Closure(date=autumn1.end, session="PM", kind=ClosureKind.PLANNED,
-                reason="Early finish before half-term"),
-        Closure(date=second_friday, session="both", kind=ClosureKind.PLANNED,
-                reason="INSET day"),
-        Closure(date=third_thursday, session="both", kind=ClosureKind.UNEXPECTED,
-                reason="Heating failure: site closed"),
-        Closure(date=spring_inset, session="both", kind=ClosureKind.PLANNED,
-                reason="INSET day"),
+        Closure(
+            date=autumn1.end,
+            session="PM",
+            kind=ClosureKind.PLANNED,
+            reason="Early finish before half-term",
+        ),
+        Closure(date=second_friday, session="both", kind=ClosureKind.PLANNED, reason="INSET day"),
+        Closure(
+            date=third_thursday,
+            session="both",
+            kind=ClosureKind.UNEXPECTED,
+            reason="Heating failure: site closed",
+        ),
+        Closure(date=spring_inset, session="both", kind=ClosureKind.PLANNED, reason="INSET day"),
     ]
 
 
 def build_calendar(school_id: str, year: int, phase: str) -> Calendar:
     terms = term_dates(year)
     # Primary registers usually open a little later in the morning and earlier after lunch.
-    times = (RegisterTimes(am_open=time(8, 50), pm_open=time(13, 0)) if phase == "primary"
-             else RegisterTimes(am_open=time(8, 40), pm_open=time(13, 20)))
-    return Calendar(school_id=school_id, terms=terms, closures=closures(terms),
-                    register_times=times)
+    times = (
+        RegisterTimes(am_open=time(8, 50), pm_open=time(13, 0))
+        if phase == "primary"
+        else RegisterTimes(am_open=time(8, 40), pm_open=time(13, 20))
+    )
+    return Calendar(
+        school_id=school_id, terms=terms, closures=closures(terms), register_times=times
+    )
 
 
 def default_as_of(calendar: SchoolCalendar, year: int) -> date:

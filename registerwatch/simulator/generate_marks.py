@@ -50,19 +50,29 @@ def _unvalidated(model: type[Mark]) -> Callable[[dict[str, Any]], Mark]:
     def fallback(values: dict[str, Any]) -> Mark:
         return model.model_construct(**values)
 
-    probe = {"pupil_id": "probe:1", "date": date(2025, 9, 3), "session": Session.AM,
-             "code": "/", "vendor_code": "/", "minutes_late": None, "comment": None,
-             "recorded_at": datetime(2025, 9, 3, 7, 50, tzinfo=UTC), "recorded_by": "probe",
-             "source_ref": None}
+    probe = {
+        "pupil_id": "probe:1",
+        "date": date(2025, 9, 3),
+        "session": Session.AM,
+        "code": "/",
+        "vendor_code": "/",
+        "minutes_late": None,
+        "comment": None,
+        "recorded_at": datetime(2025, 9, 3, 7, 50, tzinfo=UTC),
+        "recorded_by": "probe",
+        "source_ref": None,
+    }
     if set(probe) != names:
         return fallback
     fast, slow = build(dict(probe)), model.model_construct(**probe)
-    same = (fast == slow and fast.__dict__ == slow.__dict__
-            and fast.model_fields_set == slow.model_fields_set
-            and getattr(fast, "__pydantic_extra__", 0) == getattr(slow, "__pydantic_extra__", 1)
-            and getattr(fast, "__pydantic_private__", 0)
-            == getattr(slow, "__pydantic_private__", 1)
-            and fast.model_dump() == slow.model_dump())
+    same = (
+        fast == slow
+        and fast.__dict__ == slow.__dict__
+        and fast.model_fields_set == slow.model_fields_set
+        and getattr(fast, "__pydantic_extra__", 0) == getattr(slow, "__pydantic_extra__", 1)
+        and getattr(fast, "__pydantic_private__", 0) == getattr(slow, "__pydantic_private__", 1)
+        and fast.model_dump() == slow.model_dump()
+    )
     return build if same else fallback
 
 
@@ -106,12 +116,12 @@ class SessionGrid:
     def __init__(self, calendar: SchoolCalendar, as_of: date) -> None:
         self.calendar = calendar
         self.as_of = as_of
-        self.days: list[date] = calendar.school_days(calendar.first_day,
-                                                      as_of - timedelta(days=1))
+        self.days: list[date] = calendar.school_days(calendar.first_day, as_of - timedelta(days=1))
         if not self.days:
             raise NotEnoughDataError(
                 f"as_of {as_of} is on or before the first school day {calendar.first_day}: "
-                "there are no registers to generate")
+                "there are no registers to generate"
+            )
         self.dates: list[date] = []
         self.sessions: list[Session] = []
         self.day_of: list[int] = []
@@ -126,15 +136,22 @@ class SessionGrid:
                 self.sessions.append(session)
                 self.day_of.append(d)
             self.day_sessions.append(tuple(ids))
-        self.y4 = frozenset(i for i, day in enumerate(self.dates)
-                            if calendar.closure_code(day, self.sessions[i]) == "Y4")
-        self.default_code = ["Y4" if i in self.y4 else "/" if s is AM else "\\"
-                             for i, s in enumerate(self.sessions)]
-        self.opens = [calendar.register_opens(day, s).astimezone(UTC)
-                      for day, s in zip(self.dates, self.sessions, strict=True)]
+        self.y4 = frozenset(
+            i
+            for i, day in enumerate(self.dates)
+            if calendar.closure_code(day, self.sessions[i]) == "Y4"
+        )
+        self.default_code = [
+            "Y4" if i in self.y4 else "/" if s is AM else "\\" for i, s in enumerate(self.sessions)
+        ]
+        self.opens = [
+            calendar.register_opens(day, s).astimezone(UTC)
+            for day, s in zip(self.dates, self.sessions, strict=True)
+        ]
         # A day with both sessions open and no unexpected closure: where absence runs may go.
-        self.full = [len(ids) == 2 and not any(i in self.y4 for i in ids)
-                     for ids in self.day_sessions]
+        self.full = [
+            len(ids) == 2 and not any(i in self.y4 for i in ids) for ids in self.day_sessions
+        ]
 
     @property
     def last(self) -> int:
@@ -177,11 +194,12 @@ class SessionGrid:
         or before day ``end_max`` and starting on or after ``start_min``."""
         for end in range(min(end_max, self.last), start_min + length - 2, -1):
             start = end - length + 1
-            if all(self.full[start:end + 1]) and self.contiguous(start, end):
+            if all(self.full[start : end + 1]) and self.contiguous(start, end):
                 return start
         raise NotEnoughDataError(
             f"no run of {length} full school days between {self.days[start_min]} and "
-            f"{self.days[min(end_max, self.last)]}: choose a later as_of")
+            f"{self.days[min(end_max, self.last)]}: choose a later as_of"
+        )
 
     def n_can_stay_open(self, d: int) -> bool:
         """Whether an N on day ``d`` may still be open at as_of: its 5th school day must be
@@ -218,9 +236,15 @@ class RegisterFaults:
     late: tuple[str, int] | None = None  # REG003: completed after the close time
 
 
-def build_registers(grid: SessionGrid, school_id: str, tutors: dict[str, StaffMember],
-                    cover: list[StaffMember], office: StaffMember, rng: random.Random,
-                    faults: RegisterFaults) -> tuple[list[Register], dict[str, GroupRegisters]]:
+def build_registers(
+    grid: SessionGrid,
+    school_id: str,
+    tutors: dict[str, StaffMember],
+    cover: list[StaffMember],
+    office: StaffMember,
+    rng: random.Random,
+    faults: RegisterFaults,
+) -> tuple[list[Register], dict[str, GroupRegisters]]:
     """One register per group per school session, opened on time and saved within 30 minutes,
     except the injected faults."""
     registers: list[Register] = []
@@ -250,16 +274,28 @@ def build_registers(grid: SessionGrid, school_id: str, tutors: dict[str, StaffMe
             takers.append(taker)
             if faults.missing == (group, i):
                 continue
-            registers.append(construct(
-                school_id=school_id, group=group, date=grid.dates[i], session=grid.sessions[i],
-                opened_at=opens, completed_at=completed, taken_by=taker,
-                source_ref=f"reg-{group}-{grid.dates[i].isoformat()}-{grid.sessions[i].value}"))
+            registers.append(
+                construct(
+                    school_id=school_id,
+                    group=group,
+                    date=grid.dates[i],
+                    session=grid.sessions[i],
+                    opened_at=opens,
+                    completed_at=completed,
+                    taken_by=taker,
+                    source_ref=f"reg-{group}-{grid.dates[i].isoformat()}-{grid.sessions[i].value}",
+                )
+            )
         by_group[group] = GroupRegisters(saved=saved, takers=takers)
     return registers, by_group
 
 
-def emit_marks(pupils: list[PupilDraft], grid: SessionGrid, registers: dict[str, GroupRegisters],
-               missing: tuple[str, int] | None) -> list[Mark]:
+def emit_marks(
+    pupils: list[PupilDraft],
+    grid: SessionGrid,
+    registers: dict[str, GroupRegisters],
+    missing: tuple[str, int] | None,
+) -> list[Mark]:
     """Every mark: plain presence (or Y4) unless the pupil's plan says otherwise.
 
     The hot loop of the generator: locals only, no validation. Run it under ``gc_paused``.
@@ -280,34 +316,71 @@ def emit_marks(pupils: list[PupilDraft], grid: SessionGrid, registers: dict[str,
             entry = entries.get(i)
             if entry is None:
                 code = default[i]
-                append(construct({
-                    "pupil_id": pid, "date": dates[i], "session": sessions[i], "code": code,
-                    "vendor_code": code, "minutes_late": None, "comment": None,
-                    "recorded_at": saved[i], "recorded_by": takers[i], "source_ref": None}))
+                append(
+                    construct(
+                        {
+                            "pupil_id": pid,
+                            "date": dates[i],
+                            "session": sessions[i],
+                            "code": code,
+                            "vendor_code": code,
+                            "minutes_late": None,
+                            "comment": None,
+                            "recorded_at": saved[i],
+                            "recorded_by": takers[i],
+                            "source_ref": None,
+                        }
+                    )
+                )
             else:
-                append(construct({
-                    "pupil_id": pid, "date": dates[i], "session": sessions[i],
-                    "code": entry.code, "vendor_code": entry.code,
-                    "minutes_late": entry.minutes_late, "comment": entry.comment,
-                    "recorded_at": entry.recorded_at or saved[i],
-                    "recorded_by": entry.recorded_by or takers[i], "source_ref": None}))
+                append(
+                    construct(
+                        {
+                            "pupil_id": pid,
+                            "date": dates[i],
+                            "session": sessions[i],
+                            "code": entry.code,
+                            "vendor_code": entry.code,
+                            "minutes_late": entry.minutes_late,
+                            "comment": entry.comment,
+                            "recorded_at": entry.recorded_at or saved[i],
+                            "recorded_by": entry.recorded_by or takers[i],
+                            "source_ref": None,
+                        }
+                    )
+                )
     return marks
 
 
-def resolve_n(pupil: PupilDraft, grid: SessionGrid, i: int, final: str, resolve_day: int,
-              amender: StaffMember | None, reason: str | None, rng: random.Random,
-              *, name_missing: bool = False) -> Amendment:
+def resolve_n(
+    pupil: PupilDraft,
+    grid: SessionGrid,
+    i: int,
+    final: str,
+    resolve_day: int,
+    amender: StaffMember | None,
+    reason: str | None,
+    rng: random.Random,
+    *,
+    name_missing: bool = False,
+) -> Amendment:
     """An N on session ``i`` replaced by ``final`` on school day ``resolve_day``: the MIS now
     shows ``final`` and its amendment record says N -> ``final`` (reg 6 fields)."""
     amended_at = london(grid.days[resolve_day], rng.randint(9, 11), rng.randrange(0, 60, 5))
-    pupil.entries[i] = Entry(final, recorded_at=amended_at,
-                             recorded_by=amender.name if amender else None,
-                             comment=reason)
+    pupil.entries[i] = Entry(
+        final, recorded_at=amended_at, recorded_by=amender.name if amender else None, comment=reason
+    )
     day, session = grid.ref(i)
     return Amendment(
-        pupil_id=pupil.id, date=day, session=session, original_code="N", amended_code=final,
-        reason=reason, amended_at=amended_at,
+        pupil_id=pupil.id,
+        date=day,
+        session=session,
+        original_code="N",
+        amended_code=final,
+        reason=reason,
+        amended_at=amended_at,
         amended_by_name=None if name_missing or amender is None else amender.name,
         amended_by_position=None if name_missing or amender is None else amender.position,
         source=AmendmentSource.MIS,
-        source_ref=f"amd-{pupil.mis_id}-{day.isoformat()}-{session.value}")
+        source_ref=f"amd-{pupil.mis_id}-{day.isoformat()}-{session.value}",
+    )

@@ -37,13 +37,24 @@ ABSENCE_CODES = frozenset({"I", "M", "C", "R", "E", "G", "N", "O", "U"})
 UNAUTHORISED = frozenset("GNOU")
 
 # (event, weight): what happens to a pupil in an ordinary school week.
-EVENTS = (("illness", 40), ("late", 18), ("medical", 10), ("unexplained", 10),
-          ("offsite", 8), ("late_after_close", 4), ("holiday", 4), ("religious", 3),
-          ("suspension", 1))
+EVENTS = (
+    ("illness", 40),
+    ("late", 18),
+    ("medical", 10),
+    ("unexplained", 10),
+    ("offsite", 8),
+    ("late_after_close", 4),
+    ("holiday", 4),
+    ("religious", 3),
+    ("suspension", 1),
+)
 N_OUTCOMES = (("I", 55), ("M", 15), ("C", 10), ("O", 20))
 N_REASONS = {
-    "I": ("Parent phoned: unwell", "Mother emailed: sickness bug",
-          "Carer called: high temperature"),
+    "I": (
+        "Parent phoned: unwell",
+        "Mother emailed: sickness bug",
+        "Carer called: high temperature",
+    ),
     "M": ("Dental appointment letter seen", "Hospital appointment confirmed by parent"),
     "C": ("Family bereavement: leave agreed by headteacher",),
     "O": ("Reason given not accepted: unauthorised", "No reason given after contact"),
@@ -58,12 +69,19 @@ def add_routine_entries(pupils: list[PupilDraft], grid: SessionGrid) -> None:
     """X where a non-CSA pupil is not required to attend (never on a CSA pupil: MRK003)."""
     for pupil in pupils:
         if pupil.nc_year == "R":
-            wanted = [i for d in range(min(RECEPTION_PART_TIME_DAYS, len(grid.days)))
-                      for i in grid.day_sessions[d] if grid.sessions[i] is Session.PM]
+            wanted = [
+                i
+                for d in range(min(RECEPTION_PART_TIME_DAYS, len(grid.days)))
+                for i in grid.day_sessions[d]
+                if grid.sessions[i] is Session.PM
+            ]
         elif pupil.nc_year in SIXTH_FORM_STUDY_AFTERNOON:
             weekday = SIXTH_FORM_STUDY_AFTERNOON[pupil.nc_year]
-            wanted = [i for i in range(len(grid)) if grid.sessions[i] is Session.PM
-                      and grid.dates[i].weekday() == weekday]
+            wanted = [
+                i
+                for i in range(len(grid))
+                if grid.sessions[i] is Session.PM and grid.dates[i].weekday() == weekday
+            ]
         else:
             continue
         roll = grid.roll(pupil)
@@ -114,8 +132,11 @@ class _Budget:
     def take(self, codes: list[str], illness_days: int = 0) -> bool:
         absence = sum(c in ABSENCE_CODES for c in codes)
         unauthorised = sum(c in UNAUTHORISED for c in codes)
-        if (absence > self.absence or unauthorised > self.unauthorised
-                or illness_days > self.illness_days):
+        if (
+            absence > self.absence
+            or unauthorised > self.unauthorised
+            or illness_days > self.illness_days
+        ):
             return False
         self.absence -= absence
         self.unauthorised -= unauthorised
@@ -123,8 +144,9 @@ class _Budget:
         return True
 
 
-def add_clean_pattern(pupil: PupilDraft, grid: SessionGrid, rng: random.Random,
-                      attendance_staff: list[StaffMember]) -> list[Amendment]:
+def add_clean_pattern(
+    pupil: PupilDraft, grid: SessionGrid, rng: random.Random, attendance_staff: list[StaffMember]
+) -> list[Amendment]:
     """Random everyday events for one clean pupil; returns the amendments of resolved Ns."""
     roll = grid.roll(pupil)
     if not roll:
@@ -142,8 +164,7 @@ def add_clean_pattern(pupil: PupilDraft, grid: SessionGrid, rng: random.Random,
         if days.start < first_day or days.stop - 1 > last_day:
             return False
         for d in range(days.start - 1, days.stop + 1):
-            if 0 <= d < len(grid.days) and any(i in pupil.entries
-                                               for i in grid.day_sessions[d]):
+            if 0 <= d < len(grid.days) and any(i in pupil.entries for i in grid.day_sessions[d]):
                 return False
         return all(grid.full[d] for d in days) and grid.contiguous(days.start, days.stop - 1)
 
@@ -175,7 +196,8 @@ def add_clean_pattern(pupil: PupilDraft, grid: SessionGrid, rng: random.Random,
             elif kind == "offsite":
                 code = rng.choice(("P", "B"))
                 pupil.entries[pm if code == "P" else am] = Entry(
-                    code, comment="Sports fixture" if code == "P" else "Careers event off site")
+                    code, comment="Sports fixture" if code == "P" else "Careers event off site"
+                )
         elif kind == "holiday":
             length = rng.randint(1, 3)
             days = range(start, start + length)
@@ -196,14 +218,19 @@ def add_clean_pattern(pupil: PupilDraft, grid: SessionGrid, rng: random.Random,
                     for i in grid.day_sessions[d]:
                         pupil.entries[i] = Entry("E")
         elif kind == "unexplained":
-            amendments.extend(_unexplained(pupil, grid, rng, start, free, budget,
-                                           attendance_staff))
+            amendments.extend(_unexplained(pupil, grid, rng, start, free, budget, attendance_staff))
     return amendments
 
 
-def _unexplained(pupil: PupilDraft, grid: SessionGrid, rng: random.Random, start: int,
-                 free: Callable[[range], bool], budget: _Budget,
-                 staff: list[StaffMember]) -> list[Amendment]:
+def _unexplained(
+    pupil: PupilDraft,
+    grid: SessionGrid,
+    rng: random.Random,
+    start: int,
+    free: Callable[[range], bool],
+    budget: _Budget,
+    staff: list[StaffMember],
+) -> list[Amendment]:
     """An absence nobody explained at registration (N), resolved 1-3 school days later."""
     if pupil.has_social_worker:
         return []  # ATT005: any unexplained absence of such a pupil is a finding
@@ -226,4 +253,3 @@ def _unexplained(pupil: PupilDraft, grid: SessionGrid, rng: random.Random, start
     amender = rng.choice(staff)
     reason = rng.choice(N_REASONS[final])
     return [resolve_n(pupil, grid, i, final, resolve_day, amender, reason, rng) for i in ids]
-

@@ -20,52 +20,314 @@ from registerwatch.upn import make_temporary_upn, make_upn
 # tables give the shape; the lists mix White British, South Asian, Black African and Caribbean,
 # Eastern European, Irish, Chinese, Turkish and Arabic names as an Essex school's roll would).
 FORENAMES_F = (
-    "Olivia", "Amelia", "Isla", "Ava", "Ivy", "Freya", "Lily", "Florence", "Mia", "Willow",
-    "Rosie", "Sophia", "Isabella", "Grace", "Daisy", "Sienna", "Poppy", "Elsie", "Emily", "Ella",
-    "Evelyn", "Phoebe", "Sofia", "Evie", "Charlotte", "Harper", "Millie", "Matilda", "Ruby",
-    "Aisha", "Amira", "Zara", "Maryam", "Fatima", "Hafsa", "Priya", "Anaya", "Simran", "Aaliyah",
-    "Chloe", "Jessica", "Hannah", "Niamh", "Siobhan", "Zuzanna", "Julia", "Maja", "Oliwia",
-    "Chiamaka", "Adaeze", "Temitope", "Ama", "Precious", "Mei", "Xin", "Elif", "Layla", "Nour",
-    "Elizabeth", "Katherine", "Abigail", "Jasmine", "Leah", "Megan", "Tia", "Imani", "Keisha",
+    "Olivia",
+    "Amelia",
+    "Isla",
+    "Ava",
+    "Ivy",
+    "Freya",
+    "Lily",
+    "Florence",
+    "Mia",
+    "Willow",
+    "Rosie",
+    "Sophia",
+    "Isabella",
+    "Grace",
+    "Daisy",
+    "Sienna",
+    "Poppy",
+    "Elsie",
+    "Emily",
+    "Ella",
+    "Evelyn",
+    "Phoebe",
+    "Sofia",
+    "Evie",
+    "Charlotte",
+    "Harper",
+    "Millie",
+    "Matilda",
+    "Ruby",
+    "Aisha",
+    "Amira",
+    "Zara",
+    "Maryam",
+    "Fatima",
+    "Hafsa",
+    "Priya",
+    "Anaya",
+    "Simran",
+    "Aaliyah",
+    "Chloe",
+    "Jessica",
+    "Hannah",
+    "Niamh",
+    "Siobhan",
+    "Zuzanna",
+    "Julia",
+    "Maja",
+    "Oliwia",
+    "Chiamaka",
+    "Adaeze",
+    "Temitope",
+    "Ama",
+    "Precious",
+    "Mei",
+    "Xin",
+    "Elif",
+    "Layla",
+    "Nour",
+    "Elizabeth",
+    "Katherine",
+    "Abigail",
+    "Jasmine",
+    "Leah",
+    "Megan",
+    "Tia",
+    "Imani",
+    "Keisha",
 )
 FORENAMES_M = (
-    "Muhammad", "Noah", "Oliver", "George", "Leo", "Arthur", "Oscar", "Theodore", "Freddie",
-    "Henry", "Archie", "Jack", "Alfie", "Charlie", "Finley", "Thomas", "William", "Harry",
-    "James", "Joshua", "Lucas", "Jacob", "Isaac", "Edward", "Samuel", "Reuben", "Albie", "Jude",
-    "Mohammed", "Yusuf", "Ibrahim", "Zayn", "Omar", "Aarav", "Arjun", "Rohan", "Harjit", "Kian",
-    "Ciaran", "Conor", "Oisin", "Jakub", "Szymon", "Filip", "Mateusz", "Chinedu", "Tobi",
-    "Oluwaseun", "Kwame", "Kofi", "Tyrese", "Jayden", "Wei", "Hao", "Emre", "Kerem", "Adam",
-    "Alexander", "Benjamin", "Christopher", "Daniel", "Matthew", "Nathaniel", "Zachary", "Ethan",
+    "Muhammad",
+    "Noah",
+    "Oliver",
+    "George",
+    "Leo",
+    "Arthur",
+    "Oscar",
+    "Theodore",
+    "Freddie",
+    "Henry",
+    "Archie",
+    "Jack",
+    "Alfie",
+    "Charlie",
+    "Finley",
+    "Thomas",
+    "William",
+    "Harry",
+    "James",
+    "Joshua",
+    "Lucas",
+    "Jacob",
+    "Isaac",
+    "Edward",
+    "Samuel",
+    "Reuben",
+    "Albie",
+    "Jude",
+    "Mohammed",
+    "Yusuf",
+    "Ibrahim",
+    "Zayn",
+    "Omar",
+    "Aarav",
+    "Arjun",
+    "Rohan",
+    "Harjit",
+    "Kian",
+    "Ciaran",
+    "Conor",
+    "Oisin",
+    "Jakub",
+    "Szymon",
+    "Filip",
+    "Mateusz",
+    "Chinedu",
+    "Tobi",
+    "Oluwaseun",
+    "Kwame",
+    "Kofi",
+    "Tyrese",
+    "Jayden",
+    "Wei",
+    "Hao",
+    "Emre",
+    "Kerem",
+    "Adam",
+    "Alexander",
+    "Benjamin",
+    "Christopher",
+    "Daniel",
+    "Matthew",
+    "Nathaniel",
+    "Zachary",
+    "Ethan",
 )
 SURNAMES = (
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson",
-    "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood",
-    "Jackson", "Clarke", "Patel", "Khan", "Hussain", "Ahmed", "Ali", "Begum", "Shah", "Singh",
-    "Kaur", "Sharma", "Rahman", "Islam", "Okafor", "Adeyemi", "Mensah", "Okonkwo", "Osei",
-    "Nwosu", "Campbell", "Francis", "Clarke-Baptiste", "Murphy", "O'Brien", "Kelly", "Byrne",
-    "Kowalski", "Nowak", "Wisniewski", "Lewandowska", "Chen", "Wong", "Li", "Yilmaz", "Demir",
-    "Hughes", "Edwards", "Harris", "Martin", "Cooper", "King", "Baker", "Turner", "Hill",
-    "Moore", "Ward", "Morris", "Bennett", "Cox", "Mitchell", "Scott", "Price", "Bailey",
-    "Fraser", "Mackenzie", "Stewart", "Reid", "Morgan", "Rees", "Pritchard", "Lloyd", "Nyambura",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Jackson",
+    "Clarke",
+    "Patel",
+    "Khan",
+    "Hussain",
+    "Ahmed",
+    "Ali",
+    "Begum",
+    "Shah",
+    "Singh",
+    "Kaur",
+    "Sharma",
+    "Rahman",
+    "Islam",
+    "Okafor",
+    "Adeyemi",
+    "Mensah",
+    "Okonkwo",
+    "Osei",
+    "Nwosu",
+    "Campbell",
+    "Francis",
+    "Clarke-Baptiste",
+    "Murphy",
+    "O'Brien",
+    "Kelly",
+    "Byrne",
+    "Kowalski",
+    "Nowak",
+    "Wisniewski",
+    "Lewandowska",
+    "Chen",
+    "Wong",
+    "Li",
+    "Yilmaz",
+    "Demir",
+    "Hughes",
+    "Edwards",
+    "Harris",
+    "Martin",
+    "Cooper",
+    "King",
+    "Baker",
+    "Turner",
+    "Hill",
+    "Moore",
+    "Ward",
+    "Morris",
+    "Bennett",
+    "Cox",
+    "Mitchell",
+    "Scott",
+    "Price",
+    "Bailey",
+    "Fraser",
+    "Mackenzie",
+    "Stewart",
+    "Reid",
+    "Morgan",
+    "Rees",
+    "Pritchard",
+    "Lloyd",
+    "Nyambura",
 )
-MIDDLE_NAMES = ("James", "Rose", "Grace", "Alexander", "Mae", "John", "Louise", "David",
-                "Ann", "Michael", "Jane", "Lee", "Marie", "Ali", "Kaur", "Singh", "Oluwadamilare")
+MIDDLE_NAMES = (
+    "James",
+    "Rose",
+    "Grace",
+    "Alexander",
+    "Mae",
+    "John",
+    "Louise",
+    "David",
+    "Ann",
+    "Michael",
+    "Jane",
+    "Lee",
+    "Marie",
+    "Ali",
+    "Kaur",
+    "Singh",
+    "Oluwadamilare",
+)
 PREFERRED_FORENAMES = {
-    "Alexander": "Alex", "Benjamin": "Ben", "Christopher": "Chris", "Daniel": "Dan",
-    "Matthew": "Matt", "Nathaniel": "Nate", "Zachary": "Zac", "William": "Will",
-    "Elizabeth": "Beth", "Katherine": "Kate", "Abigail": "Abi", "Isabella": "Bella",
-    "Oluwaseun": "Seun", "Muhammad": "Mo", "Samuel": "Sam", "Theodore": "Teddy",
+    "Alexander": "Alex",
+    "Benjamin": "Ben",
+    "Christopher": "Chris",
+    "Daniel": "Dan",
+    "Matthew": "Matt",
+    "Nathaniel": "Nate",
+    "Zachary": "Zac",
+    "William": "Will",
+    "Elizabeth": "Beth",
+    "Katherine": "Kate",
+    "Abigail": "Abi",
+    "Isabella": "Bella",
+    "Oluwaseun": "Seun",
+    "Muhammad": "Mo",
+    "Samuel": "Sam",
+    "Theodore": "Teddy",
 }
-STREETS = ("Broomfield", "Springfield", "Moulsham", "Rainsford", "Baddow", "Writtle",
-           "Galleywood", "Patching Hall", "Tennyson", "Chignal", "Mildmay", "Longstomps",
-           "Hunter", "Trinity", "Rectory", "Victoria", "Beeches", "Waterhouse", "Lordship",
-           "Maltese", "Copperfield", "Kings", "Bishops", "Meadowside", "Orchard", "Hayes")
-STREET_SUFFIXES = ("Road", "Road", "Avenue", "Close", "Lane", "Way", "Drive", "Gardens",
-                   "Crescent", "Street", "Chase", "Mews")
+STREETS = (
+    "Broomfield",
+    "Springfield",
+    "Moulsham",
+    "Rainsford",
+    "Baddow",
+    "Writtle",
+    "Galleywood",
+    "Patching Hall",
+    "Tennyson",
+    "Chignal",
+    "Mildmay",
+    "Longstomps",
+    "Hunter",
+    "Trinity",
+    "Rectory",
+    "Victoria",
+    "Beeches",
+    "Waterhouse",
+    "Lordship",
+    "Maltese",
+    "Copperfield",
+    "Kings",
+    "Bishops",
+    "Meadowside",
+    "Orchard",
+    "Hayes",
+)
+STREET_SUFFIXES = (
+    "Road",
+    "Road",
+    "Avenue",
+    "Close",
+    "Lane",
+    "Way",
+    "Drive",
+    "Gardens",
+    "Crescent",
+    "Street",
+    "Chase",
+    "Mews",
+)
 # Chelmsford and the towns around it, with real outward postcode districts.
-TOWNS = (("Chelmsford", ("CM1", "CM2")), ("Great Baddow", ("CM2",)),
-         ("Writtle", ("CM1",)), ("Broomfield", ("CM1",)), ("Springfield", ("CM1", "CM2")),
-         ("Danbury", ("CM3",)), ("Witham", ("CM8",)), ("Ingatestone", ("CM4",)))
+TOWNS = (
+    ("Chelmsford", ("CM1", "CM2")),
+    ("Great Baddow", ("CM2",)),
+    ("Writtle", ("CM1",)),
+    ("Broomfield", ("CM1",)),
+    ("Springfield", ("CM1", "CM2")),
+    ("Danbury", ("CM3",)),
+    ("Witham", ("CM8",)),
+    ("Ingatestone", ("CM4",)),
+)
 # Inward postcode units never use C, I, K, M, O or V.
 _INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 TITLES_F, TITLES_M = ("Mrs", "Ms", "Miss", "Dr"), ("Mr", "Mr", "Dr")
@@ -187,8 +449,10 @@ class People:
         lines = [f"{rng.randrange(1, 180)} {street}"]
         if rng.random() < 0.12:
             lines.insert(0, f"Flat {rng.randrange(1, 24)}")
-        postcode = (f"{rng.choice(districts)} {rng.randrange(1, 10)}"
-                    f"{rng.choice(_INWARD_LETTERS)}{rng.choice(_INWARD_LETTERS)}")
+        postcode = (
+            f"{rng.choice(districts)} {rng.randrange(1, 10)}"
+            f"{rng.choice(_INWARD_LETTERS)}{rng.choice(_INWARD_LETTERS)}"
+        )
         return Address(lines=lines, town=town, postcode=postcode)
 
     def forename(self, sex: str) -> str:
@@ -213,28 +477,51 @@ class People:
         if looked_after:
             carer_surname = rng.choice(SURNAMES)
             return [
-                Contact(name=f"{self.forename(rng.choice('FM'))} {carer_surname}",
-                        relationship="Foster carer", address=home, phone=self.mobile(),
-                        lives_with=True, priority=1),
-                Contact(name=f"{self.forename(rng.choice('FM'))} {rng.choice(SURNAMES)}",
-                        relationship="Local authority social worker", phone=self.landline(),
-                        lives_with=False, priority=2),
+                Contact(
+                    name=f"{self.forename(rng.choice('FM'))} {carer_surname}",
+                    relationship="Foster carer",
+                    address=home,
+                    phone=self.mobile(),
+                    lives_with=True,
+                    priority=1,
+                ),
+                Contact(
+                    name=f"{self.forename(rng.choice('FM'))} {rng.choice(SURNAMES)}",
+                    relationship="Local authority social worker",
+                    phone=self.landline(),
+                    lives_with=False,
+                    priority=2,
+                ),
             ]
         first = rng.choice(("Mother", "Mother", "Mother", "Father", "Grandmother"))
         first_sex = "M" if first == "Father" else "F"
-        contacts = [Contact(name=f"{self.forename(first_sex)} {surname}", relationship=first,
-                            address=home, phone=self.mobile(), lives_with=True, priority=1)]
+        contacts = [
+            Contact(
+                name=f"{self.forename(first_sex)} {surname}",
+                relationship=first,
+                address=home,
+                phone=self.mobile(),
+                lives_with=True,
+                priority=1,
+            )
+        ]
         if rng.random() < 0.75:
             second = "Father" if first != "Father" else "Mother"
             if rng.random() < 0.1:
                 second = "Stepfather" if second == "Father" else "Stepmother"
             separated = rng.random() < 0.3
             other_surname = rng.choice(SURNAMES) if separated and rng.random() < 0.5 else surname
-            contacts.append(Contact(
-                name=f"{self.forename('M' if second in ('Father', 'Stepfather') else 'F')} "
-                     f"{other_surname}",
-                relationship=second, address=self.address() if separated else home,
-                phone=self.mobile(), lives_with=not separated, priority=2))
+            contacts.append(
+                Contact(
+                    name=f"{self.forename('M' if second in ('Father', 'Stepfather') else 'F')} "
+                    f"{other_surname}",
+                    relationship=second,
+                    address=self.address() if separated else home,
+                    phone=self.mobile(),
+                    lives_with=not separated,
+                    priority=2,
+                )
+            )
         return contacts
 
 
@@ -270,10 +557,20 @@ def _apportion(total: int, weights: list[float]) -> list[int]:
     return sizes
 
 
-def build_roster(rng: random.Random, people: People, *, phase: str, year: int, count: int,
-                 school_id: str, vendor: str | None, la: str, estab: str, first_day: date,
-                 entry_day: Callable[[int], date]) -> tuple[list[PupilDraft],
-                                                               dict[str, StaffMember]]:
+def build_roster(
+    rng: random.Random,
+    people: People,
+    *,
+    phase: str,
+    year: int,
+    count: int,
+    school_id: str,
+    vendor: str | None,
+    la: str,
+    estab: str,
+    first_day: date,
+    entry_day: Callable[[int], date],
+) -> tuple[list[PupilDraft], dict[str, StaffMember]]:
     """Every pupil record (before leavers, admissions and breaches are chosen), and one form
     tutor per registration group.
 
@@ -312,43 +609,72 @@ def build_roster(rng: random.Random, people: People, *, phase: str, year: int, c
                 while starting.weekday() > 4:
                     starting += timedelta(days=1)
             else:
-                upn_la, upn_estab = (la, estab) if phase == "primary" else (HOME_LA,
-                                                                            rng.choice(feeders))
+                upn_la, upn_estab = (
+                    (la, estab) if phase == "primary" else (HOME_LA, rng.choice(feeders))
+                )
                 starting = first_day if joined_year == year else entry_day(joined_year)
             former = None
             if rng.random() < FORMER_UPN_SHARE:
                 other_la, other_estab = rng.choice(elsewhere)
-                former = make_temporary_upn(other_la, other_estab, reception_year,
-                                            rng.randrange(100))
+                former = make_temporary_upn(
+                    other_la, other_estab, reception_year, rng.randrange(100)
+                )
             ehcp = rng.random() < 0.03
             looked_after = rng.random() < 0.01
             home = people.address()
             preferred = PREFERRED_FORENAMES.get(forename) if rng.random() < 0.5 else None
-            drafts.append(PupilDraft(
-                mis_id=ids[index], id=f"{school_id}:{ids[index]}",
-                nc_year=nc_year, reg_group=names[k % n_groups],
-                dob=random_dob(rng, nc_year, year), sex=sex, legal_forename=forename,
-                legal_surname=surname,
-                middle_names=rng.choice(MIDDLE_NAMES) if rng.random() < 0.3 else None,
-                preferred_forename=preferred,
-                upn=issuer.issue(upn_la, upn_estab, reception_year), former_upn=former,
-                address=home, contacts=people.contacts(surname, home, looked_after),
-                starting_day=starting, ehcp=ehcp,
-                sen_support=not ehcp and rng.random() < 0.12, fsm=rng.random() < 0.2,
-                looked_after=looked_after,
-                has_social_worker=looked_after or rng.random() < 0.03))
+            drafts.append(
+                PupilDraft(
+                    mis_id=ids[index],
+                    id=f"{school_id}:{ids[index]}",
+                    nc_year=nc_year,
+                    reg_group=names[k % n_groups],
+                    dob=random_dob(rng, nc_year, year),
+                    sex=sex,
+                    legal_forename=forename,
+                    legal_surname=surname,
+                    middle_names=rng.choice(MIDDLE_NAMES) if rng.random() < 0.3 else None,
+                    preferred_forename=preferred,
+                    upn=issuer.issue(upn_la, upn_estab, reception_year),
+                    former_upn=former,
+                    address=home,
+                    contacts=people.contacts(surname, home, looked_after),
+                    starting_day=starting,
+                    ehcp=ehcp,
+                    sen_support=not ehcp and rng.random() < 0.12,
+                    fsm=rng.random() < 0.2,
+                    looked_after=looked_after,
+                    has_social_worker=looked_after or rng.random() < 0.03,
+                )
+            )
     return drafts, tutors
 
 
 def to_pupil(draft: PupilDraft, school_id: str) -> Pupil:
     return Pupil(
-        id=draft.id, school_id=school_id, mis_id=draft.mis_id, upn=draft.upn,
-        former_upn=draft.former_upn, legal_forename=draft.legal_forename,
-        legal_surname=draft.legal_surname, middle_names=draft.middle_names,
-        preferred_forename=draft.preferred_forename, dob=draft.dob, sex=draft.sex,
-        nc_year=draft.nc_year, reg_group=draft.reg_group, starting_day=draft.starting_day,
-        leaving_date=draft.leaving_date, deletion_ground=draft.deletion_ground,
-        future_address=draft.future_address, new_school=draft.new_school,
-        address=draft.address, contacts=draft.contacts, ehcp=draft.ehcp,
-        sen_support=draft.sen_support, fsm=draft.fsm, looked_after=draft.looked_after,
-        has_social_worker=draft.has_social_worker)
+        id=draft.id,
+        school_id=school_id,
+        mis_id=draft.mis_id,
+        upn=draft.upn,
+        former_upn=draft.former_upn,
+        legal_forename=draft.legal_forename,
+        legal_surname=draft.legal_surname,
+        middle_names=draft.middle_names,
+        preferred_forename=draft.preferred_forename,
+        dob=draft.dob,
+        sex=draft.sex,
+        nc_year=draft.nc_year,
+        reg_group=draft.reg_group,
+        starting_day=draft.starting_day,
+        leaving_date=draft.leaving_date,
+        deletion_ground=draft.deletion_ground,
+        future_address=draft.future_address,
+        new_school=draft.new_school,
+        address=draft.address,
+        contacts=draft.contacts,
+        ehcp=draft.ehcp,
+        sen_support=draft.sen_support,
+        fsm=draft.fsm,
+        looked_after=draft.looked_after,
+        has_social_worker=draft.has_social_worker,
+    )

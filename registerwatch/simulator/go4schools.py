@@ -100,9 +100,15 @@ def _build_code_table() -> list[CodeRow]:
         for alias_code, alias_label in ALIASES.get(national, []):
             alias_id += 1
             aliases.append((alias_id, alias_code, alias_label))
-        rows.append(CodeRow(id=index, national=national,
-                            code=VENDOR_ENCODINGS.get(national, national),
-                            label=_CODE_LABELS[national], aliases=tuple(aliases)))
+        rows.append(
+            CodeRow(
+                id=index,
+                national=national,
+                code=VENDOR_ENCODINGS.get(national, national),
+                label=_CODE_LABELS[national],
+                aliases=tuple(aliases),
+            )
+        )
     return rows
 
 
@@ -141,8 +147,11 @@ _DROP = object()
 MALFORMATIONS: dict[str, tuple[tuple[str, Any], ...]] = {
     "students": (("date_of_birth", "2012-02-30"), ("id", _DROP), ("sex", "Q")),
     "education-details": (("admission_date", "31/02/2025"), ("student_id", _DROP)),
-    "session-marks": (("date", "2025-02-30T00:00:00"), ("session_mark_id", 9999),
-                      ("session", _DROP)),
+    "session-marks": (
+        ("date", "2025-02-30T00:00:00"),
+        ("session_mark_id", 9999),
+        ("session", _DROP),
+    ),
     "amendments": (("amended_at", "yesterday"), ("session", "XM")),
     "calendar": (("date", "not a date"),),
 }
@@ -186,9 +195,16 @@ class Go4SchoolsApp(VendorApp):
     vendor = "go4schools"
     records_edit_history = True
 
-    def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None, *,
-                 serve_amendments: bool = True, api_key: str = "simulator-key",
-                 page_size: int = 100, broken_cursor: CursorMode | None = None) -> None:
+    def __init__(
+        self,
+        school: GeneratedSchool,
+        faults: FaultInjector | None = None,
+        *,
+        serve_amendments: bool = True,
+        api_key: str = "simulator-key",
+        page_size: int = 100,
+        broken_cursor: CursorMode | None = None,
+    ) -> None:
         super().__init__(school, faults, serve_amendments=serve_amendments)
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -216,8 +232,11 @@ class Go4SchoolsApp(VendorApp):
     def refresh_cache(self) -> None:
         """Take the snapshot that STALE_CACHE serves (the vendor's cache filling up)."""
         with self.lock:
-            self._snapshot = (list(self.school.pupils), list(self.school.marks),
-                              list(self.school.amendments))
+            self._snapshot = (
+                list(self.school.pupils),
+                list(self.school.marks),
+                list(self.school.amendments),
+            )
 
     def student_id(self, pupil_id: str) -> int:
         return self.student_ids[pupil_id]
@@ -273,7 +292,7 @@ class Go4SchoolsApp(VendorApp):
             return _error(404, "Not found")
         if request.method != "GET":
             return _error(405, "Method not allowed")
-        path = request.path[len(PREFIX):]
+        path = request.path[len(PREFIX) :]
         if path.rstrip("/") == "/school":
             return self._school()
         match = self._YEAR_ROUTE.match(path)
@@ -296,20 +315,29 @@ class Go4SchoolsApp(VendorApp):
             if cursor < 0:
                 return _error(400, "Invalid Cursor")  # OBSERVED: "The cursor is less than 0"
         stale = self.faults.take(FaultKind.STALE_CACHE, request.path) is not None
-        pupils, marks, amendments = self._snapshot if stale else (
-            self.school.pupils, self.school.marks, self.school.amendments)
+        pupils, marks, amendments = (
+            self._snapshot
+            if stale
+            else (self.school.pupils, self.school.marks, self.school.amendments)
+        )
 
         if rest == "students":
-            return self._paged(request, "students", "students",
-                               self._students(pupils, year), cursor, "id")
+            return self._paged(
+                request, "students", "students", self._students(pupils, year), cursor, "id"
+            )
         if rest == "students/education-details":
-            return self._paged(request, "students", "education-details",
-                               self._education_details(pupils, year), cursor, "student_id")
+            return self._paged(
+                request,
+                "students",
+                "education-details",
+                self._education_details(pupils, year),
+                cursor,
+                "student_id",
+            )
         if rest == "attendance/codes":
             return self._paged(request, "attendanceCodes", "codes", self._codes(), cursor, "id")
         if rest == "timetables/calendar":
-            return self._paged(request, "calendar", "calendar", self._calendar(year), cursor,
-                               None)
+            return self._paged(request, "calendar", "calendar", self._calendar(year), cursor, None)
         dated = self._DATE_ROUTE.match(rest)
         if dated is not None:
             resource = dated["resource"]
@@ -320,15 +348,26 @@ class Go4SchoolsApp(VendorApp):
             if academic_year_of(day) != year:
                 return _error(400, "Invalid date.")
             if resource == "attendance/student-session-marks":
-                if cursor is not None and self.faults.take(FaultKind.CHANGING_PAGES,
-                                                           request.path):
+                if cursor is not None and self.faults.take(FaultKind.CHANGING_PAGES, request.path):
                     self._change_between_pages(day, cursor)
                     marks = self.school.marks
-                return self._paged(request, "studentSessionMarks", "session-marks",
-                                   self._session_marks(marks, day), cursor, "student_id")
+                return self._paged(
+                    request,
+                    "studentSessionMarks",
+                    "session-marks",
+                    self._session_marks(marks, day),
+                    cursor,
+                    "student_id",
+                )
             if resource == AMENDMENTS_PATH and self.serve_amendments:
-                return self._paged(request, "studentSessionMarkAmendments", "amendments",
-                                   self._amendments(amendments, day), cursor, "id")
+                return self._paged(
+                    request,
+                    "studentSessionMarkAmendments",
+                    "amendments",
+                    self._amendments(amendments, day),
+                    cursor,
+                    "id",
+                )
         return _error(404, "Not found")
 
     # -- resources ------------------------------------------------------------------------------
@@ -347,10 +386,16 @@ class Go4SchoolsApp(VendorApp):
 
     def _school(self) -> Response:
         school = self.school.school
-        return Response.json({"school": {
-            "code": school.laestab or school.id, "name": school.name,
-            "academic_years": [str(y) for y in self.academic_years()],
-            "current_academic_year": str(self.current_academic_year())}})
+        return Response.json(
+            {
+                "school": {
+                    "code": school.laestab or school.id,
+                    "name": school.name,
+                    "academic_years": [str(y) for y in self.academic_years()],
+                    "current_academic_year": str(self.current_academic_year()),
+                }
+            }
+        )
 
     def _assign_student_ids(self) -> None:
         """Give every pupil a G4S student id, keeping the ids already given.
@@ -376,65 +421,93 @@ class Go4SchoolsApp(VendorApp):
 
     def _on_roll_in(self, pupils: Iterable[Pupil], year: int) -> list[Pupil]:
         start, end = date(year - 1, 8, 1), date(year, 7, 31)
-        return [p for p in pupils if p.id in self.student_ids
-                and (p.starting_day is None or p.starting_day <= end)
-                and (p.leaving_date is None or p.leaving_date >= start)]
+        return [
+            p
+            for p in pupils
+            if p.id in self.student_ids
+            and (p.starting_day is None or p.starting_day <= end)
+            and (p.leaving_date is None or p.leaving_date >= start)
+        ]
 
     def _students(self, pupils: list[Pupil], year: int) -> list[dict[str, Any]]:
-        return [{
-            "id": self.student_ids[p.id],
-            "date_of_birth": _g4s_date(p.dob) if p.dob else None,
-            "sex": p.sex,
-            "legal_first_name": p.legal_forename,
-            "legal_last_name": p.legal_surname,
-            "preferred_first_name": p.preferred_forename,
-            "preferred_last_name": p.preferred_surname,
-            "middle_names": p.middle_names,
-        } for p in self._on_roll_in(pupils, year)]
+        return [
+            {
+                "id": self.student_ids[p.id],
+                "date_of_birth": _g4s_date(p.dob) if p.dob else None,
+                "sex": p.sex,
+                "legal_first_name": p.legal_forename,
+                "legal_last_name": p.legal_surname,
+                "preferred_first_name": p.preferred_forename,
+                "preferred_last_name": p.preferred_surname,
+                "middle_names": p.middle_names,
+            }
+            for p in self._on_roll_in(pupils, year)
+        ]
 
     def _education_details(self, pupils: list[Pupil], year: int) -> list[dict[str, Any]]:
-        return [{
-            "student_id": self.student_ids[p.id],
-            "upn": p.upn,
-            "former_upn": p.former_upn,
-            "national_curriculum_year": p.nc_year,
-            "registration_group": p.reg_group,
-            "house": None,
-            "admission_date": _g4s_date(p.starting_day) if p.starting_day else None,
-            "leaving_date": _g4s_date(p.leaving_date) if p.leaving_date else None,
-            "deleted_from_source": False,
-            "student_education_attributes": self._attributes(p, year),
-        } for p in self._on_roll_in(pupils, year)]
+        return [
+            {
+                "student_id": self.student_ids[p.id],
+                "upn": p.upn,
+                "former_upn": p.former_upn,
+                "national_curriculum_year": p.nc_year,
+                "registration_group": p.reg_group,
+                "house": None,
+                "admission_date": _g4s_date(p.starting_day) if p.starting_day else None,
+                "leaving_date": _g4s_date(p.leaving_date) if p.leaving_date else None,
+                "deleted_from_source": False,
+                "student_education_attributes": self._attributes(p, year),
+            }
+            for p in self._on_roll_in(pupils, year)
+        ]
 
     @staticmethod
     def _attributes(pupil: Pupil, year: int) -> list[dict[str, Any]]:
         values = {
             "sen": "E" if pupil.ehcp else "K" if pupil.sen_support else "N",
-            "fsm": pupil.fsm, "looked_after": pupil.looked_after,
-            "has_social_worker": pupil.has_social_worker, "boarder": pupil.boarder,
+            "fsm": pupil.fsm,
+            "looked_after": pupil.looked_after,
+            "has_social_worker": pupil.has_social_worker,
+            "boarder": pupil.boarder,
         }
         attributes = []
         for attribute_id, (code, name, key) in enumerate(ATTRIBUTES, start=1):
             value = values[key]
-            attributes.append({
-                "attribute_id": attribute_id, "code": code, "name": name, "is_system": True,
-                "attribute_values": [{
-                    "value": value if isinstance(value, str) else ("Y" if value else "N"),
-                    "academic_year": str(year), "date": None}],
-            })
+            attributes.append(
+                {
+                    "attribute_id": attribute_id,
+                    "code": code,
+                    "name": name,
+                    "is_system": True,
+                    "attribute_values": [
+                        {
+                            "value": value if isinstance(value, str) else ("Y" if value else "N"),
+                            "academic_year": str(year),
+                            "date": None,
+                        }
+                    ],
+                }
+            )
         return attributes
 
     @staticmethod
     def _codes() -> list[dict[str, Any]]:
-        return [{
-            "id": row.id, "code": row.code, "label": row.label,
-            "attendance_officer_only": row.national in _OFFICER_ONLY,
-            "protect_if_entered_by_attendance_officer": row.national != "N",
-            "protect_if_entered_by_school_manager": False,
-            "protect_if_entered_by_behaviour_manager": False,
-            "aliases": [{"alias_id": a_id, "alias_code": a_code, "alias_label": a_label}
-                        for a_id, a_code, a_label in row.aliases],
-        } for row in CODE_TABLE]
+        return [
+            {
+                "id": row.id,
+                "code": row.code,
+                "label": row.label,
+                "attendance_officer_only": row.national in _OFFICER_ONLY,
+                "protect_if_entered_by_attendance_officer": row.national != "N",
+                "protect_if_entered_by_school_manager": False,
+                "protect_if_entered_by_behaviour_manager": False,
+                "aliases": [
+                    {"alias_id": a_id, "alias_code": a_code, "alias_label": a_label}
+                    for a_id, a_code, a_label in row.aliases
+                ],
+            }
+            for row in CODE_TABLE
+        ]
 
     def _calendar(self, year: int) -> list[dict[str, Any]]:
         # OBSERVED shape, INFERRED content: one row per weekday in term that is not an England
@@ -453,9 +526,14 @@ class Go4SchoolsApp(VendorApp):
             day = max(term.start, start)
             while day <= min(term.end, end):
                 if day.weekday() < 5 and day not in bank:
-                    rows.append({"timetable_id": 1, "week": 1 + (day.isocalendar().week % 2),
-                                 "date": _g4s_date(day),
-                                 "day_type_code": _day_type(closures.get(day, {}))})
+                    rows.append(
+                        {
+                            "timetable_id": 1,
+                            "week": 1 + (day.isocalendar().week % 2),
+                            "date": _g4s_date(day),
+                            "day_type_code": _day_type(closures.get(day, {})),
+                        }
+                    )
                 day += timedelta(days=1)
         for index, row in enumerate(rows, start=1):
             row["_position"] = index  # the calendar has no id: page by position (INFERRED)
@@ -467,12 +545,18 @@ class Go4SchoolsApp(VendorApp):
             if mark.date != day or mark.pupil_id not in self.student_ids:
                 continue
             mark_id, alias_id = self.encode(mark.code, mark.vendor_code)
-            rows.append({
-                "date": _g4s_date(mark.date), "session": mark.session.value,
-                "student_id": self.student_ids[mark.pupil_id], "class_id": None,
-                "session_mark_id": mark_id, "session_alias_id": alias_id,
-                "session_minutes_late": mark.minutes_late, "session_notes": mark.comment,
-            })
+            rows.append(
+                {
+                    "date": _g4s_date(mark.date),
+                    "session": mark.session.value,
+                    "student_id": self.student_ids[mark.pupil_id],
+                    "class_id": None,
+                    "session_mark_id": mark_id,
+                    "session_alias_id": alias_id,
+                    "session_minutes_late": mark.minutes_late,
+                    "session_notes": mark.comment,
+                }
+            )
         rows.sort(key=lambda r: (r["student_id"], r["session"]))
         return rows
 
@@ -483,19 +567,22 @@ class Go4SchoolsApp(VendorApp):
                 continue
             original = self._encode_or_none(amendment.original_code)
             amended = self._encode_or_none(amendment.amended_code)
-            rows.append({
-                "id": index, "date": _g4s_date(amendment.date),
-                "session": amendment.session.value,
-                "student_id": self.student_ids[amendment.pupil_id],
-                "original_session_mark_id": original[0],
-                "original_session_alias_id": original[1],
-                "amended_session_mark_id": amended[0],
-                "amended_session_alias_id": amended[1],
-                "reason": amendment.reason,
-                "amended_at": _g4s_instant(amendment.amended_at),
-                "amended_by_name": amendment.amended_by_name,
-                "amended_by_role": amendment.amended_by_position,
-            })
+            rows.append(
+                {
+                    "id": index,
+                    "date": _g4s_date(amendment.date),
+                    "session": amendment.session.value,
+                    "student_id": self.student_ids[amendment.pupil_id],
+                    "original_session_mark_id": original[0],
+                    "original_session_alias_id": original[1],
+                    "amended_session_mark_id": amended[0],
+                    "amended_session_alias_id": amended[1],
+                    "reason": amendment.reason,
+                    "amended_at": _g4s_instant(amendment.amended_at),
+                    "amended_by_name": amendment.amended_by_name,
+                    "amended_by_role": amendment.amended_by_position,
+                }
+            )
         return rows
 
     def _encode_or_none(self, code: str | None) -> tuple[int | None, int | None]:
@@ -505,8 +592,15 @@ class Go4SchoolsApp(VendorApp):
 
     # -- paging and the faults that shape a page ------------------------------------------------
 
-    def _paged(self, request: Request, key: str, resource: str, rows: list[dict[str, Any]],
-               cursor: int | None, id_field: str | None) -> Response:
+    def _paged(
+        self,
+        request: Request,
+        key: str,
+        resource: str,
+        rows: list[dict[str, Any]],
+        cursor: int | None,
+        id_field: str | None,
+    ) -> Response:
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path) is not None:
             return Response.json({key: [], "has_more": False, "cursor": None})
 
@@ -514,8 +608,11 @@ class Go4SchoolsApp(VendorApp):
             return int(row[id_field] if id_field else row["_position"])
 
         rows = sorted(rows, key=key_of)
-        broken = self.broken_cursor if (self.broken_cursor_path is None
-                                        or self.broken_cursor_path in request.path) else None
+        broken = (
+            self.broken_cursor
+            if (self.broken_cursor_path is None or self.broken_cursor_path in request.path)
+            else None
+        )
         if broken == "repeat":
             cursor = None  # ignore where the client is: always answer with the first page
         remaining = [r for r in rows if cursor is None or key_of(r) > cursor]
@@ -545,8 +642,15 @@ class Go4SchoolsApp(VendorApp):
         for row, (field, bad) in zip(rows, MALFORMATIONS.get(resource, ()), strict=False):
             student = row.get("id") if resource == "students" else row.get("student_id")
             day = _date_of(row.get("date"))
-            self.corrupted.append(Corruption(resource=resource, student_id=student, day=day,
-                                             session=row.get("session"), field=field))
+            self.corrupted.append(
+                Corruption(
+                    resource=resource,
+                    student_id=student,
+                    day=day,
+                    session=row.get("session"),
+                    field=field,
+                )
+            )
             if bad is _DROP:
                 row.pop(field, None)
             else:
@@ -555,8 +659,7 @@ class Go4SchoolsApp(VendorApp):
 
     def _change_between_pages(self, day: date, cursor: int) -> None:
         """Edit one mark already served (id <= cursor) and one not yet served (id > cursor)."""
-        todays = [m for m in self.school.marks
-                  if m.date == day and m.pupil_id in self.student_ids]
+        todays = [m for m in self.school.marks if m.date == day and m.pupil_id in self.student_ids]
         served = [m for m in todays if self.student_ids[m.pupil_id] <= cursor]
         unserved = [m for m in todays if self.student_ids[m.pupil_id] > cursor]
         for group in (served, unserved):

@@ -75,8 +75,10 @@ AUDIT = "Registration_GetRegistrationAudit"  # INFERRED: no vendor documents an 
 # Methods that refuse to run without a date filter, and the filter element each reads.
 FILTERED_METHODS = {REGISTRATION_STATUS: "RegistrationStatus", AUDIT: "RegistrationAudit"}
 # How iSAMS names a method in the FiltersRequiredException text ("SchoolReports - GetReports").
-_DISPLAY_NAME = {REGISTRATION_STATUS: "Registration - GetRegistrationStatus",
-                 AUDIT: "Registration - GetRegistrationAudit"}
+_DISPLAY_NAME = {
+    REGISTRATION_STATUS: "Registration - GetRegistrationStatus",
+    AUDIT: "Registration - GetRegistrationAudit",
+}
 
 # INFERRED: a school's present-code table. iSAMS marks presence by a present-code id, not a
 # letter; "Present" stands for both / (AM) and \ (PM).
@@ -87,25 +89,30 @@ _PRESENT_ID = {"/": 1, "\\": 1, "L": 2}
 def message_body(message_id: str, title: str, description: str) -> bytes:
     """An iSAMS ``<Message>`` in the recorded examples' exact shape: a UTF-16 declaration over
     ASCII bytes, two-space indents, LF line ends, no final newline."""
-    return ('<?xml version="1.0" encoding="utf-16"?>\n<Message>\n'
-            f"  <MessageId>{escape(message_id)}</MessageId>\n"
-            f"  <MessageName>{escape(message_id)}</MessageName>\n"
-            f"  <Title>{escape(title)}</Title>\n"
-            f"  <Description>{escape(description)}</Description>\n"
-            "</Message>").encode("ascii", "xmlcharrefreplace")
+    return (
+        '<?xml version="1.0" encoding="utf-16"?>\n<Message>\n'
+        f"  <MessageId>{escape(message_id)}</MessageId>\n"
+        f"  <MessageName>{escape(message_id)}</MessageName>\n"
+        f"  <Title>{escape(title)}</Title>\n"
+        f"  <Description>{escape(description)}</Description>\n"
+        "</Message>"
+    ).encode("ascii", "xmlcharrefreplace")
 
 
-DEADLOCK_DESCRIPTION = ("Transaction (Process ID 118) was deadlocked on lock resources with "
-                        "another process and has been chosen as the deadlock victim. Rerun the "
-                        "transaction.")
+DEADLOCK_DESCRIPTION = (
+    "Transaction (Process ID 118) was deadlocked on lock resources with "
+    "another process and has been chosen as the deadlock victim. Rerun the "
+    "transaction."
+)
 
 
 def _xml_response(status: int, body: bytes, **headers: str) -> Response:
     return Response(status=status, body=body, content_type="text/xml", headers=dict(headers))
 
 
-def _message(status: int, message_id: str, title: str, description: str,
-             **headers: str) -> Response:
+def _message(
+    status: int, message_id: str, title: str, description: str, **headers: str
+) -> Response:
     return _xml_response(status, message_body(message_id, title, description), **headers)
 
 
@@ -156,13 +163,22 @@ class IsamsApp(VendorApp):
     vendor = "isams"
     records_edit_history = True
 
-    def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None, *,
-                 serve_amendments: bool = True, client_id: str = "registerwatch",
-                 client_secret: str = "simulator", api_key: str = "simulator-key",
-                 token_lifetime: int = 3600, cache_seconds: float = 0.0,
-                 duplicate_rows: bool = True, throttle_limit: int | None = None,
-                 throttle_window: float = 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        school: GeneratedSchool,
+        faults: FaultInjector | None = None,
+        *,
+        serve_amendments: bool = True,
+        client_id: str = "registerwatch",
+        client_secret: str = "simulator",
+        api_key: str = "simulator-key",
+        token_lifetime: int = 3600,
+        cache_seconds: float = 0.0,
+        duplicate_rows: bool = True,
+        throttle_limit: int | None = None,
+        throttle_window: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(school, faults, serve_amendments=serve_amendments)
         self.client_id = client_id
         self.client_secret = client_secret
@@ -206,20 +222,30 @@ class IsamsApp(VendorApp):
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "client_credentials":
             return Response.json({"error": "unsupported_grant_type"}, status=400)
-        if (form.get("client_id"), form.get("client_secret")) != (self.client_id,
-                                                                  self.client_secret):
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
             return Response.json({"error": "invalid_client"}, status=400)
         token = secrets.token_urlsafe(24)
-        self.tokens[token] = _Token(client_id=self.client_id,
-                                    expires_at=self.clock() + self.token_lifetime)
-        return Response.json({"access_token": token, "expires_in": self.token_lifetime,
-                              "token_type": "Bearer", "scope": "restapi"})
+        self.tokens[token] = _Token(
+            client_id=self.client_id, expires_at=self.clock() + self.token_lifetime
+        )
+        return Response.json(
+            {
+                "access_token": token,
+                "expires_in": self.token_lifetime,
+                "token_type": "Bearer",
+                "scope": "restapi",
+            }
+        )
 
     def _check_bearer(self, request: Request) -> Response | None:
         """None when the request carries a live token; else the 401 to send."""
         header = request.headers.get("authorization", "")
-        token = self.tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") \
-            else None
+        token = (
+            self.tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        )
         if token is None or token.revoked or self.clock() >= token.expires_at:
             return self._unauthorised("The access token is missing, invalid or expired")
         if token.uses >= 1 and self.faults.take(FaultKind.EXPIRING_TOKENS, request.path):
@@ -230,8 +256,11 @@ class IsamsApp(VendorApp):
 
     @staticmethod
     def _unauthorised(description: str) -> Response:
-        return Response.json({"error": "invalid_token", "error_description": description},
-                             status=401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return Response.json(
+            {"error": "invalid_token", "error_description": description},
+            status=401,
+            **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
 
     def _throttled(self, key: str, *, xml: bool) -> Response | None:
         """Per-key throttling ("Throttling Unit Type/Value/Limit", OBSERVED setting); the
@@ -245,11 +274,16 @@ class IsamsApp(VendorApp):
         if count >= self.throttle_limit:
             wait = str(max(1, int(start + self.throttle_window - now + 0.999)))
             if xml:
-                return _message(429, "ThrottledException", "Request Limit Exceeded",
-                                f"The request limit of {self.throttle_limit} for this key has "
-                                "been reached.", **{"Retry-After": wait})
-            return Response.json({"error": "Too Many Requests"}, status=429,
-                                 **{"Retry-After": wait})
+                return _message(
+                    429,
+                    "ThrottledException",
+                    "Request Limit Exceeded",
+                    f"The request limit of {self.throttle_limit} for this key has been reached.",
+                    **{"Retry-After": wait},
+                )
+            return Response.json(
+                {"error": "Too Many Requests"}, status=429, **{"Retry-After": wait}
+            )
         self._throttle[key] = (start, count + 1)
         return None
 
@@ -266,14 +300,12 @@ class IsamsApp(VendorApp):
             page = int(request.arg("page", "1") or "1")
             size = int(request.arg("pageSize", str(DEFAULT_PAGE_SIZE)) or DEFAULT_PAGE_SIZE)
         except ValueError:
-            return Response.json({"error": "page and pageSize must be whole numbers"},
-                                 status=400)
+            return Response.json({"error": "page and pageSize must be whole numbers"}, status=400)
         if page < 1 or size < 1:
             return Response.json({"error": "page and pageSize must be at least 1"}, status=400)
         size = min(size, 1000)  # INFERRED cap
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path):
-            return Response.json({"students": [], "page": page, "totalPages": 0,
-                                  "totalCount": 0})
+            return Response.json({"students": [], "page": page, "totalPages": 0, "totalCount": 0})
         if page >= 2 and self.faults.take(FaultKind.CHANGING_PAGES, request.path):
             # A pupil record is edited mid-pull and floats to the front of the (undefined)
             # listing order: offsets shift, so one later page repeats a pupil and one is lost.
@@ -281,19 +313,21 @@ class IsamsApp(VendorApp):
             self._pupil_order = [order[-1].id] + [p.id for p in order[:-1]]
         pupils = self._ordered_pupils()
         total_pages = (len(pupils) + size - 1) // size
-        chosen = pupils[(page - 1) * size: page * size]  # beyond totalPages: an empty page
+        chosen = pupils[(page - 1) * size : page * size]  # beyond totalPages: an empty page
         items = [self._student_json(p) for p in chosen]
         if items and self.faults.take(FaultKind.MALFORMED, request.path):
             self._corrupt_students(items, chosen)
-        return Response.json({"students": items, "page": page, "totalPages": total_pages,
-                              "totalCount": len(pupils)})
+        return Response.json(
+            {"students": items, "page": page, "totalPages": total_pages, "totalCount": len(pupils)}
+        )
 
     def _ordered_pupils(self) -> list[Pupil]:
         by_id = {p.id: p for p in self.school.pupils}
         self._pupil_order = [i for i in self._pupil_order if i in by_id]
         known = set(self._pupil_order)
-        self._pupil_order += sorted((i for i in by_id if i not in known),
-                                    key=lambda i: by_id[i].mis_id)
+        self._pupil_order += sorted(
+            (i for i in by_id if i not in known), key=lambda i: by_id[i].mis_id
+        )
         return [by_id[i] for i in self._pupil_order]
 
     def _student_json(self, pupil: Pupil) -> dict[str, Any]:
@@ -304,11 +338,16 @@ class IsamsApp(VendorApp):
         return {
             "schoolId": pupil.mis_id,
             "personGuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"isams:{pupil.id}")),
-            "uniquePupilNumber": pupil.upn, "forename": pupil.legal_forename,
-            "surname": pupil.legal_surname, "middlenames": pupil.middle_names,
+            "uniquePupilNumber": pupil.upn,
+            "forename": pupil.legal_forename,
+            "surname": pupil.legal_surname,
+            "middlenames": pupil.middle_names,
             "preferredName": pupil.preferred_forename,
-            "dob": _iso_midnight(pupil.dob), "gender": pupil.sex, "yearGroup": year,
-            "formGroup": pupil.reg_group, "enrolmentDate": _iso_midnight(pupil.starting_day),
+            "dob": _iso_midnight(pupil.dob),
+            "gender": pupil.sex,
+            "yearGroup": year,
+            "formGroup": pupil.reg_group,
+            "enrolmentDate": _iso_midnight(pupil.starting_day),
             "leavingDate": _iso_midnight(pupil.leaving_date),
             "boardingHouse": "School House" if pupil.boarder else None,
             "schoolCode": self.school.school.id.upper(),
@@ -316,28 +355,37 @@ class IsamsApp(VendorApp):
 
     def _corrupt_students(self, items: list[dict[str, Any]], pupils: list[Pupil]) -> None:
         items[0]["dob"] = f"{(pupils[0].dob or date(2012, 1, 1)).year}-02-31T00:00:00"
-        self.corrupted.append(Corruption("students", f"students {pupils[0].mis_id}", "dob",
-                                         pupils[0].id))
+        self.corrupted.append(
+            Corruption("students", f"students {pupils[0].mis_id}", "dob", pupils[0].id)
+        )
         if len(items) > 1:
             del items[1]["schoolId"]
-            self.corrupted.append(Corruption("students", "students (no schoolId)", "schoolId",
-                                             pupils[1].id))
+            self.corrupted.append(
+                Corruption("students", "students (no schoolId)", "schoolId", pupils[1].id)
+            )
 
     # -- Batch API --------------------------------------------------------------------------
 
     def _batch(self, request: Request) -> Response:
         key = request.arg("apiKey")
         if not key:
-            return _message(400, "MissingParameter", "Missing Field: apiKey",
-                            'A required field "apiKey" was not supplied or was in an incorrect '
-                            "format.")
+            return _message(
+                400,
+                "MissingParameter",
+                "Missing Field: apiKey",
+                'A required field "apiKey" was not supplied or was in an incorrect format.',
+            )
         if key == self.client_id and key != self.api_key:
             denied = self._check_bearer(request)  # OAuth keys (OBSERVED, .NET client)
             if denied is not None:
                 return denied
         elif key != self.api_key:
-            return _message(401, "InvalidApiKey", "Invalid API Key",
-                            "The API key is invalid.\nPlease contact your iSAMS administrator.")
+            return _message(
+                401,
+                "InvalidApiKey",
+                "Invalid API Key",
+                "The API key is invalid.\nPlease contact your iSAMS administrator.",
+            )
         throttled = self._throttled(key, xml=True)
         if throttled is not None:
             return throttled
@@ -347,29 +395,42 @@ class IsamsApp(VendorApp):
         filters: etree._Element | None = None
         if request.body.strip():
             try:
-                filters = etree.fromstring(request.body, etree.XMLParser(
-                    resolve_entities=False, no_network=True, load_dtd=False))
+                filters = etree.fromstring(
+                    request.body,
+                    etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False),
+                )
             except etree.XMLSyntaxError:
                 filters = None
             if filters is None or filters.tag != "Filters":
-                return _message(500, "UnhandledException", "Unknown Error",
-                                "Data at the root level is invalid. Line 1, position 1.")
+                return _message(
+                    500,
+                    "UnhandledException",
+                    "Unknown Error",
+                    "Data at the root level is invalid. Line 1, position 1.",
+                )
         methods = self._methods(filters)
         refused = [m for m in methods if m not in self.allocated_methods]
         if refused:
             names = ", ".join(m.lower() for m in refused)
-            return _message(403, "MethodsNotAllocatedToKeyException",
-                            "Methods Not Allocated To Key",
-                            "The following methods specified in the MethodsToRun filter are not "
-                            f"allocated to the requested key: {names}")
+            return _message(
+                403,
+                "MethodsNotAllocatedToKeyException",
+                "Methods Not Allocated To Key",
+                "The following methods specified in the MethodsToRun filter are not "
+                f"allocated to the requested key: {names}",
+            )
         ranges: dict[str, tuple[date, date]] = {}
         for method in methods:
             if method in FILTERED_METHODS:
                 found = _date_filter(filters, FILTERED_METHODS[method])
                 if found is None:
-                    return _message(400, "FiltersRequiredException", "Filters Required",
-                                    f'Method "{_DISPLAY_NAME[method]}" requires at least one '
-                                    "filter. No filters have been supplied.")
+                    return _message(
+                        400,
+                        "FiltersRequiredException",
+                        "Filters Required",
+                        f'Method "{_DISPLAY_NAME[method]}" requires at least one '
+                        "filter. No filters have been supplied.",
+                    )
                 if isinstance(found, str):
                     return _message(500, "UnhandledException", "Unknown Error", found)
                 ranges[method] = found
@@ -391,18 +452,31 @@ class IsamsApp(VendorApp):
 
     def _methods(self, filters: etree._Element | None) -> list[str]:
         """The methods asked for, by their canonical names; none named: all allocated."""
-        names = [] if filters is None else [
-            (m.text or "").strip() for m in filters.iterfind("MethodsToRun/Method")]
+        names = (
+            []
+            if filters is None
+            else [(m.text or "").strip() for m in filters.iterfind("MethodsToRun/Method")]
+        )
         if not names:
             return sorted(self.allocated_methods)
-        canonical = {m.lower(): m for m in (*self.allocated_methods, PUPILS, PRESENT_CODES,
-                                            REGISTRATION_STATUS, TERMS, AUDIT)}
+        canonical = {
+            m.lower(): m
+            for m in (
+                *self.allocated_methods,
+                PUPILS,
+                PRESENT_CODES,
+                REGISTRATION_STATUS,
+                TERMS,
+                AUDIT,
+            )
+        }
         return [canonical.get(n.lower(), n) for n in names if n]
 
     # -- the <iSAMS> document ---------------------------------------------------------------
 
-    def _document(self, methods: Iterable[str], ranges: Mapping[str, tuple[date, date]], *,
-                  corrupt: bool) -> bytes:
+    def _document(
+        self, methods: Iterable[str], ranges: Mapping[str, tuple[date, date]], *, corrupt: bool
+    ) -> bytes:
         root = etree.Element("iSAMS")
         methods = set(methods)
         if PUPILS in methods:
@@ -416,11 +490,15 @@ class IsamsApp(VendorApp):
                     _child(element, "Code", code)
                     _child(element, "Name", name)
             if REGISTRATION_STATUS in methods:
-                self._statuses(etree.SubElement(manager, "RegistrationStatuses"),
-                               *ranges[REGISTRATION_STATUS], corrupt=corrupt)
+                self._statuses(
+                    etree.SubElement(manager, "RegistrationStatuses"),
+                    *ranges[REGISTRATION_STATUS],
+                    corrupt=corrupt,
+                )
             if AUDIT in methods:
-                self._audits(etree.SubElement(manager, "RegistrationAudits"), *ranges[AUDIT],
-                             corrupt=corrupt)
+                self._audits(
+                    etree.SubElement(manager, "RegistrationAudits"), *ranges[AUDIT], corrupt=corrupt
+                )
         if TERMS in methods:
             self._terms(etree.SubElement(etree.SubElement(root, "SchoolManager"), "Terms"))
         return etree.tostring(root, encoding="utf-8", pretty_print=True)
@@ -434,34 +512,61 @@ class IsamsApp(VendorApp):
     def _pupil_manager(self, manager: etree._Element, corrupt: bool) -> None:
         current = etree.SubElement(manager, "CurrentPupils")
         today = self._today()
-        on_roll = [p for p in self._ordered_pupils()
-                   if p.leaving_date is None or p.leaving_date >= today]
+        on_roll = [
+            p for p in self._ordered_pupils() if p.leaving_date is None or p.leaving_date >= today
+        ]
         for index, pupil in enumerate(on_roll):
-            element = etree.SubElement(current, "Pupil", Id=str(self._isams_id(pupil)),
-                                       PersonGuid=str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                                 f"isams:{pupil.id}")))
+            element = etree.SubElement(
+                current,
+                "Pupil",
+                Id=str(self._isams_id(pupil)),
+                PersonGuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"isams:{pupil.id}")),
+            )
             values: list[tuple[str, str | None]] = [
-                ("UPN", pupil.upn), ("SchoolCode", self.school.school.id.upper()),
-                ("SchoolId", pupil.mis_id), ("Forename", pupil.legal_forename),
-                ("Surname", pupil.legal_surname), ("Middlename", pupil.middle_names),
+                ("UPN", pupil.upn),
+                ("SchoolCode", self.school.school.id.upper()),
+                ("SchoolId", pupil.mis_id),
+                ("Forename", pupil.legal_forename),
+                ("Surname", pupil.legal_surname),
+                ("Middlename", pupil.middle_names),
                 ("Preferredname", pupil.preferred_forename),
-                ("Fullname", " ".join(n for n in (pupil.preferred_forename or
-                                                  pupil.legal_forename, pupil.legal_surname)
-                                      if n) or None),
-                ("Gender", pupil.sex), ("DOB", _iso_midnight(pupil.dob)),
-                ("Form", pupil.reg_group), ("NCYear", pupil.nc_year),
+                (
+                    "Fullname",
+                    " ".join(
+                        n
+                        for n in (
+                            pupil.preferred_forename or pupil.legal_forename,
+                            pupil.legal_surname,
+                        )
+                        if n
+                    )
+                    or None,
+                ),
+                ("Gender", pupil.sex),
+                ("DOB", _iso_midnight(pupil.dob)),
+                ("Form", pupil.reg_group),
+                ("NCYear", pupil.nc_year),
                 ("PupilType", "Boarder" if pupil.boarder else "Day"),
                 ("EnrolmentDate", _iso_midnight(pupil.starting_day)),
             ]
             if corrupt and index == 0:
-                values = [(k, f"{(pupil.dob or date(2012, 1, 1)).year}-02-31T00:00:00"
-                           if k == "DOB" else v) for k, v in values]
-                self.corrupted.append(Corruption("CurrentPupils", f"CurrentPupils "
-                                                 f"{pupil.mis_id}", "DOB", pupil.id))
+                values = [
+                    (
+                        k,
+                        f"{(pupil.dob or date(2012, 1, 1)).year}-02-31T00:00:00"
+                        if k == "DOB"
+                        else v,
+                    )
+                    for k, v in values
+                ]
+                self.corrupted.append(
+                    Corruption("CurrentPupils", f"CurrentPupils {pupil.mis_id}", "DOB", pupil.id)
+                )
             if corrupt and index == 1:
                 values = [(k, v) for k, v in values if k != "SchoolId"]
-                self.corrupted.append(Corruption("CurrentPupils", "CurrentPupils (no SchoolId)",
-                                                 "SchoolId", pupil.id))
+                self.corrupted.append(
+                    Corruption("CurrentPupils", "CurrentPupils (no SchoolId)", "SchoolId", pupil.id)
+                )
             for tag, value in values:
                 _child(element, tag, value)
 
@@ -483,14 +588,15 @@ class IsamsApp(VendorApp):
     def _row_id(self, *key: Any) -> int:
         return self._row_ids.setdefault(key, 55_001 + len(self._row_ids))
 
-    def _statuses(self, section: etree._Element, start: date, end: date, *,
-                  corrupt: bool) -> None:
+    def _statuses(self, section: etree._Element, start: date, end: date, *, corrupt: bool) -> None:
         pupils = {p.id: p for p in self.school.pupils}
         mis_of = {pid: p.mis_id for pid, p in pupils.items()}
         rows: list[_Row] = []
         marked: set[tuple[str, date, Session]] = set()
-        for mark in sorted((m for m in self.school.marks if start <= m.date <= end),
-                           key=lambda m: (m.date, m.session.value, mis_of.get(m.pupil_id, ""))):
+        for mark in sorted(
+            (m for m in self.school.marks if start <= m.date <= end),
+            key=lambda m: (m.date, m.session.value, mis_of.get(m.pupil_id, "")),
+        ):
             key = (mark.pupil_id, mark.date, mark.session)
             marked.add(key)
             rows.append(self._mark_row(mark, mis_of))
@@ -501,10 +607,14 @@ class IsamsApp(VendorApp):
             for day, session in calendar.school_sessions(start, last) if start <= last else []:
                 for pupil in pupils.values():
                     if pupil.on_roll(day) and (pupil.id, day, session) not in marked:
-                        rows.append(_Row(id=self._row_id(pupil.id, day, session.value),
-                                         mis_id=pupil.mis_id,
-                                         when=self._session_time(day, session),
-                                         registered=False))
+                        rows.append(
+                            _Row(
+                                id=self._row_id(pupil.id, day, session.value),
+                                mis_id=pupil.mis_id,
+                                when=self._session_time(day, session),
+                                registered=False,
+                            )
+                        )
         rows.sort(key=lambda r: (r.when, r.mis_id))
         if self.duplicate_rows:
             rows = self._with_duplicates(rows)
@@ -514,12 +624,17 @@ class IsamsApp(VendorApp):
             self._status_element(section, row)
 
     def _mark_row(self, mark: Mark, mis_of: Mapping[str, str]) -> _Row:
-        return _Row(id=self._row_id(mark.pupil_id, mark.date, mark.session.value),
-                    mis_id=mis_of.get(mark.pupil_id, mark.pupil_id.split(":", 1)[-1]),
-                    when=self._session_time(mark.date, mark.session), registered=True,
-                    code=mark.code, minutes_late=mark.minutes_late, comment=mark.comment,
-                    last_updated=mark.recorded_at,
-                    truth=(mark.pupil_id, mark.date, mark.session))
+        return _Row(
+            id=self._row_id(mark.pupil_id, mark.date, mark.session.value),
+            mis_id=mis_of.get(mark.pupil_id, mark.pupil_id.split(":", 1)[-1]),
+            when=self._session_time(mark.date, mark.session),
+            registered=True,
+            code=mark.code,
+            minutes_late=mark.minutes_late,
+            comment=mark.comment,
+            last_updated=mark.recorded_at,
+            truth=(mark.pupil_id, mark.date, mark.session),
+        )
 
     def _with_duplicates(self, rows: list[_Row]) -> list[_Row]:
         """iSAMS repeats rows for one pupil and period (ideas MIS-I-3511). Some marks get an
@@ -535,21 +650,39 @@ class IsamsApp(VendorApp):
             if registered % 7 == 3:
                 assert row.truth is not None
                 row.duplicated = True
-                out.append(_Row(
-                    id=self._row_id(*row.truth, "superseded"), mis_id=row.mis_id,
-                    when=row.when, registered=True, code="N" if row.code != "N" else "O",
-                    last_updated=row.last_updated - timedelta(hours=1)
-                    if row.last_updated else None, truth=row.truth, duplicated=True))
+                out.append(
+                    _Row(
+                        id=self._row_id(*row.truth, "superseded"),
+                        mis_id=row.mis_id,
+                        when=row.when,
+                        registered=True,
+                        code="N" if row.code != "N" else "O",
+                        last_updated=row.last_updated - timedelta(hours=1)
+                        if row.last_updated
+                        else None,
+                        truth=row.truth,
+                        duplicated=True,
+                    )
+                )
                 out.append(row)
             elif registered % 11 == 5:
                 assert row.truth is not None
                 row.duplicated = True
                 out.append(row)
-                out.append(_Row(id=self._row_id(*row.truth, "repeat"), mis_id=row.mis_id,
-                                when=row.when, registered=True, code=row.code,
-                                minutes_late=row.minutes_late, comment=row.comment,
-                                last_updated=row.last_updated, truth=row.truth,
-                                duplicated=True))
+                out.append(
+                    _Row(
+                        id=self._row_id(*row.truth, "repeat"),
+                        mis_id=row.mis_id,
+                        when=row.when,
+                        registered=True,
+                        code=row.code,
+                        minutes_late=row.minutes_late,
+                        comment=row.comment,
+                        last_updated=row.last_updated,
+                        truth=row.truth,
+                        duplicated=True,
+                    )
+                )
             else:
                 out.append(row)
         return out
@@ -558,16 +691,20 @@ class IsamsApp(VendorApp):
         """A bad date, an unknown code and a missing PupilId, on marks that have no duplicate
         (so the truth for the rest is still exactly recoverable)."""
         plain = [r for r in rows if r.registered and not r.duplicated][:3]
-        for row, field_name in zip(plain, ("RegistrationDateTime", "Code", "PupilId"),
-                                   strict=False):
+        for row, field_name in zip(
+            plain, ("RegistrationDateTime", "Code", "PupilId"), strict=False
+        ):
             if field_name == "RegistrationDateTime":
                 row.fields[field_name] = f"{row.when.year}-02-30T{row.when:%H:%M:%S}"
             elif field_name == "Code":
                 row.fields.update(Code="QQ", PresentCode="0")
             else:
                 row.fields[field_name] = None  # the element is left out
-            self.corrupted.append(Corruption("RegistrationStatus", f"RegistrationStatus {row.id}",
-                                             field_name, row.truth))
+            self.corrupted.append(
+                Corruption(
+                    "RegistrationStatus", f"RegistrationStatus {row.id}", field_name, row.truth
+                )
+            )
 
     def _status_element(self, section: etree._Element, row: _Row) -> None:
         element = etree.SubElement(section, "RegistrationStatus", Id=str(row.id))
@@ -587,34 +724,49 @@ class IsamsApp(VendorApp):
         for tag, value in values.items():
             _child(element, tag, value)
 
-    def _audits(self, section: etree._Element, start: date, end: date, *,
-                corrupt: bool) -> None:
+    def _audits(self, section: etree._Element, start: date, end: date, *, corrupt: bool) -> None:
         """INFERRED resource: the school's amendment records in iSAMS style."""
         mis_of = {p.id: p.mis_id for p in self.school.pupils}
-        chosen = sorted((a for a in self.school.amendments if start <= a.date <= end),
-                        key=lambda a: (a.date, a.session.value, mis_of.get(a.pupil_id, ""),
-                                       a.amended_at or datetime.min.replace(tzinfo=LONDON)))
+        chosen = sorted(
+            (a for a in self.school.amendments if start <= a.date <= end),
+            key=lambda a: (
+                a.date,
+                a.session.value,
+                mis_of.get(a.pupil_id, ""),
+                a.amended_at or datetime.min.replace(tzinfo=LONDON),
+            ),
+        )
         for index, amendment in enumerate(chosen):
-            ident = self._row_id("audit", amendment.pupil_id, amendment.date,
-                                 amendment.session.value, amendment.amended_at,
-                                 amendment.amended_code)
+            ident = self._row_id(
+                "audit",
+                amendment.pupil_id,
+                amendment.date,
+                amendment.session.value,
+                amendment.amended_at,
+                amendment.amended_code,
+            )
             element = etree.SubElement(section, "RegistrationAudit", Id=str(ident))
             values = self._audit_values(amendment, mis_of)
             if corrupt and index == 0:
                 values["AmendedCode"] = "QQ"
-                self.corrupted.append(Corruption("RegistrationAudit",
-                                                 f"RegistrationAudit {ident}", "AmendedCode",
-                                                 amendment))
+                self.corrupted.append(
+                    Corruption(
+                        "RegistrationAudit", f"RegistrationAudit {ident}", "AmendedCode", amendment
+                    )
+                )
             for tag, value in values.items():
                 _child(element, tag, value)
 
-    def _audit_values(self, amendment: Amendment,
-                      mis_of: Mapping[str, str]) -> dict[str, str | None]:
+    def _audit_values(
+        self, amendment: Amendment, mis_of: Mapping[str, str]
+    ) -> dict[str, str | None]:
         return {
             "PupilId": mis_of.get(amendment.pupil_id, amendment.pupil_id.split(":", 1)[-1]),
-            "RegistrationDateTime": self._session_time(
-                amendment.date, amendment.session).isoformat(timespec="seconds"),
-            "OriginalCode": amendment.original_code, "AmendedCode": amendment.amended_code,
+            "RegistrationDateTime": self._session_time(amendment.date, amendment.session).isoformat(
+                timespec="seconds"
+            ),
+            "OriginalCode": amendment.original_code,
+            "AmendedCode": amendment.amended_code,
             "Reason": amendment.reason,
             "AmendedDateTime": _local_naive(amendment.amended_at),
             "AmendedBy": amendment.amended_by_name,
@@ -622,8 +774,9 @@ class IsamsApp(VendorApp):
         }
 
     def _terms(self, terms: etree._Element) -> None:
-        for index, term in enumerate(sorted(self.school.calendar.terms, key=lambda t: t.start),
-                                     start=1):
+        for index, term in enumerate(
+            sorted(self.school.calendar.terms, key=lambda t: t.start), start=1
+        ):
             element = etree.SubElement(terms, "Term", Id=str(index))
             _child(element, "SchoolYear", str(school_year_of(term.start)))
             _child(element, "Name", _term_name(term.start))
@@ -666,8 +819,10 @@ def _date_filter(filters: etree._Element | None, name: str) -> tuple[date, date]
         if "startdate" not in attrs or "enddate" not in attrs:
             continue
         try:
-            return (date.fromisoformat(attrs["startdate"][:10]),
-                    date.fromisoformat(attrs["enddate"][:10]))
+            return (
+                date.fromisoformat(attrs["startdate"][:10]),
+                date.fromisoformat(attrs["enddate"][:10]),
+            )
         except ValueError:
             return "String was not recognized as a valid DateTime."
     return None

@@ -47,8 +47,14 @@ class FaultKind(StrEnum):
     DEADLOCK = "deadlock"  # iSAMS: XML error body saying the request deadlocked
 
 
-GENERIC_FAULTS = {FaultKind.RATE_LIMIT, FaultKind.SERVER_ERROR, FaultKind.BAD_GATEWAY,
-                  FaultKind.UNAVAILABLE, FaultKind.SLOW, FaultKind.HTML_MAINTENANCE}
+GENERIC_FAULTS = {
+    FaultKind.RATE_LIMIT,
+    FaultKind.SERVER_ERROR,
+    FaultKind.BAD_GATEWAY,
+    FaultKind.UNAVAILABLE,
+    FaultKind.SLOW,
+    FaultKind.HTML_MAINTENANCE,
+}
 
 MAINTENANCE_PAGE = (
     "<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
@@ -74,8 +80,9 @@ class FaultInjector:
         self._faults: list[Fault] = []
         self.fired: Counter[str] = Counter()
 
-    def arm(self, kind: FaultKind | str, times: int | None = 1, path: str | None = None,
-            **options: Any) -> Fault:
+    def arm(
+        self, kind: FaultKind | str, times: int | None = 1, path: str | None = None, **options: Any
+    ) -> Fault:
         fault = Fault(kind=FaultKind(kind), times=times, path=path, **options)
         with self._lock:
             self._faults.append(fault)
@@ -102,8 +109,7 @@ class FaultInjector:
     def active(self, kind: FaultKind, path: str = "") -> bool:
         """Is a fault armed, without spending it (for faults that shape a whole response)?"""
         with self._lock:
-            return any(f.kind is kind and (f.path is None or f.path in path)
-                       for f in self._faults)
+            return any(f.kind is kind and (f.path is None or f.path in path) for f in self._faults)
 
 
 @dataclass
@@ -128,8 +134,7 @@ class Response:
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, **headers: str) -> Response:
-        return cls(status=status, body=json.dumps(payload, default=str),
-                   headers=dict(headers))
+        return cls(status=status, body=json.dumps(payload, default=str), headers=dict(headers))
 
 
 class VendorApp:
@@ -137,8 +142,13 @@ class VendorApp:
 
     vendor = "mis"
 
-    def __init__(self, school: GeneratedSchool, faults: FaultInjector | None = None,
-                 *, serve_amendments: bool = True) -> None:
+    def __init__(
+        self,
+        school: GeneratedSchool,
+        faults: FaultInjector | None = None,
+        *,
+        serve_amendments: bool = True,
+    ) -> None:
         self.school = school
         self.faults = faults or FaultInjector()
         self.serve_amendments = serve_amendments
@@ -164,13 +174,21 @@ class VendorApp:
             for index, mark in enumerate(marks):
                 if (mark.pupil_id, mark.date, mark.session) == key:
                     before = mark
-                    marks[index] = mark.model_copy(update={
-                        "code": code, "vendor_code": code,
-                        "recorded_at": datetime.now(UTC)})
+                    marks[index] = mark.model_copy(
+                        update={"code": code, "vendor_code": code, "recorded_at": datetime.now(UTC)}
+                    )
                     break
             else:
-                marks.append(Mark(pupil_id=pupil_id, date=day, session=session, code=code,
-                                  vendor_code=code, recorded_at=datetime.now(UTC)))
+                marks.append(
+                    Mark(
+                        pupil_id=pupil_id,
+                        date=day,
+                        session=session,
+                        code=code,
+                        vendor_code=code,
+                        recorded_at=datetime.now(UTC),
+                    )
+                )
             self._record_edit(key, before.code if before else None, code)
 
     def delete_mark(self, pupil_id: str, day: date, session: Session) -> bool:
@@ -179,20 +197,31 @@ class VendorApp:
             gone = [m for m in self.school.marks if (m.pupil_id, m.date, m.session) == key]
             if not gone:
                 return False
-            self.school.marks[:] = [m for m in self.school.marks
-                                    if (m.pupil_id, m.date, m.session) != key]
+            self.school.marks[:] = [
+                m for m in self.school.marks if (m.pupil_id, m.date, m.session) != key
+            ]
             self._record_edit(key, gone[0].code, None)
             return True
 
-    def _record_edit(self, key: tuple[str, date, Session], old: str | None,
-                     new: str | None) -> None:
+    def _record_edit(
+        self, key: tuple[str, date, Session], old: str | None, new: str | None
+    ) -> None:
         if not self.records_edit_history:
             return
         pupil_id, day, session = key
-        self.school.amendments.append(Amendment(
-            pupil_id=pupil_id, date=day, session=session, original_code=old, amended_code=new,
-            reason=None, amended_at=datetime.now(UTC).replace(microsecond=0),
-            amended_by_name="Simulator", amended_by_position="Data manager"))
+        self.school.amendments.append(
+            Amendment(
+                pupil_id=pupil_id,
+                date=day,
+                session=session,
+                original_code=old,
+                amended_code=new,
+                reason=None,
+                amended_at=datetime.now(UTC).replace(microsecond=0),
+                amended_by_name="Simulator",
+                amended_by_position="Data manager",
+            )
+        )
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -203,16 +232,22 @@ class VendorApp:
         fault = self.faults.take(GENERIC_FAULTS, request.path)
         if fault is not None:
             if fault.kind is FaultKind.RATE_LIMIT:
-                return Response.json({"error": "Too Many Requests"}, status=429,
-                                     **{"Retry-After": str(fault.retry_after)})
+                return Response.json(
+                    {"error": "Too Many Requests"},
+                    status=429,
+                    **{"Retry-After": str(fault.retry_after)},
+                )
             if fault.kind is FaultKind.SLOW:
                 time.sleep(fault.delay)
             elif fault.kind is FaultKind.HTML_MAINTENANCE:
                 return Response(status=200, body=MAINTENANCE_PAGE, content_type="text/html")
             else:
                 status = int(fault.kind.value)
-                return Response(status=status, body=f"<html><body>{status}</body></html>",
-                                content_type="text/html")
+                return Response(
+                    status=status,
+                    body=f"<html><body>{status}</body></html>",
+                    content_type="text/html",
+                )
         with self.lock:
             return self.route(request)
 
@@ -222,21 +257,23 @@ class VendorApp:
             if request.method == "DELETE":
                 self.faults.clear()
                 return Response.json({"cleared": True})
-            fault = self.faults.arm(payload["kind"], payload.get("times", 1),
-                                    payload.get("path"),
-                                    **{k: payload[k] for k in ("delay", "retry_after")
-                                       if k in payload})
+            fault = self.faults.arm(
+                payload["kind"],
+                payload.get("times", 1),
+                payload.get("path"),
+                **{k: payload[k] for k in ("delay", "retry_after") if k in payload},
+            )
             return Response.json({"armed": fault.kind.value, "times": fault.times})
         if request.path == "/_sim/stats":
-            return Response.json({"requests": dict(self.requests),
-                                  "faults_fired": dict(self.faults.fired)})
+            return Response.json(
+                {"requests": dict(self.requests), "faults_fired": dict(self.faults.fired)}
+            )
         if request.path == "/_sim/marks":
             day = date.fromisoformat(payload["date"])
             if request.method == "DELETE":
                 found = self.delete_mark(payload["pupil_id"], day, Session(payload["session"]))
                 return Response.json({"deleted": found})
-            self.set_mark(payload["pupil_id"], day, Session(payload["session"]),
-                          payload["code"])
+            self.set_mark(payload["pupil_id"], day, Session(payload["session"]), payload["code"])
             return Response.json({"updated": True})
         return Response.json({"error": "unknown control endpoint"}, status=404)
 
@@ -253,9 +290,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = Request(method=self.command, path=parts.path,
-                          query=parse_qs(parts.query, keep_blank_values=True),
-                          headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
         try:
             response = self.server.app.handle(request)
         except Exception as exc:  # a simulator bug must look like a 500, not a hang
@@ -274,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_PUT = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # request lines would carry pupil ids in query strings: stay quiet
 
 
@@ -293,8 +334,9 @@ class SimulatorServer:
     def __init__(self, app: VendorApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self._server = _Server((host, port), app)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"sim-{app.vendor}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=f"sim-{app.vendor}", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -36,16 +36,23 @@ class SimulatorProfile:
 _VENDOR_ENV = {"arbor": "ARBOR", "isams": "ISAMS", "go4schools": "G4S"}
 
 PROFILES: dict[str, SimulatorProfile] = {
-    "arbor": SimulatorProfile("arbor", "/rest-v2",
-                              {"username": "registerwatch", "password": "simulator"}),
-    "isams": SimulatorProfile("isams", "",
-                              {"client_id": "registerwatch", "client_secret": "simulator"}),
+    "arbor": SimulatorProfile(
+        "arbor", "/rest-v2", {"username": "registerwatch", "password": "simulator"}
+    ),
+    "isams": SimulatorProfile(
+        "isams", "", {"client_id": "registerwatch", "client_secret": "simulator"}
+    ),
     "go4schools": SimulatorProfile("go4schools", "/customer/v1", {"api_key": "simulator-key"}),
 }
 
 
-def build_app(vendor: str, school: GeneratedSchool, *, faults: FaultInjector | None = None,
-              serve_amendments: bool = True) -> VendorApp:
+def build_app(
+    vendor: str,
+    school: GeneratedSchool,
+    *,
+    faults: FaultInjector | None = None,
+    serve_amendments: bool = True,
+) -> VendorApp:
     """The vendor-style app serving ``school`` with the profile's default credentials."""
     if vendor == "arbor":
         from registerwatch.simulator.arbor import ArborApp
@@ -80,11 +87,20 @@ def school_config(school: GeneratedSchool, vendor: str, server_url: str) -> dict
         "mis": mis,
         "calendar": {
             "terms": [{"start": t.start, "end": t.end} for t in calendar.terms],
-            "closures": [{"date": c.date, "session": c.session, "kind": c.kind.value,
-                          **({"reason": c.reason} if c.reason else {})}
-                         for c in calendar.closures],
-            "register_times": {"am_open": times.am_open, "pm_open": times.pm_open,
-                               "close_after_minutes": times.close_after_minutes},
+            "closures": [
+                {
+                    "date": c.date,
+                    "session": c.session,
+                    "kind": c.kind.value,
+                    **({"reason": c.reason} if c.reason else {}),
+                }
+                for c in calendar.closures
+            ],
+            "register_times": {
+                "am_open": times.am_open,
+                "pm_open": times.pm_open,
+                "close_after_minutes": times.close_after_minutes,
+            },
         },
     }
 

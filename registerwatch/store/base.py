@@ -58,7 +58,7 @@ UNSET: Any = object()
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def sha256_key(parts: Sequence[Any]) -> str:

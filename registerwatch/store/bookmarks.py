@@ -43,40 +43,67 @@ class BookmarksStore(StoreBase):
             )
 
     def set_bookmark(
-        self, school_id: str, resource: str, value: str, *, at: datetime | None = None,
+        self,
+        school_id: str,
+        resource: str,
+        value: str,
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
         if not isinstance(value, str):
             raise TypeError(f"bookmark values are strings, got {type(value).__name__}")
-        row = {"school_id": school_id, "resource": resource, "value": value,
-               "updated_at": self._at(at)}
+        row = {
+            "school_id": school_id,
+            "resource": resource,
+            "value": value,
+            "updated_at": self._at(at),
+        }
         with self._write(conn) as c:
-            upsert(c, t.bookmarks, [row], keys=["school_id", "resource"],
-                    update=["value", "updated_at"])
-
+            upsert(
+                c,
+                t.bookmarks,
+                [row],
+                keys=["school_id", "resource"],
+                update=["value", "updated_at"],
+            )
 
     # -- capabilities --------------------------------------------------------------------------
 
-    def capabilities(
-        self, school_id: str, *, conn: sa.Connection | None = None
-    ) -> dict[str, bool]:
+    def capabilities(self, school_id: str, *, conn: sa.Connection | None = None) -> dict[str, bool]:
         """What the school's MIS exposed at its last sync ({} before the first): for the scan,
         REG002/REG003 need register events and AMD002 the MIS's own amendment records."""
         raw = self.get_bookmark(school_id, CAPABILITIES_BOOKMARK, conn=conn)
         return json.loads(raw) if raw else {}
 
     def set_capabilities(
-        self, school_id: str, capabilities: Mapping[str, bool], *, at: datetime | None = None,
+        self,
+        school_id: str,
+        capabilities: Mapping[str, bool],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
-        self.set_bookmark(school_id, CAPABILITIES_BOOKMARK,
-                          json.dumps(dict(capabilities), sort_keys=True), at=at, conn=conn)
+        self.set_bookmark(
+            school_id,
+            CAPABILITIES_BOOKMARK,
+            json.dumps(dict(capabilities), sort_keys=True),
+            at=at,
+            conn=conn,
+        )
 
     # -- quarantine ----------------------------------------------------------------------------
 
     def quarantine(
-        self, school_id: str, resource: str, reason: str, *, record_ref: str | None = None,
-        field: str | None = None, raw: RawRecord = None, at: datetime | None = None,
+        self,
+        school_id: str,
+        resource: str,
+        reason: str,
+        *,
+        record_ref: str | None = None,
+        field: str | None = None,
+        raw: RawRecord = None,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
         """Keep a record that would not map, with the field and reason. The same record and
@@ -84,31 +111,57 @@ class BookmarksStore(StoreBase):
         adding another."""
         now = self._at(at)
         row = {
-            "school_id": school_id, "resource": resource, "record_ref": record_ref or "",
-            "field": field or "", "reason": reason, "raw": _raw_text(raw), "occurrences": 1,
-            "first_seen_at": now, "last_seen_at": now,
+            "school_id": school_id,
+            "resource": resource,
+            "record_ref": record_ref or "",
+            "field": field or "",
+            "reason": reason,
+            "raw": _raw_text(raw),
+            "occurrences": 1,
+            "first_seen_at": now,
+            "last_seen_at": now,
         }
         q = t.quarantine
         with self._write(conn) as c:
             upsert(
-                c, q, [row], keys=["school_id", "resource", "record_ref", "field"],
+                c,
+                q,
+                [row],
+                keys=["school_id", "resource", "record_ref", "field"],
                 update=["reason", "raw", "last_seen_at"],
                 update_exprs=lambda _stmt: {"occurrences": q.c.occurrences + 1},
             )
 
     def quarantine_error(
-        self, school_id: str, error: InvalidRecord, *, resource: str | None = None,
-        raw: RawRecord = None, at: datetime | None = None, conn: sa.Connection | None = None,
+        self,
+        school_id: str,
+        error: InvalidRecord,
+        *,
+        resource: str | None = None,
+        raw: RawRecord = None,
+        at: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> None:
         """Quarantine the record an InvalidRecord was raised for."""
         name = resource or error.resource
         if not name:
             raise StoreError("quarantine needs the resource the record came from")
-        self.quarantine(school_id, name, error.reason, record_ref=error.record_ref,
-                        field=error.field, raw=raw, at=at, conn=conn)
+        self.quarantine(
+            school_id,
+            name,
+            error.reason,
+            record_ref=error.record_ref,
+            field=error.field,
+            raw=raw,
+            at=at,
+            conn=conn,
+        )
 
     def quarantined(
-        self, school_id: str | None = None, *, resource: str | None = None,
+        self,
+        school_id: str | None = None,
+        *,
+        resource: str | None = None,
         conn: sa.Connection | None = None,
     ) -> list[QuarantineEntry]:
         q = t.quarantine
@@ -121,10 +174,15 @@ class BookmarksStore(StoreBase):
             rows = c.execute(query).all()
         return [
             QuarantineEntry(
-                school_id=r.school_id, resource=r.resource, record_ref=r.record_ref or None,
-                field=r.field or None, reason=r.reason, raw=r.raw, occurrences=r.occurrences,
-                first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at,
+                school_id=r.school_id,
+                resource=r.resource,
+                record_ref=r.record_ref or None,
+                field=r.field or None,
+                reason=r.reason,
+                raw=r.raw,
+                occurrences=r.occurrences,
+                first_seen_at=r.first_seen_at,
+                last_seen_at=r.last_seen_at,
             )
             for r in rows
         ]
-

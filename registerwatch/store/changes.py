@@ -17,18 +17,24 @@ from registerwatch.store.records import MarkChange, MarkDiff
 # (the MIS's record id) is plumbing: an MIS that serves duplicate rows may name a different one
 # of them on each pull (iSAMS), which is not an amendment to the register.
 LEDGERED_FIELDS = frozenset(
-    ("code", "vendor_code", "minutes_late", "comment", "recorded_at", "recorded_by"))
+    ("code", "vendor_code", "minutes_late", "comment", "recorded_at", "recorded_by")
+)
 
 # Mark fields copied into a ledger entry's payload. Not ``comment``: free text can hold
 # safeguarding notes, and an append-only, hash-chained ledger can never be redacted later.
 _PAYLOAD_FIELDS = ("vendor_code", "minutes_late", "recorded_at", "recorded_by", "source_ref")
-_KIND_ORDER = {LedgerKind.OBSERVED_NEW: 0, LedgerKind.OBSERVED_CHANGE: 1,
-               LedgerKind.OBSERVED_DELETED: 2, LedgerKind.MIS_AMENDMENT: 3}
+_KIND_ORDER = {
+    LedgerKind.OBSERVED_NEW: 0,
+    LedgerKind.OBSERVED_CHANGE: 1,
+    LedgerKind.OBSERVED_DELETED: 2,
+    LedgerKind.MIS_AMENDMENT: 3,
+}
 
 
 def _mark_payload(mark: Mark) -> dict[str, Any]:
-    return {name: getattr(mark, name) for name in _PAYLOAD_FIELDS
-            if getattr(mark, name) is not None}
+    return {
+        name: getattr(mark, name) for name in _PAYLOAD_FIELDS if getattr(mark, name) is not None
+    }
 
 
 def ledgered_changes(diff: MarkDiff) -> list[MarkChange]:
@@ -36,16 +42,30 @@ def ledgered_changes(diff: MarkDiff) -> list[MarkChange]:
     return [c for c in diff.changed if c.restored or LEDGERED_FIELDS.intersection(c.fields)]
 
 
-def ledger_entries(school_id: str, diff: MarkDiff, deleted: Sequence[Mark],
-                   new_mis: Sequence[Amendment], now: datetime) -> list[LedgerEntry]:
+def ledger_entries(
+    school_id: str,
+    diff: MarkDiff,
+    deleted: Sequence[Mark],
+    new_mis: Sequence[Amendment],
+    now: datetime,
+) -> list[LedgerEntry]:
     """One entry per change, in a stable order (date, session, pupil, kind), so that two runs
     over the same data write the same chain."""
     entries: list[LedgerEntry] = []
     for mark in diff.new:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=mark.pupil_id, date=mark.date, session=mark.session,
-            kind=LedgerKind.OBSERVED_NEW, original_code=None, new_code=mark.code, observed_at=now,
-            payload=_mark_payload(mark)))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=mark.pupil_id,
+                date=mark.date,
+                session=mark.session,
+                kind=LedgerKind.OBSERVED_NEW,
+                original_code=None,
+                new_code=mark.code,
+                observed_at=now,
+                payload=_mark_payload(mark),
+            )
+        )
     for change in ledgered_changes(diff):
         payload: dict[str, Any] = {"fields": list(change.fields)}
         shown = [f for f in change.fields if f in _PAYLOAD_FIELDS]
@@ -54,28 +74,70 @@ def ledger_entries(school_id: str, diff: MarkDiff, deleted: Sequence[Mark],
             payload["after"] = {f: getattr(change.new, f) for f in shown}
         if change.restored:
             payload["restored"] = True
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=change.key.pupil_id, date=change.key.date,
-            session=change.key.session, kind=LedgerKind.OBSERVED_CHANGE,
-            # A restored mark had been flagged deleted: its previous state was "no entry".
-            original_code=None if change.restored else change.old_code,
-            new_code=change.new_code, observed_at=now, payload=payload))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=change.key.pupil_id,
+                date=change.key.date,
+                session=change.key.session,
+                kind=LedgerKind.OBSERVED_CHANGE,
+                # A restored mark had been flagged deleted: its previous state was "no entry".
+                original_code=None if change.restored else change.old_code,
+                new_code=change.new_code,
+                observed_at=now,
+                payload=payload,
+            )
+        )
     for mark in deleted:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=mark.pupil_id, date=mark.date, session=mark.session,
-            kind=LedgerKind.OBSERVED_DELETED, original_code=mark.code, new_code=None,
-            observed_at=now, payload=_mark_payload(mark)))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=mark.pupil_id,
+                date=mark.date,
+                session=mark.session,
+                kind=LedgerKind.OBSERVED_DELETED,
+                original_code=mark.code,
+                new_code=None,
+                observed_at=now,
+                payload=_mark_payload(mark),
+            )
+        )
     for amendment in new_mis:
-        entries.append(LedgerEntry(
-            school_id=school_id, pupil_id=amendment.pupil_id, date=amendment.date,
-            session=amendment.session, kind=LedgerKind.MIS_AMENDMENT,
-            original_code=amendment.original_code, new_code=amendment.amended_code,
-            observed_at=now,
-            payload={k: v for k, v in amendment.model_dump(
-                include={"reason", "amended_at", "amended_by_name", "amended_by_position",
-                         "source_ref"}).items() if v is not None}))
-    entries.sort(key=lambda e: (e.date, SESSION_ORDER[e.session], e.pupil_id,
-                                _KIND_ORDER[e.kind], e.original_code or "", e.new_code or ""))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=amendment.pupil_id,
+                date=amendment.date,
+                session=amendment.session,
+                kind=LedgerKind.MIS_AMENDMENT,
+                original_code=amendment.original_code,
+                new_code=amendment.amended_code,
+                observed_at=now,
+                payload={
+                    k: v
+                    for k, v in amendment.model_dump(
+                        include={
+                            "reason",
+                            "amended_at",
+                            "amended_by_name",
+                            "amended_by_position",
+                            "source_ref",
+                        }
+                    ).items()
+                    if v is not None
+                },
+            )
+        )
+    entries.sort(
+        key=lambda e: (
+            e.date,
+            SESSION_ORDER[e.session],
+            e.pupil_id,
+            _KIND_ORDER[e.kind],
+            e.original_code or "",
+            e.new_code or "",
+        )
+    )
     return entries
 
 
@@ -86,18 +148,25 @@ def observed_amendments(records: Sequence[LedgerRecord], diff: MarkDiff) -> list
     recorded_at / recorded_by), when it says anything; the reason is never known.
     """
     current: dict[tuple[str, date, str], Mark] = {
-        (c.key.pupil_id, c.key.date, str(c.key.session)): c.new for c in diff.changed}
+        (c.key.pupil_id, c.key.date, str(c.key.session)): c.new for c in diff.changed
+    }
     out: list[Amendment] = []
     for record in records:
         if record.kind == LedgerKind.OBSERVED_DELETED or (
-                record.kind == LedgerKind.OBSERVED_CHANGE
-                and record.original_code != record.new_code):
+            record.kind == LedgerKind.OBSERVED_CHANGE and record.original_code != record.new_code
+        ):
             mark = current.get((record.pupil_id, record.date, str(record.session)))
-            out.append(Amendment(
-                pupil_id=record.pupil_id, date=record.date, session=record.session,
-                original_code=record.original_code, amended_code=record.new_code,
-                amended_at=mark.recorded_at if mark else None,
-                amended_by_name=mark.recorded_by if mark else None,
-                source=AmendmentSource.OBSERVED, source_ref=f"ledger:{record.seq}"))
+            out.append(
+                Amendment(
+                    pupil_id=record.pupil_id,
+                    date=record.date,
+                    session=record.session,
+                    original_code=record.original_code,
+                    amended_code=record.new_code,
+                    amended_at=mark.recorded_at if mark else None,
+                    amended_by_name=mark.recorded_by if mark else None,
+                    source=AmendmentSource.OBSERVED,
+                    source_ref=f"ledger:{record.seq}",
+                )
+            )
     return out
-

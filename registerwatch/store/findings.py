@@ -31,7 +31,8 @@ def reopen_findings_on(conn: sa.Connection, fingerprints: Iterable[str], at: dat
     """The statements behind :meth:`Store.reopen_findings`, for a caller holding only a write
     connection (``at`` must be aware)."""
     return _update_findings(
-        conn, fingerprints,
+        conn,
+        fingerprints,
         {"first_seen": aware_utc(at), "acknowledged_at": None, "ack_note": None},
     )
 
@@ -44,7 +45,10 @@ def clear_acknowledgements_on(conn: sa.Connection, fingerprints: Iterable[str]) 
 
 class FindingsStore(StoreBase):
     def save_findings(
-        self, findings: Iterable[Finding], *, at: datetime | None = None,
+        self,
+        findings: Iterable[Finding],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
         """Insert or update findings by fingerprint (which every finding must carry).
@@ -59,13 +63,17 @@ class FindingsStore(StoreBase):
                 raise StoreError(f"finding {f.rule} for school {f.school_id!r} has no fingerprint")
             first, last = f.first_session, f.last_session
             rows[f.fingerprint] = {
-                "fingerprint": f.fingerprint, "rule": f.rule, "severity": str(f.severity),
-                "school_id": f.school_id, "pupil_id": f.pupil_id,
+                "fingerprint": f.fingerprint,
+                "rule": f.rule,
+                "severity": str(f.severity),
+                "school_id": f.school_id,
+                "pupil_id": f.pupil_id,
                 "first_date": first.date if first else None,
                 "first_session": str(first.session) if first else None,
                 "last_date": last.date if last else None,
                 "last_session": str(last.session) if last else None,
-                "due": f.due, "message": f.message,
+                "due": f.due,
+                "message": f.message,
                 "evidence": f.model_dump(mode="json", include={"evidence"})["evidence"],
                 "status": "resolved" if f.resolved_at is not None else "open",
                 "first_seen": self._at(f.first_seen) if f.first_seen else now,
@@ -73,8 +81,19 @@ class FindingsStore(StoreBase):
                 "resolved_at": self._at(f.resolved_at) if f.resolved_at else None,
             }
         update = [
-            "rule", "severity", "school_id", "pupil_id", "first_date", "first_session",
-            "last_date", "last_session", "due", "message", "evidence", "status", "last_seen",
+            "rule",
+            "severity",
+            "school_id",
+            "pupil_id",
+            "first_date",
+            "first_session",
+            "last_date",
+            "last_session",
+            "due",
+            "message",
+            "evidence",
+            "status",
+            "last_seen",
             "resolved_at",
         ]
         with self._write(conn) as c:
@@ -93,35 +112,53 @@ class FindingsStore(StoreBase):
             rows = c.execute(query).all()
         result: dict[str, StoredFinding] = {}
         for r in rows:
-            finding = Finding.model_validate({
-                "rule": r.rule, "severity": r.severity, "school_id": r.school_id,
-                "pupil_id": r.pupil_id,
-                "first_session": {"date": r.first_date, "session": r.first_session}
-                if r.first_date is not None else None,
-                "last_session": {"date": r.last_date, "session": r.last_session}
-                if r.last_date is not None else None,
-                "due": r.due, "message": r.message, "evidence": r.evidence,
-                "fingerprint": r.fingerprint, "first_seen": r.first_seen,
-                "last_seen": r.last_seen, "resolved_at": r.resolved_at,
-            })
+            finding = Finding.model_validate(
+                {
+                    "rule": r.rule,
+                    "severity": r.severity,
+                    "school_id": r.school_id,
+                    "pupil_id": r.pupil_id,
+                    "first_session": {"date": r.first_date, "session": r.first_session}
+                    if r.first_date is not None
+                    else None,
+                    "last_session": {"date": r.last_date, "session": r.last_session}
+                    if r.last_date is not None
+                    else None,
+                    "due": r.due,
+                    "message": r.message,
+                    "evidence": r.evidence,
+                    "fingerprint": r.fingerprint,
+                    "first_seen": r.first_seen,
+                    "last_seen": r.last_seen,
+                    "resolved_at": r.resolved_at,
+                }
+            )
             result[r.fingerprint] = StoredFinding(finding, r.status, r.acknowledged_at, r.ack_note)
         return result
 
     def acknowledge_finding(
-        self, fingerprint: str, note: str | None = None, *, at: datetime | None = None,
+        self,
+        fingerprint: str,
+        note: str | None = None,
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> bool:
         """Record that someone has seen a finding; False if there is no such finding."""
         fd = t.findings
         stmt = (
-            sa.update(fd).where(fd.c.fingerprint == fingerprint)
+            sa.update(fd)
+            .where(fd.c.fingerprint == fingerprint)
             .values(acknowledged_at=self._at(at), ack_note=note)
         )
         with self._write(conn) as c:
             return c.execute(stmt).rowcount == 1
 
     def reopen_findings(
-        self, fingerprints: Iterable[str], at: datetime | None = None, *,
+        self,
+        fingerprints: Iterable[str],
+        at: datetime | None = None,
+        *,
         conn: sa.Connection | None = None,
     ) -> int:
         """Findings that were resolved and are seen again: first seen ``at``, acknowledgement
@@ -141,4 +178,3 @@ class FindingsStore(StoreBase):
         findings were updated (unknown fingerprints are ignored)."""
         with self._write(conn) as c:
             return clear_acknowledgements_on(c, fingerprints)
-

@@ -95,11 +95,13 @@ class LedgerCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "entries": self.entries, "last_seq": self.last_seq,
+            "ok": self.ok,
+            "entries": self.entries,
+            "last_seq": self.last_seq,
             "last_hash": self.last_hash,
-            "broken": None if self.ok else {"seq": self.broken_seq,
-                                            "school": self.broken_school_id,
-                                            "reason": self.reason},
+            "broken": None
+            if self.ok
+            else {"seq": self.broken_seq, "school": self.broken_school_id, "reason": self.reason},
         }
 
 
@@ -116,7 +118,10 @@ def _json_default(value: Any) -> Any:
 # json.dumps with these arguments builds a new encoder on every call; one encoder, built once,
 # writes exactly the same text (json.dumps(v, **kw) is JSONEncoder(**kw).encode(v)).
 _CANONICAL_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
     default=_json_default,
 )
 
@@ -153,34 +158,59 @@ def _json_value(value: Any) -> str:
     return canonical_json(value)
 
 
-def _digest(entry: LedgerEntry, session: object, observed_text: str, payload_text: str,
-            seq: int, prev_hash: str) -> str:
+def _digest(
+    entry: LedgerEntry,
+    session: object,
+    observed_text: str,
+    payload_text: str,
+    seq: int,
+    prev_hash: str,
+) -> str:
     # The canonical JSON of the document below, spelt out in its sorted key order so that the
     # payload, already canonical text, is not serialised once more inside it. The result is the
     # text canonical_json(document) gives (tests/store pin the format and the equivalence):
     #   {"seq", "school_id", "pupil_id", "date", "session", "kind", "original_code",
     #    "new_code", "observed_at", "payload", "prev_hash"}
-    text = "".join((
-        '{"date":', _json_value(entry.date.isoformat()),
-        ',"kind":', _json_value(str(entry.kind)),
-        ',"new_code":', _json_value(entry.new_code),
-        ',"observed_at":', _json_value(observed_text),
-        ',"original_code":', _json_value(entry.original_code),
-        ',"payload":', payload_text,
-        ',"prev_hash":', _json_value(prev_hash),
-        ',"pupil_id":', _json_value(entry.pupil_id),
-        ',"school_id":', _json_value(entry.school_id),
-        ',"seq":', _json_value(seq),
-        ',"session":', _json_value(str(session)),
-        "}",
-    ))
+    text = "".join(
+        (
+            '{"date":',
+            _json_value(entry.date.isoformat()),
+            ',"kind":',
+            _json_value(str(entry.kind)),
+            ',"new_code":',
+            _json_value(entry.new_code),
+            ',"observed_at":',
+            _json_value(observed_text),
+            ',"original_code":',
+            _json_value(entry.original_code),
+            ',"payload":',
+            payload_text,
+            ',"prev_hash":',
+            _json_value(prev_hash),
+            ',"pupil_id":',
+            _json_value(entry.pupil_id),
+            ',"school_id":',
+            _json_value(entry.school_id),
+            ',"seq":',
+            _json_value(seq),
+            ',"session":',
+            _json_value(str(session)),
+            "}",
+        )
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str) -> str:
     """sha256 over the canonical JSON of the entry's fields, its seq and the previous hash."""
-    return _digest(entry, entry.session, instant_text(entry.observed_at),
-                   canonical_json(entry.payload), seq, prev_hash)
+    return _digest(
+        entry,
+        entry.session,
+        instant_text(entry.observed_at),
+        canonical_json(entry.payload),
+        seq,
+        prev_hash,
+    )
 
 
 def _only_str_keys(value: Any) -> bool:
@@ -225,7 +255,8 @@ def link(
             kind = LedgerKind(entry.kind)
         except ValueError:
             raise StoreError(
-                f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}") from None
+                f"ledger kind {entry.kind!r} is not one of {', '.join(KINDS)}"
+            ) from None
         if isinstance(entry.date, datetime) or not isinstance(entry.date, date):
             # The store keeps a DATE: anything else would read back differently and fail to verify.
             raise StoreError(f"ledger entry date must be a date, got {entry.date!r}")
@@ -237,12 +268,23 @@ def link(
             observed_at = last_instant.astimezone(UTC)
             observed_text = instant_text(observed_at)
         digest = _digest(entry, session, observed_text, payload_text, seq, prev)
-        yield LedgerRecord(
-            school_id=entry.school_id, pupil_id=entry.pupil_id, date=entry.date,
-            session=session, kind=kind, original_code=entry.original_code,
-            new_code=entry.new_code, observed_at=observed_at, payload=payload, seq=seq,
-            prev_hash=prev, hash=digest,
-        ), payload_text
+        yield (
+            LedgerRecord(
+                school_id=entry.school_id,
+                pupil_id=entry.pupil_id,
+                date=entry.date,
+                session=session,
+                kind=kind,
+                original_code=entry.original_code,
+                new_code=entry.new_code,
+                observed_at=observed_at,
+                payload=payload,
+                seq=seq,
+                prev_hash=prev,
+                hash=digest,
+            ),
+            payload_text,
+        )
         prev = digest
 
 
@@ -261,18 +303,30 @@ def verify_chain(records: Iterable[LedgerRecord]) -> LedgerReport:
     for record in records:
         if record.seq != expected_seq:
             return LedgerReport(
-                False, count, last_seq, prev, expected_seq,
+                False,
+                count,
+                last_seq,
+                prev,
+                expected_seq,
                 f"entry {expected_seq} is missing (the next entry present is {record.seq})",
             )
         if record.prev_hash != prev:
             what = "the chain's start" if expected_seq == 1 else f"entry {expected_seq - 1}'s hash"
             return LedgerReport(
-                False, count, last_seq, prev, record.seq,
+                False,
+                count,
+                last_seq,
+                prev,
+                record.seq,
                 f"prev_hash does not match {what}: an earlier entry was rewritten",
             )
         if entry_hash(record, record.seq, record.prev_hash) != record.hash:
             return LedgerReport(
-                False, count, last_seq, prev, record.seq,
+                False,
+                count,
+                last_seq,
+                prev,
+                record.seq,
                 "hash does not match the entry's contents: the entry was altered",
             )
         prev, last_seq, count = record.hash, record.seq, count + 1

@@ -29,8 +29,18 @@ from registerwatch.store.ledger import (
 )
 
 _LEDGER_COLUMNS = (
-    "seq", "school_id", "pupil_id", "date", "session", "kind", "original_code", "new_code",
-    "observed_at", "payload", "prev_hash", "hash",
+    "seq",
+    "school_id",
+    "pupil_id",
+    "date",
+    "session",
+    "kind",
+    "original_code",
+    "new_code",
+    "observed_at",
+    "payload",
+    "prev_hash",
+    "hash",
 )
 LedgerRow = tuple[Any, ...]
 
@@ -52,13 +62,14 @@ def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str],
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     values = [
-        f"CAST({marker} AS JSON)" if name == "payload" and dialect.name == "postgresql"
-        else marker
+        f"CAST({marker} AS JSON)" if name == "payload" and dialect.name == "postgresql" else marker
         for name in _LEDGER_COLUMNS
     ]
-    sql = (f"INSERT INTO {quote(t.ledger.name)} "
-           f"({', '.join(quote(name) for name in _LEDGER_COLUMNS)}) "
-           f"VALUES ({', '.join(values)})")
+    sql = (
+        f"INSERT INTO {quote(t.ledger.name)} "
+        f"({', '.join(quote(name) for name in _LEDGER_COLUMNS)}) "
+        f"VALUES ({', '.join(values)})"
+    )
 
     def processor(name: str) -> Callable[[Any], Any]:
         column_type = t.ledger.c[name].type
@@ -69,8 +80,17 @@ def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str],
 
     def to_row(r: LedgerRecord, payload_text: str) -> LedgerRow:
         return (
-            r.seq, r.school_id, r.pupil_id, day(r.date), r.session.value, str(r.kind),
-            r.original_code, r.new_code, instant(r.observed_at), payload_text, r.prev_hash,
+            r.seq,
+            r.school_id,
+            r.pupil_id,
+            day(r.date),
+            r.session.value,
+            str(r.kind),
+            r.original_code,
+            r.new_code,
+            instant(r.observed_at),
+            payload_text,
+            r.prev_hash,
             r.hash,
         )
 
@@ -83,8 +103,17 @@ _KINDS_BY_VALUE = {kind.value: kind for kind in LedgerKind}
 def _ledger_query() -> sa.Select[Any]:
     lg = t.ledger
     return sa.select(
-        lg.c.seq, lg.c.school_id, lg.c.pupil_id, lg.c.date, lg.c.session, lg.c.kind,
-        lg.c.original_code, lg.c.new_code, lg.c.observed_at, lg.c.payload, lg.c.prev_hash,
+        lg.c.seq,
+        lg.c.school_id,
+        lg.c.pupil_id,
+        lg.c.date,
+        lg.c.session,
+        lg.c.kind,
+        lg.c.original_code,
+        lg.c.new_code,
+        lg.c.observed_at,
+        lg.c.payload,
+        lg.c.prev_hash,
         lg.c.hash,
     ).order_by(lg.c.seq)
 
@@ -92,10 +121,18 @@ def _ledger_query() -> sa.Select[Any]:
 def _ledger_record(row: Sequence[Any]) -> LedgerRecord:
     # A value the enum does not know is kept as read: verification then names the entry.
     return LedgerRecord(
-        seq=row[0], school_id=row[1], pupil_id=row[2], date=row[3],
-        session=SESSIONS.get(row[4], row[4]), kind=_KINDS_BY_VALUE.get(row[5], row[5]),
-        original_code=row[6], new_code=row[7], observed_at=row[8], payload=row[9],
-        prev_hash=row[10], hash=row[11],
+        seq=row[0],
+        school_id=row[1],
+        pupil_id=row[2],
+        date=row[3],
+        session=SESSIONS.get(row[4], row[4]),
+        kind=_KINDS_BY_VALUE.get(row[5], row[5]),
+        original_code=row[6],
+        new_code=row[7],
+        observed_at=row[8],
+        payload=row[9],
+        prev_hash=row[10],
+        hash=row[11],
     )
 
 
@@ -130,9 +167,14 @@ class LedgerStore(StoreBase):
         return [record for record, _text in linked]
 
     def ledger(
-        self, school_id: str | None = None, *, pupil_id: str | None = None,
-        start: date | None = None, end: date | None = None,
-        kinds: Iterable[LedgerKind | str] | None = None, conn: sa.Connection | None = None,
+        self,
+        school_id: str | None = None,
+        *,
+        pupil_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        kinds: Iterable[LedgerKind | str] | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[LedgerRecord]:
         """Ledger entries in seq order, optionally for one school, pupil, date range or set of
         kinds (``kinds=OBSERVED_KINDS``: what the scan checks, without the one ``observed_new``
@@ -145,9 +187,7 @@ class LedgerStore(StoreBase):
             wanted = sorted({str(kinds)} if isinstance(kinds, str) else {str(k) for k in kinds})
             unknown = [kind for kind in wanted if kind not in KINDS]
             if unknown:
-                raise StoreError(
-                    f"ledger kind {unknown[0]!r} is not one of {', '.join(KINDS)}"
-                )
+                raise StoreError(f"ledger kind {unknown[0]!r} is not one of {', '.join(KINDS)}")
             if not wanted:
                 return []
             query = query.where(lg.c.kind.in_(wanted))
@@ -185,9 +225,17 @@ class LedgerStore(StoreBase):
         the school of the broken entry."""
         with self._read(conn) as c:
             report = self.verify_ledger(conn=c)
-            broken = (self.ledger_entry(report.broken_seq, conn=c)
-                      if not report.ok and report.broken_seq is not None else None)
-        return LedgerCheck(ok=report.ok, entries=report.entries, last_seq=report.last_seq,
-                           last_hash=report.last_hash, broken_seq=report.broken_seq,
-                           broken_school_id=broken.school_id if broken else None,
-                           reason=report.reason)
+            broken = (
+                self.ledger_entry(report.broken_seq, conn=c)
+                if not report.ok and report.broken_seq is not None
+                else None
+            )
+        return LedgerCheck(
+            ok=report.ok,
+            entries=report.entries,
+            last_seq=report.last_seq,
+            last_hash=report.last_hash,
+            broken_seq=report.broken_seq,
+            broken_school_id=broken.school_id if broken else None,
+            reason=report.reason,
+        )

@@ -50,23 +50,29 @@ class PgAdvisoryLock:
             if self._conn is None:
                 # 63 bytes is PostgreSQL's limit for application_name.
                 name = f"registerwatch {command} pid {os.getpid()} on {socket.gethostname()}"[:63]
-                self._engine = sa.create_engine(parse_url(self.store_url), poolclass=NullPool,
-                                                connect_args={"application_name": name})
-                self._conn = self._engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT")
+                self._engine = sa.create_engine(
+                    parse_url(self.store_url),
+                    poolclass=NullPool,
+                    connect_args={"application_name": name},
+                )
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
                 self._key = self._key_for(self._conn)
-            got = self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                     {"k": self._key}).scalar()
+            got = self._conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}
+            ).scalar()
         except sa.exc.DBAPIError as exc:
             self._close()
-            raise StoreError(f"store {safe_url(self.store_url)}: cannot take the run lock "
-                             f"(PostgreSQL advisory lock): {exc.orig}") from None
+            raise StoreError(
+                f"store {safe_url(self.store_url)}: cannot take the run lock "
+                f"(PostgreSQL advisory lock): {exc.orig}"
+            ) from None
         self._held = bool(got)
         return self._held
 
     def _key_for(self, conn: Any) -> int:
         database, schema = conn.execute(
-            sa.text("SELECT current_database(), current_schema()")).one()
+            sa.text("SELECT current_database(), current_schema()")
+        ).one()
         digest = hashlib.sha256(f"registerwatch/{self.kind}/{database}/{schema}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -76,20 +82,27 @@ class PgAdvisoryLock:
         if self._conn is None or self._key is None:
             return unknown
         try:
-            row = self._conn.execute(sa.text(
-                "SELECT a.application_name, a.client_addr, a.backend_start "
-                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-                "AND l.classid = CAST((:k >> 32) & 4294967295 AS bigint)::oid "
-                "AND l.objid = CAST(:k & 4294967295 AS bigint)::oid"), {"k": self._key}).first()
+            row = self._conn.execute(
+                sa.text(
+                    "SELECT a.application_name, a.client_addr, a.backend_start "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                    "AND l.classid = CAST((:k >> 32) & 4294967295 AS bigint)::oid "
+                    "AND l.objid = CAST(:k & 4294967295 AS bigint)::oid"
+                ),
+                {"k": self._key},
+            ).first()
         except sa.exc.DBAPIError:  # naming the holder is a courtesy; the refusal stands
             return unknown
         if row is None:
             return unknown
         who = row.application_name or "a client"
         where = f" from {row.client_addr}" if row.client_addr else ""
-        since = f" since {row.backend_start.astimezone(LONDON):%Y-%m-%d %H:%M:%S %Z}" \
-            if row.backend_start else ""
+        since = (
+            f" since {row.backend_start.astimezone(LONDON):%Y-%m-%d %H:%M:%S %Z}"
+            if row.backend_start
+            else ""
+        )
         return f"{who}{where}{since} (PostgreSQL advisory lock)"
 
     def release(self) -> None:

@@ -44,23 +44,45 @@ PUPIL_FILTER_LIMIT = 500
 MARK_READ_BATCH = 20_000
 
 _MARK_READ_COLUMNS = (
-    t.marks.c.pupil_id, t.marks.c.date, t.marks.c.session, t.marks.c.code,
-    t.marks.c.vendor_code, t.marks.c.minutes_late, t.marks.c.comment, t.marks.c.recorded_at,
-    t.marks.c.recorded_by, t.marks.c.source_ref,
+    t.marks.c.pupil_id,
+    t.marks.c.date,
+    t.marks.c.session,
+    t.marks.c.code,
+    t.marks.c.vendor_code,
+    t.marks.c.minutes_late,
+    t.marks.c.comment,
+    t.marks.c.recorded_at,
+    t.marks.c.recorded_by,
+    t.marks.c.source_ref,
 )
 
 
 def _construct_mark(row: Sequence[Any]) -> Mark:
     return Mark.model_construct(
-        pupil_id=row[0], date=row[1], session=SESSIONS[row[2]], code=row[3],
-        vendor_code=row[4], minutes_late=row[5], comment=row[6], recorded_at=row[7],
-        recorded_by=row[8], source_ref=row[9],
+        pupil_id=row[0],
+        date=row[1],
+        session=SESSIONS[row[2]],
+        code=row[3],
+        vendor_code=row[4],
+        minutes_late=row[5],
+        comment=row[6],
+        recorded_at=row[7],
+        recorded_by=row[8],
+        source_ref=row[9],
     )
 
 
 _MARK_NAMES = (
-    "pupil_id", "date", "session", "code", "vendor_code", "minutes_late", "comment",
-    "recorded_at", "recorded_by", "source_ref",
+    "pupil_id",
+    "date",
+    "session",
+    "code",
+    "vendor_code",
+    "minutes_late",
+    "comment",
+    "recorded_at",
+    "recorded_by",
+    "source_ref",
 )
 _new_object = object.__new__
 _set_attribute = object.__setattr__
@@ -70,11 +92,22 @@ def _build_mark(row: Sequence[Any]) -> Mark:
     # What Mark.model_construct does, without its per-field alias and default handling: a full
     # year is ~570k marks, and model_construct alone was most of the cost of reading them.
     mark = _new_object(Mark)
-    _set_attribute(mark, "__dict__", {
-        "pupil_id": row[0], "date": row[1], "session": SESSIONS[row[2]], "code": row[3],
-        "vendor_code": row[4], "minutes_late": row[5], "comment": row[6],
-        "recorded_at": row[7], "recorded_by": row[8], "source_ref": row[9],
-    })
+    _set_attribute(
+        mark,
+        "__dict__",
+        {
+            "pupil_id": row[0],
+            "date": row[1],
+            "session": SESSIONS[row[2]],
+            "code": row[3],
+            "vendor_code": row[4],
+            "minutes_late": row[5],
+            "comment": row[6],
+            "recorded_at": row[7],
+            "recorded_by": row[8],
+            "source_ref": row[9],
+        },
+    )
     _set_attribute(mark, "__pydantic_fields_set__", set(_MARK_NAMES))
     _set_attribute(mark, "__pydantic_extra__", None)
     _set_attribute(mark, "__pydantic_private__", None)
@@ -85,12 +118,24 @@ def _fast_path_holds() -> bool:
     """Use _build_mark only while it builds exactly what model_construct builds."""
     if tuple(Mark.model_fields) != _MARK_NAMES or Mark.__pydantic_post_init__:
         return False
-    sample = ("s:1", date(2025, 1, 6), "AM", "L", "L", 5, "bus", datetime(2025, 1, 6, tzinfo=UTC),
-              "JH", "r1")
+    sample = (
+        "s:1",
+        date(2025, 1, 6),
+        "AM",
+        "L",
+        "L",
+        5,
+        "bus",
+        datetime(2025, 1, 6, tzinfo=UTC),
+        "JH",
+        "r1",
+    )
     fast, slow = _build_mark(sample), _construct_mark(sample)
     return (
-        fast == slow and fast.model_fields_set == slow.model_fields_set
-        and fast.model_dump() == slow.model_dump() and vars(fast) == vars(slow)
+        fast == slow
+        and fast.model_fields_set == slow.model_fields_set
+        and fast.model_dump() == slow.model_dump()
+        and vars(fast) == vars(slow)
     )
 
 
@@ -107,14 +152,35 @@ def _marks_from_rows(rows: Iterable[Sequence[Any]]) -> list[Mark]:
     marks: list[Mark] = []
     append = marks.append
     sessions, names = SESSIONS, _MARK_NAMES
-    for pupil_id, day, session, code, vendor_code, minutes_late, comment, recorded_at, \
-            recorded_by, source_ref in rows:
+    for (
+        pupil_id,
+        day,
+        session,
+        code,
+        vendor_code,
+        minutes_late,
+        comment,
+        recorded_at,
+        recorded_by,
+        source_ref,
+    ) in rows:
         mark = _new_object(Mark)
-        _set_attribute(mark, "__dict__", {
-            "pupil_id": pupil_id, "date": day, "session": sessions[session], "code": code,
-            "vendor_code": vendor_code, "minutes_late": minutes_late, "comment": comment,
-            "recorded_at": recorded_at, "recorded_by": recorded_by, "source_ref": source_ref,
-        })
+        _set_attribute(
+            mark,
+            "__dict__",
+            {
+                "pupil_id": pupil_id,
+                "date": day,
+                "session": sessions[session],
+                "code": code,
+                "vendor_code": vendor_code,
+                "minutes_late": minutes_late,
+                "comment": comment,
+                "recorded_at": recorded_at,
+                "recorded_by": recorded_by,
+                "source_ref": source_ref,
+            },
+        )
         _set_attribute(mark, "__pydantic_fields_set__", set(names))
         _set_attribute(mark, "__pydantic_extra__", None)
         _set_attribute(mark, "__pydantic_private__", None)
@@ -138,8 +204,13 @@ def _changed_fields(old: Mark, new: Mark) -> tuple[str, ...]:
 
 class MarksStore(StoreBase):
     def upsert_marks(
-        self, marks: Iterable[Mark], school_id: str, *, at: datetime | None = None,
-        touch_unchanged: bool = True, conn: sa.Connection | None = None,
+        self,
+        marks: Iterable[Mark],
+        school_id: str,
+        *,
+        at: datetime | None = None,
+        touch_unchanged: bool = True,
+        conn: sa.Connection | None = None,
     ) -> MarkDiff:
         """Store pulled marks, keyed by (school, pupil, date, session); report what changed.
 
@@ -177,23 +248,34 @@ class MarksStore(StoreBase):
                     deleted_at = stored[10]
                     if content != tuple(stored[3:10]) or deleted_at is not None:
                         old = _mark_from_row(stored)
-                        diff.changed.append(MarkChange(
-                            key, old, mark, _changed_fields(old, mark),
-                            restored=deleted_at is not None,
-                        ))
+                        diff.changed.append(
+                            MarkChange(
+                                key,
+                                old,
+                                mark,
+                                _changed_fields(old, mark),
+                                restored=deleted_at is not None,
+                            )
+                        )
                         writes.append(self._mark_row(school_id, mark, now))
                     else:
                         diff.unchanged.append(key)
                         touches.append(key)
                 upsert(
-                    c, t.marks, writes, keys=["school_id", "pupil_id", "date", "session"],
+                    c,
+                    t.marks,
+                    writes,
+                    keys=["school_id", "pupil_id", "date", "session"],
                     update=[*MARK_CONTENT_FIELDS, "last_seen_at", "changed_at", "deleted_at"],
                 )
                 if touch_unchanged and touches:
                     if covered:
                         # Every live mark in the chunk's scope was pulled again: one UPDATE.
-                        c.execute(sa.update(t.marks).where(*scope, t.marks.c.deleted_at.is_(None))
-                                  .values(last_seen_at=now))
+                        c.execute(
+                            sa.update(t.marks)
+                            .where(*scope, t.marks.c.deleted_at.is_(None))
+                            .values(last_seen_at=now)
+                        )
                     else:
                         self._touch_marks(c, school_id, touches, now)
         return diff
@@ -226,8 +308,11 @@ class MarksStore(StoreBase):
 
     @staticmethod
     def _stored_marks(
-        conn: sa.Connection, scope: Sequence[sa.ColumnElement[bool]], keys: Sequence[MarkKey],
-        *, live_only: bool,
+        conn: sa.Connection,
+        scope: Sequence[sa.ColumnElement[bool]],
+        keys: Sequence[MarkKey],
+        *,
+        live_only: bool,
     ) -> tuple[dict[MarkKey, Sequence[Any]], bool]:
         """Stored rows (mark columns, then deleted_at) for ``keys``, in one read of ``scope``;
         and whether every live row in the scope is one of ``keys``."""
@@ -249,12 +334,21 @@ class MarksStore(StoreBase):
     @staticmethod
     def _mark_row(school_id: str, mark: Mark, now: datetime) -> dict[str, Any]:
         return {
-            "school_id": school_id, "pupil_id": mark.pupil_id, "date": mark.date,
-            "session": str(mark.session), "code": mark.code, "vendor_code": mark.vendor_code,
-            "minutes_late": mark.minutes_late, "comment": mark.comment,
-            "recorded_at": mark.recorded_at, "recorded_by": mark.recorded_by,
-            "source_ref": mark.source_ref, "first_seen_at": now, "last_seen_at": now,
-            "changed_at": now, "deleted_at": None,
+            "school_id": school_id,
+            "pupil_id": mark.pupil_id,
+            "date": mark.date,
+            "session": str(mark.session),
+            "code": mark.code,
+            "vendor_code": mark.vendor_code,
+            "minutes_late": mark.minutes_late,
+            "comment": mark.comment,
+            "recorded_at": mark.recorded_at,
+            "recorded_by": mark.recorded_by,
+            "source_ref": mark.source_ref,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "changed_at": now,
+            "deleted_at": None,
         }
 
     @staticmethod
@@ -275,8 +369,12 @@ class MarksStore(StoreBase):
     @staticmethod
     def _key_params(school_id: str, keys: Iterable[MarkKey]) -> list[dict[str, Any]]:
         return [
-            {"k_school": school_id, "k_pupil": k.pupil_id, "k_date": k.date,
-             "k_session": str(k.session)}
+            {
+                "k_school": school_id,
+                "k_pupil": k.pupil_id,
+                "k_date": k.date,
+                "k_session": str(k.session),
+            }
             for k in keys
         ]
 
@@ -290,8 +388,12 @@ class MarksStore(StoreBase):
             conn.execute(stmt, batch)
 
     def mark_deleted(
-        self, school_id: str, keys: Iterable[MarkKey | tuple[str, date, Session | str]],
-        at: datetime | None = None, *, conn: sa.Connection | None = None,
+        self,
+        school_id: str,
+        keys: Iterable[MarkKey | tuple[str, date, Session | str]],
+        at: datetime | None = None,
+        *,
+        conn: sa.Connection | None = None,
     ) -> list[Mark]:
         """Flag marks that disappeared from the MIS (they are never deleted: registers are kept
         6 years). Returns the marks newly flagged, as they last stood, for the ledger; keys that
@@ -321,14 +423,20 @@ class MarksStore(StoreBase):
         re-pull of that window should find again; the ones it does not are deletions."""
         m = t.marks
         query = sa.select(m.c.pupil_id, m.c.date, m.c.session).where(
-            m.c.school_id == school_id, m.c.date >= start, m.c.date <= end,
+            m.c.school_id == school_id,
+            m.c.date >= start,
+            m.c.date <= end,
             m.c.deleted_at.is_(None),
         )
         with self._read(conn) as c:
             return {MarkKey(p, d, SESSIONS[s]) for p, d, s in c.execute(query)}
 
     def _marks_query(
-        self, school_id: str, start: date | None, end: date | None, pupil_id: str | None,
+        self,
+        school_id: str,
+        start: date | None,
+        end: date | None,
+        pupil_id: str | None,
         changed_since: datetime | None,
     ) -> sa.Select[Any]:
         m = t.marks
@@ -344,9 +452,15 @@ class MarksStore(StoreBase):
         return query
 
     def iter_marks(
-        self, school_id: str, start: date | None = None, end: date | None = None, *,
-        pupil_id: str | None = None, changed_since: datetime | None = None,
-        batch_size: int = 10_000, conn: sa.Connection | None = None,
+        self,
+        school_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        pupil_id: str | None = None,
+        changed_since: datetime | None = None,
+        batch_size: int = 10_000,
+        conn: sa.Connection | None = None,
     ) -> Iterator[Mark]:
         """Live marks ordered by pupil, date and session, streamed in batches."""
         m = t.marks
@@ -361,8 +475,13 @@ class MarksStore(StoreBase):
                 yield from _marks_from_rows(partition)
 
     def marks(
-        self, school_id: str, start: date | None = None, end: date | None = None, *,
-        pupil_id: str | None = None, changed_since: datetime | None = None,
+        self,
+        school_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        pupil_id: str | None = None,
+        changed_since: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> list[Mark]:
         """Live marks of a school ordered by pupil, date and session; ``start``/``end`` are
@@ -385,7 +504,11 @@ class MarksStore(StoreBase):
         return marks
 
     def deleted_marks(
-        self, school_id: str, start: date | None = None, end: date | None = None, *,
+        self,
+        school_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
         conn: sa.Connection | None = None,
     ) -> list[DeletedMark]:
         """Marks that disappeared from the MIS (rule AMD003), with when sync noticed."""
@@ -398,4 +521,3 @@ class MarksStore(StoreBase):
         )
         with self._read(conn) as c:
             return [DeletedMark(_mark_from_row(row), row[10]) for row in c.execute(query)]
-

@@ -29,17 +29,24 @@ from registerwatch.store.records import OutboxItem
 
 def notification_key(notification: Notification) -> str:
     """The natural key that makes recording the same return twice a no-op."""
-    return sha256_key([
-        str(notification.kind), notification.pupil_id,
-        notification.episode_start.isoformat() if notification.episode_start else None,
-        instant_text(notification.made_at), notification.channel, notification.reference,
-    ])
-
+    return sha256_key(
+        [
+            str(notification.kind),
+            notification.pupil_id,
+            notification.episode_start.isoformat() if notification.episode_start else None,
+            instant_text(notification.made_at),
+            notification.channel,
+            notification.reference,
+        ]
+    )
 
 
 class OutboxStore(StoreBase):
     def add_notifications(
-        self, notifications: Iterable[Notification], *, at: datetime | None = None,
+        self,
+        notifications: Iterable[Notification],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
         """Record returns already made; one already recorded is left alone. Returns how many
@@ -49,7 +56,9 @@ class OutboxStore(StoreBase):
         for n in notifications:
             key = notification_key(n)
             rows[(n.school_id, key)] = n.model_dump(mode="python") | {
-                "kind": str(n.kind), "natural_key": key, "recorded_at": now,
+                "kind": str(n.kind),
+                "natural_key": key,
+                "recorded_at": now,
             }
         if not rows:
             return 0
@@ -58,7 +67,8 @@ class OutboxStore(StoreBase):
             known: set[tuple[str, str]] = set()
             for batch in chunks(sorted(rows), IN_LIST_LIMIT):
                 known.update(
-                    (s, k) for s, k in c.execute(
+                    (s, k)
+                    for s, k in c.execute(
                         sa.select(nt.c.school_id, nt.c.natural_key).where(
                             sa.tuple_(nt.c.school_id, nt.c.natural_key).in_(batch)
                         )
@@ -68,14 +78,21 @@ class OutboxStore(StoreBase):
         return len(rows.keys() - known)
 
     def add_notification(
-        self, notification: Notification, *, at: datetime | None = None,
+        self,
+        notification: Notification,
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> bool:
         """Record one return already made; False if it was already recorded."""
         return self.add_notifications([notification], at=at, conn=conn) == 1
 
     def notifications(
-        self, school_id: str, *, kind: str | None = None, pupil_id: str | None = None,
+        self,
+        school_id: str,
+        *,
+        kind: str | None = None,
+        pupil_id: str | None = None,
         conn: sa.Connection | None = None,
     ) -> list[Notification]:
         nt = t.notifications
@@ -93,9 +110,17 @@ class OutboxStore(StoreBase):
     # -- outbox --------------------------------------------------------------------------------
 
     def enqueue_outbox(
-        self, *, return_kind: str, school_id: str, idempotency_key: str, payload: bytes,
-        sha256: str | None = None, pupil_id: str | None = None, episode: str | None = None,
-        artefact_path: str | None = None, at: datetime | None = None,
+        self,
+        *,
+        return_kind: str,
+        school_id: str,
+        idempotency_key: str,
+        payload: bytes,
+        sha256: str | None = None,
+        pupil_id: str | None = None,
+        episode: str | None = None,
+        artefact_path: str | None = None,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> tuple[OutboxItem, bool]:
         """Queue an artefact once per idempotency key: returns (item, created). A key already
@@ -109,15 +134,25 @@ class OutboxStore(StoreBase):
             )
         now = self._at(at)
         row = {
-            "return_kind": return_kind, "school_id": school_id, "pupil_id": pupil_id,
-            "episode": episode, "idempotency_key": idempotency_key, "sha256": digest,
-            "artefact_path": artefact_path, "payload": bytes(payload), "state": "queued",
-            "attempts": 0, "last_error": None, "receipt": None, "created_at": now,
+            "return_kind": return_kind,
+            "school_id": school_id,
+            "pupil_id": pupil_id,
+            "episode": episode,
+            "idempotency_key": idempotency_key,
+            "sha256": digest,
+            "artefact_path": artefact_path,
+            "payload": bytes(payload),
+            "state": "queued",
+            "attempts": 0,
+            "last_error": None,
+            "receipt": None,
+            "created_at": now,
             "updated_at": now,
         }
         with self._write(conn) as c:
             stmt = (
-                dialect_insert(c, t.outbox).values(row)
+                dialect_insert(c, t.outbox)
+                .values(row)
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
                 .returning(t.outbox.c.id)
             )
@@ -128,7 +163,10 @@ class OutboxStore(StoreBase):
         return item, created
 
     def outbox_item(
-        self, item_id: int | None = None, *, idempotency_key: str | None = None,
+        self,
+        item_id: int | None = None,
+        *,
+        idempotency_key: str | None = None,
         conn: sa.Connection | None = None,
     ) -> OutboxItem | None:
         o = t.outbox
@@ -140,7 +178,10 @@ class OutboxStore(StoreBase):
         return None if row is None else OutboxItem(**dict(row._mapping))
 
     def outbox_items(
-        self, *, state: str | None = None, school_id: str | None = None,
+        self,
+        *,
+        state: str | None = None,
+        school_id: str | None = None,
         conn: sa.Connection | None = None,
     ) -> list[OutboxItem]:
         o = t.outbox
@@ -153,9 +194,16 @@ class OutboxStore(StoreBase):
             return [OutboxItem(**dict(row._mapping)) for row in c.execute(query)]
 
     def update_outbox(
-        self, item_id: int, *, state: str, expected_state: str | None = None,
-        last_error: str | None = UNSET, receipt: str | None = UNSET, attempted: bool = False,
-        at: datetime | None = None, conn: sa.Connection | None = None,
+        self,
+        item_id: int,
+        *,
+        state: str,
+        expected_state: str | None = None,
+        last_error: str | None = UNSET,
+        receipt: str | None = UNSET,
+        attempted: bool = False,
+        at: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> bool:
         """Move an item to ``state`` (optionally only if it is still in ``expected_state``, so
         two workers cannot both claim it). ``attempted`` counts a submission attempt;
@@ -175,4 +223,3 @@ class OutboxStore(StoreBase):
             stmt = stmt.where(o.c.state == expected_state)
         with self._write(conn) as c:
             return c.execute(stmt).rowcount == 1
-

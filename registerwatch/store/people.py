@@ -43,13 +43,21 @@ class PeopleStore(StoreBase):
         return [_school(row) for row in rows]
 
     def upsert_calendar(
-        self, calendar: Calendar, *, at: datetime | None = None,
+        self,
+        calendar: Calendar,
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
         row = calendar.model_dump(mode="json") | {"updated_at": self._at(at)}
         with self._write(conn) as c:
-            upsert(c, t.calendars, [row], keys=["school_id"],
-                   update=["terms", "closures", "register_times", "updated_at"])
+            upsert(
+                c,
+                t.calendars,
+                [row],
+                keys=["school_id"],
+                update=["terms", "closures", "register_times", "updated_at"],
+            )
 
     def calendar(self, school_id: str, *, conn: sa.Connection | None = None) -> Calendar | None:
         with self._read(conn) as c:
@@ -65,7 +73,10 @@ class PeopleStore(StoreBase):
     # -- pupils --------------------------------------------------------------------------------
 
     def upsert_pupils(
-        self, pupils: Iterable[Pupil], *, at: datetime | None = None,
+        self,
+        pupils: Iterable[Pupil],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
         """Insert or update pupils by id; returns how many were written."""

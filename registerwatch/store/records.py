@@ -19,7 +19,13 @@ class MarkKey(NamedTuple):
 
 # The fields of a Mark that make up its content: a difference in any of them is a change.
 MARK_CONTENT_FIELDS = (
-    "code", "vendor_code", "minutes_late", "comment", "recorded_at", "recorded_by", "source_ref",
+    "code",
+    "vendor_code",
+    "minutes_late",
+    "comment",
+    "recorded_at",
+    "recorded_by",
+    "source_ref",
 )
 
 
@@ -61,8 +67,10 @@ class MarkDiff:
 
     def counts(self) -> dict[str, int]:
         return {
-            "new": len(self.new), "changed": len(self.changed),
-            "unchanged": len(self.unchanged), "duplicates": self.duplicates,
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "duplicates": self.duplicates,
         }
 
 

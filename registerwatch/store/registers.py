@@ -27,12 +27,18 @@ def amendment_key(amendment: Amendment) -> str:
     """
     if amendment.source_ref:
         return f"ref:{amendment.source}:{amendment.source_ref}"
-    return sha256_key([
-        str(amendment.source), amendment.pupil_id, amendment.date.isoformat(),
-        str(amendment.session), amendment.original_code, amendment.amended_code,
-        instant_text(amendment.amended_at) if amendment.amended_at else None,
-        amendment.amended_by_name,
-    ])
+    return sha256_key(
+        [
+            str(amendment.source),
+            amendment.pupil_id,
+            amendment.date.isoformat(),
+            str(amendment.session),
+            amendment.original_code,
+            amendment.amended_code,
+            instant_text(amendment.amended_at) if amendment.amended_at else None,
+            amendment.amended_by_name,
+        ]
+    )
 
 
 def dedupe_amendments(amendments: Iterable[Amendment]) -> list[Amendment]:
@@ -46,7 +52,10 @@ def dedupe_amendments(amendments: Iterable[Amendment]) -> list[Amendment]:
 
 class RegistersStore(StoreBase):
     def upsert_registers(
-        self, registers: Iterable[Register], *, at: datetime | None = None,
+        self,
+        registers: Iterable[Register],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
         """Insert or update registers by (school, group, date, session); returns rows written."""
@@ -55,18 +64,29 @@ class RegistersStore(StoreBase):
         for register in registers:
             row = register.model_dump(mode="python")
             row["session"] = str(register.session)
-            rows[(register.school_id, register.group, register.date, row["session"])] = (
-                row | {"first_seen_at": now, "last_seen_at": now}
-            )
+            rows[(register.school_id, register.group, register.date, row["session"])] = row | {
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
         update = ["opened_at", "completed_at", "taken_by", "source_ref", "last_seen_at"]
         with self._write(conn) as c:
-            upsert(c, t.registers, list(rows.values()),
-                    keys=["school_id", "group", "date", "session"], update=update)
+            upsert(
+                c,
+                t.registers,
+                list(rows.values()),
+                keys=["school_id", "group", "date", "session"],
+                update=update,
+            )
         return len(rows)
 
     def registers(
-        self, school_id: str, start: date | None = None, end: date | None = None, *,
-        group: str | None = None, conn: sa.Connection | None = None,
+        self,
+        school_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        group: str | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[Register]:
         """Registers of a school, by date, session and group; ``start``/``end`` are inclusive."""
         r = t.registers
@@ -92,7 +112,11 @@ class RegistersStore(StoreBase):
     # -- amendments ----------------------------------------------------------------------------
 
     def insert_amendments(
-        self, amendments: Iterable[Amendment], school_id: str, *, at: datetime | None = None,
+        self,
+        amendments: Iterable[Amendment],
+        school_id: str,
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
         """Store amendment records; a reload updates instead of duplicating. Returns how many
@@ -105,24 +129,34 @@ class RegistersStore(StoreBase):
             row["session"] = str(amendment.session)
             row["source"] = str(amendment.source)
             rows[key] = row | {
-                "school_id": school_id, "natural_key": key,
-                "first_seen_at": now, "last_seen_at": now,
+                "school_id": school_id,
+                "natural_key": key,
+                "first_seen_at": now,
+                "last_seen_at": now,
             }
         a = t.amendments
         with self._write(conn) as c:
             known: set[str] = set()
             for batch in chunks(sorted(rows), IN_LIST_LIMIT):
-                known.update(c.scalars(
-                    sa.select(a.c.natural_key)
-                    .where(a.c.school_id == school_id, a.c.natural_key.in_(batch))
-                ))
-            update = [name for name in _AMENDMENT_FIELDS] + ["last_seen_at"]
+                known.update(
+                    c.scalars(
+                        sa.select(a.c.natural_key).where(
+                            a.c.school_id == school_id, a.c.natural_key.in_(batch)
+                        )
+                    )
+                )
+            update = list(_AMENDMENT_FIELDS) + ["last_seen_at"]
             upsert(c, a, list(rows.values()), keys=["school_id", "natural_key"], update=update)
         return len(rows.keys() - known)
 
     def amendments(
-        self, school_id: str, start: date | None = None, end: date | None = None, *,
-        pupil_id: str | None = None, source: str | None = None,
+        self,
+        school_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        pupil_id: str | None = None,
+        source: str | None = None,
         conn: sa.Connection | None = None,
     ) -> list[Amendment]:
         a = t.amendments
@@ -142,9 +176,11 @@ class RegistersStore(StoreBase):
             rows = c.execute(query).all()
         return [Amendment.model_validate(dict(row._mapping)) for row in rows]
 
-
     def new_amendments(
-        self, school_id: str, amendments: Sequence[Amendment], *,
+        self,
+        school_id: str,
+        amendments: Sequence[Amendment],
+        *,
         conn: sa.Connection | None = None,
     ) -> list[Amendment]:
         """Those of ``amendments`` the store does not hold yet (by natural key): what sync

@@ -25,12 +25,19 @@ class RunsStore(StoreBase):
             return run_id
 
     def finish_run(
-        self, run_id: int, outcome: str, counts: Mapping[str, Any] | None = None, *,
-        at: datetime | None = None, conn: sa.Connection | None = None,
+        self,
+        run_id: int,
+        outcome: str,
+        counts: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> None:
         r = t.runs
-        stmt = sa.update(r).where(r.c.id == run_id).values(
-            finished_at=self._at(at), outcome=outcome, counts=dict(counts or {})
+        stmt = (
+            sa.update(r)
+            .where(r.c.id == run_id)
+            .values(finished_at=self._at(at), outcome=outcome, counts=dict(counts or {}))
         )
         with self._write(conn) as c:
             if c.execute(stmt).rowcount != 1:

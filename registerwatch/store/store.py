@@ -51,7 +51,13 @@ class RecordedChanges:
 
 
 class Store(
-    PeopleStore, MarksStore, RegistersStore, LedgerStore, FindingsStore, OutboxStore, RunsStore,
+    PeopleStore,
+    MarksStore,
+    RegistersStore,
+    LedgerStore,
+    FindingsStore,
+    OutboxStore,
+    RunsStore,
     BookmarksStore,
 ):
     """The registerwatch store (SQLite file or PostgreSQL database), at the current schema.
@@ -67,8 +73,13 @@ class Store(
         return cls(url, create=create, **kwargs)
 
     def record_changes(
-        self, school_id: str, diff: MarkDiff, deleted: Sequence[Mark],
-        mis_amendments: Iterable[Amendment], *, at: datetime | None = None,
+        self,
+        school_id: str,
+        diff: MarkDiff,
+        deleted: Sequence[Mark],
+        mis_amendments: Iterable[Amendment],
+        *,
+        at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> RecordedChanges:
         """Ledger what one sync saw, after its marks are written: one entry per new, changed
@@ -82,7 +93,7 @@ class Store(
             new_mis = self.new_amendments(school_id, mis, conn=c)
             amendments_new = self.insert_amendments(mis, school_id, at=now, conn=c)
             records = self.append_ledger(
-                ledger_entries(school_id, diff, deleted, new_mis, now), conn=c)
-            self.insert_amendments(observed_amendments(records, diff), school_id, at=now,
-                                   conn=c)
+                ledger_entries(school_id, diff, deleted, new_mis, now), conn=c
+            )
+            self.insert_amendments(observed_amendments(records, diff), school_id, at=now, conn=c)
         return RecordedChanges(records, amendments_new, len(ledgered_changes(diff)))

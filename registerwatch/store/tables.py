@@ -94,7 +94,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             utc = _to_utc(value)
             bound: Any = (
                 utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-                if sqlite else utc
+                if sqlite
+                else utc
             )
             memo[0] = (value, bound)
             return bound
@@ -393,7 +394,23 @@ runs = sa.Table(
 )
 
 __all__ = [
-    "FINDING_STATUSES", "LEDGER_KINDS", "OUTBOX_STATES", "SEVERITIES", "UTCDateTime", "amendments",
-    "bookmarks", "calendars", "findings", "ledger", "marks", "metadata", "notifications",
-    "outbox", "pupils", "quarantine", "registers", "runs", "schools",
+    "FINDING_STATUSES",
+    "LEDGER_KINDS",
+    "OUTBOX_STATES",
+    "SEVERITIES",
+    "UTCDateTime",
+    "amendments",
+    "bookmarks",
+    "calendars",
+    "findings",
+    "ledger",
+    "marks",
+    "metadata",
+    "notifications",
+    "outbox",
+    "pupils",
+    "quarantine",
+    "registers",
+    "runs",
+    "schools",
 ]

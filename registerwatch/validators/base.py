@@ -28,8 +28,16 @@ from registerwatch.validators.context import ObservedChange, ScanContext
 from registerwatch.validators.settings import RuleSettings
 
 __all__ = [
-    "DOC_SECTIONS", "ObservedChange", "Rule", "RuleDocs", "RuleSettings", "RuleStatus",
-    "ScanContext", "fingerprint", "session_ref", "session_text",
+    "DOC_SECTIONS",
+    "ObservedChange",
+    "Rule",
+    "RuleDocs",
+    "RuleSettings",
+    "RuleStatus",
+    "ScanContext",
+    "fingerprint",
+    "session_ref",
+    "session_text",
 ]
 
 DOC_SECTIONS = ("What it checks", "Why it matters", "Example", "How to fix", "References")
@@ -61,14 +69,17 @@ class RuleDocs:
 
 def _parse_docstring(doc: str | None) -> RuleDocs:
     lines = inspect.cleandoc(doc or "").splitlines()
-    headings = [i for i in range(len(lines) - 1)
-                if lines[i].strip() and re.fullmatch(r"-{3,}", lines[i + 1].strip())]
+    headings = [
+        i
+        for i in range(len(lines) - 1)
+        if lines[i].strip() and re.fullmatch(r"-{3,}", lines[i + 1].strip())
+    ]
     first = headings[0] if headings else len(lines)
     summary = " ".join(line.strip() for line in lines[:first] if line.strip())
     sections: dict[str, str] = {}
     for n, start in enumerate(headings):
         end = headings[n + 1] if n + 1 < len(headings) else len(lines)
-        sections[lines[start].strip()] = "\n".join(lines[start + 2:end]).strip()
+        sections[lines[start].strip()] = "\n".join(lines[start + 2 : end]).strip()
     return RuleDocs(summary=summary, sections=sections)
 
 
@@ -84,8 +95,13 @@ def session_text(ref: SessionRef | tuple[date, Session] | None) -> str:
     return f"{day.isoformat()} {Session(session).value}"
 
 
-def fingerprint(rule: str, school_id: str, pupil_id: str | None, episode: SessionRef | None,
-                discriminator: str = "") -> str:
+def fingerprint(
+    rule: str,
+    school_id: str,
+    pupil_id: str | None,
+    episode: SessionRef | None,
+    discriminator: str = "",
+) -> str:
     """sha256 of what makes a finding the same finding from one scan to the next.
 
     Severity, message, last session and deadline are left out on purpose: a run that grows, or a
@@ -153,9 +169,13 @@ class Rule:
         """
         if last is None:
             last = first
-        fields = {"pupil": pupil_id or "", "first": session_text(first),
-                  "last": session_text(last), "due": due.isoformat() if due else "",
-                  **message_fields}
+        fields = {
+            "pupil": pupil_id or "",
+            "first": session_text(first),
+            "last": session_text(last),
+            "due": due.isoformat() if due else "",
+            **message_fields,
+        }
         return Finding(
             rule=self.code,
             severity=severity or self.severity,
@@ -166,6 +186,11 @@ class Rule:
             due=due,
             message=(template or self.title).format(**fields),
             evidence=dict(evidence or {}),
-            fingerprint=fingerprint(self.code, ctx.school_id, pupil_id,
-                                    first if episode is _FIRST else episode, discriminator),
+            fingerprint=fingerprint(
+                self.code,
+                ctx.school_id,
+                pupil_id,
+                first if episode is _FIRST else episode,
+                discriminator,
+            ),
         )

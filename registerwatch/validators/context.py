@@ -72,11 +72,17 @@ def observed_changes_from_ledger(records: Iterable[Any]) -> list[ObservedChange]
         kind = _LEDGER_KINDS.get(record.kind)
         if kind is None:
             continue
-        out.append(ObservedChange(
-            pupil_id=record.pupil_id, date=record.date, session=Session(record.session),
-            kind=kind, original_code=record.original_code,
-            new_code=None if kind == "deleted" else record.new_code,
-            observed_at=record.observed_at))
+        out.append(
+            ObservedChange(
+                pupil_id=record.pupil_id,
+                date=record.date,
+                session=Session(record.session),
+                kind=kind,
+                original_code=record.original_code,
+                new_code=None if kind == "deleted" else record.new_code,
+                observed_at=record.observed_at,
+            )
+        )
     return out
 
 
@@ -127,8 +133,14 @@ class ScanContext:
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("pupils", "registers", "marks", "amendments", "observed_changes",
-                     "notifications"):
+        for name in (
+            "pupils",
+            "registers",
+            "marks",
+            "amendments",
+            "observed_changes",
+            "notifications",
+        ):
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
@@ -181,9 +193,12 @@ class ScanContext:
         if result is None:
             built = []
             for group in sorted(self.groups):
-                on_roll = tuple(p for p in self.groups[group]
-                                if (p.starting_day is None or p.starting_day <= day)
-                                and (p.leaving_date is None or day <= p.leaving_date))
+                on_roll = tuple(
+                    p
+                    for p in self.groups[group]
+                    if (p.starting_day is None or p.starting_day <= day)
+                    and (p.leaving_date is None or day <= p.leaving_date)
+                )
                 if on_roll:
                     built.append((group, on_roll))
             result = cache[day] = tuple(built)
@@ -225,8 +240,9 @@ class ScanContext:
     @cached_property
     def session_codes(self) -> dict[SessionKey, frozenset[str]]:
         """The codes used on each session (so a rule about rare codes skips most sessions)."""
-        return {key: frozenset(m.code for m in marks)
-                for key, marks in self.marks_by_session.items()}
+        return {
+            key: frozenset(m.code for m in marks) for key, marks in self.marks_by_session.items()
+        }
 
     @cached_property
     def pupils_with_off_session_marks(self) -> frozenset[str]:
@@ -234,8 +250,12 @@ class ScanContext:
         closures): the statistics must leave those marks out, everyone else's can be counted
         whole."""
         index = self.session_index
-        return frozenset(m.pupil_id for key, marks in self.marks_by_session.items()
-                         if key not in index for m in marks)
+        return frozenset(
+            m.pupil_id
+            for key, marks in self.marks_by_session.items()
+            if key not in index
+            for m in marks
+        )
 
     def marked_pupils(self, day: date, session: Session) -> frozenset[str]:
         """Ids of the pupils with a mark on the session (cached)."""
@@ -243,7 +263,8 @@ class ScanContext:
         result = cache.get((day, session))
         if result is None:
             result = cache[(day, session)] = frozenset(
-                m.pupil_id for m in self.marks_by_session.get((day, session), ()))
+                m.pupil_id for m in self.marks_by_session.get((day, session), ())
+            )
         return result
 
     def marks_by_code(self, pupil_id: str) -> Mapping[str, tuple[Mark, ...]]:
@@ -340,8 +361,9 @@ class ScanContext:
 
     def sessions_between(self, start: date, end: date) -> list[SessionKey]:
         """School sessions from ``start`` to ``end`` inclusive (the calendar's answer)."""
-        return [(d, s) for d in self.calendar.school_days(start, end)
-                for s in self.open_sessions(d)]
+        return [
+            (d, s) for d in self.calendar.school_days(start, end) for s in self.open_sessions(d)
+        ]
 
     # -- other records ----------------------------------------------------------------------
 
@@ -362,7 +384,8 @@ class ScanContext:
 
     @cached_property
     def notifications_by_pupil(
-            self) -> dict[tuple[str, NotificationKind], tuple[Notification, ...]]:
+        self,
+    ) -> dict[tuple[str, NotificationKind], tuple[Notification, ...]]:
         out: dict[tuple[str, NotificationKind], list[Notification]] = defaultdict(list)
         for n in self.notifications:
             if n.pupil_id is not None:
@@ -375,7 +398,8 @@ class ScanContext:
     @classmethod
     def build(cls, *, calendar: Any, as_of: date, **records: Any) -> ScanContext:
         """A context from a schema ``Calendar`` (or a ready ``SchoolCalendar``) and record lists."""
-        school_calendar = (calendar if isinstance(calendar, SchoolCalendar)
-                           else SchoolCalendar(calendar))
+        school_calendar = (
+            calendar if isinstance(calendar, SchoolCalendar) else SchoolCalendar(calendar)
+        )
         records.setdefault("school_id", school_calendar.school_id)
         return cls(calendar=school_calendar, as_of=as_of, **records)

@@ -42,8 +42,10 @@ class RuleFailedError(RegisterwatchError):
         self.rule = rule
         self.school_id = school_id
         self.cause = cause
-        super().__init__(f"rule {rule} failed on school {school_id!r}: "
-                         f"{type(cause).__name__}: {cause} (a bug in the rule; please report it)")
+        super().__init__(
+            f"rule {rule} failed on school {school_id!r}: "
+            f"{type(cause).__name__}: {cause} (a bug in the rule; please report it)"
+        )
 
 
 def rule_classes(include_removed: bool = False) -> list[type[Rule]]:
@@ -71,8 +73,13 @@ def get_rule(code_or_name: str) -> Rule:
 
 def _sort_key(finding: Finding) -> tuple[str, str, str, int, str]:
     first = finding.first_session
-    return (finding.rule, finding.pupil_id or "", first.date.isoformat() if first else "",
-            SESSION_ORDER[first.session] if first else -1, finding.fingerprint or "")
+    return (
+        finding.rule,
+        finding.pupil_id or "",
+        first.date.isoformat() if first else "",
+        SESSION_ORDER[first.session] if first else -1,
+        finding.fingerprint or "",
+    )
 
 
 @dataclass
@@ -90,8 +97,13 @@ def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
     if len(set(fingerprints)) != len(fingerprints):
         # two findings with one fingerprint would merge in the findings store
         raise ValueError(f"rule {rule.code} produced duplicate fingerprints")
-    log.debug("scan.rule_checked", rule=rule.code, school_id=ctx.school_id,
-              findings=len(findings), ms=round((time.perf_counter() - started) * 1000, 1))
+    log.debug(
+        "scan.rule_checked",
+        rule=rule.code,
+        school_id=ctx.school_id,
+        findings=len(findings),
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     return findings
 
 
@@ -102,9 +114,14 @@ def scan_rules(ctx: ScanContext, rules: Iterable[Rule] | None = None) -> ScanOut
         for rule in all_rules() if rules is None else rules:
             try:
                 outcome.findings.extend(_run_one(rule, ctx))
-            except Exception as exc:  # noqa: BLE001 - a failing rule must not stop the others
-                log.error("scan.rule_failed", rule=rule.code, school_id=ctx.school_id,
-                          error_type=type(exc).__name__, error=str(exc))
+            except Exception as exc:
+                log.error(
+                    "scan.rule_failed",
+                    rule=rule.code,
+                    school_id=ctx.school_id,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
                 outcome.failed[rule.code] = f"{type(exc).__name__}: {exc}"
     outcome.findings.sort(key=_sort_key)
     return outcome
@@ -121,8 +138,13 @@ def run_rules(ctx: ScanContext, rules: Sequence[Rule] | None = None) -> list[Fin
             try:
                 findings.extend(_run_one(rule, ctx))
             except Exception as exc:
-                log.error("scan.rule_failed", rule=rule.code, school_id=ctx.school_id,
-                          error_type=type(exc).__name__, error=str(exc))
+                log.error(
+                    "scan.rule_failed",
+                    rule=rule.code,
+                    school_id=ctx.school_id,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                )
                 raise RuleFailedError(rule.code, ctx.school_id, exc) from exc
     findings.sort(key=_sort_key)
     return findings

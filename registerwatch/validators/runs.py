@@ -21,8 +21,9 @@ from registerwatch.validators.context import DayMarks, ScanContext, SessionKey
 T = TypeVar("T")
 
 
-def session_runs(ctx: ScanContext, items: Iterable[T],
-                 key: Callable[[T], SessionKey]) -> list[list[T]]:
+def session_runs(
+    ctx: ScanContext, items: Iterable[T], key: Callable[[T], SessionKey]
+) -> list[list[T]]:
     """Split items (sorted by session) into runs of consecutive school sessions. An item on a
     session that is not a school session is a run of its own."""
     runs: list[list[T]] = []
@@ -65,8 +66,9 @@ def classify_all_sessions(codes: frozenset[str]) -> Classifier:
     only whole-school non-school days are skipped (legal review §1 LAR002; 2006 reg 12(2)(a)).
     Returns the kind and the sessions that counted."""
 
-    def classify(day: DayMarks,
-                 open_sessions: tuple[Session, ...]) -> tuple[DayKind, tuple[Session, ...]]:
+    def classify(
+        day: DayMarks, open_sessions: tuple[Session, ...]
+    ) -> tuple[DayKind, tuple[Session, ...]]:
         counted: list[Session] = []
         for session in open_sessions:
             code = day.codes.get(session)
@@ -100,9 +102,9 @@ class DayRun:
         return len(self.days)
 
 
-def day_runs(ctx: ScanContext, pupil: Pupil,
-             classify: Classifier,
-             until: date | None = None) -> list[DayRun]:
+def day_runs(
+    ctx: ScanContext, pupil: Pupil, classify: Classifier, until: date | None = None
+) -> list[DayRun]:
     """The pupil's runs of consecutive counting school days up to ``until`` (default: the last
     day of data), while on roll. A school day with no mark at all, or off roll, breaks a run."""
     until = until or ctx.data_end
@@ -122,8 +124,11 @@ def day_runs(ctx: ScanContext, pupil: Pupil,
             break
         if ctx.calendar.unexpectedly_closed(day.date):
             continue  # a whole-school Y4 day held no session: neither counts nor breaks
-        if not pupil.on_roll(day.date) or (previous is not None and day.index != previous + 1
-                                           and not _only_closed_between(ctx, previous, day)):
+        if not pupil.on_roll(day.date) or (
+            previous is not None
+            and day.index != previous + 1
+            and not _only_closed_between(ctx, previous, day)
+        ):
             close()
         previous = day.index if pupil.on_roll(day.date) else None
         if previous is None:
@@ -141,5 +146,5 @@ def day_runs(ctx: ScanContext, pupil: Pupil,
 def _only_closed_between(ctx: ScanContext, previous: int, day: DayMarks) -> bool:
     """Whether every school day strictly between the day numbered ``previous`` and ``day`` was
     wholly closed unexpectedly (unmarked Y4 days do not break a run either)."""
-    days = ctx.calendar.school_days(ctx.calendar.first_day, day.date)[previous + 1:day.index]
+    days = ctx.calendar.school_days(ctx.calendar.first_day, day.date)[previous + 1 : day.index]
     return bool(days) and all(ctx.calendar.unexpectedly_closed(d) for d in days)

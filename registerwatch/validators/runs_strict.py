@@ -19,10 +19,10 @@ def classify_own_codes(ctx: ScanContext, codes: frozenset[str]) -> Classifier:
     """A day counts when every open session not closed unexpectedly (Y4 in the calendar) is
     coded in ``codes``; a day with no other session is skipped; anything else breaks."""
 
-    def classify(day: DayMarks,
-                 open_sessions: tuple[Session, ...]) -> tuple[DayKind, tuple[Session, ...]]:
-        sessions = tuple(s for s in open_sessions
-                         if ctx.calendar.closure_code(day.date, s) != "Y4")
+    def classify(
+        day: DayMarks, open_sessions: tuple[Session, ...]
+    ) -> tuple[DayKind, tuple[Session, ...]]:
+        sessions = tuple(s for s in open_sessions if ctx.calendar.closure_code(day.date, s) != "Y4")
         if not sessions:
             return DayKind.SKIP, ()
         if all(day.codes.get(s) in codes for s in sessions):

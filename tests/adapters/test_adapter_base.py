@@ -22,9 +22,14 @@ BASE = "http://mis.test/api"
 
 def client(**kw):
     sleeps: list[float] = []
-    c = ApiClient(BASE, school_id="oakfield", credential_hint="OAKFIELD_API_KEY",
-                  retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02),
-                  sleep=sleeps.append, **kw)
+    c = ApiClient(
+        BASE,
+        school_id="oakfield",
+        credential_hint="OAKFIELD_API_KEY",
+        retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02),
+        sleep=sleeps.append,
+        **kw,
+    )
     return c, sleeps
 
 
@@ -78,8 +83,9 @@ def test_other_4xx_is_fatal_without_retry():
 
 @responses.activate
 def test_html_maintenance_page_with_200_is_retried():
-    responses.get(f"{BASE}/x", body="<!DOCTYPE html><html>maintenance</html>",
-                  content_type="text/html")
+    responses.get(
+        f"{BASE}/x", body="<!DOCTYPE html><html>maintenance</html>", content_type="text/html"
+    )
     responses.get(f"{BASE}/x", json={"ok": True})
     c, _ = client()
     assert c.get_json("x") == {"ok": True}
@@ -135,13 +141,13 @@ def test_parse_date_never_quotes_a_date_of_birth():
     assert "2011-02-30" not in str(exc.value)
     with pytest.raises(InvalidRecord, match="'2025-13-01'"):
         parse_date("2025-13-01", resource="marks", record_ref="m1", field="date")
-    assert parse_date("2025-11-03T08:45:00", resource="m", record_ref="1", field="d") == \
-        date(2025, 11, 3)
+    assert parse_date("2025-11-03T08:45:00", resource="m", record_ref="1", field="d") == date(
+        2025, 11, 3
+    )
 
 
 def _mark(code, at=None):
-    return Mark(pupil_id="s:1", date=date(2025, 11, 3), session="AM", code=code,
-                recorded_at=at)
+    return Mark(pupil_id="s:1", date=date(2025, 11, 3), session="AM", code=code, recorded_at=at)
 
 
 def test_dedupe_keeps_the_latest_recorded_and_the_last_among_equals():

@@ -27,7 +27,7 @@ def test_offset_paging_reads_every_item_once_and_stops_on_a_short_page() -> None
 
     def fetch(offset: int) -> list[dict[str, str]]:
         asked.append(offset)
-        return ITEMS[offset:offset + 3]
+        return ITEMS[offset : offset + 3]
 
     pages = list(OffsetPaginator(3).pages(fetch, what="x", identity=lambda i: i["id"]))
     assert _ids(pages) == [i["id"] for i in ITEMS]
@@ -41,8 +41,9 @@ def test_page_numbers_stop_on_an_empty_page_when_the_last_was_full() -> None:
 
 def test_a_link_is_followed_until_there_is_none_and_a_repeated_link_is_refused() -> None:
     site = {"/a": {"items": ITEMS[:2], "next": "/b"}, "/b": {"items": ITEMS[2:], "next": None}}
-    paginator = LinkPaginator("/a", lambda page: page["next"],
-                              records_of=lambda page: page["items"])
+    paginator = LinkPaginator(
+        "/a", lambda page: page["next"], records_of=lambda page: page["items"]
+    )
     assert _ids(list(paginator.pages(site.__getitem__, what="x"))) == [i["id"] for i in ITEMS]
     loop = {"/a": {"items": ITEMS[:1], "next": "/a"}}
     looping = LinkPaginator("/a", lambda page: page["next"], records_of=lambda p: p["items"])

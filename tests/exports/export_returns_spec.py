@@ -47,29 +47,52 @@ _ABSENCE = [c.code for c in CODES_2024 if c.authorised or c.unauthorised]
 
 
 def _la(kind: str) -> ReturnSpec:
-    return ReturnSpec(kind=kind, schema=f"{kind}-1.xsd", golden=f"{kind}-1", file_stem=f"{kind}_{SCHOOL_ID}_2025-11-21",
-                      period="2025-11-21", cases=la_cases.cases_for(kind),
-                      accepted=[(name, mutate) for k, name, mutate in la_cases.ACCEPTED
-                                if k == kind],
-                      enumerations=[("la-common-1.xsd", "AttendanceCode", _CODES)])
+    return ReturnSpec(
+        kind=kind,
+        schema=f"{kind}-1.xsd",
+        golden=f"{kind}-1",
+        file_stem=f"{kind}_{SCHOOL_ID}_2025-11-21",
+        period="2025-11-21",
+        cases=la_cases.cases_for(kind),
+        accepted=[(name, mutate) for k, name, mutate in la_cases.ACCEPTED if k == kind],
+        enumerations=[("la-common-1.xsd", "AttendanceCode", _CODES)],
+    )
 
 
 SPECS: dict[str, ReturnSpec] = {
     "dfe-daily": ReturnSpec(
-        kind="dfe-daily", schema="dfe-daily-1.xsd", golden="dfe-daily-1", file_stem="dfe-daily_wenlock_2025-09-09",
-        period="2025-09-09", cases=marks_cases.DFE_DAILY,
-        enumerations=[("dfe-daily-1.xsd", "AttendanceCodeType", _CODES),
-                      ("dfe-daily-1.xsd", "NCYearType", list(NC_YEARS))]),
+        kind="dfe-daily",
+        schema="dfe-daily-1.xsd",
+        golden="dfe-daily-1",
+        file_stem="dfe-daily_wenlock_2025-09-09",
+        period="2025-09-09",
+        cases=marks_cases.DFE_DAILY,
+        enumerations=[
+            ("dfe-daily-1.xsd", "AttendanceCodeType", _CODES),
+            ("dfe-daily-1.xsd", "NCYearType", list(NC_YEARS)),
+        ],
+    ),
     "census-attendance": ReturnSpec(
-        kind="census-attendance", schema="census-attendance-1.xsd", golden="census-attendance-1",
-        file_stem="census-attendance_wenlock_autumn-2025", episodes=["autumn-2025"] * 4,
+        kind="census-attendance",
+        schema="census-attendance-1.xsd",
+        golden="census-attendance-1",
+        file_stem="census-attendance_wenlock_autumn-2025",
+        episodes=["autumn-2025"] * 4,
         cases=marks_cases.CENSUS_ATTENDANCE,
         accepted=[("second-summer-half-alone", marks_cases.summer_half_term_2_only)],
-        enumerations=[("census-attendance-1.xsd", "AbsenceReasonType", _ABSENCE),
-                      ("census-attendance-1.xsd", "NCYearType", list(NC_YEARS))]),
+        enumerations=[
+            ("census-attendance-1.xsd", "AbsenceReasonType", _ABSENCE),
+            ("census-attendance-1.xsd", "NCYearType", list(NC_YEARS)),
+        ],
+    ),
     "ctf": ReturnSpec(
-        kind="ctf", schema="ctf-attendance-1.xsd", golden="ctf-1", file_stem="ctf_wenlock_2026-01-05", episodes=["2025"] * 4,
-        cases=marks_cases.CTF),
+        kind="ctf",
+        schema="ctf-attendance-1.xsd",
+        golden="ctf-1",
+        file_stem="ctf_wenlock_2026-01-05",
+        episodes=["2025"] * 4,
+        cases=marks_cases.CTF,
+    ),
     **{kind: _la(kind) for kind in LA_RETURNS},
 }
 

@@ -57,56 +57,140 @@ TERMS = [
 CLOSURES = [
     {"date": date(2025, 10, 24), "session": "PM", "kind": "planned", "reason": "Early finish"},
     {"date": date(2025, 11, 14), "session": "both", "kind": "planned", "reason": "INSET day"},
-    {"date": date(2025, 11, 20), "session": "both", "kind": "unexpected",
-     "reason": "Heating failure"},
+    {
+        "date": date(2025, 11, 20),
+        "session": "both",
+        "kind": "unexpected",
+        "reason": "Heating failure",
+    },
 ]
 UNEXPECTED_CLOSURE = date(2025, 11, 20)
 
 
-def school_table(school_id: str = SCHOOL_ID, urn: str = "123456",
-                 laestab: str = "8934001") -> dict[str, Any]:
+def school_table(
+    school_id: str = SCHOOL_ID, urn: str = "123456", laestab: str = "8934001"
+) -> dict[str, Any]:
     return {
-        "id": school_id, "urn": urn, "laestab": laestab,
-        "name": f"{school_id.title()} Primary School", "la_code": laestab[:3],
+        "id": school_id,
+        "urn": urn,
+        "laestab": laestab,
+        "name": f"{school_id.title()} Primary School",
+        "la_code": laestab[:3],
         "phase": "primary",
-        "mis": {"vendor": "go4schools", "base_url": "http://127.0.0.1:9/customer/v1",
-                "api_key_env": f"{school_id.upper()}_G4S_KEY"},
+        "mis": {
+            "vendor": "go4schools",
+            "base_url": "http://127.0.0.1:9/customer/v1",
+            "api_key_env": f"{school_id.upper()}_G4S_KEY",
+        },
         "calendar": {"terms": TERMS, "closures": CLOSURES},
     }
 
 
-def settings(store_url: str = "sqlite://", schools: list[dict[str, Any]] | None = None
-             ) -> Settings:
-    return parse_config({"store": {"url": store_url},
-                         "schools": schools or [school_table()]})
+def settings(store_url: str = "sqlite://", schools: list[dict[str, Any]] | None = None) -> Settings:
+    return parse_config({"store": {"url": store_url}, "schools": schools or [school_table()]})
 
 
 def calendar() -> SchoolCalendar:
     return SchoolCalendar(settings().school(SCHOOL_ID).to_calendar())
 
 
-def pupil(n: int, forename: str, surname: str, upn: str | None, dob: date, sex: str,
-          nc_year: str, school_id: str = SCHOOL_ID, **extra: Any) -> Pupil:
-    return Pupil(id=f"{school_id}:{n}", school_id=school_id, mis_id=str(n), upn=upn,
-                 legal_forename=forename, legal_surname=surname, dob=dob, sex=sex,
-                 nc_year=nc_year, reg_group=f"{nc_year}W",
-                 starting_day=extra.pop("starting_day", date(2024, 9, 4)), **extra)
+def pupil(
+    n: int,
+    forename: str,
+    surname: str,
+    upn: str | None,
+    dob: date,
+    sex: str,
+    nc_year: str,
+    school_id: str = SCHOOL_ID,
+    **extra: Any,
+) -> Pupil:
+    return Pupil(
+        id=f"{school_id}:{n}",
+        school_id=school_id,
+        mis_id=str(n),
+        upn=upn,
+        legal_forename=forename,
+        legal_surname=surname,
+        dob=dob,
+        sex=sex,
+        nc_year=nc_year,
+        reg_group=f"{nc_year}W",
+        starting_day=extra.pop("starting_day", date(2024, 9, 4)),
+        **extra,
+    )
 
 
 def pupils(school_id: str = SCHOOL_ID) -> list[Pupil]:
     return [
-        pupil(1001, "Ava", "Ashdown", "D893400125001", date(2017, 3, 14), "F", "4", school_id,
-              sen_support=True, fsm=True),
-        pupil(1002, "Ben", "Brook", "T893400125002", date(2016, 11, 2), "M", "4", school_id,
-              ehcp=True, looked_after=True),
-        pupil(1003, "Cara", "Cole", "G893400125003", date(2019, 6, 30), "F", "2", school_id,
-              starting_day=date(2025, 9, 15)),
-        pupil(1004, "Dev", "Dale", "W893400125004", date(2018, 1, 20), "M", "2", school_id,
-              leaving_date=date(2025, 10, 10)),
-        pupil(1005, "Eve", "Eden", "K893400125005", date(2021, 9, 1), "F", "N2", school_id,
-              starting_day=date(2025, 9, 3)),
-        pupil(1006, "Finn", "Ford", "Z893400125006", date(2017, 5, 5), "M", "4", school_id,
-              boarder=True),
+        pupil(
+            1001,
+            "Ava",
+            "Ashdown",
+            "D893400125001",
+            date(2017, 3, 14),
+            "F",
+            "4",
+            school_id,
+            sen_support=True,
+            fsm=True,
+        ),
+        pupil(
+            1002,
+            "Ben",
+            "Brook",
+            "T893400125002",
+            date(2016, 11, 2),
+            "M",
+            "4",
+            school_id,
+            ehcp=True,
+            looked_after=True,
+        ),
+        pupil(
+            1003,
+            "Cara",
+            "Cole",
+            "G893400125003",
+            date(2019, 6, 30),
+            "F",
+            "2",
+            school_id,
+            starting_day=date(2025, 9, 15),
+        ),
+        pupil(
+            1004,
+            "Dev",
+            "Dale",
+            "W893400125004",
+            date(2018, 1, 20),
+            "M",
+            "2",
+            school_id,
+            leaving_date=date(2025, 10, 10),
+        ),
+        pupil(
+            1005,
+            "Eve",
+            "Eden",
+            "K893400125005",
+            date(2021, 9, 1),
+            "F",
+            "N2",
+            school_id,
+            starting_day=date(2025, 9, 3),
+        ),
+        pupil(
+            1006,
+            "Finn",
+            "Ford",
+            "Z893400125006",
+            date(2017, 5, 5),
+            "M",
+            "4",
+            school_id,
+            boarder=True,
+        ),
     ]
 
 
@@ -151,9 +235,13 @@ def code_for(p: Pupil, day: date, session: Session) -> tuple[str, int | None, st
     return ("/" if session is AM else "\\", None, None)
 
 
-def marks(pupil_list: Iterable[Pupil], start: date = date(2025, 9, 1),
-          end: date = date(2025, 12, 31), *, skip: Iterable[tuple[str, date, Session]] = ()
-          ) -> list[Mark]:
+def marks(
+    pupil_list: Iterable[Pupil],
+    start: date = date(2025, 9, 1),
+    end: date = date(2025, 12, 31),
+    *,
+    skip: Iterable[tuple[str, date, Session]] = (),
+) -> list[Mark]:
     """A mark for every school session each registered pupil was on roll for, except ``skip``
     (pupil id, date, session)."""
     cal = calendar()
@@ -166,15 +254,28 @@ def marks(pupil_list: Iterable[Pupil], start: date = date(2025, 9, 1),
             if not p.on_roll(day) or (p.id, day, session) in skipped:
                 continue
             code, late, comment = code_for(p, day, session)
-            out.append(Mark(pupil_id=p.id, date=day, session=session, code=code,
-                            vendor_code=code, minutes_late=late, comment=comment,
-                            recorded_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-                            + timedelta(hours=9 if session is AM else 13)))
+            out.append(
+                Mark(
+                    pupil_id=p.id,
+                    date=day,
+                    session=session,
+                    code=code,
+                    vendor_code=code,
+                    minutes_late=late,
+                    comment=comment,
+                    recorded_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                    + timedelta(hours=9 if session is AM else 13),
+                )
+            )
     return out
 
 
-def open_store(path: Path, pupil_list: list[Pupil] | None = None,
-               mark_list: list[Mark] | None = None, school_id: str = SCHOOL_ID) -> Store:
+def open_store(
+    path: Path,
+    pupil_list: list[Pupil] | None = None,
+    mark_list: list[Mark] | None = None,
+    school_id: str = SCHOOL_ID,
+) -> Store:
     store = Store.open(f"sqlite:///{path}")
     pupil_list = pupils(school_id) if pupil_list is None else pupil_list
     store.upsert_pupils(pupil_list)
@@ -182,13 +283,26 @@ def open_store(path: Path, pupil_list: list[Pupil] | None = None,
     return store
 
 
-def make_request(store: Store, *, as_of: date, day: date | None = None,
-                 term: str | None = None, allow_incomplete: bool = False,
-                 options: dict[str, Any] | None = None,
-                 school_settings: Any = None) -> ExportRequest:
-    return ExportRequest(school=school_settings or settings().school(SCHOOL_ID), store=store,
-                         as_of=as_of, generated_at=GENERATED_AT, day=day, term=term,
-                         allow_incomplete=allow_incomplete, options=options or {})
+def make_request(
+    store: Store,
+    *,
+    as_of: date,
+    day: date | None = None,
+    term: str | None = None,
+    allow_incomplete: bool = False,
+    options: dict[str, Any] | None = None,
+    school_settings: Any = None,
+) -> ExportRequest:
+    return ExportRequest(
+        school=school_settings or settings().school(SCHOOL_ID),
+        store=store,
+        as_of=as_of,
+        generated_at=GENERATED_AT,
+        day=day,
+        term=term,
+        allow_incomplete=allow_incomplete,
+        options=options or {},
+    )
 
 
 def check_golden(name: str, data: bytes) -> None:
@@ -203,8 +317,10 @@ def check_golden(name: str, data: bytes) -> None:
         path.write_bytes(data)
     assert path.is_file(), f"no golden file {path}; run with {UPDATE_GOLDEN_ENV}=1 to create it"
     expected = path.read_bytes()
-    assert data == expected, (f"{name} differs from its golden file; if the change is intended, "
-                              f"rerun with {UPDATE_GOLDEN_ENV}=1 and review the diff")
+    assert data == expected, (
+        f"{name} differs from its golden file; if the change is intended, "
+        f"rerun with {UPDATE_GOLDEN_ENV}=1 and review the diff"
+    )
 
 
 def write_config(path: Path, store_path: Path, schools: list[dict[str, Any]]) -> Path:
@@ -221,8 +337,9 @@ def mutated(rendered: RenderedReturn, change: Mutation) -> RenderedReturn:
     """A copy of ``rendered`` whose XML has had ``change`` applied (the CSV is untouched)."""
     root = etree.fromstring(rendered.xml)
     change(root)
-    return dataclasses.replace(rendered, xml=etree.tostring(root, xml_declaration=True,
-                                                            encoding="UTF-8"))
+    return dataclasses.replace(
+        rendered, xml=etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    )
 
 
 def set_text(path: str, value: str) -> Mutation:
@@ -230,12 +347,14 @@ def set_text(path: str, value: str) -> Mutation:
         found = root.find(path)
         assert found is not None, path
         found.text = value
+
     return change
 
 
 def set_attribute(name: str, value: str) -> Mutation:
     def change(root: etree._Element) -> None:
         root.set(name, value)
+
     return change
 
 
@@ -244,15 +363,18 @@ def remove(path: str) -> Mutation:
         found = root.find(path)
         assert found is not None, path
         found.getparent().remove(found)
+
     return change
 
 
 def duplicate(path: str) -> Mutation:
     """Insert a copy of the element right after it."""
+
     def change(root: etree._Element) -> None:
         found = root.find(path)
         assert found is not None, path
         found.addnext(copy.deepcopy(found))
+
     return change
 
 
@@ -263,6 +385,7 @@ def add_after(path: str, tag: str, text: str | None = None) -> Mutation:
         element = etree.Element(tag)
         element.text = text
         found.addnext(element)
+
     return change
 
 
@@ -285,8 +408,9 @@ def enumeration(schema_name: str, type_name: str) -> list[str]:
     source = resources.files("registerwatch.exports.schemas").joinpath(schema_name)
     tree = etree.parse(str(source))
     ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
-    return list(tree.xpath(f"//xs:simpleType[@name='{type_name}']//xs:enumeration/@value",
-                           namespaces=ns))
+    return list(
+        tree.xpath(f"//xs:simpleType[@name='{type_name}']//xs:enumeration/@value", namespaces=ns)
+    )
 
 
 def validate_file(schema_name: str, path: Path) -> None:

@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from registerwatch.calendar import SchoolCalendar
-from registerwatch.config import parse_config
-from registerwatch.config import SchoolSettings
+from registerwatch.config import SchoolSettings, parse_config
 from registerwatch.exports.registry import ExportRequest
 from registerwatch.schema import (
     Address,
@@ -64,26 +63,50 @@ Y4_DAY = date(2025, 11, 13)
 
 CALENDAR = Calendar(
     school_id=SCHOOL_ID,
-    terms=[Term(start=date(2025, 9, 3), end=date(2025, 10, 24)),
-           Term(start=date(2025, 11, 3), end=date(2025, 12, 19))],
-    closures=[{"date": Y4_DAY, "session": "both", "kind": "unexpected",  # type: ignore[list-item]
-               "reason": "Power cut"}])
+    terms=[
+        Term(start=date(2025, 9, 3), end=date(2025, 10, 24)),
+        Term(start=date(2025, 11, 3), end=date(2025, 12, 19)),
+    ],
+    closures=[
+        {
+            "date": Y4_DAY,
+            "session": "both",
+            "kind": "unexpected",  # type: ignore[list-item]
+            "reason": "Power cut",
+        }
+    ],
+)
 
 AM, PM = Session.AM, Session.PM
 
 
-def school_settings(school_id: str = SCHOOL_ID, *, urn: str = "140001",
-                    laestab: str = "8814001", name: str = "Elmbrook Academy",
-                    calendar: Calendar = CALENDAR) -> SchoolSettings:
+def school_settings(
+    school_id: str = SCHOOL_ID,
+    *,
+    urn: str = "140001",
+    laestab: str = "8814001",
+    name: str = "Elmbrook Academy",
+    calendar: Calendar = CALENDAR,
+) -> SchoolSettings:
     table = {
-        "id": school_id, "urn": urn, "laestab": laestab, "name": name,
-        "la_code": laestab[:3], "phase": "secondary",
-        "mis": {"vendor": "go4schools", "base_url": "http://127.0.0.1:9/customer/v1",
-                "api_key_env": f"{school_id.upper()}_G4S_KEY"},
-        "calendar": {"terms": [{"start": t.start, "end": t.end} for t in calendar.terms],
-                     "closures": [{"date": c.date, "session": c.session,
-                                   "kind": c.kind.value, "reason": c.reason}
-                                  for c in calendar.closures]},
+        "id": school_id,
+        "urn": urn,
+        "laestab": laestab,
+        "name": name,
+        "la_code": laestab[:3],
+        "phase": "secondary",
+        "mis": {
+            "vendor": "go4schools",
+            "base_url": "http://127.0.0.1:9/customer/v1",
+            "api_key_env": f"{school_id.upper()}_G4S_KEY",
+        },
+        "calendar": {
+            "terms": [{"start": t.start, "end": t.end} for t in calendar.terms],
+            "closures": [
+                {"date": c.date, "session": c.session, "kind": c.kind.value, "reason": c.reason}
+                for c in calendar.closures
+            ],
+        },
     }
     settings = parse_config({"store": {"url": "sqlite://"}, "schools": [table]})
     return settings.schools[0]
@@ -112,57 +135,198 @@ def pupils() -> list[Pupil]:
 
     def pupil(n: int, forename: str, surname: str, **fields: Any) -> Pupil:
         base: dict[str, Any] = {
-            "id": f"{SCHOOL_ID}:{n}", "school_id": SCHOOL_ID, "mis_id": str(n),
-            "upn": _upn(n - 1000), "legal_forename": forename, "legal_surname": surname,
-            "sex": "F", "dob": date(2012, 5, 1), "nc_year": "8", "reg_group": "8E",
-            "starting_day": date(2024, 9, 4)}
+            "id": f"{SCHOOL_ID}:{n}",
+            "school_id": SCHOOL_ID,
+            "mis_id": str(n),
+            "upn": _upn(n - 1000),
+            "legal_forename": forename,
+            "legal_surname": surname,
+            "sex": "F",
+            "dob": date(2012, 5, 1),
+            "nc_year": "8",
+            "reg_group": "8E",
+            "starting_day": date(2024, 9, 4),
+        }
         return Pupil(**(base | fields))
 
     return [
-        pupil(1001, "Maja", "Wood", middle_names="Alexandra", address=wood, contacts=[
-            Contact(name="Ama Wood", relationship="Mother", address=wood, phone="07700 900570",
-                    lives_with=True, priority=1),
-            Contact(name="Matthew Wood", relationship="Father", address=wood,
-                    phone="07700 900957", lives_with=True, priority=2),
-            Contact(name="Grace Wood", relationship="Grandmother",
-                    address=_home("2 Elm Close", postcode="CM1 4RR"), phone="01632 960001",
-                    lives_with=False, priority=3)]),
-        pupil(1002, "Samuel", "Price", preferred_forename="Sam", sex=None, address=price,
-              dob=date(2013, 1, 20), nc_year="7"),
-        pupil(1003, "Ella", "Hart", address=hart, nc_year="9", dob=date(2011, 2, 3), contacts=[
-            Contact(name="Rosa Hart", relationship="Mother", address=hart, phone=None,
-                    lives_with=True, priority=1),
-            Contact(name="Tom Hart", relationship="Father",
+        pupil(
+            1001,
+            "Maja",
+            "Wood",
+            middle_names="Alexandra",
+            address=wood,
+            contacts=[
+                Contact(
+                    name="Ama Wood",
+                    relationship="Mother",
+                    address=wood,
+                    phone="07700 900570",
+                    lives_with=True,
+                    priority=1,
+                ),
+                Contact(
+                    name="Matthew Wood",
+                    relationship="Father",
+                    address=wood,
+                    phone="07700 900957",
+                    lives_with=True,
+                    priority=2,
+                ),
+                Contact(
+                    name="Grace Wood",
+                    relationship="Grandmother",
+                    address=_home("2 Elm Close", postcode="CM1 4RR"),
+                    phone="01632 960001",
+                    lives_with=False,
+                    priority=3,
+                ),
+            ],
+        ),
+        pupil(
+            1002,
+            "Samuel",
+            "Price",
+            preferred_forename="Sam",
+            sex=None,
+            address=price,
+            dob=date(2013, 1, 20),
+            nc_year="7",
+        ),
+        pupil(
+            1003,
+            "Ella",
+            "Hart",
+            address=hart,
+            nc_year="9",
+            dob=date(2011, 2, 3),
+            contacts=[
+                Contact(
+                    name="Rosa Hart",
+                    relationship="Mother",
+                    address=hart,
+                    phone=None,
+                    lives_with=True,
+                    priority=1,
+                ),
+                Contact(
+                    name="Tom Hart",
+                    relationship="Father",
                     address=_home("40 Quay Street", town="Maldon", postcode="CM9 5AA"),
-                    phone="07700 900311", lives_with=False, priority=2)]),
-        pupil(1004, "Noah", "Price", sex="M", upn=_bad_check_letter(_upn(4)), address=None,
-              contacts=[
-                  Contact(name="Jo Carter", relationship="Foster carer", address=None,
-                          phone="07700 900404", lives_with=True, priority=1),
-                  Contact(name="Sam Patel", relationship="Local authority social worker",
-                          phone="01632 960404", lives_with=False, priority=2)]),
-        pupil(1005, "Oluwatobi", "Okafor", sex="M", preferred_forename="Tobi",
-              preferred_surname="Okafor-Smith", nc_year="7", dob=date(2014, 6, 9),
-              starting_day=date(2025, 11, 12), boarder=True, address=okafor, contacts=[
-                  Contact(name="Chidi Okafor", relationship="Father", address=okafor,
-                          phone="07700 900505", lives_with=True, priority=1),
-                  Contact(name="Helen Smith", relationship="Mother",
-                          address=_home("61 Baker Street", town="London",
-                                        postcode="NW1 6XE"),
-                          phone="07700 900506", lives_with=False, priority=2)]),
-        pupil(1006, "Kai", "Stone", sex=None, dob=None, upn=None, nc_year="Y9",
-              starting_day=date(2025, 11, 18),
-              address=Address(lines=[], town="Writtle", postcode="CM1 3AA")),
-        pupil(1007, "Isla", "Green", leaving_date=date(2025, 11, 7), deletion_ground="9(1)(a)",
-              new_school="Moulsham Park School", address=green, contacts=[
-                  Contact(name="Nina Green", relationship="Mother", address=green,
-                          phone="07700 900707", lives_with=True, priority=1)]),
-        pupil(1008, "Leo", "Marsh", sex="M", nc_year="9", dob=date(2011, 4, 4),
-              leaving_date=date(2025, 11, 14), deletion_ground="Moved abroad",
-              future_address=Address(lines=["12 Rue de la Paix"], town="Paris"),
-              address=marsh, contacts=[
-                  Contact(name="Owen Marsh", relationship="Father", address=None,
-                          phone="07700 900808", lives_with=True, priority=1)]),
+                    phone="07700 900311",
+                    lives_with=False,
+                    priority=2,
+                ),
+            ],
+        ),
+        pupil(
+            1004,
+            "Noah",
+            "Price",
+            sex="M",
+            upn=_bad_check_letter(_upn(4)),
+            address=None,
+            contacts=[
+                Contact(
+                    name="Jo Carter",
+                    relationship="Foster carer",
+                    address=None,
+                    phone="07700 900404",
+                    lives_with=True,
+                    priority=1,
+                ),
+                Contact(
+                    name="Sam Patel",
+                    relationship="Local authority social worker",
+                    phone="01632 960404",
+                    lives_with=False,
+                    priority=2,
+                ),
+            ],
+        ),
+        pupil(
+            1005,
+            "Oluwatobi",
+            "Okafor",
+            sex="M",
+            preferred_forename="Tobi",
+            preferred_surname="Okafor-Smith",
+            nc_year="7",
+            dob=date(2014, 6, 9),
+            starting_day=date(2025, 11, 12),
+            boarder=True,
+            address=okafor,
+            contacts=[
+                Contact(
+                    name="Chidi Okafor",
+                    relationship="Father",
+                    address=okafor,
+                    phone="07700 900505",
+                    lives_with=True,
+                    priority=1,
+                ),
+                Contact(
+                    name="Helen Smith",
+                    relationship="Mother",
+                    address=_home("61 Baker Street", town="London", postcode="NW1 6XE"),
+                    phone="07700 900506",
+                    lives_with=False,
+                    priority=2,
+                ),
+            ],
+        ),
+        pupil(
+            1006,
+            "Kai",
+            "Stone",
+            sex=None,
+            dob=None,
+            upn=None,
+            nc_year="Y9",
+            starting_day=date(2025, 11, 18),
+            address=Address(lines=[], town="Writtle", postcode="CM1 3AA"),
+        ),
+        pupil(
+            1007,
+            "Isla",
+            "Green",
+            leaving_date=date(2025, 11, 7),
+            deletion_ground="9(1)(a)",
+            new_school="Moulsham Park School",
+            address=green,
+            contacts=[
+                Contact(
+                    name="Nina Green",
+                    relationship="Mother",
+                    address=green,
+                    phone="07700 900707",
+                    lives_with=True,
+                    priority=1,
+                )
+            ],
+        ),
+        pupil(
+            1008,
+            "Leo",
+            "Marsh",
+            sex="M",
+            nc_year="9",
+            dob=date(2011, 4, 4),
+            leaving_date=date(2025, 11, 14),
+            deletion_ground="Moved abroad",
+            future_address=Address(lines=["12 Rue de la Paix"], town="Paris"),
+            address=marsh,
+            contacts=[
+                Contact(
+                    name="Owen Marsh",
+                    relationship="Father",
+                    address=None,
+                    phone="07700 900808",
+                    lives_with=True,
+                    priority=1,
+                )
+            ],
+        ),
         pupil(1009, "Ruby", "Shaw", address=_home("5 Lime Walk", postcode="CM1 1AA")),
     ]
 
@@ -172,8 +336,11 @@ def school_days(start: date, end: date) -> list[date]:
 
 
 def _marks(pupil_id: str, days: Iterable[date], am: str, pm: str) -> list[Mark]:
-    return [Mark(pupil_id=pupil_id, date=day, session=session, code=code, vendor_code=code)
-            for day in days for session, code in ((AM, am), (PM, pm))]
+    return [
+        Mark(pupil_id=pupil_id, date=day, session=session, code=code, vendor_code=code)
+        for day in days
+        for session, code in ((AM, am), (PM, pm))
+    ]
 
 
 def marks() -> list[Mark]:
@@ -202,18 +369,29 @@ def marks() -> list[Mark]:
 
 def notifications() -> list[Notification]:
     """The one return already made: Ruby Shaw's sickness return."""
-    return [Notification(kind=NotificationKind.SICKNESS, school_id=SCHOOL_ID,
-                         pupil_id=f"{SCHOOL_ID}:1009", episode_start=date(2025, 9, 22),
-                         made_at=datetime(2025, 10, 13, 15, 0, tzinfo=UTC), channel="email",
-                         reference="SICK-1009")]
+    return [
+        Notification(
+            kind=NotificationKind.SICKNESS,
+            school_id=SCHOOL_ID,
+            pupil_id=f"{SCHOOL_ID}:1009",
+            episode_start=date(2025, 9, 22),
+            made_at=datetime(2025, 10, 13, 15, 0, tzinfo=UTC),
+            channel="email",
+            reference="SICK-1009",
+        )
+    ]
 
 
 # -- the store and the scan ---------------------------------------------------------------------
 
 
-def load(store: Store, *, school: SchoolSettings | None = None, calendar: Calendar = CALENDAR,
-         records: tuple[Sequence[Pupil], Sequence[Mark], Sequence[Notification]] | None = None
-         ) -> None:
+def load(
+    store: Store,
+    *,
+    school: SchoolSettings | None = None,
+    calendar: Calendar = CALENDAR,
+    records: tuple[Sequence[Pupil], Sequence[Mark], Sequence[Notification]] | None = None,
+) -> None:
     """Put a school's records in the store, as sync would."""
     school = school or school_settings()
     the_pupils, the_marks, the_notifications = records or (pupils(), marks(), notifications())
@@ -224,8 +402,7 @@ def load(store: Store, *, school: SchoolSettings | None = None, calendar: Calend
     store.add_notifications(the_notifications, at=SCANNED_AT)
 
 
-def scan(store: Store, school_id: str, as_of: date, *, at: datetime = SCANNED_AT
-         ) -> list[Finding]:
+def scan(store: Store, school_id: str, as_of: date, *, at: datetime = SCANNED_AT) -> list[Finding]:
     """Run the LAR rules over what the store holds and persist the outcome as the nightly scan
     does: findings seen are saved (open), open LAR findings not seen any more are resolved."""
     calendar = store.calendar(school_id)
@@ -233,23 +410,36 @@ def scan(store: Store, school_id: str, as_of: date, *, at: datetime = SCANNED_AT
     # Elmbrook marks O for "reason unknown", so O counts towards the CME referral (LAR003);
     # by default only N does (rule-corrections.md §1)
     ctx = ScanContext.build(
-        calendar=calendar, as_of=as_of, school_id=school_id, pupils=store.pupils(school_id),
-        marks=store.marks(school_id), notifications=store.notifications(school_id),
-        settings=RuleSettings(cme_codes=frozenset({"N", "O"})))
+        calendar=calendar,
+        as_of=as_of,
+        school_id=school_id,
+        pupils=store.pupils(school_id),
+        marks=store.marks(school_id),
+        notifications=store.notifications(school_id),
+        settings=RuleSettings(cme_codes=frozenset({"N", "O"})),
+    )
     findings = run_rules(ctx, [rule() for rule in lar_rules()])
     store.save_findings(findings, at=at)
     seen = {f.fingerprint for f in findings}
-    gone = [stored.finding.model_copy(update={"resolved_at": at})
-            for fingerprint, stored in store.load_findings(school_id, status="open").items()
-            if stored.finding.rule.startswith("LAR") and fingerprint not in seen]
+    gone = [
+        stored.finding.model_copy(update={"resolved_at": at})
+        for fingerprint, stored in store.load_findings(school_id, status="open").items()
+        if stored.finding.rule.startswith("LAR") and fingerprint not in seen
+    ]
     store.save_findings(gone, at=at)
     return findings
 
 
-def request_for(store: Store, school: SchoolSettings | None = None, *, as_of: date = AS_OF,
-                generated_at: datetime = GENERATED_AT) -> ExportRequest:
-    return ExportRequest(school=school or school_settings(), store=store, as_of=as_of,
-                         generated_at=generated_at)
+def request_for(
+    store: Store,
+    school: SchoolSettings | None = None,
+    *,
+    as_of: date = AS_OF,
+    generated_at: datetime = GENERATED_AT,
+) -> ExportRequest:
+    return ExportRequest(
+        school=school or school_settings(), store=store, as_of=as_of, generated_at=generated_at
+    )
 
 
 @dataclass(frozen=True)
@@ -284,10 +474,15 @@ def test_export_la_scenario_finds_exactly_the_described_breaches(tmp_path: Path)
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
         load(store)
         findings = scan(store, SCHOOL_ID, AS_OF)
-    got = sorted((f.rule, f.pupil_id,
-                  (f.first_session.date, f.first_session.session) if f.first_session else None,
-                  (f.last_session.date, f.last_session.session) if f.last_session else None)
-                 for f in findings)
+    got = sorted(
+        (
+            f.rule,
+            f.pupil_id,
+            (f.first_session.date, f.first_session.session) if f.first_session else None,
+            (f.last_session.date, f.last_session.session) if f.last_session else None,
+        )
+        for f in findings
+    )
     want = sorted((e.rule, f"{SCHOOL_ID}:{e.pupil}", e.first, e.last) for e in EXPECTED)
     assert got == want
     by_key = {(f.rule, f.pupil_id): f for f in findings}

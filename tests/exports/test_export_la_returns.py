@@ -82,14 +82,26 @@ def status(element: etree._Element | None) -> tuple[str | None, str | None]:
 
 def test_export_la_kinds_map_to_notifications_rules_and_packages() -> None:
     assert NOTIFICATION_KIND == {
-        "la-sickness": "sickness", "la-continuous-absence": "continuous_absence",
-        "la-cme": "cme", "la-new-pupil": "new_pupil", "la-deletion": "deletion"}
+        "la-sickness": "sickness",
+        "la-continuous-absence": "continuous_absence",
+        "la-cme": "cme",
+        "la-new-pupil": "new_pupil",
+        "la-deletion": "deletion",
+    }
     assert {NotificationKind(v) for v in NOTIFICATION_KIND.values()} == {
-        NotificationKind.SICKNESS, NotificationKind.CONTINUOUS_ABSENCE, NotificationKind.CME,
-        NotificationKind.NEW_PUPIL, NotificationKind.DELETION}
-    assert RULE_FOR_RETURN == {"la-sickness": "LAR001", "la-continuous-absence": "LAR002",
-                               "la-cme": "LAR003", "la-new-pupil": "LAR004",
-                               "la-deletion": "LAR005"}
+        NotificationKind.SICKNESS,
+        NotificationKind.CONTINUOUS_ABSENCE,
+        NotificationKind.CME,
+        NotificationKind.NEW_PUPIL,
+        NotificationKind.DELETION,
+    }
+    assert RULE_FOR_RETURN == {
+        "la-sickness": "LAR001",
+        "la-continuous-absence": "LAR002",
+        "la-cme": "LAR003",
+        "la-new-pupil": "LAR004",
+        "la-deletion": "LAR005",
+    }
     # LAR006 judges the ground a deletion return states; it has no return of its own
     assert {rule.code for rule in lar_rules()} - {"LAR006"} == set(RULE_FOR_RETURN.values())
     assert set(LA_RETURNS) == set(KINDS) == set(NOTIFICATION_KIND)
@@ -100,18 +112,39 @@ def test_export_la_kinds_map_to_notifications_rules_and_packages() -> None:
 
 def test_export_la_notification_for_carries_the_episode_date() -> None:
     made = datetime(2025, 11, 21, 9, 0, tzinfo=UTC)
-    n = notification_for("la-continuous-absence", SCHOOL_ID,
-                         ReturnRecordKey("elmbrook:1003", "2025-11-03"), made_at=made,
-                         channel="LA portal", reference="CA-1003")
-    assert (n.kind, n.school_id, n.pupil_id, n.episode_start, n.made_at, n.channel,
-            n.reference) == (NotificationKind.CONTINUOUS_ABSENCE, SCHOOL_ID, "elmbrook:1003",
-                             date(2025, 11, 3), made, "LA portal", "CA-1003")
+    n = notification_for(
+        "la-continuous-absence",
+        SCHOOL_ID,
+        ReturnRecordKey("elmbrook:1003", "2025-11-03"),
+        made_at=made,
+        channel="LA portal",
+        reference="CA-1003",
+    )
+    assert (
+        n.kind,
+        n.school_id,
+        n.pupil_id,
+        n.episode_start,
+        n.made_at,
+        n.channel,
+        n.reference,
+    ) == (
+        NotificationKind.CONTINUOUS_ABSENCE,
+        SCHOOL_ID,
+        "elmbrook:1003",
+        date(2025, 11, 3),
+        made,
+        "LA portal",
+        "CA-1003",
+    )
     with pytest.raises(KeyError):
-        notification_for("dfe-daily", SCHOOL_ID, ReturnRecordKey("p", "2025-11-03"),
-                         made_at=made, channel="x")
+        notification_for(
+            "dfe-daily", SCHOOL_ID, ReturnRecordKey("p", "2025-11-03"), made_at=made, channel="x"
+        )
     with pytest.raises(ValueError, match="no pupil or no episode"):
-        notification_for("la-cme", SCHOOL_ID, ReturnRecordKey(None, "2025-11-03"),
-                         made_at=made, channel="x")
+        notification_for(
+            "la-cme", SCHOOL_ID, ReturnRecordKey(None, "2025-11-03"), made_at=made, channel="x"
+        )
 
 
 # -- values ---------------------------------------------------------------------------------------
@@ -131,13 +164,19 @@ def test_export_la_one_record_per_open_finding_keyed_by_episode(store: Store, ki
     want = [ReturnRecordKey(p, e) for p, e in EXPECTED_KEYS[kind]]
     assert rendered.records == want
     root = etree.fromstring(rendered.xml)
-    assert [(r.findtext("RecordKey/PupilRef"), r.findtext("RecordKey/Episode"))
-            for r in root.iterfind("Records/Record")] == EXPECTED_KEYS[kind]
+    assert [
+        (r.findtext("RecordKey/PupilRef"), r.findtext("RecordKey/Episode"))
+        for r in root.iterfind("Records/Record")
+    ] == EXPECTED_KEYS[kind]
     assert root.findtext("Header/RecordCount") == str(len(want))
     assert root.findtext("Header/ReturnKind") == kind
     assert root.findtext("Header/GeneratedAt") == "2025-11-21T07:30:00+00:00"
     assert [root.findtext(f"Header/School/{t}") for t in ("LA", "Estab", "URN", "Name")] == [
-        "881", "4001", "140001", "Elmbrook Academy"]
+        "881",
+        "4001",
+        "140001",
+        "Elmbrook Academy",
+    ]
     assert [row[:2] for row in rendered.csv_rows] == [list(k) for k in EXPECTED_KEYS[kind]]
 
 
@@ -147,7 +186,9 @@ def test_export_la_sickness_values(store: Store) -> None:
     assert wood.findtext("Pupil/LegalSurname") == "Wood"
     assert wood.findtext("Pupil/MiddleNames") == "Alexandra"
     assert [p.findtext("Name") for p in wood.iterfind("ParentsLivedWith/Parent")] == [
-        "Ama Wood", "Matthew Wood"]  # the grandmother does not live with her
+        "Ama Wood",
+        "Matthew Wood",
+    ]  # the grandmother does not live with her
     assert wood.find("Episode/Start").get("session") == "AM"  # type: ignore[union-attr]
     assert wood.findtext("Episode/Start") == "2025-09-15"
     assert wood.findtext("Episode/End") == "2025-10-03"
@@ -155,7 +196,8 @@ def test_export_la_sickness_values(store: Store) -> None:
     assert wood.findtext("Episode/IllnessDays") == "15"
     assert wood.findtext("Episode/ThresholdReached/ReachedOn") == "2025-10-03"
     assert [(c.get("code"), c.text) for c in wood.iterfind("Episode/Sessions/Count")] == [
-        ("I", "30")]
+        ("I", "30")
+    ]
     assert wood.findtext("Episode/Cause") == "Illness (not medical or dental appointment)"
 
     price = recs["elmbrook:1002"]
@@ -166,7 +208,8 @@ def test_export_la_sickness_values(store: Store) -> None:
     assert price.findtext("Episode/Ongoing") == "Y"
     # I only: the cumulative episode spans two months of other codes and days without marks
     assert [(c.get("code"), c.text) for c in price.iterfind("Episode/Sessions/Count")] == [
-        ("I", "21")]
+        ("I", "21")
+    ]
     assert status(price.find("Pupil/Sex")) == ("true", "not-held")
     assert status(price.find("ParentsLivedWith")) == ("true", "not-held")
     assert price.findtext("Pupil/PreferredForename") == "Sam"
@@ -179,7 +222,10 @@ def test_export_la_continuous_absence_and_cme_values(store: Store) -> None:
     assert hart.findtext("Episode/ThresholdDay") == "2025-11-17"
     # the unexpected closure (Y4) sits inside the run: shown, neither counted nor breaking it
     assert [(c.get("code"), c.text) for c in hart.iterfind("Episode/Sessions/Count")] == [
-        ("Y4", "2"), ("G", "10"), ("O", "10")]
+        ("Y4", "2"),
+        ("G", "10"),
+        ("O", "10"),
+    ]
     assert hart.findtext("Episode/Cause") == "Unauthorised: holiday not granted by the school"
     mother = hart.find("ParentsLivedWith/Parent")
     assert mother is not None and mother.findtext("Name") == "Rosa Hart"
@@ -203,19 +249,32 @@ def test_export_la_continuous_absence_and_cme_values(store: Store) -> None:
 def test_export_la_new_pupil_values(store: Store) -> None:
     recs = records(build_one(store, "la-new-pupil"))
     tobi = recs["elmbrook:1005"]
-    assert [tobi.findtext(f"Pupil/{t}") for t in (
-        "LegalSurname", "LegalForename", "PreferredSurname", "PreferredForename", "Sex",
-        "DOB")] == ["Okafor", "Oluwatobi", "Okafor-Smith", "Tobi", "M", "2014-06-09"]
+    assert [
+        tobi.findtext(f"Pupil/{t}")
+        for t in (
+            "LegalSurname",
+            "LegalForename",
+            "PreferredSurname",
+            "PreferredForename",
+            "Sex",
+            "DOB",
+        )
+    ] == ["Okafor", "Oluwatobi", "Okafor-Smith", "Tobi", "M", "2014-06-09"]
     assert tobi.findtext("Admission/StartingDay") == "2025-11-12"
     assert tobi.findtext("Admission/Boarder") == "Y"
-    assert [(p.findtext("Name"), p.findtext("LivesWith"), p.findtext("EmergencyPhone"))
-            for p in tobi.iterfind("Parents/Parent")] == [
-        ("Chidi Okafor", "Y", "07700 900505"), ("Helen Smith", "N", "07700 900506")]
+    assert [
+        (p.findtext("Name"), p.findtext("LivesWith"), p.findtext("EmergencyPhone"))
+        for p in tobi.iterfind("Parents/Parent")
+    ] == [("Chidi Okafor", "Y", "07700 900505"), ("Helen Smith", "N", "07700 900506")]
     assert tobi.find("LastSchool") is None  # not in the schema: left out (documented)
 
     kai = recs["elmbrook:1006"]
-    for tag, why in (("UPN", "not-held"), ("Sex", "not-held"), ("DOB", "not-held"),
-                     ("NCYear", "invalid")):
+    for tag, why in (
+        ("UPN", "not-held"),
+        ("Sex", "not-held"),
+        ("DOB", "not-held"),
+        ("NCYear", "invalid"),
+    ):
         assert status(kai.find(f"Pupil/{tag}")) == ("true", why), tag
     assert status(kai.find("Parents")) == ("true", "not-held")
     kai_address = kai.find("Pupil/Address")
@@ -245,10 +304,20 @@ def test_export_la_deletion_values(store: Store) -> None:
     assert status(leo.find("ParentsLivedWith/Parent/Address")) == ("true", "not-held")
 
 
-@pytest.mark.parametrize(("recorded", "ground"), [
-    ("9(1)(a)", "9(1)(a)"), ("Reg 9(1)(O)", "9(1)(o)"), ("regulation 9 (1) (g)", "9(1)(g)"),
-    ("9(3)(b)", "9(3)(b)"), ("9(1)(p)", None), ("9(2)(a)", None), ("Moved abroad", None),
-    ("", None), (None, None)])
+@pytest.mark.parametrize(
+    ("recorded", "ground"),
+    [
+        ("9(1)(a)", "9(1)(a)"),
+        ("Reg 9(1)(O)", "9(1)(o)"),
+        ("regulation 9 (1) (g)", "9(1)(g)"),
+        ("9(3)(b)", "9(3)(b)"),
+        ("9(1)(p)", None),
+        ("9(2)(a)", None),
+        ("Moved abroad", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_export_la_deletion_ground_is_normalised(recorded: str | None, ground: str | None) -> None:
     assert parse_deletion_ground(recorded) == ground
 
@@ -265,9 +334,16 @@ def test_export_la_pupil_missing_from_the_store_still_gets_a_record(tmp_path: Pa
         rendered = build_one(store, "la-deletion")
     validate(rendered)
     isla = records(rendered)["elmbrook:1007"]
-    for path in ("Pupil/UPN", "Pupil/LegalSurname", "Pupil/LegalForename", "Pupil/DOB",
-                 "Pupil/Address", "ParentsLivedWith", "Deletion/StartingDay",
-                 "FutureArrangements/NewSchool"):
+    for path in (
+        "Pupil/UPN",
+        "Pupil/LegalSurname",
+        "Pupil/LegalForename",
+        "Pupil/DOB",
+        "Pupil/Address",
+        "ParentsLivedWith",
+        "Deletion/StartingDay",
+        "FutureArrangements/NewSchool",
+    ):
         assert status(isla.find(path)) == ("true", "not-held"), path
     # from the finding's evidence: what the MIS held when the finding was raised
     assert isla.findtext("Deletion/LeavingDate") == "2025-11-07"
@@ -283,12 +359,14 @@ def test_export_la_same_input_same_bytes(store: Store, tmp_path: Path, kind: str
     assert build_one(store, kind).xml == first.xml
     # the same school loaded in another order, scanned at another time of day
     with Store.open(f"sqlite:///{tmp_path / 'other.db'}") as other:
-        load(other, records=(list(reversed(pupils())), list(reversed(marks())),
-                             notifications()))
+        load(other, records=(list(reversed(pupils())), list(reversed(marks())), notifications()))
         scan(other, SCHOOL_ID, AS_OF, at=datetime(2025, 11, 21, 23, 59, tzinfo=UTC))
         again = build_one(other, kind)
     assert (again.xml, again.csv_bytes(), again.records) == (
-        first.xml, first.csv_bytes(), first.records)
+        first.xml,
+        first.csv_bytes(),
+        first.records,
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -326,18 +404,30 @@ def test_export_la_logs_carry_no_pupil_data(store: Store, kind: str) -> None:
     with capture_logs() as events:
         rendered = build_one(store, kind)
     assert [e["event"] for e in events] == ["export.rendered"]
-    assert events[0] == {"event": "export.rendered", "log_level": "info", "kind": kind,
-                         "school_id": SCHOOL_ID, "records": rendered.record_count,
-                         "sha256": rendered.sha256}
+    assert events[0] == {
+        "event": "export.rendered",
+        "log_level": "info",
+        "kind": kind,
+        "school_id": SCHOOL_ID,
+        "records": rendered.record_count,
+        "sha256": rendered.sha256,
+    }
 
 
 # -- what XSD 1.0 cannot say, checked in Python before rendering ----------------------------------
 
 
 def header_for(kind: str) -> ReturnHeader:
-    return ReturnHeader(kind=kind, school_id=SCHOOL_ID, school_name="Elmbrook Academy",
-                        la_code="881", estab="4001", urn="140001", as_of=AS_OF,
-                        generated_at=GENERATED_AT)
+    return ReturnHeader(
+        kind=kind,
+        school_id=SCHOOL_ID,
+        school_name="Elmbrook Academy",
+        la_code="881",
+        estab="4001",
+        urn="140001",
+        as_of=AS_OF,
+        generated_at=GENERATED_AT,
+    )
 
 
 def test_export_la_episode_ending_before_it_starts_is_refused() -> None:
@@ -345,16 +435,23 @@ def test_export_la_episode_ending_before_it_starts_is_refused() -> None:
 
     header = header_for("la-continuous-absence")
     backwards = AbsenceEpisode(
-        pupil_id="elmbrook:1003", pupil=None,
+        pupil_id="elmbrook:1003",
+        pupil=None,
         start=SessionRef(date=date(2025, 11, 17), session=Session.PM),
         end=SessionRef(date=date(2025, 11, 17), session=Session.AM),
-        session_counts=(("G", 1),), ongoing=False,
-        facts={"school_days": 10, "threshold_day": "2025-11-17"}, fingerprint="f")
+        session_counts=(("G", 1),),
+        ongoing=False,
+        facts={"school_days": 10, "threshold_day": "2025-11-17"},
+        fingerprint="f",
+    )
     with pytest.raises(ExportValidationError) as caught:
         render(header, [backwards])
     assert caught.value.errors == [
-        ("record (pupil elmbrook:1003, episode 2025-11-17): episode ends 2025-11-17 AM before "
-        "it starts 2025-11-17 PM")]
+        (
+            "record (pupil elmbrook:1003, episode 2025-11-17): episode ends 2025-11-17 AM before "
+            "it starts 2025-11-17 PM"
+        )
+    ]
 
 
 def test_export_la_leaving_date_before_starting_day_is_refused() -> None:
@@ -362,14 +459,22 @@ def test_export_la_leaving_date_before_starting_day_is_refused() -> None:
     from registerwatch.exports.la_deletion.render import render
 
     header = header_for("la-deletion")
-    pupil = Pupil(id="elmbrook:1", school_id=SCHOOL_ID, mis_id="1",
-                  starting_day=date(2025, 11, 10))
+    pupil = Pupil(id="elmbrook:1", school_id=SCHOOL_ID, mis_id="1", starting_day=date(2025, 11, 10))
     with pytest.raises(ExportValidationError) as caught:
-        render(header, [RegisterEvent(pupil_id=pupil.id, pupil=pupil, day=date(2025, 11, 7),
-                                      facts={}, fingerprint="f")])
+        render(
+            header,
+            [
+                RegisterEvent(
+                    pupil_id=pupil.id, pupil=pupil, day=date(2025, 11, 7), facts={}, fingerprint="f"
+                )
+            ],
+        )
     assert caught.value.errors == [
-        ("record (pupil elmbrook:1, episode 2025-11-07): leaving date 2025-11-07 is before the "
-        "starting day 2025-11-10")]
+        (
+            "record (pupil elmbrook:1, episode 2025-11-07): leaving date 2025-11-07 is before the "
+            "starting day 2025-11-10"
+        )
+    ]
 
 
 # -- the round trip: return made -> Notification recorded -> finding closes -----------------------
@@ -380,8 +485,7 @@ def _round_trip(store: Store, school_id: str, as_of: date, request_school: objec
     # the rules a return closes (LAR006 judges a deletion's ground: no return closes it)
     returns_rules = set(RULE_FOR_RETURN.values())
     open_lar = {f.fingerprint: f for f in findings if f.rule in returns_rules}
-    assert {f.rule for f in open_lar.values()} == {"LAR001", "LAR002", "LAR003", "LAR004",
-                                                   "LAR005"}
+    assert {f.rule for f in open_lar.values()} == {"LAR001", "LAR002", "LAR003", "LAR004", "LAR005"}
     request = request_for(store, request_school, as_of=as_of)  # type: ignore[arg-type]
     made_at = datetime.combine(as_of, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
     answered: dict[str, int] = {}
@@ -391,9 +495,12 @@ def _round_trip(store: Store, school_id: str, as_of: date, request_school: objec
         validate(returns[0])
         answered[kind] = returns[0].record_count
         # what the outbox records for each record once the return is submitted
-        store.add_notifications([notification_for(kind, school_id, key, made_at=made_at,
-                                                   channel="LA portal")
-                                 for key in returns[0].records])
+        store.add_notifications(
+            [
+                notification_for(kind, school_id, key, made_at=made_at, channel="LA portal")
+                for key in returns[0].records
+            ]
+        )
     assert sum(answered.values()) == len(open_lar)
 
     again = scan(store, school_id, as_of, at=made_at)
@@ -414,12 +521,20 @@ def test_export_la_notifications_close_the_findings_elmbrook(tmp_path: Path) -> 
 def test_export_la_notifications_close_the_findings_simulated_school(tmp_path: Path) -> None:
     school = generate_school(seed=1, pupils=150)
     assert school.as_of is not None
-    settings = school_settings(school.school.id, urn=school.school.urn or "",
-                               laestab=school.school.laestab or "", name=school.school.name,
-                               calendar=school.calendar)
+    settings = school_settings(
+        school.school.id,
+        urn=school.school.urn or "",
+        laestab=school.school.laestab or "",
+        name=school.school.name,
+        calendar=school.calendar,
+    )
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        load(store, school=settings, calendar=school.calendar,
-             records=(school.pupils, school.marks, school.notifications))
+        load(
+            store,
+            school=settings,
+            calendar=school.calendar,
+            records=(school.pupils, school.marks, school.notifications),
+        )
         _round_trip(store, school.school.id, school.as_of, settings)
 
 

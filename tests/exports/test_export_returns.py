@@ -34,8 +34,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RenderedRetu
 def mutated(valid: RenderedReturn, mutate: Mutation) -> RenderedReturn:
     root = etree.fromstring(valid.xml)
     mutate(root)
-    return dataclasses.replace(valid, xml=etree.tostring(root, xml_declaration=True,
-                                                         encoding="UTF-8"))
+    return dataclasses.replace(
+        valid, xml=etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    )
 
 
 def test_every_registered_return_has_a_spec() -> None:
@@ -68,20 +69,32 @@ def test_golden_xml_and_csv(rendered: dict[str, RenderedReturn], kind: str) -> N
 def test_golden_xml_file_validates_on_its_own(kind: str) -> None:
     spec = SPECS[kind]
     validate_file(spec.schema, GOLDEN / f"{spec.golden}.xml")
-    validate(RenderedReturn(kind=kind, school_id="golden", schema_name=spec.schema,
-                            xml=(GOLDEN / f"{spec.golden}.xml").read_bytes(), csv_header=(),
-                            csv_rows=[], file_stem="golden"))
+    validate(
+        RenderedReturn(
+            kind=kind,
+            school_id="golden",
+            schema_name=spec.schema,
+            xml=(GOLDEN / f"{spec.golden}.xml").read_bytes(),
+            csv_header=(),
+            csv_rows=[],
+            file_stem="golden",
+        )
+    )
 
 
 # -- what each XSD refuses and accepts ------------------------------------------------------------
 
-REFUSALS = [pytest.param(kind, mutate, expect, id=f"{kind}:{name}")
-            for kind, spec in SPECS.items() for name, mutate, expect in spec.cases]
+REFUSALS = [
+    pytest.param(kind, mutate, expect, id=f"{kind}:{name}")
+    for kind, spec in SPECS.items()
+    for name, mutate, expect in spec.cases
+]
 
 
 @pytest.mark.parametrize(("kind", "mutate", "expect"), REFUSALS)
-def test_xsd_refuses(rendered: dict[str, RenderedReturn], kind: str, mutate: Mutation,
-                     expect: tuple[str, ...]) -> None:
+def test_xsd_refuses(
+    rendered: dict[str, RenderedReturn], kind: str, mutate: Mutation, expect: tuple[str, ...]
+) -> None:
     valid = rendered[kind]
     validate(valid)  # the unmutated document is valid: the mutation is what breaks it
     with pytest.raises(ExportValidationError) as caught:
@@ -89,11 +102,15 @@ def test_xsd_refuses(rendered: dict[str, RenderedReturn], kind: str, mutate: Mut
     message = str(caught.value)
     assert f"does not validate against {SPECS[kind].schema}; nothing was written" in message
     assert any(all(part in line for part in expect) for line in caught.value.errors), (
-        f"no error line names all of {expect}: {caught.value.errors}")
+        f"no error line names all of {expect}: {caught.value.errors}"
+    )
 
 
-ACCEPTS = [pytest.param(kind, mutate, id=f"{kind}:{name}")
-           for kind, spec in SPECS.items() for name, mutate in spec.accepted]
+ACCEPTS = [
+    pytest.param(kind, mutate, id=f"{kind}:{name}")
+    for kind, spec in SPECS.items()
+    for name, mutate in spec.accepted
+]
 
 
 @pytest.mark.parametrize(("kind", "mutate"), ACCEPTS)
@@ -101,12 +118,15 @@ def test_xsd_accepts(rendered: dict[str, RenderedReturn], kind: str, mutate: Mut
     validate(mutated(rendered[kind], mutate))
 
 
-ENUMERATIONS = [pytest.param(schema, type_name, expected, id=f"{kind}:{type_name}")
-                for kind, spec in SPECS.items()
-                for schema, type_name, expected in spec.enumerations]
+ENUMERATIONS = [
+    pytest.param(schema, type_name, expected, id=f"{kind}:{type_name}")
+    for kind, spec in SPECS.items()
+    for schema, type_name, expected in spec.enumerations
+]
 
 
 @pytest.mark.parametrize(("schema", "type_name", "expected"), ENUMERATIONS)
-def test_xsd_enumeration_is_the_code_table(schema: str, type_name: str,
-                                           expected: list[str]) -> None:
+def test_xsd_enumeration_is_the_code_table(
+    schema: str, type_name: str, expected: list[str]
+) -> None:
     assert enumeration(schema, type_name) == expected

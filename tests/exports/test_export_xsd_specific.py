@@ -54,12 +54,17 @@ def test_dfe_daily_two_records_sharing_a_upn_still_validate(rendered) -> None:
     MIS's own id), so the DfE is not left without the school's attendance."""
     root = etree.fromstring(rendered["dfe-daily"].xml)
     first, *others = root.findall("Records/Record")
-    second = next(r for r in others if r.findtext("PupilRef") != first.findtext("PupilRef")
-                  and r.findtext("Session") == first.findtext("Session"))
+    second = next(
+        r
+        for r in others
+        if r.findtext("PupilRef") != first.findtext("PupilRef")
+        and r.findtext("Session") == first.findtext("Session")
+    )
     assert first.find("UPN") is not None and second.find("UPN") is not None
     second.find("UPN").text = first.findtext("UPN")
-    copy = dataclasses.replace(rendered["dfe-daily"],
-                               xml=etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    copy = dataclasses.replace(
+        rendered["dfe-daily"], xml=etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    )
     validate(copy)
 
 
@@ -75,10 +80,14 @@ def test_census_absence_codes_are_the_2024_absence_codes() -> None:
 
 
 def test_ctf_marks_alphabet_is_the_single_character_codes_vendor_characters_and_hash(
-        rendered) -> None:
+    rendered,
+) -> None:
     """Every printable character is tried: exactly the expected ones are accepted."""
-    expected = ({c.code for c in CODES_2024 if len(c.code) == 1}
-                | set(CTF_SINGLE_CHARACTER_CODES) | {CTF_NOT_IN_SESSION})
+    expected = (
+        {c.code for c in CODES_2024 if len(c.code) == 1}
+        | set(CTF_SINGLE_CHARACTER_CODES)
+        | {CTF_NOT_IN_SESSION}
+    )
     accepted = set()
     for character in sorted(set(string.printable) - set(string.whitespace)):
         try:
@@ -90,12 +99,14 @@ def test_ctf_marks_alphabet_is_the_single_character_codes_vendor_characters_and_
 
 
 @pytest.mark.parametrize("placeholder", ["MMMMMMM", "XXXXXXX", "8812001"])
-def test_ctf_destination_placeholders_are_valid(tmp_path_factory: pytest.TempPathFactory,
-                                                placeholder: str) -> None:
+def test_ctf_destination_placeholders_are_valid(
+    tmp_path_factory: pytest.TempPathFactory, placeholder: str
+) -> None:
     store = open_store(tmp_path_factory.mktemp("dest") / "store.db")
     try:
-        [result] = ctf.build(make_request(store, as_of=date(2026, 1, 5),
-                                          options={"ctf_destination": placeholder}))
+        [result] = ctf.build(
+            make_request(store, as_of=date(2026, 1, 5), options={"ctf_destination": placeholder})
+        )
     finally:
         store.close()
     validate(result)

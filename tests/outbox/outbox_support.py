@@ -86,8 +86,13 @@ def test_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "load_schema", load)
 
 
-def la_return(pupils: list[tuple[str, str]], *, kind: str = "la-sickness",
-              school: str = "oakfield", generated: datetime = NOW) -> RenderedReturn:
+def la_return(
+    pupils: list[tuple[str, str]],
+    *,
+    kind: str = "la-sickness",
+    school: str = "oakfield",
+    generated: datetime = NOW,
+) -> RenderedReturn:
     """An LA notification listing (pupil id, episode start) pairs."""
     root = etree.Element("LaReturn")
     header = base.sub(root, "Header")
@@ -102,39 +107,64 @@ def la_return(pupils: list[tuple[str, str]], *, kind: str = "la-sickness",
         base.sub(key, "Episode", episode)
         base.sub(record, "Note", f"return for {pupil_id}")
     return RenderedReturn(
-        kind=kind, school_id=school, schema_name="test-la-1.xsd", xml=base.xml_bytes(root),
-        csv_header=["pupil_id", "episode_start"], csv_rows=[list(p) for p in pupils],
+        kind=kind,
+        school_id=school,
+        schema_name="test-la-1.xsd",
+        xml=base.xml_bytes(root),
+        csv_header=["pupil_id", "episode_start"],
+        csv_rows=[list(p) for p in pupils],
         file_stem=f"{kind}_{school}_{generated:%Y-%m-%d}",
-        records=[ReturnRecordKey(p, e) for p, e in pupils], period=generated.date().isoformat())
+        records=[ReturnRecordKey(p, e) for p, e in pupils],
+        period=generated.date().isoformat(),
+    )
 
 
-def dfe_return(day: str, marks: list[tuple[str, str]], *,
-               school: str = "oakfield") -> RenderedReturn:
+def dfe_return(
+    day: str, marks: list[tuple[str, str]], *, school: str = "oakfield"
+) -> RenderedReturn:
     root = etree.Element("DailyAttendance")
     base.sub(root, "School", school)
     base.sub(root, "Date", day)
     for pupil_id, code in marks:
         etree.SubElement(root, "Mark", pupil=pupil_id, code=code)
     return RenderedReturn(
-        kind="dfe-daily", school_id=school, schema_name="test-dfe-1.xsd",
-        xml=base.xml_bytes(root), csv_header=["pupil_id", "code"],
-        csv_rows=[list(m) for m in marks], file_stem=f"dfe-daily_{school}_{day}",
-        records=[ReturnRecordKey(p, day) for p, _ in marks], period=day)
+        kind="dfe-daily",
+        school_id=school,
+        schema_name="test-dfe-1.xsd",
+        xml=base.xml_bytes(root),
+        csv_header=["pupil_id", "code"],
+        csv_rows=[list(m) for m in marks],
+        file_stem=f"dfe-daily_{school}_{day}",
+        records=[ReturnRecordKey(p, day) for p, _ in marks],
+        period=day,
+    )
 
 
 def school_table(school_id: str, la_code: str, number: int) -> dict[str, Any]:
-    return {"id": school_id, "urn": f"{140000 + number}", "laestab": f"{la_code}{4000 + number}",
-            "name": f"{school_id.title()} School", "la_code": la_code, "phase": "primary",
-            "mis": {"vendor": "ctf", "path": "ctf"},
-            "calendar": {"terms": [{"start": "2025-09-03", "end": "2025-12-19"}]}}
+    return {
+        "id": school_id,
+        "urn": f"{140000 + number}",
+        "laestab": f"{la_code}{4000 + number}",
+        "name": f"{school_id.title()} School",
+        "la_code": la_code,
+        "phase": "primary",
+        "mis": {"vendor": "ctf", "path": "ctf"},
+        "calendar": {"terms": [{"start": "2025-09-03", "end": "2025-12-19"}]},
+    }
 
 
 SCHOOLS = [school_table("oakfield", "881", 1), school_table("brook", "330", 2)]
 
 
 def make_settings(tmp_path: Path, transports: dict[str, Any]) -> Settings:
-    return parse_config({"store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"},
-                         "transports": transports, "schools": SCHOOLS}, config_dir=tmp_path)
+    return parse_config(
+        {
+            "store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"},
+            "transports": transports,
+            "schools": SCHOOLS,
+        },
+        config_dir=tmp_path,
+    )
 
 
 def write_config(path: Path, store_url: str, transports: dict[str, Any]) -> Path:
@@ -202,8 +232,14 @@ class Receiver:
             status, headers = scripted
             return _answer(request, status, {"title": "try later"}, headers)
         if self.reject(body):
-            return _answer(request, 422, {"title": "Unprocessable Entity",
-                                          "detail": "EpisodeStart is after the return date"})
+            return _answer(
+                request,
+                422,
+                {
+                    "title": "Unprocessable Entity",
+                    "detail": "EpisodeStart is after the return date",
+                },
+            )
         with self.lock:
             if key in self.filed:
                 self.filed[key]["replays"] += 1
@@ -217,8 +253,12 @@ class Receiver:
         _answer(request, 201, {"reference": reference})
 
 
-def _answer(request: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
-            headers: dict[str, str] | None = None) -> None:
+def _answer(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    payload: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> None:
     data = json.dumps(payload).encode()
     try:
         request.send_response(status)
@@ -239,7 +279,7 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         disable_nagle_algorithm = True
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             state.handle(self)
 
         def log_message(self, *args: Any) -> None:
@@ -248,8 +288,9 @@ def receiver() -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.server = server
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield state
@@ -270,12 +311,13 @@ class Mailbox:
         self.script: list[str] = []
         self.data_commands = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.data_commands += 1
         if self.script:
             return self.script.pop(0)
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
+        message = email.message_from_bytes(
+            envelope.original_content or envelope.content, policy=email.policy.default
+        )
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 2.0.0 OK: queued"
 

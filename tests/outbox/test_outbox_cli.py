@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, write_config
 
 from registerwatch.cli import main
 from registerwatch.outbox import queue_return
 from registerwatch.store import Store
-
-from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, write_config
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22")]
 
@@ -27,9 +26,16 @@ def config(tmp_path, receiver, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     monkeypatch.delenv("REGISTERWATCH_CONFIG", raising=False)
     store_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    path = write_config(tmp_path / "registerwatch.toml", store_url, {
-        "la": {"881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV},
-               "330": {"kind": "folder", "path": "la330"}}})
+    path = write_config(
+        tmp_path / "registerwatch.toml",
+        store_url,
+        {
+            "la": {
+                "881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV},
+                "330": {"kind": "folder", "path": "la330"},
+            }
+        },
+    )
     with Store.open(store_url) as store:
         queue_return(store, la_return(PUPILS), at=NOW)
     return path, store_url
@@ -46,10 +52,18 @@ def test_submit_sends_and_reports_json(capsys, config, receiver):
     assert code == 0
     report = json.loads(stdout)
     assert report["ok"] is True and report["dry_run"] is False
-    assert report["counts"] == {"acknowledged": 2, "sent": 0, "failed": 0, "deferred": 0,
-                                "skipped": 0, "would-send": 0}
-    assert [(o["pupil_id"], o["receipt"]) for o in report["items"]] == \
-        [("oakfield-p1", "LA881-0001"), ("oakfield-p2", "LA881-0002")]
+    assert report["counts"] == {
+        "acknowledged": 2,
+        "sent": 0,
+        "failed": 0,
+        "deferred": 0,
+        "skipped": 0,
+        "would-send": 0,
+    }
+    assert [(o["pupil_id"], o["receipt"]) for o in report["items"]] == [
+        ("oakfield-p1", "LA881-0001"),
+        ("oakfield-p2", "LA881-0002"),
+    ]
     assert states(store_url) == [(1, "acknowledged"), (2, "acknowledged")]
 
 
@@ -59,13 +73,16 @@ def test_submit_exits_1_when_an_item_is_rejected_and_says_why(capsys, config, re
     code, stdout, _ = run(capsys, "submit", "--config", str(path))
     assert code == 1
     assert "Submitted" in stdout and "LA881-0001" in stdout
-    assert "item 2 failed: LA '881' transport (http): la-sickness item 2 rejected by the " \
-           "receiver with 422" in stdout
+    assert (
+        "item 2 failed: LA '881' transport (http): la-sickness item 2 rejected by the "
+        "receiver with 422" in stdout
+    )
     assert "1 acknowledged, 1 failed" in stdout
     assert states(store_url) == [(1, "acknowledged"), (2, "failed")]
 
-    code, stdout, _ = run(capsys, "outbox", "list", "--config", str(path), "--state", "failed",
-                          "--format", "json")
+    code, stdout, _ = run(
+        capsys, "outbox", "list", "--config", str(path), "--state", "failed", "--format", "json"
+    )
     assert code == 0
     [failed] = json.loads(stdout)
     assert (failed["id"], failed["state"], failed["attempts"]) == (2, "failed", 1)
@@ -83,8 +100,7 @@ def test_submit_dry_run_sends_and_changes_nothing(capsys, config, receiver):
     path, store_url = config
     with Store(store_url) as store:
         before = (store.outbox_items(), store.runs())
-    code, stdout, _ = run(capsys, "submit", "--dry-run", "--config", str(path), "--format",
-                          "json")
+    code, stdout, _ = run(capsys, "submit", "--dry-run", "--config", str(path), "--format", "json")
     assert code == 0
     report = json.loads(stdout)
     assert report["dry_run"] is True

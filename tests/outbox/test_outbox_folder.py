@@ -6,14 +6,13 @@ import stat
 from datetime import date
 
 import pytest
+from outbox_support import NOW, TOKEN_ENV, dfe_return, la_return, make_settings
 
 from registerwatch.errors import ConfigError
 from registerwatch.exports.base import write_return
 from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.outbox.transports import FolderTransport, HttpTransport, SmtpTransport
 from registerwatch.schema import Notification, NotificationKind
-
-from outbox_support import NOW, TOKEN_ENV, dfe_return, la_return, make_settings
 
 
 @pytest.fixture
@@ -37,9 +36,17 @@ def test_dfe_daily_is_written_under_its_key_and_recorded(tmp_path, settings, sto
     assert [(o.outcome, o.receipt) for o in report.items] == [("sent", str(xml))]
     item = store.outbox_item(queued.item.id)
     assert (item.state, item.receipt, item.last_error) == ("sent", str(xml), None)
-    assert store.notifications("oakfield") == [Notification(
-        kind=NotificationKind.DFE_DAILY, school_id="oakfield", pupil_id=None,
-        episode_start=date(2025, 10, 6), made_at=NOW, channel="folder", reference=str(xml))]
+    assert store.notifications("oakfield") == [
+        Notification(
+            kind=NotificationKind.DFE_DAILY,
+            school_id="oakfield",
+            pupil_id=None,
+            episode_start=date(2025, 10, 6),
+            made_at=NOW,
+            channel="folder",
+            reference=str(xml),
+        )
+    ]
 
 
 def test_a_resend_overwrites_the_same_file(tmp_path, settings, store):
@@ -48,8 +55,9 @@ def test_a_resend_overwrites_the_same_file(tmp_path, settings, store):
     # As if the run had died before recording it: the item is offered again.
     store.update_outbox(queued.item.id, state="queued", at=NOW)
     assert submit(settings, store, clock=lambda: NOW).ok
-    assert [p.name for p in (tmp_path / "drop" / "dfe").iterdir()] == \
-        [f"{queued.item.idempotency_key}.xml"]  # no CSV was written beside this one
+    assert [p.name for p in (tmp_path / "drop" / "dfe").iterdir()] == [
+        f"{queued.item.idempotency_key}.xml"
+    ]  # no CSV was written beside this one
 
 
 def test_a_folder_that_cannot_be_written_defers_every_item(tmp_path, store):
@@ -65,12 +73,25 @@ def test_a_folder_that_cannot_be_written_defers_every_item(tmp_path, store):
 
 
 def test_each_return_takes_its_own_transport(tmp_path):
-    settings = make_settings(tmp_path, {
-        "dfe": {"kind": "folder", "path": "drop/dfe"},
-        "la": {"881": {"kind": "http", "url": "https://returns.la881.example/api",
-                       "token_env": TOKEN_ENV},
-               "330": {"kind": "smtp", "host": "smtp.la330.example",
-                       "from": "attendance@brook.example", "to": "returns@la330.example"}}})
+    settings = make_settings(
+        tmp_path,
+        {
+            "dfe": {"kind": "folder", "path": "drop/dfe"},
+            "la": {
+                "881": {
+                    "kind": "http",
+                    "url": "https://returns.la881.example/api",
+                    "token_env": TOKEN_ENV,
+                },
+                "330": {
+                    "kind": "smtp",
+                    "host": "smtp.la330.example",
+                    "from": "attendance@brook.example",
+                    "to": "returns@la330.example",
+                },
+            },
+        },
+    )
     oakfield, brook = settings.school("oakfield"), settings.school("brook")
     env = {TOKEN_ENV: "t"}
     dfe = transport_for(settings, "dfe-daily", oakfield, environ=env)
@@ -81,8 +102,7 @@ def test_each_return_takes_its_own_transport(tmp_path):
     smtp = transport_for(settings, "la-deletion", brook, environ=env)
     assert isinstance(smtp, SmtpTransport)
     assert (smtp.port, smtp.security, smtp.to_addrs) == (587, "starttls", ["returns@la330.example"])
-    assert smtp.describe() == \
-        "email to returns@la330.example via smtp.la330.example:587 (starttls)"
+    assert smtp.describe() == "email to returns@la330.example via smtp.la330.example:587 (starttls)"
 
 
 def test_a_missing_dfe_transport_names_the_table(tmp_path):
@@ -95,9 +115,11 @@ def test_a_missing_dfe_transport_names_the_table(tmp_path):
 
 def test_la_returns_for_a_school_go_to_its_own_la(tmp_path, store):
     settings = make_settings(tmp_path, {"la": {"330": {"kind": "folder", "path": "la330"}}})
-    queue_return(store, la_return([("brook-p1", "2025-09-15")], school="brook",
-                                  kind="la-new-pupil"), at=NOW)
+    queue_return(
+        store, la_return([("brook-p1", "2025-09-15")], school="brook", kind="la-new-pupil"), at=NOW
+    )
     report = submit(settings, store, clock=lambda: NOW)
-    assert [(o.outcome, o.transport) for o in report.items] == \
-        [("sent", "LA '330' transport (folder)")]
+    assert [(o.outcome, o.transport) for o in report.items] == [
+        ("sent", "LA '330' transport (folder)")
+    ]
     assert len(list((tmp_path / "la330").glob("la-new-pupil.brook.*.xml"))) == 1

@@ -8,16 +8,18 @@ import hashlib
 from datetime import date, timedelta
 
 import pytest
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, make_settings
 from structlog.testing import capture_logs
 
 from registerwatch.adapters.base import RetryPolicy
 from registerwatch.outbox import queue_return, retry_failed, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 
-from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, make_settings
-
-PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22"),
-          ("oakfield-p3", "2025-09-29")]
+PUPILS = [
+    ("oakfield-p1", "2025-09-15"),
+    ("oakfield-p2", "2025-09-22"),
+    ("oakfield-p3", "2025-09-29"),
+]
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.04, max_retry_after=120.0)
 
 
@@ -28,8 +30,9 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def settings(tmp_path, receiver):
-    return make_settings(tmp_path, {"la": {"881": {"kind": "http", "url": receiver.url,
-                                                   "token_env": TOKEN_ENV}}})
+    return make_settings(
+        tmp_path, {"la": {"881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV}}}
+    )
 
 
 @pytest.fixture
@@ -39,15 +42,24 @@ def run(settings, store, env, sleeps):
 
     def go(**kwargs):
         kwargs.setdefault("environ", env)
-        return submit(kwargs.pop("settings", settings), store, transport_factory=factory,
-                      clock=lambda: NOW, **kwargs)
+        return submit(
+            kwargs.pop("settings", settings),
+            store,
+            transport_factory=factory,
+            clock=lambda: NOW,
+            **kwargs,
+        )
 
     return go
 
 
 def snapshot(store):
-    return (store.outbox_items(), store.notifications("oakfield"), store.notifications("brook"),
-            store.runs())
+    return (
+        store.outbox_items(),
+        store.notifications("oakfield"),
+        store.notifications("brook"),
+        store.runs(),
+    )
 
 
 def test_the_request_carries_the_artefact_key_digest_and_token(run, store, receiver):
@@ -66,7 +78,8 @@ def test_the_request_carries_the_artefact_key_digest_and_token(run, store, recei
 
 
 def test_a_receiver_failing_three_times_then_accepting_files_the_return_once(
-        run, store, receiver, sleeps):
+    run, store, receiver, sleeps
+):
     [queued] = queue_return(store, la_return(PUPILS[:1]), at=NOW)
     receiver.script = [(500, {}), (503, {}), (500, {})]
     report = run()
@@ -75,11 +88,19 @@ def test_a_receiver_failing_three_times_then_accepting_files_the_return_once(
     assert list(receiver.filed) == [key] and receiver.filed[key]["replays"] == 0
     assert len(sleeps) == 3 and all(0.0 < s <= FAST.max_delay for s in sleeps)
     [outcome] = report.items
-    assert (outcome.outcome, outcome.receipt, outcome.tries, outcome.attempts) == \
-        ("acknowledged", "LA881-0001", 4, 1)
+    assert (outcome.outcome, outcome.receipt, outcome.tries, outcome.attempts) == (
+        "acknowledged",
+        "LA881-0001",
+        4,
+        1,
+    )
     item = store.outbox_item(queued.item.id)
-    assert (item.state, item.receipt, item.attempts, item.last_error) == \
-        ("acknowledged", "LA881-0001", 1, None)
+    assert (item.state, item.receipt, item.attempts, item.last_error) == (
+        "acknowledged",
+        "LA881-0001",
+        1,
+        None,
+    )
 
 
 def test_retry_after_is_waited_for(run, store, receiver, sleeps):
@@ -91,7 +112,8 @@ def test_retry_after_is_waited_for(run, store, receiver, sleeps):
 
 
 def test_a_retry_after_longer_than_we_wait_leaves_the_items_for_the_next_run(
-        run, store, receiver, sleeps):
+    run, store, receiver, sleeps
+):
     queued = queue_return(store, la_return(PUPILS[:2]), at=NOW)
     receiver.script = [(429, {"Retry-After": "3600"})]
     report = run()
@@ -101,13 +123,16 @@ def test_a_retry_after_longer_than_we_wait_leaves_the_items_for_the_next_run(
     assert "asked to wait 3600s (Retry-After)" in report.items[0].error
     item = store.outbox_item(queued[0].item.id)
     assert (item.state, item.attempts) == ("queued", 1)
-    assert item.last_error.startswith("LA '881' transport (http): la-sickness item 1 not "
-                                      f"delivered: {receiver.url} answered 429 Too Many Requests")
+    assert item.last_error.startswith(
+        "LA '881' transport (http): la-sickness item 1 not "
+        f"delivered: {receiver.url} answered 429 Too Many Requests"
+    )
 
     later = run()
     assert later.ok
-    assert [(store.outbox_item(q.item.id).state, store.outbox_item(q.item.id).attempts)
-            for q in queued] == [("acknowledged", 2), ("acknowledged", 1)]
+    assert [
+        (store.outbox_item(q.item.id).state, store.outbox_item(q.item.id).attempts) for q in queued
+    ] == [("acknowledged", 2), ("acknowledged", 1)]
 
 
 def test_a_transport_that_fails_every_retry_keeps_the_item_queued(run, store, receiver):
@@ -139,10 +164,14 @@ def test_a_rejected_item_fails_and_the_others_still_go(run, store, receiver):
     assert rejected.last_error == (
         f"LA '881' transport (http): la-sickness item {rejected.id} rejected by the receiver "
         "with 422 Unprocessable Entity: Unprocessable Entity; EpisodeStart is after the return "
-        "date")
+        "date"
+    )
     assert report.items[1].error == rejected.last_error
-    assert [store.outbox_item(q.item.id).state for q in queued] == \
-        ["acknowledged", "failed", "acknowledged"]
+    assert [store.outbox_item(q.item.id).state for q in queued] == [
+        "acknowledged",
+        "failed",
+        "acknowledged",
+    ]
     assert [n.pupil_id for n in store.notifications("oakfield")] == ["oakfield-p1", "oakfield-p3"]
 
     # A failed item is not offered again by itself...
@@ -157,19 +186,30 @@ def test_a_rejected_item_fails_and_the_others_still_go(run, store, receiver):
     assert store.outbox_item(rejected.id).attempts == 2
 
 
-@pytest.mark.parametrize("kind, notification_kind", [
-    ("la-sickness", NotificationKind.SICKNESS),
-    ("la-continuous-absence", NotificationKind.CONTINUOUS_ABSENCE),
-    ("la-cme", NotificationKind.CME),
-    ("la-new-pupil", NotificationKind.NEW_PUPIL),
-    ("la-deletion", NotificationKind.DELETION),
-])
+@pytest.mark.parametrize(
+    "kind, notification_kind",
+    [
+        ("la-sickness", NotificationKind.SICKNESS),
+        ("la-continuous-absence", NotificationKind.CONTINUOUS_ABSENCE),
+        ("la-cme", NotificationKind.CME),
+        ("la-new-pupil", NotificationKind.NEW_PUPIL),
+        ("la-deletion", NotificationKind.DELETION),
+    ],
+)
 def test_a_submitted_return_records_its_notification(run, store, kind, notification_kind):
     queue_return(store, la_return(PUPILS[1:2], kind=kind), at=NOW)
     assert run().ok
-    assert store.notifications("oakfield") == [Notification(
-        kind=notification_kind, school_id="oakfield", pupil_id="oakfield-p2",
-        episode_start=date(2025, 9, 22), made_at=NOW, channel="http", reference="LA881-0001")]
+    assert store.notifications("oakfield") == [
+        Notification(
+            kind=notification_kind,
+            school_id="oakfield",
+            pupil_id="oakfield-p2",
+            episode_start=date(2025, 9, 22),
+            made_at=NOW,
+            channel="http",
+            reference="LA881-0001",
+        )
+    ]
 
 
 def test_a_dry_run_sends_nothing_and_changes_nothing(run, store, receiver):
@@ -180,8 +220,10 @@ def test_a_dry_run_sends_nothing_and_changes_nothing(run, store, receiver):
     assert receiver.requests == []
     assert snapshot(store) == before
     assert [o.outcome for o in report.items] == ["would-send"] * 3 + ["deferred"]
-    assert report.items[0].transport == \
-        f"LA '881' transport (http): POST {receiver.url} (bearer token)"
+    assert (
+        report.items[0].transport
+        == f"LA '881' transport (http): POST {receiver.url} (bearer token)"
+    )
     assert 'add a [transports.la."330"] table' in report.items[3].error
     assert not report.ok  # brook's return could not go
 
@@ -191,9 +233,11 @@ def test_a_missing_transport_names_the_table_to_add_and_the_others_go(run, store
     [oak] = queue_return(store, la_return(PUPILS[:1]), at=NOW)
     report = run()
     assert [o.outcome for o in report.items] == ["deferred", "acknowledged"]
-    expected = ("no transport for LA '330' (school 'brook', return la-sickness): add a "
-                '[transports.la."330"] table to the config with kind = "http", "smtp" or '
-                '"folder" (see `registerwatch config example`)')
+    expected = (
+        "no transport for LA '330' (school 'brook', return la-sickness): add a "
+        '[transports.la."330"] table to the config with kind = "http", "smtp" or '
+        '"folder" (see `registerwatch config example`)'
+    )
     assert report.items[0].error == expected
     item = store.outbox_item(brook.item.id)
     assert (item.state, item.attempts, item.last_error) == ("queued", 0, expected)
@@ -206,7 +250,8 @@ def test_a_credential_that_cannot_be_read_is_named(run, store, receiver):
     assert [o.outcome for o in report.items] == ["deferred", "deferred"]
     assert report.items[0].error == (
         f"transport for LA '881': environment variable {TOKEN_ENV} is not set (it should hold "
-        "the bearer token)")
+        "the bearer token)"
+    )
     assert receiver.requests == []
 
 
@@ -216,18 +261,21 @@ def test_refused_credentials_stop_that_transport_for_this_run(run, store, receiv
     assert len(receiver.requests) == 1  # not once per item
     assert [o.outcome for o in report.items] == ["deferred"] * 3
     assert f"refused the credentials (401) — check {TOKEN_ENV}" in report.items[0].error
-    assert report.items[1].error.startswith("not attempted: LA '881' transport (http) was "
-                                            "unusable earlier in this run")
+    assert report.items[1].error.startswith(
+        "not attempted: LA '881' transport (http) was unusable earlier in this run"
+    )
     assert [store.outbox_item(q.item.id).attempts for q in queued] == [1, 0, 0]
     assert all("wrong-token" not in (o.error or "") for o in report.items)
 
 
 def test_a_receiver_that_is_down_is_tried_once_per_run_not_once_per_item(
-        tmp_path, store, env, sleeps, receiver):
+    tmp_path, store, env, sleeps, receiver
+):
     receiver.server.shutdown()
     receiver.server.server_close()  # nothing listens on its port any more
-    settings = make_settings(tmp_path, {"la": {"881": {"kind": "http", "url": receiver.url,
-                                                       "token_env": TOKEN_ENV}}})
+    settings = make_settings(
+        tmp_path, {"la": {"881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV}}}
+    )
     queue_return(store, la_return(PUPILS[:2]), at=NOW)
     factory = functools.partial(transport_for, retry=FAST, sleep=sleeps.append)
     report = submit(settings, store, transport_factory=factory, environ=env, clock=lambda: NOW)
@@ -244,8 +292,12 @@ def test_log_events_say_what_happened_without_pupil_data(run, store, receiver):
     names = [e["event"] for e in events]
     assert names == ["outbox.submitted", "outbox.failed"]
     submitted, failed = events
-    assert (submitted["return_kind"], submitted["school"], submitted["state"],
-            submitted["receipt"]) == ("la-sickness", "oakfield", "acknowledged", "LA881-0001")
+    assert (
+        submitted["return_kind"],
+        submitted["school"],
+        submitted["state"],
+        submitted["receipt"],
+    ) == ("la-sickness", "oakfield", "acknowledged", "LA881-0001")
     assert failed["error"].endswith("rejected by the receiver with 422 Unprocessable Entity")
     assert "oakfield-p" not in repr(events) and TOKEN not in repr(events)
 
@@ -259,20 +311,29 @@ def test_a_store_row_whose_bytes_do_not_match_their_hash_is_not_sent(run, store,
     with store.transaction() as conn:
         conn.execute(sa.update(tables.outbox).values(payload=b"<tampered/>"))
     report = run()
-    assert report.items[0].outcome == "failed" and "does not match its SHA-256" in \
-        report.items[0].error
+    assert (
+        report.items[0].outcome == "failed"
+        and "does not match its SHA-256" in report.items[0].error
+    )
     assert receiver.requests == []
     assert store.outbox_item(queued.item.id).state == "failed"
 
 
 def test_a_school_filter_sends_only_that_schools_items(tmp_path, store, env, receiver):
-    settings = make_settings(tmp_path, {"la": {
-        "881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV},
-        "330": {"kind": "folder", "path": "drop"}}})
+    settings = make_settings(
+        tmp_path,
+        {
+            "la": {
+                "881": {"kind": "http", "url": receiver.url, "token_env": TOKEN_ENV},
+                "330": {"kind": "folder", "path": "drop"},
+            }
+        },
+    )
     queue_return(store, la_return(PUPILS[:1]), at=NOW)
     queue_return(store, la_return([("brook-p1", "2025-09-15")], school="brook"), at=NOW)
-    report = submit(settings, store, school_id="brook", environ=env,
-                    clock=lambda: NOW + timedelta(minutes=1))
+    report = submit(
+        settings, store, school_id="brook", environ=env, clock=lambda: NOW + timedelta(minutes=1)
+    )
     assert [(o.school_id, o.outcome) for o in report.items] == [("brook", "sent")]
     assert receiver.requests == []
     assert [i.state for i in store.outbox_items()] == ["queued", "sent"]

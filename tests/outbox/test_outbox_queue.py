@@ -7,32 +7,38 @@ from datetime import timedelta
 
 import pytest
 from lxml import etree
+from outbox_support import NOW, TEST_SCHEMAS, dfe_return, la_return
 
 from registerwatch.errors import ExportValidationError, SubmissionError
 from registerwatch.exports.base import RenderedReturn, ReturnRecordKey, write_return
 from registerwatch.outbox import idempotency_key, queue_return, split_records
 
-from outbox_support import NOW, TEST_SCHEMAS, dfe_return, la_return
-
-PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22"),
-          ("oakfield-p3", "2025-09-29")]
+PUPILS = [
+    ("oakfield-p1", "2025-09-15"),
+    ("oakfield-p2", "2025-09-22"),
+    ("oakfield-p3", "2025-09-29"),
+]
 
 
 def pupils_in(xml: bytes) -> list[tuple[str, str]]:
     root = etree.fromstring(xml)
-    return [(r.findtext("RecordKey/PupilRef"), r.findtext("RecordKey/Episode"))
-            for r in root.iterfind("Records/Record")]
+    return [
+        (r.findtext("RecordKey/PupilRef"), r.findtext("RecordKey/Episode"))
+        for r in root.iterfind("Records/Record")
+    ]
 
 
 def test_the_key_depends_on_kind_school_pupil_and_episode_only():
     key = idempotency_key("la-sickness", "oakfield", "oakfield-p1", "2025-09-15")
     assert key == idempotency_key("la-sickness", "oakfield", "oakfield-p1", "2025-09-15")
     assert key.startswith("la-sickness.oakfield.") and len(key.rsplit(".", 1)[1]) == 32
-    others = {idempotency_key("la-cme", "oakfield", "oakfield-p1", "2025-09-15"),
-              idempotency_key("la-sickness", "brook", "oakfield-p1", "2025-09-15"),
-              idempotency_key("la-sickness", "oakfield", "oakfield-p2", "2025-09-15"),
-              idempotency_key("la-sickness", "oakfield", "oakfield-p1", "2025-09-16"),
-              idempotency_key("la-sickness", "oakfield", None, "2025-09-15")}
+    others = {
+        idempotency_key("la-cme", "oakfield", "oakfield-p1", "2025-09-15"),
+        idempotency_key("la-sickness", "brook", "oakfield-p1", "2025-09-15"),
+        idempotency_key("la-sickness", "oakfield", "oakfield-p2", "2025-09-15"),
+        idempotency_key("la-sickness", "oakfield", "oakfield-p1", "2025-09-16"),
+        idempotency_key("la-sickness", "oakfield", None, "2025-09-15"),
+    }
     assert key not in others and len(others) == 5
 
 
@@ -50,10 +56,17 @@ def test_queuing_the_same_return_twice_creates_one_item(store):
     item = items[0]
     assert second[0].item == item
     assert item.payload == rendered.xml and item.sha256 == rendered.sha256  # the first kept
-    assert (item.return_kind, item.school_id, item.pupil_id, item.episode, item.state,
-            item.attempts) == ("la-sickness", "oakfield", "oakfield-p1", "2025-09-15", "queued", 0)
-    assert item.idempotency_key == idempotency_key("la-sickness", "oakfield", "oakfield-p1",
-                                                   "2025-09-15")
+    assert (
+        item.return_kind,
+        item.school_id,
+        item.pupil_id,
+        item.episode,
+        item.state,
+        item.attempts,
+    ) == ("la-sickness", "oakfield", "oakfield-p1", "2025-09-15", "queued", 0)
+    assert item.idempotency_key == idempotency_key(
+        "la-sickness", "oakfield", "oakfield-p1", "2025-09-15"
+    )
 
 
 def test_an_item_already_sent_is_not_queued_again(store):
@@ -86,8 +99,9 @@ def test_a_multi_record_la_return_is_one_item_per_pupil_episode(store):
     assert len({i.idempotency_key for i in items}) == 3
 
     # Tomorrow's render lists two of them again and a new pupil: only the new one is queued.
-    tomorrow = la_return([PUPILS[1], PUPILS[2], ("oakfield-p4", "2025-10-06")],
-                         generated=NOW + timedelta(days=1))
+    tomorrow = la_return(
+        [PUPILS[1], PUPILS[2], ("oakfield-p4", "2025-10-06")], generated=NOW + timedelta(days=1)
+    )
     again = queue_return(store, tomorrow, at=NOW + timedelta(days=1))
     assert [q.created for q in again] == [False, False, True]
     assert len(store.outbox_items()) == 4
@@ -115,8 +129,9 @@ def test_dfe_daily_is_one_item_per_school_and_day(store):
     [queued] = queue_return(store, day, at=NOW)
     assert (queued.item.pupil_id, queued.item.episode) == (None, "2025-10-06")
     assert queued.item.payload == day.xml
-    assert queued.item.idempotency_key == idempotency_key("dfe-daily", "oakfield", None,
-                                                          "2025-10-06")
+    assert queued.item.idempotency_key == idempotency_key(
+        "dfe-daily", "oakfield", None, "2025-10-06"
+    )
     corrected = dfe_return("2025-10-06", [("oakfield-p1", "/"), ("oakfield-p2", "I")])
     [again] = queue_return(store, corrected, at=NOW)
     assert (again.created, again.differs) == (False, True)
@@ -124,11 +139,17 @@ def test_dfe_daily_is_one_item_per_school_and_day(store):
     assert other_day.created and len(store.outbox_items()) == 2
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda r: setattr(r, "kind", "census-attendance"), "not submitted through the outbox"),
-    (lambda r: r.records.append(r.records[0]), "appears twice"),
-    (lambda r: r.records.__setitem__(0, ReturnRecordKey(None, "2025-09-15")), "has no pupil id"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: setattr(r, "kind", "census-attendance"), "not submitted through the outbox"),
+        (lambda r: r.records.append(r.records[0]), "appears twice"),
+        (
+            lambda r: r.records.__setitem__(0, ReturnRecordKey(None, "2025-09-15")),
+            "has no pupil id",
+        ),
+    ],
+)
 def test_returns_the_outbox_cannot_key_are_refused(store, change, message):
     rendered: RenderedReturn = la_return(PUPILS[:2])
     change(rendered)
@@ -137,11 +158,20 @@ def test_returns_the_outbox_cannot_key_are_refused(store, change, message):
     assert store.outbox_items() == []
 
 
-@pytest.mark.parametrize("records", [
-    [ReturnRecordKey("oakfield-p1", "2025-09-15"), ReturnRecordKey("oakfield-p9", "2025-09-01")],
-    [ReturnRecordKey("oakfield-p1", "2025-09-15"), ReturnRecordKey("oakfield-p2", "2025-09-22"),
-     ReturnRecordKey("oakfield-p3", "2025-09-29")],
-])
+@pytest.mark.parametrize(
+    "records",
+    [
+        [
+            ReturnRecordKey("oakfield-p1", "2025-09-15"),
+            ReturnRecordKey("oakfield-p9", "2025-09-01"),
+        ],
+        [
+            ReturnRecordKey("oakfield-p1", "2025-09-15"),
+            ReturnRecordKey("oakfield-p2", "2025-09-22"),
+            ReturnRecordKey("oakfield-p3", "2025-09-29"),
+        ],
+    ],
+)
 def test_records_that_do_not_match_the_xml_are_refused_not_guessed(store, records):
     rendered = la_return(PUPILS[:2])
     rendered.records[:] = records
@@ -152,8 +182,13 @@ def test_records_that_do_not_match_the_xml_are_refused_not_guessed(store, record
 
 def test_a_split_part_that_does_not_validate_stops_the_whole_return(store, monkeypatch):
     # A schema wanting at least two pupils accepts the whole file but not a part of it.
-    monkeypatch.setitem(TEST_SCHEMAS, "test-la-1.xsd", TEST_SCHEMAS["test-la-1.xsd"].replace(
-        b'name="Record" maxOccurs', b'name="Record" minOccurs="2" maxOccurs'))
+    monkeypatch.setitem(
+        TEST_SCHEMAS,
+        "test-la-1.xsd",
+        TEST_SCHEMAS["test-la-1.xsd"].replace(
+            b'name="Record" maxOccurs', b'name="Record" minOccurs="2" maxOccurs'
+        ),
+    )
     with pytest.raises(ExportValidationError):
         queue_return(store, la_return(PUPILS), at=NOW)
     assert store.outbox_items() == []

@@ -10,21 +10,27 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from outbox_support import NOW, Mailbox, free_port, la_return, make_settings
 
 from registerwatch.adapters.base import RetryPolicy
 from registerwatch.exports.base import write_return
 from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 
-from outbox_support import NOW, Mailbox, free_port, la_return, make_settings
-
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
 PUPIL = [("brook-p7", "2025-09-15")]
 
 
 def smtp_settings(tmp_path: Path, port: int, **extra):
-    table = {"kind": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
-             "from": "attendance@brook.example", "to": ["returns@la330.example"], **extra}
+    table = {
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "from": "attendance@brook.example",
+        "to": ["returns@la330.example"],
+        **extra,
+    }
     return make_settings(tmp_path, {"la": {"330": table}})
 
 
@@ -33,8 +39,10 @@ def factory(**overrides):
 
 
 def attachments(message):
-    return [(part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
-            for part in message.iter_attachments()]
+    return [
+        (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
+        for part in message.iter_attachments()
+    ]
 
 
 def test_the_email_carries_the_return_and_names_the_pupil_only_by_id(tmp_path, store, mailbox):
@@ -44,13 +52,16 @@ def test_the_email_carries_the_return_and_names_the_pupil_only_by_id(tmp_path, s
     [queued] = queue_return(store, rendered, artefact_path=written.xml_path, at=NOW)
     key = queued.item.idempotency_key
 
-    report = submit(smtp_settings(tmp_path, port), store, transport_factory=factory(),
-                    clock=lambda: NOW)
+    report = submit(
+        smtp_settings(tmp_path, port), store, transport_factory=factory(), clock=lambda: NOW
+    )
     assert report.ok
     [(mail_from, rcpt_tos, message)] = box.messages
     assert (mail_from, rcpt_tos) == ("attendance@brook.example", ["returns@la330.example"])
-    assert message["Subject"] == \
-        "registerwatch la-sickness return: school brook, pupil brook-p7, episode 2025-09-15"
+    assert (
+        message["Subject"]
+        == "registerwatch la-sickness return: school brook, pupil brook-p7, episode 2025-09-15"
+    )
     assert message["Message-ID"] == f"<{key}@brook.example>"
     assert message["X-Registerwatch-Idempotency-Key"] == key
     assert message["X-Registerwatch-SHA256"] == rendered.sha256
@@ -66,10 +77,17 @@ def test_the_email_carries_the_return_and_names_the_pupil_only_by_id(tmp_path, s
 
     item = store.outbox_item(queued.item.id)
     assert (item.state, item.receipt) == ("sent", f"<{key}@brook.example>")
-    assert store.notifications("brook") == [Notification(
-        kind=NotificationKind.SICKNESS, school_id="brook", pupil_id="brook-p7",
-        episode_start=date(2025, 9, 15), made_at=NOW, channel="smtp",
-        reference=f"<{key}@brook.example>")]
+    assert store.notifications("brook") == [
+        Notification(
+            kind=NotificationKind.SICKNESS,
+            school_id="brook",
+            pupil_id="brook-p7",
+            episode_start=date(2025, 9, 15),
+            made_at=NOW,
+            channel="smtp",
+            reference=f"<{key}@brook.example>",
+        )
+    ]
 
 
 class _DiesAfterSending:
@@ -118,8 +136,9 @@ def test_a_temporary_refusal_is_retried(tmp_path, store, mailbox):
     box, port = mailbox
     box.script = ["451 4.3.0 Mailbox busy, try again later"]
     queue_return(store, la_return(PUPIL, school="brook"), at=NOW)
-    report = submit(smtp_settings(tmp_path, port), store, transport_factory=factory(),
-                    clock=lambda: NOW)
+    report = submit(
+        smtp_settings(tmp_path, port), store, transport_factory=factory(), clock=lambda: NOW
+    )
     assert [(o.outcome, o.tries) for o in report.items] == [("sent", 2)]
     assert box.data_commands == 2 and len(box.messages) == 1
 
@@ -128,20 +147,23 @@ def test_a_refused_message_fails_with_the_servers_reason(tmp_path, store, mailbo
     box, port = mailbox
     box.script = ["554 5.7.1 Attachment type not allowed"]
     [queued] = queue_return(store, la_return(PUPIL, school="brook"), at=NOW)
-    report = submit(smtp_settings(tmp_path, port), store, transport_factory=factory(),
-                    clock=lambda: NOW)
+    report = submit(
+        smtp_settings(tmp_path, port), store, transport_factory=factory(), clock=lambda: NOW
+    )
     assert not report.ok
     item = store.outbox_item(queued.item.id)
     assert item.state == "failed"
     assert item.last_error == (
         f"LA '330' transport (smtp): la-sickness item {item.id} rejected by the mail server "
-        "with 554: 5.7.1 Attachment type not allowed")
+        "with 554: 5.7.1 Attachment type not allowed"
+    )
 
 
 def test_an_unreachable_mail_server_defers_every_item_after_one_try(tmp_path, store):
     queue_return(store, la_return(PUPIL + [("brook-p8", "2025-09-16")], school="brook"), at=NOW)
-    report = submit(smtp_settings(tmp_path, free_port()), store, transport_factory=factory(),
-                    clock=lambda: NOW)
+    report = submit(
+        smtp_settings(tmp_path, free_port()), store, transport_factory=factory(), clock=lambda: NOW
+    )
     assert [(o.outcome, o.tries) for o in report.items] == [("deferred", 3), ("deferred", 0)]
     assert "could not be reached (ConnectionRefusedError)" in report.items[0].error
     assert [i.state for i in store.outbox_items()] == ["queued", "queued"]
@@ -155,10 +177,29 @@ def certificate(tmp_path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
@@ -179,9 +220,15 @@ def tls_mailbox(certificate):
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port(),
-                            tls_context=server_context, require_starttls=True,
-                            authenticator=authenticator, auth_require_tls=True)
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
     controller.start()
     try:
         yield box, controller.port, cert, logins
@@ -191,8 +238,13 @@ def tls_mailbox(certificate):
 
 def test_starttls_with_a_login(tmp_path, store, tls_mailbox):
     box, port, cert, logins = tls_mailbox
-    settings = smtp_settings(tmp_path, port, security="starttls",
-                             username_env="LA330_SMTP_USER", password_env="LA330_SMTP_PASSWORD")
+    settings = smtp_settings(
+        tmp_path,
+        port,
+        security="starttls",
+        username_env="LA330_SMTP_USER",
+        password_env="LA330_SMTP_PASSWORD",
+    )
     client_context = ssl.create_default_context(cafile=str(cert))
     queue_return(store, la_return(PUPIL, school="brook"), at=NOW)
 
@@ -204,8 +256,10 @@ def test_starttls_with_a_login(tmp_path, store, tls_mailbox):
     env = {"LA330_SMTP_USER": "brook-returns", "LA330_SMTP_PASSWORD": "wrong"}
     refused = submit(settings, store, transport_factory=trusting, environ=env, clock=lambda: NOW)
     assert refused.items[0].outcome == "deferred"
-    assert "refused the login (535) — check LA330_SMTP_USER and LA330_SMTP_PASSWORD" in \
-        refused.items[0].error
+    assert (
+        "refused the login (535) — check LA330_SMTP_USER and LA330_SMTP_PASSWORD"
+        in refused.items[0].error
+    )
     assert "wrong" not in refused.items[0].error and box.messages == []
 
     env["LA330_SMTP_PASSWORD"] = "mail-password"

@@ -16,15 +16,23 @@ from registerwatch.reports import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, and nothing that would reach the network on its own.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.chromium,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"{CHROMIUM} is not installed (apt-get install chromium; CI "
-                              "installs it in .ci/run)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} is not installed (apt-get install chromium; CI installs it in .ci/run)",
+    ),
 ]
 
 
@@ -54,10 +62,16 @@ class Watch:
         page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
 
 
-def test_report_opens_offline_without_errors(browser: Any, scanned: Scanned,
-                                             tmp_path: Path) -> None:
-    files = write_report(scanned.world.store, scanned.world.settings, tmp_path / "report",
-                         as_of=scanned.as_of, generated_at=scanned.generated_at)
+def test_report_opens_offline_without_errors(
+    browser: Any, scanned: Scanned, tmp_path: Path
+) -> None:
+    files = write_report(
+        scanned.world.store,
+        scanned.world.settings,
+        tmp_path / "report",
+        as_of=scanned.as_of,
+        generated_at=scanned.generated_at,
+    )
     school_id = scanned.school.school.id
     # offline: any fetch the page tried would fail, and be caught below
     context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
@@ -73,9 +87,11 @@ def test_report_opens_offline_without_errors(browser: Any, scanned: Scanned,
         rows = page.locator(f"table#findings-{school_id} tbody tr[data-fingerprint]")
         assert rows.count() == len(scanned.findings)
         assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.rule)")) == sorted(
-            f.rule for f in scanned.findings)
+            f.rule for f in scanned.findings
+        )
         assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.fingerprint)")) == {
-            f.fingerprint for f in scanned.findings}
+            f.fingerprint for f in scanned.findings
+        }
         # errors first, then warnings (this school has no info findings)
         severities = rows.evaluate_all("rs => rs.map(r => r.dataset.severity)")
         assert severities == sorted(severities, key=["error", "warning", "info"].index)
@@ -98,10 +114,14 @@ def test_report_opens_offline_without_errors(browser: Any, scanned: Scanned,
         context.close()
 
 
-def test_report_reads_on_a_narrow_screen(browser: Any, scanned: Scanned,
-                                         tmp_path: Path) -> None:
-    files = write_report(scanned.world.store, scanned.world.settings, tmp_path / "report",
-                         as_of=scanned.as_of, generated_at=scanned.generated_at)
+def test_report_reads_on_a_narrow_screen(browser: Any, scanned: Scanned, tmp_path: Path) -> None:
+    files = write_report(
+        scanned.world.store,
+        scanned.world.settings,
+        tmp_path / "report",
+        as_of=scanned.as_of,
+        generated_at=scanned.generated_at,
+    )
     context = browser.new_context(viewport={"width": 760, "height": 900}, offline=True)
     try:
         page = context.new_page()
@@ -110,7 +130,8 @@ def test_report_reads_on_a_narrow_screen(browser: Any, scanned: Scanned,
         assert [m for m in watch.console if m[0] == "error"] == [] and watch.failed == []
         # charts stack into one column and shrink to fit
         widths = page.locator("figure svg.chart").evaluate_all(
-            "els => els.map(e => e.getBoundingClientRect().right)")
+            "els => els.map(e => e.getBoundingClientRect().right)"
+        )
         assert len(widths) == 4 and max(widths) <= 760
         # the page does not scroll sideways, and each finding's text gets the full width
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -32,8 +32,9 @@ from registerwatch.validators import all_rules
 
 
 def report(world: World, **kwargs: object) -> ReportData:
-    return build_report_data(world.store, world.settings, as_of=AS_OF,
-                             generated_at=GENERATED_AT, **kwargs)  # type: ignore[arg-type]
+    return build_report_data(
+        world.store, world.settings, as_of=AS_OF, generated_at=GENERATED_AT, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def school(data: ReportData, school_id: str) -> SchoolReport:
@@ -50,8 +51,11 @@ def test_open_findings_are_grouped_by_severity_and_ordered_by_deadline(small: Wo
     assert [f.fingerprint for f in brook.by_severity(Severity.ERROR)] == BROOK_ORDER[:3]
     assert [f.fingerprint for f in brook.by_severity(Severity.WARNING)] == BROOK_ORDER[3:5]
     assert [f.fingerprint for f in brook.by_severity(Severity.INFO)] == ["fp-amendments"]
-    assert (brook.count(Severity.ERROR), brook.count(Severity.WARNING),
-            brook.count(Severity.INFO)) == (3, 2, 1)
+    assert (
+        brook.count(Severity.ERROR),
+        brook.count(Severity.WARNING),
+        brook.count(Severity.INFO),
+    ) == (3, 2, 1)
 
 
 def test_overdue_due_today_status_and_acknowledgement(small: World) -> None:
@@ -67,8 +71,13 @@ def test_overdue_due_today_status_and_acknowledgement(small: World) -> None:
 
     # new: first seen by the latest scan; open: seen by an earlier one and still there
     assert {k: r.status for k, r in rows.items()} == {
-        "fp-n-overdue": "open", "fp-n-today": "new", "fp-new-pupil": "open",
-        "fp-persistent": "open", "fp-register": "new", "fp-amendments": "new"}
+        "fp-n-overdue": "open",
+        "fp-n-today": "new",
+        "fp-new-pupil": "open",
+        "fp-persistent": "open",
+        "fp-register": "new",
+        "fp-amendments": "new",
+    }
     assert later.ack_note == ACK_NOTE and later.acknowledged_at == SCAN_2
     assert rows["fp-n-overdue"].acknowledged_at is None
     assert school(report(small), "brook").findings_updated_at == SCAN_2
@@ -79,11 +88,16 @@ def test_rows_carry_rule_metadata_and_mis_ids_but_no_names(small: World) -> None
     row = school(report(small), "brook").findings[0]
 
     assert (row.rule, row.rule_name, row.citation, row.fix_hint) == (
-        "MRK001", "unresolved-n-code", rule.citation, rule.fix_hint)
+        "MRK001",
+        "unresolved-n-code",
+        rule.citation,
+        rule.fix_hint,
+    )
     assert row.pupil == "1002" and row.pupil_name is None
     assert row.sessions == "2025-11-11 AM to 2025-11-11 PM"
-    school_level = next(f for f in school(report(small), "brook").findings
-                        if f.fingerprint == "fp-register")
+    school_level = next(
+        f for f in school(report(small), "brook").findings if f.fingerprint == "fp-register"
+    )
     assert school_level.pupil is None
 
     named = school(report(small, include_names=True), "brook").findings[0]
@@ -92,12 +106,17 @@ def test_rows_carry_rule_metadata_and_mis_ids_but_no_names(small: World) -> None
 
 def test_summary_counts_per_rule_and_severity(small: World) -> None:
     brook = school(report(small), "brook")
-    counts = {r.code: (r.errors, r.warnings, r.info, r.new, r.overdue)
-              for r in brook.rules if r.total}
+    counts = {
+        r.code: (r.errors, r.warnings, r.info, r.new, r.overdue) for r in brook.rules if r.total
+    }
 
-    assert counts == {"MRK001": (1, 1, 0, 1, 1), "LAR004": (1, 0, 0, 0, 0),
-                      "ATT002": (0, 1, 0, 0, 0), "REG001": (1, 0, 0, 1, 0),
-                      "AMD002": (0, 0, 1, 1, 0)}
+    assert counts == {
+        "MRK001": (1, 1, 0, 1, 1),
+        "LAR004": (1, 0, 0, 0, 0),
+        "ATT002": (0, 1, 0, 0, 0),
+        "REG001": (1, 0, 0, 1, 0),
+        "AMD002": (0, 0, 1, 1, 0),
+    }
     # every registered rule is listed, in registry order, zeros included (UPN001 was resolved)
     assert [r.code for r in brook.rules] == [r.code for r in all_rules()]
     upn = next(r for r in brook.rules if r.code == "UPN001")
@@ -106,8 +125,12 @@ def test_summary_counts_per_rule_and_severity(small: World) -> None:
 
 
 def test_scanned_generated_school_counts_match_the_rules_output(scanned: Scanned) -> None:
-    data = build_report_data(scanned.world.store, scanned.world.settings, as_of=scanned.as_of,
-                             generated_at=scanned.generated_at)
+    data = build_report_data(
+        scanned.world.store,
+        scanned.world.settings,
+        as_of=scanned.as_of,
+        generated_at=scanned.generated_at,
+    )
     (oak,) = data.schools
     expected = Counter((f.rule, f.severity) for f in scanned.findings)
 
@@ -119,12 +142,16 @@ def test_scanned_generated_school_counts_match_the_rules_output(scanned: Scanned
     assert {f.status for f in oak.findings} == {"new"}
     # pupils by MIS id, never the store id
     mis_ids = {p.id: p.mis_id for p in scanned.school.pupils}
-    for row, source in [(r, next(f for f in scanned.findings if f.fingerprint == r.fingerprint))
-                        for r in oak.findings if r.pupil]:
+    for row, source in [
+        (r, next(f for f in scanned.findings if f.fingerprint == r.fingerprint))
+        for r in oak.findings
+        if r.pupil
+    ]:
         assert row.pupil == mis_ids[source.pupil_id]
     # overdue is exactly "the report day is after the due day"
     assert {f.fingerprint for f in oak.findings if f.overdue} == {
-        f.fingerprint for f in scanned.findings if f.due and scanned.as_of > f.due}
+        f.fingerprint for f in scanned.findings if f.due and scanned.as_of > f.due
+    }
 
 
 def test_schools_named_by_id_come_from_the_store(small: World) -> None:
@@ -136,8 +163,9 @@ def test_schools_named_by_id_come_from_the_store(small: World) -> None:
     with pytest.raises(StoreError, match="'nowhere' is not in the store"):
         build_report_data(small.store, ["nowhere"], as_of=AS_OF, generated_at=GENERATED_AT)
     with pytest.raises(ValueError, match="timezone-aware"):
-        build_report_data(small.store, ["fern"], as_of=AS_OF,
-                          generated_at=datetime(2025, 11, 19, 6, 30))
+        build_report_data(
+            small.store, ["fern"], as_of=AS_OF, generated_at=datetime(2025, 11, 19, 6, 30)
+        )
 
 
 def test_a_school_without_findings_says_whether_a_scan_ran(small: World) -> None:
@@ -146,8 +174,12 @@ def test_a_school_without_findings_says_whether_a_scan_ran(small: World) -> None
     fern = school(data, "fern")
     assert fern.findings == () and fern.findings_updated_at is None
     assert all(r.total == 0 for r in fern.rules)
-    assert fern.notes == (("No scan has been run on this store yet, so there are no findings "
-                           "to show: run `registerwatch scan`."),)
+    assert fern.notes == (
+        (
+            "No scan has been run on this store yet, so there are no findings "
+            "to show: run `registerwatch scan`."
+        ),
+    )
     assert (data.last_scan_at, data.last_scan_outcome) == (None, None)
 
     run = small.store.start_run("scan", at=SCAN_2)
@@ -165,17 +197,26 @@ def test_weekly_rates_from_known_marks(small: World) -> None:
 
     assert brook.term is not None
     assert (brook.term.name, brook.term.start, brook.term.end) == (
-        "Autumn term 2025", date(2025, 10, 13), date(2025, 12, 19))
+        "Autumn term 2025",
+        date(2025, 10, 13),
+        date(2025, 12, 19),
+    )
     # the half-term week (27 October) has no school day, so it is no school week
     assert [w.week_start for w in brook.weeks] == list(BROOK_WEEKS)
     for week in brook.weeks:
         days, possible, attendance, authorised, unauthorised = BROOK_WEEKS[week.week_start]
         stats = week.statistics
-        assert (week.school_days, stats.possible, stats.attendance, stats.authorised,
-                stats.unauthorised) == (days, possible, attendance, authorised, unauthorised)
+        assert (
+            week.school_days,
+            stats.possible,
+            stats.attendance,
+            stats.authorised,
+            stats.unauthorised,
+        ) == (days, possible, attendance, authorised, unauthorised)
         assert week.attendance_rate == pytest.approx(100 * attendance / possible)
         assert week.overall_absence_rate == pytest.approx(
-            100 * (authorised + unauthorised) / possible)
+            100 * (authorised + unauthorised) / possible
+        )
     rates = [round(w.attendance_rate, 2) for w in brook.weeks]
     assert rates == [100.0, 90.0, 95.0, 87.5, 100.0]
     assert [w.partial for w in brook.weeks] == [False, False, False, False, True]
@@ -204,23 +245,40 @@ def test_unresolved_n_codes_by_age_in_school_days(small: World) -> None:
             assert calendar.school_days_after(day, AS_OF) == age
 
     assert [(b.label, b.sessions, b.pupils) for b in fern.n_ages] == [
-        ("0-2", 2, 1), ("3-5", 2, 2), ("6-10", 1, 1), (">10", 3, 2)]
+        ("0-2", 2, 1),
+        ("3-5", 2, 2),
+        ("6-10", 1, 1),
+        (">10", 3, 2),
+    ]
     assert fern.n_sessions_older_than(5) == 4
     # brook's only N codes (11 November) are 5 school days old on the report day
     brook = school(report(small), "brook")
     assert [(b.label, b.sessions) for b in brook.n_ages] == [
-        ("0-2", 0), ("3-5", 2), ("6-10", 0), (">10", 0)]
+        ("0-2", 0),
+        ("3-5", 2),
+        ("6-10", 0),
+        (">10", 0),
+    ]
 
 
 # -- terms ----------------------------------------------------------------------------------
 
 
 def test_school_term_groups_half_terms_into_autumn_spring_and_summer() -> None:
-    spans = [("2025-09-03", "2025-10-24"), ("2025-11-03", "2025-12-19"),
-             ("2026-01-05", "2026-02-13"), ("2026-02-23", "2026-03-27"),
-             ("2026-04-13", "2026-05-22"), ("2026-06-01", "2026-07-22")]
-    calendar = SchoolCalendar(Calendar(school_id="x", terms=[
-        Term(start=date.fromisoformat(a), end=date.fromisoformat(b)) for a, b in spans]))
+    spans = [
+        ("2025-09-03", "2025-10-24"),
+        ("2025-11-03", "2025-12-19"),
+        ("2026-01-05", "2026-02-13"),
+        ("2026-02-23", "2026-03-27"),
+        ("2026-04-13", "2026-05-22"),
+        ("2026-06-01", "2026-07-22"),
+    ]
+    calendar = SchoolCalendar(
+        Calendar(
+            school_id="x",
+            terms=[Term(start=date.fromisoformat(a), end=date.fromisoformat(b)) for a, b in spans],
+        )
+    )
 
     def term(day: str) -> tuple[str, date, date] | None:
         found = school_term(calendar, date.fromisoformat(day))

@@ -50,15 +50,19 @@ class Page(HTMLParser):
 
 
 def small_page(world: World) -> str:
-    data = build_report_data(world.store, world.settings, as_of=AS_OF,
-                             generated_at=GENERATED_AT)
+    data = build_report_data(world.store, world.settings, as_of=AS_OF, generated_at=GENERATED_AT)
     return render_html(data)
 
 
 def test_page_is_self_contained(small: World, scanned: Scanned) -> None:
-    scanned_html = render_html(build_report_data(
-        scanned.world.store, scanned.world.settings, as_of=scanned.as_of,
-        generated_at=scanned.generated_at))
+    scanned_html = render_html(
+        build_report_data(
+            scanned.world.store,
+            scanned.world.settings,
+            as_of=scanned.as_of,
+            generated_at=scanned.generated_at,
+        )
+    )
     for html in (small_page(small), scanned_html):
         page = Page(html)
         for tag, attrs in page.tags:
@@ -71,8 +75,11 @@ def test_page_is_self_contained(small: World, scanned: Scanned) -> None:
         without_namespaces = re.sub(r'xmlns(:\w+)?="[^"]*"', "", html)
         assert "http://" not in without_namespaces and "https://" not in without_namespaces
         assert "@import" not in html and "url(http" not in html
-        csp = next(a["content"] for t, a in page.tags
-                   if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
+        csp = next(
+            a["content"]
+            for t, a in page.tags
+            if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+        )
         assert "default-src 'none'" in csp
 
 
@@ -93,8 +100,14 @@ def test_findings_table_rows_and_attributes(small: World) -> None:
     rows = page.rows("findings-brook")
 
     assert [r["data-fingerprint"] for r in rows] == BROOK_ORDER
-    assert [r["data-rule"] for r in rows] == ["MRK001", "LAR004", "REG001", "MRK001", "ATT002",
-                                              "AMD002"]
+    assert [r["data-rule"] for r in rows] == [
+        "MRK001",
+        "LAR004",
+        "REG001",
+        "MRK001",
+        "ATT002",
+        "AMD002",
+    ]
     assert [r["data-severity"] for r in rows] == ["error"] * 3 + ["warning"] * 2 + ["info"]
     assert [r["data-overdue"] for r in rows] == ["true"] + ["false"] * 5
     assert [r["data-status"] for r in rows] == ["open", "open", "new", "new", "open", "new"]
@@ -113,7 +126,12 @@ def test_rule_summary_table_lists_every_rule_with_its_counts(small: World) -> No
             totals[attrs["data-rule"]] = int(attrs["data-total"])
     assert len(totals) == 30
     assert {k: v for k, v in totals.items() if v} == {
-        "MRK001": 2, "LAR004": 1, "ATT002": 1, "REG001": 1, "AMD002": 1}
+        "MRK001": 2,
+        "LAR004": 1,
+        "ATT002": 1,
+        "REG001": 1,
+        "AMD002": 1,
+    }
 
 
 def test_charts_are_inline_svg_with_unique_ids(small: World) -> None:
@@ -122,10 +140,14 @@ def test_charts_are_inline_svg_with_unique_ids(small: World) -> None:
     svgs = [a for t, a in page.tags if t == "svg"]
     # brook: attendance, absence, findings by rule, N ages; fern: attendance, absence, N ages
     assert [a["aria-label"] for a in svgs] == [
-        "Attendance rate by school week", "Authorised and unauthorised absence by school week",
-        "Open findings by rule and severity", "Sessions still coded N by age in school days",
-        "Attendance rate by school week", "Authorised and unauthorised absence by school week",
-        "Sessions still coded N by age in school days"]
+        "Attendance rate by school week",
+        "Authorised and unauthorised absence by school week",
+        "Open findings by rule and severity",
+        "Sessions still coded N by age in school days",
+        "Attendance rate by school week",
+        "Authorised and unauthorised absence by school week",
+        "Sessions still coded N by age in school days",
+    ]
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html and "<metadata>" not in html
     ids = Counter(a["id"] for _, a in page.tags if "id" in a)
     assert [k for k, n in ids.items() if n > 1] == []
@@ -147,14 +169,21 @@ def test_header_says_how_fresh_the_findings_are(small: World) -> None:
     run = small.store.start_run("scan", at=SCAN_2)
     small.store.finish_run(run, "failed", {}, at=SCAN_2)
     text = " ".join("".join(Page(small_page(small)).text).split())
-    assert ("Latest scan run: 18 November 2025, 19:00 GMT · failed: some findings may be as "
-            "an earlier scan left them") in text
+    assert (
+        "Latest scan run: 18 November 2025, 19:00 GMT · failed: some findings may be as "
+        "an earlier scan left them"
+    ) in text
 
 
 def test_no_pupil_names_upns_or_dates_of_birth(scanned: Scanned) -> None:
-    html = render_html(build_report_data(
-        scanned.world.store, scanned.world.settings, as_of=scanned.as_of,
-        generated_at=scanned.generated_at))
+    html = render_html(
+        build_report_data(
+            scanned.world.store,
+            scanned.world.settings,
+            as_of=scanned.as_of,
+            generated_at=scanned.generated_at,
+        )
+    )
     flagged = {f.pupil_id for f in scanned.findings if f.pupil_id}
     pupils = [p for p in scanned.school.pupils if p.id in flagged]
     assert len(pupils) > 10

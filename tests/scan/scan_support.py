@@ -57,12 +57,25 @@ SYNCED_AT = datetime(2025, 12, 1, 19, 0, tzinfo=UTC)
 TRAILING_SCHOOL_DAYS = 20
 
 ELM = "elm"
-ELM_PUPIL = Pupil(id="elm:E1", school_id=ELM, mis_id="E1", upn="B801200005001",
-                  legal_forename="Ada", legal_surname="Lovelace", dob=date(2015, 3, 4),
-                  nc_year="5", reg_group="5E", starting_day=date(2024, 9, 4))
-ELM_CALENDAR = Calendar(school_id=ELM, terms=[Term(start=date(2025, 9, 3), end=date(2025, 10, 24)),
-                                             Term(start=date(2025, 11, 3),
-                                                  end=date(2025, 12, 19))])
+ELM_PUPIL = Pupil(
+    id="elm:E1",
+    school_id=ELM,
+    mis_id="E1",
+    upn="B801200005001",
+    legal_forename="Ada",
+    legal_surname="Lovelace",
+    dob=date(2015, 3, 4),
+    nc_year="5",
+    reg_group="5E",
+    starting_day=date(2024, 9, 4),
+)
+ELM_CALENDAR = Calendar(
+    school_id=ELM,
+    terms=[
+        Term(start=date(2025, 9, 3), end=date(2025, 10, 24)),
+        Term(start=date(2025, 11, 3), end=date(2025, 12, 19)),
+    ],
+)
 ELM_N = (date(2025, 11, 3), Session.AM)  # due 2025-11-10
 ELM_MARKS_UNTIL = date(2025, 11, 28)
 
@@ -70,15 +83,18 @@ ELM_MARKS_UNTIL = date(2025, 11, 28)
 @pytest.fixture(autouse=True)
 def _no_nagle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without TCP_NODELAY each loopback response waits for a delayed ACK (as in tests/sync)."""
-    monkeypatch.setattr(simulator_server._Handler, "disable_nagle_algorithm", True,
-                        raising=False)
+    monkeypatch.setattr(simulator_server._Handler, "disable_nagle_algorithm", True, raising=False)
 
 
 def serve(app: VendorApp) -> SimulatorServer:
     """A simulator that stops in milliseconds (serve_forever's default poll is 0.5 s)."""
     server = SimulatorServer(app)
-    threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.01},
-                     name="sim-scan", daemon=True).start()
+    threading.Thread(
+        target=server._server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name="sim-scan",
+        daemon=True,
+    ).start()
     return server
 
 
@@ -87,25 +103,40 @@ def serve(app: VendorApp) -> SimulatorServer:
 
 def elm_config() -> dict[str, Any]:
     """elm's [[schools]] table: its MIS is never called (the tests write its records)."""
-    return {"id": ELM, "urn": "100001", "laestab": "8812001", "name": "Elm Primary School",
-            "la_code": "881", "phase": "primary",
-            "mis": {"vendor": "go4schools", "base_url": "http://127.0.0.1:9/customer/v1",
-                    "api_key_env": "ELM_G4S_API_KEY"},
-            "calendar": {"terms": [{"start": t.start, "end": t.end}
-                                   for t in ELM_CALENDAR.terms]}}
+    return {
+        "id": ELM,
+        "urn": "100001",
+        "laestab": "8812001",
+        "name": "Elm Primary School",
+        "la_code": "881",
+        "phase": "primary",
+        "mis": {
+            "vendor": "go4schools",
+            "base_url": "http://127.0.0.1:9/customer/v1",
+            "api_key_env": "ELM_G4S_API_KEY",
+        },
+        "calendar": {"terms": [{"start": t.start, "end": t.end} for t in ELM_CALENDAR.terms]},
+    }
 
 
 def write_config(path: Path, store_url: str, schools: list[dict[str, Any]]) -> Path:
-    return write_toml_config(path, store_url, schools, logging={"level": "WARNING"},
-                             sync={"trailing_school_days": TRAILING_SCHOOL_DAYS,
-                                   "timeout_seconds": 5})
+    return write_toml_config(
+        path,
+        store_url,
+        schools,
+        logging={"level": "WARNING"},
+        sync={"trailing_school_days": TRAILING_SCHOOL_DAYS, "timeout_seconds": 5},
+    )
 
 
 def settings_for(store_url: str, schools: list[dict[str, Any]]) -> Settings:
-    return parse_config({"store": {"url": store_url},
-                         "sync": {"trailing_school_days": TRAILING_SCHOOL_DAYS,
-                                  "timeout_seconds": 5},
-                         "schools": schools})
+    return parse_config(
+        {
+            "store": {"url": store_url},
+            "sync": {"trailing_school_days": TRAILING_SCHOOL_DAYS, "timeout_seconds": 5},
+            "schools": schools,
+        }
+    )
 
 
 # -- the tiny school ------------------------------------------------------------------------
@@ -119,8 +150,9 @@ def elm_marks(until: date = ELM_MARKS_UNTIL) -> list[Mark]:
         for session in calendar.sessions_on(day):
             # the session's own present code (reg 10(2) table 1; MRK007 checks it)
             code = "N" if (day, session) == ELM_N else "/" if session is Session.AM else "\\"
-            marks.append(Mark(pupil_id=ELM_PUPIL.id, date=day, session=session, code=code,
-                              vendor_code=code))
+            marks.append(
+                Mark(pupil_id=ELM_PUPIL.id, date=day, session=session, code=code, vendor_code=code)
+            )
     return marks
 
 
@@ -129,8 +161,13 @@ def add_elm(store: Store, at: datetime = SYNCED_AT) -> None:
     capabilities are recorded, so the scan treats the MIS as exposing neither register events
     nor amendment records: REG001 and AMD002 each give one info notice."""
     with store.transaction() as tx:
-        store.upsert_school(School(id=ELM, name="Elm Primary School", urn="100001",
-                                   laestab="8812001", la_code="881"), at=at, conn=tx)
+        store.upsert_school(
+            School(
+                id=ELM, name="Elm Primary School", urn="100001", laestab="8812001", la_code="881"
+            ),
+            at=at,
+            conn=tx,
+        )
         store.upsert_calendar(ELM_CALENDAR, at=at, conn=tx)
         store.upsert_pupils([ELM_PUPIL], at=at, conn=tx)
         store.upsert_marks(elm_marks(), ELM, at=at, conn=tx)
@@ -161,13 +198,16 @@ def synced_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     path = folder / "store.db"
     server = serve(build_app(VENDOR, school))
     try:
-        settings = settings_for(f"sqlite:///{path}",
-                                [school_config(school, VENDOR, server.url)])
+        settings = settings_for(f"sqlite:///{path}", [school_config(school, VENDOR, server.url)])
         store = Store.open(settings.store.url)
         try:
-            summary = sync_all(settings, store, as_of=AS_OF,
-                               environ=credentials_environ(school.school.id, VENDOR),
-                               clock=lambda: SYNCED_AT)
+            summary = sync_all(
+                settings,
+                store,
+                as_of=AS_OF,
+                environ=credentials_environ(school.school.id, VENDOR),
+                clock=lambda: SYNCED_AT,
+            )
             assert summary.ok, [s.error for s in summary.schools]
         finally:
             store.close()
@@ -201,15 +241,21 @@ class Oak:
         return f"{self.school_id}:{mis_id}"
 
     def sync(self, at: datetime, as_of: date = AS_OF) -> SyncSummary:
-        summary = sync_all(self.settings, self.store, school_id=self.school_id, as_of=as_of,
-                           environ=credentials_environ(self.school_id, VENDOR),
-                           clock=lambda: at)
+        summary = sync_all(
+            self.settings,
+            self.store,
+            school_id=self.school_id,
+            as_of=as_of,
+            environ=credentials_environ(self.school_id, VENDOR),
+            clock=lambda: at,
+        )
         assert summary.ok, [s.error for s in summary.schools]
         self.syncs.append(summary)
         return summary
 
-    def edit(self, pupil_id: str, day: date, session: Session, code: str, *,
-             recorded: bool = True) -> None:
+    def edit(
+        self, pupil_id: str, day: date, session: Session, code: str, *, recorded: bool = True
+    ) -> None:
         """The data manager changes an entry in the MIS, with a complete amendment record
         (``recorded``) as the regulations require, or without one."""
         before = self.school.marks_by_key()[(pupil_id, day, session)].code
@@ -217,11 +263,18 @@ class Oak:
             self.app.set_mark(pupil_id, day, session, code)
             if recorded:
                 amendment = Amendment(
-                    pupil_id=pupil_id, date=day, session=session, original_code=before,
-                    amended_code=code, reason="Parent phoned", amended_by_name="A. Officer",
+                    pupil_id=pupil_id,
+                    date=day,
+                    session=session,
+                    original_code=before,
+                    amended_code=code,
+                    reason="Parent phoned",
+                    amended_by_name="A. Officer",
                     amended_by_position="Attendance Officer",
                     amended_at=datetime.combine(AS_OF, time(9, 30), tzinfo=LONDON),
-                    source=AmendmentSource.MIS, source_ref=f"test-{pupil_id}-{day}-{code}")
+                    source=AmendmentSource.MIS,
+                    source_ref=f"test-{pupil_id}-{day}-{code}",
+                )
                 self.school.amendments.append(amendment)
                 _serve_amendment(self.app, amendment)
 
@@ -241,8 +294,9 @@ def _serve_amendment(app: VendorApp, amendment: Amendment) -> None:
 
 
 @pytest.fixture
-def oak_bare(synced_template: Template, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Oak]:
+def oak_bare(
+    synced_template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Oak]:
     """The synced school, without the LA returns the school had made (nothing has recorded
     them yet: sync does not import returns)."""
     path = tmp_path / "store.db"
@@ -313,8 +367,11 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
             main([str(a) for a in args])
         captured = capsys.readouterr()
         code = exc.value.code
-        return (code if isinstance(code, int) else (0 if code is None else 1),
-                captured.out, captured.err)
+        return (
+            code if isinstance(code, int) else (0 if code is None else 1),
+            captured.out,
+            captured.err,
+        )
 
     return run
 

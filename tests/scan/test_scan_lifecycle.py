@@ -26,20 +26,31 @@ T4 = T3 + timedelta(days=1)
 
 def expected(oak: Oak, rule: str) -> ExpectedFinding:
     # the LAR003 breach's N run also gives MRK001 findings: the rule's own breach is the other
-    (found,) = [e for e in oak.school.expected_findings
-                if e.rule == rule and CME_RUN_NOTE not in e.note]
+    (found,) = [
+        e for e in oak.school.expected_findings if e.rule == rule and CME_RUN_NOTE not in e.note
+    ]
     return found
 
 
-def scan(oak: Oak | Elm, at: datetime, *, as_of: date = AS_OF, school_id: str | None = None,
-         rules: list[Rule] | None = None) -> ScanResult:
-    return run_scan(oak.store, oak.settings, as_of=as_of, school_id=school_id, rules=rules,
-                    clock=lambda: at)
+def scan(
+    oak: Oak | Elm,
+    at: datetime,
+    *,
+    as_of: date = AS_OF,
+    school_id: str | None = None,
+    rules: list[Rule] | None = None,
+) -> ScanResult:
+    return run_scan(
+        oak.store, oak.settings, as_of=as_of, school_id=school_id, rules=rules, clock=lambda: at
+    )
 
 
 def only(result: ScanResult, rule: str, pupil_id: str | None = None) -> ScanFinding:
-    (item,) = [f for f in result.findings if f.finding.rule == rule
-               and (pupil_id is None or f.finding.pupil_id == pupil_id)]
+    (item,) = [
+        f
+        for f in result.findings
+        if f.finding.rule == rule and (pupil_id is None or f.finding.pupil_id == pupil_id)
+    ]
     return item
 
 
@@ -68,7 +79,8 @@ def test_a_rerun_with_nothing_changed_opens_nothing(oak: Oak) -> None:
 
 
 def test_a_breach_fixed_in_the_mis_is_resolved_then_new_again_if_it_comes_back(
-        oak: Oak, cli) -> None:
+    oak: Oak, cli
+) -> None:
     scan(oak, T1)
     e = fix_mrk001(oak)
     oak.sync(at=T1 + timedelta(hours=12))
@@ -81,12 +93,13 @@ def test_a_breach_fixed_in_the_mis_is_resolved_then_new_again_if_it_comes_back(
     assert resolved[0].finding.first_seen == T1
     # The fix was recorded as an amendment: nothing new opened, everything else still open.
     assert {f.status for f in fixed.findings if f not in resolved} == {"open"}
-    (stored,) = [s for s in oak.store.load_findings(oak.school_id, status="resolved").values()]
+    (stored,) = list(oak.store.load_findings(oak.school_id, status="resolved").values())
     assert stored.finding.resolved_at == T2 and stored.finding.rule == "MRK001"
 
     # Resolved findings are reported once, by the scan that resolved them.
-    assert ("MRK001", e.pupil_id) not in {(f.finding.rule, f.finding.pupil_id)
-                                          for f in scan(oak, T3).findings}
+    assert ("MRK001", e.pupil_id) not in {
+        (f.finding.rule, f.finding.pupil_id) for f in scan(oak, T3).findings
+    }
     code, out, _ = cli("findings", "list", "--status", "resolved", "--format", "json")
     assert code == 0
     (listed,) = json.loads(out)["findings"]
@@ -112,12 +125,14 @@ def test_a_breach_fixed_in_the_mis_is_resolved_then_new_again_if_it_comes_back(
 
 
 def test_acknowledge_by_prefix_shows_the_note_and_refuses_unknown_fingerprints(
-        oak: Oak, cli) -> None:
+    oak: Oak, cli
+) -> None:
     result = scan(oak, T1)
     target = only(result, "LAR001")
 
-    code, out, err = cli("findings", "ack", target.fingerprint[:8], "--note",
-                         "LA phoned 2/12, return to follow")
+    code, out, err = cli(
+        "findings", "ack", target.fingerprint[:8], "--note", "LA phoned 2/12, return to follow"
+    )
     assert code == 0, err
     assert "acknowledged LAR001" in out and "LA phoned 2/12" in out
     code, out, _ = cli("findings", "list", "--format", "json")
@@ -137,9 +152,17 @@ def test_acknowledge_by_prefix_shows_the_note_and_refuses_unknown_fingerprints(
 
 
 def test_an_ambiguous_prefix_is_refused(elm: Elm, cli) -> None:
-    findings = [Finding(rule="UPN001", severity=Severity.ERROR, school_id=ELM,
-                        pupil_id="elm:E1", message="m", fingerprint=f"deadbeef{n}" + "0" * 55)
-                for n in range(2)]
+    findings = [
+        Finding(
+            rule="UPN001",
+            severity=Severity.ERROR,
+            school_id=ELM,
+            pupil_id="elm:E1",
+            message="m",
+            fingerprint=f"deadbeef{n}" + "0" * 55,
+        )
+        for n in range(2)
+    ]
     elm.store.save_findings(findings, at=SYNCED_AT)
     code, _, err = cli("findings", "ack", "deadbeef", "--note", "x")
     assert code == 2 and "matches 2 findings" in err
@@ -148,7 +171,8 @@ def test_an_ambiguous_prefix_is_refused(elm: Elm, cli) -> None:
 
 
 def test_acknowledged_findings_stop_failing_the_scan_until_their_severity_rises(
-        elm: Elm, cli) -> None:
+    elm: Elm, cli
+) -> None:
     # 10 November is MRK001's due day: a warning ("replace today").
     code, doc = scan_json(cli, "--as-of", "2025-11-10", "--fail-on", "warning")
     assert code == 1
@@ -166,8 +190,7 @@ def test_acknowledged_findings_stop_failing_the_scan_until_their_severity_rises(
     code, doc = scan_json(cli, "--as-of", "2025-11-11", "--fail-on", "error")
     assert code == 1
     (n_code,) = [f for f in doc["findings"] if f["rule"] == "MRK001"]
-    assert (n_code["severity"], n_code["status"], n_code["acknowledged"]) == (
-        "error", "open", None)
+    assert (n_code["severity"], n_code["status"], n_code["acknowledged"]) == ("error", "open", None)
 
 
 def test_returns_recorded_by_hand_close_the_lar_findings(oak: Oak, cli) -> None:
@@ -180,31 +203,63 @@ def test_returns_recorded_by_hand_close_the_lar_findings(oak: Oak, cli) -> None:
     assert lar001.pupil_id is not None
 
     # An episode return without its start cannot be matched to the episode: refused.
-    code, _, err = cli("notify", "record", "--school", oak.school_id, "--kind",
-                       "continuous_absence", "--pupil", pupils[lar002.pupil_id].mis_id)
+    code, _, err = cli(
+        "notify",
+        "record",
+        "--school",
+        oak.school_id,
+        "--kind",
+        "continuous_absence",
+        "--pupil",
+        pupils[lar002.pupil_id].mis_id,
+    )
     assert code == 2 and "--episode-start" in err
-    code, _, err = cli("notify", "record", "--school", oak.school_id, "--kind", "new_pupil",
-                       "--pupil", "no-such-pupil")
+    code, _, err = cli(
+        "notify",
+        "record",
+        "--school",
+        oak.school_id,
+        "--kind",
+        "new_pupil",
+        "--pupil",
+        "no-such-pupil",
+    )
     assert code == 2 and "no pupil with MIS id 'no-such-pupil'" in err
-    code, _, err = cli("notify", "record", "--school", "nowhere", "--kind", "new_pupil",
-                       "--pupil", "1")
+    code, _, err = cli(
+        "notify", "record", "--school", "nowhere", "--kind", "new_pupil", "--pupil", "1"
+    )
     assert code == 2 and "no school 'nowhere'" in err
 
     records = [
-        ("continuous_absence", lar002.pupil_id, ["--episode-start",
-                                                  lar002.first_session[0].isoformat()]),
+        (
+            "continuous_absence",
+            lar002.pupil_id,
+            ["--episode-start", lar002.first_session[0].isoformat()],
+        ),
         ("new_pupil", lar004.pupil_id, []),
         ("sickness", lar001.pupil_id, ["--made-at", "2025-11-28T15:30"]),
     ]
     for kind, pupil_id, extra in records:
-        args = ["notify", "record", "--school", oak.school_id, "--kind", kind, "--pupil",
-                pupils[pupil_id].mis_id, "--channel", "LA portal", "--reference", "R-1", *extra]
+        args = [
+            "notify",
+            "record",
+            "--school",
+            oak.school_id,
+            "--kind",
+            kind,
+            "--pupil",
+            pupils[pupil_id].mis_id,
+            "--channel",
+            "LA portal",
+            "--reference",
+            "R-1",
+            *extra,
+        ]
         code, out, err = cli(*args)
         assert code == 0 and out.startswith("recorded "), err
     code, out, _ = cli(*args)  # the same return again
     assert code == 0 and out.startswith("already recorded")
-    (sickness,) = oak.store.notifications(oak.school_id, kind="sickness",
-                                          pupil_id=lar001.pupil_id)
+    (sickness,) = oak.store.notifications(oak.school_id, kind="sickness", pupil_id=lar001.pupil_id)
     assert sickness.made_at == datetime.fromisoformat("2025-11-28T15:30+00:00")  # GMT in Nov
 
     after = scan(oak, T2)
@@ -212,8 +267,9 @@ def test_returns_recorded_by_hand_close_the_lar_findings(oak: Oak, cli) -> None:
     for e in (lar001, lar002, lar004):
         item = only(after, e.rule, e.pupil_id)
         assert (item.status, item.finding.resolved_at) == ("resolved", T2)
-    assert {f.status for f in after.findings if f.finding.rule not in
-            ("LAR001", "LAR002", "LAR004")} == {"open"}
+    assert {
+        f.status for f in after.findings if f.finding.rule not in ("LAR001", "LAR002", "LAR004")
+    } == {"open"}
 
 
 class _Broken(Rule):
@@ -224,8 +280,9 @@ class _Broken(Rule):
         raise RuntimeError("boom")
 
 
-def test_a_rule_that_fails_keeps_its_findings_open(oak: Oak, cli,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rule_that_fails_keeps_its_findings_open(
+    oak: Oak, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = scan(oak, T1)
     pupil = expected(oak, "MRK001").pupil_id
     n_code = only(first, "MRK001", pupil)
@@ -240,7 +297,10 @@ def test_a_rule_that_fails_keeps_its_findings_open(oak: Oak, cli,
     assert school.failed_rules == {"MRK001": "RuntimeError: boom"}
     kept = only(result, "MRK001", pupil)
     assert (kept.status, kept.fingerprint, kept.finding.resolved_at) == (
-        "open", n_code.fingerprint, None)
+        "open",
+        n_code.fingerprint,
+        None,
+    )
     assert oak.store.load_findings(oak.school_id)[n_code.fingerprint].status == "open"
     assert {f.status for f in result.findings} == {"open"}
 
@@ -254,7 +314,9 @@ def test_a_school_scan_leaves_other_schools_findings_alone(oak: Oak, cli) -> Non
     add_elm(oak.store)
     code, doc = scan_json(cli, "--as-of", AS_OF.isoformat())
     assert {s["school"]: s["status"] for s in doc["schools"]} == {
-        oak.school_id: "scanned", ELM: "scanned"}
+        oak.school_id: "scanned",
+        ELM: "scanned",
+    }
     elm_before = oak.store.load_findings(ELM)
     assert elm_before
     e = fix_mrk001(oak)
@@ -275,7 +337,8 @@ def test_a_school_scan_leaves_other_schools_findings_alone(oak: Oak, cli) -> Non
     assert [s["school"] for s in doc["schools"]] == [oak.school_id]
     resolved = [f for f in doc["findings"] if f["status"] == "resolved"]
     assert [(f["rule"], f"{oak.school_id}:{f['pupil']}") for f in resolved] == [
-        ("MRK001", e.pupil_id)]
+        ("MRK001", e.pupil_id)
+    ]
     assert oak.store.load_findings(ELM) == elm_after_elm_scan  # not even last_seen moved
 
 
@@ -287,9 +350,19 @@ def test_each_scan_is_recorded_in_the_runs_table(elm: Elm) -> None:
     first = runs[-1]
     assert (first.started_at, first.finished_at, first.outcome) == (T1, T1, "ok")
     assert first.counts == {
-        "as_of": "2025-11-11", "schools_scanned": 1, "schools_not_synced": 0,
-        "schools_failed": 0, "rules_failed": 0, "new": 3, "open": 0, "resolved": 0,
-        "error": 1, "warning": 0, "info": 2, "acknowledged": 0}
+        "as_of": "2025-11-11",
+        "schools_scanned": 1,
+        "schools_not_synced": 0,
+        "schools_failed": 0,
+        "rules_failed": 0,
+        "new": 3,
+        "open": 0,
+        "resolved": 0,
+        "error": 1,
+        "warning": 0,
+        "info": 2,
+        "acknowledged": 0,
+    }
     assert runs[0].counts["open"] == 3 and runs[0].counts["new"] == 0
 
 
@@ -297,12 +370,14 @@ def test_log_events_name_findings_without_pupil_data(oak: Oak) -> None:
     with capture_logs() as logs:
         first = scan(oak, T1)
     opened = [e for e in logs if e["event"] == "scan.finding_opened"]
-    assert sorted(e["fingerprint"] for e in opened) == sorted(
-        f.fingerprint for f in first.findings)
+    assert sorted(e["fingerprint"] for e in opened) == sorted(f.fingerprint for f in first.findings)
     assert {e["school_id"] for e in opened} == {oak.school_id}
     (scanned,) = [e for e in logs if e["event"] == "scan.school_scanned"]
     assert (scanned["school_id"], scanned["new"], scanned["open"]) == (
-        oak.school_id, len(first.findings), 0)
+        oak.school_id,
+        len(first.findings),
+        0,
+    )
 
     fix_mrk001(oak)
     oak.sync(at=T1 + timedelta(hours=12))
@@ -316,8 +391,9 @@ def test_log_events_name_findings_without_pupil_data(oak: Oak) -> None:
         pupil_data |= {p.id, p.mis_id, p.upn or p.id, p.legal_surname or p.id}
     for event in logs + more:
         text = json.dumps(event, default=str)
-        assert not [value for value in pupil_data if f'"{value}"' in text or
-                    f"{value} " in text], event
+        assert not [value for value in pupil_data if f'"{value}"' in text or f"{value} " in text], (
+            event
+        )
 
 
 def test_the_table_reads_new_first_then_severity(elm: Elm, cli) -> None:
@@ -326,10 +402,12 @@ def test_the_table_reads_new_first_then_severity(elm: Elm, cli) -> None:
     code, _, err = cli("scan", "--as-of", "2025-11-11", "--output", str(path))
     assert code == 1, err
     lines = path.read_text(encoding="utf-8").splitlines()
-    rows = [line for line in lines if any(f" {r} " in line for r in ("MRK001", "REG001",
-                                                                     "AMD002"))]
+    rows = [line for line in lines if any(f" {r} " in line for r in ("MRK001", "REG001", "AMD002"))]
     assert [("NEW" in row, "MRK001" in row) for row in rows] == [
-        (True, True), (False, False), (False, False)]
+        (True, True),
+        (False, False),
+        (False, False),
+    ]
     assert "2025-11-10" in rows[0]  # its due date
     assert "3 school(s)" not in lines[0]
 

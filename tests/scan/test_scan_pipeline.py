@@ -31,16 +31,24 @@ def found(record: dict[str, Any], school_id: str) -> Key:
         return None if ref is None else (ref["date"], ref["session"])
 
     pupil = f"{school_id}:{record['pupil']}" if record["pupil"] is not None else None
-    return (record["rule"], pupil, session(record["first_session"]),
-            session(record["last_session"]))
+    return (
+        record["rule"],
+        pupil,
+        session(record["first_session"]),
+        session(record["last_session"]),
+    )
 
 
 def wanted(expected: ExpectedFinding) -> Key:
     def session(ref: Any) -> tuple[str, str] | None:
         return None if ref is None else (ref[0].isoformat(), ref[1].value)
 
-    return (expected.rule, expected.pupil_id, session(expected.first_session),
-            session(expected.last_session))
+    return (
+        expected.rule,
+        expected.pupil_id,
+        session(expected.first_session),
+        session(expected.last_session),
+    )
 
 
 def assert_exact(got: set[Key], want: set[Key]) -> None:
@@ -54,9 +62,20 @@ def record_returns(oak: Oak, cli: Any) -> None:
     assert oak.school.notifications, "the generated school has made some returns"
     for n in oak.school.notifications:
         assert n.pupil_id is not None
-        args = ["notify", "record", "--school", oak.school_id, "--kind", n.kind.value,
-                "--pupil", mis_ids[n.pupil_id], "--made-at", n.made_at.isoformat(),
-                "--channel", n.channel]
+        args = [
+            "notify",
+            "record",
+            "--school",
+            oak.school_id,
+            "--kind",
+            n.kind.value,
+            "--pupil",
+            mis_ids[n.pupil_id],
+            "--made-at",
+            n.made_at.isoformat(),
+            "--channel",
+            n.channel,
+        ]
         if n.episode_start is not None:
             args += ["--episode-start", n.episode_start.isoformat()]
         if n.reference is not None:
@@ -101,8 +120,13 @@ def test_the_scan_finds_exactly_the_injected_breaches_through_sync(oak_bare: Oak
                 assert oak.app.delete_mark(change.pupil_id, change.date, change.session)
         else:
             assert change.after is not None
-            oak.edit(change.pupil_id, change.date, change.session, change.after,
-                     recorded=change.amendment)
+            oak.edit(
+                change.pupil_id,
+                change.date,
+                change.session,
+                change.after,
+                recorded=change.amendment,
+            )
     synced = oak.sync(at=SYNCED_AT + timedelta(hours=1))
     (result,) = synced.schools
     assert (result.marks_changed, result.marks_deleted) == (2, 1)
@@ -110,10 +134,11 @@ def test_the_scan_finds_exactly_the_injected_breaches_through_sync(oak_bare: Oak
     code, doc = scan_json(cli, "--as-of", AS_OF.isoformat())
 
     assert code == 1
-    got = {found(f, school_id) for f in doc["findings"]} - {ATT005_NOT_CHECKED,
-                                                            LAR006_NOT_CHECKED}
-    assert_exact(got, {wanted(e) for e in oak.school.expected_findings
-                       if e.rule not in NOT_SEEN_THROUGH_ARBOR})
+    got = {found(f, school_id) for f in doc["findings"]} - {ATT005_NOT_CHECKED, LAR006_NOT_CHECKED}
+    assert_exact(
+        got,
+        {wanted(e) for e in oak.school.expected_findings if e.rule not in NOT_SEEN_THROUGH_ARBOR},
+    )
     new = sorted(f["rule"] for f in doc["findings"] if f["status"] == "new")
     assert new == ["AMD002", "AMD003"]
     assert {f["status"] for f in doc["findings"] if f["rule"] not in new} == {"open"}

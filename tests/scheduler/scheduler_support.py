@@ -37,32 +37,53 @@ INSET = date(2025, 11, 14)  # Friday, a planned whole-day closure
 BANK_HOLIDAY = date(2026, 5, 4)  # early May bank holiday, a Monday in the summer term
 
 
-def calendar_table(calendar: Calendar, extra_closures: list[dict[str, Any]] | None = None
-                   ) -> dict[str, Any]:
+def calendar_table(
+    calendar: Calendar, extra_closures: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "terms": [{"start": t.start, "end": t.end} for t in calendar.terms],
-        "closures": [{"date": c.date, "session": c.session, "kind": c.kind.value,
-                      "reason": c.reason} for c in calendar.closures] + (extra_closures or []),
-        "register_times": {"am_open": calendar.register_times.am_open,
-                           "pm_open": calendar.register_times.pm_open,
-                           "close_after_minutes": calendar.register_times.close_after_minutes},
+        "closures": [
+            {"date": c.date, "session": c.session, "kind": c.kind.value, "reason": c.reason}
+            for c in calendar.closures
+        ]
+        + (extra_closures or []),
+        "register_times": {
+            "am_open": calendar.register_times.am_open,
+            "pm_open": calendar.register_times.pm_open,
+            "close_after_minutes": calendar.register_times.close_after_minutes,
+        },
     }
 
 
-def fake_school(school_id: str, urn: int, *, la_code: str = "881",
-                closures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def fake_school(
+    school_id: str, urn: int, *, la_code: str = "881", closures: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A [[schools]] table whose MIS is never reached (the steps are fakes, or the adapter is)."""
-    return {"id": school_id, "urn": str(urn), "laestab": f"{la_code}{urn % 10_000:04d}",
-            "name": f"{school_id.title()} School", "la_code": la_code, "phase": "secondary",
-            "mis": {"vendor": "go4schools", "base_url": "http://127.0.0.1:9/customer/v1",
-                    "api_key_env": f"{school_id.upper()}_G4S_KEY"},
-            "calendar": calendar_table(build_calendar(school_id, YEAR, "secondary"), closures)}
+    return {
+        "id": school_id,
+        "urn": str(urn),
+        "laestab": f"{la_code}{urn % 10_000:04d}",
+        "name": f"{school_id.title()} School",
+        "la_code": la_code,
+        "phase": "secondary",
+        "mis": {
+            "vendor": "go4schools",
+            "base_url": "http://127.0.0.1:9/customer/v1",
+            "api_key_env": f"{school_id.upper()}_G4S_KEY",
+        },
+        "calendar": calendar_table(build_calendar(school_id, YEAR, "secondary"), closures),
+    }
 
 
-def settings_for(store_url: str, schools: list[dict[str, Any]] | None = None,
-                 schedule: Mapping[str, Any] | None = None) -> Settings:
-    data: dict[str, Any] = {"store": {"url": store_url},
-                            "schools": schools or [fake_school("ashby", 140001)]}
+def settings_for(
+    store_url: str,
+    schools: list[dict[str, Any]] | None = None,
+    schedule: Mapping[str, Any] | None = None,
+) -> Settings:
+    data: dict[str, Any] = {
+        "store": {"url": store_url},
+        "schools": schools or [fake_school("ashby", 140001)],
+    }
     if schedule:
         data["schedule"] = dict(schedule)
     return parse_config(data)
@@ -71,14 +92,18 @@ def settings_for(store_url: str, schools: list[dict[str, Any]] | None = None,
 # -- TOML files ----------------------------------------------------------------------------------
 
 
-def write_config(path: Path, store_url: str, schools: list[dict[str, Any]], *,
-                 transports: Mapping[str, Any] | None = None,
-                 schedule: Mapping[str, Any] | None = None,
-                 sync: Mapping[str, Any] | None = None) -> Path:
+def write_config(
+    path: Path,
+    store_url: str,
+    schools: list[dict[str, Any]],
+    *,
+    transports: Mapping[str, Any] | None = None,
+    schedule: Mapping[str, Any] | None = None,
+    sync: Mapping[str, Any] | None = None,
+) -> Path:
     """A TOML config; ``transports`` as {"dfe": {...}, "la": {"881": {...}}}."""
     sync = {"timeout_seconds": 5, "concurrency": 2} | dict(sync or {})
-    write_toml_config(path, store_url, schools, sync=sync, schedule=schedule,
-                      transports=transports)
+    write_toml_config(path, store_url, schools, sync=sync, schedule=schedule, transports=transports)
     load_config(path)  # fail here, with the config's own message, if the file is wrong
     return path
 
@@ -102,12 +127,14 @@ class Recorder:
         def step(ctx: NightContext) -> StepResult:
             self.calls.append(name)
             return StepResult(name, "ok", dict(counts))
+
         return step
 
     def raises(self, name: str, exc: Exception) -> Callable[[NightContext], StepResult]:
         def step(ctx: NightContext) -> StepResult:
             self.calls.append(name)
             raise exc
+
         return step
 
     def then(self, name: str, action: Callable[[], None]) -> Callable[[NightContext], StepResult]:
@@ -115,6 +142,7 @@ class Recorder:
             self.calls.append(name)
             action()
             return StepResult(name, "ok", {})
+
         return step
 
 
@@ -128,18 +156,31 @@ def env_with(**extra: str) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``registerwatch ARGS`` in a fresh process, as cron would start it."""
-    return subprocess.run([PYTHON, "-m", "registerwatch.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=dict(env or env_with()), cwd=cwd)
+    return subprocess.run(
+        [PYTHON, "-m", "registerwatch.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(env or env_with()),
+        cwd=cwd,
+    )
 
 
-def start_script(script: str, *args: str, env: Mapping[str, str] | None = None
-                 ) -> subprocess.Popen[str]:
+def start_script(
+    script: str, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Run a small Python program (a runner that patches in slow fake steps) in the background."""
-    return subprocess.Popen([PYTHON, "-c", script, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(env or env_with()))
+    return subprocess.Popen(
+        [PYTHON, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env or env_with()),
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
@@ -220,24 +261,42 @@ def serve(app: Any) -> Any:
 
     simulator_server._Handler.disable_nagle_algorithm = True  # type: ignore[attr-defined]
     server = simulator_server.SimulatorServer(app)
-    threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.01},
-                     name=f"sim-{app.vendor}", daemon=True).start()
+    threading.Thread(
+        target=server._server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name=f"sim-{app.vendor}",
+        daemon=True,
+    ).start()
     return server
 
 
 def simulated_school(generated: Any, mis: dict[str, Any]) -> dict[str, Any]:
     """A [[schools]] table for a generated school served at ``mis``."""
     s = generated.school
-    return {"id": s.id, "urn": s.urn, "laestab": s.laestab, "name": s.name,
-            "la_code": s.la_code, "phase": s.phase, "mis": mis,
-            "calendar": calendar_table(generated.calendar)}
+    return {
+        "id": s.id,
+        "urn": s.urn,
+        "laestab": s.laestab,
+        "name": s.name,
+        "la_code": s.la_code,
+        "phase": s.phase,
+        "mis": mis,
+        "calendar": calendar_table(generated.calendar),
+    }
 
 
 def arbor_mis(url: str, prefix: str) -> dict[str, Any]:
-    return {"vendor": "arbor", "base_url": f"{url}/rest-v2",
-            "username_env": f"{prefix}_ARBOR_USERNAME", "password_env": f"{prefix}_ARBOR_PASSWORD"}
+    return {
+        "vendor": "arbor",
+        "base_url": f"{url}/rest-v2",
+        "username_env": f"{prefix}_ARBOR_USERNAME",
+        "password_env": f"{prefix}_ARBOR_PASSWORD",
+    }
 
 
 def go4schools_mis(url: str, prefix: str) -> dict[str, Any]:
-    return {"vendor": "go4schools", "base_url": f"{url}/customer/v1",
-            "api_key_env": f"{prefix}_G4S_API_KEY"}
+    return {
+        "vendor": "go4schools",
+        "base_url": f"{url}/customer/v1",
+        "api_key_env": f"{prefix}_G4S_API_KEY",
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scheduler_support import SCHOOL_DAY, fake_school, settings_for
 
 import registerwatch.exports.registry as registry
 import registerwatch.jobs.returns as returns
@@ -19,14 +20,19 @@ from registerwatch.jobs.nightly import NightContext, la_returns_step
 from registerwatch.jobs.returns import export_school
 from registerwatch.store import Store
 
-from scheduler_support import SCHOOL_DAY, fake_school, settings_for
-
 NOW = datetime(2025, 10, 1, 1, 0, tzinfo=UTC)
 
 
 def artefact(stem: str) -> RenderedReturn:
-    return RenderedReturn(kind="la-cme", school_id="ashby", schema_name="la-cme-1.xsd",
-                          xml=b"<x/>", csv_header=["a"], csv_rows=[["1"]], file_stem=stem)
+    return RenderedReturn(
+        kind="la-cme",
+        school_id="ashby",
+        schema_name="la-cme-1.xsd",
+        xml=b"<x/>",
+        csv_header=["a"],
+        csv_rows=[["1"]],
+        file_stem=stem,
+    )
 
 
 @pytest.fixture
@@ -40,18 +46,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def two_returns_one_invalid(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every build renders 'good' and 'bad'; 'bad' does not validate (its error quotes a UPN)."""
     written: list[str] = []
-    monkeypatch.setattr(registry, "builder",
-                        lambda kind: lambda request: [artefact("bad"), artefact("good")])
+    monkeypatch.setattr(
+        registry, "builder", lambda kind: lambda request: [artefact("bad"), artefact("good")]
+    )
 
     def write(rendered: RenderedReturn, folder: Any) -> WrittenReturn:
         if rendered.file_stem == "bad":
-            raise ExportValidationError("la-cme for school 'ashby' does not validate",
-                                        errors=["line 3: value 'A801200005001' refused"])
+            raise ExportValidationError(
+                "la-cme for school 'ashby' does not validate",
+                errors=["line 3: value 'A801200005001' refused"],
+            )
         written.append(rendered.file_stem)
-        return WrittenReturn(kind=rendered.kind, school_id=rendered.school_id,
-                             xml_path=Path(folder) / f"{rendered.file_stem}.xml",
-                             csv_path=Path(folder) / f"{rendered.file_stem}.csv",
-                             schema=rendered.schema_name, records=0, sha256=rendered.sha256)
+        return WrittenReturn(
+            kind=rendered.kind,
+            school_id=rendered.school_id,
+            xml_path=Path(folder) / f"{rendered.file_stem}.xml",
+            csv_path=Path(folder) / f"{rendered.file_stem}.csv",
+            schema=rendered.schema_name,
+            records=0,
+            sha256=rendered.sha256,
+        )
 
     monkeypatch.setattr(returns, "write_return", write)
     return written
@@ -59,12 +73,14 @@ def two_returns_one_invalid(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def request(store: Store, tmp_path: Path) -> registry.ExportRequest:
     settings = settings_for(str(store.url), [fake_school("ashby", 140201)])
-    return registry.ExportRequest(school=settings.schools[0], store=store, as_of=SCHOOL_DAY,
-                                  generated_at=NOW)
+    return registry.ExportRequest(
+        school=settings.schools[0], store=store, as_of=SCHOOL_DAY, generated_at=NOW
+    )
 
 
 def test_a_return_that_fails_is_named_and_the_others_are_written(
-        store: Store, tmp_path: Path, two_returns_one_invalid: list[str]) -> None:
+    store: Store, tmp_path: Path, two_returns_one_invalid: list[str]
+) -> None:
     made = export_school("la-cme", request(store, tmp_path), tmp_path)
     assert two_returns_one_invalid == ["good"]
     assert [w.xml_path.name for w in made.written] == ["good.xml"]
@@ -75,9 +91,11 @@ def test_a_return_that_fails_is_named_and_the_others_are_written(
 
 
 def test_a_builder_that_refuses_the_school_writes_nothing_of_that_kind(
-        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(request: Any) -> list[RenderedReturn]:
         raise RuntimeError("a bug")
+
     monkeypatch.setattr(registry, "builder", lambda kind: refuse)
     made = export_school("la-cme", request(store, tmp_path), tmp_path)
     assert made.written == []
@@ -87,18 +105,27 @@ def test_a_builder_that_refuses_the_school_writes_nothing_of_that_kind(
 
 
 def test_the_night_queues_what_was_written_and_names_what_was_not(
-        store: Store, tmp_path: Path, two_returns_one_invalid: list[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store,
+    tmp_path: Path,
+    two_returns_one_invalid: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     queued: list[str] = []
 
     def queue(store: Store, rendered: RenderedReturn, **kwargs: Any) -> list[Any]:
         queued.append(rendered.file_stem)
         return []
+
     monkeypatch.setattr(outbox, "queue_return", queue)
     settings = settings_for(str(store.url), [fake_school("ashby", 140201)])
     store.upsert_school(settings.schools[0].to_school(), at=NOW)
-    ctx = NightContext(settings=settings, store=store, as_of=SCHOOL_DAY,
-                       output_dir=tmp_path / "out", clock=lambda: NOW)
+    ctx = NightContext(
+        settings=settings,
+        store=store,
+        as_of=SCHOOL_DAY,
+        output_dir=tmp_path / "out",
+        clock=lambda: NOW,
+    )
     result = la_returns_step(ctx)
     kinds = len(registry.LA_RETURNS)
     assert queued == ["good"] * kinds

@@ -11,14 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from registerwatch.jobs import nightly
-from registerwatch.cli import main
-from registerwatch.config import load_config
-from registerwatch.errors import RegisterwatchError
-from registerwatch.jobs.nightly import Job, NightContext, Step, run_job
-from registerwatch.store import Store
-
 from scheduler_support import (
     Recorder,
     arbor_mis,
@@ -33,6 +25,13 @@ from scheduler_support import (
     write_config,
 )
 
+from registerwatch.cli import main
+from registerwatch.config import load_config
+from registerwatch.errors import RegisterwatchError
+from registerwatch.jobs import nightly
+from registerwatch.jobs.nightly import Job, NightContext, Step, run_job
+from registerwatch.store import Store
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exc:
@@ -43,8 +42,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return write_config(tmp_path / "cfg" / "registerwatch.toml", "sqlite:///rw.sqlite",
-                        [fake_school("ashby", 140501)])
+    return write_config(
+        tmp_path / "cfg" / "registerwatch.toml",
+        "sqlite:///rw.sqlite",
+        [fake_school("ashby", 140501)],
+    )
 
 
 def store_url(config: Path) -> str:
@@ -59,25 +61,49 @@ def history(config: Path, tmp_path: Path) -> Iterator[Path]:
     """Two nights in the store: one that went through, one where a step failed."""
     rec = Recorder()
     with Store.open(store_url(config)) as store:
-        for day, second in ((date(2025, 10, 1), rec.ok("scan", new=3, open=5)),
-                            (date(2025, 10, 2), rec.raises("scan", RegisterwatchError(
-                                "school 'ashby': no terms cover 2025-10-02")))):
+        for day, second in (
+            (date(2025, 10, 1), rec.ok("scan", new=3, open=5)),
+            (
+                date(2025, 10, 2),
+                rec.raises("scan", RegisterwatchError("school 'ashby': no terms cover 2025-10-02")),
+            ),
+        ):
             at = datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=1)
-            ctx = NightContext(settings=settings_for(store_url(config)), store=store, as_of=day,
-                               output_dir=tmp_path, clock=lambda at=at: at)
-            run_job(Job("nightly", (Step("sync", rec.ok("sync", schools_ok=1, marks_new=40)),
-                                    Step("scan", second))), ctx, trigger="nightly")
+            ctx = NightContext(
+                settings=settings_for(store_url(config)),
+                store=store,
+                as_of=day,
+                output_dir=tmp_path,
+                clock=lambda at=at: at,
+            )
+            run_job(
+                Job(
+                    "nightly",
+                    (
+                        Step("sync", rec.ok("sync", schools_ok=1, marks_new=40)),
+                        Step("scan", second),
+                    ),
+                ),
+                ctx,
+                trigger="nightly",
+            )
     yield config
 
 
-def test_runs_json_lists_every_job_and_step_newest_first(capsys: pytest.CaptureFixture[str],
-                                                         history: Path) -> None:
+def test_runs_json_lists_every_job_and_step_newest_first(
+    capsys: pytest.CaptureFixture[str], history: Path
+) -> None:
     code, stdout, _ = run(capsys, "runs", "--config", str(history), "--format", "json")
     assert code == 0
     rows = json.loads(stdout)
     assert [(r["command"], r["outcome"]) for r in rows] == [
-        ("nightly:scan", "failed"), ("nightly:sync", "ok"), ("nightly", "partial"),
-        ("nightly:scan", "ok"), ("nightly:sync", "ok"), ("nightly", "ok")]
+        ("nightly:scan", "failed"),
+        ("nightly:sync", "ok"),
+        ("nightly", "partial"),
+        ("nightly:scan", "ok"),
+        ("nightly:sync", "ok"),
+        ("nightly", "ok"),
+    ]
     assert rows[0]["counts"]["errors"] == ["school 'ashby': no terms cover 2025-10-02"]
     assert rows[0]["started_at"] == "2025-10-02T01:00:00+00:00"
     assert rows[2]["counts"]["steps"] == {"sync": "ok", "scan": "failed"}
@@ -85,24 +111,31 @@ def test_runs_json_lists_every_job_and_step_newest_first(capsys: pytest.CaptureF
 
 
 def test_runs_limit_and_command_filter(capsys: pytest.CaptureFixture[str], history: Path) -> None:
-    code, stdout, _ = run(capsys, "runs", "--config", str(history), "--format", "json",
-                          "--limit", "2")
+    code, stdout, _ = run(
+        capsys, "runs", "--config", str(history), "--format", "json", "--limit", "2"
+    )
     assert code == 0 and len(json.loads(stdout)) == 2
-    code, stdout, _ = run(capsys, "runs", "--config", str(history), "--format", "json",
-                          "--command", "nightly")
+    code, stdout, _ = run(
+        capsys, "runs", "--config", str(history), "--format", "json", "--command", "nightly"
+    )
     assert [(r["command"], r["counts"]["as_of"]) for r in json.loads(stdout)] == [
-        ("nightly", "2025-10-02"), ("nightly", "2025-10-01")]
+        ("nightly", "2025-10-02"),
+        ("nightly", "2025-10-01"),
+    ]
 
 
-def test_runs_table_shows_outcomes_times_and_first_errors(capsys: pytest.CaptureFixture[str],
-                                                          history: Path) -> None:
+def test_runs_table_shows_outcomes_times_and_first_errors(
+    capsys: pytest.CaptureFixture[str], history: Path
+) -> None:
     code, stdout, _ = run(capsys, "runs", "--config", str(history))
     assert code == 0
     lines = stdout.splitlines()
     assert "Runs (newest first, 6 shown)" in lines[0]
     text = " ".join(stdout.split())
-    assert "nightly:scan │ 2025-10-02 02:00:00 BST │ 0s │ failed │ 1 errors, first: school " \
-           "'ashby': no terms cover 2025-10-02" in text
+    assert (
+        "nightly:scan │ 2025-10-02 02:00:00 BST │ 0s │ failed │ 1 errors, first: school "
+        "'ashby': no terms cover 2025-10-02" in text
+    )
     assert "nightly │ 2025-10-02 02:00:00 BST │ 0s │ partial │ sync ok scan failed" in text
     assert "nightly:sync │ 2025-10-01 02:00:00 BST │ 0s │ ok │ schools ok 1, marks new 40" in text
 
@@ -116,31 +149,77 @@ def test_runs_on_a_store_with_no_history(capsys: pytest.CaptureFixture[str], con
 # -- registerwatch nightly: exit codes -------------------------------------------------------------
 
 
-def test_nightly_exits_0_when_every_step_went_through(capsys: pytest.CaptureFixture[str],
-                                                      config: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nightly_exits_0_when_every_step_went_through(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rec = Recorder()
-    monkeypatch.setattr(nightly, "ONE_SHOT", Job("nightly", (Step("sync", rec.ok("sync")),
-                                                             Step("scan", rec.ok("scan")))))
-    code, stdout, _ = run(capsys, "nightly", "--config", str(config), "--as-of", "2025-10-01",
-                          "--output", str(tmp_path / "out"), "--format", "json")
+    monkeypatch.setattr(
+        nightly,
+        "ONE_SHOT",
+        Job("nightly", (Step("sync", rec.ok("sync")), Step("scan", rec.ok("scan")))),
+    )
+    code, stdout, _ = run(
+        capsys,
+        "nightly",
+        "--config",
+        str(config),
+        "--as-of",
+        "2025-10-01",
+        "--output",
+        str(tmp_path / "out"),
+        "--format",
+        "json",
+    )
     assert code == 0
     night = json.loads(stdout)
     assert (night["job"], night["trigger"], night["as_of"], night["outcome"]) == (
-        "nightly", "nightly", "2025-10-01", "ok")
+        "nightly",
+        "nightly",
+        "2025-10-01",
+        "ok",
+    )
     assert [s["step"] for s in night["steps"]] == ["sync", "scan"]
 
 
 def test_nightly_exits_1_when_a_step_failed_and_still_runs_the_rest(
-        capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     rec = Recorder()
-    monkeypatch.setattr(nightly, "ONE_SHOT", Job("nightly", (
-        Step("sync", rec.raises("sync", RegisterwatchError("school 'ashby': MIS returned 401 — "
-                                                           "check ASHBY_G4S_KEY"))),
-        Step("report", rec.ok("report", open=4)))))
-    code, stdout, _ = run(capsys, "nightly", "--config", str(config), "--as-of", "2025-10-01",
-                          "--output", str(tmp_path / "out"))
+    monkeypatch.setattr(
+        nightly,
+        "ONE_SHOT",
+        Job(
+            "nightly",
+            (
+                Step(
+                    "sync",
+                    rec.raises(
+                        "sync",
+                        RegisterwatchError(
+                            "school 'ashby': MIS returned 401 — check ASHBY_G4S_KEY"
+                        ),
+                    ),
+                ),
+                Step("report", rec.ok("report", open=4)),
+            ),
+        ),
+    )
+    code, stdout, _ = run(
+        capsys,
+        "nightly",
+        "--config",
+        str(config),
+        "--as-of",
+        "2025-10-01",
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert code == 1 and rec.calls == ["sync", "report"]
     text = " ".join(stdout.split())
     assert "Night of 2025-10-01: partial" in text
@@ -148,8 +227,9 @@ def test_nightly_exits_1_when_a_step_failed_and_still_runs_the_rest(
     assert f"report and returns in {tmp_path / 'out' / '2025-10-01'}" in text
 
 
-def test_nightly_with_a_bad_date_or_config_is_a_usage_error(capsys: pytest.CaptureFixture[str],
-                                                            tmp_path: Path, config: Path) -> None:
+def test_nightly_with_a_bad_date_or_config_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, config: Path
+) -> None:
     code, _, _ = run(capsys, "nightly", "--config", str(config), "--as-of", "1 October")
     assert code == 2
     code, _, stderr = run(capsys, "nightly", "--config", str(tmp_path / "missing.toml"))
@@ -159,8 +239,11 @@ def test_nightly_with_a_bad_date_or_config_is_a_usage_error(capsys: pytest.Captu
 # -- the whole night, end to end -------------------------------------------------------------------
 
 AS_OF = date(2025, 12, 2)  # a Tuesday: LA returns are due, Monday's DfE return goes out
-CREDENTIALS = {"ASH_ARBOR_USERNAME": "registerwatch", "ASH_ARBOR_PASSWORD": "simulator",
-               "BRK_G4S_API_KEY": "simulator-key"}  # CLAY_G4S_KEY deliberately unset
+CREDENTIALS = {
+    "ASH_ARBOR_USERNAME": "registerwatch",
+    "ASH_ARBOR_PASSWORD": "simulator",
+    "BRK_G4S_API_KEY": "simulator-key",
+}  # CLAY_G4S_KEY deliberately unset
 
 
 @pytest.fixture(scope="module")
@@ -173,43 +256,69 @@ def simulators() -> Iterator[dict[str, Any]]:
     # UPN002 finding, not a reason to withhold its DfE return); brook: a clean school. (clay, the third, is never reached:
     # its key is missing.)
     ashby = generate_school(3, 80, school_id="ashby", vendor="arbor", as_of=AS_OF)
-    brook = generate_school(4, 12, school_id="brook", vendor="go4schools", as_of=AS_OF,
-                            inject_breaches=False)
+    brook = generate_school(
+        4, 12, school_id="brook", vendor="go4schools", as_of=AS_OF, inject_breaches=False
+    )
     servers = {"ashby": serve(ArborApp(ashby)), "brook": serve(Go4SchoolsApp(brook))}
     yield {"schools": {"ashby": ashby, "brook": brook}, "servers": servers}
     for server in servers.values():
         server.stop()
 
 
-def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
-                                               tmp_path: Path) -> None:
+def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any], tmp_path: Path) -> None:
     servers, schools = simulators["servers"], simulators["schools"]
     folder = tmp_path / "etc"
-    config = write_config(folder / "registerwatch.toml", "sqlite:///rw.sqlite", [
-        simulated_school(schools["ashby"], arbor_mis(servers["ashby"].url, "ASH")),
-        simulated_school(schools["brook"], go4schools_mis(servers["brook"].url, "BRK")),
-        fake_school("clay", 140601),
-    ], transports={"dfe": {"kind": "folder", "path": "dfe-drop"},
-                   "la": {schools["ashby"].school.la_code: {"kind": "folder", "path": "la-drop"},
-                          schools["brook"].school.la_code: {"kind": "folder", "path": "la-drop"}}})
+    config = write_config(
+        folder / "registerwatch.toml",
+        "sqlite:///rw.sqlite",
+        [
+            simulated_school(schools["ashby"], arbor_mis(servers["ashby"].url, "ASH")),
+            simulated_school(schools["brook"], go4schools_mis(servers["brook"].url, "BRK")),
+            fake_school("clay", 140601),
+        ],
+        transports={
+            "dfe": {"kind": "folder", "path": "dfe-drop"},
+            "la": {
+                schools["ashby"].school.la_code: {"kind": "folder", "path": "la-drop"},
+                schools["brook"].school.la_code: {"kind": "folder", "path": "la-drop"},
+            },
+        },
+    )
     env = env_with(**CREDENTIALS)
 
-    result = cli("nightly", "--as-of", AS_OF.isoformat(), "--config", str(config),
-                 "--format", "json", env=env, cwd=tmp_path)
+    result = cli(
+        "nightly",
+        "--as-of",
+        AS_OF.isoformat(),
+        "--config",
+        str(config),
+        "--format",
+        "json",
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr[-3000:]  # clay's sync and its returns
     night = json.loads(result.stdout)
     steps = {s["step"]: s for s in night["steps"]}
     assert night["outcome"] == "partial" and night["skipped"] == []
     assert {k: s["outcome"] for k, s in steps.items()} == {
-        "sync": "partial", "scan": "ok", "report": "ok", "la-returns": "partial",
-        "dfe-daily": "partial", "submit": "ok"}
+        "sync": "partial",
+        "scan": "ok",
+        "report": "ok",
+        "la-returns": "partial",
+        "dfe-daily": "partial",
+        "submit": "ok",
+    }
 
     # sync: clay failed, named with the variable to set; the other two went on
     assert steps["sync"]["errors"] == [
         "school 'clay': environment variable CLAY_G4S_KEY is not set (it should hold the "
-        "go4schools API key)"]
-    assert (steps["sync"]["counts"]["schools_ok"], steps["sync"]["counts"]["schools_failed"]) \
-        == (2, 1)
+        "go4schools API key)"
+    ]
+    assert (steps["sync"]["counts"]["schools_ok"], steps["sync"]["counts"]["schools_failed"]) == (
+        2,
+        1,
+    )
     # scan: clay was never synced, so it is skipped, not failed
     assert steps["scan"]["counts"]["schools_scanned"] == 2
     assert steps["scan"]["counts"]["schools_not_synced"] == 1
@@ -233,8 +342,8 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
     dfe = steps["dfe-daily"]["counts"]
     assert (dfe["rendered"], dfe["queued"], dfe["failed"]) == (2, 2, 1)
     assert steps["dfe-daily"]["errors"] == [
-        "school 'clay' has not been synced yet, so no DfE daily return was made (see the sync "
-        "step)"]
+        "school 'clay' has not been synced yet, so no DfE daily return was made (see the sync step)"
+    ]
     returns_dir = night_dir / "returns"
     assert len(list(returns_dir.glob("dfe-daily_brook_*.xml"))) == 1
     assert len(list(returns_dir.glob("dfe-daily_ashby_*.xml"))) == 1
@@ -245,23 +354,45 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any],
     assert sent["failed"] == sent["deferred"] == 0
     assert len(list((folder / "la-drop").glob("*.xml"))) == la["queued"]
     assert sorted(p.name.split(".")[:2] for p in (folder / "dfe-drop").glob("*.xml")) == [
-        ["dfe-daily", "ashby"], ["dfe-daily", "brook"]]
+        ["dfe-daily", "ashby"],
+        ["dfe-daily", "brook"],
+    ]
 
     # the run history: the night, its six steps, and the modules' own records
     records = runs_of(f"sqlite:///{folder / 'rw.sqlite'}")
     ours = [(r.command, r.outcome) for r in records if r.command.startswith("nightly")]
-    assert ours == [("nightly", "partial"), ("nightly:sync", "partial"), ("nightly:scan", "ok"),
-                    ("nightly:report", "ok"), ("nightly:la-returns", "partial"),
-                    ("nightly:dfe-daily", "partial"), ("nightly:submit", "ok")]
+    assert ours == [
+        ("nightly", "partial"),
+        ("nightly:sync", "partial"),
+        ("nightly:scan", "ok"),
+        ("nightly:report", "ok"),
+        ("nightly:la-returns", "partial"),
+        ("nightly:dfe-daily", "partial"),
+        ("nightly:submit", "ok"),
+    ]
     assert {r.command for r in records} >= {"sync", "scan", "submit"}
 
     # The returns made again for the same night (as a rerun would) send nothing twice.
     with Store(f"sqlite:///{folder / 'rw.sqlite'}") as store:
-        ctx = NightContext(settings=load_config(config), store=store, as_of=AS_OF,
-                           output_dir=folder / "output", environ=CREDENTIALS)
-        again = run_job(Job("returns", (Step("la-returns", nightly.la_returns_step),
-                                        Step("dfe-daily", nightly.dfe_daily_step),
-                                        Step("submit", nightly.submit_step))), ctx, trigger="test")
+        ctx = NightContext(
+            settings=load_config(config),
+            store=store,
+            as_of=AS_OF,
+            output_dir=folder / "output",
+            environ=CREDENTIALS,
+        )
+        again = run_job(
+            Job(
+                "returns",
+                (
+                    Step("la-returns", nightly.la_returns_step),
+                    Step("dfe-daily", nightly.dfe_daily_step),
+                    Step("submit", nightly.submit_step),
+                ),
+            ),
+            ctx,
+            trigger="test",
+        )
     counts = {s.name: s.counts for s in again.steps}
     assert counts["la-returns"]["queued"] == 0
     assert counts["la-returns"]["already_queued"] == la["queued"]

@@ -13,18 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from registerwatch.errors import ConfigError, RunLockedError
-from registerwatch.jobs.lock import (
-    LockHolder,
-    PgAdvisoryLock,
-    RunLock,
-    lock_path,
-    read_holder,
-    runtime_dir,
-    store_lock,
-)
-
 from scheduler_support import (
     SLOW_RUNNER,
     cli,
@@ -35,6 +23,17 @@ from scheduler_support import (
     start_script,
     wait_for,
     write_config,
+)
+
+from registerwatch.errors import ConfigError, RunLockedError
+from registerwatch.jobs.lock import (
+    LockHolder,
+    PgAdvisoryLock,
+    RunLock,
+    lock_path,
+    read_holder,
+    runtime_dir,
+    store_lock,
 )
 
 # Holds the work lock of the store at argv[1] as "nightly" until killed, after writing argv[2].
@@ -115,8 +114,9 @@ def test_waiting_gives_up_after_the_timeout_naming_the_holder(tmp_path: Path) ->
     path = tmp_path / "x.lock"
     with RunLock(path, "run", kind="daemon"):
         started = time.monotonic()
-        with pytest.raises(RunLockedError,
-                           match=r"daemon is already running.*gave up after waiting 0.3 s"):
+        with pytest.raises(
+            RunLockedError, match=r"daemon is already running.*gave up after waiting 0.3 s"
+        ):
             RunLock(path, "run", kind="daemon", poll_seconds=0.05).acquire(wait=True, timeout=0.3)
         assert 0.3 <= time.monotonic() - started < 2
 
@@ -126,8 +126,10 @@ def test_a_stop_request_ends_the_wait_without_the_lock(tmp_path: Path) -> None:
     asked = []
     with RunLock(path, "nightly"):
         waiter = RunLock(path, "sync", poll_seconds=0.01)
-        assert waiter.acquire(wait=True, should_stop=lambda: asked.append(1) or len(asked) > 3) \
+        assert (
+            waiter.acquire(wait=True, should_stop=lambda: asked.append(1) or len(asked) > 3)
             is False
+        )
         assert not waiter.held
     assert len(asked) == 4
 
@@ -147,8 +149,11 @@ def test_holder_details_half_written_or_garbled_still_give_a_message(tmp_path: P
     path.write_text("{not json")
     assert read_holder(path) == LockHolder()
     assert "has not written its details" in LockHolder().describe()
-    path.write_text(json.dumps({"pid": 1, "command": "sync", "host": "elsewhere",
-                                "since": "2025-10-01T01:00:00+00:00"}))
+    path.write_text(
+        json.dumps(
+            {"pid": 1, "command": "sync", "host": "elsewhere", "since": "2025-10-01T01:00:00+00:00"}
+        )
+    )
     text = read_holder(path).describe()
     assert text == "pid 1 (registerwatch sync) since 2025-10-01 02:00:00 BST on host elsewhere"
 
@@ -165,8 +170,11 @@ def test_a_dead_holder_pid_on_this_host_is_explained() -> None:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return write_config(tmp_path / "cfg" / "registerwatch.toml", "sqlite:///rw.sqlite",
-                        [fake_school("ashby", 140101)])
+    return write_config(
+        tmp_path / "cfg" / "registerwatch.toml",
+        "sqlite:///rw.sqlite",
+        [fake_school("ashby", 140101)],
+    )
 
 
 def _hold(config: Path, tmp_path: Path) -> subprocess.Popen[str]:
@@ -177,8 +185,9 @@ def _hold(config: Path, tmp_path: Path) -> subprocess.Popen[str]:
     return proc
 
 
-def test_sync_started_while_a_night_runs_exits_1_naming_the_holder(config: Path,
-                                                                   tmp_path: Path) -> None:
+def test_sync_started_while_a_night_runs_exits_1_naming_the_holder(
+    config: Path, tmp_path: Path
+) -> None:
     holder = _hold(config, tmp_path)
     try:
         result = cli("sync", "--config", str(config))
@@ -187,8 +196,10 @@ def test_sync_started_while_a_night_runs_exits_1_naming_the_holder(config: Path,
         holder.wait()
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: the store is in use by another registerwatch run: held "
-                           f"by pid {holder.pid} (registerwatch nightly) since ")
+    assert line.startswith(
+        "error: the store is in use by another registerwatch run: held "
+        f"by pid {holder.pid} (registerwatch nightly) since "
+    )
     assert "rw.sqlite.lock" in line and "--wait" in line
     assert not (config.parent / "rw.sqlite").exists()  # refused before the store was opened
 
@@ -196,8 +207,14 @@ def test_sync_started_while_a_night_runs_exits_1_naming_the_holder(config: Path,
 def test_nightly_with_wait_runs_once_the_holder_is_gone(config: Path, tmp_path: Path) -> None:
     holder = _hold(config, tmp_path)
     marker = tmp_path / "night"
-    waiter = start_script(SLOW_RUNNER, "nightly", "--wait", "--config", str(config),
-                          env=env_with(MARKER=str(marker), SLOW_SECONDS="0"))
+    waiter = start_script(
+        SLOW_RUNNER,
+        "nightly",
+        "--wait",
+        "--config",
+        str(config),
+        env=env_with(MARKER=str(marker), SLOW_SECONDS="0"),
+    )
     log = drain(waiter)
     try:
         time.sleep(0.5)
@@ -213,7 +230,10 @@ def test_nightly_with_wait_runs_once_the_holder_is_gone(config: Path, tmp_path: 
     assert marker.with_suffix(".finished").exists() and marker.with_suffix(".after").exists()
     records = runs_of(f"sqlite:///{config.parent / 'rw.sqlite'}")
     assert [(r.command, r.outcome) for r in records] == [
-        ("nightly", "ok"), ("nightly:slow", "ok"), ("nightly:after", "ok")]
+        ("nightly", "ok"),
+        ("nightly:slow", "ok"),
+        ("nightly:after", "ok"),
+    ]
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_at_once(config: Path, tmp_path: Path) -> None:
@@ -231,17 +251,21 @@ def test_a_lock_left_by_a_killed_run_is_taken_at_once(config: Path, tmp_path: Pa
 
 
 def test_a_second_daemon_exits_1_naming_the_first(config: Path, tmp_path: Path) -> None:
-    first = start_script(SLOW_RUNNER, "run", "--config", str(config),
-                         env=env_with(MARKER=str(tmp_path / "m")))
+    first = start_script(
+        SLOW_RUNNER, "run", "--config", str(config), env=env_with(MARKER=str(tmp_path / "m"))
+    )
     log = drain(first)
     daemon_lock = config.parent / "rw.sqlite.daemon.lock"
     try:
-        wait_for(lambda: daemon_lock.exists() and daemon_lock.read_text() != "",
-                 what="the first daemon")
+        wait_for(
+            lambda: daemon_lock.exists() and daemon_lock.read_text() != "", what="the first daemon"
+        )
         second = cli("run", "--config", str(config), timeout=30)
         assert second.returncode == 1
-        assert (f"a registerwatch run daemon is already running on this store: held by pid "
-                f"{first.pid} (registerwatch run)") in second.stderr
+        assert (
+            f"a registerwatch run daemon is already running on this store: held by pid "
+            f"{first.pid} (registerwatch run)"
+        ) in second.stderr
         assert "--wait to stand by" in second.stderr
         # Between jobs the daemon does not hold the work lock: a sync by hand still runs.
         assert store_lock(f"sqlite:///{config.parent / 'rw.sqlite'}", "sync").acquire()

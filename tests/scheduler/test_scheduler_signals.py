@@ -10,12 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from registerwatch.jobs.nightly import Job, Step, StepResult
-from registerwatch.jobs.lock import RunLock
-from registerwatch.jobs.scheduler import Scheduler, StopFlag
-from registerwatch.store import Store
-
 from scheduler_support import (
     SLOW_RUNNER,
     drain,
@@ -28,24 +22,41 @@ from scheduler_support import (
     write_config,
 )
 
+from registerwatch.jobs.lock import RunLock
+from registerwatch.jobs.nightly import Job, Step, StepResult
+from registerwatch.jobs.scheduler import Scheduler, StopFlag
+from registerwatch.store import Store
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    return write_config(tmp_path / "cfg" / "registerwatch.toml", "sqlite:///rw.sqlite",
-                        [fake_school("ashby", 140401)])
+    return write_config(
+        tmp_path / "cfg" / "registerwatch.toml",
+        "sqlite:///rw.sqlite",
+        [fake_school("ashby", 140401)],
+    )
 
 
 def store_url(config: Path) -> str:
     return f"sqlite:///{config.parent / 'rw.sqlite'}"
 
 
-@pytest.mark.parametrize("signals", [(signal.SIGTERM, signal.SIGTERM), (signal.SIGINT,)],
-                         ids=["sigterm-twice", "sigint"])
-def test_nightly_finishes_the_step_records_it_and_exits_0(config: Path, tmp_path: Path,
-                                                          signals: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGTERM, signal.SIGTERM), (signal.SIGINT,)], ids=["sigterm-twice", "sigint"]
+)
+def test_nightly_finishes_the_step_records_it_and_exits_0(
+    config: Path, tmp_path: Path, signals: tuple[int, ...]
+) -> None:
     marker = tmp_path / "night"
-    proc = start_script(SLOW_RUNNER, "nightly", "--config", str(config), "--format", "json",
-                        env=env_with(MARKER=str(marker), SLOW_SECONDS="1.5"))
+    proc = start_script(
+        SLOW_RUNNER,
+        "nightly",
+        "--config",
+        str(config),
+        "--format",
+        "json",
+        env=env_with(MARKER=str(marker), SLOW_SECONDS="1.5"),
+    )
     log = drain(proc)
     try:
         wait_for(marker.with_suffix(".started").exists, what="the slow step to start")
@@ -62,7 +73,9 @@ def test_nightly_finishes_the_step_records_it_and_exits_0(config: Path, tmp_path
     assert not marker.with_suffix(".after").exists()
     records = runs_of(store_url(config))
     assert [(r.command, r.outcome) for r in records] == [
-        ("nightly", "interrupted"), ("nightly:slow", "ok")]
+        ("nightly", "interrupted"),
+        ("nightly:slow", "ok"),
+    ]
     assert records[0].counts["skipped"] == ["after"]
     assert records[1].counts["slept"] == 1.5
     name = signal.Signals(signals[0]).name
@@ -72,8 +85,13 @@ def test_nightly_finishes_the_step_records_it_and_exits_0(config: Path, tmp_path
 
 def test_the_daemon_finishes_the_running_step_on_sigterm(config: Path, tmp_path: Path) -> None:
     marker = tmp_path / "night"
-    proc = start_script(SLOW_RUNNER, "run", "--config", str(config),
-                        env=env_with(MARKER=str(marker), SLOW_SECONDS="1.5", RUN_NOW="1"))
+    proc = start_script(
+        SLOW_RUNNER,
+        "run",
+        "--config",
+        str(config),
+        env=env_with(MARKER=str(marker), SLOW_SECONDS="1.5", RUN_NOW="1"),
+    )
     log = drain(proc)
     try:
         wait_for(marker.with_suffix(".started").exists, what="the nightly job to start")
@@ -86,7 +104,10 @@ def test_the_daemon_finishes_the_running_step_on_sigterm(config: Path, tmp_path:
     assert marker.with_suffix(".finished").exists() and not marker.with_suffix(".after").exists()
     records = runs_of(store_url(config))
     assert [(r.command, r.outcome) for r in records] == [
-        ("run", "interrupted"), ("nightly", "interrupted"), ("nightly:slow", "ok")]
+        ("run", "interrupted"),
+        ("nightly", "interrupted"),
+        ("nightly:slow", "ok"),
+    ]
     assert records[0].counts["stopped_by"] == "SIGTERM"
     assert records[0].counts["jobs_run"] == 1 and records[0].counts["jobs_interrupted"] == 1
     assert records[1].counts["trigger"] == "run" and records[1].counts["skipped"] == ["after"]
@@ -96,12 +117,15 @@ def test_the_daemon_finishes_the_running_step_on_sigterm(config: Path, tmp_path:
 
 
 def test_an_idle_daemon_stops_at_once_on_sigterm(config: Path, tmp_path: Path) -> None:
-    proc = start_script(SLOW_RUNNER, "run", "--config", str(config),
-                        env=env_with(MARKER=str(tmp_path / "m")))
+    proc = start_script(
+        SLOW_RUNNER, "run", "--config", str(config), env=env_with(MARKER=str(tmp_path / "m"))
+    )
     log = drain(proc)
     try:
-        wait_for(lambda: "stop with SIGTERM" in "".join(log.chunks),  # type: ignore[attr-defined]
-                 what="the daemon to start")
+        wait_for(
+            lambda: "stop with SIGTERM" in "".join(log.chunks),  # type: ignore[attr-defined]
+            what="the daemon to start",
+        )
         started = time.monotonic()
         os.kill(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=10)
@@ -110,8 +134,10 @@ def test_an_idle_daemon_stops_at_once_on_sigterm(config: Path, tmp_path: Path) -
         proc.kill()
     stderr = "".join(log.chunks)  # type: ignore[attr-defined]
     assert code == 0, stderr
-    assert "registerwatch run: nightly 02:00, returns 07:00, dfe-daily 16:00 (Europe/London); " \
-           "next: " in stderr
+    assert (
+        "registerwatch run: nightly 02:00, returns 07:00, dfe-daily 16:00 (Europe/London); "
+        "next: " in stderr
+    )
     records = runs_of(store_url(config))
     assert [(r.command, r.outcome) for r in records] == [("run", "ok")]
     assert records[0].counts["stopped_by"] == "SIGTERM" and records[0].counts["jobs_run"] == 0
@@ -124,15 +150,21 @@ def test_a_daemon_job_waits_for_a_sync_by_hand_then_gives_up_and_says_so(tmp_pat
     store = Store.open(f"sqlite:///{tmp_path / 'rw.sqlite'}")
     lock_file = tmp_path / "rw.sqlite.lock"
     ran: list[str] = []
+
     def work(ctx: object) -> StepResult:
         ran.append("work")
         return StepResult("work", "ok")
 
     job = Job("nightly", (Step("work", work),))
-    scheduler = Scheduler(settings_for(str(store.url)), store, output_dir=tmp_path,
-                          stop=StopFlag(), jobs={"nightly": job, "returns": job, "dfe-daily": job},
-                          work_lock=lambda command: RunLock(lock_file, command, poll_seconds=0.02),
-                          lock_timeout=0.2)
+    scheduler = Scheduler(
+        settings_for(str(store.url)),
+        store,
+        output_dir=tmp_path,
+        stop=StopFlag(),
+        jobs={"nightly": job, "returns": job, "dfe-daily": job},
+        work_lock=lambda command: RunLock(lock_file, command, poll_seconds=0.02),
+        lock_timeout=0.2,
+    )
     try:
         with RunLock(lock_file, "sync"):
             assert scheduler.run_job("nightly") is None
@@ -143,7 +175,8 @@ def test_a_daemon_job_waits_for_a_sync_by_hand_then_gives_up_and_says_so(tmp_pat
         assert record.counts["skipped"] == ["work"]
         assert record.counts["lock_error"].startswith(
             f"the store is in use by another registerwatch run: held by pid {os.getpid()} "
-            "(registerwatch sync) since ")
+            "(registerwatch sync) since "
+        )
         assert record.counts["lock_error"].endswith("gave up after waiting 0.2 s")
         # Free again: the next job runs.
         result = scheduler.run_job("nightly")
@@ -158,9 +191,14 @@ def test_a_stop_while_a_job_waits_for_the_lock_leaves_it_unstarted(tmp_path: Pat
     stop = StopFlag()
     stop.request("SIGTERM")
     job = Job("nightly", ())
-    scheduler = Scheduler(settings_for(str(store.url)), store, output_dir=tmp_path, stop=stop,
-                          jobs={"nightly": job, "returns": job, "dfe-daily": job},
-                          work_lock=lambda command: RunLock(lock_file, command, poll_seconds=0.02))
+    scheduler = Scheduler(
+        settings_for(str(store.url)),
+        store,
+        output_dir=tmp_path,
+        stop=stop,
+        jobs={"nightly": job, "returns": job, "dfe-daily": job},
+        work_lock=lambda command: RunLock(lock_file, command, poll_seconds=0.02),
+    )
     try:
         with RunLock(lock_file, "sync"):
             assert scheduler.run_job("nightly") is None

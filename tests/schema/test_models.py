@@ -37,25 +37,45 @@ def test_unknown_code_names_the_field():
 
 def test_naive_datetime_is_rejected():
     with pytest.raises(ValidationError) as exc:
-        Register(school_id="s", group="7A", date=date(2025, 2, 3), session=Session.AM,
-                 opened_at=datetime(2025, 2, 3, 8, 45))
+        Register(
+            school_id="s",
+            group="7A",
+            date=date(2025, 2, 3),
+            session=Session.AM,
+            opened_at=datetime(2025, 2, 3, 8, 45),
+        )
     assert _error_fields(exc.value) == {"opened_at"}
 
 
 def test_valid_mark_round_trips_through_json():
-    mark = Mark(pupil_id="s:1", date=date(2025, 2, 3), session="PM", code="\\",
-                recorded_at=datetime(2025, 2, 3, 13, 20, tzinfo=UTC))
+    mark = Mark(
+        pupil_id="s:1",
+        date=date(2025, 2, 3),
+        session="PM",
+        code="\\",
+        recorded_at=datetime(2025, 2, 3, 13, 20, tzinfo=UTC),
+    )
     assert Mark.model_validate_json(mark.model_dump_json()) == mark
     assert mark.session is Session.PM
 
 
 def test_pupil_leaving_before_start_is_rejected_and_on_roll_uses_both_dates():
     with pytest.raises(ValidationError) as exc:
-        Pupil(id="s:1", school_id="s", mis_id="1", starting_day=date(2025, 9, 3),
-              leaving_date=date(2025, 9, 1))
+        Pupil(
+            id="s:1",
+            school_id="s",
+            mis_id="1",
+            starting_day=date(2025, 9, 3),
+            leaving_date=date(2025, 9, 1),
+        )
     assert _error_fields(exc.value) == {"leaving_date"}
-    pupil = Pupil(id="s:1", school_id="s", mis_id="1", starting_day=date(2025, 9, 3),
-                  leaving_date=date(2025, 12, 19))
+    pupil = Pupil(
+        id="s:1",
+        school_id="s",
+        mis_id="1",
+        starting_day=date(2025, 9, 3),
+        leaving_date=date(2025, 12, 19),
+    )
     assert not pupil.on_roll(date(2025, 9, 2))
     assert pupil.on_roll(date(2025, 9, 3)) and pupil.on_roll(date(2025, 12, 19))
     assert not pupil.on_roll(date(2025, 12, 20))
@@ -68,8 +88,9 @@ def test_school_identifiers_are_checked():
 
 
 def test_amendment_keeps_missing_fields_as_none():
-    amendment = Amendment(pupil_id="s:1", date=date(2025, 2, 3), session="AM",
-                          original_code="N", amended_code="I")
+    amendment = Amendment(
+        pupil_id="s:1", date=date(2025, 2, 3), session="AM", original_code="N", amended_code="I"
+    )
     assert amendment.reason is None and amendment.amended_by_name is None
 
 

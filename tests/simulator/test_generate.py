@@ -43,11 +43,36 @@ from registerwatch.upn import check_upn
 
 AM, PM = Session.AM, Session.PM
 DESIGN_RULES = {
-    "REG001", "REG002", "REG003", "MRK001", "MRK002", "MRK003", "MRK004", "MRK005", "AMD001",
-    "AMD002", "AMD003", "LAR001", "LAR002", "LAR003", "LAR004", "LAR005", "ATT001", "ATT002",
-    "ATT003", "ATT004", "ATT005", "UPN001", "UPN002",
+    "REG001",
+    "REG002",
+    "REG003",
+    "MRK001",
+    "MRK002",
+    "MRK003",
+    "MRK004",
+    "MRK005",
+    "AMD001",
+    "AMD002",
+    "AMD003",
+    "LAR001",
+    "LAR002",
+    "LAR003",
+    "LAR004",
+    "LAR005",
+    "ATT001",
+    "ATT002",
+    "ATT003",
+    "ATT004",
+    "ATT005",
+    "UPN001",
+    "UPN002",
     # issue 9 (ATT007 reports nothing until a school sets its own triggers)
-    "MRK006", "MRK007", "MRK008", "ATT006", "LAR006", "REG004",
+    "MRK006",
+    "MRK007",
+    "MRK008",
+    "ATT006",
+    "LAR006",
+    "REG004",
 }
 UNAUTHORISED = {"G", "N", "O", "U"}
 PENALTY_CODES = {"G", "O", "U"}
@@ -64,8 +89,12 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
     end = as_of - timedelta(days=1)
     found: set[Key] = set()
 
-    def add(rule: str, pupil: str | None, first: tuple[date, Session] | None = None,
-            last: tuple[date, Session] | None = None) -> None:
+    def add(
+        rule: str,
+        pupil: str | None,
+        first: tuple[date, Session] | None = None,
+        last: tuple[date, Session] | None = None,
+    ) -> None:
         found.add((rule, pupil, first, last))
 
     pupils = {p.id: p for p in school.pupils}
@@ -108,8 +137,9 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
                 continue
             if register.completed_at is None or len(marked) < len(on_roll):
                 add("REG002", None, ref, ref)
-            if (register.completed_at is not None
-                    and register.completed_at > cal.register_closes(day, session)):
+            if register.completed_at is not None and register.completed_at > cal.register_closes(
+                day, session
+            ):
                 add("REG003", None, ref, ref)
 
     # MRK001-MRK005
@@ -124,8 +154,12 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
     for pupil_id, refs in overdue.items():
         run = [refs[0]]
         for ref in [*refs[1:], None]:
-            if ref is not None and ref in number and run[-1] in number \
-                    and number[ref] == number[run[-1]] + 1:
+            if (
+                ref is not None
+                and ref in number
+                and run[-1] in number
+                and number[ref] == number[run[-1]] + 1
+            ):
                 run.append(ref)
                 continue
             add("MRK001", pupil_id, run[0], run[-1])
@@ -151,8 +185,13 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
     # AMD001
     for a in school.amendments:
         if a.source is AmendmentSource.MIS and None in (
-                a.original_code, a.amended_code, a.reason, a.amended_at, a.amended_by_name,
-                a.amended_by_position):
+            a.original_code,
+            a.amended_code,
+            a.reason,
+            a.amended_at,
+            a.amended_by_name,
+            a.amended_by_position,
+        ):
             add("AMD001", a.pupil_id, (a.date, a.session), (a.date, a.session))
 
     school_days = cal.school_days(cal.first_day, end)
@@ -163,43 +202,61 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
     recent_start = cal.rolling_school_weeks_start(end, 4)
     junior = min((p.nc_year for p in school.pupils), key=lambda y: 0 if y == "R" else int(y))
     for p in school.pupils:
-        own = [m for m in by_pupil[p.id]
-               if p.on_roll(m.date) and (m.date, m.session) in session_no]
+        own = [m for m in by_pupil[p.id] if p.on_roll(m.date) and (m.date, m.session) in session_no]
         code_of = {(m.date, m.session): m.code for m in own}
 
         # LAR001
         ill = [m for m in own if m.code == "I"]
         if len({m.date for m in ill}) >= 15 and not any(
-                ill[0].date <= n.episode_start <= ill[-1].date
-                for n in notes[(p.id, NotificationKind.SICKNESS)]):
+            ill[0].date <= n.episode_start <= ill[-1].date
+            for n in notes[(p.id, NotificationKind.SICKNESS)]
+        ):
             add("LAR001", p.id, (ill[0].date, ill[0].session), (ill[-1].date, ill[-1].session))
 
         # LAR002 / LAR003: runs of whole school days
-        for rule, codes, kind in (("LAR002", UNAUTHORISED, NotificationKind.CONTINUOUS_ABSENCE),
-                                  ("LAR003", {"N"}, NotificationKind.CME)):
+        for rule, codes, kind in (
+            ("LAR002", UNAUTHORISED, NotificationKind.CONTINUOUS_ABSENCE),
+            ("LAR003", {"N"}, NotificationKind.CME),
+        ):
             run: list[date] = []
             for day in [*school_days, None]:
                 whole = day is not None and all(
-                    code_of.get((day, s)) in codes for s in sessions_on[day])
+                    code_of.get((day, s)) in codes for s in sessions_on[day]
+                )
                 if whole:
                     run.append(day)
                     continue
-                if len(run) >= 10 and is_compulsory_school_age(p.dob, run[0]) and not any(
-                        run[0] <= n.episode_start <= run[-1] for n in notes[(p.id, kind)]):
-                    add(rule, p.id, (run[0], sessions_on[run[0]][0]),
-                        (run[-1], sessions_on[run[-1]][-1]))
+                if (
+                    len(run) >= 10
+                    and is_compulsory_school_age(p.dob, run[0])
+                    and not any(run[0] <= n.episode_start <= run[-1] for n in notes[(p.id, kind)])
+                ):
+                    add(
+                        rule,
+                        p.id,
+                        (run[0], sessions_on[run[0]][0]),
+                        (run[-1], sessions_on[run[-1]][-1]),
+                    )
                 run = []
 
         # LAR004 / LAR005
         start = p.starting_day
-        if start is not None and start >= cal.first_day and not (
-                start == cal.school_year_start(cal.first_day.year) and p.nc_year == junior):
+        if (
+            start is not None
+            and start >= cal.first_day
+            and not (start == cal.school_year_start(cal.first_day.year) and p.nc_year == junior)
+        ):
             due = start + timedelta(days=5)
-            if as_of > due and not any(n.made_at.astimezone(LONDON).date() <= due
-                                       for n in notes[(p.id, NotificationKind.NEW_PUPIL)]):
+            if as_of > due and not any(
+                n.made_at.astimezone(LONDON).date() <= due
+                for n in notes[(p.id, NotificationKind.NEW_PUPIL)]
+            ):
                 add("LAR004", p.id)
-        if p.leaving_date is not None and p.leaving_date < as_of and not notes[
-                (p.id, NotificationKind.DELETION)]:
+        if (
+            p.leaving_date is not None
+            and p.leaving_date < as_of
+            and not notes[(p.id, NotificationKind.DELETION)]
+        ):
             add("LAR005", p.id)
 
         # ATT001-ATT005
@@ -210,12 +267,18 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
         if len(unauth) < 10:
             unauth = [m for m in own if m.code in UNAUTHORISED and m.date >= penalty_start]
         if len(unauth) >= 10:
-            add("ATT001", p.id, (unauth[0].date, unauth[0].session),
-                (unauth[-1].date, unauth[-1].session))
+            add(
+                "ATT001",
+                p.id,
+                (unauth[0].date, unauth[0].session),
+                (unauth[-1].date, unauth[-1].session),
+            )
         if possible:
             absent = sum(lookup(m.code, m.date).is_absence for m in possible)
-            span = ((possible[0].date, possible[0].session),
-                    (possible[-1].date, possible[-1].session))
+            span = (
+                (possible[0].date, possible[0].session),
+                (possible[-1].date, possible[-1].session),
+            )
             if absent * 10 >= len(possible):
                 add("ATT002", p.id, *span)
             if absent * 2 >= len(possible):
@@ -224,30 +287,47 @@ def reference_scan(school: GeneratedSchool) -> set[Key]:
             earlier = [m for m in possible if m.date < recent_start]
             recent = [m for m in possible if m.date >= recent_start]
             if len(earlier) >= 20 and recent:
+
                 def rate(ms: list[Mark]) -> float:
                     return 100.0 * sum(lookup(m.code, m.date).attendance for m in ms) / len(ms)
+
                 if rate(earlier) - rate(recent) >= 10.0:
-                    add("ATT004", p.id, (recent[0].date, recent[0].session),
-                        (recent[-1].date, recent[-1].session))
+                    add(
+                        "ATT004",
+                        p.id,
+                        (recent[0].date, recent[0].session),
+                        (recent[-1].date, recent[-1].session),
+                    )
         if p.has_social_worker:
             unexplained = [m for m in own if m.code in ("N", "O")]
             run_marks: list[Mark] = []
             for m in [*unexplained, None]:
-                if m is not None and (not run_marks or session_no[(m.date, m.session)]
-                                      == session_no[(run_marks[-1].date,
-                                                     run_marks[-1].session)] + 1):
+                if m is not None and (
+                    not run_marks
+                    or session_no[(m.date, m.session)]
+                    == session_no[(run_marks[-1].date, run_marks[-1].session)] + 1
+                ):
                     run_marks.append(m)
                     continue
                 if run_marks:
-                    add("ATT005", p.id, (run_marks[0].date, run_marks[0].session),
-                        (run_marks[-1].date, run_marks[-1].session))
+                    add(
+                        "ATT005",
+                        p.id,
+                        (run_marks[0].date, run_marks[0].session),
+                        (run_marks[-1].date, run_marks[-1].session),
+                    )
                 run_marks = [m] if m is not None else []
     _issue9_rules(school, cal, end, by_pupil, add)
     return found
 
 
-def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
-                  by_pupil: dict[str, list[Mark]], add: Callable[..., None]) -> None:
+def _issue9_rules(
+    school: GeneratedSchool,
+    cal: SchoolCalendar,
+    end: date,
+    by_pupil: dict[str, list[Mark]],
+    add: Callable[..., None],
+) -> None:
     """MRK006-MRK008, ATT006, LAR006 and REG004 read from docs/rules, at the default settings
     (a 30-minute window unless the calendar says otherwise; 6 school weeks; day 6; 20 days;
     3 days). Runs of days: whole days of the code, any other code or a gap ends the run."""
@@ -281,8 +361,11 @@ def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
     for p in school.pupils:
         own = [m for m in by_pupil.get(p.id, []) if p.on_roll(m.date) and m.date <= end]
         for m in own:  # MRK006
-            if m.code in ("L", "U") and m.minutes_late is not None \
-                    and (m.code == "L") == (m.minutes_late > window):
+            if (
+                m.code in ("L", "U")
+                and m.minutes_late is not None
+                and (m.code == "L") == (m.minutes_late > window)
+            ):
                 add("MRK006", p.id, ref(m), ref(m))
         wrong = [m for m in own if (m.code, m.session) in (("/", PM), ("\\", AM))]
         if wrong:  # MRK007
@@ -293,8 +376,10 @@ def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
                 add("MRK008", p.id, ref(m), ref(m))
         episode: list[Mark] = []
         seen: list[int] = []
-        for m in [*[m for m in c2 if is_compulsory_school_age(p.dob, m.date,
-                                                               cal.school_year_start)], None]:
+        for m in [
+            *[m for m in c2 if is_compulsory_school_age(p.dob, m.date, cal.school_year_start)],
+            None,
+        ]:
             week = None if m is None else sum(1 for w in weeks if w <= m.date) - 1
             if m is not None and seen and week - seen[-1] in (0, 1):
                 episode.append(m)
@@ -308,13 +393,18 @@ def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
             if len(run) >= 6:
                 add("ATT006", p.id, (run[5], AM), (run[-1], PM))
         if p.leaving_date is not None and p.deletion_ground == "9(1)(i)":  # LAR006
-            if max((len(r) for r in day_runs(own, {"G", "N", "O"}, p.leaving_date)),
-                   default=0) < 20:
+            longest = max(
+                (len(r) for r in day_runs(own, {"G", "N", "O"}, p.leaving_date)), default=0
+            )
+            if longest < 20:
                 add("LAR006", p.id)
         if p.leaving_date is not None and p.deletion_ground == "9(1)(a)" and not p.new_school:
             add("LAR006", p.id)
-        if p.starting_day is not None and p.starting_day >= cal.first_day \
-                and is_compulsory_school_age(p.dob, p.starting_day, cal.school_year_start):
+        if (
+            p.starting_day is not None
+            and p.starting_day >= cal.first_day
+            and is_compulsory_school_age(p.dob, p.starting_day, cal.school_year_start)
+        ):
             for run in day_runs(own, {"N", "O"}):  # REG004
                 if run[0] == p.starting_day and len(run) >= 3:
                     add("REG004", p.id, (run[0], AM), (run[-1], PM))
@@ -323,8 +413,11 @@ def _issue9_rules(school: GeneratedSchool, cal: SchoolCalendar, end: date,
 def between_syncs(before: list[Mark], school: GeneratedSchool) -> set[Key]:
     """AMD002 / AMD003 from two snapshots of the marks, as the sync ledger would see them."""
     after = school.marks_by_key()
-    recorded = {(a.pupil_id, a.date, a.session, a.original_code, a.amended_code)
-                for a in school.amendments if a.source is AmendmentSource.MIS}
+    recorded = {
+        (a.pupil_id, a.date, a.session, a.original_code, a.amended_code)
+        for a in school.amendments
+        if a.source is AmendmentSource.MIS
+    }
     found: set[Key] = set()
     for m in before:
         key = (m.pupil_id, m.date, m.session)
@@ -364,13 +457,24 @@ def big_year() -> Iterator[GeneratedSchool]:
 
 
 def _snapshot(s: GeneratedSchool) -> tuple:
-    return (s.school, s.calendar, s.pupils, s.registers, s.marks, s.amendments,
-            s.notifications, s.expected_findings, sorted(s.clean_pupil_ids), s.as_of)
+    return (
+        s.school,
+        s.calendar,
+        s.pupils,
+        s.registers,
+        s.marks,
+        s.amendments,
+        s.notifications,
+        s.expected_findings,
+        sorted(s.clean_pupil_ids),
+        s.as_of,
+    )
 
 
 def test_same_seed_same_school() -> None:
     assert _snapshot(generate_school(seed=7, pupils=120)) == _snapshot(
-        generate_school(seed=7, pupils=120))
+        generate_school(seed=7, pupils=120)
+    )
 
 
 def test_different_seed_different_school() -> None:
@@ -385,8 +489,12 @@ def test_different_seed_different_school() -> None:
 
 def test_default_school_is_a_primary_in_essex(school: GeneratedSchool) -> None:
     s = school.school
-    assert (s.id, s.la_code, s.phase, s.name) == ("oakfield", "881", "primary",
-                                                  "Oakfield Primary School")
+    assert (s.id, s.la_code, s.phase, s.name) == (
+        "oakfield",
+        "881",
+        "primary",
+        "Oakfield Primary School",
+    )
     assert len(s.urn) == 6 and s.urn.isdigit()
     assert len(s.laestab) == 7 and s.laestab.startswith("881") and s.laestab[3] == "2"
     assert {p.nc_year for p in school.pupils} == {"R", "1", "2", "3", "4", "5", "6"}
@@ -406,9 +514,12 @@ def test_large_school_is_an_11_to_18_secondary(big_year: GeneratedSchool) -> Non
 def test_calendar_2025_26(school: GeneratedSchool) -> None:
     terms = [(t.start, t.end) for t in school.calendar.terms]
     assert terms == [
-        (date(2025, 9, 3), date(2025, 10, 24)), (date(2025, 11, 3), date(2025, 12, 19)),
-        (date(2026, 1, 5), date(2026, 2, 13)), (date(2026, 2, 23), date(2026, 3, 27)),
-        (date(2026, 4, 13), date(2026, 5, 22)), (date(2026, 6, 1), date(2026, 7, 22)),
+        (date(2025, 9, 3), date(2025, 10, 24)),
+        (date(2025, 11, 3), date(2025, 12, 19)),
+        (date(2026, 1, 5), date(2026, 2, 13)),
+        (date(2026, 2, 23), date(2026, 3, 27)),
+        (date(2026, 4, 13), date(2026, 5, 22)),
+        (date(2026, 6, 1), date(2026, 7, 22)),
     ]
     closures = {(c.date, c.session, c.kind) for c in school.calendar.closures}
     assert closures == {
@@ -440,8 +551,9 @@ def test_marks_cover_first_term_day_to_the_day_before_as_of(school: GeneratedSch
 def test_pupil_ids_unique_and_namespaced(big_year: GeneratedSchool) -> None:
     ids = [p.id for p in big_year.pupils]
     assert len(ids) == len(set(ids)) == 1500
-    assert all(p.id == f"{p.school_id}:{p.mis_id}" and p.school_id == "oakfield"
-               for p in big_year.pupils)
+    assert all(
+        p.id == f"{p.school_id}:{p.mis_id}" and p.school_id == "oakfield" for p in big_year.pupils
+    )
 
 
 def test_dob_matches_nc_year(big_year: GeneratedSchool) -> None:
@@ -450,8 +562,9 @@ def test_dob_matches_nc_year(big_year: GeneratedSchool) -> None:
         assert date(2020 - n, 9, 1) <= p.dob <= date(2021 - n, 8, 31), p
 
 
-def test_non_compulsory_age_pupils_exist_with_x(school: GeneratedSchool,
-                                                big_year: GeneratedSchool) -> None:
+def test_non_compulsory_age_pupils_exist_with_x(
+    school: GeneratedSchool, big_year: GeneratedSchool
+) -> None:
     for s, year in ((school, "R"), (big_year, "12")):
         young_or_old = [p for p in s.pupils if p.nc_year == year]
         assert young_or_old
@@ -462,8 +575,10 @@ def test_non_compulsory_age_pupils_exist_with_x(school: GeneratedSchool,
 
 def test_flags_and_contacts_are_plausible(big_year: GeneratedSchool) -> None:
     n = len(big_year.pupils)
-    share = {flag: sum(getattr(p, flag) for p in big_year.pupils) / n
-             for flag in ("sen_support", "ehcp", "fsm", "looked_after", "has_social_worker")}
+    share = {
+        flag: sum(getattr(p, flag) for p in big_year.pupils) / n
+        for flag in ("sen_support", "ehcp", "fsm", "looked_after", "has_social_worker")
+    }
     assert 0.08 < share["sen_support"] < 0.16
     assert 0.01 < share["ehcp"] < 0.06
     assert 0.15 < share["fsm"] < 0.25
@@ -472,8 +587,7 @@ def test_flags_and_contacts_are_plausible(big_year: GeneratedSchool) -> None:
     for p in big_year.pupils:
         assert 1 <= len(p.contacts) <= 2
         assert any(c.lives_with for c in p.contacts)
-        assert all(c.phone and c.phone.startswith(("07700 900", "01632 960"))
-                   for c in p.contacts)
+        assert all(c.phone and c.phone.startswith(("07700 900", "01632 960")) for c in p.contacts)
         assert p.address is not None and p.address.postcode and p.address.lines
 
 
@@ -488,8 +602,10 @@ def test_leavers_and_admissions(school: GeneratedSchool) -> None:
     assert kinds[NotificationKind.NEW_PUPIL] == len(admitted) - 1  # LAR004's is missing
     assert kinds[NotificationKind.SICKNESS] == 1
     assert kinds[NotificationKind.CONTINUOUS_ABSENCE] == 2 and kinds[NotificationKind.CME] == 1
-    assert all(n.made_at.tzinfo is not None and n.made_at.date() < school.as_of
-               for n in school.notifications)
+    assert all(
+        n.made_at.tzinfo is not None and n.made_at.date() < school.as_of
+        for n in school.notifications
+    )
 
 
 def test_upns_valid_except_injected(big_year: GeneratedSchool) -> None:
@@ -546,9 +662,18 @@ def test_sampled_marks_validate(big_year: GeneratedSchool) -> None:
 
 
 def test_fast_mark_builder_matches_model_construct() -> None:
-    values = {"pupil_id": "a:1", "date": date(2025, 9, 4), "session": PM, "code": "\\",
-              "vendor_code": "\\", "minutes_late": None, "comment": None,
-              "recorded_at": None, "recorded_by": "x", "source_ref": None}
+    values = {
+        "pupil_id": "a:1",
+        "date": date(2025, 9, 4),
+        "session": PM,
+        "code": "\\",
+        "vendor_code": "\\",
+        "minutes_late": None,
+        "comment": None,
+        "recorded_at": None,
+        "recorded_by": "x",
+        "source_ref": None,
+    }
     fast, slow = build_mark(dict(values)), Mark.model_construct(**values)
     assert fast == slow and fast.model_fields_set == slow.model_fields_set
     assert fast.model_copy(update={"code": "I"}).code == "I" and fast.code == "\\"
@@ -557,8 +682,11 @@ def test_fast_mark_builder_matches_model_construct() -> None:
 def test_no_mark_outside_roll_except_mrk004(big_year: GeneratedSchool) -> None:
     for s in (big_year, generate_school(seed=3)):
         pupils = {p.id: p for p in s.pupils}
-        outside = {(m.pupil_id, m.date, m.session) for m in s.marks
-                   if not pupils[m.pupil_id].on_roll(m.date)}
+        outside = {
+            (m.pupil_id, m.date, m.session)
+            for m in s.marks
+            if not pupils[m.pupil_id].on_roll(m.date)
+        }
         (mrk004,) = [f for f in s.expected_findings if f.rule == "MRK004"]
         assert outside == {(mrk004.pupil_id, *mrk004.first_session)}
 
@@ -570,25 +698,47 @@ def test_one_mark_per_pupil_session(school: GeneratedSchool) -> None:
 
 def test_absence_is_realistic(big_year: GeneratedSchool) -> None:
     codes = Counter(m.code for m in big_year.marks)
-    for code in ("/", "\\", "I", "L", "U", "G", "M", "N", "O", "V", "P", "B", "K", "X", "Y4",
-                 "C2", "R"):
+    for code in (
+        "/",
+        "\\",
+        "I",
+        "L",
+        "U",
+        "G",
+        "M",
+        "N",
+        "O",
+        "V",
+        "P",
+        "B",
+        "K",
+        "X",
+        "Y4",
+        "C2",
+        "R",
+    ):
         assert codes[code], code
     possible = sum(n for c, n in codes.items() if lookup(c).possible)
     absent = sum(n for c, n in codes.items() if lookup(c).possible and lookup(c).is_absence)
     assert 0.01 < absent / possible < 0.06
     # every L is within the 30-minute window except MRK006's injected breach
-    injected = {(f.pupil_id, f.first_session) for f in big_year.expected_findings
-                if f.rule == "MRK006"}
-    late = [m for m in big_year.marks
-            if m.code == "L" and (m.pupil_id, (m.date, m.session)) not in injected]
+    injected = {
+        (f.pupil_id, f.first_session) for f in big_year.expected_findings if f.rule == "MRK006"
+    }
+    late = [
+        m
+        for m in big_year.marks
+        if m.code == "L" and (m.pupil_id, (m.date, m.session)) not in injected
+    ]
     assert len(late) < sum(1 for m in big_year.marks if m.code == "L")
     assert all(m.minutes_late is not None and 0 < m.minutes_late < 30 for m in late)
 
 
 def test_resolved_ns_have_complete_amendments(school: GeneratedSchool) -> None:
     marks = school.marks_by_key()
-    incomplete = {(f.pupil_id, f.first_session) for f in school.expected_findings
-                  if f.rule == "AMD001"}
+    incomplete = {
+        (f.pupil_id, f.first_session) for f in school.expected_findings if f.rule == "AMD001"
+    }
     assert len(school.amendments) > 20
     for a in school.amendments:
         assert a.source is AmendmentSource.MIS and a.original_code == "N"
@@ -599,8 +749,10 @@ def test_resolved_ns_have_complete_amendments(school: GeneratedSchool) -> None:
             assert a.reason and a.amended_by_name and a.amended_by_position
     cal = SchoolCalendar(school.calendar)
     # N resolved within 1-3 school days, except the LAR003/ATT005 N -> O after 5
-    delays = Counter(cal.school_days_after(a.date, a.amended_at.astimezone(LONDON).date())
-                     for a in school.amendments)
+    delays = Counter(
+        cal.school_days_after(a.date, a.amended_at.astimezone(LONDON).date())
+        for a in school.amendments
+    )
     assert set(delays) <= {1, 2, 3, 5}
 
 
@@ -612,28 +764,50 @@ def test_every_design_rule_is_injected(school: GeneratedSchool) -> None:
 
 
 def test_each_pupil_breach_on_its_own_pupil(school: GeneratedSchool) -> None:
-    primary_rule = {"MRK001", "MRK002", "MRK003", "MRK004", "MRK005", "AMD001", "AMD002",
-                    "AMD003", "LAR001", "LAR002", "LAR003", "LAR004", "LAR005", "ATT004",
-                    "ATT005", "UPN001", "UPN002"}
+    primary_rule = {
+        "MRK001",
+        "MRK002",
+        "MRK003",
+        "MRK004",
+        "MRK005",
+        "AMD001",
+        "AMD002",
+        "AMD003",
+        "LAR001",
+        "LAR002",
+        "LAR003",
+        "LAR004",
+        "LAR005",
+        "ATT004",
+        "ATT005",
+        "UPN001",
+        "UPN002",
+    }
     owners = Counter(f.pupil_id for f in school.expected_findings if f.rule in primary_rule)
     # the CME pupil's ten days of N are necessarily past N's five-day deadline too (O is not
     # "reason unknown" by default: rule-corrections.md §1), so that pupil alone has MRK001 beside
     # LAR003; every other breach pupil has exactly one
     (lar003,) = [f.pupil_id for f in school.expected_findings if f.rule == "LAR003"]
-    assert {f.rule for f in school.expected_findings
-            if f.pupil_id == lar003 and f.rule in primary_rule} == {"LAR003", "MRK001"}
+    assert {
+        f.rule for f in school.expected_findings if f.pupil_id == lar003 and f.rule in primary_rule
+    } == {"LAR003", "MRK001"}
     assert max(n for pupil, n in owners.items() if pupil != lar003) == 1
     assert not school.clean_pupil_ids & {f.pupil_id for f in school.expected_findings}
     assert len(school.clean_pupil_ids) > 0.9 * len(school.pupils)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: generate_school(),
-    lambda: generate_school(seed=11, pupils=200, vendor="isams"),
-    lambda: generate_school(seed=4, pupils=450, phase="secondary", year=2026,
-                            as_of=date(2027, 2, 10)),
-    lambda: generate_school(seed=9, pupils=150, phase="secondary", as_of=date(2026, 5, 20)),
-], ids=["default", "small-primary", "secondary-february-2027", "tiny-secondary-may"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: generate_school(),
+        lambda: generate_school(seed=11, pupils=200, vendor="isams"),
+        lambda: generate_school(
+            seed=4, pupils=450, phase="secondary", year=2026, as_of=date(2027, 2, 10)
+        ),
+        lambda: generate_school(seed=9, pupils=150, phase="secondary", as_of=date(2026, 5, 20)),
+    ],
+    ids=["default", "small-primary", "secondary-february-2027", "tiny-secondary-may"],
+)
 def test_expected_findings_are_exact(make: Callable[[], GeneratedSchool]) -> None:
     s = make()
     found = reference_scan(s)
@@ -694,12 +868,16 @@ def test_second_sync_changes() -> None:
     before = list(s.marks)
     planned = second_sync_changes(s)
     assert [(c.kind, c.rule, c.amendment) for c in planned] == [
-        ("amend", "AMD002", False), ("delete", "AMD003", False), ("amend", None, True)]
+        ("amend", "AMD002", False),
+        ("delete", "AMD003", False),
+        ("amend", None, True),
+    ]
     applied = apply_second_sync_changes(s)
     assert applied == planned
     assert len(s.marks) == len(before) - 1
-    assert between_syncs(before, s) == keys(f for f in s.expected_findings
-                                            if f.rule in SECOND_SYNC_RULES)
+    assert between_syncs(before, s) == keys(
+        f for f in s.expected_findings if f.rule in SECOND_SYNC_RULES
+    )
     # nothing else moved: the single-snapshot findings are unchanged
     assert reference_scan(s) == keys(first_sync_expected_findings(s))
     lawful = planned[2]

@@ -30,7 +30,9 @@ def key(pupil: str, day: date, session: str = "AM") -> MarkKey:
 def week(pupils: list[str], code: str = "/") -> list[Mark]:
     return [
         mark(p, MON + timedelta(days=d), s, code)
-        for p in pupils for d in range(5) for s in ("AM", "PM")
+        for p in pupils
+        for d in range(5)
+        for s in ("AM", "PM")
     ]
 
 
@@ -67,7 +69,9 @@ def test_upserting_the_same_marks_twice_does_not_duplicate(store: Store, raw):
     assert diff.new == [] and diff.changed == []
     assert sorted(diff.unchanged) == sorted(
         key(p, MON + timedelta(days=d), s)
-        for p in ("1", "2") for d in range(5) for s in ("AM", "PM")
+        for p in ("1", "2")
+        for d in range(5)
+        for s in ("AM", "PM")
     )
     # first_seen_at stays; last_seen_at moves to the second pull; changed_at does not.
     rows = raw("SELECT DISTINCT first_seen_at, last_seen_at, changed_at FROM marks")
@@ -76,9 +80,13 @@ def test_upserting_the_same_marks_twice_does_not_duplicate(store: Store, raw):
 
 def test_diff_names_new_changed_and_unchanged_marks(store: Store):
     store.upsert_marks(
-        [mark("1", MON, code="N"), mark("2", MON, code="/"),
-         mark("3", MON, code="L", minutes_late=5)],
-        SCHOOL, at=T1,
+        [
+            mark("1", MON, code="N"),
+            mark("2", MON, code="/"),
+            mark("3", MON, code="L", minutes_late=5),
+        ],
+        SCHOOL,
+        at=T1,
     )
 
     diff = store.upsert_marks(
@@ -88,7 +96,8 @@ def test_diff_names_new_changed_and_unchanged_marks(store: Store):
             mark("3", MON, code="L", minutes_late=12),  # same code, different minutes
             mark("4", MON, code="/"),  # a new pupil's mark
         ],
-        SCHOOL, at=T2,
+        SCHOOL,
+        at=T2,
     )
 
     assert [m.pupil_id for m in diff.new] == ["wenlock:4"]
@@ -153,7 +162,9 @@ def test_marks_reader_filters_and_orders(store: Store):
 
     assert [(m.pupil_id, m.date, m.session) for m in tuesday_to_wednesday] == [
         (f"wenlock:{p}", MON + timedelta(days=d), s)
-        for p in ("1", "2") for d in (1, 2) for s in (Session.AM, Session.PM)
+        for p in ("1", "2")
+        for d in (1, 2)
+        for s in (Session.AM, Session.PM)
     ]
     assert all(isinstance(m.session, Session) for m in tuesday_to_wednesday)
     friday = MON + timedelta(days=4)
@@ -226,10 +237,17 @@ def test_recorded_at_written_with_its_own_offset_still_reads_as_utc(store: Store
         pytest.skip("PostgreSQL keeps instants as timestamptz; only SQLite stores text")
     store.upsert_marks([mark(str(n), MON) for n in range(1, 5)], SCHOOL, at=T1)
     # Text the bind processor never writes, but an older or hand-edited store may hold.
-    for pupil, text in (("1", "2025-01-06 08:41:00.000000"), ("2", "2025-01-06 08:41:00"),
-                        ("3", "2025-01-06T09:41:00+01:00"), ("4", "2025-01-06T08:41:00Z")):
-        raw("UPDATE marks SET recorded_at = :text WHERE pupil_id = :pupil", text=text,
-            pupil=f"{SCHOOL}:{pupil}")
+    for pupil, text in (
+        ("1", "2025-01-06 08:41:00.000000"),
+        ("2", "2025-01-06 08:41:00"),
+        ("3", "2025-01-06T09:41:00+01:00"),
+        ("4", "2025-01-06T08:41:00Z"),
+    ):
+        raw(
+            "UPDATE marks SET recorded_at = :text WHERE pupil_id = :pupil",
+            text=text,
+            pupil=f"{SCHOOL}:{pupil}",
+        )
 
     instants = [m.recorded_at for m in store.marks(SCHOOL)]
 
@@ -239,11 +257,21 @@ def test_recorded_at_written_with_its_own_offset_still_reads_as_utc(store: Store
 
 def _full_marks() -> list[Mark]:
     return [
-        mark(str(p), MON + timedelta(days=d), s, code, vendor_code=f"v{code}",
-             minutes_late=p if code == "L" else None, comment=f"note {p}" if p % 2 else None,
-             recorded_at=datetime(2025, 1, 6, 8, p, 15, 500, tzinfo=LONDON),
-             recorded_by="JH", source_ref=f"ref-{p}-{d}-{s}")
-        for p in range(1, 6) for d in range(3) for s in ("AM", "PM")
+        mark(
+            str(p),
+            MON + timedelta(days=d),
+            s,
+            code,
+            vendor_code=f"v{code}",
+            minutes_late=p if code == "L" else None,
+            comment=f"note {p}" if p % 2 else None,
+            recorded_at=datetime(2025, 1, 6, 8, p, 15, 500, tzinfo=LONDON),
+            recorded_by="JH",
+            source_ref=f"ref-{p}-{d}-{s}",
+        )
+        for p in range(1, 6)
+        for d in range(3)
+        for s in ("AM", "PM")
         for code in (("L",) if p == 3 else ("/",))
     ]
 
@@ -307,8 +335,9 @@ def test_transaction_is_atomic(store: Store):
 
 
 @pytest.mark.parametrize("pupil_filter_limit", [0, 500])
-def test_a_partial_pull_touches_only_the_marks_it_saw(store: Store, raw, monkeypatch,
-                                                       pupil_filter_limit):
+def test_a_partial_pull_touches_only_the_marks_it_saw(
+    store: Store, raw, monkeypatch, pupil_filter_limit
+):
     monkeypatch.setattr(store_module, "PUPIL_FILTER_LIMIT", pupil_filter_limit)
     store.upsert_marks(week(["1", "2"]), SCHOOL, at=T1)
 

@@ -17,12 +17,23 @@ from registerwatch.schema import School
 from registerwatch.store import Store, current_revision, head_revision, metadata, upgrade
 
 EXPECTED_TABLES = {
-    "schools", "pupils", "calendars", "registers", "marks", "amendments", "ledger", "quarantine",
-    "bookmarks", "notifications", "findings", "outbox", "runs",
+    "schools",
+    "pupils",
+    "calendars",
+    "registers",
+    "marks",
+    "amendments",
+    "ledger",
+    "quarantine",
+    "bookmarks",
+    "notifications",
+    "findings",
+    "outbox",
+    "runs",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
-PROBE_REVISION = '''
+PROBE_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
@@ -38,7 +49,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("probe")
-'''
+"""
 HEAD = "0002"
 
 
@@ -163,7 +174,8 @@ def test_0002_downgrades_to_0001_and_back(store_url):
     }
     assert upgrade(store_url) == "0002"
     assert _ledger_indexes(store_url) - {"uq_ledger_hash"} == {
-        "ix_ledger_school_id_pupil_id_date", "ix_ledger_school_id_kind",
+        "ix_ledger_school_id_pupil_id_date",
+        "ix_ledger_school_id_kind",
     }
 
 
@@ -182,8 +194,12 @@ def test_store_from_a_newer_registerwatch_is_refused(store_url):
 
 def test_migrations_ship_inside_the_package():
     folder = files("registerwatch.store") / "migrations"
-    for name in ("env.py", "script.py.mako", "versions/0001_initial.py",
-                 "versions/0002_ledger_kind_index.py"):
+    for name in (
+        "env.py",
+        "script.py.mako",
+        "versions/0001_initial.py",
+        "versions/0002_ledger_kind_index.py",
+    ):
         assert (folder / name).is_file(), name
     assert Path(str(folder)) == migrate.MIGRATIONS_DIR
 

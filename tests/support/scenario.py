@@ -135,15 +135,23 @@ class ExpectedRow:
         def ref(r: SessionRef | None) -> tuple[date, Session] | None:
             return None if r is None else (r.date, r.session)
 
-        return cls(finding.rule, finding.pupil_id, ref(finding.first_session),
-                   ref(finding.last_session), finding.due, finding.severity.value)
+        return cls(
+            finding.rule,
+            finding.pupil_id,
+            ref(finding.first_session),
+            ref(finding.last_session),
+            finding.due,
+            finding.severity.value,
+        )
 
     def __str__(self) -> str:
         def ref(r: tuple[date, Session] | None) -> str:
             return "-" if r is None else f"{r[0].isoformat()} {r[1].value}"
 
-        return (f"{self.rule} pupil={self.pupil} first={ref(self.first)} last={ref(self.last)} "
-                f"due={self.due} severity={self.severity}")
+        return (
+            f"{self.rule} pupil={self.pupil} first={ref(self.first)} last={ref(self.last)} "
+            f"due={self.due} severity={self.severity}"
+        )
 
 
 def _sort_key(row: ExpectedRow) -> tuple[str, str, str, str]:
@@ -196,8 +204,14 @@ def _calendar(school_id: str, spec: Mapping[str, Any]) -> Calendar:
             closures.append(Closure(**closure))
             continue
         parts = str(closure).split(maxsplit=3)
-        closures.append(Closure(date=_date(parts[0]), session=parts[1], kind=parts[2],
-                                reason=parts[3] if len(parts) > 3 else None))
+        closures.append(
+            Closure(
+                date=_date(parts[0]),
+                session=parts[1],
+                kind=parts[2],
+                reason=parts[3] if len(parts) > 3 else None,
+            )
+        )
     extra = {"register_times": spec["register_times"]} if "register_times" in spec else {}
     return Calendar(school_id=school_id, terms=terms, closures=closures, **extra)
 
@@ -225,12 +239,17 @@ def _mark_lines(cal: SchoolCalendar, line: str) -> list[tuple[date, Session, str
     if start == end:
         sessions = (named,) if named else (cal.sessions_on(start) or (Session.AM, Session.PM))
         return [(start, session, code) for session in sessions]
-    return [(day, session, code) for day in cal.school_days(start, end)
-            for session in cal.sessions_on(day) if named is None or session is named]
+    return [
+        (day, session, code)
+        for day in cal.school_days(start, end)
+        for session in cal.sessions_on(day)
+        if named is None or session is named
+    ]
 
 
-def _marks(data: Mapping[str, Any], cal: SchoolCalendar, pupils: list[Pupil],
-           as_of: date) -> list[Mark]:
+def _marks(
+    data: Mapping[str, Any], cal: SchoolCalendar, pupils: list[Pupil], as_of: date
+) -> list[Mark]:
     grid: dict[tuple[str, date, Session], str] = {}
     if data.get("fill"):
         if data["fill"] != "present":
@@ -254,25 +273,42 @@ def _marks(data: Mapping[str, Any], cal: SchoolCalendar, pupils: list[Pupil],
                     grid.pop(key, None)
                 else:
                     grid[key] = PRESENT[session] if code == "present" else code
-    return [_mark(p, d, s, c) for (p, d, s), c in sorted(
-        grid.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] is Session.PM))]
+    return [
+        _mark(p, d, s, c)
+        for (p, d, s), c in sorted(
+            grid.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] is Session.PM)
+        )
+    ]
 
 
 def _mark(pupil_id: str, day: date, session: Session, text: str) -> Mark:
     """'L+50' is code L with 50 minutes late recorded (MRK006)."""
     code, _, late = text.partition("+")
-    return Mark(pupil_id=pupil_id, date=day, session=session, code=code,
-                minutes_late=int(late) if late else None)
+    return Mark(
+        pupil_id=pupil_id,
+        date=day,
+        session=session,
+        code=code,
+        minutes_late=int(late) if late else None,
+    )
 
 
-def _registers(data: Mapping[str, Any], cal: SchoolCalendar, school_id: str,
-               pupils: list[Pupil], as_of: date) -> list[Register]:
+def _registers(
+    data: Mapping[str, Any], cal: SchoolCalendar, school_id: str, pupils: list[Pupil], as_of: date
+) -> list[Register]:
     grid: dict[tuple[str, date, Session], Register | None] = {}
 
-    def register(group: str, day: date, session: Session, opened: datetime | None,
-                 completed: datetime | None) -> Register:
-        return Register(school_id=school_id, group=group, date=day, session=session,
-                        opened_at=opened, completed_at=completed)
+    def register(
+        group: str, day: date, session: Session, opened: datetime | None, completed: datetime | None
+    ) -> Register:
+        return Register(
+            school_id=school_id,
+            group=group,
+            date=day,
+            session=session,
+            opened_at=opened,
+            completed_at=completed,
+        )
 
     if data.get("fill_registers"):
         start = _date(data.get("fill_from", cal.first_day))
@@ -280,13 +316,15 @@ def _registers(data: Mapping[str, Any], cal: SchoolCalendar, school_id: str,
         groups = sorted({p.reg_group for p in pupils if p.reg_group and not p.boarder})
         for day in cal.school_days(start, end):
             for group in groups:
-                if not any(p.reg_group == group and p.on_roll(day) and not p.boarder
-                           for p in pupils):
+                if not any(
+                    p.reg_group == group and p.on_roll(day) and not p.boarder for p in pupils
+                ):
                     continue
                 for session in cal.sessions_on(day):
                     opens = cal.register_opens(day, session)
-                    grid[(group, day, session)] = register(group, day, session, opens,
-                                                           opens + REGISTER_SAVED_AFTER)
+                    grid[(group, day, session)] = register(
+                        group, day, session, opens, opens + REGISTER_SAVED_AFTER
+                    )
     for line in data.get("registers") or ():
         parts = str(line).split()
         group, day, session = parts[0], _date(parts[1]), Session(parts[2])
@@ -301,8 +339,13 @@ def _registers(data: Mapping[str, Any], cal: SchoolCalendar, school_id: str,
 
         opened = at(opts["opened"]) if "opened" in opts else opens
         completed_text = opts.get("completed")
-        completed = (None if completed_text == "never"
-                     else at(completed_text) if completed_text else opened + REGISTER_SAVED_AFTER)
+        completed = (
+            None
+            if completed_text == "never"
+            else at(completed_text)
+            if completed_text
+            else opened + REGISTER_SAVED_AFTER
+        )
         grid[(group, day, session)] = register(group, day, session, opened, completed)
     return [r for r in grid.values() if r is not None]
 
@@ -310,13 +353,21 @@ def _registers(data: Mapping[str, Any], cal: SchoolCalendar, school_id: str,
 def _amendments(specs: Iterable[Mapping[str, Any]]) -> list[Amendment]:
     out = []
     for spec in specs:
-        out.append(Amendment(
-            pupil_id=str(spec["pupil"]), date=_date(spec["date"]), session=Session(spec["session"]),
-            original_code=spec.get("original"), amended_code=spec.get("amended"),
-            reason=spec.get("reason"),
-            amended_at=_instant(spec["at"]) if spec.get("at") else None,
-            amended_by_name=spec.get("by"), amended_by_position=spec.get("position"),
-            source=AmendmentSource(spec.get("source", "mis")), source_ref=spec.get("ref")))
+        out.append(
+            Amendment(
+                pupil_id=str(spec["pupil"]),
+                date=_date(spec["date"]),
+                session=Session(spec["session"]),
+                original_code=spec.get("original"),
+                amended_code=spec.get("amended"),
+                reason=spec.get("reason"),
+                amended_at=_instant(spec["at"]) if spec.get("at") else None,
+                amended_by_name=spec.get("by"),
+                amended_by_position=spec.get("position"),
+                source=AmendmentSource(spec.get("source", "mis")),
+                source_ref=spec.get("ref"),
+            )
+        )
     return out
 
 
@@ -330,23 +381,37 @@ def _observed(lines: Iterable[str]) -> list[ObservedChange]:
         for code in (before, *(() if deleted else (after,))):
             if not is_known_code(code):
                 raise ValueError(f"observed line {line!r}: {code!r} is not a national code")
-        out.append(ObservedChange(
-            pupil_id=pupil, date=_date(day), session=Session(session),
-            kind="deleted" if deleted else "change", original_code=before,
-            new_code=None if deleted else after, observed_at=_instant(when)))
+        out.append(
+            ObservedChange(
+                pupil_id=pupil,
+                date=_date(day),
+                session=Session(session),
+                kind="deleted" if deleted else "change",
+                original_code=before,
+                new_code=None if deleted else after,
+                observed_at=_instant(when),
+            )
+        )
     return out
 
 
-def _notifications(specs: Iterable[Mapping[str, Any]], school_id: str,
-                   as_of: date) -> list[Notification]:
+def _notifications(
+    specs: Iterable[Mapping[str, Any]], school_id: str, as_of: date
+) -> list[Notification]:
     out = []
     default_made = datetime.combine(as_of - timedelta(days=1), time(16, 0), tzinfo=LONDON)
     for spec in specs:
-        out.append(Notification(
-            kind=spec["kind"], school_id=school_id, pupil_id=spec.get("pupil"),
-            episode_start=_date(spec["episode_start"]) if spec.get("episode_start") else None,
-            made_at=_instant(spec["made_at"]) if spec.get("made_at") else default_made,
-            channel=spec.get("channel", "test"), reference=spec.get("reference")))
+        out.append(
+            Notification(
+                kind=spec["kind"],
+                school_id=school_id,
+                pupil_id=spec.get("pupil"),
+                episode_start=_date(spec["episode_start"]) if spec.get("episode_start") else None,
+                made_at=_instant(spec["made_at"]) if spec.get("made_at") else default_made,
+                channel=spec.get("channel", "test"),
+                reference=spec.get("reference"),
+            )
+        )
     return out
 
 
@@ -356,7 +421,10 @@ def _build_context(data: Mapping[str, Any]) -> ScanContext:
     cal = SchoolCalendar(_calendar(school_id, data.get("calendar") or {}))
     pupils = _pupils(school_id, data.get("pupils") or ())
     return ScanContext(
-        school_id=school_id, as_of=as_of, calendar=cal, pupils=pupils,
+        school_id=school_id,
+        as_of=as_of,
+        calendar=cal,
+        pupils=pupils,
         registers=_registers(data, cal, school_id, pupils, as_of),
         marks=_marks(data, cal, pupils, as_of),
         amendments=_amendments(data.get("amendments") or ()),
@@ -365,7 +433,8 @@ def _build_context(data: Mapping[str, Any]) -> ScanContext:
         exposes_registers=bool(data.get("exposes_registers", True)),
         exposes_amendments=bool(data.get("exposes_amendments", True)),
         exposes_social_worker=bool(data.get("exposes_social_worker", True)),
-        settings=RuleSettings(**(data.get("settings") or {})))
+        settings=RuleSettings(**(data.get("settings") or {})),
+    )
 
 
 # -- reading a file --------------------------------------------------------------------------
@@ -390,8 +459,14 @@ def _expected(rule: str, spec: Mapping[str, Any]) -> ExpectedRow:
     first = _session_ref(spec.get("first"))
     last = _session_ref(spec["last"]) if "last" in spec else first
     severity = Severity(spec["severity"]).value
-    return ExpectedRow(str(spec.get("rule", rule)), spec.get("pupil"), first, last,
-                       _date(spec["due"]) if spec.get("due") else None, severity)
+    return ExpectedRow(
+        str(spec.get("rule", rule)),
+        spec.get("pupil"),
+        first,
+        last,
+        _date(spec["due"]) if spec.get("due") else None,
+        severity,
+    )
 
 
 def load_scenarios(path: Path | str) -> list[Scenario]:
@@ -406,13 +481,22 @@ def load_scenarios(path: Path | str) -> list[Scenario]:
     for case in doc["cases"]:
         if "name" not in case or "expect" not in case:
             raise ScenarioError(f"{path}: every case needs 'name' and 'expect' ({case!r:.80})")
-        data = _merge(defaults, {k: v for k, v in case.items()
-                                 if k not in ("name", "description", "expect", "checks")})
+        data = _merge(
+            defaults,
+            {k: v for k, v in case.items() if k not in ("name", "description", "expect", "checks")},
+        )
         try:
             expect = [_expected(rule, e) for e in case["expect"] or ()]
         except (KeyError, ValueError) as exc:
             raise ScenarioError(f"{path}: case {case['name']}: bad expectation: {exc}") from exc
-        scenarios.append(Scenario(rule=rule, name=str(case["name"]),
-                                  description=str(case.get("description", "")), data=data,
-                                  expect=expect, extra_checks=list(case.get("checks") or ())))
+        scenarios.append(
+            Scenario(
+                rule=rule,
+                name=str(case["name"]),
+                description=str(case.get("description", "")),
+                data=data,
+                expect=expect,
+                extra_checks=list(case.get("checks") or ()),
+            )
+        )
     return scenarios

@@ -46,44 +46,58 @@ NOW = datetime(2025, 10, 1, 19, 0, tzinfo=UTC)
 def _no_nagle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Until server.py sets it: without TCP_NODELAY each loopback response waits ~40 ms for a
     delayed ACK (headers and body are written separately), which makes these suites crawl."""
-    monkeypatch.setattr(simulator_server._Handler, "disable_nagle_algorithm", True,
-                        raising=False)
+    monkeypatch.setattr(simulator_server._Handler, "disable_nagle_algorithm", True, raising=False)
 
 
 def calendar_table(calendar: Calendar) -> dict[str, Any]:
     """A Calendar as the [schools.calendar] TOML table."""
     return {
         "terms": [{"start": t.start, "end": t.end} for t in calendar.terms],
-        "closures": [{"date": c.date, "session": c.session, "kind": c.kind.value,
-                      "reason": c.reason} for c in calendar.closures],
+        "closures": [
+            {"date": c.date, "session": c.session, "kind": c.kind.value, "reason": c.reason}
+            for c in calendar.closures
+        ],
         "register_times": {
             "am_open": calendar.register_times.am_open,
             "pm_open": calendar.register_times.pm_open,
-            "close_after_minutes": calendar.register_times.close_after_minutes},
+            "close_after_minutes": calendar.register_times.close_after_minutes,
+        },
     }
 
 
 _URNS = iter(range(140001, 149999))
 
 
-def school_table(school_id: str, mis: dict[str, Any], calendar: Calendar | None = None,
-                 phase: str = "secondary") -> dict[str, Any]:
+def school_table(
+    school_id: str, mis: dict[str, Any], calendar: Calendar | None = None, phase: str = "secondary"
+) -> dict[str, Any]:
     """One [[schools]] table; ``mis`` is its [schools.mis] table."""
     calendar = calendar or build_calendar(school_id, YEAR, phase)
     urn = next(_URNS)
-    return {"id": school_id, "urn": str(urn), "laestab": f"881{urn % 10_000:04d}",
-            "name": f"{school_id.title()} School", "la_code": "881", "phase": phase,
-            "mis": mis, "calendar": calendar_table(calendar)}
+    return {
+        "id": school_id,
+        "urn": str(urn),
+        "laestab": f"881{urn % 10_000:04d}",
+        "name": f"{school_id.title()} School",
+        "la_code": "881",
+        "phase": phase,
+        "mis": mis,
+        "calendar": calendar_table(calendar),
+    }
 
 
 def fake_mis(school_id: str) -> dict[str, Any]:
     # Any valid HTTP vendor does: the fake adapter factory ignores where it would connect.
-    return {"vendor": "go4schools", "base_url": "http://127.0.0.1:9/customer/v1",
-            "api_key_env": f"{school_id.upper()}_G4S_KEY"}
+    return {
+        "vendor": "go4schools",
+        "base_url": "http://127.0.0.1:9/customer/v1",
+        "api_key_env": f"{school_id.upper()}_G4S_KEY",
+    }
 
 
-def make_settings(schools: list[dict[str, Any]], store_url: str = "sqlite://",
-                  **sync: Any) -> Settings:
+def make_settings(
+    schools: list[dict[str, Any]], store_url: str = "sqlite://", **sync: Any
+) -> Settings:
     return parse_config({"store": {"url": store_url}, "sync": sync, "schools": schools})
 
 
@@ -129,10 +143,17 @@ def school_days(calendar: Calendar, start: date, end: date) -> list[date]:
 
 
 def pupil(school_id: str, n: int) -> Pupil:
-    return Pupil(id=f"{school_id}:{1000 + n}", school_id=school_id, mis_id=str(1000 + n),
-                 legal_forename=f"Forename{n}", legal_surname=f"Surname{n}",
-                 dob=date(2012, 1, 1) + timedelta(days=n), nc_year="8", reg_group="8A",
-                 starting_day=date(2024, 9, 4))
+    return Pupil(
+        id=f"{school_id}:{1000 + n}",
+        school_id=school_id,
+        mis_id=str(1000 + n),
+        legal_forename=f"Forename{n}",
+        legal_surname=f"Surname{n}",
+        dob=date(2012, 1, 1) + timedelta(days=n),
+        nc_year="8",
+        reg_group="8A",
+        starting_day=date(2024, 9, 4),
+    )
 
 
 # A spread of codes, including two-character 2024 codes and a late mark with minutes.
@@ -145,11 +166,18 @@ def marks_for(pupils: Iterable[Pupil], days: Iterable[date]) -> list[Mark]:
         for j, day in enumerate(days):
             for k, session in enumerate((Session.AM, Session.PM)):
                 code = _CODES[(i * 7 + j * 3 + k) % len(_CODES)]
-                marks.append(Mark(
-                    pupil_id=p.id, date=day, session=session, code=code, vendor_code=code,
-                    minutes_late=5 + i if code == "L" else None,
-                    recorded_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-                    + timedelta(hours=8 if session is Session.AM else 13, minutes=50)))
+                marks.append(
+                    Mark(
+                        pupil_id=p.id,
+                        date=day,
+                        session=session,
+                        code=code,
+                        vendor_code=code,
+                        minutes_late=5 + i if code == "L" else None,
+                        recorded_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                        + timedelta(hours=8 if session is Session.AM else 13, minutes=50),
+                    )
+                )
     return marks
 
 
@@ -173,15 +201,18 @@ class FakeMis:
     hook: Callable[[str], None] | None = None
 
     def set(self, pupil_id: str, day: date, session: Session, code: str) -> None:
-        self.marks = [m for m in self.marks if (m.pupil_id, m.date, m.session)
-                      != (pupil_id, day, session)]
-        self.marks.append(Mark(pupil_id=pupil_id, date=day, session=session, code=code,
-                               vendor_code=code))
+        self.marks = [
+            m for m in self.marks if (m.pupil_id, m.date, m.session) != (pupil_id, day, session)
+        ]
+        self.marks.append(
+            Mark(pupil_id=pupil_id, date=day, session=session, code=code, vendor_code=code)
+        )
 
     def delete(self, pupil_id: str, day: date, session: Session) -> None:
         before = len(self.marks)
-        self.marks = [m for m in self.marks if (m.pupil_id, m.date, m.session)
-                      != (pupil_id, day, session)]
+        self.marks = [
+            m for m in self.marks if (m.pupil_id, m.date, m.session) != (pupil_id, day, session)
+        ]
         assert len(self.marks) == before - 1
 
 
@@ -194,8 +225,7 @@ class FakeAdapter:
         self.school_id = mis.school_id
         self.closed = False
 
-    def _fetch(self, resource: str, start: date | None = None,
-               end: date | None = None) -> None:
+    def _fetch(self, resource: str, start: date | None = None, end: date | None = None) -> None:
         self.mis.calls.append((resource, start, end))
         if self.mis.hook is not None:
             self.mis.hook(resource)
@@ -205,8 +235,9 @@ class FakeAdapter:
             raise self.mis.errors[resource]
 
     def _batch(self, resource: str, records: list[Any]) -> Batch[Any]:
-        return Batch(records=list(records),
-                     quarantined=list(self.mis.quarantined.get(resource, [])))
+        return Batch(
+            records=list(records), quarantined=list(self.mis.quarantined.get(resource, []))
+        )
 
     def pupils(self) -> Batch[Pupil]:
         self._fetch("pupils")
@@ -214,8 +245,7 @@ class FakeAdapter:
 
     def registers(self, start: date, end: date) -> Batch[Register]:
         self._fetch("registers", start, end)
-        return self._batch("registers", [r for r in self.mis.registers
-                                         if start <= r.date <= end])
+        return self._batch("registers", [r for r in self.mis.registers if start <= r.date <= end])
 
     def marks(self, start: date, end: date) -> Batch[Mark]:
         self._fetch("marks", start, end)
@@ -223,8 +253,7 @@ class FakeAdapter:
 
     def amendments(self, start: date, end: date) -> Batch[Amendment]:
         self._fetch("amendments", start, end)
-        return self._batch("amendments", [a for a in self.mis.amendments
-                                          if start <= a.date <= end])
+        return self._batch("amendments", [a for a in self.mis.amendments if start <= a.date <= end])
 
     def calendar(self) -> Calendar | None:
         return None
@@ -248,29 +277,50 @@ def fake_factory(mises: dict[str, FakeMis], made: list[FakeAdapter] | None = Non
 # -- loopback simulators ---------------------------------------------------------------------
 
 ENV = {
-    "OAK_ARBOR_USERNAME": "registerwatch", "OAK_ARBOR_PASSWORD": "simulator",
-    "OAK_ISAMS_CLIENT_ID": "registerwatch", "OAK_ISAMS_CLIENT_SECRET": "simulator",
-    "OAK_ISAMS_API_KEY": "simulator-key", "OAK_G4S_API_KEY": "simulator-key",
+    "OAK_ARBOR_USERNAME": "registerwatch",
+    "OAK_ARBOR_PASSWORD": "simulator",
+    "OAK_ISAMS_CLIENT_ID": "registerwatch",
+    "OAK_ISAMS_CLIENT_SECRET": "simulator",
+    "OAK_ISAMS_API_KEY": "simulator-key",
+    "OAK_G4S_API_KEY": "simulator-key",
 }
 
 
 def mis_table(vendor: str, url: str) -> dict[str, Any]:
     if vendor == "arbor":
-        return {"vendor": "arbor", "base_url": f"{url}/rest-v2",
-                "username_env": "OAK_ARBOR_USERNAME", "password_env": "OAK_ARBOR_PASSWORD"}
+        return {
+            "vendor": "arbor",
+            "base_url": f"{url}/rest-v2",
+            "username_env": "OAK_ARBOR_USERNAME",
+            "password_env": "OAK_ARBOR_PASSWORD",
+        }
     if vendor == "isams":
-        return {"vendor": "isams", "base_url": url, "client_id_env": "OAK_ISAMS_CLIENT_ID",
-                "client_secret_env": "OAK_ISAMS_CLIENT_SECRET",
-                "api_key_env": "OAK_ISAMS_API_KEY"}
-    return {"vendor": "go4schools", "base_url": f"{url}/customer/v1",
-            "api_key_env": "OAK_G4S_API_KEY"}
+        return {
+            "vendor": "isams",
+            "base_url": url,
+            "client_id_env": "OAK_ISAMS_CLIENT_ID",
+            "client_secret_env": "OAK_ISAMS_CLIENT_SECRET",
+            "api_key_env": "OAK_ISAMS_API_KEY",
+        }
+    return {
+        "vendor": "go4schools",
+        "base_url": f"{url}/customer/v1",
+        "api_key_env": "OAK_G4S_API_KEY",
+    }
 
 
 def school_config(school: GeneratedSchool, mis: dict[str, Any]) -> dict[str, Any]:
     s = school.school
-    return {"id": s.id, "urn": s.urn, "laestab": s.laestab, "name": s.name,
-            "la_code": s.la_code, "phase": s.phase, "mis": mis,
-            "calendar": calendar_table(school.calendar)}
+    return {
+        "id": s.id,
+        "urn": s.urn,
+        "laestab": s.laestab,
+        "name": s.name,
+        "la_code": s.la_code,
+        "phase": s.phase,
+        "mis": mis,
+        "calendar": calendar_table(school.calendar),
+    }
 
 
 def make_app(vendor: str, school: GeneratedSchool) -> VendorApp:
@@ -289,15 +339,17 @@ def serve(app: VendorApp) -> SimulatorServer:
     stop() then waits out; across ~40 tests that is most of this suite's time.
     """
     server = SimulatorServer(app)
-    threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.01},
-                     name=f"sim-{app.vendor}", daemon=True).start()
+    threading.Thread(
+        target=server._server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name=f"sim-{app.vendor}",
+        daemon=True,
+    ).start()
     return server
 
 
-
-
-def write_config(path: Path, store_url: str, schools: list[dict[str, Any]],
-                 **sync: Any) -> None:
+def write_config(path: Path, store_url: str, schools: list[dict[str, Any]], **sync: Any) -> None:
     """A TOML config file for ``schools`` (tables as ``school_config`` builds them)."""
-    write_toml_config(path, store_url, schools,
-                      sync={"timeout_seconds": 5, "concurrency": 2} | sync)
+    write_toml_config(
+        path, store_url, schools, sync={"timeout_seconds": 5, "concurrency": 2} | sync
+    )

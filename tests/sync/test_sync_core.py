@@ -11,6 +11,19 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 from structlog.testing import capture_logs
+from sync_support import (
+    AS_OF,
+    NOW,
+    FakeAdapter,
+    FakeMis,
+    fake_factory,
+    fake_mis,
+    make_settings,
+    marks_for,
+    pupil,
+    school_days,
+    school_table,
+)
 
 from registerwatch.adapters.base import Quarantined
 from registerwatch.adapters.registry import build_adapter
@@ -25,20 +38,6 @@ from registerwatch.sync import (
     Window,
     sync_all,
     sync_school,
-)
-
-from sync_support import (
-    AS_OF,
-    NOW,
-    FakeAdapter,
-    FakeMis,
-    fake_factory,
-    fake_mis,
-    make_settings,
-    marks_for,
-    pupil,
-    school_days,
-    school_table,
 )
 
 AM, PM = Session.AM, Session.PM
@@ -64,13 +63,15 @@ def oakfield():
 
 
 def sync(store, school, mis, as_of=AS_OF, at=NOW, **kwargs):
-    return sync_school(store, school, FakeAdapter(mis), as_of=as_of, clock=lambda: at,
-                       **kwargs)
+    return sync_school(store, school, FakeAdapter(mis), as_of=as_of, clock=lambda: at, **kwargs)
 
 
 def ledger_tail(store, after: int):
-    return [(r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
-            for r in store.ledger() if r.seq > after]
+    return [
+        (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
+        for r in store.ledger()
+        if r.seq > after
+    ]
 
 
 # -- the first sync ------------------------------------------------------------------------
@@ -82,8 +83,12 @@ def test_first_sync_pulls_the_school_year_and_ledgers_every_mark(store, oakfield
 
     assert result.status == "ok", result.error
     assert result.window == Window(TERM_START, AS_OF, first_sync=True)
-    assert mis.calls == [("pupils", None, None), ("registers", TERM_START, AS_OF),
-                         ("marks", TERM_START, AS_OF), ("amendments", TERM_START, AS_OF)]
+    assert mis.calls == [
+        ("pupils", None, None),
+        ("registers", TERM_START, AS_OF),
+        ("marks", TERM_START, AS_OF),
+        ("amendments", TERM_START, AS_OF),
+    ]
     assert store.pupils("oakfield") == sorted(mis.pupils, key=lambda p: p.id)
     assert store.marks("oakfield") == order(mis.marks)
     assert result.fetched == {"pupils": 6, "registers": 0, "marks": 252, "amendments": 0}
@@ -92,16 +97,16 @@ def test_first_sync_pulls_the_school_year_and_ledgers_every_mark(store, oakfield
     ledger = store.ledger("oakfield")
     assert result.ledger_entries == len(ledger) == 252
     expected = sorted(mis.marks, key=lambda m: (m.date, m.session.value, m.pupil_id))
-    assert [(r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
-            for r in ledger] == [("observed_new", m.pupil_id, m.date, m.session, None, m.code)
-                                 for m in expected]
+    assert [
+        (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code) for r in ledger
+    ] == [("observed_new", m.pupil_id, m.date, m.session, None, m.code) for m in expected]
     assert {r.observed_at for r in ledger} == {NOW}
     late = next(r for r in ledger if r.new_code == "L")
     assert late.payload["minutes_late"] >= 5 and "comment" not in late.payload
     assert store.verify_ledger().ok
-    assert {r: store.get_bookmark("oakfield", r)
-            for r in ("pupils", "registers", "marks", "amendments")} == dict.fromkeys(
-        ("pupils", "registers", "marks", "amendments"), "2025-10-01")
+    assert {
+        r: store.get_bookmark("oakfield", r) for r in ("pupils", "registers", "marks", "amendments")
+    } == dict.fromkeys(("pupils", "registers", "marks", "amendments"), "2025-10-01")
     assert store.school("oakfield").name == "Oakfield School"
     assert store.calendar("oakfield") == school.to_calendar()
 
@@ -176,8 +181,9 @@ def test_an_unreadable_bookmark_means_pulling_the_whole_year_again(store, oakfie
     store.set_bookmark("oakfield", "marks", "last tuesday")
     result = sync(store, school, mis)
     assert result.window == Window(TERM_START, AS_OF, first_sync=True)
-    assert result.warnings == ["marks bookmark 'last tuesday' is not a date; pulled the whole "
-                               "school year"]
+    assert result.warnings == [
+        "marks bookmark 'last tuesday' is not a date; pulled the whole school year"
+    ]
     assert result.ledger_entries == 0
     assert store.get_bookmark("oakfield", "marks") == "2025-10-01"
 
@@ -222,9 +228,10 @@ def test_changes_between_syncs_become_ledger_entries_and_observed_amendments(sto
     assert gone.mark == deleted and gone.deleted_at == LATER
     assert deleted not in store.marks("oakfield")
     observed = store.amendments("oakfield", source="observed")
-    assert [(a.pupil_id, a.date, a.session, a.original_code, a.amended_code) for a in observed] \
-        == [(p1, date(2025, 9, 29), AM, changed_from, new_code),
-            (p2, date(2025, 9, 30), PM, deleted.code, None)]
+    assert [(a.pupil_id, a.date, a.session, a.original_code, a.amended_code) for a in observed] == [
+        (p1, date(2025, 9, 29), AM, changed_from, new_code),
+        (p2, date(2025, 9, 30), PM, deleted.code, None),
+    ]
     seqs = {r.pupil_id: r.seq for r in store.ledger() if r.seq > first}
     assert [a.source_ref for a in observed] == [f"ledger:{seqs[p1]}", f"ledger:{seqs[p2]}"]
     assert all(a.source is AmendmentSource.OBSERVED and a.reason is None for a in observed)
@@ -237,7 +244,10 @@ def test_changes_between_syncs_become_ledger_entries_and_observed_amendments(sto
     assert (result.marks_changed, result.marks_deleted) == (1, 0)
     (restored,) = [r for r in store.ledger() if r.seq > third]
     assert (restored.kind, restored.original_code, restored.new_code) == (
-        "observed_change", None, deleted.code)
+        "observed_change",
+        None,
+        deleted.code,
+    )
     assert restored.payload["restored"] is True
     assert store.deleted_marks("oakfield") == []
 
@@ -255,19 +265,28 @@ def test_a_change_other_than_the_code_is_ledgered_with_before_and_after(store, o
     assert result.marks_changed == 1
     (entry,) = [r for r in store.ledger() if r.seq > first]
     assert (entry.kind, entry.original_code, entry.new_code) == ("observed_change", "L", "L")
-    assert entry.payload == {"fields": ["minutes_late"],
-                             "before": {"minutes_late": mark.minutes_late},
-                             "after": {"minutes_late": 42}}
+    assert entry.payload == {
+        "fields": ["minutes_late"],
+        "before": {"minutes_late": mark.minutes_late},
+        "after": {"minutes_late": 42},
+    }
     assert store.amendments("oakfield", source="observed") == []  # not a code amendment
 
 
 def test_mis_amendment_records_are_stored_and_ledgered_once(store, oakfield):
     school, mis = oakfield
     p1 = mis.pupils[0].id
-    record = Amendment(pupil_id=p1, date=date(2025, 9, 29), session=AM, original_code="N",
-                       amended_code="I", reason="letter from parent",
-                       amended_at=datetime(2025, 9, 30, 9, 5, tzinfo=UTC),
-                       amended_by_name="J Hale", amended_by_position="Attendance officer")
+    record = Amendment(
+        pupil_id=p1,
+        date=date(2025, 9, 29),
+        session=AM,
+        original_code="N",
+        amended_code="I",
+        reason="letter from parent",
+        amended_at=datetime(2025, 9, 30, 9, 5, tzinfo=UTC),
+        amended_by_name="J Hale",
+        amended_by_position="Attendance officer",
+    )
     mis.amendments = [record]
 
     result = sync(store, school, mis)
@@ -276,10 +295,12 @@ def test_mis_amendment_records_are_stored_and_ledgered_once(store, oakfield):
     assert store.amendments("oakfield", source="mis") == [record]
     (entry,) = [r for r in store.ledger() if r.kind == "mis_amendment"]
     assert (entry.pupil_id, entry.original_code, entry.new_code) == (p1, "N", "I")
-    assert entry.payload == {"reason": "letter from parent",
-                             "amended_at": "2025-09-30T09:05:00.000000Z",
-                             "amended_by_name": "J Hale",
-                             "amended_by_position": "Attendance officer"}
+    assert entry.payload == {
+        "reason": "letter from parent",
+        "amended_at": "2025-09-30T09:05:00.000000Z",
+        "amended_by_name": "J Hale",
+        "amended_by_position": "Attendance officer",
+    }
     count = len(store.ledger())
 
     again = sync(store, school, mis)
@@ -301,7 +322,8 @@ def test_an_empty_pull_where_marks_are_stored_fails_and_changes_nothing(store, o
     assert result.status == "failed"
     assert result.error == (
         "school 'oakfield': go4schools returned no marks for 2025-09-18..2025-10-02 where 120 "
-        "were stored: check the API user's permissions; nothing was changed")
+        "were stored: check the API user's permissions; nothing was changed"
+    )
     assert store.ledger() == ledger_before
     assert store.marks("oakfield") == marks_before and store.deleted_marks("oakfield") == []
     assert store.get_bookmark("oakfield", "marks") == "2025-10-01"
@@ -333,11 +355,19 @@ def test_quarantined_records_are_stored_reported_and_never_taken_for_deletions(s
     count = len(store.ledger())
     victim = next(m for m in mis.marks if m.date == date(2025, 9, 30))
     mis.delete(victim.pupil_id, victim.date, victim.session)  # it would not map, so it is absent
-    bad_mark = Quarantined(resource="session-marks", record_ref="student 1001 on 2025-09-30",
-                           field="session_mark_id", reason="unknown attendance code id 9999",
-                           raw='{"session_mark_id": 9999}')
-    bad_pupil = Quarantined(resource="", record_ref="page 1 item 3", field="date_of_birth",
-                            reason="'2012-02-30' is not a valid date")
+    bad_mark = Quarantined(
+        resource="session-marks",
+        record_ref="student 1001 on 2025-09-30",
+        field="session_mark_id",
+        reason="unknown attendance code id 9999",
+        raw='{"session_mark_id": 9999}',
+    )
+    bad_pupil = Quarantined(
+        resource="",
+        record_ref="page 1 item 3",
+        field="date_of_birth",
+        reason="'2012-02-30' is not a valid date",
+    )
     mis.quarantined = {"marks": [bad_mark], "pupils": [bad_pupil]}
 
     result = sync(store, school, mis)
@@ -345,7 +375,8 @@ def test_quarantined_records_are_stored_reported_and_never_taken_for_deletions(s
     assert result.status == "ok"
     assert [(q.resource, q.record_ref, q.field) for q in result.quarantined] == [
         ("pupils", "page 1 item 3", "date_of_birth"),
-        ("session-marks", "student 1001 on 2025-09-30", "session_mark_id")]
+        ("session-marks", "student 1001 on 2025-09-30", "session_mark_id"),
+    ]
     assert result.marks_deleted == 0 and store.deleted_marks("oakfield") == []
     assert len(store.ledger()) == count
     assert result.warnings == [
@@ -353,15 +384,20 @@ def test_quarantined_records_are_stored_reported_and_never_taken_for_deletions(s
         "were quarantined; the next clean pull will decide",
         "pupils: 1 records quarantined; pulled in full every run",
         "marks: 1 records quarantined; 2025-09-17..2025-10-01 will be pulled again until the "
-        "MIS serves them cleanly"]
+        "MIS serves them cleanly",
+    ]
     # Held at the window's start, so the quarantined record's date is pulled again.
     assert store.get_bookmark("oakfield", "marks") == "2025-09-17"
     assert store.get_bookmark("oakfield", "pupils") == "2025-10-01"
     stored = {(q.resource, q.record_ref, q.field): q for q in store.quarantined("oakfield")}
-    assert stored[("session-marks", "student 1001 on 2025-09-30", "session_mark_id")].raw \
+    assert (
+        stored[("session-marks", "student 1001 on 2025-09-30", "session_mark_id")].raw
         == '{"session_mark_id": 9999}'
-    assert stored[("pupils", "page 1 item 3", "date_of_birth")].reason \
+    )
+    assert (
+        stored[("pupils", "page 1 item 3", "date_of_birth")].reason
         == "'2012-02-30' is not a valid date"
+    )
 
     sync(store, school, mis)  # seen again: counted, not duplicated
     assert [q.occurrences for q in store.quarantined("oakfield")] == [2, 2]
@@ -377,19 +413,24 @@ def test_quarantined_records_are_stored_reported_and_never_taken_for_deletions(s
 
 def test_quarantine_is_reported_in_the_summary_json(store, oakfield):
     school, mis = oakfield
-    mis.quarantined = {"marks": [Quarantined("session-marks", "r1", "date", "bad date",
-                                             raw="Ava Okafor 2012-02-30")]}
+    mis.quarantined = {
+        "marks": [
+            Quarantined("session-marks", "r1", "date", "bad date", raw="Ava Okafor 2012-02-30")
+        ]
+    }
     result = sync(store, school, mis)
     assert result.to_dict()["quarantined"] == [
-        {"resource": "session-marks", "record": "r1", "field": "date", "reason": "bad date"}]
+        {"resource": "session-marks", "record": "r1", "field": "date", "reason": "bad date"}
+    ]
     assert "Ava" not in str(result.to_dict())  # raw record text stays in the store
 
 
 # -- crash safety --------------------------------------------------------------------------
 
 
-def test_a_crash_inside_the_write_leaves_the_school_as_it_was(store, oakfield, monkeypatch,
-                                                              tmp_path):
+def test_a_crash_inside_the_write_leaves_the_school_as_it_was(
+    store, oakfield, monkeypatch, tmp_path
+):
     school, mis = oakfield
     real_append = Store.append_ledger
 
@@ -431,11 +472,14 @@ def test_progress_events_and_log_events_carry_counts_not_pupil_data(store, oakfi
         SchoolFinished("oakfield", "ok"),
     ]
     names = [e["event"] for e in logs if e["event"].startswith("sync.")]
-    assert names == ["sync.school_started", *["sync.resource_fetched"] * 4,
-                     "sync.school_finished"]
+    assert names == ["sync.school_started", *["sync.resource_fetched"] * 4, "sync.school_finished"]
     fetched = [e for e in logs if e["event"] == "sync.resource_fetched"]
     assert [(e["resource"], e["records"]) for e in fetched] == [
-        ("pupils", 6), ("registers", 0), ("marks", 252), ("amendments", 0)]
+        ("pupils", 6),
+        ("registers", 0),
+        ("marks", 252),
+        ("amendments", 0),
+    ]
     text = str(logs)
     assert "Forename1" not in text and "Surname1" not in text and "2012-01-02" not in text
 
@@ -457,9 +501,10 @@ def test_a_failed_school_logs_sync_school_failed(store, oakfield):
 
 
 def two_schools(tmp_path):
-    settings = make_settings([school_table("ash", fake_mis("ash")),
-                              school_table("birch", fake_mis("birch"))],
-                             store_url=f"sqlite:///{tmp_path / 'all.db'}")
+    settings = make_settings(
+        [school_table("ash", fake_mis("ash")), school_table("birch", fake_mis("birch"))],
+        store_url=f"sqlite:///{tmp_path / 'all.db'}",
+    )
     mises = {}
     for school in settings.schools:
         pupils = [pupil(school.id, n) for n in range(1, 4)]
@@ -468,11 +513,19 @@ def two_schools(tmp_path):
     return settings, mises
 
 
-@pytest.mark.parametrize("error, expected", [
-    (RetriableApiError("school 'ash': go4schools GET /x failed with 503 — gave up after 6 "
-                       "attempts; the next run will retry"), "gave up after 6 attempts"),
-    (KeyError("student_id"), "internal error KeyError"),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (
+            RetriableApiError(
+                "school 'ash': go4schools GET /x failed with 503 — gave up after 6 "
+                "attempts; the next run will retry"
+            ),
+            "gave up after 6 attempts",
+        ),
+        (KeyError("student_id"), "internal error KeyError"),
+    ],
+)
 def test_one_failing_school_does_not_stop_the_others(store, tmp_path, error, expected):
     settings, mises = two_schools(tmp_path)
     mises["ash"].errors["marks"] = error
@@ -480,8 +533,10 @@ def test_one_failing_school_does_not_stop_the_others(store, tmp_path, error, exp
 
     summary = sync_all(settings, store, as_of=AS_OF, adapter_factory=fake_factory(mises, made))
 
-    assert [(r.school_id, r.status) for r in summary.schools] == [("ash", "failed"),
-                                                                   ("birch", "ok")]
+    assert [(r.school_id, r.status) for r in summary.schools] == [
+        ("ash", "failed"),
+        ("birch", "ok"),
+    ]
     assert expected in summary.schools[0].error
     assert not summary.ok and [r.school_id for r in summary.failed] == ["ash"]
     assert store.pupils("ash") == [] and store.get_bookmark("ash", "marks") is None
@@ -506,14 +561,17 @@ def test_a_credential_that_cannot_be_read_fails_only_its_school(store, tmp_path)
 
     ash, birch = summary.schools
     assert ash.status == "failed" and birch.status == "ok"
-    assert ash.error == ("school 'ash': environment variable ASH_G4S_KEY is not set (it should "
-                         "hold the go4schools API key)")
+    assert ash.error == (
+        "school 'ash': environment variable ASH_G4S_KEY is not set (it should "
+        "hold the go4schools API key)"
+    )
 
 
 def test_sync_all_one_school_and_an_unknown_one(store, tmp_path):
     settings, mises = two_schools(tmp_path)
-    summary = sync_all(settings, store, school_id="birch", as_of=AS_OF,
-                       adapter_factory=fake_factory(mises))
+    summary = sync_all(
+        settings, store, school_id="birch", as_of=AS_OF, adapter_factory=fake_factory(mises)
+    )
     assert [r.school_id for r in summary.schools] == ["birch"]
     from registerwatch.errors import ConfigError
 
@@ -521,8 +579,9 @@ def test_sync_all_one_school_and_an_unknown_one(store, tmp_path):
         sync_all(settings, store, school_id="elm", adapter_factory=fake_factory(mises))
 
 
-def test_fetches_overlap_up_to_the_vendor_limit_and_writes_never_overlap(store, tmp_path,
-                                                                         monkeypatch):
+def test_fetches_overlap_up_to_the_vendor_limit_and_writes_never_overlap(
+    store, tmp_path, monkeypatch
+):
     ids = [f"s{n}" for n in range(5)]
     settings = make_settings([school_table(i, fake_mis(i)) for i in ids], concurrency=8)
     mises = {}
@@ -566,8 +625,12 @@ def test_fetches_overlap_up_to_the_vendor_limit_and_writes_never_overlap(store, 
             leave("write")
 
     monkeypatch.setattr(Store, "transaction", counted_transaction)
-    summary = sync_all(settings, store, as_of=AS_OF,
-                       adapter_factory=lambda school, sync, env: Counted(mises[school.id]))
+    summary = sync_all(
+        settings,
+        store,
+        as_of=AS_OF,
+        adapter_factory=lambda school, sync, env: Counted(mises[school.id]),
+    )
 
     assert summary.ok
     assert peak["fetch"] == 2  # five go4schools schools, eight workers: two at a time
@@ -610,8 +673,11 @@ def test_check_ledger_names_the_first_broken_entry_and_its_school(store, tmp_pat
     assert (check.broken_seq, check.broken_school_id) == (birch_seq + 3, "birch")
     assert check.reason == "hash does not match the entry's contents: the entry was altered"
     assert check.entries == birch_seq + 2
-    assert check.to_dict()["broken"] == {"seq": birch_seq + 3, "school": "birch",
-                                         "reason": check.reason}
+    assert check.to_dict()["broken"] == {
+        "seq": birch_seq + 3,
+        "school": "birch",
+        "reason": check.reason,
+    }
 
 
 def test_syncing_past_the_configured_terms_fails_naming_the_missing_year():
@@ -620,8 +686,9 @@ def test_syncing_past_the_configured_terms_fails_naming_the_missing_year():
     from registerwatch.schema import Calendar, Term
     from registerwatch.sync import _require_terms_for
 
-    calendar = SchoolCalendar(Calendar(school_id="oakfield", terms=[
-        Term(start=date(2025, 9, 3), end=date(2026, 7, 22))]))
+    calendar = SchoolCalendar(
+        Calendar(school_id="oakfield", terms=[Term(start=date(2025, 9, 3), end=date(2026, 7, 22))])
+    )
     _require_terms_for(calendar, date(2026, 7, 22))
     _require_terms_for(calendar, date(2026, 8, 20))  # the summer holiday: not yet an error
     with pytest.raises(CalendarError, match=r"end on 2026-07-22.*add the 2026/27 terms"):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_support import ENV, mis_table, school_config, serve, write_config
 
 from registerwatch.config import load_config
 from registerwatch.simulator.arbor import ArborApp
@@ -28,8 +29,6 @@ from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.go4schools import Go4SchoolsApp
 from registerwatch.simulator.server import FaultKind, SimulatorServer
 from registerwatch.store import Store
-
-from sync_support import ENV, mis_table, school_config, serve, write_config
 
 AS_OF = "2025-10-01"
 SCHOOLS = ("ashby", "brook")
@@ -63,10 +62,22 @@ sync_all(settings, Store.open(settings.store.url), as_of=date(2025, 10, 1))
 
 @pytest.fixture
 def schools() -> Iterator[tuple[SimulatorServer, SimulatorServer, Any, Any]]:
-    ashby = generate_school(11, 24, school_id="ashby", vendor="arbor",
-                            as_of=date.fromisoformat(AS_OF), inject_breaches=False)
-    brook = generate_school(12, 24, school_id="brook", vendor="go4schools",
-                            as_of=date.fromisoformat(AS_OF), inject_breaches=False)
+    ashby = generate_school(
+        11,
+        24,
+        school_id="ashby",
+        vendor="arbor",
+        as_of=date.fromisoformat(AS_OF),
+        inject_breaches=False,
+    )
+    brook = generate_school(
+        12,
+        24,
+        school_id="brook",
+        vendor="go4schools",
+        as_of=date.fromisoformat(AS_OF),
+        inject_breaches=False,
+    )
     arbor_app, g4s_app = ArborApp(ashby), Go4SchoolsApp(brook, page_size=10)
     arbor, g4s = serve(arbor_app), serve(g4s_app)
     yield arbor, g4s, arbor_app, g4s_app
@@ -74,13 +85,20 @@ def schools() -> Iterator[tuple[SimulatorServer, SimulatorServer, Any, Any]]:
     g4s.stop()
 
 
-def config_for(folder: Path, arbor: SimulatorServer, g4s: SimulatorServer, ashby, brook,
-               timeout: int = 60) -> Path:
+def config_for(
+    folder: Path, arbor: SimulatorServer, g4s: SimulatorServer, ashby, brook, timeout: int = 60
+) -> Path:
     folder.mkdir()
     path = folder / "registerwatch.toml"
-    write_config(path, "sqlite:///store.sqlite", [
-        school_config(ashby, mis_table("arbor", arbor.url)),
-        school_config(brook, mis_table("go4schools", g4s.url))], timeout_seconds=timeout)
+    write_config(
+        path,
+        "sqlite:///store.sqlite",
+        [
+            school_config(ashby, mis_table("arbor", arbor.url)),
+            school_config(brook, mis_table("go4schools", g4s.url)),
+        ],
+        timeout_seconds=timeout,
+    )
     return path
 
 
@@ -90,19 +108,34 @@ def run_env() -> dict[str, str]:
 
 def cli_sync(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "registerwatch.cli", "sync", "--config", str(config),
-         "--as-of", AS_OF, "--format", "json"],
-        env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "sync",
+            "--config",
+            str(config),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+        ],
+        env=run_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen[str],
-             timeout: float = 60.0) -> None:
+def wait_for(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         if process.poll() is not None:
-            out, err = process.communicate()
+            _out, err = process.communicate()
             raise AssertionError(f"the sync ended before {what}: {process.returncode}\n{err}")
         time.sleep(0.02)
     process.kill()
@@ -135,11 +168,14 @@ def snapshot(config: Path) -> dict[str, Any]:
                 "marks": store.marks(school),
                 "deleted": [d.mark for d in store.deleted_marks(school)],
                 "amendments": store.amendments(school),
-                "quarantine": [(q.resource, q.record_ref, q.field, q.reason)
-                               for q in store.quarantined(school)],
+                "quarantine": [
+                    (q.resource, q.record_ref, q.field, q.reason) for q in store.quarantined(school)
+                ],
                 "bookmarks": {r: store.get_bookmark(school, r) for r in RESOURCES},
-                "ledger": [(r.kind, r.pupil_id, r.date, r.session, r.original_code,
-                            r.new_code, r.payload) for r in store.ledger(school)],
+                "ledger": [
+                    (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code, r.payload)
+                    for r in store.ledger(school)
+                ],
             }
         data["ledger_ok"] = store.verify_ledger().ok
         return data
@@ -163,19 +199,36 @@ def test_a_sync_killed_while_fetching_resumes_to_the_uninterrupted_result(school
     arbor, g4s, _arbor_app, g4s_app = schools
     ashby, brook = _arbor_app.school, g4s_app.school
     reference = config_for(tmp_path / "reference", arbor, g4s, ashby, brook)
-    done = subprocess.run([sys.executable, "-m", "registerwatch.cli", "sync", "--config",
-                           str(reference), "--as-of", AS_OF, "--format", "json"],
-                          env=run_env(), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "sync",
+            "--config",
+            str(reference),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+        ],
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     expected = snapshot(reference)
 
     # The amendments of brook, the last resource it fetches, hang past the kill.
-    g4s_app.faults.arm(FaultKind.SLOW, times=1, path="student-session-mark-amendments",
-                       delay=30.0)
+    g4s_app.faults.arm(FaultKind.SLOW, times=1, path="student-session-mark-amendments", delay=30.0)
     config = config_for(tmp_path / "killed", arbor, g4s, ashby, brook)
     process = cli_sync(config)
-    wait_for(lambda: g4s_app.faults.fired["slow"] == 1 and bookmark(config, "ashby"),
-             "ashby committed and brook stuck on its amendments", process)
+    wait_for(
+        lambda: g4s_app.faults.fired["slow"] == 1 and bookmark(config, "ashby"),
+        "ashby committed and brook stuck on its amendments",
+        process,
+    )
     kill(process)
 
     after_kill = snapshot(config)
@@ -185,9 +238,24 @@ def test_a_sync_killed_while_fetching_resumes_to_the_uninterrupted_result(school
     assert set(after_kill["brook"]["bookmarks"].values()) == {None}
     assert after_kill["ledger_ok"]
 
-    rerun = subprocess.run([sys.executable, "-m", "registerwatch.cli", "sync", "--config",
-                            str(config), "--as-of", AS_OF, "--format", "json"],
-                           env=run_env(), capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "sync",
+            "--config",
+            str(config),
+            "--as-of",
+            AS_OF,
+            "--format",
+            "json",
+        ],
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert snapshot(config) == expected
     assert_no_duplicates(expected)
@@ -197,17 +265,34 @@ def test_a_sync_killed_inside_its_write_transaction_leaves_no_trace(schools, tmp
     arbor, g4s, arbor_app, g4s_app = schools
     ashby, brook = arbor_app.school, g4s_app.school
     reference = config_for(tmp_path / "reference", arbor, g4s, ashby, brook)
-    done = subprocess.run([sys.executable, "-m", "registerwatch.cli", "sync", "--config",
-                           str(reference), "--as-of", AS_OF], env=run_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "sync",
+            "--config",
+            str(reference),
+            "--as-of",
+            AS_OF,
+        ],
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     expected = snapshot(reference)
 
     config = config_for(tmp_path / "killed", arbor, g4s, ashby, brook)
     marker = tmp_path / "brook-ledger-written"
-    process = subprocess.Popen([sys.executable, "-c", PAUSED_RUNNER, str(config), str(marker)],
-                               env=run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_RUNNER, str(config), str(marker)],
+        env=run_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(marker.exists, "brook's ledger rows written, uncommitted", process)
     assert int(marker.read_text()) == len(brook.marks) + len(brook.amendments)
     kill(process)
@@ -217,9 +302,22 @@ def test_a_sync_killed_inside_its_write_transaction_leaves_no_trace(schools, tmp
     assert set(after_kill["brook"]["bookmarks"].values()) == {None}
     assert after_kill["ledger_ok"]
 
-    rerun = subprocess.run([sys.executable, "-m", "registerwatch.cli", "sync", "--config",
-                            str(config), "--as-of", AS_OF], env=run_env(),
-                           capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registerwatch.cli",
+            "sync",
+            "--config",
+            str(config),
+            "--as-of",
+            AS_OF,
+        ],
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert snapshot(config) == expected
     assert_no_duplicates(expected)

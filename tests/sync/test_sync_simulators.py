@@ -22,6 +22,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from structlog.testing import capture_logs
+from sync_support import ENV, make_app, mis_table, school_config, serve, write_config
 
 from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.registry import build_adapter
@@ -36,8 +37,6 @@ from registerwatch.simulator.server import FaultKind, SimulatorServer, VendorApp
 from registerwatch.store import Store
 from registerwatch.sync import SchoolSyncResult, SyncSummary, sync_all
 
-from sync_support import ENV, make_app, mis_table, school_config, serve, write_config
-
 VENDORS = ("arbor", "isams", "go4schools")
 AS_OF = date(2025, 10, 1)  # marks run to Tuesday 30 September
 NOW = datetime(2025, 10, 1, 19, 0, tzinfo=UTC)
@@ -45,8 +44,11 @@ LATER = datetime(2025, 10, 2, 19, 0, tzinfo=UTC)
 FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.01, max_retry_after=5)
 
 # The path each vendor's marks come from (faults are armed on it).
-MARKS_PATH = {"arbor": "attendance-records", "isams": "xml.ashx",
-              "go4schools": "student-session-marks"}
+MARKS_PATH = {
+    "arbor": "attendance-records",
+    "isams": "xml.ashx",
+    "go4schools": "student-session-marks",
+}
 
 # What each vendor exposes of a mark beyond its key. iSAMS gives no marker and reports every
 # present mark as "/" (its own present code); GO 4 Schools gives neither recorder nor time.
@@ -55,10 +57,25 @@ MARK_FIELDS = {
     "isams": ("code", "minutes_late", "comment", "recorded_at"),
     "go4schools": ("code", "vendor_code", "minutes_late", "comment"),
 }
-PUPIL_FIELDS = ("id", "school_id", "mis_id", "upn", "legal_forename", "legal_surname",
-                "middle_names", "preferred_forename", "preferred_surname", "dob", "sex",
-                "nc_year", "reg_group", "starting_day", "leaving_date", "looked_after",
-                "boarder")
+PUPIL_FIELDS = (
+    "id",
+    "school_id",
+    "mis_id",
+    "upn",
+    "legal_forename",
+    "legal_surname",
+    "middle_names",
+    "preferred_forename",
+    "preferred_surname",
+    "dob",
+    "sex",
+    "nc_year",
+    "reg_group",
+    "starting_day",
+    "leaving_date",
+    "looked_after",
+    "boarder",
+)
 PUPIL_EXTRA_FIELDS = {
     "arbor": ("former_upn", "ehcp", "sen_support"),
     "isams": (),
@@ -68,17 +85,13 @@ PUPIL_EXTRA_FIELDS = {
 REGISTER_FIELDS = ("school_id", "group", "date", "session", "opened_at", "completed_at")
 
 
-
-
-
-
-
 def fast_factory(**overrides: Any):
     """build_adapter with a fast retry policy and no real sleeping."""
 
     def factory(school, sync, environ):
-        adapter = build_adapter(school, sync, environ, retry=FAST_RETRY,
-                                sleep=lambda _seconds: None, **overrides)
+        adapter = build_adapter(
+            school, sync, environ, retry=FAST_RETRY, sleep=lambda _seconds: None, **overrides
+        )
         if school.mis.vendor == "isams":
             adapter.rest_page_size = 10  # pages the 30 students, as a large school would be
         return adapter
@@ -100,8 +113,14 @@ class Sim:
         return self.school.school.id
 
     def sync(self, as_of: date = AS_OF, at: datetime = NOW, **overrides: Any) -> SyncSummary:
-        return sync_all(self.settings, self.store, as_of=as_of, environ=ENV,
-                        adapter_factory=fast_factory(**overrides), clock=lambda: at)
+        return sync_all(
+            self.settings,
+            self.store,
+            as_of=as_of,
+            environ=ENV,
+            adapter_factory=fast_factory(**overrides),
+            clock=lambda: at,
+        )
 
     def sync_ok(self, **kwargs: Any) -> SchoolSyncResult:
         (result,) = self.sync(**kwargs).schools
@@ -114,13 +133,15 @@ def simulate(tmp_path) -> Iterator[Any]:
     running: list[Sim] = []
 
     def start(vendor: str, seed: int = 3, pupils: int = 30) -> Sim:
-        school = generate_school(seed, pupils, vendor=vendor, as_of=AS_OF,
-                                 inject_breaches=False)
+        school = generate_school(seed, pupils, vendor=vendor, as_of=AS_OF, inject_breaches=False)
         app = make_app(vendor, school)
         server = serve(app)
-        settings = parse_config({
-            "store": {"url": f"sqlite:///{tmp_path / f'{vendor}-{len(running)}.db'}"},
-            "schools": [school_config(school, mis_table(vendor, server.url))]})
+        settings = parse_config(
+            {
+                "store": {"url": f"sqlite:///{tmp_path / f'{vendor}-{len(running)}.db'}"},
+                "schools": [school_config(school, mis_table(vendor, server.url))],
+            }
+        )
         sim = Sim(vendor, school, app, server, settings, Store.open(settings.store.url))
         running.append(sim)
         return sim
@@ -150,10 +171,10 @@ def assert_reproduces(sim: Sim) -> None:
     """Every pupil, register (where exposed) and mark of the generated school, and no more."""
     school_id = sim.school_id
     fields = PUPIL_FIELDS + PUPIL_EXTRA_FIELDS[sim.vendor]
-    stored_pupils = {p.id: tuple(getattr(p, f) for f in fields)
-                     for p in sim.store.pupils(school_id)}
-    assert stored_pupils == {p.id: tuple(getattr(p, f) for f in fields)
-                             for p in sim.school.pupils}
+    stored_pupils = {
+        p.id: tuple(getattr(p, f) for f in fields) for p in sim.store.pupils(school_id)
+    }
+    assert stored_pupils == {p.id: tuple(getattr(p, f) for f in fields) for p in sim.school.pupils}
 
     mark_fields = MARK_FIELDS[sim.vendor]
     stored = mark_view(sim.store.marks(school_id), mark_fields)
@@ -161,12 +182,15 @@ def assert_reproduces(sim: Sim) -> None:
     assert len(stored) == len(expected)
     assert stored == expected
 
-    registers = {(r.group, r.date, r.session): tuple(getattr(r, f) for f in REGISTER_FIELDS)
-                 for r in sim.store.registers(school_id)}
+    registers = {
+        (r.group, r.date, r.session): tuple(getattr(r, f) for f in REGISTER_FIELDS)
+        for r in sim.store.registers(school_id)
+    }
     if sim.vendor == "arbor":
-        assert registers == {(r.group, r.date, r.session):
-                             tuple(getattr(r, f) for f in REGISTER_FIELDS)
-                             for r in sim.school.registers}
+        assert registers == {
+            (r.group, r.date, r.session): tuple(getattr(r, f) for f in REGISTER_FIELDS)
+            for r in sim.school.registers
+        }
     else:
         assert registers == {}
     assert sim.store.deleted_marks(school_id) == []
@@ -214,7 +238,9 @@ def test_a_second_sync_changes_nothing(simulate, vendor):
 RETRIED = {"429", "500", "502", "503", "slow", "html", "deadlock"}
 GENERIC = ("429", "500", "502", "503", "slow", "html", "stale", "changing", "malformed")
 FAULT_CASES = [(v, f) for v in VENDORS for f in GENERIC] + [
-    ("isams", "expiring_tokens"), ("isams", "deadlock")]
+    ("isams", "expiring_tokens"),
+    ("isams", "deadlock"),
+]
 
 
 def arm(sim: Sim, fault: str) -> dict[str, Any]:
@@ -267,7 +293,8 @@ def test_sync_through_a_fault(simulate, vendor, fault):
         assert result.quarantined
         assert all(q.reason and q.record_ref for q in result.quarantined)
         assert {_quarantine_key(q) for q in result.quarantined} == {
-            _quarantine_key(q) for q in sim.store.quarantined(sim.school_id)}
+            _quarantine_key(q) for q in sim.store.quarantined(sim.school_id)
+        }
         fields = MARK_FIELDS[vendor]
         stored = mark_view(sim.store.marks(sim.school_id), fields)
         expected = mark_view(sim.school.marks, fields)
@@ -288,8 +315,7 @@ def _quarantine_key(q):
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_empty_permission_after_a_good_sync_fails_the_school_and_changes_nothing(simulate,
-                                                                               vendor):
+def test_empty_permission_after_a_good_sync_fails_the_school_and_changes_nothing(simulate, vendor):
     sim = simulate(vendor)
     sim.sync_ok()
     ledger, marks = sim.store.ledger(), sim.store.marks(sim.school_id)
@@ -311,8 +337,9 @@ def test_one_school_day_answered_empty_is_refused_not_taken_for_deletions(simula
     sim = simulate("go4schools")
     sim.sync_ok()
     ledger = sim.store.ledger()
-    sim.app.faults.arm(FaultKind.EMPTY_PERMISSION, times=None,
-                       path="student-session-marks/date/2025-09-24")
+    sim.app.faults.arm(
+        FaultKind.EMPTY_PERMISSION, times=None, path="student-session-marks/date/2025-09-24"
+    )
 
     (result,) = sim.sync(at=LATER).schools
 
@@ -320,7 +347,8 @@ def test_one_school_day_answered_empty_is_refused_not_taken_for_deletions(simula
     assert result.status == "failed"
     assert result.error == (
         f"school 'oakfield': go4schools returned no marks for 2025-09-24 where {on_the_day} "
-        "were stored: check the API user's permissions; nothing was changed")
+        "were stored: check the API user's permissions; nothing was changed"
+    )
     assert sim.store.ledger() == ledger and sim.store.deleted_marks(sim.school_id) == []
 
 
@@ -328,8 +356,11 @@ def test_one_school_day_answered_empty_is_refused_not_taken_for_deletions(simula
 def test_a_stale_cache_is_caught_up_by_the_next_pull(simulate, vendor):
     sim = simulate(vendor)
     warm_cache(sim)
-    key = next((m.pupil_id, m.date, m.session) for m in sim.school.marks
-               if m.date == date(2025, 9, 29) and m.code == "/")
+    key = next(
+        (m.pupil_id, m.date, m.session)
+        for m in sim.school.marks
+        if m.date == date(2025, 9, 29) and m.code == "/"
+    )
     sim.app.set_mark(*key, "I")
     sim.app.faults.arm(FaultKind.STALE_CACHE, times=None, path=MARKS_PATH[vendor])
 
@@ -343,8 +374,11 @@ def test_a_stale_cache_is_caught_up_by_the_next_pull(simulate, vendor):
 
     sim.app.faults.clear()
     sim.sync_ok(at=LATER)
-    changes = [(r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
-               for r in sim.store.ledger() if r.seq > first and r.kind != "mis_amendment"]
+    changes = [
+        (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
+        for r in sim.store.ledger()
+        if r.seq > first and r.kind != "mis_amendment"
+    ]
     assert changes == [("observed_change", *key, "/", "I")]
     assert_reproduces_after_edits(sim)
 
@@ -358,14 +392,23 @@ def test_changes_in_the_mis_between_syncs_are_ledgered(simulate, vendor, cli):
     sim.sync_ok()
     first = len(sim.store.ledger())
     by_key = sim.school.marks_by_key()
-    keys = sorted((k for k, m in by_key.items() if m.date >= date(2025, 9, 22)
-                   and m.code in ("/", "\\")), key=lambda k: (k[1], k[2].value, k[0]))
+    keys = sorted(
+        (k for k, m in by_key.items() if m.date >= date(2025, 9, 22) and m.code in ("/", "\\")),
+        key=lambda k: (k[1], k[2].value, k[0]),
+    )
     via_api, via_app, removed = keys[0], keys[len(keys) // 2], keys[-1]
     before = {k: by_key[k].code for k in (via_api, via_app, removed)}
     # The data manager edits the register: once through the control endpoint, once in-process.
-    reply = requests.post(f"{sim.server.url}/_sim/marks", timeout=5, json={
-        "pupil_id": via_api[0], "date": via_api[1].isoformat(), "session": via_api[2].value,
-        "code": "N"})
+    reply = requests.post(
+        f"{sim.server.url}/_sim/marks",
+        timeout=5,
+        json={
+            "pupil_id": via_api[0],
+            "date": via_api[1].isoformat(),
+            "session": via_api[2].value,
+            "code": "N",
+        },
+    )
     assert reply.json() == {"updated": True}
     sim.app.set_mark(*via_app, "M")
     assert sim.app.delete_mark(*removed)
@@ -373,8 +416,11 @@ def test_changes_in_the_mis_between_syncs_are_ledgered(simulate, vendor, cli):
     result = sim.sync_ok(at=LATER)
 
     assert (result.marks_changed, result.marks_deleted, result.marks_new) == (2, 1, 0)
-    observed = [(r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
-                for r in sim.store.ledger() if r.seq > first and r.kind != "mis_amendment"]
+    observed = [
+        (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code)
+        for r in sim.store.ledger()
+        if r.seq > first and r.kind != "mis_amendment"
+    ]
     assert observed == [
         ("observed_change", *via_api, before[via_api], "N"),
         ("observed_change", *via_app, before[via_app], "M"),
@@ -384,7 +430,9 @@ def test_changes_in_the_mis_between_syncs_are_ledgered(simulate, vendor, cli):
     # The deleted entry is flagged and kept, with its last code.
     (gone,) = sim.store.deleted_marks(sim.school_id)
     assert (gone.mark.pupil_id, gone.mark.date, gone.mark.session, gone.mark.code) == (
-        *removed, before[removed])
+        *removed,
+        before[removed],
+    )
     assert gone.deleted_at == LATER
     # The simulators' (INFERRED) audit resources record the same edits as MIS amendments.
     mis = sim.store.amendments(sim.school_id, source="mis")
@@ -400,13 +448,14 @@ def test_changes_in_the_mis_between_syncs_are_ledgered(simulate, vendor, cli):
     target = first + 2
     with sim.store.engine.begin() as conn:
         conn.execute(sa.text("DROP TRIGGER ledger_no_update"))
-        conn.execute(sa.text("UPDATE ledger SET new_code = 'O' WHERE seq = :seq"),
-                     {"seq": target})
+        conn.execute(sa.text("UPDATE ledger SET new_code = 'O' WHERE seq = :seq"), {"seq": target})
     code, out, _ = cli("ledger", "verify", "--store", url, "--format", "json")
     assert code == 1
     assert json.loads(out)["broken"] == {
-        "seq": target, "school": "oakfield",
-        "reason": "hash does not match the entry's contents: the entry was altered"}
+        "seq": target,
+        "school": "oakfield",
+        "reason": "hash does not match the entry's contents: the entry was altered",
+    }
     code, out, _ = cli("ledger", "verify", "--store", url)
     assert code == 1
     assert f"ledger broken at entry {target} (school oakfield): hash does not match" in out
@@ -416,8 +465,7 @@ def assert_reproduces_after_edits(sim: Sim) -> None:
     fields = MARK_FIELDS[sim.vendor]
     # recorded_at of an edited mark is the simulator's wall clock; compare codes there.
     fields = tuple(f for f in fields if f != "recorded_at")
-    assert mark_view(sim.store.marks(sim.school_id), fields) == mark_view(sim.school.marks,
-                                                                          fields)
+    assert mark_view(sim.store.marks(sim.school_id), fields) == mark_view(sim.school.marks, fields)
 
 
 @pytest.fixture
@@ -440,21 +488,29 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_bad_credentials_fail_one_school_and_the_other_syncs(tmp_path):
-    arbor_school = generate_school(3, 30, school_id="ashby", vendor="arbor", as_of=AS_OF,
-                                   inject_breaches=False)
-    g4s_school = generate_school(4, 30, school_id="brook", vendor="go4schools", as_of=AS_OF,
-                                 inject_breaches=False)
+    arbor_school = generate_school(
+        3, 30, school_id="ashby", vendor="arbor", as_of=AS_OF, inject_breaches=False
+    )
+    g4s_school = generate_school(
+        4, 30, school_id="brook", vendor="go4schools", as_of=AS_OF, inject_breaches=False
+    )
     arbor, g4s = serve(ArborApp(arbor_school)), serve(Go4SchoolsApp(g4s_school))
     try:
-        settings = parse_config({
-            "store": {"url": f"sqlite:///{tmp_path / 'two.db'}"},
-            "schools": [school_config(arbor_school, mis_table("arbor", arbor.url)),
-                        school_config(g4s_school, mis_table("go4schools", g4s.url))]})
+        settings = parse_config(
+            {
+                "store": {"url": f"sqlite:///{tmp_path / 'two.db'}"},
+                "schools": [
+                    school_config(arbor_school, mis_table("arbor", arbor.url)),
+                    school_config(g4s_school, mis_table("go4schools", g4s.url)),
+                ],
+            }
+        )
         store = Store.open(settings.store.url)
         env = ENV | {"OAK_ARBOR_PASSWORD": "not-the-password"}
 
-        summary = sync_all(settings, store, as_of=AS_OF, environ=env,
-                           adapter_factory=fast_factory())
+        summary = sync_all(
+            settings, store, as_of=AS_OF, environ=env, adapter_factory=fast_factory()
+        )
 
         ashby, brook = summary.schools
         assert (ashby.school_id, ashby.status) == ("ashby", "failed")
@@ -479,13 +535,17 @@ def test_the_sync_command_end_to_end(tmp_path, monkeypatch, cli):
     server = serve(Go4SchoolsApp(school))
     try:
         config = tmp_path / "registerwatch.toml"
-        write_config(config, "sqlite:///store.sqlite",
-                     [school_config(school, mis_table("go4schools", server.url))])
+        write_config(
+            config,
+            "sqlite:///store.sqlite",
+            [school_config(school, mis_table("go4schools", server.url))],
+        )
         for name, value in ENV.items():
             monkeypatch.setenv(name, value)
 
-        code, out, errors = cli("sync", "--config", str(config), "--as-of",
-                                 "2025-10-01", "--format", "json")
+        code, out, errors = cli(
+            "sync", "--config", str(config), "--as-of", "2025-10-01", "--format", "json"
+        )
 
         assert code == 0, errors
         summary = json.loads(out)
@@ -493,10 +553,13 @@ def test_the_sync_command_end_to_end(tmp_path, monkeypatch, cli):
         (result,) = summary["schools"]
         assert result["school"] == "oakfield" and result["status"] == "ok"
         assert result["fetched"]["pupils"] == 24
-        assert result["marks"] == {"new": len(school.marks), "changed": 0, "deleted": 0,
-                                   "unchanged": 0}
-        assert result["window"] == {"start": "2025-09-03", "end": "2025-10-01",
-                                    "first_sync": True}
+        assert result["marks"] == {
+            "new": len(school.marks),
+            "changed": 0,
+            "deleted": 0,
+            "unchanged": 0,
+        }
+        assert result["window"] == {"start": "2025-09-03", "end": "2025-10-01", "first_sync": True}
         assert summary["totals"]["ledger_entries"] == len(school.marks)
         # The store is next to the config (a relative URL) and readable by its owner only.
         store_file = tmp_path / "store.sqlite"
@@ -519,8 +582,7 @@ def test_the_sync_command_end_to_end(tmp_path, monkeypatch, cli):
         assert code == 0, out
         assert "Quarantined records: 3" in out
         assert "session-marks" in out and "session_mark_id" in out
-        names = {p.legal_surname for p in school.pupils} | {p.legal_forename
-                                                            for p in school.pupils}
+        names = {p.legal_surname for p in school.pupils} | {p.legal_forename for p in school.pupils}
         assert not [name for name in names if name and name in out]
     finally:
         server.stop()
@@ -529,8 +591,11 @@ def test_the_sync_command_end_to_end(tmp_path, monkeypatch, cli):
 def test_the_sync_command_refuses_an_unknown_school(tmp_path, cli):
     config = tmp_path / "c.toml"
     school = generate_school(5, 24, vendor="go4schools", as_of=AS_OF, inject_breaches=False)
-    write_config(config, "sqlite:///s.sqlite",
-                 [school_config(school, mis_table("go4schools", "http://127.0.0.1:9"))])
+    write_config(
+        config,
+        "sqlite:///s.sqlite",
+        [school_config(school, mis_table("go4schools", "http://127.0.0.1:9"))],
+    )
     code, _, errors = cli("sync", "--config", str(config), "--school", "nope")
     assert code == 2
     assert "no school 'nope' in the configuration (known: oakfield)" in errors
@@ -545,43 +610,67 @@ def test_a_ctf_folder_syncs_like_an_mis(tmp_path):
     folder = tmp_path / "ctf-in"
     folder.mkdir()
     (folder / "wenlock.xml").write_bytes((CTF_DATA / "ctf25_wenlock.xml").read_bytes())
-    calendar = {"terms": [{"start": date(2024, 9, 2), "end": date(2024, 10, 25)}],
-                "closures": [], "register_times": {}}
-    settings = parse_config({
-        "store": {"url": f"sqlite:///{tmp_path / 'ctf.db'}"},
-        "schools": [{"id": "wenlock", "urn": "149002", "laestab": "8934001",
-                     "name": "Wenlock Primary School", "la_code": "893", "phase": "primary",
-                     "mis": {"vendor": "ctf", "path": str(folder)}, "calendar": calendar}]})
+    calendar = {
+        "terms": [{"start": date(2024, 9, 2), "end": date(2024, 10, 25)}],
+        "closures": [],
+        "register_times": {},
+    }
+    settings = parse_config(
+        {
+            "store": {"url": f"sqlite:///{tmp_path / 'ctf.db'}"},
+            "schools": [
+                {
+                    "id": "wenlock",
+                    "urn": "149002",
+                    "laestab": "8934001",
+                    "name": "Wenlock Primary School",
+                    "la_code": "893",
+                    "phase": "primary",
+                    "mis": {"vendor": "ctf", "path": str(folder)},
+                    "calendar": calendar,
+                }
+            ],
+        }
+    )
     store = Store.open(settings.store.url)
 
     # The same adapter overrides as for the HTTP schools: ignored by the CTF adapter.
-    (result,) = sync_all(settings, store, as_of=date(2024, 9, 10), environ={},
-                         adapter_factory=fast_factory()).schools
+    (result,) = sync_all(
+        settings, store, as_of=date(2024, 9, 10), environ={}, adapter_factory=fast_factory()
+    ).schools
 
     assert result.status == "ok", result.error
     assert result.fetched["pupils"] == 2 and result.fetched["registers"] == 0
     marks = store.marks("wenlock")
     assert len(marks) == result.marks_new == result.ledger_entries > 0
-    first = {(m.date, m.session.value): m.code for m in marks
-             if m.pupil_id == marks[0].pupil_id}
+    first = {(m.date, m.session.value): m.code for m in marks if m.pupil_id == marks[0].pupil_id}
     # Pupil 1's marks as the file's own comment spells them out (C1 C2 J1 decoded).
     assert [first.get((date(2024, 9, d), s)) for d in (2, 3, 4, 5) for s in ("AM", "PM")] == [
-        "/", "\\", "C1", "\\", "I", "C2", "J1", "N"]
-    (again,) = sync_all(settings, store, as_of=date(2024, 9, 10),
-                        adapter_factory=fast_factory()).schools
+        "/",
+        "\\",
+        "C1",
+        "\\",
+        "I",
+        "C2",
+        "J1",
+        "N",
+    ]
+    (again,) = sync_all(
+        settings, store, as_of=date(2024, 9, 10), adapter_factory=fast_factory()
+    ).schools
     assert (again.marks_new, again.marks_changed, again.ledger_entries) == (0, 0, 0)
     store.close()
 
 
 @pytest.mark.parametrize("full_repull_days, seen", [(7, True), (0, False)])
-def test_an_old_deletion_is_seen_by_the_periodic_whole_year_pull(simulate, full_repull_days,
-                                                                  seen):
+def test_an_old_deletion_is_seen_by_the_periodic_whole_year_pull(simulate, full_repull_days, seen):
     """The trailing window alone never looks back past 10 school days; every
     ``full_repull_days`` the whole year is compared again, so an entry deleted in September is
     still flagged (registers are kept 6 years). 0 turns the whole-year pull off."""
     sim = simulate("arbor")
-    sim.settings = sim.settings.model_copy(update={"sync": sim.settings.sync.model_copy(
-        update={"full_repull_days": full_repull_days})})
+    sim.settings = sim.settings.model_copy(
+        update={"sync": sim.settings.sync.model_copy(update={"full_repull_days": full_repull_days})}
+    )
     sim.sync_ok()
     old = min(k for k, m in sim.school.marks_by_key().items() if m.date == date(2025, 9, 4))
     assert sim.app.delete_mark(*old)
@@ -590,8 +679,10 @@ def test_an_old_deletion_is_seen_by_the_periodic_whole_year_pull(simulate, full_
     result = sim.sync_ok(as_of=week_later, at=LATER)
 
     assert result.window.start == (date(2025, 9, 3) if seen else date(2025, 9, 24))
-    deleted = {(d.mark.pupil_id, d.mark.date, d.mark.session)
-               for d in sim.store.deleted_marks(sim.school_id)}
+    deleted = {
+        (d.mark.pupil_id, d.mark.date, d.mark.session)
+        for d in sim.store.deleted_marks(sim.school_id)
+    }
     assert (old in deleted) is seen
     # and the next sync the same week is back to the trailing window
     again = sim.sync_ok(as_of=week_later, at=LATER)

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support.scenario import Scenario, load_scenarios, rows_of
 
 from registerwatch.validators import get_rule, run_rules, session_text
-from support.scenario import Scenario, load_scenarios, rows_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCENARIOS = [case for path in sorted(FIXTURES.glob("*.yaml")) for case in load_scenarios(path)]
@@ -22,8 +22,12 @@ SCENARIOS = [case for path in sorted(FIXTURES.glob("*.yaml")) for case in load_s
 def _diff(expected: list, actual: list) -> str:
     missing = [str(r) for r in expected if r not in actual]
     extra = [str(r) for r in actual if r not in expected]
-    return "\n  missing: " + "\n           ".join(missing or ["-"]) + \
-           "\n  unexpected: " + "\n              ".join(extra or ["-"])
+    return (
+        "\n  missing: "
+        + "\n           ".join(missing or ["-"])
+        + "\n  unexpected: "
+        + "\n              ".join(extra or ["-"])
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
@@ -39,9 +43,12 @@ def test_rule_fixture(scenario: Scenario) -> None:
     assert len({f.fingerprint for f in findings}) == len(findings)
 
     pupils = scenario.context().pupils
-    secrets = {v for p in pupils for v in (p.legal_forename, p.legal_surname, p.upn,
-                                            p.former_upn, p.preferred_forename)
-               if v and len(v) > 2}
+    secrets = {
+        v
+        for p in pupils
+        for v in (p.legal_forename, p.legal_surname, p.upn, p.former_upn, p.preferred_forename)
+        if v and len(v) > 2
+    }
     secrets |= {p.dob.isoformat() for p in pupils if p.dob}
     for finding in findings:
         assert finding.school_id == scenario.context().school_id
@@ -50,8 +57,12 @@ def test_rule_fixture(scenario: Scenario) -> None:
         assert not [s for s in secrets if s in text], f"pupil data in {text!r}"
 
     for check in scenario.extra_checks:
-        matching = [f for f in findings if f.pupil_id == check.get("pupil", f.pupil_id)
-                    and ("first" not in check or session_text(f.first_session) == check["first"])]
+        matching = [
+            f
+            for f in findings
+            if f.pupil_id == check.get("pupil", f.pupil_id)
+            and ("first" not in check or session_text(f.first_session) == check["first"])
+        ]
         assert matching, f"check {check} matched no finding"
         for finding in matching:
             if "message_contains" in check:

@@ -18,27 +18,46 @@ PACKAGE = Path(validators.__file__).parent
 
 # DESIGN §6: codes are stable and never reused.
 CATALOGUE = {
-    "REG001": "register-not-taken", "REG002": "register-not-saved",
-    "REG003": "register-closed-late", "MRK001": "unresolved-n-code",
-    "MRK002": "invalid-code-for-date", "MRK003": "x-code-for-compulsory-age",
-    "MRK004": "mark-outside-roll", "MRK005": "closure-code-mismatch",
-    "AMD001": "incomplete-amendment-record", "AMD002": "unrecorded-register-change",
-    "AMD003": "register-entry-deleted", "LAR001": "sickness-return-due",
+    "REG001": "register-not-taken",
+    "REG002": "register-not-saved",
+    "REG003": "register-closed-late",
+    "MRK001": "unresolved-n-code",
+    "MRK002": "invalid-code-for-date",
+    "MRK003": "x-code-for-compulsory-age",
+    "MRK004": "mark-outside-roll",
+    "MRK005": "closure-code-mismatch",
+    "AMD001": "incomplete-amendment-record",
+    "AMD002": "unrecorded-register-change",
+    "AMD003": "register-entry-deleted",
+    "LAR001": "sickness-return-due",
     "LAR002": "continuous-absence-return-due",
     "LAR003": "children-missing-education-referral-due",
-    "LAR004": "new-pupil-return-overdue", "LAR005": "deletion-return-missing",
-    "ATT001": "penalty-notice-threshold", "ATT002": "persistent-absence",
-    "ATT003": "severe-absence", "ATT004": "ehcp-attendance-falling",
-    "ATT005": "social-worker-unexplained-absence", "UPN001": "invalid-upn",
+    "LAR004": "new-pupil-return-overdue",
+    "LAR005": "deletion-return-missing",
+    "ATT001": "penalty-notice-threshold",
+    "ATT002": "persistent-absence",
+    "ATT003": "severe-absence",
+    "ATT004": "ehcp-attendance-falling",
+    "ATT005": "social-worker-unexplained-absence",
+    "UPN001": "invalid-upn",
     "UPN002": "duplicate-upn",
     # issue 9 additions
-    "MRK006": "late-after-register-close", "MRK007": "present-code-wrong-session",
-    "MRK008": "reduced-timetable-code", "ATT006": "suspension-without-provision",
-    "ATT007": "attendance-below-local-trigger", "LAR006": "deletion-ground-unsupported",
+    "MRK006": "late-after-register-close",
+    "MRK007": "present-code-wrong-session",
+    "MRK008": "reduced-timetable-code",
+    "ATT006": "suspension-without-provision",
+    "ATT007": "attendance-below-local-trigger",
+    "LAR006": "deletion-ground-unsupported",
     "REG004": "no-show-on-starting-day",
 }
-FAMILY_PREFIX = {"registers": "REG", "marks": "MRK", "amendments": "AMD", "returns": "LAR",
-                 "attendance": "ATT", "upn": "UPN"}
+FAMILY_PREFIX = {
+    "registers": "REG",
+    "marks": "MRK",
+    "amendments": "AMD",
+    "returns": "LAR",
+    "attendance": "ATT",
+    "upn": "UPN",
+}
 RULES = all_rules(include_removed=True)
 
 
@@ -73,8 +92,11 @@ def test_rule_docs_have_every_section(rule: Rule) -> None:
     assert docs.summary
     assert list(docs.sections) == list(DOC_SECTIONS), "the five sections, in order"
     assert docs.missing == ()
-    assert "SI 20" in docs.sections["References"] or "DfE" in docs.sections["References"] \
-        or "WTISA" in docs.sections["References"], "References cite a source"
+    assert (
+        "SI 20" in docs.sections["References"]
+        or "DfE" in docs.sections["References"]
+        or "WTISA" in docs.sections["References"]
+    ), "References cite a source"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
@@ -91,8 +113,9 @@ def test_rule_has_a_fixture_with_passing_and_failing_cases(rule: Rule) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_rule_module_is_registered(family: str) -> None:
     """A rule file that get_rules() does not list would silently never run."""
-    on_disk = {p.stem for p in (PACKAGE / family).glob("*.py")
-               if re.fullmatch(r"[A-Z]{3}\d{3}", p.stem)}
+    on_disk = {
+        p.stem for p in (PACKAGE / family).glob("*.py") if re.fullmatch(r"[A-Z]{3}\d{3}", p.stem)
+    }
     registered = {r.code for r in RULES if r.family() == family}
     assert on_disk == registered
 

@@ -28,12 +28,19 @@ Key = tuple[str, str | None, object, object]
 def context(school: GeneratedSchool, changes: list[ObservedChange] | None = None) -> ScanContext:
     assert school.as_of is not None
     return ScanContext.build(
-        calendar=school.calendar, as_of=school.as_of, school_id=school.school.id,
-        pupils=school.pupils, registers=school.registers, marks=school.marks,
-        amendments=school.amendments, notifications=school.notifications,
+        calendar=school.calendar,
+        as_of=school.as_of,
+        school_id=school.school.id,
+        pupils=school.pupils,
+        registers=school.registers,
+        marks=school.marks,
+        amendments=school.amendments,
+        notifications=school.notifications,
         observed_changes=changes or [],
         # the simulators serve registers and an amendment audit in every vendor style
-        exposes_registers=True, exposes_amendments=True)
+        exposes_registers=True,
+        exposes_amendments=True,
+    )
 
 
 def found(f: Finding) -> Key:
@@ -46,8 +53,7 @@ def wanted(e: ExpectedFinding) -> Key:
     return (e.rule, e.pupil_id, e.first_session, e.last_session)
 
 
-def assert_exact(findings: list[Finding], expected: list[ExpectedFinding],
-                 clean: set[str]) -> None:
+def assert_exact(findings: list[Finding], expected: list[ExpectedFinding], clean: set[str]) -> None:
     got = sorted((found(f) for f in findings), key=repr)
     want = sorted((wanted(e) for e in expected), key=repr)
     missing = [k for k in want if k not in got]
@@ -57,8 +63,11 @@ def assert_exact(findings: list[Finding], expected: list[ExpectedFinding],
     # Deadlines too, where the generator recorded one ("due=YYYY-MM-DD" in the note: MRK001's
     # fifth school day, LAR004's fifth day after entry).
     due_by_key = {found(f): f.due for f in findings}
-    deadlines = [(wanted(e), date.fromisoformat(e.note.split("due=", 1)[1][:10]))
-                 for e in expected if "due=" in e.note]
+    deadlines = [
+        (wanted(e), date.fromisoformat(e.note.split("due=", 1)[1][:10]))
+        for e in expected
+        if "due=" in e.note
+    ]
     assert deadlines, "the generator records at least the MRK001 and LAR004 deadlines"
     wrong = [(key, due, due_by_key[key]) for key, due in deadlines if due_by_key[key] != due]
     assert not wrong, f"deadlines differ (expected, found): {wrong}"
@@ -68,8 +77,9 @@ SCHOOLS = [
     pytest.param(dict(seed=1, pupils=150), id="primary-december"),
     pytest.param(dict(seed=7, pupils=700), id="secondary-december"),
     pytest.param(dict(seed=3, pupils=220, as_of=date(2026, 3, 16)), id="primary-march"),
-    pytest.param(dict(seed=4, pupils=160, as_of=date(2026, 7, 23), vendor="isams"),
-                 id="primary-full-year"),
+    pytest.param(
+        dict(seed=4, pupils=160, as_of=date(2026, 7, 23), vendor="isams"), id="primary-full-year"
+    ),
 ]
 
 
@@ -78,13 +88,24 @@ def test_scan_matches_the_generated_ground_truth(params: dict[str, object]) -> N
     school = generate_school(**params)  # type: ignore[arg-type]
     assert school.as_of is not None
 
-    assert_exact(run_rules(context(school)), first_sync_expected_findings(school),
-                 school.clean_pupil_ids)
+    assert_exact(
+        run_rules(context(school)), first_sync_expected_findings(school), school.clean_pupil_ids
+    )
 
     edits = apply_second_sync_changes(school)
     seen_at = datetime.combine(school.as_of, time(12, 0), tzinfo=LONDON)
-    changes = [ObservedChange(e.pupil_id, e.date, e.session,
-                              "change" if e.kind == "amend" else "deleted", e.before, e.after,
-                              seen_at) for e in edits]
-    assert_exact(run_rules(context(school, changes)), school.expected_findings,
-                 school.clean_pupil_ids)
+    changes = [
+        ObservedChange(
+            e.pupil_id,
+            e.date,
+            e.session,
+            "change" if e.kind == "amend" else "deleted",
+            e.before,
+            e.after,
+            seen_at,
+        )
+        for e in edits
+    ]
+    assert_exact(
+        run_rules(context(school, changes)), school.expected_findings, school.clean_pupil_ids
+    )

@@ -9,5 +9,11 @@ from registerwatch.adapters.arbor.client import (
 )
 from registerwatch.adapters.base import ListingChangedError
 
-__all__ = ["FACTS", "ArborAdapter", "ArborClient", "ArborNotFoundError", "ArborPaginator",
-           "ListingChangedError"]
+__all__ = [
+    "FACTS",
+    "ArborAdapter",
+    "ArborClient",
+    "ArborNotFoundError",
+    "ArborPaginator",
+    "ListingChangedError",
+]

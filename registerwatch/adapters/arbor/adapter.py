@@ -85,24 +85,38 @@ class ArborAdapter:
     exposes_registers = FACTS.capabilities.registers
     exposes_social_worker = FACTS.capabilities.social_worker
 
-    def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, Any],
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 page_size: int = DEFAULT_PAGE_SIZE,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        school_id: str,
+        base_url: str,
+        credentials: Mapping[str, Any],
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        session: requests.Session | None = None,
+    ) -> None:
         missing = [key for key in ("username", "password") if not credentials.get(key)]
         if missing:
-            raise ConfigError(f"school {school_id!r}: the Arbor credentials have no "
-                              f"{' or '.join(missing)} — set {credential_hint}")
+            raise ConfigError(
+                f"school {school_id!r}: the Arbor credentials have no "
+                f"{' or '.join(missing)} — set {credential_hint}"
+            )
         self.school_id = school_id
-        self.client = ArborClient(base_url, school_id=school_id,
-                                  username=_secret(credentials["username"]),
-                                  password=_secret(credentials["password"]),
-                                  credential_hint=credential_hint, timeout=timeout,
-                                  retry=retry, sleep=sleep, session=session,
-                                  page_size=page_size)
+        self.client = ArborClient(
+            base_url,
+            school_id=school_id,
+            username=_secret(credentials["username"]),
+            password=_secret(credentials["password"]),
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            session=session,
+            page_size=page_size,
+        )
         self._exposes_amendments: bool | None = None
         self._mark_table_loaded = False
         # None until asked; False once Arbor answered 404 for attendance-records/changelog.
@@ -130,18 +144,22 @@ class ArborAdapter:
             raise FatalApiError(
                 f"school {self.school_id!r}: Arbor returned no students — check the API "
                 "user's permission to read students (Arbor answers a missing permission with "
-                "an empty list, not an error)")
+                "an empty list, not an error)"
+            )
         relations = StudentRelations(school_id=self.school_id)
         for attribute, path in STUDENT_RELATIONS.items():
             relations.add(attribute, path, self._list_all(path))
-        batch = PupilsStream(self.client.resolve, school_id=self.school_id,
-                             relations=relations).map_records(students)
-        empty_persons = [q for q in batch.quarantined
-                         if q.field == "person" and "came back empty" in q.reason]
+        batch = PupilsStream(
+            self.client.resolve, school_id=self.school_id, relations=relations
+        ).map_records(students)
+        empty_persons = [
+            q for q in batch.quarantined if q.field == "person" and "came back empty" in q.reason
+        ]
         if len(empty_persons) == len(students):
             raise FatalApiError(
                 f"school {self.school_id!r}: Arbor returned empty person records for all "
-                f"{len(students)} students — check the API user's permission to read persons")
+                f"{len(students)} students — check the API user's permission to read persons"
+            )
         batch.quarantined[:0] = relations.quarantined
         batch.requests = self.client.request_count - before
         return batch
@@ -149,14 +167,17 @@ class ArborAdapter:
     def registers(self, start: date, end: date) -> Batch[Register]:
         before = self.client.request_count
         registers = self._registers_in(start, end)
-        if not registers and self.client.list_page(MarksStream.path, _window(start, end),
-                                                   page_size=1):
+        if not registers and self.client.list_page(
+            MarksStream.path, _window(start, end), page_size=1
+        ):
             raise FatalApiError(
                 f"school {self.school_id!r}: Arbor returned no attendance registers for "
                 f"{start}..{end} although it has attendance records there — check the API "
-                "user's permission to read attendance registers")
-        batch = RegistersStream(self.client.resolve,
-                                school_id=self.school_id).map_records(registers)
+                "user's permission to read attendance registers"
+            )
+        batch = RegistersStream(self.client.resolve, school_id=self.school_id).map_records(
+            registers
+        )
         batch.requests = self.client.request_count - before
         return batch
 
@@ -165,18 +186,22 @@ class ArborAdapter:
         self._load_mark_table()
         registers = self._registers_in(start, end)  # kept: records resolve their register
         records = self._records_in(start, end)
-        if not records and any(isinstance(r, Mapping) and r.get("completedDatetime")
-                               for r in registers):
+        if not records and any(
+            isinstance(r, Mapping) and r.get("completedDatetime") for r in registers
+        ):
             raise FatalApiError(
                 f"school {self.school_id!r}: Arbor returned no attendance records for "
                 f"{start}..{end} although registers there were completed — check the API "
-                "user's permission to read attendance records")
-        if not registers and any(isinstance(r, Mapping) and r.get("attendanceRegister")
-                                 for r in records):
+                "user's permission to read attendance records"
+            )
+        if not registers and any(
+            isinstance(r, Mapping) and r.get("attendanceRegister") for r in records
+        ):
             raise FatalApiError(
                 f"school {self.school_id!r}: Arbor returned no attendance registers for "
                 f"{start}..{end} although its attendance records name registers — check the "
-                "API user's permission to read attendance registers")
+                "API user's permission to read attendance registers"
+            )
         # isRedundant (OBSERVED property; meaning INFERRED): a record superseded by another
         # for the same session. Only the live one is the register entry.
         live = [r for r in records if not (isinstance(r, Mapping) and r.get("isRedundant"))]
@@ -191,8 +216,7 @@ class ArborAdapter:
             return Batch(requests=self.client.request_count - before)
         self._load_mark_table()
         rows = self._list_all(AmendmentsStream.path, _window(start, end))
-        batch = AmendmentsStream(self.client.resolve,
-                                 school_id=self.school_id).map_records(rows)
+        batch = AmendmentsStream(self.client.resolve, school_id=self.school_id).map_records(rows)
         batch.requests = self.client.request_count - before
         return batch
 
@@ -205,8 +229,9 @@ class ArborAdapter:
         self.calendar_quarantined = batch.quarantined
         if not batch.records:
             return None
-        return Calendar(school_id=self.school_id,
-                        terms=sorted(batch.records, key=lambda term: term.start))
+        return Calendar(
+            school_id=self.school_id, terms=sorted(batch.records, key=lambda term: term.start)
+        )
 
     def changes_since(self, revision: int) -> tuple[set[MarkKey], int]:
         """Keys of the marks created, changed or deleted after ``revision``, and the newest
@@ -215,8 +240,9 @@ class ArborAdapter:
         stream = MarksStream(self.client.resolve, school_id=self.school_id)
         keys: set[MarkKey] = set()
         newest = revision
-        for position, change in enumerate(self.client.changelog(MarksStream.path, revision),
-                                          start=1):
+        for position, change in enumerate(
+            self.client.changelog(MarksStream.path, revision), start=1
+        ):
             if isinstance(change.get("toRevision"), int):
                 newest = max(newest, change["toRevision"])
             changed = change.get("changedObject")
@@ -227,8 +253,14 @@ class ArborAdapter:
                 keys.add(stream.key(changed, ref))
             except InvalidRecord as exc:
                 # Sync still re-pulls its trailing window; the entry is visible in the log.
-                quarantine(exc, changed, vendor=self.vendor, school=self.school_id,
-                           resource=f"{MarksStream.path}/changelog", record_ref=ref)
+                quarantine(
+                    exc,
+                    changed,
+                    vendor=self.vendor,
+                    school=self.school_id,
+                    resource=f"{MarksStream.path}/changelog",
+                    record_ref=ref,
+                )
         return keys, newest
 
     def close(self) -> None:
@@ -236,12 +268,16 @@ class ArborAdapter:
 
     # -- listings ---------------------------------------------------------------------------
 
-    def _list_all(self, path: str, params: Mapping[str, Any] | None = None, *,
-                  keep: bool = False) -> list[Any]:
+    def _list_all(
+        self, path: str, params: Mapping[str, Any] | None = None, *, keep: bool = False
+    ) -> list[Any]:
         """Every item of a listing, read again from page 1 when items moved between pages."""
-        return read_consistently(lambda: list(self.client.paginate(path, params, keep=keep)),
-                                 what=f"school {self.school_id!r}: arbor {path}",
-                                 vendor=self.vendor, school=self.school_id)
+        return read_consistently(
+            lambda: list(self.client.paginate(path, params, keep=keep)),
+            what=f"school {self.school_id!r}: arbor {path}",
+            vendor=self.vendor,
+            school=self.school_id,
+        )
 
     def _registers_in(self, start: date, end: date) -> list[Any]:
         return self._list_all(RegistersStream.path, _window(start, end), keep=True)
@@ -268,36 +304,57 @@ class ArborAdapter:
             behind = self._unreflected(records, start, end)
             if not behind:
                 return records
-            log.warning("adapter.listing_behind_changelog", vendor=self.vendor,
-                        school=self.school_id, resource=MarksStream.path,
-                        changes=len(behind), attempt=attempt)
+            log.warning(
+                "adapter.listing_behind_changelog",
+                vendor=self.vendor,
+                school=self.school_id,
+                resource=MarksStream.path,
+                changes=len(behind),
+                attempt=attempt,
+            )
             if attempt < MAX_FRESH_ATTEMPTS:
                 records = self._list_all(MarksStream.path, params)
-        log.warning("adapter.listing_patched_from_changelog", vendor=self.vendor,
-                    school=self.school_id, resource=MarksStream.path, changes=len(behind))
+        log.warning(
+            "adapter.listing_patched_from_changelog",
+            vendor=self.vendor,
+            school=self.school_id,
+            resource=MarksStream.path,
+            changes=len(behind),
+        )
         return _patch(records, behind)
 
-    def _unreflected(self, records: list[Any], start: date,
-                     end: date) -> dict[str, dict[str, Any]]:
+    def _unreflected(self, records: list[Any], start: date, end: date) -> dict[str, dict[str, Any]]:
         """Changelog entries (last per record) that the listing does not reflect."""
-        listed = {resource_path(r["href"]): r["revisionId"] for r in records
-                  if isinstance(r, Mapping) and isinstance(r.get("href"), str)
-                  and isinstance(r.get("revisionId"), int)}
+        listed = {
+            resource_path(r["href"]): r["revisionId"]
+            for r in records
+            if isinstance(r, Mapping)
+            and isinstance(r.get("href"), str)
+            and isinstance(r.get("revisionId"), int)
+        }
         if not listed or self.changelog_available is False:
             return {}  # nothing to compare with
         try:
             changes = list(self.client.changelog(MarksStream.path, max(listed.values())))
         except ArborNotFoundError:
             self.changelog_available = False
-            log.info("adapter.changelog_unavailable", vendor=self.vendor,
-                     school=self.school_id, resource=MarksStream.path)
+            log.info(
+                "adapter.changelog_unavailable",
+                vendor=self.vendor,
+                school=self.school_id,
+                resource=MarksStream.path,
+            )
             return {}
         self.changelog_available = True
         final: dict[str, dict[str, Any]] = {}
         for change in changes:
             changed, revision = change.get("changedObject"), change.get("toRevision")
-            if not (isinstance(changed, Mapping) and isinstance(changed.get("href"), str)
-                    and isinstance(revision, int) and _in_window(changed, start, end)):
+            if not (
+                isinstance(changed, Mapping)
+                and isinstance(changed.get("href"), str)
+                and isinstance(revision, int)
+                and _in_window(changed, start, end)
+            ):
                 continue
             key = resource_path(changed["href"])
             if key not in final or final[key]["toRevision"] <= revision:
@@ -321,8 +378,10 @@ def _secret(value: Any) -> str:
 
 def _window(start: date, end: date) -> dict[str, str]:
     """Arbor filters for sessions starting on ``start``..``end`` inclusive (local times)."""
-    return {f"filters.{MarksStream.replication_key}.from": f"{start.isoformat()} 00:00:00",
-            f"filters.{MarksStream.replication_key}.to": f"{end.isoformat()} 23:59:59"}
+    return {
+        f"filters.{MarksStream.replication_key}.from": f"{start.isoformat()} 00:00:00",
+        f"filters.{MarksStream.replication_key}.to": f"{end.isoformat()} 23:59:59",
+    }
 
 
 def _in_window(record: Mapping[str, Any], start: date, end: date) -> bool:

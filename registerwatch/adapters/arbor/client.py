@@ -80,10 +80,15 @@ class ErrorEnvelope:
         if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
             return None
         errors = envelope.get("errors")
-        first = errors[0] if isinstance(errors, list) and errors and isinstance(
-            errors[0], dict) else {}
-        return cls(code=envelope["code"], reason=str(envelope.get("reason") or ""),
-                   exception=first.get("exception"), message=first.get("message"))
+        first = (
+            errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        )
+        return cls(
+            code=envelope["code"],
+            reason=str(envelope.get("reason") or ""),
+            exception=first.get("exception"),
+            message=first.get("message"),
+        )
 
     def describe(self) -> str:
         detail = ": ".join(p for p in (self.exception, self.message) if p)
@@ -125,13 +130,22 @@ class ArborPaginator(PageNumberPaginator):
     ``ListingChangedError`` (the adapter reads the listing again).
     """
 
-    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES,
-                 identity: Callable[[Any], str | None] = _item_href) -> None:
+    def __init__(
+        self,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
+        identity: Callable[[Any], str | None] = _item_href,
+    ) -> None:
         super().__init__(page_size, max_page_size=MAX_PAGE_SIZE, max_pages=max_pages)
         self.identity = identity
 
-    def pages(self, fetch: Callable[[int], Any], *, what: str,
-              identity: Callable[[Any], str | None] | None = None) -> Iterator[list[Any]]:
+    def pages(
+        self,
+        fetch: Callable[[int], Any],
+        *,
+        what: str,
+        identity: Callable[[Any], str | None] | None = None,
+    ) -> Iterator[list[Any]]:
         return super().pages(fetch, what=what, identity=identity or self.identity)
 
 
@@ -140,17 +154,35 @@ class ArborClient(ApiClient):
 
     vendor = "arbor"
 
-    def __init__(self, base_url: str, *, school_id: str, username: str, password: str,
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
-                 page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = MAX_PAGES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        school_id: str,
+        username: str,
+        password: str,
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         if API_ROOT not in urlsplit(base_url).path.split("/"):
             # "https://school.uk.arbor.sc" alone: every Arbor REST path lives under /rest-v2.
             base_url = f"{base_url.rstrip('/')}/{API_ROOT}"
-        super().__init__(base_url, school_id=school_id, credential_hint=credential_hint,
-                         timeout=timeout, retry=retry, session=session, sleep=sleep, rng=rng)
+        super().__init__(
+            base_url,
+            school_id=school_id,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            sleep=sleep,
+            rng=rng,
+        )
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = f"Basic {token}"
         self.paginator = ArborPaginator(page_size, max_pages)
@@ -169,41 +201,61 @@ class ArborClient(ApiClient):
         if status < 400:
             super().classify(response)  # HTML maintenance pages served with 200
             return
-        where = (f"school {self.school_id!r}: arbor {response.request.method} "
-                 f"{urlsplit(response.url).path}")
+        where = (
+            f"school {self.school_id!r}: arbor {response.request.method} "
+            f"{urlsplit(response.url).path}"
+        )
         detail = envelope.describe() if envelope else _snippet(response)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
             raise RetriableApiError(f"{where} was rate limited (429)", retry_after=retry_after)
         if status >= 500:
-            raise RetriableApiError(f"{where} failed with {status} ({detail})",
-                                    retry_after=retry_after)
+            raise RetriableApiError(
+                f"{where} failed with {status} ({detail})", retry_after=retry_after
+            )
         if status in (401, 403):
-            raise FatalApiError(f"{where}: Arbor returned {status} ({detail}) — check "
-                                f"{self.credential_hint}, and that the API application may "
-                                "read this resource")
+            raise FatalApiError(
+                f"{where}: Arbor returned {status} ({detail}) — check "
+                f"{self.credential_hint}, and that the API application may "
+                "read this resource"
+            )
         if status == 404:
-            raise ArborNotFoundError(f"{where}: Arbor returned 404 ({detail}) — check base_url "
-                                     "(it ends in /rest-v2) and that this resource is enabled "
-                                     "for the API application")
-        raise FatalApiError(f"{where}: Arbor returned {status} ({detail}) — this request will "
-                            "not succeed on retry")
+            raise ArborNotFoundError(
+                f"{where}: Arbor returned 404 ({detail}) — check base_url "
+                "(it ends in /rest-v2) and that this resource is enabled "
+                "for the API application"
+            )
+        raise FatalApiError(
+            f"{where}: Arbor returned {status} ({detail}) — this request will not succeed on retry"
+        )
 
     # -- lists --------------------------------------------------------------------------------
 
-    def list_page(self, path: str, params: Mapping[str, Any] | None = None, *, page: int = 1,
-                  page_size: int | None = None) -> list[Any]:
+    def list_page(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> list[Any]:
         """One page of a list resource (``page`` counts from 1)."""
-        query = {**(params or {}), "page-number": page,
-                 "page-size": page_size or self.paginator.page_size}
+        query = {
+            **(params or {}),
+            "page-number": page,
+            "page-size": page_size or self.paginator.page_size,
+        }
         body = self.get_json(path, query)
         return _list_from(body, list_key(path), f"school {self.school_id!r}: arbor {path}")
 
-    def paginate(self, path: str, params: Mapping[str, Any] | None = None, *,
-                 keep: bool = False) -> Iterator[Any]:
+    def paginate(
+        self, path: str, params: Mapping[str, Any] | None = None, *, keep: bool = False
+    ) -> Iterator[Any]:
         """Every item of a list resource; ``keep`` caches each object for ``resolve``."""
-        for page in self.paginator.pages(lambda n: self.list_page(path, params, page=n),
-                                         what=f"school {self.school_id!r}: arbor {path}"):
+        for page in self.paginator.pages(
+            lambda n: self.list_page(path, params, page=n),
+            what=f"school {self.school_id!r}: arbor {path}",
+        ):
             for item in page:
                 if keep and (key := _item_href(item)) is not None:
                     self._objects[key] = item
@@ -211,14 +263,20 @@ class ArborClient(ApiClient):
 
     def changelog(self, path: str, from_revision: int) -> Iterator[dict[str, Any]]:
         """``{path}/changelog`` entries after ``from_revision`` (INFERRED: paged like lists)."""
-        paginator = ArborPaginator(self.paginator.page_size, self.paginator.max_pages,
-                                   identity=_change_identity)
+        paginator = ArborPaginator(
+            self.paginator.page_size, self.paginator.max_pages, identity=_change_identity
+        )
         where = f"school {self.school_id!r}: arbor {path}/changelog"
 
         def fetch(number: int) -> list[Any]:
-            body = self.get_json(f"{path}/changelog", {
-                "from-revision": from_revision, "page-number": number,
-                "page-size": paginator.page_size})
+            body = self.get_json(
+                f"{path}/changelog",
+                {
+                    "from-revision": from_revision,
+                    "page-number": number,
+                    "page-size": paginator.page_size,
+                },
+            )
             return _list_from(body, "changes", where)
 
         for page in paginator.pages(fetch, what=where):
@@ -235,8 +293,10 @@ class ArborClient(ApiClient):
         values = list(body.values()) if isinstance(body, dict) else []
         if len(values) == 1 and isinstance(values[0], dict):
             return values[0]
-        raise FatalApiError(f"school {self.school_id!r}: arbor {path} answered with an "
-                            f"unexpected shape (keys: {_keys(body)})")
+        raise FatalApiError(
+            f"school {self.school_id!r}: arbor {path} answered with an "
+            f"unexpected shape (keys: {_keys(body)})"
+        )
 
     def resolve(self, stub: Mapping[str, Any]) -> dict[str, Any]:
         """The full object behind an ``{"entityType", "href"}`` stub, fetched once per run."""
@@ -267,13 +327,14 @@ def _list_from(body: Any, key: str, where: str) -> list[Any]:
                 return value
         elif not body:
             return []  # Arbor's silent empty object when a permission is missing
-    raise FatalApiError(f"{where} answered without a {key!r} list (keys: {_keys(body)}) — "
-                        "is base_url an Arbor REST v2 API?")
+    raise FatalApiError(
+        f"{where} answered without a {key!r} list (keys: {_keys(body)}) — "
+        "is base_url an Arbor REST v2 API?"
+    )
 
 
 def _keys(body: Any) -> str:
-    return ", ".join(sorted(map(str, body))[:5]) if isinstance(body, dict) else type(
-        body).__name__
+    return ", ".join(sorted(map(str, body))[:5]) if isinstance(body, dict) else type(body).__name__
 
 
 def _snippet(response: requests.Response, limit: int = 120) -> str:

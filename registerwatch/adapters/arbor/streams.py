@@ -55,8 +55,16 @@ MarkKey = tuple[str, date, Session]
 CODE_ALIASES: Mapping[str, str] = FACTS.code_aliases
 
 # INFERRED: Gender codes; DfE census codes are M / F, Arbor's own names are guesses.
-_SEX: Mapping[str, Sex] = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "U": "U", "UNKNOWN": "U",
-        "X": "U", "NOT_KNOWN": "U"}
+_SEX: Mapping[str, Sex] = {
+    "M": "M",
+    "MALE": "M",
+    "F": "F",
+    "FEMALE": "F",
+    "U": "U",
+    "UNKNOWN": "U",
+    "X": "U",
+    "NOT_KNOWN": "U",
+}
 SEN_EHCP, SEN_SUPPORT = "E", "K"  # DfE SEN provision codes on UkDfe_SenStatus.code
 
 # INFERRED: a record with no register (so no register type) is the afternoon one when its
@@ -85,23 +93,33 @@ def text(record: Mapping[str, Any], key: str) -> str | None:
 def required(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Any:
     value = arbor_value(record.get(key))
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise InvalidRecord(f"required field {key!r} is missing", resource=resource,
-                            record_ref=record_ref, field=key)
+        raise InvalidRecord(
+            f"required field {key!r} is missing",
+            resource=resource,
+            record_ref=record_ref,
+            field=key,
+        )
     return value
 
 
-def local_instant(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str,
-                  needed: bool = False) -> datetime | None:
+def local_instant(
+    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, needed: bool = False
+) -> datetime | None:
     """An Arbor date-time (``Y-m-d H:i:s``, school-local time) as an aware instant."""
-    value = required(record, key, resource=resource, record_ref=record_ref) if needed \
+    value = (
+        required(record, key, resource=resource, record_ref=record_ref)
+        if needed
         else arbor_value(record.get(key))
-    parsed = parse_instant(value, resource=resource, record_ref=record_ref, field=key,
-                           default_tz=LONDON)
+    )
+    parsed = parse_instant(
+        value, resource=resource, record_ref=record_ref, field=key, default_tz=LONDON
+    )
     return None if parsed is None else parsed.astimezone(LONDON)
 
 
-def local_date(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str,
-               personal: bool = False) -> date | None:
+def local_date(
+    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, personal: bool = False
+) -> date | None:
     """A ``Y-m-d`` (or ``Y-m-d H:i:s``) date. ``personal``: never echo the value (a DOB)."""
     value = arbor_value(record.get(key))
     if value in (None, ""):
@@ -110,29 +128,41 @@ def local_date(record: Mapping[str, Any], key: str, *, resource: str, record_ref
         return date.fromisoformat(str(value)[:10])
     except ValueError:
         shown = "the value" if personal else repr(value)
-        raise InvalidRecord(f"{shown} is not a valid date (expected Y-m-d)", resource=resource,
-                            record_ref=record_ref, field=key) from None
+        raise InvalidRecord(
+            f"{shown} is not a valid date (expected Y-m-d)",
+            resource=resource,
+            record_ref=record_ref,
+            field=key,
+        ) from None
 
 
-def needed_date(record: Mapping[str, Any], key: str, *, resource: str,
-                record_ref: str) -> date:
+def needed_date(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> date:
     required(record, key, resource=resource, record_ref=record_ref)
     parsed = local_date(record, key, resource=resource, record_ref=record_ref)
     assert parsed is not None  # required() has ruled out a missing value
     return parsed
 
 
-def stub_of(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str,
-            needed: bool = True) -> Mapping[str, Any] | None:
+def stub_of(
+    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, needed: bool = True
+) -> Mapping[str, Any] | None:
     value = record.get(key)
     if value is None:
         if needed:
-            raise InvalidRecord(f"required field {key!r} is missing", resource=resource,
-                                record_ref=record_ref, field=key)
+            raise InvalidRecord(
+                f"required field {key!r} is missing",
+                resource=resource,
+                record_ref=record_ref,
+                field=key,
+            )
         return None
     if not isinstance(value, Mapping) or not isinstance(value.get("href"), str):
-        raise InvalidRecord(f"{key!r} is not an Arbor reference (no href)", resource=resource,
-                            record_ref=record_ref, field=key)
+        raise InvalidRecord(
+            f"{key!r} is not an Arbor reference (no href)",
+            resource=resource,
+            record_ref=record_ref,
+            field=key,
+        )
     return value
 
 
@@ -173,8 +203,9 @@ class ArborStream(Stream[T]):
             return str(record["href"])
         return f"{self.path} {position}"
 
-    def resolved(self, record: Mapping[str, Any], key: str, *, ref: str,
-                 needed: bool = True) -> dict[str, Any] | None:
+    def resolved(
+        self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
+    ) -> dict[str, Any] | None:
         """The object behind ``record[key]``; InvalidRecord when it is dangling or empty."""
         link = stub_of(record, key, resource=self.path, record_ref=ref, needed=needed)
         if link is None:
@@ -182,17 +213,25 @@ class ArborStream(Stream[T]):
         try:
             target = self.resolve(link)
         except ArborNotFoundError:
-            raise InvalidRecord(f"{key!r} refers to {link['href']}, which Arbor says does not "
-                                "exist", resource=self.path, record_ref=ref,
-                                field=key) from None
+            raise InvalidRecord(
+                f"{key!r} refers to {link['href']}, which Arbor says does not exist",
+                resource=self.path,
+                record_ref=ref,
+                field=key,
+            ) from None
         if not target:
-            raise InvalidRecord(f"{key!r} ({link['href']}) came back empty — check the API "
-                                "user's permission to read it", resource=self.path,
-                                record_ref=ref, field=key)
+            raise InvalidRecord(
+                f"{key!r} ({link['href']}) came back empty — check the API "
+                "user's permission to read it",
+                resource=self.path,
+                record_ref=ref,
+                field=key,
+            )
         return target
 
-    def session_of_type(self, record: Mapping[str, Any], key: str, *, ref: str,
-                        needed: bool = True) -> Session | None:
+    def session_of_type(
+        self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
+    ) -> Session | None:
         """AM/PM from an ``AttendanceRegisterType`` (``isMorning`` / ``isAfternoon``)."""
         register_type = self.resolved(record, key, ref=ref, needed=needed)
         if register_type is None:
@@ -202,18 +241,24 @@ class ArborStream(Stream[T]):
             return Session.AM
         if afternoon is True and morning is not True:
             return Session.PM
-        raise InvalidRecord(f"register type {register_type.get('href')} is neither morning nor "
-                            "afternoon", resource=self.path, record_ref=ref, field=key)
+        raise InvalidRecord(
+            f"register type {register_type.get('href')} is neither morning nor afternoon",
+            resource=self.path,
+            record_ref=ref,
+            field=key,
+        )
 
-    def mark_code(self, record: Mapping[str, Any], key: str, *, ref: str,
-                  needed: bool = True) -> tuple[str, str] | None:
+    def mark_code(
+        self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
+    ) -> tuple[str, str] | None:
         """(national code, Arbor code) from an ``AttendanceMark`` stub."""
         mark = self.resolved(record, key, ref=ref, needed=needed)
         if mark is None:
             return None
         vendor_code = text(mark, "code")
-        national = normalise_code(vendor_code, CODE_ALIASES, resource=self.path,
-                                  record_ref=ref, field=key)
+        national = normalise_code(
+            vendor_code, CODE_ALIASES, resource=self.path, record_ref=ref, field=key
+        )
         return national, vendor_code or ""
 
 
@@ -235,8 +280,11 @@ class StudentRelations:
     def add(self, attribute: str, resource: str, rows: Iterable[Any]) -> None:
         grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for position, row in enumerate(rows, start=1):
-            ref = (str(row["href"]) if isinstance(row, Mapping)
-                   and isinstance(row.get("href"), str) else f"{resource} item {position}")
+            ref = (
+                str(row["href"])
+                if isinstance(row, Mapping) and isinstance(row.get("href"), str)
+                else f"{resource} item {position}"
+            )
             try:
                 if not isinstance(row, Mapping):
                     raise InvalidRecord("record is not a JSON object", record_ref=ref)
@@ -244,9 +292,16 @@ class StudentRelations:
                 assert student is not None
                 grouped[resource_path(student["href"])].append(row)
             except InvalidRecord as exc:
-                self.quarantined.append(quarantine(exc, row, vendor="arbor",
-                                                   school=self.school_id, resource=resource,
-                                                   record_ref=ref))
+                self.quarantined.append(
+                    quarantine(
+                        exc,
+                        row,
+                        vendor="arbor",
+                        school=self.school_id,
+                        resource=resource,
+                        record_ref=ref,
+                    )
+                )
         setattr(self, attribute, dict(grouped))
 
 
@@ -260,11 +315,19 @@ class PupilsStream(ArborStream[Pupil]):
 
     path = "students"
     fields: ClassVar[Mapping[str, str]] = {
-        "legal_forename": "legalFirstName", "legal_surname": "legalLastName",
-        "middle_names": "legalMiddleNames", "preferred_forename": "preferredFirstName",
-        "preferred_surname": "preferredLastName", "dob": "dateOfBirth", "sex": "gender",
-        "starting_day": "mostRecentEntryDate", "leaving_date": "leavingDate",
-        "upn": "upn", "nc_year": "academicLevel", "reg_group": "registrationForm"}
+        "legal_forename": "legalFirstName",
+        "legal_surname": "legalLastName",
+        "middle_names": "legalMiddleNames",
+        "preferred_forename": "preferredFirstName",
+        "preferred_surname": "preferredLastName",
+        "dob": "dateOfBirth",
+        "sex": "gender",
+        "starting_day": "mostRecentEntryDate",
+        "leaving_date": "leavingDate",
+        "upn": "upn",
+        "nc_year": "academicLevel",
+        "reg_group": "registrationForm",
+    }
 
     def __init__(self, resolve: Resolve, *, school_id: str, relations: StudentRelations) -> None:
         super().__init__(resolve, school_id=school_id)
@@ -279,8 +342,11 @@ class PupilsStream(ArborStream[Pupil]):
         upn, former_upn = self._upns(student_key)
         sen_codes = self._sen_codes(student_key, ref)
         return Pupil(
-            id=f"{self.school_id}:{mis_id}", school_id=self.school_id, mis_id=mis_id,
-            upn=upn, former_upn=former_upn,
+            id=f"{self.school_id}:{mis_id}",
+            school_id=self.school_id,
+            mis_id=mis_id,
+            upn=upn,
+            former_upn=former_upn,
             legal_forename=text(person, "legalFirstName"),
             legal_surname=text(person, "legalLastName"),
             middle_names=text(person, "legalMiddleNames"),
@@ -293,9 +359,11 @@ class PupilsStream(ArborStream[Pupil]):
             # INFERRED on REST: GraphQL's Student has mostRecentEntryDate and leavingDate.
             starting_day=local_date(record, "mostRecentEntryDate", **where),
             leaving_date=local_date(record, "leavingDate", **where),
-            ehcp=SEN_EHCP in sen_codes, sen_support=SEN_SUPPORT in sen_codes,
-            looked_after=any(is_open(row, "endDate")
-                             for row in self.relations.in_care.get(student_key, [])),
+            ehcp=SEN_EHCP in sen_codes,
+            sen_support=SEN_SUPPORT in sen_codes,
+            looked_after=any(
+                is_open(row, "endDate") for row in self.relations.in_care.get(student_key, [])
+            ),
         )
 
     def _upns(self, student_key: str) -> tuple[str | None, str | None]:
@@ -303,11 +371,17 @@ class PupilsStream(ArborStream[Pupil]):
         that ended last is the former UPN."""
         rows = self.relations.upns.get(student_key, [])
         current = [r for r in rows if is_open(r, "endDatetime")]
-        current.sort(key=lambda r: (r.get("isTemporary") is not True,
-                                    str(arbor_value(r.get("startDatetime")) or "")))
+        current.sort(
+            key=lambda r: (
+                r.get("isTemporary") is not True,
+                str(arbor_value(r.get("startDatetime")) or ""),
+            )
+        )
         ended = latest((r for r in rows if not is_open(r, "endDatetime")), "endDatetime")
-        return (text(current[-1], "upn") if current else None,
-                text(ended, "upn") if ended else None)
+        return (
+            text(current[-1], "upn") if current else None,
+            text(ended, "upn") if ended else None,
+        )
 
     def _sex(self, person: Mapping[str, Any], ref: str) -> Sex | None:
         """M / F / U from the person's Gender; an unknown code quarantines the pupil (as the
@@ -318,8 +392,12 @@ class PupilsStream(ArborStream[Pupil]):
         assert gender is not None
         code = (text(gender, "code") or "").upper()
         if code not in _SEX:
-            raise InvalidRecord(f"gender code {code!r} is not recognised", resource=self.path,
-                                record_ref=ref, field="gender")
+            raise InvalidRecord(
+                f"gender code {code!r} is not recognised",
+                resource=self.path,
+                record_ref=ref,
+                field="gender",
+            )
         return _SEX[code]
 
     def _current(self, rows: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -342,8 +420,7 @@ class PupilsStream(ArborStream[Pupil]):
             return None
         form = self.resolved(membership, "registrationForm", ref=ref)
         assert form is not None
-        return text(form, "shortName") or text(form, "code") or text(form,
-                                                                     "registrationFormName")
+        return text(form, "shortName") or text(form, "code") or text(form, "registrationFormName")
 
     def _sen_codes(self, student_key: str, ref: str) -> set[str]:
         codes = set()
@@ -372,8 +449,11 @@ class RegistersStream(ArborStream[Register]):
     path = "attendance-registers"
     replication_key = "startDatetime"
     fields: ClassVar[Mapping[str, str]] = {
-        "opened_at": "openedDatetime", "completed_at": "completedDatetime",
-        "group": "registrationForm", "session": "attendanceRegisterType"}
+        "opened_at": "openedDatetime",
+        "completed_at": "completedDatetime",
+        "group": "registrationForm",
+        "session": "attendanceRegisterType",
+    }
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
         super().__init__(resolve, school_id=school_id)
@@ -387,13 +467,18 @@ class RegistersStream(ArborStream[Register]):
         assert form is not None and session is not None
         group = register_group(form)
         if group is None:
-            raise InvalidRecord("the registration form has no name", field="registrationForm",
-                                **where)
+            raise InvalidRecord(
+                "the registration form has no name", field="registrationForm", **where
+            )
         return Register(
-            school_id=self.school_id, group=group, date=start.date(), session=session,
+            school_id=self.school_id,
+            group=group,
+            date=start.date(),
+            session=session,
             opened_at=local_instant(record, "openedDatetime", **where),
             completed_at=local_instant(record, "completedDatetime", **where),
-            source_ref=ref)
+            source_ref=ref,
+        )
 
 
 class MarksStream(ArborStream[Mark]):
@@ -408,9 +493,12 @@ class MarksStream(ArborStream[Mark]):
     path = "attendance-records"
     replication_key = "startDatetime"
     fields: ClassVar[Mapping[str, str]] = {
-        "minutes_late": "minutesLate", "comment": "recordNote",
-        "recorded_at": "modifiedDatetime", "code": "attendanceMark",
-        "date": "startDatetime"}
+        "minutes_late": "minutesLate",
+        "comment": "recordNote",
+        "recorded_at": "modifiedDatetime",
+        "code": "attendanceMark",
+        "date": "startDatetime",
+    }
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
         super().__init__(resolve, school_id=school_id)
@@ -425,12 +513,16 @@ class MarksStream(ArborStream[Mark]):
         code = self.mark_code(record, "attendanceMark", ref=ref)
         assert code is not None
         return Mark(
-            pupil_id=f"{self.school_id}:{href_id(student['href'])}", date=start.date(),
-            session=session, code=code[0], vendor_code=code[1],
+            pupil_id=f"{self.school_id}:{href_id(student['href'])}",
+            date=start.date(),
+            session=session,
+            code=code[0],
+            vendor_code=code[1],
             minutes_late=_minutes(record.get("minutesLate"), **where),
             comment=text(record, "recordNote"),
             recorded_at=local_instant(record, "modifiedDatetime", **where),
-            source_ref=ref)
+            source_ref=ref,
+        )
 
     def _session(self, record: Mapping[str, Any], start: datetime, ref: str) -> Session:
         register = self.resolved(record, "attendanceRegister", ref=ref, needed=False)
@@ -444,11 +536,15 @@ class MarksStream(ArborStream[Mark]):
         """(pupil id, date, session) of a record, for the change feed."""
         student = stub_of(record, "student", resource=self.path, record_ref=ref)
         assert student is not None
-        start = local_instant(record, "startDatetime", resource=self.path, record_ref=ref,
-                              needed=True)
+        start = local_instant(
+            record, "startDatetime", resource=self.path, record_ref=ref, needed=True
+        )
         assert start is not None
-        return (f"{self.school_id}:{href_id(student['href'])}", start.date(),
-                self._session(record, start, ref))
+        return (
+            f"{self.school_id}:{href_id(student['href'])}",
+            start.date(),
+            self._session(record, start, ref),
+        )
 
 
 def _minutes(value: Any, *, resource: str, record_ref: str) -> int | None:
@@ -459,8 +555,12 @@ def _minutes(value: Any, *, resource: str, record_ref: str) -> int | None:
     except (TypeError, ValueError):
         minutes = -1
     if minutes < 0 or str(minutes) != str(value).strip():
-        raise InvalidRecord(f"{value!r} is not a whole number of minutes", resource=resource,
-                            record_ref=record_ref, field="minutesLate")
+        raise InvalidRecord(
+            f"{value!r} is not a whole number of minutes",
+            resource=resource,
+            record_ref=record_ref,
+            field="minutesLate",
+        )
     return minutes
 
 
@@ -476,8 +576,11 @@ class AmendmentsStream(ArborStream[Amendment]):
     path = "attendance-record-amendments"
     replication_key = "startDatetime"
     fields: ClassVar[Mapping[str, str]] = {
-        "amended_at": "amendedDatetime", "reason": "reason",
-        "amended_by_name": "amendedByName", "amended_by_position": "amendedByPosition"}
+        "amended_at": "amendedDatetime",
+        "reason": "reason",
+        "amended_by_name": "amendedByName",
+        "amended_by_position": "amendedByPosition",
+    }
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
         super().__init__(resolve, school_id=school_id)
@@ -488,20 +591,24 @@ class AmendmentsStream(ArborStream[Amendment]):
         assert student is not None
         start = local_instant(record, "startDatetime", needed=True, **where)
         assert start is not None
-        session = self.session_of_type(record, "attendanceRegisterType", ref=ref,
-                                       needed=False)
+        session = self.session_of_type(record, "attendanceRegisterType", ref=ref, needed=False)
         if session is None:
             session = Session.PM if start.time() >= PM_CUTOFF else Session.AM
         original = self.mark_code(record, "originalAttendanceMark", ref=ref, needed=False)
         amended = self.mark_code(record, "amendedAttendanceMark", ref=ref, needed=False)
         return Amendment(
-            pupil_id=f"{self.school_id}:{href_id(student['href'])}", date=start.date(),
-            session=session, original_code=original[0] if original else None,
-            amended_code=amended[0] if amended else None, reason=text(record, "reason"),
+            pupil_id=f"{self.school_id}:{href_id(student['href'])}",
+            date=start.date(),
+            session=session,
+            original_code=original[0] if original else None,
+            amended_code=amended[0] if amended else None,
+            reason=text(record, "reason"),
             amended_at=local_instant(record, "amendedDatetime", **where),
             amended_by_name=text(record, "amendedByName"),
             amended_by_position=text(record, "amendedByPosition"),
-            source=AmendmentSource.MIS, source_ref=ref)
+            source=AmendmentSource.MIS,
+            source_ref=ref,
+        )
 
 
 # -- calendar ---------------------------------------------------------------------------------
@@ -516,5 +623,7 @@ class TermsStream(ArborStream[Term]):
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Term:
         where: Where = {"resource": self.path, "record_ref": ref}
-        return Term(start=needed_date(record, "startDate", **where),
-                    end=needed_date(record, "endDate", **where))
+        return Term(
+            start=needed_date(record, "startDate", **where),
+            end=needed_date(record, "endDate", **where),
+        )

@@ -67,10 +67,23 @@ class Quarantined:
     school: str = field(default="", compare=False)
 
     @classmethod
-    def from_error(cls, error: InvalidRecord, raw: str = "", *, school: str = "",
-                   resource: str = "", record_ref: str = "") -> Quarantined:
-        return cls(resource=error.resource or resource, record_ref=error.record_ref or record_ref,
-                   field=error.field, reason=error.reason, raw=raw, school=school)
+    def from_error(
+        cls,
+        error: InvalidRecord,
+        raw: str = "",
+        *,
+        school: str = "",
+        resource: str = "",
+        record_ref: str = "",
+    ) -> Quarantined:
+        return cls(
+            resource=error.resource or resource,
+            record_ref=error.record_ref or record_ref,
+            field=error.field,
+            reason=error.reason,
+            raw=raw,
+            school=school,
+        )
 
 
 @dataclass

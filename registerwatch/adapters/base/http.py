@@ -30,12 +30,18 @@ class ApiClient:
 
     vendor = "mis"
 
-    def __init__(self, base_url: str, *, school_id: str, credential_hint: str,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        school_id: str,
+        credential_hint: str,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.school_id = school_id
         self.credential_hint = credential_hint
@@ -58,31 +64,46 @@ class ApiClient:
     def classify(self, response: requests.Response) -> None:
         """Raise RetriableApiError or FatalApiError for a failed response; return if usable."""
         status = response.status_code
-        where = f"school {self.school_id!r}: {self.vendor} {response.request.method} " \
-                f"{path_of(response.url)}"
+        where = (
+            f"school {self.school_id!r}: {self.vendor} {response.request.method} "
+            f"{path_of(response.url)}"
+        )
         if status == 429:
-            raise RetriableApiError(f"{where} was rate limited (429)",
-                                    retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            raise RetriableApiError(
+                f"{where} was rate limited (429)",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         if 500 <= status <= 599:
-            raise RetriableApiError(f"{where} failed with {status}",
-                                    retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            raise RetriableApiError(
+                f"{where} failed with {status}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         if status in (401, 403):
             raise FatalApiError(f"{where}: MIS returned {status} — check {self.credential_hint}")
         if 400 <= status <= 499:
-            raise FatalApiError(f"{where}: MIS returned {status} ({body_summary(response)}) — "
-                                "this request will not succeed on retry; check the base_url "
-                                "and the API permissions for this school")
+            raise FatalApiError(
+                f"{where}: MIS returned {status} ({body_summary(response)}) — "
+                "this request will not succeed on retry; check the base_url "
+                "and the API permissions for this school"
+            )
         content_type = response.headers.get("Content-Type", "")
         if "html" in content_type.lower() or response.text.lstrip()[:15].lower().startswith(
-                ("<!doctype html", "<html")):
-            raise RetriableApiError(f"{where} returned an HTML page instead of data "
-                                    "(MIS maintenance?)")
+            ("<!doctype html", "<html")
+        ):
+            raise RetriableApiError(
+                f"{where} returned an HTML page instead of data (MIS maintenance?)"
+            )
 
     # -- the request loop -------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *,
-                parse: Callable[[requests.Response], Any] | None = None,
-                **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[requests.Response], Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Send with retries; return the response, or ``parse(response)`` when given.
 
         ``parse`` runs inside the retry loop, so a garbled body (a ValueError from the parser,
@@ -96,8 +117,9 @@ class ApiClient:
             headers = {**kwargs.pop("headers", {}), **self.auth_headers()}
             try:
                 self.request_count += 1
-                response = self.http.request(method, url, headers=headers, timeout=self.timeout,
-                                             **kwargs)
+                response = self.http.request(
+                    method, url, headers=headers, timeout=self.timeout, **kwargs
+                )
                 if response.status_code == 401 and not refreshed and self.on_unauthorised():
                     refreshed = True
                     attempt -= 1
@@ -111,25 +133,36 @@ class ApiClient:
                     raise RetriableApiError(
                         f"school {self.school_id!r}: {self.vendor} {method} "
                         f"{path_of(response.url)} returned a malformed body "
-                        f"({body_summary(response)})") from exc
+                        f"({body_summary(response)})"
+                    ) from exc
             except (requests.Timeout, requests.ConnectionError) as exc:
                 # A ConnectTimeout is both; either way the server was never reached in time.
-                what = ("did not answer in time" if isinstance(exc, requests.Timeout)
-                        else f"could not be reached at {self.base_url} (check base_url and "
-                             "the network)")
+                what = (
+                    "did not answer in time"
+                    if isinstance(exc, requests.Timeout)
+                    else f"could not be reached at {self.base_url} (check base_url and the network)"
+                )
                 error: RetriableApiError = RetriableApiError(
                     f"school {self.school_id!r}: {self.vendor} {method} {path_of(url)} "
-                    f"{what} ({type(exc).__name__})")
+                    f"{what} ({type(exc).__name__})"
+                )
             except RetriableApiError as exc:
                 error = exc
             if attempt >= self.retry.max_attempts:
                 raise RetriableApiError(
                     f"{error} — gave up after {attempt} attempts; the next run will retry",
-                    retry_after=error.retry_after)
+                    retry_after=error.retry_after,
+                )
             delay = self._backoff(attempt, error.retry_after)
-            log.warning("adapter.request_retried", vendor=self.vendor, school=self.school_id,
-                        path=path_of(url), attempt=attempt, delay=round(delay, 2),
-                        reason=str(error))
+            log.warning(
+                "adapter.request_retried",
+                vendor=self.vendor,
+                school=self.school_id,
+                path=path_of(url),
+                attempt=attempt,
+                delay=round(delay, 2),
+                reason=str(error),
+            )
             self.sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -138,7 +171,8 @@ class ApiClient:
             raise RetriableApiError(
                 f"school {self.school_id!r}: {self.vendor} asked to wait {retry_after:.0f}s "
                 "(Retry-After), longer than registerwatch waits; the next run will retry",
-                retry_after=retry_after)
+                retry_after=retry_after,
+            )
         return delay
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

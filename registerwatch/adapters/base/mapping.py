@@ -12,22 +12,39 @@ from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark
 
 
-def normalise_code(vendor_code: str | None, aliases: Mapping[str, str], *, resource: str,
-                   record_ref: str, field: str = "code") -> str:
+def normalise_code(
+    vendor_code: str | None,
+    aliases: Mapping[str, str],
+    *,
+    resource: str,
+    record_ref: str,
+    field: str = "code",
+) -> str:
     """A vendor code or alias as a national code; InvalidRecord when it is neither."""
     if vendor_code is None or str(vendor_code).strip() == "":
-        raise InvalidRecord("attendance code is missing", resource=resource,
-                            record_ref=record_ref, field=field)
+        raise InvalidRecord(
+            "attendance code is missing", resource=resource, record_ref=record_ref, field=field
+        )
     raw = str(vendor_code).strip()
     # An alias as written wins. National single-letter codes are case-sensitive (a CTF marks
     # string is, and a lower-case letter is more likely a vendor's private code than a typo);
     # only the two-character codes are read in any case, since "c1" cannot mean anything else.
-    code = aliases.get(raw) or aliases.get(raw.upper()) or (
-        raw.upper() if raw.upper() in {"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))}
-        else raw)
+    code = (
+        aliases.get(raw)
+        or aliases.get(raw.upper())
+        or (
+            raw.upper()
+            if raw.upper() in {"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))}
+            else raw
+        )
+    )
     if not is_known_code(code):
-        raise InvalidRecord(f"unknown attendance code {raw!r}", resource=resource,
-                            record_ref=record_ref, field=field)
+        raise InvalidRecord(
+            f"unknown attendance code {raw!r}",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        )
     return code
 
 
@@ -40,31 +57,40 @@ def parse_date(value: Any, *, resource: str, record_ref: str, field: str) -> dat
         # A date of birth is personal data: quarantine reasons reach logs and reports, so
         # say what is wrong without quoting it.
         shown = "the value" if _is_personal_date(field) else repr(value)
-        raise InvalidRecord(f"{shown} is not a valid date", resource=resource,
-                            record_ref=record_ref, field=field) from None
+        raise InvalidRecord(
+            f"{shown} is not a valid date", resource=resource, record_ref=record_ref, field=field
+        ) from None
 
 
 _PERSONAL_DATE_FIELDS = {"dob", "dateofbirth", "date_of_birth", "birthdate", "birth_date"}
 
 
 def _is_personal_date(field: str) -> bool:
-    return field.lower().replace("-", "_") in _PERSONAL_DATE_FIELDS or \
-        field.lower().replace("_", "") in _PERSONAL_DATE_FIELDS
+    return (
+        field.lower().replace("-", "_") in _PERSONAL_DATE_FIELDS
+        or field.lower().replace("_", "") in _PERSONAL_DATE_FIELDS
+    )
 
 
-def parse_instant(value: Any, *, resource: str, record_ref: str, field: str,
-                  default_tz: Any = None) -> datetime | None:
+def parse_instant(
+    value: Any, *, resource: str, record_ref: str, field: str, default_tz: Any = None
+) -> datetime | None:
     """An ISO 8601 instant; naive values are taken in ``default_tz`` (the MIS's local time)."""
     if value in (None, ""):
         return None
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRecord(f"{value!r} is not a valid date-time", resource=resource,
-                            record_ref=record_ref, field=field) from None
+        raise InvalidRecord(
+            f"{value!r} is not a valid date-time",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        ) from None
     if parsed.tzinfo is None:
         if default_tz is None:
             from registerwatch.calendar import LONDON
+
             default_tz = LONDON
         parsed = parsed.replace(tzinfo=default_tz)
     return parsed
@@ -72,8 +98,12 @@ def parse_instant(value: Any, *, resource: str, record_ref: str, field: str,
 
 def require(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Any:
     if key not in record or record[key] is None:
-        raise InvalidRecord(f"required field {key!r} is missing", resource=resource,
-                            record_ref=record_ref, field=key)
+        raise InvalidRecord(
+            f"required field {key!r} is missing",
+            resource=resource,
+            record_ref=record_ref,
+            field=key,
+        )
     return record[key]
 
 
@@ -99,5 +129,3 @@ def _later_or_equal(candidate: Mark, current: Mark) -> bool:
     if current.recorded_at is None:
         return True
     return candidate.recorded_at >= current.recorded_at
-
-

@@ -47,19 +47,30 @@ def page_records(page: Any) -> list[Any]:
 class Paginator(Generic[V]):
     """A start value, the rule for the next one, and the guards every paginator shares."""
 
-    def __init__(self, start_value: V, *, max_pages: int = MAX_PAGES,
-                 records_of: Callable[[Any], list[Any]] = page_records) -> None:
+    def __init__(
+        self,
+        start_value: V,
+        *,
+        max_pages: int = MAX_PAGES,
+        records_of: Callable[[Any], list[Any]] = page_records,
+    ) -> None:
         self.start_value = start_value
         self.max_pages = max_pages
         self.records_of = records_of
 
-    def get_next(self, page: Any, current: V, *,
-                 what: str) -> V | None:  # pragma: no cover - abstract
+    def get_next(
+        self, page: Any, current: V, *, what: str
+    ) -> V | None:  # pragma: no cover - abstract
         """The value that fetches the page after ``page``; None when ``page`` was the last."""
         raise NotImplementedError
 
-    def pages(self, fetch: Callable[[V], Any], *, what: str,
-              identity: Callable[[Any], str | None] | None = None) -> Iterator[list[Any]]:
+    def pages(
+        self,
+        fetch: Callable[[V], Any],
+        *,
+        what: str,
+        identity: Callable[[Any], str | None] | None = None,
+    ) -> Iterator[list[Any]]:
         """Every non-empty page's records, in order.
 
         ``identity`` (an item's stable id) turns on the consistency checks: a page that
@@ -76,14 +87,18 @@ class Paginator(Generic[V]):
             if identity is not None:
                 ids = [i for i in map(identity, records) if i is not None]
                 if ids and ids == previous:
-                    raise PagingError(f"{what}: page {number} repeats page {number - 1} — the "
-                                      "MIS is not honouring the paging parameter; stopping "
-                                      "rather than looping")
+                    raise PagingError(
+                        f"{what}: page {number} repeats page {number - 1} — the "
+                        "MIS is not honouring the paging parameter; stopping "
+                        "rather than looping"
+                    )
                 moved = seen.intersection(ids)
                 if moved:
-                    raise ListingChangedError(f"{what}: {len(moved)} item(s) of an earlier "
-                                              f"page came back on page {number}: the data "
-                                              "changed while paging")
+                    raise ListingChangedError(
+                        f"{what}: {len(moved)} item(s) of an earlier "
+                        f"page came back on page {number}: the data "
+                        "changed while paging"
+                    )
                 seen.update(ids)
                 previous = ids
             if records:
@@ -92,23 +107,33 @@ class Paginator(Generic[V]):
             if following is None:
                 return
             current = self.advance(current, following, what=what, number=number)
-        raise PagingError(f"{what}: still full pages after {self.max_pages} pages — more than "
-                          f"{self.max_pages} pages means the MIS is not ending the list")
+        raise PagingError(
+            f"{what}: still full pages after {self.max_pages} pages — more than "
+            f"{self.max_pages} pages means the MIS is not ending the list"
+        )
 
     def advance(self, current: V, following: V, *, what: str, number: int) -> V:
         """Refuse a next value that does not move on (the SDK's "loop detected" check)."""
         if following == current:
-            raise PagingError(f"{what}: the next page value {following!r} repeated (page "
-                              f"{number}); stopped rather than loop")
+            raise PagingError(
+                f"{what}: the next page value {following!r} repeated (page "
+                f"{number}); stopped rather than loop"
+            )
         return following
 
 
 class PageNumberPaginator(Paginator[int]):
     """Page numbers from 1 with a fixed page size; a page shorter than the size is the last."""
 
-    def __init__(self, page_size: int, *, max_page_size: int | None = None,
-                 max_pages: int = MAX_PAGES, start: int = 1,
-                 records_of: Callable[[Any], list[Any]] = page_records) -> None:
+    def __init__(
+        self,
+        page_size: int,
+        *,
+        max_page_size: int | None = None,
+        max_pages: int = MAX_PAGES,
+        start: int = 1,
+        records_of: Callable[[Any], list[Any]] = page_records,
+    ) -> None:
         if page_size < 1 or (max_page_size is not None and page_size > max_page_size):
             raise ValueError(f"page_size must be 1-{max_page_size or 'any'}; got {page_size}")
         super().__init__(start, max_pages=max_pages, records_of=records_of)
@@ -121,8 +146,13 @@ class PageNumberPaginator(Paginator[int]):
 class OffsetPaginator(Paginator[int]):
     """An item offset from 0 with a fixed limit; a page shorter than the limit is the last."""
 
-    def __init__(self, page_size: int, *, max_pages: int = MAX_PAGES,
-                 records_of: Callable[[Any], list[Any]] = page_records) -> None:
+    def __init__(
+        self,
+        page_size: int,
+        *,
+        max_pages: int = MAX_PAGES,
+        records_of: Callable[[Any], list[Any]] = page_records,
+    ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1; got {page_size}")
         super().__init__(0, max_pages=max_pages, records_of=records_of)
@@ -143,9 +173,14 @@ class CursorPaginator(Paginator[int | None]):
     empty); ``max_pages`` bounds even that.
     """
 
-    def __init__(self, *, max_pages: int = MAX_PAGES, has_more_key: str = "has_more",
-                 cursor_key: str = "cursor",
-                 records_of: Callable[[Any], list[Any]] = page_records) -> None:
+    def __init__(
+        self,
+        *,
+        max_pages: int = MAX_PAGES,
+        has_more_key: str = "has_more",
+        cursor_key: str = "cursor",
+        records_of: Callable[[Any], list[Any]] = page_records,
+    ) -> None:
         super().__init__(None, max_pages=max_pages, records_of=records_of)
         self.has_more_key = has_more_key
         self.cursor_key = cursor_key
@@ -155,31 +190,42 @@ class CursorPaginator(Paginator[int | None]):
         if has_more is False or has_more is None:
             return None
         if has_more is not True:
-            raise PagingError(f"{what} broke its paging contract: {self.has_more_key} is "
-                              f"{has_more!r}, not true or false")
+            raise PagingError(
+                f"{what} broke its paging contract: {self.has_more_key} is "
+                f"{has_more!r}, not true or false"
+            )
         raw = page.get(self.cursor_key)
         if raw is None:
-            raise PagingError(f"{what} broke its paging contract: {self.has_more_key} is true but "
-                              "there is no cursor; stopped rather than miss the remaining "
-                              "records")
-        if isinstance(raw, bool) or not isinstance(raw, int | str) or \
-                not str(raw).lstrip("-").isdigit():
+            raise PagingError(
+                f"{what} broke its paging contract: {self.has_more_key} is true but "
+                "there is no cursor; stopped rather than miss the remaining "
+                "records"
+            )
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | str)
+            or not str(raw).lstrip("-").isdigit()
+        ):
             raise PagingError(f"{what} broke its paging contract: cursor {raw!r} is not an integer")
         return int(raw)
 
-    def advance(self, current: int | None, following: int | None, *, what: str,
-                number: int) -> int | None:
+    def advance(
+        self, current: int | None, following: int | None, *, what: str, number: int
+    ) -> int | None:
         assert following is not None
         if current is not None and following == current:
-            raise PagingError(f"{what} broke its paging contract: cursor {following} repeated "
-                              f"(page {number}); stopped rather than loop")
+            raise PagingError(
+                f"{what} broke its paging contract: cursor {following} repeated "
+                f"(page {number}); stopped rather than loop"
+            )
         if current is not None and following < current:
-            raise PagingError(f"{what} broke its paging contract: cursor went backwards from "
-                              f"{current} to {following} (page {number}); stopped rather than "
-                              "read records twice")
+            raise PagingError(
+                f"{what} broke its paging contract: cursor went backwards from "
+                f"{current} to {following} (page {number}); stopped rather than "
+                "read records twice"
+            )
         if following < 0:
-            raise PagingError(f"{what} broke its paging contract: cursor {following} is "
-                              "negative")
+            raise PagingError(f"{what} broke its paging contract: cursor {following} is negative")
         return following
 
 
@@ -187,9 +233,14 @@ class LinkPaginator(Paginator[str]):
     """Follows the next link a page carries (HATEOAS ``links.next``, or an RFC 8288 ``Link``
     header the vendor's fetch puts in the page); no link ends the list."""
 
-    def __init__(self, first: str, next_link: Callable[[Any], str | None], *,
-                 max_pages: int = MAX_PAGES,
-                 records_of: Callable[[Any], list[Any]] = page_records) -> None:
+    def __init__(
+        self,
+        first: str,
+        next_link: Callable[[Any], str | None],
+        *,
+        max_pages: int = MAX_PAGES,
+        records_of: Callable[[Any], list[Any]] = page_records,
+    ) -> None:
         super().__init__(first, max_pages=max_pages, records_of=records_of)
         self.next_link = next_link
 
@@ -197,8 +248,9 @@ class LinkPaginator(Paginator[str]):
         return self.next_link(page) or None
 
 
-def read_consistently(read: Callable[[], R], *, what: str, vendor: str, school: str,
-                      reads: int = MAX_LISTING_READS) -> R:
+def read_consistently(
+    read: Callable[[], R], *, what: str, vendor: str, school: str, reads: int = MAX_LISTING_READS
+) -> R:
     """``read()`` again from the start while it raises ListingChangedError, up to ``reads``
     times; then PagingError, and nothing of the listing is used."""
     for attempt in range(1, reads + 1):
@@ -209,12 +261,19 @@ def read_consistently(read: Callable[[], R], *, what: str, vendor: str, school: 
                 raise PagingError(
                     f"{what} kept changing while it was paged ({_reason(exc, what)}); after it "
                     f"kept changing over {attempt} reads nothing from it was used — the next "
-                    "run will retry") from exc
-            log.warning("adapter.listing_moved", vendor=vendor, school=school, what=what,
-                        attempt=attempt, reason=_reason(exc, what))
+                    "run will retry"
+                ) from exc
+            log.warning(
+                "adapter.listing_moved",
+                vendor=vendor,
+                school=school,
+                what=what,
+                attempt=attempt,
+                reason=_reason(exc, what),
+            )
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reason(exc: Exception, what: str) -> str:
     text = str(exc)
-    return text[len(what) + 2:] if text.startswith(f"{what}: ") else text
+    return text[len(what) + 2 :] if text.startswith(f"{what}: ") else text

@@ -38,24 +38,35 @@ def raw_text(record: Any) -> str:
         return repr(record)[:RAW_LIMIT]
 
 
-def validation_error(exc: ValidationError, *, resource: str, record_ref: str,
-                     fields: Mapping[str, str]) -> InvalidRecord:
+def validation_error(
+    exc: ValidationError, *, resource: str, record_ref: str, fields: Mapping[str, str]
+) -> InvalidRecord:
     """A pydantic error as InvalidRecord naming the vendor's field, not the schema's."""
     first = exc.errors()[0]
     schema_field = ".".join(str(p) for p in first.get("loc", ())) or None
-    return InvalidRecord(str(first.get("msg", "invalid value")), resource=resource,
-                         record_ref=record_ref,
-                         field=fields.get(schema_field or "", schema_field))
+    return InvalidRecord(
+        str(first.get("msg", "invalid value")),
+        resource=resource,
+        record_ref=record_ref,
+        field=fields.get(schema_field or "", schema_field),
+    )
 
 
-def quarantine(error: InvalidRecord, record: Any, *, vendor: str, school: str, resource: str,
-               record_ref: str) -> Quarantined:
+def quarantine(
+    error: InvalidRecord, record: Any, *, vendor: str, school: str, resource: str, record_ref: str
+) -> Quarantined:
     """The quarantine entry for a record that would not map (see the module docstring)."""
-    entry = Quarantined.from_error(error, raw_text(record), school=school, resource=resource,
-                                   record_ref=record_ref)
+    entry = Quarantined.from_error(
+        error, raw_text(record), school=school, resource=resource, record_ref=record_ref
+    )
     # Resource and field only: a reason can name a value, a reference a pupil's record.
-    log.warning("adapter.record_quarantined", vendor=vendor, school=school,
-                resource=entry.resource, field=entry.field)
+    log.warning(
+        "adapter.record_quarantined",
+        vendor=vendor,
+        school=school,
+        resource=entry.resource,
+        field=entry.field,
+    )
     return entry
 
 
@@ -82,14 +93,19 @@ class Stream(Generic[T]):
                 return f"{self.name} {'/'.join(values)}"
         return f"{self.name} at {position}"
 
-    def map_records(self, records: Iterable[Any],
-                    keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+    def map_records(
+        self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Batch[T]:
         """Map records in feed order; a record that will not map is quarantined."""
-        return self.map_positioned(((f"item {n}", r) for n, r in enumerate(records, start=1)),
-                                   keep=keep)
+        return self.map_positioned(
+            ((f"item {n}", r) for n, r in enumerate(records, start=1)), keep=keep
+        )
 
-    def map_positioned(self, pairs: Iterable[tuple[str, Any]],
-                       keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+    def map_positioned(
+        self,
+        pairs: Iterable[tuple[str, Any]],
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> Batch[T]:
         """Map ``(position, record)`` pairs; ``keep`` drops records that are no record of
         this resource (not quarantined: nothing is wrong with them)."""
         batch: Batch[T] = Batch()
@@ -106,14 +122,20 @@ class Stream(Generic[T]):
     def map_one(self, record: Any, ref: str) -> T:
         """``to_schema`` for one record, with every refusal as InvalidRecord."""
         if not isinstance(record, Mapping):
-            raise InvalidRecord("record is not a JSON object", resource=self.name,
-                                record_ref=ref)
+            raise InvalidRecord("record is not a JSON object", resource=self.name, record_ref=ref)
         try:
             return self.to_schema(record, ref)
         except ValidationError as exc:
-            raise validation_error(exc, resource=self.name, record_ref=ref,
-                                   fields=self.fields) from None
+            raise validation_error(
+                exc, resource=self.name, record_ref=ref, fields=self.fields
+            ) from None
 
     def quarantine(self, error: InvalidRecord, record: Any, ref: str) -> Quarantined:
-        return quarantine(error, record, vendor=self.vendor, school=self.school_id,
-                          resource=self.name, record_ref=ref)
+        return quarantine(
+            error,
+            record,
+            vendor=self.vendor,
+            school=self.school_id,
+            resource=self.name,
+            record_ref=ref,
+        )

@@ -25,8 +25,21 @@ from registerwatch.adapters.ctf.parser import (
 )
 
 __all__ = [
-    "FACTS", "NOT_IN_SESSION", "VENDOR_SINGLE_CHARACTER_CODES", "CtfAdapter", "CtfDocument",
-    "CtfFileError", "CtfHeader", "CtfSchool", "CtfYearData", "DecodedMarks", "DecodedSession",
-    "MisalignedMarksError", "UndecodableSession", "decode_attendance_marks", "derive_mis_id",
-    "load_ctf_tree", "parse_ctf",
+    "FACTS",
+    "NOT_IN_SESSION",
+    "VENDOR_SINGLE_CHARACTER_CODES",
+    "CtfAdapter",
+    "CtfDocument",
+    "CtfFileError",
+    "CtfHeader",
+    "CtfSchool",
+    "CtfYearData",
+    "DecodedMarks",
+    "DecodedSession",
+    "MisalignedMarksError",
+    "UndecodableSession",
+    "decode_attendance_marks",
+    "derive_mis_id",
+    "load_ctf_tree",
+    "parse_ctf",
 ]

@@ -63,18 +63,23 @@ class CtfAdapter:
 
     def files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(p for p in self.path.iterdir()
-                          if p.is_file() and p.suffix.lower() == ".xml")
+            return sorted(
+                p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() == ".xml"
+            )
         if self.path.is_file():
             return [self.path]
-        raise CtfFileError(str(self.path), f"does not exist — check the [schools.mis] path for "
-                                           f"school {self.school_id!r}")
+        raise CtfFileError(
+            str(self.path),
+            f"does not exist — check the [schools.mis] path for school {self.school_id!r}",
+        )
 
     def documents(self) -> list[CtfDocument]:
         """Every file parsed once (until ``close``), oldest first."""
         if self._documents is None:
-            documents = [parse_ctf(path, school_id=self.school_id, laestab=self.laestab)
-                         for path in self.files()]
+            documents = [
+                parse_ctf(path, school_id=self.school_id, laestab=self.laestab)
+                for path in self.files()
+            ]
             documents.sort(key=_file_order)
             log.info("ctf.folder_read", school=self.school_id, files=len(documents))
             self._documents = documents

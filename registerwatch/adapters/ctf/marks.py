@@ -71,9 +71,9 @@ def session_at(start: date, offset: int) -> tuple[date, Session]:
     return start + timedelta(days=day), _SESSION_BY_POSITION[position]
 
 
-def decode_attendance_marks(start: date, marks: str, *,
-                            aliases: Mapping[str, str] = VENDOR_SINGLE_CHARACTER_CODES
-                            ) -> DecodedMarks:
+def decode_attendance_marks(
+    start: date, marks: str, *, aliases: Mapping[str, str] = VENDOR_SINGLE_CHARACTER_CODES
+) -> DecodedMarks:
     """Decode an AttendanceMarks string that begins on ``start``.
 
     Leading and trailing whitespace is taken as formatting (pretty-printed XML) and removed.
@@ -85,7 +85,8 @@ def decode_attendance_marks(start: date, marks: str, *,
     if len(text) % SESSIONS_PER_DAY:
         raise MisalignedMarksError(
             f"has {len(text)} characters, an odd number: two characters (AM, PM) per date are "
-            "expected, so the dates of these marks cannot be trusted")
+            "expected, so the dates of these marks cannot be trusted"
+        )
     sessions: list[DecodedSession] = []
     undecodable: list[UndecodableSession] = []
     skipped = 0
@@ -97,12 +98,27 @@ def decode_attendance_marks(start: date, marks: str, *,
         try:
             # normalise_code applies the alias table, then checks the national (2024 and legacy
             # 2006) table; it keeps case, so a lower-case letter is not silently read as a code.
-            code = normalise_code(character, aliases, resource="marks", record_ref="",
-                                  field=f"AttendanceMarks[{offset}]")
+            code = normalise_code(
+                character,
+                aliases,
+                resource="marks",
+                record_ref="",
+                field=f"AttendanceMarks[{offset}]",
+            )
         except InvalidRecord as error:
-            undecodable.append(UndecodableSession(offset=offset, date=day, session=session,
-                                                  character=character, reason=error.reason))
+            undecodable.append(
+                UndecodableSession(
+                    offset=offset,
+                    date=day,
+                    session=session,
+                    character=character,
+                    reason=error.reason,
+                )
+            )
             continue
-        sessions.append(DecodedSession(offset=offset, date=day, session=session, code=code,
-                                       vendor_code=character))
+        sessions.append(
+            DecodedSession(
+                offset=offset, date=day, session=session, code=code, vendor_code=character
+            )
+        )
     return DecodedMarks(sessions=sessions, undecodable=undecodable, not_in_session=skipped)

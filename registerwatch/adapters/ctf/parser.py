@@ -51,8 +51,14 @@ ATTENDANCE_START_ELEMENTS = ("AttendanceStartDate", "AttendStartDate")
 
 SexCode = Literal["M", "F", "U"]
 # INFERRED (spellings tolerated beyond the M/F the exporters write); the schema keeps M, F or U.
-SEX_VALUES: dict[str, SexCode] = {"M": "M", "F": "F", "U": "U", "MALE": "M", "FEMALE": "F",
-                                  "UNKNOWN": "U"}
+SEX_VALUES: dict[str, SexCode] = {
+    "M": "M",
+    "F": "F",
+    "U": "U",
+    "MALE": "M",
+    "FEMALE": "F",
+    "UNKNOWN": "U",
+}
 # INFERRED (CBDS SEN provision codes, from memory; check against the CTF 25 code sets):
 # E = EHC plan, S = statement (pre-2014, the EHC plan's predecessor), K = SEN support, N = none.
 SEN_PROVISION_EHCP = frozenset({"E", "S"})
@@ -61,13 +67,17 @@ SEN_PROVISION_SUPPORT = frozenset({"K"})
 _TRUE = frozenset({"true", "1", "y", "yes"})
 _FALSE = frozenset({"false", "0", "n", "no"})
 
-DTD_REFUSED = ("CTF files must not contain a DTD or entities (possible billion-laughs / "
-               "external-entity attack); refused")
+DTD_REFUSED = (
+    "CTF files must not contain a DTD or entities (possible billion-laughs / "
+    "external-entity attack); refused"
+)
 # Markers looked for in the raw bytes before parsing, in the encodings a CTF may plausibly use.
 # This is the first line of defence; the parsed document's DOCTYPE is checked as well.
-_DTD_MARKERS = tuple(marker.encode(encoding)
-                     for marker in ("<!DOCTYPE", "<!ENTITY")
-                     for encoding in ("ascii", "utf-16-le", "utf-16-be"))
+_DTD_MARKERS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("ascii", "utf-16-le", "utf-16-be")
+)
 
 
 class CtfFileError(InputFileError):
@@ -148,9 +158,16 @@ class CtfDocument:
 
 def _safe_parser(encoding: str | None = None) -> etree.XMLParser:
     # A fresh parser per document: lxml parsers are not safe to share between threads.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, remove_comments=True,
-                           remove_pis=True, encoding=encoding)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        encoding=encoding,
+    )
 
 
 def _refuse_dtd_markers(raw: bytes, file: str) -> None:
@@ -161,11 +178,19 @@ def _refuse_dtd_markers(raw: bytes, file: str) -> None:
 
 # libxml2 error types that mean "this document declares or uses entities" (a stray "&" in text
 # is ERR_NAME_REQUIRED or ERR_ENTITYREF_SEMICOL_MISSING: plain malformed XML, not listed).
-_ENTITY_ERROR_TYPES = frozenset({"ERR_UNDECLARED_ENTITY", "ERR_UNPARSED_ENTITY",
-                                 "ERR_EXT_ENTITY_STANDALONE", "ERR_DOCTYPE_NOT_FINISHED",
-                                 "ERR_ENTITYREF_IN_DTD", "ERR_ENTITYREF_IN_PROLOG"})
-_ERROR_TYPE_NAMES = {getattr(etree.ErrorTypes, name): name for name in dir(etree.ErrorTypes)
-                     if name.isupper()}
+_ENTITY_ERROR_TYPES = frozenset(
+    {
+        "ERR_UNDECLARED_ENTITY",
+        "ERR_UNPARSED_ENTITY",
+        "ERR_EXT_ENTITY_STANDALONE",
+        "ERR_DOCTYPE_NOT_FINISHED",
+        "ERR_ENTITYREF_IN_DTD",
+        "ERR_ENTITYREF_IN_PROLOG",
+    }
+)
+_ERROR_TYPE_NAMES = {
+    getattr(etree.ErrorTypes, name): name for name in dir(etree.ErrorTypes) if name.isupper()
+}
 
 
 def _is_entity_error(exc: etree.XMLSyntaxError) -> bool:
@@ -193,9 +218,12 @@ def _parse_refusing_dtd(raw: bytes, file: str, encoding: str | None = None) -> e
             raise CtfFileError(file, DTD_REFUSED) from None
         log.warning("ctf.file_refused", file=file, problem="malformed")
         line, column = exc.position if exc.position else (exc.lineno, 0)
-        raise CtfFileError(file, f"is not well-formed XML: line {line}, column {column}: "
-                                 f"{exc.msg} — the file is damaged or not XML; export it "
-                                 "again") from None
+        raise CtfFileError(
+            file,
+            f"is not well-formed XML: line {line}, column {column}: "
+            f"{exc.msg} — the file is damaged or not XML; export it "
+            "again",
+        ) from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         log.warning("ctf.file_refused", file=file, problem="dtd")
@@ -216,13 +244,17 @@ def load_ctf_tree(raw: bytes, file: str, *, encoding: str | None = None) -> etre
             element.tag = etree.QName(element).localname
     if root.tag != ROOT_ELEMENT:
         log.warning("ctf.file_refused", file=file, problem="root")
-        raise CtfFileError(file, f"root element is <{root.tag}>, expected <{ROOT_ELEMENT}>: "
-                                 "this is not a Common Transfer File")
+        raise CtfFileError(
+            file,
+            f"root element is <{root.tag}>, expected <{ROOT_ELEMENT}>: "
+            "this is not a Common Transfer File",
+        )
     return root
 
 
-def _read_source(source: bytes | str | Path, name: str | None
-                 ) -> tuple[bytes, str, str, str | None]:
+def _read_source(
+    source: bytes | str | Path, name: str | None
+) -> tuple[bytes, str, str, str | None]:
     """(raw bytes, display name for errors, short name for refs, encoding override)."""
     if isinstance(source, bytes):
         label = name or "<bytes>"
@@ -236,8 +268,10 @@ def _read_source(source: bytes | str | Path, name: str | None
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise CtfFileError(str(path), f"cannot be read ({exc.strerror or exc}) — check the "
-                                      "path and its permissions") from None
+        raise CtfFileError(
+            str(path),
+            f"cannot be read ({exc.strerror or exc}) — check the path and its permissions",
+        ) from None
     return raw, str(path), name or path.name, None
 
 
@@ -270,8 +304,13 @@ def _all(element: etree._Element | None, path: str) -> list[etree._Element]:
 # -- the parser -----------------------------------------------------------------------------------
 
 
-def parse_ctf(source: bytes | str | Path, *, school_id: str, laestab: str | None = None,
-              name: str | None = None) -> CtfDocument:
+def parse_ctf(
+    source: bytes | str | Path,
+    *,
+    school_id: str,
+    laestab: str | None = None,
+    name: str | None = None,
+) -> CtfDocument:
     """Parse one CTF into the common schema.
 
     ``source`` is the file's bytes, a path (``Path`` or ``str``), or XML text (a ``str`` whose
@@ -289,13 +328,25 @@ def parse_ctf(source: bytes | str | Path, *, school_id: str, laestab: str | None
     seen: dict[str, int] = {}
     pupils = _all(root.find("CTFpupilData"), "Pupil")
     for index, element in enumerate(pupils, start=1):
-        _read_pupil(element, index, document, school_id=school_id, target_laestab=target,
-                    as_of=as_of, seen=seen)
-    log.info("ctf.file_parsed", file=short, version=header.version, pupils=len(pupils),
-             pupils_mapped=len(document.pupils.records),
-             marks=len(document.marks.records),
-             years_of_other_schools=sum(not y.marks_imported for y in document.attendance_years),
-             quarantined=len(document.pupils.quarantined) + len(document.marks.quarantined))
+        _read_pupil(
+            element,
+            index,
+            document,
+            school_id=school_id,
+            target_laestab=target,
+            as_of=as_of,
+            seen=seen,
+        )
+    log.info(
+        "ctf.file_parsed",
+        file=short,
+        version=header.version,
+        pupils=len(pupils),
+        pupils_mapped=len(document.pupils.records),
+        marks=len(document.marks.records),
+        years_of_other_schools=sum(not y.marks_imported for y in document.attendance_years),
+        quarantined=len(document.pupils.quarantined) + len(document.marks.quarantined),
+    )
     return document
 
 
@@ -318,9 +369,12 @@ def _header(root: etree._Element) -> CtfHeader:
 def _school(element: etree._Element | None) -> CtfSchool | None:
     if element is None:
         return None
-    return CtfSchool(lea=_text(element, "LEA"), estab=_text(element, "Estab"),
-                     name=_text(element, "SchoolName"),
-                     academic_year=_text(element, "AcademicYear"))
+    return CtfSchool(
+        lea=_text(element, "LEA"),
+        estab=_text(element, "Estab"),
+        name=_text(element, "SchoolName"),
+        academic_year=_text(element, "AcademicYear"),
+    )
 
 
 def _datetime_or_none(value: str | None) -> datetime | None:
@@ -359,9 +413,16 @@ def derive_mis_id(upn: str | None, application_reference: str | None) -> str | N
     return None
 
 
-def _read_pupil(element: etree._Element, index: int, document: CtfDocument, *,
-                school_id: str, target_laestab: str | None, as_of: date | None,
-                seen: dict[str, int]) -> None:
+def _read_pupil(
+    element: etree._Element,
+    index: int,
+    document: CtfDocument,
+    *,
+    school_id: str,
+    target_laestab: str | None,
+    as_of: date | None,
+    seen: dict[str, int],
+) -> None:
     record_ref = f"{document.name}#pupil[{index}]"
     upn = _text(element, "UPN")
     mis_id = derive_mis_id(upn, _text(element, "ApplicationReference"))
@@ -369,12 +430,17 @@ def _read_pupil(element: etree._Element, index: int, document: CtfDocument, *,
         reason = "has no UPN and no ApplicationReference, so it cannot be keyed"
         document.pupils.quarantined.append(Quarantined("pupils", record_ref, "UPN", reason))
         if element.find("Attendance") is not None:
-            document.marks.quarantined.append(Quarantined(
-                "marks", record_ref, "UPN", f"pupil {reason}: its attendance was set aside"))
+            document.marks.quarantined.append(
+                Quarantined(
+                    "marks", record_ref, "UPN", f"pupil {reason}: its attendance was set aside"
+                )
+            )
         return
     if mis_id in seen:
-        reason = (f"has the same UPN or ApplicationReference as pupil {seen[mis_id]} in this "
-                  "file (census rule 1520): set aside with its attendance; correct it in the MIS")
+        reason = (
+            f"has the same UPN or ApplicationReference as pupil {seen[mis_id]} in this "
+            "file (census rule 1520): set aside with its attendance; correct it in the MIS"
+        )
         document.pupils.quarantined.append(Quarantined("pupils", record_ref, "UPN", reason))
         if element.find("Attendance") is not None:
             document.marks.quarantined.append(Quarantined("marks", record_ref, "UPN", reason))
@@ -382,14 +448,20 @@ def _read_pupil(element: etree._Element, index: int, document: CtfDocument, *,
     seen[mis_id] = index
     pupil_id = f"{school_id}:{mis_id}"
     try:
-        document.pupils.records.append(_pupil(element, upn, pupil_id, mis_id, school_id,
-                                              record_ref, as_of))
+        document.pupils.records.append(
+            _pupil(element, upn, pupil_id, mis_id, school_id, record_ref, as_of)
+        )
     except InvalidRecord as error:
         document.pupils.quarantined.append(Quarantined.from_error(error))
     # A pupil set aside for a bad detail still has a sound key, so its marks are kept: the
     # register is the legal record, and the pupil arrives once the MIS data is fixed.
-    _read_attendance(element.find("Attendance"), document, pupil_id=pupil_id,
-                     record_ref=record_ref, target_laestab=target_laestab)
+    _read_attendance(
+        element.find("Attendance"),
+        document,
+        pupil_id=pupil_id,
+        record_ref=record_ref,
+        target_laestab=target_laestab,
+    )
 
 
 def _invalid(reason: str, record_ref: str, field_name: str) -> InvalidRecord:
@@ -402,12 +474,22 @@ def _detail(element: etree._Element, *names: str) -> str | None:
     return value if value is not None else _text(element.find("BasicDetails"), *names)
 
 
-def _pupil(element: etree._Element, upn: str | None, pupil_id: str, mis_id: str,
-           school_id: str, record_ref: str, as_of: date | None) -> Pupil:
+def _pupil(
+    element: etree._Element,
+    upn: str | None,
+    pupil_id: str,
+    mis_id: str,
+    school_id: str,
+    record_ref: str,
+    as_of: date | None,
+) -> Pupil:
     address = _address(element.find("Address"))
     try:
         return Pupil(
-            id=pupil_id, school_id=school_id, mis_id=mis_id, upn=upn,
+            id=pupil_id,
+            school_id=school_id,
+            mis_id=mis_id,
+            upn=upn,
             former_upn=_detail(element, "FormerUPN"),
             legal_forename=_detail(element, "Forename"),
             legal_surname=_detail(element, "Surname"),
@@ -421,14 +503,16 @@ def _pupil(element: etree._Element, upn: str | None, pupil_id: str, mis_id: str,
             contacts=_contacts(element.find("Contacts"), address, record_ref),
             **_sen(element.find("SENhistory"), record_ref),
             fsm=_fsm(element.find("FSMhistory"), record_ref, as_of),
-            looked_after=_flag(_text(element.find("LookedAfter"), "InCare"), record_ref,
-                               "LookedAfter/InCare"),
+            looked_after=_flag(
+                _text(element.find("LookedAfter"), "InCare"), record_ref, "LookedAfter/InCare"
+            ),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         # The message, never the input: the input may be a name or a date of birth.
-        raise _invalid(first["msg"], record_ref,
-                       ".".join(str(p) for p in first["loc"]) or "Pupil") from None
+        raise _invalid(
+            first["msg"], record_ref, ".".join(str(p) for p in first["loc"]) or "Pupil"
+        ) from None
 
 
 def _date(value: str | None, record_ref: str, field_name: str) -> date | None:
@@ -488,16 +572,20 @@ def _address(element: etree._Element | None) -> Address | None:
             lines.append(place)
     address_lines = element.find("AddressLines")
     if address_lines is not None:
-        lines += [line for i in range(1, 6)
-                  if (line := _text(address_lines, f"AddressLine{i}")) is not None]
+        lines += [
+            line
+            for i in range(1, 6)
+            if (line := _text(address_lines, f"AddressLine{i}")) is not None
+        ]
     postcode = _text(element, "PostCode")
     if not lines and town is None and postcode is None:
         return None
     return Address(lines=lines, town=town, postcode=postcode)
 
 
-def _contacts(element: etree._Element | None, pupil_address: Address | None,
-              record_ref: str) -> list[Contact]:
+def _contacts(
+    element: etree._Element | None, pupil_address: Address | None, record_ref: str
+) -> list[Contact]:
     """``<Contacts><Contact>``: INFERRED children (Order, Title, Forename, Surname,
     Relationship, AddressAsPupil, Address, Phones/Phone/PhoneNo); see the module docs.
 
@@ -507,8 +595,15 @@ def _contacts(element: etree._Element | None, pupil_address: Address | None,
     contacts: list[tuple[int, Contact]] = []
     for position, contact in enumerate(_all(element, "Contact"), start=1):
         where = f"Contacts/Contact[{position}]"
-        name = " ".join(p for p in (_text(contact, "Title"), _text(contact, "Forename"),
-                                     _text(contact, "Surname")) if p)
+        name = " ".join(
+            p
+            for p in (
+                _text(contact, "Title"),
+                _text(contact, "Forename"),
+                _text(contact, "Surname"),
+            )
+            if p
+        )
         if not name:
             raise _invalid("contact has no name", record_ref, f"{where}/Surname")
         order_text = _text(contact, "Order")
@@ -518,18 +613,29 @@ def _contacts(element: etree._Element | None, pupil_address: Address | None,
             order = int(order_text)
         else:
             raise _invalid(f"{order_text!r} is not a whole number", record_ref, f"{where}/Order")
-        at_pupil_address = _flag(_text(contact, "AddressAsPupil"), record_ref,
-                                 f"{where}/AddressAsPupil")
-        phones = [phone for p in _all(contact, "Phones/Phone")
-                  if (phone := _text(p, "PhoneNo")) is not None]
-        contacts.append((order, Contact(
-            name=name,
-            relationship=_text(contact, "Relationship"),
-            address=pupil_address if at_pupil_address else _address(contact.find("Address")),
-            phone=phones[0] if phones else None,
-            lives_with=at_pupil_address,
-            priority=order,
-        )))
+        at_pupil_address = _flag(
+            _text(contact, "AddressAsPupil"), record_ref, f"{where}/AddressAsPupil"
+        )
+        phones = [
+            phone
+            for p in _all(contact, "Phones/Phone")
+            if (phone := _text(p, "PhoneNo")) is not None
+        ]
+        contacts.append(
+            (
+                order,
+                Contact(
+                    name=name,
+                    relationship=_text(contact, "Relationship"),
+                    address=pupil_address
+                    if at_pupil_address
+                    else _address(contact.find("Address")),
+                    phone=phones[0] if phones else None,
+                    lives_with=at_pupil_address,
+                    priority=order,
+                ),
+            )
+        )
     return [c for _, c in sorted(contacts, key=lambda pair: pair[0])]
 
 
@@ -540,14 +646,18 @@ def _sen(element: etree._Element | None, record_ref: str) -> dict[str, bool]:
         provision = _text(sen, "SENprovision")
         if provision is None:
             continue
-        start = _date(_text(sen, "StartDate"), record_ref,
-                      f"SENhistory/SEN[{position}]/StartDate") or date.min
+        start = (
+            _date(_text(sen, "StartDate"), record_ref, f"SENhistory/SEN[{position}]/StartDate")
+            or date.min
+        )
         candidate = (start, position, provision.upper())
         if latest is None or candidate[:2] > latest[:2]:
             latest = candidate
     provision = latest[2] if latest else None
-    return {"ehcp": provision in SEN_PROVISION_EHCP,
-            "sen_support": provision in SEN_PROVISION_SUPPORT}
+    return {
+        "ehcp": provision in SEN_PROVISION_EHCP,
+        "sen_support": provision in SEN_PROVISION_SUPPORT,
+    }
 
 
 def _fsm(element: etree._Element | None, record_ref: str, as_of: date | None) -> bool:
@@ -572,21 +682,34 @@ def _fsm(element: etree._Element | None, record_ref: str, as_of: date | None) ->
 # -- attendance ---------------------------------------------------------------------------------
 
 
-def _count(year: etree._Element, name: str, year_index: int, document: CtfDocument,
-           record_ref: str) -> int | None:
+def _count(
+    year: etree._Element, name: str, year_index: int, document: CtfDocument, record_ref: str
+) -> int | None:
     value = _text(year, name)
     if value is None:
         return None
     if value.isdigit():
         return int(value)
-    document.marks.quarantined.append(Quarantined(
-        "marks", record_ref, name,
-        f"{value!r} is not a whole number of sessions (YearData {year_index})", value))
+    document.marks.quarantined.append(
+        Quarantined(
+            "marks",
+            record_ref,
+            name,
+            f"{value!r} is not a whole number of sessions (YearData {year_index})",
+            value,
+        )
+    )
     return None
 
 
-def _read_attendance(attendance: etree._Element | None, document: CtfDocument, *,
-                     pupil_id: str, record_ref: str, target_laestab: str | None) -> None:
+def _read_attendance(
+    attendance: etree._Element | None,
+    document: CtfDocument,
+    *,
+    pupil_id: str,
+    record_ref: str,
+    target_laestab: str | None,
+) -> None:
     for year_index, year in enumerate(_all(attendance, "YearData"), start=1):
         lea, estab = _text(year, "LEA"), _text(year, "Estab")
         # INFERRED: a YearData block names the school whose register it summarises; one that
@@ -595,20 +718,32 @@ def _read_attendance(attendance: etree._Element | None, document: CtfDocument, *
         ours = target_laestab is None or not (lea and estab) or f"{lea}{estab}" == target_laestab
         year_ref = f"{record_ref}/YearData[{year_index}]"
         counted = (year_index, document, record_ref)
-        document.attendance_years.append(CtfYearData(
-            pupil_id=pupil_id, record_ref=year_ref, year=_text(year, "Year"), lea=lea,
-            estab=estab, school_name=_text(year, "SchoolName"),
-            sessions_possible=_count(year, "SessionsPossible", *counted),
-            sessions_authorised=_count(year, "SessionsAuthorised", *counted),
-            sessions_attended=_count(year, "SessionsAttended", *counted),
-            sessions_unauthorised=_count(year, "SessionsUnauthorised", *counted),
-            marks_imported=ours,
-        ))
+        document.attendance_years.append(
+            CtfYearData(
+                pupil_id=pupil_id,
+                record_ref=year_ref,
+                year=_text(year, "Year"),
+                lea=lea,
+                estab=estab,
+                school_name=_text(year, "SchoolName"),
+                sessions_possible=_count(year, "SessionsPossible", *counted),
+                sessions_authorised=_count(year, "SessionsAuthorised", *counted),
+                sessions_attended=_count(year, "SessionsAttended", *counted),
+                sessions_unauthorised=_count(year, "SessionsUnauthorised", *counted),
+                marks_imported=ours,
+            )
+        )
         if not ours:
             continue
         for sessions in _attend_sessions(year):
-            _read_marks(sessions, year_index, document, pupil_id=pupil_id,
-                        record_ref=record_ref, year_ref=year_ref)
+            _read_marks(
+                sessions,
+                year_index,
+                document,
+                pupil_id=pupil_id,
+                record_ref=record_ref,
+                year_ref=year_ref,
+            )
 
 
 def _attend_sessions(year: etree._Element) -> Iterator[etree._Element]:
@@ -616,8 +751,15 @@ def _attend_sessions(year: etree._Element) -> Iterator[etree._Element]:
         yield from year.iterfind(name)
 
 
-def _read_marks(sessions: etree._Element, year_index: int, document: CtfDocument, *,
-                pupil_id: str, record_ref: str, year_ref: str) -> None:
+def _read_marks(
+    sessions: etree._Element,
+    year_index: int,
+    document: CtfDocument,
+    *,
+    pupil_id: str,
+    record_ref: str,
+    year_ref: str,
+) -> None:
     marks_element = sessions.find("AttendanceMarks")
     # Raw text, not _text(): the decoder decides what surrounding whitespace means.
     marks = marks_element.text if marks_element is not None and marks_element.text else ""
@@ -631,26 +773,48 @@ def _read_marks(sessions: etree._Element, year_index: int, document: CtfDocument
         except ValueError:
             start = None
     if start is None:
-        document.marks.quarantined.append(Quarantined(
-            "marks", record_ref, ATTENDANCE_START_ELEMENTS[0],
-            f"YearData {year_index}: AttendanceMarks without a valid start date (yyyy-mm-dd), "
-            "so no mark can be dated", start_text or ""))
+        document.marks.quarantined.append(
+            Quarantined(
+                "marks",
+                record_ref,
+                ATTENDANCE_START_ELEMENTS[0],
+                f"YearData {year_index}: AttendanceMarks without a valid start date (yyyy-mm-dd), "
+                "so no mark can be dated",
+                start_text or "",
+            )
+        )
         return
     try:
         decoded = decode_attendance_marks(start, marks)
     except MisalignedMarksError as error:
-        document.marks.quarantined.append(Quarantined(
-            "marks", record_ref, "AttendanceMarks", f"YearData {year_index}: AttendanceMarks "
-            f"{error}; none of them were imported"))
+        document.marks.quarantined.append(
+            Quarantined(
+                "marks",
+                record_ref,
+                "AttendanceMarks",
+                f"YearData {year_index}: AttendanceMarks {error}; none of them were imported",
+            )
+        )
         return
     for bad in decoded.undecodable:
-        document.marks.quarantined.append(Quarantined(
-            "marks", record_ref, f"AttendanceMarks[{bad.offset}]",
-            f"{bad.reason} for {bad.date.isoformat()} {bad.session.value} "
-            f"(YearData {year_index})", bad.character))
+        document.marks.quarantined.append(
+            Quarantined(
+                "marks",
+                record_ref,
+                f"AttendanceMarks[{bad.offset}]",
+                f"{bad.reason} for {bad.date.isoformat()} {bad.session.value} "
+                f"(YearData {year_index})",
+                bad.character,
+            )
+        )
     for entry in decoded.sessions:
-        document.marks.records.append(Mark(
-            pupil_id=pupil_id, date=entry.date, session=entry.session, code=entry.code,
-            vendor_code=entry.vendor_code,
-            source_ref=f"{year_ref}/AttendanceMarks[{entry.offset}]",
-        ))
+        document.marks.records.append(
+            Mark(
+                pupil_id=pupil_id,
+                date=entry.date,
+                session=entry.session,
+                code=entry.code,
+                vendor_code=entry.vendor_code,
+                source_ref=f"{year_ref}/AttendanceMarks[{entry.offset}]",
+            )
+        )

@@ -2,14 +2,18 @@
 
 from registerwatch.adapters.go4schools.adapter import Go4SchoolsAdapter
 from registerwatch.adapters.go4schools.client import (
-    CursorPaginator,
     FACTS,
+    CursorPaginator,
     Go4SchoolsClient,
     ResourceNotFoundError,
     normalise_academic_year,
 )
 
 __all__ = [
-    "FACTS", "CursorPaginator", "Go4SchoolsAdapter", "Go4SchoolsClient",
-    "ResourceNotFoundError", "normalise_academic_year",
+    "FACTS",
+    "CursorPaginator",
+    "Go4SchoolsAdapter",
+    "Go4SchoolsClient",
+    "ResourceNotFoundError",
+    "normalise_academic_year",
 ]

@@ -68,25 +68,39 @@ class Go4SchoolsAdapter:
     exposes_registers = FACTS.capabilities.registers
     exposes_social_worker = FACTS.capabilities.social_worker
 
-    def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 academic_year: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        school_id: str,
+        base_url: str,
+        credentials: Mapping[str, str],
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        academic_year: str | None = None,
+    ) -> None:
         api_key = (credentials.get("api_key") or "").strip()
         if not api_key:
-            raise ConfigError(f"school {school_id!r}: no GO 4 Schools API key was given — set "
-                              f"{credential_hint}")
+            raise ConfigError(
+                f"school {school_id!r}: no GO 4 Schools API key was given — set {credential_hint}"
+            )
         try:
-            self.academic_year = (normalise_academic_year(academic_year)
-                                  if academic_year is not None else None)
+            self.academic_year = (
+                normalise_academic_year(academic_year) if academic_year is not None else None
+            )
         except ValueError as exc:
             raise ConfigError(f"school {school_id!r}: {exc}") from None
         self.school_id = school_id
-        self.client = Go4SchoolsClient(base_url, school_id=school_id, api_key=api_key,
-                                       credential_hint=credential_hint, timeout=timeout,
-                                       retry=retry, sleep=sleep)
+        self.client = Go4SchoolsClient(
+            base_url,
+            school_id=school_id,
+            api_key=api_key,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+        )
         self._codes: dict[str, CodeTable] = {}
         self._school: Any = _UNSET
         self._calendar: Any = _UNSET
@@ -110,13 +124,20 @@ class Go4SchoolsAdapter:
             year = self._current_year()
             probe = date(int(year) - 1, 9, 1)
             try:
-                self.client.get_json(self.client.year_path(
-                    year, AmendmentsStream.path.format(date=probe.isoformat())))
+                self.client.get_json(
+                    self.client.year_path(
+                        year, AmendmentsStream.path.format(date=probe.isoformat())
+                    )
+                )
                 self._exposes_amendments = True
             except ResourceNotFoundError:
                 self._exposes_amendments = False
-            log.info("adapter.amendments_probed", vendor=self.vendor, school=self.school_id,
-                     exposed=self._exposes_amendments)
+            log.info(
+                "adapter.amendments_probed",
+                vendor=self.vendor,
+                school=self.school_id,
+                exposed=self._exposes_amendments,
+            )
         return self._exposes_amendments
 
     @exposes_amendments.setter
@@ -134,14 +155,16 @@ class Go4SchoolsAdapter:
                 f"school {self.school_id!r}: GO 4 Schools returned no students for academic "
                 f"year {year} (HTTP 200, empty list). A school always has pupils, so the API key "
                 "most likely lacks the Students permission (or the academic year is wrong): ask "
-                "the school's GO 4 Schools data officer to grant it")
+                "the school's GO 4 Schools data officer to grant it"
+            )
         details = self.client.collect(self.client.year_path(year, PupilsStream.details_path))
         if not details:
             raise PermissionGapError(
                 f"school {self.school_id!r}: GO 4 Schools returned {len(students)} students but "
                 f"no education details for academic year {year} (HTTP 200, empty list): the API "
                 "key most likely lacks the education-details permission; ask the school's GO 4 "
-                "Schools data officer to grant it")
+                "Schools data officer to grant it"
+            )
         batch = PupilsStream(self.school_id).map(students, details)
         batch.requests = self.client.request_count - before
         self._fetched("students", batch)
@@ -151,8 +174,7 @@ class Go4SchoolsAdapter:
         # Not exposed by the vendor (see module docstring): nothing to read, nothing to guess.
         return Batch()
 
-    def marks(self, start: date, end: date,
-              dates: Iterable[date] | None = None) -> Batch[Mark]:
+    def marks(self, start: date, end: date, dates: Iterable[date] | None = None) -> Batch[Mark]:
         """Marks for each date in [start, end]: ``dates`` if given (sync's school days), else
         every weekday. One request per date, as the API requires."""
         days = self._days(start, end, dates)
@@ -163,8 +185,9 @@ class Go4SchoolsAdapter:
         for day in days:
             year = self._year_for(day)
             stream = SessionMarksStream(self.school_id, self._code_table(year))
-            rows = self.client.collect(self.client.year_path(
-                year, stream.path.format(date=day.isoformat())))
+            rows = self.client.collect(
+                self.client.year_path(year, stream.path.format(date=day.isoformat()))
+            )
             if not rows:
                 empty.append(day)
             mapped, blank = stream.map(rows, day)
@@ -174,13 +197,18 @@ class Go4SchoolsAdapter:
         batch.requests = self.client.request_count - before
         self._check_empty_days(start, end, dates, days, empty, batch)
         if unmarked:
-            log.info("adapter.sessions_unmarked", vendor=self.vendor, school=self.school_id,
-                     sessions=unmarked)
+            log.info(
+                "adapter.sessions_unmarked",
+                vendor=self.vendor,
+                school=self.school_id,
+                sessions=unmarked,
+            )
         self._fetched("student-session-marks", batch)
         return batch
 
-    def amendments(self, start: date, end: date,
-                   dates: Iterable[date] | None = None) -> Batch[Amendment]:
+    def amendments(
+        self, start: date, end: date, dates: Iterable[date] | None = None
+    ) -> Batch[Amendment]:
         """MIS amendment records for sessions dated in [start, end] (INFERRED resource)."""
         if not self.exposes_amendments:
             return Batch()
@@ -189,8 +217,9 @@ class Go4SchoolsAdapter:
         for day in self._days(start, end, dates):
             year = self._year_for(day)
             stream = AmendmentsStream(self.school_id, self._code_table(year))
-            rows = self.client.collect(self.client.year_path(
-                year, stream.path.format(date=day.isoformat())))
+            rows = self.client.collect(
+                self.client.year_path(year, stream.path.format(date=day.isoformat()))
+            )
             batch.extend(stream.map(rows, day))
         batch.requests = self.client.request_count - before
         self._fetched("student-session-mark-amendments", batch)
@@ -203,8 +232,7 @@ class Go4SchoolsAdapter:
         rows: list[Any] = []
         try:
             for year in self._calendar_years():
-                rows.extend(self.client.collect(self.client.year_path(year,
-                                                                      CalendarStream.path)))
+                rows.extend(self.client.collect(self.client.year_path(year, CalendarStream.path)))
         except ResourceNotFoundError:
             self._calendar = None
             return None
@@ -261,7 +289,8 @@ class Go4SchoolsAdapter:
                     f"school {self.school_id!r}: GO 4 Schools returned an empty attendance code "
                     f"table for academic year {year} (HTTP 200): the API key most likely lacks "
                     "the Attendance permission; ask the school's GO 4 Schools data officer to "
-                    "grant it")
+                    "grant it"
+                )
             table, _quarantined = CodesStream().to_schema(rows)  # logged by the policy
             self._codes[year] = table
         return self._codes[year]
@@ -280,8 +309,9 @@ class Go4SchoolsAdapter:
             day += timedelta(days=1)
         return days
 
-    def _expected_school_days(self, start: date, end: date,
-                              dates: Iterable[date] | None, days: list[date]) -> set[date]:
+    def _expected_school_days(
+        self, start: date, end: date, dates: Iterable[date] | None, days: list[date]
+    ) -> set[date]:
         """Days that must have marks: the caller's ``dates``, else the served calendar's school
         days before ``end``. Today and later are left out: their registers may not be taken
         yet; so is ``end`` when it comes from the calendar, because sync's window ends on its
@@ -294,8 +324,12 @@ class Go4SchoolsAdapter:
             try:
                 calendar = self.calendar()
             except (FatalApiError, PagingError) as exc:
-                log.info("adapter.calendar_unavailable", vendor=self.vendor,
-                         school=self.school_id, reason=type(exc).__name__)
+                log.info(
+                    "adapter.calendar_unavailable",
+                    vendor=self.vendor,
+                    school=self.school_id,
+                    reason=type(exc).__name__,
+                )
                 calendar = None
             if calendar is None:
                 return set()
@@ -305,8 +339,15 @@ class Go4SchoolsAdapter:
                 return set()
         return {d for d in expected if d < today}
 
-    def _check_empty_days(self, start: date, end: date, dates: Iterable[date] | None,
-                          days: list[date], empty: list[date], batch: Batch[Mark]) -> None:
+    def _check_empty_days(
+        self,
+        start: date,
+        end: date,
+        dates: Iterable[date] | None,
+        days: list[date],
+        empty: list[date],
+        batch: Batch[Mark],
+    ) -> None:
         """A 200 with an empty list is how a missing permission looks (mis-apis §8): fail when
         every school day is empty; warn for single empty school days (sync re-pulls them)."""
         if not empty:
@@ -315,19 +356,29 @@ class Go4SchoolsAdapter:
         empty_school_days = sorted(expected.intersection(empty))
         if not empty_school_days:
             return
-        if len(empty_school_days) == len(expected) and not batch.records \
-                and not batch.quarantined:
+        if len(empty_school_days) == len(expected) and not batch.records and not batch.quarantined:
             raise PermissionGapError(
                 f"school {self.school_id!r}: GO 4 Schools returned no session marks for any of "
                 f"the {len(expected)} school days from {start} to {end} (HTTP 200, empty "
                 "lists). The API key most likely lacks the Attendance permission: ask the "
-                "school's GO 4 Schools data officer to grant it")
+                "school's GO 4 Schools data officer to grant it"
+            )
         for day in empty_school_days:
-            log.warning("adapter.school_day_without_marks", vendor=self.vendor,
-                        school=self.school_id, date=day.isoformat())
+            log.warning(
+                "adapter.school_day_without_marks",
+                vendor=self.vendor,
+                school=self.school_id,
+                date=day.isoformat(),
+            )
 
     def _fetched(self, resource: str, batch: Batch[T]) -> None:
         batch.quarantined = [replace(q, school=self.school_id) for q in batch.quarantined]
-        log.info("adapter.stream_fetched", vendor=self.vendor, school=self.school_id,
-                 resource=resource, records=len(batch.records),
-                 quarantined=len(batch.quarantined), requests=batch.requests)
+        log.info(
+            "adapter.stream_fetched",
+            vendor=self.vendor,
+            school=self.school_id,
+            resource=resource,
+            records=len(batch.records),
+            quarantined=len(batch.quarantined),
+            requests=batch.requests,
+        )

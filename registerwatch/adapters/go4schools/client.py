@@ -111,9 +111,11 @@ def records_of(payload: Any, where: str) -> list[Any]:
         for value in payload.values():
             if isinstance(value, list):
                 return value
-    raise FatalApiError(f"{where} answered without a list of records "
-                        f"({type(payload).__name__}); the API shape has changed — "
-                        "report it to the registerwatch maintainers")
+    raise FatalApiError(
+        f"{where} answered without a list of records "
+        f"({type(payload).__name__}); the API shape has changed — "
+        "report it to the registerwatch maintainers"
+    )
 
 
 class CursorPaginator(BaseCursorPaginator):
@@ -122,8 +124,12 @@ class CursorPaginator(BaseCursorPaginator):
     def __init__(self, max_pages: int = MAX_PAGES) -> None:
         super().__init__(max_pages=max_pages)
 
-    def pages(self, fetch: Callable[[int | None], Any], where: str,  # type: ignore[override]
-              identity: Callable[[Any], str | None] | None = None) -> Iterator[list[Any]]:
+    def pages(
+        self,
+        fetch: Callable[[int | None], Any],
+        where: str,  # type: ignore[override]
+        identity: Callable[[Any], str | None] | None = None,
+    ) -> Iterator[list[Any]]:
         self.records_of = lambda payload: records_of(payload, where)
         return super().pages(fetch, what=where, identity=identity)
 
@@ -149,20 +155,34 @@ class Go4SchoolsClient(ApiClient):
 
     vendor = "go4schools"
 
-    def __init__(self, base_url: str = DEFAULT_BASE_URL, *, school_id: str, api_key: str,
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None,
-                 paginator: CursorPaginator | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        school_id: str,
+        api_key: str,
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        paginator: CursorPaginator | None = None,
+    ) -> None:
         root = base_url.rstrip("/")
         # Accept the host alone or the documented ".../customer/v1" base.
         if not root.endswith(API_ROOT):
             root += API_ROOT
-        super().__init__(root, school_id=school_id, credential_hint=credential_hint,
-                         timeout=timeout, retry=retry, session=session, sleep=sleep, rng=rng)
+        super().__init__(
+            root,
+            school_id=school_id,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            sleep=sleep,
+            rng=rng,
+        )
         self._api_key = api_key
         self.paginator = paginator or CursorPaginator()
         self._parsed: tuple[requests.Response, Any] | None = None
@@ -180,22 +200,29 @@ class Go4SchoolsClient(ApiClient):
             message = vendor_message(response)
             said = f" ({message})" if message else ""
             if status == 400 and message and "cursor" in message.lower():
-                raise PagingError(f"{where}: GO 4 Schools rejected the paging cursor{said}; "
-                                  "the sync stopped rather than skip records")
+                raise PagingError(
+                    f"{where}: GO 4 Schools rejected the paging cursor{said}; "
+                    "the sync stopped rather than skip records"
+                )
             if status == 401:
-                raise FatalApiError(f"{where}: MIS returned 401{said} — check "
-                                    f"{self.credential_hint}")
+                raise FatalApiError(
+                    f"{where}: MIS returned 401{said} — check {self.credential_hint}"
+                )
             if status == 403:
                 raise FatalApiError(
                     f"{where}: MIS returned 403{said} — the school's GO 4 Schools data officer "
                     "has disabled or embargoed this module for the API key; ask them to "
-                    f"enable it, and check {self.credential_hint}")
+                    f"enable it, and check {self.credential_hint}"
+                )
             if status == 404:
                 raise ResourceNotFoundError(
                     f"{where}: MIS returned 404{said} — check the base_url (expected "
-                    f"something like {DEFAULT_BASE_URL})")
-            raise FatalApiError(f"{where}: MIS returned {status}{said} — this request will "
-                                "not succeed on retry; check the base_url and academic_year")
+                    f"something like {DEFAULT_BASE_URL})"
+                )
+            raise FatalApiError(
+                f"{where}: MIS returned {status}{said} — this request will "
+                "not succeed on retry; check the base_url and academic_year"
+            )
         super().classify(response)  # 429, 5xx, HTML maintenance pages served with 200
         try:
             payload = response.json()
@@ -225,8 +252,9 @@ class Go4SchoolsClient(ApiClient):
 
     def collect(self, path: str) -> list[Any]:
         """Every record of a paged collection, following the cursor strictly."""
-        where = f"school {self.school_id!r}: {self.vendor} GET {urlsplit(self.base_url).path}/" \
-                f"{path}"
+        where = (
+            f"school {self.school_id!r}: {self.vendor} GET {urlsplit(self.base_url).path}/{path}"
+        )
 
         def fetch(cursor: int | None) -> Any:
             return self.get_json(path, params={"cursor": cursor} if cursor is not None else None)

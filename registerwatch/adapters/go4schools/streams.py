@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from registerwatch.adapters.base import (
     Batch,
     Quarantined,
-    quarantine,
-    raw_text,
     parse_date,
     parse_instant,
+    quarantine,
+    raw_text,
     require,
 )
 from registerwatch.adapters.go4schools.client import FACTS
@@ -88,36 +88,59 @@ class CodeTable:
     codes: dict[int, CodeEntry] = field(default_factory=dict)
     aliases: dict[int, tuple[int, CodeEntry]] = field(default_factory=dict)  # -> (parent, alias)
 
-    def resolve(self, mark_id: Any, alias_id: Any, *, resource: str, record_ref: str,
-                prefix: str = "session") -> tuple[str, str]:
+    def resolve(
+        self,
+        mark_id: Any,
+        alias_id: Any,
+        *,
+        resource: str,
+        record_ref: str,
+        prefix: str = "session",
+    ) -> tuple[str, str]:
         mark_field, alias_field = f"{prefix}_mark_id", f"{prefix}_alias_id"
-        entry = self.codes.get(_as_int(mark_id, resource=resource, record_ref=record_ref,
-                                       field=mark_field))
+        entry = self.codes.get(
+            _as_int(mark_id, resource=resource, record_ref=record_ref, field=mark_field)
+        )
         if entry is None:
-            raise InvalidRecord(f"unknown {mark_field} {mark_id!r} (not in the school's "
-                                "attendance code table)", resource=resource,
-                                record_ref=record_ref, field=mark_field)
+            raise InvalidRecord(
+                f"unknown {mark_field} {mark_id!r} (not in the school's attendance code table)",
+                resource=resource,
+                record_ref=record_ref,
+                field=mark_field,
+            )
         chosen = entry
         if alias_id is not None:
-            found = self.aliases.get(_as_int(alias_id, resource=resource,
-                                             record_ref=record_ref, field=alias_field))
+            found = self.aliases.get(
+                _as_int(alias_id, resource=resource, record_ref=record_ref, field=alias_field)
+            )
             # An unknown alias may stand for a different national code (C1 under C), so the
             # mark is set aside rather than guessed from its parent.
             if found is None:
-                raise InvalidRecord(f"unknown {alias_field} {alias_id!r} (not in the school's "
-                                    "attendance code table)", resource=resource,
-                                    record_ref=record_ref, field=alias_field)
+                raise InvalidRecord(
+                    f"unknown {alias_field} {alias_id!r} (not in the school's "
+                    "attendance code table)",
+                    resource=resource,
+                    record_ref=record_ref,
+                    field=alias_field,
+                )
             parent, alias = found
             if parent != entry.id:
-                raise InvalidRecord(f"{alias_field} {alias_id!r} belongs to code id {parent}, "
-                                    f"not to {mark_field} {entry.id}", resource=resource,
-                                    record_ref=record_ref, field=alias_field)
+                raise InvalidRecord(
+                    f"{alias_field} {alias_id!r} belongs to code id {parent}, "
+                    f"not to {mark_field} {entry.id}",
+                    resource=resource,
+                    record_ref=record_ref,
+                    field=alias_field,
+                )
             chosen = alias
         if chosen.national is None:
-            raise InvalidRecord(f"code {chosen.vendor_code!r} is not a national attendance "
-                                "code and has no known vendor meaning", resource=resource,
-                                record_ref=record_ref, field=alias_field if chosen is not entry
-                                else mark_field)
+            raise InvalidRecord(
+                f"code {chosen.vendor_code!r} is not a national attendance "
+                "code and has no known vendor meaning",
+                resource=resource,
+                record_ref=record_ref,
+                field=alias_field if chosen is not entry else mark_field,
+            )
         return chosen.national, chosen.vendor_code
 
 
@@ -135,23 +158,41 @@ class CodesStream:
             ref = f"code {_ref(record, 'id', index)}"
             try:
                 if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not an object", resource=self.name,
-                                        record_ref=ref)
-                code_id = _as_int(require(record, "id", resource=self.name, record_ref=ref),
-                                  resource=self.name, record_ref=ref, field="id")
+                    raise InvalidRecord(
+                        "record is not an object", resource=self.name, record_ref=ref
+                    )
+                code_id = _as_int(
+                    require(record, "id", resource=self.name, record_ref=ref),
+                    resource=self.name,
+                    record_ref=ref,
+                    field="id",
+                )
                 raw = str(require(record, "code", resource=self.name, record_ref=ref)).strip()
                 entry = CodeEntry(id=code_id, vendor_code=raw, national=national_code(raw))
                 table.codes[code_id] = entry
                 for alias in record.get("aliases") or []:
                     if not isinstance(alias, Mapping):
-                        raise InvalidRecord("an alias is not an object", resource=self.name,
-                                            record_ref=ref, field="aliases")
-                    alias_id = _as_int(alias.get("alias_id"), resource=self.name,
-                                       record_ref=ref, field="aliases.alias_id")
+                        raise InvalidRecord(
+                            "an alias is not an object",
+                            resource=self.name,
+                            record_ref=ref,
+                            field="aliases",
+                        )
+                    alias_id = _as_int(
+                        alias.get("alias_id"),
+                        resource=self.name,
+                        record_ref=ref,
+                        field="aliases.alias_id",
+                    )
                     alias_code = str(alias.get("alias_code") or "").strip()
-                    table.aliases[alias_id] = (code_id, CodeEntry(
-                        id=alias_id, vendor_code=alias_code,
-                        national=national_code(alias_code) or entry.national))
+                    table.aliases[alias_id] = (
+                        code_id,
+                        CodeEntry(
+                            id=alias_id,
+                            vendor_code=alias_code,
+                            national=national_code(alias_code) or entry.national,
+                        ),
+                    )
             except InvalidRecord as error:
                 quarantined.append(_quarantine(error, record))
         return table, quarantined
@@ -192,12 +233,15 @@ class PupilsStream:
             ref = f"student {_ref(record, 'student_id', index)}"
             try:
                 if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not an object", resource=self.details_name,
-                                        record_ref=ref)
-                student_id = _as_int(require(record, "student_id", resource=self.details_name,
-                                             record_ref=ref),
-                                     resource=self.details_name, record_ref=ref,
-                                     field="student_id")
+                    raise InvalidRecord(
+                        "record is not an object", resource=self.details_name, record_ref=ref
+                    )
+                student_id = _as_int(
+                    require(record, "student_id", resource=self.details_name, record_ref=ref),
+                    resource=self.details_name,
+                    record_ref=ref,
+                    field="student_id",
+                )
                 by_student[student_id] = record
             except InvalidRecord as error:
                 batch.quarantined.append(_quarantine(error, record))
@@ -205,10 +249,15 @@ class PupilsStream:
             ref = f"student {_ref(record, 'id', index)}"
             try:
                 if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not an object", resource=self.name,
-                                        record_ref=ref)
-                student_id = _as_int(require(record, "id", resource=self.name, record_ref=ref),
-                                     resource=self.name, record_ref=ref, field="id")
+                    raise InvalidRecord(
+                        "record is not an object", resource=self.name, record_ref=ref
+                    )
+                student_id = _as_int(
+                    require(record, "id", resource=self.name, record_ref=ref),
+                    resource=self.name,
+                    record_ref=ref,
+                    field="id",
+                )
                 batch.records.append(self.to_schema(record, by_student.get(student_id)))
             except InvalidRecord as error:
                 batch.quarantined.append(_quarantine(error, record))
@@ -216,21 +265,24 @@ class PupilsStream:
                 batch.quarantined.append(_from_validation(error, self.name, ref, record))
         return batch
 
-    def to_schema(self, student: Mapping[str, Any],
-                  details: Mapping[str, Any] | None) -> Pupil:
+    def to_schema(self, student: Mapping[str, Any], details: Mapping[str, Any] | None) -> Pupil:
         student_id = int(student["id"])
         ref = f"student {student_id}"
         if details is None:
             # Without education details there is no UPN, year or admission date: storing the
             # pupil anyway would raise false UPN and roll findings.
-            raise InvalidRecord("no education details (UPN, year, admission) were returned for "
-                                "this student", resource=self.details_name, record_ref=ref,
-                                field="student_id")
+            raise InvalidRecord(
+                "no education details (UPN, year, admission) were returned for this student",
+                resource=self.details_name,
+                record_ref=ref,
+                field="student_id",
+            )
         dob = student.get("date_of_birth")
         sex = student.get("sex")
         if sex is not None and str(sex).strip().upper() not in _SEX:
-            raise InvalidRecord(f"sex {sex!r} is not M, F or U", resource=self.name,
-                                record_ref=ref, field="sex")
+            raise InvalidRecord(
+                f"sex {sex!r} is not M, F or U", resource=self.name, record_ref=ref, field="sex"
+            )
         flags = _flags(details.get("student_education_attributes"))
         admission = details.get("admission_date")
         leaving = details.get("leaving_date")
@@ -246,14 +298,21 @@ class PupilsStream:
             preferred_forename=_text(student.get("preferred_first_name")),
             preferred_surname=_text(student.get("preferred_last_name")),
             dob=parse_date(dob, resource=self.name, record_ref=ref, field="date_of_birth")
-            if dob else None,
+            if dob
+            else None,
             sex=_SEX[str(sex).strip().upper()] if sex is not None else None,  # type: ignore[arg-type]
             nc_year=_text(details.get("national_curriculum_year")),
             reg_group=_text(details.get("registration_group")),
-            starting_day=parse_date(admission, resource=self.details_name, record_ref=ref,
-                                    field="admission_date") if admission else None,
-            leaving_date=parse_date(leaving, resource=self.details_name, record_ref=ref,
-                                    field="leaving_date") if leaving else None,
+            starting_day=parse_date(
+                admission, resource=self.details_name, record_ref=ref, field="admission_date"
+            )
+            if admission
+            else None,
+            leaving_date=parse_date(
+                leaving, resource=self.details_name, record_ref=ref, field="leaving_date"
+            )
+            if leaving
+            else None,
             ehcp=flags.get("ehcp", False),
             sen_support=flags.get("sen_support", False),
             fsm=flags.get("fsm", False),
@@ -303,8 +362,9 @@ class SessionMarksStream:
             ref = _session_ref(record, day)
             try:
                 if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not an object", resource=self.name,
-                                        record_ref=ref)
+                    raise InvalidRecord(
+                        "record is not an object", resource=self.name, record_ref=ref
+                    )
                 if "session_mark_id" in record and record["session_mark_id"] is None:
                     unmarked += 1  # listed but not yet marked: no register entry exists
                     continue
@@ -317,20 +377,32 @@ class SessionMarksStream:
 
     def to_schema(self, record: Mapping[str, Any], day: date) -> Mark:
         ref = _session_ref(record, day)
-        student_id = _as_int(require(record, "student_id", resource=self.name, record_ref=ref),
-                             resource=self.name, record_ref=ref, field="student_id")
+        student_id = _as_int(
+            require(record, "student_id", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="student_id",
+        )
         _check_day(record, day, resource=self.name, record_ref=ref)
         session = _session(record, resource=self.name, record_ref=ref)
         code, vendor_code = self.codes.resolve(
             require(record, "session_mark_id", resource=self.name, record_ref=ref),
-            record.get("session_alias_id"), resource=self.name, record_ref=ref)
+            record.get("session_alias_id"),
+            resource=self.name,
+            record_ref=ref,
+        )
         late = record.get("session_minutes_late")
         return Mark(
-            pupil_id=f"{self.school_id}:{student_id}", date=day, session=session, code=code,
+            pupil_id=f"{self.school_id}:{student_id}",
+            date=day,
+            session=session,
+            code=code,
             vendor_code=vendor_code,
-            minutes_late=_as_int(late, resource=self.name, record_ref=ref,
-                                 field="session_minutes_late", minimum=0)
-            if late is not None else None,
+            minutes_late=_as_int(
+                late, resource=self.name, record_ref=ref, field="session_minutes_late", minimum=0
+            )
+            if late is not None
+            else None,
             comment=_text(record.get("session_notes")),
             # G4S gives no time or author for a mark (mis-apis §3.3): recorded_at stays None.
             source_ref=f"go4schools:session-mark:{day.isoformat()}:{student_id}:{session.value}",
@@ -358,23 +430,35 @@ class AmendmentsStream:
         self.codes = codes
 
     def map(self, records: Sequence[Any], day: date) -> Batch[Amendment]:
-        return _map_each(self.name, records, lambda r: self.to_schema(r, day),
-                         lambda r, i: f"amendment {_ref(r, 'id', i)}")
+        return _map_each(
+            self.name,
+            records,
+            lambda r: self.to_schema(r, day),
+            lambda r, i: f"amendment {_ref(r, 'id', i)}",
+        )
 
     def to_schema(self, record: Mapping[str, Any], day: date) -> Amendment:
         ref = f"amendment {record.get('id')}"
-        student_id = _as_int(require(record, "student_id", resource=self.name, record_ref=ref),
-                             resource=self.name, record_ref=ref, field="student_id")
+        student_id = _as_int(
+            require(record, "student_id", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="student_id",
+        )
         _check_day(record, day, resource=self.name, record_ref=ref)
         session = _session(record, resource=self.name, record_ref=ref)
         original = self._code(record, "original", ref)
         amended = self._code(record, "amended", ref)
         return Amendment(
-            pupil_id=f"{self.school_id}:{student_id}", date=day, session=session,
-            original_code=original, amended_code=amended,
+            pupil_id=f"{self.school_id}:{student_id}",
+            date=day,
+            session=session,
+            original_code=original,
+            amended_code=amended,
             reason=_text(record.get("reason")),
-            amended_at=parse_instant(record.get("amended_at"), resource=self.name,
-                                     record_ref=ref, field="amended_at"),
+            amended_at=parse_instant(
+                record.get("amended_at"), resource=self.name, record_ref=ref, field="amended_at"
+            ),
             amended_by_name=_text(record.get("amended_by_name")),
             amended_by_position=_text(record.get("amended_by_role")),
             source=AmendmentSource.MIS,
@@ -385,9 +469,13 @@ class AmendmentsStream:
         mark_id = record.get(f"{which}_session_mark_id")
         if mark_id is None:
             return None
-        code, _ = self.codes.resolve(mark_id, record.get(f"{which}_session_alias_id"),
-                                     resource=self.name, record_ref=ref,
-                                     prefix=f"{which}_session")
+        code, _ = self.codes.resolve(
+            mark_id,
+            record.get(f"{which}_session_alias_id"),
+            resource=self.name,
+            record_ref=ref,
+            prefix=f"{which}_session",
+        )
         return code
 
 
@@ -429,27 +517,42 @@ class CalendarStream:
             ref = f"calendar row {index + 1}"
             try:
                 if not isinstance(record, Mapping):
-                    raise InvalidRecord("record is not an object", resource=self.name,
-                                        record_ref=ref)
-                day = parse_date(require(record, "date", resource=self.name, record_ref=ref),
-                                 resource=self.name, record_ref=ref, field="date")
+                    raise InvalidRecord(
+                        "record is not an object", resource=self.name, record_ref=ref
+                    )
+                day = parse_date(
+                    require(record, "date", resource=self.name, record_ref=ref),
+                    resource=self.name,
+                    record_ref=ref,
+                    field="date",
+                )
                 days.add(day)
                 code = str(record.get("day_type_code") or "S").strip().upper()
                 if code not in DAY_TYPES:
-                    raise InvalidRecord(f"unknown day_type_code {code!r}; the day is kept as a "
-                                        "normal school day", resource=self.name,
-                                        record_ref=f"calendar {day.isoformat()}",
-                                        field="day_type_code")
+                    raise InvalidRecord(
+                        f"unknown day_type_code {code!r}; the day is kept as a normal school day",
+                        resource=self.name,
+                        record_ref=f"calendar {day.isoformat()}",
+                        field="day_type_code",
+                    )
                 closure = DAY_TYPES[code]
                 if closure is not None:
-                    closures.append(Closure(date=day, session=closure[0],  # type: ignore[arg-type]
-                                            kind=closure[1]))
+                    closures.append(
+                        Closure(
+                            date=day,
+                            session=closure[0],  # type: ignore[arg-type]
+                            kind=closure[1],
+                        )
+                    )
             except InvalidRecord as error:
                 quarantined.append(_quarantine(error, record))
         if not days:
             return None, quarantined
-        return Calendar(school_id=self.school_id, terms=_terms(sorted(days)),
-                        closures=sorted(closures, key=lambda c: (c.date, c.session))), quarantined
+        return Calendar(
+            school_id=self.school_id,
+            terms=_terms(sorted(days)),
+            closures=sorted(closures, key=lambda c: (c.date, c.session)),
+        ), quarantined
 
 
 def _terms(days: list[date]) -> list[Term]:
@@ -469,15 +572,18 @@ def _terms(days: list[date]) -> list[Term]:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _map_each(resource: str, records: Sequence[Any], to_schema: Callable[[Any], T],
-              ref_of: Callable[[Any, int], str]) -> Batch[T]:
+def _map_each(
+    resource: str,
+    records: Sequence[Any],
+    to_schema: Callable[[Any], T],
+    ref_of: Callable[[Any, int], str],
+) -> Batch[T]:
     batch: Batch[T] = Batch()
     for index, record in enumerate(records):
         ref = ref_of(record, index)
         try:
             if not isinstance(record, Mapping):
-                raise InvalidRecord("record is not an object", resource=resource,
-                                    record_ref=ref)
+                raise InvalidRecord("record is not an object", resource=resource, record_ref=ref)
             batch.records.append(to_schema(record))
         except InvalidRecord as error:
             batch.quarantined.append(_quarantine(error, record))
@@ -488,16 +594,26 @@ def _map_each(resource: str, records: Sequence[Any], to_schema: Callable[[Any], 
 
 def _quarantine(error: InvalidRecord, record: Any) -> Quarantined:
     # The shared policy (school filled in by the adapter, which knows it).
-    return quarantine(error, record, vendor=FACTS.vendor, school="",
-                      resource=error.resource or "", record_ref=error.record_ref or "")
+    return quarantine(
+        error,
+        record,
+        vendor=FACTS.vendor,
+        school="",
+        resource=error.resource or "",
+        record_ref=error.record_ref or "",
+    )
 
 
-def _from_validation(error: ValidationError, resource: str, ref: str,
-                     record: Any) -> Quarantined:
+def _from_validation(error: ValidationError, resource: str, ref: str, record: Any) -> Quarantined:
     first = error.errors()[0]
     field_name = ".".join(str(p) for p in first.get("loc", ())) or None
-    return Quarantined(resource=resource, record_ref=ref, field=field_name,
-                       reason=str(first.get("msg", "invalid value")), raw=_raw(record))
+    return Quarantined(
+        resource=resource,
+        record_ref=ref,
+        field=field_name,
+        reason=str(first.get("msg", "invalid value")),
+        raw=_raw(record),
+    )
 
 
 _raw = raw_text
@@ -515,8 +631,9 @@ def _session_ref(record: Any, day: date) -> str:
     return f"{day.isoformat()}/{record.get('student_id', '?')}/{record.get('session', '?')}"
 
 
-def _as_int(value: Any, *, resource: str, record_ref: str, field: str,
-            minimum: int | None = None) -> int:
+def _as_int(
+    value: Any, *, resource: str, record_ref: str, field: str, minimum: int | None = None
+) -> int:
     if isinstance(value, bool) or value is None:
         number = None
     elif isinstance(value, int):
@@ -528,11 +645,16 @@ def _as_int(value: Any, *, resource: str, record_ref: str, field: str,
     else:
         number = None
     if number is None:
-        raise InvalidRecord(f"{value!r} is not a whole number", resource=resource,
-                            record_ref=record_ref, field=field)
+        raise InvalidRecord(
+            f"{value!r} is not a whole number",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        )
     if minimum is not None and number < minimum:
-        raise InvalidRecord(f"{number} is below {minimum}", resource=resource,
-                            record_ref=record_ref, field=field)
+        raise InvalidRecord(
+            f"{number} is below {minimum}", resource=resource, record_ref=record_ref, field=field
+        )
     return number
 
 
@@ -540,17 +662,29 @@ def _session(record: Mapping[str, Any], *, resource: str, record_ref: str) -> Se
     raw = require(record, "session", resource=resource, record_ref=record_ref)
     text = str(raw).strip().upper()
     if text not in ("AM", "PM"):
-        raise InvalidRecord(f"session {raw!r} is not AM or PM", resource=resource,
-                            record_ref=record_ref, field="session")
+        raise InvalidRecord(
+            f"session {raw!r} is not AM or PM",
+            resource=resource,
+            record_ref=record_ref,
+            field="session",
+        )
     return Session(text)
 
 
 def _check_day(record: Mapping[str, Any], day: date, *, resource: str, record_ref: str) -> None:
-    record_day = parse_date(require(record, "date", resource=resource, record_ref=record_ref),
-                            resource=resource, record_ref=record_ref, field="date")
+    record_day = parse_date(
+        require(record, "date", resource=resource, record_ref=record_ref),
+        resource=resource,
+        record_ref=record_ref,
+        field="date",
+    )
     if record_day != day:
-        raise InvalidRecord(f"record dated {record_day} came back for {day}", resource=resource,
-                            record_ref=record_ref, field="date")
+        raise InvalidRecord(
+            f"record dated {record_day} came back for {day}",
+            resource=resource,
+            record_ref=record_ref,
+            field="date",
+        )
 
 
 def _text(value: Any) -> str | None:

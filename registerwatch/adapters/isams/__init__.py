@@ -16,7 +16,15 @@ from registerwatch.adapters.isams.client import (
 from registerwatch.adapters.isams.streams import DEFAULT_PM_CUTOFF, session_of
 
 __all__ = [
-    "BATCH_WINDOW_DAYS", "DEFAULT_PM_CUTOFF", "FACTS", "IsamsAdapter", "IsamsClient",
-    "IsamsMessage", "MethodsNotAllocatedError", "XmlDocumentError", "parse_message",
-    "parse_xml", "session_of",
+    "BATCH_WINDOW_DAYS",
+    "DEFAULT_PM_CUTOFF",
+    "FACTS",
+    "IsamsAdapter",
+    "IsamsClient",
+    "IsamsMessage",
+    "MethodsNotAllocatedError",
+    "XmlDocumentError",
+    "parse_message",
+    "parse_xml",
+    "session_of",
 ]

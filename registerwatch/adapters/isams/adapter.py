@@ -80,8 +80,7 @@ def date_windows(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.d
         cursor = last + dt.timedelta(days=1)
 
 
-def _element_records(section: etree._Element,
-                     tag: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _element_records(section: etree._Element, tag: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for index, element in enumerate(section.iterchildren(tag), start=1):
         yield f"{tag}[{index}]", element_record(element)
 
@@ -96,17 +95,29 @@ class IsamsAdapter:
     exposes_registers = FACTS.capabilities.registers
     exposes_social_worker = FACTS.capabilities.social_worker
 
-    def __init__(self, *, school_id: str, base_url: str, credentials: Mapping[str, str],
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 pm_cutoff: dt.time = DEFAULT_PM_CUTOFF) -> None:
+    def __init__(
+        self,
+        *,
+        school_id: str,
+        base_url: str,
+        credentials: Mapping[str, str],
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pm_cutoff: dt.time = DEFAULT_PM_CUTOFF,
+    ) -> None:
         self.school_id = school_id
         self.pm_cutoff = pm_cutoff
-        self.client = IsamsClient(base_url, school_id=school_id, credentials=credentials,
-                                  credential_hint=credential_hint, timeout=timeout,
-                                  retry=retry, sleep=sleep)
+        self.client = IsamsClient(
+            base_url,
+            school_id=school_id,
+            credentials=credentials,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+        )
         self._exposes_amendments: bool | None = None
         self.rest_page_size = REST_PAGE_SIZE
         # Terms that would not map on the last calendar() call (calendar() returns no Batch).
@@ -124,8 +135,9 @@ class IsamsAdapter:
         else:
             stream = BatchPupilsStream(school_id=self.school_id)
             root = self.client.batch([BatchPupilsStream.method])
-            section = self.client.batch_section(root, BatchPupilsStream.section,
-                                                BatchPupilsStream.method)
+            section = self.client.batch_section(
+                root, BatchPupilsStream.section, BatchPupilsStream.method
+            )
             batch = stream.map_records(_element_records(section, "Pupil"))
         batch.requests = self.client.request_count - before
         if not batch.records and not batch.quarantined:
@@ -135,7 +147,8 @@ class IsamsAdapter:
                 f"school {self.school_id!r}: iSAMS returned no pupils from "
                 f"{'/api/students' if self.client.has_rest else BatchPupilsStream.method} — the "
                 "credentials probably lack permission to read pupils; ask the iSAMS "
-                f"administrator to check the access granted to {self.client.credential_hint}")
+                f"administrator to check the access granted to {self.client.credential_hint}"
+            )
         self._log_fetched(stream.name, batch)
         return batch
 
@@ -157,40 +170,65 @@ class IsamsAdapter:
         result: Batch[Mark] = Batch()
         before = self.client.request_count
         for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
-            root = self.client.batch([PresentCodesStream.method, MarksStream.method],
-                                     {MarksStream.filter_name: (first, last)})
-            codes = PresentCodesStream(school_id=self.school_id).map_records(_element_records(
-                self.client.batch_section(root, PresentCodesStream.section,
-                                          PresentCodesStream.method), "PresentCode"))
+            root = self.client.batch(
+                [PresentCodesStream.method, MarksStream.method],
+                {MarksStream.filter_name: (first, last)},
+            )
+            codes = PresentCodesStream(school_id=self.school_id).map_records(
+                _element_records(
+                    self.client.batch_section(
+                        root, PresentCodesStream.section, PresentCodesStream.method
+                    ),
+                    "PresentCode",
+                )
+            )
             result.quarantined.extend(codes.quarantined)
-            stream = MarksStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff,
-                                 present_codes=_present_table(codes.records))
+            stream = MarksStream(
+                school_id=self.school_id,
+                pm_cutoff=self.pm_cutoff,
+                present_codes=_present_table(codes.records),
+            )
             section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
             records = list(_element_records(section, "RegistrationStatus"))
             if not records and _has_past_weekday(first, last):
                 # Could be a holiday, could be a permission gap on the data: say so, no more.
-                log.warning("adapter.window_without_rows", vendor="isams",
-                            school=self.school_id, start=first.isoformat(),
-                            end=last.isoformat())
+                log.warning(
+                    "adapter.window_without_rows",
+                    vendor="isams",
+                    school=self.school_id,
+                    start=first.isoformat(),
+                    end=last.isoformat(),
+                )
             first_period = stream.session_registers(r for _, r in records)
             later = sum(1 for _, r in records if not first_period(r))
-            rows = stream.map_records(records,
-                                      keep=_all_of(first_period, MarksStream.is_registered))
+            rows = stream.map_records(
+                records, keep=_all_of(first_period, MarksStream.is_registered)
+            )
             result.quarantined.extend(rows.quarantined)
             if later:
-                log.info("adapter.later_periods_ignored", vendor="isams",
-                         school=self.school_id, rows=later)
+                log.info(
+                    "adapter.later_periods_ignored",
+                    vendor="isams",
+                    school=self.school_id,
+                    rows=later,
+                )
             outside = [m for m in rows.records if not first <= m.date <= last]
             if outside:
-                log.warning("adapter.records_outside_window", vendor="isams",
-                            school=self.school_id, resource=MarksStream.name,
-                            count=len(outside))
+                log.warning(
+                    "adapter.records_outside_window",
+                    vendor="isams",
+                    school=self.school_id,
+                    resource=MarksStream.name,
+                    count=len(outside),
+                )
             result.records.extend(m for m in rows.records if first <= m.date <= last)
         # iSAMS repeats rows for one pupil and session (mis-apis §8); the shared, tested rule
         # keeps the latest-recorded one, else the last in the feed.
         total = len(result.records)
-        result.records = sorted(dedupe_marks(result.records),
-                                key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]))
+        result.records = sorted(
+            dedupe_marks(result.records),
+            key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]),
+        )
         result.requests = self.client.request_count - before
         self._log_fetched(MarksStream.name, result, duplicates=total - len(result.records))
         return result
@@ -213,19 +251,20 @@ class IsamsAdapter:
         stream = AmendmentsStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff)
         for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
             try:
-                root = self.client.batch([AmendmentsStream.method],
-                                         {AmendmentsStream.filter_name: (first, last)})
+                root = self.client.batch(
+                    [AmendmentsStream.method], {AmendmentsStream.filter_name: (first, last)}
+                )
             except MethodsNotAllocatedError as exc:
                 if AmendmentsStream.method.lower() not in exc.methods:
                     raise
                 # Expected for a real iSAMS school: no vendor exposes an amendment audit.
                 self._exposes_amendments = False
-                log.info("adapter.amendments_unavailable", vendor="isams",
-                         school=self.school_id)
+                log.info("adapter.amendments_unavailable", vendor="isams", school=self.school_id)
                 return Batch(requests=self.client.request_count - before)
             self._exposes_amendments = True
-            section = self.client.batch_section(root, AmendmentsStream.section,
-                                                AmendmentsStream.method)
+            section = self.client.batch_section(
+                root, AmendmentsStream.section, AmendmentsStream.method
+            )
             result.extend(stream.map_records(_element_records(section, "RegistrationAudit")))
         result.requests = self.client.request_count - before
         self._log_fetched(AmendmentsStream.name, result)
@@ -257,15 +296,24 @@ class IsamsAdapter:
 
     def _log_fetched(self, resource: str, batch: Batch[Any], **extra: int) -> None:
         # Counts only: record refs and values may identify pupils and stay out of logs.
-        log.info("adapter.resource_fetched", vendor="isams", school=self.school_id,
-                 resource=resource, records=len(batch.records),
-                 quarantined=len(batch.quarantined), requests=batch.requests, **extra)
+        log.info(
+            "adapter.resource_fetched",
+            vendor="isams",
+            school=self.school_id,
+            resource=resource,
+            records=len(batch.records),
+            quarantined=len(batch.quarantined),
+            requests=batch.requests,
+            **extra,
+        )
 
 
 def _has_past_weekday(first: dt.date, last: dt.date) -> bool:
     today = dt.date.today()
-    return any((first + dt.timedelta(days=n)).weekday() < 5
-               for n in range((min(last, today - dt.timedelta(days=1)) - first).days + 1))
+    return any(
+        (first + dt.timedelta(days=n)).weekday() < 5
+        for n in range((min(last, today - dt.timedelta(days=1)) - first).days + 1)
+    )
 
 
 def _all_of(*tests: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, Any]], bool]:
@@ -282,11 +330,15 @@ def _drop_overlaps(terms: list[Term], quarantined: list[Quarantined]) -> list[Te
     kept: list[Term] = []
     for term in terms:
         if kept and term.start <= kept[-1].end:
-            quarantined.append(Quarantined(
-                resource=TermsStream.name, record_ref=f"Term {term.start}..{term.end}",
-                field="StartDate",
-                reason=f"overlaps the term {kept[-1].start}..{kept[-1].end}",
-                raw=f"{term.start}..{term.end}"))
+            quarantined.append(
+                Quarantined(
+                    resource=TermsStream.name,
+                    record_ref=f"Term {term.start}..{term.end}",
+                    field="StartDate",
+                    reason=f"overlaps the term {kept[-1].start}..{kept[-1].end}",
+                    raw=f"{term.start}..{term.end}",
+                )
+            )
             continue
         kept.append(term)
     return kept

@@ -111,9 +111,15 @@ _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
 
 def _xml_parser() -> etree.XMLParser:
     # No entity expansion, no DTD loading, no network: MIS responses are untrusted input.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, remove_blank_text=True,
-                           encoding="utf-8")
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=True,
+        encoding="utf-8",
+    )
 
 
 def decode_xml_bytes(data: bytes) -> bytes:
@@ -172,8 +178,12 @@ def parse_message(data: bytes) -> IsamsMessage | None:
     def text(tag: str) -> str:
         return (root.findtext(tag) or "").strip()
 
-    return IsamsMessage(message_id=text("MessageId"), name=text("MessageName"),
-                        title=text("Title"), description=" ".join(text("Description").split()))
+    return IsamsMessage(
+        message_id=text("MessageId"),
+        name=text("MessageName"),
+        title=text("Title"),
+        description=" ".join(text("Description").split()),
+    )
 
 
 def element_record(element: etree._Element) -> dict[str, Any]:
@@ -194,8 +204,9 @@ def element_record(element: etree._Element) -> dict[str, Any]:
 # -- the Batch request document ---------------------------------------------------------------
 
 
-def filters_document(methods: Sequence[str],
-                     registration: Mapping[str, tuple[date, date]] | None = None) -> bytes:
+def filters_document(
+    methods: Sequence[str], registration: Mapping[str, tuple[date, date]] | None = None
+) -> bytes:
     """A ``<Filters>`` body in the officially documented form (mis-apis §2.3)."""
     root = etree.Element("Filters")
     to_run = etree.SubElement(root, "MethodsToRun")
@@ -221,26 +232,43 @@ class IsamsClient(ApiClient):
 
     vendor = "isams"
 
-    def __init__(self, base_url: str, *, school_id: str, credentials: Mapping[str, str],
-                 credential_hint: str = FACTS.credential_hint,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy | None = None,
-                 session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(base_url, school_id=school_id, credential_hint=credential_hint,
-                         timeout=timeout, retry=retry, session=session, sleep=sleep, rng=rng)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        school_id: str,
+        credentials: Mapping[str, str],
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            base_url,
+            school_id=school_id,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            session=session,
+            sleep=sleep,
+            rng=rng,
+        )
         self.client_id = (credentials.get("client_id") or "").strip() or None
         self.client_secret = (credentials.get("client_secret") or "").strip() or None
         self.api_key = (credentials.get("api_key") or "").strip() or None
         # Incomplete credentials are a configuration problem, found before any request.
         if bool(self.client_id) != bool(self.client_secret):
-            raise ConfigError(f"school {school_id!r}: iSAMS client credentials need both a "
-                              f"client id and a client secret — check {credential_hint}")
+            raise ConfigError(
+                f"school {school_id!r}: iSAMS client credentials need both a "
+                f"client id and a client secret — check {credential_hint}"
+            )
         if not (self.client_id or self.api_key):
-            raise ConfigError(f"school {school_id!r}: no iSAMS credentials configured — set "
-                              f"{credential_hint}")
+            raise ConfigError(
+                f"school {school_id!r}: no iSAMS credentials configured — set {credential_hint}"
+            )
         self.clock = clock
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -272,9 +300,16 @@ class IsamsClient(ApiClient):
         assert self.client_id and self.client_secret
         self._in_token_request = True
         try:
-            payload = self.request("POST", TOKEN_PATH, data={
-                "grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self.client_secret}, parse=self._parse_json)
+            payload = self.request(
+                "POST",
+                TOKEN_PATH,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                },
+                parse=self._parse_json,
+            )
         finally:
             self._in_token_request = False
         try:
@@ -283,12 +318,14 @@ class IsamsClient(ApiClient):
         except (ValueError, KeyError, TypeError):
             raise FatalApiError(
                 f"school {self.school_id!r}: iSAMS {TOKEN_PATH} answered without an "
-                "access_token — check the base_url points at the school's iSAMS host") from None
+                "access_token — check the base_url points at the school's iSAMS host"
+            ) from None
         self._token = token
         self._token_expires_at = self.clock() + lifetime
         self.tokens_fetched += 1
-        log.info("adapter.token_fetched", vendor=self.vendor, school=self.school_id,
-                 expires_in=lifetime)
+        log.info(
+            "adapter.token_fetched", vendor=self.vendor, school=self.school_id, expires_in=lifetime
+        )
 
     # -- classification ---------------------------------------------------------------------
 
@@ -296,60 +333,81 @@ class IsamsClient(ApiClient):
         path = urlsplit(response.url).path
         where = f"school {self.school_id!r}: {self.vendor} {response.request.method} {path}"
         if path.endswith(TOKEN_PATH) and response.status_code in (400, 401):
-            raise FatalApiError(f"{where}: iSAMS refused the client credentials "
-                                f"({_oauth_error(response)}) — check {self.credential_hint}")
+            raise FatalApiError(
+                f"{where}: iSAMS refused the client credentials "
+                f"({_oauth_error(response)}) — check {self.credential_hint}"
+            )
         message = parse_message(response.content)
         if message is not None:
             raise self._message_error(where, response, message)
         super().classify(response)
 
-    def _message_error(self, where: str, response: requests.Response,
-                       message: IsamsMessage) -> Exception:
+    def _message_error(
+        self, where: str, response: requests.Response, message: IsamsMessage
+    ) -> Exception:
         """The exception for an iSAMS ``<Message>`` body, whatever the HTTP status said."""
         status = response.status_code
         said = f"{message.message_id}: {message.title}".strip(": ")
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         text = f"{message.title} {message.description}"
         if status == 429 or "throttl" in message.message_id.lower():
-            return RetriableApiError(f"{where} was throttled by iSAMS ({said})",
-                                     retry_after=retry_after)
+            return RetriableApiError(
+                f"{where} was throttled by iSAMS ({said})", retry_after=retry_after
+            )
         if any(p.search(text) for p in _MESSAGE_RETRYABLE_PATTERNS):
-            return RetriableApiError(f"{where} hit a database lock in iSAMS ({said}: "
-                                     f"{message.description})", retry_after=retry_after)
+            return RetriableApiError(
+                f"{where} hit a database lock in iSAMS ({said}: {message.description})",
+                retry_after=retry_after,
+            )
         ident = message.message_id.lower()
         if ident == "invalidapikey":
-            return FatalApiError(f"{where}: iSAMS rejected the API key ({said}) — check "
-                                 f"{self.credential_hint}")
+            return FatalApiError(
+                f"{where}: iSAMS rejected the API key ({said}) — check {self.credential_hint}"
+            )
         if ident.startswith("methodsnotallocatedtokey"):
             methods = message.description.rsplit(":", 1)[-1].replace(" ", "").split(",")
             return MethodsNotAllocatedError(
                 f"{where}: the iSAMS API key is not allowed to run {', '.join(methods)} "
                 f"({said}) — ask the iSAMS administrator to allocate these methods to the key "
-                f"named by {self.credential_hint}", methods=methods)
+                f"named by {self.credential_hint}",
+                methods=methods,
+            )
         if ident.startswith("filtersrequired"):
-            return FatalApiError(f"{where}: iSAMS says the request is missing its filters "
-                                 f"({said}: {message.description}) — the <Filters> document "
-                                 "registerwatch sent lacks a date range; report this as a bug")
+            return FatalApiError(
+                f"{where}: iSAMS says the request is missing its filters "
+                f"({said}: {message.description}) — the <Filters> document "
+                "registerwatch sent lacks a date range; report this as a bug"
+            )
         if ident == "missingparameter":
-            return FatalApiError(f"{where}: iSAMS says a request parameter is missing or "
-                                 f"malformed ({message.title}: {message.description}) — check "
-                                 f"the base_url and {self.credential_hint}")
+            return FatalApiError(
+                f"{where}: iSAMS says a request parameter is missing or "
+                f"malformed ({message.title}: {message.description}) — check "
+                f"the base_url and {self.credential_hint}"
+            )
         if _INVALID_ROOT.search(message.description):
-            return FatalApiError(f"{where}: iSAMS could not parse the request's XML "
-                                 f"<Filters> body ({message.description}) — report this as a "
-                                 "bug in registerwatch")
+            return FatalApiError(
+                f"{where}: iSAMS could not parse the request's XML "
+                f"<Filters> body ({message.description}) — report this as a "
+                "bug in registerwatch"
+            )
         if 500 <= status <= 599:
-            return RetriableApiError(f"{where} failed with {status} ({said}: "
-                                     f"{message.description})", retry_after=retry_after)
-        return FatalApiError(f"{where}: iSAMS returned an error ({said}: "
-                             f"{message.description}) — this request will not succeed on retry")
+            return RetriableApiError(
+                f"{where} failed with {status} ({said}: {message.description})",
+                retry_after=retry_after,
+            )
+        return FatalApiError(
+            f"{where}: iSAMS returned an error ({said}: "
+            f"{message.description}) — this request will not succeed on retry"
+        )
 
     # -- REST -------------------------------------------------------------------------------
 
     def rest_get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         if not self.has_rest:
-            raise FatalApiError(f"school {self.school_id!r}: the iSAMS REST API needs a client "
-                                f"id and secret — set {self.credential_hint}")
+            raise FatalApiError(
+                f"school {self.school_id!r}: the iSAMS REST API needs a client "
+                f"id and secret — set {self.credential_hint}"
+            )
         self._auth = "bearer"
         try:
             return self.request("GET", path, params=params, parse=self._parse_json)
@@ -365,10 +423,12 @@ class IsamsClient(ApiClient):
             raise RetriableApiError(
                 f"school {self.school_id!r}: isams {response.request.method} "
                 f"{urlsplit(response.url).path} returned malformed JSON "
-                f"({len(response.content)} bytes)") from None
+                f"({len(response.content)} bytes)"
+            ) from None
 
-    def rest_pages(self, path: str, root_key: str, page_size: int = REST_PAGE_SIZE,
-                   key_field: str = "schoolId") -> Iterator[tuple[int, list[Any]]]:
+    def rest_pages(
+        self, path: str, root_key: str, page_size: int = REST_PAGE_SIZE, key_field: str = "schoolId"
+    ) -> Iterator[tuple[int, list[Any]]]:
         """Every page of a REST listing as ``(page_number, items)``, checked for consistency.
 
         The listing is offset-paged, so a record edited or added while we page can shift the
@@ -381,10 +441,14 @@ class IsamsClient(ApiClient):
         where = f"school {self.school_id!r}: isams GET {path}"
         yield from read_consistently(
             lambda: self._pull_listing(path, root_key, page_size, key_field, where),
-            what=where, vendor=self.vendor, school=self.school_id)
+            what=where,
+            vendor=self.vendor,
+            school=self.school_id,
+        )
 
-    def _pull_listing(self, path: str, root_key: str, page_size: int, key_field: str,
-                      where: str) -> list[tuple[int, list[Any]]]:
+    def _pull_listing(
+        self, path: str, root_key: str, page_size: int, key_field: str, where: str
+    ) -> list[tuple[int, list[Any]]]:
         pages: list[tuple[int, list[Any]]] = []
         total_pages: int | None = None
         total_count: int | None = None
@@ -392,26 +456,33 @@ class IsamsClient(ApiClient):
         while True:
             payload = self.rest_get(path, {"page": page, "pageSize": page_size})
             if not isinstance(payload, Mapping):
-                raise RetriableApiError(f"school {self.school_id!r}: isams GET {path} page "
-                                        f"{page} did not return a JSON object")
+                raise RetriableApiError(
+                    f"school {self.school_id!r}: isams GET {path} page "
+                    f"{page} did not return a JSON object"
+                )
             items = payload.get(root_key)
             if items is None:
                 items = []
             if not isinstance(items, list):
-                raise RetriableApiError(f"school {self.school_id!r}: isams GET {path} page "
-                                        f"{page}: {root_key!r} is not a list")
+                raise RetriableApiError(
+                    f"school {self.school_id!r}: isams GET {path} page "
+                    f"{page}: {root_key!r} is not a list"
+                )
             this_total_pages = _int_or_none(payload.get("totalPages"))
             this_total_count = _int_or_none(payload.get("totalCount"))
             echoed = _int_or_none(payload.get("page"))
             if echoed is not None and echoed != page:
-                raise PagingError(f"school {self.school_id!r}: isams GET {path} was asked for "
-                                  f"page {page} and answered page {echoed}")
+                raise PagingError(
+                    f"school {self.school_id!r}: isams GET {path} was asked for "
+                    f"page {page} and answered page {echoed}"
+                )
             if total_pages is None:
                 total_pages, total_count = this_total_pages, this_total_count
             elif (this_total_pages, this_total_count) != (total_pages, total_count):
                 raise ListingChangedError(
                     f"{where}: totalPages/totalCount went from {total_pages}/{total_count} "
-                    f"to {this_total_pages}/{this_total_count} at page {page}")
+                    f"to {this_total_pages}/{this_total_count} at page {page}"
+                )
             pages.append((page, items))
             if total_pages is None:
                 # No totals: stop on an empty or short page (the Arbor rule), never loop forever.
@@ -421,8 +492,9 @@ class IsamsClient(ApiClient):
                 break
             page += 1
             if page > MAX_PAGES:
-                raise PagingError(f"school {self.school_id!r}: isams GET {path} never ended "
-                                  "(10,000 pages)")
+                raise PagingError(
+                    f"school {self.school_id!r}: isams GET {path} never ended (10,000 pages)"
+                )
         seen: set[str] = set()
         count = 0
         for _number, items in pages:
@@ -434,14 +506,16 @@ class IsamsClient(ApiClient):
                         raise ListingChangedError(f"{where}: a record appeared on two pages")
                     seen.add(str(value))
         if total_count is not None and count != total_count:
-            raise ListingChangedError(f"{where}: collected {count} records but totalCount "
-                                      f"says {total_count}")
+            raise ListingChangedError(
+                f"{where}: collected {count} records but totalCount says {total_count}"
+            )
         return pages
 
     # -- Batch ------------------------------------------------------------------------------
 
-    def batch(self, methods: Sequence[str],
-              registration: Mapping[str, tuple[date, date]] | None = None) -> etree._Element:
+    def batch(
+        self, methods: Sequence[str], registration: Mapping[str, tuple[date, date]] | None = None
+    ) -> etree._Element:
         """Run Batch methods; the ``<iSAMS>`` root of the answer."""
         body = filters_document(methods, registration)
         if self.api_key:
@@ -452,10 +526,14 @@ class IsamsClient(ApiClient):
             self._auth = "bearer"
             params = {"apiKey": self.client_id or ""}
         try:
-            root: etree._Element = self.request("POST", BATCH_PATH, params=params, data=body,
-                                                headers={"Content-Type": "application/xml",
-                                                         "Accept": "text/xml"},
-                                                parse=self._parse_batch)
+            root: etree._Element = self.request(
+                "POST",
+                BATCH_PATH,
+                params=params,
+                data=body,
+                headers={"Content-Type": "application/xml", "Accept": "text/xml"},
+                parse=self._parse_batch,
+            )
         finally:
             self._auth = "none"
         return root
@@ -466,11 +544,15 @@ class IsamsClient(ApiClient):
         try:
             root = parse_xml(response.content)
         except XmlDocumentError as exc:
-            raise RetriableApiError(f"school {self.school_id!r}: isams POST {BATCH_PATH} "
-                                    f"returned an unusable document: {exc}") from None
+            raise RetriableApiError(
+                f"school {self.school_id!r}: isams POST {BATCH_PATH} "
+                f"returned an unusable document: {exc}"
+            ) from None
         if root.tag != "iSAMS":
-            raise RetriableApiError(f"school {self.school_id!r}: isams POST {BATCH_PATH} "
-                                    f"returned <{root.tag}> instead of <iSAMS>")
+            raise RetriableApiError(
+                f"school {self.school_id!r}: isams POST {BATCH_PATH} "
+                f"returned <{root.tag}> instead of <iSAMS>"
+            )
         return root
 
     def batch_section(self, root: etree._Element, path: str, method: str) -> etree._Element:
@@ -485,7 +567,8 @@ class IsamsClient(ApiClient):
                 f"school {self.school_id!r}: iSAMS answered without <{path}> for {method} — "
                 "the API key probably lacks permission for it; ask the iSAMS administrator to "
                 f"check the methods and data permissions of the key named by "
-                f"{self.credential_hint}")
+                f"{self.credential_hint}"
+            )
         return section
 
 

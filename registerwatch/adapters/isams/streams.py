@@ -47,8 +47,17 @@ _PRESENT_SYMBOLS = frozenset({"/", "\\", "PRESENT"})
 _SESSION_PRESENT = {Session.AM: "/", Session.PM: "\\"}
 
 Sex = Literal["M", "F", "U"]
-_SEX: Mapping[str, Sex] = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F",
-                           "U": "U", "UNKNOWN": "U", "X": "U", "O": "U", "OTHER": "U"}
+_SEX: Mapping[str, Sex] = {
+    "M": "M",
+    "MALE": "M",
+    "F": "F",
+    "FEMALE": "F",
+    "U": "U",
+    "UNKNOWN": "U",
+    "X": "U",
+    "O": "U",
+    "OTHER": "U",
+}
 
 
 def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
@@ -61,13 +70,21 @@ def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
 def local_datetime(value: Any, *, resource: str, record_ref: str, field: str) -> datetime:
     """An iSAMS local date-time (``2024-09-02T08:40:00``, Europe/London, no offset)."""
     if value in (None, ""):
-        raise InvalidRecord(f"required field {field!r} is missing", resource=resource,
-                            record_ref=record_ref, field=field)
+        raise InvalidRecord(
+            f"required field {field!r} is missing",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        )
     try:
         return _local(str(value))
     except ValueError:
-        raise InvalidRecord(f"{value!r} is not a valid date-time", resource=resource,
-                            record_ref=record_ref, field=field) from None
+        raise InvalidRecord(
+            f"{value!r} is not a valid date-time",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        ) from None
 
 
 @lru_cache(maxsize=8192)
@@ -85,12 +102,14 @@ def parse_flag(value: Any, *, resource: str, record_ref: str, field: str) -> boo
         return True
     if text in ("0", "false", "no", "n", ""):
         return False
-    raise InvalidRecord(f"{value!r} is not 0 or 1", resource=resource, record_ref=record_ref,
-                        field=field)
+    raise InvalidRecord(
+        f"{value!r} is not 0 or 1", resource=resource, record_ref=record_ref, field=field
+    )
 
 
-def _optional_date(record: Mapping[str, Any], key: str, *, resource: str,
-                   record_ref: str) -> date | None:
+def _optional_date(
+    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str
+) -> date | None:
     value = record.get(key)
     if value in (None, ""):
         return None
@@ -112,8 +131,12 @@ def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str)
     sex = _SEX.get(value.upper())
     if sex is None:
         # Personal data: quarantine reasons reach reports, so the value is not quoted.
-        raise InvalidRecord("the value is not a recognised gender (M, F or U)",
-                            resource=resource, record_ref=record_ref, field=key)
+        raise InvalidRecord(
+            "the value is not a recognised gender (M, F or U)",
+            resource=resource,
+            record_ref=record_ref,
+            field=key,
+        )
     return sex
 
 
@@ -129,12 +152,18 @@ class Stream(BaseStream[T]):
 
     def record_ref(self, record: Any, position: str) -> str:
         """A reference to the record for a quarantine entry: its vendor id, never names."""
-        values = [str(record[k]) for k in (self.ref_keys or self.keys)
-                  if isinstance(record, Mapping) and record.get(k) not in (None, "")]
+        values = [
+            str(record[k])
+            for k in (self.ref_keys or self.keys)
+            if isinstance(record, Mapping) and record.get(k) not in (None, "")
+        ]
         return f"{self.name} {'/'.join(values)}" if values else f"{self.name} at {position}"
 
-    def map_records(self, records: Iterable[tuple[str, Any]],
-                    keep: Callable[[Mapping[str, Any]], bool] | None = None) -> Batch[T]:
+    def map_records(
+        self,
+        records: Iterable[tuple[str, Any]],
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> Batch[T]:
         """Map ``(position, record)`` pairs; records that will not map are quarantined."""
         return self.map_positioned(records, keep=keep)
 
@@ -153,9 +182,16 @@ class RestPupilsStream(Stream[Pupil]):
     keys: ClassVar[tuple[str, ...]] = ("schoolId",)
 
     _FIELDS: ClassVar[Mapping[str, str]] = {
-        "upn": "uniquePupilNumber", "legal_forename": "forename", "legal_surname": "surname",
-        "dob": "dob", "nc_year": "yearGroup", "reg_group": "formGroup",
-        "starting_day": "enrolmentDate", "leaving_date": "leavingDate", "sex": "gender"}
+        "upn": "uniquePupilNumber",
+        "legal_forename": "forename",
+        "legal_surname": "surname",
+        "dob": "dob",
+        "nc_year": "yearGroup",
+        "reg_group": "formGroup",
+        "starting_day": "enrolmentDate",
+        "leaving_date": "leavingDate",
+        "sex": "gender",
+    }
 
     def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Pupil:
         ref = ref or self.record_ref(record, "an unknown position")
@@ -167,13 +203,16 @@ class RestPupilsStream(Stream[Pupil]):
         year = record.get("yearGroup")
         try:
             return Pupil(
-                id=f"{self.school_id}:{mis_id}", school_id=self.school_id, mis_id=mis_id,
+                id=f"{self.school_id}:{mis_id}",
+                school_id=self.school_id,
+                mis_id=mis_id,
                 upn=_text(record, "uniquePupilNumber"),
                 legal_forename=_text(record, "forename"),
                 legal_surname=_text(record, "surname"),
                 middle_names=_text(record, "middlenames"),
                 preferred_forename=_text(record, "preferredName"),
-                dob=dob, sex=_sex(record, "gender", **where),
+                dob=dob,
+                sex=_sex(record, "gender", **where),
                 nc_year=None if year in (None, "") else str(year),
                 reg_group=_text(record, "formGroup"),
                 starting_day=_optional_date(record, "enrolmentDate", **where),
@@ -199,9 +238,15 @@ class BatchPupilsStream(Stream[Pupil]):
     keys: ClassVar[tuple[str, ...]] = ("SchoolId",)
 
     _FIELDS: ClassVar[Mapping[str, str]] = {
-        "upn": "UPN", "legal_forename": "Forename", "legal_surname": "Surname", "dob": "DOB",
-        "nc_year": "NCYear", "reg_group": "Form", "starting_day": "EnrolmentDate",
-        "sex": "Gender"}
+        "upn": "UPN",
+        "legal_forename": "Forename",
+        "legal_surname": "Surname",
+        "dob": "DOB",
+        "nc_year": "NCYear",
+        "reg_group": "Form",
+        "starting_day": "EnrolmentDate",
+        "sex": "Gender",
+    }
 
     def to_schema(self, record: Mapping[str, Any], ref: str | None = None) -> Pupil:
         ref = ref or self.record_ref(record, "an unknown position")
@@ -209,7 +254,9 @@ class BatchPupilsStream(Stream[Pupil]):
         mis_id = str(require(record, "SchoolId", **where)).strip()
         try:
             return Pupil(
-                id=f"{self.school_id}:{mis_id}", school_id=self.school_id, mis_id=mis_id,
+                id=f"{self.school_id}:{mis_id}",
+                school_id=self.school_id,
+                mis_id=mis_id,
                 upn=_text(record, "UPN"),
                 legal_forename=_text(record, "Forename"),
                 legal_surname=_text(record, "Surname"),
@@ -261,9 +308,13 @@ class MarksStream(Stream[Mark]):
     ref_keys: ClassVar[tuple[str, ...] | None] = ("@Id",)
 
     _FIELDS: ClassVar[Mapping[str, str]] = {
-        "pupil_id": "PupilId", "date": "RegistrationDateTime",
-        "session": "RegistrationDateTime", "code": "Code", "minutes_late": "MinutesLate",
-        "recorded_at": "LastUpdated"}
+        "pupil_id": "PupilId",
+        "date": "RegistrationDateTime",
+        "session": "RegistrationDateTime",
+        "code": "Code",
+        "minutes_late": "MinutesLate",
+        "recorded_at": "LastUpdated",
+    }
 
     @staticmethod
     def is_registered(record: Mapping[str, Any]) -> bool:
@@ -271,8 +322,9 @@ class MarksStream(Stream[Mark]):
         ``to_schema`` quarantines them with the field named."""
         return str(record.get("Registered", "1")).strip() not in ("0", "false", "False")
 
-    def session_registers(self, records: Iterable[Mapping[str, Any]]
-                          ) -> Callable[[Mapping[str, Any]], bool]:
+    def session_registers(
+        self, records: Iterable[Mapping[str, Any]]
+    ) -> Callable[[Mapping[str, Any]], bool]:
         """A filter keeping only rows of each pupil's first registration period per session.
 
         iSAMS schools may run more registration periods than the two statutory ones (boarding
@@ -290,20 +342,28 @@ class MarksStream(Stream[Mark]):
                 key, when = period
                 if key not in first or when < first[key]:
                     first[key] = when
-        later = {id(record) for record, period in periods
-                 if period is not None and period[1] != first[period[0]]}
+        later = {
+            id(record)
+            for record, period in periods
+            if period is not None and period[1] != first[period[0]]
+        }
 
         def keep(record: Mapping[str, Any]) -> bool:
             return id(record) not in later
 
         return keep
 
-    def _period(self, record: Mapping[str, Any]
-                ) -> tuple[tuple[str, date, Session], datetime] | None:
+    def _period(
+        self, record: Mapping[str, Any]
+    ) -> tuple[tuple[str, date, Session], datetime] | None:
         pupil = _text(record, "PupilId")
         try:
-            when = local_datetime(record.get("RegistrationDateTime"), resource=self.name,
-                                  record_ref="", field="RegistrationDateTime")
+            when = local_datetime(
+                record.get("RegistrationDateTime"),
+                resource=self.name,
+                record_ref="",
+                field="RegistrationDateTime",
+            )
         except InvalidRecord:
             return None
         if pupil is None:
@@ -314,11 +374,11 @@ class MarksStream(Stream[Mark]):
         ref = ref or self.record_ref(record, "an unknown position")
         where = {"resource": self.name, "record_ref": ref}
         pupil = str(require(record, "PupilId", **where)).strip()
-        when = local_datetime(require(record, "RegistrationDateTime", **where),
-                              field="RegistrationDateTime", **where)
+        when = local_datetime(
+            require(record, "RegistrationDateTime", **where), field="RegistrationDateTime", **where
+        )
         session = session_of(when, self.pm_cutoff)
-        registered = parse_flag(require(record, "Registered", **where), field="Registered",
-                                **where)
+        registered = parse_flag(require(record, "Registered", **where), field="Registered", **where)
         if not registered:
             raise InvalidRecord("Registered is 0: there is no mark", field="Registered", **where)
         code, vendor_code = self._code(record, session, where)
@@ -326,37 +386,53 @@ class MarksStream(Stream[Mark]):
         try:
             minutes_late = None if minutes in (None, "") else int(str(minutes))
         except ValueError:
-            raise InvalidRecord(f"{minutes!r} is not a whole number of minutes",
-                                field="MinutesLate", **where) from None
-        recorded_at = parse_instant(record.get("LastUpdated"), field="LastUpdated",
-                                    default_tz=LONDON, **where)
+            raise InvalidRecord(
+                f"{minutes!r} is not a whole number of minutes", field="MinutesLate", **where
+            ) from None
+        recorded_at = parse_instant(
+            record.get("LastUpdated"), field="LastUpdated", default_tz=LONDON, **where
+        )
         try:
-            return Mark(pupil_id=f"{self.school_id}:{pupil}", date=when.date(),
-                        session=session, code=code, vendor_code=vendor_code,
-                        minutes_late=minutes_late,
-                        comment=_text(record, "Comment"), recorded_at=recorded_at,
-                        source_ref=ref)
+            return Mark(
+                pupil_id=f"{self.school_id}:{pupil}",
+                date=when.date(),
+                session=session,
+                code=code,
+                vendor_code=vendor_code,
+                minutes_late=minutes_late,
+                comment=_text(record, "Comment"),
+                recorded_at=recorded_at,
+                source_ref=ref,
+            )
         except ValidationError as exc:
             raise validation_error(exc, fields=self._FIELDS, **where) from None
 
-    def _code(self, record: Mapping[str, Any], session: Session,
-              where: Mapping[str, str]) -> tuple[str, str]:
+    def _code(
+        self, record: Mapping[str, Any], session: Session, where: Mapping[str, str]
+    ) -> tuple[str, str]:
         raw = _text(record, "Code")
         if raw is not None:
             return normalise_code(raw, self.aliases, field="Code", **where), raw
         present_id = _text(record, "PresentCode")
         if present_id in (None, "0"):
-            raise InvalidRecord("Registered is 1 but the row has neither a Code nor a "
-                                "PresentCode", field="Code", **where)
+            raise InvalidRecord(
+                "Registered is 1 but the row has neither a Code nor a PresentCode",
+                field="Code",
+                **where,
+            )
         assert present_id is not None
         present = self.present_codes.get(present_id)
         if present is None:
-            raise InvalidRecord(f"PresentCode {present_id} is not in the school's present-code "
-                                "table", field="PresentCode", **where)
+            raise InvalidRecord(
+                f"PresentCode {present_id} is not in the school's present-code table",
+                field="PresentCode",
+                **where,
+            )
         if present.code.upper() in _PRESENT_SYMBOLS:
             return _SESSION_PRESENT[session], present.code
-        return normalise_code(present.code, self.aliases, field="PresentCode", **where), \
-            present.code
+        return normalise_code(
+            present.code, self.aliases, field="PresentCode", **where
+        ), present.code
 
 
 @dataclass
@@ -405,8 +481,9 @@ class AmendmentsStream(Stream[Amendment]):
         ref = ref or self.record_ref(record, "an unknown position")
         where = {"resource": self.name, "record_ref": ref}
         pupil = str(require(record, "PupilId", **where)).strip()
-        when = local_datetime(require(record, "RegistrationDateTime", **where),
-                              field="RegistrationDateTime", **where)
+        when = local_datetime(
+            require(record, "RegistrationDateTime", **where), field="RegistrationDateTime", **where
+        )
 
         def code(key: str) -> str | None:
             raw = _text(record, key)
@@ -418,15 +495,23 @@ class AmendmentsStream(Stream[Amendment]):
 
         try:
             return Amendment(
-                pupil_id=f"{self.school_id}:{pupil}", date=when.date(),
+                pupil_id=f"{self.school_id}:{pupil}",
+                date=when.date(),
                 session=session_of(when, self.pm_cutoff),
-                original_code=code("OriginalCode"), amended_code=code("AmendedCode"),
+                original_code=code("OriginalCode"),
+                amended_code=code("AmendedCode"),
                 reason=_text(record, "Reason"),
-                amended_at=parse_instant(record.get("AmendedDateTime"),
-                                         field="AmendedDateTime", default_tz=LONDON, **where),
+                amended_at=parse_instant(
+                    record.get("AmendedDateTime"),
+                    field="AmendedDateTime",
+                    default_tz=LONDON,
+                    **where,
+                ),
                 amended_by_name=_text(record, "AmendedBy"),
                 amended_by_position=_text(record, "AmendedByPosition"),
-                source=AmendmentSource.MIS, source_ref=ref)
+                source=AmendmentSource.MIS,
+                source_ref=ref,
+            )
         except ValidationError as exc:
             raise validation_error(exc, fields={}, **where) from None
 
@@ -454,5 +539,6 @@ class TermsStream(Stream[Term]):
         try:
             return Term(start=start, end=end)
         except ValidationError as exc:
-            raise validation_error(exc, fields={"end": "FinishDate", "start": "StartDate"},
-                                    **where) from None
+            raise validation_error(
+                exc, fields={"end": "FinishDate", "start": "StartDate"}, **where
+            ) from None

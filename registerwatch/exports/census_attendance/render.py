@@ -67,8 +67,18 @@ DEFAULT_AGE_WINDOW = (4, 15)
 AGE_WINDOW_OPTION = "census_age_window"
 
 CSV_HEADER = (
-    "upn", "surname", "forename", "dob", "sex", "nc_year", "block", "period_start",
-    "period_end", "sessions_possible", "sessions_authorised", "sessions_unauthorised",
+    "upn",
+    "surname",
+    "forename",
+    "dob",
+    "sex",
+    "nc_year",
+    "block",
+    "period_start",
+    "period_end",
+    "sessions_possible",
+    "sessions_authorised",
+    "sessions_unauthorised",
     *(f"absence_{code}" for code in ABSENCE_CODES),
 )
 
@@ -92,15 +102,17 @@ def parse_age_window(value: object) -> tuple[int, int]:
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
             raise ExportRequestError(
                 f"{AGE_WINDOW_OPTION} {text!r} must be two ages like 4-15 (youngest-oldest, "
-                "inclusive, at 31 August)")
+                "inclusive, at 31 August)"
+            )
         low, high = int(parts[0]), int(parts[1])
     if low > high:
         raise ExportRequestError(f"{AGE_WINDOW_OPTION}: youngest age {low} is above oldest {high}")
     return low, high
 
 
-def counted_periods(term: CensusTerm, as_of: date, *, allow_incomplete: bool,
-                    school_id: str) -> tuple[Period, ...]:
+def counted_periods(
+    term: CensusTerm, as_of: date, *, allow_incomplete: bool, school_id: str
+) -> tuple[Period, ...]:
     """The term's periods clipped to the day before ``as_of`` (as-of is "today, before
     registration"); refuses a term not yet over unless ``allow_incomplete``."""
     last_day = as_of - timedelta(days=1)
@@ -108,56 +120,83 @@ def counted_periods(term: CensusTerm, as_of: date, *, allow_incomplete: bool,
         raise ExportRequestError(
             f"school {school_id!r}: census term {term.label} starts {term.start.isoformat()}, "
             f"after the last day with registers ({last_day.isoformat()}); choose an earlier "
-            "--term or a later --as-of")
+            "--term or a later --as-of"
+        )
     if term.end > last_day and not allow_incomplete:
         raise ExportRequestError(
             f"school {school_id!r}: census term {term.label} runs to {term.end.isoformat()}, "
             f"after the last day with registers ({last_day.isoformat()}); a census return counts "
             f"a whole term: choose a later --as-of, or pass --allow-incomplete to count up to "
-            f"{last_day.isoformat()}")
-    return tuple(Period(p.element, p.start, min(p.end, last_day))
-                 for p in term.periods if p.start <= last_day)
+            f"{last_day.isoformat()}"
+        )
+    return tuple(
+        Period(p.element, p.start, min(p.end, last_day))
+        for p in term.periods
+        if p.start <= last_day
+    )
 
 
 def count_block(period: Period, marks: list[Mark]) -> BlockCounts:
     codes = Counter(m.code for m in marks)
     stats = session_statistics(codes)
     reasons = tuple((code, codes[code]) for code in ABSENCE_CODES if codes[code] > 0)
-    return BlockCounts(period=period, possible=stats.possible, authorised=stats.authorised,
-                       unauthorised=stats.unauthorised, by_reason=reasons)
+    return BlockCounts(
+        period=period,
+        possible=stats.possible,
+        authorised=stats.authorised,
+        unauthorised=stats.unauthorised,
+        by_reason=reasons,
+    )
 
 
-def render(data: RegisterData, term: CensusTerm, *, as_of: date, generated_at: datetime,
-           allow_incomplete: bool = False,
-           age_window: tuple[int, int] = DEFAULT_AGE_WINDOW) -> RenderedReturn:
+def render(
+    data: RegisterData,
+    term: CensusTerm,
+    *,
+    as_of: date,
+    generated_at: datetime,
+    allow_incomplete: bool = False,
+    age_window: tuple[int, int] = DEFAULT_AGE_WINDOW,
+) -> RenderedReturn:
     school = data.school
-    periods = counted_periods(term, as_of, allow_incomplete=allow_incomplete,
-                              school_id=school.id)
+    periods = counted_periods(term, as_of, allow_incomplete=allow_incomplete, school_id=school.id)
     first, last = periods[0].start, periods[-1].end
     youngest, oldest = age_window
 
-    candidates = [p for p in data.pupils
-                  if registered(p) and on_roll_between(p, first, last)]
+    candidates = [p for p in data.pupils if registered(p) and on_roll_between(p, first, last)]
     # The age window needs a date of birth; every other item is checked only for the pupils
     # the return includes.
-    problems = [f"pupil {p.mis_id}: has no date of birth, so the census age window cannot be "
-                "applied" for p in candidates if p.dob is None]
-    pupils = [p for p in candidates
-              if p.dob is not None and youngest <= age_on(p.dob, term.age_date) <= oldest]
+    problems = [
+        f"pupil {p.mis_id}: has no date of birth, so the census age window cannot be applied"
+        for p in candidates
+        if p.dob is None
+    ]
+    pupils = [
+        p
+        for p in candidates
+        if p.dob is not None and youngest <= age_on(p.dob, term.age_date) <= oldest
+    ]
     unmarked: list[str] = []
     for pupil in pupils:
         problems += pupil_data_problems(pupil, upn_required=True)
         problems += invalid_mark_problems(pupil, data.marks_of(pupil, first, last))
-        unmarked += unmarked_problems(pupil, unmarked_sessions(data, pupil, first, last),
-                                      itemise=False)
-    refuse_if(problems, ReturnDataError,
-              f"school {school.id!r}: the census attendance return for {term.label} cannot be "
-              "made from what the store holds; correct these in the MIS and sync again")
+        unmarked += unmarked_problems(
+            pupil, unmarked_sessions(data, pupil, first, last), itemise=False
+        )
+    refuse_if(
+        problems,
+        ReturnDataError,
+        f"school {school.id!r}: the census attendance return for {term.label} cannot be "
+        "made from what the store holds; correct these in the MIS and sync again",
+    )
     if not allow_incomplete:
-        refuse_if(unmarked, IncompleteRegisterError,
-                  f"school {school.id!r}: {len(unmarked)} pupil(s) on roll have school sessions "
-                  f"without a mark in census term {term.label}; complete the registers in the "
-                  "MIS and sync, or pass --allow-incomplete to leave those sessions uncounted")
+        refuse_if(
+            unmarked,
+            IncompleteRegisterError,
+            f"school {school.id!r}: {len(unmarked)} pupil(s) on roll have school sessions "
+            f"without a mark in census term {term.label}; complete the registers in the "
+            "MIS and sync, or pass --allow-incomplete to leave those sessions uncounted",
+        )
 
     root = etree.Element(ROOT, version=SCHEMA_VERSION)
     _header(root, data, term, periods, generated_at, age_window)
@@ -165,8 +204,11 @@ def render(data: RegisterData, term: CensusTerm, *, as_of: date, generated_at: d
     rows: list[list[object]] = []
     keys: list[ReturnRecordKey] = []
     for pupil in pupils:
-        blocks = [count_block(period, data.marks_of(pupil, period.start, period.end))
-                  for period in periods if on_roll_between(pupil, period.start, period.end)]
+        blocks = [
+            count_block(period, data.marks_of(pupil, period.start, period.end))
+            for period in periods
+            if on_roll_between(pupil, period.start, period.end)
+        ]
         if not blocks:
             continue
         _pupil(pupils_element, pupil, blocks)
@@ -174,14 +216,26 @@ def render(data: RegisterData, term: CensusTerm, *, as_of: date, generated_at: d
         keys.append(ReturnRecordKey(pupil.id, term.label))
 
     return RenderedReturn(
-        kind=KIND, school_id=school.id, schema_name=SCHEMA_NAME, xml=xml_bytes(root),
-        csv_header=CSV_HEADER, csv_rows=rows, file_stem=f"{KIND}_{school.id}_{term.label}",
-        records=keys, period=term.label)
+        kind=KIND,
+        school_id=school.id,
+        schema_name=SCHEMA_NAME,
+        xml=xml_bytes(root),
+        csv_header=CSV_HEADER,
+        csv_rows=rows,
+        file_stem=f"{KIND}_{school.id}_{term.label}",
+        records=keys,
+        period=term.label,
+    )
 
 
-def _header(root: etree._Element, data: RegisterData, term: CensusTerm,
-            periods: tuple[Period, ...], generated_at: datetime,
-            age_window: tuple[int, int]) -> None:
+def _header(
+    root: etree._Element,
+    data: RegisterData,
+    term: CensusTerm,
+    periods: tuple[Period, ...],
+    generated_at: datetime,
+    age_window: tuple[int, int],
+) -> None:
     school = data.school
     header = sub(root, "Header")
     sub(header, "Return", KIND)
@@ -234,9 +288,18 @@ def _pupil(parent: etree._Element, pupil: Pupil, blocks: list[BlockCounts]) -> N
 
 def _row(pupil: Pupil, block: BlockCounts) -> list[object]:
     reasons = dict(block.by_reason)
-    return [upn_text(pupil), pupil.legal_surname, pupil.legal_forename,
-            pupil.dob.isoformat() if pupil.dob else "", pupil.sex or "",
-            normalise_nc_year(pupil.nc_year) or "", block.period.element,
-            block.period.start.isoformat(), block.period.end.isoformat(), block.possible,
-            block.authorised, block.unauthorised,
-            *(reasons.get(code, 0) for code in ABSENCE_CODES)]
+    return [
+        upn_text(pupil),
+        pupil.legal_surname,
+        pupil.legal_forename,
+        pupil.dob.isoformat() if pupil.dob else "",
+        pupil.sex or "",
+        normalise_nc_year(pupil.nc_year) or "",
+        block.period.element,
+        block.period.start.isoformat(),
+        block.period.end.isoformat(),
+        block.possible,
+        block.authorised,
+        block.unauthorised,
+        *(reasons.get(code, 0) for code in ABSENCE_CODES),
+    ]

@@ -89,8 +89,7 @@ def spring_bank_holiday(year: int) -> date:
     """The England spring bank holiday: from the ``holidays`` package, which knows the years it
     moved (4 June 2012, 2 June 2022); otherwise the last Monday in May (the statutory default)."""
     table = holidays.country_holidays("GB", subdiv="ENG", years=year)
-    named = sorted(day for day, name in table.items()
-                   if "spring bank holiday" in name.lower())
+    named = sorted(day for day, name in table.items() if "spring bank holiday" in name.lower())
     if named:
         return named[0]
     last = date(year, _MAY + 1, 1) - timedelta(days=1)
@@ -110,8 +109,10 @@ def census_term(season: Season | str, year: int) -> CensusTerm:
         # the halves meet even in a year the bank holiday was not a Monday (2022: Thursday 2 June;
         # INFERRED: the days between belong to the second half).
         first_end = bank_holiday - timedelta(days=(bank_holiday.weekday() + 1) % 7 or 7)
-        periods = (Period(TERMLY, easter_monday, first_end),
-                   Period(SUMMER_HALF_TERM_2, first_end + timedelta(days=1), date(year, 7, 31)))
+        periods = (
+            Period(TERMLY, easter_monday, first_end),
+            Period(SUMMER_HALF_TERM_2, first_end + timedelta(days=1), date(year, 7, 31)),
+        )
     return CensusTerm(season=season, year=year, periods=periods)
 
 
@@ -122,7 +123,8 @@ def parse_term(text: str) -> CensusTerm:
         raise CensusTermError(
             f"{text!r} is not a census term: write the season and the calendar year its dates "
             "fall in, e.g. autumn-2025 (1 Aug-31 Dec 2025), spring-2026 (1 Jan-Easter Sunday "
-            "2026) or summer-2026 (Easter Monday-31 Jul 2026)")
+            "2026) or summer-2026 (Easter Monday-31 Jul 2026)"
+        )
     return census_term(match.group(1), int(match.group(2)))
 
 

@@ -37,12 +37,22 @@ if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn
     from registerwatch.exports.registry import ExportRequest
 
-__all__ = ["CHARACTER_FOR_CODE", "KIND", "SCHEMA_NAME", "Destination", "PupilSelection",
-           "Unencodable", "build", "ctf_window", "render"]
+__all__ = [
+    "CHARACTER_FOR_CODE",
+    "KIND",
+    "SCHEMA_NAME",
+    "Destination",
+    "PupilSelection",
+    "Unencodable",
+    "build",
+    "ctf_window",
+    "render",
+]
 
 
-def _choice(options: dict[str, object], key: str,
-            kind: type[PupilSelection | Unencodable], default: str) -> str:
+def _choice(
+    options: dict[str, object], key: str, kind: type[PupilSelection | Unencodable], default: str
+) -> str:
     value = str(options.get(key, default)).strip().lower()
     allowed = [member.value for member in kind]
     if value not in allowed:
@@ -52,14 +62,27 @@ def _choice(options: dict[str, object], key: str,
 
 def build(request: ExportRequest) -> list[RenderedReturn]:
     options = request.options
-    selection = PupilSelection(_choice(options, PUPILS_OPTION, PupilSelection,
-                                       PupilSelection.ON_ROLL))
-    unencodable = Unencodable(_choice(options, UNENCODABLE_OPTION, Unencodable,
-                                      Unencodable.NOT_IN_SESSION))
-    destination = (Destination.parse(str(options[DESTINATION_OPTION]))
-                   if options.get(DESTINATION_OPTION) else None)
+    selection = PupilSelection(
+        _choice(options, PUPILS_OPTION, PupilSelection, PupilSelection.ON_ROLL)
+    )
+    unencodable = Unencodable(
+        _choice(options, UNENCODABLE_OPTION, Unencodable, Unencodable.NOT_IN_SESSION)
+    )
+    destination = (
+        Destination.parse(str(options[DESTINATION_OPTION]))
+        if options.get(DESTINATION_OPTION)
+        else None
+    )
     _, start, end = ctf_window(request.as_of)
     data = load_register(request, start, end, school_calendar(request))
-    return [render(data, as_of=request.as_of, generated_at=request.generated_at,
-                   selection=selection, unencodable=unencodable, destination=destination,
-                   allow_incomplete=request.allow_incomplete)]
+    return [
+        render(
+            data,
+            as_of=request.as_of,
+            generated_at=request.generated_at,
+            selection=selection,
+            unencodable=unencodable,
+            destination=destination,
+            allow_incomplete=request.allow_incomplete,
+        )
+    ]

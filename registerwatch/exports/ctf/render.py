@@ -77,17 +77,29 @@ DOCUMENT_QUALIFIER = "partial"
 SUPPLIER_ID = "registerwatch"
 
 # The national code -> the one character written for it (the importer's table, inverted).
-CHARACTER_FOR_CODE: Mapping[str, str] = {code: character for character, code
-                                         in CTF_SINGLE_CHARACTER_CODES.items()}
+CHARACTER_FOR_CODE: Mapping[str, str] = {
+    code: character for character, code in CTF_SINGLE_CHARACTER_CODES.items()
+}
 
 PUPILS_OPTION = "ctf_pupils"
 UNENCODABLE_OPTION = "ctf_unencodable"
 DESTINATION_OPTION = "ctf_destination"
 
 CSV_HEADER = (
-    "upn", "surname", "forename", "dob", "sex", "year", "lea", "estab", "sessions_possible",
-    "sessions_authorised", "sessions_attended", "sessions_unauthorised",
-    "attendance_start_date", "attendance_marks",
+    "upn",
+    "surname",
+    "forename",
+    "dob",
+    "sex",
+    "year",
+    "lea",
+    "estab",
+    "sessions_possible",
+    "sessions_authorised",
+    "sessions_attended",
+    "sessions_unauthorised",
+    "attendance_start_date",
+    "attendance_marks",
 )
 
 
@@ -118,7 +130,8 @@ class Destination:
             return cls(value[:3], value[3:])
         raise ExportRequestError(
             f"{DESTINATION_OPTION} {text!r} must be the destination's 7-digit LAESTAB, MMMMMMM "
-            "(destination unknown) or XXXXXXX (leaving the maintained sector)")
+            "(destination unknown) or XXXXXXX (leaving the maintained sector)"
+        )
 
 
 @dataclass(frozen=True)
@@ -141,27 +154,38 @@ def ctf_window(as_of: date) -> tuple[int, date, date]:
     return year, school_year_bounds(year)[0], last_day
 
 
-def select_pupils(pupils: Iterable[Pupil], selection: PupilSelection, as_of: date,
-                  year_start: date) -> list[Pupil]:
+def select_pupils(
+    pupils: Iterable[Pupil], selection: PupilSelection, as_of: date, year_start: date
+) -> list[Pupil]:
     chosen = []
     for pupil in pupils:
         if not registered(pupil):
             continue
         on_roll = pupil.on_roll(as_of)
-        left = (pupil.leaving_date is not None and year_start <= pupil.leaving_date <= as_of
-                and not on_roll)
-        if (selection is PupilSelection.ON_ROLL and on_roll) or \
-                (selection is PupilSelection.LEAVERS and left) or \
-                (selection is PupilSelection.ALL and (on_roll or left)):
+        left = (
+            pupil.leaving_date is not None
+            and year_start <= pupil.leaving_date <= as_of
+            and not on_roll
+        )
+        if (
+            (selection is PupilSelection.ON_ROLL and on_roll)
+            or (selection is PupilSelection.LEAVERS and left)
+            or (selection is PupilSelection.ALL and (on_roll or left))
+        ):
             chosen.append(pupil)
     return chosen
 
 
-def render(data: RegisterData, *, as_of: date, generated_at: datetime,
-           selection: PupilSelection = PupilSelection.ON_ROLL,
-           unencodable: Unencodable = Unencodable.NOT_IN_SESSION,
-           destination: Destination | None = None,
-           allow_incomplete: bool = False) -> RenderedReturn:
+def render(
+    data: RegisterData,
+    *,
+    as_of: date,
+    generated_at: datetime,
+    selection: PupilSelection = PupilSelection.ON_ROLL,
+    unencodable: Unencodable = Unencodable.NOT_IN_SESSION,
+    destination: Destination | None = None,
+    allow_incomplete: bool = False,
+) -> RenderedReturn:
     school = data.school
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ExportRequestError("generated_at must be timezone-aware")
@@ -175,20 +199,35 @@ def render(data: RegisterData, *, as_of: date, generated_at: datetime,
         problems += pupil_data_problems(pupil, upn_required=True)
         problems += invalid_mark_problems(pupil, marks)
         if unencodable is Unencodable.REFUSE:
-            problems += [f"pupil {pupil.mis_id}: {describe_session(m.date, m.session)} is marked "
-                         f"{m.code!r}, which has no single-character CTF form"
-                         for m in marks if _character(m.code) is None]
+            problems += [
+                f"pupil {pupil.mis_id}: {describe_session(m.date, m.session)} is marked "
+                f"{m.code!r}, which has no single-character CTF form"
+                for m in marks
+                if _character(m.code) is None
+            ]
         unmarked += unmarked_problems(
-            pupil, [s for s in expected_sessions(data, pupil, year_start, last_day)
-                    if data.mark(pupil, *s) is None], itemise=False)
-    refuse_if(problems, ReturnDataError,
-              f"school {school.id!r}: the CTF attendance block cannot be made from what the "
-              "store holds; correct these in the MIS and sync again")
+            pupil,
+            [
+                s
+                for s in expected_sessions(data, pupil, year_start, last_day)
+                if data.mark(pupil, *s) is None
+            ],
+            itemise=False,
+        )
+    refuse_if(
+        problems,
+        ReturnDataError,
+        f"school {school.id!r}: the CTF attendance block cannot be made from what the "
+        "store holds; correct these in the MIS and sync again",
+    )
     if not allow_incomplete:
-        refuse_if(unmarked, IncompleteRegisterError,
-                  f"school {school.id!r}: {len(unmarked)} pupil(s) have school sessions without "
-                  "a mark this school year; complete the registers in the MIS and sync, or pass "
-                  "--allow-incomplete to write them as not in session")
+        refuse_if(
+            unmarked,
+            IncompleteRegisterError,
+            f"school {school.id!r}: {len(unmarked)} pupil(s) have school sessions without "
+            "a mark this school year; complete the registers in the MIS and sync, or pass "
+            "--allow-incomplete to write them as not in session",
+        )
 
     root = etree.Element("CTfile")
     _header(root, data, year, generated_at, destination)
@@ -202,9 +241,16 @@ def render(data: RegisterData, *, as_of: date, generated_at: datetime,
         keys.append(ReturnRecordKey(pupil.id, str(year)))
 
     return RenderedReturn(
-        kind=KIND, school_id=school.id, schema_name=SCHEMA_NAME, xml=xml_bytes(root),
-        csv_header=CSV_HEADER, csv_rows=rows, file_stem=f"{KIND}_{school.id}_{as_of.isoformat()}",
-        records=keys, period=as_of.isoformat())
+        kind=KIND,
+        school_id=school.id,
+        schema_name=SCHEMA_NAME,
+        xml=xml_bytes(root),
+        csv_header=CSV_HEADER,
+        csv_rows=rows,
+        file_stem=f"{KIND}_{school.id}_{as_of.isoformat()}",
+        records=keys,
+        period=as_of.isoformat(),
+    )
 
 
 def _character(code: str) -> str | None:
@@ -214,8 +260,9 @@ def _character(code: str) -> str | None:
     return code if len(code) == 1 else None
 
 
-def year_block(data: RegisterData, pupil: Pupil, year: int, year_start: date,
-               last_day: date) -> YearBlock:
+def year_block(
+    data: RegisterData, pupil: Pupil, year: int, year_start: date, last_day: date
+) -> YearBlock:
     """The pupil's YearData: counts from, and the marks string of, the same marks."""
     first = max(year_start, pupil.starting_day or year_start)
     last = min(last_day, pupil.leaving_date or last_day)
@@ -235,13 +282,24 @@ def year_block(data: RegisterData, pupil: Pupil, year: int, year_start: date,
             characters.append(written or CTF_NOT_IN_SESSION)
         day += timedelta(days=1)
     stats = session_statistics(Counter(m.code for m in marks))
-    return YearBlock(year=year, possible=stats.possible, authorised=stats.authorised,
-                     attended=stats.attendance, unauthorised=stats.unauthorised, start=start,
-                     marks="".join(characters))
+    return YearBlock(
+        year=year,
+        possible=stats.possible,
+        authorised=stats.authorised,
+        attended=stats.attendance,
+        unauthorised=stats.unauthorised,
+        start=start,
+        marks="".join(characters),
+    )
 
 
-def _header(root: etree._Element, data: RegisterData, year: int, generated_at: datetime,
-            destination: Destination | None) -> None:
+def _header(
+    root: etree._Element,
+    data: RegisterData,
+    year: int,
+    generated_at: datetime,
+    destination: Destination | None,
+) -> None:
     school = data.school
     header = sub(root, "Header")
     sub(header, "DocumentName", DOCUMENT_NAME)
@@ -291,8 +349,19 @@ def _pupil(parent: etree._Element, data: RegisterData, pupil: Pupil, block: Year
 
 
 def _row(data: RegisterData, pupil: Pupil, block: YearBlock) -> list[object]:
-    return [upn_text(pupil), pupil.legal_surname, pupil.legal_forename,
-            pupil.dob.isoformat() if pupil.dob else "", pupil.sex or "", block.year,
-            data.school.la_code, data.school.estab, block.possible, block.authorised,
-            block.attended, block.unauthorised,
-            block.start.isoformat() if block.start else "", block.marks]
+    return [
+        upn_text(pupil),
+        pupil.legal_surname,
+        pupil.legal_forename,
+        pupil.dob.isoformat() if pupil.dob else "",
+        pupil.sex or "",
+        block.year,
+        data.school.la_code,
+        data.school.estab,
+        block.possible,
+        block.authorised,
+        block.attended,
+        block.unauthorised,
+        block.start.isoformat() if block.start else "",
+        block.marks,
+    ]

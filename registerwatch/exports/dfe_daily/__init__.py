@@ -11,6 +11,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from registerwatch.calendar import SchoolCalendar
+from registerwatch.exports.dfe_daily.render import KIND, SCHEMA_NAME, render
 from registerwatch.exports.registers import (
     ExportRequestError,
     IncompleteRegisterError,
@@ -18,14 +19,21 @@ from registerwatch.exports.registers import (
     load_register,
     school_calendar,
 )
-from registerwatch.exports.dfe_daily.render import KIND, SCHEMA_NAME, render
 
 if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn
     from registerwatch.exports.registry import ExportRequest
 
-__all__ = ["KIND", "SCHEMA_NAME", "ExportRequestError", "IncompleteRegisterError",
-           "ReturnDataError", "build", "default_day", "render"]
+__all__ = [
+    "KIND",
+    "SCHEMA_NAME",
+    "ExportRequestError",
+    "IncompleteRegisterError",
+    "ReturnDataError",
+    "build",
+    "default_day",
+    "render",
+]
 
 
 def default_day(calendar: SchoolCalendar, as_of: date) -> date:
@@ -39,6 +47,7 @@ def build(request: ExportRequest) -> list[RenderedReturn]:
     if day > request.as_of:
         raise ExportRequestError(
             f"school {request.school.id!r}: {day.isoformat()} is after the as-of date "
-            f"{request.as_of.isoformat()}; its registers cannot have been taken yet")
+            f"{request.as_of.isoformat()}; its registers cannot have been taken yet"
+        )
     data = load_register(request, day, day, calendar)
     return [render(data, day, request.generated_at, allow_incomplete=request.allow_incomplete)]

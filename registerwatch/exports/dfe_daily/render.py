@@ -56,9 +56,26 @@ SCHEMA_VERSION = "1"
 ROOT = "DailyAttendance"
 
 CSV_HEADER = (
-    "pupil_ref", "upn", "forename", "surname", "dob", "sex", "nc_year", "urn", "la_code", "admission_date",
-    "leaving_date", "sen_support", "ehc_plan", "fsm", "looked_after", "date", "session",
-    "status", "attendance_code", "minutes_late",
+    "pupil_ref",
+    "upn",
+    "forename",
+    "surname",
+    "dob",
+    "sex",
+    "nc_year",
+    "urn",
+    "la_code",
+    "admission_date",
+    "leaving_date",
+    "sen_support",
+    "ehc_plan",
+    "fsm",
+    "looked_after",
+    "date",
+    "session",
+    "status",
+    "attendance_code",
+    "minutes_late",
 )
 MARKED, UNMARKED = "marked", "unmarked"
 
@@ -66,8 +83,7 @@ MARKED, UNMARKED = "marked", "unmarked"
 def not_a_school_day_reason(data: RegisterData, day: date) -> str:
     calendar = data.calendar
     if not calendar.in_term(day):
-        return (f"is outside the configured terms ({calendar.first_day} to "
-                f"{calendar.last_day})")
+        return f"is outside the configured terms ({calendar.first_day} to {calendar.last_day})"
     if day.weekday() >= 5:
         return f"is a {day.strftime('%A')}"
     if day in calendar.bank_holidays:
@@ -75,8 +91,9 @@ def not_a_school_day_reason(data: RegisterData, day: date) -> str:
     return "is closed for both sessions (a planned closure)"
 
 
-def render(data: RegisterData, day: date, generated_at: datetime, *,
-           allow_incomplete: bool = False) -> RenderedReturn:
+def render(
+    data: RegisterData, day: date, generated_at: datetime, *, allow_incomplete: bool = False
+) -> RenderedReturn:
     """The return for ``day``; raises ExportRequestError on a non-school day,
     ReturnDataError for marks or pupils the return cannot carry, and IncompleteRegisterError
     for unmarked sessions unless ``allow_incomplete``."""
@@ -86,25 +103,30 @@ def render(data: RegisterData, day: date, generated_at: datetime, *,
         raise ExportRequestError(
             f"school {school.id!r}: {day.isoformat()} {not_a_school_day_reason(data, day)}, "
             "not a school day: the DfE daily return covers school days only; choose another "
-            "--date")
+            "--date"
+        )
     pupils = [p for p in data.pupils if p.on_roll(day) and registered(p)]
 
     problems: list[str] = []
     for pupil in pupils:
         problems += pupil_data_problems(pupil, upn_required=False)
         problems += invalid_mark_problems(pupil, data.marks_of(pupil, day, day))
-    refuse_if(problems, ReturnDataError,
-              f"school {school.id!r}: the DfE daily return for {day.isoformat()} cannot be made "
-              "from what the store holds; correct these in the MIS and sync again")
+    refuse_if(
+        problems,
+        ReturnDataError,
+        f"school {school.id!r}: the DfE daily return for {day.isoformat()} cannot be made "
+        "from what the store holds; correct these in the MIS and sync again",
+    )
 
     unmarked = [(p, s) for p in pupils for s in sessions if data.mark(p, day, s) is None]
     if not allow_incomplete:
-        refuse_if([line for p, s in unmarked for line in unmarked_problems(p, [(day, s)],
-                                                                           itemise=True)],
-                  IncompleteRegisterError,
-                  f"school {school.id!r}: {len(unmarked)} session(s) on {day.isoformat()} have "
-                  "pupils on roll without a mark; complete the registers in the MIS and sync, "
-                  "or pass --allow-incomplete to send them as unmarked")
+        refuse_if(
+            [line for p, s in unmarked for line in unmarked_problems(p, [(day, s)], itemise=True)],
+            IncompleteRegisterError,
+            f"school {school.id!r}: {len(unmarked)} session(s) on {day.isoformat()} have "
+            "pupils on roll without a mark; complete the registers in the MIS and sync, "
+            "or pass --allow-incomplete to send them as unmarked",
+        )
 
     root = etree.Element(ROOT, version=SCHEMA_VERSION)
     header = sub(root, "Header")
@@ -132,9 +154,16 @@ def render(data: RegisterData, day: date, generated_at: datetime, *,
             keys.append(ReturnRecordKey(pupil.id, f"{day.isoformat()}/{session.value}"))
 
     return RenderedReturn(
-        kind=KIND, school_id=school.id, schema_name=SCHEMA_NAME, xml=xml_bytes(root),
-        csv_header=CSV_HEADER, csv_rows=rows, file_stem=f"{KIND}_{school.id}_{day.isoformat()}",
-        records=keys, period=day.isoformat())
+        kind=KIND,
+        school_id=school.id,
+        schema_name=SCHEMA_NAME,
+        xml=xml_bytes(root),
+        csv_header=CSV_HEADER,
+        csv_rows=rows,
+        file_stem=f"{KIND}_{school.id}_{day.isoformat()}",
+        records=keys,
+        period=day.isoformat(),
+    )
 
 
 def _pupil_items(pupil: Pupil, urn: str, la_code: str) -> list[tuple[str, object | None]]:
@@ -163,8 +192,14 @@ def _pupil_items(pupil: Pupil, urn: str, la_code: str) -> list[tuple[str, object
     ]
 
 
-def _record(parent: etree._Element, pupil: Pupil, session: Session, mark: Mark | None,
-            urn: str, la_code: str) -> None:
+def _record(
+    parent: etree._Element,
+    pupil: Pupil,
+    session: Session,
+    mark: Mark | None,
+    urn: str,
+    la_code: str,
+) -> None:
     record = sub(parent, "Record")
     for tag, value in _pupil_items(pupil, urn, la_code):
         if value is not None:
@@ -178,10 +213,16 @@ def _record(parent: etree._Element, pupil: Pupil, session: Session, mark: Mark |
         sub(record, "MinutesLate", mark.minutes_late)
 
 
-def _row(pupil: Pupil, day: date, session: Session, mark: Mark | None, urn: str,
-         la_code: str) -> list[object]:
+def _row(
+    pupil: Pupil, day: date, session: Session, mark: Mark | None, urn: str, la_code: str
+) -> list[object]:
     items = [value for _, value in _pupil_items(pupil, urn, la_code)]
     cells = ["" if v is None else v.isoformat() if isinstance(v, date) else v for v in items]
-    return [*cells, day.isoformat(), session.value, UNMARKED if mark is None else MARKED,
-            "" if mark is None else mark.code,
-            "" if mark is None or mark.minutes_late is None else mark.minutes_late]
+    return [
+        *cells,
+        day.isoformat(),
+        session.value,
+        UNMARKED if mark is None else MARKED,
+        "" if mark is None else mark.code,
+        "" if mark is None or mark.minutes_late is None else mark.minutes_late,
+    ]

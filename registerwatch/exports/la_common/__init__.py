@@ -33,8 +33,15 @@ __all__ = [
 ]
 
 
-def notification_for(kind: str, school_id: str, record: ReturnRecordKey, *, made_at: datetime,
-                     channel: str, reference: str | None = None) -> Notification:
+def notification_for(
+    kind: str,
+    school_id: str,
+    record: ReturnRecordKey,
+    *,
+    made_at: datetime,
+    channel: str,
+    reference: str | None = None,
+) -> Notification:
     """The Notification that records ``record`` of LA return ``kind`` as made.
 
     ``episode_start`` is the record's episode date, which is what the LAR rules match on.
@@ -44,6 +51,12 @@ def notification_for(kind: str, school_id: str, record: ReturnRecordKey, *, made
     notification_kind = NotificationKind(NOTIFICATION_KIND[kind])
     if record.pupil_id is None or record.episode is None:
         raise ValueError(f"{kind} record {record} has no pupil or no episode date")
-    return Notification(kind=notification_kind, school_id=school_id, pupil_id=record.pupil_id,
-                        episode_start=date.fromisoformat(record.episode), made_at=made_at,
-                        channel=channel, reference=reference)
+    return Notification(
+        kind=notification_kind,
+        school_id=school_id,
+        pupil_id=record.pupil_id,
+        episode_start=date.fromisoformat(record.episode),
+        made_at=made_at,
+        channel=channel,
+        reference=reference,
+    )

@@ -56,8 +56,14 @@ def cause(episode: AbsenceEpisode) -> Item:
     return stated if stated is not None else NOT_KNOWN
 
 
-def render_absence(header: ReturnHeader, episodes: Sequence[AbsenceEpisode], *, root_tag: str,
-                   detail_columns: Sequence[str], details: Details) -> RenderedReturn:
+def render_absence(
+    header: ReturnHeader,
+    episodes: Sequence[AbsenceEpisode],
+    *,
+    root_tag: str,
+    detail_columns: Sequence[str],
+    details: Details,
+) -> RenderedReturn:
     check_episodes(header.kind, header.school_id, episodes)
     ordered = sorted(episodes, key=lambda e: (e.key.pupil_id or "", e.key.episode or ""))
     root = xml.new_root(root_tag, header, len(ordered))
@@ -78,16 +84,24 @@ def render_absence(header: ReturnHeader, episodes: Sequence[AbsenceEpisode], *, 
         xml.session_counts(block, episode.session_counts)
         why = cause(episode)
         xml.item(block, "Cause", why)
-        rows.append([
-            episode.key.pupil_id, episode.key.episode, *xml.pupil_cells(who),
-            f"{episode.start.date.isoformat()} {episode.start.session.value}",
-            f"{episode.end.date.isoformat()} {episode.end.session.value}",
-            yes_no(episode.ongoing), *own, xml.counts_cell(episode.session_counts), str(why),
-            xml.parents_cell(lived_with, with_lives_with=False)])
-    columns = (*HEAD_COLUMNS, *xml.PUPIL_COLUMNS, *EPISODE_COLUMNS, *detail_columns,
-               *TAIL_COLUMNS)
-    return xml.finish(root, header, keys=[e.key for e in ordered], csv_header=columns,
-                      csv_rows=rows)
+        rows.append(
+            [
+                episode.key.pupil_id,
+                episode.key.episode,
+                *xml.pupil_cells(who),
+                f"{episode.start.date.isoformat()} {episode.start.session.value}",
+                f"{episode.end.date.isoformat()} {episode.end.session.value}",
+                yes_no(episode.ongoing),
+                *own,
+                xml.counts_cell(episode.session_counts),
+                str(why),
+                xml.parents_cell(lived_with, with_lives_with=False),
+            ]
+        )
+    columns = (*HEAD_COLUMNS, *xml.PUPIL_COLUMNS, *EPISODE_COLUMNS, *detail_columns, *TAIL_COLUMNS)
+    return xml.finish(
+        root, header, keys=[e.key for e in ordered], csv_header=columns, csv_rows=rows
+    )
 
 
 # -- the facts of a continuous run (LAR002, LAR003) ----------------------------------------------
@@ -100,8 +114,7 @@ def run_details(block: etree._Element, episode: AbsenceEpisode) -> list[str]:
     that are not possible sessions neither count nor break the run); ``ThresholdDay``: the day the
     run reached the threshold (the 10th school day)."""
     days_value = episode.facts.get("school_days")
-    days: Item = (str(days_value) if isinstance(days_value, int) and days_value > 0
-                  else NOT_HELD)
+    days: Item = str(days_value) if isinstance(days_value, int) and days_value > 0 else NOT_HELD
     xml.item(block, "SchoolDays", days)
     threshold = evidence_date(episode.facts, "threshold_day")
     threshold_item: Item = threshold.isoformat() if threshold is not None else NOT_HELD

@@ -17,15 +17,23 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-def build_return(request: ExportRequest, kind: str, inputs: Sequence[T],
-                 render: Callable[[ReturnHeader, Sequence[T]], RenderedReturn]
-                 ) -> list[RenderedReturn]:
+def build_return(
+    request: ExportRequest,
+    kind: str,
+    inputs: Sequence[T],
+    render: Callable[[ReturnHeader, Sequence[T]], RenderedReturn],
+) -> list[RenderedReturn]:
     """No open finding, no return: an empty list, never an empty file."""
     if not inputs:
         log.debug("export.nothing_due", kind=kind, school_id=request.school.id)
         return []
     rendered = render(ReturnHeader.from_request(kind, request), inputs)
     # counts and hashes only: never pupil data in a log event
-    log.info("export.rendered", kind=kind, school_id=request.school.id,
-             records=rendered.record_count, sha256=rendered.sha256)
+    log.info(
+        "export.rendered",
+        kind=kind,
+        school_id=request.school.id,
+        records=rendered.record_count,
+        sha256=rendered.sha256,
+    )
     return [rendered]

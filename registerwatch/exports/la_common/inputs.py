@@ -58,9 +58,16 @@ class ReturnHeader:
     @classmethod
     def from_request(cls, kind: str, request: ExportRequest) -> ReturnHeader:
         school = request.school
-        return cls(kind=kind, school_id=school.id, school_name=school.name,
-                   la_code=school.la_code, estab=school.laestab[3:], urn=school.urn,
-                   as_of=request.as_of, generated_at=request.generated_at)
+        return cls(
+            kind=kind,
+            school_id=school.id,
+            school_name=school.name,
+            la_code=school.la_code,
+            estab=school.laestab[3:],
+            urn=school.urn,
+            as_of=request.as_of,
+            generated_at=request.generated_at,
+        )
 
     @property
     def generated_at_utc(self) -> str:
@@ -68,7 +75,8 @@ class ReturnHeader:
         if self.generated_at.tzinfo is None or self.generated_at.utcoffset() is None:
             raise ExportValidationError(
                 f"{self.kind} for school {self.school_id!r}: generated_at "
-                f"{self.generated_at.isoformat()} has no timezone; pass an aware datetime")
+                f"{self.generated_at.isoformat()} has no timezone; pass an aware datetime"
+            )
         return self.generated_at.astimezone(UTC).isoformat()
 
 
@@ -118,10 +126,12 @@ class RegisterEvent:
 def open_findings(store: Store, school_id: str, kind: str) -> list[Finding]:
     """The open findings of the rule ``kind`` answers, for pupils, in (pupil, episode) order."""
     rule = RULE_FOR_RETURN[kind]
-    findings = [stored.finding for stored in store.load_findings(school_id, status="open").values()
-                if stored.finding.rule == rule and stored.finding.pupil_id is not None]
-    return sorted(findings, key=lambda f: (f.pupil_id or "", _episode_sort(f),
-                                           f.fingerprint or ""))
+    findings = [
+        stored.finding
+        for stored in store.load_findings(school_id, status="open").values()
+        if stored.finding.rule == rule and stored.finding.pupil_id is not None
+    ]
+    return sorted(findings, key=lambda f: (f.pupil_id or "", _episode_sort(f), f.fingerprint or ""))
 
 
 def _episode_sort(finding: Finding) -> str:
@@ -138,8 +148,9 @@ def _position(day: date, session: Session) -> tuple[date, int]:
     return (day, SESSION_ORDER[Session(session)])
 
 
-def count_sessions(marks: Iterable[Mark], start: SessionRef, end: SessionRef,
-                   codes: frozenset[str] | None) -> tuple[tuple[tuple[str, int], ...], bool]:
+def count_sessions(
+    marks: Iterable[Mark], start: SessionRef, end: SessionRef, codes: frozenset[str] | None
+) -> tuple[tuple[tuple[str, int], ...], bool]:
     """(code, sessions) between ``start`` and ``end`` inclusive (only ``codes`` when given), in
     national-table order, and whether no entry follows ``end`` (the episode is ongoing)."""
     first, last = _position(start.date, start.session), _position(end.date, end.session)
@@ -155,8 +166,9 @@ def count_sessions(marks: Iterable[Mark], start: SessionRef, end: SessionRef,
     return ordered, ongoing
 
 
-def absence_inputs(request: ExportRequest, kind: str, *,
-                   counted_codes: frozenset[str] | None) -> list[AbsenceEpisode]:
+def absence_inputs(
+    request: ExportRequest, kind: str, *, counted_codes: frozenset[str] | None
+) -> list[AbsenceEpisode]:
     """One AbsenceEpisode per open finding (LAR001-LAR003), keyed by the episode's first date.
 
     ``counted_codes``: the codes whose sessions the return counts (sickness: I only, because the
@@ -175,25 +187,35 @@ def absence_inputs(request: ExportRequest, kind: str, *,
         assert finding.pupil_id is not None  # open_findings keeps pupil findings only
         start, end = finding.first_session, finding.last_session
         if start is None or end is None:
-            problems.append(f"finding {finding.fingerprint} ({finding.rule}, pupil "
-                            f"{finding.pupil_id}) names no episode sessions")
+            problems.append(
+                f"finding {finding.fingerprint} ({finding.rule}, pupil "
+                f"{finding.pupil_id}) names no episode sessions"
+            )
             continue
         marks = request.store.marks(school_id, start.date, None, pupil_id=finding.pupil_id)
         counts, ongoing = count_sessions(marks, start, end, counted_codes)
         episode = AbsenceEpisode(
-            pupil_id=finding.pupil_id, pupil=pupils.get(finding.pupil_id), start=start, end=end,
-            session_counts=counts, ongoing=ongoing, facts=dict(finding.evidence),
-            fingerprint=finding.fingerprint or "")
+            pupil_id=finding.pupil_id,
+            pupil=pupils.get(finding.pupil_id),
+            start=start,
+            end=end,
+            session_counts=counts,
+            ongoing=ongoing,
+            facts=dict(finding.evidence),
+            fingerprint=finding.fingerprint or "",
+        )
         # one record per (pupil, episode): the first in fingerprint order wins
         episodes.setdefault(episode.key, episode)
     if problems:
-        raise ExportValidationError(f"{kind} for school {school_id!r}: cannot build the return",
-                                    errors=problems)
+        raise ExportValidationError(
+            f"{kind} for school {school_id!r}: cannot build the return", errors=problems
+        )
     return sorted(episodes.values(), key=lambda e: (e.key.pupil_id or "", e.key.episode or ""))
 
 
-def event_inputs(request: ExportRequest, kind: str, *, evidence_key: str,
-                 pupil_field: str) -> list[RegisterEvent]:
+def event_inputs(
+    request: ExportRequest, kind: str, *, evidence_key: str, pupil_field: str
+) -> list[RegisterEvent]:
     """One RegisterEvent per open finding (LAR004, LAR005): the day is the finding's evidence
     ``evidence_key`` (the admission or deletion it is about), else the pupil's ``pupil_field``."""
     school_id = request.school.id
@@ -210,15 +232,23 @@ def event_inputs(request: ExportRequest, kind: str, *, evidence_key: str,
         if day is None and pupil is not None:
             day = getattr(pupil, pupil_field)
         if day is None:
-            problems.append(f"finding {finding.fingerprint} ({finding.rule}, pupil "
-                            f"{finding.pupil_id}) has no {evidence_key}")
+            problems.append(
+                f"finding {finding.fingerprint} ({finding.rule}, pupil "
+                f"{finding.pupil_id}) has no {evidence_key}"
+            )
             continue
-        event = RegisterEvent(pupil_id=finding.pupil_id, pupil=pupil, day=day,
-                              facts=dict(finding.evidence), fingerprint=finding.fingerprint or "")
+        event = RegisterEvent(
+            pupil_id=finding.pupil_id,
+            pupil=pupil,
+            day=day,
+            facts=dict(finding.evidence),
+            fingerprint=finding.fingerprint or "",
+        )
         events.setdefault(event.key, event)
     if problems:
-        raise ExportValidationError(f"{kind} for school {school_id!r}: cannot build the return",
-                                    errors=problems)
+        raise ExportValidationError(
+            f"{kind} for school {school_id!r}: cannot build the return", errors=problems
+        )
     return sorted(events.values(), key=lambda e: (e.key.pupil_id or "", e.key.episode or ""))
 
 
@@ -245,8 +275,12 @@ def check_episodes(kind: str, school_id: str, episodes: Sequence[AbsenceEpisode]
     for e in episodes:
         where = f"record (pupil {e.pupil_id}, episode {e.key.episode})"
         if _position(e.end.date, e.end.session) < _position(e.start.date, e.start.session):
-            problems.append(f"{where}: episode ends {e.end.date.isoformat()} {e.end.session} "
-                            f"before it starts {e.start.date.isoformat()} {e.start.session}")
+            problems.append(
+                f"{where}: episode ends {e.end.date.isoformat()} {e.end.session} "
+                f"before it starts {e.start.date.isoformat()} {e.start.session}"
+            )
     if problems:
-        raise ExportValidationError(f"{kind} for school {school_id!r}: episodes are inconsistent; "
-                                    "nothing was rendered", errors=problems)
+        raise ExportValidationError(
+            f"{kind} for school {school_id!r}: episodes are inconsistent; nothing was rendered",
+            errors=problems,
+        )

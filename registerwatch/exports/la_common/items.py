@@ -113,16 +113,30 @@ class PupilItems:
 def pupil_items(pupil: Pupil | None) -> PupilItems:
     """Every item not-held when the pupil is not in the store (the finding still names them)."""
     if pupil is None:
-        return PupilItems(upn=NOT_HELD, legal_surname=NOT_HELD, legal_forename=NOT_HELD,
-                          middle_names=None, preferred_surname=None, preferred_forename=None,
-                          sex=NOT_HELD, dob=NOT_HELD, nc_year=NOT_HELD, address=NOT_HELD)
+        return PupilItems(
+            upn=NOT_HELD,
+            legal_surname=NOT_HELD,
+            legal_forename=NOT_HELD,
+            middle_names=None,
+            preferred_surname=None,
+            preferred_forename=None,
+            sex=NOT_HELD,
+            dob=NOT_HELD,
+            nc_year=NOT_HELD,
+            address=NOT_HELD,
+        )
     return PupilItems(
-        upn=upn(pupil.upn), legal_surname=text(pupil.legal_surname),
-        legal_forename=text(pupil.legal_forename), middle_names=optional(pupil.middle_names),
+        upn=upn(pupil.upn),
+        legal_surname=text(pupil.legal_surname),
+        legal_forename=text(pupil.legal_forename),
+        middle_names=optional(pupil.middle_names),
         preferred_surname=optional(pupil.preferred_surname),
-        preferred_forename=optional(pupil.preferred_forename), sex=sex(pupil.sex),
+        preferred_forename=optional(pupil.preferred_forename),
+        sex=sex(pupil.sex),
         dob=pupil.dob.isoformat() if pupil.dob is not None else NOT_HELD,
-        nc_year=nc_year(pupil.nc_year), address=address(pupil.address))
+        nc_year=nc_year(pupil.nc_year),
+        address=address(pupil.address),
+    )
 
 
 @dataclass(frozen=True)
@@ -144,10 +158,18 @@ def parent_items(pupil: Pupil | None, *, lived_with_only: bool) -> list[ParentIt
     there are none (no contacts, or none marked as lived with)."""
     if pupil is None:
         return NOT_HELD
-    contacts = [c for c in sorted(pupil.contacts, key=_contact_order)
-                if c.lives_with or not lived_with_only]
+    contacts = [
+        c for c in sorted(pupil.contacts, key=_contact_order) if c.lives_with or not lived_with_only
+    ]
     if not contacts:
         return NOT_HELD
-    return [ParentItems(name=text(c.name), relationship=optional(c.relationship),
-                        address=address(c.address), phone=text(c.phone), lives_with=c.lives_with)
-            for c in contacts]
+    return [
+        ParentItems(
+            name=text(c.name),
+            relationship=optional(c.relationship),
+            address=address(c.address),
+            phone=text(c.phone),
+            lives_with=c.lives_with,
+        )
+        for c in contacts
+    ]

@@ -82,7 +82,8 @@ class DeletionGround:
 #: SI 2024/208 reg 9(1), grounds (a)-(o) for a pupil of compulsory school age. SECONDARY: short
 #: titles from the Torbay and Worcestershire LA forms (§1.6).
 REG9_1_GROUNDS: Final[tuple[DeletionGround, ...]] = tuple(
-    DeletionGround(f"9(1)({letter})", title, "secondary") for letter, title in (
+    DeletionGround(f"9(1)({letter})", title, "secondary")
+    for letter, title in (
         ("a", "Registered at another school"),
         ("b", "Completed nursery education; not expected to attend again"),
         ("c", "Also registered elsewhere; not expected to attend again; other school consents"),
@@ -98,7 +99,8 @@ REG9_1_GROUNDS: Final[tuple[DeletionGround, ...]] = tuple(
         ("m", "Boarder at a maintained school or academy; boarding fees unpaid"),
         ("n", "Ceased to be a pupil at an independent or non-maintained special school"),
         ("o", "Permanently excluded"),
-    ))
+    )
+)
 
 #: Reg 9(3) (pupils not of compulsory school age): INFERRED. The notes (§1.6) say only that
 #: para (3) covers other pupils; its sub-paragraphs are not known, so any letter is accepted in
@@ -107,7 +109,8 @@ REG9_3_LETTERS: Final = "abcdefghijklmnopqrstuvwxyz"
 REG9_3_STATUS: Final[Status] = "inferred"
 
 _GROUND_TEXT = re.compile(
-    r"^(?:reg(?:ulation)?\.?\s*)?9\s*\(\s*([13])\s*\)\s*\(\s*([a-z])\s*\)$", re.IGNORECASE)
+    r"^(?:reg(?:ulation)?\.?\s*)?9\s*\(\s*([13])\s*\)\s*\(\s*([a-z])\s*\)$", re.IGNORECASE
+)
 
 
 def parse_deletion_ground(text: str | None) -> str | None:

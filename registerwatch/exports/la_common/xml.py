@@ -110,8 +110,9 @@ def pupil(parent: etree._Element, items: PupilItems) -> None:
     address(element, "Address", items.address)
 
 
-def parents(parent: etree._Element, tag: str, value: list[ParentItems] | Missing, *,
-            with_lives_with: bool) -> None:
+def parents(
+    parent: etree._Element, tag: str, value: list[ParentItems] | Missing, *, with_lives_with: bool
+) -> None:
     if isinstance(value, Missing):
         missing(parent, tag, value)
         return
@@ -141,27 +142,56 @@ def session_counts(parent: etree._Element, counts: Sequence[tuple[str, int]]) ->
         sub(element, "Count", n).set("code", code)
 
 
-def finish(root: etree._Element, header: ReturnHeader, *, keys: list[ReturnRecordKey],
-           csv_header: Sequence[str], csv_rows: list[Sequence[object]]) -> RenderedReturn:
+def finish(
+    root: etree._Element,
+    header: ReturnHeader,
+    *,
+    keys: list[ReturnRecordKey],
+    csv_header: Sequence[str],
+    csv_rows: list[Sequence[object]],
+) -> RenderedReturn:
     return RenderedReturn(
-        kind=header.kind, school_id=header.school_id, schema_name=schema_name(header.kind),
-        xml=xml_bytes(root), csv_header=csv_header, csv_rows=csv_rows,
+        kind=header.kind,
+        school_id=header.school_id,
+        schema_name=schema_name(header.kind),
+        xml=xml_bytes(root),
+        csv_header=csv_header,
+        csv_rows=csv_rows,
         file_stem=f"{header.kind}_{header.school_id}_{header.as_of.isoformat()}",
-        records=keys, period=header.as_of.isoformat())
+        records=keys,
+        period=header.as_of.isoformat(),
+    )
 
 
 # -- CSV: one row per record, for people --------------------------------------------------------
 
-PUPIL_COLUMNS: Final = ("upn", "legal_surname", "legal_forename", "middle_names",
-                        "preferred_surname", "preferred_forename", "sex", "dob", "nc_year",
-                        "address")
+PUPIL_COLUMNS: Final = (
+    "upn",
+    "legal_surname",
+    "legal_forename",
+    "middle_names",
+    "preferred_surname",
+    "preferred_forename",
+    "sex",
+    "dob",
+    "nc_year",
+    "address",
+)
 
 
 def pupil_cells(items: PupilItems) -> list[str]:
-    return [str(items.upn), str(items.legal_surname), str(items.legal_forename),
-            items.middle_names or "", items.preferred_surname or "",
-            items.preferred_forename or "", str(items.sex), str(items.dob), str(items.nc_year),
-            str(items.address)]
+    return [
+        str(items.upn),
+        str(items.legal_surname),
+        str(items.legal_forename),
+        items.middle_names or "",
+        items.preferred_surname or "",
+        items.preferred_forename or "",
+        str(items.sex),
+        str(items.dob),
+        str(items.nc_year),
+        str(items.address),
+    ]
 
 
 def parents_cell(value: list[ParentItems] | Missing, *, with_lives_with: bool) -> str:

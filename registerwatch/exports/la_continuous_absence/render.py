@@ -24,5 +24,6 @@ ROOT: Final = "LAContinuousAbsenceReturn"
 
 
 def render(header: ReturnHeader, episodes: Sequence[AbsenceEpisode]) -> RenderedReturn:
-    return render_absence(header, episodes, root_tag=ROOT, detail_columns=RUN_COLUMNS,
-                          details=run_details)
+    return render_absence(
+        header, episodes, root_tag=ROOT, detail_columns=RUN_COLUMNS, details=run_details
+    )

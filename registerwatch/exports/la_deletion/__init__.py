@@ -27,6 +27,5 @@ __all__ = ["KIND", "build", "render"]
 
 
 def build(request: ExportRequest) -> list[RenderedReturn]:
-    deletions = event_inputs(request, KIND, evidence_key="leaving_date",
-                             pupil_field="leaving_date")
+    deletions = event_inputs(request, KIND, evidence_key="leaving_date", pupil_field="leaving_date")
     return build_return(request, KIND, deletions, render)

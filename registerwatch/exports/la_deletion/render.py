@@ -48,9 +48,18 @@ from registerwatch.exports.la_common.reference import (
 
 KIND: Final = "la-deletion"
 ROOT: Final = "LADeletionReturn"
-COLUMNS: Final = ("pupil_ref", "episode", *xml.PUPIL_COLUMNS, "leaving_date", "starting_day",
-                  "ground", "ground_description", "future_address", "new_school",
-                  "parents_lived_with")
+COLUMNS: Final = (
+    "pupil_ref",
+    "episode",
+    *xml.PUPIL_COLUMNS,
+    "leaving_date",
+    "starting_day",
+    "ground",
+    "ground_description",
+    "future_address",
+    "new_school",
+    "parents_lived_with",
+)
 
 
 def ground_items(recorded: str | None) -> tuple[Item, Item]:
@@ -73,11 +82,13 @@ def check_dates(header: ReturnHeader, deletions: Sequence[RegisterEvent]) -> Non
         f"record (pupil {d.pupil_id}, episode {d.key.episode}): leaving date "
         f"{d.day.isoformat()} is before the starting day {d.pupil.starting_day.isoformat()}"
         for d in deletions
-        if d.pupil is not None and d.pupil.starting_day is not None
-        and d.day < d.pupil.starting_day]
+        if d.pupil is not None and d.pupil.starting_day is not None and d.day < d.pupil.starting_day
+    ]
     if problems:
-        raise ExportValidationError(f"{KIND} for school {header.school_id!r}: dates are "
-                                    "inconsistent; nothing was rendered", errors=problems)
+        raise ExportValidationError(
+            f"{KIND} for school {header.school_id!r}: dates are inconsistent; nothing was rendered",
+            errors=problems,
+        )
 
 
 def render(header: ReturnHeader, deletions: Sequence[RegisterEvent]) -> RenderedReturn:
@@ -102,8 +113,11 @@ def render(header: ReturnHeader, deletions: Sequence[RegisterEvent]) -> Rendered
         block = sub(record, "Deletion")
         # the leaving date the finding is about (the key), not a later edit of the pupil
         sub(block, "LeavingDate", deletion.day)
-        starting: Item = (pupil.starting_day.isoformat()
-                          if pupil is not None and pupil.starting_day is not None else NOT_HELD)
+        starting: Item = (
+            pupil.starting_day.isoformat()
+            if pupil is not None and pupil.starting_day is not None
+            else NOT_HELD
+        )
         xml.item(block, "StartingDay", starting)
         recorded = pupil.deletion_ground if pupil is not None else None
         if recorded is None:  # the finding's evidence keeps what the MIS had when it was raised
@@ -112,9 +126,20 @@ def render(header: ReturnHeader, deletions: Sequence[RegisterEvent]) -> Rendered
         ground, description = ground_items(recorded)
         xml.item(block, "Ground", ground)
         xml.item(block, "GroundDescription", description)
-        rows.append([deletion.key.pupil_id, deletion.key.episode, *xml.pupil_cells(who),
-                     deletion.day.isoformat(), str(starting), str(ground), str(description),
-                     str(future_address), str(new_school),
-                     xml.parents_cell(lived_with, with_lives_with=False)])
-    return xml.finish(root, header, keys=[d.key for d in ordered], csv_header=COLUMNS,
-                      csv_rows=rows)
+        rows.append(
+            [
+                deletion.key.pupil_id,
+                deletion.key.episode,
+                *xml.pupil_cells(who),
+                deletion.day.isoformat(),
+                str(starting),
+                str(ground),
+                str(description),
+                str(future_address),
+                str(new_school),
+                xml.parents_cell(lived_with, with_lives_with=False),
+            ]
+        )
+    return xml.finish(
+        root, header, keys=[d.key for d in ordered], csv_header=COLUMNS, csv_rows=rows
+    )

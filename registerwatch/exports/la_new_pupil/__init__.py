@@ -27,6 +27,7 @@ __all__ = ["KIND", "build", "render"]
 
 
 def build(request: ExportRequest) -> list[RenderedReturn]:
-    admissions = event_inputs(request, KIND, evidence_key="starting_day",
-                              pupil_field="starting_day")
+    admissions = event_inputs(
+        request, KIND, evidence_key="starting_day", pupil_field="starting_day"
+    )
     return build_return(request, KIND, admissions, render)

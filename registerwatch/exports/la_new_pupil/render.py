@@ -28,8 +28,7 @@ from registerwatch.exports.la_common.items import parent_items, pupil_items
 
 KIND: Final = "la-new-pupil"
 ROOT: Final = "LANewPupilReturn"
-COLUMNS: Final = ("pupil_ref", "episode", *xml.PUPIL_COLUMNS, "starting_day", "boarder",
-                  "parents")
+COLUMNS: Final = ("pupil_ref", "episode", *xml.PUPIL_COLUMNS, "starting_day", "boarder", "parents")
 
 
 def render(header: ReturnHeader, admissions: Sequence[RegisterEvent]) -> RenderedReturn:
@@ -50,8 +49,16 @@ def render(header: ReturnHeader, admissions: Sequence[RegisterEvent]) -> Rendere
         # boarder is a flag the schema always holds (default: day pupil)
         boarder = admission.pupil is not None and admission.pupil.boarder
         sub(block, "Boarder", yes_no(boarder))
-        rows.append([admission.key.pupil_id, admission.key.episode, *xml.pupil_cells(who),
-                     admission.day.isoformat(), yes_no(boarder),
-                     xml.parents_cell(everyone, with_lives_with=True)])
-    return xml.finish(root, header, keys=[a.key for a in ordered], csv_header=COLUMNS,
-                      csv_rows=rows)
+        rows.append(
+            [
+                admission.key.pupil_id,
+                admission.key.episode,
+                *xml.pupil_cells(who),
+                admission.day.isoformat(),
+                yes_no(boarder),
+                xml.parents_cell(everyone, with_lives_with=True),
+            ]
+        )
+    return xml.finish(
+        root, header, keys=[a.key for a in ordered], csv_header=COLUMNS, csv_rows=rows
+    )

@@ -31,8 +31,13 @@ from registerwatch.exports.la_common.items import NOT_HELD, Item
 
 KIND: Final = "la-sickness"
 ROOT: Final = "LASicknessReturn"
-DETAIL_COLUMNS: Final = ("illness_days", "threshold", "threshold_reached_on", "spell_start",
-                         "spell_days")
+DETAIL_COLUMNS: Final = (
+    "illness_days",
+    "threshold",
+    "threshold_reached_on",
+    "spell_start",
+    "spell_days",
+)
 
 
 def illness_days(episode: AbsenceEpisode) -> Item:
@@ -55,7 +60,8 @@ def _details(block: etree._Element, episode: AbsenceEpisode) -> list[str]:
     if spell_start is None or not isinstance(spell_days, int) or spell_days < 1:
         raise ExportValidationError(
             f"{KIND}: finding {episode.fingerprint} (pupil {episode.pupil_id}) says neither when "
-            "the threshold was reached nor the ongoing spell; re-run the scan")
+            "the threshold was reached nor the ongoing spell; re-run the scan"
+        )
     expected = sub(block, "ThresholdExpected")
     sub(expected, "SpellStart", spell_start)
     sub(expected, "SpellDays", spell_days)
@@ -63,5 +69,6 @@ def _details(block: etree._Element, episode: AbsenceEpisode) -> list[str]:
 
 
 def render(header: ReturnHeader, episodes: Sequence[AbsenceEpisode]) -> RenderedReturn:
-    return render_absence(header, episodes, root_tag=ROOT, detail_columns=DETAIL_COLUMNS,
-                          details=_details)
+    return render_absence(
+        header, episodes, root_tag=ROOT, detail_columns=DETAIL_COLUMNS, details=_details
+    )

@@ -30,9 +30,19 @@ if TYPE_CHECKING:
     from registerwatch.config import SchoolSettings, Settings, TransportSettings
 
 __all__ = [
-    "DFE_RETURNS", "SUBMITTED_RETURNS", "FolderTransport", "HttpTransport", "Receipt",
-    "RetryPolicy", "SmtpTransport", "Submission", "SubmissionDeferredError",
-    "SubmissionRejectedError", "Transport", "TransportFactory", "transport_for",
+    "DFE_RETURNS",
+    "SUBMITTED_RETURNS",
+    "FolderTransport",
+    "HttpTransport",
+    "Receipt",
+    "RetryPolicy",
+    "SmtpTransport",
+    "Submission",
+    "SubmissionDeferredError",
+    "SubmissionRejectedError",
+    "Transport",
+    "TransportFactory",
+    "transport_for",
     "transport_target",
 ]
 
@@ -52,14 +62,21 @@ def transport_target(return_kind: str, school: SchoolSettings) -> tuple[str, str
         return "transports.dfe", "DfE transport"
     if return_kind in LA_RETURNS:
         return f'transports.la."{school.la_code}"', f"LA '{school.la_code}' transport"
-    raise ConfigError(f"return {return_kind!r} is not submitted through the outbox (only "
-                      f"{', '.join(SUBMITTED_RETURNS)} are)")
+    raise ConfigError(
+        f"return {return_kind!r} is not submitted through the outbox (only "
+        f"{', '.join(SUBMITTED_RETURNS)} are)"
+    )
 
 
-def transport_for(settings: Settings, return_kind: str, school: SchoolSettings,
-                  environ: Mapping[str, str] | None = None, *,
-                  retry: RetryPolicy = DEFAULT_RETRY,
-                  sleep: Callable[[float], None] = time.sleep) -> Transport:
+def transport_for(
+    settings: Settings,
+    return_kind: str,
+    school: SchoolSettings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Transport:
     """The transport for ``return_kind`` from ``school``, with its credentials read now.
 
     Raises ConfigError naming the TOML table to add when none is configured, and
@@ -67,32 +84,48 @@ def transport_for(settings: Settings, return_kind: str, school: SchoolSettings,
     """
     toml_key, label = transport_target(return_kind, school)
     configured: TransportSettings | None = (
-        settings.transports.dfe if return_kind in DFE_RETURNS
-        else settings.transports.la.get(school.la_code))
+        settings.transports.dfe
+        if return_kind in DFE_RETURNS
+        else settings.transports.la.get(school.la_code)
+    )
     if configured is None:
         whom = "the DfE" if return_kind in DFE_RETURNS else f"LA {school.la_code!r}"
         raise ConfigError(
             f"no transport for {whom} (school {school.id!r}, return {return_kind}): add a "
             f'[{toml_key}] table to the config with kind = "http", "smtp" or "folder" '
-            "(see `registerwatch config example`)")
+            "(see `registerwatch config example`)"
+        )
     credentials = configured.credentials(environ)
     label = f"{label} ({configured.kind})"
     if configured.kind == "http":
         assert configured.url is not None  # required for http by the settings model
-        return HttpTransport(configured.url, label=label, toml_key=toml_key,
-                             token=credentials.get("token"),
-                             token_hint=_hint(configured, "token"), retry=retry, sleep=sleep)
+        return HttpTransport(
+            configured.url,
+            label=label,
+            toml_key=toml_key,
+            token=credentials.get("token"),
+            token_hint=_hint(configured, "token"),
+            retry=retry,
+            sleep=sleep,
+        )
     if configured.kind == "smtp":
         assert configured.host is not None and configured.from_ is not None
         assert configured.to is not None
         hints = [h for h in (_hint(configured, "username"), _hint(configured, "password")) if h]
-        return SmtpTransport(configured.host, configured.smtp_port,
-                             security=configured.security or "starttls",
-                             from_addr=configured.from_, to_addrs=configured.to, label=label,
-                             toml_key=toml_key, username=credentials.get("username"),
-                             password=credentials.get("password"),
-                             credential_hint=" and ".join(hints) or None, retry=retry,
-                             sleep=sleep)
+        return SmtpTransport(
+            configured.host,
+            configured.smtp_port,
+            security=configured.security or "starttls",
+            from_addr=configured.from_,
+            to_addrs=configured.to,
+            label=label,
+            toml_key=toml_key,
+            username=credentials.get("username"),
+            password=credentials.get("password"),
+            credential_hint=" and ".join(hints) or None,
+            retry=retry,
+            sleep=sleep,
+        )
     assert configured.path is not None
     return FolderTransport(configured.path, label=label, toml_key=toml_key)
 

@@ -29,8 +29,15 @@ from registerwatch.logging import UPN_PATTERN
 from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
 
 __all__ = [
-    "DEFAULT_RETRY", "Receipt", "RetryPolicy", "Submission", "SubmissionDeferredError",
-    "SubmissionRejectedError", "Transport", "backoff_delay", "parse_retry_after",
+    "DEFAULT_RETRY",
+    "Receipt",
+    "RetryPolicy",
+    "Submission",
+    "SubmissionDeferredError",
+    "SubmissionRejectedError",
+    "Transport",
+    "backoff_delay",
+    "parse_retry_after",
     "receiver_detail",
 ]
 
@@ -131,5 +138,5 @@ def receiver_detail(text: str | None) -> str | None:
         return None
     line = _WHITESPACE.sub(" ", UPN_PATTERN.sub("[redacted]", text)).strip()
     if len(line) > DETAIL_LIMIT:
-        line = line[:DETAIL_LIMIT - 1] + "…"
+        line = line[: DETAIL_LIMIT - 1] + "…"
     return line or None

@@ -43,5 +43,8 @@ class FolderTransport:
             raise SubmissionDeferredError(
                 f"{self.label}: {submission.return_kind} item {submission.item_id} not written: "
                 f"cannot write into {self.path} ({exc.strerror or type(exc).__name__}); check "
-                f"path in [{self.toml_key}]", transport_wide=True, tries=1) from None
+                f"path in [{self.toml_key}]",
+                transport_wide=True,
+                tries=1,
+            ) from None
         return Receipt(reference=str(target), acknowledged=False, tries=1)

@@ -62,12 +62,20 @@ _REFERENCE_LIMIT = 200
 class HttpTransport:
     kind = "http"
 
-    def __init__(self, url: str, *, label: str, toml_key: str, token: SecretStr | None = None,
-                 token_hint: str | None = None, retry: RetryPolicy = DEFAULT_RETRY,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        label: str,
+        toml_key: str,
+        token: SecretStr | None = None,
+        token_hint: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.url = url
         self.label = label
         self.toml_key = toml_key
@@ -96,7 +104,8 @@ class HttpTransport:
             "Accept": "application/json, */*;q=0.5",
             "Idempotency-Key": submission.idempotency_key,
             "Content-Digest": "sha-256=:"
-            + base64.b64encode(hashlib.sha256(submission.xml).digest()).decode("ascii") + ":",
+            + base64.b64encode(hashlib.sha256(submission.xml).digest()).decode("ascii")
+            + ":",
             "User-Agent": f"registerwatch/{__version__}",
         }
         if self._token is not None:
@@ -108,8 +117,13 @@ class HttpTransport:
             tries += 1
             retry_after: float | None = None
             try:
-                response = self.http.post(self.url, data=submission.xml, headers=headers,
-                                          timeout=self.timeout, allow_redirects=False)
+                response = self.http.post(
+                    self.url,
+                    data=submission.xml,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
             except requests.ConnectTimeout:
                 problem = "could not connect (timed out)"
             except requests.ConnectionError as exc:
@@ -127,18 +141,26 @@ class HttpTransport:
                 self._raise_if_final(response, what, tries)
                 problem = f"answered {status} {response.reason or ''}".rstrip()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = None if tries >= self.retry.max_attempts else \
-                backoff_delay(self.retry, tries, retry_after, self.rng)
+            delay = (
+                None
+                if tries >= self.retry.max_attempts
+                else backoff_delay(self.retry, tries, retry_after, self.rng)
+            )
             if delay is None:
                 # Told to stay away longer than we wait: so would the next item be.
                 told_to_wait = tries < self.retry.max_attempts and retry_after is not None
-                why = f"asked to wait {retry_after:.0f}s (Retry-After)" if told_to_wait \
+                why = (
+                    f"asked to wait {retry_after:.0f}s (Retry-After)"
+                    if told_to_wait
                     else f"gave up after {tries} attempts"
+                )
                 raise SubmissionDeferredError(
                     f"{what} not delivered: {self.shown_url} {problem}; {why}; it stays queued "
                     "and the next run resends it under the same idempotency key",
                     # Nobody answered at all: the next item would only wait the same way.
-                    transport_wide=told_to_wait or not reached, tries=tries)
+                    transport_wide=told_to_wait or not reached,
+                    tries=tries,
+                )
             self.sleep(delay)
 
     def _raise_if_final(self, response: requests.Response, what: str, tries: int) -> None:
@@ -152,21 +174,32 @@ class HttpTransport:
                 f"{what} not delivered: {self.shown_url} answered {status} redirecting to "
                 f"{_without_query(where)}; "
                 f"set url in [{self.toml_key}] to the address that takes the return",
-                transport_wide=True, tries=tries)
+                transport_wide=True,
+                tries=tries,
+            )
         if status in (401, 403):
-            fix = f"check {self.token_hint}" if self.token_hint else \
-                f"the receiver wants a token: set token_env or token_file in [{self.toml_key}]"
+            fix = (
+                f"check {self.token_hint}"
+                if self.token_hint
+                else f"the receiver wants a token: set token_env or token_file in [{self.toml_key}]"
+            )
             raise SubmissionDeferredError(
                 f"{what} not delivered: the receiver refused the credentials ({status}) — {fix}",
-                transport_wide=True, tries=tries)
+                transport_wide=True,
+                tries=tries,
+            )
         if status in TRANSPORT_STATUS:
             raise SubmissionDeferredError(
                 f"{what} not delivered: {self.shown_url} answered {status} "
                 f"{response.reason or ''} — check url in [{self.toml_key}]",
-                transport_wide=True, tries=tries)
+                transport_wide=True,
+                tries=tries,
+            )
         raise SubmissionRejectedError(
             f"{what} rejected by the receiver with {status} {response.reason or ''}".rstrip(),
-            detail=_error_text(response), tries=tries)
+            detail=_error_text(response),
+            tries=tries,
+        )
 
 
 def _without_query(url: str) -> str:
@@ -177,8 +210,11 @@ def _without_query(url: str) -> str:
 def _receipt(response: requests.Response, tries: int) -> Receipt:
     reference = _reference(response)
     acknowledged = response.status_code in (200, 201) and reference is not None
-    return Receipt(reference=reference or f"HTTP {response.status_code}",
-                   acknowledged=acknowledged, tries=tries)
+    return Receipt(
+        reference=reference or f"HTTP {response.status_code}",
+        acknowledged=acknowledged,
+        tries=tries,
+    )
 
 
 def _reference(response: requests.Response) -> str | None:
@@ -236,5 +272,10 @@ def _cause(exc: BaseException) -> str:
 
 def _sent_before_failing(exc: requests.ConnectionError) -> bool:
     """False only when the connection was never made (refused, no route, name not found)."""
-    return _cause(exc) not in ("ConnectionRefusedError", "NewConnectionError", "gaierror",
-                               "NameResolutionError", "OSError")
+    return _cause(exc) not in (
+        "ConnectionRefusedError",
+        "NewConnectionError",
+        "gaierror",
+        "NameResolutionError",
+        "OSError",
+    )

@@ -69,21 +69,36 @@ def subject(submission: Submission) -> str:
     if submission.pupil_id is not None:
         parts.append(f"pupil {submission.pupil_id}")
     if submission.episode is not None:
-        parts.append(f"episode {submission.episode}" if submission.pupil_id is not None
-                     else submission.episode)
+        parts.append(
+            f"episode {submission.episode}"
+            if submission.pupil_id is not None
+            else submission.episode
+        )
     return f"registerwatch {submission.return_kind} return: {', '.join(parts)}"
 
 
 class SmtpTransport:
     kind = "smtp"
 
-    def __init__(self, host: str, port: int, *, security: str, from_addr: str,
-                 to_addrs: Sequence[str], label: str, toml_key: str,
-                 username: SecretStr | None = None, password: SecretStr | None = None,
-                 credential_hint: str | None = None, retry: RetryPolicy = DEFAULT_RETRY,
-                 timeout: float = DEFAULT_TIMEOUT, ssl_context: ssl.SSLContext | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str,
+        from_addr: str,
+        to_addrs: Sequence[str],
+        label: str,
+        toml_key: str,
+        username: SecretStr | None = None,
+        password: SecretStr | None = None,
+        credential_hint: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         if security not in ("starttls", "tls", "none"):
             raise ValueError(f"security must be starttls, tls or none, not {security!r}")
         self.host = host
@@ -104,8 +119,10 @@ class SmtpTransport:
 
     def describe(self) -> str:
         login = ", login" if self._username is not None else ""
-        return f"email to {', '.join(self.to_addrs)} via {self.host}:{self.port} " \
-               f"({self.security}{login})"
+        return (
+            f"email to {', '.join(self.to_addrs)} via {self.host}:{self.port} "
+            f"({self.security}{login})"
+        )
 
     def close(self) -> None:
         pass  # one connection per message, closed after it
@@ -122,14 +139,17 @@ class SmtpTransport:
         if submission.attempt > 1:
             msg["X-Registerwatch-Resend"] = (
                 f"attempt {submission.attempt}: an earlier attempt may have arrived; "
-                "same Message-ID, same return")
+                "same Message-ID, same return"
+            )
         msg.set_content(_body(submission))
         stem = submission.file_stem
-        msg.add_attachment(submission.xml, maintype="application", subtype="xml",
-                           filename=f"{stem}.xml")
+        msg.add_attachment(
+            submission.xml, maintype="application", subtype="xml", filename=f"{stem}.xml"
+        )
         if submission.csv is not None:
-            msg.add_attachment(submission.csv, maintype="text", subtype="csv",
-                               filename=f"{stem}.csv")
+            msg.add_attachment(
+                submission.csv, maintype="text", subtype="csv", filename=f"{stem}.csv"
+            )
         return msg
 
     def send(self, submission: Submission) -> Receipt:
@@ -143,44 +163,64 @@ class SmtpTransport:
                 refused = self._deliver(msg)
             except smtplib.SMTPAuthenticationError as exc:
                 raise self._transport_error(
-                    what, f"the mail server refused the login ({exc.smtp_code}) — check "
-                    f"{self.credential_hint or 'username_env and password_env'}", tries) from None
+                    what,
+                    f"the mail server refused the login ({exc.smtp_code}) — check "
+                    f"{self.credential_hint or 'username_env and password_env'}",
+                    tries,
+                ) from None
             except smtplib.SMTPNotSupportedError:
                 raise self._transport_error(
-                    what, f"{self.host}:{self.port} does not offer "
+                    what,
+                    f"{self.host}:{self.port} does not offer "
                     f"{'STARTTLS' if self.security == 'starttls' else 'authentication'}; check "
-                    f"security (and port) in [{self.toml_key}]", tries) from None
+                    f"security (and port) in [{self.toml_key}]",
+                    tries,
+                ) from None
             except ssl.SSLCertVerificationError as exc:
                 raise self._transport_error(
-                    what, f"the certificate of {self.host} is not trusted "
-                    f"({exc.verify_message}); check host in [{self.toml_key}]", tries) from None
+                    what,
+                    f"the certificate of {self.host} is not trusted "
+                    f"({exc.verify_message}); check host in [{self.toml_key}]",
+                    tries,
+                ) from None
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = {code for code, _ in exc.recipients.values()}
                 if any(code >= 500 for code in codes):
                     raise self._transport_error(
-                        what, f"the mail server refused every recipient "
+                        what,
+                        f"the mail server refused every recipient "
                         f"({', '.join(str(c) for c in sorted(codes))}); check to in "
-                        f"[{self.toml_key}]", tries) from None
+                        f"[{self.toml_key}]",
+                        tries,
+                    ) from None
                 reached, problem = True, f"deferred the recipients ({sorted(codes)})"
             except smtplib.SMTPSenderRefused as exc:
                 if exc.smtp_code >= 500:
                     raise self._transport_error(
-                        what, f"the mail server refused the sender {exc.sender} "
-                        f"({exc.smtp_code}); check from in [{self.toml_key}]", tries) from None
+                        what,
+                        f"the mail server refused the sender {exc.sender} "
+                        f"({exc.smtp_code}); check from in [{self.toml_key}]",
+                        tries,
+                    ) from None
                 reached, problem = True, f"deferred the sender ({exc.smtp_code})"
             except smtplib.SMTPDataError as exc:
                 if exc.smtp_code >= 500:
                     # The message itself (size, attachment type, content filter) was refused.
                     raise SubmissionRejectedError(
                         f"{what} rejected by the mail server with {exc.smtp_code}",
-                        detail=receiver_detail(_reply_text(exc.smtp_error)), tries=tries) from None
+                        detail=receiver_detail(_reply_text(exc.smtp_error)),
+                        tries=tries,
+                    ) from None
                 reached, problem = True, f"deferred the message ({exc.smtp_code})"
             except smtplib.SMTPResponseException as exc:
                 if exc.smtp_code >= 500:
                     reply = receiver_detail(_reply_text(exc.smtp_error))
                     raise self._transport_error(
-                        what, f"{self.host}:{self.port} answered {exc.smtp_code} ({reply}); "
-                        f"check [{self.toml_key}]", tries) from None
+                        what,
+                        f"{self.host}:{self.port} answered {exc.smtp_code} ({reply}); "
+                        f"check [{self.toml_key}]",
+                        tries,
+                    ) from None
                 reached, problem = True, f"answered {exc.smtp_code}"
             except smtplib.SMTPServerDisconnected:
                 reached, problem = True, "closed the connection"
@@ -192,21 +232,26 @@ class SmtpTransport:
                 if refused:
                     # Delivered to the others: the LA has it; say who did not get it.
                     reference += "; not accepted for " + ", ".join(
-                        f"{addr} ({code})" for addr, (code, _) in sorted(refused.items()))
+                        f"{addr} ({code})" for addr, (code, _) in sorted(refused.items())
+                    )
                 return Receipt(reference=reference, acknowledged=False, tries=tries)
             if tries >= self.retry.max_attempts:
                 raise SubmissionDeferredError(
                     f"{what} not delivered: the mail server {self.host}:{self.port} {problem}; "
                     f"gave up after {tries} attempts; it stays queued and the next run resends "
-                    "it with the same Message-ID", transport_wide=not reached, tries=tries)
+                    "it with the same Message-ID",
+                    transport_wide=not reached,
+                    tries=tries,
+                )
             delay = backoff_delay(self.retry, tries, None, self.rng)
             assert delay is not None  # no Retry-After in SMTP
             self.sleep(delay)
 
     def _deliver(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
         if self.security == "tls":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                  context=self.ssl_context)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context
+            )
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
@@ -225,8 +270,9 @@ class SmtpTransport:
         return refused  # type: ignore[return-value]
 
     def _transport_error(self, what: str, problem: str, tries: int) -> SubmissionDeferredError:
-        return SubmissionDeferredError(f"{what} not delivered: {problem}", transport_wide=True,
-                                       tries=tries)
+        return SubmissionDeferredError(
+            f"{what} not delivered: {problem}", transport_wide=True, tries=tries
+        )
 
 
 def _reply_text(reply: bytes | str) -> str:
@@ -241,11 +287,14 @@ def _body(submission: Submission) -> str:
         ids = f"LAESTAB {submission.laestab}, {ids}"
     lines = [f"{title} from {school} ({ids}).", ""]
     if submission.pupil_id is not None:
-        lines.append(f"Pupil id: {submission.pupil_id} (the school's identifier; the details "
-                     "are in the attachment)")
+        lines.append(
+            f"Pupil id: {submission.pupil_id} (the school's identifier; the details "
+            "are in the attachment)"
+        )
     if submission.episode is not None:
-        lines.append(f"{'Episode' if submission.pupil_id is not None else 'Date'}: "
-                     f"{submission.episode}")
+        lines.append(
+            f"{'Episode' if submission.pupil_id is not None else 'Date'}: {submission.episode}"
+        )
     attached = f"{submission.file_stem}.xml (the return, validated against its XML schema)"
     if submission.csv is not None:
         attached += f" and {submission.file_stem}.csv (the same data as a table)"

@@ -80,13 +80,17 @@ class IncompleteAmendmentRecord(Rule):
     title = "Amendment to pupil {pupil}'s entry on {first} is missing: {missing}"
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 6 (items INFERRED)"
-    fix_hint = ("Complete the amendment record: original and amended entry, reason, date, "
-                "amender name and position")
+    fix_hint = (
+        "Complete the amendment record: original and amended entry, reason, date, "
+        "amender name and position"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         seen: Counter[tuple[str, object, str, str]] = Counter()
-        ordered = sorted(ctx.mis_amendments, key=lambda a: (a.pupil_id, a.date, a.session.value,
-                                                            amendment_key(a)))
+        ordered = sorted(
+            ctx.mis_amendments,
+            key=lambda a: (a.pupil_id, a.date, a.session.value, amendment_key(a)),
+        )
         for amendment in ordered:
             missing = missing_fields(amendment)
             if not missing:
@@ -98,9 +102,17 @@ class IncompleteAmendmentRecord(Rule):
             seen[slot] += 1
             occurrence = seen[slot]
             yield self.finding(
-                ctx, pupil_id=amendment.pupil_id, first=ref, missing=", ".join(missing),
+                ctx,
+                pupil_id=amendment.pupil_id,
+                first=ref,
+                missing=", ".join(missing),
                 discriminator=key if occurrence == 1 else f"{key}#{occurrence}",
-                evidence={"missing": missing, "original_code": amendment.original_code,
-                          "amended_code": amendment.amended_code,
-                          "amended_at": amendment.amended_at.isoformat()
-                          if amendment.amended_at else None})
+                evidence={
+                    "missing": missing,
+                    "original_code": amendment.original_code,
+                    "amended_code": amendment.amended_code,
+                    "amended_at": amendment.amended_at.isoformat()
+                    if amendment.amended_at
+                    else None,
+                },
+            )

@@ -65,25 +65,38 @@ class UnrecordedRegisterChange(Rule):
 
     code = "AMD002"
     name = "unrecorded-register-change"
-    title = ("Pupil {pupil}'s entry on {first} changed from {original} to {new} with no "
-             "amendment record in the MIS")
+    title = (
+        "Pupil {pupil}'s entry on {first} changed from {original} to {new} with no "
+        "amendment record in the MIS"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 6"
     fix_hint = "Record the amendment in the MIS (original, new, reason, date, name, position)"
 
-    NOT_EXPOSED = ("Amendment records are not exposed by this MIS: changes seen between syncs "
-                   "({changes}) are kept in the ledger but whether each was recorded could not "
-                   "be checked")
+    NOT_EXPOSED = (
+        "Amendment records are not exposed by this MIS: changes seen between syncs "
+        "({changes}) are kept in the ledger but whether each was recorded could not "
+        "be checked"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        changes = sorted((c for c in ctx.observed_changes
-                          if c.kind == "change" and c.original_code != c.new_code),
-                         key=lambda c: (c.pupil_id, c.date, c.session.value, c.observed_at))
+        changes = sorted(
+            (
+                c
+                for c in ctx.observed_changes
+                if c.kind == "change" and c.original_code != c.new_code
+            ),
+            key=lambda c: (c.pupil_id, c.date, c.session.value, c.observed_at),
+        )
         if not ctx.exposes_amendments:
-            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_EXPOSED,
-                               changes=len(changes), discriminator="amendments-not-exposed",
-                               evidence={"exposes_amendments": False,
-                                         "observed_changes": len(changes)})
+            yield self.finding(
+                ctx,
+                severity=Severity.INFO,
+                template=self.NOT_EXPOSED,
+                changes=len(changes),
+                discriminator="amendments-not-exposed",
+                evidence={"exposes_amendments": False, "observed_changes": len(changes)},
+            )
             return
         for change in changes:
             key = (change.pupil_id, change.date, change.session)
@@ -92,10 +105,18 @@ class UnrecordedRegisterChange(Rule):
                 continue
             ref = session_ref(change.date, change.session)
             yield self.finding(
-                ctx, pupil_id=change.pupil_id, first=ref, original=change.original_code,
+                ctx,
+                pupil_id=change.pupil_id,
+                first=ref,
+                original=change.original_code,
                 new=change.new_code,
-                discriminator=(f"{change.original_code}>{change.new_code}"
-                               f"@{change.observed_at.isoformat()}"),
-                evidence={"original_code": change.original_code, "new_code": change.new_code,
-                          "observed_at": change.observed_at.isoformat(),
-                          "mis_amendments_for_entry": len(records)})
+                discriminator=(
+                    f"{change.original_code}>{change.new_code}@{change.observed_at.isoformat()}"
+                ),
+                evidence={
+                    "original_code": change.original_code,
+                    "new_code": change.new_code,
+                    "observed_at": change.observed_at.isoformat(),
+                    "mis_amendments_for_entry": len(records),
+                },
+            )

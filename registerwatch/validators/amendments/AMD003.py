@@ -67,15 +67,22 @@ class RegisterEntryDeleted(Rule):
             if key in ctx.mark_index:
                 continue  # restored
             change = latest[key]
-            if _older_than(change.date, change.observed_at.date(),
-                           ctx.settings.register_retention_years):
+            if _older_than(
+                change.date, change.observed_at.date(), ctx.settings.register_retention_years
+            ):
                 continue  # past the retention period: removing it is lawful (reg 7)
             ref = session_ref(change.date, change.session)
             yield self.finding(
-                ctx, pupil_id=change.pupil_id, first=ref, original=change.original_code,
+                ctx,
+                pupil_id=change.pupil_id,
+                first=ref,
+                original=change.original_code,
                 discriminator="deleted",
-                evidence={"original_code": change.original_code,
-                          "observed_at": change.observed_at.isoformat()})
+                evidence={
+                    "original_code": change.original_code,
+                    "observed_at": change.observed_at.isoformat(),
+                },
+            )
 
 
 def _older_than(entry: date, seen: date, years: int) -> bool:

@@ -11,7 +11,6 @@ from registerwatch.schema import Finding, Mark, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
 
-
 PROVISIONAL_CODE = "N"  # to be resolved within 5 school days (reg 10(7))
 
 
@@ -70,17 +69,25 @@ class PenaltyNoticeThreshold(Rule):
 
     code = "ATT001"
     name = "penalty-notice-threshold"
-    title = ("Penalty notice threshold reached for pupil {pupil}: {count} unauthorised sessions "
-             "(G, O, U) in the last {weeks} school weeks ({first} to {last}){note}. Sessions at "
-             "a previous school are not visible here")
-    PROVISIONAL = ("Penalty notice threshold provisional for pupil {pupil}: {count} unauthorised "
-                   "sessions in the last {weeks} school weeks ({first} to {last}){note}. "
-                   "Sessions at a previous school are not visible here")
+    title = (
+        "Penalty notice threshold reached for pupil {pupil}: {count} unauthorised sessions "
+        "(G, O, U) in the last {weeks} school weeks ({first} to {last}){note}. Sessions at "
+        "a previous school are not visible here"
+    )
+    PROVISIONAL = (
+        "Penalty notice threshold provisional for pupil {pupil}: {count} unauthorised "
+        "sessions in the last {weeks} school weeks ({first} to {last}){note}. "
+        "Sessions at a previous school are not visible here"
+    )
     severity = Severity.WARNING
     citation = "SI 2024/210; WTISA (Aug 2024) National Framework for penalty notices"
     fix_hint = "Consider a penalty notice or other intervention under the National Framework"
-    settings_used = ("penalty_threshold_codes", "penalty_sessions", "penalty_school_weeks",
-                     "penalty_csa_only")
+    settings_used = (
+        "penalty_threshold_codes",
+        "penalty_sessions",
+        "penalty_school_weeks",
+        "penalty_csa_only",
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
@@ -104,13 +111,18 @@ class PenaltyNoticeThreshold(Rule):
             if found is not None:
                 yield self._finding(ctx, pupil_id, *found, provisional=False)
 
-    def _episode(self, ctx: ScanContext, pupil: Pupil, codes: frozenset[str],
-                 school_days: list[date]) -> tuple[list[Mark], int, int, int] | None:
+    def _episode(
+        self, ctx: ScanContext, pupil: Pupil, codes: frozenset[str], school_days: list[date]
+    ) -> tuple[list[Mark], int, int, int] | None:
         s = ctx.settings
         weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
-        marks = [m for m in ctx.marks_with_codes(pupil.id, codes)
-                 if m.date <= ctx.data_end and pupil.on_roll(m.date)
-                 and ctx.is_school_session(m.date, m.session)]
+        marks = [
+            m
+            for m in ctx.marks_with_codes(pupil.id, codes)
+            if m.date <= ctx.data_end
+            and pupil.on_roll(m.date)
+            and ctx.is_school_session(m.date, m.session)
+        ]
         if len(marks) < threshold:
             return None
         dates = [m.date for m in marks]
@@ -131,27 +143,50 @@ class PenaltyNoticeThreshold(Rule):
             episode_lo = day_lo
         return marks, episode_lo, lo, hi
 
-    def _finding(self, ctx: ScanContext, pupil_id: str, marks: list[Mark], episode_lo: int,
-                 lo: int, hi: int, *, provisional: bool) -> Finding:
+    def _finding(
+        self,
+        ctx: ScanContext,
+        pupil_id: str,
+        marks: list[Mark],
+        episode_lo: int,
+        lo: int,
+        hi: int,
+        *,
+        provisional: bool,
+    ) -> Finding:
         weeks = ctx.settings.penalty_school_weeks
         current = marks[lo:hi]
         first, last = marks[episode_lo], current[-1]
         codes = Counter(m.code for m in current)
         window_start = ctx.rolling_weeks_start(ctx.data_end, weeks)
-        n_in_window = sum(1 for m in ctx.marks_by_code(pupil_id).get(PROVISIONAL_CODE, ())
-                          if window_start <= m.date <= ctx.data_end)
+        n_in_window = sum(
+            1
+            for m in ctx.marks_by_code(pupil_id).get(PROVISIONAL_CODE, ())
+            if window_start <= m.date <= ctx.data_end
+        )
         counted = len(current) - (codes.get(PROVISIONAL_CODE, 0) if provisional else 0)
-        note = (f"; {n_in_window} N session(s) provisional: would reach the threshold if not "
-                "resolved" if provisional else
-                f"; plus {n_in_window} N session(s), provisional"
-                if n_in_window and PROVISIONAL_CODE not in ctx.settings.penalty_threshold_codes
-                else "")
+        note = (
+            f"; {n_in_window} N session(s) provisional: would reach the threshold if not resolved"
+            if provisional
+            else f"; plus {n_in_window} N session(s), provisional"
+            if n_in_window and PROVISIONAL_CODE not in ctx.settings.penalty_threshold_codes
+            else ""
+        )
         return self.finding(
-            ctx, pupil_id=pupil_id, first=session_ref(first.date, first.session),
-            last=session_ref(last.date, last.session), count=counted, weeks=weeks, note=note,
+            ctx,
+            pupil_id=pupil_id,
+            first=session_ref(first.date, first.session),
+            last=session_ref(last.date, last.session),
+            count=counted,
+            weeks=weeks,
+            note=note,
             severity=Severity.INFO if provisional else None,
             template=self.PROVISIONAL if provisional else None,
-            evidence={"sessions_in_window": counted,
-                      "window_start": window_start.isoformat(),
-                      "codes": dict(sorted(codes.items())),
-                      "provisional_n_sessions": n_in_window, "provisional": provisional})
+            evidence={
+                "sessions_in_window": counted,
+                "window_start": window_start.isoformat(),
+                "codes": dict(sorted(codes.items())),
+                "provisional_n_sessions": n_in_window,
+                "provisional": provisional,
+            },
+        )

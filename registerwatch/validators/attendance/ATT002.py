@@ -53,13 +53,18 @@ class PersistentAbsence(Rule):
 
     code = "ATT002"
     name = "persistent-absence"
-    title = ("Persistent absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
-             "sessions) this school year{measure}")
+    title = (
+        "Persistent absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
+        "sessions) this school year{measure}"
+    )
     severity = Severity.WARNING
     citation = "DfE pupil absence statistics methodology (persistent absence 10%+)"
     fix_hint = "Follow the attendance policy for persistently absent pupils: meet, support, monitor"
-    settings_used = ("persistent_absence", "absence_min_possible_sessions",
-                     "absence_measures_csa_only")
+    settings_used = (
+        "persistent_absence",
+        "absence_min_possible_sessions",
+        "absence_measures_csa_only",
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         yield from absence_threshold_findings(self, ctx, ctx.settings.persistent_absence)

@@ -46,8 +46,10 @@ class SevereAbsence(Rule):
 
     code = "ATT003"
     name = "severe-absence"
-    title = ("Severe absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
-             "sessions) this school year{measure}")
+    title = (
+        "Severe absence for pupil {pupil}: {rate}% ({absent} of {possible} possible "
+        "sessions) this school year{measure}"
+    )
     severity = Severity.WARNING
     citation = "DfE absence statistics (severe absence 50%+); WTISA (Aug 2024)"
     fix_hint = "Agree a joint approach with the LA; consider safeguarding"

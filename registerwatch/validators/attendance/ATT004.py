@@ -61,15 +61,24 @@ class EhcpAttendanceFalling(Rule):
 
     code = "ATT004"
     name = "ehcp-attendance-falling"
-    title = ("Attendance of pupil {pupil} (EHC plan) fell from {before}% to {recent}% "
-             "({first} to {last}): inform the LA")
+    title = (
+        "Attendance of pupil {pupil} (EHC plan) fell from {before}% to {recent}% "
+        "({first} to {last}): inform the LA"
+    )
     severity = Severity.WARNING
-    citation = ("WTISA (Aug 2024): inform the LA when an EHC plan pupil's attendance falls "
-                "(measure INFERRED)")
+    citation = (
+        "WTISA (Aug 2024): inform the LA when an EHC plan pupil's attendance falls "
+        "(measure INFERRED)"
+    )
     fix_hint = "Discuss barriers with the family and SENCO; inform the LA's SEN team"
     status = RuleStatus.PREVIEW  # the measure of "falling" is INFERRED
-    settings_used = ("ehcp_recent_school_weeks", "ehcp_baseline_school_weeks",
-                     "ehcp_drop_points", "ehcp_min_baseline_sessions", "ehcp_min_recent_sessions")
+    settings_used = (
+        "ehcp_recent_school_weeks",
+        "ehcp_baseline_school_weeks",
+        "ehcp_drop_points",
+        "ehcp_min_baseline_sessions",
+        "ehcp_min_recent_sessions",
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
@@ -83,23 +92,35 @@ class EhcpAttendanceFalling(Rule):
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
             if not pupil.ehcp or pupil.boarder:
                 continue
-            recent = statistics(ctx, pupil,
-                                marks_between(ctx, pupil.id, recent_start, ctx.data_end))
-            before = statistics(ctx, pupil,
-                                marks_between(ctx, pupil.id, earlier_start, earlier_end))
-            if (recent.stats.possible < s.ehcp_min_recent_sessions
-                    or before.stats.possible < s.ehcp_min_baseline_sessions):
+            recent = statistics(
+                ctx, pupil, marks_between(ctx, pupil.id, recent_start, ctx.data_end)
+            )
+            before = statistics(
+                ctx, pupil, marks_between(ctx, pupil.id, earlier_start, earlier_end)
+            )
+            if (
+                recent.stats.possible < s.ehcp_min_recent_sessions
+                or before.stats.possible < s.ehcp_min_baseline_sessions
+            ):
                 continue
             drop = before.stats.attendance_rate - recent.stats.attendance_rate
             if drop < s.ehcp_drop_points - 1e-9:
                 continue
             yield self.finding(
-                ctx, pupil_id=pupil.id, first=recent.first, last=recent.last, episode=None,
-                discriminator=f"year:{year}", before=f"{before.stats.attendance_rate:.1f}",
+                ctx,
+                pupil_id=pupil.id,
+                first=recent.first,
+                last=recent.last,
+                episode=None,
+                discriminator=f"year:{year}",
+                before=f"{before.stats.attendance_rate:.1f}",
                 recent=f"{recent.stats.attendance_rate:.1f}",
-                evidence={"earlier_period": [earlier_start.isoformat(), earlier_end.isoformat()],
-                          "recent_period": [recent_start.isoformat(), ctx.data_end.isoformat()],
-                          "earlier_rate": round(before.stats.attendance_rate, 2),
-                          "recent_rate": round(recent.stats.attendance_rate, 2),
-                          "earlier_possible": before.stats.possible,
-                          "recent_possible": recent.stats.possible})
+                evidence={
+                    "earlier_period": [earlier_start.isoformat(), earlier_end.isoformat()],
+                    "recent_period": [recent_start.isoformat(), ctx.data_end.isoformat()],
+                    "earlier_rate": round(before.stats.attendance_rate, 2),
+                    "recent_rate": round(recent.stats.attendance_rate, 2),
+                    "earlier_possible": before.stats.possible,
+                    "recent_possible": recent.stats.possible,
+                },
+            )

@@ -50,34 +50,49 @@ class SocialWorkerUnexplainedAbsence(Rule):
 
     code = "ATT005"
     name = "social-worker-unexplained-absence"
-    title = ("Unexplained absence for pupil {pupil} (has a social worker): {count} session(s) "
-             "from {first} to {last}")
+    title = (
+        "Unexplained absence for pupil {pupil} (has a social worker): {count} session(s) "
+        "from {first} to {last}"
+    )
     severity = Severity.WARNING
     citation = "WTISA (Aug 2024): inform the social worker of unexplained absences"
-    fix_hint = ("Inform the pupil's social worker and the DSL; amend the code once the reason "
-                "is known")
+    fix_hint = (
+        "Inform the pupil's social worker and the DSL; amend the code once the reason is known"
+    )
     settings_used = ("social_worker_codes",)
 
-    NOT_EXPOSED = ("The MIS does not say which pupils have a social worker, so unexplained "
-                   "absence of those pupils could not be checked")
+    NOT_EXPOSED = (
+        "The MIS does not say which pupils have a social worker, so unexplained "
+        "absence of those pupils could not be checked"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         if not ctx.exposes_social_worker:
-            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_EXPOSED,
-                               discriminator="social-worker-not-exposed",
-                               evidence={"exposes_social_worker": False})
+            yield self.finding(
+                ctx,
+                severity=Severity.INFO,
+                template=self.NOT_EXPOSED,
+                discriminator="social-worker-not-exposed",
+                evidence={"exposes_social_worker": False},
+            )
             return
         codes = ctx.settings.social_worker_codes
         start, _ = ctx.school_year
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
             if not pupil.has_social_worker:
                 continue
-            unexplained = [m for m in ctx.marks_with_codes(pupil.id, sorted(codes))
-                           if start <= m.date <= ctx.data_end
-                           and pupil.on_roll(m.date)]
+            unexplained = [
+                m
+                for m in ctx.marks_with_codes(pupil.id, sorted(codes))
+                if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)
+            ]
             for run in mark_runs(ctx, unexplained):
                 first, last = first_last(run)
-                yield self.finding(ctx, pupil_id=pupil.id, first=first, last=last,
-                                   count=len(run),
-                                   evidence={"codes": sorted({m.code for m in run}),
-                                             "sessions": len(run)})
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=first,
+                    last=last,
+                    count=len(run),
+                    evidence={"codes": sorted({m.code for m in run}), "sessions": len(run)},
+                )

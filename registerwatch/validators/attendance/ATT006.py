@@ -55,8 +55,10 @@ class SuspensionWithoutProvision(Rule):
 
     code = "ATT006"
     name = "suspension-without-provision"
-    title = ("Pupil {pupil} is still coded E (no alternative provision) on day {day} or later of "
-             "a suspension, from {first} to {last}")
+    title = (
+        "Pupil {pupil} is still coded E (no alternative provision) on day {day} or later of "
+        "a suspension, from {first} to {last}"
+    )
     severity = Severity.ERROR
     citation = "DfE attendance technical guidance: provision from the sixth day of an exclusion"
     fix_hint = "Arrange alternative provision and code attendance at it (B or K)"
@@ -72,12 +74,20 @@ class SuspensionWithoutProvision(Rule):
             for run in day_runs(ctx, pupil, classify):
                 if len(run) < due_day or run.days[-1].date < start:
                     continue
-                late_days = run.days[due_day - 1:]
-                late_sessions = run.counted[due_day - 1:]
+                late_days = run.days[due_day - 1 :]
+                late_sessions = run.counted[due_day - 1 :]
                 first_day = late_days[0].date
                 first = session_ref(first_day, late_sessions[0][0])
-                yield self.finding(ctx, pupil_id=pupil.id, first=first, last=run.last_session,
-                                   episode=run.first_session, day=due_day,
-                                   evidence={"school_days": len(run),
-                                             "suspension_from": run.days[0].date.isoformat(),
-                                             "provision_due": first_day.isoformat()})
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=first,
+                    last=run.last_session,
+                    episode=run.first_session,
+                    day=due_day,
+                    evidence={
+                        "school_days": len(run),
+                        "suspension_from": run.days[0].date.isoformat(),
+                        "provision_due": first_day.isoformat(),
+                    },
+                )

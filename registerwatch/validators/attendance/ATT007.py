@@ -54,8 +54,10 @@ class AttendanceBelowLocalTrigger(Rule):
 
     code = "ATT007"
     name = "attendance-below-local-trigger"
-    title = ("Pupil {pupil} attended {rate}% of {possible} possible sessions ({window}), below "
-             "the school's trigger '{trigger}' ({below}%)")
+    title = (
+        "Pupil {pupil} attended {rate}% of {possible} possible sessions ({window}), below "
+        "the school's trigger '{trigger}' ({below}%)"
+    )
     severity = Severity.INFO
     citation = "The school's attendance policy (its own triggers)"
     fix_hint = "Follow the school's attendance policy for this trigger"
@@ -92,11 +94,23 @@ class AttendanceBelowLocalTrigger(Rule):
                 if stats.attendance * 10_000 >= round(trigger.below_percent * 100) * stats.possible:
                     continue
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, first=ps.first, last=ps.last, episode=None,
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=ps.first,
+                    last=ps.last,
+                    episode=None,
                     discriminator=f"{trigger.name}:{start.isoformat()}",
                     rate=f"{100 * stats.attendance / stats.possible:.1f}",
-                    possible=stats.possible, window=label, trigger=trigger.name,
+                    possible=stats.possible,
+                    window=label,
+                    trigger=trigger.name,
                     below=f"{trigger.below_percent:g}",
-                    evidence={"trigger": trigger.name, "below_percent": trigger.below_percent,
-                              "window_start": start.isoformat(), "window_end": end.isoformat(),
-                              "attendance": stats.attendance, "possible": stats.possible})
+                    evidence={
+                        "trigger": trigger.name,
+                        "below_percent": trigger.below_percent,
+                        "window_start": start.isoformat(),
+                        "window_end": end.isoformat(),
+                        "attendance": stats.attendance,
+                        "possible": stats.possible,
+                    },
+                )

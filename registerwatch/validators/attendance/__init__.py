@@ -14,6 +14,12 @@ from registerwatch.validators.base import Rule
 
 
 def get_rules() -> list[type[Rule]]:
-    return [PenaltyNoticeThreshold, PersistentAbsence, SevereAbsence, EhcpAttendanceFalling,
-            SocialWorkerUnexplainedAbsence, SuspensionWithoutProvision,
-            AttendanceBelowLocalTrigger]
+    return [
+        PenaltyNoticeThreshold,
+        PersistentAbsence,
+        SevereAbsence,
+        EhcpAttendanceFalling,
+        SocialWorkerUnexplainedAbsence,
+        SuspensionWithoutProvision,
+        AttendanceBelowLocalTrigger,
+    ]

@@ -51,7 +51,8 @@ def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[Mark]) -> PupilSt
     return PupilStatistics(
         stats=session_statistics(counts, ctx.as_of),
         first=session_ref(first.date, first.session) if first else None,
-        last=session_ref(last.date, last.session) if last else None)
+        last=session_ref(last.date, last.session) if last else None,
+    )
 
 
 def marks_between(ctx: ScanContext, pupil_id: str, start: date, end: date) -> list[Mark]:
@@ -74,7 +75,8 @@ def _whole_year_statistics(ctx: ScanContext, pupil: Pupil, start: date) -> Pupil
     return PupilStatistics(
         stats=session_statistics(counts, ctx.as_of),
         first=session_ref(first.date, first.session) if first else None,
-        last=session_ref(last.date, last.session) if last else None)
+        last=session_ref(last.date, last.session) if last else None,
+    )
 
 
 def year_statistics(ctx: ScanContext) -> dict[str, PupilStatistics]:
@@ -87,9 +89,9 @@ def year_statistics(ctx: ScanContext) -> dict[str, PupilStatistics]:
         for pupil in ctx.pupils_this_year:
             if pupil.boarder:
                 continue
-            cached[pupil.id] = (_whole_year_statistics(ctx, pupil, start)
-                                or statistics(ctx, pupil,
-                                              marks_between(ctx, pupil.id, start, ctx.data_end)))
+            cached[pupil.id] = _whole_year_statistics(ctx, pupil, start) or statistics(
+                ctx, pupil, marks_between(ctx, pupil.id, start, ctx.data_end)
+            )
         ctx._cache["year_statistics"] = cached
     return cached
 
@@ -109,14 +111,25 @@ def absence_threshold_findings(rule: Rule, ctx: ScanContext, threshold: float) -
         if stats.overall_absence * 1_000_000 < round(threshold * 1_000_000) * stats.possible:
             continue
         yield rule.finding(
-            ctx, pupil_id=pupil_id, first=ps.first, last=ps.last, episode=None,
-            discriminator=f"year:{year}", rate=f"{stats.overall_absence_rate:.1f}",
-            absent=stats.overall_absence, possible=stats.possible,
+            ctx,
+            pupil_id=pupil_id,
+            first=ps.first,
+            last=ps.last,
+            episode=None,
+            discriminator=f"year:{year}",
+            rate=f"{stats.overall_absence_rate:.1f}",
+            absent=stats.overall_absence,
+            possible=stats.possible,
             measure="" if measured else " (school measure: not of compulsory school age)",
-            evidence={"national_measure": measured, "possible": stats.possible, "authorised": stats.authorised,
-                      "unauthorised": stats.unauthorised,
-                      "overall_absence_rate": round(stats.overall_absence_rate, 2),
-                      "school_year": year})
+            evidence={
+                "national_measure": measured,
+                "possible": stats.possible,
+                "authorised": stats.authorised,
+                "unauthorised": stats.unauthorised,
+                "overall_absence_rate": round(stats.overall_absence_rate, 2),
+                "school_year": year,
+            },
+        )
 
 
 def in_national_measure(pupil: Pupil, school_year: int) -> bool:
@@ -125,6 +138,7 @@ def in_national_measure(pupil: Pupil, school_year: int) -> bool:
     if pupil.dob is None:
         return True
     aug31 = date(school_year, 8, 31)
-    age = aug31.year - pupil.dob.year - ((aug31.month, aug31.day) < (pupil.dob.month,
-                                                                    pupil.dob.day))
+    age = (
+        aug31.year - pupil.dob.year - ((aug31.month, aug31.day) < (pupil.dob.month, pupil.dob.day))
+    )
     return 5 <= age <= 15

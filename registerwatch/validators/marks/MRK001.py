@@ -60,24 +60,28 @@ class UnresolvedNCode(Rule):
 
     code = "MRK001"
     name = "unresolved-n-code"
-    title = ("N not replaced within {days} school days on {count} session(s) from {first} to "
-             "{last} (due {due})")
+    title = (
+        "N not replaced within {days} school days on {count} session(s) from {first} to "
+        "{last} (due {due})"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 10(7)-(9); WTISA (Aug 2024) paras 407-409"
     fix_hint = "Replace N with the code for the known reason, or amend it to O"
     settings_used = ("n_code_deadline_school_days",)
 
-    BEYOND_TERMS = ("The deadline of {count} N session(s) from {day} cannot be computed: the "
-                    "fifth school day falls beyond the configured terms; add next year's term "
-                    "dates to the config")
-    DUE_TODAY = ("N on {count} session(s) from {first} to {last} must be replaced today "
-                 "(due {due})")
+    BEYOND_TERMS = (
+        "The deadline of {count} N session(s) from {day} cannot be computed: the "
+        "fifth school day falls beyond the configured terms; add next year's term "
+        "dates to the config"
+    )
+    DUE_TODAY = "N on {count} session(s) from {first} to {last} must be replaced today (due {due})"
 
     def _due(self, ctx: ScanContext, day: date, cache: dict[date, date | None]) -> date | None:
         if day not in cache:
             try:
                 cache[day] = ctx.calendar.add_deadline_school_days(
-                    day, ctx.settings.n_code_deadline_school_days)
+                    day, ctx.settings.n_code_deadline_school_days
+                )
             except CalendarError:
                 cache[day] = None  # beyond the configured terms: not yet knowable
         return cache[day]
@@ -104,24 +108,40 @@ class UnresolvedNCode(Rule):
                 # split the run where the status changes (overdue sessions, then due-today ones)
                 start = 0
                 for i in range(1, len(run) + 1):
-                    if i < len(run) and status[(run[i].date, run[i].session)][1] == \
-                            status[(run[start].date, run[start].session)][1]:
+                    if (
+                        i < len(run)
+                        and status[(run[i].date, run[i].session)][1]
+                        == status[(run[start].date, run[start].session)][1]
+                    ):
                         continue
                     part = run[start:i]
                     due, severity = status[(part[0].date, part[0].session)]
                     first, last = first_last(part)
                     yield self.finding(
-                        ctx, pupil_id=pupil_id, first=first, last=last, due=due,
-                        severity=severity, days=days, count=len(part),
+                        ctx,
+                        pupil_id=pupil_id,
+                        first=first,
+                        last=last,
+                        due=due,
+                        severity=severity,
+                        days=days,
+                        count=len(part),
                         template=None if severity is Severity.ERROR else self.DUE_TODAY,
-                        evidence={"code": "N", "sessions": [session_text((m.date, m.session))
-                                                            for m in part],
-                                  "due": due.isoformat()})
+                        evidence={
+                            "code": "N",
+                            "sessions": [session_text((m.date, m.session)) for m in part],
+                            "due": due.isoformat(),
+                        },
+                    )
                     start = i
         if beyond:
             earliest = min(beyond, key=lambda m: (m.date, m.session.value))
             yield self.finding(
-                ctx, severity=Severity.INFO, template=self.BEYOND_TERMS,
-                discriminator="deadline-beyond-terms", count=len(beyond),
+                ctx,
+                severity=Severity.INFO,
+                template=self.BEYOND_TERMS,
+                discriminator="deadline-beyond-terms",
+                count=len(beyond),
                 day=earliest.date.isoformat(),
-                evidence={"sessions": len(beyond), "earliest": earliest.date.isoformat()})
+                evidence={"sessions": len(beyond), "earliest": earliest.date.isoformat()},
+            )

@@ -78,10 +78,18 @@ class InvalidCodeForDate(Rule):
                 for code, part_iter in groupby(run, key=lambda m: m.code):
                     part = list(part_iter)
                     first, last = first_last(part)
-                    era = ("2006 code used after 18 August 2024"
-                           if part[0].date >= REGULATIONS_2024_IN_FORCE
-                           else "2024 code used before 19 August 2024")
+                    era = (
+                        "2006 code used after 18 August 2024"
+                        if part[0].date >= REGULATIONS_2024_IN_FORCE
+                        else "2024 code used before 19 August 2024"
+                    )
                     yield self.finding(
-                        ctx, pupil_id=pupil_id, first=first, last=last, code=code,
-                        count=len(part), discriminator=code,
-                        evidence={"code": code, "sessions": len(part), "why": era})
+                        ctx,
+                        pupil_id=pupil_id,
+                        first=first,
+                        last=last,
+                        code=code,
+                        count=len(part),
+                        discriminator=code,
+                        evidence={"code": code, "sessions": len(part), "why": era},
+                    )

@@ -47,8 +47,10 @@ class XCodeForCompulsoryAge(Rule):
 
     code = "MRK003"
     name = "x-code-for-compulsory-age"
-    title = ("X recorded for pupil {pupil} of compulsory school age on {count} session(s) from "
-             "{first} to {last}")
+    title = (
+        "X recorded for pupil {pupil} of compulsory school age on {count} session(s) from "
+        "{first} to {last}"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 10 (code X); Education Act 1996 s.8"
     fix_hint = "Use C2 for a reduced timetable, or the code for what happened"
@@ -62,5 +64,11 @@ class XCodeForCompulsoryAge(Rule):
             wrong = [m for m in x_marks if ctx.is_csa(pupil, m.date)]
             for run in mark_runs(ctx, wrong):
                 first, last = first_last(run)
-                yield self.finding(ctx, pupil_id=pupil_id, first=first, last=last,
-                                   count=len(run), evidence={"code": "X", "sessions": len(run)})
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=first,
+                    last=last,
+                    count=len(run),
+                    evidence={"code": "X", "sessions": len(run)},
+                )

@@ -86,9 +86,11 @@ class MarkOutsideRoll(Rule):
             if pupil is None:
                 continue
             start, end = pupil.starting_day, pupil.leaving_date
-            if (NOT_ON_ROLL_CODE not in ctx.marks_by_code(pupil_id)
-                    and (start is None or marks[0].date >= start)
-                    and (end is None or marks[-1].date <= end)):
+            if (
+                NOT_ON_ROLL_CODE not in ctx.marks_by_code(pupil_id)
+                and (start is None or marks[0].date >= start)
+                and (end is None or marks[-1].date <= end)
+            ):
                 continue  # every mark inside the roll and no Z: nothing to check
             flagged = [(m, kind) for m in marks if (kind := _kind(pupil, m)) is not None]
             kinds = {(m.date, m.session): k for m, k in flagged}
@@ -97,10 +99,21 @@ class MarkOutsideRoll(Rule):
                     part = list(part_iter)
                     first, last = first_last(part)
                     yield self.finding(
-                        ctx, pupil_id=pupil_id, first=first, last=last, what=KINDS[kind],
-                        count=len(part), discriminator=kind,
-                        evidence={"kind": kind, "codes": sorted({m.code for m in part}),
-                                  "starting_day": pupil.starting_day.isoformat()
-                                  if pupil.starting_day else None,
-                                  "leaving_date": pupil.leaving_date.isoformat()
-                                  if pupil.leaving_date else None})
+                        ctx,
+                        pupil_id=pupil_id,
+                        first=first,
+                        last=last,
+                        what=KINDS[kind],
+                        count=len(part),
+                        discriminator=kind,
+                        evidence={
+                            "kind": kind,
+                            "codes": sorted({m.code for m in part}),
+                            "starting_day": pupil.starting_day.isoformat()
+                            if pupil.starting_day
+                            else None,
+                            "leaving_date": pupil.leaving_date.isoformat()
+                            if pupil.leaving_date
+                            else None,
+                        },
+                    )

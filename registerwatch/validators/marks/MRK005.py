@@ -18,18 +18,26 @@ MESSAGES = {
     "hash-on-open-session": "# (planned closure) recorded while the school was open",
     "hash-on-unexpected-closure": "# recorded on an unexpected closure, which is Y4",
     "marks-on-planned-closure": "attendance marks recorded on a planned closure",
-    "partial-closure-not-in-calendar": ("# (planned closure) recorded while the school was open: "
-                                        "a partial closure not in the calendar"),
+    "partial-closure-not-in-calendar": (
+        "# (planned closure) recorded while the school was open: "
+        "a partial closure not in the calendar"
+    ),
 }
 SEVERITIES = {"partial-closure-not-in-calendar": Severity.WARNING}
 SESSION_MESSAGES = {
-    "hash-on-open-session": ("Every pupil is recorded # (planned closure) on {first} but the "
-                             "calendar has the school open: add the closure to the calendar or "
-                             "correct the marks"),
-    "hash-on-unexpected-closure": ("Every pupil is recorded # on {first}, which the calendar "
-                                   "records as an unexpected closure (Y4)"),
-    "marks-on-planned-closure": ("The calendar records a planned closure on {first} but every "
-                                 "pupil has attendance marks: correct the calendar or the marks"),
+    "hash-on-open-session": (
+        "Every pupil is recorded # (planned closure) on {first} but the "
+        "calendar has the school open: add the closure to the calendar or "
+        "correct the marks"
+    ),
+    "hash-on-unexpected-closure": (
+        "Every pupil is recorded # on {first}, which the calendar "
+        "records as an unexpected closure (Y4)"
+    ),
+    "marks-on-planned-closure": (
+        "The calendar records a planned closure on {first} but every "
+        "pupil has attendance marks: correct the calendar or the marks"
+    ),
 }
 
 
@@ -51,9 +59,12 @@ def _group_closed(ctx: ScanContext, mark: Mark) -> bool:
     if not ctx.calendar.has_group_closures(mark.date, mark.session):
         return False
     pupil = ctx.pupils_by_id.get(mark.pupil_id)
-    closure = ctx.calendar.group_closure(mark.date, mark.session,
-                                         pupil.nc_year if pupil else None,
-                                         pupil.reg_group if pupil else None)
+    closure = ctx.calendar.group_closure(
+        mark.date,
+        mark.session,
+        pupil.nc_year if pupil else None,
+        pupil.reg_group if pupil else None,
+    )
     return closure is not None and closure.kind is ClosureKind.PLANNED
 
 
@@ -118,26 +129,36 @@ class ClosureCodeMismatch(Rule):
     fix_hint = "Make the calendar's closures and the closure codes in the register agree"
     settings_used = ("y4_exempt_codes",)
 
-    Y4_PARTIAL = ("Y4 (whole site unexpectedly closed) recorded for {y4} pupil(s) on {first} "
-                  "while {others} other pupil(s) have codes for an open school")
+    Y4_PARTIAL = (
+        "Y4 (whole site unexpectedly closed) recorded for {y4} pupil(s) on {first} "
+        "while {others} other pupil(s) have codes for an open school"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         per_pupil: dict[tuple[str, str], list[Mark]] = defaultdict(list)
-        in_order = sorted(ctx.marks_by_session.items(),
-                          key=lambda item: (item[0][0], item[0][1] == Session.PM))
+        in_order = sorted(
+            ctx.marks_by_session.items(), key=lambda item: (item[0][0], item[0][1] == Session.PM)
+        )
         for (day, session), marks in in_order:
             state = _session_kind(ctx, day, session)
             codes = ctx.session_codes[(day, session)]
-            if state == "none" or (state != "planned" and PLANNED_CLOSURE_CODE not in codes
-                                   and UNEXPECTED_CLOSURE_CODE not in codes):
+            if state == "none" or (
+                state != "planned"
+                and PLANNED_CLOSURE_CODE not in codes
+                and UNEXPECTED_CLOSURE_CODE not in codes
+            ):
                 continue  # an open session with neither closure code: nothing to judge
             ref = session_ref(day, session)
             if state == "planned":
                 bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
                 kind = "marks-on-planned-closure"
             else:
-                bad = [m for m in marks if m.code == PLANNED_CLOSURE_CODE
-                       and not (state == "open" and _group_closed(ctx, m))]
+                bad = [
+                    m
+                    for m in marks
+                    if m.code == PLANNED_CLOSURE_CODE
+                    and not (state == "open" and _group_closed(ctx, m))
+                ]
                 kind = "hash-on-open-session" if state == "open" else "hash-on-unexpected-closure"
                 if kind == "hash-on-open-session" and len(bad) < len(marks):
                     # '#' means a planned whole *or partial* closure: on some pupils only it
@@ -145,10 +166,17 @@ class ClosureCodeMismatch(Rule):
                     kind = "partial-closure-not-in-calendar"
             if bad and len(bad) == len(marks) and len(marks) > 1:
                 yield self.finding(
-                    ctx, first=ref, template=SESSION_MESSAGES[kind],
+                    ctx,
+                    first=ref,
+                    template=SESSION_MESSAGES[kind],
                     discriminator=f"session:{kind}",
-                    evidence={"kind": kind, "session": session_text(ref), "pupils": len(bad),
-                              "codes": sorted({m.code for m in bad})})
+                    evidence={
+                        "kind": kind,
+                        "session": session_text(ref),
+                        "pupils": len(bad),
+                        "codes": sorted({m.code for m in bad}),
+                    },
+                )
             else:
                 for mark in bad:
                     per_pupil[(mark.pupil_id, kind)].append(mark)
@@ -158,13 +186,23 @@ class ClosureCodeMismatch(Rule):
                 first = session_ref(run[0].date, run[0].session)
                 last = session_ref(run[-1].date, run[-1].session)
                 yield self.finding(
-                    ctx, pupil_id=pupil_id, first=first, last=last, what=MESSAGES[kind],
-                    discriminator=kind, severity=SEVERITIES.get(kind),
-                    evidence={"kind": kind, "codes": sorted({m.code for m in run}),
-                              "sessions": len(run)})
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=first,
+                    last=last,
+                    what=MESSAGES[kind],
+                    discriminator=kind,
+                    severity=SEVERITIES.get(kind),
+                    evidence={
+                        "kind": kind,
+                        "codes": sorted({m.code for m in run}),
+                        "sessions": len(run),
+                    },
+                )
 
-    def _y4_partial(self, ctx: ScanContext, ref: SessionRef,
-                    marks: tuple[Mark, ...]) -> Iterator[Finding]:
+    def _y4_partial(
+        self, ctx: ScanContext, ref: SessionRef, marks: tuple[Mark, ...]
+    ) -> Iterator[Finding]:
         if UNEXPECTED_CLOSURE_CODE not in ctx.session_codes[(ref.date, ref.session)]:
             return
         y4 = [m for m in marks if m.code == UNEXPECTED_CLOSURE_CODE]
@@ -174,10 +212,19 @@ class ClosureCodeMismatch(Rule):
         if not others:
             return
         yield self.finding(
-            ctx, first=ref, template=self.Y4_PARTIAL, y4=len(y4), others=len(others),
+            ctx,
+            first=ref,
+            template=self.Y4_PARTIAL,
+            y4=len(y4),
+            others=len(others),
             discriminator="y4-partial",
-            evidence={"kind": "y4-partial", "y4_pupils": sorted(m.pupil_id for m in y4),
-                      "other_pupils": len(others), "other_codes": sorted({m.code for m in others})})
+            evidence={
+                "kind": "y4-partial",
+                "y4_pupils": sorted(m.pupil_id for m in y4),
+                "other_pupils": len(others),
+                "other_codes": sorted({m.code for m in others}),
+            },
+        )
 
     @staticmethod
     def _runs(ctx: ScanContext, marks: list[Mark]) -> list[list[Mark]]:

@@ -67,11 +67,15 @@ class LateAfterRegisterClose(Rule):
     fix_hint = "Amend L to U (arrived after the close) or U to L (arrived before it)"
     settings_used = ("register_close_minutes",)
 
-    NO_MINUTES = ("Pupil {pupil} coded L on {first} with no minutes late recorded: the arrival "
-                  "cannot be shown to be before the register closed")
-    NOT_RECORDED = ("No L or U mark carries minutes late (the MIS does not expose them or the "
-                    "school does not record them), so late codes could not be checked against "
-                    "the register close")
+    NO_MINUTES = (
+        "Pupil {pupil} coded L on {first} with no minutes late recorded: the arrival "
+        "cannot be shown to be before the register closed"
+    )
+    NOT_RECORDED = (
+        "No L or U mark carries minutes late (the MIS does not expose them or the "
+        "school does not record them), so late codes could not be checked against "
+        "the register close"
+    )
 
     def window(self, ctx: ScanContext, mark: Mark) -> int:
         minutes = ctx.settings.register_close_minutes
@@ -85,33 +89,53 @@ class LateAfterRegisterClose(Rule):
         start, _ = ctx.school_year
         late: list[Mark] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            late.extend(m for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
-                        if start <= m.date <= ctx.data_end
-                        and ctx.is_school_session(m.date, m.session))
+            late.extend(
+                m
+                for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
+                if start <= m.date <= ctx.data_end and ctx.is_school_session(m.date, m.session)
+            )
         if not late:
             return
         if all(m.minutes_late is None for m in late):
-            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_RECORDED,
-                               discriminator="minutes-late-not-recorded",
-                               evidence={"late_marks": len(late)})
+            yield self.finding(
+                ctx,
+                severity=Severity.INFO,
+                template=self.NOT_RECORDED,
+                discriminator="minutes-late-not-recorded",
+                evidence={"late_marks": len(late)},
+            )
             return
         for mark in late:
             ref = session_ref(mark.date, mark.session)
             if mark.minutes_late is None:
                 if mark.code == "L":
-                    yield self.finding(ctx, pupil_id=mark.pupil_id, first=ref,
-                                       severity=Severity.WARNING, template=self.NO_MINUTES,
-                                       discriminator="no-minutes",
-                                       evidence={"code": "L", "session": session_text(ref)})
+                    yield self.finding(
+                        ctx,
+                        pupil_id=mark.pupil_id,
+                        first=ref,
+                        severity=Severity.WARNING,
+                        template=self.NO_MINUTES,
+                        discriminator="no-minutes",
+                        evidence={"code": "L", "session": session_text(ref)},
+                    )
                 continue
             window = self.window(ctx, mark)
             after_close = mark.minutes_late > window
             if (mark.code == "L") != after_close:
                 continue
             should = "U" if after_close else "L"
-            yield self.finding(ctx, pupil_id=mark.pupil_id, first=ref, code=mark.code,
-                               minutes=mark.minutes_late, should=should,
-                               discriminator=f"{mark.code}->{should}",
-                               evidence={"code": mark.code, "should_be": should,
-                                         "minutes_late": mark.minutes_late,
-                                         "window_minutes": window})
+            yield self.finding(
+                ctx,
+                pupil_id=mark.pupil_id,
+                first=ref,
+                code=mark.code,
+                minutes=mark.minutes_late,
+                should=should,
+                discriminator=f"{mark.code}->{should}",
+                evidence={
+                    "code": mark.code,
+                    "should_be": should,
+                    "minutes_late": mark.minutes_late,
+                    "window_minutes": window,
+                },
+            )

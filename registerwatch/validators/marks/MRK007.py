@@ -46,8 +46,7 @@ class PresentCodeWrongSession(Rule):
 
     code = "MRK007"
     name = "present-code-wrong-session"
-    title = ("Pupil {pupil} has {count} present code(s) of the other session, from {first} to "
-             "{last}")
+    title = "Pupil {pupil} has {count} present code(s) of the other session, from {first} to {last}"
     severity = Severity.WARNING
     citation = "SI 2024/208 reg 10(2) table 1"
     fix_hint = "Amend to '/' in the morning and '\\' in the afternoon"
@@ -55,14 +54,22 @@ class PresentCodeWrongSession(Rule):
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         start, _ = ctx.school_year
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            wrong = [m for m in ctx.marks_with_codes(pupil.id, sorted(WRONG_SESSION))
-                     if start <= m.date <= ctx.data_end
-                     and m.session is WRONG_SESSION[m.code]]
+            wrong = [
+                m
+                for m in ctx.marks_with_codes(pupil.id, sorted(WRONG_SESSION))
+                if start <= m.date <= ctx.data_end and m.session is WRONG_SESSION[m.code]
+            ]
             if not wrong:
                 continue
             first = session_ref(wrong[0].date, wrong[0].session)
             last = session_ref(wrong[-1].date, wrong[-1].session)
-            yield self.finding(ctx, pupil_id=pupil.id, first=first, last=last,
-                               count=len(wrong), episode=None,
-                               discriminator=f"year:{start.year}",
-                               evidence={"sessions": len(wrong)})
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=first,
+                last=last,
+                count=len(wrong),
+                episode=None,
+                discriminator=f"year:{start.year}",
+                evidence={"sessions": len(wrong)},
+            )

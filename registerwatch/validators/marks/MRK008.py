@@ -57,31 +57,45 @@ class ReducedTimetableCode(Rule):
 
     code = "MRK008"
     name = "reduced-timetable-code"
-    title = ("Pupil {pupil} is coded C2 but not of compulsory school age, from {first} to "
-             "{last}: should be X")
+    title = (
+        "Pupil {pupil} is coded C2 but not of compulsory school age, from {first} to "
+        "{last}: should be X"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 10 (C2, X); WTISA part-time timetables (Sevenoaks App 4)"
-    fix_hint = ("Amend C2 to X for a pupil not of compulsory school age; review a long part-time "
-                "timetable and record its end date")
+    fix_hint = (
+        "Amend C2 to X for a pupil not of compulsory school age; review a long part-time "
+        "timetable and record its end date"
+    )
     settings_used = ("reduced_timetable_max_school_weeks",)
 
-    LONG = ("Pupil {pupil} has been on a part-time timetable (C2) for {weeks} school weeks, "
-            "from {first} to {last}: the MIS gives no review date, so check it has been "
-            "reviewed and has an end date")
+    LONG = (
+        "Pupil {pupil} has been on a part-time timetable (C2) for {weeks} school weeks, "
+        "from {first} to {last}: the MIS gives no review date, so check it has been "
+        "reviewed and has an end date"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         start, _ = ctx.school_year
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            c2 = [m for m in ctx.marks_with_codes(pupil.id, ("C2",))
-                  if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)]
+            c2 = [
+                m
+                for m in ctx.marks_with_codes(pupil.id, ("C2",))
+                if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)
+            ]
             if not c2:
                 continue
             not_csa = [m for m in c2 if not ctx.is_csa(pupil, m.date)]
             for run in mark_runs(ctx, not_csa):
                 first, last = first_last(run)
-                yield self.finding(ctx, pupil_id=pupil.id, first=first, last=last,
-                                   discriminator="not-csa",
-                                   evidence={"sessions": len(run), "should_be": "X"})
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=first,
+                    last=last,
+                    discriminator="not-csa",
+                    evidence={"sessions": len(run), "should_be": "X"},
+                )
             yield from self._long(ctx, pupil, [m for m in c2 if ctx.is_csa(pupil, m.date)])
 
     def _long(self, ctx: ScanContext, pupil: Pupil, c2: list[Mark]) -> Iterator[Finding]:
@@ -102,8 +116,18 @@ class ReducedTimetableCode(Rule):
             if len(weeks) <= limit:
                 continue
             first, last = first_last(marks)
-            yield self.finding(ctx, pupil_id=pupil.id, first=first, last=last,
-                               severity=Severity.INFO, template=self.LONG, weeks=len(weeks),
-                               discriminator="long",
-                               evidence={"school_weeks": len(weeks), "sessions": len(marks),
-                                         "review_date_exposed": False})
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=first,
+                last=last,
+                severity=Severity.INFO,
+                template=self.LONG,
+                weeks=len(weeks),
+                discriminator="long",
+                evidence={
+                    "school_weeks": len(weeks),
+                    "sessions": len(marks),
+                    "review_date_exposed": False,
+                },
+            )

@@ -14,6 +14,13 @@ from registerwatch.validators.marks.MRK008 import ReducedTimetableCode
 
 
 def get_rules() -> list[type[Rule]]:
-    return [UnresolvedNCode, InvalidCodeForDate, XCodeForCompulsoryAge, MarkOutsideRoll,
-            ClosureCodeMismatch, LateAfterRegisterClose, PresentCodeWrongSession,
-            ReducedTimetableCode]
+    return [
+        UnresolvedNCode,
+        InvalidCodeForDate,
+        XCodeForCompulsoryAge,
+        MarkOutsideRoll,
+        ClosureCodeMismatch,
+        LateAfterRegisterClose,
+        PresentCodeWrongSession,
+        ReducedTimetableCode,
+    ]

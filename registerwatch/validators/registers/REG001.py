@@ -67,17 +67,26 @@ class RegisterNotTaken(Rule):
     fix_hint = "Take the register for the session in the MIS, or add the closure to the calendar"
     settings_used = ("registers_checked_from",)
 
-    NOT_EXPOSED = ("Register records are not exposed by this MIS: whether each register was "
-                   "taken (REG001) is inferred from the marks, and whether it closed on time "
-                   "(REG003) could not be checked")
-    INFERRED = ("Register not taken for group {group} on {first} (inferred from the marks: no "
-                "pupil of the group has a mark on a session other groups were marked)")
+    NOT_EXPOSED = (
+        "Register records are not exposed by this MIS: whether each register was "
+        "taken (REG001) is inferred from the marks, and whether it closed on time "
+        "(REG003) could not be checked"
+    )
+    INFERRED = (
+        "Register not taken for group {group} on {first} (inferred from the marks: no "
+        "pupil of the group has a mark on a session other groups were marked)"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         exposed = ctx.exposes_registers
         if not exposed:
-            yield self.finding(ctx, severity=Severity.INFO, discriminator="registers-not-exposed",
-                               template=self.NOT_EXPOSED, evidence={"exposes_registers": False})
+            yield self.finding(
+                ctx,
+                severity=Severity.INFO,
+                discriminator="registers-not-exposed",
+                template=self.NOT_EXPOSED,
+                evidence={"exposes_registers": False},
+            )
         for day, session in checked_sessions(ctx):
             marked = ctx.marked_pupils(day, session)
             if not exposed and not marked:
@@ -91,7 +100,15 @@ class RegisterNotTaken(Rule):
                     continue  # a planned partial closure of this group: no register is due
                 ref = session_ref(day, session)
                 yield self.finding(
-                    ctx, first=ref, discriminator=group, group=group,
+                    ctx,
+                    first=ref,
+                    discriminator=group,
+                    group=group,
                     template=None if exposed else self.INFERRED,
-                    evidence={"group": group, "session": session_text(ref),
-                              "pupils_on_roll": len(pupils), "inferred_from_marks": not exposed})
+                    evidence={
+                        "group": group,
+                        "session": session_text(ref),
+                        "pupils_on_roll": len(pupils),
+                        "inferred_from_marks": not exposed,
+                    },
+                )

@@ -71,13 +71,16 @@ class RegisterNotSaved(Rule):
     settings_used = ("registers_checked_from",)
 
     UNSAVED = "Register for group {group} on {first} was not saved (completed) after it closed"
-    UNFLAGGED = ("Register for group {group} on {first} was never flagged complete in the MIS, "
-                 "though every pupil is marked (data quality)")
+    UNFLAGGED = (
+        "Register for group {group} on {first} was never flagged complete in the MIS, "
+        "though every pupil is marked (data quality)"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         unmarked: dict[str, list[tuple[date, Session]]] = defaultdict(list)
-        deleted = {(c.pupil_id, c.date, c.session) for c in ctx.observed_changes
-                   if c.kind == "deleted"}
+        deleted = {
+            (c.pupil_id, c.date, c.session) for c in ctx.observed_changes if c.kind == "deleted"
+        }
         for day, session in checked_sessions(ctx):
             marked = ctx.marked_pupils(day, session)
             for group, pupils in groups_on_roll(ctx, day):
@@ -88,13 +91,21 @@ class RegisterNotSaved(Rule):
                     # every pupil marked: the register was taken, only the flag is missing
                     complete = not missing
                     yield self.finding(
-                        ctx, first=ref, template=self.UNFLAGGED if complete else self.UNSAVED,
-                        group=group, discriminator=f"unsaved:{group}",
+                        ctx,
+                        first=ref,
+                        template=self.UNFLAGGED if complete else self.UNSAVED,
+                        group=group,
+                        discriminator=f"unsaved:{group}",
                         severity=Severity.WARNING if complete else None,
-                        evidence={"group": group, "session": session_text(ref),
-                                  "all_marked": complete,
-                                  "opened_at": register.opened_at.isoformat()
-                                  if register.opened_at else None})
+                        evidence={
+                            "group": group,
+                            "session": session_text(ref),
+                            "all_marked": complete,
+                            "opened_at": register.opened_at.isoformat()
+                            if register.opened_at
+                            else None,
+                        },
+                    )
                 if missing and ctx.calendar.has_group_closures(day, session):
                     closed = {p.id for p in pupils if group_closed(ctx, (p,), day, session)}
                     missing = [pid for pid in missing if pid not in closed]
@@ -107,7 +118,15 @@ class RegisterNotSaved(Rule):
             for run in session_runs(ctx, unmarked[pupil_id], lambda key: key):
                 first, last = session_ref(*run[0]), session_ref(*run[-1])
                 yield self.finding(
-                    ctx, pupil_id=pupil_id, first=first, last=last, count=len(run),
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=first,
+                    last=last,
+                    count=len(run),
                     discriminator="unmarked",
-                    evidence={"sessions": len(run), "first": session_text(first),
-                              "last": session_text(last)})
+                    evidence={
+                        "sessions": len(run),
+                        "first": session_text(first),
+                        "last": session_text(last),
+                    },
+                )

@@ -60,25 +60,30 @@ class RegisterClosedLate(Rule):
 
     code = "REG003"
     name = "register-closed-late"
-    title = ("Register for group {group} on {first} completed {minutes} minutes after it closed: "
-             "check that arrivals after the close are coded U, not L")
+    title = (
+        "Register for group {group} on {first} completed {minutes} minutes after it closed: "
+        "check that arrivals after the close are coded U, not L"
+    )
     severity = Severity.INFO
     citation = "SI 2024/208 reg 10(1); WTISA (Aug 2024) para 32; 30-minute close (SECONDARY)"
     fix_hint = "Save registers within the register window; code arrivals after the close U"
     settings_used = ("register_close_minutes",)
 
-    def closes(self, ctx: ScanContext, register: Register,
-               pupils: tuple[Pupil, ...] = ()) -> datetime:
+    def closes(
+        self, ctx: ScanContext, register: Register, pupils: tuple[Pupil, ...] = ()
+    ) -> datetime:
         """The close time of this group's register: its year group's times where they differ
         (``register_times.by_group``), the setting's window where one is given."""
         years = Counter(p.nc_year for p in pupils if p.nc_year)
         nc_year = years.most_common(1)[0][0] if years else None
         minutes = ctx.settings.register_close_minutes
         if minutes is None:
-            return ctx.calendar.register_closes(register.date, register.session, nc_year,
-                                                register.group)
-        opens = ctx.calendar.register_opens(register.date, register.session, nc_year,
-                                            register.group)
+            return ctx.calendar.register_closes(
+                register.date, register.session, nc_year, register.group
+            )
+        opens = ctx.calendar.register_opens(
+            register.date, register.session, nc_year, register.group
+        )
         return opens + timedelta(minutes=minutes)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
@@ -98,8 +103,16 @@ class RegisterClosedLate(Rule):
             late = math.ceil((register.completed_at - closes).total_seconds() / 60)
             ref = session_ref(register.date, register.session)
             yield self.finding(
-                ctx, first=ref, discriminator=register.group, group=register.group, minutes=late,
-                evidence={"group": register.group, "session": session_text(ref),
-                          "closes_at": closes.isoformat(),
-                          "completed_at": register.completed_at.isoformat(),
-                          "minutes_late": late})
+                ctx,
+                first=ref,
+                discriminator=register.group,
+                group=register.group,
+                minutes=late,
+                evidence={
+                    "group": register.group,
+                    "session": session_text(ref),
+                    "closes_at": closes.isoformat(),
+                    "completed_at": register.completed_at.isoformat(),
+                    "minutes_late": late,
+                },
+            )

@@ -54,8 +54,10 @@ class NoShowOnStartingDay(Rule):
 
     code = "REG004"
     name = "no-show-on-starting-day"
-    title = ("New pupil {pupil} has not arrived: only N or O for {days} school day(s) from the "
-             "starting day, {first} to {last}")
+    title = (
+        "New pupil {pupil} has not arrived: only N or O for {days} school day(s) from the "
+        "starting day, {first} to {last}"
+    )
     severity = Severity.WARNING
     citation = "CME statutory guidance (as quoted by the seed policies); SI 2024/208 reg 8"
     fix_hint = "Make reasonable enquiries and tell the LA's children missing education team"
@@ -72,8 +74,11 @@ class NoShowOnStartingDay(Rule):
             if not ctx.is_csa(pupil, start) or ctx.code_count(pupil.id, NOT_ARRIVED) == 0:
                 continue
             try:
-                first_day = ctx.calendar.next_school_day(start) \
-                    if not ctx.calendar.is_school_day(start) else start
+                first_day = (
+                    ctx.calendar.next_school_day(start)
+                    if not ctx.calendar.is_school_day(start)
+                    else start
+                )
             except CalendarError:
                 continue
             for run in day_runs(ctx, pupil, classify):
@@ -81,7 +86,12 @@ class NoShowOnStartingDay(Rule):
                     continue
                 if len(run) >= needed:
                     yield self.finding(
-                        ctx, pupil_id=pupil.id, first=run.first_session,
-                        last=run.last_session, days=len(run), discriminator="no-show",
-                        evidence={"starting_day": start.isoformat(), "school_days": len(run)})
+                        ctx,
+                        pupil_id=pupil.id,
+                        first=run.first_session,
+                        last=run.last_session,
+                        days=len(run),
+                        discriminator="no-show",
+                        evidence={"starting_day": start.isoformat(), "school_days": len(run)},
+                    )
                 break

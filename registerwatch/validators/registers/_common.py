@@ -29,10 +29,11 @@ def groups_on_roll(ctx: ScanContext, day: date) -> Iterator[tuple[str, tuple[Pup
     yield from ctx.groups_on_roll(day)
 
 
-def group_closed(ctx: ScanContext, pupils: tuple[Pupil, ...], day: date,
-                 session: Session) -> bool:
+def group_closed(ctx: ScanContext, pupils: tuple[Pupil, ...], day: date, session: Session) -> bool:
     """Every pupil of the group is inside a planned partial closure on the session."""
     cal = ctx.calendar
     return cal.has_group_closures(day, session) and all(
         (c := cal.group_closure(day, session, p.nc_year, p.reg_group)) is not None
-        and c.kind is ClosureKind.PLANNED for p in pupils)
+        and c.kind is ClosureKind.PLANNED
+        for p in pupils
+    )

@@ -35,8 +35,11 @@ class _Illness:
 def _illness_days(ctx: ScanContext, pupil: Pupil, start: date) -> dict[date, list[Session]]:
     by_day: dict[date, list[Session]] = {}
     for mark in ctx.marks_by_code(pupil.id).get(ILLNESS_CODE, ()):
-        if (start <= mark.date <= ctx.data_end and pupil.on_roll(mark.date)
-                and ctx.is_school_session(mark.date, mark.session)):
+        if (
+            start <= mark.date <= ctx.data_end
+            and pupil.on_roll(mark.date)
+            and ctx.is_school_session(mark.date, mark.session)
+        ):
             by_day.setdefault(mark.date, []).append(mark.session)
     return by_day
 
@@ -139,21 +142,33 @@ class SicknessReturnDue(Rule):
 
     code = "LAR001"
     name = "sickness-return-due"
-    title = ("Sickness return: pupil {pupil} has {total} school days of illness this school "
-             "year from {first} to {last}: include in the LA return due {due_text}")
+    title = (
+        "Sickness return: pupil {pupil} has {total} school days of illness this school "
+        "year from {first} to {last}: include in the LA return due {due_text}"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 13 (sickness return); WTISA (Aug 2024) as quoted by schools"
     fix_hint = "Include the pupil in the LA's sickness return and record it"
-    settings_used = ("sickness_days", "sickness_warning_min_spell_days",
-                     "sickness_warning_horizon_days", "sickness_return_per",
-                     "la_return_schedule", "la_return_dates", "threshold_return_school_days",
-                     "la_returns_csa_only")
+    settings_used = (
+        "sickness_days",
+        "sickness_warning_min_spell_days",
+        "sickness_warning_horizon_days",
+        "sickness_return_per",
+        "la_return_schedule",
+        "la_return_dates",
+        "threshold_return_school_days",
+        "la_returns_csa_only",
+    )
 
-    HEADING = ("Sickness return likely: pupil {pupil} has {total} school days of illness this "
-               "school year and has been ill since {spell_start}: include in the LA return due "
-               "{due_text}")
-    EXPECTED = ("Sickness return: pupil {pupil} is expected to miss 15 school days through "
-                "illness from {start} (recorded): include in the LA return due {due_text}")
+    HEADING = (
+        "Sickness return likely: pupil {pupil} has {total} school days of illness this "
+        "school year and has been ill since {spell_start}: include in the LA return due "
+        "{due_text}"
+    )
+    EXPECTED = (
+        "Sickness return: pupil {pupil} is expected to miss 15 school days through "
+        "illness from {start} (recorded): include in the LA return due {due_text}"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
@@ -164,9 +179,11 @@ class SicknessReturnDue(Rule):
         for pupil in ctx.pupils_this_year:
             if pupil.boarder:
                 continue
-            returns = [notification_day(n) for n in
-                       ctx.notifications_for(pupil.id, NotificationKind.SICKNESS)
-                       if year_start <= notification_day(n) <= year_end]
+            returns = [
+                notification_day(n)
+                for n in ctx.notifications_for(pupil.id, NotificationKind.SICKNESS)
+                if year_start <= notification_day(n) <= year_end
+            ]
             yield from self._expected(ctx, pupil, returns)
             # each I mark is at most one day of illness: too few can produce nothing
             if ctx.code_count(pupil.id, (ILLNESS_CODE,)) < floor:
@@ -184,32 +201,57 @@ class SicknessReturnDue(Rule):
                 continue
             if s.la_returns_csa_only and not ctx.is_csa(pupil, ill.last.date):
                 continue
-            evidence = {"illness_days": round(ill.total, 1), "first": session_text(ill.first),
-                        "last": session_text(ill.last), "school_year": year_start.year}
+            evidence = {
+                "illness_days": round(ill.total, 1),
+                "first": session_text(ill.first),
+                "last": session_text(ill.last),
+                "school_year": year_start.year,
+            }
             if ill.reached_on is not None:
                 due = return_due(ctx, ill.reached_on)
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, first=ill.first, last=ill.last, due=due,
-                    severity=deadline_severity(ctx, due), total=_days(ill.total),
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=ill.first,
+                    last=ill.last,
+                    due=due,
+                    severity=deadline_severity(ctx, due),
+                    total=_days(ill.total),
                     due_text=_due_text(due),
-                    evidence={**evidence, "reached_on": ill.reached_on.isoformat()})
+                    evidence={**evidence, "reached_on": ill.reached_on.isoformat()},
+                )
                 continue
             ongoing = ill.spell_last_index is not None and ill.spell_last_index == latest_index
             remaining = s.sickness_days - ill.total
-            if (ongoing and ill.spell_days >= s.sickness_warning_min_spell_days
-                    and remaining <= s.sickness_warning_horizon_days
-                    and ill.spell_start is not None):
+            if (
+                ongoing
+                and ill.spell_days >= s.sickness_warning_min_spell_days
+                and remaining <= s.sickness_warning_horizon_days
+                and ill.spell_start is not None
+            ):
                 reach = add_school_days(ctx, ill.last.date, math.ceil(remaining - 1e-9))
                 due = return_due(ctx, reach) if reach else None
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, first=ill.first, last=ill.last, due=due,
-                    severity=Severity.WARNING, template=self.HEADING, total=_days(ill.total),
-                    spell_start=ill.spell_start.isoformat(), due_text=_due_text(due),
-                    evidence={**evidence, "spell_start": ill.spell_start.isoformat(),
-                              "spell_days": ill.spell_days})
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=ill.first,
+                    last=ill.last,
+                    due=due,
+                    severity=Severity.WARNING,
+                    template=self.HEADING,
+                    total=_days(ill.total),
+                    spell_start=ill.spell_start.isoformat(),
+                    due_text=_due_text(due),
+                    evidence={
+                        **evidence,
+                        "spell_start": ill.spell_start.isoformat(),
+                        "spell_days": ill.spell_days,
+                    },
+                )
 
-    def _expected(self, ctx: ScanContext, pupil: Pupil,
-                  returns: Sequence[date]) -> Iterator[Finding]:
+    def _expected(
+        self, ctx: ScanContext, pupil: Pupil, returns: Sequence[date]
+    ) -> Iterator[Finding]:
         for record in ctx.notifications_for(pupil.id, NotificationKind.EXPECTED_SICKNESS):
             start = record.episode_start or record.made_at.date()
             recorded = min(start, record.made_at.date())
@@ -219,10 +261,16 @@ class SicknessReturnDue(Rule):
                 continue
             due = return_due(ctx, max(recorded, ctx.calendar.first_day))
             yield self.finding(
-                ctx, pupil_id=pupil.id, due=due, severity=deadline_severity(ctx, due),
-                template=self.EXPECTED, start=start.isoformat(), due_text=_due_text(due),
+                ctx,
+                pupil_id=pupil.id,
+                due=due,
+                severity=deadline_severity(ctx, due),
+                template=self.EXPECTED,
+                start=start.isoformat(),
+                due_text=_due_text(due),
                 discriminator=f"expected:{start.isoformat()}",
-                evidence={"kind": "expected", "expected_from": start.isoformat()})
+                evidence={"kind": "expected", "expected_from": start.isoformat()},
+            )
 
 
 def _due_text(due: date | None) -> str:

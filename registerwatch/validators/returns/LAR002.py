@@ -81,43 +81,69 @@ class ContinuousAbsenceReturnDue(Rule):
 
     code = "LAR002"
     name = "continuous-absence-return-due"
-    title = ("Continuous absence: pupil {pupil} absent without authorisation for {days} "
-             "consecutive school days from {first} to {last}{note}: include in the LA return due "
-             "{due_text}")
+    title = (
+        "Continuous absence: pupil {pupil} absent without authorisation for {days} "
+        "consecutive school days from {first} to {last}{note}: include in the LA return due "
+        "{due_text}"
+    )
     severity = Severity.ERROR
     citation = "SI 2006/1751 reg 12(1)-(2) (at intervals agreed with the LA); SI 2024/208 reg 13"
     fix_hint = "Include the pupil in the LA's continuous absence return and record it"
-    settings_used = ("continuous_absence_days", "continuous_absence_codes",
-                     "continuous_absence_u_only", "irregular_absence_sessions",
-                     "la_return_schedule", "la_return_dates", "threshold_return_school_days",
-                     "la_returns_csa_only", "returns_tracked_from")
+    settings_used = (
+        "continuous_absence_days",
+        "continuous_absence_codes",
+        "continuous_absence_u_only",
+        "irregular_absence_sessions",
+        "la_return_schedule",
+        "la_return_dates",
+        "threshold_return_school_days",
+        "la_returns_csa_only",
+        "returns_tracked_from",
+    )
 
-    IRREGULAR = ("Irregular attendance: pupil {pupil} has {count} unauthorised sessions from "
-                 "{first} to {last} outside any continuous run: include in the LA return due "
-                 "{due_text}")
+    IRREGULAR = (
+        "Irregular attendance: pupil {pupil} has {count} unauthorised sessions from "
+        "{first} to {last} outside any continuous run: include in the LA return due "
+        "{due_text}"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
-        yield from absence_episodes(self, ctx, codes=s.continuous_absence_codes,
-                                    days=s.continuous_absence_days,
-                                    kind=NotificationKind.CONTINUOUS_ABSENCE, scheduled=True)
+        yield from absence_episodes(
+            self,
+            ctx,
+            codes=s.continuous_absence_codes,
+            days=s.continuous_absence_days,
+            kind=NotificationKind.CONTINUOUS_ABSENCE,
+            scheduled=True,
+        )
         if s.irregular_absence_sessions:
             for pupil in ctx.pupils:
-                if (not pupil.boarder and ctx.code_count(pupil.id, s.continuous_absence_codes)
-                        >= s.irregular_absence_sessions):
+                if (
+                    not pupil.boarder
+                    and ctx.code_count(pupil.id, s.continuous_absence_codes)
+                    >= s.irregular_absence_sessions
+                ):
                     yield from self._irregular(ctx, pupil)
 
     def _irregular(self, ctx: ScanContext, pupil: Pupil) -> Iterator[Finding]:
         s = ctx.settings
-        in_runs = {d.date for run in day_runs(ctx, pupil,
-                                              classify_all_sessions(s.continuous_absence_codes))
-                   if len(run) >= s.continuous_absence_days for d in run.days}
+        in_runs = {
+            d.date
+            for run in day_runs(ctx, pupil, classify_all_sessions(s.continuous_absence_codes))
+            if len(run) >= s.continuous_absence_days
+            for d in run.days
+        }
         since = tracked_from(ctx)
         periods: dict[date | None, list[Mark]] = {}
         for mark in ctx.marks_with_codes(pupil.id, s.continuous_absence_codes):
-            if (mark.date < since or mark.date > ctx.data_end or mark.date in in_runs
-                    or not pupil.on_roll(mark.date)
-                    or not ctx.is_school_session(mark.date, mark.session)):
+            if (
+                mark.date < since
+                or mark.date > ctx.data_end
+                or mark.date in in_runs
+                or not pupil.on_roll(mark.date)
+                or not ctx.is_school_session(mark.date, mark.session)
+            ):
                 continue
             periods.setdefault(return_due(ctx, mark.date), []).append(mark)
         for due, marks in periods.items():
@@ -126,16 +152,29 @@ class ContinuousAbsenceReturnDue(Rule):
             if s.la_returns_csa_only and not ctx.is_csa(pupil, marks[-1].date):
                 continue
             start = return_period(ctx, due) if due else marks[0].date
-            if return_made_within(ctx, pupil.id, NotificationKind.CONTINUOUS_ABSENCE, start,
-                                  due or ctx.as_of):
+            if return_made_within(
+                ctx, pupil.id, NotificationKind.CONTINUOUS_ABSENCE, start, due or ctx.as_of
+            ):
                 continue
             first = session_ref(marks[0].date, marks[0].session)
             last = session_ref(marks[-1].date, marks[-1].session)
             yield self.finding(
-                ctx, pupil_id=pupil.id, first=first, last=last, due=due, episode=None,
-                discriminator=f"irregular:{start.isoformat()}", template=self.IRREGULAR,
-                severity=deadline_severity(ctx, due), count=len(marks),
+                ctx,
+                pupil_id=pupil.id,
+                first=first,
+                last=last,
+                due=due,
+                episode=None,
+                discriminator=f"irregular:{start.isoformat()}",
+                template=self.IRREGULAR,
+                severity=deadline_severity(ctx, due),
+                count=len(marks),
                 due_text=due.isoformat() if due else "not computable: add the term dates",
-                evidence={"kind": "irregular", "sessions": len(marks),
-                          "first": session_text(first), "last": session_text(last),
-                          "period_start": start.isoformat()})
+                evidence={
+                    "kind": "irregular",
+                    "sessions": len(marks),
+                    "first": session_text(first),
+                    "last": session_text(last),
+                    "period_start": start.isoformat(),
+                },
+            )

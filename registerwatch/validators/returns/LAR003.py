@@ -57,16 +57,29 @@ class ChildrenMissingEducationReferralDue(Rule):
 
     code = "LAR003"
     name = "children-missing-education-referral-due"
-    title = ("Children missing education: reason unknown for pupil {pupil} for {days} "
-             "consecutive school days from {first} to {last}: refer under the LA's CME "
-             "procedure (due {due_text})")
+    title = (
+        "Children missing education: reason unknown for pupil {pupil} for {days} "
+        "consecutive school days from {first} to {last}: refer under the LA's CME "
+        "procedure (due {due_text})"
+    )
     severity = Severity.WARNING
     citation = "LA children-missing-education procedure; CME statutory guidance (2024)"
     fix_hint = "Refer the pupil to the LA as a possible child missing education and record it"
-    settings_used = ("cme_days", "cme_codes", "threshold_return_school_days", "la_returns_csa_only",
-                     "returns_tracked_from")
+    settings_used = (
+        "cme_days",
+        "cme_codes",
+        "threshold_return_school_days",
+        "la_returns_csa_only",
+        "returns_tracked_from",
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         s = ctx.settings
-        yield from absence_episodes(self, ctx, codes=s.cme_codes, days=s.cme_days,
-                                    kind=NotificationKind.CME, scheduled=False)
+        yield from absence_episodes(
+            self,
+            ctx,
+            codes=s.cme_codes,
+            days=s.cme_days,
+            kind=NotificationKind.CME,
+            scheduled=False,
+        )

@@ -31,8 +31,10 @@ def first_day_of_school_year(ctx: ScanContext, day: date) -> bool:
 def returned(ctx: ScanContext, pupil: Pupil, start: date) -> bool:
     """A new pupil return for this admission: no episode start, or one on or after the starting
     day (a return for an earlier admission of the same pupil does not count)."""
-    return any(n.episode_start is None or n.episode_start >= start
-               for n in ctx.notifications_for(pupil.id, NotificationKind.NEW_PUPIL))
+    return any(
+        n.episode_start is None or n.episode_start >= start
+        for n in ctx.notifications_for(pupil.id, NotificationKind.NEW_PUPIL)
+    )
 
 
 class NewPupilReturnOverdue(Rule):
@@ -84,14 +86,19 @@ class NewPupilReturnOverdue(Rule):
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 13(1)-(3)"
     fix_hint = "Make the new pupil return to the LA and record it"
-    settings_used = ("new_pupil_days", "most_junior_nc_year", "la_requested_junior_returns",
-                     "returns_tracked_from")
+    settings_used = (
+        "new_pupil_days",
+        "most_junior_nc_year",
+        "la_requested_junior_returns",
+        "returns_tracked_from",
+    )
 
     def exempt(self, ctx: ScanContext, pupil: Pupil, start: date, junior: str | None) -> bool:
         if ctx.settings.la_requested_junior_returns or junior is None:
             return False
-        return (nc_year_rank(pupil.nc_year) == nc_year_rank(junior)
-                and first_day_of_school_year(ctx, start))
+        return nc_year_rank(pupil.nc_year) == nc_year_rank(junior) and first_day_of_school_year(
+            ctx, start
+        )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
@@ -105,7 +112,15 @@ class NewPupilReturnOverdue(Rule):
             due = start + timedelta(days=ctx.settings.new_pupil_days)
             # no session: the finding is about the admission, dated by its due day and evidence
             yield self.finding(
-                ctx, pupil_id=pupil.id, due=due, discriminator=f"admitted:{start.isoformat()}",
-                severity=deadline_severity(ctx, due), start=start.isoformat(),
-                evidence={"starting_day": start.isoformat(), "nc_year": pupil.nc_year,
-                          "due": due.isoformat()})
+                ctx,
+                pupil_id=pupil.id,
+                due=due,
+                discriminator=f"admitted:{start.isoformat()}",
+                severity=deadline_severity(ctx, due),
+                start=start.isoformat(),
+                evidence={
+                    "starting_day": start.isoformat(),
+                    "nc_year": pupil.nc_year,
+                    "due": due.isoformat(),
+                },
+            )

@@ -87,8 +87,11 @@ class DeletionReturnMissing(Rule):
     settings_used = ("most_senior_nc_year", "returns_tracked_from")
 
     def exempt(self, ctx: ScanContext, pupil: Pupil, leaving: date, senior: str | None) -> bool:
-        return (senior is not None and nc_year_rank(pupil.nc_year) == nc_year_rank(senior)
-                and left_at_end_of_school_year(ctx, leaving))
+        return (
+            senior is not None
+            and nc_year_rank(pupil.nc_year) == nc_year_rank(senior)
+            and left_at_end_of_school_year(ctx, leaving)
+        )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
@@ -102,12 +105,21 @@ class DeletionReturnMissing(Rule):
             if self.exempt(ctx, pupil, leaving, senior):
                 continue
             admitted = pupil.starting_day or date.min
-            if any(n.episode_start is None or n.episode_start >= admitted
-                   for n in ctx.notifications_for(pupil.id, NotificationKind.DELETION)):
+            if any(
+                n.episode_start is None or n.episode_start >= admitted
+                for n in ctx.notifications_for(pupil.id, NotificationKind.DELETION)
+            ):
                 continue
             # no session: the finding is about the deletion, dated by its due day and evidence
             yield self.finding(
-                ctx, pupil_id=pupil.id, due=leaving, discriminator=f"left:{leaving.isoformat()}",
-                severity=deadline_severity(ctx, leaving), leaving=leaving.isoformat(),
-                evidence={"leaving_date": leaving.isoformat(),
-                          "deletion_ground": pupil.deletion_ground})
+                ctx,
+                pupil_id=pupil.id,
+                due=leaving,
+                discriminator=f"left:{leaving.isoformat()}",
+                severity=deadline_severity(ctx, leaving),
+                leaving=leaving.isoformat(),
+                evidence={
+                    "leaving_date": leaving.isoformat(),
+                    "deletion_ground": pupil.deletion_ground,
+                },
+            )

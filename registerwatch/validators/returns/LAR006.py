@@ -61,30 +61,47 @@ class DeletionGroundUnsupported(Rule):
 
     code = "LAR006"
     name = "deletion-ground-unsupported"
-    title = ("Pupil {pupil} was deleted on ground {ground} (continuous absence) but the register "
-             "shows at most {longest} consecutive school day(s) of {codes} before {leaving}")
+    title = (
+        "Pupil {pupil} was deleted on ground {ground} (continuous absence) but the register "
+        "shows at most {longest} consecutive school day(s) of {codes} before {leaving}"
+    )
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 9(1)(a), (i); reg 13(4)"
     fix_hint = "Correct the recorded ground or the register; record the new school"
-    settings_used = ("deletion_absence_school_days", "deletion_absence_codes",
-                     "deletion_absence_grounds", "deletion_new_school_grounds",
-                     "returns_tracked_from")
+    settings_used = (
+        "deletion_absence_school_days",
+        "deletion_absence_codes",
+        "deletion_absence_grounds",
+        "deletion_new_school_grounds",
+        "returns_tracked_from",
+    )
 
-    NO_NEW_SCHOOL = ("Pupil {pupil} was deleted on ground {ground} (registered at another "
-                     "school) on {leaving} but no new school is recorded")
-    NOT_EXPOSED = ("No leaver has a recorded ground for deletion (the MIS does not expose it), "
-                   "so the grounds could not be checked against the register")
+    NO_NEW_SCHOOL = (
+        "Pupil {pupil} was deleted on ground {ground} (registered at another "
+        "school) on {leaving} but no new school is recorded"
+    )
+    NOT_EXPOSED = (
+        "No leaver has a recorded ground for deletion (the MIS does not expose it), "
+        "so the grounds could not be checked against the register"
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
-        leavers = [p for p in sorted(ctx.pupils, key=lambda p: p.id)
-                   if p.leaving_date is not None and since <= p.leaving_date <= ctx.as_of]
+        leavers = [
+            p
+            for p in sorted(ctx.pupils, key=lambda p: p.id)
+            if p.leaving_date is not None and since <= p.leaving_date <= ctx.as_of
+        ]
         if not leavers:
             return
         if all(p.deletion_ground is None for p in leavers):
-            yield self.finding(ctx, severity=Severity.INFO, template=self.NOT_EXPOSED,
-                               discriminator="deletion-ground-not-exposed",
-                               evidence={"leavers": len(leavers)})
+            yield self.finding(
+                ctx,
+                severity=Severity.INFO,
+                template=self.NOT_EXPOSED,
+                discriminator="deletion-ground-not-exposed",
+                evidence={"leavers": len(leavers)},
+            )
             return
         settings = ctx.settings
         for pupil in leavers:
@@ -97,18 +114,31 @@ class DeletionGroundUnsupported(Rule):
                 longest = self.longest_absence(ctx, pupil)
                 if longest < settings.deletion_absence_school_days:
                     yield self.finding(
-                        ctx, pupil_id=pupil.id, discriminator=f"absence:{leaving}",
-                        ground=ground, longest=longest, leaving=leaving,
+                        ctx,
+                        pupil_id=pupil.id,
+                        discriminator=f"absence:{leaving}",
+                        ground=ground,
+                        longest=longest,
+                        leaving=leaving,
                         codes="/".join(sorted(settings.deletion_absence_codes)),
-                        evidence={"deletion_ground": ground, "leaving_date": leaving,
-                                  "longest_run_school_days": longest,
-                                  "required_school_days": settings.deletion_absence_school_days})
+                        evidence={
+                            "deletion_ground": ground,
+                            "leaving_date": leaving,
+                            "longest_run_school_days": longest,
+                            "required_school_days": settings.deletion_absence_school_days,
+                        },
+                    )
             if ground in settings.deletion_new_school_grounds and not (pupil.new_school or ""):
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, severity=Severity.WARNING,
-                    template=self.NO_NEW_SCHOOL, discriminator=f"new-school:{leaving}",
-                    ground=ground, leaving=leaving,
-                    evidence={"deletion_ground": ground, "leaving_date": leaving})
+                    ctx,
+                    pupil_id=pupil.id,
+                    severity=Severity.WARNING,
+                    template=self.NO_NEW_SCHOOL,
+                    discriminator=f"new-school:{leaving}",
+                    ground=ground,
+                    leaving=leaving,
+                    evidence={"deletion_ground": ground, "leaving_date": leaving},
+                )
 
     def longest_absence(self, ctx: ScanContext, pupil: Pupil) -> int:
         codes = ctx.settings.deletion_absence_codes

@@ -12,5 +12,11 @@ from registerwatch.validators.returns.LAR006 import DeletionGroundUnsupported
 
 
 def get_rules() -> list[type[Rule]]:
-    return [SicknessReturnDue, ContinuousAbsenceReturnDue, ChildrenMissingEducationReferralDue,
-            NewPupilReturnOverdue, DeletionReturnMissing, DeletionGroundUnsupported]
+    return [
+        SicknessReturnDue,
+        ContinuousAbsenceReturnDue,
+        ChildrenMissingEducationReferralDue,
+        NewPupilReturnOverdue,
+        DeletionReturnMissing,
+        DeletionGroundUnsupported,
+    ]

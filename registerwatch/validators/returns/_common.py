@@ -70,8 +70,10 @@ def return_period(ctx: ScanContext, due: date) -> date:
         earlier = [d for d in s.la_return_dates if d < due]
         return max(earlier) + timedelta(days=1) if earlier else ctx.school_year[0]
     if s.la_return_schedule == "termly":
-        return next((t.start for t in ctx.calendar.terms if t.start <= due <= t.end),
-                    date(due.year, due.month, 1))
+        return next(
+            (t.start for t in ctx.calendar.terms if t.start <= due <= t.end),
+            date(due.year, due.month, 1),
+        )
     return date(due.year, due.month, 1)
 
 
@@ -79,8 +81,9 @@ def notification_day(n: Notification) -> date:
     return n.episode_start or n.made_at.date()
 
 
-def return_made_within(ctx: ScanContext, pupil_id: str, kind: NotificationKind,
-                       start: date, end: date) -> Notification | None:
+def return_made_within(
+    ctx: ScanContext, pupil_id: str, kind: NotificationKind, start: date, end: date
+) -> Notification | None:
     """A return of ``kind`` for the pupil whose episode starts in [start, end] (a return with no
     episode start is placed on the day it was made)."""
     for n in ctx.notifications_for(pupil_id, kind):
@@ -89,8 +92,15 @@ def return_made_within(ctx: ScanContext, pupil_id: str, kind: NotificationKind,
     return None
 
 
-def absence_episodes(rule: Rule, ctx: ScanContext, *, codes: frozenset[str], days: int,
-                     kind: NotificationKind, scheduled: bool) -> Iterator[Finding]:
+def absence_episodes(
+    rule: Rule,
+    ctx: ScanContext,
+    *,
+    codes: frozenset[str],
+    days: int,
+    kind: NotificationKind,
+    scheduled: bool,
+) -> Iterator[Finding]:
     """LAR002 and LAR003: runs of at least ``days`` consecutive school days whose every open
     session has a code in ``codes`` (see ``runs.classify_all_sessions``) with no return of
     ``kind`` whose episode starts within the run.
@@ -127,24 +137,44 @@ def absence_episodes(rule: Rule, ctx: ScanContext, *, codes: frozenset[str], day
                 grace = ctx.settings.threshold_return_school_days
                 due = add_school_days(ctx, threshold_day, grace) if grace else threshold_day
                 severity = Severity.WARNING
-            yield _episode_finding(rule, ctx, pupil, run, threshold_day, due, severity,
-                                   u_only=run_codes == {"U"})
+            yield _episode_finding(
+                rule, ctx, pupil, run, threshold_day, due, severity, u_only=run_codes == {"U"}
+            )
 
 
-def _episode_finding(rule: Rule, ctx: ScanContext, pupil: Pupil, run: DayRun,
-                     threshold_day: date, due: date | None, severity: Severity,
-                     u_only: bool) -> Finding:
+def _episode_finding(
+    rule: Rule,
+    ctx: ScanContext,
+    pupil: Pupil,
+    run: DayRun,
+    threshold_day: date,
+    due: date | None,
+    severity: Severity,
+    u_only: bool,
+) -> Finding:
     codes = sorted({c for d in run.days for c in d.codes.values()})
-    note = (" (U only: the pupil was in school, arriving after the register closed)"
-            if u_only else "")
+    note = (
+        " (U only: the pupil was in school, arriving after the register closed)" if u_only else ""
+    )
     return rule.finding(
-        ctx, pupil_id=pupil.id, first=run.first_session, last=run.last_session, due=due,
-        severity=severity, days=len(run), note=note,
+        ctx,
+        pupil_id=pupil.id,
+        first=run.first_session,
+        last=run.last_session,
+        due=due,
+        severity=severity,
+        days=len(run),
+        note=note,
         due_text=due.isoformat() if due else "not computable: add the term dates",
-        evidence={"school_days": len(run), "first": session_text(run.first_session),
-                  "last": session_text(run.last_session),
-                  "threshold_day": threshold_day.isoformat(), "codes": codes,
-                  "u_only": u_only})
+        evidence={
+            "school_days": len(run),
+            "first": session_text(run.first_session),
+            "last": session_text(run.last_session),
+            "threshold_day": threshold_day.isoformat(),
+            "codes": codes,
+            "u_only": u_only,
+        },
+    )
 
 
 def nc_year_rank(nc_year: str | None) -> int | None:
@@ -161,8 +191,9 @@ def nc_year_rank(nc_year: str | None) -> int | None:
 def extreme_nc_year(ctx: ScanContext, *, junior: bool) -> str | None:
     """The school's most junior (or most senior) NC year among its pupils (INFERRED stand-in
     for "the school's most junior class" / "final year", reg 13(2) and 13(5))."""
-    ranked = [(rank, p.nc_year) for p in ctx.pupils
-              if (rank := nc_year_rank(p.nc_year)) is not None]
+    ranked = [
+        (rank, p.nc_year) for p in ctx.pupils if (rank := nc_year_rank(p.nc_year)) is not None
+    ]
     if not ranked:
         return None
     return (min(ranked) if junior else max(ranked))[1]

@@ -79,8 +79,10 @@ class InvalidUpn(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            for field, which, value in (("upn", "UPN", pupil.upn),
-                                        ("former_upn", "former UPN", pupil.former_upn)):
+            for field, which, value in (
+                ("upn", "UPN", pupil.upn),
+                ("former_upn", "former UPN", pupil.former_upn),
+            ):
                 if field == "former_upn" and not (value or "").strip():
                     continue  # a former UPN is recorded only when there was one
                 result = check_upn(value)
@@ -89,8 +91,17 @@ class InvalidUpn(Rule):
                 rule, text = problem(result.reason or "")
                 severity = Severity.WARNING if rule == "1500" else Severity.ERROR
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, severity=severity, discriminator=field,
+                    ctx,
+                    pupil_id=pupil.id,
+                    severity=severity,
+                    discriminator=field,
                     template=self.LENGTH if rule == "length" else None,
-                    which=which, problem=text, rule=rule,
-                    evidence={"field": field, "census_rule": rule if rule != "length" else None,
-                              "temporary": result.temporary})
+                    which=which,
+                    problem=text,
+                    rule=rule,
+                    evidence={
+                        "field": field,
+                        "census_rule": rule if rule != "length" else None,
+                        "temporary": result.temporary,
+                    },
+                )

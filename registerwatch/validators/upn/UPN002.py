@@ -74,8 +74,11 @@ class DuplicateUpn(Rule):
                 if not others:
                     continue
                 yield self.finding(
-                    ctx, pupil_id=pupil.id, others=", ".join(others),
+                    ctx,
+                    pupil_id=pupil.id,
+                    others=", ".join(others),
                     # one finding per pupil; nothing derived from the UPN goes in the fingerprint
                     # (a hash of a UPN from a known school is cheap to reverse)
                     discriminator="duplicate",
-                    evidence={"shared_with": others, "census_rule": "1520"})
+                    evidence={"shared_with": others, "census_rule": "1520"},
+                )

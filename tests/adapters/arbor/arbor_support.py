@@ -16,8 +16,8 @@ from typing import Any, cast
 
 import pytest
 
-from registerwatch.adapters.base import RetryPolicy
 from registerwatch.adapters.arbor import ArborAdapter
+from registerwatch.adapters.base import RetryPolicy
 from registerwatch.calendar import LONDON
 from registerwatch.schema import (
     Amendment,
@@ -56,26 +56,81 @@ def school_days() -> list[date]:
 
 def pupils() -> list[Pupil]:
     def pupil(mis_id: str, serial: int, **fields: Any) -> Pupil:
-        return Pupil(id=f"{SCHOOL_ID}:{mis_id}", school_id=SCHOOL_ID, mis_id=mis_id,
-                     upn=make_upn("880", "1234", 2019, serial), **fields)
+        return Pupil(
+            id=f"{SCHOOL_ID}:{mis_id}",
+            school_id=SCHOOL_ID,
+            mis_id=mis_id,
+            upn=make_upn("880", "1234", 2019, serial),
+            **fields,
+        )
 
     return [
-        pupil("1001", 1, legal_forename="Ava", legal_surname="Smith", preferred_forename="Ava",
-              preferred_surname="Smith", dob=date(2014, 3, 4), sex="F", nc_year="7",
-              reg_group="7A", starting_day=date(2021, 9, 1), ehcp=True),
-        pupil("1002", 2, legal_forename="Benjamin", middle_names="Oluwaseun",
-              legal_surname="Adeyemi", preferred_forename="Ben", preferred_surname="Adeyemi",
-              dob=date(2014, 7, 19), sex="M", nc_year="7", reg_group="7A",
-              starting_day=date(2021, 9, 1), sen_support=True, looked_after=True),
-        pupil("1003", 3, former_upn=make_upn("881", "4321", 2018, 77), legal_forename="Chloe",
-              legal_surname="Nguyen", dob=date(2013, 11, 30), sex="U", nc_year="8",
-              reg_group="8B", starting_day=date(2022, 1, 5), fsm=True),
-        pupil("1004", 4, legal_forename="Dylan", legal_surname="Evans", dob=date(2013, 2, 1),
-              sex="M", nc_year="8", reg_group="8B", starting_day=date(2025, 9, 10),
-              has_social_worker=True),
-        pupil("1005", 5, legal_forename="Eve", legal_surname="Kowalski", dob=date(2014, 5, 6),
-              nc_year="7", reg_group="7A", starting_day=date(2021, 9, 1),
-              leaving_date=date(2025, 9, 12)),
+        pupil(
+            "1001",
+            1,
+            legal_forename="Ava",
+            legal_surname="Smith",
+            preferred_forename="Ava",
+            preferred_surname="Smith",
+            dob=date(2014, 3, 4),
+            sex="F",
+            nc_year="7",
+            reg_group="7A",
+            starting_day=date(2021, 9, 1),
+            ehcp=True,
+        ),
+        pupil(
+            "1002",
+            2,
+            legal_forename="Benjamin",
+            middle_names="Oluwaseun",
+            legal_surname="Adeyemi",
+            preferred_forename="Ben",
+            preferred_surname="Adeyemi",
+            dob=date(2014, 7, 19),
+            sex="M",
+            nc_year="7",
+            reg_group="7A",
+            starting_day=date(2021, 9, 1),
+            sen_support=True,
+            looked_after=True,
+        ),
+        pupil(
+            "1003",
+            3,
+            former_upn=make_upn("881", "4321", 2018, 77),
+            legal_forename="Chloe",
+            legal_surname="Nguyen",
+            dob=date(2013, 11, 30),
+            sex="U",
+            nc_year="8",
+            reg_group="8B",
+            starting_day=date(2022, 1, 5),
+            fsm=True,
+        ),
+        pupil(
+            "1004",
+            4,
+            legal_forename="Dylan",
+            legal_surname="Evans",
+            dob=date(2013, 2, 1),
+            sex="M",
+            nc_year="8",
+            reg_group="8B",
+            starting_day=date(2025, 9, 10),
+            has_social_worker=True,
+        ),
+        pupil(
+            "1005",
+            5,
+            legal_forename="Eve",
+            legal_surname="Kowalski",
+            dob=date(2014, 5, 6),
+            nc_year="7",
+            reg_group="7A",
+            starting_day=date(2021, 9, 1),
+            leaving_date=date(2025, 9, 12),
+        ),
     ]
 
 
@@ -93,12 +148,18 @@ def build_school() -> GeneratedSchool:
         for session, opens in ((Session.AM, (8, 45)), (Session.PM, (13, 15))):
             for group in ("7A", "8B"):
                 unsaved = (group, day, session) == ("8B", date(2025, 9, 18), Session.PM)
-                registers.append(Register(
-                    school_id=SCHOOL_ID, group=group, date=day, session=session,
-                    opened_at=None if (group, day, session) == ("7A", date(2025, 9, 9),
-                                                                Session.AM)
-                    else local(day, *opens),
-                    completed_at=None if unsaved else local(day, opens[0], opens[1] + 7)))
+                registers.append(
+                    Register(
+                        school_id=SCHOOL_ID,
+                        group=group,
+                        date=day,
+                        session=session,
+                        opened_at=None
+                        if (group, day, session) == ("7A", date(2025, 9, 9), Session.AM)
+                        else local(day, *opens),
+                        completed_at=None if unsaved else local(day, opens[0], opens[1] + 7),
+                    )
+                )
             for pupil in roll:
                 if not pupil.on_roll(day):
                     continue
@@ -109,28 +170,62 @@ def build_school() -> GeneratedSchool:
                 if code == "/" and session is Session.PM:
                     code = "\\"
                 late = code in ("L", "U")
-                marks.append(Mark(
-                    pupil_id=pupil.id, date=day, session=session, code=code, vendor_code=code,
-                    minutes_late=12 if late else None,
-                    comment="missed the bus" if late else None,
-                    recorded_at=None if counter % 11 == 0 else local(day, 9 + counter % 3, 1),
-                    recorded_by="Mr Registrar" if counter % 5 == 0 else None))
+                marks.append(
+                    Mark(
+                        pupil_id=pupil.id,
+                        date=day,
+                        session=session,
+                        code=code,
+                        vendor_code=code,
+                        minutes_late=12 if late else None,
+                        comment="missed the bus" if late else None,
+                        recorded_at=None if counter % 11 == 0 else local(day, 9 + counter % 3, 1),
+                        recorded_by="Mr Registrar" if counter % 5 == 0 else None,
+                    )
+                )
     amendments = [
-        Amendment(pupil_id=f"{SCHOOL_ID}:1002", date=date(2025, 9, 9), session=Session.AM,
-                  original_code="N", amended_code="I", reason="Parent phoned: illness",
-                  amended_at=local(date(2025, 9, 10), 10, 5),
-                  amended_by_name="J. Patel", amended_by_position="Attendance officer"),
-        Amendment(pupil_id=f"{SCHOOL_ID}:1001", date=date(2025, 9, 15), session=Session.PM,
-                  original_code=None, amended_code="O"),
+        Amendment(
+            pupil_id=f"{SCHOOL_ID}:1002",
+            date=date(2025, 9, 9),
+            session=Session.AM,
+            original_code="N",
+            amended_code="I",
+            reason="Parent phoned: illness",
+            amended_at=local(date(2025, 9, 10), 10, 5),
+            amended_by_name="J. Patel",
+            amended_by_position="Attendance officer",
+        ),
+        Amendment(
+            pupil_id=f"{SCHOOL_ID}:1001",
+            date=date(2025, 9, 15),
+            session=Session.PM,
+            original_code=None,
+            amended_code="O",
+        ),
     ]
-    calendar = Calendar(school_id=SCHOOL_ID, terms=[Term(start=TERM_START, end=TERM_END)],
-                        closures=[Closure(date=date(2025, 9, 19), session="PM",
-                                          kind=ClosureKind.PLANNED, reason="INSET")])
+    calendar = Calendar(
+        school_id=SCHOOL_ID,
+        terms=[Term(start=TERM_START, end=TERM_END)],
+        closures=[
+            Closure(date=date(2025, 9, 19), session="PM", kind=ClosureKind.PLANNED, reason="INSET")
+        ],
+    )
     return GeneratedSchool(
-        school=School(id=SCHOOL_ID, urn="123456", laestab="8801234", name="Oakfield Academy",
-                      la_code="880", vendor=Vendor.ARBOR),
-        calendar=calendar, pupils=roll, registers=registers, marks=marks,
-        amendments=amendments, as_of=TERM_END)
+        school=School(
+            id=SCHOOL_ID,
+            urn="123456",
+            laestab="8801234",
+            name="Oakfield Academy",
+            la_code="880",
+            vendor=Vendor.ARBOR,
+        ),
+        calendar=calendar,
+        pupils=roll,
+        registers=registers,
+        marks=marks,
+        amendments=amendments,
+        as_of=TERM_END,
+    )
 
 
 @pytest.fixture
@@ -179,8 +274,7 @@ def loopback() -> Iterator[tuple[SimulatorServer, AppSwitch]]:
 
 
 @pytest.fixture
-def server(app: ArborApp,
-           loopback: tuple[SimulatorServer, AppSwitch]) -> Iterator[SimulatorServer]:
+def server(app: ArborApp, loopback: tuple[SimulatorServer, AppSwitch]) -> Iterator[SimulatorServer]:
     running, switch = loopback
     switch.current = app
     yield running
@@ -193,16 +287,20 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def make_adapter(server: SimulatorServer,
-                 sleeps: list[float]) -> Iterator[Callable[..., ArborAdapter]]:
+def make_adapter(
+    server: SimulatorServer, sleeps: list[float]
+) -> Iterator[Callable[..., ArborAdapter]]:
     made: list[ArborAdapter] = []
 
     def _make(**overrides: Any) -> ArborAdapter:
         options: dict[str, Any] = {
-            "school_id": SCHOOL_ID, "base_url": f"{server.url}/rest-v2",
+            "school_id": SCHOOL_ID,
+            "base_url": f"{server.url}/rest-v2",
             "credentials": {"username": "registerwatch", "password": "simulator"},
             "credential_hint": "OAKFIELD_ARBOR_USERNAME / OAKFIELD_ARBOR_PASSWORD",
-            "retry": FAST_RETRY, "sleep": sleeps.append, "page_size": PAGE_SIZE,
+            "retry": FAST_RETRY,
+            "sleep": sleeps.append,
+            "page_size": PAGE_SIZE,
         }
         options.update(overrides)
         adapter = ArborAdapter(**options)

@@ -24,16 +24,21 @@ from registerwatch.simulator.vendors import PROFILES, build_app
 AS_OF = date(2025, 10, 10)
 WEEK = (date(2025, 9, 29), date(2025, 10, 3))
 # Faults the adapter must ride out: the pull ends exactly as a clean one does.
-RECOVERABLE = {FaultKind.CHANGING_PAGES, FaultKind.EXPIRING_TOKENS, FaultKind.DEADLOCK,
-               *GENERIC_FAULTS}
+RECOVERABLE = {
+    FaultKind.CHANGING_PAGES,
+    FaultKind.EXPIRING_TOKENS,
+    FaultKind.DEADLOCK,
+    *GENERIC_FAULTS,
+}
 
 _schools: dict[str, GeneratedSchool] = {}
 
 
 def _school(vendor: str) -> GeneratedSchool:
     if vendor not in _schools:
-        _schools[vendor] = generate_school(11, 14, school_id="contract", vendor=vendor,
-                                           as_of=AS_OF, inject_breaches=False)
+        _schools[vendor] = generate_school(
+            11, 14, school_id="contract", vendor=vendor, as_of=AS_OF, inject_breaches=False
+        )
     return _schools[vendor]
 
 
@@ -56,8 +61,10 @@ class Rig:
 
 
 def _keys(pulled: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-    return ([p.id for p in pulled["pupils"]],
-            sorted((m.pupil_id, m.date, m.session.value) for m in pulled["marks"]))
+    return (
+        [p.id for p in pulled["pupils"]],
+        sorted((m.pupil_id, m.date, m.session.value) for m in pulled["marks"]),
+    )
 
 
 def _sorted(batch: Batch[Any]) -> list[Any]:
@@ -82,6 +89,7 @@ def baseline(rig: Rig) -> dict[str, Any]:
 def _faults_of(app: VendorApp) -> set[FaultKind]:
     """The fault kinds this vendor's simulator serves (its module names them)."""
     import inspect
+
     source = inspect.getsource(inspect.getmodule(type(app)))  # type: ignore[arg-type]
     return set(GENERIC_FAULTS) | {k for k in FaultKind if f"FaultKind.{k.name}" in source}
 
@@ -113,7 +121,8 @@ def test_capabilities_are_the_vendor_facts(rig: Rig) -> None:
 
 @pytest.mark.parametrize("page_size", [1, 3, 1000])
 def test_paging_gives_the_same_records_whatever_the_page_size(
-        rig: Rig, baseline: dict[str, Any], page_size: int) -> None:
+    rig: Rig, baseline: dict[str, Any], page_size: int
+) -> None:
     assert rig.pull(page_size)["pupils"] == baseline["pupils"]
 
 
@@ -131,12 +140,16 @@ def test_a_repull_changes_nothing(rig: Rig, baseline: dict[str, Any]) -> None:
 def test_every_fault_kind_is_covered(rig: Rig) -> None:
     # A simulator that grows a fault kind must have it classified in this suite.
     assert _faults_of(rig.app) <= RECOVERABLE | {
-        FaultKind.EMPTY_PERMISSION, FaultKind.MALFORMED, FaultKind.STALE_CACHE}
+        FaultKind.EMPTY_PERMISSION,
+        FaultKind.MALFORMED,
+        FaultKind.STALE_CACHE,
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(RECOVERABLE, key=str), ids=str)
-def test_a_transient_fault_is_ridden_out(rig: Rig, baseline: dict[str, Any],
-                                         kind: FaultKind) -> None:
+def test_a_transient_fault_is_ridden_out(
+    rig: Rig, baseline: dict[str, Any], kind: FaultKind
+) -> None:
     if kind not in _faults_of(rig.app):
         pytest.skip(f"the {rig.case.vendor} simulator does not serve {kind}")
     rig.app.faults.arm(kind, times=1, delay=1.5, retry_after=0)
@@ -160,7 +173,8 @@ def test_an_empty_answer_is_a_permission_gap_not_an_empty_school(rig: Rig) -> No
 
 
 def test_a_stale_answer_never_crashes_and_a_clean_pull_recovers(
-        rig: Rig, baseline: dict[str, Any]) -> None:
+    rig: Rig, baseline: dict[str, Any]
+) -> None:
     if FaultKind.STALE_CACHE not in _faults_of(rig.app):
         pytest.skip("no stale-cache fault in this simulator")
     rig.app.faults.arm(FaultKind.STALE_CACHE, times=1)

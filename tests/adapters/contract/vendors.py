@@ -15,8 +15,11 @@ from registerwatch.adapters.base import RetryPolicy, VendorFacts
 from registerwatch.simulator.server import VendorApp
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, max_retry_after=5.0)
-HTTP_OPTIONS: dict[str, Any] = {"retry": FAST_RETRY, "sleep": lambda _s: None,
-                                "timeout": (2.0, 1.0)}
+HTTP_OPTIONS: dict[str, Any] = {
+    "retry": FAST_RETRY,
+    "sleep": lambda _s: None,
+    "timeout": (2.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,13 @@ class ContractCase:
 
 def _arbor(url: str, school_id: str, page_size: int | None = None) -> Any:
     from registerwatch.adapters.arbor import ArborAdapter
-    return ArborAdapter(school_id=school_id, base_url=url,
-                        credentials={"username": "registerwatch", "password": "simulator"},
-                        **HTTP_OPTIONS)
+
+    return ArborAdapter(
+        school_id=school_id,
+        base_url=url,
+        credentials={"username": "registerwatch", "password": "simulator"},
+        **HTTP_OPTIONS,
+    )
 
 
 def _arbor_pages(adapter: Any, app: VendorApp, size: int) -> None:
@@ -42,9 +49,17 @@ def _arbor_pages(adapter: Any, app: VendorApp, size: int) -> None:
 
 def _isams(url: str, school_id: str) -> Any:
     from registerwatch.adapters.isams import IsamsAdapter
-    return IsamsAdapter(school_id=school_id, base_url=url,
-                        credentials={"client_id": "registerwatch", "client_secret": "simulator",
-                                     "api_key": "simulator-key"}, **HTTP_OPTIONS)
+
+    return IsamsAdapter(
+        school_id=school_id,
+        base_url=url,
+        credentials={
+            "client_id": "registerwatch",
+            "client_secret": "simulator",
+            "api_key": "simulator-key",
+        },
+        **HTTP_OPTIONS,
+    )
 
 
 def _isams_pages(adapter: Any, app: VendorApp, size: int) -> None:
@@ -53,8 +68,10 @@ def _isams_pages(adapter: Any, app: VendorApp, size: int) -> None:
 
 def _g4s(url: str, school_id: str) -> Any:
     from registerwatch.adapters.go4schools import Go4SchoolsAdapter
-    return Go4SchoolsAdapter(school_id=school_id, base_url=url,
-                             credentials={"api_key": "simulator-key"}, **HTTP_OPTIONS)
+
+    return Go4SchoolsAdapter(
+        school_id=school_id, base_url=url, credentials={"api_key": "simulator-key"}, **HTTP_OPTIONS
+    )
 
 
 def _g4s_pages(adapter: Any, app: VendorApp, size: int) -> None:
@@ -64,8 +81,10 @@ def _g4s_pages(adapter: Any, app: VendorApp, size: int) -> None:
 def _facts(module: str) -> Callable[[], VendorFacts]:
     def load() -> VendorFacts:
         import importlib
+
         facts: VendorFacts = importlib.import_module(module).FACTS
         return facts
+
     return load
 
 

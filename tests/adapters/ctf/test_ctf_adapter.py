@@ -18,23 +18,31 @@ ADA = "wenlock:E893400116001"
 
 
 def pupil_xml(upn: str, forename: str, marks: str, start: str = "2024-09-02") -> str:
-    return (f"<Pupil><UPN>{upn}</UPN><Forename>{forename}</Forename><Attendance><YearData>"
-            f"<AttendSessions><AttendanceStartDate>{start}</AttendanceStartDate>"
-            f"<AttendanceMarks>{marks}</AttendanceMarks></AttendSessions></YearData>"
-            "</Attendance></Pupil>")
+    return (
+        f"<Pupil><UPN>{upn}</UPN><Forename>{forename}</Forename><Attendance><YearData>"
+        f"<AttendSessions><AttendanceStartDate>{start}</AttendanceStartDate>"
+        f"<AttendanceMarks>{marks}</AttendanceMarks></AttendSessions></YearData>"
+        "</Attendance></Pupil>"
+    )
 
 
 def write_ctf(path: Path, created: str | None, *pupils: str) -> Path:
     when = f"<DateTime>{created}</DateTime>" if created else ""
-    path.write_text(f"<CTfile><Header><CTFversion>25.0</CTFversion>{when}</Header>"
-                    f"<CTFpupilData>{''.join(pupils)}</CTFpupilData></CTfile>", encoding="utf-8")
+    path.write_text(
+        f"<CTfile><Header><CTFversion>25.0</CTFversion>{when}</Header>"
+        f"<CTFpupilData>{''.join(pupils)}</CTFpupilData></CTfile>",
+        encoding="utf-8",
+    )
     return path
 
 
 def test_it_satisfies_the_adapter_contract():
     adapter: Adapter = CtfAdapter(school_id="wenlock", path=DATA / "ctf25_wenlock.xml")
     assert (adapter.vendor, adapter.school_id, adapter.exposes_amendments) == (
-        "ctf", "wenlock", False)
+        "ctf",
+        "wenlock",
+        False,
+    )
     assert adapter.registers(*SEPTEMBER) == Batch()
     assert adapter.amendments(*SEPTEMBER) == Batch()
     assert adapter.calendar() is None
@@ -47,7 +55,11 @@ def test_marks_are_filtered_to_the_range_inclusive():
     adapter = CtfAdapter(school_id="wenlock", path=DATA / "ctf25_wenlock.xml")
     batch = adapter.marks(date(2024, 9, 4), date(2024, 9, 5))
     assert [(m.date.day, m.session, m.code) for m in batch.records] == [
-        (4, Session.AM, "I"), (4, Session.PM, "C2"), (5, Session.AM, "J1"), (5, Session.PM, "N")]
+        (4, Session.AM, "I"),
+        (4, Session.PM, "C2"),
+        (5, Session.AM, "J1"),
+        (5, Session.PM, "N"),
+    ]
     assert adapter.marks(date(2024, 10, 1), date(2024, 10, 31)).records == []
 
 
@@ -70,16 +82,25 @@ def test_a_folder_reads_every_xml_file_in_any_case_and_ignores_others(tmp_path):
 
 def test_a_later_file_replaces_the_same_sessions_and_keeps_the_rest(tmp_path):
     # Names are chosen so that name order and DateTime order disagree: DateTime decides.
-    write_ctf(tmp_path / "a-newer.xml", "2024-09-06T16:00:00",
-              pupil_xml("E893400116001", "Ada", "/\\IIII"))
-    write_ctf(tmp_path / "b-older.xml", "2024-09-03T16:00:00",
-              pupil_xml("E893400116001", "Addie", "/\\NN"),
-              pupil_xml("U893400116002", "Charles", "/\\"))
+    write_ctf(
+        tmp_path / "a-newer.xml",
+        "2024-09-06T16:00:00",
+        pupil_xml("E893400116001", "Ada", "/\\IIII"),
+    )
+    write_ctf(
+        tmp_path / "b-older.xml",
+        "2024-09-03T16:00:00",
+        pupil_xml("E893400116001", "Addie", "/\\NN"),
+        pupil_xml("U893400116002", "Charles", "/\\"),
+    )
     adapter = CtfAdapter(school_id="wenlock", path=tmp_path)
     pupils = {p.id: p.legal_forename for p in adapter.pupils().records}
     assert pupils == {ADA: "Ada", "wenlock:U893400116002": "Charles"}
-    ada = sorted((m.date.day, m.session.value, m.code, m.source_ref)
-                 for m in adapter.marks(*SEPTEMBER).records if m.pupil_id == ADA)
+    ada = sorted(
+        (m.date.day, m.session.value, m.code, m.source_ref)
+        for m in adapter.marks(*SEPTEMBER).records
+        if m.pupil_id == ADA
+    )
     assert ada == [
         (2, "AM", "/", "a-newer.xml#pupil[1]/YearData[1]/AttendanceMarks[0]"),
         (2, "PM", "\\", "a-newer.xml#pupil[1]/YearData[1]/AttendanceMarks[1]"),
@@ -94,8 +115,11 @@ def test_quarantine_from_every_file_is_returned(tmp_path):
     shutil.copy(DATA / "ctf25_problems.xml", tmp_path / "problems.xml")
     adapter = CtfAdapter(school_id="wenlock", path=tmp_path)
     assert [q.record_ref for q in adapter.pupils().quarantined] == [
-        "problems.xml#pupil[3]", "problems.xml#pupil[4]", "problems.xml#pupil[5]",
-        "problems.xml#pupil[6]"]
+        "problems.xml#pupil[3]",
+        "problems.xml#pupil[4]",
+        "problems.xml#pupil[5]",
+        "problems.xml#pupil[6]",
+    ]
     # Whatever the range: a misaligned string has no date to filter on.
     assert len(adapter.marks(date(2030, 1, 1), date(2030, 1, 2)).quarantined) == 6
 
@@ -119,8 +143,10 @@ def test_a_missing_path_names_the_setting():
     adapter = CtfAdapter(school_id="wenlock", path="/srv/ctf/does-not-exist")
     with pytest.raises(CtfFileError) as caught:
         adapter.pupils()
-    assert str(caught.value) == ("file /srv/ctf/does-not-exist: does not exist — check the "
-                                 "[schools.mis] path for school 'wenlock'")
+    assert str(caught.value) == (
+        "file /srv/ctf/does-not-exist: does not exist — check the "
+        "[schools.mis] path for school 'wenlock'"
+    )
 
 
 def test_an_unsafe_file_in_the_folder_stops_the_read_naming_it(tmp_path):
@@ -132,7 +158,7 @@ def test_an_unsafe_file_in_the_folder_stops_the_read_naming_it(tmp_path):
 
 
 def test_laestab_selects_the_register_in_every_file():
-    adapter = CtfAdapter(school_id="wenlock", path=DATA / "ctf25_wenlock.xml",
-                         laestab="2011234")
-    assert [(m.date, m.code) for m in adapter.marks(date(2024, 7, 1), date(2024, 9, 30)).records
-            ][:2] == [(date(2024, 7, 15), "/"), (date(2024, 7, 15), "\\")]
+    adapter = CtfAdapter(school_id="wenlock", path=DATA / "ctf25_wenlock.xml", laestab="2011234")
+    assert [(m.date, m.code) for m in adapter.marks(date(2024, 7, 1), date(2024, 9, 30)).records][
+        :2
+    ] == [(date(2024, 7, 15), "/"), (date(2024, 7, 15), "\\")]

@@ -42,9 +42,12 @@ def test_vendor_table_is_the_documented_one():
 def test_two_characters_per_date_am_then_pm():
     decoded = decode_attendance_marks(MONDAY, "/\\<\\I>")
     assert as_tuples(decoded) == [
-        (0, MONDAY, AM, "/", "/"), (1, MONDAY, PM, "\\", "\\"),
-        (2, date(2024, 9, 3), AM, "C1", "<"), (3, date(2024, 9, 3), PM, "\\", "\\"),
-        (4, date(2024, 9, 4), AM, "I", "I"), (5, date(2024, 9, 4), PM, "C2", ">"),
+        (0, MONDAY, AM, "/", "/"),
+        (1, MONDAY, PM, "\\", "\\"),
+        (2, date(2024, 9, 3), AM, "C1", "<"),
+        (3, date(2024, 9, 3), PM, "\\", "\\"),
+        (4, date(2024, 9, 4), AM, "I", "I"),
+        (5, date(2024, 9, 4), PM, "C2", ">"),
     ]
     assert (decoded.undecodable, decoded.not_in_session) == ([], 0)
 
@@ -52,8 +55,10 @@ def test_two_characters_per_date_am_then_pm():
 def test_hash_dates_make_no_mark_but_keep_the_calendar_moving():
     # Friday INSET day, then the weekend, all "##"; Monday's marks land on Monday.
     decoded = decode_attendance_marks(date(2024, 9, 6), "######?N")
-    assert as_tuples(decoded) == [(6, date(2024, 9, 9), AM, "J1", "?"),
-                                  (7, date(2024, 9, 9), PM, "N", "N")]
+    assert as_tuples(decoded) == [
+        (6, date(2024, 9, 9), AM, "J1", "?"),
+        (7, date(2024, 9, 9), PM, "N", "N"),
+    ]
     assert decoded.not_in_session == 6
 
 
@@ -64,8 +69,7 @@ def test_a_half_day_closure_keeps_the_other_session():
 
 def test_unknown_characters_are_reported_with_offset_date_and_session():
     decoded = decode_attendance_marks(MONDAY, "/\\q/ \\")
-    assert [(u.offset, u.date, u.session, u.character, u.reason)
-            for u in decoded.undecodable] == [
+    assert [(u.offset, u.date, u.session, u.character, u.reason) for u in decoded.undecodable] == [
         (2, date(2024, 9, 3), AM, "q", "unknown attendance code 'q'"),
         (4, date(2024, 9, 4), AM, " ", "attendance code is missing"),
     ]
@@ -80,7 +84,9 @@ def test_lower_case_and_other_characters_are_not_guessed(character):
 
 def test_surrounding_whitespace_is_formatting():
     assert as_tuples(decode_attendance_marks(MONDAY, "\n      /N\n    ")) == [
-        (0, MONDAY, AM, "/", "/"), (1, MONDAY, PM, "N", "N")]
+        (0, MONDAY, AM, "/", "/"),
+        (1, MONDAY, PM, "N", "N"),
+    ]
 
 
 def test_an_odd_length_string_is_refused_whole():
@@ -92,7 +98,10 @@ def test_an_odd_length_string_is_refused_whole():
 def test_month_and_leap_day_boundaries():
     decoded = decode_attendance_marks(date(2024, 2, 28), "/\\/\\/\\")
     assert sorted({s.date for s in decoded.sessions}) == [
-        date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1)]
+        date(2024, 2, 28),
+        date(2024, 2, 29),
+        date(2024, 3, 1),
+    ]
 
 
 def test_empty_string_gives_nothing():
@@ -107,13 +116,17 @@ def days_of_characters(max_days: int) -> st.SearchStrategy[list[str]]:
     """An even-length list of valid characters: (AM, PM) for each of up to ``max_days`` days."""
     character = st.sampled_from(VALID_CHARACTERS)
     return st.lists(st.tuples(character, character), max_size=max_days).map(
-        lambda days: [c for day in days for c in day])
+        lambda days: [c for day in days for c in day]
+    )
 
 
 def encode(start: date, marks: dict[tuple[date, Session], str], days: int) -> str:
     """A test-only AttendanceMarks writer: '#' for every session without a mark."""
-    return "".join(marks.get((start + timedelta(days=d), s), NOT_IN_SESSION)
-                   for d in range(days) for s in (AM, PM))
+    return "".join(
+        marks.get((start + timedelta(days=d), s), NOT_IN_SESSION)
+        for d in range(days)
+        for s in (AM, PM)
+    )
 
 
 def ctf_with_marks(start: date, marks_string: str) -> bytes:
@@ -122,34 +135,39 @@ def ctf_with_marks(start: date, marks_string: str) -> bytes:
     etree.SubElement(header, "CTFversion").text = "25.0"
     pupil = etree.SubElement(etree.SubElement(root, "CTFpupilData"), "Pupil")
     etree.SubElement(pupil, "UPN").text = "E893400116001"
-    sessions = etree.SubElement(etree.SubElement(etree.SubElement(pupil, "Attendance"),
-                                                 "YearData"), "AttendSessions")
+    sessions = etree.SubElement(
+        etree.SubElement(etree.SubElement(pupil, "Attendance"), "YearData"), "AttendSessions"
+    )
     etree.SubElement(sessions, "AttendanceStartDate").text = start.isoformat()
     etree.SubElement(sessions, "AttendanceMarks").text = marks_string  # lxml escapes < and >
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 @settings(max_examples=150, deadline=None)
-@given(start=st.dates(min_value=date(2000, 1, 1), max_value=date(2035, 12, 31)),
-       characters=days_of_characters(max_days=60))
+@given(
+    start=st.dates(min_value=date(2000, 1, 1), max_value=date(2035, 12, 31)),
+    characters=days_of_characters(max_days=60),
+)
 def test_encoding_then_parsing_gives_back_the_same_marks(start, characters):
     days = len(characters) // 2
     sessions = [(start + timedelta(days=d), s) for d in range(days) for s in (AM, PM)]
-    written = {key: c for key, c in zip(sessions, characters, strict=True)
-               if c != NOT_IN_SESSION}
+    written = {key: c for key, c in zip(sessions, characters, strict=True) if c != NOT_IN_SESSION}
     document = parse_ctf(ctf_with_marks(start, encode(start, written, days)), school_id="s")
 
-    expected = sorted((day, session.value, VENDOR_SINGLE_CHARACTER_CODES.get(c, c), c)
-                      for (day, session), c in written.items())
-    got = sorted((m.date, m.session.value, m.code, m.vendor_code)
-                 for m in document.marks.records)
+    expected = sorted(
+        (day, session.value, VENDOR_SINGLE_CHARACTER_CODES.get(c, c), c)
+        for (day, session), c in written.items()
+    )
+    got = sorted((m.date, m.session.value, m.code, m.vendor_code) for m in document.marks.records)
     assert got == expected
     assert document.marks.quarantined == []
     assert {m.pupil_id for m in document.marks.records} <= {"s:E893400116001"}
 
 
-@given(start=st.dates(min_value=date(2000, 1, 1), max_value=date(2035, 12, 31)),
-       characters=days_of_characters(max_days=30))
+@given(
+    start=st.dates(min_value=date(2000, 1, 1), max_value=date(2035, 12, 31)),
+    characters=days_of_characters(max_days=30),
+)
 def test_decoded_sessions_are_in_order_and_account_for_every_character(start, characters):
     decoded = decode_attendance_marks(start, "".join(characters))
     offsets = [s.offset for s in decoded.sessions]

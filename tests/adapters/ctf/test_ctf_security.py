@@ -19,8 +19,10 @@ from registerwatch.adapters.ctf.parser import DTD_REFUSED, _parse_refusing_dtd
 from registerwatch.errors import RegisterwatchError
 
 DATA = Path(__file__).parent / "data"
-REFUSED = ("CTF files must not contain a DTD or entities (possible billion-laughs / "
-           "external-entity attack); refused")
+REFUSED = (
+    "CTF files must not contain a DTD or entities (possible billion-laughs / "
+    "external-entity attack); refused"
+)
 
 
 def test_the_refusal_message_is_the_documented_one():
@@ -46,11 +48,14 @@ def test_passwd_contents_never_reach_the_error(tmp_path):
     assert "root:" not in str(caught.value)
 
 
-@pytest.mark.parametrize("doctype", [
-    '<!DOCTYPE CTfile SYSTEM "http://ctf-attacker.invalid/ctf.dtd">',  # external DTD only
-    "<!DOCTYPE CTfile>",  # an empty DOCTYPE is refused too: CTF has no use for one
-    '<!DOCTYPE CTfile [<!ELEMENT CTfile ANY>]>',
-])
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE CTfile SYSTEM "http://ctf-attacker.invalid/ctf.dtd">',  # external DTD only
+        "<!DOCTYPE CTfile>",  # an empty DOCTYPE is refused too: CTF has no use for one
+        "<!DOCTYPE CTfile [<!ELEMENT CTfile ANY>]>",
+    ],
+)
 def test_any_doctype_is_refused(doctype):
     with pytest.raises(CtfFileError, match="must not contain a DTD"):
         parse_ctf(f'<?xml version="1.0"?>{doctype}<CTfile/>'.encode(), school_id="s")
@@ -58,8 +63,9 @@ def test_any_doctype_is_refused(doctype):
 
 def test_an_entity_reference_without_a_dtd_is_refused_as_an_entity():
     with pytest.raises(CtfFileError, match="must not contain a DTD or entities"):
-        parse_ctf(b"<CTfile><Header><DocumentName>&xxe;</DocumentName></Header></CTfile>",
-                  school_id="s")
+        parse_ctf(
+            b"<CTfile><Header><DocumentName>&xxe;</DocumentName></Header></CTfile>", school_id="s"
+        )
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
@@ -76,8 +82,12 @@ def test_the_parsed_document_check_refuses_without_the_byte_scan():
     for name in ("billion_laughs.xml", "xxe_file.xml", "xxe_http.xml"):
         with pytest.raises(CtfFileError, match="must not contain a DTD"):
             _parse_refusing_dtd((DATA / name).read_bytes(), name)
-    utf32 = (DATA / "xxe_file.xml").read_text().replace(
-        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-32"?>').encode("utf-32")
+    utf32 = (
+        (DATA / "xxe_file.xml")
+        .read_text()
+        .replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-32"?>')
+        .encode("utf-32")
+    )
     with pytest.raises(CtfFileError, match="must not contain a DTD"):
         parse_ctf(utf32, school_id="s")
 
@@ -120,8 +130,10 @@ def fifo_watch(tmp_path: Path) -> Iterator[tuple[Path, threading.Event]]:
 
 
 def xxe_to(uri: str) -> bytes:
-    return (f'<?xml version="1.0"?><!DOCTYPE CTfile [<!ENTITY xxe SYSTEM "{uri}">]>'
-            "<CTfile><Header><DocumentName>&xxe;</DocumentName></Header></CTfile>").encode()
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE CTfile [<!ENTITY xxe SYSTEM "{uri}">]>'
+        "<CTfile><Header><DocumentName>&xxe;</DocumentName></Header></CTfile>"
+    ).encode()
 
 
 def test_fifo_watch_sees_a_parser_that_resolves_entities(tmp_path):
@@ -133,10 +145,14 @@ def test_fifo_watch_sees_a_parser_that_resolves_entities(tmp_path):
     assert root.findtext("Header/DocumentName") == "SECRET"
 
 
-@pytest.mark.parametrize("parse", [
-    lambda raw: parse_ctf(raw, school_id="s"),
-    lambda raw: _parse_refusing_dtd(raw, "x.xml"),  # also without the byte scan in front
-], ids=["parse_ctf", "parsed-document-check"])
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda raw: parse_ctf(raw, school_id="s"),
+        lambda raw: _parse_refusing_dtd(raw, "x.xml"),  # also without the byte scan in front
+    ],
+    ids=["parse_ctf", "parsed-document-check"],
+)
 def test_an_external_file_entity_is_never_opened(tmp_path, parse: Callable[[bytes], object]):
     with fifo_watch(tmp_path) as (fifo, opened):
         with pytest.raises(CtfFileError, match="must not contain a DTD"):
@@ -144,18 +160,24 @@ def test_an_external_file_entity_is_never_opened(tmp_path, parse: Callable[[byte
     assert not opened.is_set()
 
 
-@pytest.mark.parametrize("parse", [
-    lambda raw: parse_ctf(raw, school_id="s"),
-    lambda raw: _parse_refusing_dtd(raw, "x.xml"),
-], ids=["parse_ctf", "parsed-document-check"])
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda raw: parse_ctf(raw, school_id="s"),
+        lambda raw: _parse_refusing_dtd(raw, "x.xml"),
+    ],
+    ids=["parse_ctf", "parsed-document-check"],
+)
 def test_an_http_entity_or_dtd_is_never_fetched(parse: Callable[[bytes], object]):
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.3)
     port = server.getsockname()[1]
     documents = [
         xxe_to(f"http://127.0.0.1:{port}/steal"),
-        (f'<?xml version="1.0"?><!DOCTYPE CTfile SYSTEM "http://127.0.0.1:{port}/ctf.dtd">'
-         "<CTfile/>").encode(),
+        (
+            f'<?xml version="1.0"?><!DOCTYPE CTfile SYSTEM "http://127.0.0.1:{port}/ctf.dtd">'
+            "<CTfile/>"
+        ).encode(),
     ]
     try:
         for raw in documents:
@@ -174,8 +196,10 @@ def test_a_root_other_than_ctfile_is_refused():
     path = DATA / "not_ctf_root.xml"
     with capture_logs() as events, pytest.raises(CtfFileError) as caught:
         parse_ctf(path, school_id="s")
-    assert str(caught.value) == (f"file {path}: root element is <ATfile>, expected <CTfile>: "
-                                 "this is not a Common Transfer File")
+    assert str(caught.value) == (
+        f"file {path}: root element is <ATfile>, expected <CTfile>: "
+        "this is not a Common Transfer File"
+    )
     assert [(e["event"], e["problem"]) for e in events] == [("ctf.file_refused", "root")]
 
 
@@ -189,9 +213,15 @@ def test_malformed_xml_is_refused_with_its_line():
     assert message.endswith("— the file is damaged or not XML; export it again")
 
 
-@pytest.mark.parametrize("raw", [b"", b"not xml at all", b"<CTfile>",
-                                 b"<CTfile><Header><SchoolName>Smith & Jones</SchoolName>"
-                                 b"</Header></CTfile>"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not xml at all",
+        b"<CTfile>",
+        b"<CTfile><Header><SchoolName>Smith & Jones</SchoolName></Header></CTfile>",
+    ],
+)
 def test_other_non_xml_is_refused(raw):
     with pytest.raises(CtfFileError, match=r"^file upload\.xml: is not well-formed XML: line"):
         parse_ctf(raw, school_id="s", name="upload.xml")

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from g4s_school import API_KEY, build_school, make_adapter
 
 from registerwatch.adapters.go4schools import Go4SchoolsAdapter
 from registerwatch.simulator import server as simulator_server
 from registerwatch.simulator.go4schools import Go4SchoolsApp
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.server import Request, Response, SimulatorServer, VendorApp
-
-from g4s_school import API_KEY, build_school, make_adapter
 
 
 class _Switch(VendorApp):
@@ -51,8 +50,9 @@ class _NoDelayHandler(simulator_server._Handler):
 
 
 @pytest.fixture
-def serve(_shared_server: tuple[SimulatorServer, _Switch]
-          ) -> Iterator[Callable[[VendorApp], SimulatorServer]]:
+def serve(
+    _shared_server: tuple[SimulatorServer, _Switch],
+) -> Iterator[Callable[[VendorApp], SimulatorServer]]:
     """Plug an app into the shared loopback server; returns the server (for its url)."""
     running, switch = _shared_server
 
@@ -76,8 +76,7 @@ def app(school: GeneratedSchool) -> Go4SchoolsApp:
 
 
 @pytest.fixture
-def server(app: Go4SchoolsApp,
-           serve: Callable[[VendorApp], SimulatorServer]) -> SimulatorServer:
+def server(app: Go4SchoolsApp, serve: Callable[[VendorApp], SimulatorServer]) -> SimulatorServer:
     return serve(app)
 
 

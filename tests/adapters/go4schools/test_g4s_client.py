@@ -31,14 +31,19 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def client(sleeps: list[float]) -> Go4SchoolsClient:
-    return Go4SchoolsClient("https://g4s.test", school_id="oakfield", api_key="secret-key",
-                            credential_hint=HINT, sleep=sleeps.append,
-                            retry=RetryPolicy(max_attempts=3, base_delay=0.001,
-                                              max_delay=0.002))
+    return Go4SchoolsClient(
+        "https://g4s.test",
+        school_id="oakfield",
+        api_key="secret-key",
+        credential_hint=HINT,
+        sleep=sleeps.append,
+        retry=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002),
+    )
 
 
-def page(records: list[dict[str, Any]], has_more: Any = False,
-         cursor: Any = None) -> dict[str, Any]:
+def page(
+    records: list[dict[str, Any]], has_more: Any = False, cursor: Any = None
+) -> dict[str, Any]:
     return {"students": records, "has_more": has_more, "cursor": cursor}
 
 
@@ -50,7 +55,8 @@ OK = page([{"id": 1}])
 
 @responses.activate
 def test_sends_the_key_as_a_bearer_token_and_accepts_either_base_url(
-        client: Go4SchoolsClient) -> None:
+    client: Go4SchoolsClient,
+) -> None:
     responses.get(URL, json=OK)
     assert client.get_json(PATH) == OK
     assert responses.calls[0].request.headers["Authorization"] == "Bearer secret-key"
@@ -63,10 +69,18 @@ def test_sends_the_key_as_a_bearer_token_and_accepts_either_base_url(
 
 FATAL_CASES = [
     # status, body, exception, words the message must hold
-    (401, {"error": "Unauthorised. Your API key is not valid for this request"}, FatalApiError,
-     ["401", "Unauthorised. Your API key is not valid", HINT]),
-    (403, {"error": "Forbidden. Your data officer has disabled this module or embargoed it"},
-     FatalApiError, ["403", "data officer", HINT]),
+    (
+        401,
+        {"error": "Unauthorised. Your API key is not valid for this request"},
+        FatalApiError,
+        ["401", "Unauthorised. Your API key is not valid", HINT],
+    ),
+    (
+        403,
+        {"error": "Forbidden. Your data officer has disabled this module or embargoed it"},
+        FatalApiError,
+        ["403", "data officer", HINT],
+    ),
     (404, {"error": "Not found"}, ResourceNotFoundError, ["404", "base_url"]),
     (400, {"error": "Invalid date."}, FatalApiError, ["400", "Invalid date."]),
     (400, {"error": "Invalid Academic Year"}, FatalApiError, ["academic_year"]),
@@ -75,12 +89,20 @@ FATAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("status", "body", "error", "words"), FATAL_CASES,
-                         ids=[f"{c[0]}-{c[2].__name__}" for c in FATAL_CASES])
+@pytest.mark.parametrize(
+    ("status", "body", "error", "words"),
+    FATAL_CASES,
+    ids=[f"{c[0]}-{c[2].__name__}" for c in FATAL_CASES],
+)
 @responses.activate
-def test_client_errors_are_fatal_at_once(client: Go4SchoolsClient, sleeps: list[float],
-                                         status: int, body: dict[str, str],
-                                         error: type[Exception], words: list[str]) -> None:
+def test_client_errors_are_fatal_at_once(
+    client: Go4SchoolsClient,
+    sleeps: list[float],
+    status: int,
+    body: dict[str, str],
+    error: type[Exception],
+    words: list[str],
+) -> None:
     responses.get(URL, json=body, status=status)
     with pytest.raises(error) as raised:
         client.get_json(PATH)
@@ -95,10 +117,18 @@ RETRIED_THEN_OK = [
     ("500", {"status": 500, "body": "Internal server error. Try again later."}),
     ("502", {"status": 502, "body": "<html>Bad gateway</html>", "content_type": "text/html"}),
     ("503", {"status": 503, "body": "Service unavailable"}),
-    ("html-200", {"status": 200, "body": "<!DOCTYPE html><html><body>Maintenance</body></html>",
-                  "content_type": "text/html"}),
-    ("garbled-json-200", {"status": 200, "body": '{"students": [',
-                          "content_type": "application/json"}),
+    (
+        "html-200",
+        {
+            "status": 200,
+            "body": "<!DOCTYPE html><html><body>Maintenance</body></html>",
+            "content_type": "text/html",
+        },
+    ),
+    (
+        "garbled-json-200",
+        {"status": 200, "body": '{"students": [', "content_type": "application/json"},
+    ),
     ("timeout", {"body": requests.exceptions.ReadTimeout("read timed out")}),
     ("connection-reset", {"body": requests.exceptions.ConnectionError("reset")}),
 ]
@@ -106,8 +136,9 @@ RETRIED_THEN_OK = [
 
 @pytest.mark.parametrize(("name", "first"), RETRIED_THEN_OK, ids=[c[0] for c in RETRIED_THEN_OK])
 @responses.activate
-def test_transient_failures_are_retried(client: Go4SchoolsClient, sleeps: list[float],
-                                        name: str, first: dict[str, Any]) -> None:
+def test_transient_failures_are_retried(
+    client: Go4SchoolsClient, sleeps: list[float], name: str, first: dict[str, Any]
+) -> None:
     responses.get(URL, **first)
     responses.get(URL, json=OK)
     assert client.get_json(PATH) == OK
@@ -117,8 +148,9 @@ def test_transient_failures_are_retried(client: Go4SchoolsClient, sleeps: list[f
 
 @responses.activate
 def test_429_waits_at_least_retry_after(client: Go4SchoolsClient, sleeps: list[float]) -> None:
-    responses.get(URL, json={"error": "Too many requests"}, status=429,
-                  headers={"Retry-After": "3"})
+    responses.get(
+        URL, json={"error": "Too many requests"}, status=429, headers={"Retry-After": "3"}
+    )
     responses.get(URL, json=OK)
     assert client.get_json(PATH) == OK
     assert sleeps and sleeps[0] >= 3.0
@@ -126,9 +158,11 @@ def test_429_waits_at_least_retry_after(client: Go4SchoolsClient, sleeps: list[f
 
 @responses.activate
 def test_a_retry_after_longer_than_we_wait_gives_up_without_sleeping(
-        client: Go4SchoolsClient, sleeps: list[float]) -> None:
-    responses.get(URL, json={"error": "Too many requests"}, status=429,
-                  headers={"Retry-After": "3600"})
+    client: Go4SchoolsClient, sleeps: list[float]
+) -> None:
+    responses.get(
+        URL, json={"error": "Too many requests"}, status=429, headers={"Retry-After": "3600"}
+    )
     with pytest.raises(RetriableApiError, match="Retry-After") as raised:
         client.get_json(PATH)
     assert raised.value.retry_after == 3600.0
@@ -137,7 +171,8 @@ def test_a_retry_after_longer_than_we_wait_gives_up_without_sleeping(
 
 @responses.activate
 def test_retries_exhausted_raise_retriable_error_naming_the_attempts(
-        client: Go4SchoolsClient, sleeps: list[float]) -> None:
+    client: Go4SchoolsClient, sleeps: list[float]
+) -> None:
     responses.get(URL, body="Service unavailable", status=503)
     with pytest.raises(RetriableApiError, match="gave up after 3 attempts"):
         client.get_json(PATH)
@@ -152,8 +187,9 @@ def add_pages(*pages: dict[str, Any]) -> None:
     """Page n answers the request carrying the cursor page n-1 gave (none for page 1)."""
     cursor: Any = None
     for body in pages:
-        match = [matchers.query_param_matcher({"cursor": str(cursor)} if cursor is not None
-                                              else {})]
+        match = [
+            matchers.query_param_matcher({"cursor": str(cursor)} if cursor is not None else {})
+        ]
         responses.get(URL, json=body, match=match)
         cursor = body.get("cursor")
 
@@ -167,8 +203,11 @@ def test_has_more_false_ends_the_walk(client: Go4SchoolsClient) -> None:
 
 @responses.activate
 def test_the_cursor_is_followed_until_has_more_is_false(client: Go4SchoolsClient) -> None:
-    add_pages(page([{"id": 1}, {"id": 2}], True, 2), page([{"id": 3}, {"id": 4}], True, 4),
-              page([{"id": 5}]))
+    add_pages(
+        page([{"id": 1}, {"id": 2}], True, 2),
+        page([{"id": 3}, {"id": 4}], True, 4),
+        page([{"id": 5}]),
+    )
     assert [r["id"] for r in client.collect(PATH)] == [1, 2, 3, 4, 5]
     assert [c.request.url for c in responses.calls] == [URL, f"{URL}?cursor=2", f"{URL}?cursor=4"]
 
@@ -190,22 +229,26 @@ BROKEN_PAGING = [
 ]
 
 
-@pytest.mark.parametrize(("name", "pages", "words"), BROKEN_PAGING,
-                         ids=[c[0] for c in BROKEN_PAGING])
+@pytest.mark.parametrize(
+    ("name", "pages", "words"), BROKEN_PAGING, ids=[c[0] for c in BROKEN_PAGING]
+)
 @responses.activate
-def test_a_broken_cursor_fails_loudly(client: Go4SchoolsClient, name: str,
-                                      pages: list[dict[str, Any]], words: str) -> None:
+def test_a_broken_cursor_fails_loudly(
+    client: Go4SchoolsClient, name: str, pages: list[dict[str, Any]], words: str
+) -> None:
     add_pages(*pages)
     with pytest.raises(PagingError, match=words) as raised:
         client.collect(PATH)
-    assert "oakfield" in str(raised.value) and "/customer/v1/academic-years/2026/students" in \
-        str(raised.value)
+    assert "oakfield" in str(raised.value) and "/customer/v1/academic-years/2026/students" in str(
+        raised.value
+    )
 
 
 @responses.activate
 def test_page_limit_stops_an_endless_walk() -> None:
-    client = Go4SchoolsClient(BASE, school_id="oakfield", api_key="k",
-                              paginator=CursorPaginator(max_pages=3))
+    client = Go4SchoolsClient(
+        BASE, school_id="oakfield", api_key="k", paginator=CursorPaginator(max_pages=3)
+    )
     add_pages(page([], True, 1), page([], True, 2), page([], True, 3), page([], True, 4))
     with pytest.raises(PagingError, match="more than 3 pages"):
         client.collect(PATH)
@@ -213,8 +256,9 @@ def test_page_limit_stops_an_endless_walk() -> None:
 
 @pytest.mark.parametrize("key", ["studentSessionMarks", "StudentSessionMarks", "marks"])
 @responses.activate
-def test_records_come_from_the_first_list_whatever_its_casing(client: Go4SchoolsClient,
-                                                              key: str) -> None:
+def test_records_come_from_the_first_list_whatever_its_casing(
+    client: Go4SchoolsClient, key: str
+) -> None:
     responses.get(URL, json={"has_more": False, key: [{"student_id": 1}], "cursor": None})
     assert client.collect(PATH) == [{"student_id": 1}]
 
@@ -233,12 +277,20 @@ def test_permission_gap_is_a_fatal_api_error() -> None:
 # -- academic years -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("2026", "2026"), (2026, "2026"), ("2025-2026", "2026"), ("2025/2026", "2026"),
-    ("2025/26", "2026"), ("2025-26", "2026"), (" 2025 - 2026 ", "2026"), ("1999/00", "2000"),
-])
-def test_academic_year_forms_normalise_to_the_ending_year(given: str | int,
-                                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026", "2026"),
+        (2026, "2026"),
+        ("2025-2026", "2026"),
+        ("2025/2026", "2026"),
+        ("2025/26", "2026"),
+        ("2025-26", "2026"),
+        (" 2025 - 2026 ", "2026"),
+        ("1999/00", "2000"),
+    ],
+)
+def test_academic_year_forms_normalise_to_the_ending_year(given: str | int, expected: str) -> None:
     assert normalise_academic_year(given) == expected
 
 

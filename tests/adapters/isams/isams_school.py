@@ -53,22 +53,64 @@ def _pupils() -> list[Pupil]:
         return Pupil(id=f"{SCHOOL_ID}:{mis}", school_id=SCHOOL_ID, mis_id=mis, **fields)
 
     return [
-        pupil("4733683260", upn=make_upn("820", "4001", 2019, 1), legal_forename="Ava",
-              legal_surname="Okafor", dob=date(2012, 3, 4), sex="F", nc_year="7",
-              reg_group="7A", starting_day=date(2024, 9, 2)),
-        pupil("4733683261", upn=make_upn("820", "4001", 2018, 2), legal_forename="Benjamin",
-              legal_surname="Hart", middle_names="Peter James", preferred_forename="Ben",
-              dob=date(2011, 1, 30), sex="M", nc_year="8", reg_group="8B",
-              starting_day=date(2023, 9, 4), boarder=True),
-        pupil("4733683262", upn=make_upn("820", "4001", 2020, 3), legal_forename="Chloe",
-              legal_surname="Nguyen", dob=date(2019, 6, 1), sex="F", nc_year="R",
-              reg_group="RB", starting_day=date(2024, 9, 2)),
-        pupil("4733683263", legal_forename="Dev", legal_surname="Patel",
-              dob=date(2010, 11, 2), sex="M", nc_year="9", reg_group="9C",
-              starting_day=date(2022, 9, 5)),
-        pupil("4733683264", upn=make_upn("820", "4001", 2017, 5), legal_forename="Ella",
-              legal_surname="Brown", dob=date(2011, 8, 20), sex="F", nc_year="8",
-              reg_group="8B", starting_day=date(2023, 9, 4), leaving_date=LEAVER_LAST_DAY),
+        pupil(
+            "4733683260",
+            upn=make_upn("820", "4001", 2019, 1),
+            legal_forename="Ava",
+            legal_surname="Okafor",
+            dob=date(2012, 3, 4),
+            sex="F",
+            nc_year="7",
+            reg_group="7A",
+            starting_day=date(2024, 9, 2),
+        ),
+        pupil(
+            "4733683261",
+            upn=make_upn("820", "4001", 2018, 2),
+            legal_forename="Benjamin",
+            legal_surname="Hart",
+            middle_names="Peter James",
+            preferred_forename="Ben",
+            dob=date(2011, 1, 30),
+            sex="M",
+            nc_year="8",
+            reg_group="8B",
+            starting_day=date(2023, 9, 4),
+            boarder=True,
+        ),
+        pupil(
+            "4733683262",
+            upn=make_upn("820", "4001", 2020, 3),
+            legal_forename="Chloe",
+            legal_surname="Nguyen",
+            dob=date(2019, 6, 1),
+            sex="F",
+            nc_year="R",
+            reg_group="RB",
+            starting_day=date(2024, 9, 2),
+        ),
+        pupil(
+            "4733683263",
+            legal_forename="Dev",
+            legal_surname="Patel",
+            dob=date(2010, 11, 2),
+            sex="M",
+            nc_year="9",
+            reg_group="9C",
+            starting_day=date(2022, 9, 5),
+        ),
+        pupil(
+            "4733683264",
+            upn=make_upn("820", "4001", 2017, 5),
+            legal_forename="Ella",
+            legal_surname="Brown",
+            dob=date(2011, 8, 20),
+            sex="F",
+            nc_year="8",
+            reg_group="8B",
+            starting_day=date(2023, 9, 4),
+            leaving_date=LEAVER_LAST_DAY,
+        ),
     ]
 
 
@@ -101,51 +143,93 @@ def _marks(pupils: list[Pupil]) -> list[Mark]:
                 if key == UNMARKED:
                     continue
                 code, late, comment = _SPECIAL.get(
-                    key, ("/" if session is Session.AM else "\\", None, None))
+                    key, ("/" if session is Session.AM else "\\", None, None)
+                )
                 opens = time(8, 45) if session is Session.AM else time(13, 15)
                 # Most marks carry the time they were saved; every fifth day does not, so the
                 # "no recorded_at" branch of the de-duplication rule is exercised too.
-                recorded = None if index % 5 == 4 else (
-                    datetime.combine(day, opens, tzinfo=LONDON) + timedelta(minutes=7)
-                ).astimezone(UTC)
-                marks.append(Mark(pupil_id=pupil.id, date=day, session=session, code=code,
-                                  vendor_code=code, minutes_late=late, comment=comment,
-                                  recorded_at=recorded))
+                recorded = (
+                    None
+                    if index % 5 == 4
+                    else (
+                        datetime.combine(day, opens, tzinfo=LONDON) + timedelta(minutes=7)
+                    ).astimezone(UTC)
+                )
+                marks.append(
+                    Mark(
+                        pupil_id=pupil.id,
+                        date=day,
+                        session=session,
+                        code=code,
+                        vendor_code=code,
+                        minutes_late=late,
+                        comment=comment,
+                        recorded_at=recorded,
+                    )
+                )
     return marks
 
 
 def _amendments() -> list[Amendment]:
     return [
-        Amendment(pupil_id=f"{SCHOOL_ID}:4733683261", date=date(2024, 9, 10),
-                  session=Session.AM, original_code="N", amended_code="I",
-                  reason="Parent phoned: ill", amended_by_name="J. Smith",
-                  amended_by_position="Attendance officer",
-                  amended_at=datetime(2024, 9, 10, 10, 5, tzinfo=UTC)),
-        Amendment(pupil_id=f"{SCHOOL_ID}:4733683263", date=date(2024, 9, 9),
-                  session=Session.PM, original_code="\\", amended_code="I",
-                  amended_by_name="K. Jones", amended_by_position=None,
-                  amended_at=datetime(2024, 9, 9, 15, 30, tzinfo=UTC)),
+        Amendment(
+            pupil_id=f"{SCHOOL_ID}:4733683261",
+            date=date(2024, 9, 10),
+            session=Session.AM,
+            original_code="N",
+            amended_code="I",
+            reason="Parent phoned: ill",
+            amended_by_name="J. Smith",
+            amended_by_position="Attendance officer",
+            amended_at=datetime(2024, 9, 10, 10, 5, tzinfo=UTC),
+        ),
+        Amendment(
+            pupil_id=f"{SCHOOL_ID}:4733683263",
+            date=date(2024, 9, 9),
+            session=Session.PM,
+            original_code="\\",
+            amended_code="I",
+            amended_by_name="K. Jones",
+            amended_by_position=None,
+            amended_at=datetime(2024, 9, 9, 15, 30, tzinfo=UTC),
+        ),
     ]
 
 
 def build_school() -> GeneratedSchool:
     pupils = _pupils()
     return GeneratedSchool(
-        school=School(id=SCHOOL_ID, urn="100001", name="Oakfield Academy",
-                      vendor=Vendor.ISAMS),
-        calendar=Calendar(school_id=SCHOOL_ID, terms=[
-            Term(start=date(2024, 9, 2), end=date(2024, 10, 25)),
-            Term(start=date(2024, 11, 4), end=date(2024, 12, 20))]),
-        pupils=pupils, registers=[], marks=_marks(pupils), amendments=_amendments(),
-        as_of=LAST_DAY)
+        school=School(id=SCHOOL_ID, urn="100001", name="Oakfield Academy", vendor=Vendor.ISAMS),
+        calendar=Calendar(
+            school_id=SCHOOL_ID,
+            terms=[
+                Term(start=date(2024, 9, 2), end=date(2024, 10, 25)),
+                Term(start=date(2024, 11, 4), end=date(2024, 12, 20)),
+            ],
+        ),
+        pupils=pupils,
+        registers=[],
+        marks=_marks(pupils),
+        amendments=_amendments(),
+        as_of=LAST_DAY,
+    )
 
 
 def make_adapter(url: str, **credentials: str) -> IsamsAdapter:
-    creds = credentials or {"client_id": "registerwatch", "client_secret": "simulator",
-                            "api_key": "simulator-key"}
-    return IsamsAdapter(school_id=SCHOOL_ID, base_url=url, credentials=creds,
-                        credential_hint="OAKFIELD_ISAMS_API_KEY", timeout=(2.0, 2.0),
-                        retry=FAST_RETRY, sleep=lambda _s: None)
+    creds = credentials or {
+        "client_id": "registerwatch",
+        "client_secret": "simulator",
+        "api_key": "simulator-key",
+    }
+    return IsamsAdapter(
+        school_id=SCHOOL_ID,
+        base_url=url,
+        credentials=creds,
+        credential_hint="OAKFIELD_ISAMS_API_KEY",
+        timeout=(2.0, 2.0),
+        retry=FAST_RETRY,
+        sleep=lambda _s: None,
+    )
 
 
 @contextmanager
@@ -158,7 +242,10 @@ def serve(app: VendorApp) -> Iterator[SimulatorServer]:
     """
     server = SimulatorServer(app)
     server._thread = threading.Thread(  # private attributes: see the docstring
-        target=server._server.serve_forever, kwargs={"poll_interval": 0.01},
-        name=f"sim-{app.vendor}", daemon=True)
+        target=server._server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name=f"sim-{app.vendor}",
+        daemon=True,
+    )
     with server as running:
         yield running

@@ -33,24 +33,37 @@ class Clock:
         return self.now
 
 
-def _client(credentials: dict[str, str] | None = None, *, sleeps: list[float] | None = None,
-            retry: RetryPolicy = FAST_RETRY, clock: Callable[[], float] | None = None,
-            timeout: tuple[float, float] = (1.0, 1.0)) -> IsamsClient:
-    return IsamsClient(BASE, school_id="oakfield", credentials=credentials or REST_CREDS,
-                       credential_hint=HINT, retry=retry, timeout=timeout,
-                       sleep=(sleeps.append if sleeps is not None else lambda _s: None),
-                       clock=clock or Clock())
+def _client(
+    credentials: dict[str, str] | None = None,
+    *,
+    sleeps: list[float] | None = None,
+    retry: RetryPolicy = FAST_RETRY,
+    clock: Callable[[], float] | None = None,
+    timeout: tuple[float, float] = (1.0, 1.0),
+) -> IsamsClient:
+    return IsamsClient(
+        BASE,
+        school_id="oakfield",
+        credentials=credentials or REST_CREDS,
+        credential_hint=HINT,
+        retry=retry,
+        timeout=timeout,
+        sleep=(sleeps.append if sleeps is not None else lambda _s: None),
+        clock=clock or Clock(),
+    )
 
 
 def _token_endpoint(tokens: list[str], expires_in: int = 3600) -> None:
     for token in tokens:
-        responses.post(f"{BASE}{TOKEN_PATH}", json={"access_token": token,
-                                                    "expires_in": expires_in,
-                                                    "token_type": "Bearer"})
+        responses.post(
+            f"{BASE}{TOKEN_PATH}",
+            json={"access_token": token, "expires_in": expires_in, "token_type": "Bearer"},
+        )
 
 
-def _page(items: list[dict[str, Any]], page: int, total_pages: int | None,
-          total_count: int | None) -> dict[str, Any]:
+def _page(
+    items: list[dict[str, Any]], page: int, total_pages: int | None, total_count: int | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"students": items, "page": page}
     if total_pages is not None:
         body["totalPages"] = total_pages
@@ -79,11 +92,16 @@ def test_token_is_fetched_once_and_sent_as_bearer() -> None:
     assert pages == [(1, _students("1", "2"))]
     token_call, students_call = responses.calls
     assert parse_qs(token_call.request.body) == {
-        "grant_type": ["client_credentials"], "client_id": ["rw"], "client_secret": ["s3cret"]}
+        "grant_type": ["client_credentials"],
+        "client_id": ["rw"],
+        "client_secret": ["s3cret"],
+    }
     assert "Authorization" not in token_call.request.headers
     assert students_call.request.headers["Authorization"] == "Bearer tok-1"
-    assert parse_qs(urlsplit(students_call.request.url).query) == {"page": ["1"],
-                                                                  "pageSize": ["100"]}
+    assert parse_qs(urlsplit(students_call.request.url).query) == {
+        "page": ["1"],
+        "pageSize": ["100"],
+    }
 
 
 @responses.activate
@@ -137,9 +155,11 @@ def test_token_is_renewed_before_it_expires() -> None:
     clock.now += 100
     client.rest_get("/api/students")
     assert client.tokens_fetched == 2
-    assert [c.request.headers.get("Authorization") for c in responses.calls
-            if c.request.url.startswith(STUDENTS)] == ["Bearer tok-1", "Bearer tok-2",
-                                                        "Bearer tok-2"]
+    assert [
+        c.request.headers.get("Authorization")
+        for c in responses.calls
+        if c.request.url.startswith(STUDENTS)
+    ] == ["Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]
 
 
 @responses.activate
@@ -159,8 +179,9 @@ def test_credentials_must_be_complete() -> None:
 
 @responses.activate
 def test_batch_sends_the_api_key_in_the_query_and_no_token() -> None:
-    responses.post(f"{BASE}{BATCH_PATH}", body=b"<iSAMS><SchoolManager/></iSAMS>",
-                   content_type="text/xml")
+    responses.post(
+        f"{BASE}{BATCH_PATH}", body=b"<iSAMS><SchoolManager/></iSAMS>", content_type="text/xml"
+    )
     client = _client({"api_key": "k-1", **REST_CREDS})
     client.batch(["School_GetSchoolTerms"])
     (call,) = responses.calls
@@ -205,10 +226,17 @@ def test_retry_after_longer_than_we_wait_gives_up_at_once() -> None:
 @responses.activate
 def test_throttled_batch_message_is_retriable_with_retry_after() -> None:
     sleeps: list[float] = []
-    body = (b'<?xml version="1.0" encoding="utf-16"?>\n<Message>\n'
-            b"  <MessageId>ThrottledException</MessageId>\n  <Title>Limit</Title>\n</Message>")
-    responses.post(f"{BASE}{BATCH_PATH}", body=body, status=429, headers={"Retry-After": "2"},
-                   content_type="text/xml")
+    body = (
+        b'<?xml version="1.0" encoding="utf-16"?>\n<Message>\n'
+        b"  <MessageId>ThrottledException</MessageId>\n  <Title>Limit</Title>\n</Message>"
+    )
+    responses.post(
+        f"{BASE}{BATCH_PATH}",
+        body=body,
+        status=429,
+        headers={"Retry-After": "2"},
+        content_type="text/xml",
+    )
     responses.post(f"{BASE}{BATCH_PATH}", body=b"<iSAMS/>", content_type="text/xml")
     _client({"api_key": "k"}, sleeps=sleeps).batch(["School_GetSchoolTerms"])
     assert sleeps == [2.0]
@@ -254,16 +282,20 @@ def test_timeout_that_persists_is_retriable_after_max_attempts() -> None:
 @responses.activate
 def test_html_maintenance_page_with_200_is_retriable() -> None:
     _token_endpoint(["tok-1"])
-    responses.get(STUDENTS, body="<!DOCTYPE html><html><body>Maintenance</body></html>",
-                  content_type="text/html")
+    responses.get(
+        STUDENTS,
+        body="<!DOCTYPE html><html><body>Maintenance</body></html>",
+        content_type="text/html",
+    )
     with pytest.raises(RetriableApiError, match="HTML page instead of data"):
         _client().rest_get("/api/students")
 
 
 @responses.activate
 def test_html_page_on_the_batch_endpoint_is_retriable() -> None:
-    responses.post(f"{BASE}{BATCH_PATH}", body="<html><body>down</body></html>",
-                   content_type="text/html")
+    responses.post(
+        f"{BASE}{BATCH_PATH}", body="<html><body>down</body></html>", content_type="text/html"
+    )
     responses.post(f"{BASE}{BATCH_PATH}", body=b"<iSAMS/>", content_type="text/xml")
     assert _client({"api_key": "k"}).batch(["School_GetSchoolTerms"]).tag == "iSAMS"
 
@@ -299,20 +331,28 @@ def test_malformed_batch_xml_is_retriable_and_not_an_isams_root_too() -> None:
     responses.post(f"{BASE}{BATCH_PATH}", body=b"<iSAMS><PupilManager>", content_type="text/xml")
     with pytest.raises(RetriableApiError, match="unusable document: malformed XML"):
         _client({"api_key": "k"}).batch(["Pupil_GetCurrentPupils"])
-    responses.upsert(responses.POST, f"{BASE}{BATCH_PATH}", body=b"<Other/>",
-                     content_type="text/xml")
+    responses.upsert(
+        responses.POST, f"{BASE}{BATCH_PATH}", body=b"<Other/>", content_type="text/xml"
+    )
     with pytest.raises(RetriableApiError, match=r"returned <Other> instead of <iSAMS>"):
         _client({"api_key": "k"}).batch(["Pupil_GetCurrentPupils"])
 
 
 @responses.activate
 def test_a_truncated_answer_is_retried_and_its_body_never_quoted() -> None:
-    responses.post(f"{BASE}{BATCH_PATH}", content_type="text/xml",
-                   body=b"<iSAMS><PupilManager><CurrentPupils><Pupil><Forename>Ava")
+    responses.post(
+        f"{BASE}{BATCH_PATH}",
+        content_type="text/xml",
+        body=b"<iSAMS><PupilManager><CurrentPupils><Pupil><Forename>Ava",
+    )
     responses.post(f"{BASE}{BATCH_PATH}", body=b"<iSAMS/>", content_type="text/xml")
     _token_endpoint(["tok-1"])
-    responses.get(STUDENTS, body='{"students": [{"forename": "Ava", "surn', status=200,
-                  content_type="application/json")
+    responses.get(
+        STUDENTS,
+        body='{"students": [{"forename": "Ava", "surn',
+        status=200,
+        content_type="application/json",
+    )
     responses.get(STUDENTS, json=_page([], 1, 0, 0))
     client = _client({"api_key": "k", **REST_CREDS})
     with capture_logs() as logs:
@@ -329,12 +369,13 @@ def test_a_truncated_answer_is_retried_and_its_body_never_quoted() -> None:
 
 
 def test_xml_with_a_dtd_or_entities_is_refused() -> None:
-    laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-              b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><iSAMS>&lol2;</iSAMS>')
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><iSAMS>&lol2;</iSAMS>'
+    )
     with pytest.raises(XmlDocumentError, match="DTD"):
         parse_xml(laughs)
-    external = (b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-                b"<iSAMS>&xxe;</iSAMS>")
+    external = b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><iSAMS>&xxe;</iSAMS>'
     with pytest.raises(XmlDocumentError, match="DTD"):
         parse_xml(external)
 
@@ -343,8 +384,9 @@ def test_real_utf16_and_bom_bodies_parse_too() -> None:
     text = '<?xml version="1.0" encoding="utf-16"?><iSAMS><Name>Zoë</Name></iSAMS>'
     assert parse_xml(text.encode("utf-16")).findtext("Name") == "Zoë"
     assert parse_xml(text.encode("utf-16-le")).findtext("Name") == "Zoë"
-    assert parse_xml(b"\xef\xbb\xbf<iSAMS><Name>Zo\xc3\xab</Name></iSAMS>").findtext(
-        "Name") == "Zoë"
+    assert (
+        parse_xml(b"\xef\xbb\xbf<iSAMS><Name>Zo\xc3\xab</Name></iSAMS>").findtext("Name") == "Zoë"
+    )
     with pytest.raises(XmlDocumentError, match="not valid UTF-8"):
         parse_xml(b"<iSAMS>\xc3\x28</iSAMS>")
 
@@ -352,16 +394,16 @@ def test_real_utf16_and_bom_bodies_parse_too() -> None:
 # -- paging -----------------------------------------------------------------------------------
 
 
-def _paged(pages: dict[int, list[dict[str, Any]]], total_pages: int, total_count: int,
-           log: list[int]) -> Callable[[requests.PreparedRequest], tuple[int, dict[str, str],
-                                                                           str]]:
+def _paged(
+    pages: dict[int, list[dict[str, Any]]], total_pages: int, total_count: int, log: list[int]
+) -> Callable[[requests.PreparedRequest], tuple[int, dict[str, str], str]]:
     def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         number = _page_number(request)
         log.append(number)
         if number > max(total_pages, 1):  # page 1 is always asked for
             raise AssertionError(f"asked for page {number} beyond totalPages {total_pages}")
-        return 200, {}, json.dumps(_page(pages.get(number, []), number, total_pages,
-                                         total_count))
+        return 200, {}, json.dumps(_page(pages.get(number, []), number, total_pages, total_count))
+
     return callback
 
 
@@ -369,8 +411,13 @@ def _paged(pages: dict[int, list[dict[str, Any]]], total_pages: int, total_count
 def test_paging_follows_total_pages_and_never_asks_beyond_it() -> None:
     _token_endpoint(["tok-1"])
     asked: list[int] = []
-    responses.add_callback(responses.GET, STUDENTS, callback=_paged(
-        {1: _students("1", "2"), 2: _students("3", "4"), 3: _students("5")}, 3, 5, asked))
+    responses.add_callback(
+        responses.GET,
+        STUDENTS,
+        callback=_paged(
+            {1: _students("1", "2"), 2: _students("3", "4"), 3: _students("5")}, 3, 5, asked
+        ),
+    )
     pages = list(_client().rest_pages("/api/students", "students", page_size=2))
     assert [n for n, _ in pages] == [1, 2, 3]
     assert [s["schoolId"] for _, items in pages for s in items] == ["1", "2", "3", "4", "5"]
@@ -389,15 +436,18 @@ def test_an_empty_listing_is_one_request() -> None:
 @responses.activate
 def test_totals_changing_mid_pull_restarts_from_page_one() -> None:
     _token_endpoint(["tok-1"])
-    answers = iter([
-        _page(_students("1", "2"), 1, 2, 4),
-        _page(_students("3", "4"), 2, 3, 5),  # a pupil was added while we paged
-        _page(_students("0", "1"), 1, 3, 5),
-        _page(_students("2", "3"), 2, 3, 5),
-        _page(_students("4"), 3, 3, 5),
-    ])
-    responses.add_callback(responses.GET, STUDENTS,
-                           callback=lambda _r: (200, {}, json.dumps(next(answers))))
+    answers = iter(
+        [
+            _page(_students("1", "2"), 1, 2, 4),
+            _page(_students("3", "4"), 2, 3, 5),  # a pupil was added while we paged
+            _page(_students("0", "1"), 1, 3, 5),
+            _page(_students("2", "3"), 2, 3, 5),
+            _page(_students("4"), 3, 3, 5),
+        ]
+    )
+    responses.add_callback(
+        responses.GET, STUDENTS, callback=lambda _r: (200, {}, json.dumps(next(answers)))
+    )
     pages = list(_client().rest_pages("/api/students", "students", page_size=2))
     assert [s["schoolId"] for _, items in pages for s in items] == ["0", "1", "2", "3", "4"]
 
@@ -405,14 +455,17 @@ def test_totals_changing_mid_pull_restarts_from_page_one() -> None:
 @responses.activate
 def test_a_record_shifting_across_pages_is_detected_and_repulled() -> None:
     _token_endpoint(["tok-1"])
-    answers = iter([
-        _page(_students("1", "2"), 1, 2, 4),
-        _page(_students("2", "3"), 2, 2, 4),  # "4" moved to the front: "2" repeats, "4" lost
-        _page(_students("4", "1"), 1, 2, 4),
-        _page(_students("2", "3"), 2, 2, 4),
-    ])
-    responses.add_callback(responses.GET, STUDENTS,
-                           callback=lambda _r: (200, {}, json.dumps(next(answers))))
+    answers = iter(
+        [
+            _page(_students("1", "2"), 1, 2, 4),
+            _page(_students("2", "3"), 2, 2, 4),  # "4" moved to the front: "2" repeats, "4" lost
+            _page(_students("4", "1"), 1, 2, 4),
+            _page(_students("2", "3"), 2, 2, 4),
+        ]
+    )
+    responses.add_callback(
+        responses.GET, STUDENTS, callback=lambda _r: (200, {}, json.dumps(next(answers)))
+    )
     pages = list(_client().rest_pages("/api/students", "students", page_size=2))
     assert sorted(s["schoolId"] for _, items in pages for s in items) == ["1", "2", "3", "4"]
 
@@ -424,8 +477,15 @@ def test_a_listing_that_keeps_changing_is_a_paging_error() -> None:
 
     def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         state["count"] += 1  # grows on every request
-        return 200, {}, json.dumps(_page(_students(str(_page_number(request))),
-                                         _page_number(request), 2, state["count"]))
+        return (
+            200,
+            {},
+            json.dumps(
+                _page(
+                    _students(str(_page_number(request))), _page_number(request), 2, state["count"]
+                )
+            ),
+        )
 
     responses.add_callback(responses.GET, STUDENTS, callback=callback)
     with pytest.raises(PagingError, match="kept changing while it was paged"):
@@ -452,9 +512,11 @@ def test_a_server_answering_the_wrong_page_is_a_paging_error() -> None:
 @responses.activate
 def test_without_totals_paging_stops_on_a_short_page() -> None:
     _token_endpoint(["tok-1"])
-    answers = iter([_page(_students("1", "2"), 1, None, None),
-                    _page(_students("3"), 2, None, None)])
-    responses.add_callback(responses.GET, STUDENTS,
-                           callback=lambda _r: (200, {}, json.dumps(next(answers))))
+    answers = iter(
+        [_page(_students("1", "2"), 1, None, None), _page(_students("3"), 2, None, None)]
+    )
+    responses.add_callback(
+        responses.GET, STUDENTS, callback=lambda _r: (200, {}, json.dumps(next(answers)))
+    )
     pages = list(_client().rest_pages("/api/students", "students", page_size=2))
     assert [n for n, _ in pages] == [1, 2]

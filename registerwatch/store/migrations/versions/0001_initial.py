@@ -173,9 +173,7 @@ def upgrade() -> None:
         _instant("last_seen_at", nullable=False),
         sa.CheckConstraint(SESSION_CHECK, name="ck_amendments_session"),
         sa.PrimaryKeyConstraint("id", name="pk_amendments"),
-        sa.UniqueConstraint(
-            "school_id", "natural_key", name="uq_amendments_school_id_natural_key"
-        ),
+        sa.UniqueConstraint("school_id", "natural_key", name="uq_amendments_school_id_natural_key"),
     )
     op.create_index("ix_amendments_school_id_date", "amendments", ["school_id", "date"])
 
@@ -222,7 +220,10 @@ def upgrade() -> None:
         _instant("last_seen_at", nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_quarantine"),
         sa.UniqueConstraint(
-            "school_id", "resource", "record_ref", "field",
+            "school_id",
+            "resource",
+            "record_ref",
+            "field",
             name="uq_quarantine_school_id_resource_record_ref_field",
         ),
     )
@@ -278,9 +279,7 @@ def upgrade() -> None:
         _instant("acknowledged_at"),
         sa.Column("ack_note", sa.Text(), nullable=True),
         sa.CheckConstraint("status IN ('open', 'resolved')", name="ck_findings_status"),
-        sa.CheckConstraint(
-            "severity IN ('error', 'warning', 'info')", name="ck_findings_severity"
-        ),
+        sa.CheckConstraint("severity IN ('error', 'warning', 'info')", name="ck_findings_severity"),
         sa.PrimaryKeyConstraint("fingerprint", name="pk_findings"),
     )
     op.create_index("ix_findings_school_id_status", "findings", ["school_id", "status"])
@@ -325,8 +324,19 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_context().dialect.name
     for table in (
-        "runs", "outbox", "findings", "notifications", "bookmarks", "quarantine", "ledger",
-        "amendments", "marks", "registers", "calendars", "pupils", "schools",
+        "runs",
+        "outbox",
+        "findings",
+        "notifications",
+        "bookmarks",
+        "quarantine",
+        "ledger",
+        "amendments",
+        "marks",
+        "registers",
+        "calendars",
+        "pupils",
+        "schools",
     ):
         op.drop_table(table)  # drops the table's indexes and triggers with it
     if dialect == "postgresql":
