@@ -247,7 +247,7 @@ class _StderrHandler(stdlib_logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         stdlib_logging.Handler.__init__(self)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

@@ -552,14 +552,16 @@ def _write(
             school_id, diff, deleted, pulled.amendments.records, at=now, conn=tx
         )
 
+        batches: dict[str, Batch[Any]] = {
+            "pupils": pulled.pupils,
+            "registers": pulled.registers,
+            "marks": pulled.marks,
+            "amendments": pulled.amendments,
+        }
         quarantined = [
             q if q.resource else replace(q, resource=resource)
-            for resource, batch in zip(
-                RESOURCES,
-                (pulled.pupils, pulled.registers, pulled.marks, pulled.amendments),
-                strict=True,
-            )
-            for q in batch.quarantined
+            for resource in RESOURCES
+            for q in batches[resource].quarantined
         ]
         for q in quarantined:
             store.quarantine(
@@ -573,12 +575,6 @@ def _write(
                 conn=tx,
             )
 
-        batches = {
-            "pupils": pulled.pupils,
-            "registers": pulled.registers,
-            "marks": pulled.marks,
-            "amendments": pulled.amendments,
-        }
         for resource in RESOURCES:
             window = windows.get(resource)
             count = len(batches[resource].quarantined)

@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.markup import escape as _rich_escape
 from rich.table import Table
 
 from registerwatch import __version__
+
+if TYPE_CHECKING:  # the CLI imports the config only when a command needs it
+    from registerwatch.config import Settings
 
 app = typer.Typer(
     name="registerwatch",
@@ -81,7 +84,7 @@ def _emit_json(payload: Any) -> None:
     )
 
 
-def _load_settings(config: Path | None):
+def _load_settings(config: Path | None) -> Settings:
     from registerwatch.config import load_config
 
     return load_config(config)

@@ -49,7 +49,7 @@ from registerwatch.schema.models import Vendor
 class Settings(Section):
     """The whole configuration file."""
 
-    store: StoreSettings = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=dict, validate_default=True)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

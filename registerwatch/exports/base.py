@@ -48,7 +48,7 @@ class RenderedReturn:
     schema_name: str  # file name in exports/schemas, e.g. "dfe-daily-1.xsd"
     xml: bytes
     csv_header: Sequence[str]
-    csv_rows: list[Sequence[object]]
+    csv_rows: Sequence[Sequence[object]]
     file_stem: str  # e.g. "dfe-daily_oakfield_2025-11-28"
     records: list[ReturnRecordKey] = field(default_factory=list)
     period: str = ""  # the date, term or as-of date the return covers

@@ -295,7 +295,7 @@ def _finding_row(
         first_seen=f.first_seen,
         acknowledged_at=stored.acknowledged_at,
         ack_note=stored.ack_note,
-        upn=pupils[f.pupil_id].upn if f.pupil_id in pupils else None,
+        upn=pupils[f.pupil_id].upn if f.pupil_id is not None and f.pupil_id in pupils else None,
     )
 
 

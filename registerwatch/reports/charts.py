@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registerwatch.reports.model import (
     MONTH_ABBREVIATIONS,
@@ -30,6 +30,9 @@ from registerwatch.reports.model import (
     WeekRate,
 )
 from registerwatch.schema import Severity
+
+if TYPE_CHECKING:  # matplotlib itself is imported only when a chart is drawn
+    from matplotlib.typing import RcKeyType
 
 SEVERITY_COLOURS = {
     Severity.ERROR: "#b42318",
@@ -42,7 +45,7 @@ UNAUTHORISED_COLOUR = "#c4320a"
 # N ages from fresh (grey) to long overdue (dark red), one colour per bucket.
 N_AGE_COLOURS = ("#98a2b3", "#f79009", "#d92d20", "#7a271a")
 
-_RC: dict[str, Any] = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],  # matplotlib's own font: layout needs no system font

@@ -428,10 +428,10 @@ def second_sync_changes(school: GeneratedSchool) -> list[SyncChange]:
         if m.code == "N" and m.pupil_id in school.clean_pupil_ids
     )
     if pending:
-        pupil_id, day, session = pending[0]
+        pupil_id, day, session_value = pending[0]
         changes.append(
             SyncChange(
-                "amend", pupil_id, day, Session(session), "N", "I", amendment=True, rule=None
+                "amend", pupil_id, day, Session(session_value), "N", "I", amendment=True, rule=None
             )
         )
     return changes

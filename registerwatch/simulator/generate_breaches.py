@@ -11,6 +11,7 @@ semantics documented in docs/simulator.md, so the list is exact by construction.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -290,9 +291,9 @@ def place_breaches(
     )
     inj = Injection(faults=faults)
     for rule, (group, i) in (
-        ("REG001", faults.missing),
-        ("REG002", faults.unsaved),
-        ("REG003", faults.late),
+        ("REG001", (missing_group, missing_i)),
+        ("REG002", (unsaved_group, unsaved_i)),
+        ("REG003", (late_group, late_i)),
     ):
         inj.expected.append(
             ExpectedFinding(rule, None, _ref(grid, i), _ref(grid, i), f"group={group}")
@@ -531,7 +532,7 @@ def place_breaches(
         p.entries[session(d, AM)] = Entry("U", minutes_late=rng.randint(35, 75))
 
     # ATT002 / ATT003: part-time timetables (C2), the only C2 pupils in the school.
-    part_time = {
+    part_time: dict[str, Callable[[date, Session], bool]] = {
         "ATT002": lambda day, s: s is PM and day.weekday() in (2, 4),
         "ATT003": lambda day, s: s is PM or day.weekday() == 4,
     }

@@ -50,7 +50,7 @@ def _unvalidated(model: type[Mark]) -> Callable[[dict[str, Any]], Mark]:
     def fallback(values: dict[str, Any]) -> Mark:
         return model.model_construct(**values)
 
-    probe = {
+    probe: dict[str, Any] = {
         "pupil_id": "probe:1",
         "date": date(2025, 9, 3),
         "session": Session.AM,

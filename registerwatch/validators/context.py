@@ -189,9 +189,9 @@ class ScanContext:
         """(group, its non-boarders on roll on ``day``) for every group with at least one, in
         group order (cached per day: REG001 and REG002 ask for every school day)."""
         cache = self._cache.setdefault("groups_on_roll", {})
-        result = cache.get(day)
+        result: tuple[tuple[str, tuple[Pupil, ...]], ...] | None = cache.get(day)
         if result is None:
-            built = []
+            built: list[tuple[str, tuple[Pupil, ...]]] = []
             for group in sorted(self.groups):
                 on_roll = tuple(
                     p
@@ -260,7 +260,7 @@ class ScanContext:
     def marked_pupils(self, day: date, session: Session) -> frozenset[str]:
         """Ids of the pupils with a mark on the session (cached)."""
         cache = self._cache.setdefault("marked_pupils", {})
-        result = cache.get((day, session))
+        result: frozenset[str] | None = cache.get((day, session))
         if result is None:
             result = cache[(day, session)] = frozenset(
                 m.pupil_id for m in self.marks_by_session.get((day, session), ())
@@ -271,7 +271,7 @@ class ScanContext:
         """The pupil's marks grouped by code, each group sorted by (date, session) (cached):
         a rule about one code reads only those marks."""
         cache = self._cache.setdefault("marks_by_code", {})
-        result = cache.get(pupil_id)
+        result: Mapping[str, tuple[Mark, ...]] | None = cache.get(pupil_id)
         if result is None:
             grouped: dict[str, list[Mark]] = {}
             for mark in self.pupil_marks(pupil_id):
@@ -302,7 +302,7 @@ class ScanContext:
         """The pupil's marks on school days, one entry per day with at least one mark, in order.
         Marks on days that are not school days are left out (MRK005 judges those)."""
         cache = self._cache.setdefault("pupil_days", {})
-        days = cache.get(pupil_id)
+        days: tuple[DayMarks, ...] | None = cache.get(pupil_id)
         if days is None:
             grouped: dict[date, dict[Session, str]] = {}
             for mark in self.pupil_marks(pupil_id):
@@ -320,7 +320,7 @@ class ScanContext:
     def open_sessions(self, day: date) -> tuple[Session, ...]:
         """Sessions the school is open on ``day`` (the calendar's answer, cached per day)."""
         cache = self._cache.setdefault("open_sessions", {})
-        sessions = cache.get(day)
+        sessions: tuple[Session, ...] | None = cache.get(day)
         if sessions is None:
             sessions = cache[day] = self.calendar.sessions_on(day)
         return sessions
@@ -329,7 +329,8 @@ class ScanContext:
         cache = self._cache.setdefault("day_index", {})
         if day not in cache:
             cache[day] = self.calendar.school_day_index(day)
-        return cache[day]
+        index: int | None = cache[day]
+        return index
 
     @cached_property
     def _school_days(self) -> list[date]:

@@ -26,7 +26,7 @@ def _cell(text: str) -> str:
 
 def _default(value: object) -> str:
     if isinstance(value, frozenset | set):
-        return "{" + ", ".join(sorted(value)) + "}"  # type: ignore[arg-type]
+        return "{" + ", ".join(sorted(value)) + "}"
     return "None" if value is None else str(value)
 
 

@@ -246,7 +246,7 @@ class ArborAdapter:
             if isinstance(change.get("toRevision"), int):
                 newest = max(newest, change["toRevision"])
             changed = change.get("changedObject")
-            ref = stream.record_ref(changed, position)
+            ref = stream.record_ref(changed, str(position))
             try:
                 if not isinstance(changed, Mapping):
                     raise InvalidRecord("change has no changedObject", record_ref=ref)

@@ -8,6 +8,7 @@ flags from it, the contract test suite (``tests/adapters/contract``) checks the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,8 +64,9 @@ class Quarantined:
     record_ref: str
     field: str | None
     reason: str
-    raw: str = field(default="", compare=False)
-    school: str = field(default="", compare=False)
+    # dataclasses.field spelled out: the ``field`` attribute above shadows the bare name here.
+    raw: str = dataclasses.field(default="", compare=False)
+    school: str = dataclasses.field(default="", compare=False)
 
     @classmethod
     def from_error(
@@ -105,12 +107,22 @@ class Adapter(Protocol):
 
     vendor: str
     school_id: str
-    # The MIS exposes amendment records (reason, amender): AMD002 can be checked for it.
-    exposes_amendments: bool
-    # The MIS exposes register events (opened / completed): REG002 and REG003 need them.
-    exposes_registers: bool
-    # Pupils carry the has-a-social-worker flag: ATT005 needs it.
-    exposes_social_worker: bool
+    # Read-only members: an adapter may answer from a class constant, a property or its FACTS.
+
+    @property
+    def exposes_amendments(self) -> bool:
+        """The MIS exposes amendment records (reason, amender): AMD002 can be checked for it."""
+        ...
+
+    @property
+    def exposes_registers(self) -> bool:
+        """The MIS exposes register events (opened / completed): REG002 and REG003 need them."""
+        ...
+
+    @property
+    def exposes_social_worker(self) -> bool:
+        """Pupils carry the has-a-social-worker flag: ATT005 needs it."""
+        ...
 
     def pupils(self) -> Batch[Pupil]: ...
 

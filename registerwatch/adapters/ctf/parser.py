@@ -195,7 +195,7 @@ _ERROR_TYPE_NAMES = {
 
 def _is_entity_error(exc: etree.XMLSyntaxError) -> bool:
     # Judge the error raised, not exc.error_log: that log also holds earlier documents' errors.
-    name = _ERROR_TYPE_NAMES.get(exc.code, "")
+    name = _ERROR_TYPE_NAMES.get(exc.code, "")  # type: ignore[attr-defined]  # lxml-stubs omit ParseError.code
     if name.startswith(("ERR_ENTITY_", "DTD_")) or name in _ENTITY_ERROR_TYPES:
         return True
     # "Maximum entity amplification factor exceeded": a billion-laughs document.
@@ -225,7 +225,8 @@ def _parse_refusing_dtd(raw: bytes, file: str, encoding: str | None = None) -> e
             "again",
         ) from None
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    doctype: str = docinfo.doctype  # type: ignore[union-attr]  # lxml-stubs omit DocInfo.doctype
+    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         log.warning("ctf.file_refused", file=file, problem="dtd")
         raise CtfFileError(file, DTD_REFUSED)
     return root

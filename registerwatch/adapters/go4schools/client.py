@@ -127,11 +127,12 @@ class CursorPaginator(BaseCursorPaginator):
     def pages(
         self,
         fetch: Callable[[int | None], Any],
-        where: str,  # type: ignore[override]
+        *,
+        what: str,
         identity: Callable[[Any], str | None] | None = None,
     ) -> Iterator[list[Any]]:
-        self.records_of = lambda payload: records_of(payload, where)
-        return super().pages(fetch, what=where, identity=identity)
+        self.records_of = lambda payload: records_of(payload, what)
+        return super().pages(fetch, what=what, identity=identity)
 
 
 def vendor_message(response: requests.Response) -> str | None:
@@ -260,7 +261,7 @@ class Go4SchoolsClient(ApiClient):
             return self.get_json(path, params={"cursor": cursor} if cursor is not None else None)
 
         records: list[Any] = []
-        for page in self.paginator.pages(fetch, where):
+        for page in self.paginator.pages(fetch, what=where):
             records.extend(page)
         return records
 

@@ -300,7 +300,7 @@ class PupilsStream:
             dob=parse_date(dob, resource=self.name, record_ref=ref, field="date_of_birth")
             if dob
             else None,
-            sex=_SEX[str(sex).strip().upper()] if sex is not None else None,  # type: ignore[arg-type]
+            sex=_SEX[str(sex).strip().upper()] if sex is not None else None,
             nc_year=_text(details.get("national_curriculum_year")),
             reg_group=_text(details.get("registration_group")),
             starting_day=parse_date(
@@ -540,7 +540,7 @@ class CalendarStream:
                     closures.append(
                         Closure(
                             date=day,
-                            session=closure[0],  # type: ignore[arg-type]
+                            session=closure[0],
                             kind=closure[1],
                         )
                     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from registerwatch.calendar import easter_sunday
 from registerwatch.exports.census_attendance.render import (
     ABSENCE_CODES,
     AGE_WINDOW_OPTION,
@@ -24,7 +25,6 @@ from registerwatch.exports.census_attendance.terms import (
     CensusTerm,
     CensusTermError,
     census_term,
-    easter_sunday,
     latest_complete_term,
     parse_term,
 )

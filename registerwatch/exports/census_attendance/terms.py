@@ -98,6 +98,7 @@ def spring_bank_holiday(year: int) -> date:
 
 def census_term(season: Season | str, year: int) -> CensusTerm:
     season = Season(season)
+    periods: tuple[Period, ...]
     if season is Season.AUTUMN:
         periods = (Period(TERMLY, date(year, 8, 1), date(year, 12, 31)),)
     elif season is Season.SPRING:

@@ -132,7 +132,7 @@ def transport_for(
 
 def _hint(configured: TransportSettings, credential: str) -> str | None:
     """Where a credential comes from, to name in an error (the name, never the value)."""
-    env_name = getattr(configured, f"{credential}_env")
+    env_name: str | None = getattr(configured, f"{credential}_env")
     if env_name is not None:
         return env_name
     file = getattr(configured, f"{credential}_file")

@@ -267,7 +267,7 @@ class SmtpTransport:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()  # the message was accepted already; a failed QUIT changes nothing
-        return refused  # type: ignore[return-value]
+        return refused
 
     def _transport_error(self, what: str, problem: str, tries: int) -> SubmissionDeferredError:
         return SubmissionDeferredError(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule, session_ref
-from registerwatch.validators.context import ScanContext
+from registerwatch.validators.context import ObservedChange, ScanContext
 
 
 class RegisterEntryDeleted(Rule):
@@ -56,7 +56,7 @@ class RegisterEntryDeleted(Rule):
     settings_used = ("register_retention_years",)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        latest = {}
+        latest: dict[tuple[str, date, Session], ObservedChange] = {}
         for change in ctx.observed_changes:
             if change.kind != "deleted":
                 continue

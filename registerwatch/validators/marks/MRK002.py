@@ -67,10 +67,10 @@ class InvalidCodeForDate(Rule):
         for pupil_id in ctx.marks_by_pupil:
             invalid: list[Mark] = []
             for code, marks in ctx.marks_by_code(pupil_id).items():
-                first, last = marks[0].date, marks[-1].date
+                first_day, last_day = marks[0].date, marks[-1].date
                 in_force = REGULATIONS_2024_IN_FORCE
-                one_era = (first >= in_force) == (last >= in_force)
-                if one_era and valid(code, first) and valid(code, last):
+                one_era = (first_day >= in_force) == (last_day >= in_force)
+                if one_era and valid(code, first_day) and valid(code, last_day):
                     continue  # one era, valid in it: every mark of this code is valid
                 invalid.extend(m for m in marks if not valid(m.code, m.date))
             invalid.sort(key=lambda m: (m.date, m.session == Session.PM))

@@ -181,8 +181,8 @@ class ClosureCodeMismatch(Rule):
                 for mark in bad:
                     per_pupil[(mark.pupil_id, kind)].append(mark)
             yield from self._y4_partial(ctx, ref, marks)
-        for (pupil_id, kind), marks in sorted(per_pupil.items()):
-            for run in self._runs(ctx, marks):
+        for (pupil_id, kind), pupil_marks in sorted(per_pupil.items()):
+            for run in self._runs(ctx, pupil_marks):
                 first = session_ref(run[0].date, run[0].session)
                 last = session_ref(run[-1].date, run[-1].session)
                 yield self.finding(
