@@ -214,3 +214,26 @@ def test_windows_within_30_minutes_give_no_warning(minutes: int) -> None:
     data = valid_data()
     school(data, "wenlock")["calendar"]["register_times"] = {"close_after_minutes": minutes}
     assert parse_config(data).warnings() == []
+
+
+def test_every_rule_page_names_real_config_keys() -> None:
+    """The TOML example on each rule's page loads as [rules] and sets what the page says."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from registerwatch.validators import all_rules
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "rules"
+    for rule in all_rules():
+        if not rule.settings_used:
+            continue
+        page = (docs / f"{rule.code}.md").read_text(encoding="utf-8")
+        (block,) = re.findall(r"```toml\n(.*?)```", page, re.S)
+        table = tomllib.loads(block)
+        data = valid_data()
+        data.update(table)
+        settings = parse_config(data)
+        (key,) = table["rules"]
+        assert key in rule.settings_used
+        assert settings.rule_setting_sources("oakfield")[key].source == "[rules]"

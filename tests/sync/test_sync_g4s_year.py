@@ -51,7 +51,9 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
 
 @time_machine.travel("2026-12-07 12:00:00+00:00", tick=False)
 def test_a_sync_in_an_earlier_school_year_asks_for_that_year(tmp_path, monkeypatch, cli):
-    school = generate_school(5, 12, vendor="go4schools", as_of=AS_OF, inject_breaches=False)
+    school = generate_school(
+        5, 12, vendor="go4schools", year=2024, as_of=AS_OF, inject_breaches=False
+    )
     app = _NoCurrentYearApp(school)
     server = serve(app)
     try:
