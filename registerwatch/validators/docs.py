@@ -48,7 +48,7 @@ def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, frozenset | set):
-        return "[" + ", ".join(f'"{v}"' for v in sorted(value)) + "]"  # type: ignore[arg-type]
+        return "[" + ", ".join(f'"{v}"' for v in sorted(value)) + "]"
     if isinstance(value, int | float):
         return str(value)
     return f'"{value}"'
