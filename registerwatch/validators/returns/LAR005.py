@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from registerwatch.calendar import school_year_of
 from registerwatch.errors import CalendarError
+from registerwatch.exports.la_deletion.completeness import missing_items
 from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
@@ -86,6 +87,11 @@ class DeletionReturnMissing(Rule):
     fix_hint = "Make the deletion return to the LA and record it"
     settings_used = ("most_senior_nc_year", "returns_tracked_from")
 
+    INCOMPLETE = (
+        "Deletion return for pupil {pupil} (leaving date {leaving}) not made (due {due}); it "
+        "cannot be queued until the MIS record has {missing}"
+    )
+
     def exempt(self, ctx: ScanContext, pupil: Pupil, leaving: date, senior: str | None) -> bool:
         return (
             senior is not None
@@ -110,6 +116,7 @@ class DeletionReturnMissing(Rule):
                 for n in ctx.notifications_for(pupil.id, NotificationKind.DELETION)
             ):
                 continue
+            missing = missing_items(pupil)
             # no session: the finding is about the deletion, dated by its due day and evidence
             yield self.finding(
                 ctx,
@@ -118,8 +125,11 @@ class DeletionReturnMissing(Rule):
                 discriminator=f"left:{leaving.isoformat()}",
                 severity=deadline_severity(ctx, leaving),
                 leaving=leaving.isoformat(),
+                template=self.INCOMPLETE if missing else None,
+                missing="; ".join(missing),
                 evidence={
                     "leaving_date": leaving.isoformat(),
                     "deletion_ground": pupil.deletion_ground,
+                    **({"missing": missing} if missing else {}),
                 },
             )
