@@ -255,3 +255,33 @@ def test_config_errors_and_warnings_through_the_cli(tmp_path: Path, cli: Any) ->
         "warning: schools[0].calendar.register_times.close_after_minutes: a register window of "
         "45 minutes is longer than the 30 minutes the guidance allows (WTISA)"
     ) in out
+
+
+def test_the_school_enters_the_cause_of_an_absence_episode(
+    tmp_path: Path, cli: Any, monkeypatch: Any
+) -> None:
+    config = tmp_path / "registerwatch.toml"
+    config.write_text(CONFIG.format(db=tmp_path / "store.db"), encoding="utf-8")
+    monkeypatch.setenv("ASH_G4S_API_KEY", "unused")
+    _write_school(config)
+    base = ("notify", "record", "--config", config, "--school", ASH, "--pupil", "P8")
+    episode = ("--episode-start", "2025-09-15")
+
+    code, out, err = cli(*base, "--kind", "absence_cause", *episode, "--format", "json")
+    assert code == 2 and "--cause is given exactly with --kind absence_cause" in err
+    code, out, err = cli(*base, "--kind", "continuous_absence", *episode, "--cause", "x")
+    assert code == 2 and "--cause is given exactly with --kind absence_cause" in err
+
+    code, out, err = cli(
+        *base, "--kind", "absence_cause", *episode, "--cause", "Young carer", "--format", "json"
+    )
+    assert code == 0, err
+    recorded = json.loads(out)
+    assert (recorded["kind"], recorded["reference"], recorded["episode_start"]) == (
+        "absence_cause",
+        "Young carer",
+        "2025-09-15",
+    )
+    # the cause is not a return: LAR002 stays open
+    code, out, err = cli("scan", "--config", config, "--as-of", AS_OF, "--format", "json")
+    assert ("LAR002", "P8") in {(f["rule"], f["pupil"]) for f in json.loads(out)["findings"]}

@@ -47,6 +47,11 @@ class DeletionReturnMissing(Rule):
     The schema holds no separate date the ground was met; the leaving date stands for it. The finding names no session (it is about the deletion): the leaving date is in its
     evidence.
 
+    A return lacking a parent the pupil normally lives with, or an emergency telephone number for
+    one (reg 13(4)(c)-(d)), is incomplete: the export refuses to queue it, and the finding says
+    what the MIS record lacks (``evidence.missing``) so the school completes it first (legal
+    review §3). A pupil no longer in the store is not judged.
+
     Exempt (reg 13(5), INFERRED from the 2016 regime): a pupil in the school's final year
     (``most_senior_nc_year``, default the highest NC year among the school's pupils) who leaves
     at the end of the school year, i.e. no school day of the same school year follows the leaving
