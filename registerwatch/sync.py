@@ -324,6 +324,8 @@ def sync_school(
             end=as_of,
             first_sync=windows["marks"].first_sync if windows["marks"] else None,
         )
+        if hasattr(adapter, "sync_day"):  # an adapter that needs the day to pick its year
+            adapter.sync_day = as_of
         with fetch_slot or nullcontext():
             pulled = _fetch(adapter, school.id, windows, result, emit)
             result.warnings.extend(compare_mis_terms(adapter, school.to_calendar()))

@@ -16,6 +16,7 @@ from registerwatch.cli._common import (
     StoreOption,
     _cell,
     _emit_json,
+    _escape,
     _load_settings,
     _parse_date,
     _redacted_url,
@@ -178,11 +179,15 @@ def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.T
             for s in settings.schools
         ],
         "store": _redacted_url(settings.store.url),
+        "warnings": settings.warnings(),
     }
     if fmt is OutputFormat.JSON:
         _emit_json(summary)
     else:
         out.print(f"config ok: {len(summary['schools'])} school(s); store {summary['store']}")
+        # Warnings do not change the exit status: the config is valid, only doubtful.
+        for warning in summary["warnings"]:
+            out.print(f"warning: {_escape(warning)}", highlight=False)
 
 
 @config_app.command("example")

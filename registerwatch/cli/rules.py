@@ -1,6 +1,6 @@
 """The rule catalogue: list the rules, explain one, regenerate or check docs/rules.
 
-    registerwatch rules [CODE] [--format json]
+    registerwatch rules [CODE] [--school ID] [--format json]
     registerwatch rules docs [--check] [--output docs/rules]
 
 Exit status: 0 ok; 1 stale rule docs with ``--check``; 2 an unknown rule.
@@ -18,10 +18,12 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from registerwatch.cli._common import (
+    ConfigOption,
     FormatOption,
     OutputFormat,
     _emit_json,
     _escape,
+    _load_settings,
     _print_table,
     _usage_error,
     app,
@@ -93,10 +95,20 @@ def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) ->
 @rules_app.command("explain")
 def rules_explain(
     code: Annotated[str, typer.Argument(help="rule code (MRK001) or name (unresolved-n-code)")],
+    school: Annotated[
+        str | None,
+        typer.Option(
+            "--school",
+            help="show the school's effective value of each setting and the config table it "
+            "comes from",
+        ),
+    ] = None,
+    config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Explain one rule: what it checks, why, an example, how to fix it, its references and the
-    settings it uses. Exit 2 for an unknown rule."""
+    settings it uses (with --school, their effective values). Exit 2 for an unknown rule or
+    school, or an invalid config."""
     from registerwatch.validators import RuleSettings, get_rule
     from registerwatch.validators.docs import render_rule_doc
 
@@ -107,6 +119,9 @@ def rules_explain(
             rule = get_rule(code.upper())  # mrk001
         except KeyError:
             _usage_error(f"no rule {code!r}: `registerwatch rules` lists them")
+    effective = None
+    if school is not None:
+        effective = _load_settings(config).rule_setting_sources(school)
     if fmt is OutputFormat.JSON:
         docs = rule.docs()
         fields = RuleSettings.model_fields
@@ -127,11 +142,23 @@ def rules_explain(
                         "name": name,
                         "default": _json_default(fields[name].default),
                         "description": fields[name].description,
+                        **(
+                            {
+                                "value": _json_default(effective[name].value),
+                                "source": effective[name].source,
+                            }
+                            if effective is not None
+                            else {}
+                        ),
                     }
                     for name in rule.settings_used
                 ],
+                **({"school": school} if school is not None else {}),
             }
         )
+        return
+    if effective is not None:
+        _print_effective(rule.code, school or "", [effective[n] for n in rule.settings_used])
         return
     page = render_rule_doc(rule)
     # The first line is the generated file's "do not edit" comment: not for a reader.
@@ -144,11 +171,33 @@ def rules_explain(
         sys.stdout.write(text.strip() + "\n")
 
 
+def _print_effective(code: str, school: str, settings: list[Any]) -> None:
+    if not settings:
+        out.print(f"{code} has no settings", highlight=False)
+        return
+    table = Table(
+        "setting",
+        "value",
+        "from",
+        title=f"{code} settings for school '{_escape(school)}'",
+    )
+    for column in table.columns:
+        column.overflow = "fold"
+    for s in settings:
+        value = _json_default(s.value)
+        table.add_row(s.name, _escape(str(value)), _escape(s.source))
+    _print_table(table)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, frozenset | set):
         return sorted(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, tuple):
+        return [_json_default(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
     return value
 
 

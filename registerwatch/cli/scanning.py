@@ -75,6 +75,7 @@ class NotifyKind(StrEnum):
     CME = "cme"
     NEW_PUPIL = "new_pupil"
     DELETION = "deletion"
+    ABSENCE_CAUSE = "absence_cause"  # not a return: the school's cause of an absence episode
 
 
 ScanFormatOption = Annotated[
@@ -486,6 +487,14 @@ def notify_record(
     reference: Annotated[
         str | None, typer.Option("--reference", help="the LA's reference for it, if any")
     ] = None,
+    cause: Annotated[
+        str | None,
+        typer.Option(
+            "--cause",
+            help="with --kind absence_cause: the cause of the absence episode as the school "
+            "knows it, for the continuous absence return",
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -497,6 +506,10 @@ def notify_record(
 
     episode = _parse_date(episode_start, "--episode-start") if episode_start else None
     made = _parse_instant(made_at, "--made-at") if made_at else None
+    if (kind is NotifyKind.ABSENCE_CAUSE) != (cause is not None and bool(cause.strip())):
+        _usage_error("--cause is given exactly with --kind absence_cause")
+    if cause is not None:
+        reference, channel = cause.strip(), "entered by the school"
     opened = Store(_store_url(config, store))
     try:
         recorded = record_notification(

@@ -27,11 +27,27 @@ from pydantic import (
     model_validator,
 )
 
-from registerwatch.config.schools import MisSettings, SchoolSettings
+from registerwatch.config.rules import (
+    GLOBAL_SOURCE,
+    SCHOOL_SOURCE,
+    EffectiveSetting,
+    RuleOverrides,
+    build_settings,
+    la_source,
+    merge_levels,
+    written,
+)
+from registerwatch.config.schools import (
+    MAX_REGISTER_WINDOW_MINUTES,
+    MisSettings,
+    SchoolSettings,
+    window_warning,
+)
 from registerwatch.config.transports import TransportSettings, TransportsSettings
 from registerwatch.config.types import (
     CONFIG_ENV_VAR,
     EXAMPLE_CONFIG_PATH,
+    LaCode,
     Loc,
     LoggingSettings,
     Problem,
@@ -44,6 +60,7 @@ from registerwatch.config.types import (
 )
 from registerwatch.errors import ConfigError, CredentialError
 from registerwatch.schema.models import Vendor
+from registerwatch.validators.settings import RuleSettings
 
 
 class Settings(Section):
@@ -54,6 +71,9 @@ class Settings(Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     transports: TransportsSettings = Field(default_factory=TransportsSettings)
+    # rule settings for every school, then per LA (by LA code), then [schools.rules]
+    rules: RuleOverrides = Field(default_factory=RuleOverrides)
+    las: dict[LaCode, RuleOverrides] = Field(default_factory=dict)
     schools: list[SchoolSettings] = Field(min_length=1)
 
     _source: Path | None = PrivateAttr(default=None)
@@ -73,6 +93,13 @@ class Settings(Section):
                         )
                     )
                 seen.setdefault(value, i)
+        for i, school in enumerate(self.schools):
+            try:
+                build_settings(self._merged_rules(school))
+            except ValueError as exc:
+                problems.append(
+                    (("schools", i, "rules"), f"the merged rule settings are invalid: {exc}")
+                )
         cutoff = self.sync.isams_pm_cutoff
         for school in self.schools:
             times = school.calendar.register_times
@@ -101,6 +128,46 @@ class Settings(Section):
                 return school
         known = ", ".join(s.id for s in self.schools)
         raise ConfigError(f"no school {school_id!r} in the configuration (known: {known})")
+
+    def _merged_rules(self, school: SchoolSettings) -> dict[str, EffectiveSetting]:
+        return merge_levels(
+            [
+                (GLOBAL_SOURCE, self.rules),
+                (la_source(school.la_code), self.las.get(school.la_code)),
+                (SCHOOL_SOURCE, school.rules),
+            ]
+        )
+
+    def warnings(self) -> list[str]:
+        """Lawful but doubtful settings, each named by TOML path (``config check`` prints them;
+        they never stop a run)."""
+        out: list[str] = []
+        for i, school in enumerate(self.schools):
+            for loc, message in school.calendar.warnings():
+                out.append(f"{toml_path(('schools', i, 'calendar', *loc))}: {message}")
+        for loc, minutes in self._rule_window_settings():
+            out.append(f"{toml_path(loc)}: {window_warning(minutes)}")
+        return out
+
+    def _rule_window_settings(self) -> list[tuple[Loc, int]]:
+        levels: list[tuple[Loc, RuleOverrides]] = [(("rules",), self.rules)]
+        levels += [(("las", code), table) for code, table in self.las.items()]
+        levels += [(("schools", i, "rules"), s.rules) for i, s in enumerate(self.schools)]
+        return [
+            ((*loc, "register_close_minutes"), minutes)
+            for loc, table in levels
+            if (minutes := written(table).get("register_close_minutes")) is not None
+            and minutes > MAX_REGISTER_WINDOW_MINUTES
+        ]
+
+    def rule_settings(self, school_id: str) -> RuleSettings:
+        """The school's effective rule settings: its [schools.rules] over its LA's
+        [las."<code>"] over [rules] over the defaults."""
+        return build_settings(self._merged_rules(self.school(school_id)))
+
+    def rule_setting_sources(self, school_id: str) -> dict[str, EffectiveSetting]:
+        """Every rule setting's effective value for the school and the table it came from."""
+        return self._merged_rules(self.school(school_id))
 
     def check_credentials(self, environ: Mapping[str, str] | None = None) -> None:
         """Try every configured secret now; raise one CredentialError listing all that fail."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import time
 from typing import Any
 
 from pydantic import (
@@ -24,6 +24,7 @@ from registerwatch.config.credentials import (
     credential_problems,
     read_credential,
 )
+from registerwatch.config.rules import RuleOverrides
 from registerwatch.config.types import (
     ConfigPath,
     EnvVarName,
@@ -147,7 +148,7 @@ class CalendarSettings(Section):
                         "terms must be in date order and must not overlap",
                     )
                 )
-        sessions_by_day: dict[date, tuple[int, set[str]]] = {}
+        seen: list[tuple[int, Closure, set[str]]] = []
         for i, closure in enumerate(self.closures):
             day = closure.date
             if not any(t.start <= day <= t.end for t in self.terms):
@@ -161,29 +162,91 @@ class CalendarSettings(Section):
                 problems.append(
                     (("closures", i, "date"), f"{day} is a {day.strftime('%A')}, not a school day")
                 )
-            sessions = {"AM", "PM"} if closure.session == "both" else {closure.session}
-            if day in sessions_by_day and sessions_by_day[day][1] & sessions:
-                problems.append(
-                    (
-                        ("closures", i),
-                        f"closes {day} again (already closed by closures[{sessions_by_day[day][0]}])",
-                    )
-                )
-            first, seen = sessions_by_day.get(day, (i, set()))
-            sessions_by_day[day] = (first, seen | sessions)
-        times = self.register_times
-        am_close = _add_minutes(times.am_open, times.close_after_minutes)
-        if am_close is None or am_close > times.pm_open:
-            closes = "after midnight" if am_close is None else f"{am_close:%H:%M}"
-            problems.append(
+            sessions: set[str] = {"AM", "PM"} if closure.session == "both" else {closure.session}
+            # Partial closures of different groups on one day are lawful (a staggered start);
+            # closing the same pupils twice is a typo.
+            clash = next(
                 (
-                    ("register_times", "pm_open"),
-                    f"must be after the morning register closes "
-                    f"(am_open + close_after_minutes = {closes})",
+                    j
+                    for j, other, other_sessions in seen
+                    if other.date == day and other_sessions & sessions and _overlap(other, closure)
+                ),
+                None,
+            )
+            if clash is not None:
+                problems.append(
+                    (("closures", i), f"closes {day} again (already closed by closures[{clash}])")
+                )
+            seen.append((i, closure, sessions))
+        times = self.register_times
+        windows: list[tuple[tuple[str | int, ...], time, time, int]] = [
+            (("register_times",), times.am_open, times.pm_open, times.close_after_minutes)
+        ]
+        for g, group in enumerate(times.by_group):
+            windows.append(
+                (
+                    ("register_times", "by_group", g),
+                    group.am_open or times.am_open,
+                    group.pm_open or times.pm_open,
+                    group.close_after_minutes or times.close_after_minutes,
                 )
             )
+        for loc, am_open, pm_open, minutes in windows:
+            am_close = _add_minutes(am_open, minutes)
+            if am_close is None or am_close > pm_open:
+                closes = "after midnight" if am_close is None else f"{am_close:%H:%M}"
+                problems.append(
+                    (
+                        (*loc, "pm_open"),
+                        f"must be after the morning register closes "
+                        f"(am_open + close_after_minutes = {closes})",
+                    )
+                )
         raise_problems(problems)
         return self
+
+    def warnings(self) -> list[Problem]:
+        """Lawful but doubtful settings, by key: a register window over 30 minutes."""
+        out: list[Problem] = []
+        times = self.register_times
+        if times.close_after_minutes > MAX_REGISTER_WINDOW_MINUTES:
+            out.append(
+                (
+                    ("register_times", "close_after_minutes"),
+                    window_warning(times.close_after_minutes),
+                )
+            )
+        for g, group in enumerate(times.by_group):
+            minutes = group.close_after_minutes
+            if minutes is not None and minutes > MAX_REGISTER_WINDOW_MINUTES:
+                out.append(
+                    (
+                        ("register_times", "by_group", g, "close_after_minutes"),
+                        window_warning(minutes),
+                    )
+                )
+        return out
+
+
+MAX_REGISTER_WINDOW_MINUTES = 30
+"""Registers should close no later than 30 minutes after they open (WTISA as quoted by
+Nottinghamshire, SECONDARY): a longer window is a config warning, not an error."""
+
+
+def window_warning(minutes: int) -> str:
+    return (
+        f"a register window of {minutes} minutes is longer than the "
+        f"{MAX_REGISTER_WINDOW_MINUTES} minutes the guidance allows (WTISA)"
+    )
+
+
+def _overlap(a: Closure, b: Closure) -> bool:
+    """Whether two closures of one day can close the same pupils."""
+    if a.whole_school or b.whole_school:
+        return True
+    return bool(set(a.year_groups or ()) & set(b.year_groups or ())) or bool(
+        set(a.groups or ()) & set(b.groups or ())
+    )
 
 
 def _add_minutes(at: time, minutes: int) -> time | None:
@@ -203,6 +266,8 @@ class SchoolSettings(Section):
     phase: Phase
     mis: MisSettings
     calendar: CalendarSettings
+    # this school's own rule settings, over its LA's and the global [rules]
+    rules: RuleOverrides = Field(default_factory=RuleOverrides)
 
     @field_validator("la_code")
     @classmethod

@@ -49,11 +49,16 @@ RECORDABLE_KINDS = (
     NotificationKind.CME,
     NotificationKind.NEW_PUPIL,
     NotificationKind.DELETION,
+    NotificationKind.ABSENCE_CAUSE,
 )
 # LAR002/LAR003 match a return to an absence episode by its start, which must lie inside the
 # run of absence (validators.returns._common.return_made_within); without an episode start the
 # day the return was made stands in, and that is usually after the run, so nothing would close.
-EPISODE_KINDS = (NotificationKind.CONTINUOUS_ABSENCE, NotificationKind.CME)
+EPISODE_KINDS = (
+    NotificationKind.CONTINUOUS_ABSENCE,
+    NotificationKind.CME,
+    NotificationKind.ABSENCE_CAUSE,
+)
 
 StatusFilter = Literal["open", "resolved", "all"]
 

@@ -47,7 +47,6 @@ from registerwatch.scan.context_loader import load_context
 from registerwatch.schema import SEVERITY_RANK, Finding, Pupil, Severity
 from registerwatch.store import Store, StoredFinding
 from registerwatch.validators import (
-    DEFAULT_SETTINGS,
     Rule,
     RuleSettings,
     all_rules,
@@ -218,7 +217,7 @@ def run_scan(
     as_of: date | None = None,
     school_id: str | None = None,
     rules: Sequence[Rule] | None = None,
-    rule_settings: RuleSettings = DEFAULT_SETTINGS,
+    rule_settings: RuleSettings | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> ScanResult:
     """Scan every configured school (or only ``school_id``) and record the findings.
@@ -226,6 +225,8 @@ def run_scan(
     ``as_of`` (default: today in Europe/London) is the scan day, "today, before registration":
     every deadline is judged against it. ``clock`` gives the instant recorded as first seen,
     last seen and resolved (default: now). ``rules`` defaults to every registered rule.
+    ``rule_settings`` (default: each school's own, from ``[rules]``, ``[las."<code>"]`` and
+    ``[schools.rules]``) overrides the settings of every school.
     Raises ConfigError for an unknown ``school_id``; a school whose data cannot be read
     (a calendar without terms, say) is reported as failed and the others go on.
     """
@@ -243,7 +244,12 @@ def run_scan(
             # collector ran a full pass over the year's ~1.7M objects in between (~2 s).
             with collector_paused():
                 school_result, school_findings = _scan_school(
-                    store, school, day, scanned_at, checked, rule_settings
+                    store,
+                    school,
+                    day,
+                    scanned_at,
+                    checked,
+                    rule_settings or settings.rule_settings(school.id),
                 )
             results.append(school_result)
             findings.extend(school_findings)

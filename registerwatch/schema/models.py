@@ -290,6 +290,10 @@ class NotificationKind(StrEnum):
     # not a return: the data manager's record that a pupil is expected to miss 15 school days
     # through illness (planned surgery), so LAR001 puts them in the next sickness return at once
     EXPECTED_SICKNESS = "expected_sickness"
+    # not a return: the cause of an absence episode as the school knows it (2006 reg 12(1)(b):
+    # "specifying the cause of absence if known"); the continuous absence return carries it.
+    # The cause text is the record's `reference`; mark comments never reach a return.
+    ABSENCE_CAUSE = "absence_cause"
 
 
 class Notification(Model):

@@ -30,6 +30,30 @@ def _default(value: object) -> str:
     return "None" if value is None else str(value)
 
 
+# Example values for settings whose default (None, empty) would not show the form of a value.
+_EXAMPLES = {
+    "registers_checked_from": '"2025-09-03"',
+    "register_close_minutes": "30",
+    "most_senior_nc_year": '"13"',
+    "most_junior_nc_year": '"R"',
+    "returns_tracked_from": '"2025-09-01"',
+    "ehcp_baseline_school_weeks": "12",
+    "la_return_dates": '["2025-10-24", "2025-12-19"]',
+    "attendance_triggers": '[{ name = "below-90", below_percent = 90, window = "term" }]',
+}
+
+
+def _toml(value: object) -> str:
+    """A default as a TOML value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset | set):
+        return "[" + ", ".join(f'"{v}"' for v in sorted(value)) + "]"
+    if isinstance(value, int | float):
+        return str(value)
+    return f'"{value}"'
+
+
 def _source_path(rule: Rule) -> str:
     return type(rule).__module__.replace(".", "/") + ".py"
 
@@ -60,13 +84,24 @@ def render_rule_doc(rule: Rule) -> str:
         lines += [f"## {section}", "", docs.sections.get(section, "").strip(), ""]
     if rule.settings_used:
         fields = RuleSettings.model_fields
+        example = rule.settings_used[0]
         lines += [
             "## Settings",
             "",
-            "Each setting is a config key: `[rules] <setting> = ...` globally, the same "
-            'key under `[las."<code>"]` per LA or `[schools.rules]` per school.',
+            "Each setting is a key of the config file: under `[rules]` for every school, "
+            '`[las."<la_code>"]` for the schools of one LA, or `[schools.rules]` for one school '
+            "(a school's own value wins, then its LA's, then `[rules]`, then the default). For "
+            "example:",
             "",
-            "| setting | default | meaning and source |",
+            "```toml",
+            "[rules]",
+            f"{example} = {_EXAMPLES.get(example) or _toml(fields[example].default)}",
+            "```",
+            "",
+            f"`registerwatch rules explain {rule.code} --school ID` shows each value a school "
+            "uses and the table it comes from.",
+            "",
+            "| config key | default | meaning and source |",
             "|---|---|---|",
         ]
         for name in rule.settings_used:

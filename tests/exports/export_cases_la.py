@@ -323,6 +323,30 @@ CASES = [
         value(f"{FIRST}/Episode/ThresholdDay", "tomorrow"),
         ("ThresholdDay", "xs:date"),
     ),
+    Case(
+        "record-type-required",
+        (CA,),
+        remove(f"{FIRST}/Episode/RecordType"),
+        ("RecordType",),
+    ),
+    Case(
+        "record-type-enumeration",
+        (CA,),
+        value(f"{FIRST}/Episode/RecordType", "sporadic"),
+        ("RecordType", "enumeration"),
+    ),
+    Case(
+        "school-cause-not-empty",
+        (CA,),
+        value(f"{FIRST}/Episode/SchoolCause", ""),
+        ("SchoolCause",),
+    ),
+    Case(
+        "school-cause-required",
+        (CA,),
+        remove(f"{FIRST}/Episode/SchoolCause"),
+        ("SchoolCause",),
+    ),
     # new pupil
     Case("lives-with-required", (NEW,), remove("(//Parents/Parent)[1]/LivesWith"), ("LivesWith",)),
     Case(

@@ -368,7 +368,8 @@ def marks() -> list[Mark]:
 
 
 def notifications() -> list[Notification]:
-    """The one return already made: Ruby Shaw's sickness return."""
+    """The one return already made (Ruby Shaw's sickness return) and the cause the school
+    entered for Ella Hart's absence."""
     return [
         Notification(
             kind=NotificationKind.SICKNESS,
@@ -378,7 +379,17 @@ def notifications() -> list[Notification]:
             made_at=datetime(2025, 10, 13, 15, 0, tzinfo=UTC),
             channel="email",
             reference="SICK-1009",
-        )
+        ),
+        # not a return: the cause of Ella Hart's absence as the school entered it
+        Notification(
+            kind=NotificationKind.ABSENCE_CAUSE,
+            school_id=SCHOOL_ID,
+            pupil_id=f"{SCHOOL_ID}:1003",
+            episode_start=date(2025, 11, 3),
+            made_at=datetime(2025, 11, 18, 9, 0, tzinfo=UTC),
+            channel="entered by the school",
+            reference="Family holiday abroad; leave refused",
+        ),
     ]
 
 

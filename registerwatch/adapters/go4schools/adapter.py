@@ -105,6 +105,9 @@ class Go4SchoolsAdapter:
         self._school: Any = _UNSET
         self._calendar: Any = _UNSET
         self._exposes_amendments: bool | None = None
+        # The day sync runs to (its as_of), told by sync before it pulls: the academic year of
+        # a sync with --as-of in an earlier year is that year, not the machine's.
+        self.sync_day: date | None = None
         # The calendar is one object, not a Batch: rows it could not read are kept here.
         self.calendar_quarantined: list[Quarantined] = []
 
@@ -252,7 +255,8 @@ class Go4SchoolsAdapter:
         return self._school  # type: ignore[no-any-return]
 
     def _current_year(self) -> str:
-        """The configured year, else the MIS's current one, else today's (in that order)."""
+        """The configured year, else the MIS's current one, else the year of the sync's day,
+        else today's (in that order)."""
         if self.academic_year is not None:
             return self.academic_year
         details = self._school_details() or {}
@@ -262,7 +266,7 @@ class Go4SchoolsAdapter:
                 return normalise_academic_year(current)
             except ValueError:
                 pass
-        return academic_year_of(date.today())
+        return academic_year_of(self.sync_day or date.today())
 
     def _year_for(self, day: date) -> str:
         return self.academic_year or academic_year_of(day)

@@ -15,17 +15,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import structlog
+
 from registerwatch.exports.la_common.building import build_return
 from registerwatch.exports.la_common.inputs import event_inputs
+from registerwatch.exports.la_deletion.completeness import missing_items
 from registerwatch.exports.la_deletion.render import KIND, render
 
 if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn
     from registerwatch.exports.registry import ExportRequest
 
-__all__ = ["KIND", "build", "render"]
+__all__ = ["KIND", "build", "missing_items", "render"]
+
+log = structlog.get_logger(__name__)
 
 
 def build(request: ExportRequest) -> list[RenderedReturn]:
     deletions = event_inputs(request, KIND, evidence_key="leaving_date", pupil_field="leaving_date")
-    return build_return(request, KIND, deletions, render)
+    # An incomplete record is refused, not queued: its LAR005 finding stays open and names what
+    # the MIS record lacks (completeness.py).
+    complete = [d for d in deletions if not missing_items(d.pupil)]
+    if len(complete) < len(deletions):
+        log.info(
+            "export.records_refused",
+            kind=KIND,
+            school_id=request.school.id,
+            refused=len(deletions) - len(complete),
+            reason="incomplete",
+        )
+    return build_return(request, KIND, complete, render)

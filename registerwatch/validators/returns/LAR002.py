@@ -172,6 +172,7 @@ class ContinuousAbsenceReturnDue(Rule):
                 due_text=due.isoformat() if due else "not computable: add the term dates",
                 evidence={
                     "kind": "irregular",
+                    "codes": sorted(s.continuous_absence_codes),
                     "sessions": len(marks),
                     "first": session_text(first),
                     "last": session_text(last),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from registerwatch.calendar import school_year_of
 from registerwatch.errors import CalendarError
+from registerwatch.exports.la_deletion.completeness import missing_items
 from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
@@ -45,6 +46,11 @@ class DeletionReturnMissing(Rule):
     is known (so a known future leaving date warns ahead) up to that day, an **error** after it.
     The schema holds no separate date the ground was met; the leaving date stands for it. The finding names no session (it is about the deletion): the leaving date is in its
     evidence.
+
+    A return lacking a parent the pupil normally lives with, or an emergency telephone number for
+    one (reg 13(4)(c)-(d)), is incomplete: the export refuses to queue it, and the finding says
+    what the MIS record lacks (``evidence.missing``) so the school completes it first (legal
+    review §3). A pupil no longer in the store is not judged.
 
     Exempt (reg 13(5), INFERRED from the 2016 regime): a pupil in the school's final year
     (``most_senior_nc_year``, default the highest NC year among the school's pupils) who leaves
@@ -86,6 +92,11 @@ class DeletionReturnMissing(Rule):
     fix_hint = "Make the deletion return to the LA and record it"
     settings_used = ("most_senior_nc_year", "returns_tracked_from")
 
+    INCOMPLETE = (
+        "Deletion return for pupil {pupil} (leaving date {leaving}) not made (due {due}); it "
+        "cannot be queued until the MIS record has {missing}"
+    )
+
     def exempt(self, ctx: ScanContext, pupil: Pupil, leaving: date, senior: str | None) -> bool:
         return (
             senior is not None
@@ -110,6 +121,7 @@ class DeletionReturnMissing(Rule):
                 for n in ctx.notifications_for(pupil.id, NotificationKind.DELETION)
             ):
                 continue
+            missing = missing_items(pupil)
             # no session: the finding is about the deletion, dated by its due day and evidence
             yield self.finding(
                 ctx,
@@ -118,8 +130,11 @@ class DeletionReturnMissing(Rule):
                 discriminator=f"left:{leaving.isoformat()}",
                 severity=deadline_severity(ctx, leaving),
                 leaving=leaving.isoformat(),
+                template=self.INCOMPLETE if missing else None,
+                missing="; ".join(missing),
                 evidence={
                     "leaving_date": leaving.isoformat(),
                     "deletion_ground": pupil.deletion_ground,
+                    **({"missing": missing} if missing else {}),
                 },
             )
