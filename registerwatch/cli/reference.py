@@ -186,7 +186,7 @@ def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.T
     else:
         out.print(f"config ok: {len(summary['schools'])} school(s); store {summary['store']}")
         # Warnings do not change the exit status: the config is valid, only doubtful.
-        for warning in summary["warnings"]:
+        for warning in settings.warnings():
             out.print(f"warning: {_escape(warning)}", highlight=False)
 
 

@@ -249,8 +249,10 @@ def arm(sim: Sim, fault: str) -> dict[str, Any]:
     path = MARKS_PATH[sim.vendor]
     if kind is FaultKind.SLOW:
         # The server sleeps longer than the client waits: a timeout, then a retry.
-        sim.app.faults.arm(kind, times=1, path=path, delay=1.0)
-        return {"timeout": (0.5, 0.3)}
+        # The margins are wide (a 1 s read timeout, a 2.5 s sleep) so that an ordinary answer on
+        # a loaded two-core machine is never mistaken for the fault.
+        sim.app.faults.arm(kind, times=1, path=path, delay=2.5)
+        return {"timeout": (1.0, 1.0)}
     if kind is FaultKind.EXPIRING_TOKENS:
         sim.app.faults.arm(kind, times=None)  # every token is good for one request only
     elif kind is FaultKind.CHANGING_PAGES and sim.vendor == "isams":
