@@ -17,7 +17,7 @@ One school's sync (``sync_school``):
    records holds its bookmark, so the same dates are pulled until the MIS serves them cleanly.
 
 ``sync_all`` runs every configured school: fetches run concurrently (a thread pool, at most
-``VENDOR_CONCURRENCY`` at a time per vendor), writes one school at a time (SQLite has one
+the vendor's ``FACTS.concurrency`` at a time per vendor), writes one school at a time (SQLite has one
 writer), and each school succeeds or fails on its own.
 
 Only ``cli.py`` prints; progress reaches it through the ``progress`` callback. Log events carry
@@ -25,7 +25,7 @@ school ids and counts, never pupil data.
 """
 
 from registerwatch.store import LedgerCheck
-from registerwatch.sync.run import VENDOR_CONCURRENCY, AdapterFactory, sync_all
+from registerwatch.sync.run import AdapterFactory, sync_all
 from registerwatch.sync.school import compare_mis_terms, sync_school
 from registerwatch.sync.summary import (
     RESOURCES,
@@ -45,7 +45,6 @@ from registerwatch.sync.window import full_pull_due, parse_bookmark, plan_window
 
 __all__ = [
     "RESOURCES",
-    "VENDOR_CONCURRENCY",
     "WINDOWED",
     "AdapterFactory",
     "EmptyPullError",

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 
 from registerwatch.adapters.base import Adapter
-from registerwatch.adapters.registry import build_adapter
+from registerwatch.adapters.registry import build_adapter, vendor_facts
 from registerwatch.calendar import LONDON
 from registerwatch.config import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import RegisterwatchError
@@ -27,17 +27,6 @@ from registerwatch.sync.summary import (
 )
 
 log = get_logger("registerwatch.sync")  # one logger name for the whole of sync
-
-# How many schools of one vendor are fetched at the same time. INFERRED: no vendor publishes a
-# per-customer concurrency limit; iSAMS throttles per key and Arbor and GO 4 Schools rate-limit
-# with 429s, so two at a time keeps a trust's nightly run well clear of them.
-# Change it here. A CTF school reads local files, so only the pool size limits it.
-VENDOR_CONCURRENCY: Mapping[str, int | None] = {
-    "arbor": 2,
-    "isams": 2,
-    "go4schools": 2,
-    "ctf": None,
-}
 
 
 # -- every school ------------------------------------------------------------------------------
@@ -60,7 +49,7 @@ def sync_all(
     """Sync every configured school (or only ``school_id``) into ``store``.
 
     ``as_of`` defaults to today in Europe/London. Each school is fetched concurrently (up to
-    ``[sync] concurrency``, at most ``VENDOR_CONCURRENCY`` per vendor) and written alone, in its
+    ``[sync] concurrency``, at most each vendor's ``FACTS.concurrency`` per vendor) and written alone, in its
     own transaction; a school that fails (bad credentials, an API that gives up, an empty pull)
     is recorded in the summary and the others go on. Raises ConfigError for an unknown
     ``school_id``.
@@ -70,9 +59,11 @@ def sync_all(
     sync = settings.sync
     write_lock = threading.Lock()
     progress_lock = threading.Lock()
+    # Each vendor's FACTS says how many of its schools may be fetched at once.
+    limits = {_vendor(s): vendor_facts(_vendor(s)).concurrency for s in schools}
     slots = {
         vendor: threading.BoundedSemaphore(limit) if limit else None
-        for vendor, limit in VENDOR_CONCURRENCY.items()
+        for vendor, limit in limits.items()
     }
 
     def emit(event: SyncEvent) -> None:
