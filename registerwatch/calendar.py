@@ -3,7 +3,7 @@
 Every deadline in the product is counted here; no rule counts weekdays itself.
 
 A school day is a weekday inside a term that is not an England bank holiday and not a whole-day
-closure (DESIGN §4). A day with one session closed is still a school day with one session. A
+closure. A day with one session closed is still a school day with one session. A
 school week is a Monday-to-Sunday week with at least one school session (the penalty-notice
 threshold's definition, WTISA National Framework, SECONDARY).
 """

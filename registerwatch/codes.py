@@ -1,6 +1,6 @@
 """National attendance codes: the 2024 table and the legacy 2006 codes, as data.
 
-Sources (see ../shared/reference/dfe-rules-formats.md §1.3 and §2):
+Sources:
 - The codes and their categories are set out in The School Attendance (Pupil Registration)
   (England) Regulations 2024 (SI 2024/208) reg 10 and WTISA (August 2024) chapter 6. Present and
   Table 2 codes are VERIFIED; the rest are SECONDARY (LA and vendor copies of the table).
@@ -496,7 +496,7 @@ NOT_POSSIBLE_CODES = frozenset(c.code for c in CODES_2024 if not c.possible)
 # (SI 2024/208 reg 13, rule LAR001 and the la-sickness return read it from here).
 ILLNESS_CODE = "I"
 
-# SECONDARY (reference §1.3: One/Capita documentation, onepublications.com/?p=8857): the single
+# SECONDARY (One/Capita documentation, onepublications.com/?p=8857): the single
 # characters MIS products write in a CTF AttendanceMarks string for the 2024 two-character codes.
 # Only these three are documented; Y1-Y7 have no known single-character form. The CTF importer
 # (adapters/ctf) decodes with this table and the CTF return (exports/ctf) encodes with its
@@ -510,7 +510,7 @@ CTF_SINGLE_CHARACTER_CODES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-# VERIFIED from code (Follett, reference §4): a date not in session is written "##" in a CTF marks
+# VERIFIED from code (Follett): a date not in session is written "##" in a CTF marks
 # string. The same character is the national code for a planned closure, and a CTF gives no way
 # to tell the two apart (every weekend is "##" too), so "#" read from a CTF never becomes a mark.
 CTF_NOT_IN_SESSION = "#"

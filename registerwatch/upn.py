@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# The 23 letters the DfE uses; I, O and S are left out (reference §6).
+# The 23 letters the DfE uses; I, O and S are left out.
 ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
 
 _DIGITS = "0123456789"
@@ -25,7 +25,7 @@ _LENGTH = 13
 
 LetterValue = Literal["alphabet-index", "zero"]
 
-# CONFLICT (reference §6, conflict 1; summary item 5): how a letter in position 13 (a temporary
+# CONFLICT (sources disagree): how a letter in position 13 (a temporary
 # UPN) counts towards the check letter.
 #   "alphabet-index": its index in ALPHABET (A=0 ... Z=22). python-stdnum and dfeqa do this, and
 #       the reference remembers (MEMORY, not yet checked) the DfE UPN guide using the same table.

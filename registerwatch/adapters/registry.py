@@ -12,11 +12,12 @@ does not import the HTTP adapters.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from registerwatch.adapters.base import Adapter
+from registerwatch.adapters.base import Adapter, VendorFacts
 from registerwatch.config import (
     VENDOR_CREDENTIALS,
     MisSettings,
@@ -125,6 +126,22 @@ _BUILDERS: dict[Vendor, Callable[..., tuple[Callable[..., Adapter], dict[str, An
 }
 
 
+# Where each vendor declares its FACTS: importing it does not import the other vendors.
+_FACTS_MODULES: dict[Vendor, str] = {
+    Vendor.ARBOR: "registerwatch.adapters.arbor.client",
+    Vendor.ISAMS: "registerwatch.adapters.isams.client",
+    Vendor.GO4SCHOOLS: "registerwatch.adapters.go4schools.client",
+    Vendor.CTF: "registerwatch.adapters.ctf.adapter",
+}
+
+
+def vendor_facts(vendor: Vendor | str) -> VendorFacts:
+    """The vendor's declared facts (auth, paging, capabilities, codes, concurrency)."""
+    facts = importlib.import_module(_FACTS_MODULES[Vendor(vendor)]).FACTS
+    assert isinstance(facts, VendorFacts)
+    return facts
+
+
 def build_adapter(
     school: SchoolSettings,
     sync: SyncSettings,
@@ -150,4 +167,10 @@ def build_adapter(
     return factory(**kwargs)
 
 
-__all__ = ["CONNECT_TIMEOUT_SECONDS", "HTTP_OPTIONS", "build_adapter", "credential_hint"]
+__all__ = [
+    "CONNECT_TIMEOUT_SECONDS",
+    "HTTP_OPTIONS",
+    "build_adapter",
+    "credential_hint",
+    "vendor_facts",
+]

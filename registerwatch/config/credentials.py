@@ -17,7 +17,7 @@ from registerwatch.config.types import Problem
 from registerwatch.errors import CredentialError
 from registerwatch.schema.models import Vendor
 
-# Which credentials each vendor's API takes (reference/mis-apis.md): Arbor HTTP Basic; iSAMS
+# Which credentials each vendor's API takes: Arbor HTTP Basic; iSAMS
 # OAuth2 client credentials (REST) or an API key (Batch XML); GO 4 Schools a bearer key; a CTF
 # is a file and needs none. Each tuple is one complete alternative.
 VENDOR_CREDENTIALS: dict[Vendor, tuple[tuple[str, ...], ...]] = {

@@ -40,7 +40,7 @@ SessionKey = tuple[str, date, Session]  # (pupil id, date, session)
 CODES_2024_ORDER: tuple[str, ...] = tuple(c.code for c in CODES_2024)
 _CODES_2024 = frozenset(CODES_2024_ORDER)
 
-# Reference §6 (VERIFIED: python-stdnum, MTC, dfeqa): a check letter from the 23-letter alphabet,
+# The UPN's shape (VERIFIED: python-stdnum, MTC, dfeqa): a check letter from the 23-letter alphabet,
 # 11 digits (LA, establishment, year, serial), then a digit or a letter (temporary UPN). The check
 # letter itself is rule UPN001's business, not the return's.
 UPN_FORMAT = re.compile(rf"[{ALPHABET}][0-9]{{11}}[0-9{ALPHABET}]")
@@ -204,7 +204,7 @@ def unmarked_sessions(
 
 def invalid_marks(marks: Iterable[Mark]) -> list[Mark]:
     """Marks a 2024-code return cannot carry: a code outside the 2024 table (a legacy 2006 code
-    such as H, which stopped being valid on 19 August 2024, reference §1.3), or a 2024 code on a
+    such as H, which stopped being valid on 19 August 2024), or a 2024 code on a
     date before it was valid (C1 in July 2024). Codes common to both tables (/, I, ...) are fine
     on either side of the change."""
     return [m for m in marks if m.code not in _CODES_2024 or not valid_on(m.code, m.date)]

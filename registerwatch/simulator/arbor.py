@@ -1,6 +1,6 @@
 """An Arbor-style REST v2 API over a generated school, with vendor-shaped faults.
 
-What is OBSERVED and what is INFERRED follows ../shared/reference/mis-apis.md §1 and §10.1:
+What is OBSERVED (in public sources) and what is INFERRED:
 
 OBSERVED (official PHP SDK ``arbor-education/sis-sdk-php``, integrator code):
   - ``/rest-v2/`` paths with dashed lower-case plurals (the SDK's CamelCase ``/rest-v2/Students``
@@ -69,14 +69,14 @@ API_ROOT = "rest-v2"
 AMENDMENTS = "attendance-record-amendments"  # INFERRED resource: no vendor documents one
 
 DEFAULT_PAGE_SIZE = 100  # INFERRED
-MAX_PAGE_SIZE = 1000  # INFERRED: a larger page-size is clamped to this (mis-apis §10.1)
+MAX_PAGE_SIZE = 1000  # INFERRED: a larger page-size is clamped to this
 ARBOR_DATETIME = "%Y-%m-%d %H:%M:%S"  # OBSERVED (SDK Query formats DateTime values this way)
 BASELINE_REVISION = 1  # INFERRED: the revision every record the school started with carries
 
 # national code -> (AttendanceMark id, Arbor code). INFERRED: the SDK example retrieves marks
 # ``PRESENT`` and ``LATE`` by symbolic id; the other ids are invented in the same style. The
 # 2024 two-character codes C1 C2 J1 are stored as single characters, as some MIS products do
-# (DESIGN §3), so the adapter's alias table is exercised. Legacy-only codes keep their letter.
+# , so the adapter's alias table is exercised. Legacy-only codes keep their letter.
 ATTENDANCE_MARKS: dict[str, tuple[str, str]] = {
     "/": ("PRESENT", "/"),
     "\\": ("PRESENT_PM", "\\"),
@@ -771,7 +771,7 @@ class ArborApp(VendorApp):
     def _item(self, request: Request, resource: str, ident: str) -> Response:
         kind = KINDS[resource]
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path):
-            return Response.json({})  # no access: a silent empty object (mis-apis §1.2)
+            return Response.json({})  # no access: a silent empty object (OBSERVED in Arbor's SDK)
         items = (
             self._records(stale=False)
             if resource == "attendance-records"

@@ -99,7 +99,7 @@ BREACH_YEARS: dict[str, frozenset[str]] = {
 }
 ADMISSION_SHARE = 0.012
 LEAVER_SHARE = 0.012
-DELETION_GROUNDS = (  # reg 9(1) grounds (SECONDARY short titles, reference §1.6)
+DELETION_GROUNDS = (  # reg 9(1) grounds (SECONDARY short titles)
     ("9(1)(a)", "Registered at another school"),
     ("9(1)(g)", "No longer lives within reasonable distance"),
     ("9(1)(f)", "Parent notified: education otherwise than at school"),

@@ -44,7 +44,7 @@ from registerwatch.upn import ALPHABET
 
 AM, PM = Session.AM, Session.PM
 UNAUTHORISED = frozenset("GNOU")
-PENALTY_CODES = frozenset("GOU")  # WTISA as quoted by Wenlock 5.2 (rule-corrections.md §1)
+PENALTY_CODES = frozenset("GOU")  # WTISA as quoted by Wenlock 5.2
 
 # Rolling windows, in school weeks, ending with the week of the last school day before as_of.
 PENALTY_WINDOW_WEEKS = 10  # ATT001 (SI 2024/210, WTISA national framework: SECONDARY)
@@ -458,7 +458,7 @@ def place_breaches(
     expect("LAR002", p, ids[0], ids[-1], note="10 school days of G")
 
     # LAR003: ten school days of N the school never resolved (the reason is still unknown: O
-    # is not "reason unknown" by default, rule-corrections.md §1); the continuous-absence return
+    # is not "reason unknown" by default); the continuous-absence return
     # was made but no CME referral. The N past their fifth school day are MRK001's too.
     # LAR003-referred: the same run resolved to O after 5 school days, return and referral made.
     for role, referred in (("LAR003", False), ("LAR003-referred", True)):

@@ -1,6 +1,6 @@
 """A GO 4 Schools-style API ("customer v1") over a generated school, with vendor-shaped faults.
 
-What is OBSERVED and what is INFERRED follows ../shared/reference/mis-apis.md §3 and §10.3:
+What is OBSERVED (in public sources) and what is INFERRED:
 
 OBSERVED (official doc excerpt, ArchwayTrust/Education-G4S-APISync, afsarchowdhury/g4sr):
   - base path ``/customer/v1``, ``Authorization: Bearer {key}``, per-school key;
@@ -15,12 +15,12 @@ OBSERVED (official doc excerpt, ArchwayTrust/Education-G4S-APISync, afsarchowdhu
 INFERRED (a design choice for this simulator, never a fact about the vendor):
   - the error body ``{"error": message, "status": code}`` and collection-key casing;
   - the page size; the single-character encodings ``<`` ``>`` ``?`` for C1 C2 J1 (One/Capita's
-    mapping, dfe-rules-formats.md §1.3) and the school aliases in ``ALIASES``;
+    mapping) and the school aliases in ``ALIASES``;
   - ``day_type_code`` values (``DAY_TYPES``) and that the calendar lists term weekdays only;
   - the meaning of ``student_education_attributes`` codes (``ATTRIBUTES``);
   - the whole amendment history resource (``AMENDMENTS_PATH``): no vendor publishes one.
   - register-taking events are NOT served: GO 4 Schools exposes no register-taken time or taker
-    (mis-apis.md §9, NOT FOUND), so neither does this simulator.
+    (no public documentation describes one), so neither does this simulator.
 
 Vendor-shaped faults, armed through ``faults`` (``FaultInjector``) like every simulator:
   EMPTY_PERMISSION  200 with an empty list (a module the key may not read)
@@ -62,10 +62,10 @@ CURSOR_MODES: tuple[str, ...] = ("repeat", "backwards", "missing")
 # -- the attendance code table (INFERRED layout; the codes themselves are national) -------------
 
 # INFERRED for G4S, SECONDARY for MIS generally: vendors store the 2024 two-character codes as
-# single characters; One/Capita uses these three (dfe-rules-formats.md §1.3).
+# single characters; One/Capita uses these three.
 VENDOR_ENCODINGS: dict[str, str] = {"C1": "<", "C2": ">", "J1": "?"}
 
-# INFERRED: school-defined aliases hanging off a code (mis-apis §10.3 shows L -> "L1 Late - bus").
+# INFERRED: school-defined aliases hanging off a code (e.g. L -> "L1 Late - bus").
 # Some are sub-reasons (L1), some lower-case variants (i, n, c1), and some are the 2024 codes
 # recorded as an alias of an older code (C1 under C, J1 under legacy J) by schools that set them
 # up before the vendor added its own encodings. national code -> [(alias_code, alias_label)]
@@ -169,7 +169,7 @@ class Corruption:
 
 
 def _error(status: int, message: str) -> Response:
-    # INFERRED body shape: the docs give the messages, not the envelope (mis-apis §3.2).
+    # INFERRED body shape: the docs give the messages, not the envelope.
     return Response.json({"error": message, "status": status}, status=status)
 
 

@@ -1,6 +1,6 @@
 """An iSAMS-style MIS on loopback: OAuth2 + REST students, and the Batch XML API.
 
-Shapes follow ``reference/mis-apis.md`` §2 and §10.2. OBSERVED: the token endpoint, REST
+OBSERVED in public sources (iSAMS developer docs and integrators' clients): the token endpoint, REST
 ``page``/``totalPages``/``totalCount``, the Batch URL with ``apiKey`` in the query, the
 ``<Filters>`` request, the ``<iSAMS>`` document, the ``<Message>`` error bodies (byte for byte
 in the recorded examples' shape: an ``encoding="utf-16"`` declaration over ASCII bytes), the
@@ -17,7 +17,7 @@ Routes:
        (GET with no body runs every method allocated to the key, as iSAMS does; OAuth keys:
        apiKey=<client id> with a Bearer token)
 
-Registers are not served: iSAMS exposes no register-taking events (mis-apis §9: NOT FOUND).
+Registers are not served: iSAMS exposes no register-taking events (none is publicly documented).
 
 RegistrationStatus rows: one per mark, at the school's register time for the session (local
 time, no session flag); present marks (``/``, ``\\``, ``L``) by ``PresentCode`` id, the rest by
@@ -331,7 +331,7 @@ class IsamsApp(VendorApp):
         return [by_id[i] for i in self._pupil_order]
 
     def _student_json(self, pupil: Pupil) -> dict[str, Any]:
-        # REST yearGroup is a number (mis-apis §10.2); "R" or "N1" stay text.
+        # REST yearGroup is a number; "R" or "N1" stay text.
         year: int | str | None = pupil.nc_year
         if pupil.nc_year is not None and pupil.nc_year.isdigit():
             year = int(pupil.nc_year)
@@ -715,7 +715,7 @@ class IsamsApp(VendorApp):
             "Registered": "1" if row.registered else "0",
             "PresentCode": str(present),
             "Code": row.code if row.registered and not present else None,
-            # INFERRED extras (mis-apis §10.2): present only when there is something to say.
+            # INFERRED extras: present only when there is something to say.
             "MinutesLate": None if row.minutes_late is None else str(row.minutes_late),
             "Comment": row.comment,
             "LastUpdated": _local_naive(row.last_updated),

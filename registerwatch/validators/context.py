@@ -111,7 +111,7 @@ class ScanContext:
     ``exposes_registers``: the MIS gives register records (opened / completed); without them
     REG001 and REG003 cannot run. ``exposes_amendments``: the MIS gives its own amendment records;
     without them AMD002 cannot tell a recorded change from an unrecorded one. It defaults to
-    False because no vendor is known to expose an attendance audit publicly (mis-apis.md §9): a
+    False because no vendor is known to expose an attendance audit publicly: a
     scan that forgot to say so gets one "could not check" notice, not an error per change.
     ``exposes_social_worker``: pupils carry the has-a-social-worker flag; without it ATT005
     says once that it could not check, rather than silently finding nothing.
@@ -404,3 +404,12 @@ class ScanContext:
         )
         records.setdefault("school_id", school_calendar.school_id)
         return cls(calendar=school_calendar, as_of=as_of, **records)
+
+
+def tracked_from(ctx: ScanContext) -> date:
+    """Admissions, leavers and episodes before this day are not tracked (returns_tracked_from,
+    default 1 August of the first school year the calendar configures). Not the current school
+    year: a July leaver's missing return must not vanish on 1 August."""
+    if ctx.settings.returns_tracked_from is not None:
+        return ctx.settings.returns_tracked_from
+    return school_year_bounds(school_year_of(ctx.calendar.first_day))[0]

@@ -63,7 +63,7 @@ def classify_all_sessions(codes: frozenset[str]) -> Classifier:
     (or Y4) and at least one does; a day whose open sessions are all Y4 (the whole site closed
     unexpectedly: no session was held) is skipped; any other code breaks the run, the pupil's
     own not-possible codes included (D at another school, X, Q, Y1-Y3, Y5-Y7, a partial '#'):
-    only whole-school non-school days are skipped (legal review §1 LAR002; 2006 reg 12(2)(a)).
+    only whole-school non-school days are skipped (2006 reg 12(2)(a)).
     Returns the kind and the sessions that counted."""
 
     def classify(

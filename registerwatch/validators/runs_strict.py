@@ -5,7 +5,7 @@ X...): right for statistics, wrong where the run is about the pupil (20 days of 
 deletion, a suspension, a new pupil who never arrived): a day the pupil could not come because
 the LA's transport failed (Y1), or spent at another school (D), is not a day of that absence.
 Here only a whole-school unexpected closure (Y4 on every open session, as the calendar has it)
-is skipped; any other code ends the run (rule-corrections §1, LAR002 runs).
+is skipped; any other code ends the run.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Every setting where the law or guidance is ambiguous, with the default the reference supports.
 
 One model, so that a school (or a corrected reading of the law) changes a number here and every
-rule follows. The evidence for each default is in ``../shared/reference/dfe-rules-formats.md``;
-each field says how firm it is (VERIFIED / SECONDARY / INFERRED) and where it comes from.
+rule follows. Each field says how firm its default is (VERIFIED / SECONDARY / INFERRED) and where it
+comes from.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class RuleSettings(BaseModel):
         default=10,
         ge=1,
         description="Consecutive school days with the reason unknown (N/O) before a children "
-        "missing education referral. SECONDARY (reference §1.7; seed policies).",
+        "missing education referral. SECONDARY (seed policies).",
     )
     cme_codes: CodeSet = Field(
         default=frozenset({"N"}),
@@ -291,31 +291,30 @@ class RuleSettings(BaseModel):
         description="ATT006: the consecutive school day of one suspension or exclusion from "
         "which alternative provision must be arranged, so E is no longer the right code. "
         "VERIFIED in DfE's attendance technical guidance ('Authorised excluded': 'from the sixth "
-        "consecutive day', shared/data/dfe-attendance-tech-guidance-reasons.csv); the "
+        "consecutive day', DfE attendance technical guidance, absence reasons table); the "
         "regulations behind it were not read.",
     )
     deletion_absence_school_days: int = Field(
         default=20,
         ge=1,
         description="LAR006: continuous school days of unauthorised absence that ground 9(1)(i) "
-        "needs. SECONDARY: reg 9(1)(i) short title (Torbay LA form, reference §1.6); Local "
-        "Government Lawyer (rule-corrections §2).",
+        "needs. SECONDARY: reg 9(1)(i) short title (Torbay LA form); Local "
+        "Government Lawyer.",
     )
     deletion_absence_codes: CodeSet = Field(
         default=frozenset({"G", "N", "O"}),
         description="LAR006: codes that count as a day of that absence (U is a pupil in school, "
-        "late). SECONDARY: rule-corrections §2.",
+        "late). SECONDARY (LA guidance).",
     )
     deletion_absence_grounds: frozenset[str] = Field(
         default=frozenset({"9(1)(i)"}),
         description="LAR006: reg 9 grounds meaning 20 continuous school days of unauthorised "
-        "absence, in the form the deletion return writes them. SECONDARY (reference §1.6).",
+        "absence, in the form the deletion return writes them. SECONDARY.",
     )
     deletion_new_school_grounds: frozenset[str] = Field(
         default=frozenset({"9(1)(a)"}),
         description="LAR006: reg 9 grounds meaning the pupil is registered at another school, "
-        "which need the new school recorded (reg 8(3); Sevenoaks 3.14). SECONDARY (reference "
-        "§1.6).",
+        "which need the new school recorded (reg 8(3); Sevenoaks 3.14). SECONDARY.",
     )
     attendance_triggers: tuple[AttendanceTrigger, ...] = Field(
         default=(),

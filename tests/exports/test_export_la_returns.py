@@ -26,6 +26,7 @@ from test_export_la_fixtures import (
     school_settings,
 )
 
+from registerwatch.deletion_grounds import parse_deletion_ground
 from registerwatch.errors import ExportValidationError
 from registerwatch.exports.base import (
     RenderedReturn,
@@ -39,7 +40,6 @@ from registerwatch.exports.la_common import (
     notification_for,
 )
 from registerwatch.exports.la_common.inputs import AbsenceEpisode, ReturnHeader
-from registerwatch.exports.la_common.reference import parse_deletion_ground
 from registerwatch.exports.registry import LA_RETURNS, RETURN_MODULES, builder
 from registerwatch.schema import NotificationKind, Pupil, Session, SessionRef
 from registerwatch.simulator.generate import generate_school

@@ -684,7 +684,7 @@ def test_syncing_past_the_configured_terms_fails_naming_the_missing_year():
     from registerwatch.calendar import SchoolCalendar
     from registerwatch.errors import CalendarError
     from registerwatch.schema import Calendar, Term
-    from registerwatch.sync import _require_terms_for
+    from registerwatch.sync.window import _require_terms_for
 
     calendar = SchoolCalendar(
         Calendar(school_id="oakfield", terms=[Term(start=date(2025, 9, 3), end=date(2026, 7, 22))])

@@ -1,6 +1,6 @@
 """``ArborAdapter``: the Adapter protocol over an Arbor-style REST v2 school.
 
-What it reads (paths INFERRED where mis-apis.md §1.5 says so; see docs/adapters/arbor.md):
+What it reads (paths INFERRED where docs/adapters/arbor.md says so):
 
 - pupils: ``students`` + each student's ``person``; ``upn-assignments``,
   ``academic-level-memberships``, ``registration-form-memberships``,

@@ -1,6 +1,6 @@
 """The Arbor-style REST v2 client: Basic auth, error envelopes, page-number paging, href stubs.
 
-Transport facts are OBSERVED in Arbor's PHP SDK (mis-apis.md §1.2 to §1.4) unless marked INFERRED:
+Transport facts are OBSERVED in Arbor's PHP SDK unless marked INFERRED:
 ``/rest-v2/`` paths, HTTP Basic with per-application credentials, ``{"<lcfirst plural>": [...]}``
 lists with no total and no next link (``page-number`` / ``page-size``; a short page ends the
 list), ``{"entityType", "href"}`` stubs for related objects, and the error envelope
@@ -34,7 +34,7 @@ from registerwatch.errors import FatalApiError, RetriableApiError
 
 API_ROOT = "rest-v2"
 DEFAULT_PAGE_SIZE = 200
-# INFERRED (mis-apis §10.1): Arbor clamps a larger page-size. A clamped page would look short
+# INFERRED: Arbor clamps a larger page-size. A clamped page would look short
 # and end the list early, silently, so the client never asks for more than this.
 MAX_PAGE_SIZE = 1000
 

@@ -5,7 +5,7 @@ that into a ``Quarantined`` entry, so one bad record never stops the run). Relat
 as ``{"entityType", "href"}`` stubs; a stream resolves them through the client, which fetches
 each href once per run.
 
-Property names are OBSERVED in Arbor's SDK models (mis-apis.md §1.5) unless marked INFERRED.
+Property names are OBSERVED in Arbor's SDK models unless marked INFERRED.
 Reasons never quote a pupil's personal data (names, UPN, date of birth): quarantine entries end
 up in reports and logs.
 """

@@ -49,6 +49,11 @@ class VendorFacts:
     code_aliases: Mapping[str, str] = field(default_factory=dict)
     # Names the secrets to check in an error message when no config-derived hint is given.
     credential_hint: str = "the MIS credentials"
+    # How many of this vendor's schools sync fetches at the same time (None: no limit beyond
+    # the pool). INFERRED for every REST vendor: none publishes a per-customer concurrency
+    # limit, but iSAMS throttles per key and Arbor and GO 4 Schools answer bursts with 429s,
+    # so two at a time keeps a trust's nightly run well clear of them.
+    concurrency: int | None = 2
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ FACTS = VendorFacts(
     ),
     code_aliases=VENDOR_SINGLE_CHARACTER_CODES,
     credential_hint="the CTF path",
+    concurrency=None,  # local files: only the pool size limits it
 )
 
 

@@ -2,8 +2,8 @@
 
 The string holds **two characters per calendar date**, AM then PM, starting at
 ``<AttendanceStartDate>`` and running day by day (weekends and holidays included). This is how
-Follett Aspen's ``DfEAttendance.getAttendanceMarks()`` builds it (reference
-dfe-rules-formats.md §4, VERIFIED from code); the CTF 25 specification itself was not available.
+Follett Aspen's ``DfEAttendance.getAttendanceMarks()`` builds it
+(VERIFIED from code); the CTF 25 specification itself was not available.
 
 One character per session cannot hold the multi-character 2024 codes (C1, C2, J1, Y1-Y7), so MIS
 vendors write a single internal character for them. That table is

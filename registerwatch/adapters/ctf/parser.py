@@ -1,6 +1,6 @@
 """Reading one Common Transfer File (CTF) into the common schema.
 
-No CTF 25 specification or XSD was available (reference dfe-rules-formats.md §4): element names
+No CTF 25 specification or XSD was publicly available: element names
 come from exporters' code (DfE GIAP and MTC, Follett Aspen). Where writers disagree the names are
 listed together below, canonical first, so one tuple changes when the specification is read.
 
@@ -36,7 +36,7 @@ log = structlog.get_logger("registerwatch.adapters.ctf")
 
 LONDON = ZoneInfo("Europe/London")
 
-# -- element names (reference §4 and its conflicts summary, item 3) ----------------------------
+# -- element names ----------------------------
 
 ROOT_ELEMENT = "CTfile"
 # VERIFIED: DfE GIAP, MTC and Follett write CTFversion; SECONDARY: One's documentation shows

@@ -1,6 +1,6 @@
 """The GO 4 Schools adapter: what sync asks of a GO 4 Schools-style MIS (the Adapter protocol).
 
-What it can and cannot give (mis-apis §3, §9):
+What it can and cannot give:
 - pupils: ``students`` + ``students/education-details`` for one academic year;
 - marks: one request per date (plus its cursor pages) — only weekdays are asked, or the dates
   sync passes (its school days);
@@ -352,7 +352,7 @@ class Go4SchoolsAdapter:
         empty: list[date],
         batch: Batch[Mark],
     ) -> None:
-        """A 200 with an empty list is how a missing permission looks (mis-apis §8): fail when
+        """A 200 with an empty list is how a missing permission looks: fail when
         every school day is empty; warn for single empty school days (sync re-pulls them)."""
         if not empty:
             return

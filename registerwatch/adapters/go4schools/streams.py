@@ -3,8 +3,8 @@
 Every stream has its path (relative to ``academic-years/{year}/``), its keys, and one
 ``to_schema()``; a record that will not map raises InvalidRecord inside ``to_schema`` and
 becomes a ``Quarantined`` entry (resource, record_ref, field, reason) — never an exception that
-stops the run. No stream has a replication key: GO 4 Schools has no modified-since (mis-apis
-§3), so sync re-pulls a trailing window of dates and diffs.
+stops the run. No stream has a replication key: GO 4 Schools has no modified-since
+filter, so sync re-pulls a trailing window of dates and diffs.
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ class SessionMarksStream:
             if late is not None
             else None,
             comment=_text(record.get("session_notes")),
-            # G4S gives no time or author for a mark (mis-apis §3.3): recorded_at stays None.
+            # G4S gives no time or author for a mark (OBSERVED in the vendor docs): recorded_at stays None.
             source_ref=f"go4schools:session-mark:{day.isoformat()}:{student_id}:{session.value}",
         )
 
@@ -415,7 +415,7 @@ class SessionMarksStream:
 class AmendmentsStream:
     """INFERRED: ``attendance/student-session-mark-amendments/date/{date}``.
 
-    No vendor publishes an amendment audit (mis-apis §9); this is the simulator's G4S-style
+    No vendor publishes an amendment audit; this is the simulator's G4S-style
     design: per session date, ``has_more`` + ``cursor`` (the amendment id), codes by id as on
     marks, ``amended_at`` in UK local time without an offset, ``amended_by_role`` as the
     position. Missing fields stay None: the validator, not the parser, decides they are a breach.

@@ -13,7 +13,7 @@ Which API serves what:
 - amendments: Batch ``Registration_GetRegistrationAudit``, an INFERRED resource; a key without
   it means the MIS exposes no amendment records (``exposes_amendments`` is then False).
 - calendar: Batch ``School_GetSchoolTerms`` (terms only).
-- registers: none. iSAMS exposes no register-taking events or saved times (mis-apis §9: NOT
+- registers: none. iSAMS exposes no register-taking events or saved times (none is publicly
   FOUND), so ``registers()`` is always empty and ``exposes_registers`` is False: the REG rules
   that need a register's completion time cannot be checked for an iSAMS school.
 """
@@ -142,7 +142,7 @@ class IsamsAdapter:
         batch.requests = self.client.request_count - before
         if not batch.records and not batch.quarantined:
             # A school with nobody on roll is not plausible; an empty 200 is how a missing
-            # permission looks (mis-apis §8), so say so instead of "syncing" an empty school.
+            # permission looks, so say so instead of "syncing" an empty school.
             raise PermissionGapError(
                 f"school {self.school_id!r}: iSAMS returned no pupils from "
                 f"{'/api/students' if self.client.has_rest else BatchPupilsStream.method} — the "
@@ -222,7 +222,7 @@ class IsamsAdapter:
                     count=len(outside),
                 )
             result.records.extend(m for m in rows.records if first <= m.date <= last)
-        # iSAMS repeats rows for one pupil and session (mis-apis §8); the shared, tested rule
+        # iSAMS repeats rows for one pupil and session; the shared, tested rule
         # keeps the latest-recorded one, else the last in the feed.
         total = len(result.records)
         result.records = sorted(

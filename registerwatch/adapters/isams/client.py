@@ -1,7 +1,7 @@
 """The iSAMS client: OAuth2 tokens or an API key, REST paging, the Batch XML API, and failure
 classification (including the XML ``<Message>`` error bodies the Batch API returns).
 
-Vendor facts are from ``reference/mis-apis.md`` §2 and §10.2:
+Vendor facts (OBSERVED in iSAMS's public docs and integrators' clients unless marked):
 
 - REST: ``POST /auth/connect/token`` (client credentials) gives a Bearer token; ``GET
   /api/students?page=N`` answers ``{"students": [...], "page", "totalPages", "totalCount"}``
@@ -207,7 +207,7 @@ def element_record(element: etree._Element) -> dict[str, Any]:
 def filters_document(
     methods: Sequence[str], registration: Mapping[str, tuple[date, date]] | None = None
 ) -> bytes:
-    """A ``<Filters>`` body in the officially documented form (mis-apis §2.3)."""
+    """A ``<Filters>`` body in the officially documented form."""
     root = etree.Element("Filters")
     to_run = etree.SubElement(root, "MethodsToRun")
     for method in methods:

@@ -5,7 +5,7 @@ Records arrive as flat mappings: REST JSON objects as they are, Batch XML elemen
 record that will not map; ``map_records`` turns that into a ``Quarantined`` entry so one bad
 record never stops the run.
 
-Field names are OBSERVED (mis-apis §2) unless a comment says INFERRED.
+Field names are OBSERVED in iSAMS's public docs unless a comment says INFERRED.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ class MarksStream(Stream[Mark]):
     A row names its code either by ``Code`` (an absence code letter) or by ``PresentCode`` (an
     id into the school's present-code table, read from ``Registration_GetPresentCodes``);
     ``Code`` wins when both are set. ``MinutesLate``, ``Comment`` and ``LastUpdated`` are
-    INFERRED optional children (mis-apis §10.2), read when present.
+    INFERRED optional children, read when present.
     """
 
     school_id: str
@@ -303,7 +303,7 @@ class MarksStream(Stream[Mark]):
     method: ClassVar[str] = "Registration_GetRegistrationStatus"
     filter_name: ClassVar[str] = "RegistrationStatus"
     section: ClassVar[str] = "RegistrationManager/RegistrationStatuses"
-    # The natural key (mis-apis §10.2); rows repeat it on purpose, so dedupe_marks decides.
+    # The natural key; rows repeat it on purpose, so dedupe_marks decides.
     keys: ClassVar[tuple[str, ...]] = ("PupilId", "RegistrationDateTime")
     ref_keys: ClassVar[tuple[str, ...] | None] = ("@Id",)
 
@@ -330,7 +330,7 @@ class MarksStream(Stream[Mark]):
         iSAMS schools may run more registration periods than the two statutory ones (boarding
         roll-calls in the evening, lesson registers). The session's register is the first period
         of the session: "the first registration after 12:00 is treated as the PM registration"
-        (Access Group, mis-apis §2.4); likewise the first of the morning is the AM one. Later
+        (Access Group); likewise the first of the morning is the AM one. Later
         periods are ignored, not quarantined. Rows without a readable pupil or time are kept so
         that ``to_schema`` quarantines them with the field named. The filter recognises the very
         record objects it was built from.
@@ -461,7 +461,7 @@ class PresentCodesStream(Stream[PresentCode]):
 
 @dataclass
 class AmendmentsStream(Stream[Amendment]):
-    """INFERRED: no vendor documents an attendance audit (mis-apis §9). The simulator serves
+    """INFERRED: no vendor documents an attendance audit. The simulator serves
     one in iSAMS style as Batch ``Registration_GetRegistrationAudit`` →
     ``<RegistrationManager><RegistrationAudits><RegistrationAudit Id>`` with ``PupilId``,
     ``RegistrationDateTime``, ``OriginalCode``, ``AmendedCode``, ``Reason``,

@@ -1,6 +1,6 @@
 """Render the school census attendance items for one school and one census term.
 
-Structure (reference dfe-rules-formats.md §5, VERIFIED from code, Follett SchoolCensusExport):
+Structure (VERIFIED from code, Follett SchoolCensusExport):
 ``Pupil/Attendance/TermlyAttendance/{SessionsPossible, SessionsAuthorised, SessionsUnauthorised,
 SessionDetails/SessionDetail/{AttendanceReason, AbsenceSessions}}``, and for the summer term also
 ``SummerHalfTerm2Attendance`` of the same shape. Follett drops the authorised and unauthorised

@@ -1,6 +1,6 @@
 """Census attendance terms: which dates each term's absence covers.
 
-Reference dfe-rules-formats.md §5 (VERIFIED, DfE repository and the pupil-absence methodology):
+VERIFIED from the DfE repository and the pupil-absence methodology:
 the census collects absence one term in arrears, over fixed date ranges that do not follow any
 school's own term dates:
 

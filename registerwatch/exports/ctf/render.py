@@ -1,6 +1,6 @@
 """Render the attendance block of a Common Transfer File (CTF) for one school.
 
-No CTF 25 specification or XSD was available (reference dfe-rules-formats.md §4); every element
+No CTF 25 specification or XSD was publicly available; every element
 name here is one the CTF importer (``registerwatch.adapters.ctf``) reads, taken from exporters'
 code (VERIFIED from code: DfE GIAP for the header and pupil identity, Follett Aspen for the
 attendance block)::
@@ -20,7 +20,7 @@ characters MIS vendors use (SECONDARY, One/Capita: C1 ``<``, C2 ``>``, J1 ``?``)
 ``codes.CTF_SINGLE_CHARACTER_CODES`` (the table the CTF importer decodes with), so a file written
 here imports back unchanged.
 
-Y1-Y7 have no known single character (reference §4, unresolved). They are not possible sessions,
+Y1-Y7 have no known single character (unresolved). They are not possible sessions,
 so the session counts do not change whatever is written; ``unencodable="not-in-session"``
 (the default) writes ``#`` for them, and ``"refuse"`` stops the return listing each one.
 
@@ -69,7 +69,7 @@ KIND = "ctf"
 SCHEMA_NAME = "ctf-attendance-1.xsd"
 LONDON = ZoneInfo("Europe/London")
 
-# VERIFIED from code (DfE GIAP, reference §4).
+# VERIFIED from code (DfE GIAP).
 DOCUMENT_NAME = "Common Transfer File"
 CTF_VERSION = "25.0"
 # A CTF that carries only part of the pupil record (GIAP writes "partial" for the same reason).
@@ -339,7 +339,7 @@ def _pupil(parent: etree._Element, data: RegisterData, pupil: Pupil, block: Year
     sub(year_data, "SessionsPossible", block.possible)
     sub(year_data, "SessionsAuthorised", block.authorised)
     # INFERRED: "attended" as DfE statistics count attendance (present, late and approved
-    # educational activity; reference §2).
+    # educational activity).
     sub(year_data, "SessionsAttended", block.attended)
     sub(year_data, "SessionsUnauthorised", block.unauthorised)
     if block.start is not None:

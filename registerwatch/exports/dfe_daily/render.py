@@ -1,6 +1,6 @@
 """Render the DfE daily attendance return for one school and one school day.
 
-What is collected (reference dfe-rules-formats.md §3, VERIFIED from the gov.uk guidance "Share
+What is collected (VERIFIED from the gov.uk guidance "Share
 your daily school attendance data", 2023 and 2024 versions): forename, surname, date of birth,
 UPN, sex, child looked after, SEN support, EHC plan, free school meals, NC year group, school URN,
 LA code, admission date and actual leaving date. **MIS comments fields are not collected**, so a

@@ -2,7 +2,7 @@
 
 The reason for the pupil's absence has been unknown (N or O on every session) for 10 consecutive
 school days. Children missing education statutory guidance (2024) describes the schools' LA
-returns (SECONDARY via edyourself, reference §1.7); the paragraph on the 10-day referral is not
+returns (SECONDARY via edyourself); the paragraph on the 10-day referral is not
 confirmed, and the referral's contents are INFERRED: the same as the continuous absence return
 (full name and address, parents lived with and their phones, the episode), the cause being by
 definition not known.

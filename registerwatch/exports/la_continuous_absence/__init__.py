@@ -5,7 +5,7 @@ SI 2024/208 reg 13 attendance return (paragraph not confirmed; MEMORY/INFERRED t
 structure of 2006 reg 12(1)(b), VERIFIED: "the full name and address of every registered pupil of
 compulsory school age who ... has been absent ... for a continuous period of not less than ten
 school days, and specifying the cause of absence if known"). One return per episode of 10
-continuous school days of G, N, O or U (Stockport, SECONDARY, reference §1.7).
+continuous school days of G, N, O or U (Stockport, SECONDARY).
 
 Episode: the run's first session date (the finding's first session); a ``continuous_absence``
 Notification whose episode start falls within the run closes LAR002. Docs:

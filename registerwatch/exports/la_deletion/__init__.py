@@ -1,6 +1,6 @@
 """la-deletion: the deletion return, answering open LAR005 findings.
 
-SI 2024/208 reg 13(4) (VERIFIED, reference §1.6): when a registered pupil's name is deleted from
+SI 2024/208 reg 13(4) (VERIFIED): when a registered pupil's name is deleted from
 the admission register, a return to the LA giving (a) full name, (b) address, (c) the full name
 and address of any parent the pupil normally lives with, (d) at least one emergency telephone
 number for each such parent, (e) the information entered under reg 8(3), if any. The ground of

@@ -1,6 +1,6 @@
 """Render the la-deletion return: pure and deterministic (no clock, stable order).
 
-reg 13(4) items (VERIFIED, reference §1.6) and their elements:
+reg 13(4) items (VERIFIED) and their elements:
 
 - (a) full name: ``Pupil/LegalSurname``, ``LegalForename``, ``MiddleNames``
 - (b) address: ``Pupil/Address``
@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from registerwatch.deletion_grounds import ground_title, parse_deletion_ground
 from registerwatch.errors import ExportValidationError
 from registerwatch.exports.base import RenderedReturn, sub
 from registerwatch.exports.la_common import xml
@@ -40,10 +41,6 @@ from registerwatch.exports.la_common.items import (
     parent_items,
     pupil_items,
     text,
-)
-from registerwatch.exports.la_common.reference import (
-    ground_title,
-    parse_deletion_ground,
 )
 
 KIND: Final = "la-deletion"

@@ -1,6 +1,6 @@
 """la-new-pupil: the new pupil return, answering open LAR004 findings.
 
-SI 2024/208 reg 13(1) (VERIFIED, reference §1.5): by the end of the fifth day after the day a
+SI 2024/208 reg 13(1) (VERIFIED): by the end of the fifth day after the day a
 pupil's name is entered in the admission register, a return to the LA "giving all the information
 about the pupil that is entered in the admission register" (reg 13(2)-(3) exemptions are LAR004's
 business: no finding, no record). The admission register's contents are reg 8 (INFERRED list,

@@ -1,7 +1,6 @@
 """Render the la-new-pupil return: pure and deterministic (no clock, stable order).
 
-One ``<Record>`` per admission, with the admission register's reg 8 items (INFERRED list,
-reference §1.5) as the common schema holds them:
+One ``<Record>`` per admission, with the admission register's reg 8 items (INFERRED list,) as the common schema holds them:
 
 - full name, and other names used (preferred name): ``Pupil/LegalSurname``,
   ``LegalForename``, ``MiddleNames``, ``PreferredSurname``, ``PreferredForename``

@@ -2,7 +2,7 @@
 
 SI 2024/208 reg 13 (paragraph not confirmed): pupils coded I where there are reasonable grounds to
 believe they will miss 15 school days, consecutive or cumulative, through sickness (SECONDARY:
-Hertfordshire, reference §1.7); the return's contents are INFERRED (§1.7: full name and address,
+Hertfordshire); the return's contents are INFERRED (full name and address,
 possibly the parents' details). One record per pupil and school year: LAR001 raises one finding
 per pupil per school year, and "only one sickness return is required for a continuous period of
 sickness in a school year" (Hertfordshire).

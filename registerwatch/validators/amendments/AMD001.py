@@ -9,7 +9,7 @@ from registerwatch.schema import Amendment, Finding, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
 
-# INFERRED (reference §1.4): what reg 6 requires each amendment to record. Only "reg 6 governs
+# INFERRED: what reg 6 requires each amendment to record. Only "reg 6 governs
 # updating and amending" is VERIFIED; the list is the 2024 position as remembered, with the
 # 2006-era school policies listing all but "amended entry". Change this table, nothing else.
 REQUIRED_FIELDS: tuple[tuple[str, str], ...] = (

@@ -59,7 +59,7 @@ class UnrecordedRegisterChange(Rule):
     ----------
     - SI 2024/208 reg 6 (VERIFIED: governs updating and amending registers; the items of an
       amendment record are INFERRED).
-    - Amendment audits are not publicly exposed by any MIS (reference mis-apis.md §9): the
+    - Amendment audits are not publicly exposed by any MIS (none of Arbor, iSAMS or GO 4 Schools documents one): the
       simulators' audit resources are INFERRED.
     """
 

@@ -47,10 +47,10 @@ class SuspensionWithoutProvision(Rule):
     References
     ----------
     - DfE attendance technical guidance, "Authorised excluded" (VERIFIED,
-      shared/data/dfe-attendance-tech-guidance-reasons.csv): "Alternative provision must be
+      DfE attendance technical guidance, absence reasons table): "Alternative provision must be
       arranged from the sixth consecutive day of any fixed period or permanent exclusion."
     - Code E, suspended or excluded with no alternative provision (SI 2024/208 reg 10,
-      SECONDARY, reference §1.3).
+      SECONDARY).
     """
 
     code = "ATT006"

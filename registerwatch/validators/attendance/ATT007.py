@@ -49,7 +49,7 @@ class AttendanceBelowLocalTrigger(Rule):
       (below 95%), Micklefield 2.C (tiers); WTISA (Aug 2024) expects schools to use attendance
       data to identify pupils needing support (SECONDARY, as quoted by the seeds).
     - Attendance as DfE computes it (present + approved educational activity over possible
-      sessions: DfE published data, VERIFIED, reference §2).
+      sessions: DfE published data, VERIFIED).
     """
 
     code = "ATT007"

@@ -133,8 +133,7 @@ def absence_threshold_findings(rule: Rule, ctx: ScanContext, threshold: float) -
 
 
 def in_national_measure(pupil: Pupil, school_year: int) -> bool:
-    """The DfE measure covers pupils aged 5 to 15 at 31 August before the school year (legal
-    review §1 ATT002/ATT003); a pupil without a date of birth counts."""
+    """The DfE measure covers pupils aged 5 to 15 at 31 August before the school year; a pupil without a date of birth counts."""
     if pupil.dob is None:
         return True
     aug31 = date(school_year, 8, 31)

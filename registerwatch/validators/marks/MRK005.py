@@ -113,11 +113,11 @@ class ClosureCodeMismatch(Rule):
 
     References
     ----------
-    - Legal review §1 MRK005: a closure of one year group or registration group (staggered
+    - a closure of one year group or registration group (staggered
       Reception start, exam year, polling station) is lawful and coded #.
     - SI 2024/208 reg 10 codes # (planned whole or partial closure) and Y4 (whole school site
       unexpectedly closed) (SECONDARY: LA and vendor copies of the code table).
-    - DfE statistics treat # and Y1-Y7 as outside possible sessions (reference §2, data VERIFIED,
+    - DfE statistics treat # and Y1-Y7 as outside possible sessions (data VERIFIED,
       treatment INFERRED).
     """
 

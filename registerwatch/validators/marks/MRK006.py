@@ -53,7 +53,7 @@ class LateAfterRegisterClose(Rule):
     ----------
     - SI 2024/208 reg 10(2) table 1 (VERIFIED): L, absent when the register begins but attends
       before the taking of the register has ended; U, arrived after the register closed
-      (SECONDARY, reference §1.3).
+      (SECONDARY).
     - Register open no more than 30 minutes (SECONDARY: Nottinghamshire quoting WTISA).
     - Seed policies: Sevenoaks App 1 and 5.3 ("with the number of minutes late noted"), Ibstock
       4.4, Wenlock 4.4, Micklefield 7.2.

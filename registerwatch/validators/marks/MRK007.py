@@ -40,7 +40,7 @@ class PresentCodeWrongSession(Rule):
 
     References
     ----------
-    - SI 2024/208 reg 10(2) table 1 (VERIFIED, reference §1.3): `/` present in the morning
+    - SI 2024/208 reg 10(2) table 1 (VERIFIED): `/` present in the morning
       session, `\\` present in the afternoon session.
     """
 

@@ -49,7 +49,7 @@ class ReducedTimetableCode(Rule):
 
     References
     ----------
-    - SI 2024/208 reg 10 (codes C2 and X, SECONDARY labels, reference §1.3); Education Act 1996
+    - SI 2024/208 reg 10 (codes C2 and X, SECONDARY labels); Education Act 1996
       s.8 (compulsory school age, VERIFIED).
     - WTISA (Aug 2024) on part-time timetables, as quoted by Sevenoaks App 4: temporary,
       time-limited, "regular review dates", "a proposed end date" (SECONDARY).

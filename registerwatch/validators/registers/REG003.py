@@ -54,7 +54,7 @@ class RegisterClosedLate(Rule):
     ----------
     - SI 2024/208 reg 10(1) (VERIFIED): when registers are taken.
     - Register open no more than 30 minutes (SECONDARY: Nottinghamshire quoting WTISA; FFT
-      Education Datalab). Legal review §1 REG003: a late save is not the breach; per-group times
+      Education Datalab). a late save is not the breach; per-group times
       (Wenlock).
     """
 

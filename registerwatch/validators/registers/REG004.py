@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from registerwatch.errors import CalendarError
 from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule
-from registerwatch.validators.context import ScanContext
-from registerwatch.validators.returns._common import tracked_from
+from registerwatch.validators.context import ScanContext, tracked_from
 from registerwatch.validators.runs import day_runs
 from registerwatch.validators.runs_strict import classify_own_codes
 

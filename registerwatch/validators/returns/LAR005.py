@@ -110,7 +110,7 @@ class DeletionReturnMissing(Rule):
         for pupil in sorted(ctx.pupils, key=lambda p: p.id):
             leaving = pupil.leaving_date
             # a leaving date after the scan is known in advance: the return is due no later
-            # than the deletion, so warn from now (legal review §1 LAR005)
+            # than the deletion, so warn from now
             if leaving is None or leaving < since:
                 continue
             if self.exempt(ctx, pupil, leaving, senior):

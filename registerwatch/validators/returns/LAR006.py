@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from registerwatch.exports.la_common.reference import parse_deletion_ground
+from registerwatch.deletion_grounds import parse_deletion_ground
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
@@ -53,10 +53,10 @@ class DeletionGroundUnsupported(Rule):
 
     References
     ----------
-    - SI 2024/208 reg 9(1) grounds (a) and (i) (SECONDARY short titles, reference §1.6);
+    - SI 2024/208 reg 9(1) grounds (a) and (i) (SECONDARY short titles);
       reg 13(4) deletion return (VERIFIED).
     - Local Government Lawyer on the 20-day ground; Montsaye 6.3.3; Sevenoaks 3.14 (the new
-      school's name, address and start date) (SECONDARY, rule-corrections §2).
+      school's name, address and start date) (SECONDARY).
     """
 
     code = "LAR006"

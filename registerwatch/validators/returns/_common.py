@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from registerwatch.calendar import school_year_bounds, school_year_of
 from registerwatch.errors import CalendarError
 from registerwatch.schema import Finding, Notification, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule, session_text
 from registerwatch.validators.context import ScanContext
+
+# Re-exported: the LA-return rules read it from here; it lives on the context because REG004
+# (a register rule) needs it too.
+from registerwatch.validators.context import tracked_from as tracked_from
 from registerwatch.validators.runs import DayRun, classify_all_sessions, day_runs
-
-
-def tracked_from(ctx: ScanContext) -> date:
-    """Admissions, leavers and episodes before this day are not tracked (returns_tracked_from,
-    default 1 August of the first school year the calendar configures). Not the current school
-    year: a July leaver's missing return must not vanish on 1 August."""
-    if ctx.settings.returns_tracked_from is not None:
-        return ctx.settings.returns_tracked_from
-    return school_year_bounds(school_year_of(ctx.calendar.first_day))[0]
 
 
 def deadline_severity(ctx: ScanContext, due: date | None) -> Severity:
