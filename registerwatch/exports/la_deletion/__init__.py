@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from registerwatch.deletion_grounds import missing_items
 from registerwatch.exports.la_common.building import build_return
 from registerwatch.exports.la_common.inputs import event_inputs
-from registerwatch.exports.la_deletion.completeness import missing_items
 from registerwatch.exports.la_deletion.render import KIND, render
 
 if TYPE_CHECKING:

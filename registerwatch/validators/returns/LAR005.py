@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 from registerwatch.calendar import school_year_of
+from registerwatch.deletion_grounds import missing_items
 from registerwatch.errors import CalendarError
-from registerwatch.exports.la_deletion.completeness import missing_items
 from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
