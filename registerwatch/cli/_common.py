@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,12 +20,20 @@ from rich.table import Table
 
 from registerwatch import __version__
 
+if TYPE_CHECKING:
+    from registerwatch.config import Settings
+
 app = typer.Typer(
     name="registerwatch",
-    help="Keeps English schools' attendance registers lawful: sync, scan, returns.",
+    help="Keeps English schools' attendance registers lawful: sync, scan, returns.\n\n"
+    "Exit status: 0 ok; 1 findings at or above --fail-on, or failures; 2 usage or "
+    "configuration error.\n\nExample: registerwatch config check --connect",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # Plain help: paragraphs rewrapped to the terminal, no "<bool>" labels on flags.
+    rich_markup_mode=None,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
 )
 upn_app = typer.Typer(help="Check Unique Pupil Numbers.", no_args_is_help=True)
 calendar_app = typer.Typer(help="Ask the school calendar.", no_args_is_help=True)
@@ -55,12 +64,15 @@ WaitOption = Annotated[
         "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1"
     ),
 ]
+# No envvar= here: config/discovery.py owns the whole order (--config, $REGISTERWATCH_CONFIG,
+# ./registerwatch.toml, the user config folder) and says which one it used.
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        envvar="REGISTERWATCH_CONFIG",
-        help="TOML config file (default: $REGISTERWATCH_CONFIG)",
+        help="TOML config file (default: $REGISTERWATCH_CONFIG, else ./registerwatch.toml, "
+        "else registerwatch.toml in the user config folder)",
+        show_default=False,
     ),
 ]
 
@@ -81,20 +93,32 @@ def _emit_json(payload: Any) -> None:
     )
 
 
-def _load_settings(config: Path | None):
+def _load_settings(config: Path | None) -> Settings:
     from registerwatch.config import load_config
 
     return load_config(config)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"registerwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and debug logs")] = False,
-    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print the version and exit",
+            is_eager=True,  # before the "missing command" check
+            callback=_print_version,
+            expose_value=True,
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"registerwatch {__version__}")
-        raise typer.Exit(0)
     state.debug = debug
     from registerwatch.logging import configure_logging
 
@@ -124,7 +148,8 @@ StoreOption = Annotated[
 def _store_url(config: Path | None, store: str | None) -> str:
     if store:
         return store
-    return _load_settings(config).store.url
+    url: str = _load_settings(config).store.url
+    return url
 
 
 def _redacted_url(url: str) -> str:
@@ -147,6 +172,15 @@ def _print_table(table: Table) -> None:
 
 def _escape(text: str) -> str:
     return _rich_escape(text)
+
+
+def _require_school(school: str | None, known: Iterable[str]) -> None:
+    """An unknown school id is a usage error (exit 2) with a did-you-mean, before any work."""
+    from registerwatch.config import unknown_school_message
+
+    ids = sorted(known)
+    if school is not None and school not in ids:
+        _usage_error(unknown_school_message(school, ids))
 
 
 def _usage_error(message: str) -> NoReturn:

@@ -1,9 +1,7 @@
-"""Reference commands: codes, UPN checks, the school calendar, the store schema, the config."""
+"""Reference commands: codes, UPN checks, the school calendar and the store schema."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,11 +16,9 @@ from registerwatch.cli._common import (
     _emit_json,
     _load_settings,
     _parse_date,
-    _redacted_url,
     _store_url,
     app,
     calendar_app,
-    config_app,
     db_app,
     err,
     out,
@@ -160,34 +156,3 @@ def db_current(
         _emit_json({"current": current, "head": head, "up_to_date": current == head})
     else:
         out.print(f"current {current or '(empty)'}; latest {head}")
-
-
-# -- config ---------------------------------------------------------------------------------
-
-
-@config_app.command("check")
-def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """Validate the config file; exit 2 listing every problem by its TOML path."""
-    settings = _load_settings(config)
-    summary = {
-        "schools": [
-            {
-                "id": s.id,
-                "vendor": s.mis.vendor.value if hasattr(s.mis.vendor, "value") else s.mis.vendor,
-            }
-            for s in settings.schools
-        ],
-        "store": _redacted_url(settings.store.url),
-    }
-    if fmt is OutputFormat.JSON:
-        _emit_json(summary)
-    else:
-        out.print(f"config ok: {len(summary['schools'])} school(s); store {summary['store']}")
-
-
-@config_app.command("example")
-def config_example() -> None:
-    """Print the commented example config."""
-    from registerwatch.config import EXAMPLE_CONFIG_PATH
-
-    sys.stdout.write(Path(EXAMPLE_CONFIG_PATH).read_text(encoding="utf-8"))
