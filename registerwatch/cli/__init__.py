@@ -32,7 +32,9 @@ from registerwatch.errors import CalendarError, ConfigError, RegisterwatchError
 __all__ = ["app", "exit_code_for", "main"]
 
 # OSErrors that mean the setup is wrong (restarting will not help): exit 2, like a bad config.
-_SETUP_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR})
+_SETUP_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
+)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -57,6 +59,8 @@ def describe_os_error(exc: OSError) -> str:
             f"cannot write {path or 'the output'}: {reason.lower()}; fix its permissions or "
             "choose another folder (--output)"
         )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"cannot use {path} as a folder: a file is in the way; choose another --output"
     where = f" {path}" if path else ""
     return f"cannot use{where}: {reason}"
 

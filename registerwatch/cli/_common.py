@@ -183,6 +183,54 @@ def _require_school(school: str | None, known: Iterable[str]) -> None:
         _usage_error(unknown_school_message(school, ids))
 
 
+def _require_known_school(
+    school: str | None, opened: Any, config: Path | None, store: str | None
+) -> None:
+    """For commands that read the store: a school is known if the store or the config has it
+    (the config only when it is in use, i.e. no --store)."""
+    if school is None:
+        return
+    known = {s.id for s in opened.schools()}
+    if store is None:
+        known |= {s.id for s in _load_settings(config).schools}
+    _require_school(school, known)
+
+
+def _missing_credentials(settings: Settings, school_id: str | None = None) -> list[str]:
+    """Secrets that cannot be read, for the selected school (or every school and transport).
+
+    `sync` and `nightly` still run everything else (one school's missing password must not
+    cost the others their night) but then exit 2, because this is configuration, not failure.
+    """
+    from registerwatch.errors import CredentialError
+
+    if school_id is not None:
+        try:
+            settings.school(school_id).mis.credentials()
+        except CredentialError as exc:
+            return [str(exc)]
+        return []
+    try:
+        settings.check_credentials()
+    except CredentialError as exc:
+        return list(exc.errors)
+    return []
+
+
+def _writable_folder(folder: Path) -> Path:
+    """Make ``folder`` and prove it writable now, or raise OSError naming the folder (exit 2):
+    a command that cannot write its output says so before it starts, in one line."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".registerwatch-check-"):
+            pass
+    except OSError as exc:  # named by the folder, not by the probe file's random name
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    return folder
+
+
 def _usage_error(message: str) -> NoReturn:
     """A one-line error for something the user named that does not exist: exit 2."""
     err.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)

@@ -27,6 +27,11 @@ _METAVARS = {
     "--dir": "FOLDER",
     "--port": "PORT",
     "--fault": "KIND[:TIMES]",
+    "--date": "DATE",
+    "--term": "TERM",
+    "--option": "KEY=VALUE",
+    "--pupil": "MIS_ID",
+    "--command": "NAME",
 }
 
 
@@ -37,8 +42,18 @@ def build_command() -> Any:
     return command
 
 
+def _no_type_label(ctx: Any) -> None:
+    return None
+
+
 def _name_values(command: Any) -> None:
     for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            # typer would print "CODE <str>": the name says enough, the help says the rest.
+            param.display_type_rich = _no_type_label
+            continue
         if getattr(param, "is_flag", False) or param.param_type_name != "option":
             continue
         described = getattr(param, "type_descriptor", None)

@@ -30,7 +30,10 @@ from registerwatch.cli._common import (
 
 @app.command("codes")
 def codes_command(fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """List the national attendance codes (2024 table and legacy 2006 codes)."""
+    """List the national attendance codes (2024 table and legacy 2006 codes).
+
+    Example: registerwatch codes --format json
+    """
     from registerwatch.codes import code_table
 
     rows = code_table()
@@ -77,7 +80,10 @@ def upn_check(
     upns: Annotated[list[str], typer.Argument(help="one or more UPNs")],
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Check UPNs' format and DfE check letter. Exit 1 when any is invalid."""
+    """Check UPNs' format and DfE check letter. Exit 1 when any is invalid.
+
+    Example: registerwatch upn check B801200005001
+    """
     from registerwatch.upn import check_upn
 
     results = [check_upn(u) for u in upns]
@@ -108,7 +114,10 @@ def calendar_school_days(
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """List the school days of a school between two dates (inclusive)."""
+    """List the school days of a school between two dates (inclusive).
+
+    Example: registerwatch calendar school-days --school oakfield --from 2025-09-01 --to 2025-09-30
+    """
     from registerwatch.calendar import calendar_for
 
     first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
@@ -135,7 +144,10 @@ def calendar_school_days(
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
-    """Create the store or bring it to the latest schema (Alembic migrations)."""
+    """Create the store or bring it to the latest schema (Alembic migrations).
+
+    Example: registerwatch db upgrade --config registerwatch.toml
+    """
     from registerwatch.store import upgrade
 
     url = _store_url(config, store)
@@ -147,7 +159,10 @@ def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
 def db_current(
     config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
 ) -> None:
-    """Show the store's schema revision."""
+    """Show the store's schema revision.
+
+    Example: registerwatch db current
+    """
     from registerwatch.store import current_revision, head_revision
 
     url = _store_url(config, store)

@@ -96,7 +96,10 @@ def rules_explain(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Explain one rule: what it checks, why, an example, how to fix it, its references and the
-    settings it uses. Exit 2 for an unknown rule."""
+    settings it uses. Exit 2 for an unknown rule.
+
+    Example: registerwatch rules explain MRK001
+    """
     from registerwatch.validators import RuleSettings, get_rule
     from registerwatch.validators.docs import render_rule_doc
 
@@ -162,7 +165,10 @@ def rules_docs(
     ),
 ) -> None:
     """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
-    check that the committed pages are current."""
+    check that the committed pages are current.
+
+    Example: registerwatch rules docs
+    """
     from registerwatch.validators.docs import stale_rule_docs, write_rule_docs
 
     if check:
