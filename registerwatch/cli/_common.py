@@ -200,7 +200,8 @@ def _missing_credentials(settings: Settings, school_id: str | None = None) -> li
     """Secrets that cannot be read, for the selected school (or every school and transport).
 
     `sync` and `nightly` still run everything else (one school's missing password must not
-    cost the others their night) but then exit 2, because this is configuration, not failure.
+    cost the others their night); when a school failed because of one of these, they exit 2,
+    because the fix is configuration.
     """
     from registerwatch.errors import CredentialError
 

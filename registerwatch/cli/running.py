@@ -251,10 +251,11 @@ def nightly_command(
         _emit_json(result.to_dict())
     else:
         _print_night(result, folder)
-    if missing:
+    errors = [e for step in result.steps for e in step.errors]
+    unread = [m for m in missing if any(m in e for e in errors)]
+    if unread:  # what failed was configuration: exit 2, not 1 (the rest of the night still ran)
         err.print(
-            "[bold red]error:[/] the night ran without these credentials (exit 2): "
-            + _escape("; ".join(missing)),
+            "[bold red]error:[/] credentials missing: " + _escape("; ".join(unread)),
             highlight=False,
         )
         raise typer.Exit(2)

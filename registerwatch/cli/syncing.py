@@ -77,9 +77,10 @@ def sync_command(
         _emit_json(summary.to_dict())
     else:
         _print_sync_summary(summary)
-    if missing:  # configuration, not failure: exit 2 (the other schools were still synced)
+    unread = [m for m in missing if any(m in (r.error or "") for r in summary.failed)]
+    if unread:  # what failed was configuration: exit 2, not 1 (the others were still synced)
         err.print(
-            "[bold red]error:[/] credentials missing: " + _escape("; ".join(missing)),
+            "[bold red]error:[/] credentials missing: " + _escape("; ".join(unread)),
             highlight=False,
         )
         raise typer.Exit(2)
