@@ -81,3 +81,17 @@ def test_config_check_shows_the_file_it_chose_and_exits_2_on_problems(
     code, text = _run(capsys, "config", "check", "--as-of", "2025-12-01")
     assert code == 0, text
     assert "all ok" in text
+
+
+def test_simulate_on_a_busy_port_is_one_line_naming_the_port(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, text = _run(
+            capsys, "simulate", "--vendor", "arbor", "--port", str(port), "--pupils", "80"
+        )
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in text and "internal error" not in text
