@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -24,10 +25,15 @@ if TYPE_CHECKING:  # the CLI imports the config only when a command needs it
 
 app = typer.Typer(
     name="registerwatch",
-    help="Keeps English schools' attendance registers lawful: sync, scan, returns.",
+    help="Keeps English schools' attendance registers lawful: sync, scan, returns.\n\n"
+    "Exit status: 0 ok; 1 findings at or above --fail-on, or failures; 2 usage or "
+    "configuration error.\n\nExample: registerwatch config check --connect",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # Plain help: paragraphs rewrapped to the terminal, no "<bool>" labels on flags.
+    rich_markup_mode=None,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
 )
 upn_app = typer.Typer(help="Check Unique Pupil Numbers.", no_args_is_help=True)
 calendar_app = typer.Typer(help="Ask the school calendar.", no_args_is_help=True)
@@ -58,12 +64,15 @@ WaitOption = Annotated[
         "--wait", help="if another run holds the store's lock, wait for it instead of exiting 1"
     ),
 ]
+# No envvar= here: config/discovery.py owns the whole order (--config, $REGISTERWATCH_CONFIG,
+# ./registerwatch.toml, the user config folder) and says which one it used.
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        envvar="REGISTERWATCH_CONFIG",
-        help="TOML config file (default: $REGISTERWATCH_CONFIG)",
+        help="TOML config file (default: $REGISTERWATCH_CONFIG, else ./registerwatch.toml, "
+        "else registerwatch.toml in the user config folder)",
+        show_default=False,
     ),
 ]
 
@@ -90,14 +99,26 @@ def _load_settings(config: Path | None) -> Settings:
     return load_config(config)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"registerwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks and debug logs")] = False,
-    version: Annotated[bool, typer.Option("--version", help="print the version and exit")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print the version and exit",
+            is_eager=True,  # before the "missing command" check
+            callback=_print_version,
+            expose_value=True,
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"registerwatch {__version__}")
-        raise typer.Exit(0)
     state.debug = debug
     from registerwatch.logging import configure_logging
 
@@ -127,7 +148,8 @@ StoreOption = Annotated[
 def _store_url(config: Path | None, store: str | None) -> str:
     if store:
         return store
-    return _load_settings(config).store.url
+    url: str = _load_settings(config).store.url
+    return url
 
 
 def _redacted_url(url: str) -> str:
@@ -150,6 +172,64 @@ def _print_table(table: Table) -> None:
 
 def _escape(text: str) -> str:
     return _rich_escape(text)
+
+
+def _require_school(school: str | None, known: Iterable[str]) -> None:
+    """An unknown school id is a usage error (exit 2) with a did-you-mean, before any work."""
+    from registerwatch.config import unknown_school_message
+
+    ids = sorted(known)
+    if school is not None and school not in ids:
+        _usage_error(unknown_school_message(school, ids))
+
+
+def _require_known_school(
+    school: str | None, opened: Any, config: Path | None, store: str | None
+) -> None:
+    """For commands that read the store: a school is known if the store or the config has it
+    (the config only when it is in use, i.e. no --store)."""
+    if school is None:
+        return
+    known = {s.id for s in opened.schools()}
+    if store is None:
+        known |= {s.id for s in _load_settings(config).schools}
+    _require_school(school, known)
+
+
+def _missing_credentials(settings: Settings, school_id: str | None = None) -> list[str]:
+    """Secrets that cannot be read, for the selected school (or every school and transport).
+
+    `sync` and `nightly` still run everything else (one school's missing password must not
+    cost the others their night); when a school failed because of one of these, they exit 2,
+    because the fix is configuration.
+    """
+    from registerwatch.errors import CredentialError
+
+    if school_id is not None:
+        try:
+            settings.school(school_id).mis.credentials()
+        except CredentialError as exc:
+            return [str(exc)]
+        return []
+    try:
+        settings.check_credentials()
+    except CredentialError as exc:
+        return list(exc.errors)
+    return []
+
+
+def _writable_folder(folder: Path) -> Path:
+    """Make ``folder`` and prove it writable now, or raise OSError naming the folder (exit 2):
+    a command that cannot write its output says so before it starts, in one line."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".registerwatch-check-"):
+            pass
+    except OSError as exc:  # named by the folder, not by the probe file's random name
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    return folder
 
 
 def _usage_error(message: str) -> NoReturn:

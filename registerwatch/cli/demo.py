@@ -65,6 +65,8 @@ def simulate(
     """Serve a generated school in a vendor's API style on 127.0.0.1 until Ctrl-C.
 
     Faults can also be switched at run time: POST /_sim/faults {"kind": "429", "times": 2}.
+
+    Example: registerwatch simulate --vendor arbor --port 8101
     """
     from registerwatch.simulator.generate import generate_school
     from registerwatch.simulator.server import FaultInjector, FaultKind, SimulatorServer
@@ -87,10 +89,18 @@ def simulate(
         school = generate_school(seed, pupils, school_id=school_id, vendor=vendor.value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--pupils") from None
-    server = SimulatorServer(
-        build_app(vendor.value, school, faults=injector, serve_amendments=not no_amendments),
-        port=port,
-    )
+    try:
+        server = SimulatorServer(
+            build_app(vendor.value, school, faults=injector, serve_amendments=not no_amendments),
+            port=port,
+        )
+    except OSError as exc:  # most often EADDRINUSE: another simulator on the port
+        err.print(
+            f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: "
+            f"{_escape(exc.strerror or str(exc))}; choose another --port (0 picks a free one)",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
     base_url = PROFILES[vendor.value].base_url(server.url)
     err.print(
         f"serving school {school_id!r}: {len(school.pupils)} pupils, registers "
@@ -132,6 +142,8 @@ def demo(
 
     Needs no config and no network: the MIS is a simulator on loopback, the store a fresh
     SQLite file in DIR, and returns are "submitted" to folders in DIR/outbox.
+
+    Example: registerwatch demo --dir /tmp/registerwatch-demo
     """
     from registerwatch.jobs.demo import run_demo
 

@@ -28,6 +28,8 @@ from registerwatch.cli._common import (
     _load_settings,
     _parse_date,
     _print_table,
+    _require_school,
+    _writable_folder,
     app,
     err,
     out,
@@ -137,6 +139,8 @@ def export_command(
     XML and a CSV for people (mode 0600).
 
     Exit 1 when any school or return failed (the others are still written); 2 on bad usage.
+
+    Example: registerwatch export dfe-daily --school oakfield
     """
     from registerwatch.logging import configure_logging
     from registerwatch.store import Store
@@ -164,11 +168,7 @@ def export_command(
     settings = _load_settings(config)
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
-    if school is not None and school not in {s.id for s in settings.schools}:
-        raise _usage(
-            f"no school {school!r} in the configuration (known: "
-            f"{', '.join(s.id for s in settings.schools)})"
-        )
+    _require_school(school, [s.id for s in settings.schools])
     schools = [s for s in settings.schools if school is None or s.id == school]
     try:
         registry.builder(kind)  # a missing return package is an error before any school
@@ -183,7 +183,7 @@ def export_command(
         )
         err.print(f"[bold red]error:[/] the {_escape(kind)} return {why}", highlight=False)
         raise typer.Exit(1) from None
-    folder = output if output is not None else _default_output(settings)
+    folder = _writable_folder(output if output is not None else _default_output(settings))
 
     written: list[WrittenReturn] = []
     failed: list[tuple[str, str]] = []

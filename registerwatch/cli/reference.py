@@ -1,9 +1,7 @@
-"""Reference commands: codes, UPN checks, the school calendar, the store schema, the config."""
+"""Reference commands: codes, UPN checks, the school calendar and the store schema."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,14 +14,11 @@ from registerwatch.cli._common import (
     StoreOption,
     _cell,
     _emit_json,
-    _escape,
     _load_settings,
     _parse_date,
-    _redacted_url,
     _store_url,
     app,
     calendar_app,
-    config_app,
     db_app,
     err,
     out,
@@ -35,7 +30,10 @@ from registerwatch.cli._common import (
 
 @app.command("codes")
 def codes_command(fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """List the national attendance codes (2024 table and legacy 2006 codes)."""
+    """List the national attendance codes (2024 table and legacy 2006 codes).
+
+    Example: registerwatch codes --format json
+    """
     from registerwatch.codes import code_table
 
     rows = code_table()
@@ -82,7 +80,10 @@ def upn_check(
     upns: Annotated[list[str], typer.Argument(help="one or more UPNs")],
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Check UPNs' format and DfE check letter. Exit 1 when any is invalid."""
+    """Check UPNs' format and DfE check letter. Exit 1 when any is invalid.
+
+    Example: registerwatch upn check B801200005001
+    """
     from registerwatch.upn import check_upn
 
     results = [check_upn(u) for u in upns]
@@ -113,7 +114,10 @@ def calendar_school_days(
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """List the school days of a school between two dates (inclusive)."""
+    """List the school days of a school between two dates (inclusive).
+
+    Example: registerwatch calendar school-days --school oakfield --from 2025-09-01 --to 2025-09-30
+    """
     from registerwatch.calendar import calendar_for
 
     first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
@@ -140,7 +144,10 @@ def calendar_school_days(
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
-    """Create the store or bring it to the latest schema (Alembic migrations)."""
+    """Create the store or bring it to the latest schema (Alembic migrations).
+
+    Example: registerwatch db upgrade --config registerwatch.toml
+    """
     from registerwatch.store import upgrade
 
     url = _store_url(config, store)
@@ -152,7 +159,10 @@ def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
 def db_current(
     config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
 ) -> None:
-    """Show the store's schema revision."""
+    """Show the store's schema revision.
+
+    Example: registerwatch db current
+    """
     from registerwatch.store import current_revision, head_revision
 
     url = _store_url(config, store)
@@ -161,38 +171,3 @@ def db_current(
         _emit_json({"current": current, "head": head, "up_to_date": current == head})
     else:
         out.print(f"current {current or '(empty)'}; latest {head}")
-
-
-# -- config ---------------------------------------------------------------------------------
-
-
-@config_app.command("check")
-def config_check(config: ConfigOption = None, fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """Validate the config file; exit 2 listing every problem by its TOML path."""
-    settings = _load_settings(config)
-    summary = {
-        "schools": [
-            {
-                "id": s.id,
-                "vendor": s.mis.vendor.value if hasattr(s.mis.vendor, "value") else s.mis.vendor,
-            }
-            for s in settings.schools
-        ],
-        "store": _redacted_url(settings.store.url),
-        "warnings": settings.warnings(),
-    }
-    if fmt is OutputFormat.JSON:
-        _emit_json(summary)
-    else:
-        out.print(f"config ok: {len(summary['schools'])} school(s); store {summary['store']}")
-        # Warnings do not change the exit status: the config is valid, only doubtful.
-        for warning in settings.warnings():
-            out.print(f"warning: {_escape(warning)}", highlight=False)
-
-
-@config_app.command("example")
-def config_example() -> None:
-    """Print the commented example config."""
-    from registerwatch.config import EXAMPLE_CONFIG_PATH
-
-    sys.stdout.write(Path(EXAMPLE_CONFIG_PATH).read_text(encoding="utf-8"))

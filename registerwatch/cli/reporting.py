@@ -63,6 +63,8 @@ def report_command(
 
     Files are written atomically and readable by their owner only (they hold pupil data).
     Exit 0 when written, whatever the findings (use `scan --fail-on` to fail on findings).
+
+    Example: registerwatch report --school oakfield
     """
     from registerwatch.calendar import LONDON
     from registerwatch.reports import write_report

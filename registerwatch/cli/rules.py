@@ -108,7 +108,10 @@ def rules_explain(
 ) -> None:
     """Explain one rule: what it checks, why, an example, how to fix it, its references and the
     settings it uses (with --school, their effective values). Exit 2 for an unknown rule or
-    school, or an invalid config."""
+    school, or an invalid config.
+
+    Example: registerwatch rules explain MRK001 --school oakfield
+    """
     from registerwatch.validators import RuleSettings, get_rule
     from registerwatch.validators.docs import render_rule_doc
 
@@ -211,7 +214,10 @@ def rules_docs(
     ),
 ) -> None:
     """Regenerate docs/rules/ (one page per rule and an index) from the rules themselves, or
-    check that the committed pages are current."""
+    check that the committed pages are current.
+
+    Example: registerwatch rules docs
+    """
     from registerwatch.validators.docs import stale_rule_docs, write_rule_docs
 
     if check:

@@ -26,9 +26,11 @@ from registerwatch.cli._common import (
     _emit_json,
     _escape,
     _load_settings,
+    _missing_credentials,
     _parse_date,
     _print_table,
     _store_url,
+    _writable_folder,
     app,
     err,
     out,
@@ -86,9 +88,12 @@ def _configure(settings: Any) -> None:
 
 
 def _output_dir(settings: Any, output: Path | None) -> Path:
+    """The output folder, made and proved writable now: a night that cannot write its report
+    should say so in one line before it starts, not after an hour of sync."""
     from registerwatch.jobs.nightly import default_output_dir
 
-    return (output if output is not None else default_output_dir(settings)).absolute()
+    folder = (output if output is not None else default_output_dir(settings)).absolute()
+    return _writable_folder(folder)
 
 
 def _style(outcome: str | None) -> str:
@@ -152,6 +157,8 @@ def run_command(
     Times come from the config's \\[schedule] table (Europe/London). SIGTERM or Ctrl-C
     finishes the current step, records it, and exits 0. Exit 1 if another daemon already runs
     on this store.
+
+    Example: registerwatch run --config /etc/registerwatch/registerwatch.toml
     """
     from registerwatch.jobs.lock import store_lock
     from registerwatch.jobs.locked_store import locked_store
@@ -214,6 +221,8 @@ def nightly_command(
 
     Each step runs whatever happened to the one before. Exit 1 if any step, or any school in a
     step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`.
+
+    Example: registerwatch nightly --output /var/lib/registerwatch/output
     """
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
@@ -223,6 +232,7 @@ def nightly_command(
     settings = _load_settings(config)
     _configure(settings)
     folder = _output_dir(settings, output)
+    missing = _missing_credentials(settings)
     stop = StopFlag()
     with handle_signals(stop):
         with locked_store(settings.store.url, "nightly", wait=wait, should_stop=stop) as store:
@@ -241,6 +251,14 @@ def nightly_command(
         _emit_json(result.to_dict())
     else:
         _print_night(result, folder)
+    errors = [e for step in result.steps for e in step.errors]
+    unread = [m for m in missing if any(m in e for e in errors)]
+    if unread:  # what failed was configuration: exit 2, not 1 (the rest of the night still ran)
+        err.print(
+            "[bold red]error:[/] credentials missing: " + _escape("; ".join(unread)),
+            highlight=False,
+        )
+        raise typer.Exit(2)
     if result.failed:
         raise typer.Exit(1)
 
@@ -270,9 +288,15 @@ def _print_night(result: Any, folder: Path) -> None:
     for step in result.steps:
         for error in step.errors:
             out.print(f"[bold red]{_escape(step.name)}:[/] {_escape(error)}", highlight=False)
-    out.print(
-        f"report and returns in {_escape(str(folder / result.as_of.isoformat()))}", highlight=False
-    )
+    # Say where the files are only when the report step wrote them.
+    report = next((s for s in result.steps if s.name == "report"), None)
+    if report is not None and report.outcome == "ok":
+        out.print(
+            f"report and returns in {_escape(str(folder / result.as_of.isoformat()))}",
+            highlight=False,
+        )
+    else:
+        out.print("[bold red]no report was written[/] (see the report step above)", highlight=False)
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -299,7 +323,10 @@ def runs_command(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List the run history, newest first: every job and step with its outcome (ok, partial,
-    failed, interrupted; blank while running or if the process died) and counts."""
+    failed, interrupted; blank while running or if the process died) and counts.
+
+    Example: registerwatch runs --command nightly -n 10
+    """
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:

@@ -37,6 +37,7 @@ from registerwatch.cli._common import (
     _escape,
     _load_settings,
     _parse_date,
+    _require_known_school,
     _store_url,
     _usage_error,
     app,
@@ -309,6 +310,8 @@ def scan_command(
     The table lists new findings first, then by severity and due date. Exit 1 when an
     unresolved, unacknowledged finding is at or above --fail-on (default error), or when a
     school or a rule could not be checked; 2 for a usage or configuration error.
+
+    Example: registerwatch scan --fail-on warning
     """
     from registerwatch.logging import configure_logging
     from registerwatch.scan import run_scan
@@ -364,13 +367,17 @@ def findings_list(
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
-    """List the stored findings (default: open ones), as the last scan left them."""
+    """List the stored findings (default: open ones), as the last scan left them.
+
+    Example: registerwatch findings list --school oakfield --status open
+    """
     from registerwatch.scan import today_in_london
     from registerwatch.scan.findings import list_findings
     from registerwatch.scan.output import findings_csv, findings_document
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
+        _require_known_school(school, opened, config, store)
         findings = list_findings(opened, school_id=school, status=status.value)
         school_names = {s.id: s.name for s in opened.schools()}
 
@@ -417,7 +424,10 @@ def findings_ack(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Acknowledge a finding with a note. It stays listed, but no longer fails the scan until
-    it is resolved or its severity rises. Exit 2 for an unknown or ambiguous fingerprint."""
+    it is resolved or its severity rises. Exit 2 for an unknown or ambiguous fingerprint.
+
+    Example: registerwatch findings ack 3f9a2c1b --note "agreed with the LA"
+    """
     from registerwatch.scan.findings import (
         AmbiguousFingerprintError,
         FindingNotFoundError,
@@ -500,7 +510,10 @@ def notify_record(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Record a return already made to the LA outside registerwatch, so the matching LAR
-    finding closes on the next scan. Exit 2 for an unknown school or pupil."""
+    finding closes on the next scan. Exit 2 for an unknown school or pupil.
+
+    Example: registerwatch notify record --school oakfield --kind sickness --pupil 1234
+    """
     from registerwatch.scan.findings import NotificationInputError, record_notification
     from registerwatch.store import Store
 
@@ -512,6 +525,7 @@ def notify_record(
         reference, channel = cause.strip(), "entered by the school"
     opened = Store(_store_url(config, store))
     try:
+        _require_known_school(school, opened, config, store)
         recorded = record_notification(
             opened,
             school_id=school,

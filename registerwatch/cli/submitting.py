@@ -18,6 +18,8 @@ from registerwatch.cli._common import (
     _escape,
     _load_settings,
     _print_table,
+    _require_known_school,
+    _require_school,
     _store_url,
     app,
     out,
@@ -59,12 +61,15 @@ def submit_command(
 
     Exit 1 when any item was rejected (now failed) or could not be sent this run (still
     queued: the next run retries it), or when another run holds the store's lock.
+
+    Example: registerwatch submit --dry-run
     """
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.logging import configure_logging
     from registerwatch.outbox import submit
 
     settings = _load_settings(config)
+    _require_school(school, [s.id for s in settings.schools])
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
     # The work lock `sync`, `nightly` and `run` take: two submits of one store never overlap,
@@ -170,10 +175,14 @@ def outbox_list(
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """List the outbox: each return's state, attempts, receipt or last error."""
+    """List the outbox: each return's state, attempts, receipt or last error.
+
+    Example: registerwatch outbox list --state failed
+    """
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
+        _require_known_school(school, opened, config, store)
         items = opened.outbox_items(
             state=item_state.value if item_state else None, school_id=school
         )
@@ -224,7 +233,10 @@ def outbox_retry(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Put a failed item back in the queue once its cause is fixed; `submit` then resends it
-    (same bytes, same idempotency key)."""
+    (same bytes, same idempotency key).
+
+    Example: registerwatch outbox retry 42
+    """
     from registerwatch.outbox import retry_failed
     from registerwatch.store import Store
 

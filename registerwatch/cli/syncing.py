@@ -17,10 +17,13 @@ from registerwatch.cli._common import (
     _emit_json,
     _escape,
     _load_settings,
+    _missing_credentials,
     _parse_date,
     _print_table,
+    _require_school,
     _store_url,
     app,
+    err,
     ledger_app,
     out,
     state,
@@ -45,6 +48,8 @@ def sync_command(
     Exit 1 when any school failed (the others are still synced), or when another run holds
     the store's lock (see `registerwatch runs`); quarantined records are listed but do not
     change the exit status.
+
+    Example: registerwatch sync --school oakfield
     """
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.logging import configure_logging
@@ -52,6 +57,8 @@ def sync_command(
 
     day = _parse_date(as_of, "--as-of") if as_of else None
     settings = _load_settings(config)
+    _require_school(school, [s.id for s in settings.schools])
+    missing = _missing_credentials(settings, school)
     if not state.debug:
         configure_logging(level=settings.logging.level, json=settings.logging.json_output)
     # The same lock as `nightly` and `run`: two syncs of one store must never overlap.
@@ -70,6 +77,13 @@ def sync_command(
         _emit_json(summary.to_dict())
     else:
         _print_sync_summary(summary)
+    unread = [m for m in missing if any(m in (r.error or "") for r in summary.failed)]
+    if unread:  # what failed was configuration: exit 2, not 1 (the others were still synced)
+        err.print(
+            "[bold red]error:[/] credentials missing: " + _escape("; ".join(unread)),
+            highlight=False,
+        )
+        raise typer.Exit(2)
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -191,7 +205,10 @@ def _print_sync_summary(summary: Any) -> None:
 def ledger_verify(
     config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
 ) -> None:
-    """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry."""
+    """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry.
+
+    Example: registerwatch ledger verify
+    """
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:

@@ -6,7 +6,13 @@ public face; its modules are ``types`` (constants, field types, the simple secti
 """
 
 from registerwatch.config.credentials import VENDOR_CREDENTIALS
-from registerwatch.config.loading import Settings, load_config, parse_config
+from registerwatch.config.discovery import CONFIG_FILE_NAME, FoundConfig, find_config
+from registerwatch.config.loading import (
+    Settings,
+    load_config,
+    parse_config,
+    unknown_school_message,
+)
 from registerwatch.config.schools import CalendarSettings, MisSettings, SchoolSettings
 from registerwatch.config.transports import TransportSettings, TransportsSettings
 from registerwatch.config.types import (
@@ -23,11 +29,13 @@ from registerwatch.config.types import (
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "CONFIG_FILE_NAME",
     "DEFAULT_STORE_URL",
     "EXAMPLE_CONFIG_PATH",
     "PHASES",
     "VENDOR_CREDENTIALS",
     "CalendarSettings",
+    "FoundConfig",
     "LoggingSettings",
     "MisSettings",
     "ScheduleSettings",
@@ -37,7 +45,9 @@ __all__ = [
     "SyncSettings",
     "TransportSettings",
     "TransportsSettings",
+    "find_config",
     "load_config",
     "parse_config",
     "toml_path",
+    "unknown_school_message",
 ]

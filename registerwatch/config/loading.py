@@ -11,7 +11,6 @@ alongside everything else.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 import types
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from registerwatch.config.discovery import find_config
 from registerwatch.config.rules import (
     GLOBAL_SOURCE,
     SCHOOL_SOURCE,
@@ -45,8 +45,6 @@ from registerwatch.config.schools import (
 )
 from registerwatch.config.transports import TransportSettings, TransportsSettings
 from registerwatch.config.types import (
-    CONFIG_ENV_VAR,
-    EXAMPLE_CONFIG_PATH,
     LaCode,
     Loc,
     LoggingSettings,
@@ -77,6 +75,7 @@ class Settings(Section):
     schools: list[SchoolSettings] = Field(min_length=1)
 
     _source: Path | None = PrivateAttr(default=None)
+    _found_by: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_schools(self) -> Settings:
@@ -121,13 +120,17 @@ class Settings(Section):
         """The file these settings were loaded from (None when built in code)."""
         return self._source
 
+    @property
+    def found_by(self) -> str | None:
+        """How :func:`load_config` chose the file (``--config``, ``$REGISTERWATCH_CONFIG``...)."""
+        return self._found_by
+
     def school(self, school_id: str) -> SchoolSettings:
         """The school with this id, or ConfigError listing the known ids."""
         for school in self.schools:
             if school.id == school_id:
                 return school
-        known = ", ".join(s.id for s in self.schools)
-        raise ConfigError(f"no school {school_id!r} in the configuration (known: {known})")
+        raise ConfigError(unknown_school_message(school_id, [s.id for s in self.schools]))
 
     def _merged_rules(self, school: SchoolSettings) -> dict[str, EffectiveSetting]:
         return merge_levels(
@@ -185,6 +188,13 @@ class Settings(Section):
             raise CredentialError("credentials could not be read", errors=problems)
 
 
+def unknown_school_message(school_id: str, known: list[str]) -> str:
+    """Name the unknown id, the known ones, and the closest (difflib) when one is close."""
+    close = difflib.get_close_matches(school_id, known, n=1, cutoff=0.6)
+    message = f"no school {school_id!r} in the configuration (known: {', '.join(known) or 'none'})"
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
+
+
 # --------------------------------------------------------------------------------------------
 # Loading and error reporting
 # --------------------------------------------------------------------------------------------
@@ -193,22 +203,13 @@ class Settings(Section):
 def load_config(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
-    """Load and validate the TOML config at ``path``, or at ``$REGISTERWATCH_CONFIG``.
+    """Load and validate the TOML config at ``path``, or the one :func:`find_config` finds.
 
     Raises ConfigError listing every problem by TOML path. Secrets are not read here (see
     ``credentials()``), so a config can be checked on a machine that lacks them.
     """
-    env = os.environ if environ is None else environ
-    if path is None:
-        named = env.get(CONFIG_ENV_VAR, "").strip()
-        if not named:
-            raise ConfigError(
-                f"no configuration file given: pass --config or set {CONFIG_ENV_VAR} "
-                f"(an annotated example is {EXAMPLE_CONFIG_PATH})"
-            )
-        path = named
-    # normpath, not resolve(): tidy "a/../b" without replacing a symlinked config directory.
-    file = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    found = find_config(path, environ)
+    file = found.path
     try:
         with file.open("rb") as handle:
             data = tomllib.load(handle)
@@ -225,6 +226,7 @@ def load_config(
             f"configuration file {file} is not valid TOML", errors=[_describe_toml_error(exc)]
         ) from None
     settings = parse_config(data, config_dir=file.parent, source=file)
+    settings._found_by = found.how
     return settings
 
 

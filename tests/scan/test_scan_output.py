@@ -293,8 +293,9 @@ def test_findings_list_filters_by_status(elm: Elm, cli) -> None:
     ]
     code, out, _ = cli("findings", "list", "--status", "all")
     assert code == 0 and "resolved" in out and "MRK001" in out
-    code, out, _ = cli("findings", "list", "--school", "nowhere")
-    assert code == 0 and "No open findings" in out
+    # issue 11: an unknown school is a usage error (exit 2), not an empty list.
+    code, _, err = cli("findings", "list", "--school", "nowhere")
+    assert code == 2 and "no school 'nowhere'" in err
 
 
 def test_rules_lists_and_explains_the_catalogue(cli) -> None:
