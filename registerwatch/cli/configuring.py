@@ -88,7 +88,7 @@ def config_check(
                 )
         # Warnings do not change the exit status: the config is valid, only doubtful.
         for warning in settings.warnings():
-            out.print(f"[yellow]warning[/] {_escape(warning)}", highlight=False)
+            out.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False)
         what = "checked and tried" if connect else "checked (add --connect to try them)"
         summary = f"{len(lines)} schools and transports {what}"
         out.print(

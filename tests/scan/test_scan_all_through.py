@@ -238,9 +238,19 @@ EXPECTED = sorted(
 )
 
 
-def test_config_errors_and_warnings_through_the_cli(tmp_path: Path, cli: Any) -> None:
+def test_config_errors_and_warnings_through_the_cli(
+    tmp_path: Path, cli: Any, monkeypatch: Any
+) -> None:
     config = tmp_path / "registerwatch.toml"
-    text = CONFIG.format(db=tmp_path / "store.db")
+    # A config `config check` finds complete (a credential set, a transport for the LA and the
+    # DfE), so that the only thing it has to say is the warning.
+    monkeypatch.setenv("ASH_G4S_API_KEY", "test-key")
+    text = CONFIG.format(db=tmp_path / "store.db") + (
+        '\n[transports.la."881"]\nkind = "folder"\npath = "outbox/la"\n'
+        '\n[transports.dfe]\nkind = "folder"\npath = "outbox/dfe"\n'
+    )
+    (tmp_path / "outbox" / "la").mkdir(parents=True)
+    (tmp_path / "outbox" / "dfe").mkdir(parents=True)
     config.write_text(
         text.replace("[[schools]]", "[rules]\nsickness_dayz = 15\n\n[[schools]]"), encoding="utf-8"
     )
@@ -249,8 +259,8 @@ def test_config_errors_and_warnings_through_the_cli(tmp_path: Path, cli: Any) ->
     assert "rules.sickness_dayz: unknown key; did you mean 'sickness_days'?" in err
 
     config.write_text(text.replace("close_after_minutes = 30", "close_after_minutes = 45"))
-    code, out, err = cli("config", "check", "--config", config)
-    assert code == 0, err
+    code, out, err = cli("config", "check", "--config", config, "--as-of", AS_OF)
+    assert code == 0, out + err
     assert (
         "warning: schools[0].calendar.register_times.close_after_minutes: a register window of "
         "45 minutes is longer than the 30 minutes the guidance allows (WTISA)"
