@@ -340,6 +340,7 @@ def sync_school(
     except RegisterwatchError as exc:
         result.status, result.error = "failed", str(exc)
         result.seconds = time.monotonic() - started
+        _record_failure(store, school.id, str(exc), read_clock())
         log.warning(
             "sync.school_failed",
             school=school.id,
@@ -592,6 +593,11 @@ def _write(
                 warnings.append(f"{resource}: {count} records quarantined; {again}")
             _move_bookmark(store, school_id, resource, as_of, window if held else None, now, tx)
         store.set_capabilities(school_id, pulled.capabilities, at=now, conn=tx)
+        # Registers complete to the school day before as_of (as_of's own registers may still be
+        # open); a pull that held a bookmark leaves it where it was (scan.freshness).
+        held_any = any(windows.get(r) is not None and batches[r].quarantined for r in WINDOWED)
+        complete_to = None if held_any or marks_window is None else _complete_to(school, as_of)
+        store.record_sync_success(school_id, complete_to, at=now, conn=tx)
         if whole_year:
             store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now, conn=tx)
 
@@ -605,6 +611,22 @@ def _write(
     result.marks_deleted = len(deleted)
     result.ledger_entries = len(recorded.records)
     result.quarantined = quarantined
+
+
+def _complete_to(school: SchoolSettings, as_of: date) -> date | None:
+    try:
+        return calendar_for(school).previous_school_day(as_of)
+    except CalendarError:  # as_of is the first school day of the configured terms
+        return None
+
+
+def _record_failure(store: Store, school_id: str, error: str, at: datetime) -> None:
+    # The failure is recorded for the scan and `status`; a store that refuses it must not hide
+    # the sync's own error, which the caller reports.
+    try:
+        store.record_sync_failure(school_id, error, at=at)
+    except Exception as exc:
+        log.warning("sync.status_not_recorded", school=school_id, error_type=type(exc).__name__)
 
 
 def _move_bookmark(
@@ -705,7 +727,9 @@ def sync_all(
         try:
             adapter = adapter_factory(school, sync, environ)
         except RegisterwatchError as exc:  # a credential that cannot be read
-            return _failed(school, exc, started, emit)
+            failed = _failed(school, exc, started, emit)
+            _record_failure(store, school.id, failed.error or str(exc), (clock or _utc_now)())
+            return failed
         try:
             return sync_school(
                 store,
@@ -726,7 +750,9 @@ def sync_all(
                 vendor=vendor,
                 error_type=type(exc).__name__,
             )
-            return _failed(school, exc, started, emit, internal=True)
+            failed = _failed(school, exc, started, emit, internal=True)
+            _record_failure(store, school.id, failed.error or str(exc), (clock or _utc_now)())
+            return failed
         finally:
             adapter.close()
 

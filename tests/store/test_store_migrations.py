@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "findings",
     "outbox",
     "runs",
+    "sync_status",
+    "finding_events",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
@@ -50,7 +52,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(url: str) -> set[str]:
