@@ -13,6 +13,7 @@ import traceback
 from registerwatch.cli import (  # noqa: F401 - each module registers its commands
     demo,
     exporting,
+    freshness,
     reference,
     reporting,
     rules,

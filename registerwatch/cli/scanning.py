@@ -159,6 +159,7 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_name
     from registerwatch.scan.output import table_order
 
     schools = {f.finding.school_id for f in findings}
+    with_return = any(f.return_state is not None or f.late for f in findings)
     columns = [
         "state",
         "severity",
@@ -169,7 +170,8 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_name
         "due",
         "finding",
         "acknowledged",
-        "return",
+        # Only when a finding has a return in the outbox (or was made late).
+        *(["return"] if with_return else []),
         "fingerprint",
     ]
     table = Table(*columns, title=title, show_lines=True)
@@ -190,7 +192,7 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_name
             f.due.isoformat() if f.due else "-",
             _escape(f.message),
             ack,
-            _return_cell(item),
+            *([_return_cell(item)] if with_return else []),
             (f.fingerprint or "")[:12],
         ]
         table.add_row(*row)

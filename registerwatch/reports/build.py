@@ -39,9 +39,9 @@ from registerwatch.reports.model import (
     SchoolTerm,
     WeekRate,
 )
-from registerwatch.schema import SESSION_ORDER, Calendar, Pupil, Session, Severity
 from registerwatch.scan.freshness import SYN001
 from registerwatch.scan.returns_state import ReturnState, return_states
+from registerwatch.schema import SESSION_ORDER, Calendar, Pupil, Session, Severity
 from registerwatch.store import Store, StoredFinding
 from registerwatch.validators import Rule, RuleStatus, all_rules
 
