@@ -574,7 +574,7 @@ def _write(
                 conn=tx,
             )
 
-        batches = {
+        batches: dict[str, Batch[Any]] = {
             "pupils": pulled.pupils,
             "registers": pulled.registers,
             "marks": pulled.marks,
