@@ -17,6 +17,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
     configuring,
     demo,
     exporting,
+    freshness,
     reference,
     reporting,
     rules,

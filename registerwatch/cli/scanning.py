@@ -151,10 +151,17 @@ def _state_cell(item: ScanFinding) -> str:
     return text
 
 
+def _return_cell(item: ScanFinding) -> str:
+    if item.late:
+        return "made late"
+    return _escape(item.return_state.chip()) if item.return_state else ""
+
+
 def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_names: bool) -> Table:
     from registerwatch.scan.output import table_order
 
     schools = {f.finding.school_id for f in findings}
+    with_return = any(f.return_state is not None or f.late for f in findings)
     columns = [
         "state",
         "severity",
@@ -165,6 +172,8 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_name
         "due",
         "finding",
         "acknowledged",
+        # Only when a finding has a return in the outbox (or was made late).
+        *(["return"] if with_return else []),
         "fingerprint",
     ]
     table = Table(*columns, title=title, show_lines=True)
@@ -185,6 +194,7 @@ def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_name
             f.due.isoformat() if f.due else "-",
             _escape(f.message),
             ack,
+            *([_return_cell(item)] if with_return else []),
             (f.fingerprint or "")[:12],
         ]
         table.add_row(*row)
@@ -204,12 +214,26 @@ def _print_scan(
         console.print(_findings_table(result.findings, title=title, include_names=include_names))
     else:
         console.print(f"{title}: no findings.", highlight=False)
+    if result.read_only:
+        console.print(
+            "[yellow]read-only:[/] --as-of is before the latest recorded scan, so nothing was "
+            "recorded (give --record to record it).",
+            highlight=False,
+        )
     for school in result.schools:
         name = _escape(school.school_id)
         if school.status == "not_synced":
             console.print(
-                f"[yellow]{name}:[/] not synced yet; run `registerwatch sync "
-                f"--school {name}` first",
+                f"[yellow]{name}:[/] never synced, nothing judged (not 0 errors); run "
+                f"`registerwatch sync --school {name}` first",
+                highlight=False,
+            )
+        elif school.status == "scanned":
+            complete = school.registers_complete_to
+            console.print(
+                f"{'[bold red]' if school.stale else ''}{name}: registers complete to "
+                f"{complete.isoformat() if complete else 'not recorded'}"
+                f"{' (behind: SYN001)[/]' if school.stale else ''}",
                 highlight=False,
             )
         elif school.status == "failed":
@@ -304,8 +328,18 @@ def scan_command(
     ] = FailOn.ERROR,
     include_names: IncludeNamesOption = False,
     config: ConfigOption = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="record the findings even when --as-of is before the latest recorded scan",
+        ),
+    ] = False,
 ) -> None:
     """Run every compliance rule over the store and record the findings (new, open, resolved).
+
+    A scan with --as-of before the latest recorded scan is read-only (it prints what it finds
+    and changes no stored status) unless --record is given.
 
     The table lists new findings first, then by severity and due date. Exit 1 when an
     unresolved, unacknowledged finding is at or above --fail-on (default error), or when a
@@ -326,7 +360,7 @@ def scan_command(
         settings.school(school)  # ConfigError (exit 2) before the store is touched
     threshold = _severity(fail_on)
     with Store(settings.store.url) as store:
-        result = run_scan(store, settings, as_of=day, school_id=school)
+        result = run_scan(store, settings, as_of=day, school_id=school, record=record)
     _emit(
         fmt,
         output,

@@ -326,6 +326,14 @@ def _returns_step(
                 "nightly.returns_not_made", step=name, school_id=school.id, reason="not_synced"
             )
             continue
+        stale = _stale_reason(ctx, school)
+        if stale is not None:
+            # Returns built from stale registers would tell the LA something the school has not
+            # checked: none is made, the step is partial and says why (SYN001 is open).
+            counts["failed"] += 1
+            errors.append(f"school {school.id!r}: no {_RETURN_LABELS[name]} made: {stale}")
+            log.warning("nightly.returns_not_made", step=name, school_id=school.id, reason="stale")
+            continue
         for kind in kinds:
             request = ExportRequest(
                 school=school, store=ctx.store, as_of=ctx.as_of, generated_at=ctx.now(), day=day
@@ -358,6 +366,20 @@ def _returns_step(
             # A kind counts as done when anything of it went through, or nothing failed.
             done += bool(made.exported) or not failed
     return StepResult(name, _outcome_of(done, counts["failed"]), counts, errors)
+
+
+def _stale_reason(ctx: NightContext, school: SchoolSettings) -> str | None:
+    """Why the school's registers are too old to build returns from (None: fresh enough)."""
+    from registerwatch.scan.freshness import freshness_of
+
+    fresh = freshness_of(ctx.store, school.id, calendar_for(school), ctx.as_of)
+    if not fresh.stale or fresh.registers_complete_to is None:
+        return None
+    status = fresh.status
+    error = f"; last sync failed: {status.last_error}" if status and status.last_error else ""
+    return error_text(
+        f"registers complete to {fresh.registers_complete_to.isoformat()} only{error}"
+    )
 
 
 def _name_school(exc: BaseException, school_id: str, kind: str, artefact: str | None = None) -> str:

@@ -49,6 +49,7 @@ from registerwatch.outbox.transports import (
     transport_for,
     transport_target,
 )
+from registerwatch.scan.returns_state import close_answered
 from registerwatch.schema import Notification, NotificationKind
 from registerwatch.store import OutboxItem, Store
 
@@ -364,6 +365,8 @@ class _Run:
             )
             if moved:
                 self.store.add_notification(notification, at=done, conn=conn)
+                # The finding this return answers closes now, not at the next scan.
+                close_answered(self.store, item, done, conn=conn)
         log.info(
             "outbox.submitted",
             item=item.id,

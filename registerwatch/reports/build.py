@@ -39,6 +39,8 @@ from registerwatch.reports.model import (
     SchoolTerm,
     WeekRate,
 )
+from registerwatch.scan.freshness import SYN001
+from registerwatch.scan.returns_state import ReturnState, return_states
 from registerwatch.schema import SESSION_ORDER, Calendar, Pupil, Session, Severity
 from registerwatch.store import Store, StoredFinding
 from registerwatch.validators import Rule, RuleStatus, all_rules
@@ -143,13 +145,30 @@ def _school_report(
 ) -> SchoolReport:
     notes: list[str] = []
     stored = store.load_findings(source.school_id)
+    never_synced = store.school(source.school_id) is None
+    sync = store.sync_status(source.school_id)
+    if never_synced:
+        notes.append(
+            "This school has never been synced: there is nothing to judge and no counts to "
+            "show. Run `registerwatch sync`."
+            + (f" The last attempt failed: {sync.last_error}" if sync and sync.last_error else "")
+        )
+    states = return_states(
+        (s.finding for s in stored.values()), store.outbox_items(school_id=source.school_id)
+    )
     updated_at = _latest_scan(stored.values())
     unresolved = [s for s in stored.values() if s.status != "resolved"]
     pupils = {p.id: p for p in store.pupils(source.school_id)} if unresolved else {}
     rows = sorted(
         (
             _finding_row(
-                s, rules, pupils, as_of=as_of, latest_scan=updated_at, include_names=include_names
+                s,
+                rules,
+                pupils,
+                as_of=as_of,
+                latest_scan=updated_at,
+                include_names=include_names,
+                state=states.get(s.finding.fingerprint or ""),
             )
             for s in unresolved
         ),
@@ -194,6 +213,10 @@ def _school_report(
         n_ages=n_ages,
         findings_updated_at=updated_at,
         notes=tuple(notes),
+        registers_complete_to=sync.registers_complete_to if sync else None,
+        never_synced=never_synced,
+        stale=any(s.finding.rule == "SYN001" for s in unresolved),
+        resolved_late=sum(1 for s in stored.values() if s.resolution == "late"),
     )
 
 
@@ -269,9 +292,10 @@ def _finding_row(
     as_of: date,
     latest_scan: datetime | None,
     include_names: bool,
+    state: ReturnState | None = None,
 ) -> FindingRow:
     f = stored.finding
-    rule = rules.get(f.rule)
+    rule = rules.get(f.rule) or (SYN001 if f.rule == SYN001.code else None)
     school_id = f.school_id
     pupil = _mis_id(f.pupil_id, school_id, pupils) if f.pupil_id else None
     name = _pupil_name(pupils.get(f.pupil_id)) if include_names and f.pupil_id else None
@@ -290,13 +314,24 @@ def _finding_row(
         due_today=f.due is not None and as_of == f.due,
         message=f.message,
         citation=rule.citation if rule else "",
-        fix_hint=rule.fix_hint if rule else "",
+        fix_hint=_fix_hint(rule, state),
         status=_status(stored, latest_scan),
         first_seen=f.first_seen,
         acknowledged_at=stored.acknowledged_at,
         ack_note=stored.ack_note,
         upn=pupils[f.pupil_id].upn if f.pupil_id is not None and f.pupil_id in pupils else None,
+        return_chip=state.chip() if state else None,
+        return_state=state.to_dict() if state else None,
     )
+
+
+def _fix_hint(rule: Rule | None, state: ReturnState | None) -> str:
+    # A return registerwatch has queued or sent must not be made again by hand.
+    if state is not None and state.state == "queued":
+        return "The return will be sent by registerwatch (queued in the outbox): do not make it by hand."
+    if state is not None and state.state in ("sent", "acknowledged"):
+        return "The return was sent by registerwatch; this closes at the next scan."
+    return rule.fix_hint if rule else ""
 
 
 def _finding_sort_key(row: FindingRow) -> tuple[object, ...]:

@@ -73,6 +73,9 @@ class FindingRow:
     acknowledged_at: datetime | None
     ack_note: str | None
     upn: str | None = None  # for the findings CSV (the page shows the MIS id only)
+    # The outbox state of the return that answers it ("will be sent: queued 02 Dec 07:00").
+    return_chip: str | None = None
+    return_state: dict[str, Any] | None = None
 
     @property
     def sessions(self) -> str:
@@ -100,6 +103,7 @@ class FindingRow:
             "status": self.status,
             "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
             "ack_note": self.ack_note,
+            "return": self.return_state,
         }
 
 
@@ -220,6 +224,12 @@ class SchoolReport:
     n_ages: tuple[NAgeBucket, ...]
     findings_updated_at: datetime | None  # the latest scan result stored for the school
     notes: tuple[str, ...] = ()  # what the report could not show, and why
+    # The last school day sync pulled cleanly (None: unknown); never_synced: nothing in the
+    # store, so no counts are shown; stale: SYN001 (registers behind the previous school day).
+    registers_complete_to: date | None = None
+    never_synced: bool = False
+    stale: bool = False
+    resolved_late: int = 0  # LAR findings resolved by a return made after its due date
 
     def by_severity(self, severity: Severity) -> tuple[FindingRow, ...]:
         return tuple(f for f in self.findings if f.severity is severity)

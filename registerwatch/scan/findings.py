@@ -21,8 +21,9 @@ from registerwatch.scan.pipeline import (
     pupil_ref,
     pupil_refs,
 )
+from registerwatch.scan.returns_state import ReturnState, return_states
 from registerwatch.schema import Notification, NotificationKind, Pupil
-from registerwatch.store import Store, StoredFinding
+from registerwatch.store import FindingEvent, Store, StoredFinding
 
 __all__ = [
     "EPISODE_KINDS",
@@ -80,7 +81,9 @@ def _stored_by_school(store: Store, school_id: str | None) -> dict[str, dict[str
     return {sid: store.load_findings(sid) for sid in ids}
 
 
-def _scan_finding(stored: StoredFinding, refs: dict[str, PupilRef]) -> ScanFinding:
+def _scan_finding(
+    stored: StoredFinding, refs: dict[str, PupilRef], state: ReturnState | None = None
+) -> ScanFinding:
     status: FindingStatus = "resolved" if stored.status == "resolved" else "open"
     return ScanFinding(
         stored.finding,
@@ -88,6 +91,8 @@ def _scan_finding(stored: StoredFinding, refs: dict[str, PupilRef]) -> ScanFindi
         stored.acknowledged_at,
         stored.ack_note,
         pupil_ref(stored.finding, refs),
+        resolution=stored.resolution,
+        return_state=state,
     )
 
 
@@ -102,7 +107,8 @@ def list_findings(
         if not wanted:
             continue
         refs = pupil_refs(store.pupils(sid))
-        out.extend(_scan_finding(s, refs) for s in wanted)
+        states = return_states((s.finding for s in wanted), store.outbox_items(school_id=sid))
+        out.extend(_scan_finding(s, refs, states.get(s.finding.fingerprint or "")) for s in wanted)
     out.sort(key=finding_order)
     return out
 
@@ -141,8 +147,13 @@ def acknowledge(
     as stored afterwards. Acknowledging again replaces the note."""
     stored = find_finding(store, prefix)
     fingerprint = stored.finding.fingerprint or ""
-    if not store.acknowledge_finding(fingerprint, note, at=at):  # pragma: no cover - a race
-        raise FindingNotFoundError(f"finding {fingerprint} disappeared while acknowledging it")
+    when = at or datetime.now(UTC)
+    with store.transaction() as tx:
+        if not store.acknowledge_finding(fingerprint, note, at=when, conn=tx):  # pragma: no cover
+            raise FindingNotFoundError(f"finding {fingerprint} disappeared while acknowledging it")
+        store.add_finding_events(
+            [FindingEvent(fingerprint, when, "acknowledged", "acknowledgement", note)], conn=tx
+        )
     refreshed = store.load_findings(stored.finding.school_id)[fingerprint]
     refs = pupil_refs(store.pupils(stored.finding.school_id))
     return _scan_finding(refreshed, refs)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from registerwatch.files import spreadsheet_safe
+from registerwatch.scan.freshness import SYN001
 from registerwatch.scan.pipeline import STATUS_ORDER, ScanFinding, ScanResult, SchoolScan
 from registerwatch.schema import SEVERITY_RANK, SessionRef
 from registerwatch.validators import Rule, all_rules
@@ -157,7 +158,8 @@ def write_findings_csv(rows: Iterable[FindingCsvRow], *, include_names: bool = F
 
 
 def _rules_by_code() -> dict[str, Rule]:
-    return {rule.code: rule for rule in all_rules(include_removed=True)}
+    # SYN001 is made by the scan itself (scan.freshness), not a registered rule.
+    return {rule.code: rule for rule in [*all_rules(include_removed=True), SYN001]}
 
 
 def _session(ref: SessionRef | None) -> dict[str, str] | None:
@@ -199,7 +201,14 @@ def finding_record(
         if item.acknowledged_at is None
         else {"at": _instant(item.acknowledged_at), "note": item.ack_note},
         "resolved_at": _instant(f.resolved_at),
+        # 'late': resolved by a return made after its due date (counted, never hidden).
+        "resolution": item.resolution,
+        "return": item.return_state.to_dict() if item.return_state else None,
     }
+    if item.return_state is not None and item.return_state.state == "queued":
+        record["fix_hint"] = (
+            "the return is queued and will be sent by registerwatch: do not make it by hand"
+        )
     return record
 
 
@@ -214,6 +223,19 @@ def school_record(school: SchoolScan) -> dict[str, Any]:
         "new": school.counts["new"],
         "open": school.counts["open"],
         "resolved": school.counts["resolved"],
+        "registers_complete_to": school.registers_complete_to.isoformat()
+        if school.registers_complete_to
+        else None,
+        "judged_to": school.judged_to.isoformat() if school.judged_to else None,
+        "never_synced": school.status == "not_synced",
+        "stale": school.stale,
+        "last_sync": None
+        if school.last_sync_at is None
+        else {
+            "at": _instant(school.last_sync_at),
+            "outcome": school.last_sync_outcome,
+            "error": school.last_sync_error,
+        },
     }
 
 
@@ -222,6 +244,7 @@ def scan_document(result: ScanResult, *, include_names: bool = False) -> dict[st
     rules = _rules_by_code()
     return {
         "as_of": result.as_of.isoformat(),
+        "read_only": result.read_only,
         "schools": [school_record(s) for s in result.schools],
         "findings": [
             finding_record(f, include_names=include_names, rules=rules) for f in result.findings

@@ -12,7 +12,8 @@ ones stored, by fingerprint (stable across scans: see ``validators.base.fingerpr
 - a finding stored open is **open** again: ``first_seen`` is kept, ``last_seen``, severity,
   message, due date and last session are updated (a run that grows is the same finding);
 - a finding stored resolved and seen again is **new** again: the breach came back (say, a fix
-  in the MIS was undone), so it gets a new ``first_seen`` and loses any acknowledgement;
+  in the MIS was undone), so it gets a new ``first_seen``; its acknowledgement stays with its
+  fingerprint (the data manager's note is not lost when a finding resolves and comes back);
 - a stored open finding that this scan did not produce is **resolved**, with ``resolved_at`` =
   this scan, but only when its school and its rule were actually checked: a ``--school`` scan
   leaves other schools alone, and the findings of a rule that failed stay open (a crashed rule
@@ -23,6 +24,17 @@ note. An acknowledged finding is still reported, but no longer makes the scan fa
 (``ScanResult.failing``), until it is resolved or its severity rises (a warning acknowledged the
 day before its deadline becomes an unacknowledged error the day after).
 
+Freshness (``scan.freshness``): each school is judged only up to the last school day sync
+pulled cleanly (``registers_complete_to``), and a school whose registers are behind gets SYN001.
+
+History: every status change is appended to the finding's history (``findings history``) with
+its cause. A scan whose ``as_of`` is before the latest recorded scan's is **read-only** (it
+reports what it finds and changes no stored status) unless ``record=True``: a backdated rerun
+must not resolve findings that only appear later, nor rewrite what a later scan recorded.
+
+A LAR finding resolved by a return made after its due date is resolved **late**
+(``StoredFinding.resolution``; ``scan.returns_state``).
+
 Each scan is one row of the store's ``runs`` table (command "scan") with its counts. Log events
 (``scan.finding_opened``, ``scan.finding_resolved``, ``scan.school_scanned``) carry school ids,
 rule codes, fingerprints and counts, never pupil data. Only ``registerwatch.cli`` prints.
@@ -32,20 +44,34 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
-from registerwatch.calendar import LONDON
+from registerwatch.calendar import LONDON, calendar_for
 from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import RegisterwatchError
 from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger
 from registerwatch.scan.context_loader import load_context
-from registerwatch.schema import SEVERITY_RANK, Finding, Pupil, Severity
-from registerwatch.store import Store, StoredFinding
+from registerwatch.scan.freshness import SYN001, Freshness, freshness_of, registers_not_synced
+from registerwatch.scan.lifecycle import reconcile
+from registerwatch.scan.results import (
+    STATUS_ORDER,
+    FindingStatus,
+    PupilRef,
+    ScanFinding,
+    ScanResult,
+    SchoolScan,
+    SchoolStatus,
+    finding_order,
+    pupil_ref,
+    pupil_refs,
+)
+from registerwatch.scan.returns_state import late_resolutions, return_states
+from registerwatch.store import Store
 from registerwatch.validators import (
     Rule,
     RuleSettings,
@@ -56,6 +82,7 @@ from registerwatch.validators import (
 log = get_logger("registerwatch.scan")
 
 __all__ = [
+    "STATUS_ORDER",
     "FindingStatus",
     "PupilRef",
     "ScanFinding",
@@ -63,145 +90,12 @@ __all__ = [
     "SchoolScan",
     "SchoolStatus",
     "finding_order",
+    "latest_recorded_as_of",
     "pupil_ref",
     "pupil_refs",
     "run_scan",
     "today_in_london",
 ]
-
-FindingStatus = Literal["new", "open", "resolved"]
-SchoolStatus = Literal["scanned", "not_synced", "failed"]
-STATUS_ORDER: dict[str, int] = {"new": 0, "open": 1, "resolved": 2}
-
-
-@dataclass(frozen=True)
-class PupilRef:
-    """How a finding's pupil is shown: the MIS id always; the name only when asked for."""
-
-    mis_id: str
-    upn: str | None
-    name: str | None
-
-
-def _display_name(pupil: Pupil) -> str | None:
-    forename = pupil.preferred_forename or pupil.legal_forename
-    surname = pupil.preferred_surname or pupil.legal_surname
-    name = " ".join(part for part in (forename, surname) if part)
-    return name or None
-
-
-def pupil_refs(pupils: Iterable[Pupil]) -> dict[str, PupilRef]:
-    """Store pupil id -> PupilRef."""
-    return {p.id: PupilRef(mis_id=p.mis_id, upn=p.upn, name=_display_name(p)) for p in pupils}
-
-
-def pupil_ref(finding: Finding, refs: dict[str, PupilRef]) -> PupilRef | None:
-    """The finding's pupil (None for a school-level finding). A pupil the store no longer
-    holds is shown by the MIS id in its store id, '<school>:<mis id>'."""
-    if finding.pupil_id is None:
-        return None
-    known = refs.get(finding.pupil_id)
-    if known is not None:
-        return known
-    prefix = f"{finding.school_id}:"
-    pid = finding.pupil_id
-    return PupilRef(
-        mis_id=pid[len(prefix) :] if pid.startswith(prefix) else pid, upn=None, name=None
-    )
-
-
-@dataclass(frozen=True)
-class ScanFinding:
-    """A finding with its place in the lifecycle, as the scan and ``findings list`` report it.
-
-    ``finding`` carries ``first_seen``, ``last_seen`` and ``resolved_at``; ``pupil`` is None for
-    a school-level finding (a register not taken for a group, an MIS capability notice).
-    """
-
-    finding: Finding
-    status: FindingStatus
-    acknowledged_at: datetime | None = None
-    ack_note: str | None = None
-    pupil: PupilRef | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        return self.finding.fingerprint or ""
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
-
-    def fails(self, fail_on: Severity | None) -> bool:
-        """Unresolved, unacknowledged and at or above ``fail_on`` (None: never fails)."""
-        if fail_on is None or self.status == "resolved" or self.acknowledged:
-            return False
-        return SEVERITY_RANK[self.finding.severity] >= SEVERITY_RANK[fail_on]
-
-
-@dataclass
-class SchoolScan:
-    """One school's part of a scan. ``status``: scanned, not_synced (nothing in the store yet:
-    skipped, its findings untouched) or failed (``error`` says why; findings untouched)."""
-
-    school_id: str
-    status: SchoolStatus
-    error: str | None = None
-    exposes_registers: bool | None = None
-    exposes_amendments: bool | None = None
-    failed_rules: dict[str, str] = field(default_factory=dict)  # code -> error
-    counts: Counter[str] = field(default_factory=Counter)  # new / open / resolved
-    # Where the time went: reading the store, running the rules, saving the findings.
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.timings.values())
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed" and not self.failed_rules
-
-
-@dataclass
-class ScanResult:
-    """Everything one scan found, by school; ``findings`` holds the school's current findings
-    (new and open) and those this scan resolved, in a stable order (school, rule, pupil,
-    session)."""
-
-    as_of: date
-    scanned_at: datetime
-    schools: list[SchoolScan]
-    findings: list[ScanFinding]
-    run_id: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Every school scanned or skipped and every rule ran: the scan is complete."""
-        return all(s.ok for s in self.schools)
-
-    def failing(self, fail_on: Severity | None) -> list[ScanFinding]:
-        return [f for f in self.findings if f.fails(fail_on)]
-
-    def counts(self) -> dict[str, int]:
-        by_status = Counter(f.status for f in self.findings)
-        by_severity = Counter(
-            str(f.finding.severity) for f in self.findings if f.status != "resolved"
-        )
-        schools = Counter(s.status for s in self.schools)
-        return {
-            "schools_scanned": schools["scanned"],
-            "schools_not_synced": schools["not_synced"],
-            "schools_failed": schools["failed"],
-            "rules_failed": sum(len(s.failed_rules) for s in self.schools),
-            "new": by_status["new"],
-            "open": by_status["open"],
-            "resolved": by_status["resolved"],
-            **{str(sev): by_severity[str(sev)] for sev in Severity},
-            "acknowledged": sum(
-                1 for f in self.findings if f.status != "resolved" and f.acknowledged
-            ),
-        }
 
 
 def today_in_london(clock: Callable[[], datetime] | None = None) -> date:
@@ -219,6 +113,7 @@ def run_scan(
     rules: Sequence[Rule] | None = None,
     rule_settings: RuleSettings | None = None,
     clock: Callable[[], datetime] | None = None,
+    record: bool = False,
 ) -> ScanResult:
     """Scan every configured school (or only ``school_id``) and record the findings.
 
@@ -227,6 +122,7 @@ def run_scan(
     last seen and resolved (default: now). ``rules`` defaults to every registered rule.
     ``rule_settings`` (default: each school's own, from ``[rules]``, ``[las."<code>"]`` and
     ``[schools.rules]``) overrides the settings of every school.
+    ``as_of`` before the latest recorded scan's makes the scan read-only unless ``record``.
     Raises ConfigError for an unknown ``school_id``; a school whose data cannot be read
     (a calendar without terms, say) is reported as failed and the others go on.
     """
@@ -235,6 +131,8 @@ def run_scan(
     day = as_of or today_in_london(read_clock)
     schools = [settings.school(school_id)] if school_id is not None else list(settings.schools)
     checked = list(all_rules() if rules is None else rules)
+    latest = latest_recorded_as_of(store)
+    read_only = not record and latest is not None and day < latest
     run_id = store.start_run("scan", at=scanned_at)
     results: list[SchoolScan] = []
     findings: list[ScanFinding] = []
@@ -250,6 +148,7 @@ def run_scan(
                     scanned_at,
                     checked,
                     rule_settings or settings.rule_settings(school.id),
+                    read_only=read_only,
                 )
             results.append(school_result)
             findings.extend(school_findings)
@@ -261,15 +160,31 @@ def run_scan(
             )
         raise
     result = ScanResult(
-        as_of=day, scanned_at=scanned_at, schools=results, findings=findings, run_id=run_id
+        as_of=day,
+        scanned_at=scanned_at,
+        schools=results,
+        findings=findings,
+        run_id=run_id,
+        read_only=read_only,
     )
     store.finish_run(
         run_id,
         "ok" if result.ok else "failed",
-        {"as_of": day.isoformat(), **result.counts()},
+        {"as_of": day.isoformat(), "read_only": read_only, **result.counts()},
         at=read_clock().astimezone(UTC),
     )
     return result
+
+
+def latest_recorded_as_of(store: Store) -> date | None:
+    """The ``as_of`` of the latest scan that recorded its findings (None before any)."""
+    days: list[date] = []
+    for run in store.runs(command="scan", limit=200):
+        as_of = run.counts.get("as_of") if run.counts else None
+        if as_of and not run.counts.get("read_only") and run.outcome in ("ok", "failed"):
+            with suppress(ValueError):
+                days.append(date.fromisoformat(as_of))
+    return max(days, default=None)
 
 
 def _scan_school(
@@ -279,19 +194,32 @@ def _scan_school(
     now: datetime,
     rules: Sequence[Rule],
     rule_settings: RuleSettings,
+    *,
+    read_only: bool = False,
 ) -> tuple[SchoolScan, list[ScanFinding]]:
     clock = _Stopwatch()
     if store.school(school.id) is None:
         # Never synced: nothing to judge, and scanning would open "could not be checked"
         # notices that only say the store is empty.
         log.info("scan.school_skipped", school_id=school.id, reason="not_synced")
-        return SchoolScan(school.id, "not_synced"), []
+        status = store.sync_status(school.id)
+        return SchoolScan(
+            school.id,
+            "not_synced",
+            last_sync_at=status.last_attempt_at if status else None,
+            last_sync_outcome=status.last_outcome if status else None,
+            last_sync_error=status.last_error if status else None,
+        ), []
     try:
         # One read transaction: the records, the ledger and the stored findings are one
         # snapshot even if a sync commits meanwhile.
         with store.snapshot() as conn:
-            ctx = load_context(store, school, as_of, settings=rule_settings, conn=conn)
+            fresh = freshness_of(store, school.id, calendar_for(school), as_of, conn=conn)
+            # Rules run as of the day after the registers are complete to: nothing they find
+            # rests on days the store has not seen (scan.freshness).
+            ctx = load_context(store, school, fresh.judged_to, settings=rule_settings, conn=conn)
             stored = store.load_findings(school.id, conn=conn)
+            outbox = store.outbox_items(school_id=school.id, conn=conn)
         clock.lap("read")
     except RegisterwatchError as exc:
         log.warning(
@@ -301,16 +229,32 @@ def _scan_school(
     outcome = scan_rules(ctx, rules)
     clock.lap("rules")
     refs = pupil_refs(ctx.pupils)
-    findings = _reconcile(
+    current = list(outcome.findings)
+    ran = {rule.code for rule in rules}
+    if fresh.status is not None:
+        ran.add(SYN001.code)
+        syn = registers_not_synced(fresh)
+        if syn is not None:
+            current.append(syn)
+    findings = reconcile(
         store,
         school.id,
-        outcome.findings,
+        current,
         stored,
-        {rule.code for rule in rules},
+        ran,
         set(outcome.failed),
         now,
         refs,
+        late=late_resolutions(
+            (s.finding for s in stored.values() if s.status == "open"), ctx.notifications
+        ),
+        read_only=read_only,
     )
+    states = return_states((f.finding for f in findings), outbox)
+    findings = [
+        replace(f, return_state=states.get(f.fingerprint)) if f.fingerprint in states else f
+        for f in findings
+    ]
     clock.lap("save")
     result = SchoolScan(
         school.id,
@@ -320,6 +264,7 @@ def _scan_school(
         failed_rules=dict(outcome.failed),
         counts=Counter(f.status for f in findings),
         timings=clock.laps,
+        **_freshness_fields(fresh),
     )
     log.info(
         "scan.school_scanned",
@@ -335,6 +280,18 @@ def _scan_school(
     return result, findings
 
 
+def _freshness_fields(fresh: Freshness) -> dict[str, Any]:
+    status = fresh.status
+    return {
+        "registers_complete_to": fresh.registers_complete_to,
+        "judged_to": fresh.judged_to,
+        "stale": fresh.stale,
+        "last_sync_at": status.last_attempt_at if status else None,
+        "last_sync_outcome": status.last_outcome if status else None,
+        "last_sync_error": status.last_error if status else None,
+    }
+
+
 class _Stopwatch:
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
@@ -344,124 +301,3 @@ class _Stopwatch:
         now = time.perf_counter()
         self.laps[name] = now - self._last
         self._last = now
-
-
-def _reconcile(
-    store: Store,
-    school_id: str,
-    current: Sequence[Finding],
-    stored: dict[str, StoredFinding],
-    ran: set[str],
-    failed: set[str],
-    now: datetime,
-    refs: dict[str, PupilRef],
-) -> list[ScanFinding]:
-    """Save this scan's findings against the stored ones; returns them with their status.
-
-    ``ran``: the rules this scan ran; ``failed``: those of them that raised. A stored open
-    finding of a rule that ran cleanly and did not find it again is resolved; one of a failed
-    rule stays open and is reported as it was; one of a rule not run is left alone.
-    """
-    out: list[ScanFinding] = []
-    to_save: list[Finding] = []
-    reopened: list[str] = []
-    lapsed: list[str] = []
-    # Logged once the findings are committed, so the log never tells of a change that was
-    # rolled back.
-    events: list[tuple[str, dict[str, Any]]] = []
-
-    seen: set[str] = set()
-    for finding in current:
-        fp = finding.fingerprint or ""
-        seen.add(fp)
-        before = stored.get(fp)
-        ack_at, note = (before.acknowledged_at, before.ack_note) if before else (None, None)
-        if before is not None and before.status == "open":
-            status: FindingStatus = "open"
-            first_seen = before.finding.first_seen or now
-            if ack_at is not None and (
-                SEVERITY_RANK[finding.severity] > SEVERITY_RANK[before.finding.severity]
-            ):
-                lapsed.append(fp)
-                ack_at, note = None, None
-                events.append(
-                    (
-                        "scan.acknowledgement_lapsed",
-                        {
-                            "rule": finding.rule,
-                            "fingerprint": fp,
-                            "severity": str(finding.severity),
-                        },
-                    )
-                )
-        else:
-            status, first_seen = "new", now
-            if before is not None:  # resolved before, back again
-                reopened.append(fp)
-                ack_at, note = None, None
-            events.append(
-                (
-                    "scan.finding_opened",
-                    {
-                        "rule": finding.rule,
-                        "severity": str(finding.severity),
-                        "fingerprint": fp,
-                        "reopened": before is not None,
-                    },
-                )
-            )
-        saved = finding.model_copy(
-            update={"first_seen": first_seen, "last_seen": now, "resolved_at": None}
-        )
-        to_save.append(saved)
-        out.append(ScanFinding(saved, status, ack_at, note, pupil_ref(saved, refs)))
-
-    for fp, before in stored.items():
-        rule = before.finding.rule
-        if fp in seen or before.status != "open" or rule not in ran:
-            continue
-        if rule in failed:
-            out.append(
-                ScanFinding(
-                    before.finding,
-                    "open",
-                    before.acknowledged_at,
-                    before.ack_note,
-                    pupil_ref(before.finding, refs),
-                )
-            )
-            continue
-        # The stored last_seen stays: it is the last scan that still found the breach.
-        saved = before.finding.model_copy(update={"resolved_at": now})
-        to_save.append(saved)
-        out.append(
-            ScanFinding(
-                saved, "resolved", before.acknowledged_at, before.ack_note, pupil_ref(saved, refs)
-            )
-        )
-        events.append(("scan.finding_resolved", {"rule": rule, "fingerprint": fp}))
-
-    with store.transaction() as tx:
-        store.save_findings(to_save, at=now, conn=tx)
-        if reopened:
-            store.reopen_findings(reopened, at=now, conn=tx)
-        if lapsed:
-            store.clear_acknowledgements(lapsed, conn=tx)
-    for event, fields in events:
-        log.info(event, school_id=school_id, **fields)
-    out.sort(key=finding_order)
-    return out
-
-
-def finding_order(item: ScanFinding) -> tuple[Any, ...]:
-    """The stable order of findings in machine output: school, rule, pupil, first session."""
-    f = item.finding
-    first = f.first_session
-    return (
-        f.school_id,
-        f.rule,
-        item.pupil.mis_id if item.pupil else "",
-        first.date if first else date.min,
-        str(first.session) if first else "",
-        item.fingerprint,
-    )

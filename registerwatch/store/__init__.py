@@ -26,6 +26,7 @@ from registerwatch.store.locks import PgAdvisoryLock
 from registerwatch.store.migrate import current_revision, head_revision, upgrade
 from registerwatch.store.records import (
     DeletedMark,
+    FindingEvent,
     MarkChange,
     MarkDiff,
     MarkKey,
@@ -33,6 +34,7 @@ from registerwatch.store.records import (
     QuarantineEntry,
     RunRecord,
     StoredFinding,
+    SyncStatus,
 )
 from registerwatch.store.registers import amendment_key, dedupe_amendments
 from registerwatch.store.store import RecordedChanges, Store
@@ -46,6 +48,7 @@ __all__ = [
     "OBSERVED_KINDS",
     "Connection",
     "DeletedMark",
+    "FindingEvent",
     "LedgerCheck",
     "LedgerEntry",
     "LedgerKind",
@@ -62,6 +65,7 @@ __all__ = [
     "RunRecord",
     "Store",
     "StoredFinding",
+    "SyncStatus",
     "amendment_key",
     "current_revision",
     "dedupe_amendments",

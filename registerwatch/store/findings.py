@@ -12,7 +12,7 @@ from registerwatch.errors import StoreError
 from registerwatch.schema import Finding
 from registerwatch.store import tables as t
 from registerwatch.store.base import IN_LIST_LIMIT, StoreBase, aware_utc, chunks, upsert
-from registerwatch.store.records import StoredFinding
+from registerwatch.store.records import FindingEvent, StoredFinding
 
 
 def _update_findings(
@@ -27,14 +27,19 @@ def _update_findings(
     return updated
 
 
-def reopen_findings_on(conn: sa.Connection, fingerprints: Iterable[str], at: datetime) -> int:
+def reopen_findings_on(
+    conn: sa.Connection,
+    fingerprints: Iterable[str],
+    at: datetime,
+    *,
+    keep_acknowledgements: bool = False,
+) -> int:
     """The statements behind :meth:`Store.reopen_findings`, for a caller holding only a write
     connection (``at`` must be aware)."""
-    return _update_findings(
-        conn,
-        fingerprints,
-        {"first_seen": aware_utc(at), "acknowledged_at": None, "ack_note": None},
-    )
+    values: dict[str, Any] = {"first_seen": aware_utc(at)}
+    if not keep_acknowledgements:
+        values |= {"acknowledged_at": None, "ack_note": None}
+    return _update_findings(conn, fingerprints, values)
 
 
 def clear_acknowledgements_on(conn: sa.Connection, fingerprints: Iterable[str]) -> int:
@@ -79,6 +84,8 @@ class FindingsStore(StoreBase):
                 "first_seen": self._at(f.first_seen) if f.first_seen else now,
                 "last_seen": self._at(f.last_seen) if f.last_seen else now,
                 "resolved_at": self._at(f.resolved_at) if f.resolved_at else None,
+                # Set again by set_resolution when the finding is resolved late.
+                "resolution": None,
             }
         update = [
             "rule",
@@ -95,6 +102,7 @@ class FindingsStore(StoreBase):
             "status",
             "last_seen",
             "resolved_at",
+            "resolution",
         ]
         with self._write(conn) as c:
             upsert(c, t.findings, list(rows.values()), keys=["fingerprint"], update=update)
@@ -133,7 +141,9 @@ class FindingsStore(StoreBase):
                     "resolved_at": r.resolved_at,
                 }
             )
-            result[r.fingerprint] = StoredFinding(finding, r.status, r.acknowledged_at, r.ack_note)
+            result[r.fingerprint] = StoredFinding(
+                finding, r.status, r.acknowledged_at, r.ack_note, r.resolution
+            )
         return result
 
     def acknowledge_finding(
@@ -159,16 +169,21 @@ class FindingsStore(StoreBase):
         fingerprints: Iterable[str],
         at: datetime | None = None,
         *,
+        keep_acknowledgements: bool = False,
         conn: sa.Connection | None = None,
     ) -> int:
         """Findings that were resolved and are seen again: first seen ``at``, acknowledgement
         withdrawn. ``save_findings`` keeps ``first_seen`` and the acknowledgement on purpose (an
         open finding seen again is the same breach); one that comes back after it was resolved
-        is a new breach that nobody has seen. Call after ``save_findings``, in its transaction.
-        Returns how many findings were updated (unknown fingerprints are ignored)."""
+        is a new breach that nobody has seen. ``keep_acknowledgements``: the scan keeps them (an
+        acknowledgement belongs to the fingerprint, issue 10). Call after ``save_findings``, in
+        its transaction. Returns how many findings were updated (unknown fingerprints are
+        ignored)."""
         now = self._at(at)
         with self._write(conn) as c:
-            return reopen_findings_on(c, fingerprints, now)
+            return reopen_findings_on(
+                c, fingerprints, now, keep_acknowledgements=keep_acknowledgements
+            )
 
     def clear_acknowledgements(
         self, fingerprints: Iterable[str], *, conn: sa.Connection | None = None
@@ -178,3 +193,45 @@ class FindingsStore(StoreBase):
         findings were updated (unknown fingerprints are ignored)."""
         with self._write(conn) as c:
             return clear_acknowledgements_on(c, fingerprints)
+
+    def set_resolution(
+        self,
+        fingerprints: Iterable[str],
+        resolution: str | None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """How resolved findings ended ('late': their return was made after its due date).
+        Call after ``save_findings``, which clears it. Returns how many were updated."""
+        with self._write(conn) as c:
+            return _update_findings(c, fingerprints, {"resolution": resolution})
+
+    def add_finding_events(
+        self, events: Iterable[FindingEvent], *, conn: sa.Connection | None = None
+    ) -> int:
+        """Append status changes to the findings' history (never rewritten)."""
+        rows = [
+            {
+                "fingerprint": e.fingerprint,
+                "at": self._at(e.at),
+                "event": e.event,
+                "cause": e.cause,
+                "detail": e.detail,
+            }
+            for e in events
+        ]
+        if not rows:
+            return 0
+        with self._write(conn) as c:
+            c.execute(sa.insert(t.finding_events), rows)
+        return len(rows)
+
+    def finding_history(
+        self, fingerprint: str, *, conn: sa.Connection | None = None
+    ) -> list[FindingEvent]:
+        """A finding's status changes, oldest first."""
+        ev = t.finding_events
+        query = sa.select(ev).where(ev.c.fingerprint == fingerprint).order_by(ev.c.at, ev.c.id)
+        with self._read(conn) as c:
+            rows = c.execute(query).all()
+        return [FindingEvent(r.fingerprint, r.at, r.event, r.cause, r.detail) for r in rows]

@@ -103,6 +103,31 @@ class StoredFinding:
     status: str  # 'open' | 'resolved'
     acknowledged_at: datetime | None = None
     ack_note: str | None = None
+    resolution: str | None = None  # 'late': resolved by a return made after its due date
+
+
+@dataclass(frozen=True)
+class FindingEvent:
+    """One status change of a finding: ``event`` (opened, resolved, reopened, acknowledged,
+    resolved_late, ...) and its ``cause`` (scan, acknowledgement, return sent, ...)."""
+
+    fingerprint: str
+    at: datetime
+    event: str
+    cause: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What sync last achieved for a school (see ``store.freshness``)."""
+
+    school_id: str
+    registers_complete_to: date | None
+    last_success_at: datetime | None
+    last_attempt_at: datetime
+    last_outcome: str  # 'ok' | 'failed'
+    last_error: str | None
 
 
 @dataclass(frozen=True)

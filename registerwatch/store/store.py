@@ -10,7 +10,7 @@ and ``Store`` composes them, so callers keep calling ``store.marks(...)``,
 - ``ledger`` (the entries and their hash chain), ``ledger_table`` (appending, reading, verifying)
   and ``changes`` (which changes sync ledgers);
 - ``findings``; ``outbox`` (and the returns already made); ``runs``;
-- ``bookmarks``: bookmarks, capabilities and quarantine;
+- ``bookmarks``: bookmarks, capabilities and quarantine; ``freshness``: registers complete to;
 - ``locks``: the PostgreSQL advisory lock behind the run lock.
 
 Every method takes an optional ``conn``: pass the connection from :meth:`Store.transaction` to
@@ -31,6 +31,7 @@ from registerwatch.schema import Amendment, Mark
 from registerwatch.store.bookmarks import BookmarksStore
 from registerwatch.store.changes import ledger_entries, ledgered_changes, observed_amendments
 from registerwatch.store.findings import FindingsStore
+from registerwatch.store.freshness import FreshnessStore
 from registerwatch.store.ledger import LedgerRecord
 from registerwatch.store.ledger_table import LedgerStore
 from registerwatch.store.marks import MarksStore
@@ -59,6 +60,7 @@ class Store(
     OutboxStore,
     RunsStore,
     BookmarksStore,
+    FreshnessStore,
 ):
     """The registerwatch store (SQLite file or PostgreSQL database), at the current schema.
 

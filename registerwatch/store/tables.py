@@ -354,10 +354,40 @@ findings = sa.Table(
     sa.Column("resolved_at", UTCDateTime),
     sa.Column("acknowledged_at", UTCDateTime),
     sa.Column("ack_note", sa.Text),
+    # How a resolved finding ended: NULL (the breach went away), 'late' (the return it asked
+    # for was made after its due date: kept and counted, issue 9).
+    sa.Column("resolution", sa.String),
     _in_check("status", FINDING_STATUSES, "status"),
     _in_check("severity", SEVERITIES, "severity"),
 )
 sa.Index(None, findings.c.school_id, findings.c.status)
+
+# Each status change of a finding, by fingerprint, with its cause: the history a backdated
+# scan may not rewrite (`registerwatch findings history`).
+finding_events = sa.Table(
+    "finding_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("event", sa.String, nullable=False),
+    sa.Column("cause", sa.String, nullable=False),
+    sa.Column("detail", sa.Text),
+)
+sa.Index(None, finding_events.c.fingerprint)
+
+# Per school, what the last sync attempts achieved: the last school day whose sessions were
+# pulled cleanly (the scan judges nothing after it), and the last attempt's outcome.
+sync_status = sa.Table(
+    "sync_status",
+    metadata,
+    sa.Column("school_id", sa.String, primary_key=True),
+    sa.Column("registers_complete_to", sa.Date),
+    sa.Column("last_success_at", UTCDateTime),
+    sa.Column("last_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_outcome", sa.String, nullable=False),
+    sa.Column("last_error", sa.Text),
+)
 
 outbox = sa.Table(
     "outbox",
@@ -402,6 +432,7 @@ __all__ = [
     "amendments",
     "bookmarks",
     "calendars",
+    "finding_events",
     "findings",
     "ledger",
     "marks",
@@ -413,4 +444,5 @@ __all__ = [
     "registers",
     "runs",
     "schools",
+    "sync_status",
 ]

@@ -17,7 +17,7 @@ from registerwatch.errors import RegisterwatchError
 from registerwatch.logging import get_logger
 from registerwatch.store import Store
 from registerwatch.store.engine import is_sqlite_memory
-from registerwatch.sync.school import _vendor, sync_school
+from registerwatch.sync.school import _vendor, record_failure, sync_school, utc_now
 from registerwatch.sync.summary import (
     ProgressCallback,
     SchoolFinished,
@@ -77,7 +77,9 @@ def sync_all(
         try:
             adapter = adapter_factory(school, sync, environ)
         except RegisterwatchError as exc:  # a credential that cannot be read
-            return _failed(school, exc, started, emit)
+            failed = _failed(school, exc, started, emit)
+            record_failure(store, school.id, failed.error or str(exc), (clock or utc_now)())
+            return failed
         try:
             return sync_school(
                 store,
@@ -98,7 +100,9 @@ def sync_all(
                 vendor=vendor,
                 error_type=type(exc).__name__,
             )
-            return _failed(school, exc, started, emit, internal=True)
+            failed = _failed(school, exc, started, emit, internal=True)
+            record_failure(store, school.id, failed.error or str(exc), (clock or utc_now)())
+            return failed
         finally:
             adapter.close()
 

@@ -14,12 +14,13 @@ from typing import Any
 from registerwatch.adapters.base import Adapter, Batch
 from registerwatch.calendar import calendar_for, school_year_of
 from registerwatch.config import SchoolSettings
-from registerwatch.errors import RegisterwatchError
+from registerwatch.errors import CalendarError, RegisterwatchError
 from registerwatch.logging import get_logger
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 from registerwatch.store import Connection, MarkDiff, MarkKey, Store
 from registerwatch.sync.summary import (
     RESOURCES,
+    WINDOWED,
     EmptyPullError,
     ProgressCallback,
     Resource,
@@ -81,7 +82,7 @@ def sync_school(
     single-writer lock).
     """
     started = time.monotonic()
-    read_clock = clock or _utc_now
+    read_clock = clock or utc_now
     emit = progress or (lambda _event: None)
     result = SchoolSyncResult(school_id=school.id, vendor=_vendor(school))
     try:
@@ -125,6 +126,7 @@ def sync_school(
     except RegisterwatchError as exc:
         result.status, result.error = "failed", str(exc)
         result.seconds = time.monotonic() - started
+        record_failure(store, school.id, str(exc), read_clock())
         log.warning(
             "sync.school_failed",
             school=school.id,
@@ -151,7 +153,7 @@ def sync_school(
     return result
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -313,6 +315,11 @@ def _write(
                 warnings.append(f"{resource}: {count} records quarantined; {again}")
             _move_bookmark(store, school_id, resource, as_of, window if held else None, now, tx)
         store.set_capabilities(school_id, pulled.capabilities, at=now, conn=tx)
+        # Registers complete to the school day before as_of (as_of's own registers may still be
+        # open); a pull that held a bookmark leaves it where it was (scan.freshness).
+        held_any = any(windows.get(r) is not None and batches[r].quarantined for r in WINDOWED)
+        complete_to = None if held_any or marks_window is None else _complete_to(school, as_of)
+        store.record_sync_success(school_id, complete_to, at=now, conn=tx)
         if whole_year:
             store.set_bookmark(school_id, FULL_PULL_BOOKMARK, as_of.isoformat(), at=now, conn=tx)
 
@@ -326,6 +333,22 @@ def _write(
     result.marks_deleted = len(deleted)
     result.ledger_entries = len(recorded.records)
     result.quarantined = quarantined
+
+
+def _complete_to(school: SchoolSettings, as_of: date) -> date | None:
+    try:
+        return calendar_for(school).previous_school_day(as_of)
+    except CalendarError:  # as_of is the first school day of the configured terms
+        return None
+
+
+def record_failure(store: Store, school_id: str, error: str, at: datetime) -> None:
+    """Record a failed sync for the scan and ``status``; a store that refuses it must not hide
+    the sync's own error, which the caller reports."""
+    try:
+        store.record_sync_failure(school_id, error, at=at)
+    except Exception as exc:
+        log.warning("sync.status_not_recorded", school=school_id, error_type=type(exc).__name__)
 
 
 def _move_bookmark(

@@ -118,10 +118,20 @@ def test_a_breach_fixed_in_the_mis_is_resolved_then_new_again_if_it_comes_back(
     assert again.fingerprint == stored.finding.fingerprint
     assert again.status == "new"
     assert again.finding.first_seen == T4 and again.finding.resolved_at is None
-    assert again.acknowledged_at is None  # the old acknowledgement was for the old breach
+    # The acknowledgement belongs to the fingerprint: the data manager's note survives the
+    # finding resolving and coming back (issue 10 item 4).
+    assert again.ack_note == "fixed in MIS" and again.acknowledged_at is not None
     now_stored = oak.store.load_findings(oak.school_id)[again.fingerprint]
     assert (now_stored.status, now_stored.finding.first_seen) == ("open", T4)
-    assert now_stored.acknowledged_at is None and now_stored.ack_note is None
+    assert now_stored.ack_note == "fixed in MIS"
+    # (the CLI acknowledges at the real time, the scans at the test clock's: compare as a set)
+    events = {(e.event, e.cause) for e in oak.store.finding_history(again.fingerprint)}
+    assert events == {
+        ("opened", "scan"),
+        ("resolved", "scan"),
+        ("acknowledged", "acknowledgement"),
+        ("reopened", "scan"),
+    }
 
 
 def test_acknowledge_by_prefix_shows_the_note_and_refuses_unknown_fingerprints(
@@ -362,6 +372,9 @@ def test_each_scan_is_recorded_in_the_runs_table(elm: Elm) -> None:
         "warning": 0,
         "info": 2,
         "acknowledged": 0,
+        "read_only": False,
+        "resolved_late": 0,
+        "schools_stale": 0,
     }
     assert runs[0].counts["open"] == 3 and runs[0].counts["new"] == 0
 

@@ -39,6 +39,8 @@ FINDING_KEYS = {
     "fix_hint",
     "acknowledged",
     "resolved_at",
+    "resolution",
+    "return",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
@@ -47,7 +49,8 @@ def test_the_json_document_has_exactly_the_documented_shape(elm: Elm, cli) -> No
     code, doc = scan_json(cli, "--as-of", "2025-11-11")
 
     assert code == 1
-    assert set(doc) == {"as_of", "schools", "findings"}
+    assert set(doc) == {"as_of", "read_only", "schools", "findings"}
+    assert doc["read_only"] is False
     assert doc["as_of"] == "2025-11-11"
     assert doc["schools"] == [
         {
@@ -60,6 +63,12 @@ def test_the_json_document_has_exactly_the_documented_shape(elm: Elm, cli) -> No
             "new": 3,
             "open": 0,
             "resolved": 0,
+            # elm is written by hand, as a store synced before sync recorded its status
+            "registers_complete_to": None,
+            "judged_to": "2025-11-11",
+            "never_synced": False,
+            "stale": False,
+            "last_sync": None,
         }
     ]
     assert [f["rule"] for f in doc["findings"]] == ["AMD002", "MRK001", "REG001"]
@@ -86,6 +95,8 @@ def test_the_json_document_has_exactly_the_documented_shape(elm: Elm, cli) -> No
         "fix_hint": rule.fix_hint,
         "acknowledged": None,
         "resolved_at": None,
+        "resolution": None,
+        "return": None,
     }
     notice = doc["findings"][2]
     assert (notice["severity"], notice["pupil"], notice["upn"], notice["first_session"]) == (

@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "findings",
     "outbox",
     "runs",
+    "sync_status",
+    "finding_events",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
@@ -50,7 +52,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(url: str) -> set[str]:
@@ -152,10 +154,10 @@ def test_store_at_0001_says_to_upgrade_and_upgrade_adds_the_ledger_kind_index(st
 
     with pytest.raises(StoreError) as err:
         Store(store_url)
-    assert "'0001'" in str(err.value) and "'0002'" in str(err.value)
+    assert "'0001'" in str(err.value) and f"'{HEAD}'" in str(err.value)
     assert "run `registerwatch db upgrade`" in str(err.value)
 
-    assert upgrade(store_url) == "0002"
+    assert upgrade(store_url) == HEAD
     assert "ix_ledger_school_id_kind" in _ledger_indexes(store_url)
     with Store(store_url) as store:
         assert store.ledger(kinds=["observed_change"]) == []
@@ -172,7 +174,7 @@ def test_0002_downgrades_to_0001_and_back(store_url):
     assert _ledger_indexes(store_url) - {"uq_ledger_hash"} == {
         "ix_ledger_school_id_pupil_id_date",
     }
-    assert upgrade(store_url) == "0002"
+    assert upgrade(store_url) == HEAD
     assert _ledger_indexes(store_url) - {"uq_ledger_hash"} == {
         "ix_ledger_school_id_pupil_id_date",
         "ix_ledger_school_id_kind",
@@ -234,3 +236,22 @@ def test_password_is_masked_in_messages():
     with pytest.raises(StoreError) as err:
         Store("mysql://rw:s3cret@localhost/rw")
     assert "s3cret" not in str(err.value)
+
+
+def test_0003_adds_sync_status_and_finding_history_and_downgrades(store_url):
+    upgrade(store_url)
+    cfg = migrate.alembic_config(store_url)
+    command.downgrade(cfg, "0002")
+    assert current_revision(store_url) == "0002"
+    engine = sa.create_engine(store_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+        assert {"sync_status", "finding_events"}.isdisjoint(tables)
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("findings")}
+        assert "resolution" not in columns
+    finally:
+        engine.dispose()
+    assert upgrade(store_url) == "0003"
+    with Store(store_url) as store:
+        assert store.sync_status("nowhere") is None
+        assert store.finding_history("0" * 64) == []
