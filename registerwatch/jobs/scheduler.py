@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from registerwatch import netguard
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError, RunLockedError
 from registerwatch.jobs.nightly import (
@@ -121,6 +122,7 @@ class StopFlag:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signal.Signals(signum).name)
+        netguard.cancel_all()  # a request in flight ends now, not at its deadline
 
 
 @contextmanager
