@@ -126,7 +126,7 @@ class GuardedAdapter(HTTPAdapter):
             ConnectionCls = _tracked(HTTPConnection, tracker)
 
         class Https(HTTPSConnectionPool):
-            ConnectionCls = _tracked(HTTPSConnection, tracker)
+            ConnectionCls = _tracked(HTTPSConnection, tracker)  # type: ignore[assignment]
 
         self.poolmanager.pool_classes_by_scheme = {"http": Http, "https": Https}
         self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
@@ -244,5 +244,5 @@ def read_body(response: requests.Response, watch: _Watch, max_bytes: int) -> byt
         parts.append(piece)
     body = b"".join(parts)
     response._content = body
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]
     return body
