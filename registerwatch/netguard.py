@@ -78,7 +78,7 @@ def cancelled() -> bool:
     return _CANCEL.is_set()
 
 
-class _Tracker:
+class Tracker:
     """The sockets one session opened: what the watchdog shuts when its request overruns."""
 
     def __init__(self) -> None:
@@ -100,7 +100,7 @@ class _Tracker:
                 pass
 
 
-def _tracked(base: type[HTTPConnection], tracker: _Tracker) -> type[HTTPConnection]:
+def _tracked(base: type[HTTPConnection], tracker: Tracker) -> type[HTTPConnection]:
     class Tracked(base):  # type: ignore[valid-type,misc]
         def connect(self) -> None:
             super().connect()
@@ -114,7 +114,7 @@ def _tracked(base: type[HTTPConnection], tracker: _Tracker) -> type[HTTPConnecti
 class GuardedAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections register their sockets with a tracker."""
 
-    def __init__(self, tracker: _Tracker, **kwargs: Any) -> None:
+    def __init__(self, tracker: Tracker, **kwargs: Any) -> None:
         self.tracker = tracker
         super().__init__(**kwargs)
 
@@ -133,7 +133,7 @@ class GuardedAdapter(HTTPAdapter):
 
 
 class _Watch:
-    def __init__(self, deadline: float, tracker: _Tracker) -> None:
+    def __init__(self, deadline: float, tracker: Tracker) -> None:
         self.deadline = deadline
         self.tracker = tracker
         self.tripped: str | None = None  # "deadline" | "cancelled"
@@ -184,13 +184,13 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def guard_session(session: requests.Session) -> _Tracker:
+def guard_session(session: requests.Session) -> Tracker:
     """Mount tracking adapters on ``session``; return the tracker the watchdog shuts.
 
     A session that already has a non-default adapter (a test's mock transport) keeps it: the
     deadline is then enforced between body pieces only.
     """
-    tracker = _Tracker()
+    tracker = Tracker()
     for prefix in ("http://", "https://"):
         current = session.adapters.get(prefix)
         if current is None or type(current) is HTTPAdapter:
@@ -199,7 +199,7 @@ def guard_session(session: requests.Session) -> _Tracker:
 
 
 @contextmanager
-def guarded(tracker: _Tracker, total: float) -> Iterator[_Watch]:
+def guarded(tracker: Tracker, total: float) -> Iterator[_Watch]:
     """Bound everything inside to ``total`` seconds of wall-clock time.
 
     Raises :class:`DeadlineExceeded` or :class:`Cancelled` in place of whatever the shut

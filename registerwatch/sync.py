@@ -41,7 +41,7 @@ from registerwatch.adapters.registry import build_adapter
 from registerwatch.calendar import LONDON, SchoolCalendar, calendar_for, school_year_of
 from registerwatch.config import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import CalendarError, FatalApiError, RegisterwatchError
-from registerwatch.logging import get_logger
+from registerwatch.logging import get_logger, redact_text
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 from registerwatch.store import Connection, LedgerCheck, MarkDiff, MarkKey, Store
 from registerwatch.store.engine import is_sqlite_memory
@@ -338,7 +338,7 @@ def sync_school(
                 store, school, pulled, windows, as_of, read_clock(), result, whole_year=whole_year
             )
     except RegisterwatchError as exc:
-        result.status, result.error = "failed", str(exc)
+        result.status, result.error = "failed", redact_text(str(exc))
         result.seconds = time.monotonic() - started
         log.warning(
             "sync.school_failed",
@@ -751,7 +751,7 @@ def _failed(
     *,
     internal: bool = False,
 ) -> SchoolSyncResult:
-    message = (
+    message = redact_text(
         f"school {school.id!r}: internal error {type(exc).__name__}: {exc} (a bug: "
         "rerun with --debug and report it)"
         if internal

@@ -23,6 +23,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
 )
 from registerwatch.cli._common import _escape, app, err
 from registerwatch.errors import ConfigError, RegisterwatchError
+from registerwatch.logging import redact_text
 
 __all__ = ["app", "main"]
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     except RegisterwatchError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {_escape(redact_text(str(exc)))}", highlight=False)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(redact_text(str(exc)))} "
             "(rerun with --debug for the traceback)",
             highlight=False,
         )
