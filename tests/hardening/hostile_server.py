@@ -33,6 +33,20 @@ def _handle(conn: socket.socket, stop: threading.Event) -> None:
                     return
                 conn.sendall(bytes([byte]))
                 time.sleep(0.3)
+        elif path.startswith("/reject"):  # a receiver that quotes the pupil back
+            body = (
+                b'{"title": "Invalid return", "detail": "Pupil Ava Smith born 2012-03-04 is not '
+                b'on roll", "errors": [{"forename": "Ava", "dob": "2012-03-04"}]}'
+            )
+            conn.sendall(
+                b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        elif path.startswith("/busy"):
+            conn.sendall(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+            )
         elif path.startswith("/hang"):
             stop.wait(60)
         elif path.startswith("/truncated"):
