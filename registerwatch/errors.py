@@ -65,8 +65,23 @@ class RetriableApiError(ApiError):
         super().__init__(message)
 
 
+class MisTooSlowError(RetriableApiError):
+    """The MIS (or a receiver) did not finish answering within the configured wall-clock
+    deadline: this school fails for this run and the others go on; the next run tries again.
+    Raise ``deadline_seconds`` for this vendor if the MIS is only slow, not stuck."""
+
+
+class StopRequestedError(RegisterwatchError):
+    """The process was asked to stop (SIGTERM, Ctrl-C) while a request was in flight."""
+
+
 class FatalApiError(ApiError):
     """An MIS failure that retrying cannot fix (bad credentials, missing permission)."""
+
+
+class UnsafeResponseError(FatalApiError):
+    """A response broke a safety limit (larger than max_response_mb after decompression,
+    JSON nested too deeply, a redirect to another host): refused for this run, never parsed."""
 
 
 class PermissionGapError(FatalApiError):

@@ -47,6 +47,7 @@ import dataclasses
 import logging as stdlib_logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -109,6 +110,46 @@ UPN_PATTERN = re.compile(
 _SECRET_QUERY = re.compile(
     r"(?i)\b(api_?key|access_token|token|client_secret|password)=[^&\s#\"']+"
 )
+
+
+# Every configured secret value (credentials.read_credential registers each one it reads): any
+# text that passes through the redactor loses them, whatever key or message they sit in.
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_secret_pattern: re.Pattern[str] | None = None
+_DATE_TOKEN = re.compile(r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4})(?!\d)")
+MIN_SECRET_LENGTH = 4  # shorter values (a user name 'sa') would redact ordinary words
+
+
+def register_secret(value: str) -> None:
+    """Remember a secret value so that :func:`redact_text` (and every log line) removes it."""
+    global _secret_pattern
+    if len(value) < MIN_SECRET_LENGTH:
+        return
+    with _SECRETS_LOCK:
+        if value in _SECRETS:
+            return
+        _SECRETS.add(value)
+        words = sorted(_SECRETS, key=len, reverse=True)
+        _secret_pattern = re.compile("|".join(re.escape(w) for w in words))
+
+
+def redact_text(
+    text: str, *, pupil_values: Iterable[str] = (), dates: bool = False, limit: int | None = None
+) -> str:
+    """The one redactor for free text that can reach stdout, a log, the runs table or the
+    outbox: configured secrets, UPN-shaped tokens and secret query parameters always;
+    ``pupil_values`` (names, dates of birth known to be in play) and, with ``dates``, every
+    date-shaped token; cut to ``limit`` characters."""
+    names = {v.strip() for v in pupil_values if v and len(v.strip()) >= 2}
+    for value in list(names):
+        names.update(w for w in re.split(r"[\s,]+", value) if len(w) >= 2)
+    text = _scrub_text(text, _scrubber(names, set()))
+    if dates:
+        text = _DATE_TOKEN.sub(REDACTED, text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
 
 
 def _normalise_key(key: object) -> str:
@@ -203,6 +244,9 @@ def _scrubber(names: set[str], dobs: set[str]) -> re.Pattern[str] | None:
 
 
 def _scrub_text(text: str, extra: re.Pattern[str] | None) -> str:
+    secrets = _secret_pattern
+    if secrets is not None:
+        text = secrets.sub(REDACTED, text)
     text = UPN_PATTERN.sub(REDACTED, text)
     text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     if extra is not None:
@@ -373,3 +417,8 @@ def _configure_fallback() -> None:
         logger_factory=lambda *args: structlog.WriteLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def pupil_key_kind(key: object) -> str | None:
+    """'name', 'dob', 'other' (pupil data) or 'secret' for a field name; None otherwise."""
+    return _key_kind(key)

@@ -108,13 +108,16 @@ def _ctf(
 def _http_kwargs(
     school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None
 ) -> dict[str, Any]:
-    read_timeout = float(sync.timeout_seconds)
+    mis = school.mis
+    read_timeout = float(mis.timeout_seconds or sync.timeout_seconds)
+    deadline = float(mis.deadline_seconds or sync.deadline_seconds)
     return {
         "school_id": school.id,
         "base_url": school.mis.base_url,
         "credentials": _plain_credentials(school, environ),
         "credential_hint": credential_hint(school.mis),
-        "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout),
+        # (connect, read, whole request): the third is the wall-clock deadline netguard keeps.
+        "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout, deadline),
     }
 
 

@@ -29,6 +29,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
 from registerwatch.cli._common import _escape, app, err
 from registerwatch.cli._help import build_command
 from registerwatch.errors import CalendarError, ConfigError, RegisterwatchError
+from registerwatch.logging import redact_text
 
 __all__ = ["app", "exit_code_for", "main"]
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     except RegisterwatchError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {_escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {_escape(redact_text(str(exc)))}", highlight=False)
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(130)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {_escape(redact_text(str(exc)))} "
             "(rerun with --debug for the traceback)",
             highlight=False,
         )

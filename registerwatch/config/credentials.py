@@ -15,6 +15,7 @@ from pydantic import BaseModel, SecretStr
 
 from registerwatch.config.types import Problem
 from registerwatch.errors import CredentialError
+from registerwatch.logging import register_secret
 from registerwatch.schema.models import Vendor
 
 # Which credentials each vendor's API takes: Arbor HTTP Basic; iSAMS
@@ -41,6 +42,24 @@ VENDOR_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_CREDENTIAL_LENGTH = 4096  # no API key, password or token is longer; a whole file is
+
+
+def _checked(owner: str, value: str, where: str, what: str) -> SecretStr:
+    """Refuse a value no credential can be, without ever quoting it; register the rest with
+    the redactor so no error text or log line can carry it."""
+    if "\n" in value or "\r" in value:
+        problem = "holds more than one line (a credential is exactly one value)"
+    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        problem = "contains a control character"
+    elif len(value) > MAX_CREDENTIAL_LENGTH:
+        problem = f"is longer than {MAX_CREDENTIAL_LENGTH} characters"
+    else:
+        register_secret(value)
+        return SecretStr(value)
+    raise CredentialError(f"{owner}: {where} {problem}; it should hold only the {what}")
+
+
 def read_credential(
     owner: str, what: str, env_name: str | None, file: Path | None, environ: Mapping[str, str]
 ) -> SecretStr:
@@ -55,7 +74,7 @@ def read_credential(
             raise CredentialError(
                 f"{owner}: environment variable {env_name} is empty (it should hold the {what})"
             )
-        return SecretStr(value)
+        return _checked(owner, value, f"environment variable {env_name}", what)
     if file is not None:
         try:
             text = file.read_text(encoding="utf-8")
@@ -72,12 +91,12 @@ def read_credential(
             ) from None
         # `echo secret > file` and editors add a final newline; nothing else is trimmed because
         # spaces can be part of a password.
-        value = text.rstrip("\r\n")
+        value = text.removesuffix("\n").removesuffix("\r")
         if not value:
             raise CredentialError(
                 f"{owner}: credential file {file} is empty (it should hold the {what})"
             )
-        return SecretStr(value)
+        return _checked(owner, value, f"credential file {file}", what)
     raise CredentialError(f"{owner}: no {what} is configured (set its *_env or *_file key)")
 
 

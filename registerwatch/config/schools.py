@@ -65,6 +65,9 @@ class MisSettings(Section):
     client_secret_file: ConfigPath | None = None
     api_key_env: EnvVarName | None = None
     api_key_file: ConfigPath | None = None
+    # Override [sync] timeout_seconds / deadline_seconds for this school's MIS.
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
 
     # Set by the enclosing school so credential errors can name it.
     _school_id: str | None = PrivateAttr(default=None)

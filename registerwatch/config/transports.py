@@ -84,6 +84,10 @@ class TransportSettings(Section):
     password_file: ConfigPath | None = None
     # folder: drop the artefact into this directory (e.g. a share the LA collects from).
     path: ConfigPath | None = Field(default=None, validate_default=True)
+    # http and smtp: per-read (per-command) timeout and the whole delivery's wall-clock deadline;
+    # unset means the transport's defaults (60 s / 90 s for http, 30 s / 120 s for smtp).
+    timeout_seconds: float | None = Field(default=None, gt=0, le=600)
+    deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
 
     _owner: str = PrivateAttr(default="transport")
 
@@ -180,6 +184,9 @@ class TransportsSettings(Section):
         default_factory=dict
     )
     dfe: TransportSettings | None = None
+    # Wall-clock budget for one `submit`: items not reached by then stay queued with the reason
+    # (a hung receiver must not hold the run lock for hours).
+    submit_budget_seconds: float = Field(default=900.0, gt=0, le=86400)
 
     @model_validator(mode="after")
     def _name_owners(self) -> TransportsSettings:

@@ -277,6 +277,9 @@ class SyncSettings(Section):
     isams_pm_cutoff: time = time(12, 0)
     concurrency: int = Field(default=4, ge=1, le=32)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Wall-clock limit for one whole request (connect, headers and body): a server dripping a
+    # byte at a time never trips the per-read timeout above. Per school: [schools.mis].
+    deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
 
 
 class ScheduleSettings(Section):

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from registerwatch.calendar import LONDON, calendar_for
 from registerwatch.errors import RegisterwatchError
-from registerwatch.logging import UPN_PATTERN, get_logger
+from registerwatch.logging import UPN_PATTERN, get_logger, redact_text
 
 if TYPE_CHECKING:
     from registerwatch.config import SchoolSettings, Settings
@@ -171,7 +171,7 @@ def error_text(exc: BaseException | str) -> str:
             f"internal error {type(exc).__name__}: {text} (a bug: rerun with --debug and report it)"
         )
     first = text.strip().splitlines()[0] if text.strip() else text
-    first = UPN_PATTERN.sub("[redacted]", first)
+    first = redact_text(UPN_PATTERN.sub("[redacted]", first))
     return first if len(first) <= ERROR_TEXT_LIMIT else first[: ERROR_TEXT_LIMIT - 1] + "…"
 
 

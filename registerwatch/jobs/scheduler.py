@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
+from registerwatch import netguard
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError, RunLockedError
 from registerwatch.jobs.nightly import (
@@ -129,7 +130,13 @@ def handle_signals(
 ) -> Iterator[StopFlag]:
     """Route SIGTERM and SIGINT to ``stop`` for the duration (main thread only), and log each
     signal as it arrives from a watcher thread; the previous handlers come back afterwards."""
-    previous = {s: signal.signal(s, stop._on_signal) for s in signums}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop._on_signal(signum, frame)
+        netguard.cancel_all()  # a request in flight ends now, not at its deadline
+
+    netguard.reset_cancel()
+    previous = {s: signal.signal(s, on_signal) for s in signums}
     done = threading.Event()
 
     def watch() -> None:
@@ -159,6 +166,7 @@ def handle_signals(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        netguard.reset_cancel()  # the stop was for this block; later requests may run
         done.set()
         watcher.join(timeout=1)
 

@@ -29,6 +29,7 @@ the item again, because resending bytes the receiver refused cannot succeed on i
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ def submit(
     transport_factory: TransportFactory = transport_for,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
+    budget_seconds: float | None = None,
 ) -> SubmitReport:
     """Send every queued item (of ``school_id``, or all) once; see the module docs.
 
@@ -162,6 +164,9 @@ def submit(
     run = _Run(
         settings, store, transport_factory, environ, clock or (lambda: datetime.now(UTC)), dry_run
     )
+    budget = budget_seconds or settings.transports.submit_budget_seconds
+    run.deadline = time.monotonic() + budget
+    run.budget = budget
     report = SubmitReport(dry_run=dry_run)
     run_id = None if dry_run else store.start_run("submit")
     try:
@@ -195,6 +200,8 @@ class _Run:
         self.transports: dict[str, Transport] = {}
         # TOML key -> why this run offers that transport nothing more
         self.unavailable: dict[str, str] = {}
+        self.deadline = float("inf")  # monotonic; items after it are left queued
+        self.budget = 0.0
 
     def close(self) -> None:
         for transport in self.transports.values():
@@ -223,6 +230,14 @@ class _Run:
             return outcome("failed", error=error)
 
         school, key, transport, problem = self._transport(item)
+        if transport is not None and not self.dry_run and time.monotonic() >= self.deadline:
+            transport, problem = (
+                None,
+                (
+                    f"not attempted: this submit run's time budget ({self.budget:.0f}s, "
+                    "[transports] submit_budget_seconds) was spent; it stays queued for the next run"
+                ),
+            )
         label = transport.label if transport is not None else None
         if transport is None:
             assert problem is not None
@@ -290,6 +305,13 @@ class _Run:
             if exc.transport_wide:
                 self.unavailable[key] = (
                     f"not attempted: {label} was unusable earlier in this run ({exc})"
+                )
+            elif exc.cause is not None:
+                # Circuit breaker: a receiver that is too slow or keeps answering 429/5xx past
+                # the retry budget would cost every other item the same wait.
+                self.unavailable[key] = (
+                    f"not attempted: {label} was set aside for the rest of this run after "
+                    f"{exc.cause} ({exc})"
                 )
             return outcome(
                 "deferred", transport=label, error=str(exc), attempts=attempt, tries=exc.tries

@@ -14,7 +14,7 @@ from registerwatch.adapters.registry import build_adapter, vendor_facts
 from registerwatch.calendar import LONDON
 from registerwatch.config import SchoolSettings, Settings, SyncSettings
 from registerwatch.errors import RegisterwatchError
-from registerwatch.logging import get_logger
+from registerwatch.logging import get_logger, redact_text
 from registerwatch.store import Store
 from registerwatch.store.engine import is_sqlite_memory
 from registerwatch.sync.school import _vendor, record_failure, sync_school, utc_now
@@ -127,7 +127,7 @@ def _failed(
     *,
     internal: bool = False,
 ) -> SchoolSyncResult:
-    message = (
+    message = redact_text(
         f"school {school.id!r}: internal error {type(exc).__name__}: {exc} (a bug: "
         "rerun with --debug and report it)"
         if internal

@@ -15,7 +15,7 @@ from registerwatch.adapters.base import Adapter, Batch
 from registerwatch.calendar import calendar_for, school_year_of
 from registerwatch.config import SchoolSettings
 from registerwatch.errors import CalendarError, RegisterwatchError
-from registerwatch.logging import get_logger
+from registerwatch.logging import get_logger, redact_text
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 from registerwatch.store import Connection, MarkDiff, MarkKey, Store
 from registerwatch.sync.summary import (
@@ -124,9 +124,9 @@ def sync_school(
                 store, school, pulled, windows, as_of, read_clock(), result, whole_year=whole_year
             )
     except RegisterwatchError as exc:
-        result.status, result.error = "failed", str(exc)
+        result.status, result.error = "failed", redact_text(str(exc))
         result.seconds = time.monotonic() - started
-        record_failure(store, school.id, str(exc), read_clock())
+        record_failure(store, school.id, result.error, read_clock())
         log.warning(
             "sync.school_failed",
             school=school.id,

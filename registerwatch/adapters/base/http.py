@@ -17,12 +17,20 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
-from registerwatch.errors import FatalApiError, RetriableApiError
+from registerwatch import netguard
+from registerwatch.errors import (
+    FatalApiError,
+    MisTooSlowError,
+    RetriableApiError,
+    StopRequestedError,
+    UnsafeResponseError,
+)
 from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
 
 log = structlog.get_logger("registerwatch.adapters")
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read (seconds): every request has one
+# A third element, when given, is the whole request's wall-clock deadline (netguard.NetLimits).
 
 
 class ApiClient:
@@ -36,8 +44,9 @@ class ApiClient:
         *,
         school_id: str,
         credential_hint: str,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, ...] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        max_bytes: int | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -45,9 +54,13 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.school_id = school_id
         self.credential_hint = credential_hint
-        self.timeout = timeout
+        self.limits = netguard.NetLimits.from_timeout(
+            timeout, **({"max_bytes": max_bytes} if max_bytes else {})
+        )
+        self.timeout = (self.limits.connect, self.limits.read)
         self.retry = retry or RetryPolicy()
         self.http = session or requests.Session()
+        self._tracker = netguard.guard_session(self.http)
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.request_count = 0
@@ -117,9 +130,7 @@ class ApiClient:
             headers = {**kwargs.pop("headers", {}), **self.auth_headers()}
             try:
                 self.request_count += 1
-                response = self.http.request(
-                    method, url, headers=headers, timeout=self.timeout, **kwargs
-                )
+                response = self._send(method, url, headers, kwargs)
                 if response.status_code == 401 and not refreshed and self.on_unauthorised():
                     refreshed = True
                     attempt -= 1
@@ -129,6 +140,12 @@ class ApiClient:
                     return response
                 try:
                     return parse(response)
+                except RecursionError:
+                    raise UnsafeResponseError(
+                        f"school {self.school_id!r}: {self.vendor} {method} "
+                        f"{path_of(response.url)} returned JSON nested too deeply to read "
+                        f"({body_summary(response)}); refused"
+                    ) from None
                 except ValueError as exc:
                     raise RetriableApiError(
                         f"school {self.school_id!r}: {self.vendor} {method} "
@@ -146,6 +163,8 @@ class ApiClient:
                     f"school {self.school_id!r}: {self.vendor} {method} {path_of(url)} "
                     f"{what} ({type(exc).__name__})"
                 )
+            except MisTooSlowError:
+                raise  # the deadline was the whole budget: retrying would double it
             except RetriableApiError as exc:
                 error = exc
             if attempt >= self.retry.max_attempts:
@@ -165,6 +184,52 @@ class ApiClient:
             )
             self.sleep(delay)
 
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> requests.Response:
+        """One request, bounded by the wall-clock deadline and the size limit; its body read.
+
+        Redirects are never followed: the credentials would go with them.
+        """
+        where = f"school {self.school_id!r}: {self.vendor} {method} {path_of(url)}"
+        try:
+            with netguard.guarded(self._tracker, self.limits.total) as watch:
+                response = self.http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+                netguard.read_body(response, watch, self.limits.max_bytes)
+        except netguard.DeadlineExceeded:
+            raise MisTooSlowError(
+                f"{where}: MIS too slow — no complete answer within {self.limits.total:.0f}s "
+                "(the deadline for the whole request); this school fails for this run and the "
+                "next run tries again"
+            ) from None
+        except netguard.Cancelled:
+            raise StopRequestedError(f"{where}: stopped while waiting for the MIS") from None
+        except netguard.BodyTooLarge:
+            raise UnsafeResponseError(
+                f"{where} returned more than {self.limits.max_bytes // 2**20} MB "
+                "(after decompression); refused — raise max_response_mb if this is genuine"
+            ) from None
+        except requests.exceptions.ChunkedEncodingError as exc:
+            raise RetriableApiError(f"{where}: the response was cut off mid-body") from exc
+        except requests.exceptions.ContentDecodingError as exc:
+            raise RetriableApiError(f"{where}: the response body could not be decoded") from exc
+        if 300 <= response.status_code <= 399:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "elsewhere"
+            raise UnsafeResponseError(
+                f"{where} redirected ({response.status_code}) to {target}; redirects are "
+                "refused so credentials never leave the configured host — set base_url to the "
+                "address the MIS now uses"
+            )
+        return response
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = backoff_delay(self.retry, attempt, retry_after, self.rng)
         if delay is None:
@@ -176,7 +241,11 @@ class ApiClient:
         return delay
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.request("GET", path, params=params, parse=lambda r: r.json())
+        return self.request("GET", path, params=params, parse=parse_json)
+
+
+def parse_json(response: requests.Response) -> Any:
+    return response.json()
 
 
 def path_of(url: str) -> str:

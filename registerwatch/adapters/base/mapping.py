@@ -3,13 +3,16 @@ and the one rule for repeated marks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
-from registerwatch.schema import Mark
+from registerwatch.schema import Mark, Pupil
 
 
 def normalise_code(
@@ -129,3 +132,65 @@ def _later_or_equal(candidate: Mark, current: Mark) -> bool:
     if current.recorded_at is None:
         return True
     return candidate.recorded_at >= current.recorded_at
+
+
+# -- hostile or implausible values: refused for every vendor, whatever its to_schema did -------
+
+# Tab, line feed and carriage return are ordinary in free text (an address, a reason); any other
+# C0/C1 control or a Unicode direction override in a name breaks the XML returns and can hide text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_NAME_FIELDS = ("legal_forename", "legal_surname", "preferred_forename", "preferred_surname")
+EARLIEST_SANE_DATE = date(1990, 1, 1)  # no pupil, register or amendment is older
+MAX_TEXT_LENGTH = 2000  # longer is a payload, not a field
+
+
+def refuse_implausible(model: BaseModel, *, resource: str, record_ref: str) -> None:
+    """Raise InvalidRecord (quarantine) for control characters or oversized text in any text
+    field, dates outside a sane window, and a pupil without a name or with an impossible date
+    of birth. The field is named; its value is never quoted (it may be a name)."""
+    today = date.today()
+    latest = today.replace(year=today.year + 2)
+    for field, value in _walk(model):
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                problem = "contains a control character"
+            elif len(value) > MAX_TEXT_LENGTH:
+                problem = f"is longer than {MAX_TEXT_LENGTH} characters"
+            else:
+                continue
+            raise InvalidRecord(problem, resource=resource, record_ref=record_ref, field=field)
+        if isinstance(value, date) and not (EARLIEST_SANE_DATE <= _day(value) <= latest):
+            shown = "the date" if _is_personal_date(field.rsplit(".", 1)[-1]) else repr(value)
+            raise InvalidRecord(
+                f"{shown} is outside {EARLIEST_SANE_DATE.year}..{latest.year}",
+                resource=resource,
+                record_ref=record_ref,
+                field=field,
+            )
+    if isinstance(model, Pupil):
+        if not any((getattr(model, f) or "").strip() for f in _NAME_FIELDS):
+            raise InvalidRecord(
+                "the pupil has no name", resource=resource, record_ref=record_ref, field="name"
+            )
+        if model.dob is not None and not (today.year - 26 <= model.dob.year <= today.year - 1):
+            raise InvalidRecord(
+                "the date of birth is not that of a school-age pupil",
+                resource=resource,
+                record_ref=record_ref,
+                field="dob",
+            )
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _walk(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name), f"{prefix}.{name}" if prefix else name)
+    elif isinstance(value, (list, tuple)):
+        for n, item in enumerate(value):
+            yield from _walk(item, f"{prefix}[{n}]")
+    else:
+        yield prefix, value

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from registerwatch.adapters.base.contract import Batch, Quarantined
+from registerwatch.adapters.base.mapping import refuse_implausible
 from registerwatch.errors import InvalidRecord
 
 log = structlog.get_logger("registerwatch.adapters")
@@ -124,11 +125,18 @@ class Stream(Generic[T]):
         if not isinstance(record, Mapping):
             raise InvalidRecord("record is not a JSON object", resource=self.name, record_ref=ref)
         try:
-            return self.to_schema(record, ref)
+            mapped = self.to_schema(record, ref)
         except ValidationError as exc:
             raise validation_error(
                 exc, resource=self.name, record_ref=ref, fields=self.fields
             ) from None
+        except RecursionError:
+            raise InvalidRecord(
+                "record nested too deeply", resource=self.name, record_ref=ref
+            ) from None
+        if isinstance(mapped, BaseModel):
+            refuse_implausible(mapped, resource=self.name, record_ref=ref)
+        return mapped
 
     def quarantine(self, error: InvalidRecord, record: Any, ref: str) -> Quarantined:
         return quarantine(

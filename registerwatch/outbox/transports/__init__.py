@@ -107,6 +107,11 @@ def transport_for(
             token_hint=_hint(configured, "token"),
             retry=retry,
             sleep=sleep,
+            timeout=(
+                5.0,
+                configured.timeout_seconds or 60.0,
+                configured.deadline_seconds or 90.0,
+            ),
         )
     if configured.kind == "smtp":
         assert configured.host is not None and configured.from_ is not None
@@ -125,6 +130,8 @@ def transport_for(
             credential_hint=" and ".join(hints) or None,
             retry=retry,
             sleep=sleep,
+            timeout=configured.timeout_seconds or 30.0,
+            deadline=configured.deadline_seconds or 120.0,
         )
     assert configured.path is not None
     return FolderTransport(configured.path, label=label, toml_key=toml_key)

@@ -18,12 +18,15 @@ receiver recognise a resend (see docs/outbox.md, "Exactly once").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from lxml import etree
+
 from registerwatch.errors import SubmissionError
-from registerwatch.logging import UPN_PATTERN
+from registerwatch.logging import pupil_key_kind, redact_text
 
 # One retry policy for the whole product (registerwatch.retry): the adapters use it too.
 from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
@@ -93,10 +96,19 @@ class SubmissionRejectedError(SubmissionError):
     """The receiver refused this artefact; resending the same bytes will not help. The item is
     marked failed: fix the cause, then `registerwatch outbox retry ID`."""
 
-    def __init__(self, message: str, *, detail: str | None = None, tries: int = 1) -> None:
-        self.message = message
-        self.detail = detail
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        tries: int = 1,
+        body_sha256: str | None = None,
+    ) -> None:
+        self.message = redact_text(message)
+        self.detail = None if detail is None else redact_text(detail)
         self.tries = tries
+        self.body_sha256 = body_sha256  # of the receiver's whole answer, which is not kept
+        message, detail = self.message, self.detail
         super().__init__(f"{message}: {detail}" if detail else message)
 
 
@@ -104,10 +116,20 @@ class SubmissionDeferredError(SubmissionError):
     """Not delivered this run; the item stays queued and the next run resends it under the same
     idempotency key."""
 
-    def __init__(self, message: str, *, transport_wide: bool = False, tries: int = 0) -> None:
-        self.message = message
+    def __init__(
+        self,
+        message: str,
+        *,
+        transport_wide: bool = False,
+        tries: int = 0,
+        cause: str | None = None,
+    ) -> None:
+        self.message = message = redact_text(message)
         self.transport_wide = transport_wide
         self.tries = tries
+        # "too slow", "rate limited", "server errors": a persistent transient failure, after
+        # which the run sets the transport aside (circuit breaker) instead of trying each item.
+        self.cause = cause
         super().__init__(message)
 
 
@@ -131,12 +153,34 @@ class Transport(Protocol):
 _WHITESPACE = re.compile(r"\s+")
 
 
-def receiver_detail(text: str | None) -> str | None:
-    """A receiver's error text, made safe to store and show: one line, UPN-shaped tokens
-    removed, cut to DETAIL_LIMIT characters."""
+def receiver_detail(text: str | None, pupil_values: Iterable[str] = ()) -> str | None:
+    """A receiver's error text as data, made safe to store and show: one line; secrets,
+    UPN-shaped tokens, the names and dates of birth in the artefact sent (``pupil_values``) and
+    any other date removed; cut to DETAIL_LIMIT characters."""
     if not text:
         return None
-    line = _WHITESPACE.sub(" ", UPN_PATTERN.sub("[redacted]", text)).strip()
-    if len(line) > DETAIL_LIMIT:
-        line = line[: DETAIL_LIMIT - 1] + "…"
+    line = _WHITESPACE.sub(" ", text).strip()
+    line = redact_text(line, pupil_values=pupil_values, dates=True, limit=DETAIL_LIMIT)
     return line or None
+
+
+def artefact_pupil_values(xml: bytes) -> set[str]:
+    """The names, dates of birth and other pupil data in an artefact (elements or attributes
+    whose name is a pupil-data field): what a receiver may quote back at us."""
+    try:
+        root = etree.fromstring(xml, _SAFE_PARSER)
+    except etree.XMLSyntaxError:
+        return set()
+    found: set[str] = set()
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if pupil_key_kind(etree.QName(element).localname) is not None and element.text:
+            found.add(element.text.strip())
+        for name, value in element.attrib.items():
+            if pupil_key_kind(etree.QName(name).localname) is not None:
+                found.add(str(value).strip())
+    return {v for v in found if v}
+
+
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)

@@ -37,7 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from pydantic import SecretStr
 
-from registerwatch import __version__
+from registerwatch import __version__, netguard
+from registerwatch.logging import redact_pupil_data
 from registerwatch.outbox.transports.base import (
     DEFAULT_RETRY,
     Receipt,
@@ -45,12 +46,16 @@ from registerwatch.outbox.transports.base import (
     Submission,
     SubmissionDeferredError,
     SubmissionRejectedError,
+    artefact_pupil_values,
     backoff_delay,
     parse_retry_after,
     receiver_detail,
 )
 
-DEFAULT_TIMEOUT = (5.0, 60.0)  # connect, read (seconds)
+# connect, each read, the whole request (seconds): a hung or dripping receiver costs at most the
+# last per try, and a try that reaches it sets the transport aside for the run.
+DEFAULT_TIMEOUT = (5.0, 60.0, 90.0)
+MAX_ANSWER_BYTES = 1024 * 1024  # a receipt or an error is small; more is not read
 
 RETRIABLE_STATUS = frozenset({408, 409, 425, 429})
 # Answers about the endpoint or the credentials, the same for every item sent there.
@@ -71,7 +76,7 @@ class HttpTransport:
         token: SecretStr | None = None,
         token_hint: str | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, ...] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -82,8 +87,10 @@ class HttpTransport:
         self._token = token
         self.token_hint = token_hint
         self.retry = retry
-        self.timeout = timeout
+        self.limits = netguard.NetLimits.from_timeout(timeout, max_bytes=MAX_ANSWER_BYTES)
+        self.timeout = (self.limits.connect, self.limits.read)
         self.http = session or requests.Session()
+        self._tracker = netguard.guard_session(self.http)
         self.sleep = sleep
         self.rng = rng or random.Random()
 
@@ -116,14 +123,31 @@ class HttpTransport:
         while True:
             tries += 1
             retry_after: float | None = None
+            cause: str | None = None
             try:
-                response = self.http.post(
-                    self.url,
-                    data=submission.xml,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                response = self._post(submission, headers)
+            except netguard.DeadlineExceeded:
+                raise SubmissionDeferredError(
+                    f"{what} not delivered: {self.shown_url} too slow — no complete answer "
+                    f"within {self.limits.total:.0f}s; set aside for the rest of this run, the "
+                    "item stays queued and the next run resends it under the same idempotency key",
+                    transport_wide=True,
+                    tries=tries,
+                    cause="too slow",
+                ) from None
+            except netguard.Cancelled:
+                raise SubmissionDeferredError(
+                    f"{what} not delivered: stopped while waiting for {self.shown_url}; it "
+                    "stays queued",
+                    transport_wide=True,
+                    tries=tries,
+                ) from None
+            except netguard.BodyTooLarge:
+                reached, problem = True, f"answered with more than {MAX_ANSWER_BYTES} bytes"
+                cause = "oversized answers"
+            except requests.exceptions.ChunkedEncodingError:
+                reached, problem = True, "answer cut off mid-body"
+                cause = "server errors"
             except requests.ConnectTimeout:
                 problem = "could not connect (timed out)"
             except requests.ConnectionError as exc:
@@ -133,13 +157,15 @@ class HttpTransport:
             except requests.Timeout:
                 reached = True
                 problem = "did not answer in time"
+                cause = "too slow"
             else:
                 reached = True
                 status = response.status_code
                 if 200 <= status <= 299:
                     return _receipt(response, tries)
-                self._raise_if_final(response, what, tries)
+                self._raise_if_final(response, what, tries, submission)
                 problem = f"answered {status} {response.reason or ''}".rstrip()
+                cause = "rate limited" if status == 429 else "server errors"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = (
                 None
@@ -160,10 +186,26 @@ class HttpTransport:
                     # Nobody answered at all: the next item would only wait the same way.
                     transport_wide=told_to_wait or not reached,
                     tries=tries,
+                    cause=cause,
                 )
             self.sleep(delay)
 
-    def _raise_if_final(self, response: requests.Response, what: str, tries: int) -> None:
+    def _post(self, submission: Submission, headers: dict[str, str]) -> requests.Response:
+        with netguard.guarded(self._tracker, self.limits.total) as watch:
+            response = self.http.post(
+                self.url,
+                data=submission.xml,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            netguard.read_body(response, watch, self.limits.max_bytes)
+        return response
+
+    def _raise_if_final(
+        self, response: requests.Response, what: str, tries: int, submission: Submission
+    ) -> None:
         """Raise for answers that retrying cannot change; return for retriable ones."""
         status = response.status_code
         if status in RETRIABLE_STATUS or 500 <= status <= 599:
@@ -197,8 +239,9 @@ class HttpTransport:
             )
         raise SubmissionRejectedError(
             f"{what} rejected by the receiver with {status} {response.reason or ''}".rstrip(),
-            detail=_error_text(response),
+            detail=_error_text(response, artefact_pupil_values(submission.xml)),
             tries=tries,
+            body_sha256=hashlib.sha256(response.content).hexdigest() if response.content else None,
         )
 
 
@@ -237,17 +280,20 @@ def _json(response: requests.Response) -> Any:
         return None
 
 
-def _error_text(response: requests.Response) -> str | None:
+def _error_text(response: requests.Response, pupil_values: set[str]) -> str | None:
     """The receiver's explanation (JSON ``detail``/``message``/``error``/``errors``/``title``,
-    or a plain-text body), scrubbed and shortened; otherwise only its size and type."""
+    or a plain-text body) as a bounded, redacted excerpt; otherwise only its size and type.
+    Values the receiver put under pupil-data keys are dropped before the text is joined."""
     body = _json(response)
     if isinstance(body, dict):
         parts = [body[k] for k in ("title", "detail", "message", "error", "errors") if body.get(k)]
         if parts:
-            return receiver_detail("; ".join(p if isinstance(p, str) else str(p) for p in parts))
+            cleaned = redact_pupil_data(None, "", {"parts": parts})["parts"]
+            text = "; ".join(p if isinstance(p, str) else str(p) for p in cleaned)
+            return receiver_detail(text, pupil_values)
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type in ("text/plain", "application/problem+json"):
-        return receiver_detail(response.text)
+        return receiver_detail(response.text, pupil_values)
     if not response.content:
         return None
     return f"{len(response.content)} bytes of {content_type or 'no content type'}"

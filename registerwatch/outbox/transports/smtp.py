@@ -29,6 +29,7 @@ from email.utils import format_datetime
 
 from pydantic import SecretStr
 
+from registerwatch import netguard
 from registerwatch.outbox.transports.base import (
     DEFAULT_RETRY,
     Receipt,
@@ -41,6 +42,7 @@ from registerwatch.outbox.transports.base import (
 )
 
 DEFAULT_TIMEOUT = 30.0  # seconds, per SMTP command
+DEFAULT_DEADLINE = 120.0  # seconds for one whole delivery (connect to QUIT)
 
 RETURN_TITLES = {
     "dfe-daily": "DfE daily attendance return",
@@ -95,6 +97,7 @@ class SmtpTransport:
         credential_hint: str | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         ssl_context: ssl.SSLContext | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -113,6 +116,8 @@ class SmtpTransport:
         self.credential_hint = credential_hint
         self.retry = retry
         self.timeout = timeout
+        self.deadline = deadline
+        self._tracker = netguard.Tracker()
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -160,7 +165,24 @@ class SmtpTransport:
         while True:
             tries += 1
             try:
-                refused = self._deliver(msg)
+                with netguard.guarded(self._tracker, self.deadline):
+                    refused = self._deliver(msg)
+            except netguard.DeadlineExceeded:
+                raise SubmissionDeferredError(
+                    f"{what} not delivered: the mail server {self.host}:{self.port} was too slow "
+                    f"(no complete delivery within {self.deadline:.0f}s); set aside for the rest "
+                    "of this run, it stays queued",
+                    transport_wide=True,
+                    tries=tries,
+                    cause="too slow",
+                ) from None
+            except netguard.Cancelled:
+                raise SubmissionDeferredError(
+                    f"{what} not delivered: stopped while talking to the mail server; it stays "
+                    "queued",
+                    transport_wide=True,
+                    tries=tries,
+                ) from None
             except smtplib.SMTPAuthenticationError as exc:
                 raise self._transport_error(
                     what,
@@ -254,9 +276,11 @@ class SmtpTransport:
             )
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        self._tracker.add(smtp.sock)
         try:
             if self.security == "starttls":
                 smtp.starttls(context=self.ssl_context)
+                self._tracker.add(smtp.sock)  # the TLS socket replaces the plain one
             if self._username is not None and self._password is not None:
                 smtp.login(self._username.get_secret_value(), self._password.get_secret_value())
             refused = smtp.send_message(msg, from_addr=self.from_addr, to_addrs=self.to_addrs)
