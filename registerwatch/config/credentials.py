@@ -43,6 +43,9 @@ VENDOR_KEYS: dict[str, tuple[str, ...]] = {
 
 
 MAX_CREDENTIAL_LENGTH = 4096  # no API key, password or token is longer; a whole file is
+# Identities, not secrets: a user name such as "registerwatch" is an ordinary word, and
+# redacting it would blank that word out of every later message and log line.
+IDENTITY_LABELS = frozenset({"API user name", "OAuth client id", "SMTP user name"})
 
 
 def _checked(owner: str, value: str, where: str, what: str) -> SecretStr:
@@ -55,7 +58,8 @@ def _checked(owner: str, value: str, where: str, what: str) -> SecretStr:
     elif len(value) > MAX_CREDENTIAL_LENGTH:
         problem = f"is longer than {MAX_CREDENTIAL_LENGTH} characters"
     else:
-        register_secret(value)
+        if what not in IDENTITY_LABELS:
+            register_secret(value)
         return SecretStr(value)
     raise CredentialError(f"{owner}: {where} {problem}; it should hold only the {what}")
 

@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from support.hostile_server import hostile_server
 
 from registerwatch.adapters.base import ApiClient, RetryPolicy
 from registerwatch.errors import (
@@ -17,7 +18,6 @@ from registerwatch.errors import (
     RetriableApiError,
     UnsafeResponseError,
 )
-from tests.hardening.hostile_server import hostile_server
 
 
 def client(base: str, **kw: object) -> ApiClient:

@@ -7,12 +7,12 @@ import time
 
 from outbox_support import NOW, TOKEN_ENV, la_return, make_settings
 from pydantic import SecretStr
+from support.hostile_server import hostile_server
 
 from registerwatch.adapters.base import RetryPolicy
 from registerwatch.outbox import queue_return, submit, transport_for
 from registerwatch.outbox.transports.base import Submission, SubmissionRejectedError
 from registerwatch.outbox.transports.http import HttpTransport
-from tests.hardening.hostile_server import hostile_server
 
 PUPILS = [("oakfield-p1", "2025-09-15"), ("oakfield-p2", "2025-09-22")]
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.04, max_retry_after=120.0)
