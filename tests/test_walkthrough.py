@@ -97,7 +97,7 @@ def test_the_readme_walkthrough_finds_only_injected_breaches_and_ends_green(
 
     night = json.loads((tmp_path / "nightly.json").read_text(encoding="utf-8"))
     assert night["outcome"] == "ok"
-    submitted = next(s for s in night["steps"] if s["name"] == "submit")
+    submitted = next(s for s in night["steps"] if s["step"] == "submit")
     assert submitted["counts"].get("acknowledged", 0) > 0 and not submitted["errors"]
     assert list((tmp_path / "received").glob("RCPT-*.xml")), "the receiver stored the returns"
 

@@ -138,11 +138,21 @@ def _redacted_url(url: str) -> str:
 _FILE_TABLE_WIDTH = 140
 
 
+def _pipe_width() -> int:
+    """The width for a pipe or a file: $COLUMNS when set (as a terminal would say), else wide."""
+    import os
+
+    try:
+        return max(40, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        return _FILE_TABLE_WIDTH
+
+
 def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:
-        Console(width=_FILE_TABLE_WIDTH, soft_wrap=True).print(table)
+        Console(width=_pipe_width(), soft_wrap=True).print(table)
 
 
 def _escape(text: str) -> str:

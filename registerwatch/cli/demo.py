@@ -191,6 +191,7 @@ def demo(
                 seed=seed,
                 vendor=vendor.value,
                 progress=progress.update if live else None,
+                on_step=progress.step if live else None,
             )
         except ValueError as exc:  # the generator refuses a school too small for its breaches
             raise typer.BadParameter(str(exc), param_hint="--pupils") from None
