@@ -62,3 +62,24 @@ def test_scan_table_shows_new_and_open_and_all_adds_resolved(
         assert code in (0, 1) and "1 resolved" in out
         assert bool(RESOLVED_ROW.search(out)) is show_all
         assert ("resolved finding(s) not shown (--all shows them)" in out) is not show_all
+
+
+def test_notify_record_takes_the_export_spelling_and_says_it_in_json(oak: Oak, cli) -> None:
+    import jsonschema
+
+    from registerwatch.cli.schemas import schema_path
+
+    pupil = next(p for p in oak.school.pupils if p.id in oak.school.clean_pupil_ids)
+    for kind in ("la-new-pupil", "new_pupil"):  # the old spelling still works
+        code, out, err = cli(
+            "notify", "record", "--school", oak.school_id, "--kind", kind,
+            "--pupil", pupil.mis_id, "--format", "json",
+        )  # fmt: skip
+        assert code == 0, err
+        doc = json.loads(out)
+        jsonschema.validate(doc, json.loads(schema_path("notify-record").read_text("utf-8")))
+        assert doc["kind"] == "la-new-pupil"
+    code, _, err = cli(
+        "notify", "record", "--school", oak.school_id, "--kind", "holiday", "--pupil", "1"
+    )
+    assert code == 2 and "la-sickness" in err
