@@ -139,7 +139,8 @@ _FILE_TABLE_WIDTH = 140
 
 
 def _pipe_width() -> int:
-    """The width for a pipe or a file: $COLUMNS when set (as a terminal would say), else wide."""
+    """The width the compact findings table takes in a pipe: $COLUMNS when set (as a terminal
+    would say), else wide. Folding tables keep the fixed width: they stay whole in a log."""
     import os
 
     try:
@@ -152,7 +153,7 @@ def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:
-        Console(width=_pipe_width(), soft_wrap=True).print(table)
+        Console(width=_FILE_TABLE_WIDTH, soft_wrap=True).print(table)
 
 
 def _escape(text: str) -> str:
