@@ -354,6 +354,12 @@ def configure_logging(
         old.close()
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # Alembic logs every migration step it considers at INFO ("Context impl SQLiteImpl", "Will
+    # assume transactional DDL"): at INFO they would bury the night's own events and a live
+    # progress display, so they show only when debugging.
+    stdlib_logging.getLogger("alembic").setLevel(
+        numeric_level if numeric_level <= stdlib_logging.DEBUG else stdlib_logging.WARNING
+    )
 
     structlog.configure(
         processors=[

@@ -122,13 +122,17 @@ def test_calendar_school_days_json_from_the_example_config(capsys):
     )
     assert code == 0
     # half-term (27-31 Oct) and the weekend are skipped
-    assert json.loads(stdout) == [
+    doc = json.loads(stdout)
+    assert [d["date"] for d in doc["days"]] == [
         "2025-10-22",
         "2025-10-23",
         "2025-10-24",
         "2025-11-03",
         "2025-11-04",
     ]
+    # the sessions the table shows: 24 October closes early, before half-term
+    sessions = {d["date"]: d["sessions"] for d in doc["days"]}
+    assert sessions["2025-10-23"] == ["AM", "PM"] and sessions["2025-10-24"] == ["AM"]
 
 
 def test_bad_config_exits_2_listing_every_problem_by_toml_path(capsys, tmp_path):

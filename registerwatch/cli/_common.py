@@ -163,6 +163,17 @@ def _redacted_url(url: str) -> str:
 _FILE_TABLE_WIDTH = 140
 
 
+def _pipe_width() -> int:
+    """The width the compact findings table takes in a pipe: $COLUMNS when set (as a terminal
+    would say), else wide. Folding tables keep the fixed width: they stay whole in a log."""
+    import os
+
+    try:
+        return max(40, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        return _FILE_TABLE_WIDTH
+
+
 def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)

@@ -35,7 +35,9 @@ EXAMPLE_SCHOOL_IDS = {"arbor": "oakfield", "isams": "wenlock", "go4schools": "br
 
 @app.command("simulate")
 def simulate(
-    vendor: Annotated[SimVendor, typer.Option("--vendor", help="which MIS style to serve")],
+    vendor: Annotated[
+        SimVendor | None, typer.Option("--vendor", help="which MIS style to serve")
+    ] = None,
     port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 0,
     seed: Annotated[
         int, typer.Option("--seed", help="generator seed (same seed, same school)")
@@ -61,13 +63,36 @@ def simulate(
             "stale, changing, expiring_tokens, malformed, deadlock); TIMES 0 = until stopped",
         ),
     ] = None,
+    receiver: Annotated[
+        bool,
+        typer.Option(
+            "--receiver",
+            help="serve a local authority's returns receiver instead of an MIS: what the "
+            "example config's HTTP transports send to",
+        ),
+    ] = False,
+    receiver_dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="with --receiver: folder to store the received returns in"),
+    ] = None,
 ) -> None:
-    """Serve a generated school in a vendor's API style on 127.0.0.1 until Ctrl-C.
+    """Serve a generated school in a vendor's API style on 127.0.0.1 until Ctrl-C, or with
+    --receiver a local authority's returns receiver.
 
     Faults can also be switched at run time: POST /_sim/faults {"kind": "429", "times": 2}.
 
     Example: registerwatch simulate --vendor arbor --port 8101
     """
+    if receiver:
+        if vendor is not None:
+            raise typer.BadParameter("give --vendor or --receiver, not both", param_hint="--vendor")
+        _serve_receiver(port, receiver_dir)
+        return
+    if vendor is None:
+        raise typer.BadParameter(
+            "which MIS style to serve: arbor, isams or go4schools (or --receiver)",
+            param_hint="--vendor",
+        )
     from registerwatch.simulator.generate import generate_school
     from registerwatch.simulator.server import FaultInjector, FaultKind, SimulatorServer
     from registerwatch.simulator.vendors import PROFILES, build_app, credentials_environ
@@ -126,6 +151,26 @@ def simulate(
         server.stop()
 
 
+def _serve_receiver(port: int, folder: Path | None) -> None:
+    from registerwatch.simulator.receiver import DEFAULT_TOKEN, ReceiverServer
+
+    server = ReceiverServer(port=port, folder=folder.absolute() if folder else None)
+    where = f"; stored in {_escape(str(folder))}" if folder else ""
+    err.print(f"receiving LA returns at {server.url('<la-code>')}{where}", highlight=False)
+    err.print(
+        "set the token the example config's transports send (Ctrl-C here to stop):",
+        highlight=False,
+    )
+    for code in ("893", "330"):
+        err.print(f"  export LA{code}_RETURNS_TOKEN={DEFAULT_TOKEN}", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 @app.command("demo")
 def demo(
     directory: Annotated[
@@ -156,6 +201,7 @@ def demo(
                 seed=seed,
                 vendor=vendor.value,
                 progress=progress.update if live else None,
+                on_step=progress.step if live else None,
             )
         except ValueError as exc:  # the generator refuses a school too small for its breaches
             raise typer.BadParameter(str(exc), param_hint="--pupils") from None

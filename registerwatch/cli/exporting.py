@@ -223,7 +223,9 @@ def _failure_text(failure: ReturnFailure) -> str:
             f"internal error: {type(failure.error).__name__} (rerun with --debug for the traceback)"
         )
     else:
-        text = redact_values(str(failure.error))
+        from registerwatch.cli.summary import error_text
+
+        text = error_text(redact_values(str(failure.error)))
     return text if failure.artefact is None else f"{failure.artefact}: {text}"
 
 

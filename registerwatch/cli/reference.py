@@ -127,7 +127,22 @@ def calendar_school_days(
     calendar = calendar_for(settings.school(school))
     days = calendar.school_days(first, last)
     if fmt is OutputFormat.JSON:
-        _emit_json([d.isoformat() for d in days])
+        # The sessions too: a day with a half-day closure is a school day with one session.
+        _emit_json(
+            {
+                "school": school,
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "days": [
+                    {
+                        "date": day.isoformat(),
+                        "weekday": day.strftime("%A"),
+                        "sessions": [s.value for s in calendar.sessions_on(day)],
+                    }
+                    for day in days
+                ],
+            }
+        )
         return
     table = Table("date", "day", "sessions", title=f"School days for {school}: {len(days)}")
     for day in days:

@@ -46,13 +46,16 @@ def report_command(
             "day before, deadlines on or after it are not yet overdue",
         ),
     ] = None,
-    names: Annotated[
+    include_names: Annotated[
         bool,
         typer.Option(
-            "--names",
+            "--include-names",
             help="show pupils' names beside their MIS ids (off by default: the files "
             "then carry no names)",
         ),
+    ] = False,
+    names: Annotated[
+        bool, typer.Option("--names", hidden=True, help="the old name of --include-names")
     ] = False,
     config: ConfigOption = None,
     store: StoreOption = None,
@@ -83,7 +86,7 @@ def report_command(
             as_of=day,
             generated_at=datetime.now(UTC),
             school_id=school,
-            include_names=names,
+            include_names=include_names or names,
         )
 
     if fmt is OutputFormat.JSON:

@@ -10,6 +10,7 @@ exits 0 unless something had already failed.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,7 @@ from registerwatch.cli._common import (
     out,
     state,
 )
+from registerwatch.cli.syncing import _SyncProgress
 
 OutputDirOption = Annotated[
     Path | None,
@@ -246,7 +248,15 @@ def nightly_command(
                 output_dir=folder,
                 clock=lambda: datetime.now(UTC),
             )
-            result = run_job(ONE_SHOT, ctx, trigger="nightly", should_stop=stop)
+            live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
+            with _SyncProgress(enabled=live) as progress:
+                result = run_job(
+                    ONE_SHOT,
+                    ctx,
+                    trigger="nightly",
+                    should_stop=stop,
+                    on_step=progress.step if live else None,
+                )
     if fmt is OutputFormat.JSON:
         _emit_json(result.to_dict())
     else:
@@ -285,8 +295,10 @@ def _print_night(result: Any, folder: Path) -> None:
     for name in result.skipped:
         table.add_row(name, "[magenta]skipped[/]", "-", "stopped before this step", "-")
     _print_table(table)
+    from registerwatch.cli.summary import for_people
+
     for step in result.steps:
-        for error in step.errors:
+        for error in for_people(step.errors):
             out.print(f"[bold red]{_escape(step.name)}:[/] {_escape(error)}", highlight=False)
     # Say where the files are only when the report step wrote them.
     report = next((s for s in result.steps if s.name == "report"), None)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from registerwatch.cli._common import (
     _FILE_TABLE_WIDTH,
@@ -37,6 +35,7 @@ from registerwatch.cli._common import (
     _escape,
     _load_settings,
     _parse_date,
+    _pipe_width,
     _require_known_school,
     _store_url,
     _usage_error,
@@ -47,7 +46,7 @@ from registerwatch.cli._common import (
 )
 
 if TYPE_CHECKING:  # the commands import the library lazily, to keep --help fast
-    from registerwatch.scan import ScanFinding, ScanResult
+    from registerwatch.scan import ScanResult
     from registerwatch.schema import Severity
 
 
@@ -68,15 +67,6 @@ class StatusChoice(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
     ALL = "all"
-
-
-class NotifyKind(StrEnum):
-    SICKNESS = "sickness"
-    CONTINUOUS_ABSENCE = "continuous_absence"
-    CME = "cme"
-    NEW_PUPIL = "new_pupil"
-    DELETION = "deletion"
-    ABSENCE_CAUSE = "absence_cause"  # not a return: the school's cause of an absence episode
 
 
 ScanFormatOption = Annotated[
@@ -114,106 +104,45 @@ def _severity(fail_on: FailOn) -> Severity | None:
 
 # -- rendering ------------------------------------------------------------------------------
 
-_STATUS_STYLE = {"new": "[bold]NEW[/]", "open": "open", "resolved": "[green]resolved[/]"}
-_SEVERITY_STYLE = {
-    "error": "[bold red]error[/]",
-    "warning": "[yellow]warning[/]",
-    "info": "[cyan]info[/]",
-}
-
-
-def _sessions(item: ScanFinding) -> str:
-    f = item.finding
-    first, last = f.first_session, f.last_session
-    if first is None:
-        return "-"
-    start = f"{first.date.isoformat()} {first.session}"
-    if last is None or last == first:
-        return start
-    return f"{start} to\n{last.date.isoformat()} {last.session}"
-
-
-def _pupil_cell(item: ScanFinding, include_names: bool) -> str:
-    if item.pupil is None:
-        return "(school)"
-    text = item.pupil.mis_id
-    if include_names and item.pupil.name:
-        text += f"\n{item.pupil.name}"
-    return _escape(text)
-
-
-def _state_cell(item: ScanFinding) -> str:
-    from registerwatch.calendar import LONDON
-
-    text = _STATUS_STYLE[item.status]
-    if item.status == "resolved" and item.finding.resolved_at is not None:
-        text += f"\n{item.finding.resolved_at.astimezone(LONDON).date().isoformat()}"
-    return text
-
-
-def _return_cell(item: ScanFinding) -> str:
-    if item.late:
-        return "made late"
-    return _escape(item.return_state.chip()) if item.return_state else ""
-
-
-def _findings_table(findings: Sequence[ScanFinding], *, title: str, include_names: bool) -> Table:
-    from registerwatch.scan.output import table_order
-
-    schools = {f.finding.school_id for f in findings}
-    with_return = any(f.return_state is not None or f.late for f in findings)
-    columns = [
-        "state",
-        "severity",
-        "rule",
-        *(["school"] if len(schools) > 1 else []),
-        "pupil",
-        "sessions",
-        "due",
-        "finding",
-        "acknowledged",
-        # Only when a finding has a return in the outbox (or was made late).
-        *(["return"] if with_return else []),
-        "fingerprint",
-    ]
-    table = Table(*columns, title=title, show_lines=True)
-    for column in table.columns:
-        column.overflow = "fold"
-    for item in sorted(findings, key=table_order):
-        f = item.finding
-        ack = ""
-        if item.acknowledged:
-            ack = "yes" + (f": {_escape(item.ack_note)}" if item.ack_note else "")
-        row = [
-            _state_cell(item),
-            _SEVERITY_STYLE[str(f.severity)],
-            f.rule,
-            *([f.school_id] if len(schools) > 1 else []),
-            _pupil_cell(item, include_names),
-            _sessions(item),
-            f.due.isoformat() if f.due else "-",
-            _escape(f.message),
-            ack,
-            *([_return_cell(item)] if with_return else []),
-            (f.fingerprint or "")[:12],
-        ]
-        table.add_row(*row)
-    return table
+WideOption = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="every column (sessions, the acknowledgement note), whole messages"
+    ),
+]
 
 
 def _print_scan(
-    console: Console, result: ScanResult, *, include_names: bool, fail_on: Severity | None
+    console: Console,
+    result: ScanResult,
+    *,
+    include_names: bool,
+    fail_on: Severity | None,
+    wide: bool = False,
+    show_resolved: bool = False,
 ) -> None:
+    from registerwatch.cli.findings_table import findings_table
+
     counts = result.counts()
     schools = [s for s in result.schools if s.status == "scanned"]
     title = (
         f"Scan of {len(schools)} school(s) as of {result.as_of.isoformat()}: "
         f"{counts['new']} new, {counts['open']} open, {counts['resolved']} resolved"
     )
-    if result.findings:
-        console.print(_findings_table(result.findings, title=title, include_names=include_names))
+    shown = [f for f in result.findings if show_resolved or f.status != "resolved"]
+    if shown:
+        console.print(
+            findings_table(
+                shown, title=title, include_names=include_names, wide=wide, width=console.width
+            )
+        )
     else:
-        console.print(f"{title}: no findings.", highlight=False)
+        console.print(f"{title}: no findings to show.", highlight=False)
+    if len(shown) < len(result.findings):
+        console.print(
+            f"{len(result.findings) - len(shown)} resolved finding(s) not shown (--all shows them)",
+            highlight=False,
+        )
     if result.read_only:
         console.print(
             "[yellow]read-only:[/] --as-of is before the latest recorded scan, so nothing was "
@@ -299,7 +228,7 @@ def _emit(
         _deliver(csv_text(), output, bom=output is not None)
     elif output is None:
         # A pipe or a nightly job's log gets the width a file gets, not rich's 80 columns.
-        render(out if out.is_terminal else Console(width=_FILE_TABLE_WIDTH, soft_wrap=True))
+        render(out if out.is_terminal else Console(width=_pipe_width(), soft_wrap=True))
     else:
         _deliver(_rendered_table(render), output)
 
@@ -327,6 +256,10 @@ def scan_command(
         ),
     ] = FailOn.ERROR,
     include_names: IncludeNamesOption = False,
+    wide: WideOption = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="the table also lists the findings this scan resolved")
+    ] = False,
     config: ConfigOption = None,
     record: Annotated[
         bool,
@@ -341,7 +274,8 @@ def scan_command(
     A scan with --as-of before the latest recorded scan is read-only (it prints what it finds
     and changes no stored status) unless --record is given.
 
-    The table lists new findings first, then by severity and due date. Exit 1 when an
+    The table lists new and open findings, new first, then by severity and due date (--all
+    adds the resolved ones; --wide shows every column). Exit 1 when an
     unresolved, unacknowledged finding is at or above --fail-on (default error), or when a
     school or a rule could not be checked; 2 for a usage or configuration error.
 
@@ -372,7 +306,13 @@ def scan_command(
             include_names=include_names,
         ),
         render=lambda console: _print_scan(
-            console, result, include_names=include_names, fail_on=threshold
+            console,
+            result,
+            include_names=include_names,
+            fail_on=threshold,
+            # a file is read in an editor, not a terminal: every column, whole messages
+            wide=wide or output is not None,
+            show_resolved=show_all,
         ),
     )
     if output is not None and fmt is not ScanFormat.TABLE:
@@ -398,13 +338,17 @@ def findings_list(
     fmt: ScanFormatOption = ScanFormat.TABLE,
     output: OutputOption = None,
     include_names: IncludeNamesOption = False,
+    wide: WideOption = False,
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
     """List the stored findings (default: open ones), as the last scan left them.
 
+    The id column is a short fingerprint: `registerwatch findings ack ID --note ...` takes it.
+
     Example: registerwatch findings list --school oakfield --status open
     """
+    from registerwatch.cli.findings_table import findings_table
     from registerwatch.scan import today_in_london
     from registerwatch.scan.findings import list_findings
     from registerwatch.scan.output import findings_csv, findings_document
@@ -419,10 +363,12 @@ def findings_list(
         which = "" if status is StatusChoice.ALL else f"{status.value} "
         if findings:
             console.print(
-                _findings_table(
+                findings_table(
                     findings,
                     title=f"{len(findings)} {which}finding(s)",
                     include_names=include_names,
+                    wide=wide or output is not None,
+                    width=console.width,
                 )
             )
         else:
@@ -506,14 +452,22 @@ def _parse_instant(value: str, option: str) -> datetime:
 @notify_app.command("record")
 def notify_record(
     school: Annotated[str, typer.Option("--school", help="school id")],
-    kind: Annotated[NotifyKind, typer.Option("--kind", help="the return that was made")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="the return that was made: la-sickness, la-continuous-absence, la-cme, "
+            "la-new-pupil or la-deletion (as `export` names them); or absence-cause with "
+            "--cause, the school's cause of an absence episode",
+        ),
+    ],
     pupil: Annotated[str, typer.Option("--pupil", help="the pupil's MIS id")],
     episode_start: Annotated[
         str | None,
         typer.Option(
             "--episode-start",
             help="first day of the episode the return is about (YYYY-MM-DD; "
-            "required for continuous_absence and cme: the finding's first "
+            "required for la-continuous-absence and la-cme: the finding's first "
             "session date)",
         ),
     ] = None,
@@ -535,7 +489,7 @@ def notify_record(
         str | None,
         typer.Option(
             "--cause",
-            help="with --kind absence_cause: the cause of the absence episode as the school "
+            help="with --kind absence-cause: the cause of the absence episode as the school "
             "knows it, for the continuous absence return",
         ),
     ] = None,
@@ -546,14 +500,17 @@ def notify_record(
     """Record a return already made to the LA outside registerwatch, so the matching LAR
     finding closes on the next scan. Exit 2 for an unknown school or pupil.
 
-    Example: registerwatch notify record --school oakfield --kind sickness --pupil 1234
+    Example: registerwatch notify record --school oakfield --kind la-sickness --pupil 1234
     """
+    from registerwatch.cli.vocabulary import notification_kind, return_kind
     from registerwatch.scan.findings import NotificationInputError, record_notification
+    from registerwatch.schema import NotificationKind
     from registerwatch.store import Store
 
     episode = _parse_date(episode_start, "--episode-start") if episode_start else None
     made = _parse_instant(made_at, "--made-at") if made_at else None
-    if (kind is NotifyKind.ABSENCE_CAUSE) != (cause is not None and bool(cause.strip())):
+    notified = notification_kind(kind)
+    if (notified is NotificationKind.ABSENCE_CAUSE) != (cause is not None and bool(cause.strip())):
         _usage_error("--cause is given exactly with --kind absence_cause")
     if cause is not None:
         reference, channel = cause.strip(), "entered by the school"
@@ -563,7 +520,7 @@ def notify_record(
         recorded = record_notification(
             opened,
             school_id=school,
-            kind=kind.value,
+            kind=notified,
             pupil_mis_id=pupil,
             episode_start=episode,
             made_at=made,
@@ -580,7 +537,7 @@ def notify_record(
             {
                 "recorded": recorded.created,
                 "school": n.school_id,
-                "kind": str(n.kind),
+                "kind": return_kind(n.kind),
                 "pupil": recorded.pupil.mis_id,
                 "episode_start": n.episode_start.isoformat() if n.episode_start else None,
                 "made_at": n.made_at.isoformat(),
@@ -589,7 +546,7 @@ def notify_record(
             }
         )
         return
-    what = f"{n.kind} return for pupil {recorded.pupil.mis_id} at {n.school_id}"
+    what = f"{return_kind(n.kind)} return for pupil {recorded.pupil.mis_id} at {n.school_id}"
     if n.episode_start:
         what += f" (episode from {n.episode_start.isoformat()})"
     if recorded.created:

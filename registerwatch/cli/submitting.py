@@ -132,12 +132,18 @@ def _print_report(report: Any) -> None:
             _escape(where or ""),
         )
     _print_table(table)
-    for o in report.items:
-        if o.error and o.outcome in ("failed", "deferred"):
-            colour = "bold red" if o.outcome == "failed" else "yellow"
-            out.print(
-                f"[{colour}]item {o.item_id} {o.outcome}:[/] {_escape(o.error)}", highlight=False
-            )
+    from registerwatch.cli.summary import collapse_repeats
+
+    # The same refusal for every item a transport was offered is said once, with a count.
+    for outcome, colour in (("failed", "bold red"), ("deferred", "yellow")):
+        errors = [
+            f"item {o.item_id} {outcome}: {o.error}"
+            for o in report.items
+            if o.error and o.outcome == outcome
+        ]
+        for line in collapse_repeats(errors):
+            head, _, rest = line.partition(": ")
+            out.print(f"[{colour}]{_escape(head)}:[/] {_escape(rest)}", highlight=False)
     counts = ", ".join(f"{n} {name}" for name, n in report.counts().items() if n)
     out.print(counts, highlight=False)
 

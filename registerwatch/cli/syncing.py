@@ -95,6 +95,7 @@ class _SyncProgress:
         self.enabled = enabled
         self._tasks: dict[str, Any] = {}
         self._progress: Any = None
+        self._done: list[str] = []
 
     def __enter__(self) -> _SyncProgress:
         if self.enabled:
@@ -118,6 +119,20 @@ class _SyncProgress:
     def __exit__(self, *_exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+    def step(self, name: str, result: Any) -> None:
+        """The night's steps after sync: one live line saying which step runs, and how the
+        finished ones went, so the display never sits on a finished sync."""
+        if self._progress is None:
+            return
+        if "night" not in self._tasks:
+            self._tasks["night"] = self._progress.add_task("", total=None)
+        if result is not None:
+            self._done.append(f"{name} {result.outcome}")
+            text = "night: " + ", ".join(self._done)
+        else:
+            text = "night: " + ", ".join([*self._done, f"{name}..."])
+        self._progress.update(self._tasks["night"], description=_escape(text))
 
     def update(self, event: Any) -> None:
         from registerwatch.sync import ResourceFetched, SchoolFinished, SchoolStarted

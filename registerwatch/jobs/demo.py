@@ -24,6 +24,7 @@ from registerwatch.jobs.nightly import (
     JobResult,
     NightContext,
     Step,
+    StepResult,
     dfe_daily_step,
     la_returns_step,
     report_step,
@@ -84,6 +85,7 @@ def run_demo(
     seed: int = DEFAULT_SEED,
     vendor: str = DEFAULT_VENDOR,
     progress: Callable[[SyncEvent], None] | None = None,
+    on_step: Callable[[str, StepResult | None], None] | None = None,
 ) -> DemoResult:
     folder = Path(directory).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,7 @@ def run_demo(
                 environ=environ,
             )
             last_day = calendar_for(settings.schools[0]).previous_school_day(school.as_of)
-            night = run_job(_demo_night(last_day), ctx, trigger="demo")
+            night = run_job(_demo_night(last_day), ctx, trigger="demo", on_step=on_step)
             ledger = store.check_ledger()
             marks = store.marks(school.school.id)
             open_findings = store.load_findings(school.school.id, status="open")

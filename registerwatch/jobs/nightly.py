@@ -497,13 +497,19 @@ def run_step(step: Step, ctx: NightContext, *, job: str, job_run: int | None) ->
 
 
 def run_job(
-    job: Job, ctx: NightContext, *, trigger: str, should_stop: Callable[[], bool] = lambda: False
+    job: Job,
+    ctx: NightContext,
+    *,
+    trigger: str,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_step: Callable[[str, StepResult | None], None] | None = None,
 ) -> JobResult:
     """Run ``job``'s steps in order, each isolated and recorded; the job is recorded too.
 
     ``should_stop`` is asked before each step: once it says yes (a SIGTERM), the remaining
     steps are skipped, listed in the job's record, and the job's outcome is ``interrupted``.
-    The step already running is never cut short.
+    The step already running is never cut short. ``on_step(name, None)`` is called as each step
+    starts and ``on_step(name, result)`` when it ends, for a live display.
     """
     started_at = ctx.now()
     job_run = _record_start(ctx, job.name)
@@ -521,7 +527,11 @@ def run_job(
             skipped = [s.name for s in job.steps[index:]]
             log.info("nightly.job_stopping", job=job.name, skipped=skipped)
             break
+        if on_step is not None:
+            on_step(step.name, None)
         results.append(run_step(step, ctx, job=job.name, job_run=job_run))
+        if on_step is not None:
+            on_step(step.name, results[-1])
     outcome = combine([r.outcome for r in results], interrupted=bool(skipped))
     finished_at = ctx.now()
     _record_finish(

@@ -12,6 +12,7 @@ has passed when ``as_of > due`` (on ``as_of == due`` the school still has the da
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -313,7 +314,7 @@ def _finding_row(
         overdue=f.due is not None and as_of > f.due,
         due_today=f.due is not None and as_of == f.due,
         message=f.message,
-        citation=rule.citation if rule else "",
+        citation=plain_citation(rule.citation) if rule else "",
         fix_hint=_fix_hint(rule, state),
         status=_status(stored, latest_scan),
         first_seen=f.first_seen,
@@ -371,7 +372,7 @@ def _rule_summaries(
                 name=rule.name if rule else "",
                 summary=rule.docs().summary if rule else "(rule no longer registered)",
                 severity=rule.severity if rule else found[0].severity,
-                citation=rule.citation if rule else "",
+                citation=plain_citation(rule.citation) if rule else "",
                 fix_hint=rule.fix_hint if rule else "",
                 errors=counts[Severity.ERROR],
                 warnings=counts[Severity.WARNING],
@@ -498,3 +499,13 @@ def _n_buckets(ages: Mapping[str, list[str]]) -> tuple[NAgeBucket, ...]:
         )
         for label, low, high in N_AGE_BUCKETS
     )
+
+
+# How well each fact is evidenced ("(SECONDARY)", "(items INFERRED)") is for the developers who
+# keep the rules (docs/rules/ keeps it); a data manager reads the citation itself.
+_EVIDENCE_TAG = re.compile(r"\s*\([^()]*\b(?:VERIFIED|SECONDARY|INFERRED)\b[^()]*\)")
+
+
+def plain_citation(citation: str) -> str:
+    """The legal citation without its evidence tags."""
+    return _EVIDENCE_TAG.sub("", citation).strip()
