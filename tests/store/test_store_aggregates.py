@@ -4,14 +4,8 @@ changes, and the PostgreSQL advisory lock."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import UTC, date, datetime
 
-import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from test_store_ledger import drop_append_only_triggers
 
 from registerwatch.schema import Amendment, Mark, School, Session
@@ -20,7 +14,6 @@ from registerwatch.store import (
     OBSERVED_KINDS,
     LedgerEntry,
     LedgerKind,
-    PgAdvisoryLock,
     Store,
     amendment_key,
     dedupe_amendments,
@@ -144,31 +137,3 @@ def test_amendment_key_and_dedupe():
     later = a.model_copy(update={"reason": "dentist"})
     assert amendment_key(a) == amendment_key(later) == "ref:mis:r1"
     assert dedupe_amendments([a, later]) == [later]
-
-
-@pytest.mark.postgres
-def test_the_advisory_lock_excludes_a_second_connection():
-    base = os.environ.get("REGISTERWATCH_TEST_PG_URL")
-    if not base:
-        pytest.skip("REGISTERWATCH_TEST_PG_URL not set")
-    schema = f"rw_lock_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    first, second = PgAdvisoryLock(url_text), PgAdvisoryLock(url_text)
-    other_kind = PgAdvisoryLock(url_text, "daemon")
-    try:
-        assert first.try_acquire("nightly")
-        assert not second.try_acquire("sync")
-        assert other_kind.try_acquire("run")
-        assert f"registerwatch nightly pid {os.getpid()}" in second.holder()
-        first.release()
-        assert second.try_acquire("sync")
-    finally:
-        for lock in (first, second, other_kind):
-            lock.release()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
