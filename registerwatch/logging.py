@@ -118,7 +118,9 @@ _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 _secret_pattern: re.Pattern[str] | None = None
 _DATE_TOKEN = re.compile(r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4})(?!\d)")
-MIN_SECRET_LENGTH = 4  # shorter values (a user name 'sa') would redact ordinary words
+# Shorter values would blank ordinary words out of every message ("nope", "test"); a
+# credential that short is left out of the redactor (docs/security.md states the limit).
+MIN_SECRET_LENGTH = 8
 
 
 def register_secret(value: str) -> None:

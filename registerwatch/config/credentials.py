@@ -58,7 +58,7 @@ def _checked(owner: str, value: str, where: str, what: str) -> SecretStr:
     elif len(value) > MAX_CREDENTIAL_LENGTH:
         problem = f"is longer than {MAX_CREDENTIAL_LENGTH} characters"
     else:
-        if what not in IDENTITY_LABELS:
+        if not what.endswith(tuple(IDENTITY_LABELS)):
             register_secret(value)
         return SecretStr(value)
     raise CredentialError(f"{owner}: {where} {problem}; it should hold only the {what}")

@@ -77,6 +77,7 @@ def test_config_check_shows_the_file_it_chose_and_exits_2_on_problems(
         for key, value in credentials_environ(school, vendor).items():
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("LA893_RETURNS_TOKEN", "t")
+    monkeypatch.setenv("LA330_RETURNS_TOKEN", "t")
     (tmp_path / "outbox" / "dfe").mkdir(parents=True)
     code, text = _run(capsys, "config", "check", "--as-of", "2025-12-01")
     assert code == 0, text

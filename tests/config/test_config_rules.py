@@ -97,7 +97,7 @@ def test_the_example_config_sets_rules_at_every_level() -> None:
     sources = settings.rule_setting_sources("brookside")
     assert sources["la_return_schedule"].source == '[las."330"]'
     assert sources["registers_checked_from"].source == "[rules]"
-    assert sources["attendance_triggers"].source == "[schools.rules]"
+    assert sources["absence_measures_csa_only"].source == "[schools.rules]"
     assert settings.warnings() == []
 
 
