@@ -211,7 +211,7 @@ def ledger_verify(
     """
     from registerwatch.store import Store
 
-    with Store(_store_url(config, store)) as opened:
+    with Store(_store_url(config, store), read_only=True) as opened:
         check = opened.check_ledger()
     if fmt is OutputFormat.JSON:
         _emit_json(check.to_dict())
