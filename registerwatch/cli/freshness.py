@@ -87,7 +87,7 @@ def status_command(
     from registerwatch.store import Store
 
     settings = _load_settings(config)
-    with Store(settings.store.url) as opened:
+    with Store(settings.store.url, read_only=True) as opened:
         rows = school_statuses(opened, settings)
     if fmt is OutputFormat.JSON:
         _emit_json({"schools": [r.to_dict() for r in rows]})

@@ -341,7 +341,7 @@ def runs_command(
     """
     from registerwatch.store import Store
 
-    with Store(_store_url(config, store)) as opened:
+    with Store(_store_url(config, store), read_only=True) as opened:
         records = opened.runs(command=command, limit=limit)
     if fmt is OutputFormat.JSON:
         _emit_json([_run_dict(r) for r in records])

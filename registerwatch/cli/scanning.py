@@ -354,7 +354,7 @@ def findings_list(
     from registerwatch.scan.output import findings_csv, findings_document
     from registerwatch.store import Store
 
-    with Store(_store_url(config, store)) as opened:
+    with Store(_store_url(config, store), read_only=True) as opened:
         _require_known_school(school, opened, config, store)
         findings = list_findings(opened, school_id=school, status=status.value)
         school_names = {s.id: s.name for s in opened.schools()}

@@ -22,6 +22,7 @@ from registerwatch.cli._common import (
     _print_table,
     _require_school,
     _store_url,
+    _usage_error,
     app,
     err,
     ledger_app,
@@ -42,6 +43,16 @@ def sync_command(
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
     wait: WaitOption = False,
+    accept_broken_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--accept-broken-ledger",
+            help="append even though `ledger verify` fails (needs --reason, kept in the run)",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why a broken ledger is accepted")
+    ] = None,
 ) -> None:
     """Pull each school's registers from its MIS into the store and record every change.
 
@@ -56,6 +67,8 @@ def sync_command(
     from registerwatch.sync import sync_all
 
     day = _parse_date(as_of, "--as-of") if as_of else None
+    if accept_broken_ledger and not (reason and reason.strip()):
+        _usage_error("--accept-broken-ledger needs --reason TEXT (it is kept in the run record)")
     settings = _load_settings(config)
     _require_school(school, [s.id for s in settings.schools])
     missing = _missing_credentials(settings, school)
@@ -72,6 +85,7 @@ def sync_command(
                 school_id=school,
                 as_of=day,
                 progress=progress.update if live else None,
+                accept_broken_ledger=reason if accept_broken_ledger else None,
             )
     if fmt is OutputFormat.JSON:
         _emit_json(summary.to_dict())
@@ -218,7 +232,17 @@ def _print_sync_summary(summary: Any) -> None:
 
 @ledger_app.command("verify")
 def ledger_verify(
-    config: ConfigOption = None, store: StoreOption = None, fmt: FormatOption = OutputFormat.TABLE
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    expect_tip: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-tip",
+            metavar="SEQ:HASH",
+            help="a tip kept outside the store (from an earlier verify): it must be in the chain",
+        ),
+    ] = None,
 ) -> None:
     """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry.
 
@@ -226,8 +250,8 @@ def ledger_verify(
     """
     from registerwatch.store import Store
 
-    with Store(_store_url(config, store)) as opened:
-        check = opened.check_ledger()
+    with Store(_store_url(config, store), read_only=True) as opened:
+        check = opened.check_ledger(expect_tip=expect_tip)
     if fmt is OutputFormat.JSON:
         _emit_json(check.to_dict())
     elif check.ok:

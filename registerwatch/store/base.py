@@ -15,9 +15,11 @@ own and a reader on a fresh connection.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -29,6 +31,7 @@ from registerwatch.errors import StoreError
 from registerwatch.schema import Session
 from registerwatch.store.engine import (
     WRITE_OPTION,
+    describe_store_failure,
     make_engine,
     parse_url,
     prepare_sqlite_file,
@@ -63,6 +66,18 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def sha256_key(parts: Sequence[Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()
+
+
+def store_error(exc: BaseException, where: str, path: Path | None = None) -> StoreError:
+    """The StoreError for a database failure: a full disk or a read-only store said plainly."""
+    plain = describe_store_failure(exc, path)
+    if plain is not None:
+        return StoreError(f"{where}: {plain}")
+    return StoreError(f"{where}: {getattr(exc, 'orig', None) or exc}")
+
+
+# Raised by raw DBAPI writes (the fast ledger insert) as well as through SQLAlchemy.
+_DB_FAILURES = (sa.exc.OperationalError, sqlite3.OperationalError)
 
 
 def aware_utc(value: datetime) -> datetime:
@@ -115,7 +130,8 @@ class StoreBase:
 
     ``Store(url)`` opens an existing store and raises StoreError if it is missing or at an older
     schema revision; ``Store.open(url)`` (``create=True``) also creates and initialises an empty
-    one, such as a new SQLite file.
+    one, such as a new SQLite file. ``read_only=True`` opens a SQLite store with ``mode=ro``
+    (read commands on a read-only filesystem); it never creates or upgrades.
     """
 
     def __init__(
@@ -125,14 +141,19 @@ class StoreBase:
         create: bool = False,
         clock: Callable[[], datetime] | None = None,
         engine_options: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.url = parse_url(url)
+        self.read_only = read_only
         path = sqlite_path(self.url)
         if path is not None and not path.exists():
-            if not create:
+            if not create or read_only:
                 raise StoreError(f"no store at {path}: {UPGRADE_HINT} to create it")
-            prepare_sqlite_file(self.url)
-        self.engine = make_engine(self.url, **dict(engine_options or {}))
+            try:
+                prepare_sqlite_file(self.url)
+            except OSError as exc:
+                raise store_error(exc, f"cannot create the store at {path}") from exc
+        self.engine = make_engine(self.url, read_only=read_only, **dict(engine_options or {}))
         self._clock = clock or (lambda: datetime.now(UTC))
         try:
             self._check_schema(create)
@@ -149,8 +170,10 @@ class StoreBase:
                     if create and check_known(conn, self.url) is None:
                         upgrade_connection(conn)
                     check_current(conn, self.url)
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open the store at {self.display_url}: {exc.orig}") from exc
+        except _DB_FAILURES as exc:
+            raise store_error(
+                exc, f"cannot open the store at {self.display_url}", sqlite_path(self.url)
+            ) from exc
 
     @property
     def display_url(self) -> str:
@@ -186,8 +209,8 @@ class StoreBase:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"store {self.display_url}: {exc.orig}") from exc
+        except _DB_FAILURES as exc:
+            raise store_error(exc, f"store {self.display_url}", sqlite_path(self.url)) from exc
 
     @contextmanager
     def snapshot(self) -> Iterator[sa.Connection]:
@@ -201,8 +224,8 @@ class StoreBase:
                     conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield conn
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"store {self.display_url}: {exc.orig}") from exc
+        except _DB_FAILURES as exc:
+            raise store_error(exc, f"store {self.display_url}", sqlite_path(self.url)) from exc
 
     @contextmanager
     def _write(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
@@ -220,8 +243,8 @@ class StoreBase:
         try:
             with self.engine.connect() as own:
                 yield own
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"store {self.display_url}: {exc.orig}") from exc
+        except _DB_FAILURES as exc:
+            raise store_error(exc, f"store {self.display_url}", sqlite_path(self.url)) from exc
 
     def _at(self, at: datetime | None) -> datetime:
         return aware_utc(self._clock() if at is None else at)

@@ -7,14 +7,24 @@ SQLite needs three things SQLAlchemy does not do for it:
   to append after it;
 - WAL journaling, so the nightly scan can read while a sync writes;
 - a busy timeout, so a queued writer waits instead of failing at once.
-A new store file is created readable by its owner only (0600): it holds pupil data.
+A new store file is created readable by its owner only (0600): it holds pupil data. An existing
+one that others may read, and its ``-wal`` / ``-shm`` files, are tightened to 0600 when opened
+(SQLite gives those files the store's own mode, so a 0644 store made 0644 ones).
+
+A read-only engine (``read_only=True``) opens the file with ``mode=ro``, so ``ledger verify``,
+``runs``, ``findings list`` and ``status`` work on a store on a read-only filesystem; where SQLite
+cannot even create the ``-shm`` file there, it falls back to ``immutable=1`` (nothing can write to
+a read-only filesystem, which is what immutable promises).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -22,6 +32,9 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
 from registerwatch.errors import StoreError
+from registerwatch.logging import get_logger
+
+log = get_logger("registerwatch.store.engine")
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -76,15 +89,91 @@ def prepare_sqlite_file(url: URL) -> None:
     os.close(fd)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+def secure_sqlite_files(path: Path) -> list[Path]:
+    """Take group and other permissions off the store file and its ``-wal`` / ``-shm`` files;
+    returns the files that needed it (each is logged as a warning)."""
+    tightened = []
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(candidate, mode & 0o600)
+                tightened.append(candidate)
+                log.warning(
+                    "store.permissions_tightened",
+                    file=str(candidate),
+                    was=oct(mode),
+                    now=oct(mode & 0o600),
+                )
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # not the owner, or a read-only filesystem: say so, go on
+            log.warning("store.permissions_not_tightened", file=str(candidate), error=str(exc))
+    return tightened
+
+
+def on_read_only_filesystem(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def describe_store_failure(exc: BaseException, path: Path | None = None) -> str | None:
+    """Name a full disk or a read-only store plainly, so neither reads as a bug."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if path is not None and "unable to open" in text and on_read_only_filesystem(path):
+        text = "read-only file system"
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if "disk is full" in text or "no space left" in text or sqlstate == "53100":
+        return "the disk holding the store is full: free some space and run again"
+    if (
+        "readonly database" in text
+        or "read-only file system" in text
+        or "read-only transaction" in text
+        or sqlstate == "25006"
+    ):
+        return (
+            "the store is read-only (a read-only filesystem or a file this user may not "
+            "write): only read commands (ledger verify, runs, findings list, status) can run"
+        )
+    return None
+
+
+def make_engine(url: str | URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, **kwargs)
+        path = sqlite_path(parsed)
+        if path is not None:
+            secure_sqlite_files(path)
+            if read_only:
+                kwargs.setdefault("creator", lambda: _read_only_connection(path))
+        return _sqlite_engine(parsed, read_only=read_only, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(parsed, **kwargs)
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+def _read_only_connection(path: Path) -> sqlite3.Connection:
+    target = quote(str(path.resolve()))
+    timeout = float(SQLITE_BUSY_TIMEOUT_SECONDS)
+    connection = sqlite3.connect(
+        f"file:{target}?mode=ro", uri=True, timeout=timeout, check_same_thread=False
+    )
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        # A WAL store whose -shm file cannot be created (read-only folder or filesystem).
+        connection.close()
+        connection = sqlite3.connect(
+            f"file:{target}?mode=ro&immutable=1",
+            uri=True,
+            timeout=timeout,
+            check_same_thread=False,
+        )
+    return connection
+
+
+def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
     connect_args = dict(kwargs.pop("connect_args", {}))
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
     memory = is_sqlite_memory(url)
@@ -99,7 +188,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (see _on_begin)
         cursor = dbapi_connection.cursor()
         try:
-            if not memory:
+            if not memory and not read_only:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         finally:

@@ -7,6 +7,7 @@ sync ledgers lives in :mod:`registerwatch.store.changes`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -220,11 +221,20 @@ class LedgerStore(StoreBase):
             row = c.execute(_ledger_query().where(t.ledger.c.seq == seq)).first()
         return None if row is None else _ledger_record(row)
 
-    def check_ledger(self, *, conn: sa.Connection | None = None) -> LedgerCheck:
+    def check_ledger(
+        self, *, expect_tip: str | None = None, conn: sa.Connection | None = None
+    ) -> LedgerCheck:
         """Walk the whole hash chain (``registerwatch ledger verify``); on a break, also name
-        the school of the broken entry."""
+        the school of the broken entry.
+
+        The chain alone cannot show entries cut off its end, nor a rewrite whose later hashes
+        were recomputed, so it is also held against the highest tip a run recorded (kept in
+        ``runs``, outside the ledger table) and against ``expect_tip`` ("SEQ:HASH", a tip the
+        caller kept elsewhere)."""
         with self._read(conn) as c:
             report = self.verify_ledger(conn=c)
+            if report.ok:
+                report = _against_tips(c, report, expect_tip)
             broken = (
                 self.ledger_entry(report.broken_seq, conn=c)
                 if not report.ok and report.broken_seq is not None
@@ -239,3 +249,54 @@ class LedgerStore(StoreBase):
             broken_school_id=broken.school_id if broken else None,
             reason=report.reason,
         )
+
+
+def _recorded_tips(c: sa.Connection) -> list[tuple[str, int, str]]:
+    """(where, seq, hash) of the highest tip the recent runs recorded."""
+    r = t.runs
+    query = (
+        sa.select(r.c.id, r.c.ledger_tip)
+        .where(r.c.ledger_tip.is_not(None))
+        .order_by(r.c.id.desc())
+        .limit(200)
+    )
+    best: tuple[str, int, str] | None = None
+    for run_id, tip in c.execute(query):
+        seq, _, digest = str(tip).partition(":")
+        if seq.isdigit() and (best is None or int(seq) > best[1]):
+            best = (f"run {run_id}", int(seq), digest)
+    return [best] if best else []
+
+
+def _against_tips(c: sa.Connection, report: LedgerReport, expect_tip: str | None) -> LedgerReport:
+    """A verified chain held against tips kept outside it: each must be an entry of it."""
+    tips = _recorded_tips(c)
+    if expect_tip is not None:
+        text_seq, _, text_hash = expect_tip.partition(":")
+        if not text_seq.isdigit() or not text_hash:
+            return replace(report, ok=False, reason=f"--expect-tip {expect_tip!r} is not SEQ:HASH")
+        tips.insert(0, ("the expected tip", int(text_seq), text_hash))
+    last = report.last_seq or 0
+    for where, seq, digest in tips:
+        if seq > last:
+            return replace(
+                report,
+                ok=False,
+                broken_seq=last + 1,
+                reason=(
+                    f"the chain ends at entry {last} but {where} had entry {seq}: "
+                    "entries were cut off the end"
+                ),
+            )
+        entry = c.execute(sa.select(t.ledger.c.hash).where(t.ledger.c.seq == seq)).first()
+        if entry is None or entry[0] != digest:
+            return replace(
+                report,
+                ok=False,
+                broken_seq=seq,
+                reason=(
+                    f"entry {seq}'s hash differs from the one {where} recorded: the chain "
+                    "was rewritten and its hashes recomputed"
+                ),
+            )
+    return report

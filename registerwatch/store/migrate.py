@@ -21,11 +21,13 @@ from sqlalchemy.engine import URL
 from registerwatch.errors import StoreError
 from registerwatch.store.engine import (
     WRITE_OPTION,
+    describe_store_failure,
     is_sqlite_memory,
     make_engine,
     parse_url,
     prepare_sqlite_file,
     safe_url,
+    sqlite_path,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
@@ -90,7 +92,10 @@ def upgrade(url: str | URL, revision: str = "head") -> str | None:
     parsed = parse_url(url)
     if is_sqlite_memory(parsed):
         raise StoreError("an in-memory SQLite store cannot be upgraded by URL: use Store.open()")
-    prepare_sqlite_file(parsed)
+    try:
+        prepare_sqlite_file(parsed)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store at {safe_url(parsed)}: {exc}") from exc
     engine = make_engine(parsed)
     try:
         with engine.connect() as conn:
@@ -100,7 +105,8 @@ def upgrade(url: str | URL, revision: str = "head") -> str | None:
                 upgrade_connection(conn, revision)
                 return revision_of(conn)
     except sa.exc.OperationalError as exc:
-        raise StoreError(f"cannot open the store at {safe_url(parsed)}: {exc.orig}") from exc
+        plain = describe_store_failure(exc, sqlite_path(parsed)) or exc.orig
+        raise StoreError(f"cannot open the store at {safe_url(parsed)}: {plain}") from exc
     finally:
         engine.dispose()
 

@@ -157,3 +157,4 @@ class RunRecord:
     finished_at: datetime | None
     outcome: str | None
     counts: dict[str, Any]
+    ledger_tip: str | None = None

@@ -33,13 +33,21 @@ class RunsStore(StoreBase):
         at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
-        r = t.runs
-        stmt = (
-            sa.update(r)
-            .where(r.c.id == run_id)
-            .values(finished_at=self._at(at), outcome=outcome, counts=dict(counts or {}))
-        )
+        r, lg = t.runs, t.ledger
         with self._write(conn) as c:
+            tip = c.execute(
+                sa.select(lg.c.seq, lg.c.hash).order_by(lg.c.seq.desc()).limit(1)
+            ).first()
+            stmt = (
+                sa.update(r)
+                .where(r.c.id == run_id)
+                .values(
+                    finished_at=self._at(at),
+                    outcome=outcome,
+                    counts=dict(counts or {}),
+                    ledger_tip=f"{tip[0]}:{tip[1]}" if tip else None,
+                )
+            )
             if c.execute(stmt).rowcount != 1:
                 raise StoreError(f"no run {run_id} to finish")
 

@@ -421,6 +421,8 @@ runs = sa.Table(
     sa.Column("finished_at", UTCDateTime),
     sa.Column("outcome", sa.String),
     sa.Column("counts", sa.JSON, nullable=False),
+    # The ledger's tip ("SEQ:HASH") when the run finished: a high-water mark outside the chain.
+    sa.Column("ledger_tip", sa.String),
 )
 
 __all__ = [

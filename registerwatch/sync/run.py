@@ -13,7 +13,7 @@ from registerwatch.adapters.base import Adapter
 from registerwatch.adapters.registry import build_adapter, vendor_facts
 from registerwatch.calendar import LONDON
 from registerwatch.config import SchoolSettings, Settings, SyncSettings
-from registerwatch.errors import RegisterwatchError
+from registerwatch.errors import LedgerIntegrityError, RegisterwatchError
 from registerwatch.logging import get_logger, redact_text
 from registerwatch.store import Store
 from registerwatch.store.engine import is_sqlite_memory
@@ -45,6 +45,7 @@ def sync_all(
     adapter_factory: AdapterFactory = build_adapter,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] | None = None,
+    accept_broken_ledger: str | None = None,
 ) -> SyncSummary:
     """Sync every configured school (or only ``school_id``) into ``store``.
 
@@ -53,7 +54,12 @@ def sync_all(
     own transaction; a school that fails (bad credentials, an API that gives up, an empty pull)
     is recorded in the summary and the others go on. Raises ConfigError for an unknown
     ``school_id``.
+
+    Raises LedgerIntegrityError, before fetching anything, when the ledger does not verify
+    (appending would bury the break under new entries), unless ``accept_broken_ledger`` gives
+    the reason to go on; that reason is then kept in the run record.
     """
+    accepted = refuse_broken_ledger(store, accept_broken_ledger)
     schools = [settings.school(school_id)] if school_id is not None else list(settings.schools)
     day = as_of or datetime.now(LONDON).date()
     sync = settings.sync
@@ -115,8 +121,27 @@ def sync_all(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync") as pool:
         results = list(pool.map(run, schools))
     summary = SyncSummary(as_of=day, schools=results)
-    store.finish_run(run_id, "ok" if summary.ok else "failed", summary.totals())
+    counts: dict[str, object] = dict(summary.totals())
+    if accepted is not None:
+        counts = {**counts, "accepted_broken_ledger": accepted}
+    store.finish_run(run_id, "ok" if summary.ok else "failed", counts)
     return summary
+
+
+def refuse_broken_ledger(store: Store, reason: str | None) -> dict[str, object] | None:
+    """Verify the chain before appending to it; a break is fatal unless a reason is given."""
+    check = store.check_ledger()
+    if check.ok:
+        return None
+    where = f"ledger broken at entry {check.broken_seq} (school {check.broken_school_id or '?'})"
+    if not reason or not reason.strip():
+        raise LedgerIntegrityError(
+            f"{where}: {check.reason}; sync will not append to a chain that does not verify. "
+            "Investigate (registerwatch ledger verify), or run again with "
+            "--accept-broken-ledger --reason TEXT"
+        )
+    log.warning("sync.broken_ledger_accepted", broken_seq=check.broken_seq)
+    return {"broken_seq": check.broken_seq, "why_broken": check.reason, "reason": reason}
 
 
 def _failed(

@@ -52,7 +52,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _tables(url: str) -> set[str]:
@@ -251,7 +251,7 @@ def test_0003_adds_sync_status_and_finding_history_and_downgrades(store_url):
         assert "resolution" not in columns
     finally:
         engine.dispose()
-    assert upgrade(store_url) == "0003"
+    assert upgrade(store_url) == HEAD
     with Store(store_url) as store:
         assert store.sync_status("nowhere") is None
         assert store.finding_history("0" * 64) == []
