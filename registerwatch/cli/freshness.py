@@ -34,7 +34,10 @@ def findings_history(
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Each status change of a finding, with its time and cause (scan, acknowledgement,
-    return sent, resolved late). Exit 2 for an unknown or ambiguous fingerprint."""
+    return sent, resolved late). Exit 2 for an unknown or ambiguous fingerprint.
+
+    Example: registerwatch findings history 3f9a2c1b
+    """
     from registerwatch.scan.findings import (
         AmbiguousFingerprintError,
         FindingNotFoundError,
@@ -76,7 +79,10 @@ def status_command(
 ) -> None:
     """Per school: registers complete to, last sync (when, outcome), last scan, open errors and
     warnings, returns queued / sent / failed today. Exit 1 when any school is stale (or never
-    synced) or any return failed, so a monitoring check can call it."""
+    synced) or any return failed, so a monitoring check can call it.
+
+    Example: registerwatch status --format json
+    """
     from registerwatch.jobs.status import school_statuses
     from registerwatch.store import Store
 
