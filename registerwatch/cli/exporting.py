@@ -5,8 +5,12 @@ return package works here as soon as it exists. Each school gets its own files, 
 ``jobs.returns.export_school`` (the night uses it too): each return stands alone, so a return
 that fails is named and the others are still written.
 
-Exit status: 0 every school's return written; 1 any school failed (or the return's package is
-missing); 2 an unknown kind or school, or options that do not fit the kind.
+``--queue`` also puts each written return in the outbox, as the night does, so a return made by
+hand is sent by the next ``registerwatch submit`` (once: the outbox's idempotency keys).
+
+Exit status: 0 every school's return written (and queued); 1 any school failed (or the return's
+package is missing, or the store is locked by another run); 2 an unknown kind or school, or
+options that do not fit the kind.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from registerwatch.jobs.returns import ReturnFailure, export_school
 if TYPE_CHECKING:
     from registerwatch.config import Settings
     from registerwatch.exports.base import WrittenReturn
+    from registerwatch.outbox.queue import QueuedItem
 
 LONDON = ZoneInfo("Europe/London")
 DEFAULT_OUTPUT_FOLDER = "exports"
@@ -132,23 +137,39 @@ def export_command(
             "ctf_pupils=leavers, ctf_unencodable=refuse, ctf_destination=8934001)",
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="also queue each written return in the outbox, for `registerwatch submit` "
+            "(the LA returns and dfe-daily)",
+        ),
+    ] = False,
     config: ConfigOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Make a statutory return for each school: validate it against its XSD, then write the
-    XML and a CSV for people (mode 0600).
+    XML and a CSV for people (mode 0600); with --queue, also queue it to be submitted.
 
     Exit 1 when any school or return failed (the others are still written); 2 on bad usage.
 
-    Example: registerwatch export dfe-daily --school oakfield
+    Example: registerwatch export la-sickness --school oakfield --queue
     """
+    from registerwatch.jobs.locked_store import locked_store
     from registerwatch.logging import configure_logging
-    from registerwatch.store import Store
 
     if kind not in registry.RETURN_MODULES:
         raise _usage(
             f"no return called {kind!r}; choose one of {', '.join(registry.RETURN_MODULES)}"
         )
+    if queue:
+        from registerwatch.outbox.transports import SUBMITTED_RETURNS
+
+        if kind not in SUBMITTED_RETURNS:
+            raise _usage(
+                f"--queue applies to the returns the outbox submits "
+                f"({', '.join(SUBMITTED_RETURNS)}), not {kind}"
+            )
     if day is not None and kind not in DATE_KINDS:
         raise _usage(f"--date applies to {', '.join(sorted(DATE_KINDS))} only, not {kind}")
     if term is not None and kind not in TERM_KINDS:
@@ -186,8 +207,12 @@ def export_command(
     folder = _writable_folder(output if output is not None else _default_output(settings))
 
     written: list[WrittenReturn] = []
+    queued: list[tuple[WrittenReturn, QueuedItem]] = []
     failed: list[tuple[str, str]] = []
-    with Store(settings.store.url) as store:
+    # Queuing changes the store, so it takes the work lock `submit` and the night take; a plain
+    # export only reads. A missing store is reported, never created.
+    with locked_store(settings.store.url, "export", create=False, lock=queue) as store:
+        assert store is not None  # only a stop request while waiting yields None
         for school_settings in schools:
             request = registry.ExportRequest(
                 school=school_settings,
@@ -199,17 +224,29 @@ def export_command(
                 allow_incomplete=allow_incomplete,
                 options=options,
             )
-            made = export_school(kind, request, folder)
+            made = export_school(kind, request, folder, queue=queue)
             written += made.written
+            queued += [(e.written, q) for e in made.exported for q in e.queued]
             for failure in made.failures:
                 if failure.is_bug and state.debug:
                     raise failure.error
                 failed.append((school_settings.id, _failure_text(failure)))
 
     if fmt is OutputFormat.JSON:
-        _emit_json([w.to_dict() for w in written])
+        rows = [w.to_dict() for w in written]
+        if queue:  # each written file with its outbox items (one per pupil episode)
+            for row, w in zip(rows, written, strict=True):
+                row["queued"] = [q.to_dict() for ww, q in queued if ww is w]
+        _emit_json(rows)
     else:
         _print_written(kind, written)
+    if queue and fmt is not OutputFormat.JSON:
+        new = sum(q.created for _, q in queued)
+        out.print(
+            f"{new} outbox item(s) queued, {len(queued) - new} already queued; "
+            "send them with `registerwatch submit`",
+            highlight=False,
+        )
     for school_id, message in failed:
         err.print(f"[bold red]{_escape(school_id)} failed:[/] {_escape(message)}", highlight=False)
     if failed:

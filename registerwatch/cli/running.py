@@ -229,6 +229,7 @@ def nightly_command(
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
     from registerwatch.jobs.scheduler import StopFlag, handle_signals
+    from registerwatch.jobs.status import school_statuses
 
     day = _parse_date(as_of, "--as-of") if as_of else today()
     settings = _load_settings(config)
@@ -257,10 +258,14 @@ def nightly_command(
                     should_stop=stop,
                     on_step=progress.step if live else None,
                 )
+            # How far each school's registers are judged: the night's first question after a
+            # failed sync (issue 10), so the summary answers it without `registerwatch status`.
+            schools = school_statuses(store, settings, as_of=day)
     if fmt is OutputFormat.JSON:
-        _emit_json(result.to_dict())
+        _emit_json({**result.to_dict(), "schools": [_night_school(s) for s in schools]})
     else:
         _print_night(result, folder)
+        _print_night_schools(schools)
     errors = [e for step in result.steps for e in step.errors]
     unread = [m for m in missing if any(m in e for e in errors)]
     if unread:  # what failed was configuration: exit 2, not 1 (the rest of the night still ran)
@@ -309,6 +314,36 @@ def _print_night(result: Any, folder: Path) -> None:
         )
     else:
         out.print("[bold red]no report was written[/] (see the report step above)", highlight=False)
+
+
+def _night_school(status: Any) -> dict[str, Any]:
+    row = status.to_dict()
+    return {
+        k: row[k]
+        for k in (
+            "school",
+            "registers_complete_to",
+            "never_synced",
+            "stale",
+            "last_sync",
+            "problem",
+        )
+    }
+
+
+def _print_night_schools(schools: list[Any]) -> None:
+    table = Table("school", "registers complete to", "note", title="Registers judged")
+    for column in table.columns:
+        column.overflow = "fold"
+    for status in schools:
+        problem = status.problem
+        table.add_row(
+            _escape(status.school_id),
+            status.complete_to_text,
+            f"[bold red]{_escape(problem)}[/]" if problem else "",
+        )
+    if schools:
+        _print_table(table)
 
 
 # -- runs ----------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ alone**. A builder that refuses the school (unmarked sessions, a bad option, a b
 failure naming the school and kind, and nothing of that kind is written for it. Otherwise each
 return the builder made is validated against its XSD and written on its own: one that does not
 validate is named (its file name) and left out, and the others are still written, because a
-sickness notification must not wait for an unrelated CME one to be fixed. Nothing here
-queues: the night queues what was written (``jobs.nightly``), ``export`` only writes.
+sickness notification must not wait for an unrelated CME one to be fixed. The night queues
+what was written itself (``jobs.nightly``); ``export --queue`` asks this function to queue each
+written return in the outbox (``queue=True``), so a return made by hand can be submitted too. A
+return that will not queue is a failure like one that will not validate; its file stays written.
 
 Failures keep their exception: the caller words them (the CLI redacts XSD messages, the night
 cuts them to a line) and may re-raise a bug under ``--debug``. Log events carry the kind, the
@@ -31,6 +33,7 @@ from registerwatch.logging import get_logger
 
 if TYPE_CHECKING:
     from registerwatch.exports.base import RenderedReturn, WrittenReturn
+    from registerwatch.outbox.queue import QueuedItem
 
 log = get_logger("registerwatch.jobs.returns")
 
@@ -43,6 +46,7 @@ class ExportedReturn:
 
     rendered: RenderedReturn
     written: WrittenReturn
+    queued: tuple[QueuedItem, ...] = ()  # its outbox items, when asked to queue
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,14 @@ class SchoolExport:
         return not self.failures
 
 
-def export_school(kind: str, request: registry.ExportRequest, folder: str | Path) -> SchoolExport:
+def export_school(
+    kind: str, request: registry.ExportRequest, folder: str | Path, *, queue: bool = False
+) -> SchoolExport:
     """Build ``kind`` for ``request.school`` and write each return it makes into ``folder``,
-    each return on its own (see the module docs). Never raises for a failing return (a bug
-    included: one school's bug must not stop the next school); KeyboardInterrupt and other
-    BaseExceptions pass through."""
+    each return on its own (see the module docs); with ``queue``, also queue each written
+    return in ``request.store``'s outbox (queued at ``request.generated_at``). Never raises for
+    a failing return (a bug included: one school's bug must not stop the next school);
+    KeyboardInterrupt and other BaseExceptions pass through."""
     school_id = request.school.id
     result = SchoolExport(school_id, kind)
     try:
@@ -100,7 +107,24 @@ def export_school(kind: str, request: registry.ExportRequest, folder: str | Path
             result.failures.append(ReturnFailure(school_id, kind, artefact.file_stem, exc))
             _log_failure(exc, kind=kind, school_id=school_id)
             continue
-        result.exported.append(ExportedReturn(artefact, written))
+        queued: tuple[QueuedItem, ...] = ()
+        if queue:
+            from registerwatch.outbox import queue_return
+
+            try:
+                queued = tuple(
+                    queue_return(
+                        request.store,
+                        artefact,
+                        artefact_path=written.xml_path,
+                        at=request.generated_at,
+                    )
+                )
+            except Exception as exc:
+                result.failures.append(ReturnFailure(school_id, kind, artefact.file_stem, exc))
+                _log_failure(exc, kind=kind, school_id=school_id)
+                continue
+        result.exported.append(ExportedReturn(artefact, written, queued))
         log.info(
             "export.written",
             kind=kind,
@@ -108,6 +132,7 @@ def export_school(kind: str, request: registry.ExportRequest, folder: str | Path
             records=written.records,
             sha256=written.sha256,
             schema=written.schema,
+            queued=sum(q.created for q in queued),
         )
     return result
 

@@ -223,6 +223,7 @@ def school_record(school: SchoolScan) -> dict[str, Any]:
         "new": school.counts["new"],
         "open": school.counts["open"],
         "resolved": school.counts["resolved"],
+        "resolved_late": school.counts["resolved_late"],  # by a return made after its due date
         "registers_complete_to": school.registers_complete_to.isoformat()
         if school.registers_complete_to
         else None,
@@ -259,6 +260,7 @@ def findings_document(
     rules = _rules_by_code()
     return {
         "status": status,
+        "resolved_late": sum(1 for f in findings if f.late),
         "findings": [finding_record(f, include_names=include_names, rules=rules) for f in findings],
     }
 

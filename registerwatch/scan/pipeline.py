@@ -262,7 +262,8 @@ def _scan_school(
         exposes_registers=ctx.exposes_registers,
         exposes_amendments=ctx.exposes_amendments,
         failed_rules=dict(outcome.failed),
-        counts=Counter(f.status for f in findings),
+        counts=Counter(f.status for f in findings)
+        + Counter("resolved_late" for f in findings if f.late),
         timings=clock.laps,
         **_freshness_fields(fresh),
     )

@@ -63,6 +63,7 @@ def test_the_json_document_has_exactly_the_documented_shape(elm: Elm, cli) -> No
             "new": 3,
             "open": 0,
             "resolved": 0,
+            "resolved_late": 0,
             # elm is written by hand, as a store synced before sync recorded its status
             "registers_complete_to": None,
             "judged_to": "2025-11-11",
