@@ -13,20 +13,38 @@ up in reports and logs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from typing import Any, ClassVar, Literal, TypedDict, TypeVar
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
 
-from registerwatch.adapters.arbor.client import FACTS, ArborNotFoundError, href_id, resource_path
+from registerwatch.adapters.arbor.client import ArborNotFoundError, href_id, resource_path
+from registerwatch.adapters.arbor.mapping import (
+    CODE_ALIASES,
+    PM_CUTOFF,
+    SEX_CODES,
+    MarkKey,
+    Resolve,
+    Sex,
+    Where,
+    arbor_value,
+    is_open,
+    latest,
+    local_date,
+    local_instant,
+    needed_date,
+    register_group,
+    required,
+    stub_of,
+    text,
+    whole_minutes,
+)
 from registerwatch.adapters.base import (
     Quarantined,
     Stream,
     normalise_code,
-    parse_instant,
     quarantine,
 )
-from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import (
     Amendment,
@@ -39,142 +57,9 @@ from registerwatch.schema import (
 )
 
 T = TypeVar("T")
-Sex = Literal["M", "F", "U"]
 
 
-class Where(TypedDict):
-    """Where a value came from, for InvalidRecord: the resource and the record's href."""
-
-    resource: str
-    record_ref: str
-
-
-Resolve = Callable[[Mapping[str, Any]], dict[str, Any]]
-MarkKey = tuple[str, date, Session]
-
-CODE_ALIASES: Mapping[str, str] = FACTS.code_aliases
-
-# INFERRED: Gender codes; DfE census codes are M / F, Arbor's own names are guesses.
-_SEX: Mapping[str, Sex] = {
-    "M": "M",
-    "MALE": "M",
-    "F": "F",
-    "FEMALE": "F",
-    "U": "U",
-    "UNKNOWN": "U",
-    "X": "U",
-    "NOT_KNOWN": "U",
-}
 SEN_EHCP, SEN_SUPPORT = "E", "K"  # DfE SEN provision codes on UkDfe_SenStatus.code
-
-# INFERRED: a record with no register (so no register type) is the afternoon one when its
-# session starts at or after midday. Records with a register take AM/PM from its type.
-PM_CUTOFF = time(12, 0)
-
-
-# -- value helpers ----------------------------------------------------------------------------
-
-
-def arbor_value(value: Any) -> Any:
-    """Arbor writes dates either plainly or as ``{"entityType": "date", "date": "..."}``."""
-    if isinstance(value, Mapping) and "date" in value:
-        return value["date"]
-    return value
-
-
-def text(record: Mapping[str, Any], key: str) -> str | None:
-    value = arbor_value(record.get(key))
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
-
-
-def required(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Any:
-    value = arbor_value(record.get(key))
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise InvalidRecord(
-            f"required field {key!r} is missing",
-            resource=resource,
-            record_ref=record_ref,
-            field=key,
-        )
-    return value
-
-
-def local_instant(
-    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, needed: bool = False
-) -> datetime | None:
-    """An Arbor date-time (``Y-m-d H:i:s``, school-local time) as an aware instant."""
-    value = (
-        required(record, key, resource=resource, record_ref=record_ref)
-        if needed
-        else arbor_value(record.get(key))
-    )
-    parsed = parse_instant(
-        value, resource=resource, record_ref=record_ref, field=key, default_tz=LONDON
-    )
-    return None if parsed is None else parsed.astimezone(LONDON)
-
-
-def local_date(
-    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, personal: bool = False
-) -> date | None:
-    """A ``Y-m-d`` (or ``Y-m-d H:i:s``) date. ``personal``: never echo the value (a DOB)."""
-    value = arbor_value(record.get(key))
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        shown = "the value" if personal else repr(value)
-        raise InvalidRecord(
-            f"{shown} is not a valid date (expected Y-m-d)",
-            resource=resource,
-            record_ref=record_ref,
-            field=key,
-        ) from None
-
-
-def needed_date(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> date:
-    required(record, key, resource=resource, record_ref=record_ref)
-    parsed = local_date(record, key, resource=resource, record_ref=record_ref)
-    assert parsed is not None  # required() has ruled out a missing value
-    return parsed
-
-
-def stub_of(
-    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str, needed: bool = True
-) -> Mapping[str, Any] | None:
-    value = record.get(key)
-    if value is None:
-        if needed:
-            raise InvalidRecord(
-                f"required field {key!r} is missing",
-                resource=resource,
-                record_ref=record_ref,
-                field=key,
-            )
-        return None
-    if not isinstance(value, Mapping) or not isinstance(value.get("href"), str):
-        raise InvalidRecord(
-            f"{key!r} is not an Arbor reference (no href)",
-            resource=resource,
-            record_ref=record_ref,
-            field=key,
-        )
-    return value
-
-
-def is_open(row: Mapping[str, Any], end_key: str) -> bool:
-    """An assignment or membership with no end (the current one)."""
-    return arbor_value(row.get(end_key)) in (None, "")
-
-
-def latest(rows: Iterable[Mapping[str, Any]], key: str) -> Mapping[str, Any] | None:
-    """The row with the greatest ``key`` (ISO dates sort as text); None when there are none."""
-    ordered = sorted(rows, key=lambda r: str(arbor_value(r.get(key)) or ""))
-    return ordered[-1] if ordered else None
 
 
 # -- the stream base --------------------------------------------------------------------------
@@ -391,14 +276,14 @@ class PupilsStream(ArborStream[Pupil]):
         gender = self.resolved(person, "gender", ref=ref)
         assert gender is not None
         code = (text(gender, "code") or "").upper()
-        if code not in _SEX:
+        if code not in SEX_CODES:
             raise InvalidRecord(
                 f"gender code {code!r} is not recognised",
                 resource=self.path,
                 record_ref=ref,
                 field="gender",
             )
-        return _SEX[code]
+        return SEX_CODES[code]
 
     def _current(self, rows: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
         """The open membership; else the one that started last (a leaver's last group)."""
@@ -432,10 +317,6 @@ class PupilsStream(ArborStream[Pupil]):
 
 
 # -- registers and marks ----------------------------------------------------------------------
-
-
-def register_group(form: Mapping[str, Any]) -> str | None:
-    return text(form, "shortName") or text(form, "code") or text(form, "registrationFormName")
 
 
 class RegistersStream(ArborStream[Register]):
@@ -518,7 +399,7 @@ class MarksStream(ArborStream[Mark]):
             session=session,
             code=code[0],
             vendor_code=code[1],
-            minutes_late=_minutes(record.get("minutesLate"), **where),
+            minutes_late=whole_minutes(record.get("minutesLate"), **where),
             comment=text(record, "recordNote"),
             recorded_at=local_instant(record, "modifiedDatetime", **where),
             source_ref=ref,
@@ -545,23 +426,6 @@ class MarksStream(ArborStream[Mark]):
             start.date(),
             self._session(record, start, ref),
         )
-
-
-def _minutes(value: Any, *, resource: str, record_ref: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        minutes = int(value)
-    except (TypeError, ValueError):
-        minutes = -1
-    if minutes < 0 or str(minutes) != str(value).strip():
-        raise InvalidRecord(
-            f"{value!r} is not a whole number of minutes",
-            resource=resource,
-            record_ref=record_ref,
-            field="minutesLate",
-        )
-    return minutes
 
 
 class AmendmentsStream(ArborStream[Amendment]):

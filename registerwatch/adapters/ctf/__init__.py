@@ -4,6 +4,7 @@
 """
 
 from registerwatch.adapters.ctf.adapter import FACTS, CtfAdapter
+from registerwatch.adapters.ctf.document import CtfDocument, CtfHeader, CtfSchool, CtfYearData
 from registerwatch.adapters.ctf.marks import (
     NOT_IN_SESSION,
     VENDOR_SINGLE_CHARACTER_CODES,
@@ -13,16 +14,8 @@ from registerwatch.adapters.ctf.marks import (
     UndecodableSession,
     decode_attendance_marks,
 )
-from registerwatch.adapters.ctf.parser import (
-    CtfDocument,
-    CtfFileError,
-    CtfHeader,
-    CtfSchool,
-    CtfYearData,
-    derive_mis_id,
-    load_ctf_tree,
-    parse_ctf,
-)
+from registerwatch.adapters.ctf.parser import CtfFileError, load_ctf_tree, parse_ctf
+from registerwatch.adapters.ctf.pupils import derive_mis_id
 
 __all__ = [
     "FACTS",

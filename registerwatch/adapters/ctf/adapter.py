@@ -22,8 +22,9 @@ from pathlib import Path
 import structlog
 
 from registerwatch.adapters.base import Batch, Capabilities, VendorFacts, dedupe_marks
+from registerwatch.adapters.ctf.document import CtfDocument
 from registerwatch.adapters.ctf.marks import VENDOR_SINGLE_CHARACTER_CODES
-from registerwatch.adapters.ctf.parser import CtfDocument, CtfFileError, parse_ctf
+from registerwatch.adapters.ctf.parser import CtfFileError, parse_ctf
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 
 log = structlog.get_logger("registerwatch.adapters.ctf")

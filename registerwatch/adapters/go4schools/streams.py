@@ -10,8 +10,7 @@ filter, so sync re-pulls a trailing window of dates and diffs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
@@ -26,122 +25,32 @@ from registerwatch.adapters.base import (
     require,
 )
 from registerwatch.adapters.go4schools.client import FACTS
-from registerwatch.calendar import england_bank_holidays
-from registerwatch.codes import is_known_code
+from registerwatch.adapters.go4schools.mapping import (
+    DAY_TYPES,
+    SEX_CODES,
+    CodeEntry,
+    CodeTable,
+    check_day,
+    clean_text,
+    flags_of,
+    national_code,
+    session_of,
+    terms_of,
+    whole_number,
+)
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import (
     Amendment,
     AmendmentSource,
     Calendar,
     Closure,
-    ClosureKind,
     Mark,
     Pupil,
-    Session,
-    Term,
 )
 
 T = TypeVar("T")
 
 # -- attendance codes ----------------------------------------------------------------------------
-
-# Vendor single-character encodings: the table lives in the vendor's FACTS (client.py).
-VENDOR_ENCODINGS: Mapping[str, str] = FACTS.code_aliases
-
-
-def national_code(vendor_code: Any) -> str | None:
-    """The national code a vendor code string stands for, or None.
-
-    Single-character encodings first, then the code as written, then its upper case (schools
-    type lower-case variants such as ``i`` or ``c1``).
-    """
-    if not isinstance(vendor_code, str) or not vendor_code.strip():
-        return None
-    text = vendor_code.strip()
-    if text in VENDOR_ENCODINGS:
-        return VENDOR_ENCODINGS[text]
-    if is_known_code(text):
-        return text
-    if is_known_code(text.upper()):
-        return text.upper()
-    return None
-
-
-@dataclass(frozen=True)
-class CodeEntry:
-    """One row of ``attendance/codes``, or one alias hanging off a row."""
-
-    id: int
-    vendor_code: str
-    national: str | None  # None: the school's code has no national meaning
-
-
-@dataclass
-class CodeTable:
-    """``session_mark_id`` / ``session_alias_id`` -> (national code, vendor code).
-
-    An alias that is itself a national code (``C1`` recorded as an alias of ``C``, ``c1`` of
-    ``<``) means that code; any other alias (``L1`` "Late - bus") means its parent's code. The
-    vendor code kept on the mark is the alias when there is one, else the row's own code.
-    """
-
-    codes: dict[int, CodeEntry] = field(default_factory=dict)
-    aliases: dict[int, tuple[int, CodeEntry]] = field(default_factory=dict)  # -> (parent, alias)
-
-    def resolve(
-        self,
-        mark_id: Any,
-        alias_id: Any,
-        *,
-        resource: str,
-        record_ref: str,
-        prefix: str = "session",
-    ) -> tuple[str, str]:
-        mark_field, alias_field = f"{prefix}_mark_id", f"{prefix}_alias_id"
-        entry = self.codes.get(
-            _as_int(mark_id, resource=resource, record_ref=record_ref, field=mark_field)
-        )
-        if entry is None:
-            raise InvalidRecord(
-                f"unknown {mark_field} {mark_id!r} (not in the school's attendance code table)",
-                resource=resource,
-                record_ref=record_ref,
-                field=mark_field,
-            )
-        chosen = entry
-        if alias_id is not None:
-            found = self.aliases.get(
-                _as_int(alias_id, resource=resource, record_ref=record_ref, field=alias_field)
-            )
-            # An unknown alias may stand for a different national code (C1 under C), so the
-            # mark is set aside rather than guessed from its parent.
-            if found is None:
-                raise InvalidRecord(
-                    f"unknown {alias_field} {alias_id!r} (not in the school's "
-                    "attendance code table)",
-                    resource=resource,
-                    record_ref=record_ref,
-                    field=alias_field,
-                )
-            parent, alias = found
-            if parent != entry.id:
-                raise InvalidRecord(
-                    f"{alias_field} {alias_id!r} belongs to code id {parent}, "
-                    f"not to {mark_field} {entry.id}",
-                    resource=resource,
-                    record_ref=record_ref,
-                    field=alias_field,
-                )
-            chosen = alias
-        if chosen.national is None:
-            raise InvalidRecord(
-                f"code {chosen.vendor_code!r} is not a national attendance "
-                "code and has no known vendor meaning",
-                resource=resource,
-                record_ref=record_ref,
-                field=alias_field if chosen is not entry else mark_field,
-            )
-        return chosen.national, chosen.vendor_code
 
 
 class CodesStream:
@@ -161,7 +70,7 @@ class CodesStream:
                     raise InvalidRecord(
                         "record is not an object", resource=self.name, record_ref=ref
                     )
-                code_id = _as_int(
+                code_id = whole_number(
                     require(record, "id", resource=self.name, record_ref=ref),
                     resource=self.name,
                     record_ref=ref,
@@ -178,7 +87,7 @@ class CodesStream:
                             record_ref=ref,
                             field="aliases",
                         )
-                    alias_id = _as_int(
+                    alias_id = whole_number(
                         alias.get("alias_id"),
                         resource=self.name,
                         record_ref=ref,
@@ -199,19 +108,6 @@ class CodesStream:
 
 
 # -- pupils ----------------------------------------------------------------------------------------
-
-_SEX = {"M": "M", "F": "F", "U": "U", "MALE": "M", "FEMALE": "F", "UNKNOWN": "U"}
-_YES = {"Y", "YES", "TRUE", "1", "T"}
-
-# INFERRED: codes of ``student_education_attributes`` (the shape is OBSERVED, the codes are not
-# published). attribute code -> how its latest value sets Pupil flags.
-ATTRIBUTE_FLAGS: Mapping[str, Callable[[str], dict[str, bool]]] = {
-    "SEN": lambda v: {"ehcp": v == "E", "sen_support": v == "K"},
-    "FSM": lambda v: {"fsm": v in _YES},
-    "LAC": lambda v: {"looked_after": v in _YES},
-    "CSW": lambda v: {"has_social_worker": v in _YES},
-    "BRD": lambda v: {"boarder": v in _YES},
-}
 
 
 class PupilsStream:
@@ -236,7 +132,7 @@ class PupilsStream:
                     raise InvalidRecord(
                         "record is not an object", resource=self.details_name, record_ref=ref
                     )
-                student_id = _as_int(
+                student_id = whole_number(
                     require(record, "student_id", resource=self.details_name, record_ref=ref),
                     resource=self.details_name,
                     record_ref=ref,
@@ -252,7 +148,7 @@ class PupilsStream:
                     raise InvalidRecord(
                         "record is not an object", resource=self.name, record_ref=ref
                     )
-                student_id = _as_int(
+                student_id = whole_number(
                     require(record, "id", resource=self.name, record_ref=ref),
                     resource=self.name,
                     record_ref=ref,
@@ -279,30 +175,30 @@ class PupilsStream:
             )
         dob = student.get("date_of_birth")
         sex = student.get("sex")
-        if sex is not None and str(sex).strip().upper() not in _SEX:
+        if sex is not None and str(sex).strip().upper() not in SEX_CODES:
             raise InvalidRecord(
                 f"sex {sex!r} is not M, F or U", resource=self.name, record_ref=ref, field="sex"
             )
-        flags = _flags(details.get("student_education_attributes"))
+        flags = flags_of(details.get("student_education_attributes"))
         admission = details.get("admission_date")
         leaving = details.get("leaving_date")
         return Pupil(
             id=f"{self.school_id}:{student_id}",
             school_id=self.school_id,
             mis_id=str(student_id),
-            upn=_text(details.get("upn")),
-            former_upn=_text(details.get("former_upn")),
-            legal_forename=_text(student.get("legal_first_name")),
-            legal_surname=_text(student.get("legal_last_name")),
-            middle_names=_text(student.get("middle_names")),
-            preferred_forename=_text(student.get("preferred_first_name")),
-            preferred_surname=_text(student.get("preferred_last_name")),
+            upn=clean_text(details.get("upn")),
+            former_upn=clean_text(details.get("former_upn")),
+            legal_forename=clean_text(student.get("legal_first_name")),
+            legal_surname=clean_text(student.get("legal_last_name")),
+            middle_names=clean_text(student.get("middle_names")),
+            preferred_forename=clean_text(student.get("preferred_first_name")),
+            preferred_surname=clean_text(student.get("preferred_last_name")),
             dob=parse_date(dob, resource=self.name, record_ref=ref, field="date_of_birth")
             if dob
             else None,
-            sex=_SEX[str(sex).strip().upper()] if sex is not None else None,
-            nc_year=_text(details.get("national_curriculum_year")),
-            reg_group=_text(details.get("registration_group")),
+            sex=SEX_CODES[str(sex).strip().upper()] if sex is not None else None,
+            nc_year=clean_text(details.get("national_curriculum_year")),
+            reg_group=clean_text(details.get("registration_group")),
             starting_day=parse_date(
                 admission, resource=self.details_name, record_ref=ref, field="admission_date"
             )
@@ -320,24 +216,6 @@ class PupilsStream:
             has_social_worker=flags.get("has_social_worker", False),
             boarder=flags.get("boarder", False),
         )
-
-
-def _flags(attributes: Any) -> dict[str, bool]:
-    flags: dict[str, bool] = {}
-    if not isinstance(attributes, list):
-        return flags
-    for attribute in attributes:
-        if not isinstance(attribute, Mapping):
-            continue
-        setter = ATTRIBUTE_FLAGS.get(str(attribute.get("code") or "").strip().upper())
-        values = attribute.get("attribute_values")
-        if setter is None or not isinstance(values, list) or not values:
-            continue
-        latest = values[-1]  # values are listed oldest first (INFERRED)
-        value = latest.get("value") if isinstance(latest, Mapping) else None
-        if value is not None:
-            flags.update(setter(str(value).strip().upper()))
-    return flags
 
 
 # -- session marks ---------------------------------------------------------------------------------
@@ -377,14 +255,14 @@ class SessionMarksStream:
 
     def to_schema(self, record: Mapping[str, Any], day: date) -> Mark:
         ref = _session_ref(record, day)
-        student_id = _as_int(
+        student_id = whole_number(
             require(record, "student_id", resource=self.name, record_ref=ref),
             resource=self.name,
             record_ref=ref,
             field="student_id",
         )
-        _check_day(record, day, resource=self.name, record_ref=ref)
-        session = _session(record, resource=self.name, record_ref=ref)
+        check_day(record, day, resource=self.name, record_ref=ref)
+        session = session_of(record, resource=self.name, record_ref=ref)
         code, vendor_code = self.codes.resolve(
             require(record, "session_mark_id", resource=self.name, record_ref=ref),
             record.get("session_alias_id"),
@@ -398,12 +276,12 @@ class SessionMarksStream:
             session=session,
             code=code,
             vendor_code=vendor_code,
-            minutes_late=_as_int(
+            minutes_late=whole_number(
                 late, resource=self.name, record_ref=ref, field="session_minutes_late", minimum=0
             )
             if late is not None
             else None,
-            comment=_text(record.get("session_notes")),
+            comment=clean_text(record.get("session_notes")),
             # G4S gives no time or author for a mark (OBSERVED in the vendor docs): recorded_at stays None.
             source_ref=f"go4schools:session-mark:{day.isoformat()}:{student_id}:{session.value}",
         )
@@ -439,14 +317,14 @@ class AmendmentsStream:
 
     def to_schema(self, record: Mapping[str, Any], day: date) -> Amendment:
         ref = f"amendment {record.get('id')}"
-        student_id = _as_int(
+        student_id = whole_number(
             require(record, "student_id", resource=self.name, record_ref=ref),
             resource=self.name,
             record_ref=ref,
             field="student_id",
         )
-        _check_day(record, day, resource=self.name, record_ref=ref)
-        session = _session(record, resource=self.name, record_ref=ref)
+        check_day(record, day, resource=self.name, record_ref=ref)
+        session = session_of(record, resource=self.name, record_ref=ref)
         original = self._code(record, "original", ref)
         amended = self._code(record, "amended", ref)
         return Amendment(
@@ -455,12 +333,12 @@ class AmendmentsStream:
             session=session,
             original_code=original,
             amended_code=amended,
-            reason=_text(record.get("reason")),
+            reason=clean_text(record.get("reason")),
             amended_at=parse_instant(
                 record.get("amended_at"), resource=self.name, record_ref=ref, field="amended_at"
             ),
-            amended_by_name=_text(record.get("amended_by_name")),
-            amended_by_position=_text(record.get("amended_by_role")),
+            amended_by_name=clean_text(record.get("amended_by_name")),
+            amended_by_position=clean_text(record.get("amended_by_role")),
             source=AmendmentSource.MIS,
             source_ref=f"go4schools:amendment:{record.get('id')}",
         )
@@ -474,24 +352,12 @@ class AmendmentsStream:
             record.get(f"{which}_session_alias_id"),
             resource=self.name,
             record_ref=ref,
-            prefix=f"{which}_session",
+            prefix=f"{which}session_of",
         )
         return code
 
 
 # -- calendar ------------------------------------------------------------------------------------
-
-# INFERRED values of the OBSERVED ``day_type_code`` field: the sessions a closure covers and its
-# kind. Change here when a school's calendar shows the real codes.
-DAY_TYPES: Mapping[str, tuple[str, ClosureKind] | None] = {
-    "S": None,  # a normal school day
-    "C": ("both", ClosureKind.PLANNED),
-    "CA": ("AM", ClosureKind.PLANNED),
-    "CP": ("PM", ClosureKind.PLANNED),
-    "Y": ("both", ClosureKind.UNEXPECTED),
-    "YA": ("AM", ClosureKind.UNEXPECTED),
-    "YP": ("PM", ClosureKind.UNEXPECTED),
-}
 
 
 class CalendarStream:
@@ -550,23 +416,9 @@ class CalendarStream:
             return None, quarantined
         return Calendar(
             school_id=self.school_id,
-            terms=_terms(sorted(days)),
+            terms=terms_of(sorted(days)),
             closures=sorted(closures, key=lambda c: (c.date, c.session)),
         ), quarantined
-
-
-def _terms(days: list[date]) -> list[Term]:
-    bank = england_bank_holidays(range(days[0].year, days[-1].year + 1))
-    terms: list[Term] = []
-    start = previous = days[0]
-    for day in days[1:]:
-        gap = (previous + timedelta(days=n) for n in range(1, (day - previous).days))
-        if any(d.weekday() < 5 and d not in bank for d in gap):
-            terms.append(Term(start=start, end=previous))
-            start = day
-        previous = day
-    terms.append(Term(start=start, end=previous))
-    return terms
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -629,66 +481,3 @@ def _session_ref(record: Any, day: date) -> str:
     if not isinstance(record, Mapping):
         return f"{day.isoformat()}/?/?"
     return f"{day.isoformat()}/{record.get('student_id', '?')}/{record.get('session', '?')}"
-
-
-def _as_int(
-    value: Any, *, resource: str, record_ref: str, field: str, minimum: int | None = None
-) -> int:
-    if isinstance(value, bool) or value is None:
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value.strip())
-    else:
-        number = None
-    if number is None:
-        raise InvalidRecord(
-            f"{value!r} is not a whole number",
-            resource=resource,
-            record_ref=record_ref,
-            field=field,
-        )
-    if minimum is not None and number < minimum:
-        raise InvalidRecord(
-            f"{number} is below {minimum}", resource=resource, record_ref=record_ref, field=field
-        )
-    return number
-
-
-def _session(record: Mapping[str, Any], *, resource: str, record_ref: str) -> Session:
-    raw = require(record, "session", resource=resource, record_ref=record_ref)
-    text = str(raw).strip().upper()
-    if text not in ("AM", "PM"):
-        raise InvalidRecord(
-            f"session {raw!r} is not AM or PM",
-            resource=resource,
-            record_ref=record_ref,
-            field="session",
-        )
-    return Session(text)
-
-
-def _check_day(record: Mapping[str, Any], day: date, *, resource: str, record_ref: str) -> None:
-    record_day = parse_date(
-        require(record, "date", resource=resource, record_ref=record_ref),
-        resource=resource,
-        record_ref=record_ref,
-        field="date",
-    )
-    if record_day != day:
-        raise InvalidRecord(
-            f"record dated {record_day} came back for {day}",
-            resource=resource,
-            record_ref=record_ref,
-            field="date",
-        )
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None

@@ -1,19 +1,360 @@
 """iSAMS-style adapter: REST (OAuth2 client credentials) and the Batch XML API.
 
 See ``docs/adapters/isams.md`` for what is read, the field mapping and what is inferred.
+``IsamsAdapter`` is the Adapter protocol over an iSAMS school; it wires ``client.py`` (the
+vendor's facts, auth, paging and failure classes), ``streams.py`` (one class per resource) and
+``mapping.py`` (the XML and vendor fields to schema values).
+
+Which API serves what:
+
+- pupils: REST ``/api/students`` when a client id/secret is configured (it lists leavers with
+  their leaving date); otherwise Batch ``Pupil_GetCurrentPupils`` (current pupils only).
+- marks: Batch ``Registration_GetRegistrationStatus`` with ``Registration_GetPresentCodes``,
+  asked for in windows of ``BATCH_WINDOW_DAYS`` so one answer stays a manageable size (the Batch
+  API has no paging). Over the API key, or over OAuth when only a client id/secret is set.
+  The session comes from ``RegistrationDateTime`` and ``pm_cutoff``; only each session's first
+  registration period counts; ``Registered = 0`` rows are no mark; rows repeated for one pupil
+  and period are collapsed by ``dedupe_marks``.
+- amendments: Batch ``Registration_GetRegistrationAudit``, an INFERRED resource; a key without
+  it means the MIS exposes no amendment records (``exposes_amendments`` is then False).
+- calendar: Batch ``School_GetSchoolTerms`` (terms only).
+- registers: none. iSAMS exposes no register-taking events or saved times (none is publicly
+  FOUND), so ``registers()`` is always empty and ``exposes_registers`` is False: the REG rules
+  that need a register's completion time cannot be checked for an iSAMS school.
 """
 
-from registerwatch.adapters.isams.adapter import BATCH_WINDOW_DAYS, IsamsAdapter
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import structlog
+from lxml import etree
+
+from registerwatch.adapters.base import (
+    DEFAULT_TIMEOUT,
+    Batch,
+    Quarantined,
+    RetryPolicy,
+    dedupe_marks,
+)
 from registerwatch.adapters.isams.client import (
     FACTS,
+    REST_PAGE_SIZE,
     IsamsClient,
-    IsamsMessage,
     MethodsNotAllocatedError,
+)
+from registerwatch.adapters.isams.mapping import (
+    DEFAULT_PM_CUTOFF,
+    IsamsMessage,
     XmlDocumentError,
+    element_record,
     parse_message,
     parse_xml,
+    session_of,
 )
-from registerwatch.adapters.isams.streams import DEFAULT_PM_CUTOFF, session_of
+from registerwatch.adapters.isams.streams import (
+    AmendmentsStream,
+    BatchPupilsStream,
+    MarksStream,
+    PresentCode,
+    PresentCodesStream,
+    RestPupilsStream,
+    Stream,
+    TermsStream,
+)
+from registerwatch.errors import PermissionGapError
+from registerwatch.schema import (
+    SESSION_ORDER,
+    Amendment,
+    Calendar,
+    Mark,
+    Pupil,
+    Register,
+    Term,
+)
+
+log = structlog.get_logger("registerwatch.adapters.isams")
+
+# Days per Batch registration request. INFERRED: no limit is documented; a month of a large
+# school (1,500 pupils x 2 sessions x 23 days, ~70k rows) is a few MB of XML.
+BATCH_WINDOW_DAYS = 31
+
+
+def date_windows(start: dt.date, end: dt.date, days: int) -> Iterator[tuple[dt.date, dt.date]]:
+    """Consecutive inclusive windows of at most ``days`` days covering [start, end]."""
+    cursor = start
+    while cursor <= end:
+        last = min(end, cursor + dt.timedelta(days=days - 1))
+        yield cursor, last
+        cursor = last + dt.timedelta(days=1)
+
+
+def _element_records(section: etree._Element, tag: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for index, element in enumerate(section.iterchildren(tag), start=1):
+        yield f"{tag}[{index}]", element_record(element)
+
+
+class IsamsAdapter:
+    """Reads one iSAMS school into the common schema. See the module docstring for sources."""
+
+    facts = FACTS
+    vendor = FACTS.vendor
+    # No register-taking events in any public iSAMS API: REG rules on saved/closed times
+    # cannot be checked for iSAMS schools (documented in docs/adapters/isams.md).
+    exposes_registers = FACTS.capabilities.registers
+    exposes_social_worker = FACTS.capabilities.social_worker
+
+    def __init__(
+        self,
+        *,
+        school_id: str,
+        base_url: str,
+        credentials: Mapping[str, str],
+        credential_hint: str = FACTS.credential_hint,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pm_cutoff: dt.time = DEFAULT_PM_CUTOFF,
+    ) -> None:
+        self.school_id = school_id
+        self.pm_cutoff = pm_cutoff
+        self.client = IsamsClient(
+            base_url,
+            school_id=school_id,
+            credentials=credentials,
+            credential_hint=credential_hint,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+        )
+        self._exposes_amendments: bool | None = None
+        self.rest_page_size = REST_PAGE_SIZE
+        # Terms that would not map on the last calendar() call (calendar() returns no Batch).
+        self.calendar_quarantined: list[Quarantined] = []
+
+    # -- pupils -----------------------------------------------------------------------------
+
+    def pupils(self) -> Batch[Pupil]:
+        before = self.client.request_count
+        stream: Stream[Pupil]
+        if self.client.has_rest:
+            stream = RestPupilsStream(school_id=self.school_id)
+            records = self._rest_records(RestPupilsStream.path, RestPupilsStream.root_key)
+            batch = stream.map_records(records)
+        else:
+            stream = BatchPupilsStream(school_id=self.school_id)
+            root = self.client.batch([BatchPupilsStream.method])
+            section = self.client.batch_section(
+                root, BatchPupilsStream.section, BatchPupilsStream.method
+            )
+            batch = stream.map_records(_element_records(section, "Pupil"))
+        batch.requests = self.client.request_count - before
+        if not batch.records and not batch.quarantined:
+            # A school with nobody on roll is not plausible; an empty 200 is how a missing
+            # permission looks, so say so instead of "syncing" an empty school.
+            raise PermissionGapError(
+                f"school {self.school_id!r}: iSAMS returned no pupils from "
+                f"{'/api/students' if self.client.has_rest else BatchPupilsStream.method} — the "
+                "credentials probably lack permission to read pupils; ask the iSAMS "
+                f"administrator to check the access granted to {self.client.credential_hint}"
+            )
+        self._log_fetched(stream.name, batch)
+        return batch
+
+    def _rest_records(self, path: str, root_key: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        for number, items in self.client.rest_pages(path, root_key, self.rest_page_size):
+            for index, item in enumerate(items, start=1):
+                # A non-object item maps to an empty record, so it is quarantined with its place.
+                yield f"page {number} item {index}", item if isinstance(item, Mapping) else {}
+
+    # -- registers --------------------------------------------------------------------------
+
+    def registers(self, start: dt.date, end: dt.date) -> Batch[Register]:
+        """Always empty: iSAMS does not expose register-taking events (see module docstring)."""
+        return Batch()
+
+    # -- marks ------------------------------------------------------------------------------
+
+    def marks(self, start: dt.date, end: dt.date) -> Batch[Mark]:
+        result: Batch[Mark] = Batch()
+        before = self.client.request_count
+        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
+            root = self.client.batch(
+                [PresentCodesStream.method, MarksStream.method],
+                {MarksStream.filter_name: (first, last)},
+            )
+            codes = PresentCodesStream(school_id=self.school_id).map_records(
+                _element_records(
+                    self.client.batch_section(
+                        root, PresentCodesStream.section, PresentCodesStream.method
+                    ),
+                    "PresentCode",
+                )
+            )
+            result.quarantined.extend(codes.quarantined)
+            stream = MarksStream(
+                school_id=self.school_id,
+                pm_cutoff=self.pm_cutoff,
+                present_codes=_present_table(codes.records),
+            )
+            section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
+            records = list(_element_records(section, "RegistrationStatus"))
+            if not records and _has_past_weekday(first, last):
+                # Could be a holiday, could be a permission gap on the data: say so, no more.
+                log.warning(
+                    "adapter.window_without_rows",
+                    vendor="isams",
+                    school=self.school_id,
+                    start=first.isoformat(),
+                    end=last.isoformat(),
+                )
+            first_period = stream.session_registers(r for _, r in records)
+            later = sum(1 for _, r in records if not first_period(r))
+            rows = stream.map_records(
+                records, keep=_all_of(first_period, MarksStream.is_registered)
+            )
+            result.quarantined.extend(rows.quarantined)
+            if later:
+                log.info(
+                    "adapter.later_periods_ignored",
+                    vendor="isams",
+                    school=self.school_id,
+                    rows=later,
+                )
+            outside = [m for m in rows.records if not first <= m.date <= last]
+            if outside:
+                log.warning(
+                    "adapter.records_outside_window",
+                    vendor="isams",
+                    school=self.school_id,
+                    resource=MarksStream.name,
+                    count=len(outside),
+                )
+            result.records.extend(m for m in rows.records if first <= m.date <= last)
+        # iSAMS repeats rows for one pupil and session; the shared, tested rule
+        # keeps the latest-recorded one, else the last in the feed.
+        total = len(result.records)
+        result.records = sorted(
+            dedupe_marks(result.records),
+            key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]),
+        )
+        result.requests = self.client.request_count - before
+        self._log_fetched(MarksStream.name, result, duplicates=total - len(result.records))
+        return result
+
+    # -- amendments (INFERRED resource) -----------------------------------------------------
+
+    @property
+    def exposes_amendments(self) -> bool:
+        """Whether this iSAMS key serves amendment records (probed once, then remembered)."""
+        if self._exposes_amendments is None:
+            today = dt.date.today()
+            self.amendments(today, today)
+        return bool(self._exposes_amendments)
+
+    def amendments(self, start: dt.date, end: dt.date) -> Batch[Amendment]:
+        result: Batch[Amendment] = Batch()
+        if self._exposes_amendments is False:
+            return result
+        before = self.client.request_count
+        stream = AmendmentsStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff)
+        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
+            try:
+                root = self.client.batch(
+                    [AmendmentsStream.method], {AmendmentsStream.filter_name: (first, last)}
+                )
+            except MethodsNotAllocatedError as exc:
+                if AmendmentsStream.method.lower() not in exc.methods:
+                    raise
+                # Expected for a real iSAMS school: no vendor exposes an amendment audit.
+                self._exposes_amendments = False
+                log.info("adapter.amendments_unavailable", vendor="isams", school=self.school_id)
+                return Batch(requests=self.client.request_count - before)
+            self._exposes_amendments = True
+            section = self.client.batch_section(
+                root, AmendmentsStream.section, AmendmentsStream.method
+            )
+            result.extend(stream.map_records(_element_records(section, "RegistrationAudit")))
+        result.requests = self.client.request_count - before
+        self._log_fetched(AmendmentsStream.name, result)
+        return result
+
+    # -- calendar ---------------------------------------------------------------------------
+
+    def calendar(self) -> Calendar | None:
+        """Terms from ``School_GetSchoolTerms``; None when the school lists none.
+
+        iSAMS exposes no closures or register times, so those stay at the config's values.
+        Terms that will not map are logged and kept in ``calendar_quarantined``.
+        """
+        root = self.client.batch([TermsStream.method])
+        section = self.client.batch_section(root, TermsStream.section, TermsStream.method)
+        batch = TermsStream(school_id=self.school_id).map_records(_element_records(section, "Term"))
+        self.calendar_quarantined = list(batch.quarantined)
+        terms = sorted(set(batch.records), key=lambda t: (t.start, t.end))
+        terms = _drop_overlaps(terms, self.calendar_quarantined)
+        if not terms:
+            log.warning("adapter.calendar_empty", vendor="isams", school=self.school_id)
+            return None
+        return Calendar(school_id=self.school_id, terms=terms)
+
+    def close(self) -> None:
+        self.client.http.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _log_fetched(self, resource: str, batch: Batch[Any], **extra: int) -> None:
+        # Counts only: record refs and values may identify pupils and stay out of logs.
+        log.info(
+            "adapter.resource_fetched",
+            vendor="isams",
+            school=self.school_id,
+            resource=resource,
+            records=len(batch.records),
+            quarantined=len(batch.quarantined),
+            requests=batch.requests,
+            **extra,
+        )
+
+
+def _has_past_weekday(first: dt.date, last: dt.date) -> bool:
+    today = dt.date.today()
+    return any(
+        (first + dt.timedelta(days=n)).weekday() < 5
+        for n in range((min(last, today - dt.timedelta(days=1)) - first).days + 1)
+    )
+
+
+def _all_of(*tests: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda record: all(test(record) for test in tests)
+
+
+def _present_table(codes: list[PresentCode]) -> dict[str, PresentCode]:
+    return {code.id: code for code in codes}
+
+
+def _drop_overlaps(terms: list[Term], quarantined: list[Quarantined]) -> list[Term]:
+    """Terms sorted by start with any that overlap an earlier one set aside: the calendar
+    refuses overlapping terms, and one bad MIS row must not lose the whole calendar."""
+    kept: list[Term] = []
+    for term in terms:
+        if kept and term.start <= kept[-1].end:
+            quarantined.append(
+                Quarantined(
+                    resource=TermsStream.name,
+                    record_ref=f"Term {term.start}..{term.end}",
+                    field="StartDate",
+                    reason=f"overlaps the term {kept[-1].start}..{kept[-1].end}",
+                    raw=f"{term.start}..{term.end}",
+                )
+            )
+            continue
+        kept.append(term)
+    return kept
+
 
 __all__ = [
     "BATCH_WINDOW_DAYS",

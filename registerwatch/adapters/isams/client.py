@@ -20,7 +20,6 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -39,6 +38,12 @@ from registerwatch.adapters.base import (
     VendorFacts,
     parse_retry_after,
     read_consistently,
+)
+from registerwatch.adapters.isams.mapping import (
+    IsamsMessage,
+    XmlDocumentError,
+    parse_message,
+    parse_xml,
 )
 from registerwatch.errors import (
     ConfigError,
@@ -92,113 +97,6 @@ class MethodsNotAllocatedError(FatalApiError):
     def __init__(self, message: str, methods: Sequence[str] = ()) -> None:
         self.methods = [m.lower() for m in methods]
         super().__init__(message)
-
-
-@dataclass(frozen=True)
-class IsamsMessage:
-    """An iSAMS ``<Message>`` error body."""
-
-    message_id: str
-    name: str
-    title: str
-    description: str
-
-
-# -- safe XML ---------------------------------------------------------------------------------
-
-_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*\?>")
-
-
-def _xml_parser() -> etree.XMLParser:
-    # No entity expansion, no DTD loading, no network: MIS responses are untrusted input.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_blank_text=True,
-        encoding="utf-8",
-    )
-
-
-def decode_xml_bytes(data: bytes) -> bytes:
-    """The document as UTF-8 bytes with its declaration removed.
-
-    iSAMS error bodies declare ``encoding="utf-16"`` but are ASCII, so the declaration cannot be
-    trusted; the encoding is sniffed instead: a BOM, or the NUL pattern of UTF-16 without a BOM,
-    else UTF-8 (which ASCII is).
-    """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
-    elif data.startswith(b"\xef\xbb\xbf"):
-        text = data[3:].decode("utf-8")
-    elif len(data) >= 4 and data[1:2] == b"\x00" and data[3:4] == b"\x00":
-        text = data.decode("utf-16-le")
-    elif len(data) >= 4 and data[0:1] == b"\x00" and data[2:3] == b"\x00":
-        text = data.decode("utf-16-be")
-    else:
-        text = data.decode("utf-8")
-    return _DECLARATION.sub(b"", text.encode("utf-8"), count=1)
-
-
-class XmlDocumentError(ValueError):
-    """Bytes that are not a usable XML document (malformed, or carrying a DTD)."""
-
-
-def parse_xml(data: bytes) -> etree._Element:
-    """Parse an iSAMS XML body safely; XmlDocumentError if it is malformed or has a DTD."""
-    try:
-        utf8 = decode_xml_bytes(data)
-    except UnicodeDecodeError as exc:
-        raise XmlDocumentError(f"not valid UTF-8 or UTF-16 ({exc.reason})") from None
-    if re.search(rb"<!DOCTYPE", utf8[:4096], re.IGNORECASE):
-        raise XmlDocumentError("the document carries a DTD, which registerwatch refuses")
-    try:
-        root = etree.fromstring(utf8, _xml_parser())
-    except etree.XMLSyntaxError as exc:
-        raise XmlDocumentError(f"malformed XML ({exc})") from None
-    if root is None:
-        raise XmlDocumentError("empty document")
-    return root
-
-
-def parse_message(data: bytes) -> IsamsMessage | None:
-    """The ``<Message>`` error in a body, or None when the body is not one."""
-    head = data[:512].replace(b"\x00", b"")
-    if b"<Message" not in head:
-        return None
-    try:
-        root = parse_xml(data)
-    except (XmlDocumentError, ValueError):
-        return None
-    if root.tag != "Message":
-        return None
-
-    def text(tag: str) -> str:
-        return (root.findtext(tag) or "").strip()
-
-    return IsamsMessage(
-        message_id=text("MessageId"),
-        name=text("MessageName"),
-        title=text("Title"),
-        description=" ".join(text("Description").split()),
-    )
-
-
-def element_record(element: etree._Element) -> dict[str, Any]:
-    """An XML record as a flat mapping: attributes as ``@Name``, child elements by tag.
-
-    Unknown children are carried along and ignored by the mapping (iSAMS adds nodes over time:
-    see the recorded ``GetCurrentPupilsExtraNode`` example). Empty elements read as None.
-    """
-    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.attrib.items()}
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue  # comments, processing instructions
-        value = (child.text or "").strip()
-        record[child.tag] = value or None
-    return record
 
 
 # -- the Batch request document ---------------------------------------------------------------

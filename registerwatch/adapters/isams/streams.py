@@ -1,7 +1,7 @@
 """One small class per iSAMS resource: where it lives, its keys, and one ``to_schema()``.
 
 Records arrive as flat mappings: REST JSON objects as they are, Batch XML elements through
-``client.element_record`` (attributes as ``@Name``). ``to_schema`` raises ``InvalidRecord`` for a
+``mapping.element_record`` (attributes as ``@Name``). ``to_schema`` raises ``InvalidRecord`` for a
 record that will not map; ``map_records`` turns that into a ``Quarantined`` entry so one bad
 record never stops the run.
 
@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from functools import lru_cache
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
@@ -28,116 +27,28 @@ from registerwatch.adapters.base import (
 )
 from registerwatch.adapters.base import Stream as BaseStream
 from registerwatch.adapters.isams.client import FACTS
+from registerwatch.adapters.isams.mapping import (
+    DEFAULT_PM_CUTOFF,
+    PRESENT_SYMBOLS,
+    SESSION_PRESENT,
+    field_text,
+    local_datetime,
+    optional_date,
+    parse_flag,
+    session_of,
+    sex_of,
+)
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Pupil, Session, Term
 
 T = TypeVar("T")
 
-DEFAULT_PM_CUTOFF = time(12, 0)
 
 # iSAMS schools configure their own absence codes. A spelling that is not a national code but
 # stands for one goes here (vendor spelling -> national code). No iSAMS table is public, so it
 # starts empty (INFERRED); ``normalise_code`` already reads c1/c2/j1 in any case.
 ISAMS_CODE_ALIASES: Mapping[str, str] = FACTS.code_aliases
-
-# A present code whose letter is one of these means "present": the national symbol depends on
-# the session (``/`` morning, ``\`` afternoon), which iSAMS does not record. INFERRED.
-_PRESENT_SYMBOLS = frozenset({"/", "\\", "PRESENT"})
-_SESSION_PRESENT = {Session.AM: "/", Session.PM: "\\"}
-
-Sex = Literal["M", "F", "U"]
-_SEX: Mapping[str, Sex] = {
-    "M": "M",
-    "MALE": "M",
-    "F": "F",
-    "FEMALE": "F",
-    "U": "U",
-    "UNKNOWN": "U",
-    "X": "U",
-    "O": "U",
-    "OTHER": "U",
-}
-
-
-def session_of(local: datetime, pm_cutoff: time = DEFAULT_PM_CUTOFF) -> Session:
-    """AM or PM for a registration time. iSAMS has no session flag: a register at or after the
-    cut-off is the afternoon one (the Access Group integration's rule, default midday;
-    configurable per school as ``[sync] isams_pm_cutoff``)."""
-    return Session.PM if local.time() >= pm_cutoff else Session.AM
-
-
-def local_datetime(value: Any, *, resource: str, record_ref: str, field: str) -> datetime:
-    """An iSAMS local date-time (``2024-09-02T08:40:00``, Europe/London, no offset)."""
-    if value in (None, ""):
-        raise InvalidRecord(
-            f"required field {field!r} is missing",
-            resource=resource,
-            record_ref=record_ref,
-            field=field,
-        )
-    try:
-        return _local(str(value))
-    except ValueError:
-        raise InvalidRecord(
-            f"{value!r} is not a valid date-time",
-            resource=resource,
-            record_ref=record_ref,
-            field=field,
-        ) from None
-
-
-@lru_cache(maxsize=8192)
-def _local(value: str) -> datetime:
-    # Cached: a month's answer repeats the same few register times tens of thousands of times.
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError if bad
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=LONDON)
-    return parsed.astimezone(LONDON)
-
-
-def parse_flag(value: Any, *, resource: str, record_ref: str, field: str) -> bool:
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "y"):
-        return True
-    if text in ("0", "false", "no", "n", ""):
-        return False
-    raise InvalidRecord(
-        f"{value!r} is not 0 or 1", resource=resource, record_ref=record_ref, field=field
-    )
-
-
-def _optional_date(
-    record: Mapping[str, Any], key: str, *, resource: str, record_ref: str
-) -> date | None:
-    value = record.get(key)
-    if value in (None, ""):
-        return None
-    return parse_date(value, resource=resource, record_ref=record_ref, field=key)
-
-
-def _text(record: Mapping[str, Any], key: str) -> str | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _sex(record: Mapping[str, Any], key: str, *, resource: str, record_ref: str) -> Sex | None:
-    value = _text(record, key)
-    if value is None:
-        return None
-    sex = _SEX.get(value.upper())
-    if sex is None:
-        # Personal data: quarantine reasons reach reports, so the value is not quoted.
-        raise InvalidRecord(
-            "the value is not a recognised gender (M, F or U)",
-            resource=resource,
-            record_ref=record_ref,
-            field=key,
-        )
-    return sex
 
 
 class Stream(BaseStream[T]):
@@ -199,26 +110,26 @@ class RestPupilsStream(Stream[Pupil]):
         mis_id = str(require(record, "schoolId", **where)).strip()
         if not mis_id:
             raise InvalidRecord("required field 'schoolId' is empty", field="schoolId", **where)
-        dob = _optional_date(record, "dob", **where)
+        dob = optional_date(record, "dob", **where)
         year = record.get("yearGroup")
         try:
             return Pupil(
                 id=f"{self.school_id}:{mis_id}",
                 school_id=self.school_id,
                 mis_id=mis_id,
-                upn=_text(record, "uniquePupilNumber"),
-                legal_forename=_text(record, "forename"),
-                legal_surname=_text(record, "surname"),
-                middle_names=_text(record, "middlenames"),
-                preferred_forename=_text(record, "preferredName"),
+                upn=field_text(record, "uniquePupilNumber"),
+                legal_forename=field_text(record, "forename"),
+                legal_surname=field_text(record, "surname"),
+                middle_names=field_text(record, "middlenames"),
+                preferred_forename=field_text(record, "preferredName"),
                 dob=dob,
-                sex=_sex(record, "gender", **where),
+                sex=sex_of(record, "gender", **where),
                 nc_year=None if year in (None, "") else str(year),
-                reg_group=_text(record, "formGroup"),
-                starting_day=_optional_date(record, "enrolmentDate", **where),
-                leaving_date=_optional_date(record, "leavingDate", **where),
+                reg_group=field_text(record, "formGroup"),
+                starting_day=optional_date(record, "enrolmentDate", **where),
+                leaving_date=optional_date(record, "leavingDate", **where),
                 # INFERRED: REST has no pupil type; a boarding house means a boarder.
-                boarder=_text(record, "boardingHouse") is not None,
+                boarder=field_text(record, "boardingHouse") is not None,
             )
         except ValidationError as exc:
             raise validation_error(exc, fields=self._FIELDS, **where) from None
@@ -257,17 +168,17 @@ class BatchPupilsStream(Stream[Pupil]):
                 id=f"{self.school_id}:{mis_id}",
                 school_id=self.school_id,
                 mis_id=mis_id,
-                upn=_text(record, "UPN"),
-                legal_forename=_text(record, "Forename"),
-                legal_surname=_text(record, "Surname"),
-                middle_names=_text(record, "Middlename"),
-                preferred_forename=_text(record, "Preferredname"),
-                dob=_optional_date(record, "DOB", **where),
-                sex=_sex(record, "Gender", **where),
-                nc_year=_text(record, "NCYear"),
-                reg_group=_text(record, "Form"),
-                starting_day=_optional_date(record, "EnrolmentDate", **where),
-                boarder=(_text(record, "PupilType") or "").lower() == "boarder",
+                upn=field_text(record, "UPN"),
+                legal_forename=field_text(record, "Forename"),
+                legal_surname=field_text(record, "Surname"),
+                middle_names=field_text(record, "Middlename"),
+                preferred_forename=field_text(record, "Preferredname"),
+                dob=optional_date(record, "DOB", **where),
+                sex=sex_of(record, "Gender", **where),
+                nc_year=field_text(record, "NCYear"),
+                reg_group=field_text(record, "Form"),
+                starting_day=optional_date(record, "EnrolmentDate", **where),
+                boarder=(field_text(record, "PupilType") or "").lower() == "boarder",
             )
         except ValidationError as exc:
             raise validation_error(exc, fields=self._FIELDS, **where) from None
@@ -356,7 +267,7 @@ class MarksStream(Stream[Mark]):
     def _period(
         self, record: Mapping[str, Any]
     ) -> tuple[tuple[str, date, Session], datetime] | None:
-        pupil = _text(record, "PupilId")
+        pupil = field_text(record, "PupilId")
         try:
             when = local_datetime(
                 record.get("RegistrationDateTime"),
@@ -400,7 +311,7 @@ class MarksStream(Stream[Mark]):
                 code=code,
                 vendor_code=vendor_code,
                 minutes_late=minutes_late,
-                comment=_text(record, "Comment"),
+                comment=field_text(record, "Comment"),
                 recorded_at=recorded_at,
                 source_ref=ref,
             )
@@ -410,10 +321,10 @@ class MarksStream(Stream[Mark]):
     def _code(
         self, record: Mapping[str, Any], session: Session, where: Mapping[str, str]
     ) -> tuple[str, str]:
-        raw = _text(record, "Code")
+        raw = field_text(record, "Code")
         if raw is not None:
             return normalise_code(raw, self.aliases, field="Code", **where), raw
-        present_id = _text(record, "PresentCode")
+        present_id = field_text(record, "PresentCode")
         if present_id in (None, "0"):
             raise InvalidRecord(
                 "Registered is 1 but the row has neither a Code nor a PresentCode",
@@ -428,8 +339,8 @@ class MarksStream(Stream[Mark]):
                 field="PresentCode",
                 **where,
             )
-        if present.code.upper() in _PRESENT_SYMBOLS:
-            return _SESSION_PRESENT[session], present.code
+        if present.code.upper() in PRESENT_SYMBOLS:
+            return SESSION_PRESENT[session], present.code
         return normalise_code(
             present.code, self.aliases, field="PresentCode", **where
         ), present.code
@@ -450,10 +361,10 @@ class PresentCodesStream(Stream[PresentCode]):
         ref = ref or self.record_ref(record, "an unknown position")
         where = {"resource": self.name, "record_ref": ref}
         ident = str(require(record, "@Id", **where)).strip()
-        code = _text(record, "Code")
+        code = field_text(record, "Code")
         if code is None:
             raise InvalidRecord("required field 'Code' is missing", field="Code", **where)
-        return PresentCode(id=ident, code=code, name=_text(record, "Name"))
+        return PresentCode(id=ident, code=code, name=field_text(record, "Name"))
 
 
 # -- amendments (INFERRED resource) -----------------------------------------------------------
@@ -486,11 +397,11 @@ class AmendmentsStream(Stream[Amendment]):
         )
 
         def code(key: str) -> str | None:
-            raw = _text(record, key)
+            raw = field_text(record, key)
             if raw is None:
                 return None
-            if raw.upper() in _PRESENT_SYMBOLS:
-                return _SESSION_PRESENT[session_of(when, self.pm_cutoff)]
+            if raw.upper() in PRESENT_SYMBOLS:
+                return SESSION_PRESENT[session_of(when, self.pm_cutoff)]
             return normalise_code(raw, self.aliases, field=key, **where)
 
         try:
@@ -500,15 +411,15 @@ class AmendmentsStream(Stream[Amendment]):
                 session=session_of(when, self.pm_cutoff),
                 original_code=code("OriginalCode"),
                 amended_code=code("AmendedCode"),
-                reason=_text(record, "Reason"),
+                reason=field_text(record, "Reason"),
                 amended_at=parse_instant(
                     record.get("AmendedDateTime"),
                     field="AmendedDateTime",
                     default_tz=LONDON,
                     **where,
                 ),
-                amended_by_name=_text(record, "AmendedBy"),
-                amended_by_position=_text(record, "AmendedByPosition"),
+                amended_by_name=field_text(record, "AmendedBy"),
+                amended_by_position=field_text(record, "AmendedByPosition"),
                 source=AmendmentSource.MIS,
                 source_ref=ref,
             )

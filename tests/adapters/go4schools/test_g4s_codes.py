@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from registerwatch.adapters.go4schools.streams import CodesStream, CodeTable, national_code
+from registerwatch.adapters.go4schools.mapping import CodeTable, national_code
+from registerwatch.adapters.go4schools.streams import CodesStream
 from registerwatch.errors import InvalidRecord
 from registerwatch.simulator.go4schools import CODE_TABLE, Go4SchoolsApp
 

@@ -20,7 +20,8 @@ from registerwatch.adapters.isams import (
     parse_message,
     parse_xml,
 )
-from registerwatch.adapters.isams.client import BATCH_PATH, element_record
+from registerwatch.adapters.isams.client import BATCH_PATH
+from registerwatch.adapters.isams.mapping import element_record
 from registerwatch.adapters.isams.streams import BatchPupilsStream, TermsStream
 from registerwatch.errors import FatalApiError, RetriableApiError
 from registerwatch.schema import Pupil, Term
