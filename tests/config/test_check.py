@@ -3,10 +3,8 @@ login), a real loopback HTTP endpoint, a folder, and an MIS simulator."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tls import make_test_certificate
 
 from registerwatch.config import find_config, parse_config
 from registerwatch.config.check import check_connect, check_offline
@@ -155,35 +154,10 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def tls_mail(tmp_path) -> Iterator[tuple[int, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cert, key = make_test_certificate(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 

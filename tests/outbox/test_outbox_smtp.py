@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import shutil
 import ssl
-import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
 from outbox_support import NOW, Mailbox, free_port, la_return, make_settings
+from support.tls import make_test_certificate
 
 from registerwatch.adapters.base import RetryPolicy
 from registerwatch.exports.base import write_return
@@ -174,33 +173,7 @@ def test_an_unreachable_mail_server_defers_every_item_after_one_try(tmp_path, st
 
 @pytest.fixture
 def certificate(tmp_path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
+    return make_test_certificate(tmp_path)
 
 
 @pytest.fixture
