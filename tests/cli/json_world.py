@@ -6,9 +6,10 @@ loopback, synced, scanned, reported, its returns queued and submitted to folder 
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -31,7 +32,13 @@ class JsonWorld:
     config: Path
     store_url: str
     pupil: str  # a pupil's MIS id
-    capsys: pytest.CaptureFixture[str] | None = None
+
+    def run_plain(self, args: list[str]) -> tuple[int, str, str]:
+        """``run`` for a fixture, where there is no capsys: stdout and stderr redirected."""
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            main([a.replace("{root}", str(self.root)) for a in args])
+        return int(exc.value.code or 0), out.getvalue(), err.getvalue()
 
     def run(self, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
         capsys.readouterr()
