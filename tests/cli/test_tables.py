@@ -127,3 +127,24 @@ def test_outbox_retry_takes_the_id_the_key_or_a_unique_digest_prefix(
     assert code == 2 and "too short" in err
     code, _, err = cli(world, capsys, "outbox", "retry", "ffffffffffff")
     assert code == 2 and "no outbox item 'ffffffffffff'" in err
+
+
+def test_outbox_retry_refuses_an_ambiguous_prefix(
+    world: JsonWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two keys whose digests share their first 10 characters
+    digests = ["abcdef0123" + "1" * 22, "abcdef0123" + "2" * 22]
+    with Store(world.store_url) as store:
+        ids = [
+            store.enqueue_outbox(
+                return_kind="la-sickness",
+                school_id="oakfield",
+                idempotency_key=f"la-sickness.oakfield.{digest}",
+                payload=digest.encode(),
+            )[0].id
+            for digest in digests
+        ]
+    code, _, err = cli(world, capsys, "outbox", "retry", "abcdef0123")
+    assert code == 2 and f"matches outbox items {ids[0]}, {ids[1]}" in err
+    code, out, err = cli(world, capsys, "outbox", "list", "--wide", "--format", "table")
+    assert "abcdef01231" in out and "abcdef01232" in out  # shown as long as it must be
