@@ -19,7 +19,7 @@ def run(capsys, *args):
 def test_codes_json_lists_every_code_with_required_keys(capsys):
     code, stdout, _ = run(capsys, "codes", "--format", "json")
     assert code == 0
-    rows = json.loads(stdout)
+    rows = json.loads(stdout)["codes"]
     required = {
         "code",
         "description",
@@ -43,14 +43,15 @@ def test_codes_json_lists_every_code_with_required_keys(capsys):
 def test_upn_check_json_and_exit_status(capsys):
     code, stdout, _ = run(capsys, "upn", "check", "B801200005001", "--format", "json")
     assert code == 0
-    assert json.loads(stdout) == [
-        {"upn": "B801200005001", "valid": True, "reason": None, "temporary": False}
-    ]
+    assert json.loads(stdout) == {
+        "ok": True,
+        "upns": [{"upn": "B801200005001", "valid": True, "reason": None, "temporary": False}],
+    }
     code, stdout, _ = run(
         capsys, "upn", "check", "B801200005001", "A801200005001", "--format", "json"
     )
     assert code == 1
-    results = json.loads(stdout)
+    results = json.loads(stdout)["upns"]
     assert [r["valid"] for r in results] == [True, False]
     assert "check letter" in results[1]["reason"]
 

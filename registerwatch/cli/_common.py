@@ -174,6 +174,11 @@ def _pipe_width() -> int:
         return _FILE_TABLE_WIDTH
 
 
+def _people_console() -> Console:
+    """Where a compact table goes: the terminal at its width, else a pipe at `_pipe_width`."""
+    return out if out.is_terminal else Console(width=_pipe_width(), soft_wrap=True)
+
+
 def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)

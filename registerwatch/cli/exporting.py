@@ -237,7 +237,14 @@ def export_command(
         if queue:  # each written file with its outbox items (one per pupil episode)
             for row, w in zip(rows, written, strict=True):
                 row["queued"] = [q.to_dict() for ww, q in queued if ww is w]
-        _emit_json(rows)
+        _emit_json(
+            {
+                "kind": kind,
+                "as_of": the_as_of.isoformat(),
+                "returns": rows,
+                "failed": [{"school": s, "error": m} for s, m in failed],
+            }
+        )
     else:
         _print_written(kind, written)
     if queue and fmt is not OutputFormat.JSON:

@@ -38,7 +38,7 @@ def codes_command(fmt: FormatOption = OutputFormat.TABLE) -> None:
 
     rows = code_table()
     if fmt is OutputFormat.JSON:
-        _emit_json(rows)
+        _emit_json({"codes": rows})
         return
     table = Table(
         "code",
@@ -89,10 +89,13 @@ def upn_check(
     results = [check_upn(u) for u in upns]
     if fmt is OutputFormat.JSON:
         _emit_json(
-            [
-                {"upn": r.upn, "valid": r.valid, "reason": r.reason, "temporary": r.temporary}
-                for r in results
-            ]
+            {
+                "ok": all(r.valid for r in results),
+                "upns": [
+                    {"upn": r.upn, "valid": r.valid, "reason": r.reason, "temporary": r.temporary}
+                    for r in results
+                ],
+            }
         )
     else:
         table = Table("UPN", "valid", "reason")

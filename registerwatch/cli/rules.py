@@ -62,19 +62,21 @@ def rules_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) ->
     rules = all_rules()
     if fmt is OutputFormat.JSON:
         _emit_json(
-            [
-                {
-                    "code": r.code,
-                    "name": r.name,
-                    "family": r.family(),
-                    "severity": str(r.severity),
-                    "status": str(r.status),
-                    "title": r.title,
-                    "summary": r.docs().summary,
-                    "citation": r.citation,
-                }
-                for r in rules
-            ]
+            {
+                "rules": [
+                    {
+                        "code": r.code,
+                        "name": r.name,
+                        "family": r.family(),
+                        "severity": str(r.severity),
+                        "status": str(r.status),
+                        "title": r.title,
+                        "summary": r.docs().summary,
+                        "citation": r.citation,
+                    }
+                    for r in rules
+                ]
+            }
         )
         return
     table = Table(

@@ -29,6 +29,7 @@ from registerwatch.cli._common import (
     _load_settings,
     _missing_credentials,
     _parse_date,
+    _people_console,
     _print_table,
     _store_url,
     _writable_folder,
@@ -105,10 +106,14 @@ def _style(outcome: str | None) -> str:
     return f"[{style}]{_escape(outcome)}[/]" if style else _escape(outcome)
 
 
-def _when(at: datetime | None) -> str:
+def _when(at: datetime | None, *, seconds: bool = True) -> str:
     from registerwatch.calendar import LONDON
 
-    return "-" if at is None else f"{at.astimezone(LONDON):%Y-%m-%d %H:%M:%S %Z}"
+    if at is None:
+        return "-"
+    return f"{at.astimezone(LONDON):%Y-%m-%d %H:%M}" + (
+        f"{at.astimezone(LONDON)::%S %Z}" if seconds else ""
+    )
 
 
 def _took(start: datetime | None, end: datetime | None) -> str:
@@ -365,12 +370,18 @@ def runs_command(
             "sync, scan, submit, run",
         ),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="every column (finish time with seconds), whole details"),
+    ] = False,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List the run history, newest first: every job and step with its outcome (ok, partial,
     failed, interrupted; blank while running or if the process died) and counts.
+
+    One line per run (times Europe/London); --wide shows every column and whole details.
 
     Example: registerwatch runs --command nightly -n 10
     """
@@ -379,20 +390,35 @@ def runs_command(
     with Store(_store_url(config, store), read_only=True) as opened:
         records = opened.runs(command=command, limit=limit)
     if fmt is OutputFormat.JSON:
-        _emit_json([_run_dict(r) for r in records])
+        _emit_json({"runs": [_run_dict(r) for r in records]})
         return
     if not records:
         out.print("no runs recorded yet" + (f" for {command}" if command else ""), highlight=False)
         return
-    table = Table(
-        "id",
-        "command",
-        "started",
-        "took",
-        "outcome",
-        "details",
-        title=f"Runs (newest first, {len(records)} shown)",
-    )
+    title = f"Runs (newest first, {len(records)} shown)"
+    if wide:
+        _print_table(_wide_runs(records, title))
+        return
+    from registerwatch.cli.compact import Cell, compact_table
+
+    rows = [
+        [
+            Cell(str(r.id)),
+            Cell(r.command),
+            Cell(_when(r.started_at, seconds=False)),
+            Cell(_took(r.started_at, r.finished_at)),
+            Cell(r.outcome or "unfinished", _OUTCOME_STYLE.get(r.outcome or "", "dim")),
+            Cell(_run_details(r.command, r.counts)),
+        ]
+        for r in records
+    ]
+    headers = ["id", "command", "started", "took", "outcome", "details"]
+    console = _people_console()
+    console.print(compact_table(title, headers, rows, width=console.width))
+
+
+def _wide_runs(records: list[Any], title: str) -> Table:
+    table = Table("id", "command", "started", "finished", "took", "outcome", "details", title=title)
     for column in table.columns:
         column.overflow = "fold"
     for r in records:
@@ -400,11 +426,12 @@ def runs_command(
             str(r.id),
             _escape(r.command),
             _when(r.started_at),
+            _when(r.finished_at),
             _took(r.started_at, r.finished_at),
             _style(r.outcome),
             _escape(_run_details(r.command, r.counts)),
         )
-    _print_table(table)
+    return table
 
 
 def _run_dict(record: Any) -> dict[str, Any]:

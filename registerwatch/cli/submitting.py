@@ -17,10 +17,12 @@ from registerwatch.cli._common import (
     _emit_json,
     _escape,
     _load_settings,
+    _people_console,
     _print_table,
     _require_known_school,
     _require_school,
     _store_url,
+    _usage_error,
     app,
     out,
     state,
@@ -171,17 +173,41 @@ def _item_dict(item: Any) -> dict[str, Any]:
     }
 
 
+_STATE_STYLE = {"acknowledged": "green", "sent": "green", "failed": "bold red", "queued": "cyan"}
+
+
+def _short_keys(items: list[Any]) -> dict[str, str]:
+    """Each idempotency key's digest cut to the shortest prefix (at least 8) no other shares."""
+    from registerwatch.cli.findings_table import short_fingerprints
+
+    return short_fingerprints([_digest(i.idempotency_key) for i in items])
+
+
+def _digest(key: str) -> str:
+    """The hex digest at the end of an idempotency key (``<kind>.<school>.<digest>``)."""
+    return key.rsplit(".", 1)[-1]
+
+
 @outbox_app.command("list")
 def outbox_list(
     item_state: Annotated[
         OutboxState | None, typer.Option("--state", help="only items in this state")
     ] = None,
     school: Annotated[str | None, typer.Option("--school", help="only this school's items")] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="every column (episode, key, updated), whole receipts and errors"
+        ),
+    ] = False,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """List the outbox: each return's state, attempts, receipt or last error.
+
+    One line per item; --wide shows every column. `outbox retry` takes the id, or the key
+    (as the receiver saw it) or a unique prefix of its digest.
 
     Example: registerwatch outbox list --state failed
     """
@@ -193,7 +219,7 @@ def outbox_list(
             state=item_state.value if item_state else None, school_id=school
         )
     if fmt is OutputFormat.JSON:
-        _emit_json([_item_dict(i) for i in items])
+        _emit_json({"items": [_item_dict(i) for i in items]})
         return
     if not items:
         out.print(
@@ -201,6 +227,40 @@ def outbox_list(
             highlight=False,
         )
         return
+    title = f"Outbox: {len(items)} items"
+    if wide:
+        _print_table(_wide_outbox(items, title))
+        return
+    from registerwatch.cli.compact import Cell, compact_table
+
+    schools = len({i.school_id for i in items}) > 1
+    if not schools:
+        title += f" (school {items[0].school_id})"
+    rows = [
+        [
+            Cell(str(i.id)),
+            Cell(i.state, _STATE_STYLE.get(i.state, "")),
+            Cell(i.return_kind),
+            *([Cell(i.school_id)] if schools else []),
+            Cell(i.pupil_id or "-"),
+            Cell(_note(i)),
+        ]
+        for i in items
+    ]
+    headers = ["id", "state", "return", *(["school"] if schools else []), "pupil", "note"]
+    console = _people_console()
+    console.print(compact_table(title, headers, rows, width=console.width))
+
+
+def _note(item: Any) -> str:
+    """The receipt of a sent item, else the last error, with the attempts when more than one."""
+    note = item.receipt if item.state in ("sent", "acknowledged") else item.last_error
+    tries = f"{item.attempts} attempts" if item.attempts > 1 else ""
+    return ": ".join(part for part in (tries, note or "") if part)
+
+
+def _wide_outbox(items: list[Any], title: str) -> Table:
+    keys = _short_keys(items)
     table = Table(
         "id",
         "return",
@@ -211,7 +271,8 @@ def outbox_list(
         "attempts",
         "receipt / last error",
         "updated",
-        title=f"Outbox: {len(items)} items",
+        "key",
+        title=title,
     )
     for column in table.columns:
         column.overflow = "fold"
@@ -227,13 +288,46 @@ def outbox_list(
             str(i.attempts),
             _escape(note or ""),
             i.updated_at.isoformat(timespec="seconds"),
+            keys[_digest(i.idempotency_key)],
         )
-    _print_table(table)
+    return table
+
+
+def _resolve_item(store: Any, ref: str) -> int:
+    """An item's id from what `outbox retry` was given: the id, the whole idempotency key, or a
+    unique prefix (at least 8 characters) of the key's digest, as `outbox list --wide` shows
+    it. A usage error (exit 2) when nothing or more than one item matches."""
+    from registerwatch.scan.findings import MIN_PREFIX
+
+    if ref.isdigit():
+        return int(ref)
+    items = store.outbox_items()
+    matches = [i for i in items if i.idempotency_key == ref]
+    if not matches:
+        if len(ref) < MIN_PREFIX:
+            _usage_error(
+                f"{ref!r} is too short: give the item's id or at least {MIN_PREFIX} characters "
+                "of its key (see `registerwatch outbox list --wide`)"
+            )
+        matches = [i for i in items if _digest(i.idempotency_key).startswith(ref.lower())]
+    if not matches:
+        _usage_error(f"no outbox item {ref!r} (see `registerwatch outbox list`)")
+    if len(matches) > 1:
+        ids = ", ".join(str(i.id) for i in matches)
+        _usage_error(f"{ref!r} matches outbox items {ids}: give more of the key, or the id")
+    item_id: int = matches[0].id
+    return item_id
 
 
 @outbox_app.command("retry")
 def outbox_retry(
-    item_id: Annotated[int, typer.Argument(help="the failed item's id (see `outbox list`)")],
+    item: Annotated[
+        str,
+        typer.Argument(
+            help="the failed item's id, or its key or a unique prefix of the key's digest "
+            "(see `outbox list --wide`)"
+        ),
+    ],
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -247,12 +341,12 @@ def outbox_retry(
     from registerwatch.store import Store
 
     with Store(_store_url(config, store)) as opened:
-        item = retry_failed(opened, item_id)
+        retried = retry_failed(opened, _resolve_item(opened, item))
     if fmt is OutputFormat.JSON:
-        _emit_json(_item_dict(item))
+        _emit_json(_item_dict(retried))
     else:
         out.print(
-            f"item {item.id} ({item.return_kind}, school {_escape(item.school_id)}) is "
+            f"item {retried.id} ({retried.return_kind}, school {_escape(retried.school_id)}) is "
             "queued again; run `registerwatch submit` to send it",
             highlight=False,
         )

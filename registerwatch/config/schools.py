@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -258,6 +259,14 @@ def _add_minutes(at: time, minutes: int) -> time | None:
     return None if total >= 24 * 60 else time(total // 60, total % 60)
 
 
+class SchoolReportSettings(Section):
+    """``[schools.report]``: what this school's part of the nightly report shows."""
+
+    # Off by default: the report is forwarded and printed, so it carries pupils' MIS ids only
+    # unless the school decides its readers need names (the page then says so in a banner).
+    include_names: StrictBool = False  # "yes" or 1 is an error, not a guess
+
+
 class SchoolSettings(Section):
     """One ``[[schools]]`` entry."""
 
@@ -271,6 +280,7 @@ class SchoolSettings(Section):
     calendar: CalendarSettings
     # this school's own rule settings, over its LA's and the global [rules]
     rules: RuleOverrides = Field(default_factory=RuleOverrides)
+    report: SchoolReportSettings = Field(default_factory=SchoolReportSettings)
 
     @field_validator("la_code")
     @classmethod

@@ -13,15 +13,18 @@ Public API::
 them) and the school calendars; the renderers read only its result.
 """
 
-from registerwatch.reports.build import N_AGE_BUCKETS, build_report_data, school_term
+from registerwatch.reports.build import build_report_data
 from registerwatch.reports.csvfiles import (
     FINDINGS_COLUMNS,
     SUMMARY_COLUMNS,
     findings_csv,
     summary_csv,
 )
+from registerwatch.reports.deadlines import DUE_BUCKETS
+from registerwatch.reports.figures import N_AGE_BUCKETS, school_term
 from registerwatch.reports.html import render_html
 from registerwatch.reports.model import (
+    DueBucket,
     FindingRow,
     NAgeBucket,
     ReportData,
@@ -39,12 +42,14 @@ from registerwatch.reports.write import (
 )
 
 __all__ = [
+    "DUE_BUCKETS",
     "FINDINGS_COLUMNS",
     "FINDINGS_FILE",
     "HTML_FILE",
     "N_AGE_BUCKETS",
     "SUMMARY_COLUMNS",
     "SUMMARY_FILE",
+    "DueBucket",
     "FindingRow",
     "NAgeBucket",
     "ReportData",

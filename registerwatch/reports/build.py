@@ -16,18 +16,14 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from registerwatch.calendar import (
-    SchoolCalendar,
-    easter_sunday,
-    school_year_bounds,
-    school_year_of,
-    week_start,
-)
-from registerwatch.codes import SessionStatistics, session_statistics
+from registerwatch.calendar import SchoolCalendar
+from registerwatch.codes import SessionStatistics
 from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import CalendarError, StoreError
+from registerwatch.reports.deadlines import due_buckets, due_note
+from registerwatch.reports.figures import register_figures
 from registerwatch.reports.model import (
     SEVERITY_ORDER,
     STATUS_NEW,
@@ -42,19 +38,9 @@ from registerwatch.reports.model import (
 )
 from registerwatch.scan.freshness import SYN001
 from registerwatch.scan.returns_state import ReturnState, return_states
-from registerwatch.schema import SESSION_ORDER, Calendar, Pupil, Session, Severity
+from registerwatch.schema import SESSION_ORDER, Calendar, Pupil, Severity
 from registerwatch.store import Store, StoredFinding
 from registerwatch.validators import Rule, RuleStatus, all_rules
-
-# Ages (in school days since the session, counted to the report day) of sessions still coded N.
-# With the 5-school-day deadline of MRK001, "3-5" holds the sessions due soon or today and
-# "6-10" and ">10" the ones already overdue.
-N_AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-2", 0, 2),
-    ("3-5", 3, 5),
-    ("6-10", 6, 10),
-    (">10", 11, None),
-)
 
 _SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITY_ORDER)}
 
@@ -65,6 +51,7 @@ class _SchoolSource:
     name: str
     urn: str | None
     calendar: Calendar | None
+    include_names: bool = False  # the school's [schools.report] include_names
 
 
 SchoolsArgument = Settings | Iterable[str | SchoolSettings] | str
@@ -81,8 +68,9 @@ def build_report_data(
     """The report for the configured schools (``Settings``), or for schools named by id (their
     name and calendar then come from the store, as the last sync wrote them).
 
-    ``include_names`` adds pupils' names beside their MIS ids; off by default, so a report that
-    is forwarded or printed carries no more personal data than it needs.
+    ``include_names`` adds pupils' names beside their MIS ids at every school; off by default,
+    so a report that is forwarded or printed carries no more personal data than it needs. A
+    school whose config sets ``[schools.report] include_names = true`` is named either way.
 
     Raises StoreError when a school named by id is not in the store.
     """
@@ -98,7 +86,7 @@ def build_report_data(
             source,
             rules,
             as_of=as_of,
-            include_names=include_names,
+            include_names=include_names or source.include_names,
             scanned=last_scan is not None,
         )
         for source in _sources(store, settings_or_school_ids)
@@ -107,7 +95,7 @@ def build_report_data(
         as_of=as_of,
         generated_at=generated_at,
         schools=schools,
-        include_names=include_names,
+        include_names=any(s.include_names for s in schools),
         last_scan_at=last_scan.started_at if last_scan else None,
         last_scan_outcome=last_scan.outcome if last_scan else None,
     )
@@ -123,7 +111,15 @@ def _sources(store: Store, given: SchoolsArgument) -> list[_SchoolSource]:
     sources: list[_SchoolSource] = []
     for item in items:
         if isinstance(item, SchoolSettings):
-            sources.append(_SchoolSource(item.id, item.name, item.urn, item.to_calendar()))
+            sources.append(
+                _SchoolSource(
+                    item.id,
+                    item.name,
+                    item.urn,
+                    item.to_calendar(),
+                    include_names=item.report.include_names,
+                )
+            )
             continue
         school = store.school(item)
         if school is None:
@@ -188,7 +184,7 @@ def _school_report(
     n_ages: tuple[NAgeBucket, ...] = ()
     calendar = _school_calendar(source, notes)
     if calendar is not None:
-        term, weeks, term_statistics, n_ages = _register_figures(
+        term, weeks, term_statistics, n_ages = register_figures(
             store, source.school_id, calendar, as_of
         )
         if term is None:
@@ -218,6 +214,8 @@ def _school_report(
         never_synced=never_synced,
         stale=any(s.finding.rule == "SYN001" for s in unresolved),
         resolved_late=sum(1 for s in stored.values() if s.resolution == "late"),
+        due_buckets=due_buckets(rows, as_of),
+        include_names=include_names,
     )
 
 
@@ -323,6 +321,7 @@ def _finding_row(
         upn=pupils[f.pupil_id].upn if f.pupil_id is not None and f.pupil_id in pupils else None,
         return_chip=state.chip() if state else None,
         return_state=state.to_dict() if state else None,
+        due_note=due_note(Severity(f.severity), f.due),
     )
 
 
@@ -382,123 +381,6 @@ def _rule_summaries(
             )
         )
     return tuple(out)
-
-
-# -- terms, weekly rates and N ages ---------------------------------------------------------
-
-
-def _season(day: date) -> tuple[int, int]:
-    """(school year, 0 autumn / 1 spring / 2 summer) of a term that starts on ``day``.
-
-    INFERRED: configs list the spans between holidays (half-terms included) as "terms"; a
-    reader's "this term" is the autumn, spring or summer term. A span starting August-December
-    is autumn, one starting before Easter Sunday spring, any later one summer (the Easter
-    holiday is what separates the spring and summer terms of an English school year).
-    """
-    if day.month >= 8:
-        return school_year_of(day), 0
-    return school_year_of(day), 1 if day < easter_sunday(day.year) else 2
-
-
-_SEASON_NAMES = ("Autumn", "Spring", "Summer")
-
-
-def school_term(calendar: SchoolCalendar, day: date) -> SchoolTerm | None:
-    """The school term of the last school day on or before ``day`` (None before the first).
-
-    So in a holiday (half-term included) the report shows the term that holiday follows.
-    """
-    days = calendar.school_days(calendar.first_day, day)
-    if not days:
-        return None
-    last = days[-1]
-    span = next(t for t in calendar.terms if t.start <= last <= t.end)
-    key = _season(span.start)
-    spans = [t for t in calendar.terms if _season(t.start) == key]
-    start = min(t.start for t in spans)
-    return SchoolTerm(
-        name=f"{_SEASON_NAMES[key[1]]} term {start.year}",
-        start=start,
-        end=max(t.end for t in spans),
-    )
-
-
-# The term, its weeks, the term's totals and the N ages.
-_Figures = tuple[
-    SchoolTerm | None, tuple[WeekRate, ...], SessionStatistics | None, tuple[NAgeBucket, ...]
-]
-
-
-def _register_figures(
-    store: Store, school_id: str, calendar: SchoolCalendar, as_of: date
-) -> _Figures:
-    data_end = as_of - timedelta(days=1)
-    term = school_term(calendar, data_end)
-    if term is None:
-        return None, (), None, _n_buckets({})
-    # N ages cover the school year of the term shown (in August, the year just ended).
-    year_start, _ = school_year_bounds(school_year_of(term.start))
-    term_end = min(term.end, data_end)
-
-    # One streamed pass over the year's marks: weekly code counts and the N sessions.
-    week_codes: dict[date, Counter[str]] = defaultdict(Counter)
-    n_marks: list[tuple[str, date]] = []
-    school_session: dict[tuple[date, Session], bool] = {}
-    for mark in store.iter_marks(school_id, start=min(year_start, term.start), end=data_end):
-        if mark.code == "N" and mark.date >= year_start:
-            n_marks.append((mark.pupil_id, mark.date))
-        if not term.start <= mark.date <= term_end:
-            continue
-        key = (mark.date, mark.session)
-        if key not in school_session:
-            school_session[key] = calendar.is_school_session(mark.date, mark.session)
-        # Attendance statistics count the sessions the school was open; a mark on a planned
-        # closure or a weekend is a data error (rule MRK005), not a session.
-        if school_session[key]:
-            week_codes[week_start(mark.date)][mark.code] += 1
-
-    weeks: list[WeekRate] = []
-    for monday in calendar.school_weeks(term.start, term_end):
-        first, sunday = max(monday, term.start), monday + timedelta(days=6)
-        complete = calendar.school_days(first, min(sunday, term_end))
-        planned = calendar.school_days(first, min(sunday, term.end))
-        weeks.append(
-            WeekRate(
-                week_start=monday,
-                school_days=len(complete),
-                partial=len(planned) > len(complete),
-                statistics=session_statistics(week_codes.get(monday, {}), on=monday),
-            )
-        )
-    total: Counter[str] = Counter()
-    for counts in week_codes.values():
-        total.update(counts)
-    term_statistics = session_statistics(total, on=term.start) if weeks else None
-
-    ages: dict[str, list[str]] = defaultdict(list)
-    for pupil_id, day in n_marks:
-        ages[_bucket(calendar.school_days_after(day, as_of))].append(pupil_id)
-    return term, tuple(weeks), term_statistics, _n_buckets(ages)
-
-
-def _bucket(age: int) -> str:
-    for label, low, high in N_AGE_BUCKETS:
-        if age >= low and (high is None or age <= high):
-            return label
-    raise AssertionError(f"no N age bucket for {age}")  # the buckets cover 0 and up
-
-
-def _n_buckets(ages: Mapping[str, list[str]]) -> tuple[NAgeBucket, ...]:
-    return tuple(
-        NAgeBucket(
-            label=label,
-            min_days=low,
-            max_days=high,
-            sessions=len(ages.get(label, ())),
-            pupils=len(set(ages.get(label, ()))),
-        )
-        for label, low, high in N_AGE_BUCKETS
-    )
 
 
 # How well each fact is evidenced ("(SECONDARY)", "(items INFERRED)") is for the developers who

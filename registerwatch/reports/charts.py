@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from registerwatch.reports.model import (
     MONTH_ABBREVIATIONS,
     SEVERITY_ORDER,
+    DueBucket,
     NAgeBucket,
-    RuleSummary,
     WeekRate,
 )
 from registerwatch.schema import Severity
@@ -174,21 +174,23 @@ def weekly_absence_svg(weeks: Sequence[WeekRate], chart_id: str) -> str | None:
     return _svg(fig, f"{chart_id}-absence", "Authorised and unauthorised absence by school week")
 
 
-def findings_by_rule_svg(rules: Sequence[RuleSummary], chart_id: str) -> str | None:
-    """Open findings per rule, stacked by severity (horizontal bars); None when there are none."""
+def deadlines_svg(buckets: Sequence[DueBucket], chart_id: str) -> str | None:
+    """Open findings by days past their due date, and those due in the week to come, stacked by
+    severity (horizontal bars, the most overdue at the bottom); None when none has a due date
+    within the chart's range."""
     import matplotlib
 
-    shown = [r for r in rules if r.total]
-    if not shown:
+    if not any(b.total for b in buckets):
         return None
-    shown.reverse()  # barh draws bottom-up; the registry's first rule goes on top
     with matplotlib.rc_context(_RC):
-        fig = _figure(CHART_WIDTH, 0.8 + 0.26 * len(shown))
+        fig = _figure(CHART_WIDTH, 0.8 + 0.3 * len(buckets))
         ax = fig.add_subplot()
+        # barh draws bottom-up: the week to come on top, reading down to the longest overdue
+        shown = list(reversed(buckets))
         ys = list(range(len(shown)))
         left = [0] * len(shown)
         for severity in SEVERITY_ORDER:
-            counts = [r.count(severity) for r in shown]
+            counts = [b.count(severity) for b in shown]
             if any(counts):
                 ax.barh(
                     ys,
@@ -201,13 +203,14 @@ def findings_by_rule_svg(rules: Sequence[RuleSummary], chart_id: str) -> str | N
                 left = [a + b for a, b in zip(left, counts, strict=True)]
         for y, total in zip(ys, left, strict=True):
             ax.text(total, y, f" {total}", va="center", fontsize=8, color="#344054")
-        ax.set_yticks(ys, [f"{r.code} {r.name}" for r in shown], fontsize=8)
+        ax.set_yticks(ys, [b.label for b in shown], fontsize=8)
         ax.set_xlim(0, max(left) * 1.15 + 1)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("open findings")
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right", frameon=False, fontsize=8)
-    return _svg(fig, f"{chart_id}-rules", "Open findings by rule and severity")
+        # Above the bars, so it never covers the longest one.
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1), frameon=False, fontsize=8, ncols=3)
+    return _svg(fig, f"{chart_id}-deadlines", "Open findings by days past their due date")
 
 
 def n_ages_svg(buckets: Sequence[NAgeBucket], chart_id: str) -> str | None:

@@ -85,7 +85,7 @@ def _school_charts(school: SchoolReport) -> dict[str, Markup | None]:
     return {
         "attendance": safe(charts.weekly_attendance_svg(school.weeks, chart_id)),
         "absence": safe(charts.weekly_absence_svg(school.weeks, chart_id)),
-        "rules": safe(charts.findings_by_rule_svg(school.rules, chart_id)),
+        "deadlines": safe(charts.deadlines_svg(school.due_buckets, chart_id)),
         "n_ages": safe(charts.n_ages_svg(school.n_ages, chart_id)),
     }
 

@@ -76,6 +76,8 @@ class FindingRow:
     # The outbox state of the return that answers it ("will be sent: queued 02 Dec 07:00").
     return_chip: str | None = None
     return_state: dict[str, Any] | None = None
+    # Why there is no due date, for a finding without one ("no deadline: fix when found").
+    due_note: str | None = None
 
     @property
     def sessions(self) -> str:
@@ -95,6 +97,7 @@ class FindingRow:
             "first_session": session_label(self.first_session) or None,
             "last_session": session_label(self.last_session) or None,
             "due": self.due.isoformat() if self.due else None,
+            "due_note": self.due_note,
             "overdue": self.overdue,
             "due_today": self.due_today,
             "message": self.message,
@@ -212,6 +215,41 @@ class NAgeBucket:
 
 
 @dataclass(frozen=True)
+class DueBucket:
+    """Open findings whose due date is ``min_days``..``max_days`` days before the report day
+    (negative: still to come), counted by severity. ``reports.deadlines`` makes them."""
+
+    label: str  # 'due today', '1-7 days overdue', ...
+    min_days: int
+    max_days: int | None  # None: no upper bound
+    errors: int = 0
+    warnings: int = 0
+    info: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.errors + self.warnings + self.info
+
+    def count(self, severity: Severity) -> int:
+        return {
+            Severity.ERROR: self.errors,
+            Severity.WARNING: self.warnings,
+            Severity.INFO: self.info,
+        }[severity]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "min_days": self.min_days,
+            "max_days": self.max_days,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "info": self.info,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
 class SchoolReport:
     school_id: str
     name: str
@@ -230,6 +268,9 @@ class SchoolReport:
     never_synced: bool = False
     stale: bool = False
     resolved_late: int = 0  # LAR findings resolved by a return made after its due date
+    # Findings by days overdue (and the week to come): the chart a data manager acts on.
+    due_buckets: tuple[DueBucket, ...] = ()
+    include_names: bool = False  # pupils' names are shown (--include-names or the config)
 
     def by_severity(self, severity: Severity) -> tuple[FindingRow, ...]:
         return tuple(f for f in self.findings if f.severity is severity)
@@ -279,6 +320,8 @@ class SchoolReport:
             "weeks": [w.to_dict() for w in self.weeks],
             "rules": [r.to_dict() for r in self.rules_with_findings],
             "n_ages": [b.to_dict() for b in self.n_ages],
+            "due_buckets": [b.to_dict() for b in self.due_buckets],
+            "include_names": self.include_names,
             "findings_updated_at": self.findings_updated_at.isoformat()
             if self.findings_updated_at
             else None,
@@ -291,7 +334,7 @@ class ReportData:
     as_of: date  # the report day: registers are complete up to the day before
     generated_at: datetime
     schools: tuple[SchoolReport, ...]
-    include_names: bool = False
+    include_names: bool = False  # some school's pupils are named (see SchoolReport)
     last_scan_at: datetime | None = None  # the latest scan run recorded in the store
     last_scan_outcome: str | None = None  # 'ok', 'failed', 'crashed'; None: did not finish
 
@@ -301,6 +344,11 @@ class ReportData:
 
     def count(self, severity: Severity) -> int:
         return sum(s.count(severity) for s in self.schools)
+
+    @property
+    def named_schools(self) -> tuple[SchoolReport, ...]:
+        """The schools whose pupils the report names."""
+        return tuple(s for s in self.schools if s.include_names)
 
     @property
     def open_findings(self) -> int:

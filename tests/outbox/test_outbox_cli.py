@@ -84,7 +84,7 @@ def test_submit_exits_1_when_an_item_is_rejected_and_says_why(capsys, config, re
         capsys, "outbox", "list", "--config", str(path), "--state", "failed", "--format", "json"
     )
     assert code == 0
-    [failed] = json.loads(stdout)
+    [failed] = json.loads(stdout)["items"]
     assert (failed["id"], failed["state"], failed["attempts"]) == (2, "failed", 1)
     assert "EpisodeStart is after the return date" in failed["last_error"]
     assert "payload" not in failed

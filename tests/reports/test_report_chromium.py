@@ -140,3 +140,58 @@ def test_report_reads_on_a_narrow_screen(browser: Any, scanned: Scanned, tmp_pat
         page.screenshot(path=str(tmp_path / "report-narrow.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_every_error_row_shows_a_due_date_or_why_none_applies(
+    browser: Any, scanned: Scanned, tmp_path: Path
+) -> None:
+    import re
+
+    from registerwatch.config import parse_config
+
+    # The generated school with [schools.report] include_names = true, as a config would say.
+    named = parse_config(
+        {
+            "store": {"url": scanned.world.settings.store.url},
+            "schools": [{**_school_table(scanned), "report": {"include_names": True}}],
+        }
+    )
+    files = write_report(
+        scanned.world.store,
+        named,
+        tmp_path / "report",
+        as_of=scanned.as_of,
+        generated_at=scanned.generated_at,
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    try:
+        page = context.new_page()
+        page.goto(files.html.as_uri(), wait_until="load")
+        due = page.locator("tbody.sev-error tr[data-fingerprint] td.due")
+        texts = [" ".join(t.split()) for t in due.all_inner_texts()]
+        errors = [f for f in scanned.findings if f.severity.value == "error"]
+        assert len(texts) == len(errors) > 0
+        dated = re.compile(r"^\d{4}-\d{2}-\d{2}( overdue| due today)?$")
+        assert [t for t in texts if not dated.match(t) and t != "no deadline: fix when found"] == []
+        assert sum(1 for t in texts if dated.match(t)) == sum(1 for f in errors if f.due)
+        assert "no deadline: fix when found" in texts  # the generated school has both kinds
+        # the names banner is shown, and names sit beside MIS ids
+        banner = page.locator("header p.privacy.names")
+        assert banner.is_visible() and "This report names pupils" in banner.inner_text()
+        pupil_id = next(f.pupil_id for f in scanned.findings if f.pupil_id)
+        pupil = next(p for p in scanned.school.pupils if p.id == pupil_id)
+        surname = pupil.preferred_surname or pupil.legal_surname
+        assert surname and surname in page.inner_text("table.findings")
+        # the deadlines chart is drawn and labelled
+        chart = page.locator('svg[aria-label="Open findings by days past their due date"]')
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 300
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        context.close()
+
+
+def _school_table(scanned: Scanned) -> dict[str, Any]:
+    from report_world import generated_school_settings
+
+    return generated_school_settings(scanned.school)

@@ -138,11 +138,11 @@ def test_charts_are_inline_svg_with_unique_ids(small: World) -> None:
     html = small_page(small)
     page = Page(html)
     svgs = [a for t, a in page.tags if t == "svg"]
-    # brook: attendance, absence, findings by rule, N ages; fern: attendance, absence, N ages
+    # brook: attendance, absence, deadlines, N ages; fern: attendance, absence, N ages
     assert [a["aria-label"] for a in svgs] == [
         "Attendance rate by school week",
         "Authorised and unauthorised absence by school week",
-        "Open findings by rule and severity",
+        "Open findings by days past their due date",
         "Sessions still coded N by age in school days",
         "Attendance rate by school week",
         "Authorised and unauthorised absence by school week",

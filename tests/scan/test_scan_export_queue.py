@@ -22,7 +22,7 @@ def test_export_queue_puts_the_return_in_the_outbox_once(
     args = ("export", "la-sickness", "--queue", "--config", config, "--as-of", AS_OF.isoformat())
     code, out, err = cli(*args, "--output", str(tmp_path / "by-hand"), "--format", "json")
     assert code == 0, err
-    (written,) = json.loads(out)
+    (written,) = json.loads(out)["returns"]
     queued = written["queued"]
     assert len(queued) == written["records"] >= 1
     assert all(q["created"] and q["state"] == "queued" for q in queued)

@@ -313,7 +313,7 @@ def test_findings_list_filters_by_status(elm: Elm, cli) -> None:
 def test_rules_lists_and_explains_the_catalogue(cli) -> None:
     code, out, _ = cli("rules", "--format", "json")
     assert code == 0
-    listed = json.loads(out)
+    listed = json.loads(out)["rules"]
     assert [r["code"] for r in listed] == [r.code for r in all_rules()]
     assert set(listed[0]) == {
         "code",

@@ -95,7 +95,7 @@ def test_runs_json_lists_every_job_and_step_newest_first(
 ) -> None:
     code, stdout, _ = run(capsys, "runs", "--config", str(history), "--format", "json")
     assert code == 0
-    rows = json.loads(stdout)
+    rows = json.loads(stdout)["runs"]
     assert [(r["command"], r["outcome"]) for r in rows] == [
         ("nightly:scan", "failed"),
         ("nightly:sync", "ok"),
@@ -114,30 +114,36 @@ def test_runs_limit_and_command_filter(capsys: pytest.CaptureFixture[str], histo
     code, stdout, _ = run(
         capsys, "runs", "--config", str(history), "--format", "json", "--limit", "2"
     )
-    assert code == 0 and len(json.loads(stdout)) == 2
+    assert code == 0 and len(json.loads(stdout)["runs"]) == 2
     code, stdout, _ = run(
         capsys, "runs", "--config", str(history), "--format", "json", "--command", "nightly"
     )
-    assert [(r["command"], r["counts"]["as_of"]) for r in json.loads(stdout)] == [
+    assert [(r["command"], r["counts"]["as_of"]) for r in json.loads(stdout)["runs"]] == [
         ("nightly", "2025-10-02"),
         ("nightly", "2025-10-01"),
     ]
 
 
 def test_runs_table_shows_outcomes_times_and_first_errors(
-    capsys: pytest.CaptureFixture[str], history: Path
+    capsys: pytest.CaptureFixture[str], history: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # a pipe takes the terminal's width from $COLUMNS
     code, stdout, _ = run(capsys, "runs", "--config", str(history))
     assert code == 0
     lines = stdout.splitlines()
     assert "Runs (newest first, 6 shown)" in lines[0]
     text = " ".join(stdout.split())
-    assert (
-        "nightly:scan │ 2025-10-02 02:00:00 BST │ 0s │ failed │ 1 errors, first: school "
-        "'ashby': no terms cover 2025-10-02" in text
-    )
-    assert "nightly │ 2025-10-02 02:00:00 BST │ 0s │ partial │ sync ok scan failed" in text
-    assert "nightly:sync │ 2025-10-01 02:00:00 BST │ 0s │ ok │ schools ok 1, marks new 40" in text
+    # compact: one line per run, the command, start (to the minute), outcome whole
+    assert "nightly:scan 2025-10-02 02:00 0s failed 1 errors, first: school 'ashby'" in text
+    assert "nightly 2025-10-02 02:00 0s partial sync ok scan failed" in text
+    assert "nightly:sync 2025-10-01 02:00 0s ok schools ok 1, marks new 40" in text
+    assert max(len(line) for line in stdout.splitlines()) <= 100
+    # --wide: every column (the finish time too), to the second
+    code, stdout, _ = run(capsys, "runs", "--wide", "--config", str(history))
+    text = " ".join(stdout.split())
+    assert code == 0 and "nightly:scan │ 2025-10-02 02:00:00 BST │ 2025-10-02 02:00:00 BST" in text
+    assert "│ 0s │ failed │ 1 errors, first: school 'ashby':" in text
+    assert "no terms" in text  # (folded onto the next line of the cell)
 
 
 def test_runs_on_a_store_with_no_history(capsys: pytest.CaptureFixture[str], config: Path) -> None:

@@ -108,7 +108,8 @@ class ClosureCodeMismatch(Rule):
     How to fix
     ----------
     Make the calendar and the register agree: add the closure to the calendar (planned closures
-    are #, unexpected ones Y4; a partial one with `year_groups = ["R", "7"]` or `groups`), or amend the marks to what happened. For a part-closure affecting
+    are #, unexpected ones Y4; a partial one with `closures[].year_groups = ["R", "7"]` or
+    `closures[].groups`), or amend the marks to what happened. For a part-closure affecting
     only some pupils, Y1-Y3 or Y7 may be the right code rather than Y4.
 
     References
@@ -126,7 +127,11 @@ class ClosureCodeMismatch(Rule):
     title = "Pupil {pupil}: {what} on {first} to {last}"
     severity = Severity.ERROR
     citation = "SI 2024/208 reg 10 (codes # and Y4)"
-    fix_hint = "Make the calendar's closures and the closure codes in the register agree"
+    fix_hint = (
+        "Make the calendar and the register agree: add the closure to the school's `closures` "
+        "in the config (a partial one names who it closes with `closures[].year_groups` or "
+        "`closures[].groups`), or amend the marks"
+    )
     settings_used = ("y4_exempt_codes",)
 
     Y4_PARTIAL = (
