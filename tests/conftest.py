@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check behaviour, never speed: hypothesis's default 200 ms deadline per example is a
+# timed test in disguise, and it fails on a loaded two-core CI machine. Speed lives in bench/.
+settings.register_profile(
+    "registerwatch", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("registerwatch")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("REGISTERWATCH_SHARED_DATA", REPO.parent / "shared" / "data"))
