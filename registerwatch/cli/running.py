@@ -164,6 +164,7 @@ def run_command(
     """
     from registerwatch.jobs.lock import store_lock
     from registerwatch.jobs.locked_store import locked_store
+    from registerwatch.jobs.queue import is_postgres
     from registerwatch.jobs.scheduler import Scheduler, StopFlag, handle_signals
 
     settings = _load_settings(config)
@@ -184,6 +185,7 @@ def run_command(
                 output_dir=folder,
                 stop=stop,
                 work_lock=lambda command: store_lock(url, command),
+                enqueue=_enqueuer(settings) if is_postgres(url) else None,
             )
             times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
             upcoming = next(iter(scheduler.next_runs().items()), None)
@@ -202,6 +204,20 @@ def run_command(
     )
 
 
+def _enqueuer(settings: Any) -> Any:
+    """What the daemon calls instead of running a job, on a PostgreSQL store: the 02:00 night
+    goes on the queue a school at a time; the other jobs go on it whole."""
+    from registerwatch.jobs.queue import enqueue_job, enqueue_night
+
+    def enqueue(store: Any, name: str, day: Any) -> None:
+        if name == "nightly":
+            enqueue_night(settings, store, day, kind="run")
+        else:
+            enqueue_job(settings.store.url, name, day)
+
+    return enqueue
+
+
 # -- nightly -------------------------------------------------------------------------------------
 
 
@@ -217,15 +233,31 @@ def nightly_command(
     output: OutputDirOption = None,
     wait: WaitOption = False,
     fmt: FormatOption = OutputFormat.TABLE,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="put the night on the task queue for `registerwatch worker`s instead of "
+            "doing it here (PostgreSQL stores only)",
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", help="with --queue: wait for the workers to finish the night"),
+    ] = False,
 ) -> None:
-    """Do the whole night once (for cron): sync, scan, report, then on school days the LA
-    returns that are due, the DfE daily return for the day just finished, and submit.
+    """Do the whole night once (for cron): sync, scan, then on school days the LA returns that
+    are due, the report, the DfE daily return for the day just finished, and submit.
 
     Each step runs whatever happened to the one before. Exit 1 if any step, or any school in a
-    step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`.
+    step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`. With --queue
+    the workers do it (one sync and one scan task per school); --follow waits for them.
 
     Example: registerwatch nightly --output /var/lib/registerwatch/output
     """
+    if queue or follow:
+        _queue_night(as_of, config, fmt, follow=follow)
+        return
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
     from registerwatch.jobs.scheduler import StopFlag, handle_signals
@@ -275,6 +307,51 @@ def nightly_command(
         )
         raise typer.Exit(2)
     if result.failed:
+        raise typer.Exit(1)
+
+
+def _queue_night(
+    as_of: str | None, config: Path | None, fmt: OutputFormat, *, follow: bool
+) -> None:
+    from registerwatch.jobs.nightly import today
+    from registerwatch.jobs.queue import enqueue_night, require_postgres, wait_for_night
+    from registerwatch.jobs.scheduler import StopFlag, handle_signals
+    from registerwatch.store import Store
+
+    day = _parse_date(as_of, "--as-of") if as_of else today()
+    settings = _load_settings(config)
+    require_postgres(settings.store.url, "`registerwatch nightly --queue`")
+    _configure(settings)
+    with Store.open(settings.store.url) as store:
+        night = enqueue_night(settings, store, day)
+        if not follow:
+            if fmt is OutputFormat.JSON:
+                _emit_json(night.to_dict())
+            else:
+                waiting = f"; still queued from before: {len(night.already_queued)}"
+                out.print(
+                    f"night {night.run_id} of {day.isoformat()} queued: "
+                    f"{len(night.schools)} schools"
+                    + (waiting if night.already_queued else "")
+                    + "; follow with `registerwatch runs --command nightly`",
+                    highlight=False,
+                )
+            return
+        stop = StopFlag()
+        with handle_signals(stop):
+            record = wait_for_night(store, night.run_id, should_stop=stop)
+    if record is None or record.finished_at is None:
+        err.print(f"stopped waiting; night {night.run_id} goes on in the workers", highlight=False)
+        return
+    if fmt is OutputFormat.JSON:
+        _emit_json({**night.to_dict(), "night": _run_dict(record)})
+    else:
+        out.print(
+            f"night {record.id}: {_style(record.outcome)}; "
+            + _escape(_run_details(record.command, record.counts)),
+            highlight=False,
+        )
+    if record.outcome != "ok":
         raise typer.Exit(1)
 
 
