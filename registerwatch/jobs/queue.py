@@ -148,9 +148,30 @@ def enqueue_night(
     """Record the night (``nightly``, outcome blank until its last task ends) and queue one
     ``sync_school`` per school. ``kind`` "nightly" is ``registerwatch nightly``'s whole night;
     "run" is the daemon's 02:00 job (sync, scan, report)."""
+    from registerwatch.errors import LedgerIntegrityError
+    from registerwatch.jobs.results import error_text
+    from registerwatch.sync.run import refuse_broken_ledger
+
     url = str(settings.store.url)
     now = (clock or (lambda: datetime.now(UTC)))()
     run_id = store.start_run("nightly", at=now)
+    try:
+        # Once for the whole night: each school's sync task then skips the walk of the chain.
+        refuse_broken_ledger(store, None)
+    except LedgerIntegrityError as exc:
+        store.finish_run(
+            run_id,
+            "failed",
+            {
+                "trigger": "queue" if kind == "nightly" else "run",
+                "as_of": as_of.isoformat(),
+                "steps": {},
+                "skipped": ["sync", "scan"],
+                "errors": [error_text(exc)],
+            },
+            at=now,
+        )
+        raise
     queued: list[str] = []
     waiting: list[str] = []
     with opened_queue(url):
