@@ -85,3 +85,29 @@ def test_the_daemon_with_a_queue_queues_jobs_instead_of_running_them(
         ("returns", date(2025, 12, 1)),
         ("dfe-daily", date(2025, 12, 2)),
     ]
+
+
+def test_a_night_is_not_queued_on_a_broken_ledger(config: Path, tmp_path: Path) -> None:
+    from registerwatch.errors import LedgerIntegrityError
+    from registerwatch.jobs.queue import enqueue_night
+    from registerwatch.schema import Session
+    from registerwatch.store import LedgerEntry, LedgerKind
+
+    settings = load_config(config)
+    seen = datetime(2025, 12, 1, 18, 0, tzinfo=UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'rw.sqlite'}") as store:
+        store.append_ledger(
+            LedgerEntry("ash", f"ash:{n}", date(2025, 12, 1), Session.AM, kind, "N", "I", seen)
+            for n, kind in ((1, LedgerKind.OBSERVED_NEW), (2, LedgerKind.OBSERVED_CHANGE))
+        )
+        with store.engine.begin() as conn:  # tamper with the chain, outside the Store API
+            conn.exec_driver_sql("DROP TRIGGER ledger_no_update")
+            conn.exec_driver_sql("UPDATE ledger SET new_code = 'O' WHERE seq = 2")
+        with pytest.raises(LedgerIntegrityError, match="ledger broken at entry 2"):
+            enqueue_night(settings, store, date(2025, 12, 1))
+        (night,) = store.runs(command="nightly")
+    # Refused before anything was queued (the queue is not even reached on this store); the
+    # night is in the history, failed, saying why.
+    assert night.outcome == "failed"
+    assert night.counts["skipped"] == ["sync", "scan"]
+    assert "ledger broken at entry 2" in night.counts["errors"][0]
