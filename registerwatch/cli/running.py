@@ -5,7 +5,9 @@ Exit status: `run` 0 when stopped by SIGTERM/SIGINT; `nightly` 0 when every step
 every school, 1 when any step or school failed (the rest of the night still ran); both 1 when the
 store is locked by another run (RunLockedError, naming the holder) and 2 for a configuration
 error. A stop during `nightly` finishes the current step, records the night as interrupted and
-exits 0 unless something had already failed.
+exits 0 unless something had already failed. `nightly --queue` (PostgreSQL stores) queues the
+night for `registerwatch worker`s and exits 0 (with `--follow`: once they finished it, 1 if any
+step failed); on a SQLite store it exits 2.
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ def run_command(
 
     Example: registerwatch run --config /etc/registerwatch/registerwatch.toml
     """
+    from registerwatch.cli.workers import enqueuer
     from registerwatch.jobs.lock import store_lock
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.queue import is_postgres
@@ -185,7 +188,7 @@ def run_command(
                 output_dir=folder,
                 stop=stop,
                 work_lock=lambda command: store_lock(url, command),
-                enqueue=_enqueuer(settings) if is_postgres(url) else None,
+                enqueue=enqueuer(settings) if is_postgres(url) else None,
             )
             times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
             upcoming = next(iter(scheduler.next_runs().items()), None)
@@ -202,20 +205,6 @@ def run_command(
         f"{len(summary.jobs)} jobs run, {failed} with failures; see `registerwatch runs`",
         highlight=False,
     )
-
-
-def _enqueuer(settings: Any) -> Any:
-    """What the daemon calls instead of running a job, on a PostgreSQL store: the 02:00 night
-    goes on the queue a school at a time; the other jobs go on it whole."""
-    from registerwatch.jobs.queue import enqueue_job, enqueue_night
-
-    def enqueue(store: Any, name: str, day: Any) -> None:
-        if name == "nightly":
-            enqueue_night(settings, store, day, kind="run")
-        else:
-            enqueue_job(settings.store.url, name, day)
-
-    return enqueue
 
 
 # -- nightly -------------------------------------------------------------------------------------
@@ -256,7 +245,9 @@ def nightly_command(
     Example: registerwatch nightly --output /var/lib/registerwatch/output
     """
     if queue or follow:
-        _queue_night(as_of, config, fmt, follow=follow)
+        from registerwatch.cli.workers import queue_night
+
+        queue_night(as_of, config, fmt, follow=follow)
         return
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
@@ -307,51 +298,6 @@ def nightly_command(
         )
         raise typer.Exit(2)
     if result.failed:
-        raise typer.Exit(1)
-
-
-def _queue_night(
-    as_of: str | None, config: Path | None, fmt: OutputFormat, *, follow: bool
-) -> None:
-    from registerwatch.jobs.nightly import today
-    from registerwatch.jobs.queue import enqueue_night, require_postgres, wait_for_night
-    from registerwatch.jobs.scheduler import StopFlag, handle_signals
-    from registerwatch.store import Store
-
-    day = _parse_date(as_of, "--as-of") if as_of else today()
-    settings = _load_settings(config)
-    require_postgres(settings.store.url, "`registerwatch nightly --queue`")
-    _configure(settings)
-    with Store.open(settings.store.url) as store:
-        night = enqueue_night(settings, store, day)
-        if not follow:
-            if fmt is OutputFormat.JSON:
-                _emit_json(night.to_dict())
-            else:
-                waiting = f"; still queued from before: {len(night.already_queued)}"
-                out.print(
-                    f"night {night.run_id} of {day.isoformat()} queued: "
-                    f"{len(night.schools)} schools"
-                    + (waiting if night.already_queued else "")
-                    + "; follow with `registerwatch runs --command nightly`",
-                    highlight=False,
-                )
-            return
-        stop = StopFlag()
-        with handle_signals(stop):
-            record = wait_for_night(store, night.run_id, should_stop=stop)
-    if record is None or record.finished_at is None:
-        err.print(f"stopped waiting; night {night.run_id} goes on in the workers", highlight=False)
-        return
-    if fmt is OutputFormat.JSON:
-        _emit_json({**night.to_dict(), "night": _run_dict(record)})
-    else:
-        out.print(
-            f"night {record.id}: {_style(record.outcome)}; "
-            + _escape(_run_details(record.command, record.counts)),
-            highlight=False,
-        )
-    if record.outcome != "ok":
         raise typer.Exit(1)
 
 

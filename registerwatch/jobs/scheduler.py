@@ -22,6 +22,10 @@ Each job takes the store's work lock (``registerwatch.jobs.lock``), waiting for 
 by hand to finish, and each job and step is recorded in the ``runs`` table, as is the daemon's
 own life (command ``run``).
 
+On a PostgreSQL store the CLI gives the daemon an ``enqueue`` callable: each job is then put
+on the task queue at its time (``registerwatch.jobs.queue``: the 02:00 night a school at a time,
+the others whole) for the ``registerwatch worker``s, and the daemon runs nothing itself.
+
 Shutdown: SIGTERM or SIGINT asks the daemon to stop (:class:`StopFlag`). Between jobs it stops at
 once. During a job, the step running finishes and is recorded, the job's remaining steps are
 skipped (the job is recorded ``interrupted``, naming them), then the daemon exits. A second

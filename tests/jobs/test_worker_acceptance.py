@@ -202,8 +202,15 @@ def _assert_each_school_once(trust: Trust, night: int) -> None:
 def test_two_workers_sync_and_scan_every_school_exactly_once(trust: Trust) -> None:
     trust.start_worker("first")
     trust.start_worker("second")
-    night = trust.queue_night(FIRST)
-    record = trust.wait_for_night(night)
+    # `nightly --queue --follow` queues the night and waits for the workers to finish it.
+    followed = trust.cli("nightly", "--queue", "--follow", "--as-of", FIRST, "--format", "json")
+    assert followed.returncode in (0, 1), followed.stderr[-3000:] + trust.worker_logs()
+    summary = json.loads(followed.stdout)
+    night = int(summary["run_id"])
+    assert sorted(summary["queued"]) == sorted(s for s, _ in SCHOOLS)
+    record = trust.wait_for_night(night)  # already finished: --follow returned
+    assert summary["night"]["outcome"] == record.outcome
+    assert followed.returncode == (0 if record.outcome == "ok" else 1)
 
     _assert_each_school_once(trust, night)
     steps = record.counts["steps"]
