@@ -450,7 +450,10 @@ def _run_details(command: str, counts: dict[str, Any]) -> str:
     if counts.get("lock_error"):
         parts.append(str(counts["lock_error"]))
     step = command.split(":", 1)[1] if ":" in command else command
-    if not parts:
+    if counts.get("school"):  # a queued night's step, done for one school by one worker
+        by = f" by {counts['worker']}" if counts.get("worker") else ""
+        parts.append(f"school {counts['school']}{by}")
+    if not parts or counts.get("school"):
         text = _counts_text(step, counts)
         if text:
             parts.append(text)

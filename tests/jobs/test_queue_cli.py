@@ -111,3 +111,17 @@ def test_a_night_is_not_queued_on_a_broken_ledger(config: Path, tmp_path: Path) 
     assert night.outcome == "failed"
     assert night.counts["skipped"] == ["sync", "scan"]
     assert "ledger broken at entry 2" in night.counts["errors"][0]
+
+
+def test_runs_names_the_school_and_worker_of_a_queued_step(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    with Store.open(f"sqlite:///{config.parent / 'rw.sqlite'}") as store:
+        night = store.start_run("nightly")
+        step = store.start_run("nightly:scan")
+        counts = {"job_run": night, "school": "ash", "worker": "rw2-1", "new": 3, "errors": []}
+        store.finish_run(step, "ok", {**counts, "schools_scanned": 1})
+    code, out, err = run(capsys, "runs", "--config", str(config), "--command", "nightly:scan")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "school ash by rw2-1" in text and "new 3" in text
