@@ -1,7 +1,7 @@
 """The night's work as plain steps, shared by ``registerwatch nightly`` and ``registerwatch run``.
 
 A **step** is a function ``(ctx: NightContext) -> StepResult``: it does one thing (sync, scan,
-report, the LA returns, the DfE daily return, submit) for every school, and says how it went.
+the LA returns, report, the DfE daily return, submit) for every school, and says how it went.
 A **job** is a named list of steps; :func:`run_job` runs one, recording the job and each step in
 the store's ``runs`` table, isolating failures, and stopping at a safe point when asked.
 
