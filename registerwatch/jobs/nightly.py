@@ -60,6 +60,7 @@ from registerwatch.jobs.context import (
     default_output_dir,
 )
 from registerwatch.jobs.results import (
+    ERROR_TEXT_LIMIT,
     OUTCOMES,
     JobResult,
     Outcome,
@@ -297,6 +298,7 @@ def today(clock: Callable[[], datetime] | None = None) -> date:
 __all__ = [
     "DEFAULT_OUTPUT_FOLDER",
     "DFE_DAILY",
+    "ERROR_TEXT_LIMIT",
     "LA_RETURNS",
     "ONE_SHOT",
     "OUTCOMES",
