@@ -171,6 +171,11 @@ def db_upgrade(config: ConfigOption = None, store: StoreOption = None) -> None:
     url = _store_url(config, store)
     revision = upgrade(url)
     err.print(f"store at revision {revision}")
+    from registerwatch.jobs.queue import apply_queue_schema, is_postgres
+
+    if is_postgres(url):  # the workers' task queue lives in the PostgreSQL store
+        created = apply_queue_schema(url)
+        err.print("task queue tables created" if created else "task queue tables present")
 
 
 @db_app.command("current")

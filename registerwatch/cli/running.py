@@ -5,7 +5,9 @@ Exit status: `run` 0 when stopped by SIGTERM/SIGINT; `nightly` 0 when every step
 every school, 1 when any step or school failed (the rest of the night still ran); both 1 when the
 store is locked by another run (RunLockedError, naming the holder) and 2 for a configuration
 error. A stop during `nightly` finishes the current step, records the night as interrupted and
-exits 0 unless something had already failed.
+exits 0 unless something had already failed. `nightly --queue` (PostgreSQL stores) queues the
+night for `registerwatch worker`s and exits 0 (with `--follow`: once they finished it, 1 if any
+step failed); on a SQLite store it exits 2.
 """
 
 from __future__ import annotations
@@ -167,8 +169,10 @@ def run_command(
 
     Example: registerwatch run --config /etc/registerwatch/registerwatch.toml
     """
+    from registerwatch.cli.workers import enqueuer
     from registerwatch.jobs.lock import store_lock
     from registerwatch.jobs.locked_store import locked_store
+    from registerwatch.jobs.queue import is_postgres
     from registerwatch.jobs.scheduler import Scheduler, StopFlag, handle_signals
 
     settings = _load_settings(config)
@@ -189,6 +193,7 @@ def run_command(
                 output_dir=folder,
                 stop=stop,
                 work_lock=lambda command: store_lock(url, command),
+                enqueue=enqueuer(settings) if is_postgres(url) else None,
             )
             times = ", ".join(f"{name} {at:%H:%M}" for name, at in scheduler.times.items())
             upcoming = next(iter(scheduler.next_runs().items()), None)
@@ -222,15 +227,33 @@ def nightly_command(
     output: OutputDirOption = None,
     wait: WaitOption = False,
     fmt: FormatOption = OutputFormat.TABLE,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="put the night on the task queue for `registerwatch worker`s instead of "
+            "doing it here (PostgreSQL stores only)",
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", help="with --queue: wait for the workers to finish the night"),
+    ] = False,
 ) -> None:
-    """Do the whole night once (for cron): sync, scan, report, then on school days the LA
-    returns that are due, the DfE daily return for the day just finished, and submit.
+    """Do the whole night once (for cron): sync, scan, then on school days the LA returns that
+    are due, the report, the DfE daily return for the day just finished, and submit.
 
     Each step runs whatever happened to the one before. Exit 1 if any step, or any school in a
-    step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`.
+    step, failed; 0 otherwise. Every step is recorded: see `registerwatch runs`. With --queue
+    the workers do it (one sync and one scan task per school); --follow waits for them.
 
     Example: registerwatch nightly --output /var/lib/registerwatch/output
     """
+    if queue or follow:
+        from registerwatch.cli.workers import queue_night
+
+        queue_night(as_of, config, fmt, follow=follow)
+        return
     from registerwatch.jobs.locked_store import locked_store
     from registerwatch.jobs.nightly import ONE_SHOT, NightContext, run_job, today
     from registerwatch.jobs.scheduler import StopFlag, handle_signals
@@ -454,7 +477,10 @@ def _run_details(command: str, counts: dict[str, Any]) -> str:
     if counts.get("lock_error"):
         parts.append(str(counts["lock_error"]))
     step = command.split(":", 1)[1] if ":" in command else command
-    if not parts:
+    if counts.get("school"):  # a queued night's step, done for one school by one worker
+        by = f" by {counts['worker']}" if counts.get("worker") else ""
+        parts.append(f"school {counts['school']}{by}")
+    if not parts or counts.get("school"):
         text = _counts_text(step, counts)
         if text:
             parts.append(text)

@@ -183,8 +183,9 @@ def _demo_night(last_school_day: date) -> Job:
         (
             Step("sync", sync_step),
             Step("scan", scan_step),
-            Step("report", report_step),
+            # The report after the LA returns: it shows the returns queued tonight as queued.
             Step("la-returns", la_returns_step),
+            Step("report", report_step),
             Step("dfe-daily", lambda ctx: dfe_daily_step(ctx, day=last_school_day)),
             Step("submit", submit_step),
         ),

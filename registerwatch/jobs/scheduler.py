@@ -22,6 +22,10 @@ Each job takes the store's work lock (``registerwatch.jobs.lock``), waiting for 
 by hand to finish, and each job and step is recorded in the ``runs`` table, as is the daemon's
 own life (command ``run``).
 
+On a PostgreSQL store the CLI gives the daemon an ``enqueue`` callable: each job is then put
+on the task queue at its time (``registerwatch.jobs.queue``: the 02:00 night a school at a time,
+the others whole) for the ``registerwatch worker``s, and the daemon runs nothing itself.
+
 Shutdown: SIGTERM or SIGINT asks the daemon to stop (:class:`StopFlag`). Between jobs it stops at
 once. During a job, the step running finishes and is recorded, the job's remaining steps are
 skipped (the job is recorded ``interrupted``, naming them), then the daemon exits. A second
@@ -280,6 +284,7 @@ class Scheduler:
         adapter_factory: Callable[..., Any] | None = None,
         transport_factory: Callable[..., Any] | None = None,
         lock_timeout: float = JOB_LOCK_TIMEOUT_SECONDS,
+        enqueue: Callable[[Store, str, date], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -292,6 +297,7 @@ class Scheduler:
         self.adapter_factory = adapter_factory
         self.transport_factory = transport_factory
         self.lock_timeout = lock_timeout
+        self.enqueue = enqueue
         self.summary = DaemonSummary(started_at=self.clock().astimezone(UTC))
         self.schedule = schedule.Scheduler()
         self.times = job_times(settings)
@@ -327,6 +333,9 @@ class Scheduler:
         """
         job = self.jobs[name]
         day = as_of or today(self.clock)
+        if self.enqueue is not None:
+            self._enqueue(name, day)
+            return None
         try:
             lock = self.work_lock(name)
             got = lock.acquire(wait=True, timeout=self.lock_timeout, should_stop=self.stop)
@@ -366,6 +375,20 @@ class Scheduler:
             lock.release()
         self.summary.jobs.append(result)
         return result
+
+    def _enqueue(self, name: str, day: date) -> None:
+        """Put the job on the task queue for the workers (PostgreSQL stores); never raises."""
+        assert self.enqueue is not None
+        try:
+            self.enqueue(self.store, name, day)
+            log.info("scheduler.job_queued", job=name, as_of=day.isoformat())
+        except Exception as exc:  # the daemon must outlive a queue that is down for a night
+            log.warning(
+                "scheduler.job_not_queued",
+                job=name,
+                error_type=type(exc).__name__,
+                error=error_text(exc),
+            )
 
     def _lock_failed(self, job: Job, exc: RunLockedError, day: date) -> None:
         # Recorded like any job, so `registerwatch runs` shows the night that did not happen.

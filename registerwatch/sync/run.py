@@ -46,6 +46,7 @@ def sync_all(
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] | None = None,
     accept_broken_ledger: str | None = None,
+    ledger_checked: bool = False,
 ) -> SyncSummary:
     """Sync every configured school (or only ``school_id``) into ``store``.
 
@@ -57,9 +58,11 @@ def sync_all(
 
     Raises LedgerIntegrityError, before fetching anything, when the ledger does not verify
     (appending would bury the break under new entries), unless ``accept_broken_ledger`` gives
-    the reason to go on; that reason is then kept in the run record.
+    the reason to go on; that reason is then kept in the run record. ``ledger_checked`` True
+    skips that walk of the whole chain: the caller verified it already for this night (the
+    queued night verifies once when it is queued, not once per school).
     """
-    accepted = refuse_broken_ledger(store, accept_broken_ledger)
+    accepted = None if ledger_checked else refuse_broken_ledger(store, accept_broken_ledger)
     schools = [settings.school(school_id)] if school_id is not None else list(settings.schools)
     day = as_of or datetime.now(LONDON).date()
     sync = settings.sync

@@ -374,8 +374,8 @@ def test_nightly_end_to_end_against_simulators(simulators: dict[str, Any], tmp_p
         ("nightly", "partial"),
         ("nightly:sync", "partial"),
         ("nightly:scan", "ok"),
-        ("nightly:report", "ok"),
         ("nightly:la-returns", "partial"),
+        ("nightly:report", "ok"),
         ("nightly:dfe-daily", "partial"),
         ("nightly:submit", "ok"),
     ]

@@ -418,8 +418,8 @@ def test_the_job_lists(builders: FakeBuilders) -> None:
     assert nightly.ONE_SHOT.step_names == (
         "sync",
         "scan",
-        "report",
         "la-returns",
+        "report",
         "dfe-daily",
         "submit",
     )
