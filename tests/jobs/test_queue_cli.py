@@ -121,7 +121,9 @@ def test_runs_names_the_school_and_worker_of_a_queued_step(
         step = store.start_run("nightly:scan")
         counts = {"job_run": night, "school": "ash", "worker": "rw2-1", "new": 3, "errors": []}
         store.finish_run(step, "ok", {**counts, "schools_scanned": 1})
-    code, out, err = run(capsys, "runs", "--config", str(config), "--command", "nightly:scan")
+    code, out, err = run(
+        capsys, "runs", "--config", str(config), "--command", "nightly:scan", "--wide"
+    )
     assert code == 0, err
     text = " ".join(out.split())
     assert "school ash by rw2-1" in text and "new 3" in text

@@ -240,7 +240,7 @@ def test_two_workers_sync_and_scan_every_school_exactly_once(trust: Trust) -> No
     # `registerwatch runs` shows the night and its per-school steps.
     listed = trust.cli("runs", "--format", "json", "-n", "100")
     assert listed.returncode == 0, listed.stderr
-    commands = [r["command"] for r in json.loads(listed.stdout)]
+    commands = [r["command"] for r in json.loads(listed.stdout)["runs"]]
     assert commands.count("nightly:sync") >= len(SCHOOLS)
 
 
