@@ -25,6 +25,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
     scanning,
     submitting,
     syncing,
+    web,
 )
 from registerwatch.cli._common import _escape, app, err
 from registerwatch.cli._help import build_command
