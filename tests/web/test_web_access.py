@@ -142,7 +142,7 @@ def test_each_role_gets_the_expected_status_on_every_route(
     viewer = live.store.user(EMAILS[VIEWER])
     assert viewer is not None
     outcomes = {}
-    for method, template, form, expected in OAK_ROUTES:
+    for method, template, form, _expected in OAK_ROUTES:
         path = _path(template, oak, viewer.id)
         for who in WHO:
             client = clients[who]
