@@ -239,6 +239,10 @@ def scan_step(ctx: NightContext) -> StepResult:
     from registerwatch.scan import run_scan
 
     result = run_scan(ctx.store, ctx.settings, as_of=ctx.as_of, clock=ctx.clock)
+    # The web app's morning email (issue 13): only to users who asked; never fails this step.
+    from registerwatch.web.morning import after_scan
+
+    after_scan(ctx.store, ctx.settings, today=ctx.as_of, clock=ctx.clock, environ=ctx.environ)
     errors: list[str] = []
     bad = 0
     for school in result.schools:
