@@ -72,7 +72,7 @@ def serve_command(
     import uvicorn
 
     from registerwatch.store import Store
-    from registerwatch.web import create_app
+    from registerwatch.web.app import create_app
 
     settings = _load_settings(config)
     opened = Store(store or settings.store.url)

@@ -33,8 +33,8 @@ from registerwatch.simulator.server import SimulatorServer
 from registerwatch.simulator.vendors import build_app, credentials_environ, school_config
 from registerwatch.store import Store
 from registerwatch.sync import sync_all
-from registerwatch.web import create_app
 from registerwatch.web.accounts import create_user
+from registerwatch.web.app import create_app
 
 AS_OF = date(2025, 12, 1)
 SYNCED_AT = datetime(2025, 12, 1, 19, 0, tzinfo=UTC)

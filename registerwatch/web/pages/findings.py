@@ -21,14 +21,9 @@ from starlette.routing import Route
 
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError
-from registerwatch.scan.findings import (
-    RECORDABLE_KINDS,
-    acknowledge,
-    list_findings,
-    record_notification,
-)
-from registerwatch.scan.results import ScanFinding
-from registerwatch.scan.returns_state import NOTIFICATION_KIND_OF_RULE
+from registerwatch.scan.findings import RECORDABLE_KINDS, acknowledge, record_notification
+from registerwatch.scan.results import ScanFinding, pupil_ref, pupil_refs
+from registerwatch.scan.returns_state import NOTIFICATION_KIND_OF_RULE, return_states
 from registerwatch.schema import Pupil
 from registerwatch.store import AuditEntry, Store, UserRecord
 from registerwatch.validators import Rule
@@ -78,12 +73,38 @@ def _latest_scan_start(store: Store) -> datetime | None:
     return scans[0].started_at if scans else None
 
 
-def finding_rows(store: Store, school_id: str, today: date) -> list[FindingRow]:
+def scan_findings(
+    store: Store, school_id: str, pupils: list[Pupil], fingerprint: str | None = None
+) -> list[ScanFinding]:
+    """A school's stored findings (or the one with ``fingerprint``) as ``findings list`` shows
+    them (``scan.findings.list_findings``), reading the school's pupils once per page."""
+    stored = list(store.load_findings(school_id).values())
+    if fingerprint is not None:
+        stored = [s for s in stored if s.finding.fingerprint == fingerprint]
+    refs = pupil_refs(pupils)
+    states = return_states((s.finding for s in stored), store.outbox_items(school_id=school_id))
+    return [
+        ScanFinding(
+            s.finding,
+            "resolved" if s.status == "resolved" else "open",
+            s.acknowledged_at,
+            s.ack_note,
+            pupil_ref(s.finding, refs),
+            resolution=s.resolution,
+            return_state=states.get(s.finding.fingerprint or ""),
+        )
+        for s in stored
+    ]
+
+
+def finding_rows(
+    store: Store, school_id: str, today: date, pupil_list: list[Pupil]
+) -> list[FindingRow]:
     latest = _latest_scan_start(store)
-    pupils = {p.id: p for p in store.pupils(school_id)}
+    pupils = {p.id: p for p in pupil_list}
     rules = rules_by_code()
     rows = []
-    for item in list_findings(store, school_id=school_id, status="all"):
+    for item in scan_findings(store, school_id, pupil_list):
         f = item.finding
         rows.append(
             FindingRow(
@@ -129,13 +150,13 @@ def school_findings(request: Request) -> Response:
     school = web.store.school(school_id)
     if school is None:
         raise not_found()
-    rows = finding_rows(web.store, school_id, web.today())
+    pupils = web.store.pupils(school_id)
+    rows = finding_rows(web.store, school_id, web.today(), pupils)
     q = request.query_params
     filters = {key: q.get(key, "") for key in ("rule", "severity", "status", "year", "group")}
     if "status" not in q:
         filters["status"] = "open"
     shown = [r for r in rows if _wanted(r, filters)]
-    pupils = web.store.pupils(school_id)
     choices = {
         "rule": sorted({r.item.finding.rule for r in rows}),
         "severity": list(SEVERITIES),
@@ -157,12 +178,14 @@ def school_findings(request: Request) -> Response:
     )
 
 
-def _visible_finding(store: Store, user: UserRecord, fingerprint: str) -> ScanFinding:
+def _visible_finding(
+    store: Store, user: UserRecord, fingerprint: str
+) -> tuple[ScanFinding, list[Pupil]]:
     school_id = visible_school(user, store.finding_school(fingerprint))
-    for item in list_findings(store, school_id=school_id, status="all"):
-        if item.fingerprint == fingerprint:
-            return item
-    raise not_found()  # pragma: no cover - resolved between the two reads
+    pupils = store.pupils(school_id)
+    for item in scan_findings(store, school_id, pupils, fingerprint):
+        return item, pupils
+    raise not_found()  # pragma: no cover - deleted between the two reads
 
 
 @dataclass(frozen=True)
@@ -173,16 +196,26 @@ class HistoryLine:
     detail: str | None
 
 
-def history(store: Store, fingerprint: str) -> list[HistoryLine]:
+def history(store: Store, item: ScanFinding) -> list[HistoryLine]:
     """The finding's status changes (the scan's and acknowledgements) merged with the audit
-    entries about it (who acknowledged, who recorded a return)."""
+    entries about it (who acknowledged, who recorded a return) and about the outbox item of
+    its return (who downloaded or retried it), and the return's own queued / sent times."""
+    fingerprint = item.fingerprint
     lines = [
         HistoryLine(e.at, f"{e.event} ({e.cause})", None, e.detail)
         for e in store.finding_history(fingerprint)
     ]
+    subjects = [fingerprint]
+    state = item.return_state
+    if state is not None:
+        subjects.append(f"outbox:{state.item_id}")
+        lines.append(HistoryLine(state.queued_at, f"return queued ({state.kind})", None, None))
+        if state.sent_at is not None:
+            lines.append(HistoryLine(state.sent_at, f"return {state.state}", None, state.receipt))
     lines += [
         HistoryLine(a.at, a.action.replace("_", " "), a.actor, a.detail)
-        for a in store.audit_entries(subject=fingerprint)
+        for subject in subjects
+        for a in store.audit_entries(subject=subject)
     ]
     lines.sort(key=lambda line: (line.at, line.who is not None))
     return lines
@@ -192,12 +225,12 @@ def finding_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item = _visible_finding(web.store, user, fingerprint)
+    item, pupils = _visible_finding(web.store, user, fingerprint)
     f = item.finding
     pupil = None
     marks: list[Any] = []
     if f.pupil_id is not None:
-        pupil = next((p for p in web.store.pupils(f.school_id) if p.id == f.pupil_id), None)
+        pupil = next((p for p in pupils if p.id == f.pupil_id), None)
         if f.first_session is not None:
             last = f.last_session or f.first_session
             marks = web.store.marks(
@@ -213,7 +246,7 @@ def finding_page(request: Request) -> Response:
             "rule": rules_by_code().get(f.rule),
             "pupil": pupil,
             "marks": marks,
-            "history": history(web.store, fingerprint),
+            "history": history(web.store, item),
             "kinds": [k.value for k in RECORDABLE_KINDS],
             "suggested_kind": kind.value if kind else "",
             "now_local": web.clock().astimezone(LONDON).strftime("%Y-%m-%dT%H:%M"),
@@ -230,7 +263,7 @@ async def acknowledge_finding(request: Request) -> Response:
     check_csrf(request, form)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
+    item, _pupils = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
     note = str(form.get("note") or "").strip()
     if not note or len(note) > MAX_NOTE:
         raise HTTPException(400, f"An acknowledgement needs a note of 1 to {MAX_NOTE} characters.")
@@ -269,7 +302,7 @@ async def record_return(request: Request) -> Response:
     check_csrf(request, form)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
+    item, _pupils = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
     if item.pupil is None:
         raise HTTPException(
             400, "This finding is not about one pupil: there is no return to record."
