@@ -41,8 +41,8 @@ AS_OF = date(2025, 12, 1)
 PASSWORD = "bench passphrase for every user"
 SECRET = b"bench-web-session-key-0123456789abcdef"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-FINDING = re.compile(r'href="/findings/([0-9a-f]{16,})"')
-PUPIL = re.compile(r'href="/pupils/([^"]+)"')
+FINDING = re.compile(r"/findings/([0-9a-f]{16,})\"")
+PUPIL = re.compile(r"/pupils/([^\"]+)\"")
 
 
 def build_store(path: Path, schools: int, pupils: int, users: int) -> None:

@@ -330,6 +330,25 @@ class UsersStore(StoreBase):
         with self._read(conn) as c:
             return {str(code): int(n) for code, n in c.execute(query)}
 
+    def open_finding_counts(
+        self, school_id: str, today: date, *, conn: sa.Connection | None = None
+    ) -> dict[str, int]:
+        """Open findings of a school by severity ("error", "warning", "info"), and "overdue"
+        (due before ``today``), in one query."""
+        fd = t.findings
+        overdue = sa.case((fd.c.due < today, 1), else_=0)
+        query = (
+            sa.select(fd.c.severity, sa.func.count(), sa.func.sum(overdue))
+            .where(fd.c.school_id == school_id, fd.c.status == "open")
+            .group_by(fd.c.severity)
+        )
+        counts = {"overdue": 0}
+        with self._read(conn) as c:
+            for severity, n, late in c.execute(query):
+                counts[str(severity)] = int(n)
+                counts["overdue"] += int(late or 0)
+        return counts
+
     def outbox_state_counts(
         self, school_id: str, *, conn: sa.Connection | None = None
     ) -> dict[str, int]:

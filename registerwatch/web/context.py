@@ -111,10 +111,6 @@ def visible_school(user: UserRecord, school_id: str | None) -> str:
     return school_id
 
 
-def visible_schools(request: Request, user: UserRecord) -> list[Any]:
-    return [s for s in state(request).store.schools() if user.may_see(s.id)]
-
-
 def render(
     request: Request,
     template: str,

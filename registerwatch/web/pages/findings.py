@@ -132,7 +132,7 @@ def _wanted(row: FindingRow, filters: dict[str, str]) -> bool:
         # "open" in the filter: everything not yet resolved that nobody acknowledged
         if row.status not in ("open", "new"):
             return False
-    elif filters["status"] and row.status != filters["status"]:
+    elif filters["status"] not in ("", "all") and row.status != filters["status"]:
         return False
     if filters["rule"] and f.rule != filters["rule"]:
         return False

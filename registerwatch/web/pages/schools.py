@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -12,8 +11,8 @@ from starlette.routing import Route
 
 from registerwatch.codes import UnknownCodeError, session_statistics
 from registerwatch.schema import School
-from registerwatch.store import Store
-from registerwatch.web.context import render, signed_in, state, visible_schools
+from registerwatch.store import Connection, Store
+from registerwatch.web.context import render, signed_in, state
 
 # A school whose last good sync is older than this stands out: the night's sync failed.
 STALE_AFTER = timedelta(hours=36)
@@ -35,6 +34,12 @@ class SchoolRow:
     stale: bool
 
 
+# Attendance this term, by (store, school, day, last sync attempt): marks change only when a
+# sync writes them, and every sync attempt moves last_attempt_at, so an entry is never stale.
+_ATTENDANCE_CACHE: dict[tuple[str, str, date, datetime | None], float | None] = {}
+_ATTENDANCE_CACHE_LIMIT = 1000
+
+
 def term_attendance(store: Store, school_id: str, today: date) -> float | None:
     calendar = store.calendar(school_id)
     if calendar is None:
@@ -51,25 +56,38 @@ def term_attendance(store: Store, school_id: str, today: date) -> float | None:
     return stats.attendance_rate if stats.possible else None
 
 
-def school_row(store: Store, school: School, today: date, now: datetime) -> SchoolRow:
-    status = store.sync_status(school.id)
-    open_findings = store.load_findings(school.id, status="open").values()
-    severities = Counter(str(s.finding.severity) for s in open_findings)
-    overdue = sum(1 for s in open_findings if s.finding.due is not None and s.finding.due < today)
-    outbox = store.outbox_state_counts(school.id)
+def cached_term_attendance(
+    store: Store, school_id: str, today: date, synced: datetime | None
+) -> float | None:
+    key = (store.display_url, school_id, today, synced)
+    if key not in _ATTENDANCE_CACHE:
+        if len(_ATTENDANCE_CACHE) >= _ATTENDANCE_CACHE_LIMIT:
+            _ATTENDANCE_CACHE.clear()
+        _ATTENDANCE_CACHE[key] = term_attendance(store, school_id, today)
+    return _ATTENDANCE_CACHE[key]
+
+
+def school_row(
+    store: Store, school: School, today: date, now: datetime, conn: Connection | None = None
+) -> SchoolRow:
+    status = store.sync_status(school.id, conn=conn)
+    findings = store.open_finding_counts(school.id, today, conn=conn)
+    outbox = store.outbox_state_counts(school.id, conn=conn)
     last_ok = status.last_success_at if status else None
     return SchoolRow(
         school=school,
         registers_complete_to=status.registers_complete_to if status else None,
-        errors=severities["error"],
-        warnings=severities["warning"],
-        overdue=overdue,
+        errors=findings.get("error", 0),
+        warnings=findings.get("warning", 0),
+        overdue=findings["overdue"],
         queued=outbox.get("queued", 0),
         sent=outbox.get("sent", 0) + outbox.get("acknowledged", 0),
         failed=outbox.get("failed", 0),
         last_sync_at=status.last_attempt_at if status else None,
         last_sync_outcome=status.last_outcome if status else None,
-        attendance_rate=term_attendance(store, school.id, today),
+        attendance_rate=cached_term_attendance(
+            store, school.id, today, status.last_attempt_at if status else None
+        ),
         stale=last_ok is None or now - last_ok > STALE_AFTER,
     )
 
@@ -78,7 +96,10 @@ def schools_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     today, now = web.today(), web.clock()
-    rows = [school_row(web.store, s, today, now) for s in visible_schools(request, user)]
+    # One read transaction for every school: one connection, one consistent picture.
+    with web.store.snapshot() as conn:
+        schools = [s for s in web.store.schools(conn=conn) if user.may_see(s.id)]
+        rows = [school_row(web.store, s, today, now, conn) for s in schools]
     scans = web.store.runs(command="scan", limit=1)
     return render(
         request,
