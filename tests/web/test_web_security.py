@@ -187,7 +187,8 @@ def test_no_pupil_data_in_logs_or_query_strings(live: LiveServer) -> None:
         findings = client.get(f"/schools/{OAK}/findings?status=")
     assert page.status_code == findings.status_code == 200
     requests = [e for e in logs if e["event"] == "web.request"]
-    assert {e["route"] for e in requests} == {"/pupils/{pupil_id}", "/schools/{school_id}/findings"}
+    # (the sign-in's own event may land here too: the server logs after it has answered)
+    assert {"/pupils/{pupil_id}", "/schools/{school_id}/findings"} <= {e["route"] for e in requests}
     logged = repr(logs)
     for value in (pupil.id, pupil.mis_id, pupil.upn, pupil.legal_surname):
         if value:
