@@ -216,6 +216,15 @@ def browse(
             time.sleep(think * rng.uniform(0.5, 1.5))
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time a process has used (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -281,12 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         for n, (client, (_email, schools)) in enumerate(zip(clients, accounts, strict=True))
     ]
+    cpu_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds(server.pid)
     server.terminate()
     server.join(10)
 
@@ -300,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(accounts)} users, {args.schools} schools, think {args.think} s, {elapsed:.0f} s: "
         f"{len(every)} pages, {len(every) / elapsed:.1f} pages/s, {len(results.errors)} errors"
     )
+    if cpu_before is not None and cpu_after is not None and every:
+        # The server's own CPU per page: what the machine's load does not change.
+        used = cpu_after - cpu_before
+        print(
+            f"server CPU: {used:.1f} s over the run, {used / len(every) * 1000:.1f} ms per page; "
+            f"load average now {os.getloadavg()[0]:.1f}"
+        )
     print(f"{'page':10} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind, values in sorted(results.times.items()) + [("ALL", every)]:
         print(

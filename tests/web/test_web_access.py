@@ -5,6 +5,7 @@ the page an id that does not exist answers, so nothing leaks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -210,3 +211,34 @@ def test_actions_are_audited_with_who_did_them(
     assert ("artefact_downloaded", f"outbox:{oak.item_id}") in actions
     page = clients[VIEWER].get(f"/findings/{oak.fingerprint}").text
     assert "acknowledged" in page and EMAILS[MANAGER] in page and "audit me" in page
+
+
+def test_findings_filters_narrow_the_list(live: LiveServer, clients: dict[str, WebClient]) -> None:
+    client = clients[VIEWER]
+    rows = re.compile(r'<tr class="sev-(\w+)">')
+    every = rows.findall(client.get(f"/schools/{OAK}/findings?status=all").text)
+    stored = live.store.load_findings(OAK)
+    assert len(every) == len(stored)
+    errors = rows.findall(client.get(f"/schools/{OAK}/findings?status=all&severity=error").text)
+    assert errors == ["error"] * sum(
+        1 for s in stored.values() if str(s.finding.severity) == "error"
+    )
+    resolved = client.get(f"/schools/{OAK}/findings?status=resolved").text
+    assert (
+        len(rows.findall(resolved))
+        == resolved.count("chip st-resolved")
+        == sum(1 for s in stored.values() if s.status == "resolved" and s.resolution != "late")
+    )
+    pupils = {p.id: p for p in live.store.pupils(OAK)}
+    group = next(
+        pupils[s.finding.pupil_id].reg_group
+        for s in stored.values()
+        if s.finding.pupil_id in pupils and pupils[s.finding.pupil_id].reg_group
+    )
+    in_group = {
+        fp
+        for fp, s in stored.items()
+        if s.finding.pupil_id in pupils and pupils[s.finding.pupil_id].reg_group == group
+    }
+    page = client.get(f"/schools/{OAK}/findings?status=all&group={group}").text
+    assert set(re.findall(r"/findings/([0-9a-f]{64})", page)) == in_group
