@@ -135,3 +135,20 @@ def test_no_transport_or_nobody_asking_sends_nothing(template: Path, tmp_path: P
         # nothing listens on port 9: the failure is counted, never raised
         report = after_scan(store, settings, today=AS_OF, clock=lambda: NOW)
     assert (report.sent, report.failed) == (0, 1)
+
+
+def test_the_nights_scan_step_sends_the_morning_email(
+    template: Path, tmp_path: Path, mailbox: tuple[Mailbox, int]
+) -> None:
+    """The hook in jobs.nightly.scan_step: after the scan, the email goes out."""
+    from registerwatch.jobs.nightly import NightContext, scan_step
+
+    box, port = mailbox
+    url = copy_store(template, tmp_path / "store.db")
+    with Store(url) as store:
+        set_morning_email(store, "manager@oak.example", True, actor="test")
+        ctx = NightContext(_settings(url, port), store, AS_OF, tmp_path / "out", clock=lambda: NOW)
+        result = scan_step(ctx)
+    assert result.name == "scan"
+    assert [rcpts for rcpts, _ in box.messages] == [["manager@oak.example"]]
+    assert f"({OAK})" in box.messages[0][1].get_content()
