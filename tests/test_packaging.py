@@ -36,7 +36,7 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
         # systemd checks that ExecStart names an executable: this test's one stands in for it.
         (tmp_path / unit.name).write_text(text.replace(INSTALLED, str(command)), "utf-8")
     units = sorted(str(p) for p in tmp_path.iterdir())
-    assert len(units) == 4
+    assert len(units) == 5  # the daemon, the nightly service and timer, the worker, the web app
     done = subprocess.run(
         ["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=120
     )

@@ -26,6 +26,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
     scanning,
     submitting,
     syncing,
+    web,
     workers,
 )
 from registerwatch.cli._common import _escape, app, err

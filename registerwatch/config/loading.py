@@ -56,6 +56,7 @@ from registerwatch.config.types import (
     raise_problems,
     toml_path,
 )
+from registerwatch.config.web import WebSettings
 from registerwatch.errors import ConfigError, CredentialError
 from registerwatch.schema.models import Vendor
 from registerwatch.validators.settings import RuleSettings
@@ -69,6 +70,7 @@ class Settings(Section):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     transports: TransportsSettings = Field(default_factory=TransportsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     # rule settings for every school, then per LA (by LA code), then [schools.rules]
     rules: RuleOverrides = Field(default_factory=RuleOverrides)
     las: dict[LaCode, RuleOverrides] = Field(default_factory=dict)

@@ -60,6 +60,7 @@ from registerwatch.jobs.nightly import (
     run_job,
     run_step,
 )
+from registerwatch.jobs.steps.scan import send_morning_email
 from registerwatch.logging import get_logger
 from registerwatch.store import PgAdvisoryLock
 
@@ -249,6 +250,7 @@ def finish_night(context: JobContext, night: int, as_of: str, kind: str) -> str:
         if waiting:
             return f"waiting for {len(waiting)} schools"
         synced = night_steps(ctx.store, night, SYNC, len(schools))
+        send_morning_email(ctx)
         by_name = {step.name: step for step in ONE_SHOT.steps}
         results = [
             run_step(

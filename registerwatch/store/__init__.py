@@ -39,6 +39,7 @@ from registerwatch.store.records import (
 from registerwatch.store.registers import amendment_key, dedupe_amendments
 from registerwatch.store.store import RecordedChanges, Store
 from registerwatch.store.tables import metadata
+from registerwatch.store.users import ROLES, AuditEntry, UserRecord, normalise_email
 
 __all__ = [
     "CAPABILITIES_BOOKMARK",
@@ -46,6 +47,8 @@ __all__ = [
     "KINDS",
     "LEDGERED_FIELDS",
     "OBSERVED_KINDS",
+    "ROLES",
+    "AuditEntry",
     "Connection",
     "DeletedMark",
     "FindingEvent",
@@ -66,10 +69,12 @@ __all__ = [
     "Store",
     "StoredFinding",
     "SyncStatus",
+    "UserRecord",
     "amendment_key",
     "current_revision",
     "dedupe_amendments",
     "head_revision",
     "metadata",
+    "normalise_email",
     "upgrade",
 ]

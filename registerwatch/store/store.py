@@ -11,7 +11,8 @@ and ``Store`` composes them, so callers keep calling ``store.marks(...)``,
   and ``changes`` (which changes sync ledgers);
 - ``findings``; ``outbox`` (and the returns already made); ``runs``;
 - ``bookmarks``: bookmarks, capabilities and quarantine; ``freshness``: registers complete to;
-- ``locks``: the PostgreSQL advisory lock behind the run lock.
+- ``locks``: the PostgreSQL advisory lock behind the run lock;
+- ``users``: the web app's accounts, audit trail and failed sign-ins.
 
 Every method takes an optional ``conn``: pass the connection from :meth:`Store.transaction` to
 make several calls one atomic unit. Without it a writer runs in a transaction of its own and a
@@ -40,6 +41,7 @@ from registerwatch.store.people import PeopleStore
 from registerwatch.store.records import MarkDiff
 from registerwatch.store.registers import RegistersStore, dedupe_amendments
 from registerwatch.store.runs import RunsStore
+from registerwatch.store.users import UsersStore
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Store(
     RunsStore,
     BookmarksStore,
     FreshnessStore,
+    UsersStore,
 ):
     """The registerwatch store (SQLite file or PostgreSQL database), at the current schema.
 

@@ -32,6 +32,11 @@ EXPECTED_TABLES = {
     "runs",
     "sync_status",
     "finding_events",
+    # the web app (issue 13)
+    "users",
+    "user_schools",
+    "audit",
+    "login_failures",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
@@ -52,7 +57,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0004"
+HEAD = "0007"
 
 
 def _tables(url: str) -> set[str]:

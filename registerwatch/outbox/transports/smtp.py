@@ -269,6 +269,13 @@ class SmtpTransport:
             assert delay is not None  # no Retry-After in SMTP
             self.sleep(delay)
 
+    def deliver_message(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        """Send one message that is not a return (the web app's morning email) over the same
+        connection handling, within the deadline; smtplib and OSError failures propagate
+        (the caller decides), and the refused recipients come back."""
+        with netguard.guarded(self._tracker, self.deadline):
+            return self._deliver(msg)
+
     def _deliver(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
         if self.security == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(

@@ -1,0 +1,136 @@
+"""The app factory: ``create_app(store, settings)`` is the Starlette app ``registerwatch serve``
+runs under uvicorn (and the tests drive over loopback)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+from argon2 import PasswordHasher
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from registerwatch.config.web import WebSettings
+from registerwatch.errors import ConfigError
+from registerwatch.store import Store
+from registerwatch.web import filters
+from registerwatch.web.accounts import Authenticator
+from registerwatch.web.context import SignInRequiredError, WebState, current_user, render
+from registerwatch.web.middleware import (
+    RequestLogMiddleware,
+    SecurityHeadersMiddleware,
+    SessionCookieMiddleware,
+)
+from registerwatch.web.pages import auth, findings, pupils, returns, runs, schools, users
+
+log = structlog.get_logger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+
+def session_secret(settings: WebSettings, environ: dict[str, str] | None = None) -> bytes:
+    """The cookie-signing key: from the file or variable the config names, else a random one
+    (sessions then end when the server restarts)."""
+    env = os.environ if environ is None else environ
+    if settings.secret_key_file is not None:
+        try:
+            text = settings.secret_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"web.secret_key_file: cannot read {settings.secret_key_file}: {exc.strerror}"
+            ) from exc
+        if len(text) < 32:
+            raise ConfigError("web.secret_key_file: the key must be at least 32 characters")
+        return text.encode()
+    value = env.get(settings.secret_key_env, "").strip()
+    if value:
+        if len(value) < 32:
+            raise ConfigError(f"${settings.secret_key_env}: the key must be at least 32 characters")
+        return value.encode()
+    log.warning("web.random_session_key", hint=f"set ${settings.secret_key_env} to keep sessions")
+    return secrets.token_bytes(32)
+
+
+def templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("registerwatch.web", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    filters.install(env)
+    return env
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    user = current_user(request) if "uid" in request.session else None
+    return render(
+        request,
+        "error.html.j2",
+        {"status": exc.status_code, "detail": exc.detail},
+        user=user,
+        status=exc.status_code,
+    )
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+def create_app(
+    store: Store,
+    settings: WebSettings | None = None,
+    *,
+    secret: bytes | None = None,
+    hasher: PasswordHasher | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Starlette:
+    web_settings = settings or WebSettings()
+    now = clock or (lambda: datetime.now(UTC))
+    routes = [
+        *auth.routes,
+        *schools.routes,
+        *findings.routes,
+        *pupils.routes,
+        *returns.routes,
+        *runs.routes,
+        *users.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(
+            SessionCookieMiddleware,
+            secret=secret or session_secret(web_settings),
+            idle_seconds=web_settings.idle_minutes * 60,
+            always_secure=web_settings.secure_cookies == "always",
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error, SignInRequiredError: _sign_in_required},
+    )
+    app.state.web = WebState(
+        store=store,
+        settings=web_settings,
+        templates=templates(),
+        authenticator=Authenticator(store, web_settings, hasher=hasher, clock=now),
+        clock=now,
+    )
+    return app
+
+
+__all__ = ["Route", "create_app", "session_secret", "templates"]
