@@ -177,7 +177,7 @@ def users_list(
         for u in users
     ]
     if fmt is OutputFormat.JSON:
-        _emit_json(rows)
+        _emit_json({"users": rows})
         return
     if not rows:
         out.print(

@@ -151,6 +151,11 @@ def test_every_json_output_matches_its_schema(
     check("rules-explain", ["rules", "explain", "MRK001", "--school", SCHOOL, *config])
     check("db-current", ["db", "current", *config])
     check("ledger-verify", ["ledger", "verify", *config])
+    with Store(world.store_url) as store:
+        store.add_user("lead@example.org", "$argon2id$not-a-real-hash", "admin", all_schools=True)
+        store.add_user("dm@example.org", "$argon2id$not-a-real-hash", "viewer", schools=[SCHOOL])
+    users = check("users-list", ["users", "list", *config])
+    assert [u["schools"] for u in users["users"]] in (["all", [SCHOOL]], [[SCHOOL], "all"])
     check("demo", ["demo", "--dir", "{root}/demo", "--pupils", "80"])
 
     assert sorted(validated) == json_commands(), "a JSON command this test does not run"

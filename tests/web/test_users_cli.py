@@ -69,7 +69,7 @@ def test_users_add_list_disable_and_set_password(
     assert "added head@oak.example (viewer)" in out and NEW_PASSWORD not in out
 
     code, out, _ = _run(["users", "list", "--format", "json", *store], capsys, monkeypatch)
-    listed = {u["email"]: u for u in json.loads(out)}
+    listed = {u["email"]: u for u in json.loads(out)["users"]}
     assert listed["head@oak.example"]["schools"] == [OAK]
     assert listed["admin@trust.example"]["schools"] == "all"
     assert "argon2" not in out and NEW_PASSWORD not in out
