@@ -154,6 +154,14 @@ class VendorApp:
         self.serve_amendments = serve_amendments
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Build what the vendor serves from ``self.school`` (ids, fixed resources).
+
+        Runs at the end of ``VendorApp.__init__``, before a subclass's own ``__init__`` goes
+        on, so it may use only the fields set above; each vendor's data class overrides it.
+        """
 
     def route(self, request: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -24,8 +24,7 @@ from registerwatch.simulator.arbor.protocol import (
     stub,
 )
 from registerwatch.simulator.common import register_opens
-from registerwatch.simulator.model import GeneratedSchool
-from registerwatch.simulator.server import FaultInjector, VendorApp
+from registerwatch.simulator.server import VendorApp
 
 MarkKey = tuple[str, date, Session]
 
@@ -58,16 +57,9 @@ class RecordBook:
 class ArborData(VendorApp):
     """The school rendered as Arbor resources (no HTTP: ``ArborApp`` serves them)."""
 
-    def __init__(
-        self,
-        school: GeneratedSchool,
-        faults: FaultInjector | None = None,
-        *,
-        serve_amendments: bool = True,
-    ) -> None:
-        super().__init__(school, faults, serve_amendments=serve_amendments)
-        self._book = RecordBook(school.marks)
-        self._pupils = {p.id: p for p in school.pupils}
+    def prepare(self) -> None:
+        self._book = RecordBook(self.school.marks)
+        self._pupils = {p.id: p for p in self.school.pupils}
         self._static = self._build_static()
 
     # -- ids shared by several resources ----------------------------------------------------

@@ -21,21 +21,13 @@ from registerwatch.simulator.go4schools.protocol import (
     g4s_date,
     g4s_instant,
 )
-from registerwatch.simulator.model import GeneratedSchool
-from registerwatch.simulator.server import FaultInjector, Response, VendorApp
+from registerwatch.simulator.server import Response, VendorApp
 
 
 class Go4SchoolsData(VendorApp):
     """The school rendered as GO 4 Schools records (no HTTP: ``Go4SchoolsApp`` serves them)."""
 
-    def __init__(
-        self,
-        school: GeneratedSchool,
-        faults: FaultInjector | None = None,
-        *,
-        serve_amendments: bool = True,
-    ) -> None:
-        super().__init__(school, faults, serve_amendments=serve_amendments)
+    def prepare(self) -> None:
         self.student_ids: dict[str, int] = {}
         self._assign_student_ids()
 

@@ -76,9 +76,8 @@ class IsamsApp(IsamsData):
         throttle_window: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            school, faults, serve_amendments=serve_amendments, duplicate_rows=duplicate_rows
-        )
+        super().__init__(school, faults, serve_amendments=serve_amendments)
+        self.duplicate_rows = duplicate_rows
         self.client_id = client_id
         self.client_secret = client_secret
         self.api_key = api_key

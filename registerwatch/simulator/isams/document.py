@@ -29,8 +29,7 @@ from registerwatch.simulator.isams.protocol import (
     local_naive,
     term_name,
 )
-from registerwatch.simulator.model import GeneratedSchool
-from registerwatch.simulator.server import FaultInjector, VendorApp
+from registerwatch.simulator.server import VendorApp
 
 
 @dataclass
@@ -53,16 +52,10 @@ class Row:
 class IsamsData(VendorApp):
     """The school rendered as iSAMS records (no HTTP: ``IsamsApp`` serves them)."""
 
-    def __init__(
-        self,
-        school: GeneratedSchool,
-        faults: FaultInjector | None = None,
-        *,
-        serve_amendments: bool = True,
-        duplicate_rows: bool = True,
-    ) -> None:
-        super().__init__(school, faults, serve_amendments=serve_amendments)
-        self.duplicate_rows = duplicate_rows
+    # Repeat some RegistrationStatus rows as iSAMS does (IsamsApp's constructor can turn it off).
+    duplicate_rows = True
+
+    def prepare(self) -> None:
         self.corrupted: list[Corruption] = []
         self._pupil_order: list[str] = []
         self._isams_ids: dict[str, int] = {}
