@@ -259,15 +259,7 @@ def place_breaches(
         p.entries[session(d, AM)] = Entry("N")
 
     # The rules added for issue 9, on pupils of their own (generate_breaches_more).
-    more = place_more_breaches(
-        pupils,
-        [c for c in candidates if c.role is None],
-        grid,
-        inj.expected,
-        inj.notifications,
-        school_id,
-        full_day,
-    )
+    more = place_more_breaches(plan, pupils, [c for c in candidates if c.role is None])
 
     # The rate rules for every breach pupil, computed from what was emitted.
     for p in [*chosen.values(), amd003, *more]:
