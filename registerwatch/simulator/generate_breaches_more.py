@@ -20,6 +20,7 @@ from datetime import timedelta
 from registerwatch.calendar import week_start
 from registerwatch.schema import Notification, NotificationKind, Session
 from registerwatch.school_age import is_compulsory_school_age
+from registerwatch.simulator.generate_breach_plan import BreachPlan
 from registerwatch.simulator.generate_marks import SessionGrid, london
 from registerwatch.simulator.generate_people import Entry, PupilDraft
 from registerwatch.simulator.model import ExpectedFinding
@@ -40,17 +41,14 @@ Expect = Callable[[str, PupilDraft, int | None, int | None, str], None]
 
 
 def place_more_breaches(
-    pupils: list[PupilDraft],
-    spare: list[PupilDraft],
-    grid: SessionGrid,
-    expected: list[ExpectedFinding],
-    notifications: list[Notification],
-    school_id: str,
-    full_day: Callable[[int], int],
+    plan: BreachPlan, pupils: list[PupilDraft], spare: list[PupilDraft]
 ) -> list[PupilDraft]:
     """Inject the new rules' breaches into ``spare`` ordinary pupils (and one pupil not of
     compulsory school age from ``pupils``), append their expected findings and the returns the
     school made, and return the pupils used."""
+    grid, school_id = plan.grid, plan.school_id
+    notifications = plan.inj.notifications
+    expect, session, full_day = plan.expect, plan.session, grid.latest_full_day
     cal = grid.calendar
     last = grid.last
     rng = random.Random(f"more-breaches:{school_id}:{len(pupils)}")
@@ -63,24 +61,6 @@ def place_more_breaches(
     chosen = dict(zip(NEW_ROLES, rng.sample(spare, len(NEW_ROLES)), strict=True))
     for role, pupil in chosen.items():
         pupil.role = role
-
-    def expect(
-        rule: str, pupil: PupilDraft, first: int | None, last_: int | None = None, note: str = ""
-    ) -> None:
-        expected.append(
-            ExpectedFinding(
-                rule,
-                pupil.id,
-                None if first is None else grid.ref(first),
-                None if first is None else grid.ref(first if last_ is None else last_),
-                note,
-            )
-        )
-
-    def session(d: int, s: Session) -> int:
-        i = grid.session(d, s)
-        assert i is not None and i not in grid.y4
-        return i
 
     window = cal.calendar.register_times.close_after_minutes
 

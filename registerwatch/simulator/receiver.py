@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from registerwatch.simulator.server import LoopbackServer
+
 DEFAULT_TOKEN = "simulator-token"
 RETURNS_PATH = re.compile(r"^/la/(?P<code>\d{3})/returns/?$")
 # Large enough for a whole school's census return; anything bigger is not a return.
@@ -114,7 +116,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class ReceiverServer:
+class ReceiverServer(LoopbackServer):
     """Runs the receiver on 127.0.0.1, in the foreground or a background thread."""
 
     def __init__(
@@ -125,31 +127,7 @@ class ReceiverServer:
         token: str | None = DEFAULT_TOKEN,
     ) -> None:
         self.state = ReceiverState(folder, token)
-        self._server = _Server(("127.0.0.1", port), self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sim-receiver", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_Server(("127.0.0.1", port), self.state), "sim-receiver")
 
     def url(self, la_code: str) -> str:
         return f"http://127.0.0.1:{self.port}/la/{la_code}/returns"
-
-    def start(self) -> ReceiverServer:
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever(poll_interval=0.05)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ReceiverServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from registerwatch.schema import Amendment, Mark, Session
@@ -154,6 +154,14 @@ class VendorApp:
         self.serve_amendments = serve_amendments
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Build what the vendor serves from ``self.school`` (ids, fixed resources).
+
+        Runs at the end of ``VendorApp.__init__``, before a subclass's own ``__init__`` goes
+        on, so it may use only the fields set above; each vendor's data class overrides it.
+        """
 
     def route(self, request: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -328,25 +336,21 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class SimulatorServer:
-    """Runs a VendorApp on 127.0.0.1 in a background thread (``with`` or start/stop)."""
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 run in a background thread (``with`` or start/stop); the
+    vendor simulators and the LA receiver share it."""
 
-    def __init__(self, app: VendorApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
-        self._server = _Server((host, port), app)
+    def __init__(self, server: ThreadingHTTPServer, thread_name: str) -> None:
+        self._server = server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name=f"sim-{app.vendor}", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name=thread_name, daemon=True
         )
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return int(self._server.server_address[1])
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> SimulatorServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -357,8 +361,20 @@ class SimulatorServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> SimulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SimulatorServer(LoopbackServer):
+    """Runs a VendorApp on 127.0.0.1 in a background thread (``with`` or start/stop)."""
+
+    def __init__(self, app: VendorApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        super().__init__(_Server((host, port), app), f"sim-{app.vendor}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from registerwatch.scan import ScanFinding, ScanResult, run_scan
 from registerwatch.schema import Finding, Severity
-from registerwatch.simulator.generate_breaches import CME_RUN_NOTE
+from registerwatch.simulator.generate_breaches_absence import CME_RUN_NOTE
 from registerwatch.simulator.model import ExpectedFinding
 from registerwatch.validators import Rule, ScanContext, all_rules
 
