@@ -58,8 +58,7 @@ def _ledger_insert(dialect: Dialect) -> Callable[[LedgerRecord, str], LedgerRow]
     stored text is what SQLAlchemy writes), and the payload goes in as that canonical text:
     bound as it is on SQLite (which keeps JSON as TEXT) and CAST to json on PostgreSQL (which
     keeps json text as written). Never CAST on SQLite: "JSON" has NUMERIC affinity there.
-    The rows go through :func:`registerwatch.store.bulk.insert_rows` (multi-row statements on
-    PostgreSQL).
+    The rows go to the driver's executemany through :func:`registerwatch.store.bulk.insert_rows`.
     """
 
     def processor(name: str) -> Callable[[Any], Any]:

@@ -104,7 +104,6 @@ class MarksStore(StoreBase):
                     else:
                         diff.unchanged.append(key)
                         touches.append(key)
-                # Keys are unique within a chunk, as PostgreSQL's multi-row ON CONFLICT needs.
                 insert_rows(
                     c,
                     t.marks,

@@ -178,8 +178,7 @@ def test_payload_is_stored_as_its_canonical_text(store: Store, raw):
 
 
 def test_large_append_is_batched_and_verifies(store: Store, monkeypatch):
-    monkeypatch.setattr(bulk, "SQLITE_ROWS_PER_CALL", 7)
-    monkeypatch.setattr(bulk, "PG_ROWS_PER_STATEMENT", 7)  # 30 rows: four full and one of two
+    monkeypatch.setattr(bulk, "ROWS_PER_CALL", 7)  # 30 rows: four full batches and one of two
     records = store.append_ledger([entry(n, i=n) for n in range(1, 31)])
 
     assert [r.seq for r in records] == list(range(1, 31))
