@@ -1,43 +1,56 @@
-"""Sync throughput from the loopback simulators: marks per second for a 1,500-pupil school.
+"""Benchmark (b), sync throughput: marks per second of a first sync from each loopback simulator.
 
-    .venv/bin/python bench/bench_sync.py                       # every vendor, 1,500 pupils
-    .venv/bin/python bench/bench_sync.py --vendor arbor --pupils 300
+    .venv/bin/python bench/bench_sync.py                          # every vendor, SQLite, 0/50 ms
+    .venv/bin/python bench/bench_sync.py --vendor arbor --pupils 300 --repeat 1
+    REGISTERWATCH_BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+        .venv/bin/python bench/bench_sync.py --store sqlite --store postgresql
 
 For each vendor it generates one school (seeded; marks from the first term day to the day
-before ``--as-of``, default the first school day of December), serves it on 127.0.0.1, and runs
-``sync_all`` twice into a fresh SQLite store:
+before ``--as-of``, default the first school day of December) and serves it from a simulator
+in a child process on 127.0.0.1 (in another process, as a real MIS would be: in this one the
+simulator's own JSON work would share the GIL with the sync it is serving). Then, for each
+store and each ``--latency-ms`` (added by the simulator to every request), it runs ``sync_all``
+``--repeat`` times, each into a fresh store (a fresh SQLite file; a fresh PostgreSQL schema),
+and prints one JSON line per figure: the median marks/s of the first sync (the whole school
+year so far: every mark new, written, diffed and ledgered), with the fetch/write split (from
+the progress events), every run's figure, the sync process's own CPU time (marks per CPU second is the figure least
+disturbed by other work on the machine), and the machine's CPU count and load.
 
-- the first sync pulls the school year so far (every mark is new: written, diffed and ledgered);
-- the second re-pulls the trailing window (10 school days) and finds nothing changed.
-
-Each run is split into fetch (the adapter over HTTP, including the simulator's own time) and
-write (one transaction: upserts, diff, ledger hashing, commit), from the progress events.
-A benchmark, not a test: it prints numbers and asserts nothing beyond both runs succeeding.
+A benchmark, not a test: it asserts nothing beyond each sync succeeding. The machine may be
+shared: read the load average next to each figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
+import os
+import statistics
 import sys
 import tempfile
-import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
 from registerwatch.config import parse_config
-from registerwatch.simulator import server as simulator_server
-from registerwatch.simulator.arbor import ArborApp
-from registerwatch.simulator.generate import generate_school
-from registerwatch.simulator.go4schools import Go4SchoolsApp
-from registerwatch.simulator.isams import IsamsApp
-from registerwatch.simulator.server import SimulatorServer, VendorApp
+from registerwatch.logging import configure_logging
 from registerwatch.store import Store
 from registerwatch.sync import ResourceFetched, SchoolFinished, SchoolStarted, SyncEvent, sync_all
 
 VENDORS = ("arbor", "isams", "go4schools")
+STORES = ("sqlite", "postgresql")
+PG_URL_ENV = "REGISTERWATCH_BENCH_PG_URL"
 ENV = {
     "BENCH_USER": "registerwatch",
     "BENCH_PASSWORD": "simulator",
@@ -66,8 +79,120 @@ def mis_table(vendor: str, url: str) -> dict[str, Any]:
     return {"vendor": "go4schools", "base_url": f"{url}/customer/v1", "api_key_env": "BENCH_KEY"}
 
 
-def app_for(vendor: str, school: Any) -> VendorApp:
-    return {"arbor": ArborApp, "isams": IsamsApp, "go4schools": Go4SchoolsApp}[vendor](school)
+# -- the simulator, in a child process ------------------------------------------------------------
+
+
+def serve_school(
+    vendor: str, pupils: int, seed: int, as_of: date | None, channel: Connection
+) -> None:
+    """Child process: generate the school, serve it, answer ("latency", ms) / ("stop",)."""
+    from registerwatch.simulator.generate import generate_school
+    from registerwatch.simulator.server import SimulatorServer
+    from registerwatch.simulator.vendors import build_app
+
+    started = time.perf_counter()
+    school = generate_school(seed, pupils, vendor=vendor, as_of=as_of, inject_breaches=False)
+    generated = time.perf_counter() - started
+    app = build_app(vendor, school)
+    with SimulatorServer(app) as server:
+        s = school.school
+        channel.send(
+            {
+                "url": server.url,
+                "generated_seconds": generated,
+                "marks": len(school.marks),
+                "pupils": len(school.pupils),
+                "as_of": school.as_of,
+                "school": {
+                    "id": s.id,
+                    "urn": s.urn,
+                    "laestab": s.laestab,
+                    "name": s.name,
+                    "la_code": s.la_code,
+                    "phase": s.phase,
+                    "calendar": {
+                        "terms": [t.model_dump() for t in school.calendar.terms],
+                        "closures": [c.model_dump() for c in school.calendar.closures],
+                        "register_times": school.calendar.register_times.model_dump(),
+                    },
+                },
+            }
+        )
+        while True:
+            command = channel.recv()
+            if command[0] == "latency":
+                app.latency_seconds = command[1] / 1000
+                app.requests.clear()
+                channel.send("ok")
+            elif command[0] == "requests":
+                channel.send(sum(app.requests.values()))
+            else:
+                return
+
+
+@dataclass
+class Simulator:
+    process: multiprocessing.Process
+    channel: Connection
+    info: dict[str, Any]
+
+    def set_latency(self, ms: float) -> None:
+        self.channel.send(("latency", ms))
+        self.channel.recv()
+
+    def requests(self) -> int:
+        self.channel.send(("requests",))
+        return int(self.channel.recv())
+
+
+@contextmanager
+def simulator(vendor: str, pupils: int, seed: int, as_of: date | None) -> Iterator[Simulator]:
+    ours, theirs = multiprocessing.Pipe()
+    process = multiprocessing.Process(
+        target=serve_school, args=(vendor, pupils, seed, as_of, theirs), daemon=True
+    )
+    process.start()
+    try:
+        yield Simulator(process, ours, ours.recv())
+    finally:
+        try:
+            ours.send(("stop",))
+        except OSError:
+            pass
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+
+
+# -- stores --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_store_url(kind: str, folder: Path, pg_url: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        path = folder / f"{uuid.uuid4().hex}.sqlite"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    if not pg_url:
+        raise SystemExit(f"--store postgresql needs --pg-url or {PG_URL_ENV}")
+    schema = f"rw_bench_sync_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        url = make_url(pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+# -- one sync ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -75,10 +200,7 @@ class Timing:
     fetch: float = 0.0
     write: float = 0.0
     marks: int = 0
-
-    @property
-    def total(self) -> float:
-        return self.fetch + self.write
+    cpu: float = 0.0  # this process's CPU time (the simulator's is in its own process)
 
 
 class Clock:
@@ -104,80 +226,90 @@ class Clock:
             self.timing.write = now - self._mark
 
 
-def run(vendor: str, pupils: int, seed: int, as_of: date | None, folder: Path) -> None:
-    started = time.perf_counter()
-    school = generate_school(seed, pupils, vendor=vendor, as_of=as_of, inject_breaches=False)
-    generated = time.perf_counter() - started
-    app = app_for(vendor, school)
-    server = SimulatorServer(app)
-    threading.Thread(
-        target=server._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    s = school.school
+def first_sync(sim: Simulator, vendor: str, store_url: str) -> tuple[float, Timing]:
+    info = sim.info
     settings = parse_config(
         {
-            "store": {"url": f"sqlite:///{folder / f'{vendor}.sqlite'}"},
+            "store": {"url": store_url},
             "sync": {"timeout_seconds": 120},
-            "schools": [
-                {
-                    "id": s.id,
-                    "urn": s.urn,
-                    "laestab": s.laestab,
-                    "name": s.name,
-                    "la_code": s.la_code,
-                    "phase": s.phase,
-                    "mis": mis_table(vendor, server.url),
-                    "calendar": {
-                        "terms": [t.model_dump() for t in school.calendar.terms],
-                        "closures": [c.model_dump() for c in school.calendar.closures],
-                        "register_times": school.calendar.register_times.model_dump(),
-                    },
-                }
-            ],
+            "schools": [{**info["school"], "mis": mis_table(vendor, info["url"])}],
         }
     )
     store = Store.open(settings.store.url)
     try:
-        print(
-            f"{vendor}: {len(school.pupils)} pupils, {len(school.marks):,} marks to "
-            f"{school.as_of} (generated in {generated:.1f}s)"
-        )
-        for label in ("first sync (school year)", "second sync (trailing window)"):
-            clock = Clock()
-            summary = sync_all(settings, store, as_of=school.as_of, environ=ENV, progress=clock)
-            (result,) = summary.schools
-            t = clock.timing
-            print(
-                f"  {label:31} {t.marks:>8,} marks  fetch {t.fetch:6.1f}s  "
-                f"write {t.write:6.1f}s  total {t.total:6.1f}s  "
-                f"{t.marks / t.total:>9,.0f} marks/s  (new {result.marks_new:,}, "
-                f"ledger +{result.ledger_entries:,}, requests {sum(app.requests.values()):,})"
-            )
-            app.requests.clear()
+        clock = Clock()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        summary = sync_all(settings, store, as_of=info["as_of"], environ=ENV, progress=clock)
+        wall = time.perf_counter() - started
+        clock.timing.cpu = time.process_time() - cpu_started
     finally:
         store.close()
-        server.stop()
+    (result,) = summary.schools
+    if result.status != "ok" or result.marks_new != clock.timing.marks:
+        raise SystemExit(f"{vendor}: unexpected first sync: {result}")
+    return wall, clock.timing
+
+
+def figure(**fields: Any) -> None:
+    line = {
+        "bench": "sync",
+        **fields,
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "python": sys.version.split()[0],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    print(json.dumps(line, default=str), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vendor", choices=VENDORS, action="append")
+    parser.add_argument("--store", choices=STORES, action="append")
+    parser.add_argument("--latency-ms", type=float, action="append")
     parser.add_argument("--pupils", type=int, default=1500)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--as-of", type=date.fromisoformat, default=None)
-    parser.add_argument(
-        "--nagle",
-        action="store_true",
-        help="leave Nagle's algorithm on in the simulator (each response then "
-        "waits ~40 ms for a delayed ACK, as server.py does today)",
-    )
+    parser.add_argument("--pg-url", default=os.environ.get(PG_URL_ENV))
     args = parser.parse_args(argv)
-    if not args.nagle:
-        simulator_server._Handler.disable_nagle_algorithm = True
+    configure_logging("WARNING")  # stdout carries only the JSON lines
+    latencies = args.latency_ms if args.latency_ms is not None else [0.0, 50.0]
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         for vendor in args.vendor or VENDORS:
-            run(vendor, args.pupils, args.seed, args.as_of, Path(tmp))
-            sys.stdout.flush()
+            with simulator(vendor, args.pupils, args.seed, args.as_of) as sim:
+                for latency in latencies:
+                    sim.set_latency(latency)
+                    for kind in args.store or ["sqlite"]:
+                        runs: list[tuple[float, Timing]] = []
+                        requests = 0
+                        for _ in range(args.repeat):
+                            with fresh_store_url(kind, Path(tmp), args.pg_url) as url:
+                                runs.append(first_sync(sim, vendor, url))
+                            requests = sim.requests()
+                            sim.set_latency(latency)  # clears the request count
+                        marks = runs[0][1].marks
+                        rates = [marks / wall for wall, _ in runs]
+                        figure(
+                            figure="first_sync_marks_per_s",
+                            vendor=vendor,
+                            store=kind,
+                            latency_ms=latency,
+                            pupils=sim.info["pupils"],
+                            marks=marks,
+                            requests=requests,
+                            median=round(statistics.median(rates)),
+                            runs=[round(r) for r in rates],
+                            wall_s=round(statistics.median(w for w, _ in runs), 2),
+                            fetch_s=round(statistics.median(t.fetch for _, t in runs), 2),
+                            write_s=round(statistics.median(t.write for _, t in runs), 2),
+                            # Less sensitive to a shared machine than wall time: the sync's own
+                            # CPU seconds, and marks per CPU second.
+                            cpu_s=round(statistics.median(t.cpu for _, t in runs), 2),
+                            marks_per_cpu_s=round(
+                                statistics.median(marks / t.cpu for _, t in runs if t.cpu)
+                            ),
+                        )
 
 
 if __name__ == "__main__":

@@ -163,6 +163,10 @@ class VendorApp:
         on, so it may use only the fields set above; each vendor's data class overrides it.
         """
 
+    # Added to every vendor request before it is answered (a distant MIS's round trip; the sync
+    # benchmark's --latency-ms). Slept outside the app lock, so concurrent requests overlap.
+    latency_seconds = 0.0
+
     def route(self, request: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -237,6 +241,8 @@ class VendorApp:
         if request.path.startswith("/_sim/"):
             return self._control(request)
         self.requests[request.path] += 1
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         fault = self.faults.take(GENERIC_FAULTS, request.path)
         if fault is not None:
             if fault.kind is FaultKind.RATE_LIMIT:

@@ -3,8 +3,8 @@ the one upsert helper.
 
 Each aggregate's module (``people``, ``marks``, ``registers``, ``ledger_table``, ``findings``,
 ``outbox``, ``runs``, ``bookmarks``) subclasses :class:`StoreBase` and imports only from here and
-from the pure modules (``tables``, ``records``, ``ledger``), so they never import each other and no
-import circle can form; ``store.Store`` composes them.
+from the pure modules (``tables``, ``records``, ``ledger``, ``bulk``, ``mark_rows``), so they never
+import each other and no import circle can form; ``store.Store`` composes them.
 
 Every method takes an optional ``conn``: pass the connection from :meth:`StoreBase.transaction`
 to make several calls one atomic unit (one school's sync is one transaction, so a killed run

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Dialect
 
 from registerwatch.errors import StoreError
 from registerwatch.store import tables as t
-from registerwatch.store.base import SESSIONS, WRITE_BATCH_ROWS, StoreBase, chunks
+from registerwatch.store.base import SESSIONS, StoreBase
+from registerwatch.store.bulk import insert_rows
 from registerwatch.store.ledger import (
     GENESIS_HASH,
     KINDS,
@@ -46,8 +47,8 @@ _LEDGER_COLUMNS = (
 LedgerRow = tuple[Any, ...]
 
 
-def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str], LedgerRow]]:
-    """The ledger's INSERT for the driver's executemany, and a function making one row of it.
+def _ledger_insert(dialect: Dialect) -> Callable[[LedgerRecord, str], LedgerRow]:
+    """A function making one row (a tuple in _LEDGER_COLUMNS order) of the ledger's INSERT.
 
     A first sync appends one entry per mark (~200k by December). Through ``sa.insert`` each
     row's parameters were rebuilt by SQLAlchemy (a dict per row, every column's processor) and
@@ -57,20 +58,8 @@ def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str],
     stored text is what SQLAlchemy writes), and the payload goes in as that canonical text:
     bound as it is on SQLite (which keeps JSON as TEXT) and CAST to json on PostgreSQL (which
     keeps json text as written). Never CAST on SQLite: "JSON" has NUMERIC affinity there.
+    The rows go to the driver's executemany through :func:`registerwatch.store.bulk.insert_rows`.
     """
-    if dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
-        raise StoreError(f"driver paramstyle {dialect.paramstyle!r} is not supported")
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    values = [
-        f"CAST({marker} AS JSON)" if name == "payload" and dialect.name == "postgresql" else marker
-        for name in _LEDGER_COLUMNS
-    ]
-    sql = (
-        f"INSERT INTO {quote(t.ledger.name)} "
-        f"({', '.join(quote(name) for name in _LEDGER_COLUMNS)}) "
-        f"VALUES ({', '.join(values)})"
-    )
 
     def processor(name: str) -> Callable[[Any], Any]:
         column_type = t.ledger.c[name].type
@@ -95,7 +84,7 @@ def _ledger_insert(dialect: Dialect) -> tuple[str, Callable[[LedgerRecord, str],
             r.hash,
         )
 
-    return sql, to_row
+    return to_row
 
 
 _KINDS_BY_VALUE = {kind.value: kind for kind in LedgerKind}
@@ -161,10 +150,9 @@ class LedgerStore(StoreBase):
             ).first()
             last_seq, last_hash = (tip[0], tip[1]) if tip else (0, GENESIS_HASH)
             linked = list(link(entries, last_seq, last_hash))
-            sql, to_row = _ledger_insert(c.dialect)
+            to_row = _ledger_insert(c.dialect)
             rows = [to_row(record, text) for record, text in linked]
-            for batch in chunks(rows, WRITE_BATCH_ROWS):
-                c.exec_driver_sql(sql, list(batch))
+            insert_rows(c, t.ledger, _LEDGER_COLUMNS, rows, pg_casts={"payload": "JSON"})
         return [record for record, _text in linked]
 
     def ledger(

@@ -3,36 +3,36 @@
 A mark is never deleted: one that disappears from the MIS is flagged (``deleted_at``), because
 registers are kept 6 years and the disappearance is itself what rule AMD003 checks.
 
-Reading a school's marks is the hot path of every scan (a full year is ~570k marks), hence the
-fast Mark builder below.
+Reading a school's marks is the hot path of every scan (a full year is ~570k marks); turning
+rows into Marks (the fast Mark builder) lives in :mod:`registerwatch.store.mark_rows`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from registerwatch.gcpause import collector_paused
 from registerwatch.schema import Mark, Session
+from registerwatch.store import mark_rows
 from registerwatch.store import tables as t
-from registerwatch.store.base import (
-    SESSIONS,
-    WRITE_BATCH_ROWS,
-    StoreBase,
-    chunks,
-    upsert,
+from registerwatch.store.base import SESSIONS, WRITE_BATCH_ROWS, StoreBase, chunks
+from registerwatch.store.bulk import insert_rows
+from registerwatch.store.mark_rows import (
+    MARK_KEY_COLUMNS,
+    MARK_READ_COLUMNS,
+    MARK_UPDATE_COLUMNS,
+    MARK_WRITE_COLUMNS,
+    changed_fields,
+    mark_content,
+    mark_from_row,
+    mark_writer,
 )
-from registerwatch.store.records import (
-    MARK_CONTENT_FIELDS,
-    DeletedMark,
-    MarkChange,
-    MarkDiff,
-    MarkKey,
-)
+from registerwatch.store.records import DeletedMark, MarkChange, MarkDiff, MarkKey
 
 # upsert_marks diffs this many incoming marks at a time (one read of the stored rows per chunk):
 # bounds memory on a full-year pull while keeping the number of queries small.
@@ -42,164 +42,6 @@ MARK_CHUNK_ROWS = 20_000
 PUPIL_FILTER_LIMIT = 500
 # Rows per fetch when Store.marks reads a school's marks.
 MARK_READ_BATCH = 20_000
-
-_MARK_READ_COLUMNS = (
-    t.marks.c.pupil_id,
-    t.marks.c.date,
-    t.marks.c.session,
-    t.marks.c.code,
-    t.marks.c.vendor_code,
-    t.marks.c.minutes_late,
-    t.marks.c.comment,
-    t.marks.c.recorded_at,
-    t.marks.c.recorded_by,
-    t.marks.c.source_ref,
-)
-
-
-def _construct_mark(row: Sequence[Any]) -> Mark:
-    return Mark.model_construct(
-        pupil_id=row[0],
-        date=row[1],
-        session=SESSIONS[row[2]],
-        code=row[3],
-        vendor_code=row[4],
-        minutes_late=row[5],
-        comment=row[6],
-        recorded_at=row[7],
-        recorded_by=row[8],
-        source_ref=row[9],
-    )
-
-
-_MARK_NAMES = (
-    "pupil_id",
-    "date",
-    "session",
-    "code",
-    "vendor_code",
-    "minutes_late",
-    "comment",
-    "recorded_at",
-    "recorded_by",
-    "source_ref",
-)
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def _build_mark(row: Sequence[Any]) -> Mark:
-    # What Mark.model_construct does, without its per-field alias and default handling: a full
-    # year is ~570k marks, and model_construct alone was most of the cost of reading them.
-    mark = _new_object(Mark)
-    _set_attribute(
-        mark,
-        "__dict__",
-        {
-            "pupil_id": row[0],
-            "date": row[1],
-            "session": SESSIONS[row[2]],
-            "code": row[3],
-            "vendor_code": row[4],
-            "minutes_late": row[5],
-            "comment": row[6],
-            "recorded_at": row[7],
-            "recorded_by": row[8],
-            "source_ref": row[9],
-        },
-    )
-    _set_attribute(mark, "__pydantic_fields_set__", set(_MARK_NAMES))
-    _set_attribute(mark, "__pydantic_extra__", None)
-    _set_attribute(mark, "__pydantic_private__", None)
-    return mark
-
-
-def _fast_path_holds() -> bool:
-    """Use _build_mark only while it builds exactly what model_construct builds."""
-    if tuple(Mark.model_fields) != _MARK_NAMES or Mark.__pydantic_post_init__:
-        return False
-    sample = (
-        "s:1",
-        date(2025, 1, 6),
-        "AM",
-        "L",
-        "L",
-        5,
-        "bus",
-        datetime(2025, 1, 6, tzinfo=UTC),
-        "JH",
-        "r1",
-    )
-    fast, slow = _build_mark(sample), _construct_mark(sample)
-    return (
-        fast == slow
-        and fast.model_fields_set == slow.model_fields_set
-        and fast.model_dump() == slow.model_dump()
-        and vars(fast) == vars(slow)
-    )
-
-
-# Rows were validated as Marks on the way in, so they are not validated again on the way out.
-_FAST_MARKS = _fast_path_holds()
-_mark_from_row = _build_mark if _FAST_MARKS else _construct_mark
-
-
-def _marks_from_rows(rows: Iterable[Sequence[Any]]) -> list[Mark]:
-    """_build_mark over a batch of rows, inlined: the loop, not the model, was the remaining
-    per-mark cost once the collector is paused (Store.marks)."""
-    if not _FAST_MARKS:
-        return [_construct_mark(row) for row in rows]
-    marks: list[Mark] = []
-    append = marks.append
-    sessions, names = SESSIONS, _MARK_NAMES
-    for (
-        pupil_id,
-        day,
-        session,
-        code,
-        vendor_code,
-        minutes_late,
-        comment,
-        recorded_at,
-        recorded_by,
-        source_ref,
-    ) in rows:
-        mark = _new_object(Mark)
-        _set_attribute(
-            mark,
-            "__dict__",
-            {
-                "pupil_id": pupil_id,
-                "date": day,
-                "session": sessions[session],
-                "code": code,
-                "vendor_code": vendor_code,
-                "minutes_late": minutes_late,
-                "comment": comment,
-                "recorded_at": recorded_at,
-                "recorded_by": recorded_by,
-                "source_ref": source_ref,
-            },
-        )
-        _set_attribute(mark, "__pydantic_fields_set__", set(names))
-        _set_attribute(mark, "__pydantic_extra__", None)
-        _set_attribute(mark, "__pydantic_private__", None)
-        append(mark)
-    return marks
-
-
-def _mark_content(mark: Mark) -> tuple[Any, ...]:
-    return tuple(getattr(mark, name) for name in MARK_CONTENT_FIELDS)
-
-
-def _changed_fields(old: Mark, new: Mark) -> tuple[str, ...]:
-    return tuple(
-        name
-        for name, a, b in zip(
-            MARK_CONTENT_FIELDS, _mark_content(old), _mark_content(new), strict=True
-        )
-        if a != b
-    )
 
 
 class MarksStore(StoreBase):
@@ -232,41 +74,43 @@ class MarksStore(StoreBase):
         for key in incoming:
             by_date[key.date].append(key)
         with self._write(conn) as c:
+            to_row = mark_writer(c.dialect, school_id, now)
             for keys in self._date_chunks(by_date):
                 scope = self._chunk_scope(school_id, keys)
                 existing, covered = self._stored_marks(c, scope, keys, live_only=False)
-                writes: list[dict[str, Any]] = []
+                writes: list[tuple[Any, ...]] = []
                 touches: list[MarkKey] = []
                 for key in keys:
                     mark = incoming[key]
                     stored = existing.get(key)
                     if stored is None:
                         diff.new.append(mark)
-                        writes.append(self._mark_row(school_id, mark, now))
+                        writes.append(to_row(mark))
                         continue
-                    content = _mark_content(mark)
+                    content = mark_content(mark)
                     deleted_at = stored[10]
                     if content != tuple(stored[3:10]) or deleted_at is not None:
-                        old = _mark_from_row(stored)
+                        old = mark_from_row(stored)
                         diff.changed.append(
                             MarkChange(
                                 key,
                                 old,
                                 mark,
-                                _changed_fields(old, mark),
+                                changed_fields(old, mark),
                                 restored=deleted_at is not None,
                             )
                         )
-                        writes.append(self._mark_row(school_id, mark, now))
+                        writes.append(to_row(mark))
                     else:
                         diff.unchanged.append(key)
                         touches.append(key)
-                upsert(
+                insert_rows(
                     c,
                     t.marks,
+                    MARK_WRITE_COLUMNS,
                     writes,
-                    keys=["school_id", "pupil_id", "date", "session"],
-                    update=[*MARK_CONTENT_FIELDS, "last_seen_at", "changed_at", "deleted_at"],
+                    conflict_keys=MARK_KEY_COLUMNS,
+                    update=MARK_UPDATE_COLUMNS,
                 )
                 if touch_unchanged and touches:
                     if covered:
@@ -318,7 +162,7 @@ class MarksStore(StoreBase):
         and whether every live row in the scope is one of ``keys``."""
         m = t.marks
         wanted = set(keys)
-        query = sa.select(*_MARK_READ_COLUMNS, m.c.deleted_at).where(*scope)
+        query = sa.select(*MARK_READ_COLUMNS, m.c.deleted_at).where(*scope)
         if live_only:
             query = query.where(m.c.deleted_at.is_(None))
         found: dict[MarkKey, Sequence[Any]] = {}
@@ -330,26 +174,6 @@ class MarksStore(StoreBase):
             elif row[10] is None:
                 covered = False
         return found, covered
-
-    @staticmethod
-    def _mark_row(school_id: str, mark: Mark, now: datetime) -> dict[str, Any]:
-        return {
-            "school_id": school_id,
-            "pupil_id": mark.pupil_id,
-            "date": mark.date,
-            "session": str(mark.session),
-            "code": mark.code,
-            "vendor_code": mark.vendor_code,
-            "minutes_late": mark.minutes_late,
-            "comment": mark.comment,
-            "recorded_at": mark.recorded_at,
-            "recorded_by": mark.recorded_by,
-            "source_ref": mark.source_ref,
-            "first_seen_at": now,
-            "last_seen_at": now,
-            "changed_at": now,
-            "deleted_at": None,
-        }
 
     @staticmethod
     def _key_update(values: Mapping[str, Any], *, live_only: bool = False) -> sa.Update:
@@ -413,7 +237,7 @@ class MarksStore(StoreBase):
                 found = sorted(stored, key=lambda k: (k.date, k.session, k.pupil_id))
                 for batch in chunks(self._key_params(school_id, found), WRITE_BATCH_ROWS):
                     c.execute(stmt, batch)
-                flagged.extend(_mark_from_row(stored[k]) for k in found)
+                flagged.extend(mark_from_row(stored[k]) for k in found)
         return flagged
 
     def mark_keys(
@@ -440,7 +264,7 @@ class MarksStore(StoreBase):
         changed_since: datetime | None,
     ) -> sa.Select[Any]:
         m = t.marks
-        query = sa.select(*_MARK_READ_COLUMNS).where(m.c.school_id == school_id)
+        query = sa.select(*MARK_READ_COLUMNS).where(m.c.school_id == school_id)
         if start is not None:
             query = query.where(m.c.date >= start)
         if end is not None:
@@ -472,7 +296,7 @@ class MarksStore(StoreBase):
         with self._read(conn) as c:
             result = c.execution_options(yield_per=batch_size).execute(query)
             for partition in result.partitions():
-                yield from _marks_from_rows(partition)
+                yield from mark_rows.marks_from_rows(partition)
 
     def marks(
         self,
@@ -500,7 +324,7 @@ class MarksStore(StoreBase):
         with self._read(conn) as c, collector_paused():
             result = c.execution_options(yield_per=MARK_READ_BATCH).execute(query)
             for partition in result.partitions():
-                marks.extend(_marks_from_rows(partition))
+                marks.extend(mark_rows.marks_from_rows(partition))
         return marks
 
     def deleted_marks(
@@ -520,4 +344,4 @@ class MarksStore(StoreBase):
             .order_by(m.c.pupil_id, m.c.date, m.c.session)
         )
         with self._read(conn) as c:
-            return [DeletedMark(_mark_from_row(row), row[10]) for row in c.execute(query)]
+            return [DeletedMark(mark_from_row(row), row[10]) for row in c.execute(query)]

@@ -6,7 +6,8 @@ and ``Store`` composes them, so callers keep calling ``store.marks(...)``,
 
 - ``base``: opening the database, ``transaction()`` / ``snapshot()``, the clock, the upsert helper;
 - ``people``: schools, calendars, pupils;
-- ``marks``: marks (and the fast Mark builder); ``registers``: registers and amendment records;
+- ``marks``: marks; ``mark_rows``: rows to Marks (the fast Mark builder) and back;
+  ``bulk``: the tuple inserts sync's writes use; ``registers``: registers and amendment records;
 - ``ledger`` (the entries and their hash chain), ``ledger_table`` (appending, reading, verifying)
   and ``changes`` (which changes sync ledgers);
 - ``findings``; ``outbox`` (and the returns already made); ``runs``;

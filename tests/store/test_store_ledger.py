@@ -12,10 +12,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import registerwatch.store.ledger_table as store_module
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Mark, Session
-from registerwatch.store import GENESIS_HASH, LedgerEntry, LedgerRecord, LedgerReport, Store
+from registerwatch.store import GENESIS_HASH, LedgerEntry, LedgerRecord, LedgerReport, Store, bulk
 from registerwatch.store.ledger import canonical_json, entry_hash, instant_text, link
 
 SCHOOL = "wenlock"
@@ -179,7 +178,7 @@ def test_payload_is_stored_as_its_canonical_text(store: Store, raw):
 
 
 def test_large_append_is_batched_and_verifies(store: Store, monkeypatch):
-    monkeypatch.setattr(store_module, "WRITE_BATCH_ROWS", 7)
+    monkeypatch.setattr(bulk, "ROWS_PER_CALL", 7)  # 30 rows: four full batches and one of two
     records = store.append_ledger([entry(n, i=n) for n in range(1, 31)])
 
     assert [r.seq for r in records] == list(range(1, 31))

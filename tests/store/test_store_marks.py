@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import registerwatch.store.mark_rows as mark_rows_module
 import registerwatch.store.marks as store_module
 from registerwatch.errors import StoreError
 from registerwatch.schema import Mark, Session
@@ -279,7 +280,7 @@ def _full_marks() -> list[Mark]:
 @pytest.mark.parametrize("fast", [True, False], ids=["fast-builder", "model-construct"])
 def test_marks_read_in_batches_are_the_marks_written(store: Store, monkeypatch, fast: bool):
     monkeypatch.setattr(store_module, "MARK_READ_BATCH", 4)  # 30 marks: eight fetches
-    monkeypatch.setattr(store_module, "_FAST_MARKS", fast)
+    monkeypatch.setattr(mark_rows_module, "FAST_MARKS", fast)
     written = _full_marks()
     store.upsert_marks(written, SCHOOL, at=T1)
 
@@ -299,13 +300,13 @@ def test_marks_read_in_batches_are_the_marks_written(store: Store, monkeypatch, 
 def test_marks_pauses_the_collector_and_restores_it(store: Store, monkeypatch, enabled: bool):
     store.upsert_marks(week(["1", "2"]), SCHOOL, at=T1)
     seen: list[bool] = []
-    build = store_module._marks_from_rows
+    build = mark_rows_module.marks_from_rows
 
     def spy(rows):
         seen.append(gc.isenabled())
         return build(rows)
 
-    monkeypatch.setattr(store_module, "_marks_from_rows", spy)
+    monkeypatch.setattr(mark_rows_module, "marks_from_rows", spy)
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()
