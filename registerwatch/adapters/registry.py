@@ -102,7 +102,12 @@ def _ctf(
 
     # The config guarantees a path for a CTF school; the school's own LAESTAB says whose
     # registers the files' attendance blocks are.
-    return CtfAdapter, {"school_id": school.id, "path": school.mis.path, "laestab": school.laestab}
+    return CtfAdapter, {
+        "school_id": school.id,
+        "path": school.mis.path,
+        "laestab": school.laestab,
+        "urn": school.urn,
+    }
 
 
 def _http_kwargs(
@@ -118,6 +123,7 @@ def _http_kwargs(
         "credential_hint": credential_hint(school.mis),
         # (connect, read, whole request): the third is the wall-clock deadline netguard keeps.
         "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout, deadline),
+        "max_records_per_page": mis.max_records_per_page or sync.max_records_per_page,
     }
 
 

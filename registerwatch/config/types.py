@@ -280,6 +280,9 @@ class SyncSettings(Section):
     # Wall-clock limit for one whole request (connect, headers and body): a server dripping a
     # byte at a time never trips the per-read timeout above. Per school: [schools.mis].
     deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Records one page of an MIS listing may hold; a page over it fails the school as a junk
+    # or runaway answer (every vendor pages at 1,000 or fewer). Per school: [schools.mis].
+    max_records_per_page: int = Field(default=10_000, ge=100, le=1_000_000)
 
 
 class ScheduleSettings(Section):

@@ -169,6 +169,7 @@ class Go4SchoolsClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         paginator: CursorPaginator | None = None,
+        max_records_per_page: int | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         # Accept the host alone or the documented ".../customer/v1" base.
@@ -183,9 +184,11 @@ class Go4SchoolsClient(ApiClient):
             session=session,
             sleep=sleep,
             rng=rng,
+            max_records_per_page=max_records_per_page,
         )
         self._api_key = api_key
         self.paginator = paginator or CursorPaginator()
+        self.paginator.max_records = self.max_records_per_page
         self._parsed: tuple[requests.Response, Any] | None = None
 
     def __repr__(self) -> str:  # never show the key

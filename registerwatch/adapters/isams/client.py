@@ -36,6 +36,7 @@ from registerwatch.adapters.base import (
     ListingChangedError,
     RetryPolicy,
     VendorFacts,
+    check_page_size,
     parse_retry_after,
     read_consistently,
 )
@@ -79,6 +80,8 @@ FACTS = VendorFacts(
     # ``normalise_code`` already reads c1/c2/j1 in any case.
     code_aliases={},
     credential_hint="the iSAMS client id/secret or API key",
+    # Repeated RegistrationStatus rows come in the order they were written (MIS-I-3511).
+    repeats_in_write_order=True,
 )
 
 _MESSAGE_RETRYABLE_PATTERNS = (
@@ -143,6 +146,7 @@ class IsamsClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_records_per_page: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -153,6 +157,7 @@ class IsamsClient(ApiClient):
             session=session,
             sleep=sleep,
             rng=rng,
+            max_records_per_page=max_records_per_page,
         )
         self.client_id = (credentials.get("client_id") or "").strip() or None
         self.client_secret = (credentials.get("client_secret") or "").strip() or None
@@ -381,6 +386,7 @@ class IsamsClient(ApiClient):
                     f"{where}: totalPages/totalCount went from {total_pages}/{total_count} "
                     f"to {this_total_pages}/{this_total_count} at page {page}"
                 )
+            check_page_size(len(items), limit=self.max_records_per_page, what=where, number=page)
             pages.append((page, items))
             if total_pages is None:
                 # No totals: stop on an empty or short page (the Arbor rule), never loop forever.
