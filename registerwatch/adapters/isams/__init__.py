@@ -237,6 +237,7 @@ class IsamsAdapter(AdapterBase):
                     count=len(outside),
                 )
             result.records.extend(m for m in rows.records if first <= m.date <= last)
+            result.sources.update(rows.sources)  # raw rows of repeated keys (duplicates.py)
         # iSAMS repeats rows for one pupil and session; the shared, tested rule
         # keeps the latest-recorded one, else the last in the feed.
         total = len(result.records)
