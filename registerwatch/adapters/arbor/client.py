@@ -41,6 +41,8 @@ MAX_PAGE_SIZE = 1000
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="arbor",
+    credentials=(("username", "password"),),  # HTTP Basic
+    adapter="registerwatch.adapters.arbor:ArborAdapter",
     auth=("basic",),
     paging="page-number",
     capabilities=Capabilities(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from typing import Generic, Literal, Protocol, TypeVar
 
 from registerwatch.errors import InvalidRecord
@@ -58,6 +58,18 @@ class VendorFacts:
     # listed of versions without a recorded time is the current one (iSAMS: MIS-I-3511). False:
     # such versions that disagree are a conflict, quarantined by sync (adapters/base/duplicates).
     repeats_in_write_order: bool = False
+    # The credentials the vendor's API takes, by name; each tuple is one complete alternative
+    # (the config requires one of them: ``config.credentials`` reads this).
+    credentials: tuple[tuple[str, ...], ...] = ()
+    # How to build the adapter: ``module:Class`` (imported only when a school uses the vendor),
+    # whether it speaks HTTP (base URL, credentials, timeouts) or reads files (a path), and
+    # constructor arguments taken from ``[sync]`` settings (argument -> setting name).
+    adapter: str = ""
+    transport: Literal["http", "file"] = "http"
+    sync_options: Mapping[str, str] = field(default_factory=dict)
+    # The time from which a registration counts as the afternoon session, for a vendor that
+    # stamps registrations with a time but no session (iSAMS); the default of its [sync] setting.
+    pm_cutoff: time | None = None
 
 
 @dataclass(frozen=True)

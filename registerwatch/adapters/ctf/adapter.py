@@ -44,6 +44,9 @@ log = structlog.get_logger("registerwatch.adapters.ctf")
 # A file adapter under the same contract: no HTTP client, no paging, every capability off.
 FACTS = VendorFacts(
     vendor="ctf",
+    credentials=(),  # a file: the folder's permissions are the access control
+    adapter="registerwatch.adapters.ctf:CtfAdapter",
+    transport="file",
     auth=("file",),
     paging="none",
     capabilities=Capabilities(

@@ -45,6 +45,8 @@ DEFAULT_BASE_URL = "https://api.go4schools.com" + API_ROOT
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="go4schools",
+    credentials=(("api_key",),),  # a bearer key
+    adapter="registerwatch.adapters.go4schools:Go4SchoolsAdapter",
     auth=("bearer-key",),
     paging="cursor",
     capabilities=Capabilities(

@@ -41,6 +41,7 @@ from registerwatch.adapters.base import (
     read_consistently,
 )
 from registerwatch.adapters.isams.mapping import (
+    DEFAULT_PM_CUTOFF,
     IsamsMessage,
     XmlDocumentError,
     parse_message,
@@ -67,6 +68,11 @@ TOKEN_RENEW_MARGIN = 30.0
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="isams",
+    # OAuth2 client credentials (REST) or an API key (Batch XML): either will do.
+    credentials=(("client_id", "client_secret"), ("api_key",)),
+    adapter="registerwatch.adapters.isams:IsamsAdapter",
+    sync_options={"pm_cutoff": "isams_pm_cutoff"},
+    pm_cutoff=DEFAULT_PM_CUTOFF,
     auth=("oauth2-client-credentials", "api-key"),
     paging="page-number",  # REST; the Batch XML API has no paging (date windows instead)
     capabilities=Capabilities(
