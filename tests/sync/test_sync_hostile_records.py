@@ -397,3 +397,45 @@ def test_a_ctf_for_another_school_is_refused_and_adds_nobody(tmp_path):
         )
     finally:
         store.close()
+
+
+def arbor_mark_twin(request: Request, response: Response) -> Response:
+    """The first page of attendance records lists one session twice: another record (its own
+    href) with another mark and the same modifiedDatetime."""
+    if not request.path.endswith("/attendance-records") or response.status != 200:
+        return response
+    if request.arg("page-number", "1") != "1":
+        return response
+    payload = body_json(response)
+    listed = json_list(payload)
+    if not listed:
+        return response
+    first = listed[0]
+    other = next(
+        r for r in listed if r["attendanceMark"]["href"] != first["attendanceMark"]["href"]
+    )
+    twin = dict(first, attendanceMark=other["attendanceMark"])
+    twin["href"] = first["href"].rsplit("/", 1)[0] + "/99999999"
+    if "id" in twin:
+        twin["id"] = 99999999
+    listed.insert(1, twin)
+    return with_json(response, payload)
+
+
+def test_arbor_conflicting_marks_are_quarantined_and_the_rest_stored(served, tmp_path):
+    item = served("arbor", arbor_mark_twin)
+    settings = settings_for(tmp_path, item)
+    store = Store.open(settings.store.url)
+    try:
+        (result,) = run(settings, store).schools
+        assert result.status == "ok", result.error
+        conflicts = [
+            e for e in store.quarantined("oakfield") if "conflicting-duplicate" in e.reason
+        ]
+        assert [e.resource for e in conflicts] == ["marks", "marks"]
+        assert len({e.raw for e in conflicts}) == 2
+        assert all('"attendanceMark"' in e.raw for e in conflicts)
+        assert len(store.marks("oakfield")) == len(item.school.marks) - 1
+        assert len(store.pupils("oakfield")) == len(item.school.pupils)
+    finally:
+        store.close()
