@@ -1,7 +1,7 @@
 """Build the adapter a school's ``[schools.mis]`` table describes.
 
-The one place that maps a vendor name to an adapter class and turns settings into constructor
-arguments. Credentials are read here, at use time (never when the config is loaded), and handed
+Turns settings into constructor arguments for the adapter each vendor's FACTS names
+(``adapters/vendors.py``: ``adapter``, ``transport``, ``sync_options``). Credentials are read here, at use time (never when the config is loaded), and handed
 to the adapter as plain strings; ``credential_hint`` names the environment variables or files
 they came from, so a 401 says which secret to check ("check OAKFIELD_ARBOR_USERNAME /
 OAKFIELD_ARBOR_PASSWORD"), never the secret itself.
@@ -17,15 +17,14 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from registerwatch.adapters.base import Adapter, VendorFacts
+from registerwatch.adapters.base import Adapter
+from registerwatch.adapters.vendors import vendor_facts
 from registerwatch.config import (
-    VENDOR_CREDENTIALS,
     MisSettings,
     SchoolSettings,
     SyncSettings,
 )
 from registerwatch.errors import ConfigError
-from registerwatch.schema import Vendor
 
 # Connect timeout, in seconds, for every MIS request. The read timeout is the config's
 # [sync] timeout_seconds; a host that does not even accept a connection within this is down, and
@@ -45,7 +44,7 @@ def credential_hint(mis: MisSettings) -> str:
     secret or an API key, only the keys the config actually sets are named.
     """
     sources: list[str] = []
-    for mode in VENDOR_CREDENTIALS[mis.vendor]:
+    for mode in vendor_facts(mis.vendor).credentials:
         for cred in mode:
             env_name = getattr(mis, f"{cred}_env")
             file = getattr(mis, f"{cred}_file")
@@ -63,46 +62,17 @@ def _plain_credentials(school: SchoolSettings, environ: Mapping[str, str] | None
     }
 
 
-def _arbor(
-    school: SchoolSettings,
-    sync: SyncSettings,
-    environ: Mapping[str, str] | None,
-) -> tuple[Callable[..., Adapter], dict[str, Any]]:
-    from registerwatch.adapters.arbor import ArborAdapter
-
-    return ArborAdapter, _http_kwargs(school, sync, environ)
-
-
-def _isams(
-    school: SchoolSettings,
-    sync: SyncSettings,
-    environ: Mapping[str, str] | None,
-) -> tuple[Callable[..., Adapter], dict[str, Any]]:
-    from registerwatch.adapters.isams import IsamsAdapter
-
-    return IsamsAdapter, _http_kwargs(school, sync, environ) | {"pm_cutoff": sync.isams_pm_cutoff}
-
-
-def _go4schools(
-    school: SchoolSettings,
-    sync: SyncSettings,
-    environ: Mapping[str, str] | None,
-) -> tuple[Callable[..., Adapter], dict[str, Any]]:
-    from registerwatch.adapters.go4schools import Go4SchoolsAdapter
-
-    return Go4SchoolsAdapter, _http_kwargs(school, sync, environ)
-
-
-def _ctf(
-    school: SchoolSettings,
-    sync: SyncSettings,
-    environ: Mapping[str, str] | None,
-) -> tuple[Callable[..., Adapter], dict[str, Any]]:
-    from registerwatch.adapters.ctf import CtfAdapter
-
-    # The config guarantees a path for a CTF school; the school's own LAESTAB says whose
-    # registers the files' attendance blocks are.
-    return CtfAdapter, {"school_id": school.id, "path": school.mis.path, "laestab": school.laestab}
+def _file_kwargs(
+    school: SchoolSettings, sync: SyncSettings, environ: Mapping[str, str] | None
+) -> dict[str, Any]:
+    # The config guarantees a path for a file school; the school's own LAESTAB and URN say
+    # whose registers the files' attendance blocks are and which files are addressed to it.
+    return {
+        "school_id": school.id,
+        "path": school.mis.path,
+        "laestab": school.laestab,
+        "urn": school.urn,
+    }
 
 
 def _http_kwargs(
@@ -118,31 +88,8 @@ def _http_kwargs(
         "credential_hint": credential_hint(school.mis),
         # (connect, read, whole request): the third is the wall-clock deadline netguard keeps.
         "timeout": (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout, deadline),
+        "max_records_per_page": mis.max_records_per_page or sync.max_records_per_page,
     }
-
-
-_BUILDERS: dict[Vendor, Callable[..., tuple[Callable[..., Adapter], dict[str, Any]]]] = {
-    Vendor.ARBOR: _arbor,
-    Vendor.ISAMS: _isams,
-    Vendor.GO4SCHOOLS: _go4schools,
-    Vendor.CTF: _ctf,
-}
-
-
-# Where each vendor declares its FACTS: importing it does not import the other vendors.
-_FACTS_MODULES: dict[Vendor, str] = {
-    Vendor.ARBOR: "registerwatch.adapters.arbor.client",
-    Vendor.ISAMS: "registerwatch.adapters.isams.client",
-    Vendor.GO4SCHOOLS: "registerwatch.adapters.go4schools.client",
-    Vendor.CTF: "registerwatch.adapters.ctf.adapter",
-}
-
-
-def vendor_facts(vendor: Vendor | str) -> VendorFacts:
-    """The vendor's declared facts (auth, paging, capabilities, codes, concurrency)."""
-    facts = importlib.import_module(_FACTS_MODULES[Vendor(vendor)]).FACTS
-    assert isinstance(facts, VendorFacts)
-    return facts
 
 
 def build_adapter(
@@ -158,10 +105,16 @@ def build_adapter(
     the HTTP-only ones (:data:`HTTP_OPTIONS`) are ignored for an adapter that does not take them.
     Raises CredentialError when a credential cannot be read.
     """
-    builder = _BUILDERS.get(school.mis.vendor)
-    if builder is None:  # pragma: no cover - the config only accepts known vendors
+    facts = vendor_facts(school.mis.vendor)
+    if not facts.adapter:  # pragma: no cover - every vendor declares one
         raise ConfigError(f"school {school.id!r}: no adapter for vendor {school.mis.vendor!r}")
-    factory, kwargs = builder(school, sync, environ)
+    module, _, name = facts.adapter.partition(":")
+    factory: Callable[..., Adapter] = getattr(importlib.import_module(module), name)
+    if facts.transport == "file":
+        kwargs = _file_kwargs(school, sync, environ)
+    else:
+        kwargs = _http_kwargs(school, sync, environ)
+        kwargs |= {arg: getattr(sync, setting) for arg, setting in facts.sync_options.items()}
     accepted = inspect.signature(factory).parameters
     for name, value in overrides.items():
         if name not in accepted and name in HTTP_OPTIONS:

@@ -13,20 +13,16 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from registerwatch.adapters.vendors import vendor_credentials
 from registerwatch.config.types import Problem
 from registerwatch.errors import CredentialError
 from registerwatch.logging import register_secret
 from registerwatch.schema.models import Vendor
 
-# Which credentials each vendor's API takes: Arbor HTTP Basic; iSAMS
-# OAuth2 client credentials (REST) or an API key (Batch XML); GO 4 Schools a bearer key; a CTF
-# is a file and needs none. Each tuple is one complete alternative.
-VENDOR_CREDENTIALS: dict[Vendor, tuple[tuple[str, ...], ...]] = {
-    Vendor.ARBOR: (("username", "password"),),
-    Vendor.ISAMS: (("client_id", "client_secret"), ("api_key",)),
-    Vendor.GO4SCHOOLS: (("api_key",),),
-    Vendor.CTF: (),
-}
+# Which credentials each vendor's API takes, as each vendor declares them (FACTS.credentials:
+# Arbor HTTP Basic; iSAMS OAuth2 client credentials or an API key; GO 4 Schools a bearer key;
+# a CTF is a file and needs none). Each tuple is one complete alternative.
+VENDOR_CREDENTIALS: dict[Vendor, tuple[tuple[str, ...], ...]] = vendor_credentials()
 CREDENTIAL_LABELS = {
     "username": "API user name",
     "password": "API password",

@@ -69,6 +69,8 @@ class MisSettings(Section):
     # Override [sync] timeout_seconds / deadline_seconds for this school's MIS.
     timeout_seconds: float | None = Field(default=None, gt=0, le=600)
     deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
+    # Override [sync] max_records_per_page for this school's MIS.
+    max_records_per_page: int | None = Field(default=None, ge=100, le=1_000_000)
 
     # Set by the enclosing school so credential errors can name it.
     _school_id: str | None = PrivateAttr(default=None)

@@ -27,6 +27,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from registerwatch.adapters.vendors import vendor_facts
+from registerwatch.schema.models import Vendor
+
 CONFIG_ENV_VAR = "REGISTERWATCH_CONFIG"
 """Environment variable naming the config file when ``--config`` is not given."""
 
@@ -265,6 +268,13 @@ class LoggingSettings(Section):
         return {"auto": None, "json": True, "console": False}[self.format]
 
 
+def isams_pm_cutoff_default() -> time:
+    """iSAMS's declared pm cut-off (its FACTS), the default of ``[sync] isams_pm_cutoff``."""
+    cutoff: time | None = vendor_facts(Vendor.ISAMS).pm_cutoff
+    assert cutoff is not None
+    return cutoff
+
+
 class SyncSettings(Section):
     """``[sync]``: how registers are pulled from the MIS."""
 
@@ -274,12 +284,16 @@ class SyncSettings(Section):
     # the trailing window is still seen (0 = never after the first sync).
     full_repull_days: int = Field(default=7, ge=0, le=366)
     # iSAMS has no AM/PM flag: a registration at or after this time is the afternoon session.
-    isams_pm_cutoff: time = time(12, 0)
+    # The default is iSAMS's declared fact (FACTS.pm_cutoff).
+    isams_pm_cutoff: time = Field(default_factory=lambda: isams_pm_cutoff_default())
     concurrency: int = Field(default=4, ge=1, le=32)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Wall-clock limit for one whole request (connect, headers and body): a server dripping a
     # byte at a time never trips the per-read timeout above. Per school: [schools.mis].
     deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Records one page of an MIS listing may hold; a page over it fails the school as a junk
+    # or runaway answer (every vendor pages at 1,000 or fewer). Per school: [schools.mis].
+    max_records_per_page: int = Field(default=10_000, ge=100, le=1_000_000)
 
 
 class ScheduleSettings(Section):

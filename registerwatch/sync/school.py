@@ -18,6 +18,7 @@ from registerwatch.errors import CalendarError, RegisterwatchError
 from registerwatch.logging import get_logger, redact_text
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register
 from registerwatch.store import Connection, MarkDiff, MarkKey, Store
+from registerwatch.sync.quarantine import log_quarantined, settle
 from registerwatch.sync.summary import (
     RESOURCES,
     WINDOWED,
@@ -108,8 +109,7 @@ def sync_school(
             end=as_of,
             first_sync=windows["marks"].first_sync if windows["marks"] else None,
         )
-        if hasattr(adapter, "sync_day"):  # an adapter that needs the day to pick its year
-            adapter.sync_day = as_of
+        adapter.begin_sync(as_of)
         with fetch_slot or nullcontext():
             pulled = _fetch(adapter, school.id, windows, result, emit)
             result.warnings.extend(compare_mis_terms(adapter, school.to_calendar()))
@@ -169,6 +169,13 @@ def _fetch(
     emit: ProgressCallback,
 ) -> _Pulled:
     def fetched(resource: Resource, batch: Batch[Any]) -> None:
+        # The duplicate policy first: conflicting versions become quarantine entries.
+        result.warnings.extend(
+            settle(batch, school=school_id, vendor=result.vendor, resource=resource)
+        )
+        log_quarantined(
+            batch.quarantined, school=school_id, vendor=result.vendor, resource=resource
+        )
         result.fetched[resource] = len(batch.records)
         log.info(
             "sync.resource_fetched",

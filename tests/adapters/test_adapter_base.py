@@ -150,7 +150,7 @@ def _mark(code, at=None):
     return Mark(pupil_id="s:1", date=date(2025, 11, 3), session="AM", code=code, recorded_at=at)
 
 
-def test_dedupe_keeps_the_latest_recorded_and_the_last_among_equals():
+def test_dedupe_drops_what_the_mis_itself_supersedes_and_leaves_ties_to_sync():
     t0 = datetime(2025, 11, 3, 8, 50, tzinfo=UTC)
     later = _mark("I", t0 + timedelta(minutes=5))
     assert dedupe_marks([later, _mark("N", t0)]) == [later]
@@ -158,9 +158,10 @@ def test_dedupe_keeps_the_latest_recorded_and_the_last_among_equals():
     # no timestamp loses to a timestamp, whatever the order
     assert dedupe_marks([_mark("O"), _mark("N", t0)])[0].code == "N"
     assert dedupe_marks([_mark("N", t0), _mark("O")])[0].code == "N"
-    # equal timestamps (or none): the later row in the feed wins
-    assert dedupe_marks([_mark("N", t0), _mark("I", t0)])[0].code == "I"
-    assert dedupe_marks([_mark("N"), _mark("O")])[0].code == "O"
+    # equal timestamps (or none): no order to choose by, so both stay for sync's duplicate
+    # policy (exact copies dropped, disagreeing versions quarantined), never feed order
+    assert [m.code for m in dedupe_marks([_mark("N", t0), _mark("I", t0)])] == ["N", "I"]
+    assert [m.code for m in dedupe_marks([_mark("N"), _mark("O")])] == ["N", "O"]
     other_session = Mark(pupil_id="s:1", date=date(2025, 11, 3), session="PM", code="\\")
     assert len(dedupe_marks([_mark("N"), other_session])) == 2
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from support.config_writer import write_config as write_toml_config
 
-from registerwatch.adapters.base import Batch, Quarantined
+from registerwatch.adapters.base import AdapterBase, Batch, Quarantined
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import Settings, parse_config
 from registerwatch.schema import Amendment, Calendar, Mark, Pupil, Register, Session
@@ -216,7 +216,7 @@ class FakeMis:
         assert len(self.marks) == before - 1
 
 
-class FakeAdapter:
+class FakeAdapter(AdapterBase):
     vendor = "go4schools"
     exposes_amendments = True
 

@@ -54,11 +54,12 @@ from registerwatch.adapters.arbor.streams import (
 )
 from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
+    AdapterBase,
     Batch,
     ListingChangedError,
     Quarantined,
     RetryPolicy,
-    dedupe_marks,
+    drop_repeats,
     quarantine,
     read_consistently,
 )
@@ -82,7 +83,7 @@ STUDENT_RELATIONS = {
 }
 
 
-class ArborAdapter:
+class ArborAdapter(AdapterBase):
     """Reads one Arbor school into the common schema. See the module docstring."""
 
     facts = FACTS
@@ -102,6 +103,7 @@ class ArborAdapter:
         sleep: Callable[[float], None] = time.sleep,
         page_size: int = DEFAULT_PAGE_SIZE,
         session: requests.Session | None = None,
+        max_records_per_page: int | None = None,
     ) -> None:
         missing = [key for key in ("username", "password") if not credentials.get(key)]
         if missing:
@@ -121,6 +123,7 @@ class ArborAdapter:
             sleep=sleep,
             session=session,
             page_size=page_size,
+            max_records_per_page=max_records_per_page,
         )
         self._exposes_amendments: bool | None = None
         self._mark_table_loaded = False
@@ -211,7 +214,7 @@ class ArborAdapter:
         # for the same session. Only the live one is the register entry.
         live = [r for r in records if not (isinstance(r, Mapping) and r.get("isRedundant"))]
         batch = MarksStream(self.client.resolve, school_id=self.school_id).map_records(live)
-        batch.records = dedupe_marks(batch.records)
+        drop_repeats(batch)
         batch.requests = self.client.request_count - before
         return batch
 

@@ -41,6 +41,8 @@ MAX_PAGE_SIZE = 1000
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="arbor",
+    credentials=(("username", "password"),),  # HTTP Basic
+    adapter="registerwatch.adapters.arbor:ArborAdapter",
     auth=("basic",),
     paging="page-number",
     capabilities=Capabilities(
@@ -169,6 +171,7 @@ class ArborClient(ApiClient):
         rng: random.Random | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         max_pages: int = MAX_PAGES,
+        max_records_per_page: int | None = None,
     ) -> None:
         if API_ROOT not in urlsplit(base_url).path.split("/"):
             # "https://school.uk.arbor.sc" alone: every Arbor REST path lives under /rest-v2.
@@ -182,10 +185,12 @@ class ArborClient(ApiClient):
             session=session,
             sleep=sleep,
             rng=rng,
+            max_records_per_page=max_records_per_page,
         )
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = f"Basic {token}"
         self.paginator = ArborPaginator(page_size, max_pages)
+        self.paginator.max_records = self.max_records_per_page
         self._objects: dict[str, dict[str, Any]] = {}  # resolved stubs, by resource path
 
     def auth_headers(self) -> dict[str, str]:
@@ -266,6 +271,7 @@ class ArborClient(ApiClient):
         paginator = ArborPaginator(
             self.paginator.page_size, self.paginator.max_pages, identity=_change_identity
         )
+        paginator.max_records = self.max_records_per_page
         where = f"school {self.school_id!r}: arbor {path}/changelog"
 
         def fetch(number: int) -> list[Any]:

@@ -12,6 +12,7 @@
 
 from registerwatch.adapters.base.contract import (
     Adapter,
+    AdapterBase,
     Batch,
     Capabilities,
     Quarantined,
@@ -20,6 +21,7 @@ from registerwatch.adapters.base.contract import (
 from registerwatch.adapters.base.http import DEFAULT_TIMEOUT, ApiClient, body_summary, path_of
 from registerwatch.adapters.base.mapping import (
     dedupe_marks,
+    drop_repeats,
     normalise_code,
     parse_date,
     parse_instant,
@@ -28,12 +30,14 @@ from registerwatch.adapters.base.mapping import (
 from registerwatch.adapters.base.pagination import (
     MAX_LISTING_READS,
     MAX_PAGES,
+    MAX_RECORDS_PER_PAGE,
     CursorPaginator,
     LinkPaginator,
     ListingChangedError,
     OffsetPaginator,
     PageNumberPaginator,
     Paginator,
+    check_page_size,
     read_consistently,
 )
 from registerwatch.adapters.base.streams import (
@@ -48,7 +52,9 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_LISTING_READS",
     "MAX_PAGES",
+    "MAX_RECORDS_PER_PAGE",
     "Adapter",
+    "AdapterBase",
     "ApiClient",
     "Batch",
     "Capabilities",
@@ -63,7 +69,9 @@ __all__ = [
     "Stream",
     "VendorFacts",
     "body_summary",
+    "check_page_size",
     "dedupe_marks",
+    "drop_repeats",
     "normalise_code",
     "parse_date",
     "parse_instant",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time
 from typing import Generic, Literal, Protocol, TypeVar
 
 from registerwatch.errors import InvalidRecord
@@ -54,6 +54,22 @@ class VendorFacts:
     # limit, but iSAMS throttles per key and Arbor and GO 4 Schools answer bursts with 429s,
     # so two at a time keeps a trust's nightly run well clear of them.
     concurrency: int | None = 2
+    # The MIS lists a session's repeated rows in the order they were written, so the last
+    # listed of versions without a recorded time is the current one (iSAMS: MIS-I-3511). False:
+    # such versions that disagree are a conflict, quarantined by sync (adapters/base/duplicates).
+    repeats_in_write_order: bool = False
+    # The credentials the vendor's API takes, by name; each tuple is one complete alternative
+    # (the config requires one of them: ``config.credentials`` reads this).
+    credentials: tuple[tuple[str, ...], ...] = ()
+    # How to build the adapter: ``module:Class`` (imported only when a school uses the vendor),
+    # whether it speaks HTTP (base URL, credentials, timeouts) or reads files (a path), and
+    # constructor arguments taken from ``[sync]`` settings (argument -> setting name).
+    adapter: str = ""
+    transport: Literal["http", "file"] = "http"
+    sync_options: Mapping[str, str] = field(default_factory=dict)
+    # The time from which a registration counts as the afternoon session, for a vendor that
+    # stamps registrations with a time but no session (iSAMS); the default of its [sync] setting.
+    pm_cutoff: time | None = None
 
 
 @dataclass(frozen=True)
@@ -95,16 +111,43 @@ class Quarantined:
 
 @dataclass
 class Batch(Generic[T]):
-    """What one fetch produced: mapped records, and the ones set aside with their reasons."""
+    """What one fetch produced: mapped records, and the ones set aside with their reasons.
+
+    ``sources`` remembers, for some mapped records, the record as the MIS sent it and the
+    stream's reference to it (see :meth:`remember`): sync quarantines both versions of a
+    conflicting duplicate with the MIS's own text, not only with what registerwatch made of it.
+    Streams remember only records whose key repeats within a page, so a big pull does not
+    hold every raw record twice.
+    """
 
     records: list[T] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     requests: int = 0
+    # Exact copies the adapter already dropped (``mapping.drop_repeats``): sync counts them in
+    # its one duplicates warning with the ones it drops itself.
+    exact_duplicates: int = 0
+    # id(record) -> (record, raw text, reference). The record is held so its id cannot be
+    # reused by another object while the batch lives, and checked with ``is`` on the way out.
+    sources: dict[int, tuple[T, str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def extend(self, other: Batch[T]) -> None:
         self.records.extend(other.records)
         self.quarantined.extend(other.quarantined)
         self.requests += other.requests
+        self.exact_duplicates += other.exact_duplicates
+        self.sources.update(other.sources)
+
+    def remember(self, record: T, raw: str, ref: str) -> None:
+        self.sources[id(record)] = (record, raw, ref)
+
+    def raw_of(self, record: T) -> str | None:
+        """The MIS's text for ``record`` (None when the stream did not keep it)."""
+        held = self.sources.get(id(record))
+        return held[1] if held is not None and held[0] is record else None
+
+    def ref_of(self, record: T) -> str | None:
+        held = self.sources.get(id(record))
+        return held[2] if held is not None and held[0] is record else None
 
 
 class Adapter(Protocol):
@@ -142,4 +185,27 @@ class Adapter(Protocol):
         config's terms and warns on a mismatch; the config stays the source of truth."""
         ...
 
+    def begin_sync(self, as_of: date) -> None:
+        """Told before any pull: the day this sync runs to (its ``--as-of``). An adapter that
+        picks something by date (GO 4 Schools: the academic year) uses it rather than the
+        machine's clock; :class:`AdapterBase` remembers it as ``sync_day``."""
+        ...
+
     def close(self) -> None: ...
+
+
+class AdapterBase:
+    """Defaults every adapter shares; vendors subclass it and override what they have.
+
+    Not the contract itself (that is :class:`Adapter`, a Protocol, so a test's fake adapter
+    need not inherit anything), only the sensible defaults for its optional parts.
+    """
+
+    # The day the current sync runs to; None outside a sync (then "today" is the best guess).
+    sync_day: date | None = None
+
+    def begin_sync(self, as_of: date) -> None:
+        self.sync_day = as_of
+
+    def close(self) -> None:
+        """Nothing to release by default (HTTP adapters close their session)."""

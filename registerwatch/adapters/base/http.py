@@ -18,6 +18,7 @@ import requests
 import structlog
 
 from registerwatch import netguard
+from registerwatch.adapters.base.pagination import MAX_RECORDS_PER_PAGE
 from registerwatch.errors import (
     FatalApiError,
     MisTooSlowError,
@@ -50,8 +51,11 @@ class ApiClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        max_records_per_page: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Read by the vendor's paginators (pagination.check_page_size); None: the default.
+        self.max_records_per_page = max_records_per_page or MAX_RECORDS_PER_PAGE
         self.school_id = school_id
         self.credential_hint = credential_hint
         self.limits = netguard.NetLimits.from_timeout(

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from registerwatch.adapters.base.contract import Batch
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark, Pupil
@@ -110,28 +111,49 @@ def require(record: Mapping[str, Any], key: str, *, resource: str, record_ref: s
     return record[key]
 
 
-def dedupe_marks(marks: Iterable[Mark]) -> list[Mark]:
-    """One mark per (pupil, date, session).
+def dedupe_marks(marks: Iterable[Mark], *, in_write_order: bool = False) -> list[Mark]:
+    """Drop the versions of a mark the MIS itself says are superseded, and exact copies.
 
-    The rule, explicit because MIS feeds (iSAMS especially) repeat rows: the mark recorded
-    latest wins; marks with no ``recorded_at`` lose to any that have one; among equals the one
-    that came last in the feed wins (feeds list in the order they were written).
+    MIS feeds (iSAMS especially) repeat rows for one pupil, date and session. When the versions
+    carry ``recorded_at``, only those recorded latest are current; the older ones are history
+    and are dropped here. Exact copies of a current version (the same content; only the MIS's
+    row id differs) are dropped too, keeping the first. What is left for a key (versions that
+    disagree with nothing to order them) is NOT chosen between by feed order: sync's duplicate
+    policy (``duplicates.py``) quarantines them all, so a guess never reaches the register.
+    :func:`drop_repeats` does the same to a batch and counts the copies for sync's warning.
+
+    ``in_write_order``: the vendor declares (``VendorFacts.repeats_in_write_order``) that it
+    lists a session's repeated rows in the order they were written, so among versions with no
+    ``recorded_at`` the last listed is the current one: the MIS's own order, not a guess.
     """
-    chosen: dict[tuple[str, date, str], Mark] = {}
+    return _dedupe(marks, in_write_order)[0]
+
+
+def drop_repeats(batch: Batch[Mark], *, in_write_order: bool = False) -> None:
+    """:func:`dedupe_marks` on ``batch``, counting exact copies in ``batch.exact_duplicates``."""
+    batch.records, copies = _dedupe(batch.records, in_write_order)
+    batch.exact_duplicates += copies
+
+
+def _dedupe(marks: Iterable[Mark], in_write_order: bool) -> tuple[list[Mark], int]:
+    groups: dict[tuple[str, date, str], list[Mark]] = {}
     for mark in marks:
-        key = (mark.pupil_id, mark.date, mark.session.value)
-        current = chosen.get(key)
-        if current is None or _later_or_equal(mark, current):
-            chosen[key] = mark
-    return list(chosen.values())
-
-
-def _later_or_equal(candidate: Mark, current: Mark) -> bool:
-    if candidate.recorded_at is None:
-        return current.recorded_at is None
-    if current.recorded_at is None:
-        return True
-    return candidate.recorded_at >= current.recorded_at
+        groups.setdefault((mark.pupil_id, mark.date, mark.session.value), []).append(mark)
+    kept: list[Mark] = []
+    copies = 0
+    for versions in groups.values():
+        stamps = [m.recorded_at for m in versions if m.recorded_at is not None]
+        if stamps:
+            latest = max(stamps)
+            versions = [m for m in versions if m.recorded_at == latest]
+        elif in_write_order:
+            versions = versions[-1:]
+        distinct: dict[str, Mark] = {}
+        for mark in versions:
+            distinct[mark.model_dump_json(exclude={"source_ref"})] = mark  # the last copy
+        copies += len(versions) - len(distinct)
+        kept.extend(distinct.values())
+    return kept, copies
 
 
 # -- hostile or implausible values: refused for every vendor, whatever its to_schema did -------

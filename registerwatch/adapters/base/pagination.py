@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from registerwatch.errors import PagingError
+from registerwatch.errors import PagingError, UnsafeResponseError
 
 log = structlog.get_logger("registerwatch.adapters")
 
@@ -32,6 +32,22 @@ R = TypeVar("R")
 MAX_PAGES = 10_000
 # How many times a listing is read from the start when it changed while being paged.
 MAX_LISTING_READS = 3
+# Records one page may hold before it is refused as junk ([sync] / [schools.mis]
+# max_records_per_page). Every vendor pages at 1,000 or fewer, so a page ten times that is a
+# runaway or hostile answer, not a school: mapping (and quarantining) a million junk records
+# would hold the night and the memory for nothing.
+MAX_RECORDS_PER_PAGE = 10_000
+
+
+def check_page_size(count: int, *, limit: int, what: str, number: int) -> None:
+    """UnsafeResponseError (fatal for this school, this run) for a page over ``limit``."""
+    if count > limit:
+        raise UnsafeResponseError(
+            f"{what}: page {number} holds {count} records, more than the limit of {limit} "
+            "per page — refused as a junk or runaway answer; nothing from this school was "
+            "stored. If the MIS really pages this large, raise max_records_per_page in "
+            "[schools.mis]"
+        )
 
 
 class ListingChangedError(PagingError):
@@ -53,10 +69,12 @@ class Paginator(Generic[V]):
         *,
         max_pages: int = MAX_PAGES,
         records_of: Callable[[Any], list[Any]] = page_records,
+        max_records: int = MAX_RECORDS_PER_PAGE,
     ) -> None:
         self.start_value = start_value
         self.max_pages = max_pages
         self.records_of = records_of
+        self.max_records = max_records
 
     def get_next(
         self, page: Any, current: V, *, what: str
@@ -84,6 +102,7 @@ class Paginator(Generic[V]):
         for number in range(1, self.max_pages + 1):
             page = fetch(current)
             records = self.records_of(page)
+            check_page_size(len(records), limit=self.max_records, what=what, number=number)
             if identity is not None:
                 ids = [i for i in map(identity, records) if i is not None]
                 if ids and ids == previous:

@@ -4,21 +4,26 @@ per record, and the one quarantine policy.
 The quarantine policy, the same for every vendor (``docs/sync.md`` promises it): a record that
 will not map (``to_schema`` raises ``InvalidRecord``, or the schema model refuses it) becomes a
 :class:`Quarantined` entry naming the school, the resource, the record's reference, the field
-and the reason, with the raw record as the MIS sent it, and the run goes on. The entry is
-logged with its resource and field only (a reference, a reason or the raw text may identify a
-pupil); the rest goes to the store only.
+and the reason, with the raw record as the MIS sent it, and the run goes on. Nothing is logged
+per record (a page of a million junk records must not write a million lines): sync logs one
+aggregated line per resource, field and kind of reason (``sync.records_quarantined``).
+
+Records whose key repeats within one page are remembered with their raw text
+(``Batch.remember``), so the duplicate policy (``duplicates.py``) can quarantine both versions
+of a conflict as the MIS sent them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from registerwatch.adapters.base.contract import Batch, Quarantined
+from registerwatch.adapters.base.duplicates import record_key
 from registerwatch.adapters.base.mapping import refuse_implausible
 from registerwatch.errors import InvalidRecord
 
@@ -39,6 +44,12 @@ def raw_text(record: Any) -> str:
         return repr(record)[:RAW_LIMIT]
 
 
+def remember_duplicate(batch: Batch[T], mapped: T, record: Any, ref: str) -> None:
+    """Keep ``record``'s raw text for ``mapped`` (once): its key repeats in this pull."""
+    if batch.ref_of(mapped) is None:
+        batch.remember(mapped, raw_text(record), ref)
+
+
 def validation_error(
     exc: ValidationError, *, resource: str, record_ref: str, fields: Mapping[str, str]
 ) -> InvalidRecord:
@@ -57,18 +68,12 @@ def quarantine(
     error: InvalidRecord, record: Any, *, vendor: str, school: str, resource: str, record_ref: str
 ) -> Quarantined:
     """The quarantine entry for a record that would not map (see the module docstring)."""
-    entry = Quarantined.from_error(
+    # Not logged here: sync aggregates (see the module docstring). ``vendor`` is kept in the
+    # signature for callers that quarantine outside a stream.
+    del vendor
+    return Quarantined.from_error(
         error, raw_text(record), school=school, resource=resource, record_ref=record_ref
     )
-    # Resource and field only: a reason can name a value, a reference a pupil's record.
-    log.warning(
-        "adapter.record_quarantined",
-        vendor=vendor,
-        school=school,
-        resource=entry.resource,
-        field=entry.field,
-    )
-    return entry
 
 
 class Stream(Generic[T]):
@@ -110,14 +115,25 @@ class Stream(Generic[T]):
         """Map ``(position, record)`` pairs; ``keep`` drops records that are no record of
         this resource (not quarantined: nothing is wrong with them)."""
         batch: Batch[T] = Batch()
+        # key -> the first mapped record with it, its raw record and reference (this call only)
+        first: dict[Hashable, tuple[T, Any, str]] = {}
         for position, record in pairs:
             if keep is not None and isinstance(record, Mapping) and not keep(record):
                 continue
             ref = self.record_ref(record, position)
             try:
-                batch.records.append(self.map_one(record, ref))
+                mapped = self.map_one(record, ref)
             except InvalidRecord as exc:
                 batch.quarantined.append(self.quarantine(exc, record, ref))
+                continue
+            batch.records.append(mapped)
+            key = record_key(mapped)
+            if key is None:
+                continue
+            earlier = first.setdefault(key, (mapped, record, ref))
+            if earlier[0] is not mapped:
+                remember_duplicate(batch, *earlier)
+                remember_duplicate(batch, mapped, record, ref)
         return batch
 
     def map_one(self, record: Any, ref: str) -> T:

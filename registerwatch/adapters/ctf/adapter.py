@@ -12,6 +12,12 @@ folder; this adapter reads every ``*.xml`` file there (any case: CTF names often
   amendments (diffs between pulls) are the only change history.
 - A file that cannot be read at all (a DTD or entities, not XML, not a CTF) raises
   CtfFileError naming it; bad pupils and marks inside a readable file are quarantined.
+- A file addressed to another school (its ``DestSchool`` LAESTAB, or URN when it has one, is
+  not this school's) is refused: none of its pupils or marks is read, and a quarantine entry
+  (resource ``ctf-files``) names the file, the school and both numbers. A misfiled transfer
+  must not put another school's pupils on this school's roll; the folder's other files are
+  still read. Placeholder destinations (``MMM``/``XXX``: unknown, leaving the sector) and files
+  without a ``DestSchool`` are not "another school".
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from pathlib import Path
 
 import structlog
 
-from registerwatch.adapters.base import Batch, Capabilities, VendorFacts, dedupe_marks
+from registerwatch.adapters.base import (
+    AdapterBase,
+    Batch,
+    Capabilities,
+    Quarantined,
+    VendorFacts,
+)
 from registerwatch.adapters.ctf.document import CtfDocument
 from registerwatch.adapters.ctf.marks import VENDOR_SINGLE_CHARACTER_CODES
 from registerwatch.adapters.ctf.parser import CtfFileError, parse_ctf
@@ -32,6 +44,9 @@ log = structlog.get_logger("registerwatch.adapters.ctf")
 # A file adapter under the same contract: no HTTP client, no paging, every capability off.
 FACTS = VendorFacts(
     vendor="ctf",
+    credentials=(),  # a file: the folder's permissions are the access control
+    adapter="registerwatch.adapters.ctf:CtfAdapter",
+    transport="file",
     auth=("file",),
     paging="none",
     capabilities=Capabilities(
@@ -46,7 +61,7 @@ FACTS = VendorFacts(
 )
 
 
-class CtfAdapter:
+class CtfAdapter(AdapterBase):
     """The Adapter protocol over a CTF file or a folder of them (not recursive)."""
 
     facts = FACTS
@@ -55,13 +70,23 @@ class CtfAdapter:
     exposes_registers = FACTS.capabilities.registers
     exposes_social_worker = FACTS.capabilities.social_worker
 
-    def __init__(self, *, school_id: str, path: str | Path, laestab: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        school_id: str,
+        path: str | Path,
+        laestab: str | None = None,
+        urn: str | None = None,
+    ) -> None:
         self.school_id = school_id
         self.path = Path(path)
         # Whose registers the attendance marks are (LA + establishment number); by default each
-        # file's SourceSchool, i.e. the school that exported it.
+        # file's SourceSchool, i.e. the school that exported it. With ``urn`` it also says which
+        # files are addressed to this school (see the module docstring).
         self.laestab = laestab
+        self.urn = urn
         self._documents: list[CtfDocument] | None = None
+        self.refused: list[Quarantined] = []
 
     def files(self) -> list[Path]:
         if self.path.is_dir():
@@ -78,19 +103,61 @@ class CtfAdapter:
     def documents(self) -> list[CtfDocument]:
         """Every file parsed once (until ``close``), oldest first."""
         if self._documents is None:
-            documents = [
-                parse_ctf(path, school_id=self.school_id, laestab=self.laestab)
-                for path in self.files()
-            ]
+            documents = []
+            self.refused = []
+            for path in self.files():
+                document = parse_ctf(path, school_id=self.school_id, laestab=self.laestab)
+                refusal = self.addressed_elsewhere(document)
+                if refusal is None:
+                    documents.append(document)
+                    continue
+                log.warning(
+                    "ctf.file_refused", school=self.school_id, file=document.name, reason=refusal
+                )
+                self.refused.append(
+                    Quarantined(
+                        resource="ctf-files",
+                        record_ref=document.name,
+                        field="Header/DestSchool",
+                        reason=refusal,
+                        raw=_header_text(document),
+                        school=self.school_id,
+                    )
+                )
             documents.sort(key=_file_order)
-            log.info("ctf.folder_read", school=self.school_id, files=len(documents))
+            log.info(
+                "ctf.folder_read",
+                school=self.school_id,
+                files=len(documents),
+                refused=len(self.refused),
+            )
             self._documents = documents
         return self._documents
+
+    def addressed_elsewhere(self, document: CtfDocument) -> str | None:
+        """Why ``document`` is not this school's to read (None: it is)."""
+        dest = document.header.dest_school
+        if dest is None:
+            return None
+        mismatch = []
+        if self.laestab and not dest.is_placeholder and dest.laestab != self.laestab:
+            mismatch.append(f"LAESTAB {dest.laestab} (this school's is {self.laestab})")
+        if self.urn and dest.urn and dest.urn != self.urn:
+            mismatch.append(f"URN {dest.urn} (this school's is {self.urn})")
+        if not mismatch:
+            return None
+        return (
+            f"{document.name} is addressed to another school: its DestSchool has "
+            f"{' and '.join(mismatch)}; school {self.school_id!r} refused it and added none of "
+            "its pupils or marks — move it to the folder of the school it is addressed to"
+        )
 
     def pupils(self) -> Batch[Pupil]:
         batch: Batch[Pupil] = Batch()
         latest: dict[str, Pupil] = {}
-        for document in self.documents():
+        documents = self.documents()
+        batch.quarantined.extend(self.refused)
+        for document in documents:
             for pupil in document.pupils.records:
                 latest[pupil.id] = pupil  # a later file's record replaces an earlier one
             batch.quarantined.extend(document.pupils.quarantined)
@@ -108,12 +175,19 @@ class CtfAdapter:
         trustworthy date to filter on.
         """
         batch: Batch[Mark] = Batch()
-        in_range: list[Mark] = []
+        # Files are read oldest first: a session in a later file replaces the same session
+        # from an earlier one (the later export is the MIS's later word). Within one file a
+        # session given twice is left for sync's duplicate policy (no order to choose by).
+        latest: dict[tuple[str, date, str], list[Mark]] = {}
         for document in self.documents():
-            in_range.extend(m for m in document.marks.records if start <= m.date <= end)
+            in_file: dict[tuple[str, date, str], list[Mark]] = {}
+            for mark in document.marks.records:
+                if start <= mark.date <= end:
+                    key = (mark.pupil_id, mark.date, mark.session.value)
+                    in_file.setdefault(key, []).append(mark)
+            latest.update(in_file)
             batch.quarantined.extend(document.marks.quarantined)
-        # No mark has recorded_at, so dedupe_marks keeps the last seen: the latest file's.
-        batch.records = dedupe_marks(in_range)
+        batch.records = [mark for versions in latest.values() for mark in versions]
         return batch
 
     def amendments(self, start: date, end: date) -> Batch[Amendment]:
@@ -124,6 +198,20 @@ class CtfAdapter:
 
     def close(self) -> None:
         self._documents = None
+
+
+def _header_text(document: CtfDocument) -> str:
+    """The refused file's header (schools, dates, supplier: no pupil data) for the store."""
+    header = document.header
+    return repr(
+        {
+            "file": document.name,
+            "source_school": header.source_school,
+            "dest_school": header.dest_school,
+            "created": header.created,
+            "supplier": header.supplier_id,
+        }
+    )
 
 
 def _file_order(document: CtfDocument) -> tuple[bool, datetime, str]:

@@ -55,16 +55,24 @@ FALSE_VALUES = frozenset({"false", "0", "n", "no"})
 
 @dataclass(frozen=True, slots=True)
 class CtfSchool:
-    """A ``<SourceSchool>`` or ``<DestSchool>`` (no URN: the exporters write none)."""
+    """A ``<SourceSchool>`` or ``<DestSchool>`` (a URN only if the writer added one: the
+    exporters seen write none)."""
 
     lea: str | None
     estab: str | None
     name: str | None = None
     academic_year: str | None = None
+    urn: str | None = None
 
     @property
     def laestab(self) -> str | None:
         return f"{self.lea}{self.estab}" if self.lea and self.estab else None
+
+    @property
+    def is_placeholder(self) -> bool:
+        """``MMM``/``XXX``-style LEA or Estab: destination unknown or leaving the maintained
+        sector (MEMORY/INFERRED placeholders, docs/returns/ctf.md), not another school."""
+        return not (self.lea or "").isdigit() or not (self.estab or "").isdigit()
 
 
 @dataclass(frozen=True, slots=True)

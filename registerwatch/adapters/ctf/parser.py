@@ -261,6 +261,7 @@ def _school(element: etree._Element | None) -> CtfSchool | None:
         estab=child_text(element, "Estab"),
         name=child_text(element, "SchoolName"),
         academic_year=child_text(element, "AcademicYear"),
+        urn=child_text(element, "URN"),
     )
 
 

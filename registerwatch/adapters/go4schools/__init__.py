@@ -28,10 +28,11 @@ import structlog
 
 from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
+    AdapterBase,
     Batch,
     Quarantined,
     RetryPolicy,
-    dedupe_marks,
+    drop_repeats,
 )
 from registerwatch.adapters.go4schools.client import (
     FACTS,
@@ -65,7 +66,7 @@ T = TypeVar("T")
 _UNSET: Any = object()
 
 
-class Go4SchoolsAdapter:
+class Go4SchoolsAdapter(AdapterBase):
     """One school's GO 4 Schools-style API, mapped to the common schema."""
 
     facts = FACTS
@@ -84,6 +85,7 @@ class Go4SchoolsAdapter:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         academic_year: str | None = None,
+        max_records_per_page: int | None = None,
     ) -> None:
         api_key = (credentials.get("api_key") or "").strip()
         if not api_key:
@@ -105,14 +107,12 @@ class Go4SchoolsAdapter:
             timeout=timeout,
             retry=retry,
             sleep=sleep,
+            max_records_per_page=max_records_per_page,
         )
         self._codes: dict[str, CodeTable] = {}
         self._school: Any = _UNSET
         self._calendar: Any = _UNSET
         self._exposes_amendments: bool | None = None
-        # The day sync runs to (its as_of), told by sync before it pulls: the academic year of
-        # a sync with --as-of in an earlier year is that year, not the machine's.
-        self.sync_day: date | None = None
         # The calendar is one object, not a Batch: rows it could not read are kept here.
         self.calendar_quarantined: list[Quarantined] = []
 
@@ -201,7 +201,7 @@ class Go4SchoolsAdapter:
             mapped, blank = stream.map(rows, day)
             unmarked += blank
             batch.extend(mapped)
-        batch.records = dedupe_marks(batch.records)
+        drop_repeats(batch)
         batch.requests = self.client.request_count - before
         self._check_empty_days(start, end, dates, days, empty, batch)
         if unmarked:
@@ -244,7 +244,7 @@ class Go4SchoolsAdapter:
         except ResourceNotFoundError:
             self._calendar = None
             return None
-        calendar, quarantined = CalendarStream(self.school_id).to_schema(rows)
+        calendar, quarantined = CalendarStream(self.school_id).read(rows)
         self.calendar_quarantined = [replace(q, school=self.school_id) for q in quarantined]
         self._calendar = calendar
         return calendar
@@ -271,6 +271,8 @@ class Go4SchoolsAdapter:
                 return normalise_academic_year(current)
             except ValueError:
                 pass
+        # The day sync runs to (begin_sync): a sync with --as-of in an earlier year reads that
+        # year, not the machine's.
         return academic_year_of(self.sync_day or date.today())
 
     def _year_for(self, day: date) -> str:
@@ -300,7 +302,17 @@ class Go4SchoolsAdapter:
                     "the Attendance permission; ask the school's GO 4 Schools data officer to "
                     "grant it"
                 )
-            table, _quarantined = CodesStream().to_schema(rows)  # logged by the policy
+            table, quarantined = CodesStream(self.school_id).read(rows)
+            if quarantined:
+                # A code row that will not read is not a record of any resource sync stores;
+                # one counted line (a mark using the code is quarantined on its own).
+                log.warning(
+                    "adapter.code_rows_quarantined",
+                    vendor=self.vendor,
+                    school=self.school_id,
+                    count=len(quarantined),
+                    fields=sorted({str(q.field) for q in quarantined}),
+                )
             self._codes[year] = table
         return self._codes[year]
 

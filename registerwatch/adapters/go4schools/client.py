@@ -45,6 +45,8 @@ DEFAULT_BASE_URL = "https://api.go4schools.com" + API_ROOT
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="go4schools",
+    credentials=(("api_key",),),  # a bearer key
+    adapter="registerwatch.adapters.go4schools:Go4SchoolsAdapter",
     auth=("bearer-key",),
     paging="cursor",
     capabilities=Capabilities(
@@ -169,6 +171,7 @@ class Go4SchoolsClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         paginator: CursorPaginator | None = None,
+        max_records_per_page: int | None = None,
     ) -> None:
         root = base_url.rstrip("/")
         # Accept the host alone or the documented ".../customer/v1" base.
@@ -183,9 +186,11 @@ class Go4SchoolsClient(ApiClient):
             session=session,
             sleep=sleep,
             rng=rng,
+            max_records_per_page=max_records_per_page,
         )
         self._api_key = api_key
         self.paginator = paginator or CursorPaginator()
+        self.paginator.max_records = self.max_records_per_page
         self._parsed: tuple[requests.Response, Any] | None = None
 
     def __repr__(self) -> str:  # never show the key

@@ -1,27 +1,28 @@
 """GO 4 Schools-style resources, one small class each, mapping vendor records to the schema.
 
-Every stream has its path (relative to ``academic-years/{year}/``), its keys, and one
-``to_schema()``; a record that will not map raises InvalidRecord inside ``to_schema`` and
-becomes a ``Quarantined`` entry (resource, record_ref, field, reason) — never an exception that
-stops the run. No stream has a replication key: GO 4 Schools has no modified-since
-filter, so sync re-pulls a trailing window of dates and diffs.
+Every stream subclasses the shared :class:`~registerwatch.adapters.base.Stream`, as Arbor's and
+iSAMS's do: its path (relative to ``academic-years/{year}/``), its keys, and one ``to_schema()``
+per record; a record that will not map raises InvalidRecord inside ``to_schema`` and the base
+turns it into a ``Quarantined`` entry (school, resource, record_ref, field, reason and the raw
+record) — never an exception that stops the run — with the base's checks for hostile values
+(control characters, implausible dates, nameless pupils). No stream has a replication key:
+GO 4 Schools has no modified-since filter, so sync re-pulls a trailing window of dates and
+diffs. The code table and the calendar are one object each, built from their rows by
+``read()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, TypeVar
-
-from pydantic import ValidationError
 
 from registerwatch.adapters.base import (
     Batch,
     Quarantined,
+    Stream,
     parse_date,
     parse_instant,
-    quarantine,
-    raw_text,
     require,
 )
 from registerwatch.adapters.go4schools.client import FACTS
@@ -44,126 +45,147 @@ from registerwatch.schema import (
     AmendmentSource,
     Calendar,
     Closure,
+    ClosureKind,
     Mark,
     Pupil,
 )
 
 T = TypeVar("T")
 
+
+class Go4SchoolsStream(Stream[T]):
+    """The shared stream base with GO 4 Schools' references: ``student 1001``, and ``#n`` (the
+    record's place in the answer) when the id itself is missing."""
+
+    vendor: ClassVar[str] = FACTS.vendor
+    label: ClassVar[str] = "record"
+
+    def __init__(self, school_id: str = "") -> None:
+        self.school_id = school_id
+
+    def record_ref(self, record: Any, position: str) -> str:
+        key = self.keys[0] if self.keys else ""
+        if isinstance(record, Mapping) and record.get(key) is not None:
+            return f"{self.label} {record[key]}"
+        return f"{self.label} {position}"
+
+    def each(self, records: Iterable[Any]) -> Batch[T]:
+        """Map records, numbering them ``#1``, ``#2``... for references."""
+        return self.map_positioned((f"#{n}", r) for n, r in enumerate(records, start=1))
+
+
 # -- attendance codes ----------------------------------------------------------------------------
 
+# A code row: its entry, its aliases (those read before a bad one), the problem with an alias
+# if any (the code itself still loads; the row is quarantined), and the row as sent.
+CodeRow = tuple[CodeEntry, list[tuple[int, CodeEntry]], InvalidRecord | None, Mapping[str, Any]]
 
-class CodesStream:
+
+class CodesStream(Go4SchoolsStream[CodeRow]):
     """``attendance/codes``: the school's code table with aliases (root ``attendanceCodes``)."""
 
     name: ClassVar[str] = "attendance-codes"
     path: ClassVar[str] = "attendance/codes"
     keys: ClassVar[tuple[str, ...]] = ("id",)
+    label: ClassVar[str] = "code"
 
-    def to_schema(self, records: Iterable[Any]) -> tuple[CodeTable, list[Quarantined]]:
+    def read(self, records: Iterable[Any]) -> tuple[CodeTable, list[Quarantined]]:
+        """The code table from its rows, and the rows set aside."""
+        batch = self.each(records)
         table = CodeTable()
-        quarantined: list[Quarantined] = []
-        for index, record in enumerate(records):
-            ref = f"code {_ref(record, 'id', index)}"
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord(
-                        "record is not an object", resource=self.name, record_ref=ref
-                    )
-                code_id = whole_number(
-                    require(record, "id", resource=self.name, record_ref=ref),
-                    resource=self.name,
-                    record_ref=ref,
-                    field="id",
-                )
-                raw = str(require(record, "code", resource=self.name, record_ref=ref)).strip()
-                entry = CodeEntry(id=code_id, vendor_code=raw, national=national_code(raw))
-                table.codes[code_id] = entry
-                for alias in record.get("aliases") or []:
-                    if not isinstance(alias, Mapping):
-                        raise InvalidRecord(
-                            "an alias is not an object",
-                            resource=self.name,
-                            record_ref=ref,
-                            field="aliases",
-                        )
-                    alias_id = whole_number(
-                        alias.get("alias_id"),
-                        resource=self.name,
-                        record_ref=ref,
-                        field="aliases.alias_id",
-                    )
-                    alias_code = str(alias.get("alias_code") or "").strip()
-                    table.aliases[alias_id] = (
-                        code_id,
-                        CodeEntry(
-                            id=alias_id,
-                            vendor_code=alias_code,
-                            national=national_code(alias_code) or entry.national,
-                        ),
-                    )
-            except InvalidRecord as error:
-                quarantined.append(_quarantine(error, record))
+        quarantined = list(batch.quarantined)
+        for entry, aliases, problem, record in batch.records:
+            table.codes[entry.id] = entry
+            for alias_id, alias in aliases:
+                table.aliases[alias_id] = (entry.id, alias)
+            if problem is not None:
+                quarantined.append(self.quarantine(problem, record, problem.record_ref or ""))
         return table, quarantined
+
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> CodeRow:
+        code_id = whole_number(
+            require(record, "id", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="id",
+        )
+        raw = str(require(record, "code", resource=self.name, record_ref=ref)).strip()
+        entry = CodeEntry(id=code_id, vendor_code=raw, national=national_code(raw))
+        aliases: list[tuple[int, CodeEntry]] = []
+        try:
+            for alias in record.get("aliases") or []:
+                aliases.append(self._alias(alias, entry, ref))
+        except InvalidRecord as problem:
+            return entry, aliases, problem, record
+        return entry, aliases, None, record
+
+    def _alias(self, alias: Any, entry: CodeEntry, ref: str) -> tuple[int, CodeEntry]:
+        if not isinstance(alias, Mapping):
+            raise InvalidRecord(
+                "an alias is not an object", resource=self.name, record_ref=ref, field="aliases"
+            )
+        alias_id = whole_number(
+            alias.get("alias_id"), resource=self.name, record_ref=ref, field="aliases.alias_id"
+        )
+        alias_code = str(alias.get("alias_code") or "").strip()
+        return alias_id, CodeEntry(
+            id=alias_id,
+            vendor_code=alias_code,
+            national=national_code(alias_code) or entry.national,
+        )
 
 
 # -- pupils ----------------------------------------------------------------------------------------
 
 
-class PupilsStream:
+class EducationDetailsStream(Go4SchoolsStream[tuple[int, Mapping[str, Any]]]):
+    """``students/education-details``: UPN, year, group, admission, flags; joined to students."""
+
+    name: ClassVar[str] = "education-details"
+    path: ClassVar[str] = "students/education-details"
+    keys: ClassVar[tuple[str, ...]] = ("student_id",)
+    label: ClassVar[str] = "student"
+
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> tuple[int, Mapping[str, Any]]:
+        student_id = whole_number(
+            require(record, "student_id", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="student_id",
+        )
+        return student_id, record
+
+
+class PupilsStream(Go4SchoolsStream[Pupil]):
     """``students`` joined with ``students/education-details`` on ``id`` = ``student_id``."""
 
     name: ClassVar[str] = "students"
     path: ClassVar[str] = "students"
-    details_name: ClassVar[str] = "education-details"
-    details_path: ClassVar[str] = "students/education-details"
+    details_name: ClassVar[str] = EducationDetailsStream.name
+    details_path: ClassVar[str] = EducationDetailsStream.path
     keys: ClassVar[tuple[str, ...]] = ("id",)
+    label: ClassVar[str] = "student"
 
     def __init__(self, school_id: str) -> None:
-        self.school_id = school_id
+        super().__init__(school_id)
+        self._details: dict[int, Mapping[str, Any]] = {}
 
     def map(self, students: Sequence[Any], details: Sequence[Any]) -> Batch[Pupil]:
-        batch: Batch[Pupil] = Batch()
-        by_student: dict[int, Mapping[str, Any]] = {}
-        for index, record in enumerate(details):
-            ref = f"student {_ref(record, 'student_id', index)}"
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord(
-                        "record is not an object", resource=self.details_name, record_ref=ref
-                    )
-                student_id = whole_number(
-                    require(record, "student_id", resource=self.details_name, record_ref=ref),
-                    resource=self.details_name,
-                    record_ref=ref,
-                    field="student_id",
-                )
-                by_student[student_id] = record
-            except InvalidRecord as error:
-                batch.quarantined.append(_quarantine(error, record))
-        for index, record in enumerate(students):
-            ref = f"student {_ref(record, 'id', index)}"
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord(
-                        "record is not an object", resource=self.name, record_ref=ref
-                    )
-                student_id = whole_number(
-                    require(record, "id", resource=self.name, record_ref=ref),
-                    resource=self.name,
-                    record_ref=ref,
-                    field="id",
-                )
-                batch.records.append(self.to_schema(record, by_student.get(student_id)))
-            except InvalidRecord as error:
-                batch.quarantined.append(_quarantine(error, record))
-            except ValidationError as error:
-                batch.quarantined.append(_from_validation(error, self.name, ref, record))
+        joined = EducationDetailsStream(self.school_id).each(details)
+        self._details = dict(joined.records)
+        batch = self.each(students)
+        batch.quarantined[:0] = joined.quarantined
         return batch
 
-    def to_schema(self, student: Mapping[str, Any], details: Mapping[str, Any] | None) -> Pupil:
-        student_id = int(student["id"])
+    def to_schema(self, student: Mapping[str, Any], ref: str) -> Pupil:
+        student_id = whole_number(
+            require(student, "id", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="id",
+        )
         ref = f"student {student_id}"
+        details = self._details.get(student_id)
         if details is None:
             # Without education details there is no UPN, year or admission date: storing the
             # pupil anyway would raise false UPN and roll findings.
@@ -221,7 +243,7 @@ class PupilsStream:
 # -- session marks ---------------------------------------------------------------------------------
 
 
-class SessionMarksStream:
+class SessionMarksStream(Go4SchoolsStream[Mark]):
     """``attendance/student-session-marks/date/{date}``: one request (and cursor walk) per date."""
 
     name: ClassVar[str] = "student-session-marks"
@@ -229,32 +251,22 @@ class SessionMarksStream:
     keys: ClassVar[tuple[str, ...]] = ("student_id", "date", "session")
 
     def __init__(self, school_id: str, codes: CodeTable) -> None:
-        self.school_id = school_id
+        super().__init__(school_id)
         self.codes = codes
+        self.day = date.min
+
+    def record_ref(self, record: Any, position: str) -> str:
+        return _session_ref(record, self.day)
 
     def map(self, records: Sequence[Any], day: date) -> tuple[Batch[Mark], int]:
         """Mapped marks for ``day``, and how many sessions came back with no mark entered."""
-        batch: Batch[Mark] = Batch()
-        unmarked = 0
-        for record in records:
-            ref = _session_ref(record, day)
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord(
-                        "record is not an object", resource=self.name, record_ref=ref
-                    )
-                if "session_mark_id" in record and record["session_mark_id"] is None:
-                    unmarked += 1  # listed but not yet marked: no register entry exists
-                    continue
-                batch.records.append(self.to_schema(record, day))
-            except InvalidRecord as error:
-                batch.quarantined.append(_quarantine(error, record))
-            except ValidationError as error:
-                batch.quarantined.append(_from_validation(error, self.name, ref, record))
-        return batch, unmarked
+        self.day = day
+        unmarked = sum(1 for r in records if _unmarked(r))
+        # A session listed but not yet marked has no register entry: nothing to map.
+        return self.each(r for r in records if not _unmarked(r)), unmarked
 
-    def to_schema(self, record: Mapping[str, Any], day: date) -> Mark:
-        ref = _session_ref(record, day)
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
+        day = self.day
         student_id = whole_number(
             require(record, "student_id", resource=self.name, record_ref=ref),
             resource=self.name,
@@ -290,7 +302,7 @@ class SessionMarksStream:
 # -- amendments (INFERRED resource) ----------------------------------------------------------------
 
 
-class AmendmentsStream:
+class AmendmentsStream(Go4SchoolsStream[Amendment]):
     """INFERRED: ``attendance/student-session-mark-amendments/date/{date}``.
 
     No vendor publishes an amendment audit; this is the simulator's G4S-style
@@ -302,21 +314,19 @@ class AmendmentsStream:
     name: ClassVar[str] = "student-session-mark-amendments"
     path: ClassVar[str] = "attendance/student-session-mark-amendments/date/{date}"
     keys: ClassVar[tuple[str, ...]] = ("id",)
+    label: ClassVar[str] = "amendment"
 
     def __init__(self, school_id: str, codes: CodeTable) -> None:
-        self.school_id = school_id
+        super().__init__(school_id)
         self.codes = codes
+        self.day = date.min
 
     def map(self, records: Sequence[Any], day: date) -> Batch[Amendment]:
-        return _map_each(
-            self.name,
-            records,
-            lambda r: self.to_schema(r, day),
-            lambda r, i: f"amendment {_ref(r, 'id', i)}",
-        )
+        self.day = day
+        return self.each(records)
 
-    def to_schema(self, record: Mapping[str, Any], day: date) -> Amendment:
-        ref = f"amendment {record.get('id')}"
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> Amendment:
+        day = self.day
         student_id = whole_number(
             require(record, "student_id", resource=self.name, record_ref=ref),
             resource=self.name,
@@ -359,8 +369,13 @@ class AmendmentsStream:
 
 # -- calendar ------------------------------------------------------------------------------------
 
+# A calendar row: its date, its closure (None: a normal school day), the problem with its day
+# type if any (the day is kept as a normal school day and the row is still quarantined), and
+# the row as sent (for that quarantine entry).
+CalendarRow = tuple[date, tuple[str, ClosureKind] | None, InvalidRecord | None, Mapping[str, Any]]
 
-class CalendarStream:
+
+class CalendarStream(Go4SchoolsStream[CalendarRow]):
     """``timetables/calendar`` (path and row fields OBSERVED; meaning of the rows INFERRED).
 
     Rows are term weekdays (``date``, ``week``, ``day_type_code``). Terms are rebuilt as runs of
@@ -372,46 +387,21 @@ class CalendarStream:
     path: ClassVar[str] = "timetables/calendar"
     keys: ClassVar[tuple[str, ...]] = ("date",)
 
-    def __init__(self, school_id: str) -> None:
-        self.school_id = school_id
+    def record_ref(self, record: Any, position: str) -> str:
+        return f"calendar row {position.lstrip('#')}"
 
-    def to_schema(self, records: Sequence[Any]) -> tuple[Calendar | None, list[Quarantined]]:
-        quarantined: list[Quarantined] = []
+    def read(self, records: Sequence[Any]) -> tuple[Calendar | None, list[Quarantined]]:
+        """The calendar from its rows (None when no row gave a date), and the rows set aside."""
+        batch = self.each(records)
+        quarantined = list(batch.quarantined)
         days: set[date] = set()
         closures: list[Closure] = []
-        for index, record in enumerate(records):
-            ref = f"calendar row {index + 1}"
-            try:
-                if not isinstance(record, Mapping):
-                    raise InvalidRecord(
-                        "record is not an object", resource=self.name, record_ref=ref
-                    )
-                day = parse_date(
-                    require(record, "date", resource=self.name, record_ref=ref),
-                    resource=self.name,
-                    record_ref=ref,
-                    field="date",
-                )
-                days.add(day)
-                code = str(record.get("day_type_code") or "S").strip().upper()
-                if code not in DAY_TYPES:
-                    raise InvalidRecord(
-                        f"unknown day_type_code {code!r}; the day is kept as a normal school day",
-                        resource=self.name,
-                        record_ref=f"calendar {day.isoformat()}",
-                        field="day_type_code",
-                    )
-                closure = DAY_TYPES[code]
-                if closure is not None:
-                    closures.append(
-                        Closure(
-                            date=day,
-                            session=closure[0],
-                            kind=closure[1],
-                        )
-                    )
-            except InvalidRecord as error:
-                quarantined.append(_quarantine(error, record))
+        for day, closure, problem, record in batch.records:
+            days.add(day)
+            if problem is not None:
+                quarantined.append(self.quarantine(problem, record, problem.record_ref or ""))
+            elif closure is not None:
+                closures.append(Closure(date=day, session=closure[0], kind=closure[1]))
         if not days:
             return None, quarantined
         return Calendar(
@@ -420,61 +410,34 @@ class CalendarStream:
             closures=sorted(closures, key=lambda c: (c.date, c.session)),
         ), quarantined
 
+    def to_schema(self, record: Mapping[str, Any], ref: str) -> CalendarRow:
+        day = parse_date(
+            require(record, "date", resource=self.name, record_ref=ref),
+            resource=self.name,
+            record_ref=ref,
+            field="date",
+        )
+        code = str(record.get("day_type_code") or "S").strip().upper()
+        if code not in DAY_TYPES:
+            problem = InvalidRecord(
+                f"unknown day_type_code {code!r}; the day is kept as a normal school day",
+                resource=self.name,
+                record_ref=f"calendar {day.isoformat()}",
+                field="day_type_code",
+            )
+            return day, None, problem, record
+        return day, DAY_TYPES[code], None, record
+
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _map_each(
-    resource: str,
-    records: Sequence[Any],
-    to_schema: Callable[[Any], T],
-    ref_of: Callable[[Any, int], str],
-) -> Batch[T]:
-    batch: Batch[T] = Batch()
-    for index, record in enumerate(records):
-        ref = ref_of(record, index)
-        try:
-            if not isinstance(record, Mapping):
-                raise InvalidRecord("record is not an object", resource=resource, record_ref=ref)
-            batch.records.append(to_schema(record))
-        except InvalidRecord as error:
-            batch.quarantined.append(_quarantine(error, record))
-        except ValidationError as error:
-            batch.quarantined.append(_from_validation(error, resource, ref, record))
-    return batch
-
-
-def _quarantine(error: InvalidRecord, record: Any) -> Quarantined:
-    # The shared policy (school filled in by the adapter, which knows it).
-    return quarantine(
-        error,
-        record,
-        vendor=FACTS.vendor,
-        school="",
-        resource=error.resource or "",
-        record_ref=error.record_ref or "",
+def _unmarked(record: Any) -> bool:
+    return (
+        isinstance(record, Mapping)
+        and "session_mark_id" in record
+        and record["session_mark_id"] is None
     )
-
-
-def _from_validation(error: ValidationError, resource: str, ref: str, record: Any) -> Quarantined:
-    first = error.errors()[0]
-    field_name = ".".join(str(p) for p in first.get("loc", ())) or None
-    return Quarantined(
-        resource=resource,
-        record_ref=ref,
-        field=field_name,
-        reason=str(first.get("msg", "invalid value")),
-        raw=_raw(record),
-    )
-
-
-_raw = raw_text
-
-
-def _ref(record: Any, key: str, index: int) -> str:
-    if isinstance(record, Mapping) and record.get(key) is not None:
-        return str(record[key])
-    return f"#{index + 1}"  # the id itself is missing: point at the record's position
 
 
 def _session_ref(record: Any, day: date) -> str:

@@ -35,10 +35,11 @@ from lxml import etree
 
 from registerwatch.adapters.base import (
     DEFAULT_TIMEOUT,
+    AdapterBase,
     Batch,
     Quarantined,
     RetryPolicy,
-    dedupe_marks,
+    drop_repeats,
 )
 from registerwatch.adapters.isams.client import (
     FACTS,
@@ -97,7 +98,7 @@ def _element_records(section: etree._Element, tag: str) -> Iterator[tuple[str, d
         yield f"{tag}[{index}]", element_record(element)
 
 
-class IsamsAdapter:
+class IsamsAdapter(AdapterBase):
     """Reads one iSAMS school into the common schema. See the module docstring for sources."""
 
     facts = FACTS
@@ -118,6 +119,7 @@ class IsamsAdapter:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pm_cutoff: dt.time = DEFAULT_PM_CUTOFF,
+        max_records_per_page: int | None = None,
     ) -> None:
         self.school_id = school_id
         self.pm_cutoff = pm_cutoff
@@ -129,6 +131,7 @@ class IsamsAdapter:
             timeout=timeout,
             retry=retry,
             sleep=sleep,
+            max_records_per_page=max_records_per_page,
         )
         self._exposes_amendments: bool | None = None
         self.rest_page_size = REST_PAGE_SIZE
@@ -234,13 +237,12 @@ class IsamsAdapter:
                     count=len(outside),
                 )
             result.records.extend(m for m in rows.records if first <= m.date <= last)
+            result.sources.update(rows.sources)  # raw rows of repeated keys (duplicates.py)
         # iSAMS repeats rows for one pupil and session; the shared, tested rule
         # keeps the latest-recorded one, else the last in the feed.
         total = len(result.records)
-        result.records = sorted(
-            dedupe_marks(result.records),
-            key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]),
-        )
+        drop_repeats(result, in_write_order=FACTS.repeats_in_write_order)
+        result.records.sort(key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]))
         result.requests = self.client.request_count - before
         self._log_fetched(MarksStream.name, result, duplicates=total - len(result.records))
         return result

@@ -36,10 +36,12 @@ from registerwatch.adapters.base import (
     ListingChangedError,
     RetryPolicy,
     VendorFacts,
+    check_page_size,
     parse_retry_after,
     read_consistently,
 )
 from registerwatch.adapters.isams.mapping import (
+    DEFAULT_PM_CUTOFF,
     IsamsMessage,
     XmlDocumentError,
     parse_message,
@@ -66,6 +68,11 @@ TOKEN_RENEW_MARGIN = 30.0
 # Everything vendor-wide, declared once (see registerwatch.adapters.base.contract).
 FACTS = VendorFacts(
     vendor="isams",
+    # OAuth2 client credentials (REST) or an API key (Batch XML): either will do.
+    credentials=(("client_id", "client_secret"), ("api_key",)),
+    adapter="registerwatch.adapters.isams:IsamsAdapter",
+    sync_options={"pm_cutoff": "isams_pm_cutoff"},
+    pm_cutoff=DEFAULT_PM_CUTOFF,
     auth=("oauth2-client-credentials", "api-key"),
     paging="page-number",  # REST; the Batch XML API has no paging (date windows instead)
     capabilities=Capabilities(
@@ -79,6 +86,8 @@ FACTS = VendorFacts(
     # ``normalise_code`` already reads c1/c2/j1 in any case.
     code_aliases={},
     credential_hint="the iSAMS client id/secret or API key",
+    # Repeated RegistrationStatus rows come in the order they were written (MIS-I-3511).
+    repeats_in_write_order=True,
 )
 
 _MESSAGE_RETRYABLE_PATTERNS = (
@@ -143,6 +152,7 @@ class IsamsClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_records_per_page: int | None = None,
     ) -> None:
         super().__init__(
             base_url,
@@ -153,6 +163,7 @@ class IsamsClient(ApiClient):
             session=session,
             sleep=sleep,
             rng=rng,
+            max_records_per_page=max_records_per_page,
         )
         self.client_id = (credentials.get("client_id") or "").strip() or None
         self.client_secret = (credentials.get("client_secret") or "").strip() or None
@@ -381,6 +392,7 @@ class IsamsClient(ApiClient):
                     f"{where}: totalPages/totalCount went from {total_pages}/{total_count} "
                     f"to {this_total_pages}/{this_total_count} at page {page}"
                 )
+            check_page_size(len(items), limit=self.max_records_per_page, what=where, number=page)
             pages.append((page, items))
             if total_pages is None:
                 # No totals: stop on an empty or short page (the Arbor rule), never loop forever.

@@ -157,8 +157,21 @@ def test_an_unsafe_file_in_the_folder_stops_the_read_naming_it(tmp_path):
         adapter.marks(*SEPTEMBER)
 
 
-def test_laestab_selects_the_register_in_every_file():
-    adapter = CtfAdapter(school_id="wenlock", path=DATA / "ctf25_wenlock.xml", laestab="2011234")
+def test_laestab_selects_the_register_in_every_file(tmp_path):
+    # The file addressed to school 2011234 (a file addressed elsewhere is refused: see
+    # test_ctf_destination.py), whose registers are then the 201/1234 attendance blocks.
+    readdressed = tmp_path / "to-2011234.xml"
+    readdressed.write_text(
+        (DATA / "ctf25_wenlock.xml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "<DestSchool>\n      <LEA>893</LEA>\n      <Estab>4001</Estab>",
+            "<DestSchool>\n      <LEA>201</LEA>\n      <Estab>1234</Estab>",
+        ),
+        encoding="utf-8",
+    )
+    adapter = CtfAdapter(school_id="wenlock", path=readdressed, laestab="2011234")
+    assert adapter.documents() and adapter.refused == []
     assert [(m.date, m.code) for m in adapter.marks(date(2024, 7, 1), date(2024, 9, 30)).records][
         :2
     ] == [(date(2024, 7, 15), "/"), (date(2024, 7, 15), "\\")]

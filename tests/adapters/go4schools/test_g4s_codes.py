@@ -80,7 +80,7 @@ def table() -> CodeTable:
             ],
         },
     ]
-    codes, quarantined = CodesStream().to_schema(rows)
+    codes, quarantined = CodesStream().read(rows)
     assert quarantined == []
     return codes
 
@@ -132,7 +132,7 @@ def test_codes_that_will_not_map_say_which_field_and_why(
 
 
 def test_a_bad_code_row_is_quarantined_and_the_rest_load() -> None:
-    codes, quarantined = CodesStream().to_schema(
+    codes, quarantined = CodesStream().read(
         [{"id": 1, "code": "/"}, {"code": "N"}, {"id": 3, "code": "L", "aliases": ["L1"]}]
     )
     assert set(codes.codes) == {1, 3}
@@ -143,7 +143,7 @@ def test_a_bad_code_row_is_quarantined_and_the_rest_load() -> None:
 
 
 def test_every_simulator_code_round_trips_through_the_adapter_table() -> None:
-    codes, quarantined = CodesStream().to_schema(Go4SchoolsApp._codes())
+    codes, quarantined = CodesStream().read(Go4SchoolsApp._codes())
     assert quarantined == []
     for row in CODE_TABLE:
         assert codes.resolve(row.id, None, resource="m", record_ref="r") == (row.national, row.code)

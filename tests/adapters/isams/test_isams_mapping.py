@@ -173,13 +173,17 @@ def test_duplicate_rows_keep_the_latest_recorded_whatever_the_order() -> None:
         assert (mark.code, mark.source_ref) == ("/", "RegistrationStatus 2")
 
 
-def test_duplicate_rows_without_times_keep_the_last_in_the_feed() -> None:
-    (mark,) = _dedupe(
-        _map(
-            [_row(1, "2024-09-10T08:40:00", code="N"), _row(2, "2024-09-10T08:40:00", code="I")]
-        ).records
+def test_duplicate_rows_without_times_are_left_for_the_duplicate_policy() -> None:
+    # Nothing orders them: both versions stay, with their raw rows, for sync to quarantine.
+    batch = _map(
+        [_row(1, "2024-09-10T08:40:00", code="N"), _row(2, "2024-09-10T08:40:00", code="I")]
     )
-    assert (mark.code, mark.source_ref) == ("I", "RegistrationStatus 2")
+    marks = _dedupe(batch.records)
+    assert [(m.code, m.source_ref) for m in marks] == [
+        ("N", "RegistrationStatus 1"),
+        ("I", "RegistrationStatus 2"),
+    ]
+    assert all('"Code"' in (batch.raw_of(m) or "") for m in marks)
 
 
 def test_a_row_with_a_time_beats_a_row_without_one() -> None:
