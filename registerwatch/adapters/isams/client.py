@@ -86,7 +86,10 @@ FACTS = VendorFacts(
     # ``normalise_code`` already reads c1/c2/j1 in any case.
     code_aliases={},
     credential_hint="the iSAMS client id/secret or API key",
-    # Repeated RegistrationStatus rows come in the order they were written (MIS-I-3511).
+    # iSAMS repeats RegistrationStatus rows for one pupil and period with no record id and no
+    # times (ideas MIS-I-3511, verified). That the repeats come in the order they were written,
+    # so the last one is current, is INFERRED (the selection rules are undocumented): set this
+    # to False to quarantine untimed repeats that disagree instead of taking the last.
     repeats_in_write_order=True,
 )
 
