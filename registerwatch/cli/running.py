@@ -31,6 +31,7 @@ from registerwatch.cli._common import (
     _parse_date,
     _print_table,
     _store_url,
+    _usage_error,
     _writable_folder,
     app,
     err,
@@ -217,6 +218,16 @@ def nightly_command(
     output: OutputDirOption = None,
     wait: WaitOption = False,
     fmt: FormatOption = OutputFormat.TABLE,
+    accept_broken_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--accept-broken-ledger",
+            help="sync even though `ledger verify` fails (needs --reason, kept in the run)",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why a broken ledger is accepted")
+    ] = None,
 ) -> None:
     """Do the whole night once (for cron): sync, scan, report, then on school days the LA
     returns that are due, the DfE daily return for the day just finished, and submit.
@@ -232,6 +243,8 @@ def nightly_command(
     from registerwatch.jobs.status import school_statuses
 
     day = _parse_date(as_of, "--as-of") if as_of else today()
+    if accept_broken_ledger and not (reason and reason.strip()):
+        _usage_error("--accept-broken-ledger needs --reason TEXT (it is kept in the run record)")
     settings = _load_settings(config)
     _configure(settings)
     folder = _output_dir(settings, output)
@@ -248,6 +261,7 @@ def nightly_command(
                 as_of=day,
                 output_dir=folder,
                 clock=lambda: datetime.now(UTC),
+                accept_broken_ledger=reason if accept_broken_ledger else None,
             )
             live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
             with _SyncProgress(enabled=live) as progress:

@@ -201,6 +201,7 @@ class NightContext:
     environ: Mapping[str, str] | None = None
     adapter_factory: Callable[..., Any] | None = None
     transport_factory: Callable[..., Any] | None = None
+    accept_broken_ledger: str | None = None  # the reason to sync onto a broken ledger
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)
@@ -224,6 +225,7 @@ def sync_step(ctx: NightContext) -> StepResult:
     from registerwatch.sync import sync_all
 
     kwargs: dict[str, Any] = {"as_of": ctx.as_of, "environ": ctx.environ, "clock": ctx.clock}
+    kwargs["accept_broken_ledger"] = ctx.accept_broken_ledger
     if ctx.adapter_factory is not None:
         kwargs["adapter_factory"] = ctx.adapter_factory
     summary = sync_all(ctx.settings, ctx.store, **kwargs)

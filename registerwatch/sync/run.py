@@ -59,6 +59,10 @@ def sync_all(
     (appending would bury the break under new entries), unless ``accept_broken_ledger`` gives
     the reason to go on; that reason is then kept in the run record.
     """
+    # The ledger's keys and tip sink ([ledger]) sign what this sync appends and witness the tip.
+    store.use_ledger(
+        settings.ledger.keys(environ), settings.ledger.tip_sink(str(store.url), environ)
+    )
     accepted = refuse_broken_ledger(store, accept_broken_ledger)
     schools = [settings.school(school_id)] if school_id is not None else list(settings.schools)
     day = as_of or datetime.now(LONDON).date()
@@ -141,7 +145,12 @@ def refuse_broken_ledger(store: Store, reason: str | None) -> dict[str, object] 
             "--accept-broken-ledger --reason TEXT"
         )
     log.warning("sync.broken_ledger_accepted", broken_seq=check.broken_seq)
-    return {"broken_seq": check.broken_seq, "why_broken": check.reason, "reason": reason}
+    return {
+        "broken_seq": check.broken_seq,
+        "broken_to": check.broken_to,
+        "why_broken": check.reason,
+        "reason": reason,
+    }
 
 
 def _failed(

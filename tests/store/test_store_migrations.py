@@ -52,7 +52,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _tables(url: str) -> set[str]:
