@@ -8,4 +8,4 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_support import _no_nagle  # noqa: E402, F401 - fixture, found by pytest here
+from sync_support import _no_nagle  # noqa: F401 - fixture, found by pytest here
