@@ -173,16 +173,14 @@ def test_against_sink_catches_a_chain_that_went_back_and_was_restored(tmp_path):
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    tips: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.tips.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(201)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = json.dumps(self.server.tips).encode()  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
