@@ -18,9 +18,8 @@ chain after rewriting an entry. Without a key the hash is plain SHA-256 (anyone 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
@@ -28,7 +27,7 @@ from typing import Any
 
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Session
-from registerwatch.store.ledger_keys import LedgerKeys
+from registerwatch.store.ledger_keys import LedgerKeys, hmac_sha256_hex
 
 GENESIS_HASH = "0" * 64
 
@@ -210,7 +209,7 @@ def _digest(
     payload_text: str,
     seq: int,
     prev_hash: str,
-    key: bytes | None = None,
+    mac: Callable[[bytes], str] | None = None,
 ) -> str:
     # The canonical JSON of the document below, spelt out in its sorted key order so that the
     # payload, already canonical text, is not serialised once more inside it. The result is the
@@ -244,15 +243,20 @@ def _digest(
             "}",
         )
     )
-    if key is None:
+    if mac is None:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-    # hmac.digest is OpenSSL's one-shot HMAC: no Python HMAC object per entry.
-    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+    return mac(text.encode("utf-8"))
 
 
 def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str, key: bytes | None = None) -> str:
     """sha256 (or, given ``key``, HMAC-SHA256) over the canonical JSON of the entry's fields,
     its seq and the previous hash."""
+    return _entry_digest(entry, seq, prev_hash, None if key is None else hmac_sha256_hex(key))
+
+
+def _entry_digest(
+    entry: LedgerEntry, seq: int, prev_hash: str, mac: Callable[[bytes], str] | None
+) -> str:
     return _digest(
         entry,
         entry.session,
@@ -260,7 +264,7 @@ def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str, key: bytes | None =
         canonical_json(entry.payload),
         seq,
         prev_hash,
-        key,
+        mac,
     )
 
 
@@ -303,7 +307,7 @@ def link(
     row alike)."""
     seq, prev = after_seq, after_hash
     key_id = keys.signing_id if keys is not None else None
-    key = keys.secret(key_id) if keys is not None and key_id is not None else None
+    mac = keys.mac(key_id) if keys is not None and key_id is not None else None
     # A sync's entries share one observed_at: format it once, not once per entry.
     last_instant: datetime | None = None
     observed_at, observed_text = datetime.min, ""
@@ -324,7 +328,7 @@ def link(
             last_instant = entry.observed_at
             observed_at = last_instant.astimezone(UTC)
             observed_text = instant_text(observed_at)
-        digest = _digest(entry, session, observed_text, payload_text, seq, prev, key)
+        digest = _digest(entry, session, observed_text, payload_text, seq, prev, mac)
         yield (
             LedgerRecord(
                 school_id=entry.school_id,
@@ -392,18 +396,18 @@ class _Walk:
                     "entry from there on is keyed: it was rewritten by someone without the key"
                 )
             self.unkeyed += 1
-            key = None
+            mac = None
         else:
             if self.keyed_seen is None:
                 self.keyed_seen = record.seq
-            key = self.keys.secret(key_id) if self.keys is not None else None
-            if key is None:
+            mac = self.keys.mac(key_id) if self.keys is not None else None
+            if mac is None:
                 return (
                     f"entry is signed with ledger key {key_id!r}, which is not configured: add "
                     "it to [ledger] (key_id/key_file, or [[ledger.retired_keys]]) to check it"
                 )
             self.key_ids.add(key_id)
-        if entry_hash(record, record.seq, record.prev_hash, key) != record.hash:
+        if _entry_digest(record, record.seq, record.prev_hash, mac) != record.hash:
             if key_id is None:
                 return "hash does not match the entry's contents: the entry was altered"
             return (

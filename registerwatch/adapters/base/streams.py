@@ -36,7 +36,13 @@ def raw_text(record: Any) -> str:
     try:
         return json.dumps(record, default=str, sort_keys=True)[:RAW_LIMIT]
     except (TypeError, ValueError):
+        pass
+    except RecursionError:  # found by tests/fuzz: a record nested deeper than Python recurses
+        return "(record nested too deeply to keep)"
+    try:
         return repr(record)[:RAW_LIMIT]
+    except RecursionError:
+        return "(record nested too deeply to keep)"
 
 
 def validation_error(
@@ -113,7 +119,10 @@ class Stream(Generic[T]):
         for position, record in pairs:
             if keep is not None and isinstance(record, Mapping) and not keep(record):
                 continue
-            ref = self.record_ref(record, position)
+            try:
+                ref = self.record_ref(record, position)
+            except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
+                ref = f"{self.name} at {position}"
             try:
                 batch.records.append(self.map_one(record, ref))
             except InvalidRecord as exc:

@@ -104,6 +104,8 @@ class CodesStream:
                     )
             except InvalidRecord as error:
                 quarantined.append(_quarantine(error, record))
+            except RecursionError:  # found by tests/fuzz: a record nested too deeply
+                quarantined.append(_too_deep(self.name, ref, record))
         return table, quarantined
 
 
@@ -141,6 +143,8 @@ class PupilsStream:
                 by_student[student_id] = record
             except InvalidRecord as error:
                 batch.quarantined.append(_quarantine(error, record))
+            except RecursionError:  # found by tests/fuzz: a record nested too deeply
+                batch.quarantined.append(_too_deep(self.details_name, ref, record))
         for index, record in enumerate(students):
             ref = f"student {_ref(record, 'id', index)}"
             try:
@@ -157,6 +161,8 @@ class PupilsStream:
                 batch.records.append(self.to_schema(record, by_student.get(student_id)))
             except InvalidRecord as error:
                 batch.quarantined.append(_quarantine(error, record))
+            except RecursionError:  # found by tests/fuzz: a record nested too deeply
+                batch.quarantined.append(_too_deep(self.name, ref, record))
             except ValidationError as error:
                 batch.quarantined.append(_from_validation(error, self.name, ref, record))
         return batch
@@ -249,6 +255,8 @@ class SessionMarksStream:
                 batch.records.append(self.to_schema(record, day))
             except InvalidRecord as error:
                 batch.quarantined.append(_quarantine(error, record))
+            except RecursionError:  # found by tests/fuzz: a record nested too deeply
+                batch.quarantined.append(_too_deep(self.name, ref, record))
             except ValidationError as error:
                 batch.quarantined.append(_from_validation(error, self.name, ref, record))
         return batch, unmarked
@@ -412,6 +420,8 @@ class CalendarStream:
                     )
             except InvalidRecord as error:
                 quarantined.append(_quarantine(error, record))
+            except RecursionError:  # found by tests/fuzz: a record nested too deeply
+                quarantined.append(_too_deep(self.name, ref, record))
         if not days:
             return None, quarantined
         return Calendar(
@@ -439,9 +449,17 @@ def _map_each(
             batch.records.append(to_schema(record))
         except InvalidRecord as error:
             batch.quarantined.append(_quarantine(error, record))
+        except RecursionError:  # found by tests/fuzz: a record nested too deeply
+            batch.quarantined.append(_too_deep(resource, ref, record))
         except ValidationError as error:
             batch.quarantined.append(_from_validation(error, resource, ref, record))
     return batch
+
+
+def _too_deep(resource: str, ref: str, record: Any) -> Quarantined:
+    return _quarantine(
+        InvalidRecord("record nested too deeply", resource=resource, record_ref=ref), record
+    )
 
 
 def _quarantine(error: InvalidRecord, record: Any) -> Quarantined:
@@ -473,11 +491,17 @@ _raw = raw_text
 
 def _ref(record: Any, key: str, index: int) -> str:
     if isinstance(record, Mapping) and record.get(key) is not None:
-        return str(record[key])
+        try:
+            return str(record[key])
+        except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
+            pass
     return f"#{index + 1}"  # the id itself is missing: point at the record's position
 
 
 def _session_ref(record: Any, day: date) -> str:
     if not isinstance(record, Mapping):
         return f"{day.isoformat()}/?/?"
-    return f"{day.isoformat()}/{record.get('student_id', '?')}/{record.get('session', '?')}"
+    try:
+        return f"{day.isoformat()}/{record.get('student_id', '?')}/{record.get('session', '?')}"
+    except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
+        return f"{day.isoformat()}/?/?"
