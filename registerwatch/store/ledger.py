@@ -136,12 +136,7 @@ class LedgerCheck:
             "last_hash": self.last_hash,
             "broken": None
             if self.ok
-            else {
-                "seq": self.broken_seq,
-                "to": self.broken_to,
-                "school": self.broken_school_id,
-                "reason": self.reason,
-            },
+            else {"seq": self.broken_seq, "school": self.broken_school_id, "reason": self.reason},
             "accepted_breaks": [a.to_dict() for a in self.accepted],
             "keyed": self.keyed,
             "unkeyed_entries": self.unkeyed,
