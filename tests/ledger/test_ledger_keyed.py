@@ -47,8 +47,7 @@ def test_keyed_entries_carry_their_key_id_and_verify_only_with_the_key(url):
         first = records[0]
         plain = entry_hash(first, 1, GENESIS_HASH)
         assert first.hash == entry_hash(first, 1, GENESIS_HASH, KEY_1.encode()) != plain
-        # HMAC-SHA256 of the same canonical text the plain chain hashes
-        assert len(first.hash) == 64
+        assert len(first.hash) == 64  # fits the hash column as the plain chain's does
         check = store.check_ledger()
         assert check.ok and check.keyed and check.key_ids == ("k1",) and check.unkeyed == 0
     with Store(url) as store:  # the same store opened without the key
@@ -62,8 +61,8 @@ def test_hmac_is_keyed_sha256_of_the_plain_chains_text(url):
     with Store(url) as store:
         store.use_ledger(K1)
         (record,) = store.append_ledger(entries(1))
-    # The plain hash is sha256(text); recover text-independence by checking the definition on
-    # the pinned canonical text (tests/store pins the text itself).
+    # The keyed hash is RFC 2104 HMAC-SHA256 (as the standard library computes it) of the very
+    # canonical text the plain chain hashes (tests/store pins that text).
     from registerwatch.store.ledger import canonical_json, instant_text
 
     document = {
