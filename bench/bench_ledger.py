@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_ledger.py                         # 100,000 entries, SQLite
     .venv/bin/python bench/bench_ledger.py --url postgresql+psycopg://postgres@127.0.0.1/test
+    .venv/bin/python bench/bench_ledger.py --keyed                 # HMAC-keyed chain ([ledger])
 
 A first sync ledgers one ``observed_new`` entry per mark (a 1,500-pupil school's year so far is
 ~200k marks in December), so appending is a large part of its write time. Each repetition
@@ -26,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from registerwatch.schema import Session
 from registerwatch.store import LedgerEntry, Store
+from registerwatch.store.ledger_keys import LedgerKeys
 
 OBSERVED_AT = datetime(2025, 12, 1, 19, 0, tzinfo=UTC)
 CODES = ("/", "\\", "L", "I", "M", "N", "B")
@@ -50,8 +52,14 @@ def entries(count: int) -> list[LedgerEntry]:
     ]
 
 
-def one_run(url: str, batch: list[LedgerEntry]) -> tuple[float, float]:
+# A fixed key (64 hex characters, as `openssl rand -hex 32` gives): the cost, not the secret.
+BENCH_KEY = LedgerKeys("bench", {"bench": b"0123456789abcdef" * 4})
+
+
+def one_run(url: str, batch: list[LedgerEntry], keyed: bool = False) -> tuple[float, float]:
     store = Store.open(url)
+    if keyed:
+        store.use_ledger(BENCH_KEY)
     try:
         started = time.perf_counter()
         with store.transaction() as tx:
@@ -88,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--url", default=None, help="a PostgreSQL URL (default: SQLite files)")
+    parser.add_argument("--keyed", action="store_true", help="sign with an HMAC key")
     args = parser.parse_args(argv)
     batch = entries(args.entries)
     appends: list[float] = []
@@ -97,15 +106,16 @@ def main(argv: list[str] | None = None) -> None:
             if args.url:
                 url, schema = pg_schema_url(args.url)
                 try:
-                    appended, verified = one_run(url, batch)
+                    appended, verified = one_run(url, batch, args.keyed)
                 finally:
                     drop_schema(args.url, schema)
             else:
-                appended, verified = one_run(f"sqlite:///{Path(tmp) / f'run{n}.sqlite'}", batch)
+                sqlite = f"sqlite:///{Path(tmp) / f'run{n}.sqlite'}"
+                appended, verified = one_run(sqlite, batch, args.keyed)
             appends.append(appended)
             verifies.append(verified)
     append, verify = statistics.median(appends), statistics.median(verifies)
-    backend = "postgresql" if args.url else "sqlite"
+    backend = ("postgresql" if args.url else "sqlite") + (" keyed" if args.keyed else "")
     print(
         f"{backend}: append {args.entries:,} entries {append:6.2f}s "
         f"({args.entries / append:>9,.0f} entries/s); verify {verify:6.2f}s "

@@ -18,6 +18,7 @@ from registerwatch.cli import (  # noqa: F401 - each module registers its comman
     demo,
     exporting,
     freshness,
+    ledger,
     notifying,
     reference,
     reporting,

@@ -34,6 +34,7 @@ from registerwatch.cli._common import (
     _people_console,
     _print_table,
     _store_url,
+    _usage_error,
     _writable_folder,
     app,
     err,
@@ -239,6 +240,16 @@ def nightly_command(
         bool,
         typer.Option("--follow", help="with --queue: wait for the workers to finish the night"),
     ] = False,
+    accept_broken_ledger: Annotated[
+        bool,
+        typer.Option(
+            "--accept-broken-ledger",
+            help="sync even though `ledger verify` fails (needs --reason, kept in the run)",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why a broken ledger is accepted")
+    ] = None,
 ) -> None:
     """Do the whole night once (for cron): sync, scan, then on school days the LA returns that
     are due, the report, the DfE daily return for the day just finished, and submit.
@@ -249,6 +260,13 @@ def nightly_command(
 
     Example: registerwatch nightly --output /var/lib/registerwatch/output
     """
+    if accept_broken_ledger and (queue or follow):
+        # The queued night checks the chain once, when it is queued, and refuses a broken one:
+        # accepting a break is a deliberate act done once, in-process, with its reason.
+        _usage_error(
+            "--accept-broken-ledger is not taken with --queue: run `registerwatch sync "
+            "--accept-broken-ledger --reason TEXT` once, then queue the night"
+        )
     if queue or follow:
         from registerwatch.cli.workers import queue_night
 
@@ -260,6 +278,8 @@ def nightly_command(
     from registerwatch.jobs.status import school_statuses
 
     day = _parse_date(as_of, "--as-of") if as_of else today()
+    if accept_broken_ledger and not (reason and reason.strip()):
+        _usage_error("--accept-broken-ledger needs --reason TEXT (it is kept in the run record)")
     settings = _load_settings(config)
     _configure(settings)
     folder = _output_dir(settings, output)
@@ -276,6 +296,7 @@ def nightly_command(
                 as_of=day,
                 output_dir=folder,
                 clock=lambda: datetime.now(UTC),
+                accept_broken_ledger=reason if accept_broken_ledger else None,
             )
             live = fmt is OutputFormat.TABLE and sys.stdout.isatty()
             with _SyncProgress(enabled=live) as progress:

@@ -166,6 +166,14 @@ def _item_dict(item: Any) -> dict[str, Any]:
         "state": item.state,
         "attempts": item.attempts,
         "last_error": item.last_error,
+        # The receiver's last answer as data; its body is never kept, only its SHA-256.
+        "remote": None
+        if item.remote_status is None and item.remote_class is None
+        else {
+            "status": item.remote_status,
+            "classification": item.remote_class,
+            "body_sha256": item.remote_sha256,
+        },
         "receipt": item.receipt,
         "artefact_path": item.artefact_path,
         "created_at": item.created_at.isoformat(),

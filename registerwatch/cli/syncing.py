@@ -1,4 +1,4 @@
-"""Sync commands: pull registers from each MIS, check the ledger."""
+"""Sync commands: pull registers from each MIS (the ledger's commands are in ``ledger``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from registerwatch.cli._common import (
     ConfigOption,
     FormatOption,
     OutputFormat,
-    StoreOption,
     WaitOption,
     _emit_json,
     _escape,
@@ -21,11 +20,9 @@ from registerwatch.cli._common import (
     _parse_date,
     _print_table,
     _require_school,
-    _store_url,
     _usage_error,
     app,
     err,
-    ledger_app,
     out,
     state,
 )
@@ -225,53 +222,3 @@ def _print_sync_summary(summary: Any) -> None:
         for school_id, q in quarantined:
             qtable.add_row(school_id, q.resource, q.record_ref, q.field or "", q.reason)
         _print_table(qtable)
-
-
-# -- ledger ---------------------------------------------------------------------------------
-
-
-@ledger_app.command("verify")
-def ledger_verify(
-    config: ConfigOption = None,
-    store: StoreOption = None,
-    fmt: FormatOption = OutputFormat.TABLE,
-    expect_tip: Annotated[
-        str | None,
-        typer.Option(
-            "--expect-tip",
-            metavar="SEQ:HASH",
-            help="a tip kept outside the store (from an earlier verify): it must be in the chain",
-        ),
-    ] = None,
-) -> None:
-    """Check the amendment ledger's hash chain. Exit 1 naming the first broken entry.
-
-    Example: registerwatch ledger verify
-    """
-    from registerwatch.store import Store
-
-    with Store(_store_url(config, store), read_only=True) as opened:
-        check = opened.check_ledger(expect_tip=expect_tip)
-    if fmt is OutputFormat.JSON:
-        _emit_json(check.to_dict())
-    elif check.ok:
-        tip = (
-            "empty"
-            if check.last_seq is None
-            else f"tip: entry {check.last_seq}, hash {check.last_hash}"
-        )
-        out.print(
-            f"ledger ok: {check.entries} entries; {tip} (keep the tip somewhere the "
-            "store's owner cannot rewrite: the chain cannot show entries cut off the end)",
-            highlight=False,
-        )
-    else:
-        school = check.broken_school_id or "unknown"
-        out.print(
-            f"[bold red]ledger broken[/] at entry {check.broken_seq} (school "
-            f"{_escape(school)}): {_escape(check.reason or '')}; {check.entries} entries "
-            "before it verified",
-            highlight=False,
-        )
-    if not check.ok:
-        raise typer.Exit(1)

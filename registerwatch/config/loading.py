@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from registerwatch.config.discovery import find_config
+from registerwatch.config.ledger import LedgerSettings
 from registerwatch.config.rules import (
     GLOBAL_SOURCE,
     SCHOOL_SOURCE,
@@ -71,6 +72,7 @@ class Settings(Section):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     transports: TransportsSettings = Field(default_factory=TransportsSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)  # HMAC key, tip sink
     # rule settings for every school, then per LA (by LA code), then [schools.rules]
     rules: RuleOverrides = Field(default_factory=RuleOverrides)
     las: dict[LaCode, RuleOverrides] = Field(default_factory=dict)

@@ -44,6 +44,7 @@ class NightContext:
     environ: Mapping[str, str] | None = None
     adapter_factory: Callable[..., Any] | None = None
     transport_factory: Callable[..., Any] | None = None
+    accept_broken_ledger: str | None = None  # the reason to sync onto a broken ledger
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC)

@@ -42,6 +42,7 @@ from registerwatch.errors import ConfigError, SubmissionError
 from registerwatch.logging import get_logger
 from registerwatch.outbox.transports import (
     Receipt,
+    RemoteAnswer,
     Submission,
     SubmissionDeferredError,
     SubmissionRejectedError,
@@ -296,12 +297,14 @@ class _Run:
         try:
             receipt = transport.send(submission)
         except SubmissionRejectedError as exc:
-            self._record_failure(item, str(exc), label=label, tries=exc.tries, logged=exc.message)
+            self._record_failure(
+                item, str(exc), label=label, tries=exc.tries, logged=exc.message, answer=exc.answer
+            )
             return outcome(
                 "failed", transport=label, error=str(exc), attempts=attempt, tries=exc.tries
             )
         except SubmissionDeferredError as exc:
-            self._defer(item, str(exc), label, exc.tries, exc.transport_wide)
+            self._defer(item, str(exc), label, exc.tries, exc.transport_wide, answer=exc.answer)
             if exc.transport_wide:
                 self.unavailable[key] = (
                     f"not attempted: {label} was unusable earlier in this run ({exc})"
@@ -382,6 +385,7 @@ class _Run:
                 expected_state="queued",
                 receipt=receipt.reference,
                 last_error=None,
+                remote=None,
                 at=done,
                 conn=conn,
             )
@@ -410,9 +414,15 @@ class _Run:
         label: str | None,
         tries: int,
         logged: str | None = None,
+        answer: RemoteAnswer | None = None,
     ) -> None:
         self.store.update_outbox(
-            item.id, state="failed", expected_state="queued", last_error=error, at=self.clock()
+            item.id,
+            state="failed",
+            expected_state="queued",
+            last_error=error,
+            remote=_remote(answer),
+            at=self.clock(),
         )
         # The receiver's own text (in ``error``) stays out of the log: it may quote the return.
         log.warning(
@@ -434,9 +444,15 @@ class _Run:
         transport_wide: bool,
         *,
         log_it: bool = True,
+        answer: RemoteAnswer | None = None,
     ) -> None:
         self.store.update_outbox(
-            item.id, state="queued", expected_state="queued", last_error=error, at=self.clock()
+            item.id,
+            state="queued",
+            expected_state="queued",
+            last_error=error,
+            remote=_remote(answer),
+            at=self.clock(),
         )
         if log_it:
             log.warning(
@@ -449,6 +465,13 @@ class _Run:
                 transport_wide=transport_wide,
                 error=error,
             )
+
+
+def _remote(answer: RemoteAnswer | None) -> tuple[int | None, str | None, str | None] | None:
+    """The receiver's answer as the outbox item keeps it (None: no answer came)."""
+    if answer is None:
+        return None
+    return (answer.status, answer.classification, answer.body_sha256)
 
 
 def _episode_start(episode: str | None) -> date | None:

@@ -7,14 +7,19 @@ therefore breaks the chain at that entry or the next, and :func:`verify_chain` n
 
 The chain cannot by itself show that entries were cut off the *end*: keep the tip
 (``LedgerReport.last_seq`` / ``last_hash``, printed by ``registerwatch ledger verify``) somewhere
-the store's owner cannot rewrite, and compare.
+the store's owner cannot rewrite, and compare (``runs.ledger_tip``, the tip sink).
+
+With a key configured (:class:`~registerwatch.store.ledger_keys.LedgerKeys`, ``[ledger]`` in the
+config) each entry's hash is an HMAC-SHA256 under a key kept outside the store, and the entry
+records the key's id: someone who can write the store but not read the key cannot recompute the
+chain after rewriting an entry. Without a key the hash is plain SHA-256 (anyone can recompute it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
@@ -22,6 +27,7 @@ from typing import Any
 
 from registerwatch.errors import LedgerIntegrityError, StoreError
 from registerwatch.schema import Session
+from registerwatch.store.ledger_keys import LedgerKeys, hmac_sha256_hex
 
 GENESIS_HASH = "0" * 64
 
@@ -62,6 +68,24 @@ class LedgerRecord(LedgerEntry):
     seq: int = 0
     prev_hash: str = GENESIS_HASH
     hash: str = ""
+    key_id: str | None = None  # the HMAC key that signed it; None: plain SHA-256
+
+
+@dataclass(frozen=True)
+class AcceptedBreak:
+    """A break in the chain a run was told to go on past (``--accept-broken-ledger``): entries
+    ``first``..``last`` are missing or do not verify, and ``run_id`` recorded why."""
+
+    first: int
+    last: int
+    run_id: int | None
+    reason: str
+
+    def covers(self, first: int, last: int) -> bool:
+        return self.first <= first and last <= self.last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "last": self.last, "run": self.run_id, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,12 @@ class LedgerReport:
     last_hash: str
     broken_seq: int | None = None
     reason: str | None = None
+    # The last seq of the broken stretch (entries broken_seq..broken_to missing or bad).
+    broken_to: int | None = None
+    accepted: tuple[AcceptedBreak, ...] = ()  # breaks gone past, as runs were told to
+    # What the walk saw, for the report (not part of a report's identity).
+    unkeyed: int = field(default=0, compare=False)  # entries with a plain SHA-256 hash
+    key_ids: tuple[str, ...] = field(default=(), compare=False)  # the keys that signed the rest
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -92,6 +122,11 @@ class LedgerCheck:
     broken_seq: int | None = None
     broken_school_id: str | None = None
     reason: str | None = None
+    broken_to: int | None = None
+    accepted: tuple[AcceptedBreak, ...] = ()
+    unkeyed: int = 0
+    key_ids: tuple[str, ...] = ()
+    keyed: bool = False  # whether a key was configured for this check
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +137,10 @@ class LedgerCheck:
             "broken": None
             if self.ok
             else {"seq": self.broken_seq, "school": self.broken_school_id, "reason": self.reason},
+            "accepted_breaks": [a.to_dict() for a in self.accepted],
+            "keyed": self.keyed,
+            "unkeyed_entries": self.unkeyed,
+            "key_ids": list(self.key_ids),
         }
 
 
@@ -165,6 +204,7 @@ def _digest(
     payload_text: str,
     seq: int,
     prev_hash: str,
+    mac: Callable[[bytes], str] | None = None,
 ) -> str:
     # The canonical JSON of the document below, spelt out in its sorted key order so that the
     # payload, already canonical text, is not serialised once more inside it. The result is the
@@ -198,11 +238,20 @@ def _digest(
             "}",
         )
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if mac is None:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return mac(text.encode("utf-8"))
 
 
-def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str) -> str:
-    """sha256 over the canonical JSON of the entry's fields, its seq and the previous hash."""
+def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str, key: bytes | None = None) -> str:
+    """sha256 (or, given ``key``, HMAC-SHA256) over the canonical JSON of the entry's fields,
+    its seq and the previous hash."""
+    return _entry_digest(entry, seq, prev_hash, None if key is None else hmac_sha256_hex(key))
+
+
+def _entry_digest(
+    entry: LedgerEntry, seq: int, prev_hash: str, mac: Callable[[bytes], str] | None
+) -> str:
     return _digest(
         entry,
         entry.session,
@@ -210,6 +259,7 @@ def entry_hash(entry: LedgerEntry, seq: int, prev_hash: str) -> str:
         canonical_json(entry.payload),
         seq,
         prev_hash,
+        mac,
     )
 
 
@@ -241,12 +291,18 @@ def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def link(
-    entries: Iterable[LedgerEntry], after_seq: int, after_hash: str
+    entries: Iterable[LedgerEntry],
+    after_seq: int,
+    after_hash: str,
+    keys: LedgerKeys | None = None,
 ) -> Iterator[tuple[LedgerRecord, str]]:
-    """Number and link ``entries`` after the current tip of the chain; each record comes with
-    its payload's canonical JSON text, which is what the store writes (the payload is
-    serialised once per entry, for the hash and for the row alike)."""
+    """Number and link ``entries`` after the current tip of the chain (signed with ``keys``'
+    current key, if given); each record comes with its payload's canonical JSON text, which is
+    what the store writes (the payload is serialised once per entry, for the hash and for the
+    row alike)."""
     seq, prev = after_seq, after_hash
+    key_id = keys.signing_id if keys is not None else None
+    mac = keys.mac(key_id) if keys is not None and key_id is not None else None
     # A sync's entries share one observed_at: format it once, not once per entry.
     last_instant: datetime | None = None
     observed_at, observed_text = datetime.min, ""
@@ -267,7 +323,7 @@ def link(
             last_instant = entry.observed_at
             observed_at = last_instant.astimezone(UTC)
             observed_text = instant_text(observed_at)
-        digest = _digest(entry, session, observed_text, payload_text, seq, prev)
+        digest = _digest(entry, session, observed_text, payload_text, seq, prev, mac)
         yield (
             LedgerRecord(
                 school_id=entry.school_id,
@@ -282,6 +338,7 @@ def link(
                 seq=seq,
                 prev_hash=prev,
                 hash=digest,
+                key_id=key_id,
             ),
             payload_text,
         )
@@ -289,46 +346,130 @@ def link(
 
 
 def chain(
-    entries: Iterable[LedgerEntry], after_seq: int, after_hash: str
+    entries: Iterable[LedgerEntry],
+    after_seq: int,
+    after_hash: str,
+    keys: LedgerKeys | None = None,
 ) -> Iterator[LedgerRecord]:
     """Number and link ``entries`` after the current tip of the chain."""
-    for record, _payload_text in link(entries, after_seq, after_hash):
+    for record, _payload_text in link(entries, after_seq, after_hash, keys):
         yield record
 
 
-def verify_chain(records: Iterable[LedgerRecord]) -> LedgerReport:
-    """Walk the records in seq order; stop at the first one that does not hold."""
+class _Walk:
+    """The state of one walk along the chain."""
+
+    def __init__(self, keys: LedgerKeys | None, accepted: Sequence[AcceptedBreak]) -> None:
+        self.keys = keys
+        self.accepted = accepted
+        self.gone_past: list[AcceptedBreak] = []
+        self.unkeyed = 0
+        self.key_ids: set[str] = set()
+        self.keyed_seen: int | None = None  # the first keyed entry's seq
+
+    def acceptance(self, first: int, last: int) -> AcceptedBreak | None:
+        for accepted in self.accepted:
+            if accepted.covers(first, last):
+                if accepted not in self.gone_past:
+                    self.gone_past.append(accepted)
+                return accepted
+        return None
+
+    def content_problem(self, record: LedgerRecord) -> str | None:
+        """Why the record's own hash does not hold (its key, its contents), or None."""
+        key_id = record.key_id
+        if key_id is None:
+            required = self.keys.keyed_from_seq if self.keys is not None else None
+            if self.keyed_seen is not None:
+                return (
+                    f"entry has no key but entry {self.keyed_seen} before it was keyed: it was "
+                    "rewritten by someone without the key"
+                )
+            if required is not None and record.seq >= required:
+                return (
+                    f"entry has no key, but [ledger] keyed_from_seq = {required} says every "
+                    "entry from there on is keyed: it was rewritten by someone without the key"
+                )
+            self.unkeyed += 1
+            mac = None
+        else:
+            if self.keyed_seen is None:
+                self.keyed_seen = record.seq
+            mac = self.keys.mac(key_id) if self.keys is not None else None
+            if mac is None:
+                return (
+                    f"entry is signed with ledger key {key_id!r}, which is not configured: add "
+                    "it to [ledger] (key_id/key_file, or [[ledger.retired_keys]]) to check it"
+                )
+            self.key_ids.add(key_id)
+        if _entry_digest(record, record.seq, record.prev_hash, mac) != record.hash:
+            if key_id is None:
+                return "hash does not match the entry's contents: the entry was altered"
+            return (
+                f"hash does not match the entry's contents under key {key_id!r}: the entry was "
+                "altered (or re-signed without the key)"
+            )
+        return None
+
+
+def verify_chain(
+    records: Iterable[LedgerRecord],
+    keys: LedgerKeys | None = None,
+    accepted: Sequence[AcceptedBreak] = (),
+) -> LedgerReport:
+    """Walk the records in seq order; stop at the first one that does not hold.
+
+    A break that an accepted break covers (a run was told ``--accept-broken-ledger`` about it)
+    is listed in the report and the walk goes on past it, so a later break is still found."""
+    walk = _Walk(keys, accepted)
     expected_seq, prev, count = 1, GENESIS_HASH, 0
     last_seq: int | None = None
+
+    def broken(seq: int, reason: str, to: int | None = None) -> LedgerReport:
+        return LedgerReport(
+            False,
+            count,
+            last_seq,
+            prev,
+            seq,
+            reason,
+            broken_to=seq if to is None else to,
+            accepted=tuple(walk.gone_past),
+            unkeyed=walk.unkeyed,
+            key_ids=tuple(sorted(walk.key_ids)),
+        )
+
     for record in records:
+        relink = False  # after an accepted break the link to the entry before is not checked
         if record.seq != expected_seq:
-            return LedgerReport(
-                False,
-                count,
-                last_seq,
-                prev,
-                expected_seq,
-                f"entry {expected_seq} is missing (the next entry present is {record.seq})",
-            )
-        if record.prev_hash != prev:
+            if record.seq < expected_seq or walk.acceptance(expected_seq, record.seq - 1) is None:
+                return broken(
+                    expected_seq,
+                    f"entry {expected_seq} is missing (the next entry present is {record.seq})",
+                    max(expected_seq, record.seq - 1),
+                )
+            relink = True
+        if (
+            not relink
+            and record.prev_hash != prev
+            and walk.acceptance(record.seq, record.seq) is None
+        ):
             what = "the chain's start" if expected_seq == 1 else f"entry {expected_seq - 1}'s hash"
-            return LedgerReport(
-                False,
-                count,
-                last_seq,
-                prev,
+            return broken(
                 record.seq,
                 f"prev_hash does not match {what}: an earlier entry was rewritten",
             )
-        if entry_hash(record, record.seq, record.prev_hash) != record.hash:
-            return LedgerReport(
-                False,
-                count,
-                last_seq,
-                prev,
-                record.seq,
-                "hash does not match the entry's contents: the entry was altered",
-            )
+        problem = walk.content_problem(record)
+        if problem is not None and walk.acceptance(record.seq, record.seq) is None:
+            return broken(record.seq, problem)
         prev, last_seq, count = record.hash, record.seq, count + 1
-        expected_seq += 1
-    return LedgerReport(True, count, last_seq, prev)
+        expected_seq = record.seq + 1
+    return LedgerReport(
+        True,
+        count,
+        last_seq,
+        prev,
+        accepted=tuple(walk.gone_past),
+        unkeyed=walk.unkeyed,
+        key_ids=tuple(sorted(walk.key_ids)),
+    )

@@ -6,29 +6,37 @@ sync ledgers lives in :mod:`registerwatch.store.changes`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from registerwatch.errors import StoreError
+from registerwatch.logging import get_logger
 from registerwatch.store import tables as t
 from registerwatch.store.base import SESSIONS, StoreBase
 from registerwatch.store.bulk import insert_rows
 from registerwatch.store.ledger import (
     GENESIS_HASH,
     KINDS,
+    AcceptedBreak,
     LedgerCheck,
     LedgerEntry,
     LedgerKind,
     LedgerRecord,
     LedgerReport,
+    instant_text,
     link,
     verify_chain,
 )
+from registerwatch.store.ledger_keys import LedgerKeys
+from registerwatch.store.ledger_sink import SinkTip, TipSink, TipSinkError
+
+log = get_logger(__name__)
 
 _LEDGER_COLUMNS = (
     "seq",
@@ -43,6 +51,7 @@ _LEDGER_COLUMNS = (
     "payload",
     "prev_hash",
     "hash",
+    "key_id",
 )
 LedgerRow = tuple[Any, ...]
 
@@ -82,6 +91,7 @@ def _ledger_insert(dialect: Dialect) -> Callable[[LedgerRecord, str], LedgerRow]
             payload_text,
             r.prev_hash,
             r.hash,
+            r.key_id,
         )
 
     return to_row
@@ -105,6 +115,7 @@ def _ledger_query() -> sa.Select[Any]:
         lg.c.payload,
         lg.c.prev_hash,
         lg.c.hash,
+        lg.c.key_id,
     ).order_by(lg.c.seq)
 
 
@@ -123,10 +134,21 @@ def _ledger_record(row: Sequence[Any]) -> LedgerRecord:
         payload=row[9],
         prev_hash=row[10],
         hash=row[11],
+        key_id=row[12],
     )
 
 
 class LedgerStore(StoreBase):
+    # Set by use_ledger(): the HMAC keys (None: plain SHA-256 chain) and the tip sink.
+    ledger_keys: LedgerKeys | None = None
+    tip_sink: TipSink | None = None
+
+    def use_ledger(self, keys: LedgerKeys | None, sink: TipSink | None = None) -> None:
+        """Sign new entries with ``keys`` (and check old ones with them); append each finished
+        run's tip to ``sink``."""
+        self.ledger_keys = keys
+        self.tip_sink = sink
+
     def append_ledger(
         self, entries: Iterable[LedgerEntry], *, conn: sa.Connection | None = None
     ) -> list[LedgerRecord]:
@@ -136,6 +158,10 @@ class LedgerStore(StoreBase):
         the transaction; SQLite: the write lock a Store.transaction() takes at BEGIN), so
         concurrent appenders queue rather than fork the chain; seq as primary key is the
         backstop. Pass ``conn`` only from Store.transaction().
+
+        Numbers are never reused: after entries were cut off the end, the next entry takes the
+        number after the highest tip any run recorded (the cut stays a visible gap), and links
+        to the last entry present.
         """
         entries = list(entries)
         if not entries:
@@ -149,7 +175,8 @@ class LedgerStore(StoreBase):
                 sa.select(lg.c.seq, lg.c.hash).order_by(lg.c.seq.desc()).limit(1)
             ).first()
             last_seq, last_hash = (tip[0], tip[1]) if tip else (0, GENESIS_HASH)
-            linked = list(link(entries, last_seq, last_hash))
+            last_seq = max(last_seq, _high_water(c))
+            linked = list(link(entries, last_seq, last_hash, self.ledger_keys))
             to_row = _ledger_insert(c.dialect)
             rows = [to_row(record, text) for record, text in linked]
             insert_rows(c, t.ledger, _LEDGER_COLUMNS, rows, pg_casts={"payload": "JSON"})
@@ -192,14 +219,19 @@ class LedgerStore(StoreBase):
             return [_ledger_record(row) for row in c.execute(query)]
 
     def verify_ledger(
-        self, *, batch_size: int = 5_000, conn: sa.Connection | None = None
+        self,
+        *,
+        batch_size: int = 5_000,
+        accepted: Sequence[AcceptedBreak] = (),
+        conn: sa.Connection | None = None,
     ) -> LedgerReport:
-        """Walk the whole chain in seq order; ok, or the first broken entry and why."""
+        """Walk the whole chain in seq order (with the store's ledger keys); ok, or the first
+        broken entry and why. Breaks ``accepted`` covers are listed and gone past."""
         with self._read(conn) as c:
             result = c.execution_options(yield_per=batch_size).execute(_ledger_query())
             records = (_ledger_record(row) for part in result.partitions() for row in part)
             try:
-                return verify_chain(records)
+                return verify_chain(records, self.ledger_keys, accepted)
             finally:
                 result.close()
 
@@ -210,19 +242,25 @@ class LedgerStore(StoreBase):
         return None if row is None else _ledger_record(row)
 
     def check_ledger(
-        self, *, expect_tip: str | None = None, conn: sa.Connection | None = None
+        self,
+        *,
+        expect_tip: str | None = None,
+        sink_tips: Sequence[SinkTip] | None = None,
+        conn: sa.Connection | None = None,
     ) -> LedgerCheck:
         """Walk the whole hash chain (``registerwatch ledger verify``); on a break, also name
         the school of the broken entry.
 
         The chain alone cannot show entries cut off its end, nor a rewrite whose later hashes
         were recomputed, so it is also held against the highest tip a run recorded (kept in
-        ``runs``, outside the ledger table) and against ``expect_tip`` ("SEQ:HASH", a tip the
-        caller kept elsewhere)."""
+        ``runs``, outside the ledger table), against ``expect_tip`` ("SEQ:HASH", a tip the
+        caller kept elsewhere) and against every tip of ``sink_tips`` (read from the tip sink).
+        Breaks a run accepted (``--accept-broken-ledger``) are listed and gone past."""
         with self._read(conn) as c:
-            report = self.verify_ledger(conn=c)
+            accepted = _accepted_breaks(c)
+            report = self.verify_ledger(accepted=accepted, conn=c)
             if report.ok:
-                report = _against_tips(c, report, expect_tip)
+                report = _against_tips(c, report, expect_tip, accepted, sink_tips)
             broken = (
                 self.ledger_entry(report.broken_seq, conn=c)
                 if not report.ok and report.broken_seq is not None
@@ -236,55 +274,162 @@ class LedgerStore(StoreBase):
             broken_seq=report.broken_seq,
             broken_school_id=broken.school_id if broken else None,
             reason=report.reason,
+            broken_to=report.broken_to,
+            accepted=report.accepted,
+            unkeyed=report.unkeyed,
+            key_ids=report.key_ids,
+            keyed=self.ledger_keys is not None,
         )
+
+    def witness_tip(self, run_id: int, tip: str | None, *, at: datetime | None = None) -> None:
+        """Append a finished run's tip to the tip sink, if one is configured. A sink that cannot
+        be written is logged (``ledger.sink_failed``), never fatal: the run's work is done."""
+        if self.tip_sink is None or tip is None:
+            return
+        seq, _, digest = tip.partition(":")
+        command = None
+        with self._read(None) as c:
+            row = c.execute(sa.select(t.runs.c.command).where(t.runs.c.id == run_id)).first()
+            command = row[0] if row else None
+        record = SinkTip(
+            seq=int(seq),
+            hash=digest,
+            run_id=run_id,
+            command=command,
+            at=instant_text(self._at(at)),
+            store=self.display_url,
+        )
+        try:
+            self.tip_sink.append(record)
+        except TipSinkError as exc:
+            log.warning("ledger.sink_failed", run=run_id, error=str(exc))
+        else:
+            log.info("ledger.tip_witnessed", run=run_id, seq=record.seq)
+
+
+def _parse_tip(text: str | None) -> tuple[int, str] | None:
+    seq, _, digest = str(text or "").partition(":")
+    return (int(seq), digest) if seq.isdigit() and digest else None
 
 
 def _recorded_tips(c: sa.Connection) -> list[tuple[str, int, str]]:
-    """(where, seq, hash) of the highest tip the recent runs recorded."""
+    """(where, seq, hash) of the highest tip any run recorded."""
     r = t.runs
-    query = (
-        sa.select(r.c.id, r.c.ledger_tip)
-        .where(r.c.ledger_tip.is_not(None))
-        .order_by(r.c.id.desc())
-        .limit(200)
-    )
     best: tuple[str, int, str] | None = None
-    for run_id, tip in c.execute(query):
-        seq, _, digest = str(tip).partition(":")
-        if seq.isdigit() and (best is None or int(seq) > best[1]):
-            best = (f"run {run_id}", int(seq), digest)
+    query = sa.select(r.c.id, r.c.ledger_tip).where(r.c.ledger_tip.is_not(None))
+    for run_id, text in c.execute(query.order_by(r.c.id)):
+        tip = _parse_tip(text)
+        if tip is not None and (best is None or tip[0] > best[1]):
+            best = (f"run {run_id}", tip[0], tip[1])
     return [best] if best else []
 
 
-def _against_tips(c: sa.Connection, report: LedgerReport, expect_tip: str | None) -> LedgerReport:
-    """A verified chain held against tips kept outside it: each must be an entry of it."""
+def _high_water(c: sa.Connection) -> int:
+    """The highest seq the chain ever had, as far as runs and accepted breaks recorded."""
+    tips = _recorded_tips(c)
+    accepted = _accepted_breaks(c)
+    return max([seq for _w, seq, _h in tips] + [a.last for a in accepted] + [0])
+
+
+def _accepted_breaks(c: sa.Connection) -> list[AcceptedBreak]:
+    """The breaks runs were told to go past (``counts.accepted_broken_ledger``)."""
+    r = t.runs
+    query = (
+        sa.select(r.c.id, r.c.counts)
+        .where(sa.cast(r.c.counts, sa.Text).contains("accepted_broken_ledger"))
+        .order_by(r.c.id)
+    )
+    found = []
+    for run_id, counts in c.execute(query):
+        if isinstance(counts, str):  # pragma: no cover - drivers hand JSON back parsed
+            counts = json.loads(counts)
+        value = counts.get("accepted_broken_ledger") if isinstance(counts, dict) else None
+        if not isinstance(value, dict) or not isinstance(value.get("broken_seq"), int):
+            continue
+        first = value["broken_seq"]
+        last = value.get("broken_to")
+        found.append(
+            AcceptedBreak(
+                first=first,
+                last=last if isinstance(last, int) and last >= first else first,
+                run_id=run_id,
+                reason=str(value.get("reason") or ""),
+            )
+        )
+    return found
+
+
+def _against_tips(
+    c: sa.Connection,
+    report: LedgerReport,
+    expect_tip: str | None,
+    accepted: Sequence[AcceptedBreak],
+    sink_tips: Sequence[SinkTip] | None = None,
+) -> LedgerReport:
+    """A verified chain held against tips kept outside it: each must be an entry of it, unless
+    a break a run accepted covers it. Sink tips must also never go back (a chain cut and grown
+    again), unless an accepted break covers the stretch."""
+    gone_past = list(report.accepted)
+
+    def covered(first: int, last: int) -> bool:
+        for a in accepted:
+            if a.covers(first, last):
+                if a not in gone_past:
+                    gone_past.append(a)
+                return True
+        return False
+
     tips = _recorded_tips(c)
     if expect_tip is not None:
-        text_seq, _, text_hash = expect_tip.partition(":")
-        if not text_seq.isdigit() or not text_hash:
+        parsed = _parse_tip(expect_tip)
+        if parsed is None:
             return replace(report, ok=False, reason=f"--expect-tip {expect_tip!r} is not SEQ:HASH")
-        tips.insert(0, ("the expected tip", int(text_seq), text_hash))
+        tips.insert(0, ("the expected tip", *parsed))
+    checked: list[tuple[str, int, str, bool]] = [(w, s, h, False) for w, s, h in tips]
+    checked += [
+        (f"the sink's tip at {tip.where}", tip.seq, tip.hash, True) for tip in sink_tips or ()
+    ]
     last = report.last_seq or 0
-    for where, seq, digest in tips:
+    highest_sink = 0
+    for where, seq, digest, from_sink in checked:
+        named = f"{where} ({seq}:{digest[:16]}...)" if from_sink else where
+        if from_sink and seq < highest_sink and not covered(seq + 1, highest_sink):
+            return replace(
+                report,
+                ok=False,
+                broken_seq=seq + 1,
+                broken_to=highest_sink,
+                reason=(
+                    f"{named} goes back from entry {highest_sink} to entry {seq}: the chain "
+                    "diverged (cut and grown again)"
+                ),
+            )
+        highest_sink = max(highest_sink, seq) if from_sink else highest_sink
         if seq > last:
+            if covered(last + 1, seq):
+                continue
             return replace(
                 report,
                 ok=False,
                 broken_seq=last + 1,
+                broken_to=seq,
                 reason=(
-                    f"the chain ends at entry {last} but {where} had entry {seq}: "
+                    f"the chain ends at entry {last} but {named} had entry {seq}: "
                     "entries were cut off the end"
                 ),
             )
         entry = c.execute(sa.select(t.ledger.c.hash).where(t.ledger.c.seq == seq)).first()
-        if entry is None or entry[0] != digest:
+        if (entry is None or entry[0] != digest) and not covered(seq, seq):
             return replace(
                 report,
                 ok=False,
                 broken_seq=seq,
+                broken_to=seq,
                 reason=(
-                    f"entry {seq}'s hash differs from the one {where} recorded: the chain "
+                    f"entry {seq}'s hash differs from the one {named} recorded: the chain "
                     "was rewritten and its hashes recomputed"
+                    if entry is not None
+                    else f"entry {seq} is missing but {named} recorded it: entries were deleted"
                 ),
             )
-    return report
+    return replace(report, accepted=tuple(gone_past))

@@ -201,13 +201,16 @@ class OutboxStore(StoreBase):
         expected_state: str | None = None,
         last_error: str | None = UNSET,
         receipt: str | None = UNSET,
+        remote: tuple[int | None, str | None, str | None] | None = UNSET,
         attempted: bool = False,
         at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> bool:
         """Move an item to ``state`` (optionally only if it is still in ``expected_state``, so
         two workers cannot both claim it). ``attempted`` counts a submission attempt;
-        ``last_error`` and ``receipt`` change only when given. Returns whether it was updated."""
+        ``last_error``, ``receipt`` and ``remote`` (the receiver's last answer as data: status
+        code, classification, SHA-256 of its body; None clears it) change only when given.
+        Returns whether it was updated."""
         if state not in t.OUTBOX_STATES:
             raise StoreError(f"outbox state {state!r} is not one of {', '.join(t.OUTBOX_STATES)}")
         o = t.outbox
@@ -216,6 +219,9 @@ class OutboxStore(StoreBase):
             values["last_error"] = last_error
         if receipt is not UNSET:
             values["receipt"] = receipt
+        if remote is not UNSET:
+            status, classification, digest = remote if remote is not None else (None, None, None)
+            values.update(remote_status=status, remote_class=classification, remote_sha256=digest)
         if attempted:
             values["attempts"] = o.c.attempts + 1
         stmt = sa.update(o).where(o.c.id == item_id).values(**values)

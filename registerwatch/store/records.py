@@ -147,6 +147,9 @@ class OutboxItem:
     receipt: str | None
     created_at: datetime
     updated_at: datetime
+    remote_status: int | None = None  # the receiver's last answer: status / reply code,
+    remote_class: str | None = None  # its classification (rejected, rate-limited...),
+    remote_sha256: str | None = None  # and the SHA-256 of its body (never the body)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class RunsStore(StoreBase):
         conn: sa.Connection | None = None,
     ) -> None:
         r, lg = t.runs, t.ledger
+        tip_text: str | None = None
         with self._write(conn) as c:
             tip = c.execute(
                 sa.select(lg.c.seq, lg.c.hash).order_by(lg.c.seq.desc()).limit(1)
@@ -45,11 +46,16 @@ class RunsStore(StoreBase):
                     finished_at=self._at(at),
                     outcome=outcome,
                     counts=dict(counts or {}),
-                    ledger_tip=f"{tip[0]}:{tip[1]}" if tip else None,
+                    ledger_tip=(tip_text := f"{tip[0]}:{tip[1]}" if tip else None),
                 )
             )
             if c.execute(stmt).rowcount != 1:
                 raise StoreError(f"no run {run_id} to finish")
+        if conn is None:  # committed: a copy of the tip outside the store (the tip sink)
+            self.witness_tip(run_id, tip_text, at=at)
+
+    def witness_tip(self, run_id: int, tip: str | None, *, at: datetime | None = None) -> None:
+        """Overridden by the ledger's table (LedgerStore), which knows the tip sink."""
 
     def runs(
         self, *, command: str | None = None, limit: int = 50, conn: sa.Connection | None = None

@@ -281,6 +281,8 @@ ledger = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # The HMAC key that signed the entry (NULL: plain SHA-256); migration 0005.
+    sa.Column("key_id", sa.String),
     sa.UniqueConstraint("hash"),
     _session_check(),
     _in_check("kind", LEDGER_KINDS, "kind"),
@@ -407,6 +409,11 @@ outbox = sa.Table(
     sa.Column("receipt", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The receiver's last answer as data (migration 0005): its status code, how it was
+    # classified, and the SHA-256 of its whole body (the body itself is never kept).
+    sa.Column("remote_status", sa.Integer),
+    sa.Column("remote_class", sa.String),
+    sa.Column("remote_sha256", sa.String(64)),
     sa.UniqueConstraint("idempotency_key"),
     _in_check("state", OUTBOX_STATES, "state"),
 )

@@ -62,6 +62,10 @@ def sync_all(
     skips that walk of the whole chain: the caller verified it already for this night (the
     queued night verifies once when it is queued, not once per school).
     """
+    # The ledger's keys and tip sink ([ledger]) sign what this sync appends and witness the tip.
+    store.use_ledger(
+        settings.ledger.keys(environ), settings.ledger.tip_sink(str(store.url), environ)
+    )
     accepted = None if ledger_checked else refuse_broken_ledger(store, accept_broken_ledger)
     schools = [settings.school(school_id)] if school_id is not None else list(settings.schools)
     day = as_of or datetime.now(LONDON).date()
@@ -144,7 +148,12 @@ def refuse_broken_ledger(store: Store, reason: str | None) -> dict[str, object] 
             "--accept-broken-ledger --reason TEXT"
         )
     log.warning("sync.broken_ledger_accepted", broken_seq=check.broken_seq)
-    return {"broken_seq": check.broken_seq, "why_broken": check.reason, "reason": reason}
+    return {
+        "broken_seq": check.broken_seq,
+        "broken_to": check.broken_to,
+        "why_broken": check.reason,
+        "reason": reason,
+    }
 
 
 def _failed(

@@ -41,7 +41,13 @@ def raw_text(record: Any) -> str:
     try:
         return json.dumps(record, default=str, sort_keys=True)[:RAW_LIMIT]
     except (TypeError, ValueError):
+        pass
+    except RecursionError:  # found by tests/fuzz: a record nested deeper than Python recurses
+        return "(record nested too deeply to keep)"
+    try:
         return repr(record)[:RAW_LIMIT]
+    except RecursionError:
+        return "(record nested too deeply to keep)"
 
 
 def remember_duplicate(batch: Batch[T], mapped: T, record: Any, ref: str) -> None:
@@ -120,7 +126,10 @@ class Stream(Generic[T]):
         for position, record in pairs:
             if keep is not None and isinstance(record, Mapping) and not keep(record):
                 continue
-            ref = self.record_ref(record, position)
+            try:
+                ref = self.record_ref(record, position)
+            except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
+                ref = f"{self.name} at {position}"
             try:
                 mapped = self.map_one(record, ref)
             except InvalidRecord as exc:

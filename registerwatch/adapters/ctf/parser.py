@@ -180,6 +180,11 @@ def _read_source(
     path = Path(source)
     try:
         raw = path.read_bytes()
+    except ValueError:  # found by tests/fuzz: a NUL in "XML text" that does not start with "<"
+        raise CtfFileError(
+            name or "<string>",
+            "is neither XML text (it does not start with '<') nor a file path",
+        ) from None
     except OSError as exc:
         raise CtfFileError(
             str(path),

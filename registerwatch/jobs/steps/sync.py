@@ -24,6 +24,7 @@ def sync_step(
         kwargs["school_id"] = school_id
     if ledger_checked:
         kwargs["ledger_checked"] = True
+    kwargs["accept_broken_ledger"] = ctx.accept_broken_ledger
     summary = sync_all(ctx.settings, ctx.store, **kwargs)
     failed = summary.failed
     errors = [error_text(r.error or f"school {r.school_id!r} failed") for r in failed]

@@ -16,6 +16,7 @@ from registerwatch.exports.registry import LA_RETURNS
 from registerwatch.outbox.transports.base import (
     DEFAULT_RETRY,
     Receipt,
+    RemoteAnswer,
     RetryPolicy,
     Submission,
     SubmissionDeferredError,
@@ -35,6 +36,7 @@ __all__ = [
     "FolderTransport",
     "HttpTransport",
     "Receipt",
+    "RemoteAnswer",
     "RetryPolicy",
     "SmtpTransport",
     "Submission",

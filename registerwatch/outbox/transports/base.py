@@ -17,6 +17,7 @@ receiver recognise a resend (see docs/outbox.md, "Exactly once").
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from registerwatch.retry import RetryPolicy, backoff_delay, parse_retry_after
 __all__ = [
     "DEFAULT_RETRY",
     "Receipt",
+    "RemoteAnswer",
     "RetryPolicy",
     "Submission",
     "SubmissionDeferredError",
@@ -92,6 +94,40 @@ class Receipt:
     tries: int = 1  # transport-level attempts in this run, retries included
 
 
+@dataclass(frozen=True)
+class RemoteAnswer:
+    """The receiver's last answer as data, kept on the outbox item: its status (HTTP status or
+    SMTP reply code), how it was classified, and the SHA-256 of its whole body. The body itself
+    is never kept: only a bounded, redacted excerpt goes into the error text."""
+
+    status: int | None
+    classification: str
+    body_sha256: str | None = None
+
+    @classmethod
+    def of(cls, status: int | None, classification: str, body: bytes | None) -> RemoteAnswer:
+        return cls(status, classification, hashlib.sha256(body).hexdigest() if body else None)
+
+
+def classify_status(status: int) -> str:
+    """One word for an HTTP answer, as ``outbox list`` shows it."""
+    if 200 <= status <= 299:
+        return "accepted"
+    if 300 <= status <= 399:
+        return "redirected"
+    if status in (401, 403):
+        return "unauthorised"
+    if status in (404, 405, 410):
+        return "wrong-endpoint"
+    if status == 429:
+        return "rate-limited"
+    if status in (408, 409, 425):
+        return "busy"
+    if 500 <= status <= 599:
+        return "server-error"
+    return "rejected"
+
+
 class SubmissionRejectedError(SubmissionError):
     """The receiver refused this artefact; resending the same bytes will not help. The item is
     marked failed: fix the cause, then `registerwatch outbox retry ID`."""
@@ -103,11 +139,14 @@ class SubmissionRejectedError(SubmissionError):
         detail: str | None = None,
         tries: int = 1,
         body_sha256: str | None = None,
+        answer: RemoteAnswer | None = None,
     ) -> None:
         self.message = redact_text(message)
         self.detail = None if detail is None else redact_text(detail)
         self.tries = tries
-        self.body_sha256 = body_sha256  # of the receiver's whole answer, which is not kept
+        self.answer = answer
+        # of the receiver's whole answer, which is not kept
+        self.body_sha256 = body_sha256 or (answer.body_sha256 if answer else None)
         message, detail = self.message, self.detail
         super().__init__(f"{message}: {detail}" if detail else message)
 
@@ -123,10 +162,12 @@ class SubmissionDeferredError(SubmissionError):
         transport_wide: bool = False,
         tries: int = 0,
         cause: str | None = None,
+        answer: RemoteAnswer | None = None,
     ) -> None:
         self.message = message = redact_text(message)
         self.transport_wide = transport_wide
         self.tries = tries
+        self.answer = answer  # the receiver's last answer, when one came
         # "too slow", "rate limited", "server errors": a persistent transient failure, after
         # which the run sets the transport aside (circuit breaker) instead of trying each item.
         self.cause = cause

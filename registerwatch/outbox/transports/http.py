@@ -42,12 +42,14 @@ from registerwatch.logging import redact_pupil_data
 from registerwatch.outbox.transports.base import (
     DEFAULT_RETRY,
     Receipt,
+    RemoteAnswer,
     RetryPolicy,
     Submission,
     SubmissionDeferredError,
     SubmissionRejectedError,
     artefact_pupil_values,
     backoff_delay,
+    classify_status,
     parse_retry_after,
     receiver_detail,
 )
@@ -120,6 +122,7 @@ class HttpTransport:
         what = f"{self.label}: {submission.return_kind} item {submission.item_id}"
         tries = 0
         reached = False  # whether any try got as far as the receiver
+        answer: RemoteAnswer | None = None  # the last answer that came, as data
         while True:
             tries += 1
             retry_after: float | None = None
@@ -134,6 +137,7 @@ class HttpTransport:
                     transport_wide=True,
                     tries=tries,
                     cause="too slow",
+                    answer=RemoteAnswer(None, "too-slow"),
                 ) from None
             except netguard.Cancelled:
                 raise SubmissionDeferredError(
@@ -145,9 +149,11 @@ class HttpTransport:
             except netguard.BodyTooLarge:
                 reached, problem = True, f"answered with more than {MAX_ANSWER_BYTES} bytes"
                 cause = "oversized answers"
+                answer = RemoteAnswer(None, "oversized")
             except requests.exceptions.ChunkedEncodingError:
                 reached, problem = True, "answer cut off mid-body"
                 cause = "server errors"
+                answer = RemoteAnswer(None, "cut-off")
             except requests.ConnectTimeout:
                 problem = "could not connect (timed out)"
             except requests.ConnectionError as exc:
@@ -163,7 +169,8 @@ class HttpTransport:
                 status = response.status_code
                 if 200 <= status <= 299:
                     return _receipt(response, tries)
-                self._raise_if_final(response, what, tries, submission)
+                answer = RemoteAnswer.of(status, classify_status(status), response.content)
+                self._raise_if_final(response, what, tries, submission, answer)
                 problem = f"answered {status} {response.reason or ''}".rstrip()
                 cause = "rate limited" if status == 429 else "server errors"
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -187,6 +194,7 @@ class HttpTransport:
                     transport_wide=told_to_wait or not reached,
                     tries=tries,
                     cause=cause,
+                    answer=answer,
                 )
             self.sleep(delay)
 
@@ -204,7 +212,12 @@ class HttpTransport:
         return response
 
     def _raise_if_final(
-        self, response: requests.Response, what: str, tries: int, submission: Submission
+        self,
+        response: requests.Response,
+        what: str,
+        tries: int,
+        submission: Submission,
+        answer: RemoteAnswer,
     ) -> None:
         """Raise for answers that retrying cannot change; return for retriable ones."""
         status = response.status_code
@@ -218,6 +231,7 @@ class HttpTransport:
                 f"set url in [{self.toml_key}] to the address that takes the return",
                 transport_wide=True,
                 tries=tries,
+                answer=answer,
             )
         if status in (401, 403):
             fix = (
@@ -229,6 +243,7 @@ class HttpTransport:
                 f"{what} not delivered: the receiver refused the credentials ({status}) — {fix}",
                 transport_wide=True,
                 tries=tries,
+                answer=answer,
             )
         if status in TRANSPORT_STATUS:
             raise SubmissionDeferredError(
@@ -236,12 +251,13 @@ class HttpTransport:
                 f"{response.reason or ''} — check url in [{self.toml_key}]",
                 transport_wide=True,
                 tries=tries,
+                answer=answer,
             )
         raise SubmissionRejectedError(
             f"{what} rejected by the receiver with {status} {response.reason or ''}".rstrip(),
             detail=_error_text(response, artefact_pupil_values(submission.xml)),
             tries=tries,
-            body_sha256=hashlib.sha256(response.content).hexdigest() if response.content else None,
+            answer=answer,
         )
 
 

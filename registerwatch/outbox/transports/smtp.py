@@ -33,6 +33,7 @@ from registerwatch import netguard
 from registerwatch.outbox.transports.base import (
     DEFAULT_RETRY,
     Receipt,
+    RemoteAnswer,
     RetryPolicy,
     Submission,
     SubmissionDeferredError,
@@ -232,6 +233,13 @@ class SmtpTransport:
                         f"{what} rejected by the mail server with {exc.smtp_code}",
                         detail=receiver_detail(_reply_text(exc.smtp_error)),
                         tries=tries,
+                        answer=RemoteAnswer.of(
+                            exc.smtp_code,
+                            "rejected",
+                            exc.smtp_error
+                            if isinstance(exc.smtp_error, bytes)
+                            else str(exc.smtp_error).encode("utf-8"),
+                        ),
                     ) from None
                 reached, problem = True, f"deferred the message ({exc.smtp_code})"
             except smtplib.SMTPResponseException as exc:
