@@ -119,7 +119,7 @@ def users_add(
 ) -> None:
     """Create an account. Exit 2 for a bad email, role, password or unknown school.
 
-    Example: echo "$PASSWORD" | registerwatch users add head@oak.sch.uk --role viewer --school oak --password-stdin
+    Example: registerwatch users add head@oak.sch.uk --role viewer --school oak --password-stdin < pw.txt
     """
     from registerwatch.store import Store
     from registerwatch.web.accounts import AccountError, create_user
@@ -229,7 +229,7 @@ def users_set_password(
 ) -> None:
     """Set an account's password (read from stdin); its other sessions end.
 
-    Example: echo "$PASSWORD" | registerwatch users set-password head@oak.sch.uk --password-stdin
+    Example: registerwatch users set-password head@oak.sch.uk --password-stdin < pw.txt
     """
     from registerwatch.store import Store
     from registerwatch.web.accounts import AccountError, set_password

@@ -62,21 +62,25 @@ def test_every_student_maps_or_is_quarantined(students, details):
 @fuzz
 def test_every_session_mark_maps_is_unmarked_or_is_quarantined(marks):
     batch, unmarked = SessionMarksStream("s", _codes()).map(marks, DAY)
-    check_batch(batch, marks, len(marks) - unmarked)
+    # A mark's reference names the day synced ("2025-09-08/1001/AM"): that date is the sync's,
+    # not a pupil's, even when a generated date of birth happens to equal it.
+    check_batch(batch, marks, len(marks) - unmarked, allowed={DAY.isoformat()})
 
 
 @given(amendments=hostile_list)
 @fuzz
 def test_every_amendment_maps_or_is_quarantined(amendments):
-    check_batch(AmendmentsStream("s", _codes()).map(amendments, DAY), amendments)
+    check_batch(
+        AmendmentsStream("s", _codes()).map(amendments, DAY), amendments, allowed={DAY.isoformat()}
+    )
 
 
 @given(rows=hostile_list)
 @fuzz
 def test_code_tables_and_calendars_never_raise(rows):
-    _table, quarantined = CodesStream().to_schema(rows)
+    _table, quarantined = CodesStream().read(rows)
     check_batch(Batch([], quarantined), rows, len(quarantined))
-    _calendar, quarantined = CalendarStream("s").to_schema(rows)
+    _calendar, quarantined = CalendarStream("s").read(rows)
     check_batch(Batch([], quarantined), rows, len(quarantined))
 
 
@@ -91,6 +95,6 @@ def test_deeply_nested_records_are_quarantined(which):
     elif which == "amendments":
         batch = AmendmentsStream("s", _codes()).map([record], DAY)
     else:
-        batch = Batch([], CodesStream().to_schema([record])[1])
+        batch = Batch([], CodesStream().read([record])[1])
     assert not batch.records and batch.quarantined
     assert all(q.reason for q in batch.quarantined)

@@ -39,7 +39,7 @@ def _listed(store: Store) -> list[dict]:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["items"]
 
 
 def test_a_rejection_keeps_status_class_and_body_digest_never_the_body(tmp_path, store, env):
