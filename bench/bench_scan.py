@@ -50,8 +50,7 @@ from registerwatch.schema import Amendment, Mark, Register
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.vendors import school_config
-from registerwatch.store import LedgerEntry, Store
-from registerwatch.sync import CAPABILITIES_BOOKMARK
+from registerwatch.store import CAPABILITIES_BOOKMARK, LedgerEntry, Store
 
 T = TypeVar("T")
 LOADED_AT = datetime(2026, 7, 20, 19, 0, tzinfo=UTC)
