@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from itertools import chain
 from typing import Any, Literal
 
 from registerwatch.calendar import SchoolCalendar, school_year_bounds, school_year_of
@@ -184,22 +185,61 @@ class ScanContext:
 
     def groups_on_roll(self, day: date) -> tuple[tuple[str, tuple[Pupil, ...]], ...]:
         """(group, its non-boarders on roll on ``day``) for every group with at least one, in
-        group order (cached per day: REG001 and REG002 ask for every school day)."""
+        group order (cached per day: REG001 and REG002 ask for every school day). A group
+        whose pupils were all on roll all year gives the same tuple every day."""
         cache = self._cache.setdefault("groups_on_roll", {})
         result: tuple[tuple[str, tuple[Pupil, ...]], ...] | None = cache.get(day)
         if result is None:
             built: list[tuple[str, tuple[Pupil, ...]]] = []
+            steady = self._steady_groups
             for group in sorted(self.groups):
-                on_roll = tuple(
-                    p
-                    for p in self.groups[group]
-                    if (p.starting_day is None or p.starting_day <= day)
-                    and (p.leaving_date is None or day <= p.leaving_date)
-                )
+                on_roll = steady.get(group)
+                if on_roll is None:
+                    on_roll = tuple(
+                        p
+                        for p in self.groups[group]
+                        if (p.starting_day is None or p.starting_day <= day)
+                        and (p.leaving_date is None or day <= p.leaving_date)
+                    )
                 if on_roll:
                     built.append((group, on_roll))
             result = cache[day] = tuple(built)
         return result
+
+    @cached_property
+    def _steady_groups(self) -> dict[str, tuple[Pupil, ...]]:
+        """Groups none of whose pupils joined or left within the calendar: on roll every day."""
+        first, last = self.calendar.first_day, self.calendar.last_day
+        return {
+            group: pupils
+            for group, pupils in self.groups.items()
+            if all(
+                (p.starting_day is None or p.starting_day <= first)
+                and (p.leaving_date is None or p.leaving_date >= last)
+                for p in pupils
+            )
+        }
+
+    def group_on_roll(self, group: str, day: date) -> tuple[Pupil, ...]:
+        """The group's non-boarders on roll on ``day`` (empty when none)."""
+        cache = self._cache.setdefault("group_on_roll", {})
+        by_group: dict[str, tuple[Pupil, ...]] | None = cache.get(day)
+        if by_group is None:
+            by_group = cache[day] = dict(self.groups_on_roll(day))
+        return by_group.get(group, ())
+
+    def group_ids_on_roll(self, group: str, day: date) -> frozenset[str]:
+        """Ids of ``group_on_roll`` (cached per distinct tuple: the same set on every day for
+        a steady group)."""
+        pupils = self.group_on_roll(group, day)
+        cache = self._cache.setdefault("group_ids", {})
+        ids: frozenset[str] | None = cache.get(id(pupils))
+        if ids is None:
+            ids = frozenset(p.id for p in pupils)
+            # keyed by identity: keep the tuple alive with its ids so the key is never reused
+            cache[id(pupils)] = ids
+            self._cache.setdefault("group_ids_keep", []).append(pupils)
+        return ids
 
     @cached_property
     def groups(self) -> dict[str, tuple[Pupil, ...]]:
@@ -305,9 +345,9 @@ class ScanContext:
         if result is None:
             by_mark = self._pupils_by_mark
             result = cache[(day, session)] = frozenset(
-                pid
-                for mark in self._marks_per_session.get((day, session), ())
-                for pid in by_mark[mark]
+                chain.from_iterable(
+                    by_mark[mark] for mark in self._marks_per_session.get((day, session), ())
+                )
             )
         return result
 

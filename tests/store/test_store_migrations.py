@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "runs",
     "sync_status",
     "finding_events",
+    "pupil_summary",
+    "scan_state",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
@@ -52,7 +54,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0004"
+HEAD = "0006"
 
 
 def _tables(url: str) -> set[str]:
