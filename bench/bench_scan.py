@@ -260,7 +260,9 @@ def measure(kind: str, work: Path, args: argparse.Namespace, nightly_as_of: date
         "--nightly-as-of",
         nightly_as_of.isoformat(),
     ]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

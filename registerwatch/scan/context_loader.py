@@ -25,6 +25,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from registerwatch import __version__
 from registerwatch.calendar import calendar_for
@@ -112,11 +113,23 @@ def scan_basis(school: SchoolSettings, rules: Sequence[Rule], settings: RuleSett
     parts = {
         "version": __version__,
         "rules": sorted(rule.code for rule in rules),
-        "settings": settings.model_dump(mode="json"),
-        "school": school.model_dump(mode="json"),
+        "settings": _canonical(settings.model_dump()),
+        "school": _canonical(school.model_dump()),
     }
     text = json.dumps(parts, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` with its sets as sorted lists: a set's order differs from one process to the
+    next (string hashing is randomised), and the basis must not."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def marks_read(

@@ -15,9 +15,12 @@ Runs on SQLite, and on PostgreSQL (a schema per store) when REGISTERWATCH_TEST_P
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,3 +247,34 @@ def test_a_changed_rule_setting_or_a_backdated_scan_reads_in_full(
         assert scan(FIRST_NIGHT + timedelta(days=3)) is False
     finally:
         store.close()
+
+
+BASIS_SCRIPT = """
+from registerwatch.simulator.generate import generate_school
+from registerwatch.scan.context_loader import scan_basis
+from registerwatch.validators import all_rules
+import sys
+sys.path.insert(0, {tests!r})
+from test_incremental_scan import settings_for, GENERATED_TO
+school = generate_school(7, 80, as_of=GENERATED_TO)
+settings = settings_for(school, "sqlite:///unused.db")
+config = settings.schools[0]
+print(scan_basis(config, all_rules(), settings.rule_settings(config.id)))
+"""
+
+
+def test_the_scan_basis_is_the_same_in_every_process() -> None:
+    """The basis hashes settings holding sets (penalty_threshold_codes): their order differs
+    between processes, and a basis that followed it made every nightly scan a full one."""
+    script = BASIS_SCRIPT.format(tests=str(Path(__file__).parent))
+    bases = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(bases) == 1 and next(iter(bases)).startswith("sha256:"), bases
