@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -350,6 +350,18 @@ class ScanContext:
                 )
             )
         return result
+
+    def marks_where(
+        self, pupil_id: str, name: str, test: Callable[[SessionMark], bool]
+    ) -> list[SessionMark]:
+        """The pupil's marks that pass ``test``, in order. ``test`` is asked once per distinct
+        (date, session, code) of the school (the answer is cached under ``name``), not once
+        per mark: a rule that looks at most marks of every pupil pays a set lookup per mark."""
+        cache = self._cache.setdefault("marks_where", {})
+        chosen: frozenset[SessionMark] | None = cache.get(name)
+        if chosen is None:
+            chosen = cache[name] = frozenset(m for m in self._pupils_by_mark if test(m))
+        return list(filter(chosen.__contains__, self.pupil_marks(pupil_id)))
 
     def marks_by_code(self, pupil_id: str) -> Mapping[str, tuple[SessionMark, ...]]:
         """The pupil's marks grouped by code, each group sorted by (date, session) (cached):
