@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from registerwatch.calendar import SchoolCalendar
-from registerwatch.config import Settings, parse_config
+from registerwatch.config import parse_config
 from registerwatch.logging import configure_logging
 from registerwatch.scan import ScanResult, run_scan
 from registerwatch.schema import Amendment, Mark, Register
@@ -124,7 +124,8 @@ def load_day(
 
 
 def load(store: Store, school: GeneratedSchool, before: date) -> None:
-    """The school as a first sync up to ``before`` (exclusive) would have stored it."""
+    """The school as a first sync and one nightly sync up to ``before`` (exclusive) would
+    have stored it."""
     sid = school.school.id
     with store.transaction() as tx:
         store.upsert_school(school.school, at=LOADED_AT, conn=tx)
@@ -138,14 +139,20 @@ def load(store: Store, school: GeneratedSchool, before: date) -> None:
             at=LOADED_AT,
             conn=tx,
         )
+    # The year to the day before the last school day, then that day the night after: the
+    # nightly measured later is then the steady state (its scan rereads last night's changes
+    # and tonight's), not the first night after a first sync (which rereads that sync's).
+    last = max(m.date for m in school.marks if m.date < before)
+    first_sync = LOADED_AT - timedelta(days=1)
     load_day(
         store,
         sid,
-        [r for r in school.registers if r.date < before],
-        [m for m in school.marks if m.date < before],
-        [a for a in school.amendments if a.date < before],
-        LOADED_AT,
+        [r for r in school.registers if r.date < last],
+        [m for m in school.marks if m.date < last],
+        [a for a in school.amendments if a.date < last],
+        first_sync,
     )
+    load_day(store, sid, *day_records(school, last), LOADED_AT)
 
 
 def copy_store(source: Path, target: Path) -> None:
@@ -163,7 +170,7 @@ def phases(result: ScanResult) -> dict[str, float]:
     return dict(school.timings)
 
 
-def profile(action: Callable[[], Any], top: int = 25) -> str:
+def profile(action: Callable[[], Any], top: int = 45) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
     action()
@@ -184,15 +191,9 @@ def day_records(
     )
 
 
-def settings_for(school: GeneratedSchool, path: Path) -> Settings:
-    # The MIS is never called: the store is loaded directly.
-    return parse_config(
-        {
-            "store": {"url": f"sqlite:///{path}"},
-            "logging": {"level": "WARNING"},
-            "schools": [school_config(school, "arbor", "http://127.0.0.1:9")],
-        }
-    )
+def write_school_config(school: GeneratedSchool, work: Path) -> None:
+    config = school_config(school, "arbor", "http://127.0.0.1:9")
+    (work / "school.json").write_text(json.dumps(config, default=str))
 
 
 # -- the child process: one measurement, its seconds and its own peak RSS ---------------------
@@ -200,14 +201,17 @@ def settings_for(school: GeneratedSchool, path: Path) -> Settings:
 
 def child(kind: str, work: Path, day: date, nightly_as_of: date, show_profile: bool) -> None:
     configure_logging(level="WARNING")
-    with (work / "school.pickle").open("rb") as fh:
-        school: GeneratedSchool = pickle.load(fh)
-    store_path = work / "store.sqlite"
-    settings = settings_for(school, store_path)
-    sid = school.school.id
+    # The school's config only, not the generated school: its peak RSS is the scan's own.
+    config = json.loads((work / "school.json").read_text())
+    settings = parse_config(
+        {
+            "store": {"url": f"sqlite:///{work / 'store.sqlite'}"},
+            "logging": {"level": "WARNING"},
+            "schools": [config],
+        }
+    )
+    sid = config["id"]
     store = Store(settings.store.url)
-    del school
-    gc.collect()
     out: dict[str, Any] = {}
     try:
         if kind == "plain_read":
@@ -283,7 +287,7 @@ def prepare(args: argparse.Namespace, folder: Path) -> tuple[GeneratedSchool, da
     base = folder / "base.sqlite"
     pickled = folder / "school.pickle"
     tag = folder / "base.json"
-    wanted = {"pupils": args.pupils, "seed": args.seed, "day": args.day.isoformat()}
+    wanted = {"pupils": args.pupils, "seed": args.seed, "day": args.day.isoformat(), "v": 2}
     if (
         base.exists()
         and pickled.exists()
@@ -317,7 +321,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         work = folder / f"run{n}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
-        shutil.copy(folder / "school.pickle", work / "school.pickle")
+        write_school_config(school, work)
         copy_store(folder / "base.sqlite", work / "store.sqlite")
         for kind in ("plain_read", "store_marks", "full"):
             samples.setdefault(kind, []).append(measure(kind, work, args, nightly_as_of))
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=("full", "nightly_full"),
+        choices=("full", "nightly", "nightly_full"),
         help="print a cProfile of one scan (to stderr) instead of measuring",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -402,9 +406,9 @@ def main(argv: list[str] | None = None) -> None:
             work = folder / "profile"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
-            shutil.copy(folder / "school.pickle", work / "school.pickle")
+            write_school_config(school, work)
             copy_store(folder / "base.sqlite", work / "store.sqlite")
-            if args.profile == "nightly_full":
+            if args.profile != "full":
                 child("full", work, args.day, nightly_as_of, show_profile=False)
                 store = Store(f"sqlite:///{work / 'store.sqlite'}")
                 try:

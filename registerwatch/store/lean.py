@@ -45,6 +45,26 @@ def split_tokens(text: str | None) -> list[str]:
     return text.split(TOKEN_SEPARATOR) if text else []
 
 
+def read_mark_tokens(
+    c: sa.Connection, school_id: str, pupil_ids: Iterable[str] | None = None
+) -> dict[str, list[str]]:
+    """Every live mark of the school (or of ``pupil_ids``) as tokens, per pupil, unsorted."""
+    m = t.marks
+    dialect = c.dialect.name
+    query = (
+        sa.select(m.c.pupil_id, _aggregate(dialect, token_expression(dialect)))
+        .where(m.c.school_id == school_id, m.c.deleted_at.is_(None))
+        .group_by(m.c.pupil_id)
+    )
+    if pupil_ids is None:
+        return {pid: split_tokens(text) for pid, text in c.execute(query)}
+    out: dict[str, list[str]] = {}
+    for batch in _batches(sorted(set(pupil_ids)), 500):
+        for pid, text in c.execute(query.where(m.c.pupil_id.in_(batch))):
+            out[pid] = split_tokens(text)
+    return out
+
+
 class LeanMarksStore(StoreBase):
     def mark_tokens(
         self,
@@ -55,21 +75,8 @@ class LeanMarksStore(StoreBase):
     ) -> dict[str, list[str]]:
         """Every live mark of the school (or of ``pupil_ids``) as tokens, per pupil, unsorted
         (``validators.lean_marks.MarkInterner.decode`` sorts them)."""
-        m = t.marks
         with self._read(conn) as c:
-            dialect = c.dialect.name
-            query = (
-                sa.select(m.c.pupil_id, _aggregate(dialect, token_expression(dialect)))
-                .where(m.c.school_id == school_id, m.c.deleted_at.is_(None))
-                .group_by(m.c.pupil_id)
-            )
-            if pupil_ids is None:
-                return {pid: split_tokens(text) for pid, text in c.execute(query)}
-            out: dict[str, list[str]] = {}
-            for batch in _batches(sorted(set(pupil_ids)), 500):
-                for pid, text in c.execute(query.where(m.c.pupil_id.in_(batch))):
-                    out[pid] = split_tokens(text)
-            return out
+            return read_mark_tokens(c, school_id, pupil_ids)
 
     def mark_columns(
         self, school_id: str, *, conn: sa.Connection | None = None

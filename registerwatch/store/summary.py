@@ -24,7 +24,12 @@ import sqlalchemy as sa
 
 from registerwatch.store import tables as t
 from registerwatch.store.base import StoreBase, upsert
-from registerwatch.store.lean import TOKEN_SEPARATOR, split_tokens, token_expression
+from registerwatch.store.lean import (
+    TOKEN_SEPARATOR,
+    read_mark_tokens,
+    split_tokens,
+    token_expression,
+)
 
 # Changes are reread from this long before the recorded high-water mark (see the module doc).
 REREAD_MARGIN = timedelta(minutes=15)
@@ -32,6 +37,7 @@ REREAD_MARGIN = timedelta(minutes=15)
 PUPIL_FILTER_LIMIT = 500
 
 PupilMonth = tuple[str, str]  # (pupil id, "YYYY-MM")
+PERIOD_END = 7  # a token starts with its ISO date: its first 7 characters are the period
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,22 @@ class SummaryStore(StoreBase):
     def summary_rebuild(
         self, school_id: str, *, conn: sa.Connection | None = None
     ) -> SummaryUpdate:
-        """Every pupil-month of the school recomputed from the marks (a full scan's read)."""
+        """Every pupil-month of the school recomputed from the marks (a full scan's read).
+        Aggregated per pupil in SQL and split by month here: grouping by an expression on the
+        date made SQLite sort every mark again, where grouping by pupil walks the key."""
         update = SummaryUpdate(full=True)
         with self._read(conn) as c:
             update.marks_seen_to = self.latest_change(school_id, conn=c)
-            update.months = self._months(c, school_id, None, None)
+            by_pupil = read_mark_tokens(c, school_id)
+        months = update.months
+        for pid, tokens in by_pupil.items():
+            for token in tokens:
+                key = (pid, token[:PERIOD_END])
+                found = months.get(key)
+                if found is None:
+                    months[key] = [token]
+                else:
+                    found.append(token)
         return update
 
     def summary_changes(
