@@ -191,6 +191,17 @@ def day_records(
     )
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size. VmHWM, not getrusage's ru_maxrss: Linux keeps
+    ru_maxrss across exec, so a child would report its parent's peak (the generated school)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def write_school_config(school: GeneratedSchool, work: Path) -> None:
     config = school_config(school, "arbor", "http://127.0.0.1:9")
     (work / "school.json").write_text(json.dumps(config, default=str))
@@ -247,7 +258,7 @@ def child(kind: str, work: Path, day: date, nightly_as_of: date, show_profile: b
     finally:
         store.close()
     out["seconds"] = seconds
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(out, default=str))
 
 
