@@ -131,11 +131,20 @@ def scan_command(
             help="record the findings even when --as-of is before the latest recorded scan",
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="read every mark from the marks table, not the summary kept by the last scan",
+        ),
+    ] = False,
 ) -> None:
     """Run every compliance rule over the store and record the findings (new, open, resolved).
 
     A scan with --as-of before the latest recorded scan is read-only (it prints what it finds
-    and changes no stored status) unless --record is given.
+    and changes no stored status) unless --record is given. A school's marks are read from the
+    summary its last scan kept plus what changed since, unless --full (or the first scan, a
+    backdated one, or a change of rules or configuration: docs/scan.md).
 
     The table lists new and open findings, new first, then by severity and due date (--all
     adds the resolved ones; --wide shows every column). Exit 1 when an
@@ -157,7 +166,7 @@ def scan_command(
         settings.school(school)  # ConfigError (exit 2) before the store is touched
     threshold = _severity(fail_on)
     with Store(settings.store.url) as store:
-        result = run_scan(store, settings, as_of=day, school_id=school, record=record)
+        result = run_scan(store, settings, as_of=day, school_id=school, record=record, full=full)
     emit(
         fmt,
         output,

@@ -55,7 +55,7 @@ from registerwatch.config import SchoolSettings, Settings
 from registerwatch.errors import RegisterwatchError
 from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger
-from registerwatch.scan.context_loader import load_context
+from registerwatch.scan.context_loader import load_context, marks_read, scan_basis
 from registerwatch.scan.freshness import SYN001, Freshness, freshness_of, registers_not_synced
 from registerwatch.scan.lifecycle import reconcile
 from registerwatch.scan.results import (
@@ -71,7 +71,7 @@ from registerwatch.scan.results import (
     pupil_refs,
 )
 from registerwatch.scan.returns_state import late_resolutions, return_states
-from registerwatch.store import Store
+from registerwatch.store import Connection, ScanState, Store
 from registerwatch.validators import (
     Rule,
     RuleSettings,
@@ -114,6 +114,7 @@ def run_scan(
     rule_settings: RuleSettings | None = None,
     clock: Callable[[], datetime] | None = None,
     record: bool = False,
+    full: bool = False,
 ) -> ScanResult:
     """Scan every configured school (or only ``school_id``) and record the findings.
 
@@ -123,6 +124,8 @@ def run_scan(
     ``rule_settings`` (default: each school's own, from ``[rules]``, ``[las."<code>"]`` and
     ``[schools.rules]``) overrides the settings of every school.
     ``as_of`` before the latest recorded scan's makes the scan read-only unless ``record``.
+    Each school's marks are read incrementally (the summary its last scan kept, plus what
+    changed since) unless ``full`` or one of the cases in ``incremental_state`` says otherwise.
     Raises ConfigError for an unknown ``school_id``; a school whose data cannot be read
     (a calendar without terms, say) is reported as failed and the others go on.
     """
@@ -149,6 +152,7 @@ def run_scan(
                     checked,
                     rule_settings or settings.rule_settings(school.id),
                     read_only=read_only,
+                    full=full,
                 )
             results.append(school_result)
             findings.extend(school_findings)
@@ -196,8 +200,10 @@ def _scan_school(
     rule_settings: RuleSettings,
     *,
     read_only: bool = False,
+    full: bool = False,
 ) -> tuple[SchoolScan, list[ScanFinding]]:
     clock = _Stopwatch()
+    basis = scan_basis(school, rules, rule_settings)
     if store.school(school.id) is None:
         # Never synced: nothing to judge, and scanning would open "could not be checked"
         # notices that only say the store is empty.
@@ -215,9 +221,13 @@ def _scan_school(
         # snapshot even if a sync commits meanwhile.
         with store.snapshot() as conn:
             fresh = freshness_of(store, school.id, calendar_for(school), as_of, conn=conn)
+            state = None if full else incremental_state(store, school.id, as_of, basis, conn=conn)
+            marks = marks_read(store, school.id, state, conn=conn)
             # Rules run as of the day after the registers are complete to: nothing they find
             # rests on days the store has not seen (scan.freshness).
-            ctx = load_context(store, school, fresh.judged_to, settings=rule_settings, conn=conn)
+            ctx = load_context(
+                store, school, fresh.judged_to, settings=rule_settings, conn=conn, marks=marks
+            )
             stored = store.load_findings(school.id, conn=conn)
             outbox = store.outbox_items(school_id=school.id, conn=conn)
         clock.lap("read")
@@ -250,6 +260,10 @@ def _scan_school(
         ),
         read_only=read_only,
     )
+    if not read_only and not store.read_only:
+        # Kept after the findings: a scan that crashed before leaves the summary as it was,
+        # and the next scan rereads what changed since then.
+        store.save_summary(school.id, marks.summary, as_of=as_of, basis=basis, at=now)
     states = return_states((f.finding for f in findings), outbox)
     findings = [
         replace(f, return_state=states.get(f.fingerprint)) if f.fingerprint in states else f
@@ -265,6 +279,7 @@ def _scan_school(
         counts=Counter(f.status for f in findings)
         + Counter("resolved_late" for f in findings if f.late),
         timings=clock.laps,
+        incremental=marks.incremental,
         **_freshness_fields(fresh),
     )
     log.info(
@@ -275,10 +290,24 @@ def _scan_school(
         open=result.counts["open"],
         resolved=result.counts["resolved"],
         rules_failed=sorted(outcome.failed),
-        marks=len(ctx.marks),
+        marks=ctx.mark_count,
+        incremental=marks.incremental,
         **{f"seconds_{k}": round(v, 3) for k, v in result.timings.items()},
     )
     return result, findings
+
+
+def incremental_state(
+    store: Store, school_id: str, as_of: date, basis: str, *, conn: Connection | None = None
+) -> ScanState | None:
+    """The state to scan ``school_id`` incrementally from, or None for a full read: the first
+    scan of a school (no state), a scan as of a day before the last one's (``--as-of`` in the
+    past), or a change of the rules, their settings or the school's configuration since
+    (``scan_basis``)."""
+    state = store.scan_state(school_id, conn=conn)
+    if state is None or state.basis != basis or as_of < state.as_of:
+        return None
+    return state
 
 
 def _freshness_fields(fresh: Freshness) -> dict[str, Any]:

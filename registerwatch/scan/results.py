@@ -112,6 +112,9 @@ class SchoolScan:
     counts: Counter[str] = field(default_factory=Counter)  # new / open / resolved
     # Where the time went: reading the store, running the rules, saving the findings.
     timings: dict[str, float] = field(default_factory=dict)
+    # The marks came from the summary the last scan kept plus what changed since (not a full
+    # read of the marks table): scan.context_loader.
+    incremental: bool = False
 
     @property
     def seconds(self) -> float:

@@ -38,6 +38,7 @@ from registerwatch.store.records import (
 )
 from registerwatch.store.registers import amendment_key, dedupe_amendments
 from registerwatch.store.store import RecordedChanges, Store
+from registerwatch.store.summary import ScanState, SummaryUpdate
 from registerwatch.store.tables import metadata
 from registerwatch.store.users import ROLES, AuditEntry, UserRecord, normalise_email
 
@@ -66,8 +67,10 @@ __all__ = [
     "RawRecord",
     "RecordedChanges",
     "RunRecord",
+    "ScanState",
     "Store",
     "StoredFinding",
+    "SummaryUpdate",
     "SyncStatus",
     "UserRecord",
     "amendment_key",

@@ -14,6 +14,8 @@ and ``Store`` composes them, so callers keep calling ``store.marks(...)``,
 - ``bookmarks``: bookmarks, capabilities and quarantine; ``freshness``: registers complete to;
 - ``locks``: the PostgreSQL advisory lock behind the run lock;
 - ``users``: the web app's accounts, audit trail and failed sign-ins.
+- ``lean``: the scan's read of marks as tokens; ``summary``: the incremental scan's per-pupil
+  summary and scan state.
 
 Every method takes an optional ``conn``: pass the connection from :meth:`Store.transaction` to
 make several calls one atomic unit. Without it a writer runs in a transaction of its own and a
@@ -34,6 +36,7 @@ from registerwatch.store.bookmarks import BookmarksStore
 from registerwatch.store.changes import ledger_entries, ledgered_changes, observed_amendments
 from registerwatch.store.findings import FindingsStore
 from registerwatch.store.freshness import FreshnessStore
+from registerwatch.store.lean import LeanMarksStore
 from registerwatch.store.ledger import LedgerRecord
 from registerwatch.store.ledger_table import LedgerStore
 from registerwatch.store.marks import MarksStore
@@ -42,6 +45,7 @@ from registerwatch.store.people import PeopleStore
 from registerwatch.store.records import MarkDiff
 from registerwatch.store.registers import RegistersStore, dedupe_amendments
 from registerwatch.store.runs import RunsStore
+from registerwatch.store.summary import SummaryStore
 from registerwatch.store.users import UsersStore
 
 
@@ -65,6 +69,8 @@ class Store(
     BookmarksStore,
     FreshnessStore,
     UsersStore,
+    LeanMarksStore,
+    SummaryStore,
 ):
     """The registerwatch store (SQLite file or PostgreSQL database), at the current schema.
 

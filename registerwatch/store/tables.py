@@ -432,6 +432,30 @@ runs = sa.Table(
     sa.Column("ledger_tip", sa.String),
 )
 
+# The incremental scan's per-pupil summary (store.summary): each pupil's live marks of one month
+# as the lean read's tokens, so a nightly scan rereads only the months whose marks changed.
+pupil_summary = sa.Table(
+    "pupil_summary",
+    metadata,
+    sa.Column("school_id", sa.String, primary_key=True),
+    sa.Column("pupil_id", sa.String, primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),  # "YYYY-MM"
+    sa.Column("marks", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per school: how far the summary follows the marks (changed_at), and what the last scan that
+# kept it judged (its as_of and the basis: rules, rule settings and calendar).
+scan_state = sa.Table(
+    "scan_state",
+    metadata,
+    sa.Column("school_id", sa.String, primary_key=True),
+    sa.Column("marks_seen_to", UTCDateTime),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("basis", sa.String, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 __all__ = [
     "FINDING_STATUSES",
     "LEDGER_KINDS",
@@ -448,10 +472,12 @@ __all__ = [
     "metadata",
     "notifications",
     "outbox",
+    "pupil_summary",
     "pupils",
     "quarantine",
     "registers",
     "runs",
+    "scan_state",
     "schools",
     "sync_status",
 ]

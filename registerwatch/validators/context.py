@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import Any, Literal
 
 from registerwatch.calendar import SchoolCalendar, school_year_bounds, school_year_of
 from registerwatch.schema import (
-    SESSION_ORDER,
     Amendment,
     AmendmentSource,
     Mark,
@@ -29,11 +30,14 @@ from registerwatch.schema import (
     Session,
 )
 from registerwatch.school_age import is_compulsory_school_age
+from registerwatch.validators.lean_marks import PupilMark, SessionMark, rows_from_marks
 from registerwatch.validators.settings import DEFAULT_SETTINGS, RuleSettings
 
 SessionKey = tuple[date, Session]
 MarkKey = tuple[str, date, Session]
 ChangeKind = Literal["change", "deleted"]
+
+_code_of = itemgetter(2)  # SessionMark.code
 
 # A pupil with no registration group is registered all the same; the rules treat such pupils as
 # one group of their own, named so in messages.
@@ -95,10 +99,6 @@ class DayMarks:
     codes: Mapping[Session, str]
 
 
-def _mark_sort_key(mark: Mark) -> tuple[date, int]:
-    return (mark.date, SESSION_ORDER[mark.session])
-
-
 @dataclass(frozen=True)
 class ScanContext:
     """One school's records for a scan on ``as_of``, with the calendar and the settings.
@@ -123,6 +123,7 @@ class ScanContext:
     pupils: Sequence[Pupil] = ()
     registers: Sequence[Register] = ()
     marks: Sequence[Mark] = ()
+    mark_rows: Mapping[str, tuple[SessionMark, ...]] | None = None
     amendments: Sequence[Amendment] = ()
     observed_changes: Sequence[ObservedChange] = ()
     notifications: Sequence[Notification] = ()
@@ -187,22 +188,61 @@ class ScanContext:
 
     def groups_on_roll(self, day: date) -> tuple[tuple[str, tuple[Pupil, ...]], ...]:
         """(group, its non-boarders on roll on ``day``) for every group with at least one, in
-        group order (cached per day: REG001 and REG002 ask for every school day)."""
+        group order (cached per day: REG001 and REG002 ask for every school day). A group
+        whose pupils were all on roll all year gives the same tuple every day."""
         cache = self._cache.setdefault("groups_on_roll", {})
         result: tuple[tuple[str, tuple[Pupil, ...]], ...] | None = cache.get(day)
         if result is None:
             built: list[tuple[str, tuple[Pupil, ...]]] = []
+            steady = self._steady_groups
             for group in sorted(self.groups):
-                on_roll = tuple(
-                    p
-                    for p in self.groups[group]
-                    if (p.starting_day is None or p.starting_day <= day)
-                    and (p.leaving_date is None or day <= p.leaving_date)
-                )
+                on_roll = steady.get(group)
+                if on_roll is None:
+                    on_roll = tuple(
+                        p
+                        for p in self.groups[group]
+                        if (p.starting_day is None or p.starting_day <= day)
+                        and (p.leaving_date is None or day <= p.leaving_date)
+                    )
                 if on_roll:
                     built.append((group, on_roll))
             result = cache[day] = tuple(built)
         return result
+
+    @cached_property
+    def _steady_groups(self) -> dict[str, tuple[Pupil, ...]]:
+        """Groups none of whose pupils joined or left within the calendar: on roll every day."""
+        first, last = self.calendar.first_day, self.calendar.last_day
+        return {
+            group: pupils
+            for group, pupils in self.groups.items()
+            if all(
+                (p.starting_day is None or p.starting_day <= first)
+                and (p.leaving_date is None or p.leaving_date >= last)
+                for p in pupils
+            )
+        }
+
+    def group_on_roll(self, group: str, day: date) -> tuple[Pupil, ...]:
+        """The group's non-boarders on roll on ``day`` (empty when none)."""
+        cache = self._cache.setdefault("group_on_roll", {})
+        by_group: dict[str, tuple[Pupil, ...]] | None = cache.get(day)
+        if by_group is None:
+            by_group = cache[day] = dict(self.groups_on_roll(day))
+        return by_group.get(group, ())
+
+    def group_ids_on_roll(self, group: str, day: date) -> frozenset[str]:
+        """Ids of ``group_on_roll`` (cached per distinct tuple: the same set on every day for
+        a steady group)."""
+        pupils = self.group_on_roll(group, day)
+        cache = self._cache.setdefault("group_ids", {})
+        ids: frozenset[str] | None = cache.get(id(pupils))
+        if ids is None:
+            ids = frozenset(p.id for p in pupils)
+            # keyed by identity: keep the tuple alive with its ids so the key is never reused
+            cache[id(pupils)] = ids
+            self._cache.setdefault("group_ids_keep", []).append(pupils)
+        return ids
 
     @cached_property
     def groups(self) -> dict[str, tuple[Pupil, ...]]:
@@ -216,32 +256,76 @@ class ScanContext:
     # -- marks ------------------------------------------------------------------------------
 
     @cached_property
-    def marks_by_pupil(self) -> dict[str, tuple[Mark, ...]]:
-        """Each pupil's marks sorted by (date, session)."""
-        out: dict[str, list[Mark]] = defaultdict(list)
-        for mark in self.marks:
-            out[mark.pupil_id].append(mark)
-        return {pid: tuple(sorted(ms, key=_mark_sort_key)) for pid, ms in out.items()}
+    def marks_by_pupil(self) -> Mapping[str, tuple[SessionMark, ...]]:
+        """Each pupil's marks sorted by (date, session), as shared SessionMarks: the lean
+        rows the store gave (``mark_rows``), or the ``marks`` given as Mark objects."""
+        if self.mark_rows is not None:
+            return self.mark_rows
+        return rows_from_marks(self.marks)
 
-    def pupil_marks(self, pupil_id: str) -> tuple[Mark, ...]:
+    @cached_property
+    def mark_count(self) -> int:
+        return sum(map(len, self.marks_by_pupil.values()))
+
+    def pupil_marks(self, pupil_id: str) -> tuple[SessionMark, ...]:
         return self.marks_by_pupil.get(pupil_id, ())
 
-    @cached_property
-    def mark_index(self) -> dict[MarkKey, Mark]:
-        return {(m.pupil_id, m.date, m.session): m for m in self.marks}
+    def has_mark(self, pupil_id: str, day: date, session: Session) -> bool:
+        """Whether the pupil has a (live) mark on the session: a bisection of their marks."""
+        marks = self.marks_by_pupil.get(pupil_id, ())
+        at = bisect.bisect_left(marks, (day, session))
+        return at < len(marks) and marks[at][0] == day and marks[at][1] == session
 
     @cached_property
-    def marks_by_session(self) -> dict[SessionKey, tuple[Mark, ...]]:
-        out: dict[SessionKey, list[Mark]] = defaultdict(list)
-        for mark in self.marks:
+    def mark_index(self) -> dict[MarkKey, SessionMark]:
+        """(pupil, date, session) -> mark. Builds a key per mark: rules use ``has_mark``."""
+        return {
+            (pid, m.date, m.session): m for pid, marks in self.marks_by_pupil.items() for m in marks
+        }
+
+    @cached_property
+    def _pupils_by_mark(self) -> dict[SessionMark, list[str]]:
+        """Each distinct shared (date, session, code) -> the pupils with it: the one pass over
+        every mark that the per-session views share."""
+        out: dict[SessionMark, list[str]] = defaultdict(list)
+        for pupil_id, marks in self.marks_by_pupil.items():
+            for mark in marks:
+                out[mark].append(pupil_id)
+        return out
+
+    @cached_property
+    def _marks_per_session(self) -> dict[SessionKey, tuple[SessionMark, ...]]:
+        out: dict[SessionKey, list[SessionMark]] = defaultdict(list)
+        for mark in self._pupils_by_mark:
             out[(mark.date, mark.session)].append(mark)
         return {k: tuple(v) for k, v in out.items()}
+
+    def session_marks(self, day: date, session: Session) -> tuple[PupilMark, ...]:
+        """Every pupil's mark on the session, with its pupil, ordered by pupil (cached)."""
+        cache = self._cache.setdefault("session_marks", {})
+        result: tuple[PupilMark, ...] | None = cache.get((day, session))
+        if result is None:
+            by_mark = self._pupils_by_mark
+            result = cache[(day, session)] = tuple(
+                sorted(
+                    PupilMark(pid, *mark)
+                    for mark in self._marks_per_session.get((day, session), ())
+                    for pid in by_mark[mark]
+                )
+            )
+        return result
+
+    @cached_property
+    def marks_by_session(self) -> dict[SessionKey, tuple[PupilMark, ...]]:
+        """Every session's marks (a PupilMark per mark: rules iterate ``session_codes`` and ask
+        ``session_marks`` for the few sessions they judge)."""
+        return {key: self.session_marks(*key) for key in self._marks_per_session}
 
     @cached_property
     def session_codes(self) -> dict[SessionKey, frozenset[str]]:
         """The codes used on each session (so a rule about rare codes skips most sessions)."""
         return {
-            key: frozenset(m.code for m in marks) for key, marks in self.marks_by_session.items()
+            key: frozenset(m.code for m in marks) for key, marks in self._marks_per_session.items()
         }
 
     @cached_property
@@ -251,10 +335,10 @@ class ScanContext:
         whole."""
         index = self.session_index
         return frozenset(
-            m.pupil_id
-            for key, marks in self.marks_by_session.items()
-            if key not in index
-            for m in marks
+            pid
+            for mark, pupils in self._pupils_by_mark.items()
+            if (mark.date, mark.session) not in index
+            for pid in pupils
         )
 
     def marked_pupils(self, day: date, session: Session) -> frozenset[str]:
@@ -262,30 +346,47 @@ class ScanContext:
         cache = self._cache.setdefault("marked_pupils", {})
         result: frozenset[str] | None = cache.get((day, session))
         if result is None:
+            by_mark = self._pupils_by_mark
             result = cache[(day, session)] = frozenset(
-                m.pupil_id for m in self.marks_by_session.get((day, session), ())
+                chain.from_iterable(
+                    by_mark[mark] for mark in self._marks_per_session.get((day, session), ())
+                )
             )
         return result
 
-    def marks_by_code(self, pupil_id: str) -> Mapping[str, tuple[Mark, ...]]:
+    def marks_where(
+        self, pupil_id: str, name: str, test: Callable[[SessionMark], bool]
+    ) -> list[SessionMark]:
+        """The pupil's marks that pass ``test``, in order. ``test`` is asked once per distinct
+        (date, session, code) of the school (the answer is cached under ``name``), not once
+        per mark: a rule that looks at most marks of every pupil pays a set lookup per mark."""
+        cache = self._cache.setdefault("marks_where", {})
+        chosen: frozenset[SessionMark] | None = cache.get(name)
+        if chosen is None:
+            chosen = cache[name] = frozenset(m for m in self._pupils_by_mark if test(m))
+        return list(filter(chosen.__contains__, self.pupil_marks(pupil_id)))
+
+    def marks_by_code(self, pupil_id: str) -> Mapping[str, tuple[SessionMark, ...]]:
         """The pupil's marks grouped by code, each group sorted by (date, session) (cached):
         a rule about one code reads only those marks."""
         cache = self._cache.setdefault("marks_by_code", {})
-        result: Mapping[str, tuple[Mark, ...]] | None = cache.get(pupil_id)
+        result: Mapping[str, tuple[SessionMark, ...]] | None = cache.get(pupil_id)
         if result is None:
-            grouped: dict[str, list[Mark]] = {}
-            for mark in self.pupil_marks(pupil_id):
-                grouped.setdefault(mark.code, []).append(mark)
-            result = cache[pupil_id] = {code: tuple(ms) for code, ms in grouped.items()}
+            # a stable sort by code keeps each code's marks in (date, session) order; sort and
+            # groupby run in C, where a loop appending per mark did not
+            by_code = sorted(self.pupil_marks(pupil_id), key=_code_of)
+            result = cache[pupil_id] = {
+                code: tuple(marks) for code, marks in groupby(by_code, key=_code_of)
+            }
         return result
 
-    def marks_with_codes(self, pupil_id: str, codes: Iterable[str]) -> list[Mark]:
+    def marks_with_codes(self, pupil_id: str, codes: Iterable[str]) -> list[SessionMark]:
         """The pupil's marks with any of ``codes``, sorted by (date, session)."""
         by_code = self.marks_by_code(pupil_id)
         groups = [by_code[c] for c in codes if c in by_code]
         if len(groups) == 1:
             return list(groups[0])
-        return sorted((m for g in groups for m in g), key=_mark_sort_key)
+        return sorted(m for g in groups for m in g)
 
     def code_count(self, pupil_id: str, codes: Iterable[str]) -> int:
         """How many of the pupil's marks (any date) have one of ``codes``: a cheap test of

@@ -14,9 +14,10 @@ from datetime import date
 from enum import Enum
 from typing import TypeVar
 
-from registerwatch.schema import Mark, Pupil, Session, SessionRef
+from registerwatch.schema import Pupil, Session, SessionRef
 from registerwatch.validators.base import session_ref
 from registerwatch.validators.context import DayMarks, ScanContext, SessionKey
+from registerwatch.validators.lean_marks import SessionMark
 
 T = TypeVar("T")
 
@@ -38,11 +39,11 @@ def session_runs(
     return runs
 
 
-def mark_runs(ctx: ScanContext, marks: Iterable[Mark]) -> list[list[Mark]]:
+def mark_runs(ctx: ScanContext, marks: Iterable[SessionMark]) -> list[list[SessionMark]]:
     return session_runs(ctx, marks, lambda m: (m.date, m.session))
 
 
-def first_last(run: Sequence[Mark]) -> tuple[SessionRef, SessionRef]:
+def first_last(run: Sequence[SessionMark]) -> tuple[SessionRef, SessionRef]:
     return session_ref(run[0].date, run[0].session), session_ref(run[-1].date, run[-1].session)
 
 

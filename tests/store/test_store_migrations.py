@@ -37,6 +37,8 @@ EXPECTED_TABLES = {
     "user_schools",
     "audit",
     "login_failures",
+    "pupil_summary",
+    "scan_state",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.

@@ -64,7 +64,7 @@ class RegisterEntryDeleted(Rule):
             if key not in latest or change.observed_at > latest[key].observed_at:
                 latest[key] = change
         for key in sorted(latest, key=lambda k: (k[0], k[1], k[2].value)):
-            if key in ctx.mark_index:
+            if ctx.has_mark(*key):
                 continue  # restored
             change = latest[key]
             if _older_than(

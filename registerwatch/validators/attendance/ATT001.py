@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Finding, Mark, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 
 PROVISIONAL_CODE = "N"  # to be resolved within 5 school days (reg 10(7))
 
@@ -113,7 +114,7 @@ class PenaltyNoticeThreshold(Rule):
 
     def _episode(
         self, ctx: ScanContext, pupil: Pupil, codes: frozenset[str], school_days: list[date]
-    ) -> tuple[list[Mark], int, int, int] | None:
+    ) -> tuple[list[SessionMark], int, int, int] | None:
         s = ctx.settings
         weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
         marks = [
@@ -147,7 +148,7 @@ class PenaltyNoticeThreshold(Rule):
         self,
         ctx: ScanContext,
         pupil_id: str,
-        marks: list[Mark],
+        marks: list[SessionMark],
         episode_lo: int,
         lo: int,
         hi: int,

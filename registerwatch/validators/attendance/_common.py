@@ -13,9 +13,10 @@ from registerwatch.codes import (
     lookup,
     session_statistics,
 )
-from registerwatch.schema import Finding, Mark, Pupil, SessionRef
+from registerwatch.schema import Finding, Pupil, SessionRef
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,15 @@ class PupilStatistics:
     last: SessionRef | None
 
 
-def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[Mark]) -> PupilStatistics:
+def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[SessionMark]) -> PupilStatistics:
     """Statistics over ``marks`` on school sessions while the pupil was on roll, as DfE computes
     them (``codes.session_statistics``: possible = present + AEA + authorised + unauthorised). A
     mark on a session the school was closed is MRK005's error, not a possible session."""
     start, end = pupil.starting_day or date.min, pupil.leaving_date or date.max
     school_sessions = ctx.session_index
     counts: Counter[str] = Counter()
-    first: Mark | None = None
-    last: Mark | None = None
+    first: SessionMark | None = None
+    last: SessionMark | None = None
     possible: dict[tuple[str, bool], bool] = {}
     for mark in marks:
         if not start <= mark.date <= end or (mark.date, mark.session) not in school_sessions:
@@ -55,7 +56,7 @@ def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[Mark]) -> PupilSt
     )
 
 
-def marks_between(ctx: ScanContext, pupil_id: str, start: date, end: date) -> list[Mark]:
+def marks_between(ctx: ScanContext, pupil_id: str, start: date, end: date) -> list[SessionMark]:
     return [m for m in ctx.pupil_marks(pupil_id) if start <= m.date <= end]
 
 

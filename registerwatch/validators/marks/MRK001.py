@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from datetime import date
 
 from registerwatch.errors import CalendarError
-from registerwatch.schema import Finding, Mark, Severity
+from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
 
@@ -89,9 +90,9 @@ class UnresolvedNCode(Rule):
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         days = ctx.settings.n_code_deadline_school_days
         due_cache: dict[date, date | None] = {}
-        beyond: list[Mark] = []
+        beyond: list[SessionMark] = []
         for pupil_id in ctx.marks_by_pupil:
-            pending: list[tuple[Mark, date, Severity]] = []
+            pending: list[tuple[SessionMark, date, Severity]] = []
             for mark in ctx.marks_by_code(pupil_id).get("N", ()):
                 if mark.date >= ctx.as_of:
                     continue
@@ -135,7 +136,7 @@ class UnresolvedNCode(Rule):
                     )
                     start = i
         if beyond:
-            earliest = min(beyond, key=lambda m: (m.date, m.session.value))
+            earliest = min(beyond, key=lambda m: (m.date, m.session))
             yield self.finding(
                 ctx,
                 severity=Severity.INFO,

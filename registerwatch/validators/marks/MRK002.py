@@ -7,9 +7,10 @@ from datetime import date
 from itertools import groupby
 
 from registerwatch.codes import REGULATIONS_2006_IN_FORCE, REGULATIONS_2024_IN_FORCE, valid_on
-from registerwatch.schema import Finding, Mark, Session, Severity
+from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
 
@@ -65,7 +66,7 @@ class InvalidCodeForDate(Rule):
             return result
 
         for pupil_id in ctx.marks_by_pupil:
-            invalid: list[Mark] = []
+            invalid: list[SessionMark] = []
             for code, marks in ctx.marks_by_code(pupil_id).items():
                 first_day, last_day = marks[0].date, marks[-1].date
                 in_force = REGULATIONS_2024_IN_FORCE

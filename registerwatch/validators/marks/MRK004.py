@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import groupby
 
-from registerwatch.schema import Finding, Mark, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
 # Z is the administrative code for a prospective pupil not yet on the admission register; it is
@@ -22,7 +23,7 @@ KINDS = {
 }
 
 
-def _kind(pupil: Pupil, mark: Mark) -> str | None:
+def _kind(pupil: Pupil, mark: SessionMark) -> str | None:
     on_roll = pupil.on_roll(mark.date)
     if mark.code == NOT_ON_ROLL_CODE:
         return "z-on-roll" if on_roll else None

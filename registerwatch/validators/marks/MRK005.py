@@ -6,9 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import ClosureKind, Finding, Mark, Session, SessionRef, Severity
+from registerwatch.schema import ClosureKind, Finding, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import PupilMark
 
 PLANNED_CLOSURE_CODE = "#"
 UNEXPECTED_CLOSURE_CODE = "Y4"
@@ -54,7 +55,7 @@ def _session_kind(ctx: ScanContext, day: date, session: Session) -> str:
     return "none"
 
 
-def _group_closed(ctx: ScanContext, mark: Mark) -> bool:
+def _group_closed(ctx: ScanContext, mark: PupilMark) -> bool:
     """The calendar closes the pupil's year group or registration group on the session."""
     if not ctx.calendar.has_group_closures(mark.date, mark.session):
         return False
@@ -140,19 +141,17 @@ class ClosureCodeMismatch(Rule):
     )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        per_pupil: dict[tuple[str, str], list[Mark]] = defaultdict(list)
-        in_order = sorted(
-            ctx.marks_by_session.items(), key=lambda item: (item[0][0], item[0][1] == Session.PM)
-        )
-        for (day, session), marks in in_order:
+        per_pupil: dict[tuple[str, str], list[PupilMark]] = defaultdict(list)
+        in_order = sorted(ctx.session_codes.items(), key=lambda item: item[0])
+        for (day, session), codes in in_order:
             state = _session_kind(ctx, day, session)
-            codes = ctx.session_codes[(day, session)]
             if state == "none" or (
                 state != "planned"
                 and PLANNED_CLOSURE_CODE not in codes
                 and UNEXPECTED_CLOSURE_CODE not in codes
             ):
                 continue  # an open session with neither closure code: nothing to judge
+            marks = ctx.session_marks(day, session)
             ref = session_ref(day, session)
             if state == "planned":
                 bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
@@ -206,7 +205,7 @@ class ClosureCodeMismatch(Rule):
                 )
 
     def _y4_partial(
-        self, ctx: ScanContext, ref: SessionRef, marks: tuple[Mark, ...]
+        self, ctx: ScanContext, ref: SessionRef, marks: tuple[PupilMark, ...]
     ) -> Iterator[Finding]:
         if UNEXPECTED_CLOSURE_CODE not in ctx.session_codes[(ref.date, ref.session)]:
             return
@@ -232,9 +231,9 @@ class ClosureCodeMismatch(Rule):
         )
 
     @staticmethod
-    def _runs(ctx: ScanContext, marks: list[Mark]) -> list[list[Mark]]:
+    def _runs(ctx: ScanContext, marks: list[PupilMark]) -> list[list[PupilMark]]:
         """Join sessions on the same day, or consecutive school sessions."""
-        runs: list[list[Mark]] = []
+        runs: list[list[PupilMark]] = []
         for mark in sorted(marks, key=lambda m: (m.date, m.session == Session.PM)):
             if runs:
                 prev = runs[-1][-1]

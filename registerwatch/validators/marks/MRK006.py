@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from registerwatch.schema import Finding, Mark, Severity
+from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import PupilMark, with_pupil
 
 LATE_CODES = ("L", "U")
 
@@ -77,7 +78,7 @@ class LateAfterRegisterClose(Rule):
         "the register close"
     )
 
-    def window(self, ctx: ScanContext, mark: Mark) -> int:
+    def window(self, ctx: ScanContext, mark: PupilMark) -> int:
         minutes = ctx.settings.register_close_minutes
         if minutes is not None:
             return minutes
@@ -87,12 +88,18 @@ class LateAfterRegisterClose(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         start, _ = ctx.school_year
-        late: list[Mark] = []
+        late: list[PupilMark] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
             late.extend(
-                m
-                for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
-                if start <= m.date <= ctx.data_end and ctx.is_school_session(m.date, m.session)
+                with_pupil(
+                    pupil.id,
+                    [
+                        m
+                        for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
+                        if start <= m.date <= ctx.data_end
+                        and ctx.is_school_session(m.date, m.session)
+                    ],
+                )
             )
         if not late:
             return

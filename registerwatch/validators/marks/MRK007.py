@@ -54,11 +54,15 @@ class PresentCodeWrongSession(Rule):
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         start, _ = ctx.school_year
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            wrong = [
-                m
-                for m in ctx.marks_with_codes(pupil.id, sorted(WRONG_SESSION))
-                if start <= m.date <= ctx.data_end and m.session is WRONG_SESSION[m.code]
-            ]
+            wrong = ctx.marks_where(
+                pupil.id,
+                f"MRK007:{start}:{ctx.data_end}",
+                lambda m: (
+                    m.code in WRONG_SESSION
+                    and m.session is WRONG_SESSION[m.code]
+                    and start <= m.date <= ctx.data_end
+                ),
+            )
             if not wrong:
                 continue
             first = session_ref(wrong[0].date, wrong[0].session)

@@ -6,9 +6,10 @@ import bisect
 from collections.abc import Iterator
 
 from registerwatch.calendar import week_start
-from registerwatch.schema import Finding, Mark, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
 
@@ -98,11 +99,11 @@ class ReducedTimetableCode(Rule):
                 )
             yield from self._long(ctx, pupil, [m for m in c2 if ctx.is_csa(pupil, m.date)])
 
-    def _long(self, ctx: ScanContext, pupil: Pupil, c2: list[Mark]) -> Iterator[Finding]:
+    def _long(self, ctx: ScanContext, pupil: Pupil, c2: list[SessionMark]) -> Iterator[Finding]:
         """Episodes of C2 in consecutive school weeks, reported once longer than the limit."""
         mondays = ctx.school_week_mondays
         limit = ctx.settings.reduced_timetable_max_school_weeks
-        episodes: list[tuple[list[Mark], list[int]]] = []
+        episodes: list[tuple[list[SessionMark], list[int]]] = []
         for mark in c2:
             week = bisect.bisect_right(mondays, week_start(mark.date)) - 1
             if episodes and week - episodes[-1][1][-1] in (0, 1):

@@ -94,7 +94,7 @@ class RegisterNotTaken(Rule):
             for group, pupils in groups_on_roll(ctx, day):
                 if exposed and (group, day, session) in ctx.registers_by_key:
                     continue
-                if any(p.id in marked for p in pupils):
+                if not ctx.group_ids_on_roll(group, day).isdisjoint(marked):
                     continue  # marks without a register record: the register was taken
                 if group_closed(ctx, pupils, day, session):
                     continue  # a planned partial closure of this group: no register is due

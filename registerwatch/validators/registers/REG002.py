@@ -85,7 +85,8 @@ class RegisterNotSaved(Rule):
             marked = ctx.marked_pupils(day, session)
             for group, pupils in groups_on_roll(ctx, day):
                 register = ctx.registers_by_key.get((group, day, session))
-                missing = [p.id for p in pupils if p.id not in marked]
+                # a set difference: every pupil of most groups is marked on most sessions
+                missing = sorted(ctx.group_ids_on_roll(group, day) - marked)
                 if register is not None and register.completed_at is None:
                     ref = session_ref(day, session)
                     # every pupil marked: the register was taken, only the flag is missing

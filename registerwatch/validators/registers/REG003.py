@@ -74,8 +74,7 @@ class RegisterClosedLate(Rule):
     ) -> datetime:
         """The close time of this group's register: its year group's times where they differ
         (``register_times.by_group``), the setting's window where one is given."""
-        years = Counter(p.nc_year for p in pupils if p.nc_year)
-        nc_year = years.most_common(1)[0][0] if years else None
+        nc_year = _main_year(ctx, pupils)
         minutes = ctx.settings.register_close_minutes
         if minutes is None:
             return ctx.calendar.register_closes(
@@ -87,6 +86,7 @@ class RegisterClosedLate(Rule):
         return opens + timedelta(minutes=minutes)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        ctx._cache.pop("reg003_main_year", None)
         if not ctx.exposes_registers:
             return  # REG001 says once that register records could not be checked
         for register in sorted(ctx.registers, key=lambda r: (r.date, r.session, r.group)):
@@ -116,3 +116,15 @@ class RegisterClosedLate(Rule):
                     "minutes_late": late,
                 },
             )
+
+
+def _main_year(ctx: ScanContext, pupils: tuple[Pupil, ...]) -> str | None:
+    """The NC year most of the group's pupils are in (cached per distinct pupils tuple: the
+    context gives a steady group the same tuple every day)."""
+    cache = ctx._cache.setdefault("reg003_main_year", {})
+    key = id(pupils)
+    if key not in cache:
+        years = Counter(p.nc_year for p in pupils if p.nc_year)
+        cache[key] = (years.most_common(1)[0][0] if years else None, pupils)
+    year: str | None = cache[key][0]
+    return year

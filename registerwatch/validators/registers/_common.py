@@ -18,10 +18,7 @@ def checked_sessions(ctx: ScanContext) -> list[tuple[date, Session]]:
 
 def group_on_roll(ctx: ScanContext, group: str, day: date) -> tuple[Pupil, ...]:
     """The group's non-boarders on roll on ``day`` (reg 10(1): boarders are not registered)."""
-    for name, pupils in ctx.groups_on_roll(day):
-        if name == group:
-            return pupils
-    return ()
+    return ctx.group_on_roll(group, day)
 
 
 def groups_on_roll(ctx: ScanContext, day: date) -> Iterator[tuple[str, tuple[Pupil, ...]]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Finding, Mark, NotificationKind, Pupil, Severity
+from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.returns._common import (
     absence_episodes,
     deadline_severity,
@@ -135,7 +136,7 @@ class ContinuousAbsenceReturnDue(Rule):
             for d in run.days
         }
         since = tracked_from(ctx)
-        periods: dict[date | None, list[Mark]] = {}
+        periods: dict[date | None, list[SessionMark]] = {}
         for mark in ctx.marks_with_codes(pupil.id, s.continuous_absence_codes):
             if (
                 mark.date < since

@@ -1,0 +1,280 @@
+"""The incremental nightly scan gives the same findings as a full scan (issue 12 item 2).
+
+Two stores receive the same records, night after night, from the generator's school (80 pupils,
+injected breaches): a first load to mid-October, then each school day's registers, marks and MIS
+amendment records as the nightly sync would write them, plus, on some nights, a past mark whose
+code the MIS changed, a mark that disappeared from the MIS, a pupil who left the roll and a return
+made. Store A is scanned incrementally (the summary its last scan kept, plus what changed), store
+B with ``full=True``, every night from 22 October to 6 November 2025: across the autumn
+half-term (27-31 October, nights with no new registers while deadlines still move) and the turn
+of the month. Both scans must report the same findings with the same lifecycle every night.
+
+Runs on SQLite, and on PostgreSQL (a schema per store) when REGISTERWATCH_TEST_PG_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from registerwatch.calendar import LONDON
+from registerwatch.config import Settings, parse_config
+from registerwatch.scan import ScanResult, run_scan
+from registerwatch.schema import Mark, Pupil
+from registerwatch.simulator.generate import generate_school
+from registerwatch.simulator.model import GeneratedSchool
+from registerwatch.simulator.vendors import school_config
+from registerwatch.store import CAPABILITIES_BOOKMARK, MarkKey, Store
+
+PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
+FIRST_NIGHT = date(2025, 10, 22)
+LAST_NIGHT = date(2025, 11, 6)
+GENERATED_TO = date(2025, 11, 21)  # the generator needs 50 school days to inject every breach
+
+
+def at_night(day: date) -> datetime:
+    """02:00 London on ``day``: when the nightly sync and scan run."""
+    return datetime.combine(day, time(2, 0), tzinfo=LONDON).astimezone(UTC)
+
+
+@pytest.fixture(scope="module")
+def school() -> GeneratedSchool:
+    return generate_school(7, 80, as_of=GENERATED_TO)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_urls(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[str, str]]:
+    """Two empty stores on one backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"{PG_URL_ENV} not set")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schemas = [f"rw_incr_{worker}_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    admin = sa.create_engine(base, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        urls = [
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+            for schema in schemas
+        ]
+        yield urls[0], urls[1]
+    finally:
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def settings_for(school: GeneratedSchool, url: str) -> Settings:
+    return parse_config(
+        {
+            "store": {"url": url},
+            "logging": {"level": "WARNING"},
+            "schools": [school_config(school, "arbor", "http://127.0.0.1:9")],
+        }
+    )
+
+
+def first_load(store: Store, school: GeneratedSchool, before: date, at: datetime) -> None:
+    sid = school.school.id
+    with store.transaction() as tx:
+        store.upsert_school(school.school, at=at, conn=tx)
+        store.upsert_calendar(school.calendar, at=at, conn=tx)
+        store.upsert_pupils(school.pupils, at=at, conn=tx)
+        store.add_notifications(
+            [n for n in school.notifications if n.made_at.date() < before], at=at, conn=tx
+        )
+        store.set_bookmark(
+            sid, CAPABILITIES_BOOKMARK, '{"amendments": true, "registers": true}', at=at, conn=tx
+        )
+    sync_days(store, school, lambda d: d < before, at)
+
+
+def sync_days(store: Store, school: GeneratedSchool, wanted: Any, at: datetime) -> int:
+    """Write the school's records of the days ``wanted`` accepts, as a sync would."""
+    sid = school.school.id
+    marks = [m for m in school.marks if wanted(m.date)]
+    with store.transaction() as tx:
+        store.upsert_registers([r for r in school.registers if wanted(r.date)], at=at, conn=tx)
+        diff = store.upsert_marks(marks, sid, at=at, conn=tx)
+        store.record_changes(
+            sid, diff, [], [a for a in school.amendments if wanted(a.date)], at=at, conn=tx
+        )
+    return len(marks)
+
+
+def change_code(store: Store, school: GeneratedSchool, mark: Mark, code: str, at: datetime) -> None:
+    """The MIS changed a past mark's code: sync writes the change and ledgers it."""
+    sid = school.school.id
+    with store.transaction() as tx:
+        diff = store.upsert_marks([mark.model_copy(update={"code": code})], sid, at=at, conn=tx)
+        store.record_changes(sid, diff, [], [], at=at, conn=tx)
+
+
+def delete_mark(store: Store, school: GeneratedSchool, mark: Mark, at: datetime) -> None:
+    """The mark disappeared from the MIS: sync flags it and ledgers the deletion."""
+    sid = school.school.id
+    with store.transaction() as tx:
+        gone = store.mark_deleted(
+            sid, [MarkKey(mark.pupil_id, mark.date, mark.session)], at, conn=tx
+        )
+        diff = store.upsert_marks([], sid, at=at, conn=tx)
+        store.record_changes(sid, diff, gone, [], at=at, conn=tx)
+
+
+def findings_of(result: ScanResult) -> list[tuple[str, str, str]]:
+    """Each finding's fingerprint, status and everything the scan reports about it."""
+    return sorted(
+        (f.fingerprint, f.status, f.finding.model_dump_json() + repr(f.resolution))
+        for f in result.findings
+    )
+
+
+def test_incremental_scan_equals_full_scan_night_after_night(
+    school: GeneratedSchool, store_urls: tuple[str, str]
+) -> None:
+    url_a, url_b = store_urls
+    sid = school.school.id
+    stores = [Store.open(url_a), Store.open(url_b)]
+    settings = [settings_for(school, url_a), settings_for(school, url_b)]
+    start_at = at_night(FIRST_NIGHT) - timedelta(days=1)
+    nights = [FIRST_NIGHT + timedelta(days=n) for n in range((LAST_NIGHT - FIRST_NIGHT).days + 1)]
+    pupils_by_id = {p.id: p for p in school.pupils}
+    # Past marks the MIS will change or lose, picked from the first load.
+    early = sorted(
+        (m for m in school.marks if m.date < date(2025, 10, 10) and m.code == "/"),
+        key=lambda m: (m.date, m.pupil_id, m.session),
+    )
+    changes: dict[date, list[tuple[str, Any]]] = {
+        date(2025, 10, 23): [("code", (early[0], "N"))],
+        date(2025, 10, 28): [("code", (early[5], "O")), ("delete", early[9])],  # half-term
+        date(2025, 11, 1): [("leaver", early[20].pupil_id)],  # a Saturday, new month
+        date(2025, 11, 4): [("code", (early[0], "/")), ("returns", None)],
+    }
+    try:
+        for store in stores:
+            first_load(store, school, FIRST_NIGHT - timedelta(days=1), start_at)
+        seen: dict[str, int] = {"new": 0, "resolved": 0, "incremental_nights": 0}
+        for n, night in enumerate(nights):
+            at = at_night(night)
+            yesterday = night - timedelta(days=1)
+            for store in stores:
+                sync_days(store, school, lambda d, y=yesterday: d == y, at)
+                for kind, what in changes.get(night, []):
+                    if kind == "code":
+                        change_code(store, school, what[0], what[1], at)
+                    elif kind == "delete":
+                        delete_mark(store, school, what, at)
+                    elif kind == "leaver":
+                        left: Pupil = pupils_by_id[what].model_copy(
+                            update={"leaving_date": night - timedelta(days=3)}
+                        )
+                        store.upsert_pupils([left], at=at)
+                    elif kind == "returns":
+                        store.add_notifications(
+                            [x for x in school.notifications if x.made_at.date() < night], at=at
+                        )
+            incremental = run_scan(stores[0], settings[0], as_of=night, clock=lambda a=at: a)
+            full = run_scan(stores[1], settings[1], as_of=night, clock=lambda a=at: a, full=True)
+            (a,), (b,) = incremental.schools, full.schools
+            assert a.status == b.status == "scanned", (night, a, b)
+            assert not a.failed_rules and not b.failed_rules
+            assert not b.incremental
+            assert a.incremental == (n > 0), night  # the first scan of a school is a full one
+            seen["incremental_nights"] += a.incremental
+            assert findings_of(incremental) == findings_of(full), f"night of {night}"
+            seen["new"] += a.counts["new"]
+            seen["resolved"] += a.counts["resolved"]
+        # Not vacuous: findings came and went while the nights were incremental.
+        assert seen["incremental_nights"] == len(nights) - 1
+        assert seen["new"] > 0 and seen["resolved"] > 0, seen
+        assert _same_tokens(stores[0], sid)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def _same_tokens(store: Store, school_id: str) -> bool:
+    """The summary holds exactly the live marks (order within a pupil aside)."""
+    summary = {p: sorted(t) for p, t in store.summary_tokens(school_id).items()}
+    marks = {p: sorted(t) for p, t in store.mark_tokens(school_id).items()}
+    return summary == marks
+
+
+def test_a_changed_rule_setting_or_a_backdated_scan_reads_in_full(
+    school: GeneratedSchool, tmp_path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = settings_for(school, url)
+    store = Store.open(url)
+    try:
+        first_load(store, school, FIRST_NIGHT, at_night(FIRST_NIGHT))
+
+        def scan(day: date, **kwargs: Any) -> bool:
+            result = run_scan(store, settings, as_of=day, clock=lambda: at_night(day), **kwargs)
+            (one,) = result.schools
+            return one.incremental
+
+        assert scan(FIRST_NIGHT) is False  # first scan
+        assert scan(FIRST_NIGHT + timedelta(days=1)) is True
+        assert scan(FIRST_NIGHT, record=True) is False  # as of a day before the last scan's
+        assert scan(FIRST_NIGHT + timedelta(days=1)) is True
+        assert scan(FIRST_NIGHT + timedelta(days=1), full=True) is False
+        changed = settings.rule_settings(school.school.id).model_copy(
+            update={"penalty_sessions": 12}
+        )
+        assert scan(FIRST_NIGHT + timedelta(days=2), rule_settings=changed) is False
+        assert scan(FIRST_NIGHT + timedelta(days=2), rule_settings=changed) is True
+        store.forget_summary(school.school.id)
+        assert scan(FIRST_NIGHT + timedelta(days=3)) is False
+    finally:
+        store.close()
+
+
+BASIS_SCRIPT = """
+from registerwatch.simulator.generate import generate_school
+from registerwatch.scan.context_loader import scan_basis
+from registerwatch.validators import all_rules
+import sys
+sys.path.insert(0, {tests!r})
+from test_incremental_scan import settings_for, GENERATED_TO
+school = generate_school(7, 80, as_of=GENERATED_TO)
+settings = settings_for(school, "sqlite:///unused.db")
+config = settings.schools[0]
+print(scan_basis(config, all_rules(), settings.rule_settings(config.id)))
+"""
+
+
+def test_the_scan_basis_is_the_same_in_every_process() -> None:
+    """The basis hashes settings holding sets (penalty_threshold_codes): their order differs
+    between processes, and a basis that followed it made every nightly scan a full one."""
+    script = BASIS_SCRIPT.format(tests=str(Path(__file__).parent))
+    bases = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(bases) == 1 and next(iter(bases)).startswith("sha256:"), bases
