@@ -13,6 +13,8 @@ _BOMB = gzip.compress(b"[" + b"0," * (4 * 2**20) + b"0]", compresslevel=9)
 
 
 def _handle(conn: socket.socket, stop: threading.Event) -> None:
+    # Every answer says "Connection: close" and the socket is closed after it: a client must
+    # not reuse it (a reused socket the server already closed is a different failure).
     try:
         request = b""
         while b"\r\n\r\n" not in request:
@@ -20,15 +22,34 @@ def _handle(conn: socket.socket, stop: threading.Event) -> None:
             if not chunk:
                 return
             request += chunk
+        head, _, body = request.partition(b"\r\n\r\n")
+        # Read the request body before answering, as a real server does: closing a socket with
+        # unread data sends a reset, and the client would see a broken connection, not the
+        # answer under test (a flaky "connection failed" instead of the 429).
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")[1:]
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            body += chunk
         path = request.split(b" ", 2)[1].decode()
         if path.startswith("/drip"):  # headers at once, then a byte every 0.3 s for ever
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            )
             conn.sendall(b"Content-Length: 100000\r\n\r\n")
             while not stop.is_set():
                 conn.sendall(b" ")
                 time.sleep(0.3)
         elif path.startswith("/header-drip"):
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10000:
+            for byte in b"HTTP/1.1 200 OK\r\nConnection: close\r\nX-Slow: " + b"a" * 10000:
                 if stop.is_set():
                     return
                 conn.sendall(bytes([byte]))
@@ -39,36 +60,36 @@ def _handle(conn: socket.socket, stop: threading.Event) -> None:
                 b'on roll", "errors": [{"forename": "Ava", "dob": "2012-03-04"}]}'
             )
             conn.sendall(
-                b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+                b"HTTP/1.1 422 Unprocessable Entity\r\nConnection: close\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
         elif path.startswith("/busy"):
             conn.sendall(
-                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
             )
         elif path.startswith("/hang"):
             stop.wait(60)
         elif path.startswith("/truncated"):
             conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n10\r\n[1,2,3,4,5,6,7,8"
             )
         elif path.startswith("/bomb"):
             conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
                 + f"Content-Length: {len(_BOMB)}\r\n\r\n".encode()
                 + _BOMB
             )
         elif path.startswith("/redirect"):
             conn.sendall(
-                b"HTTP/1.1 302 Found\r\nLocation: http://attacker.example/steal\r\n"
+                b"HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: http://attacker.example/steal\r\n"
                 b"Content-Length: 0\r\n\r\n"
             )
         elif path.startswith("/nested"):
             body = b"[" * 100000 + b"]" * 100000
             conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
