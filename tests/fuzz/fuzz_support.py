@@ -177,6 +177,28 @@ def pupil_values(record: Any) -> set[str]:
     return found
 
 
+def other_values(record: Any) -> set[str]:
+    """Every text a record holds under a key that is not pupil data (ids, dates, codes): a
+    generated pupil field can hold the same text by chance, and a message naming the id or
+    the date it belongs to leaks nothing."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: object = None, depth: int = 0) -> None:
+        if depth > 50:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, k, depth + 1)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v, key, depth + 1)
+        elif pupil_key_kind(key) not in ("name", "dob", "other"):
+            found.add(str(value).strip())
+
+    walk(record)
+    return found
+
+
 def check_batch(
     batch: Batch[Any],
     inputs: list[Any],
@@ -191,6 +213,8 @@ def check_batch(
     assert outcomes == (len(inputs) if expected is None else expected), (outcomes, len(inputs))
     leaks = set().union(*(pupil_values(r) for r in inputs)) if inputs else set()
     leaks -= set(allowed)
+    others = set(allowed).union(*(other_values(r) for r in inputs)) if inputs else set(allowed)
+    leaks = {value for value in leaks if not any(value in other for other in others)}
     for entry in batch.quarantined:
         assert entry.reason and entry.reason.strip(), entry
         assert entry.resource, entry

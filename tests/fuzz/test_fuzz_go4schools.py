@@ -53,7 +53,13 @@ def _codes() -> CodeTable:
 @fuzz
 def test_every_student_maps_or_is_quarantined(students, details):
     batch = PupilsStream("s").map(students, details)
-    own = [q for q in batch.quarantined if q.resource == "students"]
+    # A student whose education details are missing is set aside under the details listing
+    # (that is where the gap is): it is still that student's one outcome.
+    own = [
+        q
+        for q in batch.quarantined
+        if q.resource == "students" or q.reason.startswith("no education details")
+    ]
     check_batch(Batch(batch.records, own), students)
     check_batch(Batch([], batch.quarantined), students + details, len(batch.quarantined))
 
@@ -81,7 +87,10 @@ def test_code_tables_and_calendars_never_raise(rows):
     _table, quarantined = CodesStream().read(rows)
     check_batch(Batch([], quarantined), rows, len(quarantined))
     _calendar, quarantined = CalendarStream("s").read(rows)
-    check_batch(Batch([], quarantined), rows, len(quarantined))
+    # A calendar row is named by its own date ("calendar 2025-09-08"): that is the school's
+    # calendar, not a pupil's, even when a generated pupil field happens to hold the same text.
+    own_dates = {str(r.get("date")).strip() for r in rows if isinstance(r, dict)}
+    check_batch(Batch([], quarantined), rows, len(quarantined), allowed=own_dates)
 
 
 @given(which=st.sampled_from(["students", "marks", "amendments", "codes"]))
