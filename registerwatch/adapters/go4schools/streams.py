@@ -113,7 +113,12 @@ class CodesStream(Go4SchoolsStream[CodeRow]):
         entry = CodeEntry(id=code_id, vendor_code=raw, national=national_code(raw))
         aliases: list[tuple[int, CodeEntry]] = []
         try:
-            for alias in record.get("aliases") or []:
+            listed = record.get("aliases") or []
+            if not isinstance(listed, list):  # found by tests/fuzz: "aliases": true
+                raise InvalidRecord(
+                    "aliases is not a list", resource=self.name, record_ref=ref, field="aliases"
+                )
+            for alias in listed:
                 aliases.append(self._alias(alias, entry, ref))
         except InvalidRecord as problem:
             return entry, aliases, problem, record
