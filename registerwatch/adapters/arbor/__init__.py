@@ -87,9 +87,6 @@ class ArborAdapter(AdapterBase):
     """Reads one Arbor school into the common schema. See the module docstring."""
 
     facts = FACTS
-    vendor = FACTS.vendor
-    exposes_registers = FACTS.capabilities.registers
-    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(
         self,

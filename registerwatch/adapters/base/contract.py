@@ -201,8 +201,22 @@ class AdapterBase:
     need not inherit anything), only the sensible defaults for its optional parts.
     """
 
+    # What a vendor adapter reads off its declared facts (set once per class, below).
+    vendor: str
+    exposes_registers: bool
+    exposes_social_worker: bool
     # The day the current sync runs to; None outside a sync (then "today" is the best guess).
     sync_day: date | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """An adapter class that declares ``facts`` takes its vendor name and capabilities from
+        them, so they are written once, in the vendor's ``FACTS``."""
+        super().__init_subclass__(**kwargs)
+        facts = cls.__dict__.get("facts")
+        if isinstance(facts, VendorFacts):
+            cls.vendor = facts.vendor
+            cls.exposes_registers = facts.capabilities.registers
+            cls.exposes_social_worker = facts.capabilities.social_worker
 
     def begin_sync(self, as_of: date) -> None:
         self.sync_day = as_of

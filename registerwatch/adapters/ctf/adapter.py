@@ -65,10 +65,7 @@ class CtfAdapter(AdapterBase):
     """The Adapter protocol over a CTF file or a folder of them (not recursive)."""
 
     facts = FACTS
-    vendor = FACTS.vendor
     exposes_amendments = bool(FACTS.capabilities.amendments)
-    exposes_registers = FACTS.capabilities.registers
-    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(
         self,

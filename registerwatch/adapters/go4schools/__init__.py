@@ -70,9 +70,6 @@ class Go4SchoolsAdapter(AdapterBase):
     """One school's GO 4 Schools-style API, mapped to the common schema."""
 
     facts = FACTS
-    vendor = FACTS.vendor
-    exposes_registers = FACTS.capabilities.registers
-    exposes_social_worker = FACTS.capabilities.social_worker
 
     def __init__(
         self,

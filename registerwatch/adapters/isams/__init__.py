@@ -102,11 +102,9 @@ class IsamsAdapter(AdapterBase):
     """Reads one iSAMS school into the common schema. See the module docstring for sources."""
 
     facts = FACTS
-    vendor = FACTS.vendor
-    # No register-taking events in any public iSAMS API: REG rules on saved/closed times
-    # cannot be checked for iSAMS schools (documented in docs/adapters/isams.md).
-    exposes_registers = FACTS.capabilities.registers
-    exposes_social_worker = FACTS.capabilities.social_worker
+    # No register-taking events in any public iSAMS API (FACTS.capabilities.registers is
+    # False): REG rules on saved/closed times cannot be checked for iSAMS schools
+    # (documented in docs/adapters/isams.md).
 
     def __init__(
         self,
