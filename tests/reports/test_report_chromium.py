@@ -9,43 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from report_world import Scanned
+from support.chromium import CHROMIUM_MARKS
 
 from registerwatch.reports import write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Headless, and nothing that would reach the network on its own.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.chromium,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is not installed (apt-get install chromium; CI installs it in .ci/run)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+pytestmark = CHROMIUM_MARKS
 
 
 class Watch:

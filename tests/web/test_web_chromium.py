@@ -9,48 +9,17 @@ Skips only when /usr/bin/chromium is missing (CI installs Debian's chromium pack
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from support.chromium import CHROMIUM_MARKS
 from web_world import OAK, PASSWORD, LiveServer
 
 from registerwatch.cli import main
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.chromium,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is not installed (apt-get install chromium; CI installs it in .ci/run)",
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+pytestmark = CHROMIUM_MARKS
 
 
 def test_a_data_manager_acknowledges_a_finding_in_the_browser(
