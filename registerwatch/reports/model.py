@@ -110,8 +110,28 @@ class FindingRow:
         }
 
 
+class SeverityCounts:
+    """Counts by severity, for the dataclasses below that declare ``errors``, ``warnings`` and
+    ``info``: their total, and one severity's count."""
+
+    errors: int
+    warnings: int
+    info: int
+
+    @property
+    def total(self) -> int:
+        return self.errors + self.warnings + self.info
+
+    def count(self, severity: Severity) -> int:
+        return {
+            Severity.ERROR: self.errors,
+            Severity.WARNING: self.warnings,
+            Severity.INFO: self.info,
+        }[severity]
+
+
 @dataclass(frozen=True)
-class RuleSummary:
+class RuleSummary(SeverityCounts):
     """Open findings of one rule at one school, counted by severity."""
 
     code: str
@@ -125,17 +145,6 @@ class RuleSummary:
     info: int = 0
     new: int = 0
     overdue: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.errors + self.warnings + self.info
-
-    def count(self, severity: Severity) -> int:
-        return {
-            Severity.ERROR: self.errors,
-            Severity.WARNING: self.warnings,
-            Severity.INFO: self.info,
-        }[severity]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -215,7 +224,7 @@ class NAgeBucket:
 
 
 @dataclass(frozen=True)
-class DueBucket:
+class DueBucket(SeverityCounts):
     """Open findings whose due date is ``min_days``..``max_days`` days before the report day
     (negative: still to come), counted by severity. ``reports.deadlines`` makes them."""
 
@@ -225,17 +234,6 @@ class DueBucket:
     errors: int = 0
     warnings: int = 0
     info: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.errors + self.warnings + self.info
-
-    def count(self, severity: Severity) -> int:
-        return {
-            Severity.ERROR: self.errors,
-            Severity.WARNING: self.warnings,
-            Severity.INFO: self.info,
-        }[severity]
 
     def to_dict(self) -> dict[str, Any]:
         return {
