@@ -36,13 +36,10 @@ from registerwatch.config import parse_config
 from registerwatch.exports.registry import ExportRequest
 from registerwatch.jobs.returns import export_school
 from registerwatch.logging import configure_logging
-from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.server import SimulatorServer
-from registerwatch.simulator.vendors import build_app, credentials_environ, school_config
+from registerwatch.simulator.vendors import serve_mixed_schools
 from registerwatch.store import Store
 from registerwatch.sync import sync_all
-
-VENDORS = ("arbor", "isams", "go4schools")
 
 
 def emit(figure: str, value: Any, **extra: Any) -> None:
@@ -86,21 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     env: dict[str, str] = {}
     tables: list[dict[str, Any]] = []
     try:
-        for n in range(args.schools):
-            vendor = VENDORS[n % len(VENDORS)]
-            school_id = f"school{n + 1:02d}"
-            school = generate_school(
-                n + 1,
-                args.pupils,
-                school_id=school_id,
-                vendor=vendor,
-                as_of=args.as_of,
-                inject_breaches=args.pupils >= 80,
-            )
-            server = SimulatorServer(build_app(vendor, school)).start()
-            servers.append(server)
-            tables.append(school_config(school, vendor, server.url))
-            env.update(credentials_environ(school_id, vendor))
+        generated, env_added = serve_mixed_schools(args.schools, args.pupils, args.as_of, servers)
+        tables.extend(generated)
+        env.update(env_added)
         with (
             tempfile.TemporaryDirectory(prefix="bench-dfe-") as tmp,
             store_url(args.store, Path(tmp)) as url,

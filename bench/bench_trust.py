@@ -34,17 +34,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.config_writer import write_config
 
-from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.server import SimulatorServer
-from registerwatch.simulator.vendors import (
-    build_app,
-    credentials_environ,
-    school_config,
-)
+from registerwatch.simulator.vendors import serve_mixed_schools
 from registerwatch.store import Store
 
 CLI = [sys.executable, "-m", "registerwatch.cli"]
-VENDORS = ("arbor", "isams", "go4schools")
 EXTRAPOLATE_TO = 90
 
 
@@ -172,21 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     tables: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        for n in range(args.schools):
-            vendor = VENDORS[n % len(VENDORS)]
-            school_id = f"school{n + 1:02d}"
-            school = generate_school(
-                n + 1,
-                args.pupils,
-                school_id=school_id,
-                vendor=vendor,
-                as_of=args.as_of,
-                inject_breaches=args.pupils >= 80,
-            )
-            server = SimulatorServer(build_app(vendor, school)).start()
-            servers.append(server)
-            tables.append(school_config(school, vendor, server.url))
-            env.update(credentials_environ(school_id, vendor))
+        generated, env_added = serve_mixed_schools(args.schools, args.pupils, args.as_of, servers)
+        tables.extend(generated)
+        env.update(env_added)
         emit(
             "generated_seconds",
             round(time.monotonic() - started, 1),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
-from registerwatch.simulator.server import FaultInjector, VendorApp
+from registerwatch.simulator.server import FaultInjector, SimulatorServer, VendorApp
 
 VENDORS = ("arbor", "isams", "go4schools")
 
@@ -110,3 +112,33 @@ def credentials_environ(school_id: str, vendor: str) -> dict[str, str]:
     profile = PROFILES[vendor]
     names = profile.env_names(school_id)
     return {names[key]: value for key, value in profile.credentials.items()}
+
+
+def serve_mixed_schools(
+    count: int,
+    pupils: int,
+    as_of: date,
+    servers: list[SimulatorServer],
+    vendors: tuple[str, ...] = ("arbor", "isams", "go4schools"),
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Generate ``count`` schools (``school01``...; the vendors in turn) and serve each from its
+    own loopback simulator, appended to ``servers`` as it starts (the caller stops them, also
+    after a failure part-way). Returns each school's config table and the credentials' env."""
+    tables: list[dict[str, Any]] = []
+    env: dict[str, str] = {}
+    for n in range(count):
+        vendor = vendors[n % len(vendors)]
+        school_id = f"school{n + 1:02d}"
+        school = generate_school(
+            n + 1,
+            pupils,
+            school_id=school_id,
+            vendor=vendor,
+            as_of=as_of,
+            inject_breaches=pupils >= 80,
+        )
+        server = SimulatorServer(build_app(vendor, school)).start()
+        servers.append(server)
+        tables.append(school_config(school, vendor, server.url))
+        env.update(credentials_environ(school_id, vendor))
+    return tables, env
