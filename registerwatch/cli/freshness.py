@@ -33,8 +33,9 @@ def findings_history(
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Each status change of a finding, with its time and cause (scan, acknowledgement,
-    return sent, resolved late). Exit 2 for an unknown or ambiguous fingerprint.
+    """Each status change of a finding, with its time, its cause (scan, acknowledgement,
+    return sent, resolved late) and who made it (the audit trail's web user, or cli:<login>
+    for an acknowledgement typed here). Exit 2 for an unknown or ambiguous fingerprint.
 
     Example: registerwatch findings history 3f2a9c1d
     """
@@ -42,6 +43,7 @@ def findings_history(
         AmbiguousFingerprintError,
         FindingNotFoundError,
         find_finding,
+        finding_timeline,
     )
     from registerwatch.store import Store
 
@@ -51,7 +53,7 @@ def findings_history(
         except (FindingNotFoundError, AmbiguousFingerprintError) as exc:
             _usage_error(str(exc))
         fp = stored.finding.fingerprint or ""
-        events = opened.finding_history(fp)
+        events = finding_timeline(opened, fp)
     if fmt is OutputFormat.JSON:
         _emit_json(
             {
@@ -60,15 +62,29 @@ def findings_history(
                 "status": stored.status,
                 "resolution": stored.resolution,
                 "events": [
-                    {"at": e.at.isoformat(), "event": e.event, "cause": e.cause, "detail": e.detail}
+                    {
+                        "at": e.at.isoformat(),
+                        "event": e.event,
+                        "cause": e.cause,
+                        "detail": e.detail,
+                        "by": e.by,
+                    }
                     for e in events
                 ],
             }
         )
         return
-    table = Table("when", "change", "cause", "detail", title=f"{stored.finding.rule} {fp[:12]}")
+    table = Table(
+        "when", "change", "cause", "by", "detail", title=f"{stored.finding.rule} {fp[:12]}"
+    )
     for e in events:
-        table.add_row(e.at.isoformat(timespec="minutes"), e.event, e.cause, _escape(e.detail or ""))
+        table.add_row(
+            e.at.isoformat(timespec="minutes"),
+            e.event,
+            e.cause,
+            _escape(e.by or ""),
+            _escape(e.detail or ""),
+        )
     out.print(table)
 
 

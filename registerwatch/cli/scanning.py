@@ -262,6 +262,17 @@ def findings_list(
     )
 
 
+def _cli_login() -> str:
+    """``cli:<login>``: who typed the command, as the audit trail names it (the OS account;
+    ``cli`` alone when the environment does not say)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 @findings_app.command("ack")
 def findings_ack(
     fingerprint: Annotated[
@@ -271,6 +282,13 @@ def findings_ack(
         ),
     ],
     note: Annotated[str, typer.Option("--note", help="what was done or decided, and by whom")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="who acknowledges, for the finding's history (default: cli:<your login>)",
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.TABLE,
@@ -290,7 +308,7 @@ def findings_ack(
 
     opened = Store(_store_url(config, store))
     try:
-        item = acknowledge(opened, fingerprint, note)
+        item = acknowledge(opened, fingerprint, note, by=by or _cli_login())
     except (FindingNotFoundError, AmbiguousFingerprintError) as exc:
         _usage_error(str(exc))
     finally:

@@ -23,7 +23,7 @@ from registerwatch.scan.pipeline import (
 )
 from registerwatch.scan.returns_state import ReturnState, return_states
 from registerwatch.schema import Notification, NotificationKind, Pupil
-from registerwatch.store import FindingEvent, Store, StoredFinding
+from registerwatch.store import AuditEntry, FindingEvent, Store, StoredFinding
 
 __all__ = [
     "EPISODE_KINDS",
@@ -31,10 +31,12 @@ __all__ = [
     "RECORDABLE_KINDS",
     "AmbiguousFingerprintError",
     "FindingNotFoundError",
+    "HistoryEvent",
     "NotificationInputError",
     "RecordedNotification",
     "acknowledge",
     "find_finding",
+    "finding_timeline",
     "list_findings",
     "record_notification",
 ]
@@ -141,10 +143,17 @@ def find_finding(store: Store, prefix: str) -> StoredFinding:
 
 
 def acknowledge(
-    store: Store, prefix: str, note: str | None = None, *, at: datetime | None = None
+    store: Store,
+    prefix: str,
+    note: str | None = None,
+    *,
+    at: datetime | None = None,
+    by: str | None = None,
 ) -> ScanFinding:
     """Acknowledge the finding with this fingerprint (or unique prefix) with a note; returns it
-    as stored afterwards. Acknowledging again replaces the note."""
+    as stored afterwards. Acknowledging again replaces the note. ``by`` (a web user's email,
+    or ``cli:<login>`` from the command line) is recorded in the audit trail in the same
+    transaction, so the finding's history says who acknowledged it."""
     stored = find_finding(store, prefix)
     fingerprint = stored.finding.fingerprint or ""
     when = at or datetime.now(UTC)
@@ -154,6 +163,11 @@ def acknowledge(
         store.add_finding_events(
             [FindingEvent(fingerprint, when, "acknowledged", "acknowledgement", note)], conn=tx
         )
+        if by is not None:
+            store.add_audit(
+                AuditEntry(when, by, "acknowledged", stored.finding.school_id, fingerprint, note),
+                conn=tx,
+            )
     refreshed = store.load_findings(stored.finding.school_id)[fingerprint]
     refs = pupil_refs(store.pupils(stored.finding.school_id))
     return _scan_finding(refreshed, refs)
@@ -227,3 +241,40 @@ def record_notification(
     )
     created = store.add_notification(notification, at=at)
     return RecordedNotification(notification, created, pupil_refs([pupil])[pupil.id])
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One line of a finding's history: a status change (``cause`` scan, acknowledgement,
+    return sent, ...) or an action in the audit trail (``cause`` "audit"), with who did it when
+    the audit trail knows (``by``: a web user's email, or ``cli:<login>``)."""
+
+    at: datetime
+    event: str
+    cause: str
+    detail: str | None
+    by: str | None
+
+
+def finding_timeline(store: Store, fingerprint: str) -> list[HistoryEvent]:
+    """The finding's status changes, each with who made it when the audit trail recorded one
+    at the same instant (an acknowledgement), and the audit trail's other entries about the
+    finding (a return recorded, ...), oldest first."""
+    audit = list(store.audit_entries(subject=fingerprint))
+    matched: set[int] = set()
+    lines: list[HistoryEvent] = []
+    for event in store.finding_history(fingerprint):
+        by = None
+        for n, entry in enumerate(audit):
+            if n not in matched and entry.action == event.event and entry.at == event.at:
+                matched.add(n)
+                by = entry.actor
+                break
+        lines.append(HistoryEvent(event.at, event.event, event.cause, event.detail, by))
+    lines += [
+        HistoryEvent(entry.at, entry.action.replace("_", " "), "audit", entry.detail, entry.actor)
+        for n, entry in enumerate(audit)
+        if n not in matched
+    ]
+    lines.sort(key=lambda line: line.at)
+    return lines
