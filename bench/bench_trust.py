@@ -7,11 +7,14 @@ For each worker count it creates a fresh database on the server of ``--pg`` (dro
 serves ``--schools`` generated schools (vendors in turn: Arbor, iSAMS, Go4Schools) from loopback
 simulators in this process, runs ``registerwatch db upgrade``, starts that many real
 ``registerwatch worker`` processes (concurrency 1 each), queues the night with
-``registerwatch nightly --queue`` and waits for its record to finish. It prints one JSON line
-per figure: the night's wall time, per-step times (sum over schools, and the longest school),
-each worker's peak RSS (VmHWM), and the wall time extrapolated to 90 schools (linear in the
-number of schools: every step is per school). A benchmark, not a test: it asserts only that the
-night finished.
+``registerwatch nightly --queue`` and waits for its record to finish. The LA returns go to a
+loopback LA receiver and the DfE returns into a folder, as a trust's config sends them (with no
+transport the submit step leaves them queued and the night ends partial). It prints one JSON
+line per figure: the night's wall time and outcome, per-step times (sum over schools, and the
+longest school) with each step's outcome and the reasons of any step not ok, each worker's peak
+RSS (VmHWM) and CPU time, and the wall time extrapolated to 90 schools (linear in the number of
+schools: every step is per school). ``--keep`` keeps each night's database, config and worker
+logs and prints where. A benchmark, not a test: it asserts only that the night finished.
 """
 
 from __future__ import annotations
