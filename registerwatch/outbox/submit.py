@@ -360,7 +360,9 @@ class _Run:
                     self.settings, item.return_kind, school, environ=self.environ
                 )
             except ConfigError as exc:  # no such table; a credential that cannot be read
-                self.unavailable[key] = str(exc)
+                # Not kept in `unavailable`: the text names this item's school, and the other
+                # schools of the same LA were told it was the first one's. Asking again is a
+                # config lookup.
                 return school, key, None, str(exc)
         return school, key, self.transports[key], None
 

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from support.config_writer import write_config
 
 from registerwatch.simulator.generate import generate_school
+from registerwatch.simulator.receiver import DEFAULT_TOKEN, ReceiverServer
 from registerwatch.simulator.server import FaultKind, SimulatorServer, VendorApp
 from registerwatch.simulator.vendors import build_app, credentials_environ, school_config
 from registerwatch.store import Store
@@ -50,6 +51,7 @@ class Trust:
     store_url: str
     env: dict[str, str]
     apps: dict[str, VendorApp]
+    receiver: ReceiverServer
     workers: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     @property
@@ -146,8 +148,11 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
     servers: list[SimulatorServer] = []
     apps: dict[str, VendorApp] = {}
     tables = []
-    env = {**os.environ}
+    env = {**os.environ, "LA_RETURNS_TOKEN": DEFAULT_TOKEN}
     env.pop("REGISTERWATCH_CONFIG", None)
+    # The LA's receiver on loopback: a night whose LA returns have nowhere to go ends partial
+    # ("no transport for LA ..."), and a clean night must end ok.
+    receiver = ReceiverServer().start()
     try:
         for index, (school_id, vendor) in enumerate(SCHOOLS):
             # The first school carries every injected breach (80 pupils, LA returns that
@@ -171,8 +176,19 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
             tables,
             logging={"level": "INFO"},
             sync={"timeout_seconds": 30},
+            transports={
+                "la": {
+                    code: {
+                        "kind": "http",
+                        "url": receiver.url(code),
+                        "token_env": "LA_RETURNS_TOKEN",
+                    }
+                    for code in {t["la_code"] for t in tables}
+                },
+                "dfe": {"kind": "folder", "path": str(folder / "dfe")},
+            },
         )
-        world = Trust(folder, store_url, env, apps)
+        world = Trust(folder, store_url, env, apps, receiver)
         upgraded = world.cli("db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr[-3000:]
         assert "task queue tables created" in upgraded.stderr
@@ -183,8 +199,20 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trust]:
     finally:
         for server in servers:
             server.stop()
+        receiver.stop()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _not_ok_steps(trust: Trust, night: int, record: Any) -> str:
+    """Which steps of the night were not ok and why, for an assertion's message."""
+    with Store(trust.store_url) as store:
+        steps = [
+            f"{r.command} {r.counts.get('school', '')}: {r.outcome}: {r.counts.get('errors')}"
+            for r in store.runs(limit=1_000)
+            if r.counts.get("job_run") == night and r.outcome not in ("ok", None)
+        ]
+    return f"night {record.outcome}, steps {record.counts.get('steps')}: {steps}"
 
 
 def _assert_each_school_once(trust: Trust, night: int) -> None:
@@ -210,7 +238,13 @@ def test_two_workers_sync_and_scan_every_school_exactly_once(trust: Trust) -> No
     assert sorted(summary["queued"]) == sorted(s for s, _ in SCHOOLS)
     record = trust.wait_for_night(night)  # already finished: --follow returned
     assert summary["night"]["outcome"] == record.outcome
-    assert followed.returncode == (0 if record.outcome == "ok" else 1)
+    # A clean night over schools whose registers are complete, with every return's destination
+    # configured, ends ok: every step ok, exit 0 (it used to end partial, unnoticed).
+    assert record.outcome == "ok", _not_ok_steps(trust, night, record)
+    assert followed.returncode == 0
+    assert set(record.counts["steps"].values()) == {"ok"}
+    # The first school's LA returns were delivered to its LA, not merely queued.
+    assert trust.receiver.state.received, "no LA return reached the receiver"
 
     _assert_each_school_once(trust, night)
     steps = record.counts["steps"]

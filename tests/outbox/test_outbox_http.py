@@ -8,10 +8,11 @@ import hashlib
 from datetime import date, timedelta
 
 import pytest
-from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, make_settings
+from outbox_support import NOW, TOKEN, TOKEN_ENV, la_return, make_settings, school_table
 from structlog.testing import capture_logs
 
 from registerwatch.adapters.base import RetryPolicy
+from registerwatch.config import parse_config
 from registerwatch.outbox import queue_return, retry_failed, submit, transport_for
 from registerwatch.schema import Notification, NotificationKind
 
@@ -242,6 +243,26 @@ def test_a_missing_transport_names_the_table_to_add_and_the_others_go(run, store
     item = store.outbox_item(brook.item.id)
     assert (item.state, item.attempts, item.last_error) == ("queued", 0, expected)
     assert store.outbox_item(oak.item.id).state == "acknowledged"
+
+
+def test_each_school_of_an_la_without_a_transport_is_named_in_its_own_reason(tmp_path, store, env):
+    # Two schools of LA 893, which has no transport: the second school's item used to be told
+    # the first school's reason (the reason was kept per LA for the rest of the run).
+    schools = [school_table("ash", "893", 3), school_table("birch", "893", 4)]
+    settings = parse_config(
+        {"store": {"url": f"sqlite:///{tmp_path / 'store.sqlite'}"}, "schools": schools},
+        config_dir=tmp_path,
+    )
+    for school in ("ash", "birch"):
+        queue_return(store, la_return([(f"{school}-p1", "2025-09-15")], school=school), at=NOW)
+    report = submit(settings, store, environ=env, clock=lambda: NOW)
+    assert [(o.school_id, o.outcome) for o in report.items] == [
+        ("ash", "deferred"),
+        ("birch", "deferred"),
+    ]
+    for outcome in report.items:
+        assert outcome.error is not None
+        assert f"no transport for LA '893' (school '{outcome.school_id}'," in outcome.error
 
 
 def test_a_credential_that_cannot_be_read_is_named(run, store, receiver):
