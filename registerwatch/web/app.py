@@ -25,7 +25,13 @@ from registerwatch.errors import ConfigError
 from registerwatch.store import Store
 from registerwatch.web import filters
 from registerwatch.web.accounts import Authenticator
-from registerwatch.web.context import SignInRequiredError, WebState, current_user, render
+from registerwatch.web.context import (
+    RoutePaths,
+    SignInRequiredError,
+    WebState,
+    current_user,
+    render,
+)
 from registerwatch.web.middleware import (
     RequestLogMiddleware,
     SecurityHeadersMiddleware,
@@ -67,6 +73,8 @@ def templates() -> Environment:
         autoescape=select_autoescape(["html", "j2"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates are package data: compile each once, never stat the file per page.
+        auto_reload=False,
     )
     filters.install(env)
     return env
@@ -129,6 +137,7 @@ def create_app(
         templates=templates(),
         authenticator=Authenticator(store, web_settings, hasher=hasher, clock=now),
         clock=now,
+        paths=RoutePaths(routes),
     )
     return app
 
