@@ -142,4 +142,26 @@ def create_app(
     return app
 
 
-__all__ = ["Route", "create_app", "session_secret", "templates"]
+# How `registerwatch serve --workers N` tells each worker process what to serve: uvicorn starts
+# the workers afresh and each builds its app with app_from_environment(). The session key is
+# passed the same way, in the variable [web] secret_key_env names: every worker must sign and
+# check cookies with the same key, or a request landing on another worker would sign out.
+CONFIG_ENV = "REGISTERWATCH_SERVE_CONFIG"
+STORE_ENV = "REGISTERWATCH_SERVE_STORE"
+LOG_LEVEL_ENV = "REGISTERWATCH_SERVE_LOG_LEVEL"
+FACTORY = "registerwatch.web.app:app_from_environment"
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker of `registerwatch serve --workers N` (a uvicorn factory)."""
+    from registerwatch.config import load_config
+    from registerwatch.logging import configure_logging
+
+    configure_logging(level=os.environ.get(LOG_LEVEL_ENV, "WARNING"))
+    config = os.environ.get(CONFIG_ENV)
+    settings = load_config(Path(config) if config else None)
+    store = Store(os.environ.get(STORE_ENV) or settings.store.url)
+    return create_app(store, settings.web)
+
+
+__all__ = ["Route", "app_from_environment", "create_app", "session_secret", "templates"]

@@ -15,6 +15,9 @@ what the pages show, on the page's one connection:
 - the schools page's counts for every school in three grouped queries instead of three per
   school;
 - outbox items for lists without their artefacts.
+
+Each statement is built once, at import, with bound parameters: building a SQLAlchemy select
+per call (and its cache key) cost as much as running it.
 """
 
 from __future__ import annotations
@@ -63,16 +66,19 @@ class PupilView:
         return PupilRef(mis_id=self.mis_id, upn=self.upn, name=self.display_name)
 
 
-_PUPIL_COLUMNS = [t.pupils.c[f.name] for f in fields(PupilView)]
+_pupils = sa.select(*(t.pupils.c[f.name] for f in fields(PupilView)))
+_SCHOOL_PUPILS = _pupils.where(t.pupils.c.school_id == sa.bindparam("school_id")).order_by(
+    t.pupils.c.id
+)
+_ONE_PUPIL = _pupils.where(t.pupils.c.id == sa.bindparam("pupil_id"))
 
 
 def pupil_views(conn: sa.Connection, school_id: str) -> list[PupilView]:
-    query = sa.select(*_PUPIL_COLUMNS).where(t.pupils.c.school_id == school_id)
-    return [PupilView(*row) for row in conn.execute(query.order_by(t.pupils.c.id))]
+    return [PupilView(*row) for row in conn.execute(_SCHOOL_PUPILS, {"school_id": school_id})]
 
 
 def pupil_view(conn: sa.Connection, pupil_id: str) -> PupilView | None:
-    row = conn.execute(sa.select(*_PUPIL_COLUMNS).where(t.pupils.c.id == pupil_id)).first()
+    row = conn.execute(_ONE_PUPIL, {"pupil_id": pupil_id}).first()
     return None if row is None else PupilView(*row)
 
 
@@ -80,9 +86,12 @@ def pupil_view(conn: sa.Connection, pupil_id: str) -> PupilView | None:
 
 _fd = t.findings
 # Every column, the evidence as its stored JSON text: the row must be hashable to key the memo.
-_FINDING_COLUMNS = [
-    sa.cast(c, sa.Text).label("evidence") if c.name == "evidence" else c for c in _fd.columns
-]
+_findings = sa.select(
+    *(sa.cast(c, sa.Text).label("evidence") if c.name == "evidence" else c for c in _fd.columns)
+).where(_fd.c.school_id == sa.bindparam("school_id"))
+_SCHOOL_FINDINGS = _findings.order_by(_fd.c.fingerprint)
+_ONE_FINDING = _findings.where(_fd.c.fingerprint == sa.bindparam("fingerprint"))
+_PUPIL_FINDINGS = _SCHOOL_FINDINGS.where(_fd.c.pupil_id == sa.bindparam("pupil_id"))
 _FINDING_MEMO_LIMIT = 20_000
 _finding_memo: dict[tuple[Any, ...], StoredFinding] = {}
 _memo_lock = threading.Lock()
@@ -122,13 +131,16 @@ def stored_findings(
 ) -> list[StoredFinding]:
     """A school's stored findings by fingerprint (or the one with ``fingerprint``, or those
     about ``pupil_id``)."""
-    query = sa.select(*_FINDING_COLUMNS).where(_fd.c.school_id == school_id)
+    if fingerprint is not None and pupil_id is not None:
+        raise TypeError("give fingerprint or pupil_id, not both")
+    params = {"school_id": school_id, "fingerprint": fingerprint, "pupil_id": pupil_id}
+    query = _SCHOOL_FINDINGS
     if fingerprint is not None:
-        query = query.where(_fd.c.fingerprint == fingerprint)
-    if pupil_id is not None:
-        query = query.where(_fd.c.pupil_id == pupil_id)
+        query = _ONE_FINDING
+    elif pupil_id is not None:
+        query = _PUPIL_FINDINGS
     found = []
-    for row in conn.execute(query.order_by(_fd.c.fingerprint)):
+    for row in conn.execute(query, params):
         key = tuple(row)
         stored = _finding_memo.get(key)
         if stored is None:
@@ -141,15 +153,16 @@ def stored_findings(
     return found
 
 
+_LATEST_SCAN = (
+    sa.select(t.runs.c.started_at)
+    .where(t.runs.c.command == "scan")
+    .order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc())
+    .limit(1)
+)
+
+
 def latest_scan_start(conn: sa.Connection) -> datetime | None:
-    r = t.runs
-    query = (
-        sa.select(r.c.started_at)
-        .where(r.c.command == "scan")
-        .order_by(r.c.started_at.desc(), r.c.id.desc())
-        .limit(1)
-    )
-    started: datetime | None = conn.execute(query).scalar()
+    started: datetime | None = conn.execute(_LATEST_SCAN).scalar()
     return started
 
 
@@ -159,12 +172,42 @@ def latest_scan_start(conn: sa.Connection) -> datetime | None:
 # In the functions below ``school_ids`` None means every school.
 
 
+class _PerSchool:
+    """A query for every school, and its variant for some (``school_id IN (...)``, the ids a
+    bound parameter), both built once."""
+
+    def __init__(self, query: sa.Select[Any], column: sa.Column[Any]) -> None:
+        self.every = query
+        self.some = query.where(column.in_(sa.bindparam("school_ids", expanding=True)))
+
+    def rows(self, conn: sa.Connection, school_ids: Collection[str] | None, **params: Any) -> Any:
+        if school_ids is None:
+            return conn.execute(self.every, params)
+        return conn.execute(self.some, {**params, "school_ids": sorted(school_ids)})
+
+
+_ss = t.sync_status
+_SYNC_STATUSES = _PerSchool(
+    sa.select(*(_ss.c[f.name] for f in fields(SyncStatus))), _ss.c.school_id
+)
+
+
 def sync_statuses(conn: sa.Connection, school_ids: Collection[str] | None) -> dict[str, SyncStatus]:
-    s = t.sync_status
-    query = sa.select(*(s.c[f.name] for f in fields(SyncStatus)))
-    if school_ids is not None:
-        query = query.where(s.c.school_id.in_(sorted(school_ids)))
-    return {row.school_id: SyncStatus(*row) for row in conn.execute(query)}
+    rows = _SYNC_STATUSES.rows(conn, school_ids)
+    return {row.school_id: SyncStatus(*row) for row in rows}
+
+
+_OPEN_FINDING_COUNTS = _PerSchool(
+    sa.select(
+        _fd.c.school_id,
+        _fd.c.severity,
+        sa.func.count(),
+        sa.func.sum(sa.case((_fd.c.due < sa.bindparam("today"), 1), else_=0)),
+    )
+    .where(_fd.c.status == "open")
+    .group_by(_fd.c.school_id, _fd.c.severity),
+    _fd.c.school_id,
+)
 
 
 def open_finding_counts(
@@ -172,31 +215,29 @@ def open_finding_counts(
 ) -> dict[str, dict[str, int]]:
     """Open findings per school by severity, and "overdue" (due before ``today``): what
     ``Store.open_finding_counts`` gives for one school, for several in one query."""
-    overdue = sa.case((_fd.c.due < today, 1), else_=0)
-    query = (
-        sa.select(_fd.c.school_id, _fd.c.severity, sa.func.count(), sa.func.sum(overdue))
-        .where(_fd.c.status == "open")
-        .group_by(_fd.c.school_id, _fd.c.severity)
-    )
-    if school_ids is not None:
-        query = query.where(_fd.c.school_id.in_(sorted(school_ids)))
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"overdue": 0})
-    for school_id, severity, n, late in conn.execute(query):
+    rows = _OPEN_FINDING_COUNTS.rows(conn, school_ids, today=today)
+    for school_id, severity, n, late in rows:
         counts[school_id][str(severity)] = int(n)
         counts[school_id]["overdue"] += int(late or 0)
     return counts
+
+
+_OUTBOX_STATE_COUNTS = _PerSchool(
+    sa.select(t.outbox.c.school_id, t.outbox.c.state, sa.func.count()).group_by(
+        t.outbox.c.school_id, t.outbox.c.state
+    ),
+    t.outbox.c.school_id,
+)
 
 
 def outbox_state_counts(
     conn: sa.Connection, school_ids: Collection[str] | None
 ) -> dict[str, dict[str, int]]:
     """Outbox items per school by state, for several schools in one query."""
-    o = t.outbox
-    query = sa.select(o.c.school_id, o.c.state, sa.func.count()).group_by(o.c.school_id, o.c.state)
-    if school_ids is not None:
-        query = query.where(o.c.school_id.in_(sorted(school_ids)))
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for school_id, state, n in conn.execute(query):
+    rows = _OUTBOX_STATE_COUNTS.rows(conn, school_ids)
+    for school_id, state, n in rows:
         counts[school_id][str(state)] = int(n)
     return counts
 
@@ -204,7 +245,9 @@ def outbox_state_counts(
 # -- the outbox ----------------------------------------------------------------------------------
 
 _o = t.outbox
-_OUTBOX_COLUMNS = [c for c in _o.columns if c.name != "payload"]
+_outbox = sa.select(*(c for c in _o.columns if c.name != "payload")).order_by(_o.c.id)
+_OUTBOX_LISTING = _PerSchool(_outbox, _o.c.school_id)
+_PUPIL_OUTBOX = _PerSchool(_outbox.where(_o.c.pupil_id == sa.bindparam("pupil_id")), _o.c.school_id)
 
 
 def outbox_listing(
@@ -216,9 +259,8 @@ def outbox_listing(
     """Outbox items of these schools (None: every school), or about one pupil, oldest first,
     with their payloads left out (``payload`` is empty): lists show an item's kind, state and
     receipt, never its artefact, and the artefact's download reads the item whole."""
-    query = sa.select(*_OUTBOX_COLUMNS).order_by(_o.c.id)
-    if school_ids is not None:
-        query = query.where(_o.c.school_id.in_(sorted(school_ids)))
-    if pupil_id is not None:
-        query = query.where(_o.c.pupil_id == pupil_id)
-    return [OutboxItem(payload=b"", **row._mapping) for row in conn.execute(query)]
+    if pupil_id is None:
+        rows = _OUTBOX_LISTING.rows(conn, school_ids)
+    else:
+        rows = _PUPIL_OUTBOX.rows(conn, school_ids, pupil_id=pupil_id)
+    return [OutboxItem(payload=b"", **row._mapping) for row in rows]
