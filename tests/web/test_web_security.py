@@ -105,9 +105,8 @@ def test_passwords_are_never_stored_or_logged_in_clear(fresh: LiveServer, tmp_pa
     new_password = "a brand new passphrase 42"
     with capture_logs() as logs:
         set_password(fresh.store, MANAGER, new_password, actor="test")
-        client = WebClient(fresh.url)
-        assert client.sign_in(MANAGER, new_password).status_code == 303
-        assert client.sign_in(MANAGER, "wrong " + new_password).status_code == 401
+        assert WebClient(fresh.url).sign_in(MANAGER, new_password).status_code == 303
+        assert WebClient(fresh.url).sign_in(MANAGER, "wrong " + new_password).status_code == 401
     user = fresh.store.user(MANAGER)
     assert user is not None and user.password_hash.startswith("$argon2id$")
     assert new_password not in user.password_hash
