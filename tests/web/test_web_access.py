@@ -15,6 +15,7 @@ from web_client import WebClient, signed_in_client
 from web_world import BIRCH, OAK, PASSWORD, LiveServer
 
 from registerwatch.store import Store
+from registerwatch.web.pages import findings as findings_page
 
 ANON, VIEWER, MANAGER, ADMIN, OTHER = "anon", "viewer", "manager", "admin", "other"
 EMAILS = {
@@ -264,3 +265,35 @@ def test_findings_filters_narrow_the_list(live: LiveServer, clients: dict[str, W
     }
     page = client.get(f"/schools/{OAK}/findings?status=all&group={group}").text
     assert set(re.findall(r"/findings/([0-9a-f]{64})", page)) == in_group
+
+
+def test_findings_pages_reach_every_finding(
+    live: LiveServer, clients: dict[str, WebClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long list is paged; following "Next page" from the first page reaches every finding
+    of the filter once, in the same order as one long page."""
+    monkeypatch.setattr(findings_page, "PAGE_SIZE", 5)
+    client = clients[VIEWER]
+    finding_link = re.compile(r'href="/findings/([0-9a-f]{64})"')
+    next_link = re.compile(r'<a href="(\?[^"]+)" rel="next">')
+    stored = live.store.load_findings(OAK)
+    assert len(stored) > 10
+    seen: list[str] = []
+    path = f"/schools/{OAK}/findings?status=all"
+    pages = 0
+    while True:
+        page = client.get(path).text
+        pages += 1
+        seen += finding_link.findall(page)
+        found = next_link.search(page)
+        if found is None:
+            break
+        assert "status=all" in found.group(1)  # the filter is kept
+        path = f"/schools/{OAK}/findings" + found.group(1).replace("&amp;", "&")
+    assert pages == -(-len(stored) // 5)
+    assert sorted(seen) == sorted(stored) and len(seen) == len(set(seen))
+    monkeypatch.setattr(findings_page, "PAGE_SIZE", 1000)
+    whole = client.get(f"/schools/{OAK}/findings?status=all").text
+    assert finding_link.findall(whole) == seen
+    assert client.get(f"/schools/{OAK}/findings?page=x").status_code == 400
+    assert client.get(f"/schools/{OAK}/findings?status=all&page=999").status_code == 200

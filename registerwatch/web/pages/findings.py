@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -40,6 +41,9 @@ from registerwatch.web.context import (
 from registerwatch.web.reads import PupilView
 
 STATUSES = ("new", "open", "acknowledged", "resolved", "resolved-late")
+# Rows per page of a school's findings: a school with hundreds of findings gets "next page"
+# links rather than one page that costs the server (and the browser) hundreds of rows.
+PAGE_SIZE = 100
 SEVERITIES = ("error", "warning", "info")
 MAX_NOTE = 2000
 
@@ -147,6 +151,18 @@ def _wanted(row: FindingRow, filters: dict[str, str]) -> bool:
     return not (filters["group"] and (row.pupil is None or row.pupil.reg_group != filters["group"]))
 
 
+def _page_number(text: str | None) -> int:
+    try:
+        return int(text or 1)
+    except ValueError as exc:
+        raise HTTPException(400, f"{text!r} is not a page number.") from exc
+
+
+def _page_link(filters: dict[str, str], page: int) -> str:
+    """The query string of another page of the same filters (none of them is pupil data)."""
+    return "?" + urlencode({**filters, "page": str(page)})
+
+
 def school_findings(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
@@ -161,7 +177,10 @@ def school_findings(request: Request) -> Response:
     filters = {key: q.get(key, "") for key in ("rule", "severity", "status", "year", "group")}
     if "status" not in q:
         filters["status"] = "open"
-    shown = [r for r in rows if _wanted(r, filters)]
+    matching = [r for r in rows if _wanted(r, filters)]
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(_page_number(q.get("page")), 1), pages)
+    shown = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     choices = {
         "rule": sorted({r.item.finding.rule for r in rows}),
         "severity": list(SEVERITIES),
@@ -177,7 +196,15 @@ def school_findings(request: Request) -> Response:
         {
             "school": school,
             "rows": shown,
+            "matching": len(matching),
+            "first": (page - 1) * PAGE_SIZE + 1,
             "total": len(rows),
+            "page": page,
+            "pages": pages,
+            "page_links": {
+                "previous": _page_link(filters, page - 1) if page > 1 else None,
+                "next": _page_link(filters, page + 1) if page < pages else None,
+            },
             "filters": filters,
             "choices": choices,
         },
