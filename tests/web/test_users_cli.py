@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -248,13 +249,22 @@ def test_serve_runs_as_a_process(store_url: str, tmp_path: Path, workers: int) -
         client = signed_in_client(f"http://127.0.0.1:{port}", "manager@oak.example", PASSWORD)
         try:
             # New connections, so that uvicorn's workers share them out.
+            client.http.headers["connection"] = "close"
             for _ in range(12):
-                client.http.headers["connection"] = "close"
                 assert client.get("/").status_code == 200
+            # Pupil pages at once: each view is an audit write, from whichever worker.
+            with Store(store_url) as opened:
+                pupil_id = opened.pupils(OAK)[0].id
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                statuses = list(pool.map(lambda _: client.get(f"/pupils/{pupil_id}"), range(18)))
+            assert [r.status_code for r in statuses] == [200] * 18
         finally:
             client.close()
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert f"http://127.0.0.1:{port}/ ({workers} worker" in output
+    with Store(store_url) as opened:
+        views = [e for e in opened.audit_entries(subject=pupil_id) if e.action == "pupil_viewed"]
+    assert len(views) == 18
     assert ("no session key configured" in output) == (workers > 1)
