@@ -1,26 +1,92 @@
-"""The app's lean reads (registerwatch.web.reads) against the store's own: the same findings,
-pupils, counts and outbox items, and a memoised finding is replaced as soon as its row
-changes (an acknowledgement), because the memo is keyed by the row itself."""
+"""The app's lean reads (registerwatch.web.reads) against the store's own, on SQLite and
+PostgreSQL: the same findings, pupils, counts and outbox items, and a memoised finding is
+replaced as soon as its row changes (an acknowledgement), because the memo is keyed by the row
+itself."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from web_world import BIRCH, NOW, OAK, copy_store
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from web_world import AS_OF, BIRCH, NOW, OAK, copy_store
 
+from registerwatch.simulator.generate import generate_school
 from registerwatch.store import Store
+from registerwatch.validators import ScanContext, run_rules
 from registerwatch.web import reads
 from registerwatch.web.app import create_app
 from registerwatch.web.context import RoutePaths
 
+PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
 
-@pytest.fixture()
-def store(template: Path, tmp_path: Path) -> Iterator[Store]:
-    with Store(copy_store(template, tmp_path / "store.db")) as opened:
-        yield opened
+
+def _pg_store_url() -> Iterator[str]:
+    """An empty schema of its own on the test PostgreSQL (dropped afterwards)."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"{PG_URL_ENV} not set")
+    schema = f"rw_web_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def _fill(store: Store) -> None:
+    """Two generated schools as a sync and a scan leave them, with an outbox item each."""
+    for seed, school_id in enumerate((OAK, BIRCH), start=1):
+        school = generate_school(seed, 80, school_id=school_id, as_of=AS_OF)
+        store.upsert_school(school.school, at=NOW)
+        store.upsert_pupils(school.pupils, at=NOW)
+        store.upsert_marks(school.marks, school_id, at=NOW)
+        context = ScanContext.build(
+            calendar=school.calendar,
+            as_of=AS_OF,
+            school_id=school_id,
+            pupils=school.pupils,
+            registers=school.registers,
+            marks=school.marks,
+            amendments=school.amendments,
+            notifications=school.notifications,
+            exposes_registers=True,
+            exposes_amendments=True,
+        )
+        store.save_findings(run_rules(context), at=NOW)
+        store.record_sync_success(school_id, AS_OF, at=NOW)
+        store.enqueue_outbox(
+            return_kind="la-sickness",
+            school_id=school_id,
+            idempotency_key=f"web-reads-{school_id}",
+            payload=b"<Return/>",
+            pupil_id=school.pupils[0].id,
+            at=NOW,
+        )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[Store]:
+    """The world's store on SQLite; two generated schools on PostgreSQL."""
+    if request.param == "sqlite":
+        with Store(copy_store(template, tmp_path / "store.db")) as opened:
+            yield opened
+        return
+    for url in _pg_store_url():
+        with Store.open(url) as opened:
+            _fill(opened)
+            yield opened
 
 
 def test_findings_are_the_ones_the_store_loads(store: Store) -> None:
