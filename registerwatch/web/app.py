@@ -131,10 +131,16 @@ def create_app(
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, SignInRequiredError: _sign_in_required},
     )
+    env = templates()
+    # Compiled and imported now, at start-up, rather than by the first requests after a
+    # restart (which would all wait for them at once).
+    for name in env.list_templates(filter_func=lambda name: name.endswith(".j2")):
+        env.get_template(name)
+    findings.rules_by_code()
     app.state.web = WebState(
         store=store,
         settings=web_settings,
-        templates=templates(),
+        templates=env,
         authenticator=Authenticator(store, web_settings, hasher=hasher, clock=now),
         clock=now,
         paths=RoutePaths(routes),

@@ -92,7 +92,7 @@ _findings = sa.select(
 _SCHOOL_FINDINGS = _findings.order_by(_fd.c.fingerprint)
 _ONE_FINDING = _findings.where(_fd.c.fingerprint == sa.bindparam("fingerprint"))
 _PUPIL_FINDINGS = _SCHOOL_FINDINGS.where(_fd.c.pupil_id == sa.bindparam("pupil_id"))
-_FINDING_MEMO_LIMIT = 20_000
+_FINDING_MEMO_LIMIT = 10_000
 _finding_memo: dict[tuple[Any, ...], StoredFinding] = {}
 _memo_lock = threading.Lock()
 
