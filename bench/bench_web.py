@@ -3,29 +3,33 @@
     .venv/bin/python bench/bench_web.py                        # 20 schools, 50 users, 60 s
     .venv/bin/python bench/bench_web.py --users 50 --seconds 60 --think 1.0
     .venv/bin/python bench/bench_web.py --store /tmp/web-bench/store.db   # reuse a built store
+    .venv/bin/python bench/bench_web.py --workers 1          # one server process
 
 It builds (or reuses) a SQLite store of ``--schools`` generated schools (``--pupils`` each, a
 term of registers to 1 December 2025), stored as a sync would leave them and scanned by every
 rule, with two outbox items per school; adds ``--users`` accounts (four in five a data manager
 of one school, one in five an admin of every school); starts ``registerwatch serve``'s app
-under uvicorn in a child process on 127.0.0.1; signs every user in; then each user, in its
-own thread with its own connection (httpx), browses for ``--seconds``: the schools page, one
+under uvicorn in a child process on 127.0.0.1, with ``--workers`` worker processes (by
+default as many as ``registerwatch serve`` starts: one per CPU, at most four); signs every
+user in; then each user, in its own thread with its own connection (httpx), browses for
+``--seconds``: the schools page, one
 of its schools' findings (filtered at random), a finding, a pupil's register, the returns and
 the runs, pausing ``--think`` seconds (uniformly 0.5x-1.5x) between pages as a person does
 (``--think 0``: back-to-back requests, a stress test). It reports the p50 / p95 / p99 page
-time per page and overall, requests per second and errors (any status other than 200, or a
-failed request), with the machine's CPU count. A benchmark, not a test: it asserts nothing.
+time per page and overall, requests per second, errors (any status other than 200, or a
+failed request) and the CPU the server's processes used per page, with the machine's CPU
+count. A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
 import re
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -34,8 +38,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from registerwatch.cli.web import default_workers
 
 AS_OF = date(2025, 12, 1)
 PASSWORD = "bench passphrase for every user"
@@ -118,21 +125,47 @@ def build_store(path: Path, schools: int, pupils: int, users: int) -> None:
             )
 
 
-def serve(url: str, port: int) -> None:
-    """The child process: the app under uvicorn, as `registerwatch serve` runs it."""
-    import uvicorn
+# The app's clock in the bench: the morning after the store's last scan, so "overdue" means
+# something.
+BENCH_NOW = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
+STORE_ENV = "BENCH_WEB_STORE"
 
+
+def bench_app() -> Any:
+    """One worker's app (a uvicorn factory, as `registerwatch serve --workers N` builds one in
+    each worker), over the store in $BENCH_WEB_STORE, with the bench's clock and key."""
     from registerwatch.config.web import WebSettings
     from registerwatch.logging import configure_logging
     from registerwatch.store import Store
     from registerwatch.web.app import create_app
 
     configure_logging(level="WARNING")
-    store = Store(url)
-    # The app's clock is the morning after the store's last scan, so "overdue" means something.
-    now = datetime(2025, 12, 1, 8, 0, tzinfo=UTC)
-    app = create_app(store, WebSettings(), secret=SECRET, clock=lambda: now)
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    store = Store(os.environ[STORE_ENV])
+    return create_app(store, WebSettings(), secret=SECRET, clock=lambda: BENCH_NOW)
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """The app under uvicorn in a process of its own, as `registerwatch serve --workers N`
+    runs it: each worker imports bench_app by name."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench_web:bench_app",
+        "--factory",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(command, env={**os.environ, STORE_ENV: url}, stdin=subprocess.DEVNULL)
 
 
 @dataclass
@@ -217,12 +250,31 @@ def browse(
 
 
 def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time a process has used (Linux /proc), or None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    """User + system CPU time a process and its live descendants (uvicorn's workers) have
+    used (Linux /proc), or None elsewhere."""
+    if pid is None:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        child = int(stat.parent.name)
+        parent[child] = int(fields[1])
+        used[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if pid not in used:
+        return None
+
+    def in_tree(candidate: int) -> bool:
+        while candidate > 1:
+            if candidate == pid:
+                return True
+            candidate = parent.get(candidate, 0)
+        return False
+
+    return sum(seconds for process, seconds in used.items() if in_tree(process))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -230,35 +282,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--schools", type=int, default=20)
-    parser.add_argument("--pupils", type=int, default=150)
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--think", type=float, default=1.0, help="mean pause between pages (s)")
-    parser.add_argument("--store", type=Path, help="a store built by an earlier run (kept)")
-    args = parser.parse_args(argv)
-
-    folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    path = args.store or folder / "store.db"
-    if not path.exists():
-        print(f"building {args.schools} schools x {args.pupils} pupils into {path} ...", flush=True)
-        started = time.perf_counter()
-        build_store(path, args.schools, args.pupils, args.users)
-        print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
-    url = f"sqlite:///{path}"
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(url, port), daemon=True
-    )
-    server.start()
-    base = f"http://127.0.0.1:{port}"
+def browse_for(
+    args: argparse.Namespace, url: str, base: str, server_pid: int | None
+) -> tuple[Results, int, float, float | None] | None:
+    """Sign every user in and let them browse; (results, users, seconds, server CPU seconds),
+    or None if the server did not start."""
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -266,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         except httpx.TransportError:
             if time.monotonic() > deadline:
-                print("the server did not start", file=sys.stderr)
-                return 1
+                return None
             time.sleep(0.2)
 
     from registerwatch.store import Store
@@ -290,17 +317,60 @@ def main(argv: list[str] | None = None) -> int:
         )
         for n, (client, (_email, schools)) in enumerate(zip(clients, accounts, strict=True))
     ]
-    cpu_before = cpu_seconds(server.pid)
+    cpu_before = cpu_seconds(server_pid)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    cpu_after = cpu_seconds(server.pid)
-    server.terminate()
-    server.join(10)
+    cpu_after = cpu_seconds(server_pid)
+    used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return results, len(accounts), elapsed, used
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--schools", type=int, default=20)
+    parser.add_argument("--pupils", type=int, default=150)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=1.0, help="mean pause between pages (s)")
+    parser.add_argument("--store", type=Path, help="a store built by an earlier run (kept)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="uvicorn worker processes (default: `registerwatch serve`'s, one per CPU up to 4)",
+    )
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    path = args.store or folder / "store.db"
+    if not path.exists():
+        print(f"building {args.schools} schools x {args.pupils} pupils into {path} ...", flush=True)
+        started = time.perf_counter()
+        build_store(path, args.schools, args.pupils, args.users)
+        print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
+    url = f"sqlite:///{path}"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start_server(url, port, args.workers)
+    try:
+        run = browse_for(args, url, f"http://127.0.0.1:{port}", server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+    if run is None:
+        print("the server did not start", file=sys.stderr)
+        return 1
+    results, users, elapsed, used = run
     every = [t for values in results.times.values() for t in values]
     print()
     print(
@@ -308,12 +378,13 @@ def main(argv: list[str] | None = None) -> int:
         "client threads and the server share it"
     )
     print(
-        f"{len(accounts)} users, {args.schools} schools, think {args.think} s, {elapsed:.0f} s: "
+        f"{users} users, {args.schools} schools, think {args.think} s, "
+        f"{args.workers} server worker(s), {elapsed:.0f} s: "
         f"{len(every)} pages, {len(every) / elapsed:.1f} pages/s, {len(results.errors)} errors"
     )
-    if cpu_before is not None and cpu_after is not None and every:
-        # The server's own CPU per page: what the machine's load does not change.
-        used = cpu_after - cpu_before
+    if used is not None and every:
+        # The server's own CPU per page (every worker's): what the machine's load does not
+        # change.
         print(
             f"server CPU: {used:.1f} s over the run, {used / len(every) * 1000:.1f} ms per page; "
             f"load average now {os.getloadavg()[0]:.1f}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import os
+import secrets
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +23,7 @@ from registerwatch.cli._common import (
     _usage_error,
     app,
     out,
+    state,
 )
 
 users_app = typer.Typer(
@@ -54,10 +57,26 @@ PasswordStdinOption = Annotated[
 ]
 
 
+def default_workers() -> int:
+    """One worker process per CPU, at most four: the app's work is Python under one lock per
+    process, so a second process uses a second core; SQLite and PostgreSQL both take several
+    processes (the store's busy timeout makes an audit write wait for another's)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8080,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="worker processes (default: one per CPU, at most 4)",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
@@ -67,15 +86,17 @@ def serve_command(
     Secure cookies) and client addresses come through. Create the first admin with
     `registerwatch users add EMAIL --role admin --all-schools --password-stdin`.
 
-    Example: registerwatch serve --host 127.0.0.1 --port 8080
+    Example: registerwatch serve --host 127.0.0.1 --port 8080 --workers 2
     """
     import uvicorn
 
     from registerwatch.store import Store
-    from registerwatch.web.app import create_app
+    from registerwatch.web import app as web_app
 
     settings = _load_settings(config)
-    opened = Store(store or settings.store.url)
+    count = workers or default_workers()
+    url = store or settings.store.url
+    opened = Store(url)
     try:
         if not opened.users():
             out.print(
@@ -83,19 +104,39 @@ def serve_command(
                 "--role admin --all-schools --password-stdin`",
                 highlight=False,
             )
-        web_app = create_app(opened, settings.web)
-        out.print(f"registerwatch web app on http://{host}:{port}/", highlight=False)
-        uvicorn.run(
-            web_app,
-            host=host,
-            port=port,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.web.trusted_proxies,
+        server_options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "proxy_headers": True,
+            "forwarded_allow_ips": settings.web.trusted_proxies,
             # Access lines carry paths, and paths carry pupil ids: the app logs the route's
             # pattern instead (web.request).
-            access_log=False,
-            server_header=False,
+            "access_log": False,
+            "server_header": False,
+        }
+        if count == 1:
+            target: Any = web_app.create_app(opened, settings.web)
+        else:
+            # Every worker builds its own app (web.app.app_from_environment); they must share
+            # one session key, so a missing one is made here, once, for all of them.
+            key_env = settings.web.secret_key_env
+            if settings.web.secret_key_file is None and not os.environ.get(key_env, "").strip():
+                out.print(
+                    f"no session key configured: sessions end when serve restarts (set ${key_env})",
+                    highlight=False,
+                )
+                os.environ[key_env] = secrets.token_urlsafe(32)
+            os.environ[web_app.STORE_ENV] = url
+            os.environ[web_app.CONFIG_ENV] = str(config.resolve()) if config else ""
+            os.environ[web_app.LOG_LEVEL_ENV] = "DEBUG" if state.debug else state.log_level
+            target = web_app.FACTORY
+            server_options |= {"factory": True, "workers": count}
+        out.print(
+            f"registerwatch web app on http://{host}:{port}/ ({count} worker"
+            f"{'s' if count > 1 else ''})",
+            highlight=False,
         )
+        uvicorn.run(target, **server_options)
     finally:
         opened.close()
 

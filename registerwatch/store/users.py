@@ -15,7 +15,7 @@ The hashing itself lives with the app (``registerwatch.web.accounts``): the stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -107,6 +107,25 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+# An account with the schools it may see, one row per school, in one query; the lookups by
+# id and email are built once (the app looks its user up on every request).
+_USER_WITH_SCHOOLS = (
+    sa.select(users, user_schools.c.school_id)
+    .select_from(users.outerjoin(user_schools, user_schools.c.user_id == users.c.id))
+    .order_by(user_schools.c.school_id)
+)
+_USER_BY_ID = _USER_WITH_SCHOOLS.where(users.c.id == sa.bindparam("user_id"))
+_USER_BY_EMAIL = _USER_WITH_SCHOOLS.where(users.c.email == sa.bindparam("email"))
+
+
+def _user_from(rows: Sequence[sa.Row[Any]]) -> UserRecord | None:
+    if not rows:
+        return None
+    account = {column.name: rows[0]._mapping[column] for column in users.columns}
+    schools = tuple(r.school_id for r in rows if r.school_id is not None)
+    return UserRecord(schools=schools, **account)
+
+
 class UsersStore(StoreBase):
     # -- users ---------------------------------------------------------------------------------
 
@@ -154,15 +173,7 @@ class UsersStore(StoreBase):
         return user
 
     def _user_where(self, c: sa.Connection, where: sa.ColumnElement[bool]) -> UserRecord | None:
-        row = c.execute(sa.select(users).where(where)).first()
-        if row is None:
-            return None
-        schools = c.execute(
-            sa.select(user_schools.c.school_id)
-            .where(user_schools.c.user_id == row.id)
-            .order_by(user_schools.c.school_id)
-        ).scalars()
-        return UserRecord(schools=tuple(schools), **dict(row._mapping))
+        return _user_from(c.execute(_USER_WITH_SCHOOLS.where(where)).all())
 
     def user(
         self,
@@ -174,13 +185,11 @@ class UsersStore(StoreBase):
         """The account with this email (any case) or id, or None."""
         if (email is None) == (user_id is None):
             raise TypeError("give exactly one of email or user_id")
-        where = (
-            users.c.id == user_id
-            if user_id is not None
-            else users.c.email == normalise_email(email or "")
-        )
         with self._read(conn) as c:
-            return self._user_where(c, where)
+            if user_id is not None:
+                return _user_from(c.execute(_USER_BY_ID, {"user_id": user_id}).all())
+            address = normalise_email(email or "")
+            return _user_from(c.execute(_USER_BY_EMAIL, {"email": address}).all())
 
     def users(self, *, conn: sa.Connection | None = None) -> list[UserRecord]:
         with self._read(conn) as c:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -219,6 +220,9 @@ class Authenticator:
             raise SignInRefusedError()
         self.store.clear_login_failures(email)
         if self.hasher.check_needs_rehash(user.password_hash):
-            self.store.update_user(user.email, password_hash=self.hasher.hash(password), at=now)
+            # The new hash is the one the session's password stamp must match.
+            digest = self.hasher.hash(password)
+            self.store.update_user(user.email, password_hash=digest, at=now)
+            user = replace(user, password_hash=digest)
         log.info("web.signed_in", user_id=user.id, role=user.role)
         return user

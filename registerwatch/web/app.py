@@ -25,7 +25,13 @@ from registerwatch.errors import ConfigError
 from registerwatch.store import Store
 from registerwatch.web import filters
 from registerwatch.web.accounts import Authenticator
-from registerwatch.web.context import SignInRequiredError, WebState, current_user, render
+from registerwatch.web.context import (
+    RoutePaths,
+    SignInRequiredError,
+    WebState,
+    current_user,
+    render,
+)
 from registerwatch.web.middleware import (
     RequestLogMiddleware,
     SecurityHeadersMiddleware,
@@ -67,6 +73,8 @@ def templates() -> Environment:
         autoescape=select_autoescape(["html", "j2"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates are package data: compile each once, never stat the file per page.
+        auto_reload=False,
     )
     filters.install(env)
     return env
@@ -123,14 +131,43 @@ def create_app(
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, SignInRequiredError: _sign_in_required},
     )
+    env = templates()
+    # Compiled and imported now, at start-up, rather than by the first requests after a
+    # restart (which would all wait for them at once).
+    for name in env.list_templates(filter_func=lambda name: name.endswith(".j2")):
+        env.get_template(name)
+    findings.rules_by_code()
     app.state.web = WebState(
         store=store,
         settings=web_settings,
-        templates=templates(),
+        templates=env,
         authenticator=Authenticator(store, web_settings, hasher=hasher, clock=now),
         clock=now,
+        paths=RoutePaths(routes),
     )
     return app
 
 
-__all__ = ["Route", "create_app", "session_secret", "templates"]
+# How `registerwatch serve --workers N` tells each worker process what to serve: uvicorn starts
+# the workers afresh and each builds its app with app_from_environment(). The session key is
+# passed the same way, in the variable [web] secret_key_env names: every worker must sign and
+# check cookies with the same key, or a request landing on another worker would sign out.
+CONFIG_ENV = "REGISTERWATCH_SERVE_CONFIG"
+STORE_ENV = "REGISTERWATCH_SERVE_STORE"
+LOG_LEVEL_ENV = "REGISTERWATCH_SERVE_LOG_LEVEL"
+FACTORY = "registerwatch.web.app:app_from_environment"
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker of `registerwatch serve --workers N` (a uvicorn factory)."""
+    from registerwatch.config import load_config
+    from registerwatch.logging import configure_logging
+
+    configure_logging(level=os.environ.get(LOG_LEVEL_ENV, "WARNING"))
+    config = os.environ.get(CONFIG_ENV)
+    settings = load_config(Path(config) if config else None)
+    store = Store(os.environ.get(STORE_ENV) or settings.store.url)
+    return create_app(store, settings.web)
+
+
+__all__ = ["Route", "app_from_environment", "create_app", "session_secret", "templates"]

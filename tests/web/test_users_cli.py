@@ -11,12 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from support.config_writer import write_config
-from web_world import BIRCH, OAK, copy_store
+from web_client import signed_in_client
+from web_world import BIRCH, OAK, PASSWORD, copy_store
 
 from registerwatch.cli import main
 from registerwatch.store import Store
@@ -182,7 +184,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_runs_as_a_process(store_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_runs_as_a_process(store_url: str, tmp_path: Path, workers: int) -> None:
+    """With one worker and a configured session key; with two and none, the one random key
+    serve makes must be every worker's, or requests landing on the other would sign out."""
     config = write_config(
         tmp_path / "registerwatch.toml",
         store_url,
@@ -206,7 +211,9 @@ def test_serve_runs_as_a_process(store_url: str, tmp_path: Path) -> None:
     with config.open("a", encoding="utf-8") as toml:
         toml.write('\n[web]\nidle_minutes = 20\nsecret_key_env = "TEST_WEB_SECRET"\n')
     port = _free_port()
-    env = {**os.environ, "TEST_WEB_SECRET": "k" * 40}
+    env = {k: v for k, v in os.environ.items() if k != "TEST_WEB_SECRET"}
+    if workers == 1:
+        env["TEST_WEB_SECRET"] = "k" * 40
     process = subprocess.Popen(
         [
             sys.executable,
@@ -215,6 +222,8 @@ def test_serve_runs_as_a_process(store_url: str, tmp_path: Path) -> None:
             "serve",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
             "--config",
             str(config),
         ],
@@ -237,7 +246,25 @@ def test_serve_runs_as_a_process(store_url: str, tmp_path: Path) -> None:
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "Max-Age=1200" in response.headers["set-cookie"]  # idle_minutes = 20
         assert "server" not in response.headers
+        client = signed_in_client(f"http://127.0.0.1:{port}", "manager@oak.example", PASSWORD)
+        try:
+            # New connections, so that uvicorn's workers share them out.
+            client.http.headers["connection"] = "close"
+            for _ in range(12):
+                assert client.get("/").status_code == 200
+            # Pupil pages at once: each view is an audit write, from whichever worker.
+            with Store(store_url) as opened:
+                pupil_id = opened.pupils(OAK)[0].id
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                statuses = list(pool.map(lambda _: client.get(f"/pupils/{pupil_id}"), range(18)))
+            assert [r.status_code for r in statuses] == [200] * 18
+        finally:
+            client.close()
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
-    assert f"http://127.0.0.1:{port}/" in output
+    assert f"http://127.0.0.1:{port}/ ({workers} worker" in output
+    with Store(store_url) as opened:
+        views = [e for e in opened.audit_entries(subject=pupil_id) if e.action == "pupil_viewed"]
+    assert len(views) == 18
+    assert ("no session key configured" in output) == (workers > 1)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from structlog.testing import capture_logs
 from web_client import WebClient, signed_in_client
@@ -17,7 +18,13 @@ from web_world import OAK, PASSWORD, SECRET, LiveServer, copy_store, start_serve
 
 from registerwatch.config.web import WebSettings
 from registerwatch.store import Store
-from registerwatch.web.accounts import WRONG_CREDENTIALS, set_disabled, set_password
+from registerwatch.web.accounts import (
+    WRONG_CREDENTIALS,
+    Authenticator,
+    set_disabled,
+    set_password,
+)
+from registerwatch.web.context import password_stamp
 from registerwatch.web.middleware import CONTENT_SECURITY_POLICY, SESSION_COOKIE
 
 MANAGER = "manager@oak.example"
@@ -98,9 +105,8 @@ def test_passwords_are_never_stored_or_logged_in_clear(fresh: LiveServer, tmp_pa
     new_password = "a brand new passphrase 42"
     with capture_logs() as logs:
         set_password(fresh.store, MANAGER, new_password, actor="test")
-        client = WebClient(fresh.url)
-        assert client.sign_in(MANAGER, new_password).status_code == 303
-        assert client.sign_in(MANAGER, "wrong " + new_password).status_code == 401
+        assert WebClient(fresh.url).sign_in(MANAGER, new_password).status_code == 303
+        assert WebClient(fresh.url).sign_in(MANAGER, "wrong " + new_password).status_code == 401
     user = fresh.store.user(MANAGER)
     assert user is not None and user.password_hash.startswith("$argon2id$")
     assert new_password not in user.password_hash
@@ -205,3 +211,19 @@ def test_no_pupil_data_in_logs_or_query_strings(live: LiveServer) -> None:
                     "year",
                     "group",
                 }
+
+
+def test_a_password_rehashed_at_sign_in_keeps_the_new_session(
+    template: Path, tmp_path: Path
+) -> None:
+    """An account whose hash was made with weaker Argon2 parameters than the app's gets a new
+    hash at sign-in; the session must carry that hash's stamp, or the next page signs out."""
+    with Store(copy_store(template, tmp_path / "store.db")) as store:
+        stronger = PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+        user = Authenticator(store, WebSettings(), hasher=stronger).sign_in(
+            MANAGER, PASSWORD, "127.0.0.1"
+        )
+        stored = store.user(MANAGER)
+        assert stored is not None
+        assert not stronger.check_needs_rehash(stored.password_hash)
+        assert password_stamp(user) == password_stamp(stored)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -22,12 +23,13 @@ from starlette.routing import Route
 from registerwatch.calendar import LONDON
 from registerwatch.errors import RegisterwatchError
 from registerwatch.scan.findings import RECORDABLE_KINDS, acknowledge, record_notification
-from registerwatch.scan.results import ScanFinding, pupil_ref, pupil_refs
+from registerwatch.scan.results import PupilRef, ScanFinding, pupil_ref
 from registerwatch.scan.returns_state import NOTIFICATION_KIND_OF_RULE, return_states
-from registerwatch.schema import Pupil
-from registerwatch.store import AuditEntry, Store, UserRecord
+from registerwatch.schema import Finding
+from registerwatch.store import AuditEntry, Connection, Store, StoredFinding, UserRecord
 from registerwatch.validators import Rule
 from registerwatch.validators.registry import all_rules
+from registerwatch.web import reads
 from registerwatch.web.context import (
     check_csrf,
     not_found,
@@ -36,8 +38,12 @@ from registerwatch.web.context import (
     state,
     visible_school,
 )
+from registerwatch.web.reads import PupilView
 
 STATUSES = ("new", "open", "acknowledged", "resolved", "resolved-late")
+# Rows per page of a school's findings: a school with hundreds of findings gets "next page"
+# links rather than one page that costs the server (and the browser) hundreds of rows.
+PAGE_SIZE = 100
 SEVERITIES = ("error", "warning", "info")
 MAX_NOTE = 2000
 
@@ -64,32 +70,27 @@ class FindingRow:
     item: ScanFinding
     status: str
     rule: Rule | None
-    pupil: Pupil | None
+    pupil: PupilView | None
     overdue: bool
 
 
-def _latest_scan_start(store: Store) -> datetime | None:
-    scans = store.runs(command="scan", limit=1)
-    return scans[0].started_at if scans else None
-
-
 def scan_findings(
-    store: Store, school_id: str, pupils: list[Pupil], fingerprint: str | None = None
+    conn: Connection,
+    school_id: str,
+    stored: list[StoredFinding],
+    pupils: dict[str, PupilView],
 ) -> list[ScanFinding]:
-    """A school's stored findings (or the one with ``fingerprint``) as ``findings list`` shows
-    them (``scan.findings.list_findings``), reading the school's pupils once per page."""
-    stored = list(store.load_findings(school_id).values())
-    if fingerprint is not None:
-        stored = [s for s in stored if s.finding.fingerprint == fingerprint]
-    refs = pupil_refs(pupils)
-    states = return_states((s.finding for s in stored), store.outbox_items(school_id=school_id))
+    """A school's stored findings as ``findings list`` shows them
+    (``scan.findings.list_findings``), with the state of the return each asks for."""
+    outbox = reads.outbox_listing(conn, school_ids=[school_id])
+    states = return_states((s.finding for s in stored), outbox)
     return [
         ScanFinding(
             s.finding,
             "resolved" if s.status == "resolved" else "open",
             s.acknowledged_at,
             s.ack_note,
-            pupil_ref(s.finding, refs),
+            _pupil_ref(s.finding, pupils),
             resolution=s.resolution,
             return_state=states.get(s.finding.fingerprint or ""),
         )
@@ -97,14 +98,21 @@ def scan_findings(
     ]
 
 
+def _pupil_ref(finding: Finding, pupils: dict[str, PupilView]) -> PupilRef | None:
+    """As ``scan.results.pupil_ref``: a pupil the store no longer holds is shown by the MIS id
+    in its store id."""
+    known = pupils.get(finding.pupil_id or "")
+    return known.ref() if known is not None else pupil_ref(finding, {})
+
+
 def finding_rows(
-    store: Store, school_id: str, today: date, pupil_list: list[Pupil]
+    conn: Connection, school_id: str, today: date, pupils: dict[str, PupilView]
 ) -> list[FindingRow]:
-    latest = _latest_scan_start(store)
-    pupils = {p.id: p for p in pupil_list}
+    latest = reads.latest_scan_start(conn)
     rules = rules_by_code()
     rows = []
-    for item in scan_findings(store, school_id, pupil_list):
+    stored = reads.stored_findings(conn, school_id)
+    for item in scan_findings(conn, school_id, stored, pupils):
         f = item.finding
         rows.append(
             FindingRow(
@@ -143,26 +151,44 @@ def _wanted(row: FindingRow, filters: dict[str, str]) -> bool:
     return not (filters["group"] and (row.pupil is None or row.pupil.reg_group != filters["group"]))
 
 
+def _page_number(text: str | None) -> int:
+    try:
+        return int(text or 1)
+    except ValueError as exc:
+        raise HTTPException(400, f"{text!r} is not a page number.") from exc
+
+
+def _page_link(filters: dict[str, str], page: int) -> str:
+    """The query string of another page of the same filters (none of them is pupil data)."""
+    return "?" + urlencode({**filters, "page": str(page)})
+
+
 def school_findings(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     school_id = visible_school(user, request.path_params["school_id"])
-    school = web.store.school(school_id)
-    if school is None:
-        raise not_found()
-    pupils = web.store.pupils(school_id)
-    rows = finding_rows(web.store, school_id, web.today(), pupils)
+    with web.store.snapshot() as conn:
+        school = web.store.school(school_id, conn=conn)
+        if school is None:
+            raise not_found()
+        pupils = {p.id: p for p in reads.pupil_views(conn, school_id)}
+        rows = finding_rows(conn, school_id, web.today(), pupils)
     q = request.query_params
     filters = {key: q.get(key, "") for key in ("rule", "severity", "status", "year", "group")}
     if "status" not in q:
         filters["status"] = "open"
-    shown = [r for r in rows if _wanted(r, filters)]
+    matching = [r for r in rows if _wanted(r, filters)]
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(_page_number(q.get("page")), 1), pages)
+    shown = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     choices = {
         "rule": sorted({r.item.finding.rule for r in rows}),
         "severity": list(SEVERITIES),
         "status": list(STATUSES),
-        "year": sorted({p.nc_year for p in pupils if p.nc_year}, key=lambda y: (len(y), y)),
-        "group": sorted({p.reg_group for p in pupils if p.reg_group}),
+        "year": sorted(
+            {p.nc_year for p in pupils.values() if p.nc_year}, key=lambda y: (len(y), y)
+        ),
+        "group": sorted({p.reg_group for p in pupils.values() if p.reg_group}),
     }
     return render(
         request,
@@ -170,7 +196,15 @@ def school_findings(request: Request) -> Response:
         {
             "school": school,
             "rows": shown,
+            "matching": len(matching),
+            "first": (page - 1) * PAGE_SIZE + 1,
             "total": len(rows),
+            "page": page,
+            "pages": pages,
+            "page_links": {
+                "previous": _page_link(filters, page - 1) if page > 1 else None,
+                "next": _page_link(filters, page + 1) if page < pages else None,
+            },
             "filters": filters,
             "choices": choices,
         },
@@ -179,13 +213,22 @@ def school_findings(request: Request) -> Response:
 
 
 def _visible_finding(
-    store: Store, user: UserRecord, fingerprint: str
-) -> tuple[ScanFinding, list[Pupil]]:
-    school_id = visible_school(user, store.finding_school(fingerprint))
-    pupils = store.pupils(school_id)
-    for item in scan_findings(store, school_id, pupils, fingerprint):
-        return item, pupils
-    raise not_found()  # pragma: no cover - deleted between the two reads
+    store: Store, conn: Connection, user: UserRecord, fingerprint: str
+) -> tuple[ScanFinding, PupilView | None]:
+    """The finding, if the user may see its school (else 404), and its pupil."""
+    school_id = visible_school(user, store.finding_school(fingerprint, conn=conn))
+    found = reads.stored_findings(conn, school_id, fingerprint=fingerprint)
+    if not found:
+        raise not_found()  # pragma: no cover - deleted between the two reads
+    pupil_id = found[0].finding.pupil_id
+    pupil = reads.pupil_view(conn, pupil_id) if pupil_id is not None else None
+    pupils = {pupil.id: pupil} if pupil is not None else {}
+    return scan_findings(conn, school_id, found, pupils)[0], pupil
+
+
+def visible_finding(store: Store, user: UserRecord, fingerprint: str) -> ScanFinding:
+    with store.snapshot() as conn:
+        return _visible_finding(store, conn, user, fingerprint)[0]
 
 
 @dataclass(frozen=True)
@@ -196,14 +239,14 @@ class HistoryLine:
     detail: str | None
 
 
-def history(store: Store, item: ScanFinding) -> list[HistoryLine]:
+def history(store: Store, conn: Connection, item: ScanFinding) -> list[HistoryLine]:
     """The finding's status changes (the scan's and acknowledgements) merged with the audit
     entries about it (who acknowledged, who recorded a return) and about the outbox item of
     its return (who downloaded or retried it), and the return's own queued / sent times."""
     fingerprint = item.fingerprint
     lines = [
         HistoryLine(e.at, f"{e.event} ({e.cause})", None, e.detail)
-        for e in store.finding_history(fingerprint)
+        for e in store.finding_history(fingerprint, conn=conn)
     ]
     subjects = [fingerprint]
     state = item.return_state
@@ -215,7 +258,7 @@ def history(store: Store, item: ScanFinding) -> list[HistoryLine]:
     lines += [
         HistoryLine(a.at, a.action.replace("_", " "), a.actor, a.detail)
         for subject in subjects
-        for a in store.audit_entries(subject=subject)
+        for a in store.audit_entries(subject=subject, conn=conn)
     ]
     lines.sort(key=lambda line: (line.at, line.who is not None))
     return lines
@@ -225,17 +268,16 @@ def finding_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item, pupils = _visible_finding(web.store, user, fingerprint)
-    f = item.finding
-    pupil = None
-    marks: list[Any] = []
-    if f.pupil_id is not None:
-        pupil = next((p for p in pupils if p.id == f.pupil_id), None)
-        if f.first_session is not None:
+    with web.store.snapshot() as conn:
+        item, pupil = _visible_finding(web.store, conn, user, fingerprint)
+        f = item.finding
+        marks: list[Any] = []
+        if f.pupil_id is not None and f.first_session is not None:
             last = f.last_session or f.first_session
             marks = web.store.marks(
-                f.school_id, f.first_session.date, last.date, pupil_id=f.pupil_id
+                f.school_id, f.first_session.date, last.date, pupil_id=f.pupil_id, conn=conn
             )
+        lines = history(web.store, conn, item)
     kind = NOTIFICATION_KIND_OF_RULE.get(f.rule)
     return render(
         request,
@@ -246,7 +288,7 @@ def finding_page(request: Request) -> Response:
             "rule": rules_by_code().get(f.rule),
             "pupil": pupil,
             "marks": marks,
-            "history": history(web.store, item),
+            "history": lines,
             "kinds": [k.value for k in RECORDABLE_KINDS],
             "suggested_kind": kind.value if kind else "",
             "now_local": web.clock().astimezone(LONDON).strftime("%Y-%m-%dT%H:%M"),
@@ -263,7 +305,7 @@ async def acknowledge_finding(request: Request) -> Response:
     check_csrf(request, form)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item, _pupils = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
+    item = await run_in_threadpool(visible_finding, web.store, user, fingerprint)
     note = str(form.get("note") or "").strip()
     if not note or len(note) > MAX_NOTE:
         raise HTTPException(400, f"An acknowledgement needs a note of 1 to {MAX_NOTE} characters.")
@@ -302,7 +344,7 @@ async def record_return(request: Request) -> Response:
     check_csrf(request, form)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item, _pupils = await run_in_threadpool(_visible_finding, web.store, user, fingerprint)
+    item = await run_in_threadpool(visible_finding, web.store, user, fingerprint)
     if item.pupil is None:
         raise HTTPException(
             400, "This finding is not about one pupil: there is no return to record."

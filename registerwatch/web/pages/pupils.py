@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from registerwatch.schema import Mark, Session
 from registerwatch.store import KINDS, AuditEntry, LedgerKind
+from registerwatch.web import reads
 from registerwatch.web.context import not_found, render, signed_in, state, visible_school
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri")
@@ -46,35 +47,32 @@ def pupil_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     pupil_id = request.path_params["pupil_id"]
-    school_id = visible_school(user, web.store.pupil_school(pupil_id))
-    pupil = next((p for p in web.store.pupils(school_id) if p.id == pupil_id), None)
-    if pupil is None:
-        raise not_found()
-    marks = web.store.marks(school_id, pupil_id=pupil_id)
-    findings = sorted(
-        (s for s in web.store.load_findings(school_id).values() if s.finding.pupil_id == pupil_id),
-        key=lambda s: (s.status != "open", s.finding.due or date.max),
-    )
-    web.store.add_audit(AuditEntry(web.clock(), user.email, "pupil_viewed", school_id, pupil_id))
-    return render(
-        request,
-        "pupil.html.j2",
-        {
+    store = web.store
+    with store.snapshot() as conn:
+        pupil = reads.pupil_view(conn, pupil_id)
+        if pupil is None:
+            raise not_found()
+        school_id = visible_school(user, pupil.school_id)
+        findings = sorted(
+            reads.stored_findings(conn, school_id, pupil_id=pupil_id),
+            key=lambda s: (s.status != "open", s.finding.due or date.max),
+        )
+        page = {
             "pupil": pupil,
-            "school": web.store.school(school_id),
-            "weeks": register_weeks(marks),
+            "school": store.school(school_id, conn=conn),
+            "weeks": register_weeks(store.marks(school_id, pupil_id=pupil_id, conn=conn)),
             "weekdays": list(enumerate(WEEKDAYS)),
             "sessions": [str(Session.AM), str(Session.PM)],
-            "changes": web.store.ledger(school_id, pupil_id=pupil_id, kinds=CHANGE_KINDS),
-            "amendments": web.store.amendments(school_id, pupil_id=pupil_id),
+            "changes": store.ledger(school_id, pupil_id=pupil_id, kinds=CHANGE_KINDS, conn=conn),
+            "amendments": store.amendments(school_id, pupil_id=pupil_id, conn=conn),
             "findings": findings,
-            "notifications": web.store.notifications(school_id, pupil_id=pupil_id),
-            "outbox": [
-                i for i in web.store.outbox_items(school_id=school_id) if i.pupil_id == pupil_id
-            ],
-        },
-        user=user,
-    )
+            "notifications": store.notifications(school_id, pupil_id=pupil_id, conn=conn),
+            "outbox": reads.outbox_listing(conn, school_ids=[school_id], pupil_id=pupil_id),
+        }
+    # Recorded once the page is read, before anyone sees it; a write of its own, outside the
+    # read transaction (on SQLite a snapshot cannot turn into a writer).
+    store.add_audit(AuditEntry(web.clock(), user.email, "pupil_viewed", school_id, pupil_id))
+    return render(request, "pupil.html.j2", page, user=user)
 
 
 routes = [Route("/pupils/{pupil_id}", pupil_page, methods=["GET"], name="pupil")]

@@ -17,6 +17,7 @@ from registerwatch.calendar import LONDON
 from registerwatch.errors import SubmissionError
 from registerwatch.outbox.submit import retry_failed
 from registerwatch.store import AuditEntry, OutboxItem, Store, UserRecord
+from registerwatch.web import reads
 from registerwatch.web.context import check_csrf, not_found, render, signed_in, state
 
 MAX_DAYS = 60  # days of outbox shown
@@ -40,10 +41,9 @@ def returns_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     by_day: dict[date, list[OutboxItem]] = defaultdict(list)
-    for school in web.store.schools():
-        if not user.may_see(school.id):
-            continue
-        for item in web.store.outbox_items(school_id=school.id):
+    with web.store.snapshot() as conn:
+        school_ids = None if user.all_schools else user.schools
+        for item in reads.outbox_listing(conn, school_ids=school_ids):
             by_day[item.created_at.astimezone(LONDON).date()].append(item)
     days = sorted(by_day, reverse=True)[:MAX_DAYS]
     return render(

@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from registerwatch.codes import UnknownCodeError, session_statistics
 from registerwatch.schema import School
-from registerwatch.store import Connection, Store
+from registerwatch.store import Store, SyncStatus
+from registerwatch.web import reads
 from registerwatch.web.context import render, signed_in, state
 
 # A school whose last good sync is older than this stands out: the night's sync failed.
@@ -68,18 +69,21 @@ def cached_term_attendance(
 
 
 def school_row(
-    store: Store, school: School, today: date, now: datetime, conn: Connection | None = None
+    store: Store,
+    school: School,
+    today: date,
+    now: datetime,
+    status: SyncStatus | None,
+    findings: dict[str, int],
+    outbox: dict[str, int],
 ) -> SchoolRow:
-    status = store.sync_status(school.id, conn=conn)
-    findings = store.open_finding_counts(school.id, today, conn=conn)
-    outbox = store.outbox_state_counts(school.id, conn=conn)
     last_ok = status.last_success_at if status else None
     return SchoolRow(
         school=school,
         registers_complete_to=status.registers_complete_to if status else None,
         errors=findings.get("error", 0),
         warnings=findings.get("warning", 0),
-        overdue=findings["overdue"],
+        overdue=findings.get("overdue", 0),
         queued=outbox.get("queued", 0),
         sent=outbox.get("sent", 0) + outbox.get("acknowledged", 0),
         failed=outbox.get("failed", 0),
@@ -96,15 +100,31 @@ def schools_page(request: Request) -> Response:
     user = signed_in(request)
     web = state(request)
     today, now = web.today(), web.clock()
-    # One read transaction for every school: one connection, one consistent picture.
+    # One read transaction for every school: one connection, one consistent picture, and
+    # each count one grouped query for all schools.
     with web.store.snapshot() as conn:
         schools = [s for s in web.store.schools(conn=conn) if user.may_see(s.id)]
-        rows = [school_row(web.store, s, today, now, conn) for s in schools]
-    scans = web.store.runs(command="scan", limit=1)
+        only = None if user.all_schools else [s.id for s in schools]
+        statuses = reads.sync_statuses(conn, only)
+        findings = reads.open_finding_counts(conn, only, today)
+        outbox = reads.outbox_state_counts(conn, only)
+        last_scan = web.store.runs(command="scan", limit=1, conn=conn)
+    rows = [
+        school_row(
+            web.store,
+            s,
+            today,
+            now,
+            statuses.get(s.id),
+            findings.get(s.id, {}),
+            outbox.get(s.id, {}),
+        )
+        for s in schools
+    ]
     return render(
         request,
         "schools.html.j2",
-        {"rows": rows, "last_scan": scans[0] if scans else None},
+        {"rows": rows, "last_scan": last_scan[0] if last_scan else None},
         user=user,
     )
 
