@@ -305,17 +305,16 @@ async def acknowledge_finding(request: Request) -> Response:
     check_csrf(request, form)
     web = state(request)
     fingerprint = request.path_params["fingerprint"]
-    item = await run_in_threadpool(visible_finding, web.store, user, fingerprint)
+    # another school's (or a missing) fingerprint answers 404 before anything is written
+    await run_in_threadpool(visible_finding, web.store, user, fingerprint)
     note = str(form.get("note") or "").strip()
     if not note or len(note) > MAX_NOTE:
         raise HTTPException(400, f"An acknowledgement needs a note of 1 to {MAX_NOTE} characters.")
 
     def act() -> None:
         now = web.clock()
-        acknowledge(web.store, fingerprint, note, at=now)
-        web.store.add_audit(
-            AuditEntry(now, user.email, "acknowledged", item.finding.school_id, fingerprint, note)
-        )
+        # the audit entry naming the user is written in the acknowledgement's transaction
+        acknowledge(web.store, fingerprint, note, at=now, by=user.email)
 
     await run_in_threadpool(act)
     return RedirectResponse(request.url_for("finding", fingerprint=fingerprint), status_code=303)
