@@ -10,7 +10,13 @@ from datetime import date, datetime
 from typing import Any
 
 from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark
-from registerwatch.store.ledger import LedgerEntry, LedgerKind, LedgerRecord
+from registerwatch.store.ledger import (
+    CanonicalPayload,
+    LedgerEntry,
+    LedgerKind,
+    LedgerRecord,
+    instant_text,
+)
 from registerwatch.store.records import MarkChange, MarkDiff
 
 # A change to any of these is a change to the register entry, and is ledgered. ``source_ref``
@@ -37,6 +43,52 @@ def _mark_payload(mark: Mark) -> dict[str, Any]:
     }
 
 
+def _first_seen(mark: Mark) -> dict[str, Any]:
+    """A mark as a pupil's ``observed_new`` entry lists it (see ledger.first_seen_marks): JSON
+    values only, so the payload is stored and hashed as built (CanonicalPayload)."""
+    seen: dict[str, Any] = {
+        "date": mark.date.isoformat(),
+        "session": mark.session.value,
+        "code": mark.code,
+    }
+    for name in _PAYLOAD_FIELDS:
+        value = getattr(mark, name)
+        if value is not None:
+            seen[name] = instant_text(value) if isinstance(value, datetime) else value
+    return seen
+
+
+def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) -> list[LedgerEntry]:
+    """One ``observed_new`` entry per pupil listing every mark of theirs this sync saw first.
+
+    An entry per mark cost its own canonical JSON, hash and row in four B-trees: ~560k entries
+    per school year, most of a first sync's write. The pupil's entry is hashed over the same
+    content (every mark's date, session, code and fields), so the chain still proves what was
+    seen; the entry's date and session are its first mark's and its new_code is None. Changes
+    and deletions, which the amendment rules read, stay one entry each.
+    """
+    by_pupil: dict[str, list[Mark]] = {}
+    for mark in marks:
+        by_pupil.setdefault(mark.pupil_id, []).append(mark)
+    entries = []
+    for pupil_id, seen in by_pupil.items():
+        seen.sort(key=lambda m: (m.date, SESSION_ORDER[m.session]))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=pupil_id,
+                date=seen[0].date,
+                session=seen[0].session,
+                kind=LedgerKind.OBSERVED_NEW,
+                original_code=None,
+                new_code=None,
+                observed_at=now,
+                payload=CanonicalPayload({"marks": [_first_seen(m) for m in seen]}),
+            )
+        )
+    return entries
+
+
 def ledgered_changes(diff: MarkDiff) -> list[MarkChange]:
     """The changes that alter the register entry (see LEDGERED_FIELDS), restorations included."""
     return [c for c in diff.changed if c.restored or LEDGERED_FIELDS.intersection(c.fields)]
@@ -49,23 +101,10 @@ def ledger_entries(
     new_mis: Sequence[Amendment],
     now: datetime,
 ) -> list[LedgerEntry]:
-    """One entry per change, in a stable order (date, session, pupil, kind), so that two runs
-    over the same data write the same chain."""
-    entries: list[LedgerEntry] = []
-    for mark in diff.new:
-        entries.append(
-            LedgerEntry(
-                school_id=school_id,
-                pupil_id=mark.pupil_id,
-                date=mark.date,
-                session=mark.session,
-                kind=LedgerKind.OBSERVED_NEW,
-                original_code=None,
-                new_code=mark.code,
-                observed_at=now,
-                payload=_mark_payload(mark),
-            )
-        )
+    """One entry per pupil for the marks seen first (listing them all), one per change,
+    deletion and new MIS amendment record, in a stable order (date, session, pupil, kind), so
+    that two runs over the same data write the same chain."""
+    entries = _first_seen_entries(school_id, diff.new, now)
     for change in ledgered_changes(diff):
         payload: dict[str, Any] = {"fields": list(change.fields)}
         shown = [f for f in change.fields if f in _PAYLOAD_FIELDS]

@@ -36,7 +36,9 @@ class LedgerKind(StrEnum):
     """What an entry records. The values are stored and hashed: never rename one."""
 
     OBSERVED_CHANGE = "observed_change"  # sync saw a stored mark's content change
-    OBSERVED_NEW = "observed_new"  # sync saw a mark for the first time
+    # Sync saw marks for the first time: one entry per pupil and sync whose payload lists every
+    # mark ({"marks": [...]}); older stores hold one entry per mark (see first_seen_marks).
+    OBSERVED_NEW = "observed_new"
     OBSERVED_DELETED = "observed_deleted"  # a stored mark vanished from the MIS
     MIS_AMENDMENT = "mis_amendment"  # the MIS's own amendment record, first seen
 
@@ -263,6 +265,53 @@ def _entry_digest(
     )
 
 
+class CanonicalPayload(dict[str, Any]):
+    """A payload built in its stored form, its canonical JSON text computed once.
+
+    For payloads too large to serialise, read back and walk again per entry (a pupil's marks
+    first seen, hundreds per entry): the builder promises string keys and JSON-native values
+    only (str, int, None, and lists and dicts of them), so the value reads back from the store
+    exactly as it is and the text is what :func:`canonical_json` gives for it. ``ledger verify``
+    recomputes the hash from the stored value, so a broken promise fails verification.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Mapping[str, Any]) -> None:
+        super().__init__(value)
+        try:
+            self.text = canonical_json(self)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
+
+
+def first_seen_marks(record: LedgerEntry) -> list[dict[str, Any]]:
+    """The marks an ``observed_new`` entry records, each as ``{"date", "session", "code"}`` plus
+    the mark's payload fields (vendor_code, minutes_late, recorded_at, recorded_by, source_ref
+    when known), dates and instants as ISO text.
+
+    Sync ledgers a pupil's marks first seen in one run as one entry whose payload is
+    ``{"marks": [...]}`` in this form; stores written before that hold one entry per mark, with
+    the mark's date, session and code in the entry's own fields. Both read the same here.
+    """
+    if record.kind != LedgerKind.OBSERVED_NEW:
+        return []
+    marks = record.payload.get("marks")
+    if isinstance(marks, list):
+        return [dict(mark) for mark in marks]
+    return [
+        {
+            "date": record.date.isoformat(),
+            "session": str(record.session),
+            "code": record.new_code,
+            **{
+                k: _json_default(v) if isinstance(v, datetime) else v
+                for k, v in record.payload.items()
+            },
+        }
+    ]
+
+
 def _only_str_keys(value: Any) -> bool:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -278,6 +327,8 @@ def _only_str_keys(value: Any) -> bool:
 
 def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The payload's canonical JSON text and the value that text reads back as."""
+    if type(payload) is CanonicalPayload:
+        return payload.text, payload
     try:
         text = canonical_json(dict(payload))
         value: dict[str, Any] = json.loads(text)
