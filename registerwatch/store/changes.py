@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark
+from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark, Session
 from registerwatch.store.ledger import (
     CanonicalPayload,
     LedgerEntry,
@@ -43,19 +43,41 @@ def _mark_payload(mark: Mark) -> dict[str, Any]:
     }
 
 
-def _first_seen(mark: Mark) -> dict[str, Any]:
-    """A mark as a pupil's ``observed_new`` entry lists it (see ledger.first_seen_marks): JSON
-    values only, so the payload is stored and hashed as built (CanonicalPayload)."""
-    seen: dict[str, Any] = {
-        "date": mark.date.isoformat(),
-        "session": mark.session.value,
-        "code": mark.code,
-    }
-    for name in _PAYLOAD_FIELDS:
-        value = getattr(mark, name)
-        if value is not None:
-            seen[name] = instant_text(value) if isinstance(value, datetime) else value
-    return seen
+class _FirstSeen:
+    """Marks as a pupil's ``observed_new`` entry lists them (see ledger.first_seen_marks): JSON
+    values only, so the payload is stored and hashed as built (CanonicalPayload). A school's
+    marks share few dates and recorded_at instants: each distinct one is formatted once."""
+
+    def __init__(self) -> None:
+        self.dates: dict[date, str] = {}
+        self.instants: dict[datetime, str] = {}
+        self.sessions = {session: session.value for session in Session}
+
+    def __call__(self, mark: Mark) -> dict[str, Any]:
+        day = self.dates.get(mark.date)
+        if day is None:
+            day = self.dates[mark.date] = mark.date.isoformat()
+        seen: dict[str, Any] = {
+            "date": day,
+            "session": self.sessions[mark.session],
+            "code": mark.code,
+        }
+        # _PAYLOAD_FIELDS, spelt out: this runs once per mark of a first sync.
+        if mark.vendor_code is not None:
+            seen["vendor_code"] = mark.vendor_code
+        if mark.minutes_late is not None:
+            seen["minutes_late"] = mark.minutes_late
+        recorded_at = mark.recorded_at
+        if recorded_at is not None:
+            text = self.instants.get(recorded_at)
+            if text is None:
+                text = self.instants[recorded_at] = instant_text(recorded_at)
+            seen["recorded_at"] = text
+        if mark.recorded_by is not None:
+            seen["recorded_by"] = mark.recorded_by
+        if mark.source_ref is not None:
+            seen["source_ref"] = mark.source_ref
+        return seen
 
 
 def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) -> list[LedgerEntry]:
@@ -67,6 +89,7 @@ def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) ->
     seen; the entry's date and session are its first mark's and its new_code is None. Changes
     and deletions, which the amendment rules read, stay one entry each.
     """
+    first_seen = _FirstSeen()
     by_pupil: dict[str, list[Mark]] = {}
     for mark in marks:
         by_pupil.setdefault(mark.pupil_id, []).append(mark)
@@ -83,7 +106,7 @@ def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) ->
                 original_code=None,
                 new_code=None,
                 observed_at=now,
-                payload=CanonicalPayload({"marks": [_first_seen(m) for m in seen]}),
+                payload=CanonicalPayload({"marks": [first_seen(m) for m in seen]}),
             )
         )
     return entries
