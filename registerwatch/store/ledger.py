@@ -467,14 +467,23 @@ def verify_chain(
     records: Iterable[LedgerRecord],
     keys: LedgerKeys | None = None,
     accepted: Sequence[AcceptedBreak] = (),
+    *,
+    after: LedgerRecord | None = None,
 ) -> LedgerReport:
     """Walk the records in seq order; stop at the first one that does not hold.
 
     A break that an accepted break covers (a run was told ``--accept-broken-ledger`` about it)
-    is listed in the report and the walk goes on past it, so a later break is still found."""
+    is listed in the report and the walk goes on past it, so a later break is still found.
+
+    ``after``: an entry verified before, from which the records continue (sync's check walks
+    only what was appended since the tip it last verified); the report counts only the
+    records walked."""
     walk = _Walk(keys, accepted)
     expected_seq, prev, count = 1, GENESIS_HASH, 0
     last_seq: int | None = None
+    if after is not None:
+        expected_seq, prev, last_seq = after.seq + 1, after.hash, after.seq
+        walk.keyed_seen = after.seq if after.key_id is not None else None
 
     def broken(seq: int, reason: str, to: int | None = None) -> LedgerReport:
         return LedgerReport(
