@@ -44,7 +44,7 @@ def _mark_payload(mark: Mark) -> dict[str, Any]:
 
 
 class _FirstSeen:
-    """Marks as a pupil's ``observed_new`` entry lists them (see ledger.first_seen_marks): JSON
+    """Marks as a pupil's ``observed_new`` entry lists them (see first_seen_marks): JSON
     values only, so the payload is stored and hashed as built (CanonicalPayload). A school's
     marks share few dates and recorded_at instants: each distinct one is formatted once."""
 
@@ -201,6 +201,33 @@ def ledger_entries(
         )
     )
     return entries
+
+
+def first_seen_marks(record: LedgerEntry) -> list[dict[str, Any]]:
+    """The marks an ``observed_new`` entry records, each as ``{"date", "session", "code"}`` plus
+    the mark's payload fields (vendor_code, minutes_late, recorded_at, recorded_by, source_ref
+    when known), dates and instants as ISO text.
+
+    Sync ledgers a pupil's marks first seen in one run as one entry whose payload is
+    ``{"marks": [...]}`` in this form; stores written before that hold one entry per mark, with
+    the mark's date, session and code in the entry's own fields. Both read the same here.
+    """
+    if record.kind != LedgerKind.OBSERVED_NEW:
+        return []
+    marks = record.payload.get("marks")
+    if isinstance(marks, list):
+        return [dict(mark) for mark in marks]
+    return [
+        {
+            "date": record.date.isoformat(),
+            "session": str(record.session),
+            "code": record.new_code,
+            **{
+                k: instant_text(v) if isinstance(v, datetime) else v
+                for k, v in record.payload.items()
+            },
+        }
+    ]
 
 
 def observed_amendments(records: Sequence[LedgerRecord], diff: MarkDiff) -> list[Amendment]:

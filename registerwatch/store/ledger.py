@@ -37,7 +37,7 @@ class LedgerKind(StrEnum):
 
     OBSERVED_CHANGE = "observed_change"  # sync saw a stored mark's content change
     # Sync saw marks for the first time: one entry per pupil and sync whose payload lists every
-    # mark ({"marks": [...]}); older stores hold one entry per mark (see first_seen_marks).
+    # mark ({"marks": [...]}); older stores hold one per mark (changes.first_seen_marks).
     OBSERVED_NEW = "observed_new"
     OBSERVED_DELETED = "observed_deleted"  # a stored mark vanished from the MIS
     MIS_AMENDMENT = "mis_amendment"  # the MIS's own amendment record, first seen
@@ -283,33 +283,6 @@ class CanonicalPayload(dict[str, Any]):
             self.text = canonical_json(self)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
-
-
-def first_seen_marks(record: LedgerEntry) -> list[dict[str, Any]]:
-    """The marks an ``observed_new`` entry records, each as ``{"date", "session", "code"}`` plus
-    the mark's payload fields (vendor_code, minutes_late, recorded_at, recorded_by, source_ref
-    when known), dates and instants as ISO text.
-
-    Sync ledgers a pupil's marks first seen in one run as one entry whose payload is
-    ``{"marks": [...]}`` in this form; stores written before that hold one entry per mark, with
-    the mark's date, session and code in the entry's own fields. Both read the same here.
-    """
-    if record.kind != LedgerKind.OBSERVED_NEW:
-        return []
-    marks = record.payload.get("marks")
-    if isinstance(marks, list):
-        return [dict(mark) for mark in marks]
-    return [
-        {
-            "date": record.date.isoformat(),
-            "session": str(record.session),
-            "code": record.new_code,
-            **{
-                k: _json_default(v) if isinstance(v, datetime) else v
-                for k, v in record.payload.items()
-            },
-        }
-    ]
 
 
 def _only_str_keys(value: Any) -> bool:

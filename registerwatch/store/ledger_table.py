@@ -199,9 +199,11 @@ class LedgerStore(StoreBase):
         conn: sa.Connection | None = None,
     ) -> list[LedgerRecord]:
         """Ledger entries in seq order, optionally for one school, pupil, date range or set of
-        kinds (``kinds=OBSERVED_KINDS``: what the scan checks, without the one ``observed_new``
-        entry sync writes per mark). Raises StoreError for an unknown kind rather than silently
-        matching nothing."""
+        kinds (``kinds=OBSERVED_KINDS``: what the scan checks, without the ``observed_new``
+        entries that list every mark first seen). Raises StoreError for an unknown kind rather
+        than silently matching nothing. An ``observed_new`` entry's date is its pupil's first
+        mark's (changes.first_seen_marks lists them all): ``start``/``end`` select entries, not
+        the marks inside them."""
         lg = t.ledger
         query = _ledger_query()
         if kinds is not None:

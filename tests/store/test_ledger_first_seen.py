@@ -11,13 +11,12 @@ import pytest
 from registerwatch.errors import StoreError
 from registerwatch.schema import Mark, Session
 from registerwatch.store import LedgerEntry, MarkDiff, Store
-from registerwatch.store.changes import _mark_payload, ledger_entries
+from registerwatch.store.changes import _mark_payload, first_seen_marks, ledger_entries
 from registerwatch.store.ledger import (
     CanonicalPayload,
     LedgerKind,
     canonical_json,
     entry_hash,
-    first_seen_marks,
     instant_text,
     normalise_payload,
 )

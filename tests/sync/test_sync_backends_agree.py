@@ -23,7 +23,7 @@ from registerwatch.scan.output import scan_document
 from registerwatch.scan.pipeline import run_scan
 from registerwatch.simulator.generate import generate_school
 from registerwatch.store import Store
-from registerwatch.store.ledger import first_seen_marks
+from registerwatch.store.changes import first_seen_marks
 from registerwatch.sync import sync_all
 
 pytestmark = pytest.mark.postgres

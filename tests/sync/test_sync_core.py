@@ -30,7 +30,7 @@ from registerwatch.adapters.registry import build_adapter
 from registerwatch.errors import FatalApiError, RetriableApiError
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Session
 from registerwatch.store import Store
-from registerwatch.store.ledger import first_seen_marks
+from registerwatch.store.changes import first_seen_marks
 from registerwatch.sync import (
     EmptyPullError,
     ResourceFetched,

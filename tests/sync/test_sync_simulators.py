@@ -35,7 +35,7 @@ from registerwatch.simulator.go4schools import Go4SchoolsApp
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.server import FaultKind, SimulatorServer, VendorApp
 from registerwatch.store import Store
-from registerwatch.store.ledger import first_seen_marks
+from registerwatch.store.changes import first_seen_marks
 from registerwatch.sync import SchoolSyncResult, SyncSummary, sync_all
 
 VENDORS = ("arbor", "isams", "go4schools")
