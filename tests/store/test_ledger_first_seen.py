@@ -3,10 +3,13 @@ stores' one entry per mark still verifies and reads the same through ``first_see
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registerwatch.errors import StoreError
 from registerwatch.schema import Mark, Session
@@ -18,6 +21,7 @@ from registerwatch.store.ledger import (
     canonical_json,
     entry_hash,
     instant_text,
+    link,
     normalise_payload,
 )
 
@@ -126,3 +130,27 @@ def test_only_observed_new_entries_list_marks_first_seen():
         SCHOOL, f"{SCHOOL}:1", date(2025, 1, 8), Session.AM, "observed_change", "N", "I", SEEN
     )
     assert first_seen_marks(change) == []
+
+
+_JSON_LEAF = st.none() | st.text(max_size=8) | st.integers(-(2**53), 2**53)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5))
+def test_a_canonical_payload_hashes_as_the_same_payload_given_plainly(value):
+    plain = LedgerEntry(
+        SCHOOL, f"{SCHOOL}:1", date(2025, 1, 8), Session.AM, "observed_new", None, None, SEEN, value
+    )
+    built = replace(plain, payload=CanonicalPayload(value))
+    [(plain_record, plain_text)] = link([plain], 0, "0" * 64)
+    [(built_record, built_text)] = link([built], 0, "0" * 64)
+    assert built_text == plain_text
+    assert built_record.hash == plain_record.hash == entry_hash(plain, 1, "0" * 64)
+    assert built_record.payload == plain_record.payload
