@@ -32,6 +32,34 @@ def _raw_text(raw: RawRecord) -> str | None:
     return canonical_json(raw) if isinstance(raw, Mapping | list | tuple) else str(raw)
 
 
+# The ledger tip sync's last check verified ("SEQ:HASH"), kept as a store-wide bookmark (no
+# school): see LedgerStore.check_ledger_since_verified.
+_VERIFIED_LEDGER_TIP = ("", "ledger_verified_tip")
+
+
+def verified_ledger_tip(c: sa.Connection) -> tuple[int, str] | None:
+    """(seq, hash) of the ledger tip sync's last check verified, or None."""
+    b = t.bookmarks
+    school_id, resource = _VERIFIED_LEDGER_TIP
+    value = c.scalar(
+        sa.select(b.c.value).where(b.c.school_id == school_id, b.c.resource == resource)
+    )
+    seq, _, digest = str(value or "").partition(":")
+    return (int(seq), digest) if seq.isdigit() and digest else None
+
+
+def set_verified_ledger_tip(c: sa.Connection, seq: int, digest: str, at: datetime) -> None:
+    school_id, resource = _VERIFIED_LEDGER_TIP
+    row = {"school_id": school_id, "resource": resource, "value": f"{seq}:{digest}"}
+    upsert(
+        c,
+        t.bookmarks,
+        [{**row, "updated_at": at}],
+        keys=["school_id", "resource"],
+        update=["value", "updated_at"],
+    )
+
+
 class BookmarksStore(StoreBase):
     def get_bookmark(
         self, school_id: str, resource: str, *, conn: sa.Connection | None = None

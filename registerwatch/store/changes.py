@@ -9,8 +9,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark
-from registerwatch.store.ledger import LedgerEntry, LedgerKind, LedgerRecord
+from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark, Session
+from registerwatch.store.ledger import (
+    CanonicalPayload,
+    LedgerEntry,
+    LedgerKind,
+    LedgerRecord,
+    instant_text,
+)
 from registerwatch.store.records import MarkChange, MarkDiff
 
 # A change to any of these is a change to the register entry, and is ledgered. ``source_ref``
@@ -37,6 +43,75 @@ def _mark_payload(mark: Mark) -> dict[str, Any]:
     }
 
 
+class _FirstSeen:
+    """Marks as a pupil's ``observed_new`` entry lists them (see first_seen_marks): JSON
+    values only, so the payload is stored and hashed as built (CanonicalPayload). A school's
+    marks share few dates and recorded_at instants: each distinct one is formatted once."""
+
+    def __init__(self) -> None:
+        self.dates: dict[date, str] = {}
+        self.instants: dict[datetime, str] = {}
+        self.sessions = {session: session.value for session in Session}
+
+    def __call__(self, mark: Mark) -> dict[str, Any]:
+        day = self.dates.get(mark.date)
+        if day is None:
+            day = self.dates[mark.date] = mark.date.isoformat()
+        seen: dict[str, Any] = {
+            "date": day,
+            "session": self.sessions[mark.session],
+            "code": mark.code,
+        }
+        # _PAYLOAD_FIELDS, spelt out: this runs once per mark of a first sync.
+        if mark.vendor_code is not None:
+            seen["vendor_code"] = mark.vendor_code
+        if mark.minutes_late is not None:
+            seen["minutes_late"] = mark.minutes_late
+        recorded_at = mark.recorded_at
+        if recorded_at is not None:
+            text = self.instants.get(recorded_at)
+            if text is None:
+                text = self.instants[recorded_at] = instant_text(recorded_at)
+            seen["recorded_at"] = text
+        if mark.recorded_by is not None:
+            seen["recorded_by"] = mark.recorded_by
+        if mark.source_ref is not None:
+            seen["source_ref"] = mark.source_ref
+        return seen
+
+
+def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) -> list[LedgerEntry]:
+    """One ``observed_new`` entry per pupil listing every mark of theirs this sync saw first.
+
+    An entry per mark cost its own canonical JSON, hash and row in four B-trees: ~560k entries
+    per school year, most of a first sync's write. The pupil's entry is hashed over the same
+    content (every mark's date, session, code and fields), so the chain still proves what was
+    seen; the entry's date and session are its first mark's and its new_code is None. Changes
+    and deletions, which the amendment rules read, stay one entry each.
+    """
+    first_seen = _FirstSeen()
+    by_pupil: dict[str, list[Mark]] = {}
+    for mark in marks:
+        by_pupil.setdefault(mark.pupil_id, []).append(mark)
+    entries = []
+    for pupil_id, seen in by_pupil.items():
+        seen.sort(key=lambda m: (m.date, SESSION_ORDER[m.session]))
+        entries.append(
+            LedgerEntry(
+                school_id=school_id,
+                pupil_id=pupil_id,
+                date=seen[0].date,
+                session=seen[0].session,
+                kind=LedgerKind.OBSERVED_NEW,
+                original_code=None,
+                new_code=None,
+                observed_at=now,
+                payload=CanonicalPayload({"marks": [first_seen(m) for m in seen]}),
+            )
+        )
+    return entries
+
+
 def ledgered_changes(diff: MarkDiff) -> list[MarkChange]:
     """The changes that alter the register entry (see LEDGERED_FIELDS), restorations included."""
     return [c for c in diff.changed if c.restored or LEDGERED_FIELDS.intersection(c.fields)]
@@ -49,23 +124,10 @@ def ledger_entries(
     new_mis: Sequence[Amendment],
     now: datetime,
 ) -> list[LedgerEntry]:
-    """One entry per change, in a stable order (date, session, pupil, kind), so that two runs
-    over the same data write the same chain."""
-    entries: list[LedgerEntry] = []
-    for mark in diff.new:
-        entries.append(
-            LedgerEntry(
-                school_id=school_id,
-                pupil_id=mark.pupil_id,
-                date=mark.date,
-                session=mark.session,
-                kind=LedgerKind.OBSERVED_NEW,
-                original_code=None,
-                new_code=mark.code,
-                observed_at=now,
-                payload=_mark_payload(mark),
-            )
-        )
+    """One entry per pupil for the marks seen first (listing them all), one per change,
+    deletion and new MIS amendment record, in a stable order (date, session, pupil, kind), so
+    that two runs over the same data write the same chain."""
+    entries = _first_seen_entries(school_id, diff.new, now)
     for change in ledgered_changes(diff):
         payload: dict[str, Any] = {"fields": list(change.fields)}
         shown = [f for f in change.fields if f in _PAYLOAD_FIELDS]
@@ -139,6 +201,33 @@ def ledger_entries(
         )
     )
     return entries
+
+
+def first_seen_marks(record: LedgerEntry) -> list[dict[str, Any]]:
+    """The marks an ``observed_new`` entry records, each as ``{"date", "session", "code"}`` plus
+    the mark's payload fields (vendor_code, minutes_late, recorded_at, recorded_by, source_ref
+    when known), dates and instants as ISO text.
+
+    Sync ledgers a pupil's marks first seen in one run as one entry whose payload is
+    ``{"marks": [...]}`` in this form; stores written before that hold one entry per mark, with
+    the mark's date, session and code in the entry's own fields. Both read the same here.
+    """
+    if record.kind != LedgerKind.OBSERVED_NEW:
+        return []
+    marks = record.payload.get("marks")
+    if isinstance(marks, list):
+        return [dict(mark) for mark in marks]
+    return [
+        {
+            "date": record.date.isoformat(),
+            "session": str(record.session),
+            "code": record.new_code,
+            **{
+                k: instant_text(v) if isinstance(v, datetime) else v
+                for k, v in record.payload.items()
+            },
+        }
+    ]
 
 
 def observed_amendments(records: Sequence[LedgerRecord], diff: MarkDiff) -> list[Amendment]:

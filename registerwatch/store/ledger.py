@@ -36,7 +36,9 @@ class LedgerKind(StrEnum):
     """What an entry records. The values are stored and hashed: never rename one."""
 
     OBSERVED_CHANGE = "observed_change"  # sync saw a stored mark's content change
-    OBSERVED_NEW = "observed_new"  # sync saw a mark for the first time
+    # Sync saw marks for the first time: one entry per pupil and sync whose payload lists every
+    # mark ({"marks": [...]}); older stores hold one per mark (changes.first_seen_marks).
+    OBSERVED_NEW = "observed_new"
     OBSERVED_DELETED = "observed_deleted"  # a stored mark vanished from the MIS
     MIS_AMENDMENT = "mis_amendment"  # the MIS's own amendment record, first seen
 
@@ -263,6 +265,26 @@ def _entry_digest(
     )
 
 
+class CanonicalPayload(dict[str, Any]):
+    """A payload built in its stored form, its canonical JSON text computed once.
+
+    For payloads too large to serialise, read back and walk again per entry (a pupil's marks
+    first seen, hundreds per entry): the builder promises string keys and JSON-native values
+    only (str, int, None, and lists and dicts of them), so the value reads back from the store
+    exactly as it is and the text is what :func:`canonical_json` gives for it. ``ledger verify``
+    recomputes the hash from the stored value, so a broken promise fails verification.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Mapping[str, Any]) -> None:
+        super().__init__(value)
+        try:
+            self.text = canonical_json(self)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
+
+
 def _only_str_keys(value: Any) -> bool:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -278,6 +300,8 @@ def _only_str_keys(value: Any) -> bool:
 
 def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The payload's canonical JSON text and the value that text reads back as."""
+    if type(payload) is CanonicalPayload:
+        return payload.text, payload
     try:
         text = canonical_json(dict(payload))
         value: dict[str, Any] = json.loads(text)
@@ -416,14 +440,23 @@ def verify_chain(
     records: Iterable[LedgerRecord],
     keys: LedgerKeys | None = None,
     accepted: Sequence[AcceptedBreak] = (),
+    *,
+    after: LedgerRecord | None = None,
 ) -> LedgerReport:
     """Walk the records in seq order; stop at the first one that does not hold.
 
     A break that an accepted break covers (a run was told ``--accept-broken-ledger`` about it)
-    is listed in the report and the walk goes on past it, so a later break is still found."""
+    is listed in the report and the walk goes on past it, so a later break is still found.
+
+    ``after``: an entry verified before, from which the records continue (sync's check walks
+    only what was appended since the tip it last verified); the report counts only the
+    records walked."""
     walk = _Walk(keys, accepted)
     expected_seq, prev, count = 1, GENESIS_HASH, 0
     last_seq: int | None = None
+    if after is not None:
+        expected_seq, prev, last_seq = after.seq + 1, after.hash, after.seq
+        walk.keyed_seen = after.seq if after.key_id is not None else None
 
     def broken(seq: int, reason: str, to: int | None = None) -> LedgerReport:
         return LedgerReport(

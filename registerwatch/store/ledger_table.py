@@ -19,6 +19,7 @@ from registerwatch.errors import StoreError
 from registerwatch.logging import get_logger
 from registerwatch.store import tables as t
 from registerwatch.store.base import SESSIONS, StoreBase
+from registerwatch.store.bookmarks import set_verified_ledger_tip, verified_ledger_tip
 from registerwatch.store.bulk import insert_rows
 from registerwatch.store.ledger import (
     GENESIS_HASH,
@@ -180,6 +181,11 @@ class LedgerStore(StoreBase):
             to_row = _ledger_insert(c.dialect)
             rows = [to_row(record, text) for record, text in linked]
             insert_rows(c, t.ledger, _LEDGER_COLUMNS, rows, pg_casts={"payload": "JSON"})
+            if verified_ledger_tip(c) == (last_seq, last_hash):
+                # These entries extend the verified tip: what they are was just computed here,
+                # so sync's next check need not walk them again.
+                newest = linked[-1][0]
+                set_verified_ledger_tip(c, newest.seq, newest.hash, self._at(None))
         return [record for record, _text in linked]
 
     def ledger(
@@ -193,9 +199,11 @@ class LedgerStore(StoreBase):
         conn: sa.Connection | None = None,
     ) -> list[LedgerRecord]:
         """Ledger entries in seq order, optionally for one school, pupil, date range or set of
-        kinds (``kinds=OBSERVED_KINDS``: what the scan checks, without the one ``observed_new``
-        entry sync writes per mark). Raises StoreError for an unknown kind rather than silently
-        matching nothing."""
+        kinds (``kinds=OBSERVED_KINDS``: what the scan checks, without the ``observed_new``
+        entries that list every mark first seen). Raises StoreError for an unknown kind rather
+        than silently matching nothing. An ``observed_new`` entry's date is its pupil's first
+        mark's (changes.first_seen_marks lists them all): ``start``/``end`` select entries, not
+        the marks inside them."""
         lg = t.ledger
         query = _ledger_query()
         if kinds is not None:
@@ -280,6 +288,52 @@ class LedgerStore(StoreBase):
             key_ids=report.key_ids,
             keyed=self.ledger_keys is not None,
         )
+
+    def check_ledger_since_verified(self, *, conn: sa.Connection | None = None) -> LedgerCheck:
+        """Sync's check before it appends: walk only the entries after the tip an earlier
+        check verified (kept in the store, advanced by each check and each append that extends
+        it), then hold the chain against the runs' recorded tips as ``check_ledger`` does.
+
+        The check costs what was appended since, not the whole chain. What it cannot see is an
+        entry before that tip rewritten without touching the tip: ``registerwatch ledger
+        verify`` (check_ledger) always walks everything. Anything that does not hold (no tip
+        kept, the tip's entry gone or changed, a break after it) falls back to the whole walk,
+        which reports exactly where the chain breaks.
+        """
+        with self._read(conn) as c:
+            kept = verified_ledger_tip(c)
+            start = self.ledger_entry(kept[0], conn=c) if kept is not None else None
+            if start is None or kept is None or start.hash != kept[1]:
+                # Also the empty chain's tip (0, genesis): from there the walk is the whole one.
+                return self.check_ledger(conn=c)
+            accepted = _accepted_breaks(c)
+            query = _ledger_query().where(t.ledger.c.seq > start.seq)
+            records = (_ledger_record(row) for row in c.execute(query))
+            report = verify_chain(records, self.ledger_keys, accepted, after=start)
+            if report.ok:
+                report = _against_tips(c, report, None, accepted)
+            if not report.ok:
+                return self.check_ledger(conn=c)
+        return LedgerCheck(
+            ok=True,
+            entries=report.entries,
+            last_seq=report.last_seq,
+            last_hash=report.last_hash,
+            accepted=report.accepted,
+            unkeyed=report.unkeyed,
+            key_ids=report.key_ids,
+            keyed=self.ledger_keys is not None,
+        )
+
+    def keep_verified_tip(self, check: LedgerCheck) -> None:
+        """Remember the tip ``check`` verified, for the next ``check_ledger_since_verified``.
+        A read-only store keeps nothing (the next check walks the whole chain)."""
+        if not check.ok or self.read_only:
+            return
+        with self._write(None) as c:
+            # An empty chain's tip is (0, genesis), which the first append then extends.
+            seq = check.last_seq if check.last_seq is not None else 0
+            set_verified_ledger_tip(c, seq, check.last_hash, self._at(None))
 
     def witness_tip(self, run_id: int, tip: str | None, *, at: datetime | None = None) -> None:
         """Append a finished run's tip to the tip sink, if one is configured. A sink that cannot

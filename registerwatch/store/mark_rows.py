@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 
-from registerwatch.schema import Mark
+from registerwatch.schema import Mark, Session
 from registerwatch.store import tables as t
 from registerwatch.store.base import SESSIONS
 from registerwatch.store.bulk import bind_converter
@@ -211,19 +211,34 @@ def mark_writer(
     day = bind_converter(t.marks, "date", dialect)
     instant = bind_converter(t.marks, "recorded_at", dialect)
     seen = bind_converter(t.marks, "first_seen_at", dialect)(now)
+    # A school's marks share few dates (one per school day) and few recorded_at instants (one
+    # per register taken): convert each distinct value once. Equal instants in different zones
+    # are equal keys and convert to the same UTC value.
+    days: dict[Any, Any] = {}
+    instants: dict[Any, Any] = {}
+    sessions = {session: str(session) for session in Session}
 
     def row(mark: Mark) -> tuple[Any, ...]:
         recorded_at = mark.recorded_at
+        if recorded_at is not None:
+            bound = instants.get(recorded_at)
+            if bound is None:
+                bound = instants[recorded_at] = instant(recorded_at)
+        else:
+            bound = None
+        when = days.get(mark.date)
+        if when is None:
+            when = days[mark.date] = day(mark.date)
         return (
             school_id,
             mark.pupil_id,
-            day(mark.date),
-            str(mark.session),
+            when,
+            sessions[mark.session],
             mark.code,
             mark.vendor_code,
             mark.minutes_late,
             mark.comment,
-            None if recorded_at is None else instant(recorded_at),
+            bound,
             mark.recorded_by,
             mark.source_ref,
             seen,

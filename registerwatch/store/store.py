@@ -94,8 +94,9 @@ class Store(
         at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> RecordedChanges:
-        """Ledger what one sync saw, after its marks are written: one entry per new, changed
-        and deleted mark and per MIS amendment record not held before; store the MIS's records
+        """Ledger what one sync saw, after its marks are written: one entry per pupil listing
+        the marks seen first, one per changed and deleted mark and per MIS amendment record not
+        held before; store the MIS's records
         and, for each observed code change or deletion, an amendment record of source
         "observed" (so the rules compare one model), whose source_ref is its ledger entry.
         Call inside the sync's transaction."""

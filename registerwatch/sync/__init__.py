@@ -11,7 +11,8 @@ One school's sync (``sync_school``):
 3. **Write**, in one transaction: the school and its calendar, pupils, registers, marks (diffed
    against the store: ``MarkDiff``), marks that disappeared from the MIS within the window
    (flagged, never deleted: registers are kept 6 years), MIS amendment records, quarantined
-   records, one ledger entry per change, and the bookmarks. Bookmarks move in the same
+   records, the ledger (one entry per pupil for the marks seen first, one per change), and
+   the bookmarks. Bookmarks move in the same
    transaction as the data, so a run killed at any point leaves the school exactly as the last
    finished run left it, and the rerun pulls the same window again. A pull that quarantined
    records holds its bookmark, so the same dates are pulled until the MIS serves them cleanly.

@@ -136,9 +136,14 @@ def sync_all(
 
 
 def refuse_broken_ledger(store: Store, reason: str | None) -> dict[str, object] | None:
-    """Verify the chain before appending to it; a break is fatal unless a reason is given."""
-    check = store.check_ledger()
+    """Verify the chain before appending to it; a break is fatal unless a reason is given.
+
+    Only the entries appended since the tip the last check verified are walked (the cost of a
+    night's sync, not of the store's whole history); a break found falls back to the whole
+    walk for its report. ``registerwatch ledger verify`` walks everything."""
+    check = store.check_ledger_since_verified()
     if check.ok:
+        store.keep_verified_tip(check)
         return None
     where = f"ledger broken at entry {check.broken_seq} (school {check.broken_school_id or '?'})"
     if not reason or not reason.strip():

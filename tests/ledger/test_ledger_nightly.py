@@ -27,7 +27,8 @@ def test_nightly_sync_step_refuses_a_broken_ledger_unless_given_a_reason(tmp_pat
     settings = make_settings(
         [school_table("oakfield", fake_mis("oakfield"))], f"sqlite:///{tmp_path / 'store.db'}"
     )
-    pupils = [pupil("oakfield", n) for n in range(1, 3)]
+    # One ledger entry per pupil: 30 pupils, so that cutting the chain after entry 20 cuts it.
+    pupils = [pupil("oakfield", n) for n in range(1, 31)]
     days = school_days(settings.schools[0].to_calendar(), date(2025, 9, 3), AS_OF)
     mis = FakeMis("oakfield", pupils, marks_for(pupils, days))
 

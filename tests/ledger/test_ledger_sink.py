@@ -54,7 +54,8 @@ class Night:
             {"store": {"url": self.url}, "ledger": {"sink": sink}, "schools": [school]}
         )
         calendar = self.settings.schools[0].to_calendar()
-        self.pupils = [pupil("oakfield", n) for n in range(1, 4)]
+        # One ledger entry per pupil's first marks: enough pupils for the cuts below.
+        self.pupils = [pupil("oakfield", n) for n in range(1, 31)]
         self.days = school_days(calendar, date(2025, 9, 3), AS_OF)
         self.mis = FakeMis("oakfield", self.pupils, marks_for(self.pupils, self.days))
         self.nights = 0

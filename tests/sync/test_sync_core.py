@@ -30,6 +30,7 @@ from registerwatch.adapters.registry import build_adapter
 from registerwatch.errors import FatalApiError, RetriableApiError
 from registerwatch.schema import Amendment, AmendmentSource, Mark, Session
 from registerwatch.store import Store
+from registerwatch.store.changes import first_seen_marks
 from registerwatch.sync import (
     EmptyPullError,
     ResourceFetched,
@@ -94,15 +95,30 @@ def test_first_sync_pulls_the_school_year_and_ledgers_every_mark(store, oakfield
     assert result.fetched == {"pupils": 6, "registers": 0, "marks": 252, "amendments": 0}
     assert (result.marks_new, result.marks_changed, result.marks_deleted) == (252, 0, 0)
 
+    # One observed_new entry per pupil, listing every mark of theirs in date and session order.
     ledger = store.ledger("oakfield")
-    assert result.ledger_entries == len(ledger) == 252
-    expected = sorted(mis.marks, key=lambda m: (m.date, m.session.value, m.pupil_id))
+    assert result.ledger_entries == len(ledger) == 6
+    first_am = TERM_START, AM
     assert [
         (r.kind, r.pupil_id, r.date, r.session, r.original_code, r.new_code) for r in ledger
-    ] == [("observed_new", m.pupil_id, m.date, m.session, None, m.code) for m in expected]
+    ] == [
+        ("observed_new", p.id, *first_am, None, None)
+        for p in sorted(mis.pupils, key=lambda p: p.id)
+    ]
+    for record in ledger:
+        expected = sorted(
+            (m for m in mis.marks if m.pupil_id == record.pupil_id),
+            key=lambda m: (m.date, m.session.value),
+        )
+        seen = first_seen_marks(record)
+        assert [(s["date"], s["session"], s["code"]) for s in seen] == [
+            (m.date.isoformat(), m.session.value, m.code) for m in expected
+        ]
+        assert seen == record.payload["marks"]
     assert {r.observed_at for r in ledger} == {NOW}
-    late = next(r for r in ledger if r.new_code == "L")
-    assert late.payload["minutes_late"] >= 5 and "comment" not in late.payload
+    late = next(s for r in ledger for s in first_seen_marks(r) if s["code"] == "L")
+    assert late["minutes_late"] >= 5 and "comment" not in late
+    assert sum(len(first_seen_marks(r)) for r in ledger) == 252
     assert store.verify_ledger().ok
     assert {
         r: store.get_bookmark("oakfield", r) for r in ("pupils", "registers", "marks", "amendments")
@@ -220,7 +236,11 @@ def test_changes_between_syncs_become_ledger_entries_and_observed_amendments(sto
     assert ledger_tail(store, first) == [
         ("observed_change", p1, date(2025, 9, 29), AM, changed_from, new_code),
         ("observed_deleted", p2, date(2025, 9, 30), PM, deleted.code, None),
-        ("observed_new", newcomer.id, AS_OF, AM, None, "/"),
+        ("observed_new", newcomer.id, AS_OF, AM, None, None),
+    ]
+    [newcomer_entry] = [r for r in store.ledger() if r.kind == "observed_new" and r.seq > first]
+    assert first_seen_marks(newcomer_entry) == [
+        {"date": AS_OF.isoformat(), "session": "AM", "code": "/"}
     ]
     assert {r.observed_at for r in store.ledger() if r.seq > first} == {LATER}
     # Flagged, not dropped: the deleted entry is kept with when sync noticed.
@@ -642,7 +662,7 @@ def test_summary_totals_and_json_shape(store, tmp_path):
     summary = sync_all(settings, store, as_of=AS_OF, adapter_factory=fake_factory(mises))
     data = summary.to_dict()
     assert data["as_of"] == "2025-10-01" and data["ok"] is True
-    assert data["totals"]["fetched_marks"] == 252 and data["totals"]["ledger_entries"] == 252
+    assert data["totals"]["fetched_marks"] == 252 and data["totals"]["ledger_entries"] == 6
     school = data["schools"][0]
     assert school["window"] == {"start": "2025-09-03", "end": "2025-10-01", "first_sync": True}
     assert school["marks"] == {"new": 126, "changed": 0, "deleted": 0, "unchanged": 0}
@@ -663,21 +683,39 @@ def test_check_ledger_names_the_first_broken_entry_and_its_school(store, tmp_pat
     settings, mises = two_schools(tmp_path)
     sync_all(settings, store, as_of=AS_OF, adapter_factory=fake_factory(mises))
     check = store.check_ledger()
-    assert check.ok and check.entries == 252 and check.last_seq == 252
+    assert check.ok and check.entries == 6 and check.last_seq == 6  # one per pupil
     birch_seq = next(r.seq for r in store.ledger("birch"))
 
-    tamper(store, f"UPDATE ledger SET new_code = 'O' WHERE seq = {birch_seq + 3}")
+    tamper(store, f"UPDATE ledger SET new_code = 'O' WHERE seq = {birch_seq + 1}")
 
     check = store.check_ledger()
     assert not check.ok
-    assert (check.broken_seq, check.broken_school_id) == (birch_seq + 3, "birch")
+    assert (check.broken_seq, check.broken_school_id) == (birch_seq + 1, "birch")
     assert check.reason == "hash does not match the entry's contents: the entry was altered"
-    assert check.entries == birch_seq + 2
+    assert check.entries == birch_seq
     assert check.to_dict()["broken"] == {
-        "seq": birch_seq + 3,
+        "seq": birch_seq + 1,
         "school": "birch",
         "reason": check.reason,
     }
+
+
+def test_one_mark_altered_inside_a_pupils_entry_breaks_the_chain_there(store, tmp_path):
+    settings, mises = two_schools(tmp_path)
+    sync_all(settings, store, as_of=AS_OF, adapter_factory=fake_factory(mises))
+    entry = store.ledger("birch")[1]
+    fourth = first_seen_marks(entry)[3]
+    other = "O" if fourth["code"] != "O" else "G"
+    if store.dialect == "postgresql":
+        altered = f"""jsonb_set(payload::jsonb, '{{marks,3,code}}', '"{other}"')::json"""
+    else:
+        altered = f"json_replace(payload, '$.marks[3].code', '{other}')"
+    tamper(store, f"UPDATE ledger SET payload = {altered} WHERE seq = {entry.seq}")
+
+    assert first_seen_marks(store.ledger_entry(entry.seq))[3] == {**fourth, "code": other}
+    check = store.check_ledger()
+    assert not check.ok and check.broken_seq == entry.seq
+    assert check.reason == "hash does not match the entry's contents: the entry was altered"
 
 
 def test_syncing_past_the_configured_terms_fails_naming_the_missing_year():

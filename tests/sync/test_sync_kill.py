@@ -189,10 +189,19 @@ def assert_no_duplicates(data: dict[str, Any]) -> None:
         keys = [entry[:4] for entry in ledger]  # kind, pupil, date, session
         assert len(keys) == len(set(keys))
         kinds = [entry[0] for entry in ledger]
-        # One observed_new per register entry and one entry per MIS amendment record, once.
-        assert kinds.count("observed_new") == len(data[school]["marks"]) > 500
+        # One observed_new per pupil listing each register entry once, and one entry per MIS
+        # amendment record, once.
+        seen = [
+            (entry[1], mark["date"], mark["session"])
+            for entry in ledger
+            if entry[0] == "observed_new"
+            for mark in entry[6]["marks"]
+        ]
+        assert len(seen) == len(set(seen)) == len(data[school]["marks"]) > 500
+        pupils = {entry[1] for entry in ledger if entry[0] == "observed_new"}
+        assert kinds.count("observed_new") == len(pupils) == len(data[school]["pupils"])
         assert kinds.count("mis_amendment") == len(data[school]["amendments"])
-        assert len(ledger) == len(data[school]["marks"]) + len(data[school]["amendments"])
+        assert len(ledger) == len(pupils) + len(data[school]["amendments"])
 
 
 def test_a_sync_killed_while_fetching_resumes_to_the_uninterrupted_result(schools, tmp_path):
@@ -294,7 +303,9 @@ def test_a_sync_killed_inside_its_write_transaction_leaves_no_trace(schools, tmp
         text=True,
     )
     wait_for(marker.exists, "brook's ledger rows written, uncommitted", process)
-    assert int(marker.read_text()) == len(brook.marks) + len(brook.amendments)
+    # One entry per pupil (the marks first seen) and one per MIS amendment record.
+    brook_pupils = len({m.pupil_id for m in brook.marks})
+    assert int(marker.read_text()) == brook_pupils + len(brook.amendments)
     kill(process)
 
     after_kill = snapshot(config)
