@@ -4,18 +4,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from registerwatch.schema import Amendment, Register
+from registerwatch.schema import Amendment, Register, Session
 from registerwatch.store import tables as t
-from registerwatch.store.base import IN_LIST_LIMIT, SESSIONS, StoreBase, chunks, sha256_key, upsert
+from registerwatch.store.base import (
+    IN_LIST_LIMIT,
+    SESSIONS,
+    StoreBase,
+    chunks,
+    sha256_key,
+    trusted_constructor,
+    upsert,
+)
 from registerwatch.store.ledger import instant_text
 
 _REGISTER_FIELDS = tuple(Register.model_fields)
 _AMENDMENT_FIELDS = tuple(Amendment.model_fields)
+# Registers as stored rows become models without validation: sync validated them on the way in.
+_stored_register = trusted_constructor(
+    Register,
+    {
+        "school_id": "probe",
+        "group": "7A",
+        "date": date(2025, 9, 3),
+        "session": Session.AM,
+        "opened_at": datetime(2025, 9, 3, 8, 40, tzinfo=UTC),
+        "completed_at": None,
+        "taken_by": "probe",
+        "source_ref": None,
+    },
+)
 
 
 def amendment_key(amendment: Amendment) -> str:
@@ -104,9 +126,9 @@ class RegistersStore(StoreBase):
             rows = c.execute(query).all()
         result = []
         for row in rows:
-            data = dict(row._mapping)
+            data = dict(zip(_REGISTER_FIELDS, row, strict=True))
             data["session"] = SESSIONS[data["session"]]
-            result.append(Register.model_construct(**data))
+            result.append(_stored_register(data))
         return result
 
     # -- amendments ----------------------------------------------------------------------------
