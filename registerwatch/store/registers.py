@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from registerwatch.schema import Amendment, Register, Session
+from registerwatch.schema import Amendment, AmendmentSource, Register, Session
 from registerwatch.store import tables as t
 from registerwatch.store.base import (
     IN_LIST_LIMIT,
@@ -24,7 +24,8 @@ from registerwatch.store.ledger import instant_text
 
 _REGISTER_FIELDS = tuple(Register.model_fields)
 _AMENDMENT_FIELDS = tuple(Amendment.model_fields)
-# Registers as stored rows become models without validation: sync validated them on the way in.
+# Registers and amendments as stored rows become models without validation: sync validated them
+# on the way in, and a school year holds tens of thousands of registers.
 _stored_register = trusted_constructor(
     Register,
     {
@@ -35,6 +36,22 @@ _stored_register = trusted_constructor(
         "opened_at": datetime(2025, 9, 3, 8, 40, tzinfo=UTC),
         "completed_at": None,
         "taken_by": "probe",
+        "source_ref": None,
+    },
+)
+_stored_amendment = trusted_constructor(
+    Amendment,
+    {
+        "pupil_id": "probe:1",
+        "date": date(2025, 9, 3),
+        "session": Session.AM,
+        "original_code": "N",
+        "amended_code": "I",
+        "reason": "probe",
+        "amended_at": datetime(2025, 9, 4, 8, 40, tzinfo=UTC),
+        "amended_by_name": "probe",
+        "amended_by_position": None,
+        "source": AmendmentSource.MIS,
         "source_ref": None,
     },
 )
@@ -196,7 +213,13 @@ class RegistersStore(StoreBase):
         query = query.order_by(a.c.date, a.c.session, a.c.pupil_id, a.c.id)
         with self._read(conn) as c:
             rows = c.execute(query).all()
-        return [Amendment.model_validate(dict(row._mapping)) for row in rows]
+        result = []
+        for row in rows:
+            data = dict(zip(_AMENDMENT_FIELDS, row, strict=True))
+            data["session"] = SESSIONS[data["session"]]
+            data["source"] = AmendmentSource(data["source"])
+            result.append(_stored_amendment(data))
+        return result
 
     def new_amendments(
         self,
