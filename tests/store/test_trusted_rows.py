@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
-from registerwatch.schema import Amendment, AmendmentSource, Register, Session
+from registerwatch.schema import (
+    Amendment,
+    AmendmentSource,
+    Finding,
+    Register,
+    Session,
+    SessionRef,
+    Severity,
+)
 from registerwatch.store import Store
 from registerwatch.store.base import trusted_constructor
 
@@ -76,3 +84,35 @@ def test_a_probe_naming_every_field_builds_what_model_construct_builds():
     assert built == Tagged.model_construct(name="x", tag="y")
     assert built.model_fields_set == {"name", "tag"}
     assert built.model_dump() == {"name": "x", "tag": "y"}
+
+
+def test_stored_findings_read_back_as_validated_models(store: Store):
+    finding = Finding(
+        rule="ATT001",
+        severity=Severity.WARNING,
+        school_id=SCHOOL,
+        pupil_id="wenlock:1",
+        first_session=SessionRef(date=MON, session="AM"),
+        last_session=SessionRef(date=MON, session="PM"),
+        due=date(2025, 1, 16),
+        message="ten sessions missed",
+        evidence={"codes": ["N", "O"], "sessions": 10},
+        fingerprint="sha256:one",
+    )
+    notice = Finding(
+        rule="REG001", severity="info", school_id=SCHOOL, message="not exposed", fingerprint="n"
+    )
+    store.save_findings([finding, notice], at=T1)
+
+    loaded = store.load_findings(SCHOOL)
+
+    for original in (finding, notice):
+        stored = loaded[original.fingerprint].finding
+        expected = original.model_copy(update={"first_seen": T1, "last_seen": T1})
+        assert stored == expected == Finding.model_validate(stored.model_dump())
+        assert stored.model_dump_json() == expected.model_dump_json()
+    stored = loaded["sha256:one"].finding
+    assert stored.severity is Severity.WARNING
+    assert stored.first_session is not None and stored.first_session.session is Session.AM
+    assert stored.last_session is not None and stored.last_session.session is Session.PM
+    assert loaded["n"].finding.first_session is None
