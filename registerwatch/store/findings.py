@@ -3,16 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from registerwatch.errors import StoreError
-from registerwatch.schema import Finding
+from registerwatch.schema import Finding, Session, SessionRef, Severity
 from registerwatch.store import tables as t
-from registerwatch.store.base import IN_LIST_LIMIT, StoreBase, aware_utc, chunks, upsert
+from registerwatch.store.base import (
+    IN_LIST_LIMIT,
+    SESSIONS,
+    StoreBase,
+    aware_utc,
+    chunks,
+    trusted_constructor,
+    upsert,
+)
 from registerwatch.store.records import FindingEvent, StoredFinding
+
+# Stored findings become models without validation: the scan validated each one before saving
+# it, and a school's findings accumulate over the year (the scan reads them all each night).
+_stored_session_ref = trusted_constructor(
+    SessionRef, {"date": date(2025, 9, 3), "session": Session.AM}
+)
+_stored_finding = trusted_constructor(
+    Finding,
+    {
+        "rule": "ATT001",
+        "severity": Severity.ERROR,
+        "school_id": "probe",
+        "pupil_id": "probe:1",
+        "first_session": _stored_session_ref({"date": date(2025, 9, 3), "session": Session.AM}),
+        "last_session": None,
+        "due": date(2025, 9, 10),
+        "message": "probe",
+        "evidence": {"codes": ["N"]},
+        "fingerprint": "sha256:probe",
+        "first_seen": datetime(2025, 9, 4, 19, 0, tzinfo=UTC),
+        "last_seen": datetime(2025, 9, 4, 19, 0, tzinfo=UTC),
+        "resolved_at": None,
+    },
+)
+
+
+def _session_ref(day: date | None, session: str | None) -> SessionRef | None:
+    if day is None or session is None:
+        return None
+    return _stored_session_ref({"date": day, "session": SESSIONS[session]})
 
 
 def _update_findings(
@@ -120,18 +158,14 @@ class FindingsStore(StoreBase):
             rows = c.execute(query).all()
         result: dict[str, StoredFinding] = {}
         for r in rows:
-            finding = Finding.model_validate(
+            finding = _stored_finding(
                 {
                     "rule": r.rule,
-                    "severity": r.severity,
+                    "severity": Severity(r.severity),
                     "school_id": r.school_id,
                     "pupil_id": r.pupil_id,
-                    "first_session": {"date": r.first_date, "session": r.first_session}
-                    if r.first_date is not None
-                    else None,
-                    "last_session": {"date": r.last_date, "session": r.last_session}
-                    if r.last_date is not None
-                    else None,
+                    "first_session": _session_ref(r.first_date, r.first_session),
+                    "last_session": _session_ref(r.last_date, r.last_session),
                     "due": r.due,
                     "message": r.message,
                     "evidence": r.evidence,

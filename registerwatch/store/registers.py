@@ -4,18 +4,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from registerwatch.schema import Amendment, Register
+from registerwatch.schema import Amendment, AmendmentSource, Register, Session
 from registerwatch.store import tables as t
-from registerwatch.store.base import IN_LIST_LIMIT, SESSIONS, StoreBase, chunks, sha256_key, upsert
+from registerwatch.store.base import (
+    IN_LIST_LIMIT,
+    SESSIONS,
+    StoreBase,
+    chunks,
+    sha256_key,
+    trusted_constructor,
+    upsert,
+)
 from registerwatch.store.ledger import instant_text
 
 _REGISTER_FIELDS = tuple(Register.model_fields)
 _AMENDMENT_FIELDS = tuple(Amendment.model_fields)
+# Registers and amendments as stored rows become models without validation: sync validated them
+# on the way in, and a school year holds tens of thousands of registers.
+_stored_register = trusted_constructor(
+    Register,
+    {
+        "school_id": "probe",
+        "group": "7A",
+        "date": date(2025, 9, 3),
+        "session": Session.AM,
+        "opened_at": datetime(2025, 9, 3, 8, 40, tzinfo=UTC),
+        "completed_at": None,
+        "taken_by": "probe",
+        "source_ref": None,
+    },
+)
+_stored_amendment = trusted_constructor(
+    Amendment,
+    {
+        "pupil_id": "probe:1",
+        "date": date(2025, 9, 3),
+        "session": Session.AM,
+        "original_code": "N",
+        "amended_code": "I",
+        "reason": "probe",
+        "amended_at": datetime(2025, 9, 4, 8, 40, tzinfo=UTC),
+        "amended_by_name": "probe",
+        "amended_by_position": None,
+        "source": AmendmentSource.MIS,
+        "source_ref": None,
+    },
+)
 
 
 def amendment_key(amendment: Amendment) -> str:
@@ -104,9 +143,9 @@ class RegistersStore(StoreBase):
             rows = c.execute(query).all()
         result = []
         for row in rows:
-            data = dict(row._mapping)
+            data = dict(zip(_REGISTER_FIELDS, row, strict=True))
             data["session"] = SESSIONS[data["session"]]
-            result.append(Register.model_construct(**data))
+            result.append(_stored_register(data))
         return result
 
     # -- amendments ----------------------------------------------------------------------------
@@ -174,7 +213,13 @@ class RegistersStore(StoreBase):
         query = query.order_by(a.c.date, a.c.session, a.c.pupil_id, a.c.id)
         with self._read(conn) as c:
             rows = c.execute(query).all()
-        return [Amendment.model_validate(dict(row._mapping)) for row in rows]
+        result = []
+        for row in rows:
+            data = dict(zip(_AMENDMENT_FIELDS, row, strict=True))
+            data["session"] = SESSIONS[data["session"]]
+            data["source"] = AmendmentSource(data["source"])
+            result.append(_stored_amendment(data))
+        return result
 
     def new_amendments(
         self,

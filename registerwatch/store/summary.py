@@ -16,6 +16,7 @@ repeated refresh harmless, so the margin can be generous: it covers a sync that 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 
 from registerwatch.store import tables as t
 from registerwatch.store.base import StoreBase, upsert
+from registerwatch.store.bulk import bind_converter, insert_rows
 from registerwatch.store.lean import (
     TOKEN_SEPARATOR,
     read_mark_tokens,
@@ -38,6 +40,8 @@ PUPIL_FILTER_LIMIT = 500
 
 PupilMonth = tuple[str, str]  # (pupil id, "YYYY-MM")
 PERIOD_END = 7  # a token starts with its ISO date: its first 7 characters are the period
+MONTH_AFTER = "."  # sorts after the "-" that follows the period in every token of the month
+SUMMARY_COLUMNS = ("school_id", "pupil_id", "period", "marks", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,17 @@ def _month_bounds(period: str) -> tuple[date, date]:
     first = date.fromisoformat(f"{period}-01")
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, following - timedelta(days=1)
+
+
+def _month_slices(tokens: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """Sorted tokens cut into (month, that month's tokens): a bisection per month, not a look
+    at every token. A month's tokens start with "YYYY-MM-"; MONTH_AFTER sorts after "-"."""
+    start, end = 0, len(tokens)
+    while start < end:
+        month = tokens[start][:PERIOD_END]
+        stop = bisect_left(tokens, month + MONTH_AFTER, start, end)
+        yield month, tokens[start:stop]
+        start = stop
 
 
 def _batches(items: list[str], size: int) -> Iterator[list[str]]:
@@ -127,20 +142,17 @@ class SummaryStore(StoreBase):
     ) -> SummaryUpdate:
         """Every pupil-month of the school recomputed from the marks (a full scan's read).
         Aggregated per pupil in SQL and split by month here: grouping by an expression on the
-        date made SQLite sort every mark again, where grouping by pupil walks the key."""
+        date made SQLite sort every mark again, where grouping by pupil walks an index. Each
+        pupil's tokens are sorted (tokens sort by date and session), so a month is one slice."""
         update = SummaryUpdate(full=True)
         with self._read(conn) as c:
             update.marks_seen_to = self.latest_change(school_id, conn=c)
             by_pupil = read_mark_tokens(c, school_id)
         months = update.months
         for pid, tokens in by_pupil.items():
-            for token in tokens:
-                key = (pid, token[:PERIOD_END])
-                found = months.get(key)
-                if found is None:
-                    months[key] = [token]
-                else:
-                    found.append(token)
+            tokens.sort()
+            for month, tokens_of_month in _month_slices(tokens):
+                months[(pid, month)] = tokens_of_month
         return update
 
     def summary_changes(
@@ -214,32 +226,47 @@ class SummaryStore(StoreBase):
         at: datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> None:
-        """Store recomputed pupil-months and the new scan state (one transaction)."""
+        """Store recomputed pupil-months and the new scan state (one transaction).
+
+        Only the pupil-months whose tokens differ from the stored ones are written (a full
+        rebuild of an unchanged year writes none); after a full rebuild, the stored
+        pupil-months it did not find are deleted. ``updated_at`` is when a row last changed."""
         now = self._at(at)
         p = t.pupil_summary
-        rows = [
-            {
-                "school_id": school_id,
-                "pupil_id": pid,
-                "period": month,
-                "marks": TOKEN_SEPARATOR.join(tokens),
-                "updated_at": now,
-            }
-            for (pid, month), tokens in update.months.items()
-            if tokens
-        ]
-        emptied = [key for key, tokens in update.months.items() if not tokens]
+        texts = {
+            key: TOKEN_SEPARATOR.join(tokens) for key, tokens in update.months.items() if tokens
+        }
         with self._write(conn) as c:
+            stored: dict[PupilMonth, str] = {}
             if update.full:
-                c.execute(sa.delete(p).where(p.c.school_id == school_id))
-            for pid, month in emptied:
+                query = sa.select(p.c.pupil_id, p.c.period, p.c.marks).where(
+                    p.c.school_id == school_id
+                )
+                stored = {(pid, month): text for pid, month, text in c.execute(query)}
+                gone = [key for key in stored if key not in texts]
+            else:
+                gone = [key for key, tokens in update.months.items() if not tokens]
+            if gone:
                 c.execute(
                     sa.delete(p).where(
-                        p.c.school_id == school_id, p.c.pupil_id == pid, p.c.period == month
-                    )
+                        p.c.school_id == school_id,
+                        p.c.pupil_id == sa.bindparam("pupil"),
+                        p.c.period == sa.bindparam("month"),
+                    ),
+                    [{"pupil": pid, "month": month} for pid, month in gone],
                 )
-            upsert(
-                c, p, rows, keys=("school_id", "pupil_id", "period"), update=("marks", "updated_at")
+            written_at = bind_converter(p, "updated_at", c.dialect)(now)
+            insert_rows(
+                c,
+                p,
+                SUMMARY_COLUMNS,
+                [
+                    (school_id, pid, month, text, written_at)
+                    for (pid, month), text in texts.items()
+                    if stored.get((pid, month)) != text
+                ],
+                conflict_keys=("school_id", "pupil_id", "period"),
+                update=("marks", "updated_at"),
             )
             upsert(
                 c,
