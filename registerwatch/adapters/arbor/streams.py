@@ -42,6 +42,7 @@ from registerwatch.adapters.arbor.mapping import (
 from registerwatch.adapters.base import (
     Quarantined,
     Stream,
+    build_mark,
     normalise_code,
     quarantine,
 )
@@ -393,7 +394,7 @@ class MarksStream(ArborStream[Mark]):
         session = self._session(record, start, ref)
         code = self.mark_code(record, "attendanceMark", ref=ref)
         assert code is not None
-        return Mark(
+        return build_mark(
             pupil_id=f"{self.school_id}:{href_id(student['href'])}",
             date=start.date(),
             session=session,
@@ -402,6 +403,7 @@ class MarksStream(ArborStream[Mark]):
             minutes_late=whole_minutes(record.get("minutesLate"), **where),
             comment=text(record, "recordNote"),
             recorded_at=local_instant(record, "modifiedDatetime", **where),
+            recorded_by=None,
             source_ref=ref,
         )
 
