@@ -85,7 +85,9 @@ class ArborStream(Stream[T]):
 
     def record_ref(self, record: Any, position: str) -> str:
         """The record's href (an id, never personal data), or its position in the listing."""
-        if isinstance(record, Mapping) and isinstance(record.get("href"), str):
+        if (type(record) is dict or isinstance(record, Mapping)) and isinstance(
+            record.get("href"), str
+        ):
             return str(record["href"])
         return f"{self.path} {position}"
 

@@ -201,12 +201,18 @@ def refuse_implausible(
             )
 
 
+# Values no check looks at (the common ones, skipped before any isinstance test).
+_INERT = frozenset({bool, int, float})
+
+
 def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
     """True when no value of a flat model can fail a check: the one pass every record of a
     pull takes (tens of thousands per school). False for any problem, and for nested models
     and lists, which the exact walk then judges."""
     texts = []
     for value in values:
+        if value is None or type(value) in _INERT:
+            continue
         if isinstance(value, str):
             if len(value) > MAX_TEXT_LENGTH:
                 return False
