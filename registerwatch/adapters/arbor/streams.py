@@ -77,6 +77,12 @@ class ArborStream(Stream[T]):
     def __init__(self, resolve: Resolve, *, school_id: str = "") -> None:
         self.resolve = resolve
         self.school_id = school_id
+        # What a stub's href resolved to, for this stream's pull: a school's tens of thousands
+        # of records name a few dozen marks and a few thousand registers. Only answers are
+        # kept; a stub that fails is checked again for every record naming it, so each such
+        # record is quarantined with its own reference, as before.
+        self._codes_by_href: dict[str, tuple[str, str]] = {}
+        self._sessions_by_href: dict[str, Session] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -140,6 +146,9 @@ class ArborStream(Stream[T]):
         self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
     ) -> tuple[str, str] | None:
         """(national code, Arbor code) from an ``AttendanceMark`` stub."""
+        href = _href_of(record.get(key))
+        if href is not None and (known := self._codes_by_href.get(href)) is not None:
+            return known
         mark = self.resolved(record, key, ref=ref, needed=needed)
         if mark is None:
             return None
@@ -147,7 +156,18 @@ class ArborStream(Stream[T]):
         national = normalise_code(
             vendor_code, CODE_ALIASES, resource=self.path, record_ref=ref, field=key
         )
+        if href is not None:
+            self._codes_by_href[href] = (national, vendor_code or "")
         return national, vendor_code or ""
+
+
+def _href_of(stub: Any) -> str | None:
+    """A stub's href when it is a well-formed stub (else None: the full checks then run)."""
+    if type(stub) is dict:
+        href = stub.get("href")
+        if type(href) is str:
+            return href
+    return None
 
 
 # -- pupils -----------------------------------------------------------------------------------
@@ -410,10 +430,15 @@ class MarksStream(ArborStream[Mark]):
         )
 
     def _session(self, record: Mapping[str, Any], start: datetime, ref: str) -> Session:
+        href = _href_of(record.get("attendanceRegister"))
+        if href is not None and (known := self._sessions_by_href.get(href)) is not None:
+            return known
         register = self.resolved(record, "attendanceRegister", ref=ref, needed=False)
         if register is not None:
             session = self.session_of_type(register, "attendanceRegisterType", ref=ref)
             assert session is not None
+            if href is not None:
+                self._sessions_by_href[href] = session
             return session
         return Session.PM if start.time() >= PM_CUTOFF else Session.AM
 
