@@ -16,6 +16,12 @@ year so far: every mark new, written, diffed and ledgered), with the fetch/write
 the progress events), every run's figure, the sync process's own CPU time (marks per CPU second is the figure least
 disturbed by other work on the machine), and the machine's CPU count and load.
 
+``--fetch-only`` measures the fetch side alone, with no store: the adapter's pull of the same
+school year (pupils, registers, marks, amendments, calendar) per vendor and latency, printing
+the sync process's CPU seconds and marks per CPU second of fetching and mapping, and the
+simulator's own CPU seconds per request (read in its process), so a simulator that costs more
+to serve a page than the adapter spends on it shows.
+
 A benchmark, not a test: it asserts nothing beyond each sync succeeding. The machine may be
 shared: read the load average next to each figure.
 """
