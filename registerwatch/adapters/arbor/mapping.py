@@ -149,6 +149,15 @@ def stub_of(
     return value
 
 
+def stub_href(stub: Any) -> str | None:
+    """A well-formed stub's href, cheaply (None otherwise: ``stub_of`` then does the checks)."""
+    if type(stub) is dict:
+        href = stub.get("href")
+        if type(href) is str:
+            return href
+    return None
+
+
 def is_open(row: Mapping[str, Any], end_key: str) -> bool:
     """An assignment or membership with no end (the current one)."""
     return arbor_value(row.get(end_key)) in (None, "")

@@ -35,6 +35,7 @@ from registerwatch.adapters.arbor.mapping import (
     needed_date,
     register_group,
     required,
+    stub_href,
     stub_of,
     text,
     whole_minutes,
@@ -77,10 +78,8 @@ class ArborStream(Stream[T]):
     def __init__(self, resolve: Resolve, *, school_id: str = "") -> None:
         self.resolve = resolve
         self.school_id = school_id
-        # What a stub's href resolved to, for this stream's pull: a school's tens of thousands
-        # of records name a few dozen marks and a few thousand registers. Only answers are
-        # kept; a stub that fails is checked again for every record naming it, so each such
-        # record is quarantined with its own reference, as before.
+        # What each stub resolved to in this pull (records name a few dozen marks and a few
+        # thousand registers). Answers only: a bad stub is refused for every record naming it.
         self._codes_by_href: dict[str, tuple[str, str]] = {}
         self._sessions_by_href: dict[str, Session] = {}
 
@@ -146,7 +145,7 @@ class ArborStream(Stream[T]):
         self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
     ) -> tuple[str, str] | None:
         """(national code, Arbor code) from an ``AttendanceMark`` stub."""
-        href = _href_of(record.get(key))
+        href = stub_href(record.get(key))
         if href is not None and (known := self._codes_by_href.get(href)) is not None:
             return known
         mark = self.resolved(record, key, ref=ref, needed=needed)
@@ -159,15 +158,6 @@ class ArborStream(Stream[T]):
         if href is not None:
             self._codes_by_href[href] = (national, vendor_code or "")
         return national, vendor_code or ""
-
-
-def _href_of(stub: Any) -> str | None:
-    """A stub's href when it is a well-formed stub (else None: the full checks then run)."""
-    if type(stub) is dict:
-        href = stub.get("href")
-        if type(href) is str:
-            return href
-    return None
 
 
 # -- pupils -----------------------------------------------------------------------------------
@@ -430,7 +420,7 @@ class MarksStream(ArborStream[Mark]):
         )
 
     def _session(self, record: Mapping[str, Any], start: datetime, ref: str) -> Session:
-        href = _href_of(record.get("attendanceRegister"))
+        href = stub_href(record.get("attendanceRegister"))
         if href is not None and (known := self._sessions_by_href.get(href)) is not None:
             return known
         register = self.resolved(record, "attendanceRegister", ref=ref, needed=False)
