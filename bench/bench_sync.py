@@ -16,6 +16,12 @@ year so far: every mark new, written, diffed and ledgered), with the fetch/write
 the progress events), every run's figure, the sync process's own CPU time (marks per CPU second is the figure least
 disturbed by other work on the machine), and the machine's CPU count and load.
 
+``--fetch-only`` measures the fetch side alone, with no store: the adapter's pull of the same
+school year (pupils, registers, marks, amendments, calendar) per vendor and latency, printing
+the sync process's CPU seconds and marks per CPU second of fetching and mapping, and the
+simulator's own CPU seconds per request (read in its process), so a simulator that costs more
+to serve a page than the adapter spends on it shows.
+
 A benchmark, not a test: it asserts nothing beyond each sync succeeding. The machine may be
 shared: read the load average next to each figure.
 """
@@ -126,6 +132,10 @@ def serve_school(
                 channel.send("ok")
             elif command[0] == "requests":
                 channel.send(sum(app.requests.values()))
+            elif command[0] == "cpu":
+                # The simulator's own CPU time (every thread of this process), so a figure can
+                # say what serving a request costs next to what consuming it costs.
+                channel.send(time.process_time())
             else:
                 return
 
@@ -143,6 +153,10 @@ class Simulator:
     def requests(self) -> int:
         self.channel.send(("requests",))
         return int(self.channel.recv())
+
+    def cpu_seconds(self) -> float:
+        self.channel.send(("cpu",))
+        return float(self.channel.recv())
 
 
 @contextmanager
@@ -250,6 +264,69 @@ def first_sync(sim: Simulator, vendor: str, store_url: str) -> tuple[float, Timi
     return wall, clock.timing
 
 
+def fetch_only(sim: Simulator, vendor: str) -> dict[str, Any]:
+    """What a first sync fetches (pupils, registers, marks and amendments over the school year
+    so far, and the MIS calendar), through the vendor's adapter, without a store: the CPU the
+    sync process spends fetching and mapping, and the CPU the simulator spends serving it."""
+    from registerwatch.adapters.registry import build_adapter
+    from registerwatch.calendar import calendar_for, school_year_of
+
+    info = sim.info
+    settings = parse_config(
+        {
+            "store": {"url": "sqlite:///:memory:"},
+            "sync": {"timeout_seconds": 120},
+            "schools": [{**info["school"], "mis": mis_table(vendor, info["url"])}],
+        }
+    )
+    (school,) = settings.schools
+    as_of = info["as_of"]
+    start = calendar_for(school).school_year_start(school_year_of(as_of))
+    requests_before, sim_cpu_before = sim.requests(), sim.cpu_seconds()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    adapter = build_adapter(school, settings.sync, ENV)
+    try:
+        adapter.begin_sync(as_of)
+        counts = {"pupils": len(adapter.pupils().records)}
+        counts["registers"] = len(adapter.registers(start, as_of).records)
+        counts["marks"] = len(adapter.marks(start, as_of).records)
+        counts["amendments"] = len(adapter.amendments(start, as_of).records)
+        adapter.calendar()
+    finally:
+        adapter.close()
+    cpu = time.process_time() - cpu_started
+    wall = time.perf_counter() - started
+    requests = sim.requests() - requests_before
+    sim_cpu = sim.cpu_seconds() - sim_cpu_before
+    return {"wall": wall, "cpu": cpu, "counts": counts, "requests": requests, "sim_cpu": sim_cpu}
+
+
+def report_fetch_only(
+    runs: list[dict[str, Any]], vendor: str, sim: Simulator, latency: float
+) -> None:
+    marks = runs[0]["counts"]["marks"]
+    requests = runs[0]["requests"]
+    figure(
+        figure="fetch_only_marks_per_cpu_s",
+        vendor=vendor,
+        latency_ms=latency,
+        pupils=sim.info["pupils"],
+        records=runs[0]["counts"],
+        requests=requests,
+        wall_s=round(statistics.median(r["wall"] for r in runs), 2),
+        cpu_s=round(statistics.median(r["cpu"] for r in runs), 2),
+        marks_per_cpu_s=round(statistics.median(marks / r["cpu"] for r in runs if r["cpu"])),
+        marks_per_s=round(statistics.median(marks / r["wall"] for r in runs)),
+        simulator_cpu_s=round(statistics.median(r["sim_cpu"] for r in runs), 2),
+        simulator_cpu_ms_per_request=round(
+            statistics.median(1000 * r["sim_cpu"] / max(1, r["requests"]) for r in runs), 2
+        ),
+        simulator_marks_per_cpu_s=round(
+            statistics.median(marks / r["sim_cpu"] for r in runs if r["sim_cpu"])
+        ),
+    )
+
+
 def figure(**fields: Any) -> None:
     line = {
         "bench": "sync",
@@ -272,6 +349,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--as-of", type=date.fromisoformat, default=None)
     parser.add_argument("--pg-url", default=os.environ.get(PG_URL_ENV))
+    parser.add_argument(
+        "--fetch-only",
+        action="store_true",
+        help="fetch and map through the adapter only (no store): the fetch side's CPU per mark "
+        "and the simulator's CPU per request",
+    )
     args = parser.parse_args(argv)
     configure_logging("WARNING")  # stdout carries only the JSON lines
     latencies = args.latency_ms if args.latency_ms is not None else [0.0, 50.0]
@@ -280,6 +363,10 @@ def main(argv: list[str] | None = None) -> None:
             with simulator(vendor, args.pupils, args.seed, args.as_of) as sim:
                 for latency in latencies:
                     sim.set_latency(latency)
+                    if args.fetch_only:
+                        fetched = [fetch_only(sim, vendor) for _ in range(args.repeat)]
+                        report_fetch_only(fetched, vendor, sim, latency)
+                        continue
                     for kind in args.store or ["sqlite"]:
                         runs: list[tuple[float, Timing]] = []
                         requests = 0

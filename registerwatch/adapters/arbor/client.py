@@ -11,6 +11,7 @@ SDK trusts over the HTTP status.
 from __future__ import annotations
 
 import base64
+import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -97,6 +98,10 @@ class ErrorEnvelope:
         return f"{self.reason}; {detail}" if detail else self.reason
 
 
+# Every attendance record names its student, register, register type and mark by href, and
+# the same few thousand hrefs repeat across a pull: parse each once (bounded for a long-lived
+# worker; the cache holds only ids, never personal data).
+@functools.lru_cache(maxsize=1 << 16)
 def resource_path(href: str) -> str:
     """``/rest-v2/students/123`` (or an absolute URL) -> ``students/123``."""
     path = urlsplit(href).path if "://" in href else href

@@ -56,6 +56,8 @@ PM_CUTOFF = time(12, 0)
 
 def arbor_value(value: Any) -> Any:
     """Arbor writes dates either plainly or as ``{"entityType": "date", "date": "..."}``."""
+    if type(value) is str or value is None:  # most values: no Mapping check (an ABC's is slow)
+        return value
     if isinstance(value, Mapping) and "date" in value:
         return value["date"]
     return value
@@ -135,7 +137,9 @@ def stub_of(
                 field=key,
             )
         return None
-    if not isinstance(value, Mapping) or not isinstance(value.get("href"), str):
+    if (type(value) is not dict and not isinstance(value, Mapping)) or not isinstance(
+        value.get("href"), str
+    ):
         raise InvalidRecord(
             f"{key!r} is not an Arbor reference (no href)",
             resource=resource,
@@ -143,6 +147,15 @@ def stub_of(
             field=key,
         )
     return value
+
+
+def stub_href(stub: Any) -> str | None:
+    """A well-formed stub's href, cheaply (None otherwise: ``stub_of`` then does the checks)."""
+    if type(stub) is dict:
+        href = stub.get("href")
+        if type(href) is str:
+            return href
+    return None
 
 
 def is_open(row: Mapping[str, Any], end_key: str) -> bool:

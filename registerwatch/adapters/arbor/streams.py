@@ -35,6 +35,7 @@ from registerwatch.adapters.arbor.mapping import (
     needed_date,
     register_group,
     required,
+    stub_href,
     stub_of,
     text,
     whole_minutes,
@@ -42,6 +43,7 @@ from registerwatch.adapters.arbor.mapping import (
 from registerwatch.adapters.base import (
     Quarantined,
     Stream,
+    build_mark,
     normalise_code,
     quarantine,
 )
@@ -76,6 +78,10 @@ class ArborStream(Stream[T]):
     def __init__(self, resolve: Resolve, *, school_id: str = "") -> None:
         self.resolve = resolve
         self.school_id = school_id
+        # What each stub resolved to in this pull (records name a few dozen marks and a few
+        # thousand registers). Answers only: a bad stub is refused for every record naming it.
+        self._codes_by_href: dict[str, tuple[str, str]] = {}
+        self._sessions_by_href: dict[str, Session] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,7 +90,9 @@ class ArborStream(Stream[T]):
 
     def record_ref(self, record: Any, position: str) -> str:
         """The record's href (an id, never personal data), or its position in the listing."""
-        if isinstance(record, Mapping) and isinstance(record.get("href"), str):
+        if (type(record) is dict or isinstance(record, Mapping)) and isinstance(
+            record.get("href"), str
+        ):
             return str(record["href"])
         return f"{self.path} {position}"
 
@@ -137,6 +145,9 @@ class ArborStream(Stream[T]):
         self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
     ) -> tuple[str, str] | None:
         """(national code, Arbor code) from an ``AttendanceMark`` stub."""
+        href = stub_href(record.get(key))
+        if href is not None and (known := self._codes_by_href.get(href)) is not None:
+            return known
         mark = self.resolved(record, key, ref=ref, needed=needed)
         if mark is None:
             return None
@@ -144,6 +155,8 @@ class ArborStream(Stream[T]):
         national = normalise_code(
             vendor_code, CODE_ALIASES, resource=self.path, record_ref=ref, field=key
         )
+        if href is not None:
+            self._codes_by_href[href] = (national, vendor_code or "")
         return national, vendor_code or ""
 
 
@@ -393,7 +406,7 @@ class MarksStream(ArborStream[Mark]):
         session = self._session(record, start, ref)
         code = self.mark_code(record, "attendanceMark", ref=ref)
         assert code is not None
-        return Mark(
+        return build_mark(
             pupil_id=f"{self.school_id}:{href_id(student['href'])}",
             date=start.date(),
             session=session,
@@ -402,14 +415,20 @@ class MarksStream(ArborStream[Mark]):
             minutes_late=whole_minutes(record.get("minutesLate"), **where),
             comment=text(record, "recordNote"),
             recorded_at=local_instant(record, "modifiedDatetime", **where),
+            recorded_by=None,
             source_ref=ref,
         )
 
     def _session(self, record: Mapping[str, Any], start: datetime, ref: str) -> Session:
+        href = stub_href(record.get("attendanceRegister"))
+        if href is not None and (known := self._sessions_by_href.get(href)) is not None:
+            return known
         register = self.resolved(record, "attendanceRegister", ref=ref, needed=False)
         if register is not None:
             session = self.session_of_type(register, "attendanceRegisterType", ref=ref)
             assert session is not None
+            if href is not None:
+                self._sessions_by_href[href] = session
             return session
         return Session.PM if start.time() >= PM_CUTOFF else Session.AM
 

@@ -8,8 +8,10 @@
 - ``pagination``: page-number, offset, cursor and link paginators, and the one
   "data moved while paging, read it again" policy.
 - ``mapping``: codes, dates and instants, required fields, the repeated-marks rule.
+- ``checked``: ``build_mark``, a ``Mark`` without re-validating values already checked.
 """
 
+from registerwatch.adapters.base.checked import build_mark
 from registerwatch.adapters.base.contract import (
     Adapter,
     AdapterBase,
@@ -69,6 +71,7 @@ __all__ = [
     "Stream",
     "VendorFacts",
     "body_summary",
+    "build_mark",
     "check_page_size",
     "dedupe_marks",
     "drop_repeats",

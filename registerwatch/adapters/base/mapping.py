@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,6 +15,8 @@ from registerwatch.adapters.base.contract import Batch
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark, Pupil
+
+_CASE_FREE_CODES = frozenset({"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))})
 
 
 def normalise_code(
@@ -33,15 +36,8 @@ def normalise_code(
     # An alias as written wins. National single-letter codes are case-sensitive (a CTF marks
     # string is, and a lower-case letter is more likely a vendor's private code than a typo);
     # only the two-character codes are read in any case, since "c1" cannot mean anything else.
-    code = (
-        aliases.get(raw)
-        or aliases.get(raw.upper())
-        or (
-            raw.upper()
-            if raw.upper() in {"C1", "C2", "J1", *(f"Y{i}" for i in range(1, 8))}
-            else raw
-        )
-    )
+    upper = raw.upper()
+    code = aliases.get(raw) or aliases.get(upper) or (upper if upper in _CASE_FREE_CODES else raw)
     if not is_known_code(code):
         raise InvalidRecord(
             f"unknown attendance code {raw!r}",
@@ -83,7 +79,7 @@ def parse_instant(
     if value in (None, ""):
         return None
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return _instant(str(value), default_tz)
     except ValueError:
         raise InvalidRecord(
             f"{value!r} is not a valid date-time",
@@ -91,6 +87,13 @@ def parse_instant(
             record_ref=record_ref,
             field=field,
         ) from None
+
+
+@lru_cache(maxsize=1 << 14)
+def _instant(text: str, default_tz: Any) -> datetime:
+    # Cached: a register's pupils share its start time and usually its save time, so a pull
+    # repeats the same few thousand texts (datetimes are immutable: sharing one is safe).
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))  # ValueError if bad
     if parsed.tzinfo is None:
         if default_tz is None:
             from registerwatch.calendar import LONDON
@@ -142,6 +145,9 @@ def _dedupe(marks: Iterable[Mark], in_write_order: bool) -> tuple[list[Mark], in
     kept: list[Mark] = []
     copies = 0
     for versions in groups.values():
+        if len(versions) == 1:  # nearly every key: nothing superseded, nothing copied
+            kept.append(versions[0])
+            continue
         stamps = [m.recorded_at for m in versions if m.recorded_at is not None]
         if stamps:
             latest = max(stamps)
@@ -166,29 +172,21 @@ EARLIEST_SANE_DATE = date(1990, 1, 1)  # no pupil, register or amendment is olde
 MAX_TEXT_LENGTH = 2000  # longer is a payload, not a field
 
 
-def refuse_implausible(model: BaseModel, *, resource: str, record_ref: str) -> None:
+def refuse_implausible(
+    model: BaseModel, *, resource: str, record_ref: str, today: date | None = None
+) -> None:
     """Raise InvalidRecord (quarantine) for control characters or oversized text in any text
     field, dates outside a sane window, and a pupil without a name or with an impossible date
-    of birth. The field is named; its value is never quoted (it may be a name)."""
-    today = date.today()
+    of birth. The field is named; its value is never quoted (it may be a name).
+
+    ``today`` (default: the machine's date) sets the window's end; a caller checking a whole
+    pull passes it once rather than asking the clock for every record."""
+    today = today or date.today()
     latest = today.replace(year=today.year + 2)
-    for field, value in _walk(model):
-        if isinstance(value, str):
-            if _CONTROL.search(value):
-                problem = "contains a control character"
-            elif len(value) > MAX_TEXT_LENGTH:
-                problem = f"is longer than {MAX_TEXT_LENGTH} characters"
-            else:
-                continue
-            raise InvalidRecord(problem, resource=resource, record_ref=record_ref, field=field)
-        if isinstance(value, date) and not (EARLIEST_SANE_DATE <= _day(value) <= latest):
-            shown = "the date" if _is_personal_date(field.rsplit(".", 1)[-1]) else repr(value)
-            raise InvalidRecord(
-                f"{shown} is outside {EARLIEST_SANE_DATE.year}..{latest.year}",
-                resource=resource,
-                record_ref=record_ref,
-                field=field,
-            )
+    if not _plainly_plausible(model.__dict__.values(), latest):
+        # Something is wrong (or nested): walk the fields in order and name the first problem.
+        for field, value in _walk(model):
+            _check_value(field, value, latest, resource=resource, record_ref=record_ref)
     if isinstance(model, Pupil):
         if not any((getattr(model, f) or "").strip() for f in _NAME_FIELDS):
             raise InvalidRecord(
@@ -201,6 +199,50 @@ def refuse_implausible(model: BaseModel, *, resource: str, record_ref: str) -> N
                 record_ref=record_ref,
                 field="dob",
             )
+
+
+# Values no check looks at (the common ones, skipped before any isinstance test).
+_INERT = frozenset({bool, int, float})
+
+
+def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
+    """True when no value of a flat model can fail a check: the one pass every record of a
+    pull takes (tens of thousands per school). False for any problem, and for nested models
+    and lists, which the exact walk then judges."""
+    texts = []
+    for value in values:
+        if value is None or type(value) in _INERT:
+            continue
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT_LENGTH:
+                return False
+            texts.append(value)
+        elif isinstance(value, date):
+            if not (EARLIEST_SANE_DATE <= _day(value) <= latest):
+                return False
+        elif isinstance(value, (BaseModel, list, tuple)):
+            return False
+    # One search over all the texts: a space between them neither is nor makes a control.
+    return _CONTROL.search(" ".join(texts)) is None
+
+
+def _check_value(field: str, value: Any, latest: date, *, resource: str, record_ref: str) -> None:
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            problem = "contains a control character"
+        elif len(value) > MAX_TEXT_LENGTH:
+            problem = f"is longer than {MAX_TEXT_LENGTH} characters"
+        else:
+            return
+        raise InvalidRecord(problem, resource=resource, record_ref=record_ref, field=field)
+    if isinstance(value, date) and not (EARLIEST_SANE_DATE <= _day(value) <= latest):
+        shown = "the date" if _is_personal_date(field.rsplit(".", 1)[-1]) else repr(value)
+        raise InvalidRecord(
+            f"{shown} is outside {EARLIEST_SANE_DATE.year}..{latest.year}",
+            resource=resource,
+            record_ref=record_ref,
+            field=field,
+        )
 
 
 def _day(value: date) -> date:

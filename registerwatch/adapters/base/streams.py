@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import date
 from typing import Any, ClassVar, Generic, TypeVar
 
 import structlog
@@ -123,6 +124,7 @@ class Stream(Generic[T]):
         batch: Batch[T] = Batch()
         # key -> the first mapped record with it, its raw record and reference (this call only)
         first: dict[Hashable, tuple[T, Any, str]] = {}
+        today = date.today()  # the plausible-dates window, asked once per pull, not per record
         for position, record in pairs:
             if keep is not None and isinstance(record, Mapping) and not keep(record):
                 continue
@@ -131,7 +133,7 @@ class Stream(Generic[T]):
             except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
                 ref = f"{self.name} at {position}"
             try:
-                mapped = self.map_one(record, ref)
+                mapped = self.map_one(record, ref, today=today)
             except InvalidRecord as exc:
                 batch.quarantined.append(self.quarantine(exc, record, ref))
                 continue
@@ -145,9 +147,10 @@ class Stream(Generic[T]):
                 remember_duplicate(batch, mapped, record, ref)
         return batch
 
-    def map_one(self, record: Any, ref: str) -> T:
-        """``to_schema`` for one record, with every refusal as InvalidRecord."""
-        if not isinstance(record, Mapping):
+    def map_one(self, record: Any, ref: str, *, today: date | None = None) -> T:
+        """``to_schema`` for one record, with every refusal as InvalidRecord (``today``: the
+        end of the plausible-dates window, see ``refuse_implausible``)."""
+        if type(record) is not dict and not isinstance(record, Mapping):
             raise InvalidRecord("record is not a JSON object", resource=self.name, record_ref=ref)
         try:
             mapped = self.to_schema(record, ref)
@@ -160,7 +163,7 @@ class Stream(Generic[T]):
                 "record nested too deeply", resource=self.name, record_ref=ref
             ) from None
         if isinstance(mapped, BaseModel):
-            refuse_implausible(mapped, resource=self.name, record_ref=ref)
+            refuse_implausible(mapped, resource=self.name, record_ref=ref, today=today)
         return mapped
 
     def quarantine(self, error: InvalidRecord, record: Any, ref: str) -> Quarantined:

@@ -21,6 +21,7 @@ from registerwatch.adapters.base import (
     Batch,
     Quarantined,
     Stream,
+    build_mark,
     parse_date,
     parse_instant,
     require,
@@ -287,7 +288,7 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
             record_ref=ref,
         )
         late = record.get("session_minutes_late")
-        return Mark(
+        return build_mark(
             pupil_id=f"{self.school_id}:{student_id}",
             date=day,
             session=session,
@@ -299,7 +300,9 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
             if late is not None
             else None,
             comment=clean_text(record.get("session_notes")),
-            # G4S gives no time or author for a mark (OBSERVED in the vendor docs): recorded_at stays None.
+            # G4S gives no time or author for a mark (OBSERVED in the vendor docs).
+            recorded_at=None,
+            recorded_by=None,
             source_ref=f"go4schools:session-mark:{day.isoformat()}:{student_id}:{session.value}",
         )
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from registerwatch.adapters.base import (
     Batch,
+    build_mark,
     normalise_code,
     parse_date,
     parse_instant,
@@ -304,7 +305,7 @@ class MarksStream(Stream[Mark]):
             record.get("LastUpdated"), field="LastUpdated", default_tz=LONDON, **where
         )
         try:
-            return Mark(
+            return build_mark(
                 pupil_id=f"{self.school_id}:{pupil}",
                 date=when.date(),
                 session=session,
@@ -313,6 +314,7 @@ class MarksStream(Stream[Mark]):
                 minutes_late=minutes_late,
                 comment=field_text(record, "Comment"),
                 recorded_at=recorded_at,
+                recorded_by=None,
                 source_ref=ref,
             )
         except ValidationError as exc:

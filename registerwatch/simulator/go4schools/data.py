@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 from registerwatch.calendar import england_bank_holidays
@@ -29,6 +30,8 @@ class Go4SchoolsData(VendorApp):
 
     def prepare(self) -> None:
         self.student_ids: dict[str, int] = {}
+        # id(marks list) -> (a copy of that list, how many student ids there were, rows by day)
+        self._day_rows: dict[int, tuple[list[Mark], int, dict[date, list[dict[str, Any]]]]] = {}
         self._assign_student_ids()
 
     def student_id(self, pupil_id: str) -> int:
@@ -41,12 +44,7 @@ class Go4SchoolsData(VendorApp):
         The mark's ``vendor_code`` picks an alias when it names one under a row that means the
         same national code (``L1`` on an ``L`` mark); otherwise the code's own row is used.
         """
-        if vendor_code:
-            for row in CODE_TABLE:
-                for alias_id, alias_code, _ in row.aliases:
-                    if alias_code == vendor_code and alias_national(row, alias_code) == code:
-                        return row.id, alias_id
-        return ROW_BY_NATIONAL[code].id, None
+        return _encode(code, vendor_code)
 
     @staticmethod
     def vendor_code_for(code: str, vendor_code: str | None = None) -> str:
@@ -227,12 +225,27 @@ class Go4SchoolsData(VendorApp):
         return rows
 
     def _session_marks(self, marks: list[Mark], day: date) -> list[dict[str, Any]]:
-        rows = []
+        """The day's rows (the caller copies what it changes: they are shared between requests)."""
+        return self._marks_by_day(marks).get(day, [])
+
+    def _marks_by_day(self, marks: list[Mark]) -> dict[date, list[dict[str, Any]]]:
+        """Every day's session-mark rows, rendered once for this list of marks and reused
+        while it holds the same marks and no pupil was given a new id.
+
+        Rendering them anew for every request scanned the whole year's marks for each page of
+        each day (a first sync's pages times its marks). Marks are immutable, so the list still
+        holding the same marks (compared element by element: the same objects or equal ones)
+        means the same rows; a test that edits the school's list directly is noticed as well.
+        """
+        cached = self._day_rows.get(id(marks))
+        if cached is not None and cached[1] == len(self.student_ids) and cached[0] == marks:
+            return cached[2]
+        by_day: dict[date, list[dict[str, Any]]] = {}
         for mark in marks:
-            if mark.date != day or mark.pupil_id not in self.student_ids:
+            if mark.pupil_id not in self.student_ids:
                 continue
             mark_id, alias_id = self.encode(mark.code, mark.vendor_code)
-            rows.append(
+            by_day.setdefault(mark.date, []).append(
                 {
                     "date": g4s_date(mark.date),
                     "session": mark.session.value,
@@ -244,8 +257,12 @@ class Go4SchoolsData(VendorApp):
                     "session_notes": mark.comment,
                 }
             )
-        rows.sort(key=lambda r: (r["student_id"], r["session"]))
-        return rows
+        for rows in by_day.values():
+            rows.sort(key=lambda r: (r["student_id"], r["session"]))
+        if len(self._day_rows) >= 4:  # the live list and the stale snapshot, mostly
+            self._day_rows.clear()
+        self._day_rows[id(marks)] = (list(marks), len(self.student_ids), by_day)
+        return by_day
 
     def _amendments(self, amendments: list[Amendment], day: date) -> list[dict[str, Any]]:
         rows = []
@@ -276,3 +293,14 @@ class Go4SchoolsData(VendorApp):
         if code is None or code not in ROW_BY_NATIONAL:
             return None, None
         return self.encode(code)
+
+
+@cache
+def _encode(code: str, vendor_code: str | None) -> tuple[int, int | None]:
+    # Cached: the code table is fixed and a year's marks use a few dozen (code, alias) pairs.
+    if vendor_code:
+        for row in CODE_TABLE:
+            for alias_id, alias_code, _ in row.aliases:
+                if alias_code == vendor_code and alias_national(row, alias_code) == code:
+                    return row.id, alias_id
+    return ROW_BY_NATIONAL[code].id, None

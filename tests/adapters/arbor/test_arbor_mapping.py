@@ -205,6 +205,47 @@ def test_a_record_that_will_not_map_is_quarantined_and_the_rest_arrive(
     assert reason in entry.reason
 
 
+@pytest.mark.parametrize(
+    "stub",
+    [
+        {"attendanceMark": ref("attendance-marks", "GONE")},
+        {"attendanceMark": ref("attendance-marks", "SCHOOL_DEFINED")},
+        {"attendanceRegister": ref("attendance-registers", 78)},
+    ],
+)
+def test_every_record_naming_a_bad_stub_is_quarantined_under_its_own_reference(
+    stub: dict[str, Any],
+) -> None:
+    """A stream remembers what each stub resolved to, but never a failure: the second, third
+    record naming a bad stub is refused as the first was, each with its own reference."""
+    hrefs = [f"/rest-v2/attendance-records/{n}" for n in (9101, 9102, 9103)]
+    records = [record(href=href, **stub) for href in hrefs]
+    batch = MarksStream(resolve, school_id=SCHOOL).map_records(
+        [record(href="/rest-v2/attendance-records/9100"), *records]
+    )
+    assert [m.source_ref for m in batch.records] == ["/rest-v2/attendance-records/9100"]
+    assert [q.record_ref for q in batch.quarantined] == hrefs
+    assert len({(q.field, q.reason) for q in batch.quarantined}) == 1
+
+
+def test_records_sharing_stubs_map_as_each_would_alone() -> None:
+    records = [
+        record(
+            href=f"/rest-v2/attendance-records/{9200 + n}",
+            student=ref("students", 1001 + n % 2),
+            attendanceMark=ref(
+                "attendance-marks", ("LEAVE_REGULATED_PERFORMANCE", "PRESENT_PM")[n % 2]
+            ),
+            attendanceRegister=None if n == 3 else ref("attendance-registers", 77),
+            startDatetime=f"2025-09-08 {('08:45:00', '13:30:00')[n % 2]}",
+        )
+        for n in range(6)
+    ]
+    together = MarksStream(resolve, school_id=SCHOOL).map_records(records).records
+    alone = [MarksStream(resolve, school_id=SCHOOL).map_records([r]).records[0] for r in records]
+    assert together == alone
+
+
 def test_a_record_that_is_not_an_object_is_quarantined_by_position() -> None:
     batch = MarksStream(resolve, school_id=SCHOOL).map_records(["oops", record()])
     entry = only_quarantine(batch.quarantined)
