@@ -131,6 +131,10 @@ class ScanContext:
     exposes_amendments: bool = False
     exposes_social_worker: bool = True
     settings: RuleSettings = DEFAULT_SETTINGS
+    #: the pupils marked on some sessions, read from the store for the sessions a nightly scan
+    #: re-judges (``validators.delta``): ``marked_pupils`` answers those without indexing the
+    #: year's marks
+    session_pupils: Mapping[SessionKey, frozenset[str]] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -343,6 +347,10 @@ class ScanContext:
 
     def marked_pupils(self, day: date, session: Session) -> frozenset[str]:
         """Ids of the pupils with a mark on the session (cached)."""
+        if self.session_pupils is not None:
+            known = self.session_pupils.get((day, session))
+            if known is not None:
+                return known
         cache = self._cache.setdefault("marked_pupils", {})
         result: frozenset[str] | None = cache.get((day, session))
         if result is None:
