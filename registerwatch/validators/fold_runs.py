@@ -52,7 +52,7 @@ def run_fold(fold: Fold, ctx: ScanContext, delta: ScanDelta | None, stored: Any)
     kept: Mapping[str, Any] = stored if delta is not None and isinstance(stored, dict) else {}
     states: dict[str, Any] = {}
     found: list[Finding] = []
-    for pupil in ctx.pupils:
+    for pupil in _pupils_for(ctx, fold):
         marks = ctx.pupil_marks(pupil.id)
         state = _resumable(fold, pupil.id, kept.get(pupil.id), delta)
         if state is None:
@@ -65,6 +65,21 @@ def run_fold(fold: Fold, ctx: ScanContext, delta: ScanDelta | None, stored: Any)
         found.extend(fold.findings(ctx, pupil, state))
     found.extend(fold.school_findings(ctx, states))
     return RuleRun(found, state={pid: fold.dump(state) for pid, state in states.items()})
+
+
+def _pupils_for(ctx: ScanContext, fold: Fold) -> list[Pupil]:
+    """The pupils whose states the fold keeps, as ``folding.pupils_for`` has them: every pupil
+    of the context and, for a fold that does not need the record (``needs_record`` False), a
+    bare record for each pupil id with marks but no record (a record sync quarantined)."""
+    pupils = list(ctx.pupils)
+    if not getattr(fold, "needs_record", True):
+        known = ctx.pupils_by_id
+        pupils.extend(
+            Pupil(id=pid, school_id=ctx.school_id, mis_id=pid)
+            for pid in ctx.marks_by_pupil
+            if pid not in known
+        )
+    return pupils
 
 
 def _resumable(fold: Fold, pupil_id: str, dumped: Any, delta: ScanDelta | None) -> Any:
