@@ -12,7 +12,7 @@ from registerwatch.errors import CalendarError
 from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import DayMarks, ScanContext, tracked_from
-from registerwatch.validators.runs import Classifier, DayKind, DayRun, _only_closed_between
+from registerwatch.validators.runs import Classifier, DayKind, DayRun, only_closed_between
 from registerwatch.validators.runs_strict import classify_own_codes
 
 NOT_ARRIVED = frozenset({"N", "O"})
@@ -124,7 +124,7 @@ def _run_from(
         if (
             previous is not None
             and index != previous + 1
-            and not _only_closed_between(ctx, previous, day)
+            and not only_closed_between(ctx, previous, day)
         ):
             break
         previous = index
