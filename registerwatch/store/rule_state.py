@@ -63,7 +63,7 @@ class RuleStateStore(StoreBase):
                 "school_id": school_id,
                 "rule": rule,
                 "judged_to": state.judged_to,
-                "state": json.dumps(state.data, separators=(",", ":"), sort_keys=True),
+                "state": json.dumps(state.data, separators=(",", ":")),
                 "updated_at": now,
             }
             for rule, state in states.items()
