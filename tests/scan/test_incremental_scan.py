@@ -352,3 +352,36 @@ def test_the_scan_basis_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(bases) == 1 and next(iter(bases)).startswith("sha256:"), bases
+
+
+def test_the_rules_judge_in_full_after_a_long_gap_or_new_capabilities(
+    school: GeneratedSchool, tmp_path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = settings_for(school, url)
+    store = Store.open(url)
+    sid = school.school.id
+    try:
+        first_load(store, school, GENERATED_TO, at_night(FIRST_NIGHT))
+
+        def delta_rules(day: date) -> tuple[str, ...]:
+            result = run_scan(store, settings, as_of=day, clock=lambda: at_night(day))
+            (one,) = result.schools
+            return one.delta_rules
+
+        assert delta_rules(FIRST_NIGHT) == ()  # the first scan keeps the states
+        assert delta_rules(FIRST_NIGHT + timedelta(days=1)) == ("REG001", "REG002", "REG003")
+        assert delta_rules(FIRST_NIGHT + timedelta(days=40)) == ()  # more than 31 days on
+        assert delta_rules(FIRST_NIGHT + timedelta(days=41)) != ()
+        store.set_bookmark(
+            sid,
+            CAPABILITIES_BOOKMARK,
+            '{"amendments": true, "registers": false}',
+            at=at_night(LAST_NIGHT),
+        )
+        assert delta_rules(FIRST_NIGHT + timedelta(days=42)) == ()  # what the MIS exposes changed
+        assert delta_rules(FIRST_NIGHT + timedelta(days=43)) != ()
+        store.forget_rule_states(sid)
+        assert delta_rules(FIRST_NIGHT + timedelta(days=44)) == ()
+    finally:
+        store.close()
