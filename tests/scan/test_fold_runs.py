@@ -3,7 +3,8 @@ folding one night's marks into its stored states, as it does folding the year in
 
 The fold here is a small one of the tests' own (count each pupil's N marks, judged against
 ``as_of``), standing for the mark rules' folds (``validators.folding``): the pipeline
-(``validators.fold_runs``, ``scan.incremental``) is what is under test. Runs on SQLite.
+(``validators.fold_runs``, ``scan.incremental``) is what is under test. Runs on SQLite, and on
+PostgreSQL when REGISTERWATCH_TEST_PG_URL is set.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from test_incremental_scan import (  # type: ignore[import-not-found]
     change_code,
     first_load,
     settings_for,
+    store_urls,
     sync_days,
 )
 
@@ -115,9 +117,14 @@ class NCount(Rule):
 NCount.fold = NCountFold(NCount())
 
 
-def test_a_fold_rule_folds_each_night_into_its_stored_states(tmp_path) -> None:
+__all__ = ["store_urls"]  # the two-store fixture, on each backend
+
+
+def test_a_fold_rule_folds_each_night_into_its_stored_states(
+    store_urls: tuple[str, str],
+) -> None:
     school: GeneratedSchool = generate_school(7, 80, as_of=date(2025, 11, 21))
-    urls = [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
+    urls = list(store_urls)
     stores = [Store.open(url) for url in urls]
     settings = [settings_for(school, url) for url in urls]
     rules = [NCount()]
