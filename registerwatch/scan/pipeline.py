@@ -24,6 +24,12 @@ note. An acknowledged finding is still reported, but no longer makes the scan fa
 (``ScanResult.failing``), until it is resolved or its severity rises (a warning acknowledged the
 day before its deadline becomes an unacknowledged error the day after).
 
+Nightly scans follow the day's changes (``scan.incremental``): the rules get a delta of what
+changed since the school's last scan; the register rules re-judge only its sessions (the scan
+reads only their registers and marked pupils) and their stored open findings outside it are
+carried forward; rules with a per-pupil fold state fold one night into the states the last scan
+kept (``rule_state``). Any doubt makes the delta None and every rule runs in full.
+
 Freshness (``scan.freshness``): each school is judged only up to the last school day sync
 pulled cleanly (``registers_complete_to``), and a school whose registers are behind gets SYN001.
 
