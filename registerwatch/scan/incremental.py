@@ -65,6 +65,11 @@ class DeltaRead:
     states: dict[str, Any]
 
 
+# Positions in a pupil's entry (``pupil_entry``): after the digest, what places the pupil on a
+# register.
+_GROUP, _BOARDER, _START, _LEAVE, _NC_YEAR = 1, 2, 3, 4, 5
+
+
 def _on_roll_fields(pupil: Pupil) -> list[Any]:
     return [
         pupil.reg_group,
@@ -205,15 +210,15 @@ def _roll_change_days(
     if old is None or new is None:
         entry = old if new is None else new
         assert entry is not None
-        _digest, _group, _boarder, start, leave, _year = entry
+        start, leave = entry[_START], entry[_LEAVE]
         return (
             date.fromisoformat(start) if start else far_past,
             date.fromisoformat(leave) if leave else far_future,
         )
-    if old[1:2] + old[2:3] + old[5:6] != new[1:2] + new[2:3] + new[5:6]:
+    if any(old[i] != new[i] for i in (_GROUP, _BOARDER, _NC_YEAR)):
         return None
     bounds: list[date] = []
-    for index, unbounded in ((3, far_past), (4, far_future)):
+    for index, unbounded in ((_START, far_past), (_LEAVE, far_future)):
         if old[index] != new[index]:
             for value in (old[index], new[index]):
                 bounds.append(date.fromisoformat(value) if value else unbounded)
