@@ -167,6 +167,9 @@ class CodeMarksFold(PupilFold[KeptMarks]):
     """
 
     complete_days_only = True
+    #: a rule that can find something without any of the marks (LAR001's recorded expected
+    #: sickness) is asked for every pupil
+    judge_without_marks = False
 
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         raise NotImplementedError
@@ -201,7 +204,7 @@ class CodeMarksFold(PupilFold[KeptMarks]):
         return state.through
 
     def findings(self, ctx: ScanContext, pupil: Pupil, state: KeptMarks) -> Iterable[Finding]:
-        if not state.marks:
+        if not state.marks and not self.judge_without_marks:
             return ()
         return self.judge(ctx, pupil, state.marks)
 
