@@ -32,7 +32,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from registerwatch.schema import Finding, Pupil, Session
 from registerwatch.validators.context import ScanContext, SessionKey
@@ -73,6 +73,9 @@ class PupilFold(Generic[S]):
 
     _owner: type[Rule] | None = None
     _rule: Rule | None = None
+    #: False for a rule that judges marks without the pupil's record (MRK001, MRK002): it also
+    #: folds the marks of a pupil id with no record (see ``pupils_for``)
+    needs_record = True
 
     def __set_name__(self, owner: type[Rule], name: str) -> None:
         self._owner = owner
@@ -106,17 +109,32 @@ class PupilFold(Generic[S]):
         raise NotImplementedError
 
 
+def pupils_for(ctx: ScanContext, fold: PupilFold[Any]) -> list[Pupil]:
+    """The pupils whose states ``fold`` keeps: every pupil of the context and, for a fold that
+    does not need the record, a bare record for each pupil id with marks but no record (a pupil
+    record the sync quarantined), since their marks are judged all the same."""
+    pupils = list(ctx.pupils)
+    if not fold.needs_record:
+        known = ctx.pupils_by_id
+        pupils.extend(
+            Pupil(id=pid, school_id=ctx.school_id, mis_id=pid)
+            for pid in ctx.marks_by_pupil
+            if pid not in known
+        )
+    return pupils
+
+
 def fold_school(ctx: ScanContext, fold: PupilFold[S]) -> dict[str, S]:
     """Every pupil's state folded from ``initial`` over all of their marks in the context."""
     return {
         pupil.id: fold.fold(ctx, pupil, fold.initial(ctx, pupil), ctx.pupil_marks(pupil.id))
-        for pupil in ctx.pupils
+        for pupil in pupils_for(ctx, fold)
     }
 
 
 def findings_of(ctx: ScanContext, fold: PupilFold[S], states: Mapping[str, S]) -> Iterator[Finding]:
     """The findings of folded states: each pupil's, then the school's."""
-    for pupil in ctx.pupils:
+    for pupil in pupils_for(ctx, fold):
         state = states.get(pupil.id)
         if state is not None:
             yield from fold.findings(ctx, pupil, state)
@@ -157,10 +175,18 @@ def until(marks: list[SessionMark], last_day: date) -> list[SessionMark]:
     return marks if end == len(marks) else marks[:end]
 
 
+class MarksJudge(Protocol):
+    """A rule that judges a pupil from the marks its ``CodeMarksFold`` kept."""
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterable[Finding]: ...
+
+
 class CodeMarksFold(PupilFold[KeptMarks]):
     """Keeps the pupil's marks whose code the rule judges (``codes``): N for MRK001, I for
     LAR001... Rare codes, so the state stays small, and ``judge`` reruns the rule's own logic on
-    them as of ``ctx.as_of``.
+    them as of ``ctx.as_of`` (by default the rule's own ``judge(ctx, pupil, marks)``).
 
     ``complete_days_only``: the rule judges marks up to the last day of data only, so later marks
     are left for a later night (the default); false for a rule that judges marks of any date.
@@ -181,7 +207,8 @@ class CodeMarksFold(PupilFold[KeptMarks]):
     def judge(
         self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
     ) -> Iterable[Finding]:
-        raise NotImplementedError
+        """The pupil's findings from the kept marks: the rule's own ``judge`` by default."""
+        return cast(MarksJudge, self.rule).judge(ctx, pupil, marks)
 
     def initial(self, ctx: ScanContext, pupil: Pupil) -> KeptMarks:
         return KeptMarks()

@@ -27,7 +27,7 @@ from registerwatch.schema import Finding
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.validators import Rule, get_rule, run_rules
-from registerwatch.validators.folding import PupilFold, findings_of, fold_school
+from registerwatch.validators.folding import PupilFold, findings_of, fold_school, pupils_for
 from registerwatch.validators.lean_marks import SessionMark, rows_from_marks
 from registerwatch.validators.registry import _sort_key
 from registerwatch.validators.settings import RuleSettings
@@ -87,7 +87,7 @@ def _night(
     reads them, into the state loaded back from its JSON."""
     fold: PupilFold[Any] = rule.fold  # type: ignore[assignment]
     out: dict[str, Any] = {}
-    for pupil in ctx.pupils:
+    for pupil in pupils_for(ctx, fold):
         data = states.get(pupil.id)
         state = fold.initial(ctx, pupil) if data is None else fold.load(json.loads(data))
         through = fold.through(state)

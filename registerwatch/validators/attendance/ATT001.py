@@ -34,13 +34,6 @@ class _UnauthorisedMarks(CodeMarksFold):
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return ctx.settings.penalty_threshold_codes | {PROVISIONAL_CODE}
 
-    def judge(
-        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
-    ) -> Iterable[Finding]:
-        rule = self.rule
-        assert isinstance(rule, PenaltyNoticeThreshold)
-        return rule.judge(ctx, pupil, marks)
-
 
 class PenaltyNoticeThreshold(Rule):
     """A pupil has 10 or more unauthorised sessions in a rolling period of 10 school weeks.

@@ -107,13 +107,6 @@ class _IllnessMarks(CodeMarksFold):
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return (ILLNESS_CODE,)
 
-    def judge(
-        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
-    ) -> Iterable[Finding]:
-        rule = self.rule
-        assert isinstance(rule, SicknessReturnDue)
-        return rule.judge(ctx, pupil, marks)
-
 
 class SicknessReturnDue(Rule):
     """A pupil of compulsory school age has missed (or is expected to miss) 15 school days
