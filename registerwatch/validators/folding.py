@@ -58,6 +58,11 @@ def session_key_from(text: str | None) -> SessionKey | None:
     return date.fromisoformat(text[:10]), Session(text[10:])
 
 
+def load_mark(token: str) -> SessionMark:
+    """The shared SessionMark of a dumped mark token."""
+    return _INTERNER[token]
+
+
 def advance(through: SessionKey | None, ctx: ScanContext) -> SessionKey:
     """The new ``through`` after a fold: every mark up to the last day of data has been seen."""
     night: SessionKey = (ctx.data_end, Session.PM)
@@ -246,5 +251,5 @@ class CodeMarksFold(PupilFold[KeptMarks]):
     def load(self, data: Any) -> KeptMarks:
         return KeptMarks(
             through=session_key_from(data["through"]),
-            marks=[_INTERNER[token] for token in data["marks"]],
+            marks=[load_mark(token) for token in data["marks"]],
         )
