@@ -189,8 +189,9 @@ class MarksJudge(Protocol):
 
 
 class CodeMarksFold(PupilFold[KeptMarks]):
-    """Keeps the pupil's marks whose code the rule judges (``codes``): N for MRK001, I for
-    LAR001... Rare codes, so the state stays small, and ``judge`` reruns the rule's own logic on
+    """Keeps the pupil's marks whose code the rule judges (``codes``, or ``select``): N for
+    MRK001, I for LAR001, a code outside its regulations for MRK002... Rare marks, so the state
+    stays small, and ``judge`` reruns the rule's own logic on
     them as of ``ctx.as_of`` (by default the rule's own ``judge(ctx, pupil, marks)``).
 
     ``complete_days_only``: the rule judges marks up to the last day of data only, so later marks
@@ -203,11 +204,14 @@ class CodeMarksFold(PupilFold[KeptMarks]):
     judge_without_marks = False
 
     def codes(self, ctx: ScanContext) -> Iterable[str]:
+        """The codes of the marks kept (or override ``select``)."""
         raise NotImplementedError
 
-    def keep(self, ctx: ScanContext, pupil: Pupil, marks: list[SessionMark]) -> list[SessionMark]:
-        """Of the marks with the codes, those the state keeps (all of them by default)."""
-        return marks
+    def select(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> list[SessionMark]:
+        """Of ``marks``, in order, those the state keeps: by default those with ``codes``."""
+        return marks_of_codes(ctx, pupil.id, marks, self.codes(ctx))
 
     def judge(
         self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
@@ -221,14 +225,13 @@ class CodeMarksFold(PupilFold[KeptMarks]):
     def fold(
         self, ctx: ScanContext, pupil: Pupil, state: KeptMarks, marks: Sequence[SessionMark]
     ) -> KeptMarks:
-        chosen = marks_of_codes(ctx, pupil.id, marks, self.codes(ctx))
+        chosen = self.select(ctx, pupil, marks)
         if self.complete_days_only:
             chosen = until(chosen, ctx.data_end)
         elif marks:
             last = (marks[-1].date, marks[-1].session)
             state.through = last if state.through is None or state.through < last else state.through
-        if chosen:
-            state.marks.extend(self.keep(ctx, pupil, chosen))
+        state.marks.extend(chosen)
         state.through = advance(state.through, ctx)
         return state
 
