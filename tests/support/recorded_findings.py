@@ -51,6 +51,18 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "penalty_csa_only": False,
         "absence_measures_csa_only": False,
     },
+    # ATT007 has no trigger by default; ATT004's baseline can be rolling weeks
+    "triggers": {
+        "attendance_triggers": [
+            {"name": "term-80", "below_percent": 80, "window": "term"},
+            {"name": "year-88", "below_percent": 88, "window": "year"},
+            {"name": "weeks-75", "below_percent": 75, "window": "weeks", "school_weeks": 4},
+        ],
+        "ehcp_baseline_school_weeks": 6,
+        "la_return_schedule": "dates",
+        "la_return_dates": ["2025-10-17", "2025-12-19", "2026-02-13"],
+        "irregular_absence_sessions": 8,
+    },
 }
 
 

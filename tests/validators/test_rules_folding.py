@@ -61,8 +61,9 @@ def by_rule(rows: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
     return [row for row in rows if row["rule"] == code]
 
 
-def test_folding_rules_exist() -> None:
-    assert {"ATT002", "ATT003"} <= set(FOLDED)
+def test_every_per_pupil_mark_rule_folds() -> None:
+    # MRK005 judges each session across pupils (a closure is the whole school's), not a pupil
+    assert set(FOLDED) == set(CODES) - {"MRK005"}
 
 
 @pytest.mark.parametrize("key", sorted(recorded()), ids=lambda k: f"seed{k[0]}-{k[1]}-{k[2]}")
@@ -99,7 +100,9 @@ def _night(
     return out
 
 
-@pytest.mark.parametrize("settings", sorted(SETTINGS))
+# "variant" changes how findings are judged, not what a state keeps: the recorded-findings test
+# covers it
+@pytest.mark.parametrize("settings", ["default", "triggers"])
 @pytest.mark.parametrize("code", FOLDED)
 def test_folding_night_by_night_equals_one_fold(code: str, settings: str) -> None:
     """Nights from the first day of term to January (half-term, the turns of the months,

@@ -1,10 +1,12 @@
 """Attendance statistics per pupil: the school year's, folded night by night for ATT002 and
-ATT003 (``YearStatisticsFold``), and over any period for ATT004 and ATT007."""
+ATT003 (``YearStatisticsFold``); ATT004 and ATT007 sum weekly tallies (``_weekly``). Both count
+as DfE does (``codes.session_statistics``: possible = present + AEA + authorised +
+unauthorised), over school sessions while the pupil was on roll: a mark on a session the school
+was closed is MRK005's error, not a possible session."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -36,44 +38,12 @@ class PupilStatistics:
     last: SessionRef | None
 
 
-def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[SessionMark]) -> PupilStatistics:
-    """Statistics over ``marks`` on school sessions while the pupil was on roll, as DfE computes
-    them (``codes.session_statistics``: possible = present + AEA + authorised + unauthorised). A
-    mark on a session the school was closed is MRK005's error, not a possible session."""
-    start, end = pupil.starting_day or date.min, pupil.leaving_date or date.max
-    school_sessions = ctx.session_index
-    counts: Counter[str] = Counter()
-    first: SessionMark | None = None
-    last: SessionMark | None = None
-    possible: dict[tuple[str, bool], bool] = {}
-    for mark in marks:
-        if not start <= mark.date <= end or (mark.date, mark.session) not in school_sessions:
-            continue
-        counts[mark.code] += 1
-        key = (mark.code, mark.date >= REGULATIONS_2024_IN_FORCE)
-        is_possible = possible.get(key)
-        if is_possible is None:
-            is_possible = possible[key] = lookup(mark.code, mark.date).possible
-        if is_possible:
-            first = first or mark
-            last = mark
-    return PupilStatistics(
-        stats=session_statistics(counts, ctx.as_of),
-        first=session_ref(first.date, first.session) if first else None,
-        last=session_ref(last.date, last.session) if last else None,
-    )
-
-
-def marks_between(ctx: ScanContext, pupil_id: str, start: date, end: date) -> list[SessionMark]:
-    return [m for m in ctx.pupil_marks(pupil_id) if start <= m.date <= end]
-
-
 # (code, under the 2024 regulations) -> counts as a possible session: the answer depends only on
 # the code and on which regulations were in force
 _POSSIBLE: dict[tuple[str, bool], bool] = {}
 
 
-def _possible(mark: SessionMark) -> bool:
+def counts_as_possible(mark: SessionMark) -> bool:
     key = (mark.code, mark.date >= REGULATIONS_2024_IN_FORCE)
     answer = _POSSIBLE.get(key)
     if answer is None:
@@ -155,7 +125,7 @@ class YearStatisticsFold(PupilFold[YearCounts]):
             if not lo <= mark.date <= hi or (mark.date, mark.session) not in school_sessions:
                 continue
             counts[mark.code] = counts.get(mark.code, 0) + 1
-            if _possible(mark):
+            if counts_as_possible(mark):
                 state.first = state.first or (mark.date, mark.session)
                 state.last = (mark.date, mark.session)
 
