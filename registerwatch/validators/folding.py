@@ -244,15 +244,13 @@ class CodeMarksFold(PupilFold[KeptMarks]):
         return self.judge(ctx, pupil, state.marks)
 
     def dump(self, state: KeptMarks) -> Any:
-        return {
-            "through": session_key_text(state.through),
-            "marks": [
-                mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in state.marks
-            ],
-        }
+        # [through, mark tokens...]: a flat list, since most pupils' state is only the through
+        return [
+            session_key_text(state.through),
+            *(mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in state.marks),
+        ]
 
     def load(self, data: Any) -> KeptMarks:
         return KeptMarks(
-            through=session_key_from(data["through"]),
-            marks=[load_mark(token) for token in data["marks"]],
+            through=session_key_from(data[0]), marks=[load_mark(token) for token in data[1:]]
         )

@@ -97,8 +97,9 @@ class YearStatisticsFold(PupilFold[YearCounts]):
         hi: date,
     ) -> bool:
         """The fast path of a full scan's usual pupil, all of whose marks fall inside the period,
-        on roll and on school sessions: counts straight from the context's marks grouped by code.
-        False (nothing done) otherwise."""
+        on roll and on school sessions: counts straight from the context's marks grouped by code
+        (cached on the context: ATT002 and ATT003 fold the same counts). False (nothing done)
+        otherwise."""
         if (
             state.counts
             or not marks
@@ -108,11 +109,20 @@ class YearStatisticsFold(PupilFold[YearCounts]):
             or marks[-1].date > hi
         ):
             return False
-        state.counts = {code: len(ms) for code, ms in ctx.marks_by_code(pupil.id).items()}
-        first = next((m for m in marks if lookup(m.code, m.date).possible), None)
-        last = next((m for m in reversed(marks) if lookup(m.code, m.date).possible), None)
-        state.first = (first.date, first.session) if first else None
-        state.last = (last.date, last.session) if last else None
+        cache: dict[str, tuple[dict[str, int], SessionKey | None, SessionKey | None]]
+        cache = ctx._cache.setdefault("year_counts", {})
+        found = cache.get(pupil.id)
+        if found is None:
+            counts = {code: len(ms) for code, ms in ctx.marks_by_code(pupil.id).items()}
+            first = next((m for m in marks if counts_as_possible(m)), None)
+            last = next((m for m in reversed(marks) if counts_as_possible(m)), None)
+            found = cache[pupil.id] = (
+                counts,
+                (first.date, first.session) if first else None,
+                (last.date, last.session) if last else None,
+            )
+        # a copy: a later fold adds to the state's counts
+        state.counts, state.first, state.last = dict(found[0]), found[1], found[2]
         return True
 
     @staticmethod

@@ -69,14 +69,16 @@ class PeriodTallies:
 
 def _period_start(ctx: ScanContext, day: date) -> date:
     """The first day of ``day``'s period: its week's Monday, or a later start of a term or of
-    the school year within that week."""
-    starts: list[date] | None = ctx._cache.get("period_starts")
-    if starts is None:
-        starts = ctx._cache["period_starts"] = sorted(t.start for t in ctx.calendar.terms)
-    term = bisect.bisect_right(starts, day) - 1
-    term_start = starts[term] if term >= 0 else date.min
-    year_start, _ = school_year_bounds(school_year_of(day))
-    return max(week_start(day), term_start, year_start)
+    the school year within that week (cached per day: asked per mark)."""
+    cache: dict[date, date] = ctx._cache.setdefault("period_start", {})
+    start = cache.get(day)
+    if start is None:
+        starts = sorted(t.start for t in ctx.calendar.terms)
+        term = bisect.bisect_right(starts, day) - 1
+        term_start = starts[term] if term >= 0 else date.min
+        year_start, _ = school_year_bounds(school_year_of(day))
+        start = cache[day] = max(week_start(day), term_start, year_start)
+    return start
 
 
 class PeriodTalliesFold(PupilFold[PeriodTallies]):

@@ -9,6 +9,7 @@ codes, which LAR002's irregular attendance counts per return period.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -96,30 +97,39 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
     ) -> Sequence[DayMarks]:
         """The pupil's school days with marks, up to the last day of data. In a full scan (the
         context's own marks, from ``initial``) a pupil with too few marks of the codes for any
-        long run is walked from their last day that breaks a run only: the walk resets there,
-        and the usual pupil's last day is a present one."""
-        if marks is not ctx.marks_by_pupil.get(pupil.id):
+        long run is walked from their last day that breaks a run only: the walk resets there
+        (no long run can have closed before it), and the usual pupil's last day is a present
+        one."""
+        fresh = state.previous is None and not state.open_days and not state.long_runs
+        if (
+            marks is not ctx.marks_by_pupil.get(pupil.id)
+            or not fresh
+            or ctx.code_count(pupil.id, codes) >= self.days(ctx)
+        ):
             return _group_days(ctx, marks)
-        all_days = ctx.pupil_days(pupil.id)
-        end = len(all_days)
-        while end and all_days[end - 1].date > ctx.data_end:
-            end -= 1
-        if state.previous is not None or state.open_days or state.long_runs:
-            return all_days[:end]
-        if ctx.code_count(pupil.id, codes) >= self.days(ctx):
-            return all_days[:end]
+        # back from the last day of data to the last day that breaks a run, building only those
+        # days (building every day of every pupil is what the full scan must not pay)
         classify = classify_all_sessions(codes)
-        start = end - 1
-        while start > 0:
-            day = all_days[start]
-            if (
-                pupil.on_roll(day.date)
-                and not ctx.calendar.unexpectedly_closed(day.date)
-                and classify(day, ctx.open_sessions(day.date))[0] is DayKind.BREAK
-            ):
-                break
-            start -= 1
-        return all_days[max(start, 0) : end]
+        end = bisect.bisect_right(marks, (ctx.data_end, Session.PM, "\uffff"))
+        tail: list[DayMarks] = []
+        while end > 0:
+            day = marks[end - 1].date
+            start = end - 1
+            while start > 0 and marks[start - 1].date == day:
+                start -= 1
+            index = ctx.day_index(day)
+            if index is not None:
+                day_marks = DayMarks(day, index, {m.session: m.code for m in marks[start:end]})
+                tail.append(day_marks)
+                if (
+                    pupil.on_roll(day)
+                    and not ctx.calendar.unexpectedly_closed(day)
+                    and classify(day_marks, ctx.open_sessions(day))[0] is DayKind.BREAK
+                ):
+                    break
+            end = start
+        tail.reverse()
+        return tail
 
     def _walk(
         self,
