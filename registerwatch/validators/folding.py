@@ -47,6 +47,10 @@ S = TypeVar("S")
 _INTERNER = MarkInterner()
 
 
+# through sessions parsed once per distinct text (every pupil's state has one, mostly the same)
+_SESSION_KEYS: dict[str, SessionKey] = {}
+
+
 def session_key_text(key: SessionKey | None) -> str | None:
     """'2025-11-03AM' for (2025-11-03, AM): the through session in a dumped state."""
     return None if key is None else f"{key[0].isoformat()}{key[1].value}"
@@ -55,7 +59,10 @@ def session_key_text(key: SessionKey | None) -> str | None:
 def session_key_from(text: str | None) -> SessionKey | None:
     if text is None:
         return None
-    return date.fromisoformat(text[:10]), Session(text[10:])
+    key = _SESSION_KEYS.get(text)
+    if key is None:
+        key = _SESSION_KEYS[text] = (date.fromisoformat(text[:10]), Session(text[10:]))
+    return key
 
 
 def load_mark(token: str) -> SessionMark:

@@ -119,21 +119,23 @@ class PeriodTalliesFold(PupilFold[PeriodTallies]):
         return state.through
 
     def dump(self, state: PeriodTallies) -> Any:
-        return {
-            "through": session_key_text(state.through),
-            "periods": {
+        # [through, {period: [counts, first, last]}]: most pupils' periods are empty
+        return [
+            session_key_text(state.through),
+            {
                 key.isoformat(): [t.counts, session_key_text(t.first), session_key_text(t.last)]
                 for key, t in sorted(state.periods.items())
             },
-        }
+        ]
 
     def load(self, data: Any) -> PeriodTallies:
+        through, periods = data
         return PeriodTallies(
-            through=session_key_from(data["through"]),
+            through=session_key_from(through),
             periods={
                 date.fromisoformat(key): Tally(
                     dict(counts), session_key_from(first), session_key_from(last)
                 )
-                for key, (counts, first, last) in data["periods"].items()
+                for key, (counts, first, last) in periods.items()
             },
         )

@@ -174,25 +174,26 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
         return cast(RunsJudge, self.rule).judge(ctx, pupil, state)
 
     def dump(self, state: AbsenceRuns) -> Any:
-        return {
-            "through": session_key_text(state.through),
-            "marks": [
-                mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in state.marks
-            ],
-            "long_runs": [_dump_run(run.days, run.counted) for run in state.long_runs],
-            "open": _dump_run(state.open_days, state.open_counted),
-            "previous": state.previous,
-        }
+        # [through, previous, open run, long runs, mark tokens...]: a flat list, read and
+        # written for every pupil every night
+        return [
+            session_key_text(state.through),
+            state.previous,
+            _dump_run(state.open_days, state.open_counted),
+            [_dump_run(run.days, run.counted) for run in state.long_runs],
+            *(mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in state.marks),
+        ]
 
     def load(self, data: Any) -> AbsenceRuns:
-        open_days, open_counted = _load_run(data["open"])
+        through, previous, open_run, long_runs, *tokens = data
+        open_days, open_counted = _load_run(open_run)
         return AbsenceRuns(
-            through=session_key_from(data["through"]),
-            marks=[load_mark(token) for token in data["marks"]],
-            long_runs=[_load_day_run(run) for run in data["long_runs"]],
-            open_days=list(open_days),
-            open_counted=list(open_counted),
-            previous=data["previous"],
+            through=session_key_from(through),
+            marks=[load_mark(token) for token in tokens],
+            long_runs=[_load_day_run(run) for run in long_runs],
+            open_days=open_days,
+            open_counted=open_counted,
+            previous=previous,
         )
 
 
