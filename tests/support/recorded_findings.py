@@ -25,7 +25,7 @@ RECORDED = Path(__file__).with_name("recorded_findings.json.gz")
 # The per-pupil mark rules (MRK005 included: it is judged per session, and stays unchanged).
 CODES = [
     *(f"MRK00{n}" for n in range(1, 9)),
-    *("ATT001", "ATT002", "ATT003", "ATT004", "ATT007", "LAR001", "LAR002"),
+    *("ATT001", "ATT002", "ATT003", "ATT004", "ATT007", "LAR001", "LAR002", "LAR003"),
 ]
 # A primary school through January and a larger one to March: half-terms, Christmas and the
 # turns of the months, with leavers and joiners.

@@ -13,7 +13,7 @@ from registerwatch.validators.context import ScanContext
 # Re-exported: the LA-return rules read it from here; it lives on the context because REG004
 # (a register rule) needs it too.
 from registerwatch.validators.context import tracked_from as tracked_from
-from registerwatch.validators.runs import DayRun, classify_all_sessions, day_runs
+from registerwatch.validators.runs import DayRun
 
 
 def deadline_severity(ctx: ScanContext, due: date | None) -> Severity:
@@ -86,41 +86,6 @@ def return_made_within(
     return None
 
 
-def absence_episodes(
-    rule: Rule,
-    ctx: ScanContext,
-    *,
-    codes: frozenset[str],
-    days: int,
-    kind: NotificationKind,
-    scheduled: bool,
-) -> Iterator[Finding]:
-    """LAR002 and LAR003: runs of at least ``days`` consecutive school days whose every open
-    session has a code in ``codes`` (see ``runs.classify_all_sessions``) with no return of
-    ``kind`` whose episode starts within the run.
-
-    The threshold day is the run's ``days``-th day. ``scheduled``: the return is due on the LA's
-    next return date (``return_due``), a warning until then; otherwise (a referral, LAR003) it is
-    due ``threshold_return_school_days`` after the threshold day and stays a warning. Runs whose
-    threshold day is before ``tracked_from`` are history, not reported.
-    """
-    classify = classify_all_sessions(codes)
-    for pupil in ctx.pupils:
-        # every counting day has a session with one of the codes: too few can make no run
-        if pupil.boarder or ctx.code_count(pupil.id, codes) < days:
-            continue
-        yield from run_findings(
-            rule,
-            ctx,
-            pupil,
-            day_runs(ctx, pupil, classify),
-            codes=codes,
-            days=days,
-            kind=kind,
-            scheduled=scheduled,
-        )
-
-
 def run_findings(
     rule: Rule,
     ctx: ScanContext,
@@ -132,8 +97,16 @@ def run_findings(
     kind: NotificationKind,
     scheduled: bool,
 ) -> Iterator[Finding]:
-    """The pupil's ``runs`` of at least ``days`` consecutive school days reported as
-    ``absence_episodes`` says (LAR002 gives the runs from its fold, LAR003 from ``day_runs``)."""
+    """LAR002 and LAR003: the pupil's runs (from ``_episodes.AbsenceRunsFold``) of at least
+    ``days`` consecutive school days whose every open session has a code in ``codes`` (see
+    ``runs.classify_all_sessions``) with no return of ``kind`` whose episode starts within the
+    run.
+
+    The threshold day is the run's ``days``-th day. ``scheduled``: the return is due on the LA's
+    next return date (``return_due``), a warning until then; otherwise (a referral, LAR003) it is
+    due ``threshold_return_school_days`` after the threshold day and stays a warning. Runs whose
+    threshold day is before ``tracked_from`` are history, not reported.
+    """
     since = tracked_from(ctx)
     for run in runs:
         if len(run) < days:
