@@ -21,9 +21,15 @@ returns it; after ``fold`` the caller keeps only the returned state.
 
 Most folds stop at the last day of data (``ctx.data_end``): the rules judge completed registers
 only, so a mark after it (a planned absence entered ahead) is left for a later night, which is
-why ``through`` never passes ``(ctx.data_end, PM)`` for them. Every fold advances ``through`` to
-at least ``(ctx.data_end, PM)``, even for a pupil with no new mark, so a caller can read one
+why ``through`` never passes ``(ctx.data_end, PM)`` for them. The few that judge marks of any
+date (MRK002-MRK004: a wrong code is wrong on a planned session too) take every mark given, and
+their ``through`` is the last one's session when that is later. Every fold advances ``through``
+to at least ``(ctx.data_end, PM)``, even for a pupil with no new mark, so a caller can read one
 date range of marks for the whole school.
+
+The caller keeps a state for each pupil of ``pupils_for`` (for MRK001 and MRK002, also pupil ids
+with marks but no record) and asks ``findings_of`` for the findings of all of them: findings are
+recomputed from the states every scan, none is carried forward.
 """
 
 from __future__ import annotations
@@ -121,18 +127,18 @@ class PupilFold(Generic[S]):
         raise NotImplementedError
 
 
-def pupils_for(ctx: ScanContext, fold: PupilFold[Any]) -> list[Pupil]:
+def pupils_for(ctx: ScanContext, fold: PupilFold[Any], stored: Iterable[str] = ()) -> list[Pupil]:
     """The pupils whose states ``fold`` keeps: every pupil of the context and, for a fold that
-    does not need the record, a bare record for each pupil id with marks but no record (a pupil
-    record the sync quarantined), since their marks are judged all the same."""
+    does not need the record, a bare record for each pupil id with marks (in the context, or a
+    state in ``stored``) but no record (a pupil record the sync quarantined), since their marks
+    are judged all the same."""
     pupils = list(ctx.pupils)
     if not fold.needs_record:
-        known = ctx.pupils_by_id
-        pupils.extend(
-            Pupil(id=pid, school_id=ctx.school_id, mis_id=pid)
-            for pid in ctx.marks_by_pupil
-            if pid not in known
-        )
+        known = set(ctx.pupils_by_id)
+        for pid in (*ctx.marks_by_pupil, *stored):
+            if pid not in known:
+                known.add(pid)
+                pupils.append(Pupil(id=pid, school_id=ctx.school_id, mis_id=pid))
     return pupils
 
 
@@ -146,7 +152,7 @@ def fold_school(ctx: ScanContext, fold: PupilFold[S]) -> dict[str, S]:
 
 def findings_of(ctx: ScanContext, fold: PupilFold[S], states: Mapping[str, S]) -> Iterator[Finding]:
     """The findings of folded states: each pupil's, then the school's."""
-    for pupil in pupils_for(ctx, fold):
+    for pupil in pupils_for(ctx, fold, states):
         state = states.get(pupil.id)
         if state is not None:
             yield from fold.findings(ctx, pupil, state)

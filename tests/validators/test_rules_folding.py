@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from support.recorded_findings import CODES, RECORDED, SCHOOLS, SETTINGS, context
 
-from registerwatch.schema import Finding
+from registerwatch.schema import Finding, Session
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.validators import Rule, get_rule, run_rules
@@ -88,7 +88,7 @@ def _night(
     reads them, into the state loaded back from its JSON."""
     fold: PupilFold[Any] = rule.fold  # type: ignore[assignment]
     out: dict[str, Any] = {}
-    for pupil in pupils_for(ctx, fold):
+    for pupil in pupils_for(ctx, fold, states):
         data = states.get(pupil.id)
         state = fold.initial(ctx, pupil) if data is None else fold.load(json.loads(data))
         through = fold.through(state)
@@ -145,3 +145,31 @@ def test_dump_load_round_trip(code: str) -> None:
         data = json.loads(json.dumps(fold.dump(state)))
         assert fold.load(data) == state
         assert fold.dump(fold.load(data)) == data
+
+
+def test_marks_of_a_pupil_without_a_record_are_judged_every_night() -> None:
+    """MRK001 and MRK002 judge marks without the pupil's record (a record the sync
+    quarantined): their states are kept for such pupil ids, and a nightly context that holds
+    only the night's marks still finds them from the stored states."""
+    seed = 1
+    ghost = "oakfield:ghost"
+    extra = {
+        ghost: (
+            SessionMark(date(2025, 10, 6), Session.AM, "N"),
+            SessionMark(date(2025, 10, 7), Session.AM, "H"),  # retired in August 2024
+        )
+    }
+    rows = {**mark_rows(seed), **extra}
+    ctx = context(school(seed), date(2025, 12, 1), RuleSettings(), mark_rows=rows)
+    night_ctx = context(school(seed), date(2025, 12, 1), RuleSettings(), mark_rows={})
+    for code in ("MRK001", "MRK002"):
+        rule = get_rule(code)
+        fold: PupilFold[Any] = rule.fold  # type: ignore[assignment]
+        full = [f for f in rule.check(ctx) if f.pupil_id == ghost]
+        assert len(full) == 1, code
+        stored = {
+            pid: fold.load(json.loads(json.dumps(fold.dump(state))))
+            for pid, state in fold_school(ctx, fold).items()
+        }
+        nightly = [f for f in findings_of(night_ctx, fold, stored) if f.pupil_id == ghost]
+        assert dumped(nightly) == dumped(full), code
