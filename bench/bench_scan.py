@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_scan.py                  # 1,500 pupils, a whole school year
     .venv/bin/python bench/bench_scan.py --pupils 300 --repeat 3
     .venv/bin/python bench/bench_scan.py --cache /tmp/bench-scan   # keep the generated store
-    .venv/bin/python bench/bench_scan.py --profile full   # + a cProfile of one full scan
+    .venv/bin/python bench/bench_scan.py --profile full   # a cProfile of one full scan instead
 
 It generates one seeded secondary school with a whole school year of registers (to the
 Monday before the end of the summer term: ``--day``, default 2026-07-20) and loads it into a
