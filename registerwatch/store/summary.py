@@ -16,6 +16,7 @@ repeated refresh harmless, so the margin can be generous: it covers a sync that 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,6 +39,7 @@ PUPIL_FILTER_LIMIT = 500
 
 PupilMonth = tuple[str, str]  # (pupil id, "YYYY-MM")
 PERIOD_END = 7  # a token starts with its ISO date: its first 7 characters are the period
+_AFTER_EVERY_TOKEN = "\uffff"  # sorts after any token of a period once appended to the period
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,15 @@ class SummaryStore(StoreBase):
             by_pupil = read_mark_tokens(c, school_id)
         months = update.months
         for pid, tokens in by_pupil.items():
-            for token in tokens:
-                key = (pid, token[:PERIOD_END])
-                found = months.get(key)
-                if found is None:
-                    months[key] = [token]
-                else:
-                    found.append(token)
+            # Sorted (in C; a token starts with its ISO date), each month is one slice, found
+            # by bisection: a dictionary step per mark cost ~0.15 s of a full scan.
+            tokens.sort()
+            start, end = 0, len(tokens)
+            while start < end:
+                period = tokens[start][:PERIOD_END]
+                stop = bisect.bisect_left(tokens, period + _AFTER_EVERY_TOKEN, start, end)
+                months[(pid, period)] = tokens[start:stop]
+                start = stop
         return update
 
     def summary_changes(

@@ -7,8 +7,9 @@ must be gone, and a pupil only the update knows must appear (SQLite and PostgreS
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+from registerwatch.schema import Mark
 from registerwatch.store import Store
 from registerwatch.store.summary import SummaryUpdate
 
@@ -49,3 +50,30 @@ def test_summary_tokens_replace_only_the_recomputed_months(store: Store) -> None
     }
     tokens["P4"].append("2026-07-03AM/")
     assert update.months[("P4", "2026-07")] == ["2026-07-02AM/"]  # the update is not changed
+
+
+def test_summary_rebuild_files_each_mark_under_its_month(store: Store) -> None:
+    days = [date(2026, 6, 29), date(2026, 6, 30), date(2026, 7, 1), date(2026, 9, 1)]
+    marks = [
+        Mark(pupil_id=f"s1:{pupil}", date=day, session=session, code=code)
+        for pupil, code in (("P1", "/"), ("P2", "N"))
+        for day in reversed(days)  # stored in any order
+        for session in ("PM", "AM")
+    ]
+    store.upsert_marks(marks, "s1", at=datetime(2026, 9, 1, 18, tzinfo=UTC))
+    months = store.summary_rebuild("s1").months
+    assert sorted(months) == [
+        (pid, month) for pid in ("s1:P1", "s1:P2") for month in ("2026-06", "2026-07", "2026-09")
+    ]
+    assert months[("s1:P1", "2026-06")] == [
+        "2026-06-29AM/",
+        "2026-06-29PM/",
+        "2026-06-30AM/",
+        "2026-06-30PM/",
+    ]
+    assert months[("s1:P2", "2026-07")] == ["2026-07-01AMN", "2026-07-01PMN"]
+    assert months[("s1:P2", "2026-09")] == ["2026-09-01AMN", "2026-09-01PMN"]
+    # what a scan reads back is every mark, whichever way the months were filed
+    assert _sorted(store.summary_tokens("s1", store.summary_rebuild("s1"))) == _sorted(
+        store.mark_tokens("s1")
+    )
