@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_scan.py                  # 1,500 pupils, a whole school year
     .venv/bin/python bench/bench_scan.py --pupils 300 --repeat 3
     .venv/bin/python bench/bench_scan.py --cache /tmp/bench-scan   # keep the generated store
-    .venv/bin/python bench/bench_scan.py --profile full   # + a cProfile of one full scan
+    .venv/bin/python bench/bench_scan.py --profile full   # a cProfile of one full scan instead
 
 It generates one seeded secondary school with a whole school year of registers (to the
 Monday before the end of the summer term: ``--day``, default 2026-07-20) and loads it into a
@@ -184,7 +184,9 @@ def profile(action: Callable[[], Any], top: int = 45) -> str:
     action()
     profiler.disable()
     buffer = io.StringIO()
-    pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(top)
+    stats = pstats.Stats(profiler, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top // 2)  # what each function costs itself
     return buffer.getvalue()
 
 
@@ -232,6 +234,8 @@ def child(kind: str, work: Path, day: date, nightly_as_of: date, show_profile: b
     sid = config["id"]
     store = Store(settings.store.url)
     out: dict[str, Any] = {}
+    # CPU seconds as well as wall seconds: on a shared machine the CPU time is the steadier
+    cpu_started = time.process_time()
     try:
         if kind == "plain_read":
             gc.disable()
@@ -261,10 +265,19 @@ def child(kind: str, work: Path, day: date, nightly_as_of: date, show_profile: b
             out["phases"] = dict(school_scan.timings)
             out["counts"] = dict(result.counts())
             out["findings"] = sorted(
-                (f.fingerprint, str(f.finding.severity), f.status) for f in result.findings
+                (
+                    f.fingerprint,
+                    str(f.finding.severity),
+                    f.status,
+                    f.finding.message,
+                    str(f.finding.due),
+                    str(f.finding.last_session),
+                )
+                for f in result.findings
             )
     finally:
         store.close()
+    out["cpu_seconds"] = time.process_time() - cpu_started
     out["seconds"] = seconds
     out["cpu_seconds"] = cpu
     out["peak_rss_mb"] = peak_rss_mb()
@@ -377,7 +390,9 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     for kind in ("plain_read", "store_marks", "full", "nightly", "nightly_full"):
         medians[kind] = statistics.median(s["seconds"] for s in samples[kind])
         rss = statistics.median(s["peak_rss_mb"] for s in samples[kind])
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {
+            "cpu_seconds": round(statistics.median(s["cpu_seconds"] for s in samples[kind]), 3)
+        }
         if "phases" in samples[kind][0]:
             extra["phases"] = {
                 k: round(statistics.median(s["phases"][k] for s in samples[kind]), 3)

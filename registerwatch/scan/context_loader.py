@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,6 +31,7 @@ from registerwatch import __version__
 from registerwatch.calendar import calendar_for
 from registerwatch.config import SchoolSettings
 from registerwatch.gcpause import collector_paused
+from registerwatch.schema import Pupil, Register, Session
 from registerwatch.store import OBSERVED_KINDS, Connection, ScanState, Store, SummaryUpdate
 from registerwatch.validators import (
     DEFAULT_SETTINGS,
@@ -60,10 +61,15 @@ def load_context(
     settings: RuleSettings = DEFAULT_SETTINGS,
     conn: Connection | None = None,
     marks: MarksRead | None = None,
+    pupils: Sequence[Pupil] | None = None,
+    registers: Sequence[Register] | None = None,
+    session_pupils: Mapping[tuple[date, Session], frozenset[str]] | None = None,
 ) -> ScanContext:
     """One school's records as a ScanContext for a scan on ``as_of``.
 
     ``marks`` is the lean read of the marks (default: a full read, ``marks_read``).
+    ``pupils`` and ``registers`` are what the caller already read (default: every one of the
+    school's); ``session_pupils`` the marked pupils of the sessions a nightly scan re-judges.
     Marks flagged deleted are left out (the lean read reads live marks only): a deletion
     reaches the rules as an observed change (AMD003). Before the first sync with capability
     records, the MIS is taken to expose neither register events nor amendment records, so REG001
@@ -79,8 +85,9 @@ def load_context(
             calendar=calendar,
             as_of=as_of,
             school_id=school.id,
-            pupils=store.pupils(school.id, conn=conn),
-            registers=store.registers(school.id, conn=conn),
+            pupils=store.pupils(school.id, conn=conn) if pupils is None else pupils,
+            registers=store.registers(school.id, conn=conn) if registers is None else registers,
+            session_pupils=session_pupils,
             mark_rows=marks.rows,
             amendments=store.amendments(school.id, conn=conn),
             observed_changes=observed_ledger(store, school.id, conn=conn),

@@ -24,6 +24,12 @@ note. An acknowledged finding is still reported, but no longer makes the scan fa
 (``ScanResult.failing``), until it is resolved or its severity rises (a warning acknowledged the
 day before its deadline becomes an unacknowledged error the day after).
 
+Nightly scans follow the day's changes (``scan.incremental``): the rules get a delta of what
+changed since the school's last scan; the register rules re-judge only its sessions (the scan
+reads only their registers and marked pupils) and their stored open findings outside it are
+carried forward; rules with a per-pupil fold state fold one night into the states the last scan
+kept (``rule_state``). Any doubt makes the delta None and every rule runs in full.
+
 Freshness (``scan.freshness``): each school is judged only up to the last school day sync
 pulled cleanly (``registers_complete_to``), and a school whose registers are behind gets SYN001.
 
@@ -57,6 +63,12 @@ from registerwatch.gcpause import collector_paused
 from registerwatch.logging import get_logger
 from registerwatch.scan.context_loader import load_context, marks_read, scan_basis
 from registerwatch.scan.freshness import SYN001, Freshness, freshness_of, registers_not_synced
+from registerwatch.scan.incremental import (
+    carried_findings,
+    kept_states,
+    needs_registers_in_full,
+    read_delta,
+)
 from registerwatch.scan.lifecycle import reconcile
 from registerwatch.scan.results import (
     STATUS_ORDER,
@@ -71,13 +83,15 @@ from registerwatch.scan.results import (
     pupil_refs,
 )
 from registerwatch.scan.returns_state import late_resolutions, return_states
-from registerwatch.store import Connection, ScanState, Store
+from registerwatch.schema import Session
+from registerwatch.store import SCHOOL_ROW, Connection, ScanState, Store
 from registerwatch.validators import (
     Rule,
     RuleSettings,
     all_rules,
     scan_rules,
 )
+from registerwatch.validators.delta import ScanDelta
 
 log = get_logger("registerwatch.scan")
 
@@ -223,10 +237,38 @@ def _scan_school(
             fresh = freshness_of(store, school.id, calendar_for(school), as_of, conn=conn)
             state = None if full else incremental_state(store, school.id, as_of, basis, conn=conn)
             marks = marks_read(store, school.id, state, conn=conn)
+            pupils = store.pupils(school.id, conn=conn)
             # Rules run as of the day after the registers are complete to: nothing they find
             # rests on days the store has not seen (scan.freshness).
+            changes = read_delta(
+                store,
+                school.id,
+                calendar_for(school),
+                fresh.judged_to,
+                pupils,
+                store.capabilities(school.id, conn=conn),
+                allowed=state is not None,
+                conn=conn,
+            )
+            delta = changes.delta
+            partial = delta is not None and not needs_registers_in_full(
+                rules, delta, changes.states
+            )
+            dates = {day for day, _ in delta.sessions} if delta is not None and partial else None
             ctx = load_context(
-                store, school, fresh.judged_to, settings=rule_settings, conn=conn, marks=marks
+                store,
+                school,
+                fresh.judged_to,
+                settings=rule_settings,
+                conn=conn,
+                marks=marks,
+                pupils=pupils,
+                registers=None
+                if dates is None
+                else store.registers_on(school.id, dates, conn=conn),
+                session_pupils=None
+                if dates is None or delta is None
+                else _session_pupils(store, school.id, delta, dates, conn),
             )
             stored = store.load_findings(school.id, conn=conn)
             outbox = store.outbox_items(school_id=school.id, conn=conn)
@@ -236,10 +278,11 @@ def _scan_school(
             "scan.school_failed", school_id=school.id, error_type=type(exc).__name__, error=str(exc)
         )
         return SchoolScan(school.id, "failed", error=f"school {school.id!r}: {exc}"), []
-    outcome = scan_rules(ctx, rules)
+    outcome = scan_rules(ctx, rules, delta=delta, states=changes.states)
     clock.lap("rules")
     refs = pupil_refs(ctx.pupils)
-    current = list(outcome.findings)
+    # What the rules that re-judged only the delta did not cover stands as stored.
+    current = [*outcome.findings, *carried_findings(stored, outcome.runs, outcome.failed)]
     ran = {rule.code for rule in rules}
     if fresh.status is not None:
         ran.add(SYN001.code)
@@ -263,7 +306,12 @@ def _scan_school(
     if not read_only and not store.read_only:
         # Kept after the findings: a scan that crashed before leaves the summary as it was,
         # and the next scan rereads what changed since then.
-        store.save_summary(school.id, marks.summary, as_of=as_of, basis=basis, at=now)
+        with store.transaction() as tx:
+            store.save_summary(school.id, marks.summary, as_of=as_of, basis=basis, at=now, conn=tx)
+            kept = kept_states(rules, outcome.runs, outcome.failed, ctx.as_of)
+            store.save_rule_states(
+                school.id, {**kept, SCHOOL_ROW: changes.school_row}, at=now, conn=tx
+            )
     states = return_states((f.finding for f in findings), outbox)
     findings = [
         replace(f, return_state=states.get(f.fingerprint)) if f.fingerprint in states else f
@@ -280,6 +328,7 @@ def _scan_school(
         + Counter("resolved_late" for f in findings if f.late),
         timings=clock.laps,
         incremental=marks.incremental,
+        delta_rules=tuple(sorted(code for code, run in outcome.runs.items() if run.covers)),
         **_freshness_fields(fresh),
     )
     log.info(
@@ -292,6 +341,9 @@ def _scan_school(
         rules_failed=sorted(outcome.failed),
         marks=ctx.mark_count,
         incremental=marks.incremental,
+        delta_rules=list(result.delta_rules),
+        delta_sessions=len(delta.sessions) if delta is not None else None,
+        registers_read=len(ctx.registers),
         **{f"seconds_{k}": round(v, 3) for k, v in result.timings.items()},
     )
     return result, findings
@@ -308,6 +360,15 @@ def incremental_state(
     if state is None or state.basis != basis or as_of < state.as_of:
         return None
     return state
+
+
+def _session_pupils(
+    store: Store, school_id: str, delta: ScanDelta, dates: set[date], conn: Connection
+) -> dict[tuple[date, Session], frozenset[str]]:
+    """The marked pupils of every session the delta re-judges (none marked: an empty set), so
+    the register rules never index the year's marks."""
+    found = store.marked_pupils_on(school_id, dates, conn=conn)
+    return {key: found.get(key, frozenset()) for key in delta.sessions} | found
 
 
 def _freshness_fields(fresh: Freshness) -> dict[str, Any]:

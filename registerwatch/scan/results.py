@@ -115,6 +115,9 @@ class SchoolScan:
     # The marks came from the summary the last scan kept plus what changed since (not a full
     # read of the marks table): scan.context_loader.
     incremental: bool = False
+    # The rules that re-judged only what changed since the last scan, carrying their other
+    # findings forward (scan.incremental); every other rule ran in full.
+    delta_rules: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:

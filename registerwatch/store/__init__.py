@@ -37,6 +37,7 @@ from registerwatch.store.records import (
     SyncStatus,
 )
 from registerwatch.store.registers import amendment_key, dedupe_amendments
+from registerwatch.store.rule_state import SCHOOL_ROW, RuleState
 from registerwatch.store.store import RecordedChanges, Store
 from registerwatch.store.summary import ScanState, SummaryUpdate
 from registerwatch.store.tables import metadata
@@ -49,6 +50,7 @@ __all__ = [
     "LEDGERED_FIELDS",
     "OBSERVED_KINDS",
     "ROLES",
+    "SCHOOL_ROW",
     "AuditEntry",
     "Connection",
     "DeletedMark",
@@ -66,6 +68,7 @@ __all__ = [
     "QuarantineEntry",
     "RawRecord",
     "RecordedChanges",
+    "RuleState",
     "RunRecord",
     "ScanState",
     "Store",

@@ -23,6 +23,22 @@ from registerwatch.store.base import (
 from registerwatch.store.ledger import instant_text
 
 _REGISTER_FIELDS = tuple(Register.model_fields)
+# What sync may update on a known register; a change to any of them moves its changed_at.
+_REGISTER_CONTENT = ("opened_at", "completed_at", "taken_by", "source_ref")
+
+
+def _register_changed_at(stmt: Any) -> dict[str, Any]:
+    """``changed_at`` = now when the incoming register differs from the stored one, else kept:
+    a nightly scan rereads only the sessions whose registers changed (``changed_registers``)."""
+    r = t.registers
+    differs = sa.or_(
+        *(r.c[name].is_distinct_from(stmt.excluded[name]) for name in _REGISTER_CONTENT)
+    )
+    return {
+        "changed_at": sa.case((differs, stmt.excluded.changed_at), else_=r.c.changed_at),
+    }
+
+
 _AMENDMENT_FIELDS = tuple(Amendment.model_fields)
 # Registers and amendments as stored rows become models without validation: sync validated them
 # on the way in, and a school year holds tens of thousands of registers.
@@ -106,15 +122,16 @@ class RegistersStore(StoreBase):
             rows[(register.school_id, register.group, register.date, row["session"])] = row | {
                 "first_seen_at": now,
                 "last_seen_at": now,
+                "changed_at": now,
             }
-        update = ["opened_at", "completed_at", "taken_by", "source_ref", "last_seen_at"]
         with self._write(conn) as c:
             upsert(
                 c,
                 t.registers,
                 list(rows.values()),
                 keys=["school_id", "group", "date", "session"],
-                update=update,
+                update=[*_REGISTER_CONTENT, "last_seen_at"],
+                update_exprs=_register_changed_at,
             )
         return len(rows)
 

@@ -15,7 +15,8 @@ and ``Store`` composes them, so callers keep calling ``store.marks(...)``,
 - ``locks``: the PostgreSQL advisory lock behind the run lock;
 - ``users``: the web app's accounts, audit trail and failed sign-ins.
 - ``lean``: the scan's read of marks as tokens; ``summary``: the incremental scan's per-pupil
-  summary and scan state.
+  summary and scan state; ``rule_state``: what incremental rules carry between scans;
+  ``scan_delta``: the nightly scan's reads of what changed.
 
 Every method takes an optional ``conn``: pass the connection from :meth:`Store.transaction` to
 make several calls one atomic unit. Without it a writer runs in a transaction of its own and a
@@ -44,7 +45,9 @@ from registerwatch.store.outbox import OutboxStore
 from registerwatch.store.people import PeopleStore
 from registerwatch.store.records import MarkDiff
 from registerwatch.store.registers import RegistersStore, dedupe_amendments
+from registerwatch.store.rule_state import RuleStateStore
 from registerwatch.store.runs import RunsStore
+from registerwatch.store.scan_delta import ScanDeltaStore
 from registerwatch.store.summary import SummaryStore
 from registerwatch.store.users import UsersStore
 
@@ -71,6 +74,8 @@ class Store(
     UsersStore,
     LeanMarksStore,
     SummaryStore,
+    RuleStateStore,
+    ScanDeltaStore,
 ):
     """The registerwatch store (SQLite file or PostgreSQL database), at the current schema.
 

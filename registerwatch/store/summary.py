@@ -76,6 +76,13 @@ def _aggregate(dialect: str) -> sa.ColumnElement[str]:
     return sa.func.group_concat(token, TOKEN_SEPARATOR)
 
 
+def _joined(dialect: str, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """Text rows joined into one with the token separator (per group)."""
+    if dialect == "postgresql":
+        return sa.func.string_agg(column, TOKEN_SEPARATOR)
+    return sa.func.group_concat(column, TOKEN_SEPARATOR)
+
+
 def _month_bounds(period: str) -> tuple[date, date]:
     first = date.fromisoformat(f"{period}-01")
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
@@ -118,23 +125,36 @@ class SummaryStore(StoreBase):
         pupil-months in place of the stored ones: what ``mark_tokens`` gives, without rereading
         the months that did not change."""
         p = t.pupil_summary
-        months: dict[PupilMonth, list[str]] = {}
+        out: dict[str, list[str]] = {}
         if update is None or not update.full:
+            # The months the update does not touch arrive joined per pupil (one row per pupil,
+            # not per pupil-month); the months it touches row by row, the update's replacing
+            # those it recomputed.
+            touched = sorted({month for _, month in update.months}) if update is not None else []
             with self._read(conn) as c:
-                query = sa.select(p.c.pupil_id, p.c.period, p.c.marks).where(
+                whole = sa.select(p.c.pupil_id, _joined(c.dialect.name, p.c.marks)).where(
                     p.c.school_id == school_id
                 )
-                months = {(pid, month): split_tokens(text) for pid, month, text in c.execute(query)}
+                if touched:
+                    whole = whole.where(p.c.period.not_in(touched))
+                for pid, text in c.execute(whole.group_by(p.c.pupil_id)):
+                    if text:
+                        out[pid] = split_tokens(text)
+                if touched and update is not None:
+                    query = sa.select(p.c.pupil_id, p.c.period, p.c.marks).where(
+                        p.c.school_id == school_id, p.c.period.in_(touched)
+                    )
+                    for pid, month, text in c.execute(query):
+                        if (pid, month) not in update.months and text:
+                            out.setdefault(pid, []).extend(split_tokens(text))
         if update is not None:
-            months.update(update.months)
-        out: dict[str, list[str]] = {}
-        for (pid, _month), tokens in months.items():
-            if not tokens:
-                continue
-            if pid in out:
-                out[pid].extend(tokens)
-            else:
-                out[pid] = list(tokens)
+            for (pid, _month), tokens in update.months.items():
+                if not tokens:
+                    continue
+                if pid in out:
+                    out[pid].extend(tokens)
+                else:
+                    out[pid] = list(tokens)  # a copy: the update's lists are saved afterwards
         return out
 
     def summary_rebuild(

@@ -207,9 +207,13 @@ registers = sa.Table(
     sa.Column("source_ref", sa.String),
     sa.Column("first_seen_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # Moves when the register's content changes (sync's upsert), so a nightly scan finds the
+    # sessions whose registers changed; NULL (never after migration 0008) counts as changed.
+    sa.Column("changed_at", UTCDateTime),
     _session_check(),
 )
 sa.Index(None, registers.c.school_id, registers.c.date)
+sa.Index(None, registers.c.school_id, registers.c.changed_at)
 
 # A mark that disappears from the MIS is flagged (deleted_at), never deleted: registers are legal
 # documents kept 6 years. changed_at moves whenever the entry's content, or its deletion flag,
@@ -456,6 +460,19 @@ scan_state = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Per school and rule: what an incremental rule carries from one scan to the next (JSON), judged
+# as of ``judged_to``; the row with rule "*" holds what the next scan's delta compares against
+# (scan.incremental). A cache of the records: dropping a row makes that rule's next scan full.
+rule_state = sa.Table(
+    "rule_state",
+    metadata,
+    sa.Column("school_id", sa.String, primary_key=True),
+    sa.Column("rule", sa.String, primary_key=True),
+    sa.Column("judged_to", sa.Date, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 __all__ = [
     "FINDING_STATUSES",
     "LEDGER_KINDS",
@@ -476,6 +493,7 @@ __all__ = [
     "pupils",
     "quarantine",
     "registers",
+    "rule_state",
     "runs",
     "scan_state",
     "schools",

@@ -21,11 +21,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from registerwatch.schema import Finding, Session, SessionRef, Severity
 from registerwatch.validators.context import ObservedChange, ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.settings import RuleSettings
+
+if TYPE_CHECKING:
+    from registerwatch.validators.folding import PupilFold
 
 __all__ = [
     "DOC_SECTIONS",
@@ -128,9 +132,26 @@ class Rule:
     status: ClassVar[RuleStatus] = RuleStatus.STABLE
     #: the RuleSettings fields the rule reads (listed in its generated docs)
     settings_used: ClassVar[tuple[str, ...]] = ()
+    #: the rule's per-pupil state (validators/folding.py), for a rule judged per pupil over
+    #: marks: its ``check`` folds every pupil's marks, and a nightly scan folds one night's
+    fold: ClassVar[PupilFold[Any] | None] = None
+
+    #: reads ``ctx.registers``: a nightly scan gives the rule only the registers of the delta's
+    #: sessions when its ``run_delta`` answers, and every register otherwise
+    reads_registers: ClassVar[bool] = False
 
     def check(self, ctx: ScanContext) -> Iterable[Finding]:
         raise NotImplementedError
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        """A full run: every finding, and the state a rule with a delta path keeps (default:
+        ``check``, no state)."""
+        return RuleRun(list(self.check(ctx)))
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Re-judge only what ``delta`` changed, from the ``state`` the last run kept; None
+        when the rule cannot (it then runs in full). See ``validators.delta``."""
+        return None
 
     @classmethod
     def family(cls) -> str:

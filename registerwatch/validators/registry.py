@@ -18,9 +18,11 @@ So a failure is logged (``scan.rule_failed``) and then:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import import_module
+from typing import Any
 
 from registerwatch.errors import RegisterwatchError
 from registerwatch.gcpause import collector_paused
@@ -28,6 +30,8 @@ from registerwatch.logging import get_logger
 from registerwatch.schema import SESSION_ORDER, Finding
 from registerwatch.validators.base import Rule, RuleStatus
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta
+from registerwatch.validators.fold_runs import run_fold
 
 log = get_logger(__name__)
 
@@ -84,15 +88,34 @@ def _sort_key(finding: Finding) -> tuple[str, str, str, int, str]:
 
 @dataclass
 class ScanOutcome:
-    """Findings of the rules that ran, and the rules that failed (code -> error)."""
+    """Findings of the rules that ran, the rules that failed (code -> error), and each rule's
+    run (what it keeps for the next scan, which findings it covers: ``validators.delta``)."""
 
     findings: list[Finding] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, RuleRun] = field(default_factory=dict)
 
 
 def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
+    return _checked_run(rule, ctx, lambda: RuleRun(list(rule.check(ctx)))).findings
+
+
+def _delta_run(rule: Rule, ctx: ScanContext, delta: ScanDelta | None, state: Any) -> RuleRun:
+    """The rule's run from the delta and its stored state when it can, else a full one."""
+    fold = getattr(rule, "fold", None)  # validators.folding: a per-pupil state
+    if fold is not None:
+        return run_fold(fold, ctx, delta, state)
+    if delta is not None and state is not None:
+        run = rule.run_delta(ctx, delta, state)
+        if run is not None:
+            return run
+    return rule.run(ctx)
+
+
+def _checked_run(rule: Rule, ctx: ScanContext, make: Callable[[], RuleRun]) -> RuleRun:
     started = time.perf_counter()
-    findings = list(rule.check(ctx))
+    run = make()
+    findings = run.findings
     fingerprints = [f.fingerprint for f in findings]
     if len(set(fingerprints)) != len(fingerprints):
         # two findings with one fingerprint would merge in the findings store
@@ -103,17 +126,30 @@ def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
         school_id=ctx.school_id,
         findings=len(findings),
         ms=round((time.perf_counter() - started) * 1000, 1),
+        partial=run.covers is not None,
     )
-    return findings
+    return run
 
 
-def scan_rules(ctx: ScanContext, rules: Iterable[Rule] | None = None) -> ScanOutcome:
-    """Run every rule (default: all registered) and collect failures instead of raising."""
+def scan_rules(
+    ctx: ScanContext,
+    rules: Iterable[Rule] | None = None,
+    *,
+    delta: ScanDelta | None = None,
+    states: Mapping[str, Any] | None = None,
+) -> ScanOutcome:
+    """Run every rule (default: all registered) and collect failures instead of raising.
+
+    With a ``delta`` (a nightly scan), a rule whose stored state is in ``states`` (by code)
+    re-judges only what changed (``Rule.run_delta``); every other rule runs in full."""
     outcome = ScanOutcome()
     with collector_paused():
         for rule in all_rules() if rules is None else rules:
+            state = (states or {}).get(rule.code)
             try:
-                outcome.findings.extend(_run_one(rule, ctx))
+                run = _checked_run(rule, ctx, partial(_delta_run, rule, ctx, delta, state))
+                outcome.runs[rule.code] = run
+                outcome.findings.extend(run.findings)
             except Exception as exc:
                 log.error(
                     "scan.rule_failed",

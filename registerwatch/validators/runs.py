@@ -128,7 +128,7 @@ def day_runs(
         if not pupil.on_roll(day.date) or (
             previous is not None
             and day.index != previous + 1
-            and not _only_closed_between(ctx, previous, day)
+            and not only_closed_between(ctx, previous, day)
         ):
             close()
         previous = day.index if pupil.on_roll(day.date) else None
@@ -144,8 +144,13 @@ def day_runs(
     return runs
 
 
-def _only_closed_between(ctx: ScanContext, previous: int, day: DayMarks) -> bool:
+def only_closed_between(ctx: ScanContext, previous: int, day: DayMarks) -> bool:
     """Whether every school day strictly between the day numbered ``previous`` and ``day`` was
     wholly closed unexpectedly (unmarked Y4 days do not break a run either)."""
     days = ctx.calendar.school_days(ctx.calendar.first_day, day.date)[previous + 1 : day.index]
     return bool(days) and all(ctx.calendar.unexpectedly_closed(d) for d in days)
+
+
+# The name LAR002's fold (validators/returns/_episodes.py, another branch) imports: kept until
+# it uses the public one.
+_only_closed_between = only_closed_between

@@ -4,10 +4,13 @@ Two stores receive the same records, night after night, from the generator's sch
 injected breaches): a first load to mid-October, then each school day's registers, marks and MIS
 amendment records as the nightly sync would write them, plus, on some nights, a past mark whose
 code the MIS changed, a mark that disappeared from the MIS, a pupil who left the roll and a return
-made. Store A is scanned incrementally (the summary its last scan kept, plus what changed), store
-B with ``full=True``, every night from 22 October to 6 November 2025: across the autumn
-half-term (27-31 October, nights with no new registers while deadlines still move) and the turn
-of the month. Both scans must report the same findings with the same lifecycle every night.
+made, a past register saved late or left unsaved after the fact, a pupil who moved group and a
+pupil who joined. Store A is scanned incrementally (the summary its last scan kept, plus what
+changed; the register rules re-judge only the changed sessions and carry their other findings
+forward), store B with ``full=True``, every night from 22 October to 6 November 2025: across the
+autumn half-term (27-31 October, nights with no new registers while deadlines still move) and
+the turn of the month. Both scans must report the same findings (severity, message, due date,
+sessions, evidence) with the same lifecycle every night, and store the same.
 
 Runs on SQLite, and on PostgreSQL (a schema per store) when REGISTERWATCH_TEST_PG_URL is set.
 """
@@ -31,7 +34,7 @@ from sqlalchemy.pool import NullPool
 from registerwatch.calendar import LONDON
 from registerwatch.config import Settings, parse_config
 from registerwatch.scan import ScanResult, run_scan
-from registerwatch.schema import Mark, Pupil
+from registerwatch.schema import Mark, Pupil, Register
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.vendors import school_config
@@ -140,6 +143,21 @@ def delete_mark(store: Store, school: GeneratedSchool, mark: Mark, at: datetime)
         store.record_changes(sid, diff, gone, [], at=at, conn=tx)
 
 
+def change_register(
+    store: Store, school: GeneratedSchool, register: Register, at: datetime, **update: Any
+) -> None:
+    """The MIS changed a past register (saved later, or its completion undone)."""
+    store.upsert_registers([register.model_copy(update=update)], at=at)
+
+
+def stored_findings(store: Store, school_id: str) -> list[tuple[str, str, str]]:
+    """What the store keeps of each finding: status, resolution and the whole finding."""
+    return sorted(
+        (fp, s.status, s.finding.model_dump_json() + repr(s.resolution))
+        for fp, s in store.load_findings(school_id).items()
+    )
+
+
 def findings_of(result: ScanResult) -> list[tuple[str, str, str]]:
     """Each finding's fingerprint, status and everything the scan reports about it."""
     return sorted(
@@ -163,16 +181,52 @@ def test_incremental_scan_equals_full_scan_night_after_night(
         (m for m in school.marks if m.date < date(2025, 10, 10) and m.code == "/"),
         key=lambda m: (m.date, m.pupil_id, m.session),
     )
+    registers = sorted(
+        (r for r in school.registers if r.date < date(2025, 10, 10) and r.completed_at),
+        key=lambda r: (r.date, r.session, r.group),
+    )
+    groups = sorted({p.reg_group for p in school.pupils if p.reg_group and not p.boarder})
+    mover = next(p for p in school.pupils if p.reg_group == groups[0] and not p.boarder)
+    joiner = mover.model_copy(
+        update={
+            "id": f"{sid}:joiner",
+            "mis_id": "joiner",
+            "upn": None,
+            "reg_group": groups[1],
+            "starting_day": date(2025, 11, 3),
+            "leaving_date": None,
+        }
+    )
     changes: dict[date, list[tuple[str, Any]]] = {
         date(2025, 10, 23): [("code", (early[0], "N"))],
+        date(2025, 10, 24): [
+            (
+                "register",
+                (registers[3], {"completed_at": registers[3].completed_at + timedelta(hours=3)}),
+            ),
+            ("register", (registers[40], {"completed_at": None})),
+        ],
         date(2025, 10, 28): [("code", (early[5], "O")), ("delete", early[9])],  # half-term
         date(2025, 11, 1): [("leaver", early[20].pupil_id)],  # a Saturday, new month
+        date(2025, 11, 3): [("group", (mover, groups[1]))],  # not placed on a few days
         date(2025, 11, 4): [("code", (early[0], "/")), ("returns", None)],
+        date(2025, 11, 5): [
+            ("joiner", joiner),
+            ("register", (registers[40], {"completed_at": registers[40].opened_at})),
+        ],
     }
+    whole_year_nights = {date(2025, 11, 3)}  # the register rules judge every session again
+    delta_rules = {"REG001", "REG002", "REG003"}
     try:
         for store in stores:
             first_load(store, school, FIRST_NIGHT - timedelta(days=1), start_at)
-        seen: dict[str, int] = {"new": 0, "resolved": 0, "incremental_nights": 0}
+        seen: dict[str, int] = {
+            "new": 0,
+            "resolved": 0,
+            "incremental_nights": 0,
+            "delta_nights": 0,
+            "carried": 0,
+        }
         for n, night in enumerate(nights):
             at = at_night(night)
             yesterday = night - timedelta(days=1)
@@ -188,6 +242,13 @@ def test_incremental_scan_equals_full_scan_night_after_night(
                             update={"leaving_date": night - timedelta(days=3)}
                         )
                         store.upsert_pupils([left], at=at)
+                    elif kind == "register":
+                        change_register(store, school, what[0], at, **what[1])
+                    elif kind == "group":
+                        moved: Pupil = what[0].model_copy(update={"reg_group": what[1]})
+                        store.upsert_pupils([moved], at=at)
+                    elif kind == "joiner":
+                        store.upsert_pupils([what], at=at)
                     elif kind == "returns":
                         store.add_notifications(
                             [x for x in school.notifications if x.made_at.date() < night], at=at
@@ -201,11 +262,24 @@ def test_incremental_scan_equals_full_scan_night_after_night(
             assert a.incremental == (n > 0), night  # the first scan of a school is a full one
             seen["incremental_nights"] += a.incremental
             assert findings_of(incremental) == findings_of(full), f"night of {night}"
+            assert stored_findings(stores[0], sid) == stored_findings(stores[1], sid), night
+            assert not b.delta_rules
+            if n > 0 and night not in whole_year_nights:
+                assert delta_rules <= set(a.delta_rules), (night, a.delta_rules)
+                seen["delta_nights"] += 1
+                # open findings of past sessions: carried forward, not judged again
+                seen["carried"] += sum(
+                    f.status == "open" and f.finding.rule in ("REG001", "REG003")
+                    for f in incremental.findings
+                )
+            elif n > 0:
+                assert not delta_rules & set(a.delta_rules), (night, a.delta_rules)
             seen["new"] += a.counts["new"]
             seen["resolved"] += a.counts["resolved"]
         # Not vacuous: findings came and went while the nights were incremental.
         assert seen["incremental_nights"] == len(nights) - 1
-        assert seen["new"] > 0 and seen["resolved"] > 0, seen
+        assert seen["delta_nights"] == len(nights) - 1 - len(whole_year_nights)
+        assert seen["new"] > 0 and seen["resolved"] > 0 and seen["carried"] > 0, seen
         assert _same_tokens(stores[0], sid)
     finally:
         for store in stores:
@@ -278,3 +352,36 @@ def test_the_scan_basis_is_the_same_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(bases) == 1 and next(iter(bases)).startswith("sha256:"), bases
+
+
+def test_the_rules_judge_in_full_after_a_long_gap_or_new_capabilities(
+    school: GeneratedSchool, tmp_path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = settings_for(school, url)
+    store = Store.open(url)
+    sid = school.school.id
+    try:
+        first_load(store, school, GENERATED_TO, at_night(FIRST_NIGHT))
+
+        def delta_rules(day: date) -> tuple[str, ...]:
+            result = run_scan(store, settings, as_of=day, clock=lambda: at_night(day))
+            (one,) = result.schools
+            return one.delta_rules
+
+        assert delta_rules(FIRST_NIGHT) == ()  # the first scan keeps the states
+        assert delta_rules(FIRST_NIGHT + timedelta(days=1)) == ("REG001", "REG002", "REG003")
+        assert delta_rules(FIRST_NIGHT + timedelta(days=40)) == ()  # more than 31 days on
+        assert delta_rules(FIRST_NIGHT + timedelta(days=41)) != ()
+        store.set_bookmark(
+            sid,
+            CAPABILITIES_BOOKMARK,
+            '{"amendments": true, "registers": false}',
+            at=at_night(LAST_NIGHT),
+        )
+        assert delta_rules(FIRST_NIGHT + timedelta(days=42)) == ()  # what the MIS exposes changed
+        assert delta_rules(FIRST_NIGHT + timedelta(days=43)) != ()
+        store.forget_rule_states(sid)
+        assert delta_rules(FIRST_NIGHT + timedelta(days=44)) == ()
+    finally:
+        store.close()

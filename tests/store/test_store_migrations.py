@@ -39,6 +39,7 @@ EXPECTED_TABLES = {
     "login_failures",
     "pupil_summary",
     "scan_state",
+    "rule_state",
 }
 
 # A revision after the packaged head, standing in for a later registerwatch.
@@ -59,7 +60,7 @@ def upgrade():
 def downgrade():
     op.drop_table("probe")
 """
-HEAD = "0007"
+HEAD = "0008"
 
 
 def _tables(url: str) -> set[str]:

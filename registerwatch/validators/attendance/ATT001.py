@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 
 PROVISIONAL_CODE = "N"  # to be resolved within 5 school days (reg 10(7))
+
+
+def _school_days_to_data_end(ctx: ScanContext) -> list[date]:
+    """The calendar's school days up to the last day of data (cached on the context: every
+    pupil over the threshold walks back over them)."""
+    days: list[date] | None = ctx._cache.get("ATT001:school_days")
+    if days is None:
+        days = ctx._cache["ATT001:school_days"] = ctx.calendar.school_days(
+            ctx.calendar.first_day, ctx.data_end
+        )
+    return days
+
+
+class _UnauthorisedMarks(CodeMarksFold):
+    """The pupil's marks coded G, O, U (``penalty_threshold_codes``) or N, up to the last day
+    of data: the window and the episode are judged from them as of the scan day."""
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return ctx.settings.penalty_threshold_codes | {PROVISIONAL_CODE}
 
 
 class PenaltyNoticeThreshold(Rule):
@@ -90,37 +110,42 @@ class PenaltyNoticeThreshold(Rule):
         "penalty_csa_only",
     )
 
+    fold = _UnauthorisedMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, kept: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's finding from their marks with a counted code or N (``kept``), up to the
+        last day of data."""
         s = ctx.settings
         codes = s.penalty_threshold_codes
         with_n = codes | {PROVISIONAL_CODE}
-        school_days = ctx.calendar.school_days(ctx.calendar.first_day, ctx.data_end)
-        for pupil_id in ctx.marks_by_pupil:
-            pupil = ctx.pupils_by_id.get(pupil_id)
-            if pupil is None or pupil.boarder:
-                continue
-            if ctx.code_count(pupil_id, with_n) < s.penalty_sessions:
-                continue
-            if s.penalty_csa_only and not ctx.is_csa(pupil, ctx.as_of):
-                continue
-            found = self._episode(ctx, pupil, codes, school_days)
-            if found is None and PROVISIONAL_CODE not in codes:
-                found = self._episode(ctx, pupil, with_n, school_days)
-                if found is not None:
-                    yield self._finding(ctx, pupil_id, *found, provisional=True)
-                continue
+        if pupil.boarder or len(kept) < s.penalty_sessions:
+            return
+        if s.penalty_csa_only and not ctx.is_csa(pupil, ctx.as_of):
+            return
+        found = self._episode(ctx, pupil, kept, codes)
+        if found is None and PROVISIONAL_CODE not in codes:
+            found = self._episode(ctx, pupil, kept, with_n)
             if found is not None:
-                yield self._finding(ctx, pupil_id, *found, provisional=False)
+                yield self._finding(ctx, pupil.id, kept, *found, provisional=True)
+            return
+        if found is not None:
+            yield self._finding(ctx, pupil.id, kept, *found, provisional=False)
 
     def _episode(
-        self, ctx: ScanContext, pupil: Pupil, codes: frozenset[str], school_days: list[date]
+        self, ctx: ScanContext, pupil: Pupil, kept: Sequence[SessionMark], codes: frozenset[str]
     ) -> tuple[list[SessionMark], int, int, int] | None:
         s = ctx.settings
         weeks, threshold = s.penalty_school_weeks, s.penalty_sessions
         marks = [
             m
-            for m in ctx.marks_with_codes(pupil.id, codes)
-            if m.date <= ctx.data_end
+            for m in kept
+            if m.code in codes
+            and m.date <= ctx.data_end
             and pupil.on_roll(m.date)
             and ctx.is_school_session(m.date, m.session)
         ]
@@ -137,7 +162,7 @@ class PenaltyNoticeThreshold(Rule):
             return None
         # walk back over school days while the pupil was over the threshold on each
         episode_lo = lo
-        for day in reversed(school_days):
+        for day in reversed(_school_days_to_data_end(ctx)):
             day_lo, day_hi = window(day)
             if day_hi - day_lo < threshold:
                 break
@@ -148,6 +173,7 @@ class PenaltyNoticeThreshold(Rule):
         self,
         ctx: ScanContext,
         pupil_id: str,
+        kept: Sequence[SessionMark],
         marks: list[SessionMark],
         episode_lo: int,
         lo: int,
@@ -161,9 +187,7 @@ class PenaltyNoticeThreshold(Rule):
         codes = Counter(m.code for m in current)
         window_start = ctx.rolling_weeks_start(ctx.data_end, weeks)
         n_in_window = sum(
-            1
-            for m in ctx.marks_by_code(pupil_id).get(PROVISIONAL_CODE, ())
-            if window_start <= m.date <= ctx.data_end
+            1 for m in kept if m.code == PROVISIONAL_CODE and window_start <= m.date <= ctx.data_end
         )
         counted = len(current) - (codes.get(PROVISIONAL_CODE, 0) if provisional else 0)
         note = (

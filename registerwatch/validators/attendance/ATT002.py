@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from registerwatch.schema import Finding, Severity
-from registerwatch.validators.attendance._common import absence_threshold_findings
+from registerwatch.validators.attendance._common import YearStatisticsFold
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import check_by_folding
 
 
 class PersistentAbsence(Rule):
@@ -66,5 +67,7 @@ class PersistentAbsence(Rule):
         "absence_measures_csa_only",
     )
 
+    fold = YearStatisticsFold("persistent_absence")
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        yield from absence_threshold_findings(self, ctx, ctx.settings.persistent_absence)
+        yield from check_by_folding(ctx, self.fold)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from registerwatch.schema import Finding, Severity
-from registerwatch.validators.attendance._common import absence_threshold_findings
+from registerwatch.validators.attendance._common import YearStatisticsFold
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import check_by_folding
 
 
 class SevereAbsence(Rule):
@@ -55,5 +56,7 @@ class SevereAbsence(Rule):
     fix_hint = "Agree a joint approach with the LA; consider safeguarding"
     settings_used = ("severe_absence", "absence_min_possible_sessions", "absence_measures_csa_only")
 
+    fold = YearStatisticsFold("severe_absence")
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        yield from absence_threshold_findings(self, ctx, ctx.settings.severe_absence)
+        yield from check_by_folding(ctx, self.fold)

@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from registerwatch.schema import Finding, Severity
-from registerwatch.validators.attendance._common import marks_between, statistics
+from registerwatch.schema import Finding, Pupil, Severity
+from registerwatch.validators.attendance._weekly import PeriodTallies, PeriodTalliesFold
 from registerwatch.validators.base import Rule, RuleStatus
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import check_by_folding
+
+
+class _EhcpTallies(PeriodTalliesFold):
+    """Tallies of the pupils with an EHC plan (not boarders)."""
+
+    def wanted(self, ctx: ScanContext, pupil: Pupil) -> bool:
+        return pupil.ehcp and not pupil.boarder
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: PeriodTallies) -> Iterator[Finding]:
+        rule = self.rule
+        assert isinstance(rule, EhcpAttendanceFalling)
+        return rule.judge(ctx, pupil, state)
 
 
 class EhcpAttendanceFalling(Rule):
@@ -80,47 +93,49 @@ class EhcpAttendanceFalling(Rule):
         "ehcp_min_recent_sessions",
     )
 
+    fold = _EhcpTallies()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(self, ctx: ScanContext, pupil: Pupil, state: PeriodTallies) -> Iterator[Finding]:
+        """The pupil's finding from their tallies: the recent window against the earlier one."""
         s = ctx.settings
+        year_start = ctx.school_year[0]
+        if not pupil.ehcp or pupil.boarder or not ctx.on_roll_in(pupil, year_start, ctx.as_of):
+            return
         recent_start = ctx.rolling_weeks_start(ctx.data_end, s.ehcp_recent_school_weeks)
         earlier_end = recent_start - timedelta(days=1)
         if s.ehcp_baseline_school_weeks is None:
-            earlier_start = ctx.school_year[0]
+            earlier_start = year_start
         else:
             earlier_start = ctx.rolling_weeks_start(earlier_end, s.ehcp_baseline_school_weeks)
-        year = ctx.school_year[0].year
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            if not pupil.ehcp or pupil.boarder:
-                continue
-            recent = statistics(
-                ctx, pupil, marks_between(ctx, pupil.id, recent_start, ctx.data_end)
-            )
-            before = statistics(
-                ctx, pupil, marks_between(ctx, pupil.id, earlier_start, earlier_end)
-            )
-            if (
-                recent.stats.possible < s.ehcp_min_recent_sessions
-                or before.stats.possible < s.ehcp_min_baseline_sessions
-            ):
-                continue
-            drop = before.stats.attendance_rate - recent.stats.attendance_rate
-            if drop < s.ehcp_drop_points - 1e-9:
-                continue
-            yield self.finding(
-                ctx,
-                pupil_id=pupil.id,
-                first=recent.first,
-                last=recent.last,
-                episode=None,
-                discriminator=f"year:{year}",
-                before=f"{before.stats.attendance_rate:.1f}",
-                recent=f"{recent.stats.attendance_rate:.1f}",
-                evidence={
-                    "earlier_period": [earlier_start.isoformat(), earlier_end.isoformat()],
-                    "recent_period": [recent_start.isoformat(), ctx.data_end.isoformat()],
-                    "earlier_rate": round(before.stats.attendance_rate, 2),
-                    "recent_rate": round(recent.stats.attendance_rate, 2),
-                    "earlier_possible": before.stats.possible,
-                    "recent_possible": recent.stats.possible,
-                },
-            )
+        year = year_start.year
+        recent = state.statistics(ctx, recent_start, ctx.data_end)
+        before = state.statistics(ctx, earlier_start, earlier_end)
+        if (
+            recent.stats.possible < s.ehcp_min_recent_sessions
+            or before.stats.possible < s.ehcp_min_baseline_sessions
+        ):
+            return
+        drop = before.stats.attendance_rate - recent.stats.attendance_rate
+        if drop < s.ehcp_drop_points - 1e-9:
+            return
+        yield self.finding(
+            ctx,
+            pupil_id=pupil.id,
+            first=recent.first,
+            last=recent.last,
+            episode=None,
+            discriminator=f"year:{year}",
+            before=f"{before.stats.attendance_rate:.1f}",
+            recent=f"{recent.stats.attendance_rate:.1f}",
+            evidence={
+                "earlier_period": [earlier_start.isoformat(), earlier_end.isoformat()],
+                "recent_period": [recent_start.isoformat(), ctx.data_end.isoformat()],
+                "earlier_rate": round(before.stats.attendance_rate, 2),
+                "recent_rate": round(recent.stats.attendance_rate, 2),
+                "earlier_possible": before.stats.possible,
+                "recent_possible": recent.stats.possible,
+            },
+        )

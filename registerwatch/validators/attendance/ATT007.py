@@ -6,11 +6,24 @@ import bisect
 from collections.abc import Iterator
 from datetime import date
 
-from registerwatch.schema import Finding, Severity
-from registerwatch.validators.attendance._common import marks_between, statistics
+from registerwatch.schema import Finding, Pupil, Severity
+from registerwatch.validators.attendance._weekly import PeriodTallies, PeriodTalliesFold
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import check_by_folding
 from registerwatch.validators.settings import AttendanceTrigger
+
+
+class _TriggerTallies(PeriodTalliesFold):
+    """Tallies of every pupil but boarders, when the school has set triggers."""
+
+    def wanted(self, ctx: ScanContext, pupil: Pupil) -> bool:
+        return bool(ctx.settings.attendance_triggers) and not pupil.boarder
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: PeriodTallies) -> Iterator[Finding]:
+        rule = self.rule
+        assert isinstance(rule, AttendanceBelowLocalTrigger)
+        return rule.judge(ctx, pupil, state)
 
 
 class AttendanceBelowLocalTrigger(Rule):
@@ -76,41 +89,48 @@ class AttendanceBelowLocalTrigger(Rule):
             return None
         return terms[k].start, min(terms[k].end, end)
 
+    fold = _TriggerTallies()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(self, ctx: ScanContext, pupil: Pupil, state: PeriodTallies) -> Iterator[Finding]:
+        """The pupil's findings from their tallies, one per trigger they are below."""
+        if pupil.boarder or not ctx.on_roll_in(pupil, ctx.school_year[0], ctx.as_of):
+            return
         for trigger in ctx.settings.attendance_triggers:
             window = self.window(ctx, trigger)
             if window is None or window[0] > window[1]:
                 continue
             start, end = window
             label = f"{start.isoformat()} to {end.isoformat()}"
-            for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-                if pupil.boarder or not ctx.on_roll_in(pupil, start, end):
-                    continue
-                ps = statistics(ctx, pupil, marks_between(ctx, pupil.id, start, end))
-                stats = ps.stats
-                if stats.possible < trigger.min_possible_sessions:
-                    continue
-                # in integers: attendance / possible < below_percent / 100
-                if stats.attendance * 10_000 >= round(trigger.below_percent * 100) * stats.possible:
-                    continue
-                yield self.finding(
-                    ctx,
-                    pupil_id=pupil.id,
-                    first=ps.first,
-                    last=ps.last,
-                    episode=None,
-                    discriminator=f"{trigger.name}:{start.isoformat()}",
-                    rate=f"{100 * stats.attendance / stats.possible:.1f}",
-                    possible=stats.possible,
-                    window=label,
-                    trigger=trigger.name,
-                    below=f"{trigger.below_percent:g}",
-                    evidence={
-                        "trigger": trigger.name,
-                        "below_percent": trigger.below_percent,
-                        "window_start": start.isoformat(),
-                        "window_end": end.isoformat(),
-                        "attendance": stats.attendance,
-                        "possible": stats.possible,
-                    },
-                )
+            if not ctx.on_roll_in(pupil, start, end):
+                continue
+            ps = state.statistics(ctx, start, end)
+            stats = ps.stats
+            if stats.possible < trigger.min_possible_sessions:
+                continue
+            # in integers: attendance / possible < below_percent / 100
+            if stats.attendance * 10_000 >= round(trigger.below_percent * 100) * stats.possible:
+                continue
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=ps.first,
+                last=ps.last,
+                episode=None,
+                discriminator=f"{trigger.name}:{start.isoformat()}",
+                rate=f"{100 * stats.attendance / stats.possible:.1f}",
+                possible=stats.possible,
+                window=label,
+                trigger=trigger.name,
+                below=f"{trigger.below_percent:g}",
+                evidence={
+                    "trigger": trigger.name,
+                    "below_percent": trigger.below_percent,
+                    "window_start": start.isoformat(),
+                    "window_end": end.isoformat(),
+                    "attendance": stats.attendance,
+                    "possible": stats.possible,
+                },
+            )

@@ -1,11 +1,15 @@
-"""Attendance statistics per pupil, computed once per scan and shared by ATT002-ATT004."""
+"""Attendance statistics per pupil: the school year's, folded night by night for ATT002 and
+ATT003 (``YearStatisticsFold``); ATT004 and ATT007 sum weekly tallies (``_weekly``). Both count
+as DfE does (``codes.session_statistics``: possible = present + AEA + authorised +
+unauthorised), over school sessions while the pupil was on roll: a mark on a session the school
+was closed is MRK005's error, not a possible session."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from registerwatch.codes import (
     REGULATIONS_2024_IN_FORCE,
@@ -15,7 +19,13 @@ from registerwatch.codes import (
 )
 from registerwatch.schema import Finding, Pupil, SessionRef
 from registerwatch.validators.base import Rule, session_ref
-from registerwatch.validators.context import ScanContext
+from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.validators.folding import (
+    PupilFold,
+    advance,
+    session_key_from,
+    session_key_text,
+)
 from registerwatch.validators.lean_marks import SessionMark
 
 
@@ -28,109 +38,182 @@ class PupilStatistics:
     last: SessionRef | None
 
 
-def statistics(ctx: ScanContext, pupil: Pupil, marks: Iterable[SessionMark]) -> PupilStatistics:
-    """Statistics over ``marks`` on school sessions while the pupil was on roll, as DfE computes
-    them (``codes.session_statistics``: possible = present + AEA + authorised + unauthorised). A
-    mark on a session the school was closed is MRK005's error, not a possible session."""
-    start, end = pupil.starting_day or date.min, pupil.leaving_date or date.max
-    school_sessions = ctx.session_index
-    counts: Counter[str] = Counter()
-    first: SessionMark | None = None
-    last: SessionMark | None = None
-    possible: dict[tuple[str, bool], bool] = {}
-    for mark in marks:
-        if not start <= mark.date <= end or (mark.date, mark.session) not in school_sessions:
-            continue
-        counts[mark.code] += 1
-        key = (mark.code, mark.date >= REGULATIONS_2024_IN_FORCE)
-        is_possible = possible.get(key)
-        if is_possible is None:
-            is_possible = possible[key] = lookup(mark.code, mark.date).possible
-        if is_possible:
-            first = first or mark
-            last = mark
-    return PupilStatistics(
-        stats=session_statistics(counts, ctx.as_of),
-        first=session_ref(first.date, first.session) if first else None,
-        last=session_ref(last.date, last.session) if last else None,
-    )
+# (code, under the 2024 regulations) -> counts as a possible session: the answer depends only on
+# the code and on which regulations were in force
+_POSSIBLE: dict[tuple[str, bool], bool] = {}
 
 
-def marks_between(ctx: ScanContext, pupil_id: str, start: date, end: date) -> list[SessionMark]:
-    return [m for m in ctx.pupil_marks(pupil_id) if start <= m.date <= end]
+def counts_as_possible(mark: SessionMark) -> bool:
+    key = (mark.code, mark.date >= REGULATIONS_2024_IN_FORCE)
+    answer = _POSSIBLE.get(key)
+    if answer is None:
+        answer = _POSSIBLE[key] = lookup(mark.code, mark.date).possible
+    return answer
 
 
-def _whole_year_statistics(ctx: ScanContext, pupil: Pupil, start: date) -> PupilStatistics | None:
-    """The fast path for the usual pupil, all of whose marks fall inside the period, on roll and
-    on school sessions: counts straight from the marks grouped by code. None otherwise."""
-    marks = ctx.pupil_marks(pupil.id)
-    if not marks or pupil.id in ctx.pupils_with_off_session_marks:
-        return None
-    lo = max(start, pupil.starting_day or date.min)
-    hi = min(ctx.data_end, pupil.leaving_date or date.max)
-    if marks[0].date < lo or marks[-1].date > hi:
-        return None
-    counts = {code: len(ms) for code, ms in ctx.marks_by_code(pupil.id).items()}
-    first = next((m for m in marks if lookup(m.code, m.date).possible), None)
-    last = next((m for m in reversed(marks) if lookup(m.code, m.date).possible), None)
-    return PupilStatistics(
-        stats=session_statistics(counts, ctx.as_of),
-        first=session_ref(first.date, first.session) if first else None,
-        last=session_ref(last.date, last.session) if last else None,
-    )
+@dataclass
+class YearCounts:
+    """A pupil's marks of the school year ``year`` (its first calendar year) counted per code,
+    on school sessions while on roll, with the first and last possible session."""
+
+    through: SessionKey | None = None
+    year: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    first: SessionKey | None = None
+    last: SessionKey | None = None
 
 
-def year_statistics(ctx: ScanContext) -> dict[str, PupilStatistics]:
-    """Each non-boarder's statistics for the school year up to the day before the scan
-    (cached: ATT002 and ATT003 share them)."""
-    cached = ctx._cache.get("year_statistics")
-    if cached is None:
-        start, _ = ctx.school_year
-        cached = {}
-        for pupil in ctx.pupils_this_year:
-            if pupil.boarder:
-                continue
-            cached[pupil.id] = _whole_year_statistics(ctx, pupil, start) or statistics(
-                ctx, pupil, marks_between(ctx, pupil.id, start, ctx.data_end)
+class YearStatisticsFold(PupilFold[YearCounts]):
+    """ATT002 and ATT003: the school year's statistics are sums of code counts, so a night's
+    marks add to them; the state restarts with the school year (1 August). ``threshold_setting``
+    names the RuleSettings field with the absence rate (a fraction) that gives a finding."""
+
+    def __init__(self, threshold_setting: str) -> None:
+        self.threshold_setting = threshold_setting
+
+    def initial(self, ctx: ScanContext, pupil: Pupil) -> YearCounts:
+        return YearCounts()
+
+    def fold(
+        self, ctx: ScanContext, pupil: Pupil, state: YearCounts, marks: Sequence[SessionMark]
+    ) -> YearCounts:
+        year_start, _ = ctx.school_year
+        if state.year != year_start.year:
+            state.year, state.counts, state.first, state.last = year_start.year, {}, None, None
+        lo = max(year_start, pupil.starting_day or date.min)
+        hi = min(ctx.data_end, pupil.leaving_date or date.max)
+        if not self._count_whole(ctx, pupil, state, marks, lo, hi):
+            self._count_each(ctx, state, marks, lo, hi)
+        state.through = advance(state.through, ctx)
+        return state
+
+    @staticmethod
+    def _count_whole(
+        ctx: ScanContext,
+        pupil: Pupil,
+        state: YearCounts,
+        marks: Sequence[SessionMark],
+        lo: date,
+        hi: date,
+    ) -> bool:
+        """The fast path of a full scan's usual pupil, all of whose marks fall inside the period,
+        on roll and on school sessions: counts straight from the context's marks grouped by code
+        (cached on the context: ATT002 and ATT003 fold the same counts). False (nothing done)
+        otherwise."""
+        if (
+            state.counts
+            or not marks
+            or marks is not ctx.marks_by_pupil.get(pupil.id)
+            or pupil.id in ctx.pupils_with_off_session_marks
+            or marks[0].date < lo
+            or marks[-1].date > hi
+        ):
+            return False
+        cache: dict[str, tuple[dict[str, int], SessionKey | None, SessionKey | None]]
+        cache = ctx._cache.setdefault("year_counts", {})
+        found = cache.get(pupil.id)
+        if found is None:
+            counts = {code: len(ms) for code, ms in ctx.marks_by_code(pupil.id).items()}
+            first = next((m for m in marks if counts_as_possible(m)), None)
+            last = next((m for m in reversed(marks) if counts_as_possible(m)), None)
+            found = cache[pupil.id] = (
+                counts,
+                (first.date, first.session) if first else None,
+                (last.date, last.session) if last else None,
             )
-        ctx._cache["year_statistics"] = cached
-    return cached
+        # a copy: a later fold adds to the state's counts
+        state.counts, state.first, state.last = dict(found[0]), found[1], found[2]
+        return True
+
+    @staticmethod
+    def _count_each(
+        ctx: ScanContext, state: YearCounts, marks: Sequence[SessionMark], lo: date, hi: date
+    ) -> None:
+        school_sessions = ctx.session_index
+        counts = state.counts
+        for mark in marks:
+            if not lo <= mark.date <= hi or (mark.date, mark.session) not in school_sessions:
+                continue
+            counts[mark.code] = counts.get(mark.code, 0) + 1
+            if counts_as_possible(mark):
+                state.first = state.first or (mark.date, mark.session)
+                state.last = (mark.date, mark.session)
+
+    def through(self, state: YearCounts) -> SessionKey | None:
+        return state.through
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: YearCounts) -> Iterator[Finding]:
+        year_start, _ = ctx.school_year
+        if pupil.boarder or not ctx.on_roll_in(pupil, year_start, ctx.as_of):
+            return
+        current = state.year == year_start.year
+        ps = PupilStatistics(
+            stats=session_statistics(state.counts if current else {}, ctx.as_of),
+            first=session_ref(*state.first) if current and state.first else None,
+            last=session_ref(*state.last) if current and state.last else None,
+        )
+        yield from absence_threshold_finding(self.rule, ctx, pupil, ps, self.threshold(ctx))
+
+    def threshold(self, ctx: ScanContext) -> float:
+        threshold: float = getattr(ctx.settings, self.threshold_setting)
+        return threshold
+
+    def dump(self, state: YearCounts) -> Any:
+        # a flat list: 1,500 pupils' states are read and written every night
+        return [
+            session_key_text(state.through),
+            state.year,
+            state.counts,
+            session_key_text(state.first),
+            session_key_text(state.last),
+        ]
+
+    def load(self, data: Any) -> YearCounts:
+        through, year, counts, first, last = data
+        return YearCounts(
+            through=session_key_from(through),
+            year=year,
+            counts=dict(counts),
+            first=session_key_from(first),
+            last=session_key_from(last),
+        )
 
 
-def absence_threshold_findings(rule: Rule, ctx: ScanContext, threshold: float) -> Iterator[Finding]:
-    """ATT002/ATT003: one finding per pupil whose overall absence rate in the school year is at
+def absence_threshold_finding(
+    rule: Rule, ctx: ScanContext, pupil: Pupil, ps: PupilStatistics, threshold: float
+) -> Iterator[Finding]:
+    """ATT002/ATT003: a finding when the pupil's overall absence rate in the school year is at
     least ``threshold`` (a fraction), once they have ``absence_min_possible_sessions``."""
     year = ctx.school_year[0].year
-    for pupil_id, ps in sorted(year_statistics(ctx).items()):
-        measured = in_national_measure(ctx.pupils_by_id[pupil_id], year)
-        if ctx.settings.absence_measures_csa_only and not measured:
-            continue
-        stats = ps.stats
-        if stats.possible < ctx.settings.absence_min_possible_sessions:
-            continue
-        # compare in integers: absence / possible >= threshold, without float rounding at 10%
-        if stats.overall_absence * 1_000_000 < round(threshold * 1_000_000) * stats.possible:
-            continue
-        yield rule.finding(
-            ctx,
-            pupil_id=pupil_id,
-            first=ps.first,
-            last=ps.last,
-            episode=None,
-            discriminator=f"year:{year}",
-            rate=f"{stats.overall_absence_rate:.1f}",
-            absent=stats.overall_absence,
-            possible=stats.possible,
-            measure="" if measured else " (school measure: not of compulsory school age)",
-            evidence={
-                "national_measure": measured,
-                "possible": stats.possible,
-                "authorised": stats.authorised,
-                "unauthorised": stats.unauthorised,
-                "overall_absence_rate": round(stats.overall_absence_rate, 2),
-                "school_year": year,
-            },
-        )
+    measured = in_national_measure(pupil, year)
+    if ctx.settings.absence_measures_csa_only and not measured:
+        return
+    stats = ps.stats
+    if stats.possible < ctx.settings.absence_min_possible_sessions:
+        return
+    # compare in integers: absence / possible >= threshold, without float rounding at 10%
+    if stats.overall_absence * 1_000_000 < round(threshold * 1_000_000) * stats.possible:
+        return
+    yield rule.finding(
+        ctx,
+        pupil_id=pupil.id,
+        first=ps.first,
+        last=ps.last,
+        episode=None,
+        discriminator=f"year:{year}",
+        rate=f"{stats.overall_absence_rate:.1f}",
+        absent=stats.overall_absence,
+        possible=stats.possible,
+        measure="" if measured else " (school measure: not of compulsory school age)",
+        evidence={
+            "national_measure": measured,
+            "possible": stats.possible,
+            "authorised": stats.authorised,
+            "unauthorised": stats.unauthorised,
+            "overall_absence_rate": round(stats.overall_absence_rate, 2),
+            "school_year": year,
+        },
+    )
 
 
 def in_national_measure(pupil: Pupil, school_year: int) -> bool:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 
 from registerwatch.errors import CalendarError
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
+
+
+class _NMarks(CodeMarksFold):
+    """The pupil's N marks up to the last day of data: their deadlines move with the scan day,
+    so they are judged from the state as of each scan."""
+
+    needs_record = False  # an N is judged without the pupil's record
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return ("N",)
+
+    def school_findings(
+        self, ctx: ScanContext, states: Mapping[str, KeptMarks]
+    ) -> Iterable[Finding]:
+        rule = self.rule
+        assert isinstance(rule, UnresolvedNCode)
+        return rule.beyond_terms(ctx, (m for state in states.values() for m in state.marks))
 
 
 class UnresolvedNCode(Rule):
@@ -77,64 +95,75 @@ class UnresolvedNCode(Rule):
     )
     DUE_TODAY = "N on {count} session(s) from {first} to {last} must be replaced today (due {due})"
 
-    def _due(self, ctx: ScanContext, day: date, cache: dict[date, date | None]) -> date | None:
+    fold = _NMarks()
+
+    def due(self, ctx: ScanContext, day: date) -> date | None:
+        """The deadline of an N on ``day`` (cached per scan), None when it lies beyond the
+        configured terms and is not yet knowable."""
+        cache: dict[date, date | None] = ctx._cache.setdefault("MRK001:due", {})
         if day not in cache:
             try:
                 cache[day] = ctx.calendar.add_deadline_school_days(
                     day, ctx.settings.n_code_deadline_school_days
                 )
             except CalendarError:
-                cache[day] = None  # beyond the configured terms: not yet knowable
+                cache[day] = None
         return cache[day]
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, n_marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's findings from their N marks before the scan day."""
+        pupil_id = pupil.id
         days = ctx.settings.n_code_deadline_school_days
-        due_cache: dict[date, date | None] = {}
-        beyond: list[SessionMark] = []
-        for pupil_id in ctx.marks_by_pupil:
-            pending: list[tuple[SessionMark, date, Severity]] = []
-            for mark in ctx.marks_by_code(pupil_id).get("N", ()):
-                if mark.date >= ctx.as_of:
-                    continue
-                due = self._due(ctx, mark.date, due_cache)
-                if due is None:
-                    beyond.append(mark)
-                if due is None or ctx.as_of < due:
-                    continue
-                pending.append((mark, due, Severity.ERROR if ctx.as_of > due else Severity.WARNING))
-            if not pending:
+        pending: list[tuple[SessionMark, date, Severity]] = []
+        for mark in n_marks:
+            if mark.date >= ctx.as_of:
                 continue
-            status = {(m.date, m.session): (due, sev) for m, due, sev in pending}
-            for run in mark_runs(ctx, [m for m, _, _ in pending]):
-                # split the run where the status changes (overdue sessions, then due-today ones)
-                start = 0
-                for i in range(1, len(run) + 1):
-                    if (
-                        i < len(run)
-                        and status[(run[i].date, run[i].session)][1]
-                        == status[(run[start].date, run[start].session)][1]
-                    ):
-                        continue
-                    part = run[start:i]
-                    due, severity = status[(part[0].date, part[0].session)]
-                    first, last = first_last(part)
-                    yield self.finding(
-                        ctx,
-                        pupil_id=pupil_id,
-                        first=first,
-                        last=last,
-                        due=due,
-                        severity=severity,
-                        days=days,
-                        count=len(part),
-                        template=None if severity is Severity.ERROR else self.DUE_TODAY,
-                        evidence={
-                            "code": "N",
-                            "sessions": [session_text((m.date, m.session)) for m in part],
-                            "due": due.isoformat(),
-                        },
-                    )
-                    start = i
+            due = self.due(ctx, mark.date)
+            if due is None or ctx.as_of < due:
+                continue
+            pending.append((mark, due, Severity.ERROR if ctx.as_of > due else Severity.WARNING))
+        if not pending:
+            return
+        status = {(m.date, m.session): (due, sev) for m, due, sev in pending}
+        for run in mark_runs(ctx, [m for m, _, _ in pending]):
+            # split the run where the status changes (overdue sessions, then due-today ones)
+            start = 0
+            for i in range(1, len(run) + 1):
+                if (
+                    i < len(run)
+                    and status[(run[i].date, run[i].session)][1]
+                    == status[(run[start].date, run[start].session)][1]
+                ):
+                    continue
+                part = run[start:i]
+                due, severity = status[(part[0].date, part[0].session)]
+                first, last = first_last(part)
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=first,
+                    last=last,
+                    due=due,
+                    severity=severity,
+                    days=days,
+                    count=len(part),
+                    template=None if severity is Severity.ERROR else self.DUE_TODAY,
+                    evidence={
+                        "code": "N",
+                        "sessions": [session_text((m.date, m.session)) for m in part],
+                        "due": due.isoformat(),
+                    },
+                )
+                start = i
+
+    def beyond_terms(self, ctx: ScanContext, n_marks: Iterable[SessionMark]) -> Iterator[Finding]:
+        """One school-level notice for the N marks whose deadline lies beyond the terms."""
+        beyond = [m for m in n_marks if m.date < ctx.as_of and self.due(ctx, m.date) is None]
         if beyond:
             earliest = min(beyond, key=lambda m: (m.date, m.session))
             yield self.finding(

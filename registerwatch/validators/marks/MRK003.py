@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
+
+
+class _XMarks(CodeMarksFold):
+    """The pupil's X marks of any date (X on a planned session is as wrong)."""
+
+    complete_days_only = False
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return ("X",)
 
 
 class XCodeForCompulsoryAge(Rule):
@@ -55,20 +66,25 @@ class XCodeForCompulsoryAge(Rule):
     citation = "SI 2024/208 reg 10 (code X); Education Act 1996 s.8"
     fix_hint = "Use C2 for a reduced timetable, or the code for what happened"
 
+    fold = _XMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        for pupil_id in ctx.marks_by_pupil:
-            x_marks = ctx.marks_by_code(pupil_id).get("X", ())
-            pupil = ctx.pupils_by_id.get(pupil_id)
-            if not x_marks or pupil is None or pupil.dob is None:
-                continue
-            wrong = [m for m in x_marks if ctx.is_csa(pupil, m.date)]
-            for run in mark_runs(ctx, wrong):
-                first, last = first_last(run)
-                yield self.finding(
-                    ctx,
-                    pupil_id=pupil_id,
-                    first=first,
-                    last=last,
-                    count=len(run),
-                    evidence={"code": "X", "sessions": len(run)},
-                )
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, x_marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's findings from their X marks (of any date)."""
+        if pupil.dob is None:
+            return
+        wrong = [m for m in x_marks if ctx.is_csa(pupil, m.date)]
+        for run in mark_runs(ctx, wrong):
+            first, last = first_last(run)
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=first,
+                last=last,
+                count=len(run),
+                evidence={"code": "X", "sessions": len(run)},
+            )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import groupby
 
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
@@ -32,6 +33,27 @@ def _kind(pupil: Pupil, mark: SessionMark) -> str | None:
     if pupil.starting_day is not None and mark.date < pupil.starting_day:
         return "before-start"
     return "after-leaving"
+
+
+class _OutsideRollMarks(CodeMarksFold):
+    """The pupil's marks, of any date, that ``_kind`` flags (outside the roll, or Z on roll):
+    rare, and judged against the roll dates the state was folded with (a changed record is
+    refolded)."""
+
+    complete_days_only = False
+
+    def select(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> list[SessionMark]:
+        start, end = pupil.starting_day, pupil.leaving_date
+        if not marks or (
+            marks is ctx.marks_by_pupil.get(pupil.id)
+            and NOT_ON_ROLL_CODE not in ctx.marks_by_code(pupil.id)
+            and (start is None or marks[0].date >= start)
+            and (end is None or marks[-1].date <= end)
+        ):
+            return []  # every mark inside the roll and no Z: nothing to keep
+        return [m for m in marks if _kind(pupil, m) is not None]
 
 
 class MarkOutsideRoll(Rule):
@@ -81,40 +103,37 @@ class MarkOutsideRoll(Rule):
     citation = "SI 2024/208 reg 8(2)(h), reg 10(1); code Z (reg 10)"
     fix_hint = "Correct the starting day or leaving date, or amend the entries"
 
+    fold = _OutsideRollMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        for pupil_id, marks in ctx.marks_by_pupil.items():
-            pupil = ctx.pupils_by_id.get(pupil_id)
-            if pupil is None:
-                continue
-            start, end = pupil.starting_day, pupil.leaving_date
-            if (
-                NOT_ON_ROLL_CODE not in ctx.marks_by_code(pupil_id)
-                and (start is None or marks[0].date >= start)
-                and (end is None or marks[-1].date <= end)
-            ):
-                continue  # every mark inside the roll and no Z: nothing to check
-            flagged = [(m, kind) for m in marks if (kind := _kind(pupil, m)) is not None]
-            kinds = {(m.date, m.session): k for m, k in flagged}
-            for run in mark_runs(ctx, [m for m, _ in flagged]):
-                for kind, part_iter in groupby(run, key=lambda m: kinds[(m.date, m.session)]):
-                    part = list(part_iter)
-                    first, last = first_last(part)
-                    yield self.finding(
-                        ctx,
-                        pupil_id=pupil_id,
-                        first=first,
-                        last=last,
-                        what=KINDS[kind],
-                        count=len(part),
-                        discriminator=kind,
-                        evidence={
-                            "kind": kind,
-                            "codes": sorted({m.code for m in part}),
-                            "starting_day": pupil.starting_day.isoformat()
-                            if pupil.starting_day
-                            else None,
-                            "leaving_date": pupil.leaving_date.isoformat()
-                            if pupil.leaving_date
-                            else None,
-                        },
-                    )
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's findings from their marks outside the roll and their Z marks."""
+        flagged = [(m, kind) for m in marks if (kind := _kind(pupil, m)) is not None]
+        kinds = {(m.date, m.session): k for m, k in flagged}
+        for run in mark_runs(ctx, [m for m, _ in flagged]):
+            for kind, part_iter in groupby(run, key=lambda m: kinds[(m.date, m.session)]):
+                part = list(part_iter)
+                first, last = first_last(part)
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=first,
+                    last=last,
+                    what=KINDS[kind],
+                    count=len(part),
+                    discriminator=kind,
+                    evidence={
+                        "kind": kind,
+                        "codes": sorted({m.code for m in part}),
+                        "starting_day": pupil.starting_day.isoformat()
+                        if pupil.starting_day
+                        else None,
+                        "leaving_date": pupil.leaving_date.isoformat()
+                        if pupil.leaving_date
+                        else None,
+                    },
+                )

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.lean_marks import PupilMark, with_pupil
+from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
+from registerwatch.validators.lean_marks import PupilMark, SessionMark, with_pupil
 
 LATE_CODES = ("L", "U")
+
+
+class _LateMarks(CodeMarksFold):
+    """The pupil's L and U marks up to the last day of data. Judged for the whole school at
+    once (``school_findings``): without minutes late on any of them the rule gives one notice
+    instead of a finding per mark."""
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return LATE_CODES
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: KeptMarks) -> Iterable[Finding]:
+        return ()
+
+    def school_findings(
+        self, ctx: ScanContext, states: Mapping[str, KeptMarks]
+    ) -> Iterable[Finding]:
+        rule = self.rule
+        assert isinstance(rule, LateAfterRegisterClose)
+        return rule.judge_school(ctx, {pid: state.marks for pid, state in states.items()})
 
 
 class LateAfterRegisterClose(Rule):
@@ -86,7 +106,16 @@ class LateAfterRegisterClose(Rule):
         closes = ctx.calendar.register_closes(mark.date, mark.session)
         return round((closes - opens).total_seconds() / 60)
 
+    fold = _LateMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge_school(
+        self, ctx: ScanContext, by_pupil: Mapping[str, Sequence[SessionMark]]
+    ) -> Iterator[Finding]:
+        """Every finding, from each pupil's L and U marks: whether any mark carries minutes
+        late at all decides between one school notice and a finding per mark."""
         start, _ = ctx.school_year
         late: list[PupilMark] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
@@ -95,7 +124,7 @@ class LateAfterRegisterClose(Rule):
                     pupil.id,
                     [
                         m
-                        for m in ctx.marks_with_codes(pupil.id, LATE_CODES)
+                        for m in by_pupil.get(pupil.id, ())
                         if start <= m.date <= ctx.data_end
                         and ctx.is_school_session(m.date, m.session)
                     ],

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from registerwatch.schema import Finding, Session, Severity
+from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
+from registerwatch.validators.lean_marks import SessionMark
 
 # reg 10(2) table 1: '/' is the morning's present code, '\' the afternoon's.
 WRONG_SESSION = {"/": Session.PM, "\\": Session.AM}
+
+
+def _wrong_session(mark: SessionMark) -> bool:
+    return mark.code in WRONG_SESSION and mark.session is WRONG_SESSION[mark.code]
+
+
+class _WrongSessionMarks(CodeMarksFold):
+    """The pupil's present codes of the other session, up to the last day of data (present
+    codes are most marks: the state keeps only the wrong ones)."""
+
+    def select(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> list[SessionMark]:
+        if marks is ctx.marks_by_pupil.get(pupil.id):
+            # asked once per distinct (date, session, code) of the school, not per mark
+            return ctx.marks_where(pupil.id, "MRK007", _wrong_session)
+        return [m for m in marks if _wrong_session(m)]
 
 
 class PresentCodeWrongSession(Rule):
@@ -51,29 +70,30 @@ class PresentCodeWrongSession(Rule):
     citation = "SI 2024/208 reg 10(2) table 1"
     fix_hint = "Amend to '/' in the morning and '\\' in the afternoon"
 
+    fold = _WrongSessionMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's finding from their present codes of the other session."""
         start, _ = ctx.school_year
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            wrong = ctx.marks_where(
-                pupil.id,
-                f"MRK007:{start}:{ctx.data_end}",
-                lambda m: (
-                    m.code in WRONG_SESSION
-                    and m.session is WRONG_SESSION[m.code]
-                    and start <= m.date <= ctx.data_end
-                ),
-            )
-            if not wrong:
-                continue
-            first = session_ref(wrong[0].date, wrong[0].session)
-            last = session_ref(wrong[-1].date, wrong[-1].session)
-            yield self.finding(
-                ctx,
-                pupil_id=pupil.id,
-                first=first,
-                last=last,
-                count=len(wrong),
-                episode=None,
-                discriminator=f"year:{start.year}",
-                evidence={"sessions": len(wrong)},
-            )
+        if not ctx.on_roll_in(pupil, start, ctx.as_of):
+            return
+        wrong = [m for m in marks if start <= m.date <= ctx.data_end]
+        if not wrong:
+            return
+        first = session_ref(wrong[0].date, wrong[0].session)
+        last = session_ref(wrong[-1].date, wrong[-1].session)
+        yield self.finding(
+            ctx,
+            pupil_id=pupil.id,
+            first=first,
+            last=last,
+            count=len(wrong),
+            episode=None,
+            discriminator=f"year:{start.year}",
+            evidence={"sessions": len(wrong)},
+        )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from registerwatch.calendar import week_start
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
+
+
+class _C2Marks(CodeMarksFold):
+    """The pupil's C2 marks up to the last day of data."""
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return ("C2",)
 
 
 class ReducedTimetableCode(Rule):
@@ -76,28 +84,33 @@ class ReducedTimetableCode(Rule):
         "reviewed and has an end date"
     )
 
+    fold = _C2Marks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's findings from their C2 marks up to the last day of data."""
         start, _ = ctx.school_year
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            c2 = [
-                m
-                for m in ctx.marks_with_codes(pupil.id, ("C2",))
-                if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)
-            ]
-            if not c2:
-                continue
-            not_csa = [m for m in c2 if not ctx.is_csa(pupil, m.date)]
-            for run in mark_runs(ctx, not_csa):
-                first, last = first_last(run)
-                yield self.finding(
-                    ctx,
-                    pupil_id=pupil.id,
-                    first=first,
-                    last=last,
-                    discriminator="not-csa",
-                    evidence={"sessions": len(run), "should_be": "X"},
-                )
-            yield from self._long(ctx, pupil, [m for m in c2 if ctx.is_csa(pupil, m.date)])
+        if not ctx.on_roll_in(pupil, start, ctx.as_of):
+            return
+        c2 = [m for m in marks if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)]
+        if not c2:
+            return
+        not_csa = [m for m in c2 if not ctx.is_csa(pupil, m.date)]
+        for run in mark_runs(ctx, not_csa):
+            first, last = first_last(run)
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=first,
+                last=last,
+                discriminator="not-csa",
+                evidence={"sessions": len(run), "should_be": "X"},
+            )
+        yield from self._long(ctx, pupil, [m for m in c2 if ctx.is_csa(pupil, m.date)])
 
     def _long(self, ctx: ScanContext, pupil: Pupil, c2: list[SessionMark]) -> Iterator[Finding]:
         """Episodes of C2 in consecutive school weeks, reported once longer than the limit."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.registers._common import (
     checked_sessions,
     group_closed,
@@ -77,7 +80,29 @@ class RegisterNotTaken(Rule):
         "pupil of the group has a mark on a session other groups were marked)"
     )
 
+    reads_registers = True
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        return self._findings(ctx, checked_sessions(ctx))
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        return RuleRun(list(self.check(ctx)), state={})
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Only the delta's sessions: a finding is one group on one session, and nothing in
+        it moves with ``as_of``."""
+        if not delta.localised:
+            return None
+        sessions = [key for key in checked_sessions(ctx) if key in delta.sessions]
+        return RuleRun(
+            list(self._findings(ctx, sessions)),
+            state={},
+            covers=lambda f: f.first_session is None or delta.covers(f.first_session),
+        )
+
+    def _findings(
+        self, ctx: ScanContext, sessions: Iterable[tuple[date, Session]]
+    ) -> Iterator[Finding]:
         exposed = ctx.exposes_registers
         if not exposed:
             yield self.finding(
@@ -87,7 +112,7 @@ class RegisterNotTaken(Rule):
                 template=self.NOT_EXPOSED,
                 evidence={"exposes_registers": False},
             )
-        for day, session in checked_sessions(ctx):
+        for day, session in sessions:
             marked = ctx.marked_pupils(day, session)
             if not exposed and not marked:
                 continue  # nobody marked: a closure the calendar lacks, not one group's breach

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
+from typing import Any
 
 from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
-from registerwatch.validators.context import ScanContext
+from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.registers._common import (
     checked_sessions,
     group_closed,
@@ -76,12 +78,48 @@ class RegisterNotSaved(Rule):
         "though every pupil is marked (data quality)"
     )
 
+    reads_registers = True
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        return iter(self.run(ctx).findings)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        unsaved, unmarked = self._judge(ctx, checked_sessions(ctx))
+        return RuleRun(
+            [*unsaved, *self._unmarked_findings(ctx, unmarked)], state=_dump_unmarked(unmarked)
+        )
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Only the delta's sessions are judged again. The pupils left unmarked elsewhere come
+        from the state (each pupil's unmarked sessions, a handful), and every pupil's runs are
+        rebuilt from them: a run that grows across a new day is the same finding."""
+        if not delta.localised:
+            return None
+        sessions = [key for key in checked_sessions(ctx) if key in delta.sessions]
+        unsaved, fresh = self._judge(ctx, sessions)
+        unmarked: dict[str, list[SessionKey]] = {}
+        for pupil_id, keys in _load_unmarked(state).items():
+            kept = [key for key in keys if key not in delta.sessions]
+            if kept:
+                unmarked[pupil_id] = kept
+        for pupil_id, keys in fresh.items():
+            unmarked[pupil_id] = sorted([*unmarked.get(pupil_id, ()), *keys])
+        return RuleRun(
+            [*unsaved, *self._unmarked_findings(ctx, unmarked)],
+            state=_dump_unmarked(unmarked),
+            covers=lambda f: f.pupil_id is not None or delta.covers(f.first_session),
+        )
+
+    def _judge(
+        self, ctx: ScanContext, sessions: Iterable[SessionKey]
+    ) -> tuple[list[Finding], dict[str, list[SessionKey]]]:
+        """The unsaved registers of ``sessions`` (findings) and who was left unmarked on them."""
+        found: list[Finding] = []
         unmarked: dict[str, list[tuple[date, Session]]] = defaultdict(list)
         deleted = {
             (c.pupil_id, c.date, c.session) for c in ctx.observed_changes if c.kind == "deleted"
         }
-        for day, session in checked_sessions(ctx):
+        for day, session in sessions:
             marked = ctx.marked_pupils(day, session)
             for group, pupils in groups_on_roll(ctx, day):
                 register = ctx.registers_by_key.get((group, day, session))
@@ -91,21 +129,23 @@ class RegisterNotSaved(Rule):
                     ref = session_ref(day, session)
                     # every pupil marked: the register was taken, only the flag is missing
                     complete = not missing
-                    yield self.finding(
-                        ctx,
-                        first=ref,
-                        template=self.UNFLAGGED if complete else self.UNSAVED,
-                        group=group,
-                        discriminator=f"unsaved:{group}",
-                        severity=Severity.WARNING if complete else None,
-                        evidence={
-                            "group": group,
-                            "session": session_text(ref),
-                            "all_marked": complete,
-                            "opened_at": register.opened_at.isoformat()
-                            if register.opened_at
-                            else None,
-                        },
+                    found.append(
+                        self.finding(
+                            ctx,
+                            first=ref,
+                            template=self.UNFLAGGED if complete else self.UNSAVED,
+                            group=group,
+                            discriminator=f"unsaved:{group}",
+                            severity=Severity.WARNING if complete else None,
+                            evidence={
+                                "group": group,
+                                "session": session_text(ref),
+                                "all_marked": complete,
+                                "opened_at": register.opened_at.isoformat()
+                                if register.opened_at
+                                else None,
+                            },
+                        )
                     )
                 if missing and ctx.calendar.has_group_closures(day, session):
                     closed = {p.id for p in pupils if group_closed(ctx, (p,), day, session)}
@@ -115,6 +155,11 @@ class RegisterNotSaved(Rule):
                     for pupil_id in missing:
                         if (pupil_id, day, session) not in deleted:
                             unmarked[pupil_id].append((day, session))
+        return found, unmarked
+
+    def _unmarked_findings(
+        self, ctx: ScanContext, unmarked: Mapping[str, list[SessionKey]]
+    ) -> Iterator[Finding]:
         for pupil_id in sorted(unmarked):
             for run in session_runs(ctx, unmarked[pupil_id], lambda key: key):
                 first, last = session_ref(*run[0]), session_ref(*run[-1])
@@ -131,3 +176,14 @@ class RegisterNotSaved(Rule):
                         "last": session_text(last),
                     },
                 )
+
+
+def _dump_unmarked(unmarked: Mapping[str, list[SessionKey]]) -> dict[str, list[str]]:
+    return {pid: [f"{d.isoformat()}{s.value}" for d, s in keys] for pid, keys in unmarked.items()}
+
+
+def _load_unmarked(state: Any) -> dict[str, list[SessionKey]]:
+    return {
+        pid: [(date.fromisoformat(text[:10]), Session(text[10:])) for text in keys]
+        for pid, keys in (state or {}).items()
+    }

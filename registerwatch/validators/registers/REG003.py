@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from registerwatch.schema import Finding, Pupil, Register, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.registers._common import group_on_roll
 
 
@@ -85,11 +87,31 @@ class RegisterClosedLate(Rule):
         )
         return opens + timedelta(minutes=minutes)
 
+    reads_registers = True
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        return self._findings(ctx, ctx.registers)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        return RuleRun(list(self.check(ctx)), state={})
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Only the registers of the delta's sessions (the nightly context holds no others): a
+        finding is one register, and nothing in it moves with ``as_of``."""
+        if not delta.localised:
+            return None
+        registers = [r for r in ctx.registers if (r.date, r.session) in delta.sessions]
+        return RuleRun(
+            list(self._findings(ctx, registers)),
+            state={},
+            covers=lambda f: delta.covers(f.first_session),
+        )
+
+    def _findings(self, ctx: ScanContext, registers: Iterable[Register]) -> Iterator[Finding]:
         ctx._cache.pop("reg003_main_year", None)
         if not ctx.exposes_registers:
             return  # REG001 says once that register records could not be checked
-        for register in sorted(ctx.registers, key=lambda r: (r.date, r.session, r.group)):
+        for register in sorted(registers, key=lambda r: (r.date, r.session, r.group)):
             if register.completed_at is None or register.date > ctx.data_end:
                 continue
             if not ctx.is_school_session(register.date, register.session):

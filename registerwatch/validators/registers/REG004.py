@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
+from datetime import date
+from itertools import groupby
+from operator import attrgetter
 
 from registerwatch.errors import CalendarError
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule
-from registerwatch.validators.context import ScanContext, tracked_from
-from registerwatch.validators.runs import day_runs
+from registerwatch.validators.context import DayMarks, ScanContext, tracked_from
+from registerwatch.validators.runs import Classifier, DayKind, DayRun, only_closed_between
 from registerwatch.validators.runs_strict import classify_own_codes
 
 NOT_ARRIVED = frozenset({"N", "O"})
+_date_of = attrgetter("date")
 
 
 class NoShowOnStartingDay(Rule):
@@ -70,7 +75,7 @@ class NoShowOnStartingDay(Rule):
             start = pupil.starting_day
             if start is None or pupil.boarder or not since <= start <= ctx.data_end:
                 continue
-            if not ctx.is_csa(pupil, start) or ctx.code_count(pupil.id, NOT_ARRIVED) == 0:
+            if not ctx.is_csa(pupil, start):
                 continue
             try:
                 first_day = (
@@ -80,17 +85,57 @@ class NoShowOnStartingDay(Rule):
                 )
             except CalendarError:
                 continue
-            for run in day_runs(ctx, pupil, classify):
-                if run.days[0].date != first_day:
-                    continue
-                if len(run) >= needed:
-                    yield self.finding(
-                        ctx,
-                        pupil_id=pupil.id,
-                        first=run.first_session,
-                        last=run.last_session,
-                        days=len(run),
-                        discriminator="no-show",
-                        evidence={"starting_day": start.isoformat(), "school_days": len(run)},
-                    )
-                break
+            run = _run_from(ctx, pupil, classify, first_day)
+            if run is not None and len(run) >= needed:
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil.id,
+                    first=run.first_session,
+                    last=run.last_session,
+                    days=len(run),
+                    discriminator="no-show",
+                    evidence={"starting_day": start.isoformat(), "school_days": len(run)},
+                )
+
+
+def _run_from(
+    ctx: ScanContext, pupil: Pupil, classify: Classifier, first_day: date
+) -> DayRun | None:
+    """The pupil's run of counting school days that begins on ``first_day`` (their first school
+    day), as ``runs.day_runs`` would find it, or None. Only the marks from that day on are read,
+    and only until the run ends: the pupil is off roll before it, so no earlier day bears on
+    the run (a nightly scan pays for the few new pupils' first days, not their years)."""
+    marks = ctx.pupil_marks(pupil.id)
+    at = bisect.bisect_left(marks, (first_day,))
+    days: list[DayMarks] = []
+    sessions: list[tuple[Session, ...]] = []
+    previous: int | None = None
+    for day_date, group in groupby(marks[at:], key=_date_of):
+        if day_date > ctx.data_end:
+            break
+        index = ctx.day_index(day_date)
+        if index is None:
+            continue  # not a school day (MRK005 judges such marks)
+        day = DayMarks(date=day_date, index=index, codes={m.session: m.code for m in group})
+        if ctx.calendar.unexpectedly_closed(day_date):
+            continue  # a whole-school Y4 day held no session: neither counts nor breaks
+        if not pupil.on_roll(day_date):
+            break
+        if (
+            previous is not None
+            and index != previous + 1
+            and not only_closed_between(ctx, previous, day)
+        ):
+            break
+        previous = index
+        kind, counted = classify(day, ctx.open_sessions(day_date))
+        if kind is DayKind.BREAK:
+            break
+        if kind is DayKind.COUNT:
+            days.append(day)
+            sessions.append(counted)
+        if not days:
+            return None  # the first school day did not count: no run begins on it
+    if not days or days[0].date != first_day:
+        return None
+    return DayRun(tuple(days), tuple(sessions))

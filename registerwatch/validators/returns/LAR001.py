@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +11,8 @@ from registerwatch.codes import ILLNESS_CODE
 from registerwatch.schema import Finding, NotificationKind, Pupil, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.returns._common import (
     add_school_days,
     deadline_severity,
@@ -32,9 +34,11 @@ class _Illness:
     spell_last_index: int | None = None
 
 
-def _illness_days(ctx: ScanContext, pupil: Pupil, start: date) -> dict[date, list[Session]]:
+def _illness_days(
+    ctx: ScanContext, pupil: Pupil, start: date, ill: Sequence[SessionMark]
+) -> dict[date, list[Session]]:
     by_day: dict[date, list[Session]] = {}
-    for mark in ctx.marks_by_code(pupil.id).get(ILLNESS_CODE, ()):
+    for mark in ill:
         if (
             start <= mark.date <= ctx.data_end
             and pupil.on_roll(mark.date)
@@ -81,6 +85,27 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
             out.spell_start, out.spell_days = day, 1
         out.spell_last_index = index
     return out
+
+
+def _latest_index(ctx: ScanContext) -> int | None:
+    """The calendar index of the school year's last school day up to the last day of data
+    (cached on the context: asked for every pupil with a long spell of illness)."""
+    key = "LAR001:latest_index"
+    if key not in ctx._cache:
+        year_start, _ = ctx.school_year
+        days = ctx.calendar.school_days(year_start, ctx.data_end)
+        ctx._cache[key] = ctx.day_index(days[-1]) if days else None
+    index: int | None = ctx._cache[key]
+    return index
+
+
+class _IllnessMarks(CodeMarksFold):
+    """The pupil's I marks up to the last day of data: few, and all the rule judges."""
+
+    judge_without_marks = True  # an expected sickness is recorded, not marked
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        return (ILLNESS_CODE,)
 
 
 class SicknessReturnDue(Rule):
@@ -170,84 +195,90 @@ class SicknessReturnDue(Rule):
         "illness from {start} (recorded): include in the LA return due {due_text}"
     )
 
+    fold = _IllnessMarks()
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterator[Finding]:
+        """The pupil's findings from their I marks up to the last day of data (``marks``) and the
+        returns recorded for them."""
         s = ctx.settings
         year_start, year_end = ctx.school_year
-        last_school_days = ctx.calendar.school_days(year_start, ctx.data_end)
-        latest_index = ctx.day_index(last_school_days[-1]) if last_school_days else None
+        if pupil.boarder or not ctx.on_roll_in(pupil, year_start, ctx.as_of):
+            return
         floor = s.sickness_days - s.sickness_warning_horizon_days
-        for pupil in ctx.pupils_this_year:
-            if pupil.boarder:
-                continue
-            returns = [
-                notification_day(n)
-                for n in ctx.notifications_for(pupil.id, NotificationKind.SICKNESS)
-                if year_start <= notification_day(n) <= year_end
-            ]
-            yield from self._expected(ctx, pupil, returns)
-            # each I mark is at most one day of illness: too few can produce nothing
-            if ctx.code_count(pupil.id, (ILLNESS_CODE,)) < floor:
-                continue
-            by_day = _illness_days(ctx, pupil, year_start)
-            if not by_day:
-                continue
-            if returns and s.sickness_return_per == "per_year" and max(returns) >= min(by_day):
-                continue
-            if returns and s.sickness_return_per == "per_episode":
-                covered = _covered_until(ctx, list(by_day), sorted(returns))
-                by_day = {d: v for d, v in by_day.items() if d > covered}
-            ill = _illness(ctx, by_day, s.sickness_days)
-            if ill.first is None or ill.last is None:
-                continue
-            if s.la_returns_csa_only and not ctx.is_csa(pupil, ill.last.date):
-                continue
-            evidence = {
-                "illness_days": round(ill.total, 1),
-                "first": session_text(ill.first),
-                "last": session_text(ill.last),
-                "school_year": year_start.year,
-            }
-            if ill.reached_on is not None:
-                due = return_due(ctx, ill.reached_on)
-                yield self.finding(
-                    ctx,
-                    pupil_id=pupil.id,
-                    first=ill.first,
-                    last=ill.last,
-                    due=due,
-                    severity=deadline_severity(ctx, due),
-                    total=_days(ill.total),
-                    due_text=_due_text(due),
-                    evidence={**evidence, "reached_on": ill.reached_on.isoformat()},
-                )
-                continue
-            ongoing = ill.spell_last_index is not None and ill.spell_last_index == latest_index
-            remaining = s.sickness_days - ill.total
-            if (
-                ongoing
-                and ill.spell_days >= s.sickness_warning_min_spell_days
-                and remaining <= s.sickness_warning_horizon_days
-                and ill.spell_start is not None
-            ):
-                reach = add_school_days(ctx, ill.last.date, math.ceil(remaining - 1e-9))
-                due = return_due(ctx, reach) if reach else None
-                yield self.finding(
-                    ctx,
-                    pupil_id=pupil.id,
-                    first=ill.first,
-                    last=ill.last,
-                    due=due,
-                    severity=Severity.WARNING,
-                    template=self.HEADING,
-                    total=_days(ill.total),
-                    spell_start=ill.spell_start.isoformat(),
-                    due_text=_due_text(due),
-                    evidence={
-                        **evidence,
-                        "spell_start": ill.spell_start.isoformat(),
-                        "spell_days": ill.spell_days,
-                    },
-                )
+        returns = [
+            notification_day(n)
+            for n in ctx.notifications_for(pupil.id, NotificationKind.SICKNESS)
+            if year_start <= notification_day(n) <= year_end
+        ]
+        yield from self._expected(ctx, pupil, returns)
+        # each I mark is at most one day of illness: too few can produce nothing
+        if len(marks) < floor:
+            return
+        by_day = _illness_days(ctx, pupil, year_start, marks)
+        if not by_day:
+            return
+        if returns and s.sickness_return_per == "per_year" and max(returns) >= min(by_day):
+            return
+        if returns and s.sickness_return_per == "per_episode":
+            covered = _covered_until(ctx, list(by_day), sorted(returns))
+            by_day = {d: v for d, v in by_day.items() if d > covered}
+        ill = _illness(ctx, by_day, s.sickness_days)
+        if ill.first is None or ill.last is None:
+            return
+        if s.la_returns_csa_only and not ctx.is_csa(pupil, ill.last.date):
+            return
+        evidence = {
+            "illness_days": round(ill.total, 1),
+            "first": session_text(ill.first),
+            "last": session_text(ill.last),
+            "school_year": year_start.year,
+        }
+        if ill.reached_on is not None:
+            due = return_due(ctx, ill.reached_on)
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=ill.first,
+                last=ill.last,
+                due=due,
+                severity=deadline_severity(ctx, due),
+                total=_days(ill.total),
+                due_text=_due_text(due),
+                evidence={**evidence, "reached_on": ill.reached_on.isoformat()},
+            )
+            return
+        ongoing = ill.spell_last_index is not None and ill.spell_last_index == _latest_index(ctx)
+        remaining = s.sickness_days - ill.total
+        if (
+            ongoing
+            and ill.spell_days >= s.sickness_warning_min_spell_days
+            and remaining <= s.sickness_warning_horizon_days
+            and ill.spell_start is not None
+        ):
+            reach = add_school_days(ctx, ill.last.date, math.ceil(remaining - 1e-9))
+            due = return_due(ctx, reach) if reach else None
+            yield self.finding(
+                ctx,
+                pupil_id=pupil.id,
+                first=ill.first,
+                last=ill.last,
+                due=due,
+                severity=Severity.WARNING,
+                template=self.HEADING,
+                total=_days(ill.total),
+                spell_start=ill.spell_start.isoformat(),
+                due_text=_due_text(due),
+                evidence={
+                    **evidence,
+                    "spell_start": ill.spell_start.isoformat(),
+                    "spell_days": ill.spell_days,
+                },
+            )
 
     def _expected(
         self, ctx: ScanContext, pupil: Pupil, returns: Sequence[date]

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.folding import check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.returns._common import (
-    absence_episodes,
     deadline_severity,
     return_due,
     return_made_within,
     return_period,
+    run_findings,
     tracked_from,
 )
-from registerwatch.validators.runs import classify_all_sessions, day_runs
+from registerwatch.validators.returns._episodes import AbsenceRuns, AbsenceRunsFold
+from registerwatch.validators.runs import DayRun
 
 
 class ContinuousAbsenceReturnDue(Rule):
@@ -108,36 +110,47 @@ class ContinuousAbsenceReturnDue(Rule):
         "{due_text}"
     )
 
-    def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        s = ctx.settings
-        yield from absence_episodes(
-            self,
-            ctx,
-            codes=s.continuous_absence_codes,
-            days=s.continuous_absence_days,
-            kind=NotificationKind.CONTINUOUS_ABSENCE,
-            scheduled=True,
-        )
-        if s.irregular_absence_sessions:
-            for pupil in ctx.pupils:
-                if (
-                    not pupil.boarder
-                    and ctx.code_count(pupil.id, s.continuous_absence_codes)
-                    >= s.irregular_absence_sessions
-                ):
-                    yield from self._irregular(ctx, pupil)
+    fold = AbsenceRunsFold("continuous_absence_codes", "continuous_absence_days")
 
-    def _irregular(self, ctx: ScanContext, pupil: Pupil) -> Iterator[Finding]:
+    def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(self, ctx: ScanContext, pupil: Pupil, state: AbsenceRuns) -> Iterator[Finding]:
+        """The pupil's findings from their runs and unauthorised marks up to the last day of
+        data (the fold's state)."""
+        s = ctx.settings
+        if pupil.boarder:
+            return
+        runs = state.runs()
+        # every counting day has a session with one of the codes: too few can make no run
+        if len(state.marks) >= s.continuous_absence_days:
+            yield from run_findings(
+                self,
+                ctx,
+                pupil,
+                runs,
+                codes=s.continuous_absence_codes,
+                days=s.continuous_absence_days,
+                kind=NotificationKind.CONTINUOUS_ABSENCE,
+                scheduled=True,
+            )
+        if s.irregular_absence_sessions and len(state.marks) >= s.irregular_absence_sessions:
+            yield from self._irregular(ctx, pupil, state.marks, runs)
+
+    def _irregular(
+        self,
+        ctx: ScanContext,
+        pupil: Pupil,
+        unauthorised: Sequence[SessionMark],
+        runs: Sequence[DayRun],
+    ) -> Iterator[Finding]:
         s = ctx.settings
         in_runs = {
-            d.date
-            for run in day_runs(ctx, pupil, classify_all_sessions(s.continuous_absence_codes))
-            if len(run) >= s.continuous_absence_days
-            for d in run.days
+            d.date for run in runs if len(run) >= s.continuous_absence_days for d in run.days
         }
         since = tracked_from(ctx)
         periods: dict[date | None, list[SessionMark]] = {}
-        for mark in ctx.marks_with_codes(pupil.id, s.continuous_absence_codes):
+        for mark in unauthorised:
             if (
                 mark.date < since
                 or mark.date > ctx.data_end

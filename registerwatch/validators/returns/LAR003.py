@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from registerwatch.schema import Finding, NotificationKind, Severity
+from registerwatch.schema import Finding, NotificationKind, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.returns._common import absence_episodes
+from registerwatch.validators.folding import check_by_folding
+from registerwatch.validators.returns._common import run_findings
+from registerwatch.validators.returns._episodes import AbsenceRuns, AbsenceRunsFold
 
 
 class ChildrenMissingEducationReferralDue(Rule):
@@ -73,11 +75,22 @@ class ChildrenMissingEducationReferralDue(Rule):
         "returns_tracked_from",
     )
 
+    fold = AbsenceRunsFold("cme_codes", "cme_days")
+
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        yield from check_by_folding(ctx, self.fold)
+
+    def judge(self, ctx: ScanContext, pupil: Pupil, state: AbsenceRuns) -> Iterator[Finding]:
+        """The pupil's findings from their runs up to the last day of data (the fold's state)."""
         s = ctx.settings
-        yield from absence_episodes(
+        # every counting day has a session with one of the codes: too few can make no run
+        if pupil.boarder or len(state.marks) < s.cme_days:
+            return
+        yield from run_findings(
             self,
             ctx,
+            pupil,
+            state.runs(),
             codes=s.cme_codes,
             days=s.cme_days,
             kind=NotificationKind.CME,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 
 from registerwatch.errors import CalendarError
@@ -13,7 +13,7 @@ from registerwatch.validators.context import ScanContext
 # Re-exported: the LA-return rules read it from here; it lives on the context because REG004
 # (a register rule) needs it too.
 from registerwatch.validators.context import tracked_from as tracked_from
-from registerwatch.validators.runs import DayRun, classify_all_sessions, day_runs
+from registerwatch.validators.runs import DayRun
 
 
 def deadline_severity(ctx: ScanContext, due: date | None) -> Severity:
@@ -86,54 +86,53 @@ def return_made_within(
     return None
 
 
-def absence_episodes(
+def run_findings(
     rule: Rule,
     ctx: ScanContext,
+    pupil: Pupil,
+    runs: Sequence[DayRun],
     *,
     codes: frozenset[str],
     days: int,
     kind: NotificationKind,
     scheduled: bool,
 ) -> Iterator[Finding]:
-    """LAR002 and LAR003: runs of at least ``days`` consecutive school days whose every open
-    session has a code in ``codes`` (see ``runs.classify_all_sessions``) with no return of
-    ``kind`` whose episode starts within the run.
+    """LAR002 and LAR003: the pupil's runs (from ``_episodes.AbsenceRunsFold``) of at least
+    ``days`` consecutive school days whose every open session has a code in ``codes`` (see
+    ``runs.classify_all_sessions``) with no return of ``kind`` whose episode starts within the
+    run.
 
     The threshold day is the run's ``days``-th day. ``scheduled``: the return is due on the LA's
     next return date (``return_due``), a warning until then; otherwise (a referral, LAR003) it is
     due ``threshold_return_school_days`` after the threshold day and stays a warning. Runs whose
     threshold day is before ``tracked_from`` are history, not reported.
     """
-    classify = classify_all_sessions(codes)
     since = tracked_from(ctx)
-    for pupil in ctx.pupils:
-        # every counting day has a session with one of the codes: too few can make no run
-        if pupil.boarder or ctx.code_count(pupil.id, codes) < days:
+    for run in runs:
+        if len(run) < days:
             continue
-        for run in day_runs(ctx, pupil, classify):
-            if len(run) < days:
-                continue
-            threshold_day = run.days[days - 1].date
-            if threshold_day < since:
-                continue
-            if ctx.settings.la_returns_csa_only and not ctx.is_csa(pupil, threshold_day):
-                continue
-            start, end = run.days[0].date, run.days[-1].date
-            if return_made_within(ctx, pupil.id, kind, start, end) is not None:
-                continue
-            run_codes = {c for d in run.days for c in d.codes.values()} & codes
-            if run_codes == {"U"} and scheduled and not ctx.settings.continuous_absence_u_only:
-                continue
-            if scheduled:
-                due = return_due(ctx, threshold_day)
-                severity = deadline_severity(ctx, due)
-            else:
-                grace = ctx.settings.threshold_return_school_days
-                due = add_school_days(ctx, threshold_day, grace) if grace else threshold_day
-                severity = Severity.WARNING
-            yield _episode_finding(
-                rule, ctx, pupil, run, threshold_day, due, severity, u_only=run_codes == {"U"}
-            )
+        threshold_day = run.days[days - 1].date
+        if threshold_day < since:
+            continue
+        if ctx.settings.la_returns_csa_only and not ctx.is_csa(pupil, threshold_day):
+            continue
+        start, end = run.days[0].date, run.days[-1].date
+        if return_made_within(ctx, pupil.id, kind, start, end) is not None:
+            continue
+        run_codes = {c for d in run.days for c in d.codes.values()} & codes
+        if run_codes == {"U"} and scheduled and not ctx.settings.continuous_absence_u_only:
+            continue
+        due: date | None
+        if scheduled:
+            due = return_due(ctx, threshold_day)
+            severity = deadline_severity(ctx, due)
+        else:
+            grace = ctx.settings.threshold_return_school_days
+            due = add_school_days(ctx, threshold_day, grace) if grace else threshold_day
+            severity = Severity.WARNING
+        yield _episode_finding(
+            rule, ctx, pupil, run, threshold_day, due, severity, u_only=run_codes == {"U"}
+        )
 
 
 def _episode_finding(

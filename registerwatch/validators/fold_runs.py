@@ -1,0 +1,94 @@
+"""Running a rule that keeps a per-pupil fold state (``Rule.fold``, ``validators.folding``), in
+a full scan or a nightly one.
+
+A full scan (no delta, or no stored states) folds every pupil's marks from ``initial``: the
+rule's own ``check``. A nightly scan loads each pupil's stored state and folds only the marks
+strictly after its ``through`` session, so the night costs the day's marks plus one step per
+pupil. A pupil is refolded from ``initial`` over all their marks when there is no stored state
+for them, when their record changed (a fold may depend on roll dates, date of birth,
+boarding), or when one of their marks at or before ``through`` changed or was deleted since.
+The findings are then judged from every pupil's state as of ``ctx.as_of``, so the run covers
+all of the rule's findings and nothing is carried forward.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, Protocol
+
+from registerwatch.schema import Finding, Pupil
+from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.validators.delta import RuleRun, ScanDelta
+from registerwatch.validators.lean_marks import SessionMark
+
+_session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
+
+
+class Fold(Protocol):
+    """The per-pupil state interface of ``validators.folding.PupilFold``."""
+
+    def initial(self, ctx: ScanContext, pupil: Pupil) -> Any: ...
+
+    def fold(
+        self, ctx: ScanContext, pupil: Pupil, state: Any, marks: Sequence[SessionMark]
+    ) -> Any: ...
+
+    def through(self, state: Any) -> SessionKey | None: ...
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: Any) -> Iterable[Finding]: ...
+
+    def school_findings(self, ctx: ScanContext, states: Mapping[str, Any]) -> Iterable[Finding]: ...
+
+    def dump(self, state: Any) -> Any: ...
+
+    def load(self, data: Any) -> Any: ...
+
+
+def run_fold(fold: Fold, ctx: ScanContext, delta: ScanDelta | None, stored: Any) -> RuleRun:
+    """The rule's findings from every pupil's folded state, and the states to keep (by pupil,
+    dumped). ``stored``: the states the last scan kept (used only with a ``delta``)."""
+    kept: Mapping[str, Any] = stored if delta is not None and isinstance(stored, dict) else {}
+    states: dict[str, Any] = {}
+    found: list[Finding] = []
+    for pupil in _pupils_for(ctx, fold):
+        marks = ctx.pupil_marks(pupil.id)
+        state = _resumable(fold, pupil.id, kept.get(pupil.id), delta)
+        if state is None:
+            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), marks)
+        else:
+            through = fold.through(state)
+            start = 0 if through is None else bisect.bisect_right(marks, through, key=_session_of)
+            state = fold.fold(ctx, pupil, state, marks[start:])
+        states[pupil.id] = state
+        found.extend(fold.findings(ctx, pupil, state))
+    found.extend(fold.school_findings(ctx, states))
+    return RuleRun(found, state={pid: fold.dump(state) for pid, state in states.items()})
+
+
+def _pupils_for(ctx: ScanContext, fold: Fold) -> list[Pupil]:
+    """The pupils whose states the fold keeps, as ``folding.pupils_for`` has them: every pupil
+    of the context and, for a fold that does not need the record (``needs_record`` False), a
+    bare record for each pupil id with marks but no record (a record sync quarantined)."""
+    pupils = list(ctx.pupils)
+    if not getattr(fold, "needs_record", True):
+        known = ctx.pupils_by_id
+        pupils.extend(
+            Pupil(id=pid, school_id=ctx.school_id, mis_id=pid)
+            for pid in ctx.marks_by_pupil
+            if pid not in known
+        )
+    return pupils
+
+
+def _resumable(fold: Fold, pupil_id: str, dumped: Any, delta: ScanDelta | None) -> Any:
+    """The pupil's stored state when folding on from it is exact, else None (refold)."""
+    if dumped is None or delta is None or pupil_id in delta.pupils:
+        return None
+    state = fold.load(dumped)
+    changed = delta.changed_marks.get(pupil_id)
+    through = fold.through(state)
+    if changed is not None and through is not None and changed <= through:
+        return None
+    return state

@@ -1,0 +1,269 @@
+"""Per-pupil fold states: how a mark rule keeps a running summary instead of rereading the year.
+
+After a school day every pupil on roll has a new mark, so a nightly scan is only cheap if each
+rule carries a small per-pupil *state* that one night's marks are folded into. A rule with a
+``fold`` (a :class:`PupilFold`) is judged in two steps, the same for a full and a nightly scan:
+
+- ``fold(ctx, pupil, state, marks)`` takes the pupil's live marks strictly after the state's
+  last folded session (``through``), in (date, session) order: the whole year from ``initial``
+  in a full scan, one night's marks in a nightly one. It keeps only what the rule needs (code
+  counts, the few marks of the codes the rule judges), never the pupil's mark list.
+- ``findings(ctx, pupil, state)`` judges the state as of ``ctx.as_of`` (deadlines move with it),
+  and ``school_findings(ctx, states)`` the school-level ones across pupils.
+
+``check_by_folding`` is the rule's ``check``: one implementation, so a full scan and the
+incremental pipeline cannot drift apart.
+
+What a fold may depend on besides the marks: the pupil's record (roll dates, date of birth,
+boarder), the calendar and the settings. A caller that sees any of them change must refold the
+pupil (or the school) from ``initial``. A fold may update the state it is given in place and
+returns it; after ``fold`` the caller keeps only the returned state.
+
+Most folds stop at the last day of data (``ctx.data_end``): the rules judge completed registers
+only, so a mark after it (a planned absence entered ahead) is left for a later night, which is
+why ``through`` never passes ``(ctx.data_end, PM)`` for them. The few that judge marks of any
+date (MRK002-MRK004: a wrong code is wrong on a planned session too) take every mark given, and
+their ``through`` is the last one's session when that is later. Every fold advances ``through``
+to at least ``(ctx.data_end, PM)``, even for a pupil with no new mark, so a caller can read one
+date range of marks for the whole school.
+
+The caller keeps a state for each pupil of ``pupils_for`` (for MRK001 and MRK002, also pupil ids
+with marks but no record) and asks ``findings_of`` for the findings of all of them: findings are
+recomputed from the states every scan, none is carried forward.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+
+from registerwatch.schema import Finding, Pupil, Session
+from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.validators.lean_marks import MarkInterner, SessionMark, mark_token
+
+if TYPE_CHECKING:
+    from registerwatch.validators.base import Rule
+
+S = TypeVar("S")
+
+# Tokens of loaded states are parsed once per distinct mark, as the store's tokens are.
+_INTERNER = MarkInterner()
+
+
+# through sessions parsed once per distinct text (every pupil's state has one, mostly the same)
+_SESSION_KEYS: dict[str, SessionKey] = {}
+
+
+def session_key_text(key: SessionKey | None) -> str | None:
+    """'2025-11-03AM' for (2025-11-03, AM): the through session in a dumped state."""
+    return None if key is None else f"{key[0].isoformat()}{key[1].value}"
+
+
+def session_key_from(text: str | None) -> SessionKey | None:
+    if text is None:
+        return None
+    key = _SESSION_KEYS.get(text)
+    if key is None:
+        key = _SESSION_KEYS[text] = (date.fromisoformat(text[:10]), Session(text[10:]))
+    return key
+
+
+def load_mark(token: str) -> SessionMark:
+    """The shared SessionMark of a dumped mark token."""
+    return _INTERNER[token]
+
+
+def advance(through: SessionKey | None, ctx: ScanContext) -> SessionKey:
+    """The new ``through`` after a fold: every mark up to the last day of data has been seen."""
+    night: SessionKey = (ctx.data_end, Session.PM)
+    return night if through is None or through < night else through
+
+
+class PupilFold(Generic[S]):
+    """One rule's per-pupil state: see the module docstring for the contract.
+
+    A fold is a class attribute of its rule (``fold = SomeFold()``); ``rule`` is an instance of
+    that rule class, so findings come from ``Rule.finding`` with the rule's code and title.
+    """
+
+    _owner: type[Rule] | None = None
+    _rule: Rule | None = None
+    #: False for a rule that judges marks without the pupil's record (MRK001, MRK002): it also
+    #: folds the marks of a pupil id with no record (see ``pupils_for``)
+    needs_record = True
+
+    def __set_name__(self, owner: type[Rule], name: str) -> None:
+        self._owner = owner
+
+    @property
+    def rule(self) -> Rule:
+        if self._rule is None:
+            assert self._owner is not None, "a PupilFold must be a Rule's class attribute"
+            self._rule = self._owner()
+        return self._rule
+
+    def initial(self, ctx: ScanContext, pupil: Pupil) -> S:
+        raise NotImplementedError
+
+    def fold(self, ctx: ScanContext, pupil: Pupil, state: S, marks: Sequence[SessionMark]) -> S:
+        raise NotImplementedError
+
+    def through(self, state: S) -> SessionKey | None:
+        raise NotImplementedError
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: S) -> Iterable[Finding]:
+        raise NotImplementedError
+
+    def school_findings(self, ctx: ScanContext, states: Mapping[str, S]) -> Iterable[Finding]:
+        return ()
+
+    def dump(self, state: S) -> Any:
+        raise NotImplementedError
+
+    def load(self, data: Any) -> S:
+        raise NotImplementedError
+
+
+def pupils_for(ctx: ScanContext, fold: PupilFold[Any], stored: Iterable[str] = ()) -> list[Pupil]:
+    """The pupils whose states ``fold`` keeps: every pupil of the context and, for a fold that
+    does not need the record, a bare record for each pupil id with marks (in the context, or a
+    state in ``stored``) but no record (a pupil record the sync quarantined), since their marks
+    are judged all the same."""
+    pupils = list(ctx.pupils)
+    if not fold.needs_record:
+        known = set(ctx.pupils_by_id)
+        for pid in (*ctx.marks_by_pupil, *stored):
+            if pid not in known:
+                known.add(pid)
+                pupils.append(Pupil(id=pid, school_id=ctx.school_id, mis_id=pid))
+    return pupils
+
+
+def fold_school(ctx: ScanContext, fold: PupilFold[S]) -> dict[str, S]:
+    """Every pupil's state folded from ``initial`` over all of their marks in the context."""
+    return {
+        pupil.id: fold.fold(ctx, pupil, fold.initial(ctx, pupil), ctx.pupil_marks(pupil.id))
+        for pupil in pupils_for(ctx, fold)
+    }
+
+
+def findings_of(ctx: ScanContext, fold: PupilFold[S], states: Mapping[str, S]) -> Iterator[Finding]:
+    """The findings of folded states: each pupil's, then the school's."""
+    for pupil in pupils_for(ctx, fold, states):
+        state = states.get(pupil.id)
+        if state is not None:
+            yield from fold.findings(ctx, pupil, state)
+    yield from fold.school_findings(ctx, states)
+
+
+def check_by_folding(ctx: ScanContext, fold: PupilFold[Any]) -> Iterator[Finding]:
+    """A folding rule's ``check``: fold every pupil's marks from ``initial``, then judge."""
+    yield from findings_of(ctx, fold, fold_school(ctx, fold))
+
+
+# -- the fold most mark rules use: keep the few marks of the codes the rule judges -------------
+
+
+@dataclass
+class KeptMarks:
+    """The pupil's marks of some codes, in (date, session) order, and the last folded session."""
+
+    through: SessionKey | None = None
+    marks: list[SessionMark] = field(default_factory=list)
+
+
+def marks_of_codes(
+    ctx: ScanContext, pupil_id: str, marks: Sequence[SessionMark], codes: Iterable[str]
+) -> list[SessionMark]:
+    """``marks`` with one of ``codes``, in order. When ``marks`` is the context's own tuple for
+    the pupil (a full scan), the context's per-code grouping (built once, shared by the rules)
+    answers; otherwise one pass over the few marks of a night."""
+    if marks is ctx.marks_by_pupil.get(pupil_id):
+        return ctx.marks_with_codes(pupil_id, codes)
+    wanted = frozenset(codes)
+    return [m for m in marks if m.code in wanted]
+
+
+def until(marks: list[SessionMark], last_day: date) -> list[SessionMark]:
+    """The sorted ``marks`` dated on or before ``last_day``."""
+    end = bisect.bisect_right(marks, (last_day, Session.PM, "\uffff"))
+    return marks if end == len(marks) else marks[:end]
+
+
+class MarksJudge(Protocol):
+    """A rule that judges a pupil from the marks its ``CodeMarksFold`` kept."""
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterable[Finding]: ...
+
+
+class CodeMarksFold(PupilFold[KeptMarks]):
+    """Keeps the pupil's marks whose code the rule judges (``codes``, or ``select``): N for
+    MRK001, I for LAR001, a code outside its regulations for MRK002... Rare marks, so the state
+    stays small, and ``judge`` reruns the rule's own logic on
+    them as of ``ctx.as_of`` (by default the rule's own ``judge(ctx, pupil, marks)``).
+
+    ``complete_days_only``: the rule judges marks up to the last day of data only, so later marks
+    are left for a later night (the default); false for a rule that judges marks of any date.
+    """
+
+    complete_days_only = True
+    #: a rule that can find something without any of the marks (LAR001's recorded expected
+    #: sickness) is asked for every pupil
+    judge_without_marks = False
+
+    def codes(self, ctx: ScanContext) -> Iterable[str]:
+        """The codes of the marks kept (or override ``select``)."""
+        raise NotImplementedError
+
+    def select(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> list[SessionMark]:
+        """Of ``marks``, in order, those the state keeps: by default those with ``codes``."""
+        return marks_of_codes(ctx, pupil.id, marks, self.codes(ctx))
+
+    def judge(
+        self, ctx: ScanContext, pupil: Pupil, marks: Sequence[SessionMark]
+    ) -> Iterable[Finding]:
+        """The pupil's findings from the kept marks: the rule's own ``judge`` by default."""
+        return cast(MarksJudge, self.rule).judge(ctx, pupil, marks)
+
+    def initial(self, ctx: ScanContext, pupil: Pupil) -> KeptMarks:
+        return KeptMarks()
+
+    def fold(
+        self, ctx: ScanContext, pupil: Pupil, state: KeptMarks, marks: Sequence[SessionMark]
+    ) -> KeptMarks:
+        chosen = self.select(ctx, pupil, marks)
+        if self.complete_days_only:
+            chosen = until(chosen, ctx.data_end)
+        elif marks:
+            last = (marks[-1].date, marks[-1].session)
+            state.through = last if state.through is None or state.through < last else state.through
+        state.marks.extend(chosen)
+        state.through = advance(state.through, ctx)
+        return state
+
+    def through(self, state: KeptMarks) -> SessionKey | None:
+        return state.through
+
+    def findings(self, ctx: ScanContext, pupil: Pupil, state: KeptMarks) -> Iterable[Finding]:
+        if not state.marks and not self.judge_without_marks:
+            return ()
+        return self.judge(ctx, pupil, state.marks)
+
+    def dump(self, state: KeptMarks) -> Any:
+        # [through, mark tokens...]: a flat list, since most pupils' state is only the through
+        return [
+            session_key_text(state.through),
+            *(mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in state.marks),
+        ]
+
+    def load(self, data: Any) -> KeptMarks:
+        return KeptMarks(
+            through=session_key_from(data[0]), marks=[load_mark(token) for token in data[1:]]
+        )
