@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
@@ -56,7 +55,6 @@ WRITE_BATCH_ROWS = 10_000
 IN_LIST_LIMIT = 500
 
 SESSIONS = {"AM": Session.AM, "PM": Session.PM}
-M = TypeVar("M", bound=BaseModel)
 # "Argument not given", where None is a value the caller may mean.
 UNSET: Any = object()
 
@@ -68,44 +66,6 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def sha256_key(parts: Sequence[Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()
-
-
-def trusted_constructor(model: type[M], probe: Mapping[str, Any]) -> Callable[[dict[str, Any]], M]:
-    """A constructor for rows the store wrote itself (validated on their way in): builds what
-    ``model.model_construct(**values)`` builds when ``values`` names every field, at about half
-    the cost (model_construct walks every field for aliases and defaults on each call; a school
-    year holds ~21,600 registers). The simulator builds its marks the same way.
-
-    It sets the instance attributes model_construct sets. ``probe`` (every field, typed values)
-    is built both ways now, and model_construct is used instead if a pydantic upgrade made them
-    differ.
-    """
-    names = frozenset(model.model_fields)
-    new, set_attr = object.__new__, object.__setattr__
-
-    def build(values: dict[str, Any]) -> M:
-        instance = new(model)
-        set_attr(instance, "__dict__", values)
-        set_attr(instance, "__pydantic_fields_set__", set(names))
-        set_attr(instance, "__pydantic_extra__", None)
-        set_attr(instance, "__pydantic_private__", None)
-        return instance
-
-    def fallback(values: dict[str, Any]) -> M:
-        return model.model_construct(**values)
-
-    if set(probe) != names or model.__pydantic_post_init__ or model.__private_attributes__:
-        return fallback
-    fast, slow = build(dict(probe)), model.model_construct(**probe)
-    same = (
-        fast == slow
-        and fast.__dict__ == slow.__dict__
-        and fast.model_fields_set == slow.model_fields_set
-        and getattr(fast, "__pydantic_extra__", 0) == getattr(slow, "__pydantic_extra__", 1)
-        and getattr(fast, "__pydantic_private__", 0) == getattr(slow, "__pydantic_private__", 1)
-        and fast.model_dump() == slow.model_dump()
-    )
-    return build if same else fallback
 
 
 def store_error(exc: BaseException, where: str, path: Path | None = None) -> StoreError:

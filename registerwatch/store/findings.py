@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from registerwatch.errors import StoreError
 from registerwatch.schema import Finding, Session, SessionRef, Severity
+from registerwatch.schema.construct import trusted_constructor
 from registerwatch.store import tables as t
 from registerwatch.store.base import (
     IN_LIST_LIMIT,
@@ -17,7 +18,6 @@ from registerwatch.store.base import (
     StoreBase,
     aware_utc,
     chunks,
-    trusted_constructor,
     upsert,
 )
 from registerwatch.store.records import FindingEvent, StoredFinding

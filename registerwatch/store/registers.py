@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from registerwatch.schema import Amendment, AmendmentSource, Register, Session
+from registerwatch.schema.construct import trusted_constructor
 from registerwatch.store import tables as t
 from registerwatch.store.base import (
     IN_LIST_LIMIT,
@@ -17,7 +18,6 @@ from registerwatch.store.base import (
     StoreBase,
     chunks,
     sha256_key,
-    trusted_constructor,
     upsert,
 )
 from registerwatch.store.ledger import instant_text

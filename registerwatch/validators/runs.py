@@ -149,8 +149,3 @@ def only_closed_between(ctx: ScanContext, previous: int, day: DayMarks) -> bool:
     wholly closed unexpectedly (unmarked Y4 days do not break a run either)."""
     days = ctx.calendar.school_days(ctx.calendar.first_day, day.date)[previous + 1 : day.index]
     return bool(days) and all(ctx.calendar.unexpectedly_closed(d) for d in days)
-
-
-# The name LAR002's fold (validators/returns/_episodes.py, another branch) imports: kept until
-# it uses the public one.
-_only_closed_between = only_closed_between

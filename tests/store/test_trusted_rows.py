@@ -1,4 +1,4 @@
-"""Stored rows read back as models without validation (``store.base.trusted_constructor``):
+"""Stored rows read back as models without validation (``schema.construct.trusted_constructor``):
 the same models validation would build, and model_construct whenever that cannot be shown."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from registerwatch.schema import (
     SessionRef,
     Severity,
 )
+from registerwatch.schema.construct import trusted_constructor
 from registerwatch.store import Store
-from registerwatch.store.base import trusted_constructor
 
 SCHOOL = "wenlock"
 MON = date(2025, 1, 6)

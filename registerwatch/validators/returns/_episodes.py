@@ -27,10 +27,16 @@ from registerwatch.validators.folding import (
     until,
 )
 from registerwatch.validators.lean_marks import SessionMark, mark_token
-from registerwatch.validators.runs import Classifier, DayKind, DayRun, classify_all_sessions
 
-# day_runs' own test of a gap in the calendar, so the fold's walk cannot drift from it
-from registerwatch.validators.runs import _only_closed_between as only_closed_between
+# only_closed_between is day_runs' own test of a gap in the calendar, so the fold's walk
+# cannot drift from it
+from registerwatch.validators.runs import (
+    Classifier,
+    DayKind,
+    DayRun,
+    classify_all_sessions,
+    only_closed_between,
+)
 
 
 class RunsJudge(Protocol):
