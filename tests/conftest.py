@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# The `browser` fixture of the headless-Chromium tests (the report and the web app).
-pytest_plugins = ["support.chromium"]
+# The `browser` fixture of the headless-Chromium tests (the report and the web app) and the
+# `mailbox` fixture, a real SMTP server on loopback (the outbox and the morning email).
+pytest_plugins = ["support.chromium", "support.smtp"]
 
 # Property tests check behaviour, never speed: hypothesis's default 200 ms deadline per example is a
 # timed test in disguise, and it fails on a loaded two-core CI machine. Speed lives in bench/.

@@ -3,7 +3,6 @@ under the one name ``conftest``, so test modules must never import from it."""
 
 from outbox_support import (  # noqa: F401 - fixtures and hooks, found by pytest here
     env,
-    mailbox,
     receiver,
     store,
     test_schemas,

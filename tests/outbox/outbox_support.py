@@ -7,10 +7,7 @@ tiny schemas defined here (``test-la-1.xsd``, ``test-dfe-1.xsd``).
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,6 +18,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from support.config_writer import write_config as write_toml_config
+from support.smtp import Mailbox, free_port  # noqa: F401 - the outbox tests import them from here
 
 from registerwatch.config import Settings, parse_config
 from registerwatch.exports import base
@@ -300,45 +298,4 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
-# -- the SMTP server --------------------------------------------------------------------------
-
-
-class Mailbox:
-    """An aiosmtpd handler keeping every message, or answering DATA from ``script`` first."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-        self.script: list[str] = []
-        self.data_commands = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.data_commands += 1
-        if self.script:
-            return self.script.pop(0)
-        message = email.message_from_bytes(
-            envelope.original_content or envelope.content, policy=email.policy.default
-        )
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 2.0.0 OK: queued"
-
-    def unique_message_ids(self) -> set[str]:
-        return {m["Message-ID"] for _, _, m in self.messages}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
+# -- the SMTP server: support.smtp (Mailbox, free_port; the mailbox fixture is a plugin) ---

@@ -4,49 +4,16 @@ app, and no pupil names, UPNs or dates of birth."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.smtp import Mailbox
 from web_world import AS_OF, BIRCH, NOW, OAK, copy_store
 
 from registerwatch.config import parse_config
 from registerwatch.store import Store
 from registerwatch.web.accounts import set_disabled, set_morning_email
 from registerwatch.web.morning import after_scan, school_digest
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
-        return "250 2.0.0 OK: queued"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    from aiosmtpd.controller import Controller
-
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield box, controller.port
-    finally:
-        controller.stop()
 
 
 def _settings(store_url: str, port: int) -> Any:
@@ -99,7 +66,7 @@ def test_each_user_who_asked_gets_one_email_with_their_schools_only(
 
     assert (report.sent, report.failed) == (2, 0)
     assert sorted(audited) == ["admin@trust.example", "manager@oak.example"]
-    by_rcpt = {tuple(rcpts): msg for rcpts, msg in box.messages}
+    by_rcpt = {tuple(rcpts): msg for _, rcpts, msg in box.messages}
     assert set(by_rcpt) == {("manager@oak.example",), ("admin@trust.example",)}
 
     manager = by_rcpt[("manager@oak.example",)].get_content()
@@ -150,5 +117,5 @@ def test_the_nights_scan_step_sends_the_morning_email(
         ctx = NightContext(_settings(url, port), store, AS_OF, tmp_path / "out", clock=lambda: NOW)
         result = scan_step(ctx)
     assert result.name == "scan"
-    assert [rcpts for rcpts, _ in box.messages] == [["manager@oak.example"]]
-    assert f"({OAK})" in box.messages[0][1].get_content()
+    assert [rcpts for _, rcpts, _ in box.messages] == [["manager@oak.example"]]
+    assert f"({OAK})" in box.messages[0][2].get_content()
