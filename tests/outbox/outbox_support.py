@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from lxml import etree
 from support.config_writer import write_config as write_toml_config
-from support.smtp import Mailbox, free_port  # noqa: F401 - the outbox tests import them from here
 
 from registerwatch.config import Settings, parse_config
 from registerwatch.exports import base
@@ -296,6 +295,3 @@ def receiver() -> Iterator[Receiver]:
         state.release.set()
         server.shutdown()
         server.server_close()
-
-
-# -- the SMTP server: support.smtp (Mailbox, free_port; the mailbox fixture is a plugin) ---

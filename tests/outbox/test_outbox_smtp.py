@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from outbox_support import NOW, Mailbox, free_port, la_return, make_settings
+from outbox_support import NOW, la_return, make_settings
+from support.smtp import Mailbox, free_port
 from support.tls import make_test_certificate
 
 from registerwatch.adapters.base import RetryPolicy
