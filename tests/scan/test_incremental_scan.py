@@ -20,16 +20,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from support.pg import pg_schema_urls
 
 from registerwatch.calendar import LONDON
 from registerwatch.config import Settings, parse_config
@@ -40,7 +37,6 @@ from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.vendors import school_config
 from registerwatch.store import CAPABILITIES_BOOKMARK, MarkKey, Store
 
-PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
 FIRST_NIGHT = date(2025, 10, 22)
 LAST_NIGHT = date(2025, 11, 6)
 GENERATED_TO = date(2025, 11, 21)  # the generator needs 50 school days to inject every breach
@@ -62,28 +58,8 @@ def store_urls(request: pytest.FixtureRequest, tmp_path) -> Iterator[tuple[str, 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"{PG_URL_ENV} not set")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schemas = [f"rw_incr_{worker}_{uuid.uuid4().hex[:10]}" for _ in range(2)]
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        urls = [
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-            for schema in schemas
-        ]
+    with pg_schema_urls("incr", 2) as urls:
         yield urls[0], urls[1]
-    finally:
-        with admin.begin() as conn:
-            for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def settings_for(school: GeneratedSchool, url: str) -> Settings:
@@ -328,7 +304,7 @@ from registerwatch.simulator.generate import generate_school
 from registerwatch.scan.context_loader import scan_basis
 from registerwatch.validators import all_rules
 import sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{tests!r}, {support_root!r}]  # this folder, and the one holding support/
 from test_incremental_scan import settings_for, GENERATED_TO
 school = generate_school(7, 80, as_of=GENERATED_TO)
 settings = settings_for(school, "sqlite:///unused.db")
@@ -340,7 +316,8 @@ print(scan_basis(config, all_rules(), settings.rule_settings(config.id)))
 def test_the_scan_basis_is_the_same_in_every_process() -> None:
     """The basis hashes settings holding sets (penalty_threshold_codes): their order differs
     between processes, and a basis that followed it made every nightly scan a full one."""
-    script = BASIS_SCRIPT.format(tests=str(Path(__file__).parent))
+    here = Path(__file__).parent
+    script = BASIS_SCRIPT.format(tests=str(here), support_root=str(here.parent))
     bases = {
         subprocess.run(
             [sys.executable, "-c", script],

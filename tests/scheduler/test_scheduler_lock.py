@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from scheduler_support import (
     wait_for,
     write_config,
 )
+from support.pg import pg_schema_url
 
 from registerwatch.errors import ConfigError, RunLockedError
 from registerwatch.jobs.lock import (
@@ -279,46 +279,31 @@ def test_a_second_daemon_exits_1_naming_the_first(config: Path, tmp_path: Path) 
 
 @pytest.mark.postgres
 def test_the_postgresql_advisory_lock_excludes_a_second_connection(tmp_path: Path) -> None:
-    base = os.environ.get("REGISTERWATCH_TEST_PG_URL")
-    if not base:
-        pytest.skip("REGISTERWATCH_TEST_PG_URL not set")
     # A schema of its own, so parallel test runs do not meet the same key.
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.pool import NullPool
+    with pg_schema_url("lock") as url_text:
+        first, second = PgAdvisoryLock(url_text), PgAdvisoryLock(url_text)
+        other_kind = PgAdvisoryLock(url_text, "daemon")
+        try:
+            assert first.try_acquire("nightly")
+            assert not second.try_acquire("sync")
+            assert other_kind.try_acquire("run")  # a different key
+            holder = second.holder()
+            assert f"registerwatch nightly pid {os.getpid()}" in holder
+            assert holder.endswith("(PostgreSQL advisory lock)")
+            first.release()
+            assert second.try_acquire("sync")
+            second.release()
 
-    schema = f"rw_lock_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    first, second = PgAdvisoryLock(url_text), PgAdvisoryLock(url_text)
-    other_kind = PgAdvisoryLock(url_text, "daemon")
-    try:
-        assert first.try_acquire("nightly")
-        assert not second.try_acquire("sync")
-        assert other_kind.try_acquire("run")  # a different key
-        holder = second.holder()
-        assert f"registerwatch nightly pid {os.getpid()}" in holder
-        assert holder.endswith("(PostgreSQL advisory lock)")
-        first.release()
-        assert second.try_acquire("sync")
-        second.release()
-
-        # Two machines: each has its own lock file, and they meet at the advisory lock.
-        here = RunLock(tmp_path / "here.lock", "nightly", advisory=PgAdvisoryLock(url_text))
-        there = RunLock(tmp_path / "there.lock", "sync", advisory=PgAdvisoryLock(url_text))
-        assert here.acquire()
-        with pytest.raises(RunLockedError) as caught:
-            there.acquire()
-        assert f"held by registerwatch nightly pid {os.getpid()}" in str(caught.value)
-        assert "(PostgreSQL advisory lock)" in str(caught.value)
-        assert RunLock(tmp_path / "there.lock", "x").acquire()  # its file lock was let go
-        here.release()
-    finally:
-        for lock in (first, second, other_kind):
-            lock.release()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+            # Two machines: each has its own lock file, and they meet at the advisory lock.
+            here = RunLock(tmp_path / "here.lock", "nightly", advisory=PgAdvisoryLock(url_text))
+            there = RunLock(tmp_path / "there.lock", "sync", advisory=PgAdvisoryLock(url_text))
+            assert here.acquire()
+            with pytest.raises(RunLockedError) as caught:
+                there.acquire()
+            assert f"held by registerwatch nightly pid {os.getpid()}" in str(caught.value)
+            assert "(PostgreSQL advisory lock)" in str(caught.value)
+            assert RunLock(tmp_path / "there.lock", "x").acquire()  # its file lock was let go
+            here.release()
+        finally:
+            for lock in (first, second, other_kind):
+                lock.release()

@@ -8,28 +8,17 @@ is dropped at teardown.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from support.pg import pg_schema_url
 
 from registerwatch.store import Store
 
-PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 FIXED_NOW = datetime(2025, 1, 6, 18, 0, tzinfo=UTC)
-
-
-def _pg_base_url() -> str:
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.skip(f"{PG_URL_ENV} not set")
-    return url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -38,21 +27,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    base = _pg_base_url()
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schema = f"rw_test_{worker}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        # A session time zone far from UTC proves instants come back in UTC whatever it says.
-        options = f"-csearch_path={schema} -ctimezone=Pacific/Auckland"
-        url = make_url(base).update_query_dict({"options": options})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    # A session time zone far from UTC proves instants come back in UTC whatever it says.
+    with pg_schema_url("test", time_zone="Pacific/Auckland") as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ quarantine, failures) without HTTP; the simulator tests (``test_sync_simulators.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -18,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from support.config_writer import write_config as write_toml_config
+from support.pg import pg_schema_url
 
 from registerwatch.adapters.base import AdapterBase, Batch, Quarantined
 from registerwatch.calendar import SchoolCalendar
@@ -101,9 +97,6 @@ def make_settings(
     return parse_config({"store": {"url": store_url}, "sync": sync, "schools": schools})
 
 
-PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     """An empty store: a SQLite file, and (when REGISTERWATCH_TEST_PG_URL is set) a PostgreSQL
@@ -115,24 +108,8 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
         finally:
             opened.close()
         return
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"{PG_URL_ENV} not set")
-    schema = f"rw_sync_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        opened = Store.open(url.render_as_string(hide_password=False))
-        try:
-            yield opened
-        finally:
-            opened.close()
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema_url("sync") as url, Store.open(url) as opened:
+        yield opened
 
 
 # -- a small school as plain records -------------------------------------------------------

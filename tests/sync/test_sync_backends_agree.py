@@ -4,17 +4,13 @@ hashes. Needs REGISTERWATCH_TEST_PG_URL (a PostgreSQL schema of its own, dropped
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from support.pg import pg_base_url, pg_schema_url
 from sync_support import ENV, make_app, mis_table, school_config, serve
 
 from registerwatch.config import Settings, parse_config
@@ -28,7 +24,6 @@ from registerwatch.sync import sync_all
 
 pytestmark = pytest.mark.postgres
 
-PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
 # Late in the autumn term: a term's worth of marks, findings of most families.
 AS_OF = date(2025, 11, 26)
 SYNCED_AT = datetime(2025, 11, 26, 19, 0, tzinfo=UTC)
@@ -38,27 +33,13 @@ EXPORTED_AT = datetime(2025, 11, 26, 21, 0, tzinfo=UTC)
 
 @contextmanager
 def postgres_store() -> Iterator[Store]:
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"{PG_URL_ENV} not set")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schema = f"rw_agree_{worker}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        # A session time zone far from UTC: instants must still come back the same.
-        options = f"-csearch_path={schema} -ctimezone=Pacific/Auckland"
-        url = make_url(base).update_query_dict({"options": options})
-        store = Store.open(url.render_as_string(hide_password=False))
+    # A session time zone far from UTC: instants must still come back the same.
+    with pg_schema_url("agree", time_zone="Pacific/Auckland") as url:
+        store = Store.open(url)
         try:
             yield store
         finally:
             store.close()
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def sync_scan_export(settings: Settings, store: Store) -> dict[str, Any]:
@@ -102,8 +83,7 @@ def sync_scan_export(settings: Settings, store: Store) -> dict[str, Any]:
 
 @pytest.mark.parametrize("vendor", ["arbor", "isams", "go4schools"])
 def test_sqlite_and_postgresql_agree_on_findings_returns_and_ledger(vendor: str, tmp_path):
-    if not os.environ.get(PG_URL_ENV):
-        pytest.skip(f"{PG_URL_ENV} not set")
+    pg_base_url()  # skips without a PostgreSQL server, before the school is generated
     school = generate_school(5, 80, vendor=vendor, as_of=AS_OF, inject_breaches=True)
     server = serve(make_app(vendor, school))
     try:

@@ -5,16 +5,12 @@ itself."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from support.pg import pg_schema_url
 from web_world import AS_OF, BIRCH, NOW, OAK, copy_store
 
 from registerwatch.simulator.generate import generate_school
@@ -23,26 +19,6 @@ from registerwatch.validators import ScanContext, run_rules
 from registerwatch.web import reads
 from registerwatch.web.app import create_app
 from registerwatch.web.context import RoutePaths
-
-PG_URL_ENV = "REGISTERWATCH_TEST_PG_URL"
-
-
-def _pg_store_url() -> Iterator[str]:
-    """An empty schema of its own on the test PostgreSQL (dropped afterwards)."""
-    base = os.environ.get(PG_URL_ENV)
-    if not base:
-        pytest.skip(f"{PG_URL_ENV} not set")
-    schema = f"rw_web_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _fill(store: Store) -> None:
@@ -83,10 +59,9 @@ def store(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Ite
         with Store(copy_store(template, tmp_path / "store.db")) as opened:
             yield opened
         return
-    for url in _pg_store_url():
-        with Store.open(url) as opened:
-            _fill(opened)
-            yield opened
+    with pg_schema_url("web") as url, Store.open(url) as opened:
+        _fill(opened)
+        yield opened
 
 
 def test_findings_are_the_ones_the_store_loads(store: Store) -> None:
