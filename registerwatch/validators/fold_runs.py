@@ -14,45 +14,27 @@ all of the rule's findings and nothing is carried forward.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
-from registerwatch.schema import Finding, Pupil
-from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.schema import Finding
+from registerwatch.validators.context import ScanContext
 from registerwatch.validators.delta import RuleRun, ScanDelta
-from registerwatch.validators.lean_marks import SessionMark
+from registerwatch.validators.folding import PupilFold, pupils_for
 
 _session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
 
 
-class Fold(Protocol):
-    """The per-pupil state interface of ``validators.folding.PupilFold``."""
-
-    def initial(self, ctx: ScanContext, pupil: Pupil) -> Any: ...
-
-    def fold(
-        self, ctx: ScanContext, pupil: Pupil, state: Any, marks: Sequence[SessionMark]
-    ) -> Any: ...
-
-    def through(self, state: Any) -> SessionKey | None: ...
-
-    def findings(self, ctx: ScanContext, pupil: Pupil, state: Any) -> Iterable[Finding]: ...
-
-    def school_findings(self, ctx: ScanContext, states: Mapping[str, Any]) -> Iterable[Finding]: ...
-
-    def dump(self, state: Any) -> Any: ...
-
-    def load(self, data: Any) -> Any: ...
-
-
-def run_fold(fold: Fold, ctx: ScanContext, delta: ScanDelta | None, stored: Any) -> RuleRun:
+def run_fold(
+    fold: PupilFold[Any], ctx: ScanContext, delta: ScanDelta | None, stored: Any
+) -> RuleRun:
     """The rule's findings from every pupil's folded state, and the states to keep (by pupil,
     dumped). ``stored``: the states the last scan kept (used only with a ``delta``)."""
     kept: Mapping[str, Any] = stored if delta is not None and isinstance(stored, dict) else {}
     states: dict[str, Any] = {}
     found: list[Finding] = []
-    for pupil in _pupils_for(ctx, fold):
+    for pupil in pupils_for(ctx, fold, kept):
         marks = ctx.pupil_marks(pupil.id)
         state = _resumable(fold, pupil.id, kept.get(pupil.id), delta)
         if state is None:
@@ -67,22 +49,7 @@ def run_fold(fold: Fold, ctx: ScanContext, delta: ScanDelta | None, stored: Any)
     return RuleRun(found, state={pid: fold.dump(state) for pid, state in states.items()})
 
 
-def _pupils_for(ctx: ScanContext, fold: Fold) -> list[Pupil]:
-    """The pupils whose states the fold keeps, as ``folding.pupils_for`` has them: every pupil
-    of the context and, for a fold that does not need the record (``needs_record`` False), a
-    bare record for each pupil id with marks but no record (a record sync quarantined)."""
-    pupils = list(ctx.pupils)
-    if not getattr(fold, "needs_record", True):
-        known = ctx.pupils_by_id
-        pupils.extend(
-            Pupil(id=pid, school_id=ctx.school_id, mis_id=pid)
-            for pid in ctx.marks_by_pupil
-            if pid not in known
-        )
-    return pupils
-
-
-def _resumable(fold: Fold, pupil_id: str, dumped: Any, delta: ScanDelta | None) -> Any:
+def _resumable(fold: PupilFold[Any], pupil_id: str, dumped: Any, delta: ScanDelta | None) -> Any:
     """The pupil's stored state when folding on from it is exact, else None (refold)."""
     if dumped is None or delta is None or pupil_id in delta.pupils:
         return None

@@ -102,7 +102,7 @@ def _run_one(rule: Rule, ctx: ScanContext) -> list[Finding]:
 
 def _delta_run(rule: Rule, ctx: ScanContext, delta: ScanDelta | None, state: Any) -> RuleRun:
     """The rule's run from the delta and its stored state when it can, else a full one."""
-    fold = getattr(rule, "fold", None)  # validators.folding: a per-pupil state
+    fold = rule.fold  # validators.folding: a per-pupil state
     if fold is not None:
         return run_fold(fold, ctx, delta, state)
     if delta is not None and state is not None:

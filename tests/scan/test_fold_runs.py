@@ -30,17 +30,15 @@ from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.store import Store
 from registerwatch.validators import Rule, ScanContext
 from registerwatch.validators.context import SessionKey
+from registerwatch.validators.folding import PupilFold
 from registerwatch.validators.lean_marks import SessionMark
 
 
-class NCountFold:
+class NCountFold(PupilFold[dict[str, Any]]):
     """Per pupil: how many N marks up to the last day of data, and the last one."""
 
     initial_calls: ClassVar[int] = 0
     folded_marks: ClassVar[int] = 0
-
-    def __init__(self, rule: Rule) -> None:
-        self.rule = rule
 
     def initial(self, ctx: ScanContext, pupil: Pupil) -> dict[str, Any]:
         NCountFold.initial_calls += 1
@@ -108,13 +106,10 @@ class NCount(Rule):
     name = "n-count"
     title = "Pupil {pupil} has {n} N marks, the last on {last_text}"
     severity = Severity.WARNING
-    fold: ClassVar[Any] = None
+    fold = NCountFold()
 
     def check(self, ctx: ScanContext) -> Iterable[Finding]:
         raise AssertionError("a folding rule is run through its fold by the scan")
-
-
-NCount.fold = NCountFold(NCount())
 
 
 __all__ = ["store_urls"]  # the two-store fixture, on each backend
