@@ -33,6 +33,8 @@ from registerwatch.school_age import csa_end, csa_start
 from registerwatch.validators.lean_marks import PupilMark, SessionMark, rows_from_marks
 from registerwatch.validators.settings import DEFAULT_SETTINGS, RuleSettings
 
+_session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
+
 SessionKey = tuple[date, Session]
 MarkKey = tuple[str, date, Session]
 ChangeKind = Literal["change", "deleted"]
@@ -297,6 +299,15 @@ class ScanContext:
 
     def pupil_marks(self, pupil_id: str) -> tuple[SessionMark, ...]:
         return self.marks_by_pupil.get(pupil_id, ())
+
+    def pupil_marks_after(self, pupil_id: str, after: SessionKey | None) -> Sequence[SessionMark]:
+        """The pupil's marks strictly after the ``after`` session (all of them when None), in
+        (date, session) order: what a nightly fold reads, so that a context can serve it
+        without decoding the pupil's whole year."""
+        marks = self.pupil_marks(pupil_id)
+        if after is None:
+            return marks
+        return marks[bisect.bisect_right(marks, after, key=_session_of) :]
 
     def has_mark(self, pupil_id: str, day: date, session: Session) -> bool:
         """Whether the pupil has a (live) mark on the session: a bisection of their marks."""

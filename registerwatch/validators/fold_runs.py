@@ -13,17 +13,13 @@ all of the rule's findings and nothing is carried forward.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
-from operator import itemgetter
 from typing import Any
 
 from registerwatch.schema import Finding
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.folding import PupilFold, pupils_for
-
-_session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
 
 
 def run_fold(
@@ -35,14 +31,12 @@ def run_fold(
     states: dict[str, Any] = {}
     found: list[Finding] = []
     for pupil in pupils_for(ctx, fold, kept):
-        marks = ctx.pupil_marks(pupil.id)
         state = _resumable(fold, pupil.id, kept.get(pupil.id), delta)
         if state is None:
-            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), marks)
+            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), ctx.pupil_marks(pupil.id))
         else:
-            through = fold.through(state)
-            start = 0 if through is None else bisect.bisect_right(marks, through, key=_session_of)
-            state = fold.fold(ctx, pupil, state, marks[start:])
+            after = ctx.pupil_marks_after(pupil.id, fold.through(state))
+            state = fold.fold(ctx, pupil, state, after)
         states[pupil.id] = state
         found.extend(fold.findings(ctx, pupil, state))
     found.extend(fold.school_findings(ctx, states))
