@@ -41,7 +41,7 @@ from registerwatch.validators import (
     ScanContext,
     observed_changes_from_ledger,
 )
-from registerwatch.validators.lean_marks import MarkInterner, SessionMark
+from registerwatch.validators.lean_marks import LazyMarks
 
 __all__ = ["MarksRead", "load_context", "marks_read", "observed_ledger", "scan_basis"]
 
@@ -102,15 +102,16 @@ def load_context(
 
 @dataclass(frozen=True)
 class MarksRead:
-    """The school's live marks as the rules read them, and the summary update to store."""
+    """The school's live marks as the rules read them (decoded per pupil when a rule asks),
+    and the summary update to store."""
 
-    rows: dict[str, tuple[SessionMark, ...]]
+    rows: LazyMarks
     summary: SummaryUpdate
     incremental: bool
 
     @property
     def count(self) -> int:
-        return sum(map(len, self.rows.values()))
+        return self.rows.count()
 
 
 def scan_basis(school: SchoolSettings, rules: Sequence[Rule], settings: RuleSettings) -> str:
@@ -151,7 +152,9 @@ def marks_read(
     the marks table, rebuilding the summary."""
     if incremental_from is not None and incremental_from.marks_seen_to is not None:
         update = store.summary_changes(school_id, incremental_from.marks_seen_to, conn=conn)
+        # kept as text: a nightly's rules mostly ask for the last few days of each pupil
+        raw: Mapping[str, str | list[str]] = store.summary_texts(school_id, update, conn=conn)
     else:
         update = store.summary_rebuild(school_id, conn=conn)
-    tokens = store.summary_tokens(school_id, update, conn=conn)
-    return MarksRead(MarkInterner().decode_all(tokens), update, not update.full)
+        raw = store.summary_tokens(school_id, update, conn=conn)
+    return MarksRead(LazyMarks(raw), update, not update.full)

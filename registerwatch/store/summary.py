@@ -6,12 +6,18 @@ scans. ``scan_state`` says how far it follows the marks: every mark whose ``chan
 ``marks_seen_to`` (its content or its deletion flag changed) is not in it yet.
 
 A nightly scan refreshes the summary in two steps, because it reads inside one snapshot and may
-write only after: ``summary_changes`` (inside the snapshot) recomputes, from the marks table,
-only the pupil-months with a mark changed since ``marks_seen_to`` minus ``REREAD_MARGIN``
-(through the ``(school_id, changed_at)`` index); ``save_summary`` (in a write transaction
-afterwards) stores them. Recomputing a whole pupil-month rather than patching tokens makes a
-repeated refresh harmless, so the margin can be generous: it covers a sync that took its
-``changed_at`` before an earlier one committed.
+write only after: ``summary_changes`` (inside the snapshot) reads the marks changed since
+``marks_seen_to`` minus ``REREAD_MARGIN`` (through the ``(school_id, changed_at)`` index) with
+their current token or deletion, and patches their pupil-months: each changed key's token is
+set to what the marks table holds now (or dropped); ``save_summary`` (in a write transaction
+afterwards) stores them. Setting a key to its current state rather than applying a difference
+makes a repeated refresh harmless, so the margin can be generous: it covers a sync that took its
+``changed_at`` before an earlier one committed. (Recomputing the whole pupil-month from the
+marks gave the same text at ~4x the cost: the night's new day touches every pupil's month.)
+
+The scan reads the summary as one text per pupil (``summary_texts``: months joined with
+``MONTH_SEPARATOR``) and decodes a pupil's months only when a rule asks
+(``validators.lean_marks.LazyMarks``).
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ from registerwatch.store.lean import (
 
 # Changes are reread from this long before the recorded high-water mark (see the module doc).
 REREAD_MARGIN = timedelta(minutes=15)
-# Above this many pupils changed in one month, the month is reread for the whole school.
-PUPIL_FILTER_LIMIT = 500
 
 PupilMonth = tuple[str, str]  # (pupil id, "YYYY-MM")
 PERIOD_END = 7  # a token starts with its ISO date: its first 7 characters are the period
+KEY_END = 12  # ... and its first 12 the date and session: the mark's key within its pupil
+# Between the months of a pupil's text in ``summary_texts`` (validators.lean_marks reads it):
+# in no attendance code, and not the token separator.
+MONTH_SEPARATOR = ";"
 MONTH_AFTER = "."  # sorts after the "-" that follows the period in every token of the month
 SUMMARY_COLUMNS = ("school_id", "pupil_id", "period", "marks", "updated_at")
 
@@ -56,37 +64,24 @@ class ScanState:
 
 @dataclass
 class SummaryUpdate:
-    """Pupil-months recomputed from the marks (tokens; an empty list: no live marks left)."""
+    """Pupil-months brought up to date with the marks (tokens; an empty list: no live marks
+    left)."""
 
     months: dict[PupilMonth, list[str]] = field(default_factory=dict)
     marks_seen_to: datetime | None = None
     full: bool = False  # the whole summary was rebuilt: rows not in ``months`` are dropped
+    #: the stored text of the other pupil-months of the months ``months`` touches, read with
+    #: them (``summary_texts`` then need not read them again); None: not read
+    kept: dict[PupilMonth, str] | None = None
 
 
-def _period(dialect: str) -> sa.ColumnElement[str]:
+def _joined(
+    dialect: str, column: sa.ColumnElement[str], separator: str = TOKEN_SEPARATOR
+) -> sa.ColumnElement[str]:
+    """Text rows joined into one with ``separator`` (per group)."""
     if dialect == "postgresql":
-        return sa.func.to_char(t.marks.c.date, "YYYY-MM")
-    return sa.func.substr(sa.cast(t.marks.c.date, sa.String), 1, 7)
-
-
-def _aggregate(dialect: str) -> sa.ColumnElement[str]:
-    token = token_expression(dialect)
-    if dialect == "postgresql":
-        return sa.func.string_agg(token, TOKEN_SEPARATOR)
-    return sa.func.group_concat(token, TOKEN_SEPARATOR)
-
-
-def _joined(dialect: str, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """Text rows joined into one with the token separator (per group)."""
-    if dialect == "postgresql":
-        return sa.func.string_agg(column, TOKEN_SEPARATOR)
-    return sa.func.group_concat(column, TOKEN_SEPARATOR)
-
-
-def _month_bounds(period: str) -> tuple[date, date]:
-    first = date.fromisoformat(f"{period}-01")
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, following - timedelta(days=1)
+        return sa.func.string_agg(column, separator)
+    return sa.func.group_concat(column, separator)
 
 
 def _month_slices(tokens: list[str]) -> Iterator[tuple[str, list[str]]]:
@@ -98,11 +93,6 @@ def _month_slices(tokens: list[str]) -> Iterator[tuple[str, list[str]]]:
         stop = bisect_left(tokens, month + MONTH_AFTER, start, end)
         yield month, tokens[start:stop]
         start = stop
-
-
-def _batches(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class SummaryStore(StoreBase):
@@ -157,6 +147,40 @@ class SummaryStore(StoreBase):
                     out[pid] = list(tokens)  # a copy: the update's lists are saved afterwards
         return out
 
+    def summary_texts(
+        self, school_id: str, update: SummaryUpdate, *, conn: sa.Connection | None = None
+    ) -> dict[str, str]:
+        """Every pupil's summarised marks as one text, with ``update``'s pupil-months in place
+        of the stored ones: each month's tokens joined with TOKEN_SEPARATOR, the months with
+        MONTH_SEPARATOR, in no particular order. Nothing is split here: the scan decodes a
+        pupil's months when a rule asks for them (``validators.lean_marks.LazyMarks``)."""
+        p = t.pupil_summary
+        parts: dict[str, list[str]] = {}
+        if not update.full:
+            touched = sorted({month for _, month in update.months})
+            with self._read(conn) as c:
+                whole = sa.select(
+                    p.c.pupil_id, _joined(c.dialect.name, p.c.marks, MONTH_SEPARATOR)
+                ).where(p.c.school_id == school_id)
+                if touched:
+                    whole = whole.where(p.c.period.not_in(touched))
+                for pid, text in c.execute(whole.group_by(p.c.pupil_id)):
+                    if text:
+                        parts[pid] = [text]
+                kept = update.kept
+                if touched and kept is None:
+                    query = sa.select(p.c.pupil_id, p.c.period, p.c.marks).where(
+                        p.c.school_id == school_id, p.c.period.in_(touched)
+                    )
+                    kept = {(pid, month): text for pid, month, text in c.execute(query)}
+            for (pid, month), text in (kept or {}).items():
+                if (pid, month) not in update.months and text:
+                    parts.setdefault(pid, []).append(text)
+        for (pid, _month), tokens in update.months.items():
+            if tokens:
+                parts.setdefault(pid, []).append(TOKEN_SEPARATOR.join(tokens))
+        return {pid: MONTH_SEPARATOR.join(texts) for pid, texts in parts.items()}
+
     def summary_rebuild(
         self, school_id: str, *, conn: sa.Connection | None = None
     ) -> SummaryUpdate:
@@ -178,52 +202,47 @@ class SummaryStore(StoreBase):
     def summary_changes(
         self, school_id: str, since: datetime | None, *, conn: sa.Connection | None = None
     ) -> SummaryUpdate:
-        """The pupil-months with a mark changed at or after ``since - REREAD_MARGIN``,
-        recomputed from the marks (all of them when ``since`` is None)."""
+        """The pupil-months with a mark changed at or after ``since - REREAD_MARGIN``, patched
+        with those marks as they are now (all of them recomputed when ``since`` is None)."""
         if since is None:
             return self.summary_rebuild(school_id, conn=conn)
-        m = t.marks
-        update = SummaryUpdate(marks_seen_to=since)
+        m, p = t.marks, t.pupil_summary
+        kept: dict[PupilMonth, str] = {}
+        update = SummaryUpdate(marks_seen_to=since, kept=kept)
+        # (pupil, month) -> mark key (date and session) -> its token now (None: deleted)
+        changed: dict[PupilMonth, dict[str, str | None]] = {}
         with self._read(conn) as c:
-            period = _period(c.dialect.name)
-            query = (
-                sa.select(m.c.pupil_id, period, sa.func.max(m.c.changed_at))
-                .where(m.c.school_id == school_id, m.c.changed_at >= since - REREAD_MARGIN)
-                .group_by(m.c.pupil_id, period)
+            query = sa.select(
+                m.c.pupil_id, token_expression(c.dialect.name), m.c.deleted_at.is_(None)
+            ).where(m.c.school_id == school_id, m.c.changed_at >= since - REREAD_MARGIN)
+            for pid, token, live in c.execute(query):
+                changed.setdefault((pid, token[:PERIOD_END]), {})[token[:KEY_END]] = (
+                    token if live else None
+                )
+            if not changed:
+                return update
+            latest = self.latest_change(school_id, conn=c)
+            if latest is not None and latest > since:
+                update.marks_seen_to = latest
+            touched = sorted({month for _, month in changed})
+            stored: dict[PupilMonth, str] = {}
+            query = sa.select(p.c.pupil_id, p.c.period, p.c.marks).where(
+                p.c.school_id == school_id, p.c.period.in_(touched)
             )
-            touched: dict[str, set[str]] = {}
-            for pid, month, changed in c.execute(query):
-                touched.setdefault(month, set()).add(pid)
-                if update.marks_seen_to is None or changed > update.marks_seen_to:
-                    update.marks_seen_to = changed
-            for month, pupils in sorted(touched.items()):
-                found = self._months(c, school_id, month, pupils)
-                update.months.update({(pid, month): found.get((pid, month), []) for pid in pupils})
+            for pid, month, text in c.execute(query):
+                if (pid, month) in changed:
+                    stored[(pid, month)] = text
+                else:
+                    kept[(pid, month)] = text
+        for key, marks in changed.items():
+            tokens = {token[:KEY_END]: token for token in split_tokens(stored.get(key))}
+            for at, token in marks.items():
+                if token is None:
+                    tokens.pop(at, None)
+                else:
+                    tokens[at] = token
+            update.months[key] = sorted(tokens.values())
         return update
-
-    def _months(
-        self, c: sa.Connection, school_id: str, month: str | None, pupils: set[str] | None
-    ) -> dict[PupilMonth, list[str]]:
-        m = t.marks
-        period = _period(c.dialect.name)
-        query = (
-            sa.select(m.c.pupil_id, period, _aggregate(c.dialect.name))
-            .where(m.c.school_id == school_id, m.c.deleted_at.is_(None))
-            .group_by(m.c.pupil_id, period)
-        )
-        if month is not None:
-            first, last = _month_bounds(month)
-            query = query.where(m.c.date >= first, m.c.date <= last)
-        out: dict[PupilMonth, list[str]] = {}
-        if pupils is None or len(pupils) > PUPIL_FILTER_LIMIT:
-            for pid, key, text in c.execute(query):
-                if pupils is None or pid in pupils:
-                    out[(pid, key)] = split_tokens(text)
-            return out
-        for batch in _batches(sorted(pupils), PUPIL_FILTER_LIMIT):
-            for pid, key, text in c.execute(query.where(m.c.pupil_id.in_(batch))):
-                out[(pid, key)] = split_tokens(text)
-        return out
 
     def latest_change(
         self, school_id: str, *, conn: sa.Connection | None = None

@@ -30,7 +30,12 @@ from registerwatch.schema import (
     Session,
 )
 from registerwatch.school_age import csa_end, csa_start
-from registerwatch.validators.lean_marks import PupilMark, SessionMark, rows_from_marks
+from registerwatch.validators.lean_marks import (
+    LazyMarks,
+    PupilMark,
+    SessionMark,
+    rows_from_marks,
+)
 from registerwatch.validators.settings import DEFAULT_SETTINGS, RuleSettings
 
 _session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
@@ -295,7 +300,10 @@ class ScanContext:
 
     @cached_property
     def mark_count(self) -> int:
-        return sum(map(len, self.marks_by_pupil.values()))
+        rows = self.marks_by_pupil
+        if isinstance(rows, LazyMarks):
+            return rows.count()  # without decoding every pupil's year
+        return sum(map(len, rows.values()))
 
     def pupil_marks(self, pupil_id: str) -> tuple[SessionMark, ...]:
         return self.marks_by_pupil.get(pupil_id, ())
@@ -304,9 +312,12 @@ class ScanContext:
         """The pupil's marks strictly after the ``after`` session (all of them when None), in
         (date, session) order: what a nightly fold reads, so that a context can serve it
         without decoding the pupil's whole year."""
-        marks = self.pupil_marks(pupil_id)
         if after is None:
-            return marks
+            return self.pupil_marks(pupil_id)
+        rows = self.marks_by_pupil
+        if isinstance(rows, LazyMarks):
+            return rows.after(pupil_id, after)
+        marks = rows.get(pupil_id, ())
         return marks[bisect.bisect_right(marks, after, key=_session_of) :]
 
     def has_mark(self, pupil_id: str, day: date, session: Session) -> bool:

@@ -8,13 +8,18 @@ a pupil's marks is a dict lookup per mark, done in C.
 
 The store hands marks over as *tokens* (``store.lean``: ``"2025-09-03AM/"``, ``"...L:12"`` for a
 late mark with its minutes), one token list per pupil; the same tokens are the per-pupil
-summary an incremental scan keeps (``store.summary``).
+summary an incremental scan keeps (``store.summary``). :class:`LazyMarks` keeps them as the
+store gave them and decodes a pupil's marks only when a rule asks: a nightly fold asks only for
+the marks after its folded point (``LazyMarks.after``), so it decodes a month or two, not the
+year.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import NamedTuple
 
 from registerwatch.schema import Mark, Session
@@ -24,6 +29,12 @@ from registerwatch.schema import Mark, Session
 DATE_END = 10
 SESSION_END = 12
 MINUTES_MARK = ":"
+# Between tokens, and between the months of a pupil's summary text: the store joins with the same
+# (``store.lean.TOKEN_SEPARATOR``, ``store.summary.MONTH_SEPARATOR``). Neither is in any
+# attendance code, and a month's text starts with its "YYYY-MM" (PERIOD_END).
+TOKEN_SEPARATOR = ","
+MONTH_SEPARATOR = ";"
+PERIOD_END = 7
 
 
 class SessionMark(NamedTuple):
@@ -74,6 +85,87 @@ class MarkInterner(dict[str, SessionMark]):
         self, by_pupil: Mapping[str, Iterable[str]]
     ) -> dict[str, tuple[SessionMark, ...]]:
         return {pupil_id: self.decode(tokens) for pupil_id, tokens in by_pupil.items()}
+
+
+_session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
+
+# What the store gives per pupil: the text of its summary months (tokens joined with
+# TOKEN_SEPARATOR, months with MONTH_SEPARATOR, in any order) or a list of tokens (unsorted).
+RawMarks = str | list[str]
+
+
+class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
+    """Each pupil's marks (sorted, shared SessionMarks), decoded from the store's tokens on first
+    ask and kept. ``after`` answers the marks after a session from the months from that
+    session's month on, without decoding the rest of the year."""
+
+    def __init__(self, raw: Mapping[str, RawMarks], interner: MarkInterner | None = None) -> None:
+        self._raw = {pid: value for pid, value in raw.items() if value}
+        self._interner = interner if interner is not None else MarkInterner()
+        self._decoded: dict[str, tuple[SessionMark, ...]] = {}
+        # pupil -> (the first month decoded, the marks from that month on)
+        self._tails: dict[str, tuple[str, tuple[SessionMark, ...]]] = {}
+
+    def __getitem__(self, pupil_id: str) -> tuple[SessionMark, ...]:
+        marks = self._decoded.get(pupil_id)
+        if marks is None:
+            raw = self._raw[pupil_id]  # KeyError: a pupil without marks, as a dict would
+            tokens = _tokens(raw) if isinstance(raw, str) else raw
+            marks = self._decoded[pupil_id] = self._interner.decode(tokens)
+        return marks
+
+    def get(self, pupil_id: str, default: object = None) -> tuple[SessionMark, ...] | object:  # type: ignore[override]
+        if pupil_id in self._decoded:
+            return self._decoded[pupil_id]
+        if pupil_id not in self._raw:
+            return default
+        return self[pupil_id]
+
+    def __contains__(self, pupil_id: object) -> bool:
+        return pupil_id in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def count(self) -> int:
+        """How many marks in all, counted on the text (nothing decoded)."""
+        total = 0
+        for raw in self._raw.values():
+            if isinstance(raw, str):
+                total += raw.count(TOKEN_SEPARATOR) + raw.count(MONTH_SEPARATOR) + 1
+            else:
+                total += len(raw)
+        return total
+
+    def after(self, pupil_id: str, after: tuple[date, str]) -> Sequence[SessionMark]:
+        """The pupil's marks strictly after the ``after`` (date, session), in order."""
+        marks = self._decoded.get(pupil_id)
+        if marks is None:
+            raw = self._raw.get(pupil_id)
+            if raw is None:
+                return ()
+            if not isinstance(raw, str):
+                marks = self[pupil_id]
+            else:
+                month = after[0].isoformat()[:PERIOD_END]
+                tail = self._tails.get(pupil_id)
+                if tail is None or tail[0] > month:
+                    chunks = [c for c in raw.split(MONTH_SEPARATOR) if c[:PERIOD_END] >= month]
+                    tail = self._tails[pupil_id] = (
+                        month,
+                        self._interner.decode(_tokens(MONTH_SEPARATOR.join(chunks))),
+                    )
+                marks = tail[1]
+        return marks[bisect.bisect_right(marks, after, key=_session_of) :]
+
+
+def _tokens(text: str) -> list[str]:
+    if not text:
+        return []
+    return text.replace(MONTH_SEPARATOR, TOKEN_SEPARATOR).split(TOKEN_SEPARATOR)
 
 
 def rows_from_marks(marks: Iterable[Mark]) -> dict[str, tuple[SessionMark, ...]]:
