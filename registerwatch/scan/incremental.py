@@ -25,7 +25,6 @@ its stored open findings outside that scope are kept as they were (and stay open
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +50,9 @@ __all__ = [
 
 # A nightly scan after a longer gap than this runs in full: its delta would be most of a term.
 MAX_DELTA_DAYS = 31
-# Bumped when the school row's shape changes: an older row then gives no delta.
-SCHOOL_ROW_VERSION = 1
+# Bumped when the school row's shape changes: an older row then gives no delta. 2: the pupil
+# digest is of the stored row (``Store.pupils_digested``), no longer of the model's JSON.
+SCHOOL_ROW_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,9 @@ def _on_roll_fields(pupil: Pupil) -> list[Any]:
     ]
 
 
-def pupil_entry(pupil: Pupil) -> list[Any]:
-    """What the school row keeps per pupil: a digest of the whole record, then the fields that
-    place the pupil on a register."""
-    digest = hashlib.sha256(pupil.model_dump_json().encode("utf-8")).hexdigest()[:20]
+def pupil_entry(pupil: Pupil, digest: str) -> list[Any]:
+    """What the school row keeps per pupil: a digest of the whole record (its stored row),
+    then the fields that place the pupil on a register."""
     return [digest, *_on_roll_fields(pupil)]
 
 
@@ -96,15 +95,16 @@ def read_delta(
     school_id: str,
     calendar: SchoolCalendar,
     judged_as_of: date,
-    pupils: Sequence[Pupil],
+    pupils: Sequence[tuple[Pupil, str]],
     capabilities: Mapping[str, Any],
     *,
     allowed: bool,
     conn: Connection | None = None,
 ) -> DeltaRead:
     """The delta since the school's last scan that kept states (see the module doc), for a
-    scan whose rules judge as of ``judged_as_of``. ``allowed`` False: a full scan regardless."""
-    entries = {p.id: pupil_entry(p) for p in pupils}
+    scan whose rules judge as of ``judged_as_of``, with the school's pupils and their digests
+    (``Store.pupils_digested``). ``allowed`` False: a full scan regardless."""
+    entries = {p.id: pupil_entry(p, digest) for p, digest in pupils}
     caps = {k: capabilities[k] for k in sorted(capabilities)}
     latest = store.latest_change(school_id, conn=conn)
     row = RuleState(

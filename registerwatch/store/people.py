@@ -2,18 +2,101 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from registerwatch.schema import Calendar, Pupil, School
+from registerwatch.schema import Address, Calendar, Contact, Pupil, School
+from registerwatch.schema.construct import trusted_constructor
 from registerwatch.store import tables as t
 from registerwatch.store.base import StoreBase, upsert
 
 _PUPIL_FIELDS = tuple(Pupil.model_fields)
 _PUPIL_JSON_FIELDS = ("address", "future_address", "contacts")
+_PUPIL_PLAIN_FIELDS = tuple(name for name in _PUPIL_FIELDS if name not in _PUPIL_JSON_FIELDS)
+
+# Pupils as stored rows become models without validation, as registers do (store.registers):
+# sync validated them on the way in, and a nightly scan reads every pupil of the school.
+_PROBE_ADDRESS = {"lines": ["1 High Street"], "town": "Springfield", "postcode": "CM1 4RN"}
+_stored_address = trusted_constructor(Address, _PROBE_ADDRESS)
+_stored_contact = trusted_constructor(
+    Contact,
+    {
+        "name": "A Parent",
+        "relationship": "Mother",
+        "address": Address(**_PROBE_ADDRESS),
+        "phone": "07700 900000",
+        "lives_with": True,
+        "priority": 1,
+    },
+)
+_stored_pupil = trusted_constructor(
+    Pupil,
+    {
+        "id": "probe:1",
+        "school_id": "probe",
+        "mis_id": "1",
+        "upn": "A123456789012",
+        "former_upn": None,
+        "legal_forename": "A",
+        "legal_surname": "B",
+        "middle_names": None,
+        "preferred_forename": None,
+        "preferred_surname": None,
+        "dob": date(2014, 1, 1),
+        "sex": "F",
+        "nc_year": "7",
+        "reg_group": "7A",
+        "starting_day": date(2025, 9, 3),
+        "leaving_date": None,
+        "deletion_ground": None,
+        "future_address": None,
+        "new_school": None,
+        "address": Address(**_PROBE_ADDRESS),
+        "contacts": [],
+        "ehcp": False,
+        "sen_support": False,
+        "fsm": False,
+        "looked_after": False,
+        "has_social_worker": False,
+        "boarder": False,
+    },
+)
+_ADDRESS_KEYS = frozenset(Address.model_fields)
+_CONTACT_KEYS = frozenset(Contact.model_fields)
+
+
+def _address(data: Any) -> Address | None:
+    if data is None:
+        return None
+    # a row written before a field was added (or by hand) is validated after all
+    return _stored_address(data) if data.keys() == _ADDRESS_KEYS else Address.model_validate(data)
+
+
+def _contact(data: Any) -> Contact:
+    if data.keys() != _CONTACT_KEYS:
+        return Contact.model_validate(data)
+    return _stored_contact(data | {"address": _address(data["address"])})
+
+
+def _stored_pupil_of(row: sa.Row[Any]) -> Pupil:
+    """A pupil from its row: the plain columns, then the JSON ones as text (one decode)."""
+    values = dict(zip(_PUPIL_PLAIN_FIELDS, row, strict=False))
+    texts = row[len(_PUPIL_PLAIN_FIELDS) :]
+    address, future, contacts = json.loads("[" + ",".join(text or "null" for text in texts) + "]")
+    values["address"] = _address(address)
+    values["future_address"] = _address(future)
+    values["contacts"] = [_contact(c) for c in contacts or ()]
+    return _stored_pupil({name: values[name] for name in _PUPIL_FIELDS})
+
+
+def row_digest(row: sa.Row[Any]) -> str:
+    """A digest of a stored row (any change of any column changes it)."""
+    return hashlib.sha256(repr(tuple(row)).encode("utf-8")).hexdigest()[:20]
 
 
 def _school(row: sa.Row[Any]) -> School:
@@ -92,8 +175,20 @@ class PeopleStore(StoreBase):
         return len(rows)
 
     def pupils(self, school_id: str, *, conn: sa.Connection | None = None) -> list[Pupil]:
-        columns = [t.pupils.c[name] for name in _PUPIL_FIELDS]
-        query = sa.select(*columns).where(t.pupils.c.school_id == school_id).order_by(t.pupils.c.id)
+        return [pupil for pupil, _ in self.pupils_digested(school_id, conn=conn)]
+
+    def pupils_digested(
+        self, school_id: str, *, conn: sa.Connection | None = None
+    ) -> list[tuple[Pupil, str]]:
+        """The school's pupils (by id), each with a digest of its stored row: what a nightly
+        scan compares with the last scan's to find the pupils whose record changed."""
+        p = t.pupils
+        columns = [
+            *(p.c[name] for name in _PUPIL_PLAIN_FIELDS),
+            # as text: one JSON decode per pupil here, and the digest of the text as stored
+            *(sa.cast(p.c[name], sa.Text) for name in _PUPIL_JSON_FIELDS),
+        ]
+        query = sa.select(*columns).where(p.c.school_id == school_id).order_by(p.c.id)
         with self._read(conn) as c:
             rows = c.execute(query).all()
-        return [Pupil.model_validate(dict(row._mapping)) for row in rows]
+        return [(_stored_pupil_of(row), row_digest(row)) for row in rows]

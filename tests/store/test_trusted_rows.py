@@ -9,9 +9,12 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from registerwatch.schema import (
+    Address,
     Amendment,
     AmendmentSource,
+    Contact,
     Finding,
+    Pupil,
     Register,
     Session,
     SessionRef,
@@ -116,3 +119,49 @@ def test_stored_findings_read_back_as_validated_models(store: Store):
     assert stored.first_session is not None and stored.first_session.session is Session.AM
     assert stored.last_session is not None and stored.last_session.session is Session.PM
     assert loaded["n"].finding.first_session is None
+
+
+def test_pupils_read_back_as_validated_models_with_a_digest_of_their_row(store: Store):
+    home = Address(lines=["21 Writtle Road", "Flat 2"], town="Springfield", postcode="CM1 4RN")
+    full = Pupil(
+        id=f"{SCHOOL}:1",
+        school_id=SCHOOL,
+        mis_id="1",
+        upn="H881200818134",
+        legal_forename="Ada",
+        legal_surname="Clarke",
+        dob=date(2013, 9, 16),
+        sex="F",
+        nc_year="7",
+        reg_group="7A",
+        starting_day=date(2025, 9, 3),
+        leaving_date=date(2026, 2, 1),
+        future_address=Address(lines=["1 New Street"], town="Elsewhere"),
+        address=home,
+        contacts=[
+            Contact(name="Carol Clarke", relationship="Mother", address=home, lives_with=True),
+            Contact(name="Dan Clarke", phone="07700 900308", priority=2),
+        ],
+        fsm=True,
+        boarder=True,
+    )
+    bare = Pupil(id=f"{SCHOOL}:2", school_id=SCHOOL, mis_id="2")
+    store.upsert_pupils([full, bare], at=T1)
+
+    read = store.pupils_digested(SCHOOL)
+
+    assert [pupil for pupil, _ in read] == [full, bare] == store.pupils(SCHOOL)
+    for stored, original in zip((p for p, _ in read), (full, bare), strict=True):
+        assert stored.model_dump() == Pupil.model_validate(stored.model_dump()).model_dump()
+        assert stored.model_dump_json() == original.model_dump_json()
+        assert stored.model_fields_set == set(Pupil.model_fields)
+    assert read[0][0].contacts[0].address == home
+    assert read[1][0].address is None and read[1][0].contacts == []
+    digests = [digest for _, digest in read]
+    # written again unchanged: the same digests; one field changed: that pupil's only
+    store.upsert_pupils([full, bare], at=datetime(2025, 1, 7, 19, 0, tzinfo=UTC))
+    assert [digest for _, digest in store.pupils_digested(SCHOOL)] == digests
+    moved = full.model_copy(update={"contacts": [full.contacts[1]]})
+    store.upsert_pupils([moved], at=T1)
+    after = [digest for _, digest in store.pupils_digested(SCHOOL)]
+    assert after[0] != digests[0] and after[1] == digests[1]
