@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -92,6 +92,7 @@ from registerwatch.validators import (
     scan_rules,
 )
 from registerwatch.validators.delta import ScanDelta
+from registerwatch.validators.lean_marks import LazyMarks
 
 log = get_logger("registerwatch.scan")
 
@@ -269,7 +270,7 @@ def _scan_school(
                 else store.registers_on(school.id, dates, conn=conn),
                 session_pupils=None
                 if dates is None or delta is None
-                else _session_pupils(store, school.id, delta, dates, conn),
+                else _session_pupils(marks.rows, delta, dates),
             )
             stored = store.load_findings(school.id, conn=conn)
             outbox = store.outbox_items(school_id=school.id, conn=conn)
@@ -364,12 +365,13 @@ def incremental_state(
 
 
 def _session_pupils(
-    store: Store, school_id: str, delta: ScanDelta, dates: set[date], conn: Connection
-) -> dict[tuple[date, Session], frozenset[str]]:
-    """The marked pupils of every session the delta re-judges (none marked: an empty set), so
-    the register rules never index the year's marks."""
-    found = store.marked_pupils_on(school_id, dates, conn=conn)
-    return {key: found.get(key, frozenset()) for key in delta.sessions} | found
+    marks: LazyMarks, delta: ScanDelta, dates: set[date]
+) -> Mapping[tuple[date, Session], frozenset[str]]:
+    """The marked pupils of every session the delta re-judges and of both sessions of their
+    days (none marked: an empty set), so the register rules never index the year's marks.
+    Found in the marks as read (the summary brought up to date), not reread from the store."""
+    sessions = set(delta.sessions) | {(day, session) for day in dates for session in Session}
+    return marks.marked_on(sessions)
 
 
 def _freshness_fields(fresh: Freshness) -> dict[str, Any]:

@@ -105,6 +105,7 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
         self._decoded: dict[str, tuple[SessionMark, ...]] = {}
         # pupil -> (the first month decoded, the marks from that month on)
         self._tails: dict[str, tuple[str, tuple[SessionMark, ...]]] = {}
+        self._by_month: dict[str, dict[str, str]] = {}
 
     def __getitem__(self, pupil_id: str) -> tuple[SessionMark, ...]:
         marks = self._decoded.get(pupil_id)
@@ -144,22 +145,43 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
         """The pupil's marks strictly after the ``after`` (date, session), in order."""
         marks = self._decoded.get(pupil_id)
         if marks is None:
-            raw = self._raw.get(pupil_id)
-            if raw is None:
+            if pupil_id not in self._raw:
                 return ()
-            if not isinstance(raw, str):
-                marks = self[pupil_id]
-            else:
-                month = after[0].isoformat()[:PERIOD_END]
-                tail = self._tails.get(pupil_id)
-                if tail is None or tail[0] > month:
-                    chunks = [c for c in raw.split(MONTH_SEPARATOR) if c[:PERIOD_END] >= month]
-                    tail = self._tails[pupil_id] = (
-                        month,
-                        self._interner.decode(_tokens(MONTH_SEPARATOR.join(chunks))),
-                    )
-                marks = tail[1]
+            month = after[0].isoformat()[:PERIOD_END]
+            tail = self._tails.get(pupil_id)
+            if tail is None or tail[0] > month:
+                texts = [t for m, t in self._months(pupil_id).items() if m >= month]
+                tokens = _tokens(TOKEN_SEPARATOR.join(texts))
+                tail = self._tails[pupil_id] = (month, self._interner.decode(tokens))
+            marks = tail[1]
         return marks[bisect.bisect_right(marks, after, key=_session_of) :]
+
+    def marked_on(
+        self, sessions: Iterable[tuple[date, Session]]
+    ) -> dict[tuple[date, Session], frozenset[str]]:
+        """Per session, the pupils with a mark on it, found in the text of that month (a
+        session's "YYYY-MM-DDAM" occurs in a month's text only at the start of its token)."""
+        out: dict[tuple[date, Session], frozenset[str]] = {}
+        for day, session in sessions:
+            key = f"{day.isoformat()}{session.value}"
+            month = key[:PERIOD_END]
+            out[(day, session)] = frozenset(
+                pid for pid in self._raw if key in self._months(pid).get(month, "")
+            )
+        return out
+
+    def _months(self, pupil_id: str) -> dict[str, str]:
+        """The pupil's months (``YYYY-MM``) -> their tokens as text (cached)."""
+        months = self._by_month.get(pupil_id)
+        if months is None:
+            raw = self._raw[pupil_id]
+            texts = raw.split(MONTH_SEPARATOR) if isinstance(raw, str) else raw
+            months = self._by_month[pupil_id] = {}
+            for text in texts:
+                month = text[:PERIOD_END]
+                known = months.get(month)
+                months[month] = text if known is None else f"{known}{TOKEN_SEPARATOR}{text}"
+        return months
 
 
 def _tokens(text: str) -> list[str]:

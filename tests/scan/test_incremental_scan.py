@@ -31,11 +31,13 @@ from support.pg import pg_schema_urls
 from registerwatch.calendar import LONDON
 from registerwatch.config import Settings, parse_config
 from registerwatch.scan import ScanResult, run_scan
-from registerwatch.schema import Mark, Pupil, Register
+from registerwatch.scan.context_loader import marks_read
+from registerwatch.schema import Mark, Pupil, Register, Session
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.vendors import school_config
 from registerwatch.store import CAPABILITIES_BOOKMARK, MarkKey, Store
+from registerwatch.validators.lean_marks import rows_from_marks
 
 FIRST_NIGHT = date(2025, 10, 22)
 LAST_NIGHT = date(2025, 11, 6)
@@ -360,5 +362,63 @@ def test_the_rules_judge_in_full_after_a_long_gap_or_new_capabilities(
         assert delta_rules(FIRST_NIGHT + timedelta(days=43)) != ()
         store.forget_rule_states(sid)
         assert delta_rules(FIRST_NIGHT + timedelta(days=44)) == ()
+    finally:
+        store.close()
+
+
+def test_the_nightly_read_of_the_marks_is_the_marks_table_however_it_is_asked(
+    school: GeneratedSchool, tmp_path
+) -> None:
+    """The nightly read keeps the summary as text and decodes a pupil's months only when asked
+    (``LazyMarks``): the whole year, the marks after a session (from that month on only), the
+    pupils marked on a session and the count all answer what the marks table holds, after a
+    night that added a day, changed a past mark's code and lost another mark."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    sid = school.school.id
+    settings = settings_for(school, url)
+    try:
+        first_load(store, school, FIRST_NIGHT, at_night(FIRST_NIGHT))
+        run_scan(store, settings, as_of=FIRST_NIGHT, clock=lambda: at_night(FIRST_NIGHT))
+        at = at_night(FIRST_NIGHT + timedelta(days=1))
+        sync_days(store, school, lambda d: d == FIRST_NIGHT, at)
+        early = sorted(
+            (m for m in school.marks if m.date < date(2025, 9, 20)),
+            key=lambda m: (m.date, m.pupil_id, m.session),
+        )
+        change_code(store, school, early[0], "N" if early[0].code != "N" else "/", at)
+        delete_mark(store, school, early[1], at)
+        state = store.scan_state(sid)
+        assert state is not None
+
+        read = marks_read(store, sid, state)
+
+        assert read.incremental
+        expected = rows_from_marks(store.marks(sid))  # the live marks
+        assert read.count == sum(map(len, expected.values()))
+        lazy = read.rows
+        points = [
+            (date(2025, 9, 19), Session.PM),
+            (date(2025, 10, 1), Session.AM),
+            (FIRST_NIGHT, Session.AM),
+        ]
+        for pid, marks in expected.items():
+            for point in points:
+                after = [m for m in marks if (m.date, m.session) > point]
+                assert list(lazy.after(pid, point)) == after, (pid, point)
+        assert not lazy._decoded  # the marks after a session decoded no pupil's whole year
+        sessions = [
+            (early[0].date, early[0].session),
+            (early[1].date, early[1].session),
+            (FIRST_NIGHT, Session.AM),
+        ]
+        marked = lazy.marked_on(sessions)
+        for key in sessions:
+            assert marked[key] == {
+                p for p, ms in expected.items() for m in ms if (m.date, m.session) == key
+            }
+        assert early[1].pupil_id not in marked[(early[1].date, early[1].session)]
+        assert dict(lazy) == expected
+        assert lazy.get("nobody") is None and "nobody" not in lazy
     finally:
         store.close()
