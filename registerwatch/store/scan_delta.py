@@ -39,13 +39,15 @@ class ScanDeltaStore(StoreBase):
         """(date, session) of the registers whose content changed at or after ``since`` (or
         whose ``changed_at`` is unknown)."""
         r = t.registers
-        query = (
-            sa.select(r.c.date, r.c.session)
-            .where(
-                r.c.school_id == school_id,
-                sa.or_(r.c.changed_at >= since, r.c.changed_at.is_(None)),
-            )
-            .distinct()
+        # Two selects, not one with OR: SQLite reads each through the (school_id, changed_at)
+        # index, where the OR made it walk every register of the school (~9 ms a night).
+        query = sa.union(
+            sa.select(r.c.date, r.c.session).where(
+                r.c.school_id == school_id, r.c.changed_at >= since
+            ),
+            sa.select(r.c.date, r.c.session).where(
+                r.c.school_id == school_id, r.c.changed_at.is_(None)
+            ),
         )
         with self._read(conn) as c:
             return {(day, SESSIONS[session]) for day, session in c.execute(query)}
