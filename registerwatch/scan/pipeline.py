@@ -282,9 +282,11 @@ def _scan_school(
         return SchoolScan(school.id, "failed", error=f"school {school.id!r}: {exc}"), []
     outcome = scan_rules(ctx, rules, delta=delta, states=changes.states)
     clock.lap("rules")
-    refs = pupil_refs(ctx.pupils)
     # What the rules that re-judged only the delta did not cover stands as stored.
     current = [*outcome.findings, *carried_findings(stored, outcome.runs, outcome.failed)]
+    # Only the pupils a finding names (new or stored) are shown, not the whole roll.
+    named = {f.pupil_id for f in current} | {s.finding.pupil_id for s in stored.values()}
+    refs = pupil_refs(p for p in ctx.pupils if p.id in named)
     ran = {rule.code for rule in rules}
     if fresh.status is not None:
         ran.add(SYN001.code)
