@@ -83,7 +83,7 @@ def test_a_breach_fixed_in_the_mis_is_resolved_then_new_again_if_it_comes_back(
 ) -> None:
     scan(oak, T1)
     e = fix_mrk001(oak)
-    oak.sync(at=T1 + timedelta(hours=12))
+    oak.sync(at=SYNCED_AT + timedelta(hours=1))  # after the template's sync, before T2
 
     fixed = scan(oak, T2)
 
@@ -297,7 +297,7 @@ def test_a_rule_that_fails_keeps_its_findings_open(
     pupil = expected(oak, "MRK001").pupil_id
     n_code = only(first, "MRK001", pupil)
     fix_mrk001(oak)  # a working rule would now resolve it
-    oak.sync(at=T1 + timedelta(hours=12))
+    oak.sync(at=SYNCED_AT + timedelta(hours=1))  # after the template's sync, before T2
     rules = [r if r.code != "MRK001" else _Broken() for r in all_rules()]
 
     result = scan(oak, T2, rules=rules)
@@ -393,7 +393,7 @@ def test_log_events_name_findings_without_pupil_data(oak: Oak) -> None:
     )
 
     fix_mrk001(oak)
-    oak.sync(at=T1 + timedelta(hours=12))
+    oak.sync(at=SYNCED_AT + timedelta(hours=1))  # after the template's sync, before T2
     with capture_logs() as more:
         scan(oak, T2)
     (resolved,) = [e for e in more if e["event"] == "scan.finding_resolved"]
