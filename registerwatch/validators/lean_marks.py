@@ -115,6 +115,8 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
             marks = self._decoded[pupil_id] = self._interner.decode(tokens)
         return marks
 
+    # Mapping.get goes through __getitem__ and a KeyError for every pupil without marks; the
+    # rules ask per pupil, many times a scan. (Typed loosely: Mapping.get's overloads.)
     def get(self, pupil_id: str, default: object = None) -> tuple[SessionMark, ...] | object:  # type: ignore[override]
         if pupil_id in self._decoded:
             return self._decoded[pupil_id]
