@@ -200,3 +200,22 @@ def kept_marks(
     for pupil_id in added:
         marks[pupil_id].sort()
     return KeptMarks(end, marks)
+
+
+def year_pupils_changed(ctx: ScanContext, delta: ScanDelta, state: Any) -> set[str] | None:
+    """For a rule over ``ctx.pupils_this_year`` judged from the records alone: the pupils to
+    judge again (records changed, or come on roll since the last scan's ``as_of``), or None
+    when the school year turned since (``state``: the ``year_state`` it kept): run in full."""
+    if state != year_state(ctx):
+        return None
+    changed = set(delta.pupils)
+    for pupil in ctx.pupils:
+        start = pupil.starting_day
+        if start is not None and delta.previous_as_of < start <= ctx.as_of:
+            changed.add(pupil.id)
+    return changed
+
+
+def year_state(ctx: ScanContext) -> dict[str, str]:
+    """The state of a rule over ``ctx.pupils_this_year``: the school year it judged."""
+    return {"school_year": ctx.school_year[0].isoformat()}
