@@ -208,12 +208,14 @@ def year_pupils_changed(ctx: ScanContext, delta: ScanDelta, state: Any) -> set[s
     when the school year turned since (``state``: the ``year_state`` it kept): run in full."""
     if state != year_state(ctx):
         return None
-    changed = set(delta.pupils)
-    for pupil in ctx.pupils:
-        start = pupil.starting_day
-        if start is not None and delta.previous_as_of < start <= ctx.as_of:
-            changed.add(pupil.id)
-    return changed
+    cache: dict[date, frozenset[str]] = ctx._cache.setdefault("delta_arrived", {})
+    arrived = cache.get(delta.previous_as_of)
+    if arrived is None:  # one pass over the pupils, shared by the rules that ask
+        after, upto = delta.previous_as_of, ctx.as_of
+        arrived = cache[after] = frozenset(
+            p.id for p in ctx.pupils if (s := p.starting_day) is not None and after < s <= upto
+        )
+    return set(delta.pupils) | arrived
 
 
 def year_state(ctx: ScanContext) -> dict[str, str]:

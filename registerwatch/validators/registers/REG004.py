@@ -108,14 +108,16 @@ class NoShowOnStartingDay(Rule):
         """The pupils judged: of compulsory school age, starting from the tracked period to
         the last day of data."""
         since = max(tracked_from(ctx), ctx.calendar.first_day)
-        return [
+        end = ctx.data_end
+        new = [
             pupil
-            for pupil in sorted(ctx.pupils, key=lambda p: p.id)
+            for pupil in ctx.pupils
             if (start := pupil.starting_day) is not None
+            and since <= start <= end
             and not pupil.boarder
-            and since <= start <= ctx.data_end
             and ctx.is_csa(pupil, start)
         ]
+        return sorted(new, key=lambda p: p.id)
 
     def _findings(
         self, ctx: ScanContext, pupils: list[Pupil], decided: dict[str, str]
