@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from registerwatch.schema import Amendment, Finding, Severity
+from registerwatch.schema import Amendment, AmendmentSource, Finding, Severity
 from registerwatch.validators.base import Rule, session_ref
 from registerwatch.validators.context import ScanContext
 
@@ -121,7 +121,11 @@ class IncompleteAmendmentRecord(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         seen: Counter[tuple[str, object, str, str]] = Counter()
-        incomplete = [(a, missing) for a in ctx.mis_amendments if (missing := _missing(a))]
+        mis = AmendmentSource.MIS
+        # ctx.mis_amendments, filtered in the same pass as the fast completeness test
+        incomplete = [
+            (a, missing) for a in ctx.amendments if a.source is mis and (missing := _missing(a))
+        ]
         ordered = sorted(
             incomplete,
             key=lambda am: (am[0].pupil_id, am[0].date, am[0].session.value, amendment_key(am[0])),
