@@ -86,7 +86,10 @@ def marks_after(ctx: ScanContext, after: SessionKey) -> dict[str, Sequence[Sessi
     found = cache.get(after)
     if found is None:
         found = {}
-        for pupil_id in ctx.marks_by_pupil:
+        # the pupil ids only: the rows as the store gave them, so no pupil's year is decoded
+        # here (``pupil_marks_after`` serves the marks)
+        pupil_ids = ctx.mark_rows if ctx.mark_rows is not None else ctx.marks_by_pupil
+        for pupil_id in pupil_ids:
             marks = ctx.pupil_marks_after(pupil_id, after)
             if marks:
                 found[pupil_id] = marks
