@@ -85,7 +85,7 @@ class NoShowOnStartingDay(Rule):
         before: dict[str, str] = state["decided"]
         decided: dict[str, str] = {}
         again: list[Pupil] = []
-        for pupil in self._new_pupils(ctx):
+        for pupil in self._new_pupils(ctx, csa=False):
             ended = before.get(pupil.id)
             changed = delta.changed_marks.get(pupil.id)
             if (
@@ -93,8 +93,10 @@ class NoShowOnStartingDay(Rule):
                 or pupil.id in delta.pupils
                 or (changed is not None and changed[0].isoformat() <= ended)
             ):
-                again.append(pupil)
+                if pupil.starting_day is not None and ctx.is_csa(pupil, pupil.starting_day):
+                    again.append(pupil)
             else:
+                # walked when judged (of compulsory school age: the record is unchanged)
                 decided[pupil.id] = ended
         walked = {p.id for p in again}
         found = list(self._findings(ctx, again, decided))
@@ -104,9 +106,9 @@ class NoShowOnStartingDay(Rule):
             covers=lambda f: f.pupil_id in walked or f.pupil_id in delta.pupils,
         )
 
-    def _new_pupils(self, ctx: ScanContext) -> list[Pupil]:
-        """The pupils judged: of compulsory school age, starting from the tracked period to
-        the last day of data."""
+    def _new_pupils(self, ctx: ScanContext, *, csa: bool = True) -> list[Pupil]:
+        """The pupils judged: of compulsory school age (unless ``csa`` is False: the caller
+        asks), starting from the tracked period to the last day of data."""
         since = max(tracked_from(ctx), ctx.calendar.first_day)
         end = ctx.data_end
         new = [
@@ -115,7 +117,7 @@ class NoShowOnStartingDay(Rule):
             if (start := pupil.starting_day) is not None
             and since <= start <= end
             and not pupil.boarder
-            and ctx.is_csa(pupil, start)
+            and (not csa or ctx.is_csa(pupil, start))
         ]
         return sorted(new, key=lambda p: p.id)
 
