@@ -85,9 +85,12 @@ class Night:
         self,
         marks: list[tuple[str, SessionKey, str | None]] | None = None,
         pupils: Callable[[list[Pupil]], list[Pupil]] | None = None,
+        registers: list[SessionKey] | None = None,
     ) -> None:
         self.marks = marks or []
         self.pupils = pupils
+        # sessions whose register changed: in the delta with no mark changed on them
+        self.registers = registers or []
 
 
 def _ahead(generated: GeneratedSchool) -> set[str]:
@@ -149,6 +152,8 @@ def _nights(generated: GeneratedSchool) -> dict[date, Night]:
             ]
         ),
         date(2025, 10, 28): Night([(social.id, (oct_days[1], Session.PM), None)]),  # half-term
+        date(2025, 10, 29): Night(registers=[(oct_days[4], Session.AM), (oct_days[3], Session.AM)]),
+        date(2025, 12, 16): Night(registers=[(oct_days[4], Session.AM)]),
         date(2025, 11, 1): Night(pupils=upn_change),  # a Saturday, a new month
         date(2025, 11, 5): Night(
             [
@@ -257,6 +262,7 @@ def test_night_by_night_equals_a_full_run(code: str, period: tuple[date, date]) 
                     changed_marks[pid] = min(changed_marks.get(pid, key), key)
                     sessions.update((m.date, m.session) for m in diff)
             sessions |= school_sessions(calendar, previous, data_end)
+            sessions.update(change.registers)
             delta = ScanDelta(
                 previous_as_of=previous,
                 sessions=frozenset(sessions),

@@ -240,7 +240,15 @@ class ClosureCodeMismatch(Rule):
         return RuleRun(
             found,
             state=_dump_bad(bad),
-            covers=lambda f: f.pupil_id is not None or delta.covers(f.first_session),
+            # the sessions judged again, not every session of the delta: one placed there for
+            # a register or a roll change, before any changed mark, was not judged
+            covers=lambda f: (
+                f.pupil_id is not None
+                or (
+                    f.first_session is not None
+                    and (f.first_session.date, f.first_session.session) in judged
+                )
+            ),
         )
 
     def _session(
