@@ -119,6 +119,9 @@ def _nights(generated: GeneratedSchool) -> dict[date, Night]:
     def upn_change(ps: list[Pupil]) -> list[Pupil]:
         return [p.model_copy(update={"upn": dupe.upn}) if p.id == other.id else p for p in ps]
 
+    def upn_back(ps: list[Pupil]) -> list[Pupil]:
+        return [p.model_copy(update={"upn": other.upn}) if p.id == other.id else p for p in ps]
+
     def social_flag(ps: list[Pupil]) -> list[Pupil]:
         return [
             p.model_copy(update={"has_social_worker": True}) if p.id == other.id else p for p in ps
@@ -169,10 +172,18 @@ def _nights(generated: GeneratedSchool) -> dict[date, Night]:
     }
     joiner = f"{joiner_base.school_id}:joiner"
     for day in cal.school_days(date(2025, 11, 10), date(2025, 11, 13)):
-        # the joiner never arrives: REG004
+        # the joiner never arrives (REG004), but is first marked present on the third day,
+        # which is corrected to N two nights later: the walk that had ended is walked again
+        code = "/" if day == date(2025, 11, 12) else "N"
         nights.setdefault(day + timedelta(days=1), Night()).marks.extend(
-            (joiner, (day, s), "N") for s in (Session.AM, Session.PM)
+            (joiner, (day, s), code) for s in (Session.AM, Session.PM)
         )
+    nights.setdefault(date(2025, 11, 15), Night()).marks.extend(
+        (joiner, (date(2025, 11, 12), s), "N") for s in (Session.AM, Session.PM)
+    )
+    for night in (date(2025, 11, 12), date(2026, 1, 7)):
+        # the UPN shared since 1 November is corrected: the other pupil's finding goes too
+        nights.setdefault(night, Night()).pupils = upn_back
     # a suspension entered ahead: E on the days to come (the pupil's marks are all visible)
     nights.setdefault(date(2025, 11, 3), Night()).marks.extend(
         mark for day in run_days for mark in e_run(day)
