@@ -26,6 +26,7 @@ from registerwatch.calendar import SchoolCalendar
 from registerwatch.schema import Finding, Pupil, Session
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
+from registerwatch.upn import check_upn
 from registerwatch.validators import ScanContext, get_rule
 from registerwatch.validators.delta import ScanDelta
 from registerwatch.validators.lean_marks import SessionMark, rows_from_marks
@@ -181,6 +182,17 @@ def _nights(generated: GeneratedSchool) -> dict[date, Night]:
     nights.setdefault(date(2025, 11, 15), Night()).marks.extend(
         (joiner, (date(2025, 11, 12), s), "N") for s in (Session.AM, Session.PM)
     )
+    invalid = next((p for p in pupils if not check_upn(p.upn).valid), None)
+    assert invalid is not None  # the generator injects an invalid UPN
+
+    def upn_fixed(ps: list[Pupil]) -> list[Pupil]:
+        return [
+            p.model_copy(update={"upn": plain[20].upn}) if p.id == invalid.id else p for p in ps
+        ]
+
+    for night in (date(2025, 11, 10), date(2026, 1, 8)):
+        # an invalid UPN corrected (UPN001's finding goes) to one a pupil has (UPN002's comes)
+        nights.setdefault(night, Night()).pupils = upn_fixed
     for night in (date(2025, 11, 12), date(2026, 1, 7)):
         # the UPN shared since 1 November is corrected: the other pupil's finding goes too
         nights.setdefault(night, Night()).pupils = upn_back
