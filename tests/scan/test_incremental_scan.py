@@ -349,7 +349,15 @@ def test_the_rules_judge_in_full_after_a_long_gap_or_new_capabilities(
             return one.delta_rules
 
         assert delta_rules(FIRST_NIGHT) == ()  # the first scan keeps the states
-        assert delta_rules(FIRST_NIGHT + timedelta(days=1)) == ("REG001", "REG002", "REG003")
+        assert delta_rules(FIRST_NIGHT + timedelta(days=1)) == (
+            "MRK005",
+            "REG001",
+            "REG002",
+            "REG003",
+            "REG004",
+            "UPN001",
+            "UPN002",
+        )
         assert delta_rules(FIRST_NIGHT + timedelta(days=40)) == ()  # more than 31 days on
         assert delta_rules(FIRST_NIGHT + timedelta(days=41)) != ()
         store.set_bookmark(

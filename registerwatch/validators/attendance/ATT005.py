@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from registerwatch.schema import Finding, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta, kept_marks
+from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
 
@@ -67,26 +70,50 @@ class SocialWorkerUnexplainedAbsence(Rule):
     )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        return iter(self.run(ctx).findings)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        return self._run(ctx, None, None)
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """The N and O marks of the pupils with a social worker are kept, and the night's
+        added: their runs are rebuilt from those, not from the pupils' years."""
+        return self._run(ctx, delta, state)
+
+    def _run(self, ctx: ScanContext, delta: ScanDelta | None, state: Any) -> RuleRun:
         if not ctx.exposes_social_worker:
-            yield self.finding(
+            notice = self.finding(
                 ctx,
                 severity=Severity.INFO,
                 template=self.NOT_EXPOSED,
                 discriminator="social-worker-not-exposed",
                 evidence={"exposes_social_worker": False},
             )
-            return
-        codes = ctx.settings.social_worker_codes
+            return RuleRun([notice])
+
+        def wanted(pupil_id: str) -> bool:
+            pupil = ctx.pupils_by_id.get(pupil_id)
+            return pupil is not None and bool(pupil.has_social_worker)
+
+        codes = frozenset(ctx.settings.social_worker_codes)
+        kept = kept_marks(ctx, delta, state, codes, wanted)
+        return RuleRun(list(self._findings(ctx, kept.marks)), state=kept.dump())
+
+    def _findings(
+        self, ctx: ScanContext, unexplained: Mapping[str, Sequence[SessionMark]]
+    ) -> Iterator[Finding]:
         start, _ = ctx.school_year
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            if not pupil.has_social_worker:
+        for pupil_id in sorted(unexplained):
+            pupil = ctx.pupils_by_id.get(pupil_id)
+            # ctx.pupils_this_year, asked only of the pupils with a kept mark
+            if pupil is None or not ctx.on_roll_in(pupil, start, ctx.as_of):
                 continue
-            unexplained = [
+            marks = [
                 m
-                for m in ctx.marks_with_codes(pupil.id, sorted(codes))
+                for m in unexplained[pupil_id]
                 if start <= m.date <= ctx.data_end and pupil.on_roll(m.date)
             ]
-            for run in mark_runs(ctx, unexplained):
+            for run in mark_runs(ctx, marks):
                 first, last = first_last(run)
                 yield self.finding(
                     ctx,

@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Any
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Session, Severity
 from registerwatch.validators.base import Rule, session_ref
-from registerwatch.validators.context import ScanContext
-from registerwatch.validators.runs import day_runs
+from registerwatch.validators.context import DayMarks, ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta, kept_marks
+from registerwatch.validators.lean_marks import SessionMark
+from registerwatch.validators.runs import day_runs, only_closed_between
 from registerwatch.validators.runs_strict import classify_own_codes
 
 SUSPENDED = frozenset({"E"})
+
+
+def _longest_chain(ctx: ScanContext, marks: Sequence[SessionMark]) -> int:
+    """The most school days in a row, from the E marks alone, that could each count in a run
+    (E on every open session but a Y4 closure, with only whole-day Y4 closures between):
+    ``day_runs`` counts no more, so a pupil below the due day is not walked over the year."""
+    by_day: dict[date, set[Session]] = {}
+    for mark in marks:
+        by_day.setdefault(mark.date, set()).add(mark.session)
+    longest = length = 0
+    previous: int | None = None
+    for day in sorted(by_day):
+        index = ctx.day_index(day)
+        if index is None or ctx.calendar.unexpectedly_closed(day):
+            continue
+        sessions = [s for s in ctx.open_sessions(day) if ctx.calendar.closure_code(day, s) != "Y4"]
+        if not sessions or not by_day[day].issuperset(sessions):
+            previous, length = None, 0
+            continue
+        if previous is not None and (
+            index == previous + 1
+            or only_closed_between(ctx, previous, DayMarks(date=day, index=index, codes={}))
+        ):
+            length += 1
+        else:
+            length = 1
+        previous = index
+        longest = max(longest, length)
+    return longest
 
 
 class SuspensionWithoutProvision(Rule):
@@ -65,12 +98,34 @@ class SuspensionWithoutProvision(Rule):
     settings_used = ("suspension_provision_from_day",)
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
+        return iter(self.run(ctx).findings)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        return self._run(ctx, None, None)
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Each pupil's E marks are kept (a rare code) and the night's added; only the pupils
+        with enough of them to reach the due day are walked, over their own year."""
+        return self._run(ctx, delta, state)
+
+    def _run(self, ctx: ScanContext, delta: ScanDelta | None, state: Any) -> RuleRun:
+        kept = kept_marks(ctx, delta, state, SUSPENDED, ctx.pupils_by_id.__contains__)
+        return RuleRun(list(self._findings(ctx, kept.marks)), state=kept.dump())
+
+    def _findings(self, ctx: ScanContext, suspended: dict[str, Any]) -> Iterator[Finding]:
         due_day = ctx.settings.suspension_provision_from_day
         start, _ = ctx.school_year
         classify = classify_own_codes(ctx, SUSPENDED)
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            if ctx.code_count(pupil.id, SUSPENDED) < due_day:
-                continue  # fewer E sessions than days: no run can reach the due day
+        for pupil_id in sorted(suspended):
+            # fewer E sessions to the last day of data than days: no run reaches the due day
+            pupil = ctx.pupils_by_id.get(pupil_id)
+            if (
+                pupil is None
+                or len(suspended[pupil_id]) < due_day
+                or not ctx.on_roll_in(pupil, start, ctx.as_of)  # ctx.pupils_this_year
+                or _longest_chain(ctx, suspended[pupil_id]) < due_day
+            ):
+                continue
             for run in day_runs(ctx, pupil, classify):
                 if len(run) < due_day or run.days[-1].date < start:
                     continue

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from registerwatch.schema import ClosureKind, Finding, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
-from registerwatch.validators.context import ScanContext
-from registerwatch.validators.lean_marks import PupilMark
+from registerwatch.validators.context import ScanContext, SessionKey
+from registerwatch.validators.delta import (
+    RuleRun,
+    ScanDelta,
+    marks_after,
+    marks_after_by_code,
+    session_before,
+)
+from registerwatch.validators.lean_marks import MarkInterner, PupilMark, mark_token
 
 PLANNED_CLOSURE_CODE = "#"
 UNEXPECTED_CLOSURE_CODE = "Y4"
@@ -53,6 +61,35 @@ def _session_kind(ctx: ScanContext, day: date, session: Session) -> str:
     if ctx.calendar.in_term(day) and day in ctx.calendar.bank_holidays:
         return "planned"
     return "none"
+
+
+def _judged(ctx: ScanContext, day: date, session: Session, codes: frozenset[str]) -> bool:
+    """Whether the session has anything to judge: a closure by the calendar, or # or Y4 on a
+    session the school was open."""
+    state = _session_kind(ctx, day, session)
+    return state == "planned" or (
+        state != "none" and (PLANNED_CLOSURE_CODE in codes or UNEXPECTED_CLOSURE_CODE in codes)
+    )
+
+
+def _dump_bad(bad: dict[tuple[str, str], list[PupilMark]]) -> dict[str, Any]:
+    """The wrongly coded marks kept between scans: {kind: {pupil: [mark tokens]}}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for (pupil_id, kind), marks in sorted(bad.items()):
+        if marks:
+            out.setdefault(kind, {})[pupil_id] = [
+                mark_token(m.date, m.session.value, m.code, m.minutes_late) for m in marks
+            ]
+    return {"bad": out}
+
+
+def _load_bad(state: dict[str, Any]) -> dict[tuple[str, str], list[PupilMark]]:
+    interner = MarkInterner()
+    return {
+        (pupil_id, kind): [PupilMark(pupil_id, *interner[t]) for t in tokens]
+        for kind, by_pupil in state.get("bad", {}).items()
+        for pupil_id, tokens in by_pupil.items()
+    }
 
 
 def _group_closed(ctx: ScanContext, mark: PupilMark) -> bool:
@@ -141,50 +178,126 @@ class ClosureCodeMismatch(Rule):
     )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        per_pupil: dict[tuple[str, str], list[PupilMark]] = defaultdict(list)
-        in_order = sorted(ctx.session_codes.items(), key=lambda item: item[0])
-        for (day, session), codes in in_order:
-            state = _session_kind(ctx, day, session)
-            if state == "none" or (
-                state != "planned"
-                and PLANNED_CLOSURE_CODE not in codes
-                and UNEXPECTED_CLOSURE_CODE not in codes
-            ):
-                continue  # an open session with neither closure code: nothing to judge
-            marks = ctx.session_marks(day, session)
-            ref = session_ref(day, session)
-            if state == "planned":
-                bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
-                kind = "marks-on-planned-closure"
-            else:
-                bad = [
-                    m
-                    for m in marks
-                    if m.code == PLANNED_CLOSURE_CODE
-                    and not (state == "open" and _group_closed(ctx, m))
-                ]
-                kind = "hash-on-open-session" if state == "open" else "hash-on-unexpected-closure"
-                if kind == "hash-on-open-session" and len(bad) < len(marks):
-                    # '#' means a planned whole *or partial* closure: on some pupils only it
-                    # is a partial closure missing from the calendar, not a breach
-                    kind = "partial-closure-not-in-calendar"
-            if bad and len(bad) == len(marks) and len(marks) > 1:
-                yield self.finding(
-                    ctx,
-                    first=ref,
-                    template=SESSION_MESSAGES[kind],
-                    discriminator=f"session:{kind}",
-                    evidence={
-                        "kind": kind,
-                        "session": session_text(ref),
-                        "pupils": len(bad),
-                        "codes": sorted({m.code for m in bad}),
-                    },
+        return iter(self.run(ctx).findings)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        found: list[Finding] = []
+        bad: dict[tuple[str, str], list[PupilMark]] = defaultdict(list)
+        for (day, session), codes in sorted(ctx.session_codes.items(), key=lambda i: i[0]):
+            if _judged(ctx, day, session, codes):
+                found.extend(self._session(ctx, day, session, ctx.session_marks(day, session), bad))
+        found.extend(self._pupil_findings(ctx, bad))
+        return RuleRun(found, state=_dump_bad(bad))
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Only the sessions with a mark changed since are judged again (nothing here moves
+        with ``as_of``), from every pupil's marks since the earliest of them; the marks
+        wrongly coded elsewhere come from the state, so every pupil's runs are rebuilt. A
+        changed record of a pupil with a # mark (whose group's closures judge it) runs in
+        full."""
+        if not delta.localised or not isinstance(state, dict):
+            return None
+        for pupil_id in delta.pupils:
+            if any(m.code == PLANNED_CLOSURE_CODE for m in ctx.pupil_marks(pupil_id)):
+                return None
+        bad: dict[tuple[str, str], list[PupilMark]] = defaultdict(list)
+        since = min(delta.changed_marks.values(), default=None)
+        sessions = sorted(key for key in delta.sessions if since is not None and key >= since)
+        judged = set(sessions)
+        for (pupil_id, kind), marks in _load_bad(state).items():
+            kept = [m for m in marks if (m.date, m.session) not in judged]
+            if kept:
+                bad[(pupil_id, kind)] = kept
+        found: list[Finding] = []
+        if since is not None:
+            after = session_before(since)
+            # most sessions are open with neither closure code: found from the codes alone
+            by_code = marks_after_by_code(ctx, after)
+            flagged = {
+                (m.date, m.session)
+                for code in (PLANNED_CLOSURE_CODE, UNEXPECTED_CLOSURE_CODE)
+                for _, m in by_code.get(code, ())
+            }
+            wanted = {
+                key
+                for key in sessions
+                if (kind := _session_kind(ctx, *key)) == "planned"
+                or (kind != "none" and key in flagged)
+            }
+            by_session: dict[SessionKey, list[PupilMark]] = defaultdict(list)
+            if wanted:
+                for pupil_id, pupil_marks in marks_after(ctx, after).items():
+                    for mark in pupil_marks:
+                        if (mark.date, mark.session) in wanted:
+                            by_session[(mark.date, mark.session)].append(PupilMark(pupil_id, *mark))
+            for day, session in sessions:
+                on_session = tuple(sorted(by_session.get((day, session), ())))
+                if on_session:
+                    found.extend(self._session(ctx, day, session, on_session, bad))
+        for kept_marks in bad.values():
+            kept_marks.sort(key=lambda m: (m.date, m.session))
+        found.extend(self._pupil_findings(ctx, bad))
+        return RuleRun(
+            found,
+            state=_dump_bad(bad),
+            # the sessions judged again, not every session of the delta: one placed there for
+            # a register or a roll change, before any changed mark, was not judged
+            covers=lambda f: (
+                f.pupil_id is not None
+                or (
+                    f.first_session is not None
+                    and (f.first_session.date, f.first_session.session) in judged
                 )
-            else:
-                for mark in bad:
-                    per_pupil[(mark.pupil_id, kind)].append(mark)
-            yield from self._y4_partial(ctx, ref, marks)
+            ),
+        )
+
+    def _session(
+        self,
+        ctx: ScanContext,
+        day: date,
+        session: Session,
+        marks: tuple[PupilMark, ...],
+        per_pupil: dict[tuple[str, str], list[PupilMark]],
+    ) -> Iterator[Finding]:
+        """The session's school-level findings; its marks wrongly coded go to ``per_pupil``."""
+        state = _session_kind(ctx, day, session)
+        ref = session_ref(day, session)
+        if state == "planned":
+            bad = [m for m in marks if m.code not in (PLANNED_CLOSURE_CODE, NOT_ON_ROLL_CODE)]
+            kind = "marks-on-planned-closure"
+        else:
+            bad = [
+                m
+                for m in marks
+                if m.code == PLANNED_CLOSURE_CODE
+                and not (state == "open" and _group_closed(ctx, m))
+            ]
+            kind = "hash-on-open-session" if state == "open" else "hash-on-unexpected-closure"
+            if kind == "hash-on-open-session" and len(bad) < len(marks):
+                # '#' means a planned whole *or partial* closure: on some pupils only it
+                # is a partial closure missing from the calendar, not a breach
+                kind = "partial-closure-not-in-calendar"
+        if bad and len(bad) == len(marks) and len(marks) > 1:
+            yield self.finding(
+                ctx,
+                first=ref,
+                template=SESSION_MESSAGES[kind],
+                discriminator=f"session:{kind}",
+                evidence={
+                    "kind": kind,
+                    "session": session_text(ref),
+                    "pupils": len(bad),
+                    "codes": sorted({m.code for m in bad}),
+                },
+            )
+        else:
+            for mark in bad:
+                per_pupil[(mark.pupil_id, kind)].append(mark)
+        yield from self._y4_partial(ctx, ref, marks)
+
+    def _pupil_findings(
+        self, ctx: ScanContext, per_pupil: dict[tuple[str, str], list[PupilMark]]
+    ) -> Iterator[Finding]:
         for (pupil_id, kind), pupil_marks in sorted(per_pupil.items()):
             for run in self._runs(ctx, pupil_marks):
                 first = session_ref(run[0].date, run[0].session)
@@ -207,9 +320,9 @@ class ClosureCodeMismatch(Rule):
     def _y4_partial(
         self, ctx: ScanContext, ref: SessionRef, marks: tuple[PupilMark, ...]
     ) -> Iterator[Finding]:
-        if UNEXPECTED_CLOSURE_CODE not in ctx.session_codes[(ref.date, ref.session)]:
-            return
         y4 = [m for m in marks if m.code == UNEXPECTED_CLOSURE_CODE]
+        if not y4:
+            return
         # '#' beside Y4 is check 1's finding (hash-on-unexpected-closure), not a partial Y4
         exempt = ctx.settings.y4_exempt_codes | {UNEXPECTED_CLOSURE_CODE, PLANNED_CLOSURE_CODE}
         others = [m for m in marks if m.code not in exempt]

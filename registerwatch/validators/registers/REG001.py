@@ -12,6 +12,7 @@ from registerwatch.validators.context import ScanContext
 from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.registers._common import (
     checked_sessions,
+    checked_sessions_of,
     group_closed,
     groups_on_roll,
 )
@@ -93,7 +94,7 @@ class RegisterNotTaken(Rule):
         it moves with ``as_of``."""
         if not delta.localised:
             return None
-        sessions = [key for key in checked_sessions(ctx) if key in delta.sessions]
+        sessions = checked_sessions_of(ctx, delta.sessions)
         return RuleRun(
             list(self._findings(ctx, sessions)),
             state={},

@@ -13,6 +13,7 @@ from registerwatch.validators.context import ScanContext, SessionKey
 from registerwatch.validators.delta import RuleRun, ScanDelta
 from registerwatch.validators.registers._common import (
     checked_sessions,
+    checked_sessions_of,
     group_closed,
     groups_on_roll,
 )
@@ -95,7 +96,7 @@ class RegisterNotSaved(Rule):
         rebuilt from them: a run that grows across a new day is the same finding."""
         if not delta.localised:
             return None
-        sessions = [key for key in checked_sessions(ctx) if key in delta.sessions]
+        sessions = checked_sessions_of(ctx, delta.sessions)
         unsaved, fresh = self._judge(ctx, sessions)
         unmarked: dict[str, list[SessionKey]] = {}
         for pupil_id, keys in _load_unmarked(state).items():

@@ -78,14 +78,24 @@ class RegisterClosedLate(Rule):
         (``register_times.by_group``), the setting's window where one is given."""
         nc_year = _main_year(ctx, pupils)
         minutes = ctx.settings.register_close_minutes
-        if minutes is None:
-            return ctx.calendar.register_closes(
-                register.date, register.session, nc_year, register.group
-            )
-        opens = ctx.calendar.register_opens(
-            register.date, register.session, nc_year, register.group
-        )
-        return opens + timedelta(minutes=minutes)
+        # the close time rests only on the group's register times: most groups share them, so
+        # a time (a zoned datetime) is built once per session and set of times, not per register
+        times = ctx.calendar.calendar.register_times.for_group(nc_year, register.group)
+        cache: dict[tuple[Any, ...], datetime] = ctx._cache.setdefault("reg003_closes", {})
+        key = (register.date, register.session, times, minutes)
+        closes = cache.get(key)
+        if closes is None:
+            if minutes is None:
+                closes = ctx.calendar.register_closes(
+                    register.date, register.session, nc_year, register.group
+                )
+            else:
+                opens = ctx.calendar.register_opens(
+                    register.date, register.session, nc_year, register.group
+                )
+                closes = opens + timedelta(minutes=minutes)
+            cache[key] = closes
+        return closes
 
     reads_registers = True
 

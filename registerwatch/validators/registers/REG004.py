@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from datetime import date
 from itertools import groupby
 from operator import attrgetter
+from typing import Any
 
 from registerwatch.errors import CalendarError
 from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import DayMarks, ScanContext, tracked_from
+from registerwatch.validators.delta import RuleRun, ScanDelta, session_before
 from registerwatch.validators.runs import Classifier, DayKind, DayRun, only_closed_between
 from registerwatch.validators.runs_strict import classify_own_codes
 
@@ -68,15 +69,67 @@ class NoShowOnStartingDay(Rule):
     settings_used = ("no_show_school_days", "returns_tracked_from")
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        needed = ctx.settings.no_show_school_days
+        return iter(self.run(ctx).findings)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        decided: dict[str, str] = {}
+        found = list(self._findings(ctx, self._new_pupils(ctx), decided))
+        return RuleRun(found, state={"decided": decided})
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """A pupil's walk that ended (a mark other than N or O, a day with no mark, off roll)
+        stands until their record or a mark on or before its last day changes: only the other
+        new pupils (still away, or new since) are walked again."""
+        if not isinstance(state, dict) or not isinstance(state.get("decided"), dict):
+            return None
+        before: dict[str, str] = state["decided"]
+        decided: dict[str, str] = {}
+        again: list[Pupil] = []
+        for pupil in self._new_pupils(ctx, csa=False):
+            ended = before.get(pupil.id)
+            changed = delta.changed_marks.get(pupil.id)
+            if (
+                ended is None
+                or pupil.id in delta.pupils
+                or (changed is not None and changed[0].isoformat() <= ended)
+            ):
+                if pupil.starting_day is not None and ctx.is_csa(pupil, pupil.starting_day):
+                    again.append(pupil)
+            else:
+                # walked when judged (of compulsory school age: the record is unchanged)
+                decided[pupil.id] = ended
+        walked = {p.id for p in again}
+        found = list(self._findings(ctx, again, decided))
+        return RuleRun(
+            found,
+            state={"decided": decided},
+            covers=lambda f: f.pupil_id in walked or f.pupil_id in delta.pupils,
+        )
+
+    def _new_pupils(self, ctx: ScanContext, *, csa: bool = True) -> list[Pupil]:
+        """The pupils judged: of compulsory school age (unless ``csa`` is False: the caller
+        asks), starting from the tracked period to the last day of data."""
         since = max(tracked_from(ctx), ctx.calendar.first_day)
+        end = ctx.data_end
+        new = [
+            pupil
+            for pupil in ctx.pupils
+            if (start := pupil.starting_day) is not None
+            and since <= start <= end
+            and not pupil.boarder
+            and (not csa or ctx.is_csa(pupil, start))
+        ]
+        return sorted(new, key=lambda p: p.id)
+
+    def _findings(
+        self, ctx: ScanContext, pupils: list[Pupil], decided: dict[str, str]
+    ) -> Iterator[Finding]:
+        """The pupils' findings; ``decided`` gets the last day of each walk that ended."""
+        needed = ctx.settings.no_show_school_days
         classify = classify_own_codes(ctx, NOT_ARRIVED)
-        for pupil in sorted(ctx.pupils, key=lambda p: p.id):
+        for pupil in pupils:
             start = pupil.starting_day
-            if start is None or pupil.boarder or not since <= start <= ctx.data_end:
-                continue
-            if not ctx.is_csa(pupil, start):
-                continue
+            assert start is not None
             try:
                 first_day = (
                     ctx.calendar.next_school_day(start)
@@ -85,7 +138,9 @@ class NoShowOnStartingDay(Rule):
                 )
             except CalendarError:
                 continue
-            run = _run_from(ctx, pupil, classify, first_day)
+            run, ended = _run_from(ctx, pupil, classify, first_day)
+            if ended is not None:
+                decided[pupil.id] = ended.isoformat()
             if run is not None and len(run) >= needed:
                 yield self.finding(
                     ctx,
@@ -100,17 +155,19 @@ class NoShowOnStartingDay(Rule):
 
 def _run_from(
     ctx: ScanContext, pupil: Pupil, classify: Classifier, first_day: date
-) -> DayRun | None:
+) -> tuple[DayRun | None, date | None]:
     """The pupil's run of counting school days that begins on ``first_day`` (their first school
-    day), as ``runs.day_runs`` would find it, or None. Only the marks from that day on are read,
-    and only until the run ends: the pupil is off roll before it, so no earlier day bears on
-    the run (a nightly scan pays for the few new pupils' first days, not their years)."""
-    marks = ctx.pupil_marks(pupil.id)
-    at = bisect.bisect_left(marks, (first_day,))
+    day), as ``runs.day_runs`` would find it, or None; and the day the walk ended on (a break,
+    off roll, a day with no mark), None while it may still go on. Only the marks from that day
+    on are read, and only until the run ends: the pupil is off roll before it, so no earlier
+    day bears on the run (a nightly scan pays for the few new pupils' first days, not their
+    years)."""
+    marks = ctx.pupil_marks_after(pupil.id, session_before((first_day, Session.AM)))
     days: list[DayMarks] = []
     sessions: list[tuple[Session, ...]] = []
     previous: int | None = None
-    for day_date, group in groupby(marks[at:], key=_date_of):
+    ended: date | None = None
+    for day_date, group in groupby(marks, key=_date_of):
         if day_date > ctx.data_end:
             break
         index = ctx.day_index(day_date)
@@ -120,22 +177,25 @@ def _run_from(
         if ctx.calendar.unexpectedly_closed(day_date):
             continue  # a whole-school Y4 day held no session: neither counts nor breaks
         if not pupil.on_roll(day_date):
+            ended = day_date
             break
         if (
             previous is not None
             and index != previous + 1
             and not only_closed_between(ctx, previous, day)
         ):
+            ended = day_date
             break
         previous = index
         kind, counted = classify(day, ctx.open_sessions(day_date))
         if kind is DayKind.BREAK:
+            ended = day_date
             break
         if kind is DayKind.COUNT:
             days.append(day)
             sessions.append(counted)
         if not days:
-            return None  # the first school day did not count: no run begins on it
+            return None, day_date  # the first school day did not count: no run begins on it
     if not days or days[0].date != first_day:
-        return None
-    return DayRun(tuple(days), tuple(sessions))
+        return None, ended
+    return DayRun(tuple(days), tuple(sessions)), ended

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 
 from registerwatch.schema import ClosureKind, Pupil, Session
@@ -14,6 +14,21 @@ def checked_sessions(ctx: ScanContext) -> list[tuple[date, Session]]:
     last day before the scan (today's registers are not due yet)."""
     start = ctx.settings.registers_checked_from or ctx.calendar.first_day
     return ctx.sessions_between(max(start, ctx.calendar.first_day), ctx.data_end)
+
+
+def checked_sessions_of(
+    ctx: ScanContext, sessions: Iterable[tuple[date, Session]]
+) -> list[tuple[date, Session]]:
+    """Those of ``sessions`` that ``checked_sessions`` holds, in order: a nightly scan's delta,
+    without listing the year's sessions."""
+    start = max(
+        ctx.settings.registers_checked_from or ctx.calendar.first_day, ctx.calendar.first_day
+    )
+    return sorted(
+        (day, session)
+        for day, session in sessions
+        if start <= day <= ctx.data_end and session in ctx.open_sessions(day)
+    )
 
 
 def group_on_roll(ctx: ScanContext, group: str, day: date) -> tuple[Pupil, ...]:

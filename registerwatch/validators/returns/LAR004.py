@@ -11,7 +11,6 @@ from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.returns._common import (
     deadline_severity,
-    extreme_nc_year,
     nc_year_rank,
     tracked_from,
 )
@@ -22,10 +21,27 @@ def first_day_of_school_year(ctx: ScanContext, day: date) -> bool:
     first school day of the school year counts, because MIS record September starters' starting
     day as 1 September or the first term day alike."""
     year = school_year_of(day)
-    start = ctx.calendar.school_year_start(year)
-    first_days = ctx.calendar.school_days(start, school_year_bounds(year)[1])
-    first = first_days[0] if first_days else start
+    firsts: dict[int, date] = ctx._cache.setdefault("lar004_first_school_day", {})
+    first = firsts.get(year)
+    if first is None:  # cached per year: asked for every pupil who started this year
+        start = ctx.calendar.school_year_start(year)
+        first_days = ctx.calendar.school_days(start, school_year_bounds(year)[1])
+        first = firsts[year] = first_days[0] if first_days else start
     return school_year_bounds(year)[0] <= day <= first
+
+
+def school_nc_year(ctx: ScanContext, *, junior: bool) -> str | None:
+    """``extreme_nc_year``, ranked once per distinct NC year (cached): the same answer, without
+    ranking every pupil's year for LAR004 and again for LAR005 every scan."""
+    cache: dict[bool, str | None] = ctx._cache.setdefault("lar_extreme_nc_year", {})
+    if junior not in cache:
+        ranked = [
+            (rank, year)
+            for year in {p.nc_year for p in ctx.pupils}
+            if (rank := nc_year_rank(year)) is not None
+        ]
+        cache[junior] = (min(ranked) if junior else max(ranked))[1] if ranked else None
+    return cache[junior]
 
 
 def returned(ctx: ScanContext, pupil: Pupil, start: date) -> bool:
@@ -102,11 +118,15 @@ class NewPupilReturnOverdue(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
-        junior = ctx.settings.most_junior_nc_year or extreme_nc_year(ctx, junior=True)
-        for pupil in sorted(ctx.pupils, key=lambda p: p.id):
+        junior = ctx.settings.most_junior_nc_year or school_nc_year(ctx, junior=True)
+        admitted = [
+            p
+            for p in ctx.pupils
+            if (start := p.starting_day) is not None and since <= start <= ctx.as_of
+        ]
+        for pupil in sorted(admitted, key=lambda p: p.id):
             start = pupil.starting_day
-            if start is None or not since <= start <= ctx.as_of:
-                continue
+            assert start is not None
             if self.exempt(ctx, pupil, start, junior) or returned(ctx, pupil, start):
                 continue
             due = start + timedelta(days=ctx.settings.new_pupil_days)

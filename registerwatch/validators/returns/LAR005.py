@@ -13,10 +13,10 @@ from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.returns._common import (
     deadline_severity,
-    extreme_nc_year,
     nc_year_rank,
     tracked_from,
 )
+from registerwatch.validators.returns.LAR004 import school_nc_year
 
 
 def left_at_end_of_school_year(ctx: ScanContext, leaving: date) -> bool:
@@ -106,13 +106,13 @@ class DeletionReturnMissing(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
-        senior = ctx.settings.most_senior_nc_year or extreme_nc_year(ctx, junior=False)
-        for pupil in sorted(ctx.pupils, key=lambda p: p.id):
+        senior = ctx.settings.most_senior_nc_year or school_nc_year(ctx, junior=False)
+        leavers = [p for p in ctx.pupils if p.leaving_date is not None and p.leaving_date >= since]
+        for pupil in sorted(leavers, key=lambda p: p.id):
             leaving = pupil.leaving_date
             # a leaving date after the scan is known in advance: the return is due no later
             # than the deletion, so warn from now
-            if leaving is None or leaving < since:
-                continue
+            assert leaving is not None
             if self.exempt(ctx, pupil, leaving, senior):
                 continue
             admitted = pupil.starting_day or date.min

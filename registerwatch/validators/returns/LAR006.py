@@ -87,11 +87,14 @@ class DeletionGroundUnsupported(Rule):
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         since = tracked_from(ctx)
-        leavers = [
-            p
-            for p in sorted(ctx.pupils, key=lambda p: p.id)
-            if p.leaving_date is not None and since <= p.leaving_date <= ctx.as_of
-        ]
+        leavers = sorted(
+            (
+                p
+                for p in ctx.pupils
+                if p.leaving_date is not None and since <= p.leaving_date <= ctx.as_of
+            ),
+            key=lambda p: p.id,
+        )
         if not leavers:
             return
         if all(p.deletion_ground is None for p in leavers):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.upn import check_upn
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
+from registerwatch.validators.delta import RuleRun, ScanDelta, year_pupils_changed, year_state
 
 _CENSUS_RULE = re.compile(r"census rule (\d{4})")
 
@@ -78,7 +80,32 @@ class InvalidUpn(Rule):
     LENGTH = "Pupil {pupil}'s {which} {problem}"
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
-        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
+        return self._findings(ctx, ctx.pupils_this_year)
+
+    def run(self, ctx: ScanContext) -> RuleRun:
+        return RuleRun(list(self.check(ctx)), state=year_state(ctx))
+
+    def run_delta(self, ctx: ScanContext, delta: ScanDelta, state: Any) -> RuleRun | None:
+        """Only the pupils whose record changed or who came on roll since: a finding rests on
+        the pupil's record alone."""
+        changed = year_pupils_changed(ctx, delta, state)
+        if changed is None:
+            return None
+        start, _ = ctx.school_year
+        pupils = [
+            p
+            for pid in changed
+            if (p := ctx.pupils_by_id.get(pid)) is not None
+            and ctx.on_roll_in(p, start, ctx.as_of)  # ctx.pupils_this_year
+        ]
+        return RuleRun(
+            list(self._findings(ctx, pupils)),
+            state=year_state(ctx),
+            covers=lambda f: f.pupil_id in changed,
+        )
+
+    def _findings(self, ctx: ScanContext, pupils: Iterable[Pupil]) -> Iterator[Finding]:
+        for pupil in sorted(pupils, key=lambda p: p.id):
             for field, which, value in (
                 ("upn", "UPN", pupil.upn),
                 ("former_upn", "former UPN", pupil.former_upn),
