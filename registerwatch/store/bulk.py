@@ -17,15 +17,22 @@ bind processor, so the stored text is what SQLAlchemy itself would write).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from registerwatch.errors import StoreError
 
+if TYPE_CHECKING:
+    import psycopg
+
 # Rows per executemany call: bounds the parameter list held at once.
 ROWS_PER_CALL = 10_000
+# From this many rows with distinct keys, PostgreSQL gets them by COPY into a temporary table
+# and one INSERT ... SELECT: the server then inserts set-wise instead of running the statement
+# once per row (docs/performance.md, "Sync: concurrent pages, COPY").
+PG_COPY_MIN_ROWS = 2_000
 
 
 def bind_converter(table: sa.Table, column: str, dialect: Dialect) -> Callable[[Any], Any]:
@@ -47,22 +54,70 @@ def insert_rows(
     conflict_keys: Sequence[str] = (),
     update: Sequence[str] = (),
     pg_casts: Mapping[str, str] | None = None,
+    distinct_keys: bool = False,
 ) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` on ``conn``.
 
     With ``conflict_keys``, a row whose keys exist updates the ``update`` columns from the
     incoming row (ON CONFLICT ... DO UPDATE), or is skipped when ``update`` is empty.
     ``pg_casts`` names columns bound as text and CAST on PostgreSQL (``{"payload": "JSON"}``).
+    ``distinct_keys``: the caller guarantees no two rows share their ``conflict_keys``, so on
+    PostgreSQL a large batch may be inserted set-wise (COPY, then one INSERT ... SELECT, which
+    could not update one row twice); the order rows are inserted in is then not kept.
     """
     if not rows:
         return
     dialect = conn.dialect
     if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - the store refuses
         raise StoreError(f"backend {dialect.name!r} is not supported")
+    if dialect.name == "postgresql" and distinct_keys and len(rows) >= PG_COPY_MIN_ROWS:
+        _copy_rows(conn, table, columns, rows, conflict_keys, update)
+        return
     casts = dict(pg_casts or {}) if dialect.name == "postgresql" else {}
     sql = _insert_sql(dialect, table, columns, conflict_keys, update, casts)
     for start in range(0, len(rows), ROWS_PER_CALL):
         conn.exec_driver_sql(sql, list(rows[start : start + ROWS_PER_CALL]))
+
+
+def _copy_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    conflict_keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """COPY ``rows`` into a temporary copy of ``table``'s columns, then move them across with
+    one INSERT ... SELECT (with the same ON CONFLICT clause). Runs on ``conn``'s own driver
+    connection, inside its transaction; the temporary table is dropped before returning (and
+    with the transaction if anything fails)."""
+    quote = conn.dialect.identifier_preparer.quote
+    stage = quote(f"registerwatch_stage_{table.name}")
+    names = ", ".join(quote(name) for name in columns)
+    sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {stage}"
+    sql += _conflict_clause(quote, conflict_keys, update)
+    driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with driver.cursor() as cursor:
+        # LIKE takes the column types and NOT NULLs, not the keys or indexes: a plain heap
+        # to copy into.
+        cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {quote(table.name)})")
+        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(sql)
+        cursor.execute(f"DROP TABLE {stage}")
+
+
+def _conflict_clause(
+    quote: Callable[[str], str], conflict_keys: Sequence[str], update: Sequence[str]
+) -> str:
+    if not conflict_keys:
+        return ""
+    target = ", ".join(quote(name) for name in conflict_keys)
+    if update:
+        assignments = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in update)
+        return f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
+    return f" ON CONFLICT ({target}) DO NOTHING"
 
 
 def _insert_sql(
@@ -91,11 +146,4 @@ def _insert_sql(
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
         f"VALUES {one_row}"
     )
-    if conflict_keys:
-        target = ", ".join(quote(name) for name in conflict_keys)
-        if update:
-            assignments = ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in update)
-            sql += f" ON CONFLICT ({target}) DO UPDATE SET {assignments}"
-        else:
-            sql += f" ON CONFLICT ({target}) DO NOTHING"
-    return sql
+    return sql + _conflict_clause(quote, conflict_keys, update)

@@ -111,6 +111,7 @@ class MarksStore(StoreBase):
                     writes,
                     conflict_keys=MARK_KEY_COLUMNS,
                     update=MARK_UPDATE_COLUMNS,
+                    distinct_keys=True,  # keys of the incoming dict
                 )
                 if touch_unchanged and touches:
                     if covered:

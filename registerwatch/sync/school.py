@@ -269,8 +269,9 @@ def _write(
             stored = store.mark_keys(school_id, marks_window.start, marks_window.end, conn=tx)
             _refuse_empty_days(school_id, result.vendor, pulled.marks.records, stored, marks_window)
             diff = store.upsert_marks(pulled.marks.records, school_id, at=now, conn=tx)
-            pulled_keys = {MarkKey(m.pupil_id, m.date, m.session) for m in pulled.marks.records}
-            missing = stored - pulled_keys
+            # Nothing stored (a first sync): nothing can be missing, and the pulled keys (a
+            # tuple per mark) need not be built.
+            missing = stored - _keys_of(pulled.marks.records) if stored else set()
             if missing and pulled.marks.quarantined:
                 # A quarantined mark is still in the MIS; its key is unknown (the record would
                 # not map), so no absence in this pull can be trusted to be a deletion.
@@ -340,6 +341,10 @@ def _write(
     result.marks_deleted = len(deleted)
     result.ledger_entries = len(recorded.records)
     result.quarantined = quarantined
+
+
+def _keys_of(marks: Sequence[Mark]) -> set[MarkKey]:
+    return {MarkKey(m.pupil_id, m.date, m.session) for m in marks}
 
 
 def _complete_to(school: SchoolSettings, as_of: date) -> date | None:

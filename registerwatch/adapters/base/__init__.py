@@ -21,6 +21,11 @@ from registerwatch.adapters.base.contract import (
     VendorFacts,
 )
 from registerwatch.adapters.base.http import DEFAULT_TIMEOUT, ApiClient, body_summary, path_of
+from registerwatch.adapters.base.inflight import (
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    Prefetcher,
+    fetch_in_order,
+)
 from registerwatch.adapters.base.mapping import (
     dedupe_marks,
     drop_repeats,
@@ -51,6 +56,7 @@ from registerwatch.adapters.base.streams import (
 from registerwatch.retry import RetryPolicy, parse_retry_after
 
 __all__ = [
+    "DEFAULT_MAX_CONCURRENT_REQUESTS",
     "DEFAULT_TIMEOUT",
     "MAX_LISTING_READS",
     "MAX_PAGES",
@@ -66,6 +72,7 @@ __all__ = [
     "OffsetPaginator",
     "PageNumberPaginator",
     "Paginator",
+    "Prefetcher",
     "Quarantined",
     "RetryPolicy",
     "Stream",
@@ -75,6 +82,7 @@ __all__ = [
     "check_page_size",
     "dedupe_marks",
     "drop_repeats",
+    "fetch_in_order",
     "normalise_code",
     "parse_date",
     "parse_instant",

@@ -9,6 +9,7 @@ windows) belongs to ``registerwatch.sync``; adapters only read the window they a
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ import requests
 import structlog
 
 from registerwatch import netguard
+from registerwatch.adapters.base.inflight import DEFAULT_MAX_CONCURRENT_REQUESTS, abandoned
 from registerwatch.adapters.base.pagination import MAX_RECORDS_PER_PAGE
 from registerwatch.errors import (
     FatalApiError,
@@ -52,8 +54,12 @@ class ApiClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         max_records_per_page: int | None = None,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # At most this many requests of this school in flight at once, where pages can be
+        # asked ahead (Paginator.max_in_flight, inflight.fetch_in_order); vendors adopt it.
+        self.max_concurrent_requests = max(1, max_concurrent_requests)
         # Read by the vendor's paginators (pagination.check_page_size); None: the default.
         self.max_records_per_page = max_records_per_page or MAX_RECORDS_PER_PAGE
         self.school_id = school_id
@@ -68,6 +74,7 @@ class ApiClient:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.request_count = 0
+        self._count_lock = threading.Lock()  # requests may be sent from several threads
 
     # -- hooks for vendors ------------------------------------------------------------------
 
@@ -133,7 +140,8 @@ class ApiClient:
             attempt += 1
             headers = {**kwargs.pop("headers", {}), **self.auth_headers()}
             try:
-                self.request_count += 1
+                with self._count_lock:
+                    self.request_count += 1
                 response = self._send(method, url, headers, kwargs)
                 if response.status_code == 401 and not refreshed and self.on_unauthorised():
                     refreshed = True
@@ -171,7 +179,9 @@ class ApiClient:
                 raise  # the deadline was the whole budget: retrying would double it
             except RetriableApiError as exc:
                 error = exc
-            if attempt >= self.retry.max_attempts:
+            # A request sent ahead whose page will not be used (past the end of the list) is
+            # not worth a backoff: give up at once (inflight.abandoned).
+            if attempt >= self.retry.max_attempts or abandoned():
                 raise RetriableApiError(
                     f"{error} — gave up after {attempt} attempts; the next run will retry",
                     retry_after=error.retry_after,

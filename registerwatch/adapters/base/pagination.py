@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
+from registerwatch.adapters.base.inflight import Prefetcher
 from registerwatch.errors import PagingError, UnsafeResponseError
 
 log = structlog.get_logger("registerwatch.adapters")
@@ -75,6 +76,16 @@ class Paginator(Generic[V]):
         self.max_pages = max_pages
         self.records_of = records_of
         self.max_records = max_records
+        # Requests kept in flight when the next values are known before the pages are read
+        # (``following``); 1 reads one page at a time. A vendor's client sets it from its
+        # ``max_concurrent_requests``.
+        self.max_in_flight = 1
+
+    def following(self, current: V, steps: int) -> V | None:
+        """The value ``steps`` pages after ``current`` when it can be known without reading
+        the pages between (page numbers, offsets of a fixed size); None when only a page can
+        tell (a cursor, a link): those are read one at a time."""
+        return None
 
     def get_next(
         self, page: Any, current: V, *, what: str
@@ -96,6 +107,22 @@ class Paginator(Generic[V]):
         (``PagingError``); an item that already came on an earlier page means the data moved
         (``ListingChangedError``: see :func:`read_consistently`).
         """
+        ahead = self.following(self.start_value, 1) is not None
+        with Prefetcher(
+            fetch,
+            self.following,
+            max_in_flight=self.max_in_flight if ahead else 1,
+            limit=self.max_pages,
+        ) as prefetcher:
+            yield from self._pages(prefetcher.get, what=what, identity=identity)
+
+    def _pages(
+        self,
+        fetch: Callable[[V], Any],
+        *,
+        what: str,
+        identity: Callable[[Any], str | None] | None,
+    ) -> Iterator[list[Any]]:
         seen: set[str] = set()
         previous: list[str] | None = None
         current = self.start_value
@@ -161,6 +188,9 @@ class PageNumberPaginator(Paginator[int]):
     def get_next(self, page: Any, current: int, *, what: str) -> int | None:
         return None if len(self.records_of(page)) < self.page_size else current + 1
 
+    def following(self, current: int, steps: int) -> int | None:
+        return current + steps
+
 
 class OffsetPaginator(Paginator[int]):
     """An item offset from 0 with a fixed limit; a page shorter than the limit is the last."""
@@ -180,6 +210,12 @@ class OffsetPaginator(Paginator[int]):
     def get_next(self, page: Any, current: int, *, what: str) -> int | None:
         count = len(self.records_of(page))
         return None if count < self.page_size else current + count
+
+    def following(self, current: int, steps: int) -> int | None:
+        # A page that is not the last is full, so it moves the offset by exactly page_size. A
+        # server that returns more than asked moves it further: the prediction then misses and
+        # the prefetcher starts again from the real offset.
+        return current + steps * self.page_size
 
 
 class CursorPaginator(Paginator[int | None]):
