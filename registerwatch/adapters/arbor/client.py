@@ -64,6 +64,21 @@ class ArborNotFoundError(FatalApiError):
     """Arbor answered 404: the resource is not there (or not enabled for this application)."""
 
 
+# Where json_of keeps a response's parsed body on the response itself.
+_PARSED_BODY = "_registerwatch_json"
+
+
+def json_of(response: requests.Response) -> Any:
+    """The response's JSON, decoded once: ``classify`` reads every body for Arbor's error
+    envelope (the SDK trusts its code over the HTTP status, so a 200 may carry one) and the
+    caller then reads the same body for its data. A body that is not JSON raises ValueError
+    each time it is asked for."""
+    cache = vars(response)
+    if _PARSED_BODY not in cache:
+        cache[_PARSED_BODY] = response.json()
+    return cache[_PARSED_BODY]
+
+
 @dataclass(frozen=True)
 class ErrorEnvelope:
     """Arbor's error body: ``{"response": {"code", "reason", "errors": [...]}}``."""
@@ -76,7 +91,7 @@ class ErrorEnvelope:
     @classmethod
     def of(cls, response: requests.Response) -> ErrorEnvelope | None:
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
             return None
         envelope = body.get("response") if isinstance(body, dict) else None
@@ -238,6 +253,9 @@ class ArborClient(ApiClient):
         raise FatalApiError(
             f"{where}: Arbor returned {status} ({detail}) — this request will not succeed on retry"
         )
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params, parse=json_of)
 
     # -- lists --------------------------------------------------------------------------------
 
