@@ -29,7 +29,7 @@ patched from the changelog's own copies of the changed records.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -43,7 +43,7 @@ from registerwatch.adapters.arbor.client import (
     ArborPaginator,
     resource_path,
 )
-from registerwatch.adapters.arbor.mapping import MarkKey, arbor_value
+from registerwatch.adapters.arbor.mapping import MarkKey, arbor_value, stub_href
 from registerwatch.adapters.arbor.streams import (
     AmendmentsStream,
     MarksStream,
@@ -73,6 +73,11 @@ log = get_logger(__name__)
 # changelog instead (a cache that stays stale must not stop the run).
 MAX_FRESH_ATTEMPTS = 2
 
+# Single-object GETs in flight at once when resolving the stubs a school's pupils name (their
+# persons, forms, years): independent requests, each a round trip to the MIS (see
+# ArborClient.prefetch). Small, so a school's MIS sees a handful of requests at a time.
+DEFAULT_LOOKUP_WORKERS = 8
+
 # The per-student resources joined onto ``students``: StudentRelations attribute -> path.
 STUDENT_RELATIONS = {
     "upns": "upn-assignments",
@@ -101,6 +106,7 @@ class ArborAdapter(AdapterBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         session: requests.Session | None = None,
         max_records_per_page: int | None = None,
+        lookup_workers: int = DEFAULT_LOOKUP_WORKERS,
     ) -> None:
         missing = [key for key in ("username", "password") if not credentials.get(key)]
         if missing:
@@ -122,7 +128,11 @@ class ArborAdapter(AdapterBase):
             page_size=page_size,
             max_records_per_page=max_records_per_page,
         )
+        self.lookup_workers = lookup_workers
         self._exposes_amendments: bool | None = None
+        # The registers registers() listed, by window, for marks() over the same window to
+        # resolve its records against in the same sync rather than list them again.
+        self._registers_listed: dict[tuple[date, date], list[Any]] = {}
         self._mark_table_loaded = False
         # None until asked; False once Arbor answered 404 for attendance-records/changelog.
         self.changelog_available: bool | None = None
@@ -130,6 +140,10 @@ class ArborAdapter(AdapterBase):
         self.calendar_quarantined: list[Quarantined] = []
 
     # -- the protocol -----------------------------------------------------------------------
+
+    def begin_sync(self, as_of: date) -> None:
+        super().begin_sync(as_of)
+        self._registers_listed.clear()
 
     @property
     def exposes_amendments(self) -> bool:
@@ -154,6 +168,7 @@ class ArborAdapter(AdapterBase):
         relations = StudentRelations(school_id=self.school_id)
         for attribute, path in STUDENT_RELATIONS.items():
             relations.add(attribute, path, self._list_all(path))
+        self._prefetch_pupil_stubs(students, relations)
         batch = PupilsStream(
             self.client.resolve, school_id=self.school_id, relations=relations
         ).map_records(students)
@@ -172,6 +187,7 @@ class ArborAdapter(AdapterBase):
     def registers(self, start: date, end: date) -> Batch[Register]:
         before = self.client.request_count
         registers = self._registers_in(start, end)
+        self._registers_listed[(start, end)] = registers
         if not registers and self.client.list_page(
             MarksStream.path, _window(start, end), page_size=1
         ):
@@ -189,7 +205,10 @@ class ArborAdapter(AdapterBase):
     def marks(self, start: date, end: date) -> Batch[Mark]:
         before = self.client.request_count
         self._load_mark_table()
-        registers = self._registers_in(start, end)  # kept: records resolve their register
+        # Kept (records resolve their register): as registers() listed them in this sync.
+        registers = self._registers_listed.pop((start, end), None)
+        if registers is None:
+            registers = self._registers_in(start, end)
         records = self._records_in(start, end)
         if not records and any(
             isinstance(r, Mapping) and r.get("completedDatetime") for r in registers
@@ -284,6 +303,26 @@ class ArborAdapter(AdapterBase):
             school=self.school_id,
         )
 
+    def _prefetch_pupil_stubs(self, students: list[Any], relations: StudentRelations) -> None:
+        """Fetch, several at a time, the objects the pupils' mapping will resolve one by one:
+        persons, forms, year groups and SEN statuses, then the persons' genders and the
+        years' curriculum grades (see ``ArborClient.prefetch``)."""
+        first = [
+            *_stub_hrefs(students, "person"),
+            *_stub_hrefs(_rows(relations.forms), "registrationForm"),
+            *_stub_hrefs(_rows(relations.levels), "academicLevel"),
+            *_stub_hrefs(_rows(relations.sen), "senStatus"),
+        ]
+        self.client.prefetch(first, workers=self.lookup_workers)
+        fetched = [self.client.cached(href) for href in first]
+        self.client.prefetch(
+            [
+                *_stub_hrefs(fetched, "gender"),
+                *_stub_hrefs(fetched, "curriculumGrade"),
+            ],
+            workers=self.lookup_workers,
+        )
+
     def _registers_in(self, start: date, end: date) -> list[Any]:
         return self._list_all(RegistersStream.path, _window(start, end), keep=True)
 
@@ -373,6 +412,16 @@ class ArborAdapter(AdapterBase):
             elif seen is None or seen < change["toRevision"]:
                 behind[key] = change
         return behind
+
+
+def _rows(grouped: Mapping[str, list[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    return [row for rows in grouped.values() for row in rows]
+
+
+def _stub_hrefs(records: Iterable[Any], key: str) -> list[str]:
+    """The hrefs of well-formed ``key`` stubs in ``records`` (others are left to mapping,
+    which quarantines them)."""
+    return [href for r in records if isinstance(r, Mapping) and (href := stub_href(r.get(key)))]
 
 
 def _secret(value: Any) -> str:

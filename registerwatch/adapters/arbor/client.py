@@ -14,7 +14,8 @@ import base64
 import functools
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -212,6 +213,7 @@ class ArborClient(ApiClient):
         self.paginator = ArborPaginator(page_size, max_pages)
         self.paginator.max_records = self.max_records_per_page
         self._objects: dict[str, dict[str, Any]] = {}  # resolved stubs, by resource path
+        self._missing: dict[str, ArborNotFoundError] = {}  # stubs Arbor said do not exist
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._authorization, "Accept": "application/json"}
@@ -331,8 +333,44 @@ class ArborClient(ApiClient):
         """The full object behind an ``{"entityType", "href"}`` stub, fetched once per run."""
         key = resource_path(str(stub["href"]))
         if key not in self._objects:
+            if (missing := self._missing.get(key)) is not None:
+                raise missing
             self._objects[key] = self.get_object(key)
         return self._objects[key]
+
+    def prefetch(self, hrefs: Iterable[str], *, workers: int) -> None:
+        """Fetch the objects behind ``hrefs`` not fetched yet, ``workers`` requests at a time,
+        so that ``resolve`` answers from the cache.
+
+        Arbor lists a student's person (and a membership's form or year) as a stub, and each
+        is one GET: a school's pupils cost as many round trips as it has pupils, which in
+        turn would cost the MIS's latency once each. The requests are independent, so they
+        overlap. A 404 is kept, and raised by ``resolve`` for the record naming it (which is
+        then quarantined, as before); any other failure stops the fetching and is raised here.
+        """
+        keys = [
+            key
+            for key in dict.fromkeys(resource_path(href) for href in hrefs)
+            if key not in self._objects and key not in self._missing
+        ]
+        if workers <= 1 or len(keys) <= 1:
+            return  # resolve fetches them one at a time
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(keys)))
+        futures = {pool.submit(self.get_object, key): key for key in keys}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    key, error = futures[future], future.exception()
+                    if error is None:
+                        self._objects[key] = future.result()
+                    elif isinstance(error, ArborNotFoundError):
+                        self._missing[key] = error
+                    else:
+                        raise error
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def cached(self, href: str) -> dict[str, Any] | None:
         return self._objects.get(resource_path(href))
