@@ -85,7 +85,7 @@ def first_sync_pull(vendor: str, school: GeneratedSchool, url: str) -> dict[str,
     start = calendar_for(config).school_year_start(school_year_of(AS_OF))
     # Arbor fetches its pupils' persons several at a time, in whatever order they are answered:
     # one at a time here, so the digest (which pins the order) stays the same on every run.
-    overrides = {"lookup_workers": 1} if vendor == "arbor" else {}
+    overrides = {"workers": 1} if vendor == "arbor" else {}
     adapter = build_adapter(config, settings.sync, environ, **overrides)
     try:
         adapter.begin_sync(AS_OF)

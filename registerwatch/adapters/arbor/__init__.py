@@ -28,9 +28,10 @@ patched from the changelog's own copies of the changed records.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import requests
@@ -73,10 +74,13 @@ log = get_logger(__name__)
 # changelog instead (a cache that stays stale must not stop the run).
 MAX_FRESH_ATTEMPTS = 2
 
-# Single-object GETs in flight at once when resolving the stubs a school's pupils name (their
-# persons, forms, years): independent requests, each a round trip to the MIS (see
-# ArborClient.prefetch). Small, so a school's MIS sees a handful of requests at a time.
-DEFAULT_LOOKUP_WORKERS = 8
+# Requests in flight at once for independent reads: the stubs a school's pupils name (their
+# persons, forms, years; see ArborClient.prefetch) and the date windows a long marks listing is
+# split into (see _listed_records). Small, so a school's MIS sees a handful at a time.
+DEFAULT_WORKERS = 8
+# A marks window longer than this many days is listed as consecutive windows of this length,
+# ``workers`` at a time (a first sync's school year so far: a dozen or more listings).
+LISTING_WINDOW_DAYS = 14
 
 # The per-student resources joined onto ``students``: StudentRelations attribute -> path.
 STUDENT_RELATIONS = {
@@ -106,7 +110,8 @@ class ArborAdapter(AdapterBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         session: requests.Session | None = None,
         max_records_per_page: int | None = None,
-        lookup_workers: int = DEFAULT_LOOKUP_WORKERS,
+        workers: int = DEFAULT_WORKERS,
+        listing_window_days: int = LISTING_WINDOW_DAYS,
     ) -> None:
         missing = [key for key in ("username", "password") if not credentials.get(key)]
         if missing:
@@ -128,7 +133,8 @@ class ArborAdapter(AdapterBase):
             page_size=page_size,
             max_records_per_page=max_records_per_page,
         )
-        self.lookup_workers = lookup_workers
+        self.workers = workers
+        self.listing_window_days = listing_window_days
         self._exposes_amendments: bool | None = None
         # The registers registers() listed, by window, for marks() over the same window to
         # resolve its records against in the same sync rather than list them again.
@@ -313,14 +319,14 @@ class ArborAdapter(AdapterBase):
             *_stub_hrefs(_rows(relations.levels), "academicLevel"),
             *_stub_hrefs(_rows(relations.sen), "senStatus"),
         ]
-        self.client.prefetch(first, workers=self.lookup_workers)
+        self.client.prefetch(first, workers=self.workers)
         fetched = [self.client.cached(href) for href in first]
         self.client.prefetch(
             [
                 *_stub_hrefs(fetched, "gender"),
                 *_stub_hrefs(fetched, "curriculumGrade"),
             ],
-            workers=self.lookup_workers,
+            workers=self.workers,
         )
 
     def _registers_in(self, start: date, end: date) -> list[Any]:
@@ -341,8 +347,7 @@ class ArborAdapter(AdapterBase):
         listing is read again; if it is still behind, the changelog's own copies of the
         changed records are applied to it.
         """
-        params = _window(start, end)
-        records = self._list_all(MarksStream.path, params)
+        records = self._listed_records(start, end)
         behind: dict[str, dict[str, Any]] = {}
         for attempt in range(1, MAX_FRESH_ATTEMPTS + 1):
             behind = self._unreflected(records, start, end)
@@ -357,7 +362,7 @@ class ArborAdapter(AdapterBase):
                 attempt=attempt,
             )
             if attempt < MAX_FRESH_ATTEMPTS:
-                records = self._list_all(MarksStream.path, params)
+                records = self._listed_records(start, end)
         log.warning(
             "adapter.listing_patched_from_changelog",
             vendor=self.vendor,
@@ -366,6 +371,23 @@ class ArborAdapter(AdapterBase):
             changes=len(behind),
         )
         return _patch(records, behind)
+
+    def _listed_records(self, start: date, end: date) -> list[Any]:
+        """The window's attendance records as listed: one listing, or (a window longer than
+        ``listing_window_days``, and more than one worker) one listing per consecutive
+        sub-window, ``workers`` at a time. A record's ``startDatetime`` puts it in exactly one
+        sub-window, and each listing keeps its own consistency checks (``_list_all``)."""
+        windows = _split(start, end, self.listing_window_days)
+        if self.workers <= 1 or len(windows) == 1:
+            return self._list_all(MarksStream.path, _window(start, end))
+        parts = self.client.in_parallel(
+            [
+                functools.partial(self._list_all, MarksStream.path, _window(*window))
+                for window in windows
+            ],
+            workers=self.workers,
+        )
+        return [record for part in parts for record in part]
 
     def _unreflected(self, records: list[Any], start: date, end: date) -> dict[str, dict[str, Any]]:
         """Changelog entries (last per record) that the listing does not reflect."""
@@ -436,6 +458,16 @@ def _window(start: date, end: date) -> dict[str, str]:
         f"filters.{MarksStream.replication_key}.from": f"{start.isoformat()} 00:00:00",
         f"filters.{MarksStream.replication_key}.to": f"{end.isoformat()} 23:59:59",
     }
+
+
+def _split(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """``start``..``end`` as consecutive windows of at most ``days`` days, in order."""
+    windows = []
+    while start <= end:
+        last = min(end, start + timedelta(days=max(1, days) - 1))
+        windows.append((start, last))
+        start = last + timedelta(days=1)
+    return windows
 
 
 def _in_window(record: Mapping[str, Any], start: date, end: date) -> bool:

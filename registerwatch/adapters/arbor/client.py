@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -33,6 +33,8 @@ from registerwatch.adapters.base import (
     parse_retry_after,
 )
 from registerwatch.errors import FatalApiError, RetriableApiError
+
+T = TypeVar("T")
 
 API_ROOT = "rest-v2"
 DEFAULT_PAGE_SIZE = 200
@@ -369,6 +371,20 @@ class ArborClient(ApiClient):
                         self._missing[key] = error
                     else:
                         raise error
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def in_parallel(self, calls: list[Callable[[], T]], *, workers: int) -> list[T]:
+        """Each call's result, in the calls' order, ``workers`` calls at a time; the first
+        failure is raised once the calls under way have ended (the rest are not started)."""
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))))
+        futures = [pool.submit(call) for call in calls]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if (error := future.exception()) is not None:
+                    raise error
+            return [future.result() for future in futures]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

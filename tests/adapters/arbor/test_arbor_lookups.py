@@ -14,7 +14,7 @@ from arbor_support import SCHOOL_ID, TERM_END, TERM_START
 from registerwatch.adapters.arbor import ArborAdapter
 from registerwatch.errors import FatalApiError
 from registerwatch.simulator.arbor import ArborApp, error_envelope
-from registerwatch.simulator.server import Request, Response, SimulatorServer
+from registerwatch.simulator.server import FaultKind, Request, Response, SimulatorServer
 
 MakeAdapter = Callable[..., ArborAdapter]
 
@@ -55,12 +55,12 @@ def test_persons_are_fetched_several_at_a_time_with_the_same_result(
     make_adapter: MakeAdapter, app: ArborApp, server: SimulatorServer
 ) -> None:
     watch = InFlight(app, lambda request: None)
-    one_by_one = pupils_of(make_adapter(lookup_workers=1))
+    one_by_one = pupils_of(make_adapter(workers=1))
     assert watch.most == 1
     students = len(app._static["students"])
     assert len(watch.persons) == students
     watch.most, watch.persons = 0, []
-    together = pupils_of(make_adapter(lookup_workers=4))
+    together = pupils_of(make_adapter(workers=4))
     assert together == one_by_one and together[0]
     assert watch.most > 1
     assert sorted(watch.persons) == sorted(set(watch.persons)) and len(watch.persons) == students
@@ -78,7 +78,7 @@ def test_a_person_arbor_says_does_not_exist_is_quarantined_with_its_student(
         return None
 
     watch = InFlight(app, answer)
-    records, quarantined = pupils_of(make_adapter(lookup_workers=4))
+    records, quarantined = pupils_of(make_adapter(workers=4))
     assert quarantined == [(student["href"], "person")]
     assert f"{SCHOOL_ID}:{student['href'].rsplit('/', 1)[-1]}" not in {p.id for p in records}
     assert len(records) == len(app._static["students"]) - 1
@@ -97,7 +97,7 @@ def test_a_refused_lookup_fails_the_pull_naming_the_credentials(
 
     InFlight(app, answer)
     with pytest.raises(FatalApiError, match="returned 403") as raised:
-        make_adapter(lookup_workers=4).pupils()
+        make_adapter(workers=4).pupils()
     assert "check OAKFIELD_ARBOR_USERNAME" in str(raised.value)
 
 
@@ -119,3 +119,54 @@ def test_marks_reuse_the_registers_listed_in_the_same_sync(
     again = adapter.marks(TERM_START, TERM_END)
     assert register_pages() == 2 * listed
     assert again.records == reused.records and reused.records
+
+
+class Queries:
+    """Wraps an app's ``handle``: the start of each attendance-records window asked for."""
+
+    def __init__(self, app: ArborApp) -> None:
+        self._handle = app.handle
+        self.starts: list[str] = []
+        app.handle = self  # type: ignore[method-assign]
+
+    def __call__(self, request: Request) -> Response:
+        if request.path.endswith("/attendance-records"):
+            self.starts.extend(request.query.get("filters.startDatetime.from", []))
+        return self._handle(request)
+
+
+def by_key(marks: list[Any]) -> list[Any]:
+    return sorted(marks, key=lambda m: (m.pupil_id, m.date, m.session))
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [None, FaultKind.CHANGING_PAGES, FaultKind.STALE_CACHE, FaultKind.RATE_LIMIT],
+)
+def test_a_long_window_read_as_short_windows_at_once_gives_the_marks_of_one_listing(
+    make_adapter: MakeAdapter, app: ArborApp, server: SimulatorServer, fault: FaultKind | None
+) -> None:
+    queries = Queries(app)
+    if fault is not None:
+        app.faults.arm(fault, times=1, path="attendance-records")
+    split = make_adapter(workers=4, listing_window_days=3).marks(TERM_START, TERM_END)
+    windows = sorted(set(queries.starts))
+    assert windows == [
+        f"{day} 00:00:00" for day in ("2025-09-08", "2025-09-11", "2025-09-14", "2025-09-17")
+    ]
+    if fault is not None:
+        assert app.faults.fired[fault.value] == 1
+    whole = make_adapter(workers=1).marks(TERM_START, TERM_END)  # as the MIS is now
+    assert by_key(split.records) == by_key(whole.records) and whole.records
+    assert split.quarantined == whole.quarantined == []
+
+
+def test_malformed_records_in_one_short_window_are_quarantined_by_href(
+    make_adapter: MakeAdapter, app: ArborApp, server: SimulatorServer
+) -> None:
+    whole = make_adapter(workers=1).marks(TERM_START, TERM_END)
+    app.faults.arm(FaultKind.MALFORMED, times=1, path="attendance-records")
+    split = make_adapter(workers=4, listing_window_days=3).marks(TERM_START, TERM_END)
+    assert sorted(q.record_ref or "" for q in split.quarantined) == sorted(app.corrupted)
+    assert {q.field for q in split.quarantined} == {"startDatetime", "attendanceMark", "student"}
+    assert len(split.records) == len(whole.records) - len(app.corrupted)
