@@ -9,11 +9,13 @@ What it reads (paths INFERRED where docs/adapters/arbor.md says so):
 - pupils: ``students`` + each student's ``person``; ``upn-assignments``,
   ``academic-level-memberships``, ``registration-form-memberships``,
   ``sen-status-assignments`` and ``in-care-status-assignments``, listed once and joined by
-  student href. An empty ``students`` list is a permission gap (Arbor answers a missing
+  student href; the stubs they name (persons, forms, years...) are fetched ``workers`` at a
+  time. An empty ``students`` list is a permission gap (Arbor answers a missing
   permission with an empty 200), never "a school with no pupils": ``FatalApiError``.
 - registers: ``attendance-registers`` in the window (``filters.startDatetime.from/to``).
 - marks: ``attendance-records`` in the window, checked against ``attendance-records/changelog``
-  (see ``_records_in``); session from the register's type.
+  (see ``_records_in``); session from the register's type. A window longer than
+  ``listing_window_days`` is listed as consecutive shorter windows, ``workers`` at a time.
 - amendments: ``attendance-record-amendments``, an INFERRED resource; 404 means the MIS exposes
   no amendment records (``exposes_amendments`` False) and sync falls back to diffing.
 - calendar: ``terms`` (terms only).
