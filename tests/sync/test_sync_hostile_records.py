@@ -399,31 +399,47 @@ def test_a_ctf_for_another_school_is_refused_and_adds_nobody(tmp_path):
         store.close()
 
 
-def arbor_mark_twin(request: Request, response: Response) -> Response:
+def arbor_mark_twin() -> Tamper:
     """The first page of attendance records lists one session twice: another record (its own
-    href) with another mark and the same modifiedDatetime."""
-    if not request.path.endswith("/attendance-records") or response.status != 200:
+    href) with another mark and the same modifiedDatetime. In one listing window only: the
+    Arbor adapter lists a long window as several shorter ones, each with a first page."""
+    window: list[str | None] = []
+
+    def tamper(request: Request, response: Response) -> Response:
+        if not request.path.endswith("/attendance-records") or response.status != 200:
+            return response
+        if request.arg("page-number", "1") != "1":
+            return response
+        start = request.arg("filters.startDatetime.from")
+        if window and window[0] != start:
+            return response
+        if twinned(response):
+            window[:] = [start]
         return response
-    if request.arg("page-number", "1") != "1":
-        return response
+
+    return tamper
+
+
+def twinned(response: Response) -> bool:
     payload = body_json(response)
-    listed = json_list(payload)
-    if not listed:
-        return response
-    first = listed[0]
+    listed = json_list(payload) or []
+    first = listed[0] if listed else None
     other = next(
-        r for r in listed if r["attendanceMark"]["href"] != first["attendanceMark"]["href"]
+        (r for r in listed if first and r["attendanceMark"] != first["attendanceMark"]), None
     )
+    if first is None or other is None:
+        return False
     twin = dict(first, attendanceMark=other["attendanceMark"])
     twin["href"] = first["href"].rsplit("/", 1)[0] + "/99999999"
     if "id" in twin:
         twin["id"] = 99999999
     listed.insert(1, twin)
-    return with_json(response, payload)
+    with_json(response, payload)
+    return True
 
 
 def test_arbor_conflicting_marks_are_quarantined_and_the_rest_stored(served, tmp_path):
-    item = served("arbor", arbor_mark_twin)
+    item = served("arbor", arbor_mark_twin())
     settings = settings_for(tmp_path, item)
     store = Store.open(settings.store.url)
     try:

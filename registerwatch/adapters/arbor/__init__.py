@@ -9,11 +9,13 @@ What it reads (paths INFERRED where docs/adapters/arbor.md says so):
 - pupils: ``students`` + each student's ``person``; ``upn-assignments``,
   ``academic-level-memberships``, ``registration-form-memberships``,
   ``sen-status-assignments`` and ``in-care-status-assignments``, listed once and joined by
-  student href. An empty ``students`` list is a permission gap (Arbor answers a missing
+  student href; the stubs they name (persons, forms, years...) are fetched ``workers`` at a
+  time. An empty ``students`` list is a permission gap (Arbor answers a missing
   permission with an empty 200), never "a school with no pupils": ``FatalApiError``.
 - registers: ``attendance-registers`` in the window (``filters.startDatetime.from/to``).
 - marks: ``attendance-records`` in the window, checked against ``attendance-records/changelog``
-  (see ``_records_in``); session from the register's type.
+  (see ``_records_in``); session from the register's type. A window longer than
+  ``listing_window_days`` is listed as consecutive shorter windows, ``workers`` at a time.
 - amendments: ``attendance-record-amendments``, an INFERRED resource; 404 means the MIS exposes
   no amendment records (``exposes_amendments`` False) and sync falls back to diffing.
 - calendar: ``terms`` (terms only).
@@ -28,9 +30,10 @@ patched from the changelog's own copies of the changed records.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
 from typing import Any
 
 import requests
@@ -43,7 +46,7 @@ from registerwatch.adapters.arbor.client import (
     ArborPaginator,
     resource_path,
 )
-from registerwatch.adapters.arbor.mapping import MarkKey, arbor_value
+from registerwatch.adapters.arbor.mapping import MarkKey, arbor_value, stub_href
 from registerwatch.adapters.arbor.streams import (
     AmendmentsStream,
     MarksStream,
@@ -73,6 +76,14 @@ log = get_logger(__name__)
 # changelog instead (a cache that stays stale must not stop the run).
 MAX_FRESH_ATTEMPTS = 2
 
+# Requests in flight at once for independent reads: the stubs a school's pupils name (their
+# persons, forms, years; see ArborClient.prefetch) and the date windows a long marks listing is
+# split into (see _listed_records). Small, so a school's MIS sees a handful at a time.
+DEFAULT_WORKERS = 8
+# A marks window longer than this many days is listed as consecutive windows of this length,
+# ``workers`` at a time (a first sync's school year so far: a dozen or more listings).
+LISTING_WINDOW_DAYS = 14
+
 # The per-student resources joined onto ``students``: StudentRelations attribute -> path.
 STUDENT_RELATIONS = {
     "upns": "upn-assignments",
@@ -101,6 +112,8 @@ class ArborAdapter(AdapterBase):
         page_size: int = DEFAULT_PAGE_SIZE,
         session: requests.Session | None = None,
         max_records_per_page: int | None = None,
+        workers: int = DEFAULT_WORKERS,
+        listing_window_days: int = LISTING_WINDOW_DAYS,
     ) -> None:
         missing = [key for key in ("username", "password") if not credentials.get(key)]
         if missing:
@@ -122,7 +135,12 @@ class ArborAdapter(AdapterBase):
             page_size=page_size,
             max_records_per_page=max_records_per_page,
         )
+        self.workers = workers
+        self.listing_window_days = listing_window_days
         self._exposes_amendments: bool | None = None
+        # The registers registers() listed, by window, for marks() over the same window to
+        # resolve its records against in the same sync rather than list them again.
+        self._registers_listed: dict[tuple[date, date], list[Any]] = {}
         self._mark_table_loaded = False
         # None until asked; False once Arbor answered 404 for attendance-records/changelog.
         self.changelog_available: bool | None = None
@@ -130,6 +148,10 @@ class ArborAdapter(AdapterBase):
         self.calendar_quarantined: list[Quarantined] = []
 
     # -- the protocol -----------------------------------------------------------------------
+
+    def begin_sync(self, as_of: date) -> None:
+        super().begin_sync(as_of)
+        self._registers_listed.clear()
 
     @property
     def exposes_amendments(self) -> bool:
@@ -154,6 +176,7 @@ class ArborAdapter(AdapterBase):
         relations = StudentRelations(school_id=self.school_id)
         for attribute, path in STUDENT_RELATIONS.items():
             relations.add(attribute, path, self._list_all(path))
+        self._prefetch_pupil_stubs(students, relations)
         batch = PupilsStream(
             self.client.resolve, school_id=self.school_id, relations=relations
         ).map_records(students)
@@ -172,6 +195,7 @@ class ArborAdapter(AdapterBase):
     def registers(self, start: date, end: date) -> Batch[Register]:
         before = self.client.request_count
         registers = self._registers_in(start, end)
+        self._registers_listed[(start, end)] = registers
         if not registers and self.client.list_page(
             MarksStream.path, _window(start, end), page_size=1
         ):
@@ -189,7 +213,10 @@ class ArborAdapter(AdapterBase):
     def marks(self, start: date, end: date) -> Batch[Mark]:
         before = self.client.request_count
         self._load_mark_table()
-        registers = self._registers_in(start, end)  # kept: records resolve their register
+        # Kept (records resolve their register): as registers() listed them in this sync.
+        registers = self._registers_listed.pop((start, end), None)
+        if registers is None:
+            registers = self._registers_in(start, end)
         records = self._records_in(start, end)
         if not records and any(
             isinstance(r, Mapping) and r.get("completedDatetime") for r in registers
@@ -284,6 +311,26 @@ class ArborAdapter(AdapterBase):
             school=self.school_id,
         )
 
+    def _prefetch_pupil_stubs(self, students: list[Any], relations: StudentRelations) -> None:
+        """Fetch, several at a time, the objects the pupils' mapping will resolve one by one:
+        persons, forms, year groups and SEN statuses, then the persons' genders and the
+        years' curriculum grades (see ``ArborClient.prefetch``)."""
+        first = [
+            *_stub_hrefs(students, "person"),
+            *_stub_hrefs(_rows(relations.forms), "registrationForm"),
+            *_stub_hrefs(_rows(relations.levels), "academicLevel"),
+            *_stub_hrefs(_rows(relations.sen), "senStatus"),
+        ]
+        self.client.prefetch(first, workers=self.workers)
+        fetched = [self.client.cached(href) for href in first]
+        self.client.prefetch(
+            [
+                *_stub_hrefs(fetched, "gender"),
+                *_stub_hrefs(fetched, "curriculumGrade"),
+            ],
+            workers=self.workers,
+        )
+
     def _registers_in(self, start: date, end: date) -> list[Any]:
         return self._list_all(RegistersStream.path, _window(start, end), keep=True)
 
@@ -302,8 +349,7 @@ class ArborAdapter(AdapterBase):
         listing is read again; if it is still behind, the changelog's own copies of the
         changed records are applied to it.
         """
-        params = _window(start, end)
-        records = self._list_all(MarksStream.path, params)
+        records = self._listed_records(start, end)
         behind: dict[str, dict[str, Any]] = {}
         for attempt in range(1, MAX_FRESH_ATTEMPTS + 1):
             behind = self._unreflected(records, start, end)
@@ -318,7 +364,7 @@ class ArborAdapter(AdapterBase):
                 attempt=attempt,
             )
             if attempt < MAX_FRESH_ATTEMPTS:
-                records = self._list_all(MarksStream.path, params)
+                records = self._listed_records(start, end)
         log.warning(
             "adapter.listing_patched_from_changelog",
             vendor=self.vendor,
@@ -327,6 +373,23 @@ class ArborAdapter(AdapterBase):
             changes=len(behind),
         )
         return _patch(records, behind)
+
+    def _listed_records(self, start: date, end: date) -> list[Any]:
+        """The window's attendance records as listed: one listing, or (a window longer than
+        ``listing_window_days``, and more than one worker) one listing per consecutive
+        sub-window, ``workers`` at a time. A record's ``startDatetime`` puts it in exactly one
+        sub-window, and each listing keeps its own consistency checks (``_list_all``)."""
+        windows = _split(start, end, self.listing_window_days)
+        if self.workers <= 1 or len(windows) == 1:
+            return self._list_all(MarksStream.path, _window(start, end))
+        parts = self.client.in_parallel(
+            [
+                functools.partial(self._list_all, MarksStream.path, _window(*window))
+                for window in windows
+            ],
+            workers=self.workers,
+        )
+        return [record for part in parts for record in part]
 
     def _unreflected(self, records: list[Any], start: date, end: date) -> dict[str, dict[str, Any]]:
         """Changelog entries (last per record) that the listing does not reflect."""
@@ -375,6 +438,16 @@ class ArborAdapter(AdapterBase):
         return behind
 
 
+def _rows(grouped: Mapping[str, list[Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+    return [row for rows in grouped.values() for row in rows]
+
+
+def _stub_hrefs(records: Iterable[Any], key: str) -> list[str]:
+    """The hrefs of well-formed ``key`` stubs in ``records`` (others are left to mapping,
+    which quarantines them)."""
+    return [href for r in records if isinstance(r, Mapping) and (href := stub_href(r.get(key)))]
+
+
 def _secret(value: Any) -> str:
     """A credential as text: config hands over pydantic ``SecretStr`` values, tests plain str."""
     reveal = getattr(value, "get_secret_value", None)
@@ -387,6 +460,16 @@ def _window(start: date, end: date) -> dict[str, str]:
         f"filters.{MarksStream.replication_key}.from": f"{start.isoformat()} 00:00:00",
         f"filters.{MarksStream.replication_key}.to": f"{end.isoformat()} 23:59:59",
     }
+
+
+def _split(start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """``start``..``end`` as consecutive windows of at most ``days`` days, in order."""
+    windows = []
+    while start <= end:
+        last = min(end, start + timedelta(days=max(1, days) - 1))
+        windows.append((start, last))
+        start = last + timedelta(days=1)
+    return windows
 
 
 def _in_window(record: Mapping[str, Any], start: date, end: date) -> bool:

@@ -14,9 +14,10 @@ import base64
 import functools
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -32,6 +33,8 @@ from registerwatch.adapters.base import (
     parse_retry_after,
 )
 from registerwatch.errors import FatalApiError, RetriableApiError
+
+T = TypeVar("T")
 
 API_ROOT = "rest-v2"
 DEFAULT_PAGE_SIZE = 200
@@ -64,6 +67,21 @@ class ArborNotFoundError(FatalApiError):
     """Arbor answered 404: the resource is not there (or not enabled for this application)."""
 
 
+# Where json_of keeps a response's parsed body on the response itself.
+_PARSED_BODY = "_registerwatch_json"
+
+
+def json_of(response: requests.Response) -> Any:
+    """The response's JSON, decoded once: ``classify`` reads every body for Arbor's error
+    envelope (the SDK trusts its code over the HTTP status, so a 200 may carry one) and the
+    caller then reads the same body for its data. A body that is not JSON raises ValueError
+    each time it is asked for."""
+    cache = vars(response)
+    if _PARSED_BODY not in cache:
+        cache[_PARSED_BODY] = response.json()
+    return cache[_PARSED_BODY]
+
+
 @dataclass(frozen=True)
 class ErrorEnvelope:
     """Arbor's error body: ``{"response": {"code", "reason", "errors": [...]}}``."""
@@ -76,7 +94,7 @@ class ErrorEnvelope:
     @classmethod
     def of(cls, response: requests.Response) -> ErrorEnvelope | None:
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
             return None
         envelope = body.get("response") if isinstance(body, dict) else None
@@ -197,6 +215,7 @@ class ArborClient(ApiClient):
         self.paginator = ArborPaginator(page_size, max_pages)
         self.paginator.max_records = self.max_records_per_page
         self._objects: dict[str, dict[str, Any]] = {}  # resolved stubs, by resource path
+        self._missing: dict[str, ArborNotFoundError] = {}  # stubs Arbor said do not exist
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._authorization, "Accept": "application/json"}
@@ -238,6 +257,9 @@ class ArborClient(ApiClient):
         raise FatalApiError(
             f"{where}: Arbor returned {status} ({detail}) — this request will not succeed on retry"
         )
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params, parse=json_of)
 
     # -- lists --------------------------------------------------------------------------------
 
@@ -313,8 +335,58 @@ class ArborClient(ApiClient):
         """The full object behind an ``{"entityType", "href"}`` stub, fetched once per run."""
         key = resource_path(str(stub["href"]))
         if key not in self._objects:
+            if (missing := self._missing.get(key)) is not None:
+                raise missing
             self._objects[key] = self.get_object(key)
         return self._objects[key]
+
+    def prefetch(self, hrefs: Iterable[str], *, workers: int) -> None:
+        """Fetch the objects behind ``hrefs`` not fetched yet, ``workers`` requests at a time,
+        so that ``resolve`` answers from the cache.
+
+        Arbor lists a student's person (and a membership's form or year) as a stub, and each
+        is one GET: a school's pupils cost as many round trips as it has pupils, which in
+        turn would cost the MIS's latency once each. The requests are independent, so they
+        overlap. A 404 is kept, and raised by ``resolve`` for the record naming it (which is
+        then quarantined, as before); any other failure stops the fetching and is raised here.
+        """
+        keys = [
+            key
+            for key in dict.fromkeys(resource_path(href) for href in hrefs)
+            if key not in self._objects and key not in self._missing
+        ]
+        if workers <= 1 or len(keys) <= 1:
+            return  # resolve fetches them one at a time
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(keys)))
+        futures = {pool.submit(self.get_object, key): key for key in keys}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    key, error = futures[future], future.exception()
+                    if error is None:
+                        self._objects[key] = future.result()
+                    elif isinstance(error, ArborNotFoundError):
+                        self._missing[key] = error
+                    else:
+                        raise error
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def in_parallel(self, calls: list[Callable[[], T]], *, workers: int) -> list[T]:
+        """Each call's result, in the calls' order, ``workers`` calls at a time; the first
+        failure is raised once the calls under way have ended (the rest are not started)."""
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls))))
+        futures = [pool.submit(call) for call in calls]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if (error := future.exception()) is not None:
+                    raise error
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def cached(self, href: str) -> dict[str, Any] | None:
         return self._objects.get(resource_path(href))

@@ -82,6 +82,10 @@ class ArborStream(Stream[T]):
         # thousand registers). Answers only: a bad stub is refused for every record naming it.
         self._codes_by_href: dict[str, tuple[str, str]] = {}
         self._sessions_by_href: dict[str, Session] = {}
+        # A pull's records name a few hundred pupils and repeat their sessions' start times
+        # and their registers' save times: each href and date-time text is read once.
+        self._pupils_by_href: dict[str, str] = {}
+        self._instants_by_text: dict[str, datetime] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -95,6 +99,31 @@ class ArborStream(Stream[T]):
         ):
             return str(record["href"])
         return f"{self.path} {position}"
+
+    def pupil_id(self, record: Mapping[str, Any], key: str, *, ref: str) -> str:
+        """``<school>:<student id>`` from the record's (required) student stub."""
+        href = stub_href(record.get(key))
+        if href is not None and (known := self._pupils_by_href.get(href)) is not None:
+            return known
+        student = stub_of(record, key, resource=self.path, record_ref=ref)
+        assert student is not None
+        pupil_id = f"{self.school_id}:{href_id(student['href'])}"
+        if href is not None:
+            self._pupils_by_href[href] = pupil_id
+        return pupil_id
+
+    def instant(
+        self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = False
+    ) -> datetime | None:
+        """``local_instant``, parsed once per distinct text (a refused text is refused, with
+        its field and reason, on every record that carries it)."""
+        value = record.get(key)
+        if type(value) is str and (known := self._instants_by_text.get(value)) is not None:
+            return known
+        parsed = local_instant(record, key, resource=self.path, record_ref=ref, needed=needed)
+        if type(value) is str and parsed is not None:
+            self._instants_by_text[value] = parsed
+        return parsed
 
     def resolved(
         self, record: Mapping[str, Any], key: str, *, ref: str, needed: bool = True
@@ -398,23 +427,24 @@ class MarksStream(ArborStream[Mark]):
         super().__init__(resolve, school_id=school_id)
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
-        where: Where = {"resource": self.path, "record_ref": ref}
-        student = stub_of(record, "student", **where)
-        assert student is not None
-        start = local_instant(record, "startDatetime", needed=True, **where)
+        pupil_id = self.pupil_id(record, "student", ref=ref)
+        start = self.instant(record, "startDatetime", ref=ref, needed=True)
         assert start is not None
         session = self._session(record, start, ref)
         code = self.mark_code(record, "attendanceMark", ref=ref)
         assert code is not None
+        minutes = record.get("minutesLate")
         return build_mark(
-            pupil_id=f"{self.school_id}:{href_id(student['href'])}",
+            pupil_id=pupil_id,
             date=start.date(),
             session=session,
             code=code[0],
             vendor_code=code[1],
-            minutes_late=whole_minutes(record.get("minutesLate"), **where),
+            minutes_late=None
+            if minutes is None
+            else whole_minutes(minutes, resource=self.path, record_ref=ref),
             comment=text(record, "recordNote"),
-            recorded_at=local_instant(record, "modifiedDatetime", **where),
+            recorded_at=self.instant(record, "modifiedDatetime", ref=ref),
             recorded_by=None,
             source_ref=ref,
         )

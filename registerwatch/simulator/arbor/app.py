@@ -7,6 +7,7 @@ import base64
 import binascii
 import copy
 import hmac
+import json
 from datetime import date
 from typing import Any
 
@@ -61,6 +62,13 @@ class ArborApp(ArborData):
         self._changes: list[dict[str, Any]] = []  # changelog entries after the baseline
         self.corrupted: list[str] = []  # hrefs MALFORMED damaged, for tests to check against
         self._views: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        # Rendered list pages, by view key, page number and size: a page is serialised once,
+        # as a real MIS caches a query's answer. Each keeps the view list it was cut from and
+        # that list's length, so a view rebuilt or grown since (tests append to ``_static``
+        # and drop views) is rendered afresh.
+        self._pages: dict[tuple[Any, ...], tuple[list[dict[str, Any]], int, bytes]] = {}
+        self._baseline: list[dict[str, Any]] | None = None  # the changelog's revision 1
+        self._by_href: dict[str, tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] = {}
 
     # -- attendance records: the part that changes --------------------------------------------
 
@@ -73,10 +81,22 @@ class ArborApp(ArborData):
                 if stale
                 else (self.school.marks, self._book)
             )
-            rendered = [self._record(mark, book) for mark in marks]
-            rendered.sort(key=lambda r: (r["revisionId"], id_of(r)), reverse=True)
-            self._views[cache_key] = rendered
+            twin = ("records", BASELINE_REVISION if stale else "stale")
+            if self.revision == BASELINE_REVISION and twin in self._views and self._unedited():
+                # Nothing has changed since the start: the snapshot is the current list.
+                self._views[cache_key] = self._views[twin]
+            else:
+                rendered = [self._record(mark, book) for mark in marks]
+                rendered.sort(key=lambda r: (r["revisionId"], id_of(r)), reverse=True)
+                self._views[cache_key] = rendered
         return self._views[cache_key]
+
+    def _unedited(self) -> bool:
+        """The school's marks are still the very objects the app started with."""
+        marks, initial = self.school.marks, self._initial_marks
+        return len(marks) == len(initial) and all(
+            a is b for a, b in zip(marks, initial, strict=True)
+        )
 
     def set_mark(self, pupil_id: str, day: date, session: Session, code: str) -> None:
         with self.lock:
@@ -115,18 +135,24 @@ class ArborApp(ArborData):
         )
         # Views keyed by an older revision can never be asked for again.
         self._views = {k: v for k, v in self._views.items() if k[1] in ("static", "stale")}
+        self._pages = {k: v for k, v in self._pages.items() if k[1] in ("static", "stale")}
 
-    def _changelog(self) -> list[dict[str, Any]]:
-        baseline = [
-            {
-                "changedObject": record,
-                "changeType": "create",
-                "fromRevision": 0,
-                "toRevision": BASELINE_REVISION,
-            }
-            for record in sorted(self._records(stale=True), key=id_of)
-        ]
-        return baseline + self._changes
+    def _changelog(self, after: int = 0) -> list[dict[str, Any]]:
+        """The changes after revision ``after``: the baseline (every record the school started
+        with, revision 1) is rendered once, and only for a reader asking from before it."""
+        if after >= BASELINE_REVISION:
+            return self._changes
+        if self._baseline is None:
+            self._baseline = [
+                {
+                    "changedObject": record,
+                    "changeType": "create",
+                    "fromRevision": 0,
+                    "toRevision": BASELINE_REVISION,
+                }
+                for record in sorted(self._records(stale=True), key=id_of)
+            ]
+        return self._baseline + self._changes
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -192,13 +218,26 @@ class ArborApp(ArborData):
             if resource == "attendance-records"
             else self._static[resource]
         )
-        wanted = href(resource, ident)
-        for item in items:
-            if item["href"] == wanted:
-                return Response.json({kind.single: item})
+        item = self._indexed(resource, items).get(href(resource, ident))
+        if item is not None:
+            return Response.json({kind.single: item})
         return error_envelope(
             404, "Not Found", "ResourceNotFoundException", f"{kind.entity} {ident} not found"
         )
+
+    def _indexed(self, resource: str, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """``items`` by href (a school's persons are fetched one by one: no scan per request),
+        rebuilt when the list is another or has grown."""
+        cached = self._by_href.get(resource)
+        if cached is None or cached[0] is not items or len(cached[1]) > len(items):
+            cached = (items, {})
+        index = cached[1]
+        if len(index) != len(items):
+            index.clear()
+            for item in items:
+                index.setdefault(item["href"], item)  # the first, as the scan it replaces
+            self._by_href[resource] = cached
+        return index
 
     def _list(self, request: Request, resource: str) -> Response:
         kind = KINDS[resource]
@@ -209,15 +248,16 @@ class ArborApp(ArborData):
             resource == "attendance-records"
             and self.faults.take(FaultKind.STALE_CACHE, request.path) is not None
         )
-        items = self._filtered(request, resource, stale)
+        view, items = self._filtered(request, resource, stale)
         page = page_of(items, number, size)
         if (
             resource in MALFORMATIONS
             and page
             and self.faults.take(FaultKind.MALFORMED, request.path)
         ):
-            page = self._malform(resource, page)
-        response = Response.json({kind.plural: page})
+            response = Response.json({kind.plural: self._malform(resource, page)})
+        else:
+            response = Response(body=self._page_body(view, items, number, size, kind.plural))
         if (
             resource == "attendance-records"
             and number == 1
@@ -227,7 +267,27 @@ class ArborApp(ArborData):
             self._resave_last(items)
         return response
 
-    def _filtered(self, request: Request, resource: str, stale: bool) -> list[dict[str, Any]]:
+    def _page_body(
+        self,
+        view: tuple[Any, ...],
+        items: list[dict[str, Any]],
+        number: int,
+        size: int,
+        root: str,
+    ) -> bytes:
+        """The JSON of page ``number`` of a view, serialised once (``Response.json``'s bytes)."""
+        key = (*view, number, size)
+        cached = self._pages.get(key)
+        if cached is None or cached[0] is not items or cached[1] != len(items):
+            body = json.dumps({root: page_of(items, number, size)}, default=str).encode()
+            cached = (items, len(items), body)
+            self._pages[key] = cached
+        return cached[2]
+
+    def _filtered(
+        self, request: Request, resource: str, stale: bool
+    ) -> tuple[tuple[Any, ...], list[dict[str, Any]]]:
+        """The view's key and its items: the resource's list under the query's filters."""
         filters = filters_of(request, KINDS[resource])
         version = (
             ("stale" if stale else self.revision) if resource == "attendance-records" else "static"
@@ -245,7 +305,7 @@ class ArborApp(ArborData):
                         f"filters.{prop}.{operator}: {value!r} is not a date (Y-m-d or Y-m-d H:i:s)"
                     ) from None
             self._views[cache_key] = items
-        return self._views[cache_key]
+        return cache_key, self._views[cache_key]
 
     def _malform(self, resource: str, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
         page = copy.deepcopy(page)
@@ -275,5 +335,5 @@ class ArborApp(ArborData):
             high = int(request.arg("to-revision", "0") or 0) or self.revision
         except ValueError:
             raise BadQuery("from-revision and to-revision must be integers") from None
-        changes = [c for c in self._changelog() if low < c["toRevision"] <= high]
+        changes = [c for c in self._changelog(low) if low < c["toRevision"] <= high]
         return Response.json({"changes": page_of(changes, number, size)})

@@ -60,6 +60,7 @@ class ArborData(VendorApp):
     def prepare(self) -> None:
         self._book = RecordBook(self.school.marks)
         self._pupils = {p.id: p for p in self.school.pupils}
+        self._times_by_session: dict[tuple[date, Session], tuple[str | None, str | None]] = {}
         self._static = self._build_static()
 
     # -- ids shared by several resources ----------------------------------------------------
@@ -344,15 +345,14 @@ class ArborData(VendorApp):
         register = None
         if pupil is not None and pupil.reg_group is not None:
             register = self._register_ids.get((pupil.reg_group, mark.date, mark.session))
-        start = self._session_start(mark.date, mark.session)
-        close = timedelta(minutes=self.school.calendar.register_times.close_after_minutes)
+        start, end = self._session_times(mark.date, mark.session)
         return {
             **stub("attendance-records", book.ids[key]),
             "student": stub("students", self._student_id(mark.pupil_id)),
             "attendanceMark": stub("attendance-marks", ATTENDANCE_MARKS[mark.code][0]),
             "attendanceRegister": stub("attendance-registers", register) if register else None,
-            "startDatetime": arbor_datetime(start),
-            "endDatetime": arbor_datetime(start + close),
+            "startDatetime": start,
+            "endDatetime": end,
             "minutesLate": mark.minutes_late,
             "recordNote": mark.comment,
             "source": "REGISTER",
@@ -361,3 +361,15 @@ class ArborData(VendorApp):
             "modifiedDatetime": arbor_datetime(mark.recorded_at),
             "revisionId": book.revisions[key],
         }
+
+    def _session_times(self, day: date, session: Session) -> tuple[str | None, str | None]:
+        """A session's start and register-close times as Arbor writes them. Every record of
+        a session carries the same two, so each is formatted once (a school year renders
+        tens of thousands of records and only a few hundred sessions)."""
+        known = self._times_by_session.get((day, session))
+        if known is None:
+            start = self._session_start(day, session)
+            close = timedelta(minutes=self.school.calendar.register_times.close_after_minutes)
+            known = (arbor_datetime(start), arbor_datetime(start + close))
+            self._times_by_session[(day, session)] = known
+        return known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
@@ -22,6 +23,10 @@ class BadQuery(ValueError):
     """A query the API rejects with 400."""
 
 
+# A listing compares every record's date-time with the filter's, and a school's records share a
+# few hundred session start times: each distinct text is parsed once (a failure is not cached,
+# so a bad value is refused every time).
+@functools.lru_cache(maxsize=1 << 14)
 def _filter_instant(value: str) -> datetime:
     """A filter value: ``Y-m-d`` (midnight) or ``Y-m-d H:i:s``; ValueError otherwise."""
     text = value.strip()
