@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -40,7 +41,9 @@ from registerwatch.adapters.base import (
     Quarantined,
     RetryPolicy,
     drop_repeats,
+    raw_text,
 )
+from registerwatch.adapters.base.duplicates import record_key
 from registerwatch.adapters.isams.client import (
     FACTS,
     REST_PAGE_SIZE,
@@ -67,6 +70,7 @@ from registerwatch.adapters.isams.streams import (
     TermsStream,
 )
 from registerwatch.errors import PermissionGapError
+from registerwatch.gcpause import collector_paused
 from registerwatch.schema import (
     SESSION_ORDER,
     Amendment,
@@ -180,7 +184,15 @@ class IsamsAdapter(AdapterBase):
     # -- marks ------------------------------------------------------------------------------
 
     def marks(self, start: dt.date, end: dt.date) -> Batch[Mark]:
+        # A first sync maps the school year so far in one go: tens of thousands of rows and
+        # marks, all alive until returned, and no reference cycles. Automatic collections
+        # meanwhile would rescan them all again and again (about half the mapping's CPU).
+        with collector_paused():
+            return self._marks(start, end)
+
+    def _marks(self, start: dt.date, end: dt.date) -> Batch[Mark]:
         result: Batch[Mark] = Batch()
+        rows_of: dict[int, tuple[Mapping[str, Any], str]] = {}
         before = self.client.request_count
         for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
             root = self.client.batch(
@@ -212,18 +224,15 @@ class IsamsAdapter(AdapterBase):
                     start=first.isoformat(),
                     end=last.isoformat(),
                 )
-            first_period = stream.session_registers(r for _, r in records)
-            later = sum(1 for _, r in records if not first_period(r))
-            rows = stream.map_records(
-                records, keep=_all_of(first_period, MarksStream.is_registered)
-            )
+            mapped = stream.map_rows(records)
+            rows = mapped.batch
             result.quarantined.extend(rows.quarantined)
-            if later:
+            if mapped.later:
                 log.info(
                     "adapter.later_periods_ignored",
                     vendor="isams",
                     school=self.school_id,
-                    rows=later,
+                    rows=mapped.later,
                 )
             outside = [m for m in rows.records if not first <= m.date <= last]
             if outside:
@@ -235,11 +244,9 @@ class IsamsAdapter(AdapterBase):
                     count=len(outside),
                 )
             result.records.extend(m for m in rows.records if first <= m.date <= last)
-            result.sources.update(rows.sources)  # raw rows of repeated keys (duplicates.py)
-        # iSAMS repeats rows for one pupil and session; the shared, tested rule
-        # keeps the latest-recorded one, else the last in the feed.
+            rows_of.update(mapped.rows_of)
         total = len(result.records)
-        drop_repeats(result, in_write_order=FACTS.repeats_in_write_order)
+        _drop_repeats(result, rows_of)
         result.records.sort(key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]))
         result.requests = self.client.request_count - before
         self._log_fetched(MarksStream.name, result, duplicates=total - len(result.records))
@@ -328,8 +335,25 @@ def _has_past_weekday(first: dt.date, last: dt.date) -> bool:
     )
 
 
-def _all_of(*tests: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda record: all(test(record) for test in tests)
+def _drop_repeats(batch: Batch[Mark], rows_of: Mapping[int, tuple[Mapping[str, Any], str]]) -> None:
+    """iSAMS repeats rows for one pupil and session: the shared, tested rule (``drop_repeats``)
+    keeps the latest-recorded one, else the last in the feed. It is run over the marks whose
+    key repeats (the rule judges each key on its own; the rest, nearly all, pass unchanged),
+    and the raw rows of keys still repeated after it are kept for sync's duplicate policy:
+    the only versions it quarantines, with the MIS's own text."""
+    counts = Counter(record_key(m) for m in batch.records)
+    repeated: Batch[Mark] = Batch(records=[m for m in batch.records if counts[record_key(m)] > 1])
+    if not repeated.records:
+        return
+    drop_repeats(repeated, in_write_order=FACTS.repeats_in_write_order)
+    batch.exact_duplicates += repeated.exact_duplicates
+    batch.records = [m for m in batch.records if counts[record_key(m)] == 1]
+    batch.records.extend(repeated.records)
+    left = Counter(record_key(m) for m in repeated.records)
+    for mark in repeated.records:
+        if left[record_key(mark)] > 1 and id(mark) in rows_of:
+            record, ref = rows_of[id(mark)]
+            batch.remember(mark, raw_text(record), ref)
 
 
 def _present_table(codes: list[PresentCode]) -> dict[str, PresentCode]:
