@@ -28,7 +28,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import Any
 
 import structlog
@@ -82,6 +84,11 @@ from registerwatch.schema import (
 )
 
 log = structlog.get_logger("registerwatch.adapters.isams")
+
+# Batch answers asked for at once after the first (see IsamsAdapter._answers). INFERRED: iSAMS
+# documents a per-key request count limit, not a limit on concurrent requests; two keep the
+# MIS's load per school modest and the next answer arriving while one is mapped.
+BATCH_FETCHERS = 2
 
 # Days per Batch registration request. INFERRED: no limit is documented; a month of a large
 # school (1,500 pupils x 2 sessions x 23 days, ~70k rows) is a few MB of XML.
@@ -194,57 +201,55 @@ class IsamsAdapter(AdapterBase):
         result: Batch[Mark] = Batch()
         rows_of: dict[int, tuple[Mapping[str, Any], str]] = {}
         before = self.client.request_count
-        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
-            root = self.client.batch(
-                [PresentCodesStream.method, MarksStream.method],
-                {MarksStream.filter_name: (first, last)},
-            )
-            codes = PresentCodesStream(school_id=self.school_id).map_records(
-                _element_records(
-                    self.client.batch_section(
-                        root, PresentCodesStream.section, PresentCodesStream.method
-                    ),
-                    "PresentCode",
+        methods = [PresentCodesStream.method, MarksStream.method]
+        with closing(self._answers(methods, MarksStream.filter_name, start, end)) as answers:
+            for (first, last), root in answers:
+                codes = PresentCodesStream(school_id=self.school_id).map_records(
+                    _element_records(
+                        self.client.batch_section(
+                            root, PresentCodesStream.section, PresentCodesStream.method
+                        ),
+                        "PresentCode",
+                    )
                 )
-            )
-            result.quarantined.extend(codes.quarantined)
-            stream = MarksStream(
-                school_id=self.school_id,
-                pm_cutoff=self.pm_cutoff,
-                present_codes=_present_table(codes.records),
-            )
-            section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
-            records = list(_element_records(section, "RegistrationStatus"))
-            if not records and _has_past_weekday(first, last):
-                # Could be a holiday, could be a permission gap on the data: say so, no more.
-                log.warning(
-                    "adapter.window_without_rows",
-                    vendor="isams",
-                    school=self.school_id,
-                    start=first.isoformat(),
-                    end=last.isoformat(),
+                result.quarantined.extend(codes.quarantined)
+                stream = MarksStream(
+                    school_id=self.school_id,
+                    pm_cutoff=self.pm_cutoff,
+                    present_codes=_present_table(codes.records),
                 )
-            mapped = stream.map_rows(records)
-            rows = mapped.batch
-            result.quarantined.extend(rows.quarantined)
-            if mapped.later:
-                log.info(
-                    "adapter.later_periods_ignored",
-                    vendor="isams",
-                    school=self.school_id,
-                    rows=mapped.later,
-                )
-            outside = [m for m in rows.records if not first <= m.date <= last]
-            if outside:
-                log.warning(
-                    "adapter.records_outside_window",
-                    vendor="isams",
-                    school=self.school_id,
-                    resource=MarksStream.name,
-                    count=len(outside),
-                )
-            result.records.extend(m for m in rows.records if first <= m.date <= last)
-            rows_of.update(mapped.rows_of)
+                section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
+                records = list(_element_records(section, "RegistrationStatus"))
+                if not records and _has_past_weekday(first, last):
+                    # Could be a holiday, could be a permission gap on the data: say so, no more.
+                    log.warning(
+                        "adapter.window_without_rows",
+                        vendor="isams",
+                        school=self.school_id,
+                        start=first.isoformat(),
+                        end=last.isoformat(),
+                    )
+                mapped = stream.map_rows(records)
+                rows = mapped.batch
+                result.quarantined.extend(rows.quarantined)
+                if mapped.later:
+                    log.info(
+                        "adapter.later_periods_ignored",
+                        vendor="isams",
+                        school=self.school_id,
+                        rows=mapped.later,
+                    )
+                outside = [m for m in rows.records if not first <= m.date <= last]
+                if outside:
+                    log.warning(
+                        "adapter.records_outside_window",
+                        vendor="isams",
+                        school=self.school_id,
+                        resource=MarksStream.name,
+                        count=len(outside),
+                    )
+                result.records.extend(m for m in rows.records if first <= m.date <= last)
+                rows_of.update(mapped.rows_of)
         total = len(result.records)
         _drop_repeats(result, rows_of)
         result.records.sort(key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]))
@@ -268,11 +273,16 @@ class IsamsAdapter(AdapterBase):
             return result
         before = self.client.request_count
         stream = AmendmentsStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff)
-        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
+        methods = [AmendmentsStream.method]
+        with closing(self._answers(methods, AmendmentsStream.filter_name, start, end)) as answers:
             try:
-                root = self.client.batch(
-                    [AmendmentsStream.method], {AmendmentsStream.filter_name: (first, last)}
-                )
+                for _window, root in answers:
+                    self._exposes_amendments = True
+                    section = self.client.batch_section(
+                        root, AmendmentsStream.section, AmendmentsStream.method
+                    )
+                    records = _element_records(section, "RegistrationAudit")
+                    result.extend(stream.map_records(records))
             except MethodsNotAllocatedError as exc:
                 if AmendmentsStream.method.lower() not in exc.methods:
                     raise
@@ -280,14 +290,47 @@ class IsamsAdapter(AdapterBase):
                 self._exposes_amendments = False
                 log.info("adapter.amendments_unavailable", vendor="isams", school=self.school_id)
                 return Batch(requests=self.client.request_count - before)
-            self._exposes_amendments = True
-            section = self.client.batch_section(
-                root, AmendmentsStream.section, AmendmentsStream.method
-            )
-            result.extend(stream.map_records(_element_records(section, "RegistrationAudit")))
         result.requests = self.client.request_count - before
         self._log_fetched(AmendmentsStream.name, result)
         return result
+
+    # -- Batch answers by date window -------------------------------------------------------
+
+    def _answers(
+        self, methods: list[str], filter_name: str, start: dt.date, end: dt.date
+    ) -> Generator[tuple[tuple[dt.date, dt.date], etree._Element], None, None]:
+        """Each date window's ``<iSAMS>`` answer, in window order.
+
+        The first window is asked for alone (a key refused the method says so once). With an
+        API key the rest are then asked for ``BATCH_FETCHERS`` at a time in the background
+        while the caller maps what has arrived: the MIS serves the next window and lxml parses
+        it (without holding the GIL) meanwhile, so a month's mapping overlaps the next month's
+        round trip. Over OAuth they are asked for one by one: the Bearer token is state shared
+        by every request and renewed on a 401, and concurrent renewals would race.
+        """
+        windows = list(date_windows(start, end, BATCH_WINDOW_DAYS))
+        if not windows:
+            return
+
+        def fetch(window: tuple[dt.date, dt.date]) -> etree._Element:
+            return self.client.batch(methods, {filter_name: window})
+
+        first = fetch(windows[0])
+        rest = windows[1:]
+        if not rest or not self.client.api_key:
+            yield windows[0], first
+            for window in rest:
+                yield window, fetch(window)
+            return
+        pool = ThreadPoolExecutor(BATCH_FETCHERS, thread_name_prefix="isams-batch")
+        futures = [pool.submit(fetch, window) for window in rest]
+        try:
+            yield windows[0], first
+            for window, future in zip(rest, futures, strict=True):
+                yield window, future.result()
+        finally:
+            # Stopped early (an error, or the caller gave up): ask for no more windows.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- calendar ---------------------------------------------------------------------------
 
@@ -341,13 +384,16 @@ def _drop_repeats(batch: Batch[Mark], rows_of: Mapping[int, tuple[Mapping[str, A
     key repeats (the rule judges each key on its own; the rest, nearly all, pass unchanged),
     and the raw rows of keys still repeated after it are kept for sync's duplicate policy:
     the only versions it quarantines, with the MIS's own text."""
-    counts = Counter(record_key(m) for m in batch.records)
-    repeated: Batch[Mark] = Batch(records=[m for m in batch.records if counts[record_key(m)] > 1])
-    if not repeated.records:
+    keys = [record_key(m) for m in batch.records]
+    counts = Counter(keys)
+    if len(counts) == len(keys):
         return
+    repeated: Batch[Mark] = Batch(
+        records=[m for m, key in zip(batch.records, keys, strict=True) if counts[key] > 1]
+    )
     drop_repeats(repeated, in_write_order=FACTS.repeats_in_write_order)
     batch.exact_duplicates += repeated.exact_duplicates
-    batch.records = [m for m in batch.records if counts[record_key(m)] == 1]
+    batch.records = [m for m, key in zip(batch.records, keys, strict=True) if counts[key] == 1]
     batch.records.extend(repeated.records)
     left = Counter(record_key(m) for m in repeated.records)
     for mark in repeated.records:

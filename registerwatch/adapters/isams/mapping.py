@@ -120,12 +120,13 @@ def element_record(element: etree._Element) -> dict[str, Any]:
     Unknown children are carried along and ignored by the mapping (iSAMS adds nodes over time:
     see the recorded ``GetCurrentPupilsExtraNode`` example). Empty elements read as None.
     """
-    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.attrib.items()}
+    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.items()}
     for child in element:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if type(tag) is not str:
             continue  # comments, processing instructions
-        value = (child.text or "").strip()
-        record[child.tag] = value or None
+        text = child.text
+        record[tag] = (text.strip() or None) if text else None
     return record
 
 
