@@ -11,7 +11,8 @@ Which API serves what:
   their leaving date); otherwise Batch ``Pupil_GetCurrentPupils`` (current pupils only).
 - marks: Batch ``Registration_GetRegistrationStatus`` with ``Registration_GetPresentCodes``,
   asked for in windows of ``BATCH_WINDOW_DAYS`` so one answer stays a manageable size (the Batch
-  API has no paging). Over the API key, or over OAuth when only a client id/secret is set.
+  API has no paging). Over the API key (the windows after the first then two at a time, see
+  ``IsamsAdapter._answers``), or over OAuth when only a client id/secret is set.
   The session comes from ``RegistrationDateTime`` and ``pm_cutoff``; only each session's first
   registration period counts; ``Registered = 0`` rows are no mark; rows repeated for one pupil
   and period are collapsed by ``dedupe_marks``.
