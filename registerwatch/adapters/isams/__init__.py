@@ -11,7 +11,8 @@ Which API serves what:
   their leaving date); otherwise Batch ``Pupil_GetCurrentPupils`` (current pupils only).
 - marks: Batch ``Registration_GetRegistrationStatus`` with ``Registration_GetPresentCodes``,
   asked for in windows of ``BATCH_WINDOW_DAYS`` so one answer stays a manageable size (the Batch
-  API has no paging). Over the API key, or over OAuth when only a client id/secret is set.
+  API has no paging). Over the API key (the windows after the first then two at a time, see
+  ``IsamsAdapter._answers``), or over OAuth when only a client id/secret is set.
   The session comes from ``RegistrationDateTime`` and ``pm_cutoff``; only each session's first
   registration period counts; ``Registered = 0`` rows are no mark; rows repeated for one pupil
   and period are collapsed by ``dedupe_marks``.
@@ -27,7 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import Any
 
 import structlog
@@ -40,7 +44,9 @@ from registerwatch.adapters.base import (
     Quarantined,
     RetryPolicy,
     drop_repeats,
+    raw_text,
 )
+from registerwatch.adapters.base.duplicates import record_key
 from registerwatch.adapters.isams.client import (
     FACTS,
     REST_PAGE_SIZE,
@@ -67,6 +73,7 @@ from registerwatch.adapters.isams.streams import (
     TermsStream,
 )
 from registerwatch.errors import PermissionGapError
+from registerwatch.gcpause import collector_paused
 from registerwatch.schema import (
     SESSION_ORDER,
     Amendment,
@@ -78,6 +85,11 @@ from registerwatch.schema import (
 )
 
 log = structlog.get_logger("registerwatch.adapters.isams")
+
+# Batch answers asked for at once after the first (see IsamsAdapter._answers). INFERRED: iSAMS
+# documents a per-key request count limit, not a limit on concurrent requests; two keep the
+# MIS's load per school modest and the next answer arriving while one is mapped.
+BATCH_FETCHERS = 2
 
 # Days per Batch registration request. INFERRED: no limit is documented; a month of a large
 # school (1,500 pupils x 2 sessions x 23 days, ~70k rows) is a few MB of XML.
@@ -180,66 +192,67 @@ class IsamsAdapter(AdapterBase):
     # -- marks ------------------------------------------------------------------------------
 
     def marks(self, start: dt.date, end: dt.date) -> Batch[Mark]:
+        # A first sync maps the school year so far in one go: tens of thousands of rows and
+        # marks, all alive until returned, and no reference cycles. Automatic collections
+        # meanwhile would rescan them all again and again (about half the mapping's CPU).
+        with collector_paused():
+            return self._marks(start, end)
+
+    def _marks(self, start: dt.date, end: dt.date) -> Batch[Mark]:
         result: Batch[Mark] = Batch()
+        rows_of: dict[int, tuple[Mapping[str, Any], str]] = {}
         before = self.client.request_count
-        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
-            root = self.client.batch(
-                [PresentCodesStream.method, MarksStream.method],
-                {MarksStream.filter_name: (first, last)},
-            )
-            codes = PresentCodesStream(school_id=self.school_id).map_records(
-                _element_records(
-                    self.client.batch_section(
-                        root, PresentCodesStream.section, PresentCodesStream.method
-                    ),
-                    "PresentCode",
+        methods = [PresentCodesStream.method, MarksStream.method]
+        with closing(self._answers(methods, MarksStream.filter_name, start, end)) as answers:
+            for (first, last), root in answers:
+                codes = PresentCodesStream(school_id=self.school_id).map_records(
+                    _element_records(
+                        self.client.batch_section(
+                            root, PresentCodesStream.section, PresentCodesStream.method
+                        ),
+                        "PresentCode",
+                    )
                 )
-            )
-            result.quarantined.extend(codes.quarantined)
-            stream = MarksStream(
-                school_id=self.school_id,
-                pm_cutoff=self.pm_cutoff,
-                present_codes=_present_table(codes.records),
-            )
-            section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
-            records = list(_element_records(section, "RegistrationStatus"))
-            if not records and _has_past_weekday(first, last):
-                # Could be a holiday, could be a permission gap on the data: say so, no more.
-                log.warning(
-                    "adapter.window_without_rows",
-                    vendor="isams",
-                    school=self.school_id,
-                    start=first.isoformat(),
-                    end=last.isoformat(),
+                result.quarantined.extend(codes.quarantined)
+                stream = MarksStream(
+                    school_id=self.school_id,
+                    pm_cutoff=self.pm_cutoff,
+                    present_codes=_present_table(codes.records),
                 )
-            first_period = stream.session_registers(r for _, r in records)
-            later = sum(1 for _, r in records if not first_period(r))
-            rows = stream.map_records(
-                records, keep=_all_of(first_period, MarksStream.is_registered)
-            )
-            result.quarantined.extend(rows.quarantined)
-            if later:
-                log.info(
-                    "adapter.later_periods_ignored",
-                    vendor="isams",
-                    school=self.school_id,
-                    rows=later,
-                )
-            outside = [m for m in rows.records if not first <= m.date <= last]
-            if outside:
-                log.warning(
-                    "adapter.records_outside_window",
-                    vendor="isams",
-                    school=self.school_id,
-                    resource=MarksStream.name,
-                    count=len(outside),
-                )
-            result.records.extend(m for m in rows.records if first <= m.date <= last)
-            result.sources.update(rows.sources)  # raw rows of repeated keys (duplicates.py)
-        # iSAMS repeats rows for one pupil and session; the shared, tested rule
-        # keeps the latest-recorded one, else the last in the feed.
+                section = self.client.batch_section(root, MarksStream.section, MarksStream.method)
+                records = list(_element_records(section, "RegistrationStatus"))
+                if not records and _has_past_weekday(first, last):
+                    # Could be a holiday, could be a permission gap on the data: say so, no more.
+                    log.warning(
+                        "adapter.window_without_rows",
+                        vendor="isams",
+                        school=self.school_id,
+                        start=first.isoformat(),
+                        end=last.isoformat(),
+                    )
+                mapped = stream.map_rows(records)
+                rows = mapped.batch
+                result.quarantined.extend(rows.quarantined)
+                if mapped.later:
+                    log.info(
+                        "adapter.later_periods_ignored",
+                        vendor="isams",
+                        school=self.school_id,
+                        rows=mapped.later,
+                    )
+                outside = [m for m in rows.records if not first <= m.date <= last]
+                if outside:
+                    log.warning(
+                        "adapter.records_outside_window",
+                        vendor="isams",
+                        school=self.school_id,
+                        resource=MarksStream.name,
+                        count=len(outside),
+                    )
+                result.records.extend(m for m in rows.records if first <= m.date <= last)
+                rows_of.update(mapped.rows_of)
         total = len(result.records)
-        drop_repeats(result, in_write_order=FACTS.repeats_in_write_order)
+        _drop_repeats(result, rows_of)
         result.records.sort(key=lambda m: (m.pupil_id, m.date, SESSION_ORDER[m.session]))
         result.requests = self.client.request_count - before
         self._log_fetched(MarksStream.name, result, duplicates=total - len(result.records))
@@ -261,11 +274,16 @@ class IsamsAdapter(AdapterBase):
             return result
         before = self.client.request_count
         stream = AmendmentsStream(school_id=self.school_id, pm_cutoff=self.pm_cutoff)
-        for first, last in date_windows(start, end, BATCH_WINDOW_DAYS):
+        methods = [AmendmentsStream.method]
+        with closing(self._answers(methods, AmendmentsStream.filter_name, start, end)) as answers:
             try:
-                root = self.client.batch(
-                    [AmendmentsStream.method], {AmendmentsStream.filter_name: (first, last)}
-                )
+                for _window, root in answers:
+                    self._exposes_amendments = True
+                    section = self.client.batch_section(
+                        root, AmendmentsStream.section, AmendmentsStream.method
+                    )
+                    records = _element_records(section, "RegistrationAudit")
+                    result.extend(stream.map_records(records))
             except MethodsNotAllocatedError as exc:
                 if AmendmentsStream.method.lower() not in exc.methods:
                     raise
@@ -273,14 +291,47 @@ class IsamsAdapter(AdapterBase):
                 self._exposes_amendments = False
                 log.info("adapter.amendments_unavailable", vendor="isams", school=self.school_id)
                 return Batch(requests=self.client.request_count - before)
-            self._exposes_amendments = True
-            section = self.client.batch_section(
-                root, AmendmentsStream.section, AmendmentsStream.method
-            )
-            result.extend(stream.map_records(_element_records(section, "RegistrationAudit")))
         result.requests = self.client.request_count - before
         self._log_fetched(AmendmentsStream.name, result)
         return result
+
+    # -- Batch answers by date window -------------------------------------------------------
+
+    def _answers(
+        self, methods: list[str], filter_name: str, start: dt.date, end: dt.date
+    ) -> Generator[tuple[tuple[dt.date, dt.date], etree._Element], None, None]:
+        """Each date window's ``<iSAMS>`` answer, in window order.
+
+        The first window is asked for alone (a key refused the method says so once). With an
+        API key the rest are then asked for ``BATCH_FETCHERS`` at a time in the background
+        while the caller maps what has arrived: the MIS serves the next window and lxml parses
+        it (without holding the GIL) meanwhile, so a month's mapping overlaps the next month's
+        round trip. Over OAuth they are asked for one by one: the Bearer token is state shared
+        by every request and renewed on a 401, and concurrent renewals would race.
+        """
+        windows = list(date_windows(start, end, BATCH_WINDOW_DAYS))
+        if not windows:
+            return
+
+        def fetch(window: tuple[dt.date, dt.date]) -> etree._Element:
+            return self.client.batch(methods, {filter_name: window})
+
+        first = fetch(windows[0])
+        rest = windows[1:]
+        if not rest or not self.client.api_key:
+            yield windows[0], first
+            for window in rest:
+                yield window, fetch(window)
+            return
+        pool = ThreadPoolExecutor(BATCH_FETCHERS, thread_name_prefix="isams-batch")
+        futures = [pool.submit(fetch, window) for window in rest]
+        try:
+            yield windows[0], first
+            for window, future in zip(rest, futures, strict=True):
+                yield window, future.result()
+        finally:
+            # Stopped early (an error, or the caller gave up): ask for no more windows.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- calendar ---------------------------------------------------------------------------
 
@@ -328,8 +379,28 @@ def _has_past_weekday(first: dt.date, last: dt.date) -> bool:
     )
 
 
-def _all_of(*tests: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda record: all(test(record) for test in tests)
+def _drop_repeats(batch: Batch[Mark], rows_of: Mapping[int, tuple[Mapping[str, Any], str]]) -> None:
+    """iSAMS repeats rows for one pupil and session: the shared, tested rule (``drop_repeats``)
+    keeps the latest-recorded one, else the last in the feed. It is run over the marks whose
+    key repeats (the rule judges each key on its own; the rest, nearly all, pass unchanged),
+    and the raw rows of keys still repeated after it are kept for sync's duplicate policy:
+    the only versions it quarantines, with the MIS's own text."""
+    keys = [record_key(m) for m in batch.records]
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return
+    repeated: Batch[Mark] = Batch(
+        records=[m for m, key in zip(batch.records, keys, strict=True) if counts[key] > 1]
+    )
+    drop_repeats(repeated, in_write_order=FACTS.repeats_in_write_order)
+    batch.exact_duplicates += repeated.exact_duplicates
+    batch.records = [m for m, key in zip(batch.records, keys, strict=True) if counts[key] == 1]
+    batch.records.extend(repeated.records)
+    left = Counter(record_key(m) for m in repeated.records)
+    for mark in repeated.records:
+        if left[record_key(mark)] > 1 and id(mark) in rows_of:
+            record, ref = rows_of[id(mark)]
+            batch.remember(mark, raw_text(record), ref)
 
 
 def _present_table(codes: list[PresentCode]) -> dict[str, PresentCode]:

@@ -4,24 +4,29 @@ The XML is read safely (no DTD, no entities, no network; the encoding sniffed, n
 from the declaration) into flat records (``element_record``: attributes as ``@Name``); its
 ``<Message>`` error bodies are parsed here for the client to classify. The value helpers turn
 iSAMS's local times, flags, dates, sexes and present symbols into schema values for the streams
-in ``streams.py``.
+in ``streams.py``, and ``PlainRows`` works out a plain RegistrationStatus row's values once
+per distinct text for ``MarksStream.map_rows``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lxml import etree
 
-from registerwatch.adapters.base import parse_date
+from registerwatch.adapters.base import Batch, build_mark, parse_date, parse_instant
+from registerwatch.adapters.base.mapping import EARLIEST_SANE_DATE, MAX_TEXT_LENGTH
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
-from registerwatch.schema import Session
+from registerwatch.schema import Mark, Session
+
+if TYPE_CHECKING:
+    from registerwatch.adapters.isams.streams import MarksStream
 
 
 @dataclass(frozen=True)
@@ -120,12 +125,13 @@ def element_record(element: etree._Element) -> dict[str, Any]:
     Unknown children are carried along and ignored by the mapping (iSAMS adds nodes over time:
     see the recorded ``GetCurrentPupilsExtraNode`` example). Empty elements read as None.
     """
-    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.attrib.items()}
+    record: dict[str, Any] = {"@" + str(k): str(v) for k, v in element.items()}
     for child in element:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if type(tag) is not str:
             continue  # comments, processing instructions
-        value = (child.text or "").strip()
-        record[child.tag] = value or None
+        text = child.text
+        record[tag] = (text.strip() or None) if text else None
     return record
 
 
@@ -234,3 +240,160 @@ def sex_of(record: Mapping[str, Any], key: str, *, resource: str, record_ref: st
             field=key,
         )
     return sex
+
+
+# -- the plain RegistrationStatus row, from values worked out once per distinct text ----------
+
+
+@dataclass
+class MappedRows:
+    """What ``MarksStream.map_rows`` made of one answer's rows."""
+
+    batch: Batch[Mark] = field(default_factory=Batch)
+    later: int = 0  # rows of a later registration period of their session (ignored)
+    # id(mark) -> (the row as the MIS sent it, its reference): for Batch.remember.
+    rows_of: dict[int, tuple[Mapping[str, Any], str]] = field(default_factory=dict)
+
+
+class PlainRows:
+    """The values of plain rows, each worked out once per distinct text (see ``map_rows``);
+    None for anything else, which the general path then maps or quarantines."""
+
+    def __init__(self, stream: MarksStream, latest: date) -> None:
+        self.stream = stream
+        self.earliest = EARLIEST_SANE_DATE
+        self.latest = latest
+        self.prefix = f"{stream.school_id}:"
+        self.whens: dict[Any, tuple[datetime, date, Session] | None] = {}
+        self.pupils: dict[Any, str | None] = {}
+        self.codes: dict[tuple[Any, Any, Session], tuple[str, str] | None] = {}
+        self.instants: dict[Any, tuple[datetime | None] | None] = {}
+
+    def when(self, value: Any) -> tuple[datetime, date, Session] | None:
+        try:
+            return self.whens[value]
+        except KeyError:
+            pass
+        found: tuple[datetime, date, Session] | None = None
+        if value not in (None, ""):
+            try:
+                parsed = local_datetime(value, resource="", record_ref="", field="")
+            except InvalidRecord:
+                parsed = None
+            if parsed is not None:
+                found = (parsed, parsed.date(), session_of(parsed, self.stream.pm_cutoff))
+        self.whens[value] = found
+        return found
+
+    def period(
+        self, record: Mapping[str, Any]
+    ) -> tuple[tuple[str, date, Session], datetime] | None:
+        """``MarksStream._period``: the row's (pupil, date, session) and time, or None."""
+        value = record.get("RegistrationDateTime")
+        if type(value) is not str:
+            return self.stream.period_of(record)  # not a text from XML: the general way
+        pupil = field_text(record, "PupilId")
+        found = self.when(value)
+        if pupil is None or found is None:
+            return None
+        when, day, session = found
+        return (pupil, day, session), when
+
+    def _plain(self, text: str | None) -> bool:
+        return text is None or (len(text) <= MAX_TEXT_LENGTH and text.isprintable())
+
+    def _in_window(self, day: date) -> bool:
+        return self.earliest <= day <= self.latest
+
+    def pupil_id(self, value: Any) -> str | None:
+        if type(value) is not str:
+            return None
+        try:
+            return self.pupils[value]
+        except KeyError:
+            pass
+        text = value.strip()
+        pupil_id = f"{self.prefix}{text}" if text else None
+        self.pupils[value] = pupil_id if pupil_id is not None and self._plain(pupil_id) else None
+        return self.pupils[value]
+
+    def code(self, record: Mapping[str, Any], session: Session) -> tuple[str, str] | None:
+        key = (record.get("Code"), record.get("PresentCode"), session)
+        if not (_text_or_none(key[0]) and _text_or_none(key[1])):
+            return None
+        try:
+            return self.codes[key]
+        except KeyError:
+            pass
+        try:
+            found: tuple[str, str] | None = self.stream.code_of(
+                record, session, {"resource": "", "record_ref": ""}
+            )
+        except InvalidRecord:
+            found = None
+        if found is not None and not (self._plain(found[0]) and self._plain(found[1])):
+            found = None
+        self.codes[key] = found
+        return found
+
+    def instant(self, value: Any) -> tuple[datetime | None] | None:
+        if not _text_or_none(value):
+            return None
+        try:
+            return self.instants[value]
+        except KeyError:
+            pass
+        found: tuple[datetime | None] | None
+        try:
+            instant = parse_instant(
+                value, field="LastUpdated", default_tz=LONDON, resource="", record_ref=""
+            )
+            plausible = instant is None or self._in_window(instant.date())
+            found = (instant,) if plausible else None
+        except InvalidRecord:
+            found = None
+        self.instants[value] = found
+        return found
+
+    def mark(self, record: Mapping[str, Any]) -> Mark | None:
+        ident = record.get("@Id")
+        if type(ident) is not str or not ident.isdigit():
+            return None
+        value = record.get("RegistrationDateTime")
+        if type(value) is not str:
+            return None
+        found = self.when(value)
+        pupil_id = self.pupil_id(record.get("PupilId"))
+        if found is None or pupil_id is None or record.get("Registered") != "1":
+            return None
+        _when, day, session = found
+        codes = self.code(record, session)
+        recorded = self.instant(record.get("LastUpdated"))
+        if codes is None or recorded is None or not self._in_window(day):
+            return None
+        minutes = record.get("MinutesLate")
+        if minutes is None:
+            minutes_late = None
+        elif type(minutes) is str and minutes.isdigit() and minutes.isascii():
+            minutes_late = int(minutes)
+        else:
+            return None
+        comment = field_text(record, "Comment")
+        if not self._plain(comment):
+            return None
+        return build_mark(
+            pupil_id=pupil_id,
+            date=day,
+            session=session,
+            code=codes[0],
+            vendor_code=codes[1],
+            minutes_late=minutes_late,
+            comment=comment,
+            recorded_at=recorded[0],
+            recorded_by=None,
+            source_ref=f"{self.stream.name} {ident}",
+        )
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or type(value) is str

@@ -34,6 +34,8 @@ reason.
 The Batch cache: answers are stored per (key, request body). With ``cache_seconds`` > 0 an
 identical request within that time gets the stored answer (the vendor default is 86400,
 ``ISAMS_DEFAULT_CACHE_SECONDS``); the default 0 serves fresh data so that edits show at once.
+Either way a window's RegistrationStatus rows are rendered once and reused while the school's
+marks, pupils and day are unchanged (``IsamsData._status_rows``): the bytes are the same.
 
 Vendor faults (``FaultInjector``): EMPTY_PERMISSION (a 200 with the data left out),
 STALE_CACHE (the Batch answer cached before later changes), CHANGING_PAGES (a pupil moves to

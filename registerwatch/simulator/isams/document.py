@@ -5,7 +5,7 @@ RegistrationStatus rows (with the vendor's repeated rows), the amendment audit a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,6 +14,7 @@ from lxml import etree
 
 from registerwatch.calendar import LONDON, SchoolCalendar, school_year_of
 from registerwatch.errors import CalendarError
+from registerwatch.gcpause import collector_paused
 from registerwatch.schema import Amendment, Mark, Pupil, Session
 from registerwatch.simulator.common import iso_midnight, register_opens
 from registerwatch.simulator.isams.protocol import (
@@ -28,6 +29,7 @@ from registerwatch.simulator.isams.protocol import (
     child,
     local_naive,
     term_name,
+    xml_text,
 )
 from registerwatch.simulator.server import VendorApp
 
@@ -49,6 +51,24 @@ class Row:
     fields: dict[str, str | None] = field(default_factory=dict)
 
 
+_EMPTY_STATUSES = b"    <RegistrationStatuses/>\n"
+
+
+def _text(texts: dict[Any, str | None], value: Any) -> str | None:
+    """A register time's text (``datetime``), or an instant's as iSAMS writes it
+    (``("instant", datetime | None)``), from ``texts`` when it was worked out before."""
+    try:
+        return texts[value]
+    except KeyError:
+        pass
+    if isinstance(value, tuple):
+        text = local_naive(value[1])
+    else:
+        text = value.isoformat(timespec="seconds")
+    texts[value] = text
+    return text
+
+
 class IsamsData(VendorApp):
     """The school rendered as iSAMS records (no HTTP: ``IsamsApp`` serves them)."""
 
@@ -62,6 +82,8 @@ class IsamsData(VendorApp):
         self._row_ids: dict[tuple[Any, ...], int] = {}
         self._calendar: SchoolCalendar | None = None
         self._calendar_built = False
+        # (start, end) -> (marks, pupils, day), (calendar, duplicate_rows), rendered rows
+        self._rendered: dict[tuple[date, date], tuple[Any, Any, bytes]] = {}
 
     def _ordered_pupils(self) -> list[Pupil]:
         by_id = {p.id: p for p in self.school.pupils}
@@ -79,6 +101,7 @@ class IsamsData(VendorApp):
     ) -> bytes:
         root = etree.Element("iSAMS")
         methods = set(methods)
+        rows = b""
         if PUPILS in methods:
             self._pupil_manager(etree.SubElement(root, "PupilManager"), corrupt)
         if methods & {PRESENT_CODES, REGISTRATION_STATUS, AUDIT}:
@@ -90,18 +113,24 @@ class IsamsData(VendorApp):
                     child(element, "Code", code)
                     child(element, "Name", name)
             if REGISTRATION_STATUS in methods:
-                self._statuses(
-                    etree.SubElement(manager, "RegistrationStatuses"),
-                    *ranges[REGISTRATION_STATUS],
-                    corrupt=corrupt,
-                )
+                etree.SubElement(manager, "RegistrationStatuses")
+                rows = self._status_rows(*ranges[REGISTRATION_STATUS], corrupt=corrupt)
             if AUDIT in methods:
                 self._audits(
                     etree.SubElement(manager, "RegistrationAudits"), *ranges[AUDIT], corrupt=corrupt
                 )
         if TERMS in methods:
             self._terms(etree.SubElement(etree.SubElement(root, "SchoolManager"), "Terms"))
-        return etree.tostring(root, encoding="utf-8", pretty_print=True)
+        document = etree.tostring(root, encoding="utf-8", pretty_print=True)
+        if rows:
+            # The rows are rendered as text (see _status_rows), in the place and the exact
+            # form lxml gives the section's children.
+            document = document.replace(
+                _EMPTY_STATUSES,
+                b"    <RegistrationStatuses>\n" + rows + b"    </RegistrationStatuses>\n",
+                1,
+            )
+        return document
 
     def _today(self) -> date:
         return self.school.as_of or datetime.now(LONDON).date()
@@ -187,14 +216,45 @@ class IsamsData(VendorApp):
     def _row_id(self, *key: Any) -> int:
         return self._row_ids.setdefault(key, 55_001 + len(self._row_ids))
 
-    def _statuses(self, section: etree._Element, start: date, end: date, *, corrupt: bool) -> None:
+    def _status_rows(self, start: date, end: date, *, corrupt: bool) -> bytes:
+        """The window's RegistrationStatus elements, as the document's bytes.
+
+        Rendered once per window and reused while the school holds the same marks and pupils
+        (compared element by element: marks and pupils are immutable, so the same objects or
+        equal ones mean the same rows; a test that edits the lists in place is noticed), on the
+        same day: a real MIS answers from indexed tables, not by rebuilding a year per request.
+        Row ids are fixed at first sight (``_row_id``), so a reused rendering is what a fresh
+        one would be. A corrupted answer (the MALFORMED fault) is never reused.
+        """
+        state = (list(self.school.marks), list(self.school.pupils), self._today())
+        cached = None if corrupt else self._rendered.get((start, end))
+        if (
+            cached is not None
+            and cached[0] == state
+            and cached[1] == (self.school.calendar, self.duplicate_rows)
+        ):
+            return cached[2]
+        with collector_paused():  # tens of thousands of rows alive at once, no cycles
+            rows = "".join(self._statuses(start, end, corrupt=corrupt)).encode("utf-8")
+        if not corrupt:
+            if len(self._rendered) >= 16:  # a first sync asks for a dozen windows at most
+                self._rendered.clear()
+            self._rendered[(start, end)] = (
+                state,
+                (self.school.calendar, self.duplicate_rows),
+                rows,
+            )
+        return rows
+
+    def _statuses(self, start: date, end: date, *, corrupt: bool) -> Iterator[str]:
         pupils = {p.id: p for p in self.school.pupils}
         mis_of = {pid: p.mis_id for pid, p in pupils.items()}
         rows: list[Row] = []
         marked: set[tuple[str, date, Session]] = set()
         for mark in sorted(
             (m for m in self.school.marks if start <= m.date <= end),
-            key=lambda m: (m.date, m.session.value, mis_of.get(m.pupil_id, "")),
+            # The session itself (a str enum) orders as its value does, without the lookup.
+            key=lambda m: (m.date, m.session, mis_of.get(m.pupil_id, "")),
         ):
             key = (mark.pupil_id, mark.date, mark.session)
             marked.add(key)
@@ -219,8 +279,9 @@ class IsamsData(VendorApp):
             rows = self._with_duplicates(rows)
         if corrupt:
             self._corrupt_rows(rows)
+        texts: dict[Any, str | None] = {}  # a time or instant's text, once per distinct value
         for row in rows:
-            self._status_element(section, row)
+            yield self._status_xml(row, texts)
 
     def _mark_row(self, mark: Mark, mis_of: Mapping[str, str]) -> Row:
         return Row(
@@ -305,23 +366,29 @@ class IsamsData(VendorApp):
                 )
             )
 
-    def _status_element(self, section: etree._Element, row: Row) -> None:
-        element = etree.SubElement(section, "RegistrationStatus", Id=str(row.id))
+    def _status_xml(self, row: Row, texts: dict[Any, str | None]) -> str:
+        """One RegistrationStatus element as lxml's pretty print writes it at this depth."""
         present = PRESENT_ID.get(row.code or "", 0) if row.registered else 0
         values: dict[str, str | None] = {
             "PupilId": row.mis_id,
-            "RegistrationDateTime": row.when.isoformat(timespec="seconds"),
+            "RegistrationDateTime": _text(texts, row.when),
             "Registered": "1" if row.registered else "0",
             "PresentCode": str(present),
             "Code": row.code if row.registered and not present else None,
             # INFERRED extras: present only when there is something to say.
             "MinutesLate": None if row.minutes_late is None else str(row.minutes_late),
             "Comment": row.comment,
-            "LastUpdated": local_naive(row.last_updated),
+            "LastUpdated": _text(texts, ("instant", row.last_updated)),
         }
         values.update(row.fields)
-        for tag, value in values.items():
-            child(element, tag, value)
+        children = [
+            f"        <{tag}>{xml_text(value)}</{tag}>\n"
+            for tag, value in values.items()
+            if value is not None
+        ]
+        if not children:
+            return f'      <RegistrationStatus Id="{row.id}"/>\n'
+        return f'      <RegistrationStatus Id="{row.id}">\n{"".join(children)}      </RegistrationStatus>\n'
 
     def _audits(self, section: etree._Element, start: date, end: date, *, corrupt: bool) -> None:
         """INFERRED resource: the school's amendment records in iSAMS style."""

@@ -6,6 +6,7 @@ OBSERVED and INFERRED as the package docstring says.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -86,6 +87,25 @@ class Corruption:
 def child(parent: etree._Element, tag: str, value: str | None) -> None:
     if value is not None:
         etree.SubElement(parent, tag).text = value
+
+
+# What lxml refuses in text ("All strings must be XML compatible"): C0 controls other than tab,
+# line feed and carriage return, surrogates, and the two non-characters U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+
+
+def xml_text(value: str) -> str:
+    """``value`` as element text, escaped exactly as lxml escapes it; ValueError, as lxml
+    raises, for characters XML cannot carry."""
+    if value.isprintable() and "&" not in value and "<" not in value and ">" not in value:
+        return value  # nearly every value: ids, times, codes (no control is printable)
+    if _NOT_XML.search(value):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+            "characters"
+        )
+    return value.translate(_ESCAPES)
 
 
 def local_naive(instant: datetime | None) -> str | None:
