@@ -187,9 +187,12 @@ class Go4SchoolsAdapter(AdapterBase):
         batch: Batch[Mark] = Batch()
         empty: list[date] = []
         unmarked = 0
+        streams: dict[str, SessionMarksStream] = {}  # one per year: its caches span the days
         for day in days:
             year = self._year_for(day)
-            stream = SessionMarksStream(self.school_id, self._code_table(year))
+            stream = streams.get(year)
+            if stream is None:
+                stream = streams[year] = SessionMarksStream(self.school_id, self._code_table(year))
             rows = self.client.collect(
                 self.client.year_path(year, stream.path.format(date=day.isoformat()))
             )
@@ -198,7 +201,11 @@ class Go4SchoolsAdapter(AdapterBase):
             mapped, blank = stream.map(rows, day)
             unmarked += blank
             batch.extend(mapped)
-        drop_repeats(batch)
+        if batch.sources:
+            # A key repeated within a day (the stream remembered both versions). Keys never
+            # repeat across days (a mark's date is its request's), so with none remembered
+            # there is nothing to drop and the pass would only copy the list.
+            drop_repeats(batch)
         batch.requests = self.client.request_count - before
         self._check_empty_days(start, end, dates, days, empty, batch)
         if unmarked:
