@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -373,7 +373,9 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
                     comment=comment,
                     recorded_at=None,
                     recorded_by=None,
-                    source_ref=f"{source_prefix}{student_id}:{session.value}",
+                    # raw_session is "AM" or "PM" exactly here: the value, without the enum's
+                    # per-call property lookup
+                    source_ref=f"{source_prefix}{student_id}:{raw_session}",
                 )
                 if comment is not None or pair not in checked:
                     refuse_implausible(
@@ -385,7 +387,7 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
                 self._map_slow(batch, first, record, f"#{position}", today)
                 continue
             batch.records.append(mark)
-            key = (pupil_id, day, session.value)
+            key = (pupil_id, day, cast(str, raw_session))
             earlier = first.setdefault(key, (mark, record, None))
             if earlier[0] is not mark:
                 self._remember(batch, earlier, day)
