@@ -7,7 +7,8 @@ class per resource) and ``mapping.py`` (vendor fields to schema values).
 What it can and cannot give:
 - pupils: ``students`` + ``students/education-details`` for one academic year;
 - marks: one request per date (plus its cursor pages) — only weekdays are asked, or the dates
-  sync passes (its school days);
+  sync passes (its school days); ``day_workers`` dates (default 4) are asked at a time, each
+  on a connection of its own (``DayReader``), and mapped in date order;
 - registers: NOT exposed by GO 4 Schools (no register-taken time or taker). ``registers()``
   returns nothing and ``exposes_registers`` is False, so REG002 (register-not-saved) and REG003
   (register-closed-late) cannot be checked for these schools; REG001 still can, from marks;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -37,6 +39,7 @@ from registerwatch.adapters.base import (
 from registerwatch.adapters.go4schools.client import (
     FACTS,
     CursorPaginator,
+    DayReader,
     Go4SchoolsClient,
     ResourceNotFoundError,
     academic_year_of,
@@ -65,6 +68,11 @@ log = structlog.get_logger("registerwatch.adapters.go4schools")
 T = TypeVar("T")
 _UNSET: Any = object()
 
+# Dates whose marks are fetched at the same time, per school. INFERRED: GO 4 Schools publishes
+# no concurrency limit (and answers bursts with 429s, which are retried with backoff); four
+# keeps a school's first sync from waiting on one round trip at a time without a burst.
+DAY_WORKERS = 4
+
 
 class Go4SchoolsAdapter(AdapterBase):
     """One school's GO 4 Schools-style API, mapped to the common schema."""
@@ -83,6 +91,7 @@ class Go4SchoolsAdapter(AdapterBase):
         sleep: Callable[[float], None] = time.sleep,
         academic_year: str | None = None,
         max_records_per_page: int | None = None,
+        day_workers: int = DAY_WORKERS,
     ) -> None:
         api_key = (credentials.get("api_key") or "").strip()
         if not api_key:
@@ -95,17 +104,25 @@ class Go4SchoolsAdapter(AdapterBase):
             )
         except ValueError as exc:
             raise ConfigError(f"school {school_id!r}: {exc}") from None
+        if day_workers < 1:
+            raise ConfigError(f"school {school_id!r}: day_workers must be at least 1")
         self.school_id = school_id
-        self.client = Go4SchoolsClient(
-            base_url,
-            school_id=school_id,
-            api_key=api_key,
-            credential_hint=credential_hint,
-            timeout=timeout,
-            retry=retry,
-            sleep=sleep,
-            max_records_per_page=max_records_per_page,
-        )
+
+        def make_client() -> Go4SchoolsClient:
+            return Go4SchoolsClient(
+                base_url,
+                school_id=school_id,
+                api_key=api_key,
+                credential_hint=credential_hint,
+                timeout=timeout,
+                retry=retry,
+                sleep=sleep,
+                max_records_per_page=max_records_per_page,
+            )
+
+        self.client = make_client()
+        # Per-date marks and amendments, a few dates at a time (see DayReader).
+        self.days = DayReader(self.client, make_client, day_workers)
         self._codes: dict[str, CodeTable] = {}
         self._school: Any = _UNSET
         self._calendar: Any = _UNSET
@@ -183,23 +200,33 @@ class Go4SchoolsAdapter(AdapterBase):
         """Marks for each date in [start, end]: ``dates`` if given (sync's school days), else
         every weekday. One request per date, as the API requires."""
         days = self._days(start, end, dates)
-        before = self.client.request_count
+        before = self.days.request_count
         batch: Batch[Mark] = Batch()
         empty: list[date] = []
         unmarked = 0
-        for day in days:
-            year = self._year_for(day)
-            stream = SessionMarksStream(self.school_id, self._code_table(year))
-            rows = self.client.collect(
-                self.client.year_path(year, stream.path.format(date=day.isoformat()))
-            )
-            if not rows:
-                empty.append(day)
-            mapped, blank = stream.map(rows, day)
-            unmarked += blank
-            batch.extend(mapped)
-        drop_repeats(batch)
-        batch.requests = self.client.request_count - before
+        years = [self._year_for(day) for day in days]
+        # One stream per year (its caches span the days), its code table read before the marks.
+        streams = {
+            year: SessionMarksStream(self.school_id, self._code_table(year))
+            for year in dict.fromkeys(years)
+        }
+        paths = [
+            self.client.year_path(year, SessionMarksStream.path.format(date=day.isoformat()))
+            for day, year in zip(days, years, strict=True)
+        ]
+        with closing(self.days.collect_each(paths)) as pages:
+            for day, year, rows in zip(days, years, pages, strict=False):
+                if not rows:
+                    empty.append(day)
+                mapped, blank = streams[year].map(rows, day)
+                unmarked += blank
+                batch.extend(mapped)
+        if batch.sources:
+            # A key repeated within a day (the stream remembered both versions). Keys never
+            # repeat across days (a mark's date is its request's), so with none remembered
+            # there is nothing to drop and the pass would only copy the list.
+            drop_repeats(batch)
+        batch.requests = self.days.request_count - before
         self._check_empty_days(start, end, dates, days, empty, batch)
         if unmarked:
             log.info(
@@ -217,16 +244,19 @@ class Go4SchoolsAdapter(AdapterBase):
         """MIS amendment records for sessions dated in [start, end] (INFERRED resource)."""
         if not self.exposes_amendments:
             return Batch()
-        before = self.client.request_count
+        before = self.days.request_count
         batch: Batch[Amendment] = Batch()
-        for day in self._days(start, end, dates):
-            year = self._year_for(day)
-            stream = AmendmentsStream(self.school_id, self._code_table(year))
-            rows = self.client.collect(
-                self.client.year_path(year, stream.path.format(date=day.isoformat()))
-            )
-            batch.extend(stream.map(rows, day))
-        batch.requests = self.client.request_count - before
+        days = self._days(start, end, dates)
+        years = [self._year_for(day) for day in days]
+        tables = {year: self._code_table(year) for year in dict.fromkeys(years)}
+        paths = [
+            self.client.year_path(year, AmendmentsStream.path.format(date=day.isoformat()))
+            for day, year in zip(days, years, strict=True)
+        ]
+        with closing(self.days.collect_each(paths)) as pages:
+            for day, year, rows in zip(days, years, pages, strict=False):
+                batch.extend(AmendmentsStream(self.school_id, tables[year]).map(rows, day))
+        batch.requests = self.days.request_count - before
         self._fetched("student-session-mark-amendments", batch)
         return batch
 
@@ -248,6 +278,7 @@ class Go4SchoolsAdapter(AdapterBase):
 
     def close(self) -> None:
         self.client.http.close()
+        self.days.close()
 
     # -- academic years ----------------------------------------------------------------------
 
@@ -403,6 +434,7 @@ class Go4SchoolsAdapter(AdapterBase):
 
 
 __all__ = [
+    "DAY_WORKERS",
     "FACTS",
     "CursorPaginator",
     "Go4SchoolsAdapter",

@@ -17,11 +17,16 @@ Vendor facts (OBSERVED in public client code and vendor pages unless marked):
 
 from __future__ import annotations
 
+import queue
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
+from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -284,3 +289,70 @@ class Go4SchoolsClient(ApiClient):
         if isinstance(school, list):
             school = school[0] if school else None
         return school if isinstance(school, dict) else None
+
+
+class DayReader:
+    """Collections at independent paths (one per date: the API asks one request per date, each
+    with its own cursor walk), fetched up to ``workers`` at a time and handed back in order.
+
+    A first sync asks for every school day of the year so far, one after another: the wait for
+    each answer (the MIS's work and the round trip) then adds up, while the answers themselves
+    need nothing from each other. Each worker thread takes a client of its own (its own
+    connection, paginator and request count; a client is never shared between threads), made
+    by ``make_client`` up to ``workers`` of them and reused. ``workers`` 1: the main client, in
+    order, one at a time. A failed date raises in the caller when its turn comes, as it would
+    one at a time; the dates still queued are then not asked.
+    """
+
+    def __init__(
+        self, main: Go4SchoolsClient, make_client: Callable[[], Go4SchoolsClient], workers: int
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.main = main
+        self.workers = workers
+        self._make_client = make_client
+        self._clients: list[Go4SchoolsClient] = []  # every worker client made (for counts)
+        self._idle: queue.SimpleQueue[Go4SchoolsClient] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent by the main client and every worker client (read between calls)."""
+        return self.main.request_count + sum(c.request_count for c in self._clients)
+
+    def collect_each(self, paths: Sequence[str]) -> Generator[list[Any], None, None]:
+        """Every record of each path's collection, path by path in the order given."""
+        if self.workers == 1 or len(paths) <= 1:
+            for path in paths:
+                yield self.main.collect(path)
+            return
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="registerwatch-g4s")
+        queued = iter(paths)
+        # A few dates ahead of the one being mapped, not the whole year at once.
+        pending: deque[Future[list[Any]]] = deque(
+            pool.submit(self._collect, path) for path in islice(queued, 2 * self.workers)
+        )
+        try:
+            while pending:
+                rows = pending.popleft().result()
+                pending.extend(pool.submit(self._collect, path) for path in islice(queued, 1))
+                yield rows
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.http.close()
+
+    def _collect(self, path: str) -> list[Any]:
+        try:
+            client = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                client = self._make_client()
+                self._clients.append(client)
+        try:
+            return client.collect(path)
+        finally:
+            self._idle.put(client)

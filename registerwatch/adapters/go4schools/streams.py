@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
+
+from pydantic import ValidationError
 
 from registerwatch.adapters.base import (
     Batch,
@@ -26,6 +28,8 @@ from registerwatch.adapters.base import (
     parse_instant,
     require,
 )
+from registerwatch.adapters.base.mapping import refuse_implausible
+from registerwatch.adapters.base.streams import remember_duplicate
 from registerwatch.adapters.go4schools.client import FACTS
 from registerwatch.adapters.go4schools.mapping import (
     DAY_TYPES,
@@ -49,6 +53,7 @@ from registerwatch.schema import (
     ClosureKind,
     Mark,
     Pupil,
+    Session,
 )
 
 T = TypeVar("T")
@@ -250,7 +255,19 @@ class PupilsStream(Go4SchoolsStream[Pupil]):
 
 
 class SessionMarksStream(Go4SchoolsStream[Mark]):
-    """``attendance/student-session-marks/date/{date}``: one request (and cursor walk) per date."""
+    """``attendance/student-session-marks/date/{date}``: one request (and cursor walk) per date.
+
+    A first sync maps every mark of the year so far, so ``map`` takes a fast path for the
+    records that are plainly well formed (a JSON object with an integer student id, the day's
+    date text, ``AM``/``PM``, integer code ids, a whole ``minutes_late``, text or no notes):
+    what the checks of ``to_schema`` would conclude is cached per distinct value (the day's
+    date text, each code id pair), and the plausibility checks every mark takes
+    (``refuse_implausible``) run once per day and code pair, plus on each mark with notes: a
+    mark without notes differs from the one checked only in digits and AM/PM, which no check
+    refuses. Every other record, and any record the fast path would refuse, goes through
+    ``to_schema`` as before, so a bad record is quarantined with the same reference, field and
+    reason (``map_each`` is that record-at-a-time path in full; the tests hold the two equal).
+    """
 
     name: ClassVar[str] = "student-session-marks"
     path: ClassVar[str] = "attendance/student-session-marks/date/{date}"
@@ -260,16 +277,160 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
         super().__init__(school_id)
         self.codes = codes
         self.day = date.min
+        # (session_mark_id, session_alias_id) -> (national code, vendor code); None: resolving
+        # it refuses the record (the record then takes to_schema, which says why).
+        self._resolved: dict[tuple[int, int | None], tuple[str, str] | None] = {}
+        # student id -> pupil id: one string per pupil for the whole pull.
+        self._pupil_ids: dict[int, str] = {}
+        # A school id this long could push a pupil id over the text limit with more digits.
+        self._fast = len(school_id) < _MAX_FAST_PREFIX
 
     def record_ref(self, record: Any, position: str) -> str:
         return _session_ref(record, self.day)
 
-    def map(self, records: Sequence[Any], day: date) -> tuple[Batch[Mark], int]:
-        """Mapped marks for ``day``, and how many sessions came back with no mark entered."""
+    def map_each(self, records: Sequence[Any], day: date) -> tuple[Batch[Mark], int]:
+        """``map`` one record at a time through ``to_schema`` (the path ``map`` must agree with)."""
         self.day = day
         unmarked = sum(1 for r in records if _unmarked(r))
         # A session listed but not yet marked has no register entry: nothing to map.
         return self.each(r for r in records if not _unmarked(r)), unmarked
+
+    def map(self, records: Sequence[Any], day: date) -> tuple[Batch[Mark], int]:
+        """Mapped marks for ``day``, and how many sessions came back with no mark entered.
+
+        The same batch as ``map_each`` (records, quarantine entries, remembered duplicates, in
+        the same order), faster for well-formed records: see the class docstring."""
+        if not self._fast:
+            return self.map_each(records, day)
+        self.day = day
+        batch: Batch[Mark] = Batch()
+        # key -> the first mark with it, its raw record and reference (None: not yet made)
+        first: dict[tuple[str, date, str], tuple[Mark, Any, str | None]] = {}
+        today = date.today()  # the plausible-dates window, asked once per pull (as the base)
+        iso = day.isoformat()
+        source_prefix = f"go4schools:session-mark:{iso}:"
+        dates: dict[str, bool] = {}  # date text -> is it this day
+        checked: set[tuple[int, int | None]] = set()  # code pairs whose mark passed, this day
+        resolved = self._resolved
+        pupil_ids = self._pupil_ids
+        position = 0
+        unmarked = 0
+        for record in records:
+            if type(record) is not dict:
+                if _unmarked(record):
+                    unmarked += 1
+                    continue
+                position += 1
+                self._map_slow(batch, first, record, f"#{position}", today)
+                continue
+            mark_id = record.get("session_mark_id")
+            if mark_id is None and "session_mark_id" in record:
+                unmarked += 1
+                continue
+            position += 1
+            student_id = record.get("student_id")
+            alias_id = record.get("session_alias_id")
+            raw_date = record.get("date")
+            late = record.get("session_minutes_late")
+            notes = record.get("session_notes")
+            raw_session = record.get("session")
+            session = _SESSIONS.get(raw_session) if type(raw_session) is str else None
+            if (
+                session is None
+                or type(student_id) is not int
+                or not 0 <= student_id < _MAX_FAST_ID
+                or type(mark_id) is not int
+                or (alias_id is not None and type(alias_id) is not int)
+                or (late is not None and (type(late) is not int or late < 0))
+                or (notes is not None and type(notes) is not str)
+                or type(raw_date) is not str
+            ):
+                self._map_slow(batch, first, record, f"#{position}", today)
+                continue
+            on_day = dates.get(raw_date)
+            if on_day is None:
+                on_day = dates[raw_date] = _is_day(raw_date, day)
+            pair = (mark_id, alias_id)
+            if pair in resolved:
+                codes = resolved[pair]
+            else:
+                codes = resolved[pair] = self._resolve(mark_id, alias_id)
+            if not on_day or codes is None:
+                self._map_slow(batch, first, record, f"#{position}", today)
+                continue
+            pupil_id = pupil_ids.get(student_id)
+            if pupil_id is None:
+                pupil_id = pupil_ids[student_id] = f"{self.school_id}:{student_id}"
+            comment = (notes.strip() or None) if notes is not None else None
+            try:
+                mark = build_mark(
+                    pupil_id=pupil_id,
+                    date=day,
+                    session=session,
+                    code=codes[0],
+                    vendor_code=codes[1],
+                    minutes_late=late,
+                    comment=comment,
+                    recorded_at=None,
+                    recorded_by=None,
+                    # raw_session is "AM" or "PM" exactly here: the value, without the enum's
+                    # per-call property lookup
+                    source_ref=f"{source_prefix}{student_id}:{raw_session}",
+                )
+                if comment is not None or pair not in checked:
+                    refuse_implausible(
+                        mark, resource=self.name, record_ref=_session_ref(record, day), today=today
+                    )
+                    checked.add(pair)
+            except (InvalidRecord, ValidationError):
+                # to_schema and the base's checks say what is wrong, exactly as before
+                self._map_slow(batch, first, record, f"#{position}", today)
+                continue
+            batch.records.append(mark)
+            key = (pupil_id, day, cast(str, raw_session))
+            earlier = first.setdefault(key, (mark, record, None))
+            if earlier[0] is not mark:
+                self._remember(batch, earlier, day)
+                self._remember(batch, (mark, record, None), day)
+        return batch, unmarked
+
+    def _map_slow(
+        self,
+        batch: Batch[Mark],
+        first: dict[tuple[str, date, str], tuple[Mark, Any, str | None]],
+        record: Any,
+        position: str,
+        today: date,
+    ) -> None:
+        """One record as ``Stream.map_positioned`` maps it (through ``to_schema``)."""
+        try:
+            ref = self.record_ref(record, position)
+        except RecursionError:  # as the base: an id nested too deeply to print
+            ref = f"{self.name} at {position}"
+        try:
+            mark = self.map_one(record, ref, today=today)
+        except InvalidRecord as exc:
+            batch.quarantined.append(self.quarantine(exc, record, ref))
+            return
+        batch.records.append(mark)
+        key = (mark.pupil_id, mark.date, mark.session.value)
+        earlier = first.setdefault(key, (mark, record, ref))
+        if earlier[0] is not mark:
+            self._remember(batch, earlier, self.day)
+            self._remember(batch, (mark, record, ref), self.day)
+
+    @staticmethod
+    def _remember(batch: Batch[Mark], held: tuple[Mark, Any, str | None], day: date) -> None:
+        mark, record, ref = held
+        remember_duplicate(
+            batch, mark, record, ref if ref is not None else _session_ref(record, day)
+        )
+
+    def _resolve(self, mark_id: int, alias_id: int | None) -> tuple[str, str] | None:
+        try:
+            return self.codes.resolve(mark_id, alias_id, resource=self.name, record_ref="")
+        except InvalidRecord:
+            return None
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
         day = self.day
@@ -438,6 +599,21 @@ class CalendarStream(Go4SchoolsStream[CalendarRow]):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+# The fast path of SessionMarksStream.map: the session texts it takes as they are, and bounds
+# that keep a pupil id's length (and so the text-length check) the same for every student id.
+_SESSIONS = {"AM": Session.AM, "PM": Session.PM}
+_MAX_FAST_ID = 10**15
+_MAX_FAST_PREFIX = 1000
+
+
+def _is_day(text: str, day: date) -> bool:
+    """Does a record's date text read as ``day`` (as ``check_day`` reads it)?"""
+    try:
+        return date.fromisoformat(text[:10]) == day
+    except ValueError:
+        return False
 
 
 def _unmarked(record: Any) -> bool:

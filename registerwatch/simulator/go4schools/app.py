@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -26,6 +27,9 @@ from registerwatch.simulator.go4schools.protocol import (
 )
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.simulator.server import FaultInjector, FaultKind, Request, Response
+
+# One served page: its rows, has_more, the next cursor and the rendered body.
+_Page = tuple[list[dict[str, Any]], bool, int | None, bytes]
 
 
 class Go4SchoolsApp(Go4SchoolsData):
@@ -54,8 +58,15 @@ class Go4SchoolsApp(Go4SchoolsData):
         if broken_cursor is not None:
             self.set_broken_cursor(broken_cursor)
         self.corrupted: list[Corruption] = []
+        # id(rows) -> (those rows, (collection key, page size), their pages): see _pages_of
+        self._rendered: dict[
+            int, tuple[list[dict[str, Any]], tuple[str, int], dict[int | None, _Page]]
+        ] = {}
         self._snapshot: tuple[list[Pupil], list[Mark], list[Amendment]] = ([], [], [])
         self.refresh_cache()
+        # The day's rows are what a real MIS has in its tables before anyone asks: build them
+        # now rather than on the first sync's first request.
+        self._marks_by_day(self.school.marks)
 
     # -- switches for tests --------------------------------------------------------------------
 
@@ -171,6 +182,7 @@ class Go4SchoolsApp(Go4SchoolsData):
                     self._session_marks(marks, day),
                     cursor,
                     "student_id",
+                    reuse=True,
                 )
             if resource == AMENDMENTS_PATH and self.serve_amendments:
                 return self._paged(
@@ -193,42 +205,77 @@ class Go4SchoolsApp(Go4SchoolsData):
         rows: list[dict[str, Any]],
         cursor: int | None,
         id_field: str | None,
+        *,
+        reuse: bool = False,
     ) -> Response:
+        """One page of ``rows`` after ``cursor``. ``reuse``: ``rows`` is a list the data layer
+        keeps and never changes (a day's session marks), so its pages are split and rendered
+        once and served as bytes until the list is replaced (see ``_pages_of``)."""
         if self.faults.take(FaultKind.EMPTY_PERMISSION, request.path) is not None:
             return Response.json({key: [], "has_more": False, "cursor": None})
-
-        def key_of(row: dict[str, Any]) -> int:
-            return int(row[id_field] if id_field else row["_position"])
-
-        rows = sorted(rows, key=key_of)
         broken = (
             self.broken_cursor
             if (self.broken_cursor_path is None or self.broken_cursor_path in request.path)
             else None
         )
+        if reuse and broken is None and rows:
+            served = self._pages_of(key, rows, id_field).get(cursor)
+            if served is not None:  # else a cursor inside a page: the general path below
+                if self.faults.take(FaultKind.MALFORMED, request.path) is not None:
+                    spoiled = self._spoil(resource, _public(served[0], id_field))
+                    return Response.json({key: spoiled, "has_more": served[1], "cursor": served[2]})
+                return Response(body=served[3])
+        key_of = _key_of(id_field)
+        rows = sorted(rows, key=key_of)
         if broken == "repeat":
             cursor = None  # ignore where the client is: always answer with the first page
         remaining = [r for r in rows if cursor is None or key_of(r) > cursor]
-        # A page holds whole students (both sessions of a day), so that the cursor, the last
-        # student id, never splits a pupil's marks across pages.
-        page: list[dict[str, Any]] = []
-        taken: set[int] = set()
-        for row in remaining:
-            row_key = key_of(row)
-            if row_key not in taken and len(taken) >= self.page_size:
-                break
-            taken.add(row_key)
-            page.append(row)
+        page = _first_page(remaining, key_of, self.page_size)
         has_more = len(page) < len(remaining)
         next_cursor: int | None = key_of(page[-1]) if has_more else None
         if has_more and broken == "backwards" and cursor is not None:
             next_cursor = cursor - 1
         elif has_more and broken == "missing":
             next_cursor = None
-        body = [{k: v for k, v in row.items() if not k.startswith("_")} for row in page]
+        body = _public(page, id_field)
         if self.faults.take(FaultKind.MALFORMED, request.path) is not None:
             body = self._spoil(resource, body)
         return Response.json({key: body, "has_more": has_more, "cursor": next_cursor})
+
+    def _pages_of(
+        self, key: str, rows: list[dict[str, Any]], id_field: str | None
+    ) -> dict[int | None, _Page]:
+        """Every page of ``rows`` by the cursor that asks for it (None: the first), each with
+        its body rendered, exactly as the general path of ``_paged`` would answer it.
+
+        A first sync asks for each page once, and every later sync for the same pages again:
+        splitting the day's rows and encoding them for each request was most of the
+        simulator's work per page. Held while ``rows`` is the same list (it is kept here, so
+        its id cannot be reused) and the page size has not changed.
+        """
+        cached = self._rendered.get(id(rows))
+        if cached is not None and cached[0] is rows and cached[1] == (key, self.page_size):
+            return cached[2]
+        key_of = _key_of(id_field)
+        remaining = sorted(rows, key=key_of)
+        pages: dict[int | None, _Page] = {}
+        cursor: int | None = None
+        while True:
+            page = _first_page(remaining, key_of, self.page_size)
+            remaining = remaining[len(page) :]
+            has_more = bool(remaining)
+            next_cursor = key_of(page[-1]) if has_more else None
+            payload = {key: _public(page, id_field), "has_more": has_more, "cursor": next_cursor}
+            # Response.json's own encoding, once: the bytes are the same as rendering anew.
+            body = json.dumps(payload, default=str).encode()
+            pages[cursor] = (page, has_more, next_cursor, body)
+            if next_cursor is None:
+                break
+            cursor = next_cursor
+        if len(self._rendered) >= 4096:  # a long-lived simulator editing marks all day
+            self._rendered.clear()
+        self._rendered[id(rows)] = (rows, (key, self.page_size), pages)
+        return pages
 
     def _spoil(self, resource: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = copy.deepcopy(rows)
@@ -260,3 +307,37 @@ class Go4SchoolsApp(Go4SchoolsData):
                 continue
             mark = min(group, key=lambda m: (self.student_ids[m.pupil_id], m.session.value))
             self.set_mark(mark.pupil_id, day, mark.session, changed_code(mark.code))
+
+
+def _key_of(id_field: str | None) -> Callable[[dict[str, Any]], int]:
+    """A row's paging key: its id, or its position for a listing without ids (the calendar)."""
+    field = id_field or "_position"
+
+    def key_of(row: dict[str, Any]) -> int:
+        return int(row[field])
+
+    return key_of
+
+
+def _first_page(
+    rows: list[dict[str, Any]], key_of: Callable[[dict[str, Any]], int], page_size: int
+) -> list[dict[str, Any]]:
+    """The first page of ``rows`` (sorted by key): whole students (both sessions of a day), so
+    that the cursor, the last student id, never splits a pupil's marks across pages."""
+    page: list[dict[str, Any]] = []
+    taken: set[int] = set()
+    for row in rows:
+        row_key = key_of(row)
+        if row_key not in taken and len(taken) >= page_size:
+            break
+        taken.add(row_key)
+        page.append(row)
+    return page
+
+
+def _public(page: list[dict[str, Any]], id_field: str | None) -> list[dict[str, Any]]:
+    """The rows as served: without the simulator's own ``_`` fields. Only the calendar (paged
+    by position, with no id) carries one; other rows are served as they are."""
+    if id_field is not None:
+        return list(page)
+    return [{k: v for k, v in row.items() if not k.startswith("_")} for row in page]

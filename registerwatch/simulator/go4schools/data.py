@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from registerwatch.calendar import england_bank_holidays
-from registerwatch.schema import Amendment, ClosureKind, Mark, Pupil
+from registerwatch.schema import Amendment, ClosureKind, Mark, Pupil, Session
 from registerwatch.simulator.go4schools.protocol import (
     ATTRIBUTES,
     CODE_TABLE,
@@ -241,24 +242,39 @@ class Go4SchoolsData(VendorApp):
         if cached is not None and cached[1] == len(self.student_ids) and cached[0] == marks:
             return cached[2]
         by_day: dict[date, list[dict[str, Any]]] = {}
+        student_ids = self.student_ids
+        # Per distinct value, not per mark: a year's marks share a few dozen (code, alias)
+        # pairs and one date text per day.
+        texts: dict[date, str | None] = {}
+        encoded: dict[tuple[str, str | None], tuple[int, int | None]] = {}
+        sessions = {session: session.value for session in Session}  # .value costs per call
         for mark in marks:
-            if mark.pupil_id not in self.student_ids:
+            student_id = student_ids.get(mark.pupil_id)
+            if student_id is None:
                 continue
-            mark_id, alias_id = self.encode(mark.code, mark.vendor_code)
-            by_day.setdefault(mark.date, []).append(
+            day = mark.date
+            text = texts.get(day)
+            if text is None:
+                text = texts[day] = g4s_date(day)
+                by_day[day] = []
+            pair = (mark.code, mark.vendor_code)
+            ids = encoded.get(pair)
+            if ids is None:
+                ids = encoded[pair] = self.encode(*pair)
+            by_day[day].append(
                 {
-                    "date": g4s_date(mark.date),
-                    "session": mark.session.value,
-                    "student_id": self.student_ids[mark.pupil_id],
+                    "date": text,
+                    "session": sessions[mark.session],
+                    "student_id": student_id,
                     "class_id": None,
-                    "session_mark_id": mark_id,
-                    "session_alias_id": alias_id,
+                    "session_mark_id": ids[0],
+                    "session_alias_id": ids[1],
                     "session_minutes_late": mark.minutes_late,
                     "session_notes": mark.comment,
                 }
             )
         for rows in by_day.values():
-            rows.sort(key=lambda r: (r["student_id"], r["session"]))
+            rows.sort(key=itemgetter("student_id", "session"))
         if len(self._day_rows) >= 4:  # the live list and the stale snapshot, mostly
             self._day_rows.clear()
         self._day_rows[id(marks)] = (list(marks), len(self.student_ids), by_day)
