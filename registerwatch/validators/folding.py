@@ -35,7 +35,7 @@ recomputed from the states every scan, none is carried forward.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
@@ -121,10 +121,75 @@ class PupilFold(Generic[S]):
         return ()
 
     def dump(self, state: S) -> Any:
+        """JSON-safe: a list whose first item is ``session_key_text(through)`` (the nightly run
+        keeps it null while the pupil's through is the rule's, see ``fold_runs``)."""
         raise NotImplementedError
 
     def load(self, data: Any) -> S:
         raise NotImplementedError
+
+    # -- what lets a nightly run skip a pupil (``fold_runs``) -------------------------------
+
+    def blank(self, state: S) -> bool:
+        """Whether the state is ``initial`` folded over marks that left nothing but its
+        through: such a pupil is not stored, and is judged only if ``blank_judged`` says so.
+        False (the default): every pupil's state is kept."""
+        return False
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils whose state the night's marks can change beyond its through (a superset
+        is fine); None (the default): fold every pupil. Only a fold whose state, apart from
+        its through, changes with its marks alone (never with the scan day) may say less."""
+        return None
+
+    def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
+        """Pupil ids whose blank state can still find something (LAR001: a recorded expected
+        sickness). Default: none."""
+        return ()
+
+
+@dataclass(frozen=True)
+class NightMarks:
+    """Every pupil's marks strictly after one session (``after``), read once per scan and
+    shared by the folding rules: ``by_pupil`` (only pupils with such marks) and ``pupils_of``,
+    each distinct shared mark to the pupils with it, so a rule about a few codes finds its
+    pupils with a look at each distinct mark (a night holds a few dozen), not at each pupil."""
+
+    after: SessionKey | None
+    by_pupil: dict[str, Sequence[SessionMark]]
+    pupils_of: dict[SessionMark, list[str]]
+
+    def pupils_with(self, keep: Callable[[SessionMark], bool]) -> set[str]:
+        """The pupils with a mark that ``keep`` accepts (asked once per distinct mark)."""
+        out: set[str] = set()
+        for mark, pupils in self.pupils_of.items():
+            if keep(mark):
+                out.update(pupils)
+        return out
+
+
+def night_marks(ctx: ScanContext, after: SessionKey | None, ids: Iterable[str]) -> NightMarks:
+    """The marks after ``after`` of the context's pupils and of ``ids`` (cached on the context
+    per ``after``: every folding rule of a nightly scan reads the same night)."""
+    cache: dict[SessionKey | None, NightMarks] = ctx._cache.setdefault("night_marks", {})
+    night = cache.get(after)
+    if night is None:
+        known = ctx.pupils_by_id
+        by_pupil: dict[str, Sequence[SessionMark]] = {}
+        for pid in (*known, *(i for i in ids if i not in known)):
+            marks = ctx.pupil_marks_after(pid, after)
+            if marks:
+                by_pupil[pid] = marks
+        pupils_of: dict[SessionMark, list[str]] = {}
+        for pid, marks in by_pupil.items():
+            for mark in marks:
+                found = pupils_of.get(mark)
+                if found is None:
+                    pupils_of[mark] = [pid]
+                else:
+                    found.append(pid)
+        night = cache[after] = NightMarks(after, by_pupil, pupils_of)
+    return night
 
 
 def pupils_for(ctx: ScanContext, fold: PupilFold[Any], stored: Iterable[str] = ()) -> list[Pupil]:
@@ -255,6 +320,26 @@ class CodeMarksFold(PupilFold[KeptMarks]):
         if not state.marks and not self.judge_without_marks:
             return ()
         return self.judge(ctx, pupil, state.marks)
+
+    def blank(self, state: KeptMarks) -> bool:
+        return not state.marks
+
+    def keeps(self, ctx: ScanContext, mark: SessionMark) -> bool:
+        """Whether ``select`` may keep the mark, for some pupil (a superset is fine): by
+        default, a mark of ``codes``. Asked once per distinct mark of a night."""
+        key = f"fold-codes:{id(self)}"
+        codes: frozenset[str] | None = ctx._cache.get(key)
+        if codes is None:
+            codes = ctx._cache[key] = frozenset(self.codes(ctx))
+        return mark.code in codes
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils with a mark ``keeps`` accepts; for a rule that judges marks of any date,
+        also those with a mark after the last day of data (their through goes past it)."""
+        last: SessionKey = (ctx.data_end, Session.PM)
+        if self.complete_days_only:
+            return night.pupils_with(lambda m: m.date <= ctx.data_end and self.keeps(ctx, m))
+        return night.pupils_with(lambda m: (m.date, m.session) > last or self.keeps(ctx, m))
 
     def dump(self, state: KeptMarks) -> Any:
         # [through, mark tokens...]: a flat list, since most pupils' state is only the through

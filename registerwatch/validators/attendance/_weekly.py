@@ -25,6 +25,7 @@ from registerwatch.validators.attendance._common import PupilStatistics, counts_
 from registerwatch.validators.base import session_ref
 from registerwatch.validators.context import ScanContext, SessionKey
 from registerwatch.validators.folding import (
+    NightMarks,
     PupilFold,
     advance,
     session_key_from,
@@ -117,6 +118,18 @@ class PeriodTalliesFold(PupilFold[PeriodTallies]):
 
     def through(self, state: PeriodTallies) -> SessionKey | None:
         return state.through
+
+    def blank(self, state: PeriodTallies) -> bool:
+        return not state.periods
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils ``wanted`` with marks tonight: no one else's tallies change."""
+        by_id = ctx.pupils_by_id
+        return {
+            pid
+            for pid in night.by_pupil
+            if (pupil := by_id.get(pid)) is not None and self.wanted(ctx, pupil)
+        }
 
     def dump(self, state: PeriodTallies) -> Any:
         # [through, {period: [counts, first, last]}]: most pupils' periods are empty

@@ -107,6 +107,13 @@ class _IllnessMarks(CodeMarksFold):
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return (ILLNESS_CODE,)
 
+    def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
+        return {
+            n.pupil_id
+            for n in ctx.notifications
+            if n.kind is NotificationKind.EXPECTED_SICKNESS and n.pupil_id is not None
+        }
+
 
 class SicknessReturnDue(Rule):
     """A pupil of compulsory school age has missed (or is expected to miss) 15 school days
