@@ -76,6 +76,32 @@ def _full(fold: PupilFold[Any], ctx: ScanContext) -> RuleRun:
 def _nightly(
     fold: PupilFold[Any], ctx: ScanContext, delta: ScanDelta, stored: dict[str, Any]
 ) -> RuleRun:
+    share = fold.share_key
+    hit = None if share is None else ctx._cache.get(f"fold-share:{share}")
+    if hit is not None and hit[0] is delta and hit[1] == stored:
+        # another rule's fold of equal states tonight (ATT002 and ATT003): judged only
+        text, pupils, states, kept = hit[2]
+    else:
+        text, pupils, states, kept = _fold_night(fold, ctx, delta, stored)
+        if share is not None:
+            ctx._cache[f"fold-share:{share}"] = (delta, stored, (text, pupils, states, kept))
+    found: list[Finding] = []
+    judged = set(fold.blank_judged(ctx))
+    for pupil in pupils:
+        state = states.get(pupil.id)
+        if state is None and pupil.id in judged:
+            state = fold.initial(ctx, pupil)
+        if state is not None:
+            found.extend(fold.findings(ctx, pupil, state))
+    found.extend(fold.school_findings(ctx, states))
+    return RuleRun(found, state={"v": FORMAT, "through": text, "pupils": kept})
+
+
+def _fold_night(
+    fold: PupilFold[Any], ctx: ScanContext, delta: ScanDelta, stored: dict[str, Any]
+) -> tuple[str | None, list[Pupil], dict[str, Any], dict[str, Any]]:
+    """The night folded into the stored states: the rule's new through, the pupils, their
+    non-blank states and the entries to keep."""
     entries: Mapping[str, Any] = stored["pupils"]
     before_text: str | None = stored.get("through")
     before = session_key_from(before_text)
@@ -84,12 +110,21 @@ def _nightly(
     changed_pupils, changed_marks = delta.pupils, delta.changed_marks
     night = night_marks(ctx, before, changed_marks)
     to_fold = fold.night_pupils(ctx, night)
+    early = _changed_before(ctx, changed_marks, before)
     pupils = _candidates(ctx, fold, entries, changed_marks)
     states: dict[str, Any] = {}
     kept: dict[str, Any] = {}
     for pupil in pupils:
         pid = pupil.id
         data = entries.get(pid)
+        if (
+            data is None
+            and to_fold is not None
+            and pid not in to_fold
+            and pid not in early
+            and pid not in changed_pupils
+        ):
+            continue  # blank, and stays so: most pupils of most rules
         own = None if data is None else data[0]
         through = before if own is None else session_key_from(own)
         changed = changed_marks.get(pid)
@@ -117,16 +152,7 @@ def _nightly(
             continue
         states[pid] = state
         kept[pid] = _relative(fold.dump(state), text)
-    found: list[Finding] = []
-    judged = set(fold.blank_judged(ctx))
-    for pupil in pupils:
-        state = states.get(pupil.id)
-        if state is None and pupil.id in judged:
-            state = fold.initial(ctx, pupil)
-        if state is not None:
-            found.extend(fold.findings(ctx, pupil, state))
-    found.extend(fold.school_findings(ctx, states))
-    return RuleRun(found, state={"v": FORMAT, "through": text, "pupils": kept})
+    return text, pupils, states, kept
 
 
 def _candidates(
@@ -146,6 +172,20 @@ def _candidates(
                 known.add(pid)
                 pupils.append(Pupil(id=pid, school_id=ctx.school_id, mis_id=pid))
     return pupils
+
+
+def _changed_before(
+    ctx: ScanContext, changed_marks: Mapping[str, SessionKey], before: SessionKey | None
+) -> frozenset[str]:
+    """Pupils with a mark changed at or before ``before`` (cached: the same for every rule)."""
+    cache: dict[SessionKey | None, tuple[Any, frozenset[str]]]
+    cache = ctx._cache.setdefault("changed_before", {})
+    hit = cache.get(before)
+    if hit is not None and hit[0] is changed_marks:
+        return hit[1]
+    found = frozenset(pid for pid, key in changed_marks.items() if before is None or key <= before)
+    cache[before] = (changed_marks, found)
+    return found
 
 
 def _relative(data: Any, through_text: str | None) -> Any:

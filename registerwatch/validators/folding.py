@@ -91,6 +91,9 @@ class PupilFold(Generic[S]):
 
     _owner: type[Rule] | None = None
     _rule: Rule | None = None
+    #: folds with the same key fold alike (same initial, fold and dump; ATT002 and ATT003): a
+    #: nightly run given states equal to another's that night reuses its fold and only judges
+    share_key: str | None = None
     #: False for a rule that judges marks without the pupil's record (MRK001, MRK002): it also
     #: folds the marks of a pupil id with no record (see ``pupils_for``)
     needs_record = True

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 
-from registerwatch.schema import Finding, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
@@ -102,9 +103,15 @@ class LateAfterRegisterClose(Rule):
         minutes = ctx.settings.register_close_minutes
         if minutes is not None:
             return minutes
-        opens = ctx.calendar.register_opens(mark.date, mark.session)
-        closes = ctx.calendar.register_closes(mark.date, mark.session)
-        return round((closes - opens).total_seconds() / 60)
+        # cached per session: every late mark of the school year is judged every night
+        cache: dict[tuple[date, Session], int] = ctx._cache.setdefault("MRK006:window", {})
+        key = (mark.date, mark.session)
+        window = cache.get(key)
+        if window is None:
+            opens = ctx.calendar.register_opens(mark.date, mark.session)
+            closes = ctx.calendar.register_closes(mark.date, mark.session)
+            window = cache[key] = round((closes - opens).total_seconds() / 60)
+        return window
 
     fold = _LateMarks()
 

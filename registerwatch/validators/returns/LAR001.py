@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,14 +38,18 @@ class _Illness:
 def _illness_days(
     ctx: ScanContext, pupil: Pupil, start: date, ill: Sequence[SessionMark]
 ) -> dict[date, list[Session]]:
+    # the bounds of Pupil.on_roll folded into the period's: judged for every pupil every night
+    lo = max(start, pupil.starting_day or date.min)
+    hi = min(ctx.data_end, pupil.leaving_date or date.max)
+    sessions = ctx.session_index
     by_day: dict[date, list[Session]] = {}
-    for mark in ill:
-        if (
-            start <= mark.date <= ctx.data_end
-            and pupil.on_roll(mark.date)
-            and ctx.is_school_session(mark.date, mark.session)
-        ):
-            by_day.setdefault(mark.date, []).append(mark.session)
+    for day, session, *_ in ill:
+        if lo <= day <= hi and (day, session) in sessions:
+            found = by_day.get(day)
+            if found is None:
+                by_day[day] = [session]
+            else:
+                found.append(session)
     return by_day
 
 
@@ -67,6 +72,8 @@ def _covered_until(ctx: ScanContext, days: Sequence[date], returns: Sequence[dat
 
 def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: float) -> _Illness:
     out = _Illness()
+    first: tuple[date, Session] | None = None
+    last: tuple[date, Session] | None = None
     for day, ill in by_day.items():  # in date order: the marks are sorted
         index = ctx.day_index(day)
         if index is None:
@@ -74,9 +81,9 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
         # a day with I on one of its two sessions is half a day of illness; on a day with one
         # open session, I on it is a whole day
         out.total += len(ill) / len(ctx.open_sessions(day))
-        if out.first is None:
-            out.first = session_ref(day, ill[0])
-        out.last = session_ref(day, ill[-1])
+        if first is None:
+            first = (day, ill[0])
+        last = (day, ill[-1])
         if out.reached_on is None and out.total >= threshold - 1e-9:
             out.reached_on = day
         if out.spell_last_index is not None and index == out.spell_last_index + 1:
@@ -84,6 +91,9 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
         else:
             out.spell_start, out.spell_days = day, 1
         out.spell_last_index = index
+    # the refs built once, not per day
+    out.first = None if first is None else session_ref(*first)
+    out.last = None if last is None else session_ref(*last)
     return out
 
 
@@ -225,6 +235,11 @@ class SicknessReturnDue(Rule):
         yield from self._expected(ctx, pupil, returns)
         # each I mark is at most one day of illness: too few can produce nothing
         if len(marks) < floor:
+            return
+        # nor can fewer than the days needed this year, unless the pupil is ill on the latest
+        # school day (an ongoing spell): most pupils coded I, judged every night
+        this_year = len(marks) - bisect.bisect_left(marks, (year_start,))
+        if this_year < s.sickness_days and ctx.day_index(marks[-1].date) != _latest_index(ctx):
             return
         by_day = _illness_days(ctx, pupil, year_start, marks)
         if not by_day:
