@@ -87,21 +87,30 @@ def _nightly(
             ctx._cache[f"fold-share:{share}"] = (delta, stored, (text, pupils, states, kept))
     found: list[Finding] = []
     judged = set(fold.blank_judged(ctx))
+    loaded: dict[str, Any] = {}
     for pupil in pupils:
-        state = states.get(pupil.id)
-        if state is None and pupil.id in judged:
-            state = fold.initial(ctx, pupil)
-        if state is not None:
-            found.extend(fold.findings(ctx, pupil, state))
-    found.extend(fold.school_findings(ctx, states))
+        pid = pupil.id
+        data = kept.get(pid)
+        if data is None:
+            if pid in judged:
+                found.extend(fold.findings(ctx, pupil, fold.initial(ctx, pupil)))
+            continue
+        if fold.quiet(ctx, pupil, data):
+            continue
+        state = states.get(pid)
+        if state is None:
+            state = fold.load([text, *data[1:]] if data[0] is None else data)
+        loaded[pid] = state
+        found.extend(fold.findings(ctx, pupil, state))
+    found.extend(fold.school_findings(ctx, loaded))
     return RuleRun(found, state={"v": FORMAT, "through": text, "pupils": kept})
 
 
 def _fold_night(
     fold: PupilFold[Any], ctx: ScanContext, delta: ScanDelta, stored: dict[str, Any]
 ) -> tuple[str | None, list[Pupil], dict[str, Any], dict[str, Any]]:
-    """The night folded into the stored states: the rule's new through, the pupils, their
-    non-blank states and the entries to keep."""
+    """The night folded into the stored states: the rule's new through, the pupils, the
+    states folded by loading them (by pupil) and the entries to keep."""
     entries: Mapping[str, Any] = stored["pupils"]
     before_text: str | None = stored.get("through")
     before = session_key_from(before_text)
@@ -137,16 +146,19 @@ def _fold_night(
             # rule's new through (a blank one stays unstored)
             if data is not None:
                 kept[pid] = data
-                states[pid] = fold.load([text, *data[1:]])
             continue
         else:
-            if data is None:
-                state = fold.initial(ctx, pupil)
-            else:
-                state = fold.load([before_text, *data[1:]] if own is None else data)
             marks = night.by_pupil.get(pid, ()) if own is None else None
             if marks is None:
                 marks = ctx.pupil_marks_after(pid, through)
+            if data is not None:
+                folded = fold.fold_dumped(ctx, pupil, data, marks)
+                if folded is not None:
+                    kept[pid] = _relative(folded, text)
+                    continue
+                state = fold.load([before_text, *data[1:]] if own is None else data)
+            else:
+                state = fold.initial(ctx, pupil)
             state = fold.fold(ctx, pupil, state, marks)
         if fold.blank(state) and fold.through(state) == after:
             continue

@@ -145,6 +145,21 @@ class PupilFold(Generic[S]):
         its through, changes with its marks alone (never with the scan day) may say less."""
         return None
 
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """``dump(fold(ctx, pupil, load(data), marks))`` worked on the dumped state itself, for
+        the common case of a fold whose every pupil changes every night (a new list: ``data``
+        is left as it is). A null through is the rule's, before the night and after it, so it
+        stays null. None (the default, or a case it does not handle): load, fold and dump. It
+        must never give a blank state."""
+        return None
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """Whether the dumped state surely gives no finding as of ``ctx`` (it is then neither
+        loaded nor judged). Only for a fold without ``school_findings``. Default False."""
+        return False
+
     def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
         """Pupil ids whose blank state can still find something (LAR001: a recorded expected
         sickness). Default: none."""
@@ -352,6 +367,8 @@ class CodeMarksFold(PupilFold[KeptMarks]):
         ]
 
     def load(self, data: Any) -> KeptMarks:
+        # the tokens looked up in C: every stored state of a kept mark is loaded every night
         return KeptMarks(
-            through=session_key_from(data[0]), marks=[load_mark(token) for token in data[1:]]
+            through=session_key_from(data[0]),
+            marks=list(map(_INTERNER.__getitem__, data[1:])),
         )

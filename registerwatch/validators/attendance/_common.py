@@ -144,6 +144,37 @@ class YearStatisticsFold(PupilFold[YearCounts]):
     def through(self, state: YearCounts) -> SessionKey | None:
         return state.through
 
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """``_count_each`` on the dumped state, within its school year (a new year: None)."""
+        through, year, counts, first, last = data
+        year_start, _ = ctx.school_year
+        if year != year_start.year:
+            return None
+        lo = max(year_start, pupil.starting_day or date.min)
+        hi = min(ctx.data_end, pupil.leaving_date or date.max)
+        school_sessions = ctx.session_index
+        texts: dict[SessionKey, str | None] = ctx._cache.setdefault("session_texts", {})
+        counts = dict(counts)
+        for mark in marks:
+            key = (mark.date, mark.session)
+            if not lo <= mark.date <= hi or key not in school_sessions:
+                continue
+            counts[mark.code] = counts.get(mark.code, 0) + 1
+            if counts_as_possible(mark):
+                last = texts.get(key)
+                if last is None:
+                    last = texts[key] = session_key_text(key)
+                first = first or last
+        # a null through is the rule's, before and after the night (fold_runs)
+        through = through and session_key_text(advance(session_key_from(through), ctx))
+        return [through, year, counts, first, last]
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        current = data[1] == ctx.school_year[0].year
+        return not _may_reach(ctx, data[2] if current else {}, self.threshold(ctx))
+
     def findings(self, ctx: ScanContext, pupil: Pupil, state: YearCounts) -> Iterator[Finding]:
         year_start, _ = ctx.school_year
         if pupil.boarder or not ctx.on_roll_in(pupil, year_start, ctx.as_of):

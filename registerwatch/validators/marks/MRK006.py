@@ -124,19 +124,18 @@ class LateAfterRegisterClose(Rule):
         """Every finding, from each pupil's L and U marks: whether any mark carries minutes
         late at all decides between one school notice and a finding per mark."""
         start, _ = ctx.school_year
+        end = ctx.data_end
+        sessions = ctx.session_index
         late: list[PupilMark] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            late.extend(
-                with_pupil(
-                    pupil.id,
-                    [
-                        m
-                        for m in by_pupil.get(pupil.id, ())
-                        if start <= m.date <= ctx.data_end
-                        and ctx.is_school_session(m.date, m.session)
-                    ],
+            marks = by_pupil.get(pupil.id)
+            if marks:
+                late.extend(
+                    with_pupil(
+                        pupil.id,
+                        [m for m in marks if start <= m.date <= end and m[:2] in sessions],
+                    )
                 )
-            )
         if not late:
             return
         if all(m.minutes_late is None for m in late):
@@ -149,9 +148,9 @@ class LateAfterRegisterClose(Rule):
             )
             return
         for mark in late:
-            ref = session_ref(mark.date, mark.session)
             if mark.minutes_late is None:
                 if mark.code == "L":
+                    ref = session_ref(mark.date, mark.session)
                     yield self.finding(
                         ctx,
                         pupil_id=mark.pupil_id,
@@ -167,6 +166,7 @@ class LateAfterRegisterClose(Rule):
             if (mark.code == "L") != after_close:
                 continue
             should = "U" if after_close else "L"
+            ref = session_ref(mark.date, mark.session)
             yield self.finding(
                 ctx,
                 pupil_id=mark.pupil_id,

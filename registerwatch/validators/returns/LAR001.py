@@ -7,13 +7,14 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from registerwatch.codes import ILLNESS_CODE
 from registerwatch.schema import Finding, NotificationKind, Pupil, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, check_by_folding
-from registerwatch.validators.lean_marks import SessionMark
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding, load_mark
+from registerwatch.validators.lean_marks import DATE_END, SessionMark
 from registerwatch.validators.returns._common import (
     add_school_days,
     deadline_severity,
@@ -97,6 +98,17 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
     return out
 
 
+def _latest_day(ctx: ScanContext) -> date | None:
+    """The school year's last school day up to the last day of data (cached on the context)."""
+    key = "LAR001:latest_day"
+    if key not in ctx._cache:
+        year_start, _ = ctx.school_year
+        days = ctx.calendar.school_days(year_start, ctx.data_end)
+        ctx._cache[key] = days[-1] if days else None
+    latest: date | None = ctx._cache[key]
+    return latest
+
+
 def _latest_index(ctx: ScanContext) -> int | None:
     """The calendar index of the school year's last school day up to the last day of data
     (cached on the context: asked for every pupil with a long spell of illness)."""
@@ -118,11 +130,32 @@ class _IllnessMarks(CodeMarksFold):
         return (ILLNESS_CODE,)
 
     def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
-        return {
-            n.pupil_id
-            for n in ctx.notifications
-            if n.kind is NotificationKind.EXPECTED_SICKNESS and n.pupil_id is not None
-        }
+        found: frozenset[str] | None = ctx._cache.get("LAR001:expected")
+        if found is None:
+            found = ctx._cache["LAR001:expected"] = frozenset(
+                n.pupil_id
+                for n in ctx.notifications
+                if n.kind is NotificationKind.EXPECTED_SICKNESS and n.pupil_id is not None
+            )
+        return found
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """``judge``'s first tests on the dumped tokens (sorted, as ISO text): too few days
+        with I this year to reach the threshold (a day is at most one day of illness) and no I
+        on the latest school day (no ongoing spell)."""
+        if pupil.id in self.blank_judged(ctx):
+            return False
+        s = ctx.settings
+        if len(data) - 1 < s.sickness_days - s.sickness_warning_horizon_days:
+            return True
+        latest = _latest_day(ctx)
+        if latest is None or load_mark(data[-1]).date >= latest:
+            return False  # maybe ill on the latest school day
+        first = bisect.bisect_left(data, ctx.school_year[0].isoformat(), lo=1)
+        if len(data) - first < s.sickness_days:
+            return True
+        days = len({token[:DATE_END] for token in data[first:]})
+        return days < s.sickness_days
 
 
 class SicknessReturnDue(Rule):
@@ -239,7 +272,8 @@ class SicknessReturnDue(Rule):
         # nor can fewer than the days needed this year, unless the pupil is ill on the latest
         # school day (an ongoing spell): most pupils coded I, judged every night
         this_year = len(marks) - bisect.bisect_left(marks, (year_start,))
-        if this_year < s.sickness_days and ctx.day_index(marks[-1].date) != _latest_index(ctx):
+        latest = _latest_day(ctx)
+        if this_year < s.sickness_days and latest is not None and marks[-1].date < latest:
             return
         by_day = _illness_days(ctx, pupil, year_start, marks)
         if not by_day:
