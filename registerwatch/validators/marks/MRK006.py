@@ -9,7 +9,7 @@ from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
-from registerwatch.validators.lean_marks import PupilMark, SessionMark, with_pupil
+from registerwatch.validators.lean_marks import PupilMark, SessionMark
 
 LATE_CODES = ("L", "U")
 
@@ -99,7 +99,7 @@ class LateAfterRegisterClose(Rule):
         "the register close"
     )
 
-    def window(self, ctx: ScanContext, mark: PupilMark) -> int:
+    def window(self, ctx: ScanContext, mark: SessionMark | PupilMark) -> int:
         minutes = ctx.settings.register_close_minutes
         if minutes is not None:
             return minutes
@@ -126,50 +126,52 @@ class LateAfterRegisterClose(Rule):
         start, _ = ctx.school_year
         end = ctx.data_end
         sessions = ctx.session_index
-        late: list[PupilMark] = []
+        # one pass: count the late marks, note whether any carries minutes, and keep only the
+        # marks that give a finding when some do (every late mark of the year, every night)
+        late = 0
+        recorded = False
+        wrong: list[tuple[str, SessionMark, int | None]] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            marks = by_pupil.get(pupil.id)
-            if marks:
-                late.extend(
-                    with_pupil(
-                        pupil.id,
-                        [m for m in marks if start <= m.date <= end and m[:2] in sessions],
-                    )
-                )
+            for mark in by_pupil.get(pupil.id, ()):
+                if not (start <= mark.date <= end and mark[:2] in sessions):
+                    continue
+                late += 1
+                if mark.minutes_late is None:
+                    if mark.code == "L":
+                        wrong.append((pupil.id, mark, None))
+                    continue
+                recorded = True
+                minutes = self.window(ctx, mark)
+                if (mark.code == "L") == (mark.minutes_late > minutes):
+                    wrong.append((pupil.id, mark, minutes))
         if not late:
             return
-        if all(m.minutes_late is None for m in late):
+        if not recorded:
             yield self.finding(
                 ctx,
                 severity=Severity.INFO,
                 template=self.NOT_RECORDED,
                 discriminator="minutes-late-not-recorded",
-                evidence={"late_marks": len(late)},
+                evidence={"late_marks": late},
             )
             return
-        for mark in late:
-            if mark.minutes_late is None:
-                if mark.code == "L":
-                    ref = session_ref(mark.date, mark.session)
-                    yield self.finding(
-                        ctx,
-                        pupil_id=mark.pupil_id,
-                        first=ref,
-                        severity=Severity.WARNING,
-                        template=self.NO_MINUTES,
-                        discriminator="no-minutes",
-                        evidence={"code": "L", "session": session_text(ref)},
-                    )
-                continue
-            window = self.window(ctx, mark)
-            after_close = mark.minutes_late > window
-            if (mark.code == "L") != after_close:
-                continue
-            should = "U" if after_close else "L"
+        for pupil_id, mark, closes_after in wrong:
             ref = session_ref(mark.date, mark.session)
+            if closes_after is None or mark.minutes_late is None:
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=ref,
+                    severity=Severity.WARNING,
+                    template=self.NO_MINUTES,
+                    discriminator="no-minutes",
+                    evidence={"code": "L", "session": session_text(ref)},
+                )
+                continue
+            should = "U" if mark.minutes_late > closes_after else "L"
             yield self.finding(
                 ctx,
-                pupil_id=mark.pupil_id,
+                pupil_id=pupil_id,
                 first=ref,
                 code=mark.code,
                 minutes=mark.minutes_late,
@@ -179,6 +181,6 @@ class LateAfterRegisterClose(Rule):
                     "code": mark.code,
                     "should_be": should,
                     "minutes_late": mark.minutes_late,
-                    "window_minutes": window,
+                    "window_minutes": closes_after,
                 },
             )
