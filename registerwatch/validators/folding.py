@@ -29,7 +29,11 @@ date range of marks for the whole school.
 
 The caller keeps a state for each pupil of ``pupils_for`` (for MRK001 and MRK002, also pupil ids
 with marks but no record) and asks ``findings_of`` for the findings of all of them: findings are
-recomputed from the states every scan, none is carried forward.
+recomputed from the states every scan, none is carried forward. A nightly run
+(``fold_runs``) keeps them sparse: a *blank* state (``blank``) is not stored, a pupil the night
+cannot change (``night_pupils``) is not folded, a state that cannot find (``quiet``) is not
+judged, and ``fold_dumped`` may fold a night into the dumped state without loading it. Each is
+an optimisation of the same fold: the findings and states are those of ``check``.
 """
 
 from __future__ import annotations
