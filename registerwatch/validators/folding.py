@@ -29,13 +29,17 @@ date range of marks for the whole school.
 
 The caller keeps a state for each pupil of ``pupils_for`` (for MRK001 and MRK002, also pupil ids
 with marks but no record) and asks ``findings_of`` for the findings of all of them: findings are
-recomputed from the states every scan, none is carried forward.
+recomputed from the states every scan, none is carried forward. A nightly run
+(``fold_runs``) keeps them sparse: a *blank* state (``blank``) is not stored, a pupil the night
+cannot change (``night_pupils``) is not folded, a state that cannot find (``quiet``) is not
+judged, and ``fold_dumped`` may fold a night into the dumped state without loading it. Each is
+an optimisation of the same fold: the findings and states are those of ``check``.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
@@ -91,6 +95,9 @@ class PupilFold(Generic[S]):
 
     _owner: type[Rule] | None = None
     _rule: Rule | None = None
+    #: folds with the same key fold alike (same initial, fold and dump; ATT002 and ATT003): a
+    #: nightly run given states equal to another's that night reuses its fold and only judges
+    share_key: str | None = None
     #: False for a rule that judges marks without the pupil's record (MRK001, MRK002): it also
     #: folds the marks of a pupil id with no record (see ``pupils_for``)
     needs_record = True
@@ -121,10 +128,90 @@ class PupilFold(Generic[S]):
         return ()
 
     def dump(self, state: S) -> Any:
+        """JSON-safe: a list whose first item is ``session_key_text(through)`` (the nightly run
+        keeps it null while the pupil's through is the rule's, see ``fold_runs``)."""
         raise NotImplementedError
 
     def load(self, data: Any) -> S:
         raise NotImplementedError
+
+    # -- what lets a nightly run skip a pupil (``fold_runs``) -------------------------------
+
+    def blank(self, state: S) -> bool:
+        """Whether the state is ``initial`` folded over marks that left nothing but its
+        through: such a pupil is not stored, and is judged only if ``blank_judged`` says so.
+        False (the default): every pupil's state is kept."""
+        return False
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils whose state the night's marks can change beyond its through (a superset
+        is fine); None (the default): fold every pupil. Only a fold whose state, apart from
+        its through, changes with its marks alone (never with the scan day) may say less."""
+        return None
+
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """``dump(fold(ctx, pupil, load(data), marks))`` worked on the dumped state itself, for
+        the common case of a fold whose every pupil changes every night (a new list: ``data``
+        is left as it is). A null through is the rule's, before the night and after it, so it
+        stays null. None (the default, or a case it does not handle): load, fold and dump. It
+        must never give a blank state."""
+        return None
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """Whether the dumped state surely gives no finding as of ``ctx`` (it is then neither
+        loaded nor judged). Only for a fold without ``school_findings``. Default False."""
+        return False
+
+    def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
+        """Pupil ids whose blank state can still find something (LAR001: a recorded expected
+        sickness). Default: none."""
+        return ()
+
+
+@dataclass(frozen=True)
+class NightMarks:
+    """Every pupil's marks strictly after one session (``after``), read once per scan and
+    shared by the folding rules: ``by_pupil`` (only pupils with such marks) and ``pupils_of``,
+    each distinct shared mark to the pupils with it, so a rule about a few codes finds its
+    pupils with a look at each distinct mark (a night holds a few dozen), not at each pupil."""
+
+    after: SessionKey | None
+    by_pupil: dict[str, Sequence[SessionMark]]
+    pupils_of: dict[SessionMark, list[str]]
+
+    def pupils_with(self, keep: Callable[[SessionMark], bool]) -> set[str]:
+        """The pupils with a mark that ``keep`` accepts (asked once per distinct mark)."""
+        out: set[str] = set()
+        for mark, pupils in self.pupils_of.items():
+            if keep(mark):
+                out.update(pupils)
+        return out
+
+
+def night_marks(ctx: ScanContext, after: SessionKey | None, ids: Iterable[str]) -> NightMarks:
+    """The marks after ``after`` of the context's pupils and of ``ids`` (cached on the context
+    per ``after``: every folding rule of a nightly scan reads the same night)."""
+    cache: dict[SessionKey | None, NightMarks] = ctx._cache.setdefault("night_marks", {})
+    night = cache.get(after)
+    if night is None:
+        known = ctx.pupils_by_id
+        by_pupil: dict[str, Sequence[SessionMark]] = {}
+        for pid in (*known, *(i for i in ids if i not in known)):
+            marks = ctx.pupil_marks_after(pid, after)
+            if marks:
+                by_pupil[pid] = marks
+        pupils_of: dict[SessionMark, list[str]] = {}
+        for pid, marks in by_pupil.items():
+            for mark in marks:
+                found = pupils_of.get(mark)
+                if found is None:
+                    pupils_of[mark] = [pid]
+                else:
+                    found.append(pid)
+        night = cache[after] = NightMarks(after, by_pupil, pupils_of)
+    return night
 
 
 def pupils_for(ctx: ScanContext, fold: PupilFold[Any], stored: Iterable[str] = ()) -> list[Pupil]:
@@ -256,6 +343,26 @@ class CodeMarksFold(PupilFold[KeptMarks]):
             return ()
         return self.judge(ctx, pupil, state.marks)
 
+    def blank(self, state: KeptMarks) -> bool:
+        return not state.marks
+
+    def keeps(self, ctx: ScanContext, mark: SessionMark) -> bool:
+        """Whether ``select`` may keep the mark, for some pupil (a superset is fine): by
+        default, a mark of ``codes``. Asked once per distinct mark of a night."""
+        key = f"fold-codes:{id(self)}"
+        codes: frozenset[str] | None = ctx._cache.get(key)
+        if codes is None:
+            codes = ctx._cache[key] = frozenset(self.codes(ctx))
+        return mark.code in codes
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils with a mark ``keeps`` accepts; for a rule that judges marks of any date,
+        also those with a mark after the last day of data (their through goes past it)."""
+        last: SessionKey = (ctx.data_end, Session.PM)
+        if self.complete_days_only:
+            return night.pupils_with(lambda m: m.date <= ctx.data_end and self.keeps(ctx, m))
+        return night.pupils_with(lambda m: (m.date, m.session) > last or self.keeps(ctx, m))
+
     def dump(self, state: KeptMarks) -> Any:
         # [through, mark tokens...]: a flat list, since most pupils' state is only the through
         return [
@@ -264,6 +371,8 @@ class CodeMarksFold(PupilFold[KeptMarks]):
         ]
 
     def load(self, data: Any) -> KeptMarks:
+        # the tokens looked up in C: every stored state of a kept mark is loaded every night
         return KeptMarks(
-            through=session_key_from(data[0]), marks=[load_mark(token) for token in data[1:]]
+            through=session_key_from(data[0]),
+            marks=list(map(_INTERNER.__getitem__, data[1:])),
         )

@@ -30,7 +30,7 @@ from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.store import Store
 from registerwatch.validators import Rule, ScanContext
 from registerwatch.validators.context import SessionKey
-from registerwatch.validators.folding import PupilFold
+from registerwatch.validators.folding import PupilFold, session_key_from, session_key_text
 from registerwatch.validators.lean_marks import SessionMark
 
 
@@ -87,18 +87,12 @@ class NCountFold(PupilFold[dict[str, Any]]):
         )
 
     def dump(self, state: dict[str, Any]) -> Any:
-        through, last = state["through"], state["last"]
-        return {
-            "through": [through[0].isoformat(), through[1].value] if through else None,
-            "n": state["n"],
-            "last": [last[0].isoformat(), last[1].value] if last else None,
-        }
+        # a list whose first item is the through's text, as the folds' contract says
+        return [session_key_text(state["through"]), state["n"], session_key_text(state["last"])]
 
     def load(self, data: Any) -> dict[str, Any]:
-        def key(pair: list[str] | None) -> SessionKey | None:
-            return (date.fromisoformat(pair[0]), Session(pair[1])) if pair else None
-
-        return {"through": key(data["through"]), "n": data["n"], "last": key(data["last"])}
+        through, n, last = data
+        return {"through": session_key_from(through), "n": n, "last": session_key_from(last)}
 
 
 class NCount(Rule):

@@ -27,6 +27,8 @@ from registerwatch.schema import Finding, Session
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.validators import Rule, get_rule, run_rules
+from registerwatch.validators.delta import ScanDelta
+from registerwatch.validators.fold_runs import FORMAT, run_fold
 from registerwatch.validators.folding import PupilFold, findings_of, fold_school, pupils_for
 from registerwatch.validators.lean_marks import SessionMark, rows_from_marks
 from registerwatch.validators.registry import _sort_key
@@ -173,3 +175,63 @@ def test_marks_of_a_pupil_without_a_record_are_judged_every_night() -> None:
         }
         nightly = [f for f in findings_of(night_ctx, fold, stored) if f.pupil_id == ghost]
         assert dumped(nightly) == dumped(full), code
+
+
+def _findings(findings: list[Finding]) -> list[dict[str, Any]]:
+    return dumped(sorted_findings(findings))
+
+
+@pytest.mark.parametrize("code", FOLDED)
+def test_nightly_runs_of_sparse_states_equal_full_runs(code: str) -> None:
+    """``run_fold`` night after night, its kept state through JSON as the store keeps it (a
+    rule-level through, entries only for pupils whose state is not blank), gives on every
+    Monday and at the end the findings and the kept state of a full run."""
+    seed = 1
+    generated, rows = school(seed), mark_rows(seed)
+    fold: PupilFold[Any] = get_rule(code).fold  # type: ignore[assignment]
+    settings = RuleSettings(**SETTINGS["triggers"])
+    stored: Any = None
+    previous: date | None = None
+    as_of = date(2025, 9, 2)
+    end = next(p["as_of"] for p in SCHOOLS if p["seed"] == seed)
+    compared = 0
+    while as_of <= end:
+        ctx = context(generated, as_of, settings, mark_rows=rows)
+        delta = None if previous is None else ScanDelta(previous, frozenset())
+        run = run_fold(fold, ctx, delta, stored)
+        stored = json.loads(json.dumps(run.state))
+        assert stored["v"] == FORMAT
+        if as_of.weekday() == 0 or as_of == end:
+            full = run_fold(fold, ctx, None, None)
+            assert _findings(run.findings) == _findings(full.findings), as_of
+            assert stored == json.loads(json.dumps(full.state)), as_of
+            compared += 1
+        previous, as_of = as_of, as_of + timedelta(days=1)
+    assert compared > 10
+
+
+@pytest.mark.parametrize("code", ["MRK001", "ATT002", "LAR002"])
+def test_a_changed_mark_refolds_and_an_older_format_runs_in_full(code: str) -> None:
+    seed = 1
+    generated, rows = school(seed), mark_rows(seed)
+    fold: PupilFold[Any] = get_rule(code).fold  # type: ignore[assignment]
+    before_ctx = context(generated, date(2025, 11, 3), RuleSettings(), mark_rows=rows)
+    stored = json.loads(json.dumps(run_fold(fold, before_ctx, None, None).state))
+    # one pupil's early mark becomes N (MRK001), O (an absence for the others)
+    pid = sorted(rows)[0]
+    first = rows[pid][0]
+    changed = {**rows, pid: (SessionMark(first.date, first.session, "N"), *rows[pid][1:])}
+    ctx = context(generated, date(2025, 11, 4), RuleSettings(), mark_rows=changed)
+    delta = ScanDelta(
+        date(2025, 11, 3), frozenset(), changed_marks={pid: (first.date, first.session)}
+    )
+    full = run_fold(fold, ctx, None, None)
+    nightly = run_fold(fold, ctx, delta, stored)
+    assert _findings(nightly.findings) == _findings(full.findings)
+    assert nightly.state == full.state
+    assert nightly.state["pupils"][pid] != stored["pupils"].get(pid), "refolded"
+    # a per-pupil state of the format before the sparse one: a full run, not a misread
+    older = {p: ([None, *d[1:]] if d[0] is None else d) for p, d in stored["pupils"].items()}
+    again = run_fold(fold, ctx, delta, older)
+    assert _findings(again.findings) == _findings(full.findings)
+    assert again.state == full.state

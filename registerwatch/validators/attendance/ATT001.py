@@ -6,6 +6,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule, session_ref
@@ -33,6 +34,18 @@ class _UnauthorisedMarks(CodeMarksFold):
 
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return ctx.settings.penalty_threshold_codes | {PROVISIONAL_CODE}
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """Fewer kept marks (sorted tokens, ISO text first) in the window of the last school
+        weeks than the threshold: ``judge`` can find nothing, whatever their codes."""
+        s = ctx.settings
+        start: date | None = ctx._cache.get("ATT001:window_start")
+        if start is None:
+            start = ctx._cache["ATT001:window_start"] = ctx.rolling_weeks_start(
+                ctx.data_end, s.penalty_school_weeks
+            )
+        in_window = len(data) - bisect.bisect_left(data, start.isoformat(), lo=1)
+        return in_window < s.penalty_sessions
 
 
 class PenaltyNoticeThreshold(Rule):

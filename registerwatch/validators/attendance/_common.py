@@ -68,6 +68,8 @@ class YearStatisticsFold(PupilFold[YearCounts]):
     marks add to them; the state restarts with the school year (1 August). ``threshold_setting``
     names the RuleSettings field with the absence rate (a fraction) that gives a finding."""
 
+    share_key = "year-counts"
+
     def __init__(self, threshold_setting: str) -> None:
         self.threshold_setting = threshold_setting
 
@@ -142,11 +144,44 @@ class YearStatisticsFold(PupilFold[YearCounts]):
     def through(self, state: YearCounts) -> SessionKey | None:
         return state.through
 
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """``_count_each`` on the dumped state, within its school year (a new year: None)."""
+        through, year, counts, first, last = data
+        year_start, _ = ctx.school_year
+        if year != year_start.year:
+            return None
+        lo = max(year_start, pupil.starting_day or date.min)
+        hi = min(ctx.data_end, pupil.leaving_date or date.max)
+        school_sessions = ctx.session_index
+        texts: dict[SessionKey, str | None] = ctx._cache.setdefault("session_texts", {})
+        counts = dict(counts)
+        for mark in marks:
+            key = (mark.date, mark.session)
+            if not lo <= mark.date <= hi or key not in school_sessions:
+                continue
+            counts[mark.code] = counts.get(mark.code, 0) + 1
+            if counts_as_possible(mark):
+                last = texts.get(key)
+                if last is None:
+                    last = texts[key] = session_key_text(key)
+                first = first or last
+        # a null through is the rule's, before and after the night (fold_runs)
+        through = through and session_key_text(advance(session_key_from(through), ctx))
+        return [through, year, counts, first, last]
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        current = data[1] == ctx.school_year[0].year
+        return not _may_reach(ctx, data[2] if current else {}, self.threshold(ctx))
+
     def findings(self, ctx: ScanContext, pupil: Pupil, state: YearCounts) -> Iterator[Finding]:
         year_start, _ = ctx.school_year
         if pupil.boarder or not ctx.on_roll_in(pupil, year_start, ctx.as_of):
             return
         current = state.year == year_start.year
+        if current and not _may_reach(ctx, state.counts, self.threshold(ctx)):
+            return  # the arithmetic first: most pupils are under the threshold
         ps = PupilStatistics(
             stats=session_statistics(state.counts if current else {}, ctx.as_of),
             first=session_ref(*state.first) if current and state.first else None,
@@ -177,6 +212,26 @@ class YearStatisticsFold(PupilFold[YearCounts]):
             first=session_key_from(first),
             last=session_key_from(last),
         )
+
+
+def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bool:
+    """Whether ``absence_threshold_finding`` can fire for these counts: the possible and
+    absent sessions summed from per-code weights (cached per code), as ``session_statistics``
+    counts them, against the minimum and the threshold."""
+    weights: dict[str, tuple[int, int]] = ctx._cache.setdefault("absence_weights", {})
+    possible = absent = 0
+    for code, n in counts.items():
+        weight = weights.get(code)
+        if weight is None:
+            row = lookup(code, ctx.as_of)
+            weight = weights[code] = (
+                (1, int(row.authorised) + int(row.unauthorised)) if row.possible else (0, 0)
+            )
+        possible += weight[0] * n
+        absent += weight[1] * n
+    if possible < ctx.settings.absence_min_possible_sessions:
+        return False
+    return absent * 1_000_000 >= round(threshold * 1_000_000) * possible
 
 
 def absence_threshold_finding(

@@ -25,6 +25,7 @@ from registerwatch.validators.attendance._common import PupilStatistics, counts_
 from registerwatch.validators.base import session_ref
 from registerwatch.validators.context import ScanContext, SessionKey
 from registerwatch.validators.folding import (
+    NightMarks,
     PupilFold,
     advance,
     session_key_from,
@@ -117,6 +118,52 @@ class PeriodTalliesFold(PupilFold[PeriodTallies]):
 
     def through(self, state: PeriodTallies) -> SessionKey | None:
         return state.through
+
+    def blank(self, state: PeriodTallies) -> bool:
+        return not state.periods
+
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """``fold`` on the dumped tallies: the night's periods copied before they change."""
+        through, periods = data
+        if not periods:
+            return None
+        # a null through is the rule's, before and after the night (fold_runs)
+        through = through and session_key_text(advance(session_key_from(through), ctx))
+        if not self.wanted(ctx, pupil):
+            return [through, periods]
+        lo = pupil.starting_day or date.min
+        hi = min(ctx.data_end, pupil.leaving_date or date.max)
+        school_sessions = ctx.session_index
+        periods = dict(periods)
+        copied: set[str] = set()
+        for mark in marks:
+            key = (mark.date, mark.session)
+            if not lo <= mark.date <= hi or key not in school_sessions:
+                continue
+            period = _period_start(ctx, mark.date).isoformat()
+            if period not in copied:
+                copied.add(period)
+                tally = periods.get(period)
+                periods[period] = (
+                    [{}, None, None] if tally is None else [dict(tally[0]), *tally[1:]]
+                )
+            tally = periods[period]
+            tally[0][mark.code] = tally[0].get(mark.code, 0) + 1
+            if counts_as_possible(mark):
+                tally[2] = session_key_text(key)
+                tally[1] = tally[1] or tally[2]
+        return [through, periods]
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """The pupils ``wanted`` with marks tonight: no one else's tallies change."""
+        by_id = ctx.pupils_by_id
+        return {
+            pid
+            for pid in night.by_pupil
+            if (pupil := by_id.get(pid)) is not None and self.wanted(ctx, pupil)
+        }
 
     def dump(self, state: PeriodTallies) -> Any:
         # [through, {period: [counts, first, last]}]: most pupils' periods are empty

@@ -48,6 +48,9 @@ class _InvalidMarks(CodeMarksFold):
         invalid.sort(key=lambda m: (m.date, m.session == Session.PM))
         return invalid
 
+    def keeps(self, ctx: ScanContext, mark: SessionMark) -> bool:
+        return not _valid(mark.code, mark.date)
+
 
 class InvalidCodeForDate(Rule):
     """A mark's code is not a national attendance code on the mark's date.

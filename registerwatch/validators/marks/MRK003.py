@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from registerwatch.schema import Finding, Pupil, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, check_by_folding
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding, load_mark
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
@@ -19,6 +20,19 @@ class _XMarks(CodeMarksFold):
 
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return ("X",)
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """No date of birth, or the first and the last X mark both outside compulsory school
+        age and less than 5 years apart: compulsory school age is one span of more than 10
+        years, so no X mark between them falls inside it either."""
+        if pupil.dob is None or len(data) < 2:
+            return True
+        first, last = load_mark(data[1]).date, load_mark(data[-1]).date
+        return (
+            (last - first).days < 5 * 365
+            and not ctx.is_csa(pupil, first)
+            and not ctx.is_csa(pupil, last)
+        )
 
 
 class XCodeForCompulsoryAge(Rule):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 
-from registerwatch.schema import Finding, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, check_by_folding
+from registerwatch.validators.folding import CodeMarksFold, NightMarks, check_by_folding
 from registerwatch.validators.lean_marks import SessionMark
 from registerwatch.validators.runs import first_last, mark_runs
 
@@ -54,6 +54,25 @@ class _OutsideRollMarks(CodeMarksFold):
         ):
             return []  # every mark inside the roll and no Z: nothing to keep
         return [m for m in marks if _kind(pupil, m) is not None]
+
+    def night_pupils(self, ctx: ScanContext, night: NightMarks) -> set[str] | None:
+        """Pupils with a Z or a planned mark tonight, and those whose roll dates do not cover
+        every day of the night's marks."""
+        last = (ctx.data_end, Session.PM)
+        out = night.pupils_with(lambda m: m.code == NOT_ON_ROLL_CODE or (m.date, m.session) > last)
+        if not night.pupils_of:
+            return out
+        lo = min(m.date for m in night.pupils_of)
+        hi = max(m.date for m in night.pupils_of)
+        by_id = ctx.pupils_by_id
+        for pid in night.by_pupil:
+            pupil = by_id.get(pid)
+            if pupil is not None and (
+                (pupil.starting_day is not None and pupil.starting_day > lo)
+                or (pupil.leaving_date is not None and pupil.leaving_date < hi)
+            ):
+                out.add(pid)
+        return out
 
 
 class MarkOutsideRoll(Rule):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
 
-from registerwatch.schema import Finding, Pupil, Severity
+from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
 from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
-from registerwatch.validators.lean_marks import PupilMark, SessionMark, with_pupil
+from registerwatch.validators.lean_marks import PupilMark, SessionMark
 
 LATE_CODES = ("L", "U")
 
@@ -98,13 +99,19 @@ class LateAfterRegisterClose(Rule):
         "the register close"
     )
 
-    def window(self, ctx: ScanContext, mark: PupilMark) -> int:
+    def window(self, ctx: ScanContext, mark: SessionMark | PupilMark) -> int:
         minutes = ctx.settings.register_close_minutes
         if minutes is not None:
             return minutes
-        opens = ctx.calendar.register_opens(mark.date, mark.session)
-        closes = ctx.calendar.register_closes(mark.date, mark.session)
-        return round((closes - opens).total_seconds() / 60)
+        # cached per session: every late mark of the school year is judged every night
+        cache: dict[tuple[date, Session], int] = ctx._cache.setdefault("MRK006:window", {})
+        key = (mark.date, mark.session)
+        window = cache.get(key)
+        if window is None:
+            opens = ctx.calendar.register_opens(mark.date, mark.session)
+            closes = ctx.calendar.register_closes(mark.date, mark.session)
+            window = cache[key] = round((closes - opens).total_seconds() / 60)
+        return window
 
     fold = _LateMarks()
 
@@ -117,52 +124,54 @@ class LateAfterRegisterClose(Rule):
         """Every finding, from each pupil's L and U marks: whether any mark carries minutes
         late at all decides between one school notice and a finding per mark."""
         start, _ = ctx.school_year
-        late: list[PupilMark] = []
+        end = ctx.data_end
+        sessions = ctx.session_index
+        # one pass: count the late marks, note whether any carries minutes, and keep only the
+        # marks that give a finding when some do (every late mark of the year, every night)
+        late = 0
+        recorded = False
+        wrong: list[tuple[str, SessionMark, int | None]] = []
         for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
-            late.extend(
-                with_pupil(
-                    pupil.id,
-                    [
-                        m
-                        for m in by_pupil.get(pupil.id, ())
-                        if start <= m.date <= ctx.data_end
-                        and ctx.is_school_session(m.date, m.session)
-                    ],
-                )
-            )
+            for mark in by_pupil.get(pupil.id, ()):
+                if not (start <= mark.date <= end and mark[:2] in sessions):
+                    continue
+                late += 1
+                if mark.minutes_late is None:
+                    if mark.code == "L":
+                        wrong.append((pupil.id, mark, None))
+                    continue
+                recorded = True
+                minutes = self.window(ctx, mark)
+                if (mark.code == "L") == (mark.minutes_late > minutes):
+                    wrong.append((pupil.id, mark, minutes))
         if not late:
             return
-        if all(m.minutes_late is None for m in late):
+        if not recorded:
             yield self.finding(
                 ctx,
                 severity=Severity.INFO,
                 template=self.NOT_RECORDED,
                 discriminator="minutes-late-not-recorded",
-                evidence={"late_marks": len(late)},
+                evidence={"late_marks": late},
             )
             return
-        for mark in late:
+        for pupil_id, mark, closes_after in wrong:
             ref = session_ref(mark.date, mark.session)
-            if mark.minutes_late is None:
-                if mark.code == "L":
-                    yield self.finding(
-                        ctx,
-                        pupil_id=mark.pupil_id,
-                        first=ref,
-                        severity=Severity.WARNING,
-                        template=self.NO_MINUTES,
-                        discriminator="no-minutes",
-                        evidence={"code": "L", "session": session_text(ref)},
-                    )
+            if closes_after is None or mark.minutes_late is None:
+                yield self.finding(
+                    ctx,
+                    pupil_id=pupil_id,
+                    first=ref,
+                    severity=Severity.WARNING,
+                    template=self.NO_MINUTES,
+                    discriminator="no-minutes",
+                    evidence={"code": "L", "session": session_text(ref)},
+                )
                 continue
-            window = self.window(ctx, mark)
-            after_close = mark.minutes_late > window
-            if (mark.code == "L") != after_close:
-                continue
-            should = "U" if after_close else "L"
+            should = "U" if mark.minutes_late > closes_after else "L"
             yield self.finding(
                 ctx,
-                pupil_id=mark.pupil_id,
+                pupil_id=pupil_id,
                 first=ref,
                 code=mark.code,
                 minutes=mark.minutes_late,
@@ -172,6 +181,6 @@ class LateAfterRegisterClose(Rule):
                     "code": mark.code,
                     "should_be": should,
                     "minutes_late": mark.minutes_late,
-                    "window_minutes": window,
+                    "window_minutes": closes_after,
                 },
             )

@@ -30,6 +30,9 @@ class _WrongSessionMarks(CodeMarksFold):
             return ctx.marks_where(pupil.id, "MRK007", _wrong_session)
         return [m for m in marks if _wrong_session(m)]
 
+    def keeps(self, ctx: ScanContext, mark: SessionMark) -> bool:
+        return _wrong_session(mark)
+
 
 class PresentCodeWrongSession(Rule):
     """A present code of the other session: `/` on an afternoon or `\\` on a morning.

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from registerwatch.codes import ILLNESS_CODE
 from registerwatch.schema import Finding, NotificationKind, Pupil, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, check_by_folding
-from registerwatch.validators.lean_marks import SessionMark
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding, load_mark
+from registerwatch.validators.lean_marks import DATE_END, SessionMark
 from registerwatch.validators.returns._common import (
     add_school_days,
     deadline_severity,
@@ -37,14 +39,18 @@ class _Illness:
 def _illness_days(
     ctx: ScanContext, pupil: Pupil, start: date, ill: Sequence[SessionMark]
 ) -> dict[date, list[Session]]:
+    # the bounds of Pupil.on_roll folded into the period's: judged for every pupil every night
+    lo = max(start, pupil.starting_day or date.min)
+    hi = min(ctx.data_end, pupil.leaving_date or date.max)
+    sessions = ctx.session_index
     by_day: dict[date, list[Session]] = {}
-    for mark in ill:
-        if (
-            start <= mark.date <= ctx.data_end
-            and pupil.on_roll(mark.date)
-            and ctx.is_school_session(mark.date, mark.session)
-        ):
-            by_day.setdefault(mark.date, []).append(mark.session)
+    for day, session, *_ in ill:
+        if lo <= day <= hi and (day, session) in sessions:
+            found = by_day.get(day)
+            if found is None:
+                by_day[day] = [session]
+            else:
+                found.append(session)
     return by_day
 
 
@@ -67,6 +73,8 @@ def _covered_until(ctx: ScanContext, days: Sequence[date], returns: Sequence[dat
 
 def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: float) -> _Illness:
     out = _Illness()
+    first: tuple[date, Session] | None = None
+    last: tuple[date, Session] | None = None
     for day, ill in by_day.items():  # in date order: the marks are sorted
         index = ctx.day_index(day)
         if index is None:
@@ -74,9 +82,9 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
         # a day with I on one of its two sessions is half a day of illness; on a day with one
         # open session, I on it is a whole day
         out.total += len(ill) / len(ctx.open_sessions(day))
-        if out.first is None:
-            out.first = session_ref(day, ill[0])
-        out.last = session_ref(day, ill[-1])
+        if first is None:
+            first = (day, ill[0])
+        last = (day, ill[-1])
         if out.reached_on is None and out.total >= threshold - 1e-9:
             out.reached_on = day
         if out.spell_last_index is not None and index == out.spell_last_index + 1:
@@ -84,7 +92,21 @@ def _illness(ctx: ScanContext, by_day: dict[date, list[Session]], threshold: flo
         else:
             out.spell_start, out.spell_days = day, 1
         out.spell_last_index = index
+    # the refs built once, not per day
+    out.first = None if first is None else session_ref(*first)
+    out.last = None if last is None else session_ref(*last)
     return out
+
+
+def _latest_day(ctx: ScanContext) -> date | None:
+    """The school year's last school day up to the last day of data (cached on the context)."""
+    key = "LAR001:latest_day"
+    if key not in ctx._cache:
+        year_start, _ = ctx.school_year
+        days = ctx.calendar.school_days(year_start, ctx.data_end)
+        ctx._cache[key] = days[-1] if days else None
+    latest: date | None = ctx._cache[key]
+    return latest
 
 
 def _latest_index(ctx: ScanContext) -> int | None:
@@ -106,6 +128,34 @@ class _IllnessMarks(CodeMarksFold):
 
     def codes(self, ctx: ScanContext) -> Iterable[str]:
         return (ILLNESS_CODE,)
+
+    def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
+        found: frozenset[str] | None = ctx._cache.get("LAR001:expected")
+        if found is None:
+            found = ctx._cache["LAR001:expected"] = frozenset(
+                n.pupil_id
+                for n in ctx.notifications
+                if n.kind is NotificationKind.EXPECTED_SICKNESS and n.pupil_id is not None
+            )
+        return found
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        """``judge``'s first tests on the dumped tokens (sorted, as ISO text): too few days
+        with I this year to reach the threshold (a day is at most one day of illness) and no I
+        on the latest school day (no ongoing spell)."""
+        if pupil.id in self.blank_judged(ctx):
+            return False
+        s = ctx.settings
+        if len(data) - 1 < s.sickness_days - s.sickness_warning_horizon_days:
+            return True
+        latest = _latest_day(ctx)
+        if latest is None or load_mark(data[-1]).date >= latest:
+            return False  # maybe ill on the latest school day
+        first = bisect.bisect_left(data, ctx.school_year[0].isoformat(), lo=1)
+        if len(data) - first < s.sickness_days:
+            return True
+        days = len({token[:DATE_END] for token in data[first:]})
+        return days < s.sickness_days
 
 
 class SicknessReturnDue(Rule):
@@ -218,6 +268,12 @@ class SicknessReturnDue(Rule):
         yield from self._expected(ctx, pupil, returns)
         # each I mark is at most one day of illness: too few can produce nothing
         if len(marks) < floor:
+            return
+        # nor can fewer than the days needed this year, unless the pupil is ill on the latest
+        # school day (an ongoing spell): most pupils coded I, judged every night
+        this_year = len(marks) - bisect.bisect_left(marks, (year_start,))
+        latest = _latest_day(ctx)
+        if this_year < s.sickness_days and latest is not None and marks[-1].date < latest:
             return
         by_day = _illness_days(ctx, pupil, year_start, marks)
         if not by_day:

@@ -110,7 +110,11 @@ class ContinuousAbsenceReturnDue(Rule):
         "{due_text}"
     )
 
-    fold = AbsenceRunsFold("continuous_absence_codes", "continuous_absence_days")
+    fold = AbsenceRunsFold(
+        "continuous_absence_codes",
+        "continuous_absence_days",
+        judged_from=("continuous_absence_days", "irregular_absence_sessions"),
+    )
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         yield from check_by_folding(ctx, self.fold)

@@ -75,7 +75,7 @@ class ChildrenMissingEducationReferralDue(Rule):
         "returns_tracked_from",
     )
 
-    fold = AbsenceRunsFold("cme_codes", "cme_days")
+    fold = AbsenceRunsFold("cme_codes", "cme_days", judged_from=("cme_days",))
 
     def check(self, ctx: ScanContext) -> Iterator[Finding]:
         yield from check_by_folding(ctx, self.fold)

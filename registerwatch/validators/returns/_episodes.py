@@ -31,6 +31,7 @@ from registerwatch.validators.lean_marks import SessionMark, mark_token
 # only_closed_between is day_runs' own test of a gap in the calendar, so the fold's walk
 # cannot drift from it
 from registerwatch.validators.runs import (
+    UNEXPECTED_CLOSURE,
     Classifier,
     DayKind,
     DayRun,
@@ -67,9 +68,14 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
     """The runs of ``runs.classify_all_sessions(codes)`` days; ``codes`` and ``days`` name the
     RuleSettings fields of the codes and of the run length that is reported."""
 
-    def __init__(self, codes_setting: str, days_setting: str) -> None:
+    def __init__(
+        self, codes_setting: str, days_setting: str, judged_from: tuple[str, ...] = ()
+    ) -> None:
         self.codes_setting = codes_setting
         self.days_setting = days_setting
+        #: the RuleSettings fields of the numbers of marks of the codes below which the rule
+        #: judges nothing (a falsy setting is off): ``quiet``
+        self.judged_from = judged_from
 
     def codes(self, ctx: ScanContext) -> frozenset[str]:
         codes: frozenset[str] = getattr(ctx.settings, self.codes_setting)
@@ -175,6 +181,43 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
 
     def through(self, state: AbsenceRuns) -> SessionKey | None:
         return state.through
+
+    def fold_dumped(
+        self, ctx: ScanContext, pupil: Pupil, data: Any, marks: Sequence[SessionMark]
+    ) -> Any | None:
+        """The usual night: no run open and none of the night's marks of the codes (nor Y4),
+        so each school day walked breaks and only ``previous`` moves on; else None."""
+        if data[2]:
+            return None
+        codes = self.codes(ctx)
+        days: dict[date, tuple[int | None, bool]] = ctx._cache.setdefault("episodes:days", {})
+        previous = data[1]
+        day = None
+        for mark in marks:
+            if mark.date > ctx.data_end:
+                break
+            if mark.code in codes or mark.code == UNEXPECTED_CLOSURE:
+                return None
+            if mark.date != day:
+                day = mark.date
+                known = days.get(day)
+                if known is None:
+                    known = days[day] = (
+                        ctx.day_index(day),
+                        ctx.calendar.unexpectedly_closed(day),
+                    )
+                if known[0] is None:
+                    continue
+                if known[1] or not pupil.on_roll(day):
+                    return None
+                previous = known[0]
+        # a null through is the rule's, before and after the night (fold_runs)
+        through = data[0] and session_key_text(advance(session_key_from(data[0]), ctx))
+        return [through, previous, [], data[3], *data[4:]]
+
+    def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
+        floors = [n for name in self.judged_from if (n := getattr(ctx.settings, name))]
+        return bool(floors) and len(data) - 4 < min(floors)
 
     def findings(self, ctx: ScanContext, pupil: Pupil, state: AbsenceRuns) -> Iterable[Finding]:
         return cast(RunsJudge, self.rule).judge(ctx, pupil, state)
