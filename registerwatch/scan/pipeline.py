@@ -238,7 +238,7 @@ def _scan_school(
             fresh = freshness_of(store, school.id, calendar_for(school), as_of, conn=conn)
             state = None if full else incremental_state(store, school.id, as_of, basis, conn=conn)
             marks = marks_read(store, school.id, state, conn=conn)
-            digested = store.pupils_digested(school.id, conn=conn)
+            digested = store.pupils_digested(school.id, details=False, conn=conn)
             pupils = [pupil for pupil, _ in digested]
             # Rules run as of the day after the registers are complete to: nothing they find
             # rests on days the store has not seen (scan.freshness).
