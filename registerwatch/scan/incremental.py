@@ -34,7 +34,7 @@ from typing import Any
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.schema import Finding, Pupil, Session
 from registerwatch.store import SCHOOL_ROW, Connection, RuleState, Store, StoredFinding
-from registerwatch.store.summary import REREAD_MARGIN
+from registerwatch.store.summary import REREAD_MARGIN, SummaryUpdate
 from registerwatch.validators import Rule
 from registerwatch.validators.context import SessionKey
 from registerwatch.validators.delta import RuleRun, ScanDelta
@@ -99,11 +99,13 @@ def read_delta(
     capabilities: Mapping[str, Any],
     *,
     allowed: bool,
+    marks_read: SummaryUpdate | None = None,
     conn: Connection | None = None,
 ) -> DeltaRead:
     """The delta since the school's last scan that kept states (see the module doc), for a
     scan whose rules judge as of ``judged_as_of``, with the school's pupils and their digests
-    (``Store.pupils_digested``). ``allowed`` False: a full scan regardless."""
+    (``Store.pupils_digested``). ``allowed`` False: a full scan regardless. ``marks_read``:
+    the summary update this scan read in the same snapshot (its changed marks are reused)."""
     entries = {p.id: pupil_entry(p, digest) for p, digest in pupils}
     caps = {k: capabilities[k] for k in sorted(capabilities)}
     latest = store.latest_change(school_id, conn=conn)
@@ -133,7 +135,11 @@ def read_delta(
     since = None if latest is None else latest - REREAD_MARGIN
     if usable and before is not None and before.data.get("marks_seen_to") is not None:
         since = datetime.fromisoformat(before.data["marks_seen_to"]) - REREAD_MARGIN
-    rows = [] if since is None else store.changed_mark_keys(school_id, since, conn=conn)
+    rows = (
+        []
+        if since is None
+        else store.changed_mark_keys(school_id, since, read=marks_read, conn=conn)
+    )
     if latest is not None:
         window = Counter(r[3] for r in rows if r[3] >= latest - REREAD_MARGIN)
         row.data["marks_window"] = {_instant(k): n for k, n in window.items()}

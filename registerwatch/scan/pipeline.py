@@ -250,6 +250,7 @@ def _scan_school(
                 digested,
                 store.capabilities(school.id, conn=conn),
                 allowed=state is not None,
+                marks_read=marks.summary,
                 conn=conn,
             )
             delta = changes.delta

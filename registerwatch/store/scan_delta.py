@@ -13,16 +13,35 @@ import sqlalchemy as sa
 from registerwatch.schema import Register, Session
 from registerwatch.store import tables as t
 from registerwatch.store.base import IN_LIST_LIMIT, SESSIONS, StoreBase, chunks
+from registerwatch.store.summary import SummaryUpdate
 
 _REGISTER_FIELDS = tuple(Register.model_fields)
 
 
 class ScanDeltaStore(StoreBase):
     def changed_mark_keys(
-        self, school_id: str, since: datetime, *, conn: sa.Connection | None = None
+        self,
+        school_id: str,
+        since: datetime,
+        *,
+        read: SummaryUpdate | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[tuple[str, date, Session, datetime]]:
         """(pupil, date, session, changed_at) of every mark whose content or deletion flag
-        changed at or after ``since``."""
+        changed at or after ``since``. Taken from ``read`` (a ``summary_changes`` in the same
+        snapshot) when it read from ``since`` or earlier: the same rows, not read twice."""
+        if (
+            read is not None
+            and read.changed is not None
+            and read.changed_from is not None
+            and read.changed_from <= since
+        ):
+            # A token starts with the ISO date (10 characters), then the session (2).
+            return [
+                (pid, date.fromisoformat(token[:10]), SESSIONS[token[10:12]], changed)
+                for pid, token, changed in read.changed
+                if changed >= since
+            ]
         m = t.marks
         query = sa.select(m.c.pupil_id, m.c.date, m.c.session, m.c.changed_at).where(
             m.c.school_id == school_id, m.c.changed_at >= since

@@ -43,6 +43,7 @@ from registerwatch.store.lean import (
 REREAD_MARGIN = timedelta(minutes=15)
 
 PupilMonth = tuple[str, str]  # (pupil id, "YYYY-MM")
+ChangedMark = tuple[str, str, datetime]  # (pupil id, token, changed_at)
 PERIOD_END = 7  # a token starts with its ISO date: its first 7 characters are the period
 KEY_END = 12  # ... and its first 12 the date and session: the mark's key within its pupil
 # Between the months of a pupil's text in ``summary_texts`` (validators.lean_marks reads it):
@@ -73,6 +74,11 @@ class SummaryUpdate:
     #: the stored text of the other pupil-months of the months ``months`` touches, read with
     #: them (``summary_texts`` then need not read them again); None: not read
     kept: dict[PupilMonth, str] | None = None
+    #: every mark changed at or after ``changed_from`` as (pupil, token, changed_at), deleted
+    #: ones included, read with them (the nightly's delta filters these instead of reading the
+    #: same rows again: ``Store.changed_mark_keys``); None: not read
+    changed: list[ChangedMark] | None = None
+    changed_from: datetime | None = None
 
 
 def _joined(
@@ -93,6 +99,14 @@ def _month_slices(tokens: list[str]) -> Iterator[tuple[str, list[str]]]:
         stop = bisect_left(tokens, month + MONTH_AFTER, start, end)
         yield month, tokens[start:stop]
         start = stop
+
+
+def _appends(before: list[str], marks: dict[str, str | None]) -> bool:
+    """Whether ``marks`` (key -> token now, None: deleted) only add tokens after the sorted
+    ``before``: then the patched month is ``before`` followed by them, sorted."""
+    if None in marks.values() or before != sorted(before):
+        return False
+    return not before or min(marks) > before[-1][:KEY_END]
 
 
 class SummaryStore(StoreBase):
@@ -211,14 +225,20 @@ class SummaryStore(StoreBase):
         update = SummaryUpdate(marks_seen_to=since, kept=kept)
         # (pupil, month) -> mark key (date and session) -> its token now (None: deleted)
         changed: dict[PupilMonth, dict[str, str | None]] = {}
+        update.changed_from = since - REREAD_MARGIN
+        update.changed = []
         with self._read(conn) as c:
             query = sa.select(
-                m.c.pupil_id, token_expression(c.dialect.name), m.c.deleted_at.is_(None)
-            ).where(m.c.school_id == school_id, m.c.changed_at >= since - REREAD_MARGIN)
-            for pid, token, live in c.execute(query):
+                m.c.pupil_id,
+                token_expression(c.dialect.name),
+                m.c.deleted_at.is_(None),
+                m.c.changed_at,
+            ).where(m.c.school_id == school_id, m.c.changed_at >= update.changed_from)
+            for pid, token, live, changed_at in c.execute(query):
                 changed.setdefault((pid, token[:PERIOD_END]), {})[token[:KEY_END]] = (
                     token if live else None
                 )
+                update.changed.append((pid, token, changed_at))
             if not changed:
                 return update
             latest = self.latest_change(school_id, conn=c)
@@ -235,7 +255,13 @@ class SummaryStore(StoreBase):
                 else:
                     kept[(pid, month)] = text
         for key, marks in changed.items():
-            tokens = {token[:KEY_END]: token for token in split_tokens(stored.get(key))}
+            before = split_tokens(stored.get(key))
+            if _appends(before, marks):
+                # The usual night: the month's new day after its stored marks, nothing deleted
+                # (~1,500 pupil-months; the same list as patching a dict of every token).
+                update.months[key] = before + sorted(tok for tok in marks.values() if tok)
+                continue
+            tokens = {token[:KEY_END]: token for token in before}
             for at, token in marks.items():
                 if token is None:
                     tokens.pop(at, None)

@@ -82,3 +82,39 @@ def test_rule_states_round_trip_and_drop_the_rules_not_kept(store: Store) -> Non
     assert set(store.rule_states(SCHOOL)) == {SCHOOL_ROW}
     store.forget_rule_states(SCHOOL)
     assert store.rule_states(SCHOOL) == {}
+
+
+def test_changed_mark_keys_from_the_summary_read_equal_the_query(store: Store) -> None:
+    tue = MON + timedelta(days=1)
+    marks = [
+        Mark(pupil_id=f"{SCHOOL}:{n}", date=d, session=s, code="/")
+        for n in (1, 2)
+        for d in (MON, tue)
+        for s in (Session.AM, Session.PM)
+    ]
+    store.upsert_marks(marks, SCHOOL, at=T1)
+    store.mark_deleted(SCHOOL, [MarkKey(f"{SCHOOL}:2", tue, Session.PM)], T2)
+    late = marks[0].model_copy(update={"code": "L", "minutes_late": 12})
+    store.upsert_marks([late], SCHOOL, at=T3)
+    update = store.summary_changes(SCHOOL, T2)  # reads from T2 less the margin
+    assert update.changed is not None and len(update.changed) == 2
+    for since in (T2, T3, T3 + timedelta(seconds=1)):
+        shared = store.changed_mark_keys(SCHOOL, since, read=update)
+        assert sorted(shared) == sorted(store.changed_mark_keys(SCHOOL, since))
+    # a read that began after ``since`` cannot stand for it: the query runs
+    before = store.changed_mark_keys(SCHOOL, T1, read=update)
+    assert len(before) == 8
+
+
+def test_rule_states_sharing_their_objects_are_each_stored_whole(store: Store) -> None:
+    pupils = {"a": [["2025-01-06AM", 3]], "b": [None, 1]}
+    through = "2025-01-06PM"
+    states = {
+        "ATT002": RuleState("ATT002", MON, {"v": 2, "through": through, "pupils": pupils}),
+        "ATT003": RuleState("ATT003", MON, {"v": 2, "through": through, "pupils": pupils}),
+        # the same keys, other objects with other content: dumped on its own
+        "ATT004": RuleState("ATT004", MON, {"v": 2, "through": through, "pupils": {"c": [2]}}),
+        "REG001": RuleState("REG001", MON, ["x"]),
+    }
+    store.save_rule_states(SCHOOL, states, at=T1)
+    assert store.rule_states(SCHOOL) == states

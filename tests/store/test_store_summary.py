@@ -122,3 +122,25 @@ def test_an_incremental_save_deletes_only_the_months_left_empty(loaded: Store, r
     rows = summary_rows(raw)
     assert emptied not in rows
     assert len(rows) == 5
+
+
+def test_changes_appended_or_patched_give_the_rebuilt_months(loaded: Store):
+    loaded.save_summary(SCHOOL, loaded.summary_rebuild(SCHOOL), as_of=AS_OF, basis="b", at=T2)
+    t3 = T2 + timedelta(days=1)
+    new_day = [
+        Mark(pupil_id=f"{SCHOOL}:P{n}", date=date(2025, 10, 13), session=s, code="/")
+        for n in range(3)
+        for s in ("AM", "PM")
+    ]
+    # P0: a new day after its stored marks (appended); P2: a mark changed mid-month and one
+    # deleted as well as the new day (patched)
+    changed = Mark(pupil_id=f"{SCHOOL}:P2", date=date(2025, 10, 6), session="AM", code="N")
+    loaded.upsert_marks([*new_day, changed], SCHOOL, at=t3)
+    loaded.mark_deleted(SCHOOL, [(f"{SCHOOL}:P2", date(2025, 10, 7), "PM")], at=t3)
+
+    update = loaded.summary_changes(SCHOOL, t3)
+    rebuilt = loaded.summary_rebuild(SCHOOL)
+    assert set(update.months) == {(f"{SCHOOL}:P{n}", "2025-10") for n in range(3)}
+    for key, tokens in update.months.items():
+        assert tokens == rebuilt.months[key]
+    assert "2025-10-06AMN" in update.months[(f"{SCHOOL}:P2", "2025-10")]
