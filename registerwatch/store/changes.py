@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
 from registerwatch.errors import StoreError
@@ -75,31 +76,42 @@ class _FirstSeenText:
             text += ',"minutes_late":' + json_text(value)
         value = mark.recorded_at
         if value is not None:
-            text += self._cached(self.instants, value, ',"recorded_at":', instant_text)
+            text += self.instants.get(value) or self._cached(
+                self.instants, value, ',"recorded_at":', instant_text
+            )
         value = mark.recorded_by
         if value is not None:
-            text += self._cached(self.recorded_by, value, ',"recorded_by":', None)
-        text += self._cached(self.sessions, mark.session, ',"session":', _session_text)
+            text += self.recorded_by.get(value) or self._cached(
+                self.recorded_by, value, ',"recorded_by":', None
+            )
+        session = mark.session
+        text += self.sessions.get(session) or self._cached(
+            self.sessions, session, ',"session":', _session_text
+        )
         value = mark.source_ref
         if value is not None:
             text += ',"source_ref":' + json_text(value)
         value = mark.vendor_code
         if value is not None:
-            text += self._cached(self.vendor_codes, value, ',"vendor_code":', None)
+            text += self.vendor_codes.get(value) or self._cached(
+                self.vendor_codes, value, ',"vendor_code":', None
+            )
         return text + "}"
 
     @staticmethod
     def _cached(
         cache: dict[Any, str], value: Any, prefix: str, convert: Callable[[Any], Any] | None
     ) -> str:
-        text = cache.get(value)
-        if text is None:
-            text = prefix + json_text(value if convert is None else convert(value))
-            if type(value) in _CACHEABLE:
-                cache[value] = text
+        # Called when ``value`` is not cached (the caller looked first: cached texts are never
+        # empty).
+        text = prefix + json_text(value if convert is None else convert(value))
+        if type(value) in _CACHEABLE:
+            cache[value] = text
         return text
 
 
+# A mark's date, then session: "AM" < "PM" as text, the order SESSION_ORDER gives.
+_DATE_SESSION = attrgetter("date", "session")
 # Exact types whose equal values always have one JSON spelling (a StrEnum session is a str).
 _CACHEABLE = frozenset((str, datetime, Session))
 
@@ -124,7 +136,7 @@ def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) ->
         by_pupil.setdefault(mark.pupil_id, []).append(mark)
     entries = []
     for pupil_id, seen in by_pupil.items():
-        seen.sort(key=lambda m: (m.date, SESSION_ORDER[m.session]))
+        seen.sort(key=_DATE_SESSION)
         try:
             text = '{"marks":[' + ",".join(map(first_seen, seen)) + "]}"
         except (TypeError, ValueError) as exc:
