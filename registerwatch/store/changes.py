@@ -5,17 +5,20 @@ entries to "observed" amendment records. Pure: :meth:`Store.record_changes` writ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 
+from registerwatch.errors import StoreError
 from registerwatch.schema import SESSION_ORDER, Amendment, AmendmentSource, Mark, Session
 from registerwatch.store.ledger import (
-    CanonicalPayload,
+    CanonicalText,
     LedgerEntry,
     LedgerKind,
     LedgerRecord,
     instant_text,
+    json_text,
 )
 from registerwatch.store.records import MarkChange, MarkDiff
 
@@ -43,41 +46,79 @@ def _mark_payload(mark: Mark) -> dict[str, Any]:
     }
 
 
-class _FirstSeen:
-    """Marks as a pupil's ``observed_new`` entry lists them (see first_seen_marks): JSON
-    values only, so the payload is stored and hashed as built (CanonicalPayload). A school's
-    marks share few dates and recorded_at instants: each distinct one is formatted once."""
+class _FirstSeenText:
+    """Each mark's object in a pupil's ``observed_new`` entry (see first_seen_marks), written as
+    the canonical JSON text the dict form would give: its keys in sorted order, each value as
+    :func:`json_text` spells it (tests/store pin the equality, odd strings included). A
+    school's marks share few codes, dates, sessions, instants, teachers and vendor codes: the
+    text of each distinct one is written once; only minutes_late and source_ref are per mark."""
 
     def __init__(self) -> None:
-        self.dates: dict[date, str] = {}
-        self.instants: dict[datetime, str] = {}
-        self.sessions = {session: session.value for session in Session}
+        self.heads: dict[tuple[Any, Any], str] = {}  # (code, date) -> '{"code":..,"date":..'
+        self.sessions: dict[Any, str] = {}
+        self.instants: dict[Any, str] = {}
+        self.recorded_by: dict[Any, str] = {}
+        self.vendor_codes: dict[Any, str] = {}
 
-    def __call__(self, mark: Mark) -> dict[str, Any]:
-        day = self.dates.get(mark.date)
-        if day is None:
-            day = self.dates[mark.date] = mark.date.isoformat()
-        seen: dict[str, Any] = {
-            "date": day,
-            "session": self.sessions[mark.session],
-            "code": mark.code,
-        }
-        # _PAYLOAD_FIELDS, spelt out: this runs once per mark of a first sync.
-        if mark.vendor_code is not None:
-            seen["vendor_code"] = mark.vendor_code
-        if mark.minutes_late is not None:
-            seen["minutes_late"] = mark.minutes_late
-        recorded_at = mark.recorded_at
-        if recorded_at is not None:
-            text = self.instants.get(recorded_at)
-            if text is None:
-                text = self.instants[recorded_at] = instant_text(recorded_at)
-            seen["recorded_at"] = text
-        if mark.recorded_by is not None:
-            seen["recorded_by"] = mark.recorded_by
-        if mark.source_ref is not None:
-            seen["source_ref"] = mark.source_ref
-        return seen
+    def __call__(self, mark: Mark) -> str:
+        # Keys in sorted order: code, date, minutes_late, recorded_at, recorded_by, session,
+        # source_ref, vendor_code. Cached by value only for exact str/date/datetime values:
+        # equal values of other types (1, 1.0, True) can have different JSON spellings.
+        code, day = mark.code, mark.date
+        head_key = (code, day)
+        text = self.heads.get(head_key) if type(code) is str and type(day) is date else None
+        if text is None:
+            text = '{"code":' + json_text(code) + ',"date":' + json_text(day.isoformat())
+            if type(code) is str and type(day) is date:
+                self.heads[head_key] = text
+        value: Any = mark.minutes_late
+        if value is not None:
+            text += ',"minutes_late":' + json_text(value)
+        value = mark.recorded_at
+        if value is not None:
+            text += self.instants.get(value) or self._cached(
+                self.instants, value, ',"recorded_at":', instant_text
+            )
+        value = mark.recorded_by
+        if value is not None:
+            text += self.recorded_by.get(value) or self._cached(
+                self.recorded_by, value, ',"recorded_by":', None
+            )
+        session = mark.session
+        text += self.sessions.get(session) or self._cached(
+            self.sessions, session, ',"session":', _session_text
+        )
+        value = mark.source_ref
+        if value is not None:
+            text += ',"source_ref":' + json_text(value)
+        value = mark.vendor_code
+        if value is not None:
+            text += self.vendor_codes.get(value) or self._cached(
+                self.vendor_codes, value, ',"vendor_code":', None
+            )
+        return text + "}"
+
+    @staticmethod
+    def _cached(
+        cache: dict[Any, str], value: Any, prefix: str, convert: Callable[[Any], Any] | None
+    ) -> str:
+        # Called when ``value`` is not cached (the caller looked first: cached texts are never
+        # empty).
+        text = prefix + json_text(value if convert is None else convert(value))
+        if type(value) in _CACHEABLE:
+            cache[value] = text
+        return text
+
+
+# A mark's date, then session: "AM" < "PM" as text, the order SESSION_ORDER gives.
+_DATE_SESSION = attrgetter("date", "session")
+# Exact types whose equal values always have one JSON spelling (a StrEnum session is a str).
+_CACHEABLE = frozenset((str, datetime, Session))
+
+
+def _session_text(session: Any) -> Any:
+    # The dict form held Session(...).value: a session given as plain "AM" spells the same.
+    return Session(session).value
 
 
 def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) -> list[LedgerEntry]:
@@ -89,13 +130,17 @@ def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) ->
     seen; the entry's date and session are its first mark's and its new_code is None. Changes
     and deletions, which the amendment rules read, stay one entry each.
     """
-    first_seen = _FirstSeen()
+    first_seen = _FirstSeenText()
     by_pupil: dict[str, list[Mark]] = {}
     for mark in marks:
         by_pupil.setdefault(mark.pupil_id, []).append(mark)
     entries = []
     for pupil_id, seen in by_pupil.items():
-        seen.sort(key=lambda m: (m.date, SESSION_ORDER[m.session]))
+        seen.sort(key=_DATE_SESSION)
+        try:
+            text = '{"marks":[' + ",".join(map(first_seen, seen)) + "]}"
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
         entries.append(
             LedgerEntry(
                 school_id=school_id,
@@ -106,7 +151,7 @@ def _first_seen_entries(school_id: str, marks: Sequence[Mark], now: datetime) ->
                 original_code=None,
                 new_code=None,
                 observed_at=now,
-                payload=CanonicalPayload({"marks": [first_seen(m) for m in seen]}),
+                payload=CanonicalText(text),
             )
         )
     return entries

@@ -153,6 +153,8 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, CanonicalText):  # a payload not yet parsed: its value, as a dict
+        return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
@@ -174,7 +176,7 @@ def canonical_json(value: Any) -> str:
 
 def normalise_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The payload as it will read back from the store (dates and enums become strings)."""
-    return _stored_payload(payload)[1]
+    return dict(_stored_payload(payload)[1])
 
 
 def instant_text(value: datetime) -> str:
@@ -187,7 +189,7 @@ def instant_text(value: datetime) -> str:
 _encode_str = json.encoder.encode_basestring
 
 
-def _json_value(value: Any) -> str:
+def json_text(value: Any) -> str:
     """canonical_json(value), without a json.dumps call for the common str and None."""
     kind = type(value)
     if kind is str:
@@ -216,27 +218,27 @@ def _digest(
     text = "".join(
         (
             '{"date":',
-            _json_value(entry.date.isoformat()),
+            json_text(entry.date.isoformat()),
             ',"kind":',
-            _json_value(str(entry.kind)),
+            json_text(str(entry.kind)),
             ',"new_code":',
-            _json_value(entry.new_code),
+            json_text(entry.new_code),
             ',"observed_at":',
-            _json_value(observed_text),
+            json_text(observed_text),
             ',"original_code":',
-            _json_value(entry.original_code),
+            json_text(entry.original_code),
             ',"payload":',
             payload_text,
             ',"prev_hash":',
-            _json_value(prev_hash),
+            json_text(prev_hash),
             ',"pupil_id":',
-            _json_value(entry.pupil_id),
+            json_text(entry.pupil_id),
             ',"school_id":',
-            _json_value(entry.school_id),
+            json_text(entry.school_id),
             ',"seq":',
-            _json_value(seq),
+            json_text(seq),
             ',"session":',
-            _json_value(str(session)),
+            json_text(str(session)),
             "}",
         )
     )
@@ -285,6 +287,40 @@ class CanonicalPayload(dict[str, Any]):
             raise StoreError(f"ledger payload cannot be stored as JSON: {exc}") from None
 
 
+class CanonicalText(Mapping[str, Any]):
+    """A payload given as its canonical JSON text, read as a mapping only when asked.
+
+    For the payloads a first sync builds (a pupil's marks first seen, hundreds per entry): the
+    builder writes the text directly and promises it is what :func:`canonical_json` gives for
+    the value it parses to, so the value, which the write never needs, is parsed only if read
+    (``json.loads`` on first use). ``ledger verify`` recomputes the hash from the stored value,
+    so a broken promise fails verification.
+    """
+
+    __slots__ = ("_value", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._value: dict[str, Any] | None = None
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = json.loads(self.text)
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __repr__(self) -> str:
+        return f"CanonicalText({self.text!r})"
+
+
 def _only_str_keys(value: Any) -> bool:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -298,9 +334,9 @@ def _only_str_keys(value: Any) -> bool:
     return True
 
 
-def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _stored_payload(payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     """The payload's canonical JSON text and the value that text reads back as."""
-    if type(payload) is CanonicalPayload:
+    if type(payload) is CanonicalPayload or type(payload) is CanonicalText:
         return payload.text, payload
     try:
         text = canonical_json(dict(payload))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -33,6 +33,9 @@ from registerwatch.store.mark_rows import (
     mark_writer,
 )
 from registerwatch.store.records import DeletedMark, MarkChange, MarkDiff, MarkKey
+
+# A mark's key as upsert_marks builds it: (pupil_id, date, session), a MarkKey's fields.
+_Key = tuple[str, date, Session]
 
 # upsert_marks diffs this many incoming marks at a time (one read of the stored rows per chunk):
 # bounds memory on a full-year pull while keeping the number of queries small.
@@ -62,48 +65,57 @@ class MarksStore(StoreBase):
         as a change with ``restored=True``. Rerunning with the same marks writes no new rows.
         """
         now = self._at(at)
-        incoming: dict[MarkKey, Mark] = {}
-        duplicates = 0
+        # Plain tuples as keys (equal to, and hashing as, the MarkKeys they stand for): a
+        # first sync builds one per mark, and only the keys handed back become MarkKeys.
+        incoming: dict[_Key, Mark] = {}
+        pulled = 0
         for mark in marks:
-            key = MarkKey(mark.pupil_id, mark.date, SESSIONS[str(mark.session)])
-            if key in incoming:
-                duplicates += 1
-            incoming[key] = mark  # the later record for a key wins
-        diff = MarkDiff(duplicates=duplicates)
-        by_date: dict[date, list[MarkKey]] = defaultdict(list)
+            # The later record for a key wins.
+            incoming[(mark.pupil_id, mark.date, SESSIONS[mark.session])] = mark
+            pulled += 1
+        diff = MarkDiff(duplicates=pulled - len(incoming))
+        by_date: dict[date, list[_Key]] = defaultdict(list)
         for key in incoming:
-            by_date[key.date].append(key)
+            by_date[key[1]].append(key)
         with self._write(conn) as c:
             to_row = mark_writer(c.dialect, school_id, now)
             for keys in self._date_chunks(by_date):
                 scope = self._chunk_scope(school_id, keys)
-                existing, covered = self._stored_marks(c, scope, keys, live_only=False)
+                found, covered = self._stored_marks(c, scope, keys, live_only=False)
+                # Looked up by plain-tuple keys, which equal the MarkKeys it holds.
+                existing = cast("dict[_Key, Sequence[Any]]", found)
                 writes: list[tuple[Any, ...]] = []
                 touches: list[MarkKey] = []
-                for key in keys:
-                    mark = incoming[key]
-                    stored = existing.get(key)
-                    if stored is None:
-                        diff.new.append(mark)
-                        writes.append(to_row(mark))
-                        continue
-                    content = mark_content(mark)
-                    deleted_at = stored[10]
-                    if content != tuple(stored[3:10]) or deleted_at is not None:
-                        old = mark_from_row(stored)
-                        diff.changed.append(
-                            MarkChange(
-                                key,
-                                old,
-                                mark,
-                                changed_fields(old, mark),
-                                restored=deleted_at is not None,
+                if not existing:  # nothing stored in the chunk's scope (a first sync): all new
+                    new = [incoming[key] for key in keys]
+                    diff.new.extend(new)
+                    writes = list(map(to_row, new))
+                else:
+                    for key in keys:
+                        mark = incoming[key]
+                        stored = existing.get(key)
+                        if stored is None:
+                            diff.new.append(mark)
+                            writes.append(to_row(mark))
+                            continue
+                        content = mark_content(mark)
+                        deleted_at = stored[10]
+                        if content != tuple(stored[3:10]) or deleted_at is not None:
+                            old = mark_from_row(stored)
+                            diff.changed.append(
+                                MarkChange(
+                                    MarkKey._make(key),
+                                    old,
+                                    mark,
+                                    changed_fields(old, mark),
+                                    restored=deleted_at is not None,
+                                )
                             )
-                        )
-                        writes.append(to_row(mark))
-                    else:
-                        diff.unchanged.append(key)
-                        touches.append(key)
+                            writes.append(to_row(mark))
+                        else:
+                            unchanged = MarkKey._make(key)
+                            diff.unchanged.append(unchanged)
+                            touches.append(unchanged)
                 insert_rows(
                     c,
                     t.marks,
@@ -126,8 +138,9 @@ class MarksStore(StoreBase):
         return diff
 
     @staticmethod
-    def _date_chunks(by_date: Mapping[date, list[MarkKey]]) -> Iterator[list[MarkKey]]:
-        chunk: list[MarkKey] = []
+    def _date_chunks(by_date: Mapping[date, Sequence[_Key]]) -> Iterator[list[_Key]]:
+        """The keys in chunks of about MARK_CHUNK_ROWS, whole dates each, in date order."""
+        chunk: list[_Key] = []
         for day in sorted(by_date):
             chunk.extend(by_date[day])
             if len(chunk) >= MARK_CHUNK_ROWS:
@@ -137,16 +150,17 @@ class MarksStore(StoreBase):
             yield chunk
 
     @staticmethod
-    def _chunk_scope(school_id: str, keys: Sequence[MarkKey]) -> list[sa.ColumnElement[bool]]:
-        """WHERE clauses covering ``keys``: their school and date range, and their pupils when
-        there are few of them (a changelog pull touches few pupils across many dates)."""
+    def _chunk_scope(school_id: str, keys: Sequence[_Key]) -> list[sa.ColumnElement[bool]]:
+        """WHERE clauses covering ``keys`` (in date order, as _date_chunks yields them): their
+        school and date range, and their pupils when there are few of them (a changelog pull
+        touches few pupils across many dates)."""
         m = t.marks
         scope = [
             m.c.school_id == school_id,
-            m.c.date >= min(k.date for k in keys),
-            m.c.date <= max(k.date for k in keys),
+            m.c.date >= keys[0][1],
+            m.c.date <= keys[-1][1],
         ]
-        pupils = {k.pupil_id for k in keys}
+        pupils = {k[0] for k in keys}
         if len(pupils) <= PUPIL_FILTER_LIMIT:
             scope.append(m.c.pupil_id.in_(sorted(pupils)))
         return scope
@@ -155,20 +169,23 @@ class MarksStore(StoreBase):
     def _stored_marks(
         conn: sa.Connection,
         scope: Sequence[sa.ColumnElement[bool]],
-        keys: Sequence[MarkKey],
+        keys: Sequence[_Key],
         *,
         live_only: bool,
     ) -> tuple[dict[MarkKey, Sequence[Any]], bool]:
         """Stored rows (mark columns, then deleted_at) for ``keys``, in one read of ``scope``;
         and whether every live row in the scope is one of ``keys``."""
         m = t.marks
-        wanted = set(keys)
         query = sa.select(*MARK_READ_COLUMNS, m.c.deleted_at).where(*scope)
         if live_only:
             query = query.where(m.c.deleted_at.is_(None))
         found: dict[MarkKey, Sequence[Any]] = {}
         covered = True
-        for row in conn.execute(query).all():
+        rows = conn.execute(query).all()
+        if not rows:  # a first sync: nothing to compare against
+            return found, covered
+        wanted = set(keys)
+        for row in rows:
             key = MarkKey(row[0], row[1], SESSIONS[row[2]])
             if key in wanted:
                 found[key] = row

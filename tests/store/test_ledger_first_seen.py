@@ -17,6 +17,7 @@ from registerwatch.store import LedgerEntry, MarkDiff, Store
 from registerwatch.store.changes import _mark_payload, first_seen_marks, ledger_entries
 from registerwatch.store.ledger import (
     CanonicalPayload,
+    CanonicalText,
     LedgerKind,
     canonical_json,
     entry_hash,
@@ -86,7 +87,7 @@ def test_the_built_payload_is_its_canonical_text_and_reads_back_as_built(store: 
     entries = ledger_entries(SCHOOL, MarkDiff(new=new), [], [], SEEN)
     for built in entries:
         payload = built.payload
-        assert isinstance(payload, CanonicalPayload)
+        assert isinstance(payload, CanonicalText)
         assert payload.text == canonical_json(dict(payload))
         assert normalise_payload(payload) == payload
 

@@ -348,3 +348,44 @@ def test_a_partial_pull_touches_only_the_marks_it_saw(
     rows = raw("SELECT pupil_id, last_seen_at FROM marks")
     last_seen = {(pupil, instant(seen)) for pupil, seen in rows}
     assert last_seen == {("wenlock:1", T2), ("wenlock:2", T1)}
+
+
+def test_chunks_with_nothing_stored_and_chunks_with_stored_marks_diff_alike(
+    store: Store, monkeypatch
+):
+    """A chunk whose scope holds no stored rows takes the all-new path; the keys handed back
+    are MarkKeys (upsert_marks keys its work by plain tuples)."""
+    monkeypatch.setattr(store_module, "MARK_CHUNK_ROWS", 4)  # two dates (of 2 pupils) a chunk
+    store.upsert_marks(week(["1", "2"]), SCHOOL, at=T1)
+    next_week = [
+        mark(p, MON + timedelta(days=7 + d), s)
+        for p in ("1", "2")
+        for d in range(5)
+        for s in ("AM", "PM")
+    ]
+    pulled = [
+        *week(["1", "2"]),
+        *next_week,
+        mark("1", MON, "AM", "L"),
+        mark("1", MON + timedelta(days=8), "PM"),
+    ]
+
+    diff = store.upsert_marks(pulled, SCHOOL, at=T2)
+
+    assert diff.duplicates == 2
+    assert sorted(diff.new, key=lambda m: (m.date, m.session, m.pupil_id)) == sorted(
+        next_week, key=lambda m: (m.date, m.session, m.pupil_id)
+    )
+    assert [(c.key, c.fields) for c in diff.changed] == [(key("1", MON), ("code",))]
+    assert all(type(k) is MarkKey for k in [*diff.unchanged, *(c.key for c in diff.changed)])
+    assert sorted(diff.unchanged) == sorted(
+        key(p, MON + timedelta(days=d), s)
+        for p in ("1", "2")
+        for d in range(5)
+        for s in ("AM", "PM")
+        if (p, d, s) != ("1", 0, "AM")
+    )
+    assert {k.pupil_id for k in diff.unchanged} == {f"{SCHOOL}:1", f"{SCHOOL}:2"}
+    stored = store.marks(SCHOOL)
+    assert len(stored) == 40
+    assert [m.code for m in stored if m.date == MON and m.pupil_id.endswith(":1")] == ["L", "/"]
