@@ -106,6 +106,25 @@ class Stream(Generic[T]):
                 return f"{self.name} {'/'.join(values)}"
         return f"{self.name} at {position}"
 
+    def safe_ref(self, record: Any, position: str) -> str:
+        """``record_ref``, or the position when the record's id is nested too deeply to print
+        (found by tests/fuzz)."""
+        try:
+            return self.record_ref(record, position)
+        except RecursionError:
+            return f"{self.name} at {position}"
+
+    def map_or_quarantine(
+        self, batch: Batch[T], record: Any, ref: str, *, today: date | None
+    ) -> T | None:
+        """``map_one``, or None after quarantining the record in ``batch``: how every stream
+        maps one record (the fast paths of a vendor's stream fall back to it)."""
+        try:
+            return self.map_one(record, ref, today=today)
+        except InvalidRecord as exc:
+            batch.quarantined.append(self.quarantine(exc, record, ref))
+            return None
+
     def map_records(
         self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
     ) -> Batch[T]:
@@ -128,14 +147,9 @@ class Stream(Generic[T]):
         for position, record in pairs:
             if keep is not None and isinstance(record, Mapping) and not keep(record):
                 continue
-            try:
-                ref = self.record_ref(record, position)
-            except RecursionError:  # found by tests/fuzz: an id nested too deeply to print
-                ref = f"{self.name} at {position}"
-            try:
-                mapped = self.map_one(record, ref, today=today)
-            except InvalidRecord as exc:
-                batch.quarantined.append(self.quarantine(exc, record, ref))
+            ref = self.safe_ref(record, position)
+            mapped = self.map_or_quarantine(batch, record, ref, today=today)
+            if mapped is None:
                 continue
             batch.records.append(mapped)
             key = record_key(mapped)

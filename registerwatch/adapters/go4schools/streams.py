@@ -403,14 +403,9 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
         today: date,
     ) -> None:
         """One record as ``Stream.map_positioned`` maps it (through ``to_schema``)."""
-        try:
-            ref = self.record_ref(record, position)
-        except RecursionError:  # as the base: an id nested too deeply to print
-            ref = f"{self.name} at {position}"
-        try:
-            mark = self.map_one(record, ref, today=today)
-        except InvalidRecord as exc:
-            batch.quarantined.append(self.quarantine(exc, record, ref))
+        ref = self.safe_ref(record, position)
+        mark = self.map_or_quarantine(batch, record, ref, today=today)
+        if mark is None:
             return
         batch.records.append(mark)
         key = (mark.pupil_id, mark.date, mark.session.value)

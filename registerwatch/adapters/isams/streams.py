@@ -357,11 +357,9 @@ class MarksStream(Stream[Mark]):
             mark = fast.mark(record)
             ref = mark.source_ref if mark is not None else None
             if mark is None:
-                ref = self.record_ref(record, position)
-                try:
-                    mark = self.map_one(record, ref, today=today)
-                except InvalidRecord as exc:
-                    batch.quarantined.append(self.quarantine(exc, record, ref))
+                ref = self.safe_ref(record, position)
+                mark = self.map_or_quarantine(batch, record, ref, today=today)
+                if mark is None:
                     continue
             batch.records.append(mark)
             result.rows_of[id(mark)] = (record, ref or "")
