@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from registerwatch.config.credentials import VENDOR_CREDENTIALS
 from registerwatch.config.schools import SchoolSettings
 from registerwatch.config.transports import TransportSettings
+from registerwatch.errors import ConfigError
 from registerwatch.schema.models import Vendor
 
 if TYPE_CHECKING:
@@ -71,6 +72,9 @@ def check_offline(
     lines = [_school_offline(school, settings, as_of, env) for school in settings.schools]
     for subject, _key, transport in _transports(settings):
         lines.append(CheckLine(subject, tuple(_transport_offline(transport, env))))
+    ledger = _ledger_offline(settings, env)
+    if ledger is not None:
+        lines.append(ledger)
     if settings.transports.dfe is None:
         lines.append(
             CheckLine(
@@ -107,6 +111,47 @@ def _school_offline(
         problems.append(f'no transport for its LA: add a [transports.la."{school.la_code}"] table')
     detail = f"{mis.vendor.value}; terms {first} to {last}"
     return CheckLine(f"school '{school.id}'", tuple(problems), detail)
+
+
+def _ledger_offline(settings: Settings, env: Mapping[str, str]) -> CheckLine | None:
+    """``[ledger]``, when it names a key or a tip sink: every key can be read (and is long
+    enough), and the tip sink is allowed where it is and its folder exists. None without one
+    (a plain SHA-256 chain needs nothing)."""
+    ledger = settings.ledger
+    if not ledger.keyed and ledger.sink is None:
+        return None
+    problems: list[str] = []
+    parts: list[str] = []
+    if ledger.keyed:
+        sources = [(ledger.key_env, ledger.key_file)] if ledger.key_id else []
+        sources += [(key.key_env, key.key_file) for key in ledger.retired_keys]
+        for key_env, key_file in sources:
+            problems += _credential_problems(key_env, key_file, env)
+        if not problems:
+            try:  # as a run reads them: a key too short, say
+                ledger.keys(env)
+            except ConfigError as exc:  # CredentialError included: the message names the key
+                problems.append(str(exc))
+        parts.append(
+            f"signs with key {ledger.key_id!r}" if ledger.key_id else "verifies only (no key)"
+        )
+        if ledger.retired_keys:
+            parts.append(f"{len(ledger.retired_keys)} retired key(s)")
+    if ledger.sink is not None:
+        try:
+            ledger.tip_sink(settings.store.url, env)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        if ledger.sink.file is not None:
+            folder = ledger.sink.file.expanduser().parent
+            if not folder.is_dir():
+                problems.append(
+                    f"ledger.sink.file: folder {folder} does not exist: create it or fix the path"
+                )
+            parts.append(f"tip sink {ledger.sink.file}")
+        else:
+            parts.append("tip sink over HTTP")
+    return CheckLine("ledger", tuple(problems), "; ".join(parts))
 
 
 def _transport_offline(transport: TransportSettings, env: Mapping[str, str]) -> list[str]:
