@@ -81,6 +81,13 @@ def ledger_verify(
         _emit_json(document)
     else:
         _print_check(check, sink_tips)
+        if not check.ok and settings is None:
+            # --store alone loads no keys: a keyed chain then fails at its first keyed entry
+            out.print(
+                "[yellow]hint:[/] only --store was given, so no \\[ledger] keys were loaded; if "
+                "the chain is HMAC-keyed, run again with --config naming them",
+                highlight=False,
+            )
     if not check.ok:
         raise typer.Exit(1)
 

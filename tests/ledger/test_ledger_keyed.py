@@ -157,6 +157,16 @@ def test_key_rotation_new_key_signs_new_entries_old_key_still_verifies(url, tmp_
     assert dropped.returncode == 1 and "ledger broken at entry 1" in dropped.stdout
 
 
+def test_verify_with_only_the_store_says_no_keys_were_loaded(url):
+    with Store(url) as store:
+        store.use_ledger(K1)
+        store.append_ledger(entries(2))
+    result = cli("ledger", "verify", "--store", url)
+    assert result.returncode == 1
+    assert "which is not configured" in result.stdout
+    assert "only --store was given, so no [ledger] keys were loaded" in result.stdout
+
+
 def test_without_a_key_the_chain_is_plain_and_verify_says_so(url):
     with Store(url) as store:
         records = store.append_ledger(entries(3))
