@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from support.config_writer import write_config as write_toml_config
+from support.generated_context import context
 
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.config import Settings, parse_config
@@ -33,7 +34,7 @@ from registerwatch.schema import (
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.store import Store
-from registerwatch.validators import ScanContext, run_rules
+from registerwatch.validators import run_rules
 
 AM, PM = Session.AM, Session.PM
 
@@ -365,18 +366,7 @@ def build_scanned(folder: Path) -> Scanned:
     store.upsert_calendar(school.calendar, at=synced_at)
     store.upsert_pupils(school.pupils, at=synced_at)
     store.upsert_marks(school.marks, school.school.id, at=synced_at)
-    ctx = ScanContext.build(
-        calendar=school.calendar,
-        as_of=school.as_of,
-        school_id=school.school.id,
-        pupils=school.pupils,
-        registers=school.registers,
-        marks=school.marks,
-        amendments=school.amendments,
-        notifications=school.notifications,
-        exposes_registers=True,
-        exposes_amendments=True,
-    )
+    ctx = context(school)
     findings = run_rules(ctx)
     run = store.start_run("scan", at=synced_at)  # as `registerwatch scan` records itself
     store.save_findings(findings, at=synced_at)

@@ -4,7 +4,7 @@
 their folds (commit c2ceb08): the folds must give exactly these findings. Rerun it only for an
 intended change of findings, and say so in the commit:
 
-    .venv/bin/python tests/support/recorded_findings.py
+    PYTHONPATH=tests .venv/bin/python -m support.recorded_findings
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from registerwatch.simulator.generate import generate_school
-from registerwatch.simulator.model import GeneratedSchool
-from registerwatch.validators import ScanContext, get_rule, run_rules
+from registerwatch.validators import get_rule, run_rules
 from registerwatch.validators.settings import RuleSettings
+from support.generated_context import context
 
 RECORDED = Path(__file__).with_name("recorded_findings.json.gz")
 
@@ -64,27 +64,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "irregular_absence_sessions": 8,
     },
 }
-
-
-def context(
-    school: GeneratedSchool, as_of: date, settings: RuleSettings, **rows: Any
-) -> ScanContext:
-    """The generated school's records, scanned on ``as_of`` (marks after it are in the context,
-    as planned absences are in a store)."""
-    records: dict[str, Any] = {"mark_rows": rows["mark_rows"]} if rows else {"marks": school.marks}
-    return ScanContext.build(
-        calendar=school.calendar,
-        as_of=as_of,
-        school_id=school.school.id,
-        pupils=school.pupils,
-        registers=school.registers,
-        amendments=school.amendments,
-        notifications=school.notifications,
-        exposes_registers=True,
-        exposes_amendments=True,
-        settings=settings,
-        **records,
-    )
 
 
 def record() -> list[dict[str, Any]]:

@@ -10,26 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from support.generated_context import context
+
 from registerwatch.simulator.generate import generate_school
 from registerwatch.validators import ScanContext
 
 
 def _context() -> ScanContext:
-    school = generate_school(2025, 80, as_of=date(2025, 12, 12))
-    assert school.as_of is not None
-    return ScanContext.build(
-        calendar=school.calendar,
-        as_of=school.as_of,
-        school_id=school.school.id,
-        pupils=school.pupils,
-        registers=school.registers,
-        marks=school.marks,
-        amendments=school.amendments,
-        notifications=school.notifications,
-        observed_changes=[],
-        exposes_registers=True,
-        exposes_amendments=True,
-    )
+    return context(generate_school(2025, 80, as_of=date(2025, 12, 12)))
 
 
 def test_session_views_without_the_index_equal_those_from_it() -> None:

@@ -21,7 +21,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from support.recorded_findings import CODES, RECORDED, SCHOOLS, SETTINGS, context
+from support.generated_context import context
+from support.recorded_findings import CODES, RECORDED, SCHOOLS, SETTINGS
 
 from registerwatch.schema import Finding, Session
 from registerwatch.simulator.generate import generate_school

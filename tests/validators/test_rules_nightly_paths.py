@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from support.recorded_findings import context
+from support.generated_context import context
 
 from registerwatch.calendar import SchoolCalendar
 from registerwatch.schema import Finding, Pupil, Session

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
+from support.generated_context import context
 
 from registerwatch.calendar import LONDON
 from registerwatch.schema import Finding
@@ -19,28 +20,10 @@ from registerwatch.simulator.generate import (
     first_sync_expected_findings,
     generate_school,
 )
-from registerwatch.simulator.model import ExpectedFinding, GeneratedSchool
-from registerwatch.validators import ObservedChange, ScanContext, run_rules
+from registerwatch.simulator.model import ExpectedFinding
+from registerwatch.validators import ObservedChange, run_rules
 
 Key = tuple[str, str | None, object, object]
-
-
-def context(school: GeneratedSchool, changes: list[ObservedChange] | None = None) -> ScanContext:
-    assert school.as_of is not None
-    return ScanContext.build(
-        calendar=school.calendar,
-        as_of=school.as_of,
-        school_id=school.school.id,
-        pupils=school.pupils,
-        registers=school.registers,
-        marks=school.marks,
-        amendments=school.amendments,
-        notifications=school.notifications,
-        observed_changes=changes or [],
-        # the simulators serve registers and an amendment audit in every vendor style
-        exposes_registers=True,
-        exposes_amendments=True,
-    )
 
 
 def found(f: Finding) -> Key:
@@ -107,5 +90,7 @@ def test_scan_matches_the_generated_ground_truth(params: dict[str, object]) -> N
         for e in edits
     ]
     assert_exact(
-        run_rules(context(school, changes)), school.expected_findings, school.clean_pupil_ids
+        run_rules(context(school, changes=changes)),
+        school.expected_findings,
+        school.clean_pupil_ids,
     )

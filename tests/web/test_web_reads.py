@@ -10,12 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support.generated_context import context
 from support.pg import pg_schema_url
 from web_world import AS_OF, BIRCH, NOW, OAK, copy_store
 
 from registerwatch.simulator.generate import generate_school
 from registerwatch.store import Store
-from registerwatch.validators import ScanContext, run_rules
+from registerwatch.validators import run_rules
 from registerwatch.web import reads
 from registerwatch.web.app import create_app
 from registerwatch.web.context import RoutePaths
@@ -28,19 +29,7 @@ def _fill(store: Store) -> None:
         store.upsert_school(school.school, at=NOW)
         store.upsert_pupils(school.pupils, at=NOW)
         store.upsert_marks(school.marks, school_id, at=NOW)
-        context = ScanContext.build(
-            calendar=school.calendar,
-            as_of=AS_OF,
-            school_id=school_id,
-            pupils=school.pupils,
-            registers=school.registers,
-            marks=school.marks,
-            amendments=school.amendments,
-            notifications=school.notifications,
-            exposes_registers=True,
-            exposes_amendments=True,
-        )
-        store.save_findings(run_rules(context), at=NOW)
+        store.save_findings(run_rules(context(school, AS_OF)), at=NOW)
         store.record_sync_success(school_id, AS_OF, at=NOW)
         store.enqueue_outbox(
             return_kind="la-sickness",
