@@ -274,20 +274,7 @@ class LedgerStore(StoreBase):
                 if not report.ok and report.broken_seq is not None
                 else None
             )
-        return LedgerCheck(
-            ok=report.ok,
-            entries=report.entries,
-            last_seq=report.last_seq,
-            last_hash=report.last_hash,
-            broken_seq=report.broken_seq,
-            broken_school_id=broken.school_id if broken else None,
-            reason=report.reason,
-            broken_to=report.broken_to,
-            accepted=report.accepted,
-            unkeyed=report.unkeyed,
-            key_ids=report.key_ids,
-            keyed=self.ledger_keys is not None,
-        )
+        return self._check_of(report, broken.school_id if broken else None)
 
     def check_ledger_since_verified(self, *, conn: sa.Connection | None = None) -> LedgerCheck:
         """Sync's check before it appends: walk only the entries after the tip an earlier
@@ -314,11 +301,19 @@ class LedgerStore(StoreBase):
                 report = _against_tips(c, report, None, accepted)
             if not report.ok:
                 return self.check_ledger(conn=c)
+        return self._check_of(report)
+
+    def _check_of(self, report: LedgerReport, broken_school_id: str | None = None) -> LedgerCheck:
+        """The check's answer from a walk's report (and the broken entry's school)."""
         return LedgerCheck(
-            ok=True,
+            ok=report.ok,
             entries=report.entries,
             last_seq=report.last_seq,
             last_hash=report.last_hash,
+            broken_seq=report.broken_seq,
+            broken_school_id=broken_school_id,
+            reason=report.reason,
+            broken_to=report.broken_to,
             accepted=report.accepted,
             unkeyed=report.unkeyed,
             key_ids=report.key_ids,
