@@ -99,18 +99,3 @@ class ScanDeltaStore(StoreBase):
                     out.append(Register.model_construct(**data))
         out.sort(key=lambda reg: (reg.date, reg.session, reg.group))
         return out
-
-    def marked_pupils_on(
-        self, school_id: str, dates: Iterable[date], *, conn: sa.Connection | None = None
-    ) -> dict[tuple[date, Session], frozenset[str]]:
-        """Per session of ``dates``: the pupils with a live mark on it."""
-        m = t.marks
-        found: dict[tuple[date, Session], set[str]] = {}
-        with self._read(conn) as c:
-            for batch in chunks(sorted(set(dates)), IN_LIST_LIMIT):
-                query = sa.select(m.c.date, m.c.session, m.c.pupil_id).where(
-                    m.c.school_id == school_id, m.c.date.in_(batch), m.c.deleted_at.is_(None)
-                )
-                for day, session, pid in c.execute(query):
-                    found.setdefault((day, SESSIONS[session]), set()).add(pid)
-        return {key: frozenset(pupils) for key, pupils in found.items()}

@@ -34,7 +34,7 @@ def test_a_register_changed_at_moves_only_when_its_content_changes(store: Store)
     assert store.latest_register_change(SCHOOL) == T3
 
 
-def test_registers_and_marked_pupils_of_some_dates(store: Store) -> None:
+def test_registers_and_changed_marks_of_some_dates(store: Store) -> None:
     tue = MON + timedelta(days=1)
     store.upsert_registers(
         [
@@ -59,10 +59,6 @@ def test_registers_and_marked_pupils_of_some_dates(store: Store) -> None:
         ("7K", tue, Session.PM),
         ("8L", tue, Session.PM),
     ]
-    assert store.marked_pupils_on(SCHOOL, [MON, tue]) == {
-        (MON, Session.AM): frozenset({f"{SCHOOL}:1", f"{SCHOOL}:2"}),
-        (tue, Session.AM): frozenset({f"{SCHOOL}:1"}),  # the deleted mark is not live
-    }
     changed = store.changed_mark_keys(SCHOOL, T2)
     assert changed == [(f"{SCHOOL}:2", tue, Session.AM, T2)]
 
