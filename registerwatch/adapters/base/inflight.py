@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
@@ -62,17 +62,22 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 4
 
 
 def fetch_in_order(
-    fetch: Callable[[V], R], values: Iterable[V], *, max_in_flight: int
-) -> Iterator[R]:
+    fetch: Callable[[V], R],
+    values: Iterable[V],
+    *,
+    max_in_flight: int,
+    thread_name_prefix: str = "registerwatch-fetch",
+) -> Generator[R, None, None]:
     """``fetch(value)`` for each of ``values``, yielded in order, at most ``max_in_flight`` at
-    once (1: plainly sequential, no thread). Stopping early cancels what was not yet sent."""
+    once (1: plainly sequential, no thread). Stopping early (close the iterator) cancels what
+    was not yet sent and waits for what is running."""
     if max_in_flight <= 1:
         for value in values:
             yield fetch(value)
         return
     pending: deque[tuple[Future[R], _Ticket]] = deque()
     source = iter(values)
-    with ThreadPoolExecutor(max_in_flight, thread_name_prefix="registerwatch-fetch") as pool:
+    with ThreadPoolExecutor(max_in_flight, thread_name_prefix=thread_name_prefix) as pool:
 
         def send(value: V) -> None:
             ticket = _Ticket()

@@ -30,7 +30,6 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
 
@@ -44,6 +43,7 @@ from registerwatch.adapters.base import (
     Quarantined,
     RetryPolicy,
     drop_repeats,
+    fetch_in_order,
     raw_text,
 )
 from registerwatch.adapters.base.duplicates import record_key
@@ -323,15 +323,13 @@ class IsamsAdapter(AdapterBase):
             for window in rest:
                 yield window, fetch(window)
             return
-        pool = ThreadPoolExecutor(BATCH_FETCHERS, thread_name_prefix="isams-batch")
-        futures = [pool.submit(fetch, window) for window in rest]
-        try:
+        answers = fetch_in_order(
+            fetch, rest, max_in_flight=BATCH_FETCHERS, thread_name_prefix="isams-batch"
+        )
+        # Stopped early (an error, or the caller gave up): closing asks for no more windows.
+        with closing(answers):
             yield windows[0], first
-            for window, future in zip(rest, futures, strict=True):
-                yield window, future.result()
-        finally:
-            # Stopped early (an error, or the caller gave up): ask for no more windows.
-            pool.shutdown(wait=True, cancel_futures=True)
+            yield from zip(rest, answers, strict=True)
 
     # -- calendar ---------------------------------------------------------------------------
 
