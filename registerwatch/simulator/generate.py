@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from registerwatch.calendar import SchoolCalendar
+from registerwatch.gcpause import collector_paused
 from registerwatch.schema import (
     Amendment,
     Notification,
@@ -43,7 +44,6 @@ from registerwatch.simulator.generate_marks import (
     SessionGrid,
     build_registers,
     emit_marks,
-    gc_paused,
     london,
 )
 from registerwatch.simulator.generate_patterns import (
@@ -128,7 +128,7 @@ def generate_school(
     marks cover every school session from the first term day to the school day before it.
     Raises ValueError (``NotEnoughDataError``) when the breaches do not fit.
     """
-    with gc_paused():
+    with collector_paused():
         return _generate(
             seed,
             pupils,

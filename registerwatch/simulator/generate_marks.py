@@ -9,10 +9,7 @@ marks would cost seconds and prove nothing the tests do not prove on a sample.
 from __future__ import annotations
 
 import bisect
-import gc
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -47,24 +44,6 @@ _PROBE: dict[str, Any] = {
 
 # Marks built from values the generator chose itself, without validating them again.
 build_mark = trusted_constructor(Mark, _PROBE)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a school is generated.
-
-    Marks hold no reference cycles, but each automatic collection rescans every object still
-    alive, and a full year of a large school adds 600,000 marks (and the previous school may
-    still be alive): the scans cost more than building the marks. Reference counting still
-    frees everything; the collector's state is restored on exit.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class NotEnoughDataError(ValueError):
@@ -268,7 +247,7 @@ def emit_marks(
 ) -> list[Mark]:
     """Every mark: plain presence (or Y4) unless the pupil's plan says otherwise.
 
-    The hot loop of the generator: locals only, no validation. Run it under ``gc_paused``.
+    The hot loop of the generator: locals only, no validation. Run it under ``collector_paused``.
     """
     construct = build_mark
     dates, sessions, default = grid.dates, grid.sessions, grid.default_code
