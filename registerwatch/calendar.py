@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -40,10 +40,17 @@ def england_bank_holidays(years: Iterable[int]) -> frozenset[date]:
     ``holidays`` lists both a holiday's nominal weekend date and its observed weekday; only the
     observed weekday closes a school, and weekends are never school days anyway.
     """
-    years = sorted(set(years))
-    if not years:
+    wanted = tuple(sorted(set(years)))
+    if not wanted:
         return frozenset()
-    table = holidays.country_holidays("GB", subdiv="ENG", years=years)
+    return _england_bank_holidays(wanted)
+
+
+# Kept per process: building the table costs ~30 ms, and each night's settings (a new school
+# object, so a new calendar) would otherwise pay it again for every school.
+@lru_cache(maxsize=32)
+def _england_bank_holidays(years: tuple[int, ...]) -> frozenset[date]:
+    table = holidays.country_holidays("GB", subdiv="ENG", years=list(years))
     return frozenset(d for d in table if d.weekday() < 5)
 
 
