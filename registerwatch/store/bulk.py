@@ -55,6 +55,7 @@ def insert_rows(
     update: Sequence[str] = (),
     pg_casts: Mapping[str, str] | None = None,
     distinct_keys: bool = False,
+    all_new: bool = False,
 ) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` on ``conn``.
 
@@ -64,15 +65,22 @@ def insert_rows(
     ``distinct_keys``: the caller guarantees no two rows share their ``conflict_keys``, so on
     PostgreSQL a large batch may be inserted set-wise (COPY, then one INSERT ... SELECT, which
     could not update one row twice); the order rows are inserted in is then not kept.
+    ``all_new``: the caller read, in this transaction, that none of the rows' keys is stored
+    (and they are distinct), so on PostgreSQL a large batch is COPYed straight into ``table``;
+    a key stored after all fails the write with a StoreError instead of updating the row.
     """
     if not rows:
         return
     dialect = conn.dialect
     if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - the store refuses
         raise StoreError(f"backend {dialect.name!r} is not supported")
-    if dialect.name == "postgresql" and distinct_keys and len(rows) >= PG_COPY_MIN_ROWS:
-        _copy_rows(conn, table, columns, rows, conflict_keys, update)
-        return
+    if dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
+        if all_new:
+            _copy_new_rows(conn, table, columns, rows)
+            return
+        if distinct_keys:
+            _copy_rows(conn, table, columns, rows, conflict_keys, update)
+            return
     casts = dict(pg_casts or {}) if dialect.name == "postgresql" else {}
     sql = _insert_sql(dialect, table, columns, conflict_keys, update, casts)
     for start in range(0, len(rows), ROWS_PER_CALL):
@@ -101,11 +109,83 @@ def _copy_rows(
         # LIKE takes the column types and NOT NULLs, not the keys or indexes: a plain heap
         # to copy into.
         cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {quote(table.name)})")
-        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, quote, quote(table.name), stage, columns, rows)
         cursor.execute(sql)
         cursor.execute(f"DROP TABLE {stage}")
+
+
+def _copy_new_rows(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY ``rows`` straight into ``table``: the caller read, in this transaction, that none
+    of their keys is stored. A key stored meanwhile fails the COPY (nothing of it is kept) and
+    is reported as a StoreError; the caller's transaction is then rolled back."""
+    import psycopg
+
+    quote = conn.dialect.identifier_preparer.quote
+    target = quote(table.name)
+    driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with driver.cursor() as cursor:
+        try:
+            _copy(cursor, quote, target, target, columns, rows)
+        except psycopg.errors.UniqueViolation as exc:
+            raise StoreError(
+                f"{table.name}: rows read as new in this transaction were stored by another "
+                f"writer meanwhile; nothing was written, run again ({exc.diag.message_primary})"
+            ) from None
+
+
+# Column types whose binary dumpers write the Python value as it is (str, int, float, bool,
+# date, datetime): anything else (json, whose dumper would serialise a str once more; a type
+# psycopg does not know) keeps the text COPY.
+_BINARY_COPY_TYPES = frozenset(
+    ("text", "varchar", "bpchar", "int2", "int4", "int8", "float8", "bool", "date")
+    + ("timestamp", "timestamptz")
+)
+
+
+def _copy(
+    cursor: psycopg.Cursor[Any],
+    quote: Callable[[str], str],
+    table: str,
+    into: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """COPY ``rows`` into ``into`` (quoted), whose ``columns`` have the types of ``table``'s.
+
+    In binary when every column's type allows (the database's own types, read from its
+    catalogue), each column's dumper fixed up front: a text COPY looks up a dumper per value
+    and spells each instant as text, which was most of the client's cost of copying a first
+    sync's marks (docs/performance.md, "First sync's write"). Binary input is checked by the
+    server as text is (lengths, NOT NULL), and a value of the wrong Python type fails the COPY.
+    """
+    names = ", ".join(quote(name) for name in columns)
+    oids = _binary_oids(cursor, table, columns)
+    statement = f"COPY {into} ({names}) FROM STDIN"
+    with cursor.copy(statement + (" (FORMAT BINARY)" if oids else "")) as copy:
+        if oids:
+            copy.set_types(oids)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _binary_oids(
+    cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str]
+) -> list[int] | None:
+    """The type oids of ``table``'s ``columns``, or None when one of them is not a type the
+    binary COPY writes as is."""
+    cursor.execute(
+        "SELECT a.attname, t.typname, a.atttypid FROM pg_attribute a"
+        " JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        (table,),
+    )
+    types = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
+    chosen = [types.get(name) for name in columns]
+    if any(found is None or found[0] not in _BINARY_COPY_TYPES for found in chosen):
+        return None
+    return [found[1] for found in chosen if found is not None]
 
 
 def _conflict_clause(
