@@ -17,6 +17,7 @@ bind processor, so the stored text is what SQLAlchemy itself would write).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -135,12 +136,12 @@ def _copy_new_rows(
             ) from None
 
 
-# Column types whose binary dumpers write the Python value as it is (str, int, float, bool,
-# date, datetime): anything else (json, whose dumper would serialise a str once more; a type
-# psycopg does not know) keeps the text COPY.
+# Column types whose binary dumpers write a value of one Python type as it is, and the bounds
+# of the integer ones: psycopg's binary int4 dumper wraps 2**31 around where the text COPY's
+# server-side parse refuses it, so values are checked before a binary COPY (_binary_fits).
+_INT_BOUNDS = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
 _BINARY_COPY_TYPES = frozenset(
-    ("text", "varchar", "bpchar", "int2", "int4", "int8", "float8", "bool", "date")
-    + ("timestamp", "timestamptz")
+    ("text", "varchar", "date", "timestamp", "timestamptz", *_INT_BOUNDS)
 )
 
 
@@ -155,37 +156,64 @@ def _copy(
     """COPY ``rows`` into ``into`` (quoted), whose ``columns`` have the types of ``table``'s.
 
     In binary when every column's type allows (the database's own types, read from its
-    catalogue), each column's dumper fixed up front: a text COPY looks up a dumper per value
-    and spells each instant as text, which was most of the client's cost of copying a first
-    sync's marks (docs/performance.md, "First sync's write"). Binary input is checked by the
-    server as text is (lengths, NOT NULL), and a value of the wrong Python type fails the COPY.
+    catalogue) and every value is of the Python type its column's binary dumper takes as is,
+    each column's dumper fixed up front: a text COPY looks up a dumper per value and spells
+    each instant as text, which was most of the client's cost of copying a first sync's marks
+    (docs/performance.md, "First sync's write"). Otherwise in text, as before; either way the
+    server checks lengths and NOT NULLs.
     """
     names = ", ".join(quote(name) for name in columns)
-    oids = _binary_oids(cursor, table, columns)
+    types = _column_types(cursor, table, columns)
+    binary = types is not None and _binary_fits(rows, [name for name, _oid in types])
     statement = f"COPY {into} ({names}) FROM STDIN"
-    with cursor.copy(statement + (" (FORMAT BINARY)" if oids else "")) as copy:
-        if oids:
-            copy.set_types(oids)
+    with cursor.copy(statement + (" (FORMAT BINARY)" if binary else "")) as copy:
+        if binary and types is not None:
+            copy.set_types([oid for _name, oid in types])
         for row in rows:
             copy.write_row(row)
 
 
-def _binary_oids(
+def _column_types(
     cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str]
-) -> list[int] | None:
-    """The type oids of ``table``'s ``columns``, or None when one of them is not a type the
-    binary COPY writes as is."""
+) -> list[tuple[str, int]] | None:
+    """The type (name, oid) of each of ``table``'s ``columns``, or None when one of them is not
+    a type the binary COPY is used for."""
     cursor.execute(
         "SELECT a.attname, t.typname, a.atttypid FROM pg_attribute a"
         " JOIN pg_type t ON t.oid = a.atttypid"
         " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
         (table,),
     )
-    types = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
-    chosen = [types.get(name) for name in columns]
-    if any(found is None or found[0] not in _BINARY_COPY_TYPES for found in chosen):
+    found = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
+    types = [found.get(name) for name in columns]
+    if any(one is None or one[0] not in _BINARY_COPY_TYPES for one in types):
         return None
-    return [found[1] for found in chosen if found is not None]
+    return [one for one in types if one is not None]
+
+
+def _binary_fits(rows: Sequence[tuple[Any, ...]], type_names: Sequence[str]) -> bool:
+    """Whether every value (or None) is what its column's binary dumper writes as is: a str for
+    text, an int in range for an integer (not a bool), a date (not a datetime) for a date, an
+    aware datetime for timestamptz and a naive one for timestamp."""
+    for type_name, values in zip(type_names, zip(*rows, strict=True), strict=True):
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+        if type_name in ("text", "varchar"):
+            fits = kinds <= {str}
+        elif type_name == "date":
+            fits = kinds <= {date}
+        elif type_name in _INT_BOUNDS:
+            bound = _INT_BOUNDS[type_name]
+            numbers = [value for value in values if value is not None]
+            fits = kinds <= {int} and (
+                not numbers or -bound <= min(numbers) <= max(numbers) < bound
+            )
+        else:  # timestamp, timestamptz: the distinct instants (a few: one per register taken)
+            aware = {value.utcoffset() is not None for value in set(values) if value is not None}
+            fits = kinds <= {datetime} and aware <= {type_name == "timestamptz"}
+        if not fits:
+            return False
+    return True
 
 
 def _conflict_clause(

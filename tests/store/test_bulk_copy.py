@@ -64,10 +64,12 @@ def test_marks_columns_are_copied_in_binary(pg_store: Store) -> None:
     with pg_store.transaction() as tx:
         driver: Any = tx.connection.dbapi_connection
         with driver.cursor() as cursor:
-            oids = bulk._binary_oids(cursor, "marks", MARK_WRITE_COLUMNS)
-    types = psycopg.adapters.types
-    assert oids is not None
-    assert [types[oid].name for oid in oids] == [
+            types = bulk._column_types(cursor, "marks", MARK_WRITE_COLUMNS)
+        rows = [mark_writer(tx.dialect, "s1", AT)(_mark(p, 6)) for p in ("p1", "p2")]
+    assert types is not None
+    names = [name for name, _oid in types]
+    assert [psycopg.adapters.types[oid].name for _name, oid in types] == names
+    assert names == [
         "varchar",  # school_id
         "varchar",  # pupil_id
         "date",
@@ -84,6 +86,43 @@ def test_marks_columns_are_copied_in_binary(pg_store: Store) -> None:
         "timestamptz",
         "timestamptz",
     ]
+    assert bulk._binary_fits(rows, names)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "values", "fits"),
+    [
+        ("int4", [5, None, -(2**31), 2**31 - 1], True),
+        ("int4", [5, 2**31], False),  # psycopg's binary dumper would wrap it around
+        ("int2", [2**15], False),
+        ("int8", [2**40], True),
+        ("int4", [1, True], False),
+        ("varchar", ["a", None], True),
+        ("text", ["a", 7], False),
+        ("date", [date(2025, 1, 6), None], True),
+        ("date", [datetime(2025, 1, 6, tzinfo=UTC)], False),
+        ("timestamptz", [AT, None, AT.replace(tzinfo=None)], False),
+        ("timestamptz", [AT, LATER, None], True),
+        ("timestamp", [AT.replace(tzinfo=None)], True),
+        ("timestamp", [AT], False),
+    ],
+)
+def test_binary_copy_takes_only_values_its_dumpers_write_as_they_are(
+    type_name: str, values: list[Any], fits: bool
+) -> None:
+    rows = [("x", value) for value in values]
+    assert bulk._binary_fits(rows, ["text", type_name]) is fits
+
+
+def test_a_minutes_late_out_of_int4_range_is_refused_by_the_server_not_wrapped(
+    pg_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "PG_COPY_MIN_ROWS", 1)
+    huge = _mark("p1", 6).model_copy(update={"minutes_late": 2**32 + 5})
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        with pg_store.transaction() as tx:
+            pg_store.upsert_marks([huge, _mark("p2", 6)], "s1", at=AT, conn=tx)
+    assert _stored(pg_store) == []
 
 
 def test_a_json_column_is_copied_as_text_and_stored_as_json(
@@ -100,7 +139,7 @@ def test_a_json_column_is_copied_as_text_and_stored_as_json(
         notes.create(tx)
         driver: Any = tx.connection.dbapi_connection
         with driver.cursor() as cursor:
-            assert bulk._binary_oids(cursor, "bulk_notes", ("id", "payload")) is None
+            assert bulk._column_types(cursor, "bulk_notes", ("id", "payload")) is None
         rows = [(1, '{"a":[1,2]}'), (2, '"text"')]
         bulk.insert_rows(
             tx, notes, ("id", "payload"), rows, conflict_keys=("id",), distinct_keys=True
@@ -133,10 +172,19 @@ def test_all_new_marks_are_copied_straight_in_as_the_upsert_stores_them(
         copy_new_rows(conn, table, columns, rows)
 
     monkeypatch.setattr(bulk, "_copy_new_rows", counted)
+    fits: list[bool] = []
+    binary_fits = bulk._binary_fits
+
+    def noted(rows: Any, names: Any) -> bool:
+        fits.append(binary_fits(rows, names))
+        return fits[-1]
+
+    monkeypatch.setattr(bulk, "_binary_fits", noted)
     marks = [_mark("p1", 6), _mark("p2", 6), _mark("p1", 7)]
     with pg_store.transaction() as tx:
         diff = pg_store.upsert_marks(marks, "s1", at=AT, conn=tx)
     assert straight == [3]
+    assert fits == [True]  # in binary
     assert len(diff.new) == 3
     assert pg_store.marks("s1") == sorted(marks, key=lambda m: (m.pupil_id, m.date))
     # A second pull finds them stored: it upserts through the staging table instead.
