@@ -17,6 +17,7 @@ bind processor, so the stored text is what SQLAlchemy itself would write).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
@@ -55,6 +56,7 @@ def insert_rows(
     update: Sequence[str] = (),
     pg_casts: Mapping[str, str] | None = None,
     distinct_keys: bool = False,
+    all_new: bool = False,
 ) -> None:
     """INSERT ``rows`` (tuples in ``columns`` order) into ``table`` on ``conn``.
 
@@ -64,15 +66,22 @@ def insert_rows(
     ``distinct_keys``: the caller guarantees no two rows share their ``conflict_keys``, so on
     PostgreSQL a large batch may be inserted set-wise (COPY, then one INSERT ... SELECT, which
     could not update one row twice); the order rows are inserted in is then not kept.
+    ``all_new``: the caller read, in this transaction, that none of the rows' keys is stored
+    (and they are distinct), so on PostgreSQL a large batch is COPYed straight into ``table``;
+    a key stored after all fails the write with a StoreError instead of updating the row.
     """
     if not rows:
         return
     dialect = conn.dialect
     if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - the store refuses
         raise StoreError(f"backend {dialect.name!r} is not supported")
-    if dialect.name == "postgresql" and distinct_keys and len(rows) >= PG_COPY_MIN_ROWS:
-        _copy_rows(conn, table, columns, rows, conflict_keys, update)
-        return
+    if dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
+        if all_new:
+            _copy_new_rows(conn, table, columns, rows)
+            return
+        if distinct_keys:
+            _copy_rows(conn, table, columns, rows, conflict_keys, update)
+            return
     casts = dict(pg_casts or {}) if dialect.name == "postgresql" else {}
     sql = _insert_sql(dialect, table, columns, conflict_keys, update, casts)
     for start in range(0, len(rows), ROWS_PER_CALL):
@@ -101,11 +110,110 @@ def _copy_rows(
         # LIKE takes the column types and NOT NULLs, not the keys or indexes: a plain heap
         # to copy into.
         cursor.execute(f"CREATE TEMP TABLE {stage} (LIKE {quote(table.name)})")
-        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cursor, quote, quote(table.name), stage, columns, rows)
         cursor.execute(sql)
         cursor.execute(f"DROP TABLE {stage}")
+
+
+def _copy_new_rows(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY ``rows`` straight into ``table``: the caller read, in this transaction, that none
+    of their keys is stored. A key stored meanwhile fails the COPY (nothing of it is kept) and
+    is reported as a StoreError; the caller's transaction is then rolled back."""
+    import psycopg
+
+    quote = conn.dialect.identifier_preparer.quote
+    target = quote(table.name)
+    driver = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with driver.cursor() as cursor:
+        try:
+            _copy(cursor, quote, target, target, columns, rows)
+        except psycopg.errors.UniqueViolation as exc:
+            raise StoreError(
+                f"{table.name}: rows read as new in this transaction were stored by another "
+                f"writer meanwhile; nothing was written, run again ({exc.diag.message_primary})"
+            ) from None
+
+
+# Column types whose binary dumpers write a value of one Python type as it is, and the bounds
+# of the integer ones: psycopg's binary int4 dumper wraps 2**31 around where the text COPY's
+# server-side parse refuses it, so values are checked before a binary COPY (_binary_fits).
+_INT_BOUNDS = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
+_BINARY_COPY_TYPES = frozenset(
+    ("text", "varchar", "date", "timestamp", "timestamptz", *_INT_BOUNDS)
+)
+
+
+def _copy(
+    cursor: psycopg.Cursor[Any],
+    quote: Callable[[str], str],
+    table: str,
+    into: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """COPY ``rows`` into ``into`` (quoted), whose ``columns`` have the types of ``table``'s.
+
+    In binary when every column's type allows (the database's own types, read from its
+    catalogue) and every value is of the Python type its column's binary dumper takes as is,
+    each column's dumper fixed up front: a text COPY looks up a dumper per value and spells
+    each instant as text, which was most of the client's cost of copying a first sync's marks
+    (docs/performance.md, "First sync's write"). Otherwise in text, as before; either way the
+    server checks lengths and NOT NULLs.
+    """
+    names = ", ".join(quote(name) for name in columns)
+    types = _column_types(cursor, table, columns)
+    binary = types is not None and _binary_fits(rows, [name for name, _oid in types])
+    statement = f"COPY {into} ({names}) FROM STDIN"
+    with cursor.copy(statement + (" (FORMAT BINARY)" if binary else "")) as copy:
+        if binary and types is not None:
+            copy.set_types([oid for _name, oid in types])
+        for row in rows:
+            copy.write_row(row)
+
+
+def _column_types(
+    cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str]
+) -> list[tuple[str, int]] | None:
+    """The type (name, oid) of each of ``table``'s ``columns``, or None when one of them is not
+    a type the binary COPY is used for."""
+    cursor.execute(
+        "SELECT a.attname, t.typname, a.atttypid FROM pg_attribute a"
+        " JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        (table,),
+    )
+    found = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
+    types = [found.get(name) for name in columns]
+    if any(one is None or one[0] not in _BINARY_COPY_TYPES for one in types):
+        return None
+    return [one for one in types if one is not None]
+
+
+def _binary_fits(rows: Sequence[tuple[Any, ...]], type_names: Sequence[str]) -> bool:
+    """Whether every value (or None) is what its column's binary dumper writes as is: a str for
+    text, an int in range for an integer (not a bool), a date (not a datetime) for a date, an
+    aware datetime for timestamptz and a naive one for timestamp."""
+    for type_name, values in zip(type_names, zip(*rows, strict=True), strict=True):
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+        if type_name in ("text", "varchar"):
+            fits = kinds <= {str}
+        elif type_name == "date":
+            fits = kinds <= {date}
+        elif type_name in _INT_BOUNDS:
+            bound = _INT_BOUNDS[type_name]
+            numbers = [value for value in values if value is not None]
+            fits = kinds <= {int} and (
+                not numbers or -bound <= min(numbers) <= max(numbers) < bound
+            )
+        else:  # timestamp, timestamptz: the distinct instants (a few: one per register taken)
+            aware = {value.utcoffset() is not None for value in set(values) if value is not None}
+            fits = kinds <= {datetime} and aware <= {type_name == "timestamptz"}
+        if not fits:
+            return False
+    return True
 
 
 def _conflict_clause(

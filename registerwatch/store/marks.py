@@ -124,6 +124,8 @@ class MarksStore(StoreBase):
                     conflict_keys=MARK_KEY_COLUMNS,
                     update=MARK_UPDATE_COLUMNS,
                     distinct_keys=True,  # keys of the incoming dict
+                    # None of the chunk's keys is stored (read above, in this transaction).
+                    all_new=not existing,
                 )
                 if touch_unchanged and touches:
                     if covered:
