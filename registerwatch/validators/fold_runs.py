@@ -85,6 +85,10 @@ def _nightly(
         text, pupils, states, kept = _fold_night(fold, ctx, delta, stored)
         if share is not None:
             ctx._cache[f"fold-share:{share}"] = (delta, stored, (text, pupils, states, kept))
+    to_keep = {"v": FORMAT, "through": text, "pupils": kept}
+    school = fold.school_findings_dumped(ctx, kept)
+    if school is not None:
+        return RuleRun(list(school), state=to_keep)
     found: list[Finding] = []
     judged = set(fold.blank_judged(ctx))
     loaded: dict[str, Any] = {}
@@ -103,7 +107,7 @@ def _nightly(
         loaded[pid] = state
         found.extend(fold.findings(ctx, pupil, state))
     found.extend(fold.school_findings(ctx, loaded))
-    return RuleRun(found, state={"v": FORMAT, "through": text, "pupils": kept})
+    return RuleRun(found, state=to_keep)
 
 
 def _fold_night(

@@ -1,0 +1,88 @@
+"""Folds whose nightly run judges the dumped states without loading them
+(``PupilFold.school_findings_dumped``: MRK006 reads its kept mark tokens as text) give the
+findings of a full run, in each of the rule's cases: late marks with minutes (L after the
+close, U within it), L marks without minutes beside others with minutes, and a school that
+records no minutes at all (one notice)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from functools import cache
+from typing import Any
+
+import pytest
+from support.generated_context import context
+
+from registerwatch.schema import Finding, Severity
+from registerwatch.simulator.generate import generate_school
+from registerwatch.simulator.model import GeneratedSchool
+from registerwatch.validators import get_rule
+from registerwatch.validators.delta import ScanDelta
+from registerwatch.validators.fold_runs import run_fold
+from registerwatch.validators.folding import PupilFold
+from registerwatch.validators.lean_marks import SessionMark, rows_from_marks
+from registerwatch.validators.registry import _sort_key
+from registerwatch.validators.settings import RuleSettings
+
+Rows = dict[str, tuple[SessionMark, ...]]
+LATE = ("L", "U")
+
+
+@cache
+def school() -> GeneratedSchool:
+    return generate_school(1, 150, as_of=date(2026, 1, 16))
+
+
+def as_generated(rows: Rows) -> Rows:
+    return rows
+
+
+def some_l_without_minutes(rows: Rows) -> Rows:
+    """Every other pupil's L marks lose their minutes."""
+    return {
+        pid: tuple(m._replace(minutes_late=None) if m.code == "L" and n % 2 else m for m in marks)
+        for n, (pid, marks) in enumerate(sorted(rows.items()))
+    }
+
+
+def no_minutes(rows: Rows) -> Rows:
+    return {
+        pid: tuple(m._replace(minutes_late=None) if m.code in LATE else m for m in marks)
+        for pid, marks in rows.items()
+    }
+
+
+def _findings(findings: list[Finding]) -> list[dict[str, Any]]:
+    return [f.model_dump(mode="json") for f in sorted(findings, key=_sort_key)]
+
+
+@pytest.mark.parametrize("close_minutes", [None, 20])
+@pytest.mark.parametrize(
+    ("rows_of", "expected"),
+    [
+        (as_generated, {Severity.ERROR}),
+        (some_l_without_minutes, {Severity.ERROR, Severity.WARNING}),
+        (no_minutes, {Severity.INFO}),
+    ],
+    ids=["minutes", "some-without", "none-recorded"],
+)
+def test_mrk006_nightly_judged_on_dumped_states_equals_a_full_run(
+    rows_of: Callable[[Rows], Rows], expected: set[Severity], close_minutes: int | None
+) -> None:
+    generated = school()
+    rows = rows_of(rows_from_marks(generated.marks))
+    settings = RuleSettings(register_close_minutes=close_minutes)
+    fold: PupilFold[Any] = get_rule("MRK006").fold  # type: ignore[assignment]
+    before = date(2026, 1, 12)
+    stored = run_fold(fold, context(generated, before, settings, mark_rows=rows), None, None)
+    ctx = context(generated, date(2026, 1, 13), settings, mark_rows=rows)
+    nightly = run_fold(
+        fold, ctx, ScanDelta(before, frozenset()), json.loads(json.dumps(stored.state))
+    )
+    full = run_fold(fold, ctx, None, None)
+    assert _findings(nightly.findings) == _findings(full.findings)
+    assert nightly.state == json.loads(json.dumps(full.state))
+    assert set(Counter(f.severity for f in nightly.findings)) == expected
