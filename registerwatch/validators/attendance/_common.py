@@ -216,8 +216,23 @@ class YearStatisticsFold(PupilFold[YearCounts]):
 
 def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bool:
     """Whether ``absence_threshold_finding`` can fire for these counts: the possible and
-    absent sessions summed from per-code weights (cached per code), as ``session_statistics``
-    counts them, against the minimum and the threshold."""
+    absent sessions (``_absence_totals``) against the minimum and the threshold."""
+    possible, absent = _absence_totals(ctx, counts)
+    if possible < ctx.settings.absence_min_possible_sessions:
+        return False
+    return absent * 1_000_000 >= round(threshold * 1_000_000) * possible
+
+
+def _absence_totals(ctx: ScanContext, counts: dict[str, int]) -> tuple[int, int]:
+    """The possible and absent sessions of the counts, summed from per-code weights (cached
+    per code) as ``session_statistics`` counts them. Cached per counts dict for the scan:
+    ATT002 and ATT003 ask for the same stored counts of every pupil every night (the dict is
+    kept with its totals, so its id cannot be reused meanwhile)."""
+    totals: dict[int, tuple[dict[str, int], int, int]]
+    totals = ctx._cache.setdefault("absence_totals", {})
+    hit = totals.get(id(counts))
+    if hit is not None and hit[0] is counts:
+        return hit[1], hit[2]
     weights: dict[str, tuple[int, int]] = ctx._cache.setdefault("absence_weights", {})
     possible = absent = 0
     for code, n in counts.items():
@@ -229,9 +244,8 @@ def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bo
             )
         possible += weight[0] * n
         absent += weight[1] * n
-    if possible < ctx.settings.absence_min_possible_sessions:
-        return False
-    return absent * 1_000_000 >= round(threshold * 1_000_000) * possible
+    totals[id(counts)] = (counts, possible, absent)
+    return possible, absent
 
 
 def absence_threshold_finding(
