@@ -1,8 +1,12 @@
-"""Folds whose nightly run judges the dumped states without loading them
-(``PupilFold.school_findings_dumped``: MRK006 reads its kept mark tokens as text) give the
-findings of a full run, in each of the rule's cases: late marks with minutes (L after the
-close, U within it), L marks without minutes beside others with minutes, and a school that
-records no minutes at all (one notice)."""
+"""Nightly paths that judge without loading each pupil's state, against full runs:
+
+- MRK006 judges its kept mark tokens as text (``PupilFold.school_findings_dumped``), in each
+  of the rule's cases: late marks with minutes (L after the close, U within it), L marks
+  without minutes beside others with minutes, and a school that records no minutes (one
+  notice);
+- ATT002 and ATT003 share one fold of the night (``share_key``) and each pupil's absence
+  totals (summed once per stored counts), with their different thresholds.
+"""
 
 from __future__ import annotations
 
@@ -86,3 +90,27 @@ def test_mrk006_nightly_judged_on_dumped_states_equals_a_full_run(
     assert _findings(nightly.findings) == _findings(full.findings)
     assert nightly.state == json.loads(json.dumps(full.state))
     assert set(Counter(f.severity for f in nightly.findings)) == expected
+
+
+@pytest.mark.parametrize("threshold", ["0.1", "0.2"])
+def test_att002_and_att003_sharing_a_night_equal_full_runs(threshold: str) -> None:
+    generated = school()
+    rows = rows_from_marks(generated.marks)
+    settings = RuleSettings(persistent_absence=threshold, absence_min_possible_sessions=20)
+    rules = [get_rule("ATT002"), get_rule("ATT003")]
+    before = date(2026, 1, 12)
+    before_ctx = context(generated, before, settings, mark_rows=rows)
+    ctx = context(generated, date(2026, 1, 13), settings, mark_rows=rows)
+    delta = ScanDelta(before, frozenset())
+    found: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:  # one context, as a scan runs them: the second reuses the first's fold
+        fold: PupilFold[Any] = rule.fold  # type: ignore[assignment]
+        stored = json.loads(json.dumps(run_fold(fold, before_ctx, None, None).state))
+        nightly = run_fold(fold, ctx, delta, stored)
+        full = run_fold(
+            fold, context(generated, date(2026, 1, 13), settings, mark_rows=rows), None, None
+        )
+        assert _findings(nightly.findings) == _findings(full.findings), rule.code
+        found[rule.code] = _findings(nightly.findings)
+    assert found["ATT002"] and found["ATT003"]
+    assert len(found["ATT002"]) > len(found["ATT003"])
