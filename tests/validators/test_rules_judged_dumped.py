@@ -4,6 +4,8 @@
   of the rule's cases: late marks with minutes (L after the close, U within it), L marks
   without minutes beside others with minutes, and a school that records no minutes (one
   notice);
+- LAR002 and LAR003 fold a usual night into the dumped state, and refold a night over an
+  unexpected closure;
 - ATT002 and ATT003 share one fold of the night (``share_key``) and each pupil's absence
   totals (summed once per stored counts), with their different thresholds.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from functools import cache
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 from support.generated_context import context
 
-from registerwatch.schema import Finding, Severity
+from registerwatch.schema import Closure, ClosureKind, Finding, Severity
 from registerwatch.simulator.generate import generate_school
 from registerwatch.simulator.model import GeneratedSchool
 from registerwatch.validators import get_rule
@@ -114,3 +117,37 @@ def test_att002_and_att003_sharing_a_night_equal_full_runs(threshold: str) -> No
         found[rule.code] = _findings(nightly.findings)
     assert found["ATT002"] and found["ATT003"]
     assert len(found["ATT002"]) > len(found["ATT003"])
+
+
+@pytest.mark.parametrize("code", ["LAR002", "LAR003"])
+@pytest.mark.parametrize("mark_code", ["/", "Y4"])
+def test_absence_runs_night_over_an_unexpected_closure_equals_a_full_run(
+    code: str, mark_code: str
+) -> None:
+    """A night whose day the whole school closed unexpectedly (its marks Y4, or left as the
+    MIS had them) is not a usual night for the runs' fold: refolded, as a full run walks it."""
+    generated = school()
+    closed = date(2026, 1, 13)
+    calendar = generated.calendar.model_copy(
+        update={
+            "closures": [
+                *generated.calendar.closures,
+                Closure(date=closed, kind=ClosureKind.UNEXPECTED),
+            ]
+        }
+    )
+    closed_school = replace(generated, calendar=calendar)
+    rows = {
+        pid: tuple(m._replace(code=mark_code) if m.date == closed else m for m in marks)
+        for pid, marks in rows_from_marks(generated.marks).items()
+    }
+    fold: PupilFold[Any] = get_rule(code).fold  # type: ignore[assignment]
+    stored = run_fold(fold, context(closed_school, closed, mark_rows=rows), None, None)
+    ctx = context(closed_school, date(2026, 1, 14), mark_rows=rows)
+    nightly = run_fold(
+        fold, ctx, ScanDelta(closed, frozenset()), json.loads(json.dumps(stored.state))
+    )
+    full = run_fold(fold, ctx, None, None)
+    assert _findings(nightly.findings) == _findings(full.findings)
+    assert nightly.state == json.loads(json.dumps(full.state))
+    assert nightly.state != json.loads(json.dumps(stored.state))
