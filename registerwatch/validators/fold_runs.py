@@ -93,14 +93,16 @@ def _nightly(
     found: list[Finding] = []
     judged = set(fold.blank_judged(ctx))
     loaded: dict[str, Any] = {}
+    # bound once: asked for every pupil of every folding rule
+    entry_of, quiet = kept.get, fold.quiet
     for pupil in pupils:
         pid = pupil.id
-        data = kept.get(pid)
+        data = entry_of(pid)
         if data is None:
             if pid in judged:
                 found.extend(fold.findings(ctx, pupil, fold.initial(ctx, pupil)))
             continue
-        if fold.quiet(ctx, pupil, data):
+        if quiet(ctx, pupil, data):
             continue
         state = states.get(pid)
         if state is None:
