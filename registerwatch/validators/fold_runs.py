@@ -23,7 +23,7 @@ What is kept (``RuleRun.state``) is sparse, since a night changes few pupils' st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registerwatch.schema import Finding, Pupil
@@ -37,6 +37,7 @@ from registerwatch.validators.folding import (
     session_key_from,
     session_key_text,
 )
+from registerwatch.validators.lean_marks import SessionMark
 
 #: the kept state's format: a stored state of another one gives a full run
 FORMAT = 2
@@ -85,17 +86,23 @@ def _nightly(
         text, pupils, states, kept = _fold_night(fold, ctx, delta, stored)
         if share is not None:
             ctx._cache[f"fold-share:{share}"] = (delta, stored, (text, pupils, states, kept))
+    to_keep = {"v": FORMAT, "through": text, "pupils": kept}
+    school = fold.school_findings_dumped(ctx, kept)
+    if school is not None:
+        return RuleRun(list(school), state=to_keep)
     found: list[Finding] = []
     judged = set(fold.blank_judged(ctx))
     loaded: dict[str, Any] = {}
+    # bound once: asked for every pupil of every folding rule
+    entry_of, quiet = kept.get, fold.quiet
     for pupil in pupils:
         pid = pupil.id
-        data = kept.get(pid)
+        data = entry_of(pid)
         if data is None:
             if pid in judged:
                 found.extend(fold.findings(ctx, pupil, fold.initial(ctx, pupil)))
             continue
-        if fold.quiet(ctx, pupil, data):
+        if quiet(ctx, pupil, data):
             continue
         state = states.get(pid)
         if state is None:
@@ -103,7 +110,7 @@ def _nightly(
         loaded[pid] = state
         found.extend(fold.findings(ctx, pupil, state))
     found.extend(fold.school_findings(ctx, loaded))
-    return RuleRun(found, state={"v": FORMAT, "through": text, "pupils": kept})
+    return RuleRun(found, state=to_keep)
 
 
 def _fold_night(
@@ -121,45 +128,48 @@ def _fold_night(
     to_fold = fold.night_pupils(ctx, night)
     early = _changed_before(ctx, changed_marks, before)
     pupils = _candidates(ctx, fold, entries, changed_marks)
+    # a pupil at the rule's through is refolded when their record changed or a mark at or
+    # before it did (``early``): one set, asked once per pupil
+    refold = changed_pupils | early
+    night_of = night.by_pupil.get
     states: dict[str, Any] = {}
     kept: dict[str, Any] = {}
+    marks: Sequence[SessionMark] | None
     for pupil in pupils:
         pid = pupil.id
         data = entries.get(pid)
-        if (
-            data is None
-            and to_fold is not None
-            and pid not in to_fold
-            and pid not in early
-            and pid not in changed_pupils
-        ):
-            continue  # blank, and stays so: most pupils of most rules
         own = None if data is None else data[0]
-        through = before if own is None else session_key_from(own)
-        changed = changed_marks.get(pid)
-        if pid in changed_pupils or (
-            changed is not None and (through is None or changed <= through)
-        ):
-            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), ctx.pupil_marks(pid))
-        elif to_fold is not None and pid not in to_fold and own is None:
-            # nothing of the night's marks for this fold: the state is as it was, at the
-            # rule's new through (a blank one stays unstored)
-            if data is not None:
-                kept[pid] = data
-            continue
-        else:
-            marks = night.by_pupil.get(pid, ()) if own is None else None
-            if marks is None:
-                marks = ctx.pupil_marks_after(pid, through)
-            if data is not None:
-                folded = fold.fold_dumped(ctx, pupil, data, marks)
-                if folded is not None:
-                    kept[pid] = _relative(folded, text)
-                    continue
-                state = fold.load([before_text, *data[1:]] if own is None else data)
+        if own is None:
+            if pid in refold:
+                marks = None
+            elif to_fold is not None and pid not in to_fold:
+                # nothing of the night's marks for this fold: the state is as it was, at the
+                # rule's new through (a blank one, most pupils of most rules, stays unstored)
+                if data is not None:
+                    kept[pid] = data
+                continue
             else:
-                state = fold.initial(ctx, pupil)
-            state = fold.fold(ctx, pupil, state, marks)
+                marks = night_of(pid, ())
+        else:
+            through = session_key_from(own)
+            changed = changed_marks.get(pid)
+            if pid in changed_pupils or (
+                changed is not None and (through is None or changed <= through)
+            ):
+                marks = None
+            else:
+                marks = ctx.pupil_marks_after(pid, through)
+        if marks is None:  # refolded from initial over all their marks
+            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), ctx.pupil_marks(pid))
+        elif data is not None:
+            folded = fold.fold_dumped(ctx, pupil, data, marks)
+            if folded is not None:
+                kept[pid] = _relative(folded, text)
+                continue
+            loaded = fold.load([before_text, *data[1:]] if own is None else data)
+            state = fold.fold(ctx, pupil, loaded, marks)
+        else:
+            state = fold.fold(ctx, pupil, fold.initial(ctx, pupil), marks)
         if fold.blank(state) and fold.through(state) == after:
             continue
         states[pid] = state

@@ -164,6 +164,15 @@ class PupilFold(Generic[S]):
         loaded nor judged). Only for a fold without ``school_findings``. Default False."""
         return False
 
+    def school_findings_dumped(
+        self, ctx: ScanContext, entries: Mapping[str, Any]
+    ) -> Iterable[Finding] | None:
+        """``school_findings`` judged on the dumped states of the pupils with a non-blank one
+        (``entries``: a null through is the rule's), for a fold whose pupils give no finding of
+        their own, so a nightly run neither loads nor judges them one by one. None (the
+        default): load and judge."""
+        return None
+
     def blank_judged(self, ctx: ScanContext) -> Iterable[str]:
         """Pupil ids whose blank state can still find something (LAR001: a recorded expected
         sickness). Default: none."""

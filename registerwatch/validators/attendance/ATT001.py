@@ -39,12 +39,12 @@ class _UnauthorisedMarks(CodeMarksFold):
         """Fewer kept marks (sorted tokens, ISO text first) in the window of the last school
         weeks than the threshold: ``judge`` can find nothing, whatever their codes."""
         s = ctx.settings
-        start: date | None = ctx._cache.get("ATT001:window_start")
+        start: str | None = ctx._cache.get("ATT001:window_start_text")
         if start is None:
-            start = ctx._cache["ATT001:window_start"] = ctx.rolling_weeks_start(
+            start = ctx._cache["ATT001:window_start_text"] = ctx.rolling_weeks_start(
                 ctx.data_end, s.penalty_school_weeks
-            )
-        in_window = len(data) - bisect.bisect_left(data, start.isoformat(), lo=1)
+            ).isoformat()
+        in_window = len(data) - bisect.bisect_left(data, start, lo=1)
         return in_window < s.penalty_sessions
 
 

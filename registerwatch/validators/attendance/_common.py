@@ -154,18 +154,17 @@ class YearStatisticsFold(PupilFold[YearCounts]):
             return None
         lo = max(year_start, pupil.starting_day or date.min)
         hi = min(ctx.data_end, pupil.leaving_date or date.max)
-        school_sessions = ctx.session_index
-        texts: dict[SessionKey, str | None] = ctx._cache.setdefault("session_texts", {})
+        counted = _night_counted(ctx)
         counts = dict(counts)
         for mark in marks:
-            key = (mark.date, mark.session)
-            if not lo <= mark.date <= hi or key not in school_sessions:
+            step = counted.get(id(mark))
+            if step is None or step[0] is not mark:
+                step = counted[id(mark)] = _counted_step(ctx, mark)
+            if not step[1] or not lo <= mark.date <= hi:
                 continue
             counts[mark.code] = counts.get(mark.code, 0) + 1
-            if counts_as_possible(mark):
-                last = texts.get(key)
-                if last is None:
-                    last = texts[key] = session_key_text(key)
+            if step[2] is not None:
+                last = step[2]
                 first = first or last
         # a null through is the rule's, before and after the night (fold_runs)
         through = through and session_key_text(advance(session_key_from(through), ctx))
@@ -214,10 +213,45 @@ class YearStatisticsFold(PupilFold[YearCounts]):
         )
 
 
+# A mark of the night -> (the mark, whether it is on a school session, the text of its session
+# when it counts as possible, else None)
+_CountedStep = tuple[SessionMark, bool, str | None]
+
+
+def _night_counted(ctx: ScanContext) -> dict[int, _CountedStep]:
+    """What each distinct mark of the night adds to ``YearStatisticsFold.fold_dumped``'s
+    counts, by the id of the shared mark (kept with it, so the id is not reused): cached on
+    the context, since every pupil's night is made of the same few dozen marks."""
+    counted: dict[int, _CountedStep] = ctx._cache.setdefault("year_counts:night", {})
+    return counted
+
+
+def _counted_step(ctx: ScanContext, mark: SessionMark) -> _CountedStep:
+    key = (mark.date, mark.session)
+    if key not in ctx.session_index:
+        return mark, False, None
+    return mark, True, session_key_text(key) if counts_as_possible(mark) else None
+
+
 def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bool:
     """Whether ``absence_threshold_finding`` can fire for these counts: the possible and
-    absent sessions summed from per-code weights (cached per code), as ``session_statistics``
-    counts them, against the minimum and the threshold."""
+    absent sessions (``_absence_totals``) against the minimum and the threshold."""
+    possible, absent = _absence_totals(ctx, counts)
+    if possible < ctx.settings.absence_min_possible_sessions:
+        return False
+    return absent * 1_000_000 >= round(threshold * 1_000_000) * possible
+
+
+def _absence_totals(ctx: ScanContext, counts: dict[str, int]) -> tuple[int, int]:
+    """The possible and absent sessions of the counts, summed from per-code weights (cached
+    per code) as ``session_statistics`` counts them. Cached per counts dict for the scan:
+    ATT002 and ATT003 ask for the same stored counts of every pupil every night (the dict is
+    kept with its totals, so its id cannot be reused meanwhile)."""
+    totals: dict[int, tuple[dict[str, int], int, int]]
+    totals = ctx._cache.setdefault("absence_totals", {})
+    hit = totals.get(id(counts))
+    if hit is not None and hit[0] is counts:
+        return hit[1], hit[2]
     weights: dict[str, tuple[int, int]] = ctx._cache.setdefault("absence_weights", {})
     possible = absent = 0
     for code, n in counts.items():
@@ -229,9 +263,8 @@ def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bo
             )
         possible += weight[0] * n
         absent += weight[1] * n
-    if possible < ctx.settings.absence_min_possible_sessions:
-        return False
-    return absent * 1_000_000 >= round(threshold * 1_000_000) * possible
+    totals[id(counts)] = (counts, possible, absent)
+    return possible, absent
 
 
 def absence_threshold_finding(

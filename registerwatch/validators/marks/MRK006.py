@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from itertools import islice
+from typing import Any
 
 from registerwatch.schema import Finding, Pupil, Session, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, KeptMarks, check_by_folding
-from registerwatch.validators.lean_marks import PupilMark, SessionMark
+from registerwatch.validators.folding import (
+    CodeMarksFold,
+    KeptMarks,
+    check_by_folding,
+    load_mark,
+    session_key_text,
+)
+from registerwatch.validators.lean_marks import (
+    DATE_END,
+    MINUTES_MARK,
+    SESSION_END,
+    PupilMark,
+    SessionMark,
+)
 
 LATE_CODES = ("L", "U")
 
@@ -31,6 +45,13 @@ class _LateMarks(CodeMarksFold):
         rule = self.rule
         assert isinstance(rule, LateAfterRegisterClose)
         return rule.judge_school(ctx, {pid: state.marks for pid, state in states.items()})
+
+    def school_findings_dumped(
+        self, ctx: ScanContext, entries: Mapping[str, Any]
+    ) -> Iterable[Finding]:
+        rule = self.rule
+        assert isinstance(rule, LateAfterRegisterClose)
+        return rule.judge_school_dumped(ctx, entries)
 
 
 class LateAfterRegisterClose(Rule):
@@ -144,6 +165,55 @@ class LateAfterRegisterClose(Rule):
                 minutes = self.window(ctx, mark)
                 if (mark.code == "L") == (mark.minutes_late > minutes):
                     wrong.append((pupil.id, mark, minutes))
+        return self._school_findings(ctx, late, recorded, wrong)
+
+    def judge_school_dumped(
+        self, ctx: ScanContext, entries: Mapping[str, Any]
+    ) -> Iterator[Finding]:
+        """``judge_school`` on the pupils' dumped states (``CodeMarksFold.dump``: the through,
+        then mark tokens), reading each token's text: a nightly scan judges every late mark of
+        the year, most of them distinct (their minutes), and parsing each into a SessionMark
+        cost more than judging it. Only the marks that give a finding are parsed."""
+        # ISO dates and session texts compare and look up as the dates and sessions do
+        start = ctx.school_year[0].isoformat()
+        end = ctx.data_end.isoformat()
+        sessions = _session_texts(ctx)
+        windows: dict[str, int] = {}
+        late = 0
+        recorded = False
+        wrong: list[tuple[str, str, int | None]] = []
+        for pupil in sorted(ctx.pupils_this_year, key=lambda p: p.id):
+            data = entries.get(pupil.id)
+            if data is None:
+                continue
+            for token in islice(data, 1, None):
+                session = token[:SESSION_END]
+                if not (start <= token[:DATE_END] <= end and session in sessions):
+                    continue
+                late += 1
+                code, _, minutes_text = token[SESSION_END:].partition(MINUTES_MARK)
+                if not minutes_text:
+                    if code == "L":
+                        wrong.append((pupil.id, token, None))
+                    continue
+                recorded = True
+                window = windows.get(session)
+                if window is None:
+                    window = windows[session] = self.window(ctx, load_mark(token))
+                if (code == "L") == (int(minutes_text) > window):
+                    wrong.append((pupil.id, token, window))
+        # without minutes on any mark the school gets one notice: no mark is named
+        named = [(pid, load_mark(token), w) for pid, token, w in wrong] if recorded else []
+        return self._school_findings(ctx, late, recorded, named)
+
+    def _school_findings(
+        self,
+        ctx: ScanContext,
+        late: int,
+        recorded: bool,
+        wrong: list[tuple[str, SessionMark, int | None]],
+    ) -> Iterator[Finding]:
+        """The findings of the school's ``late`` marks, as ``judge_school`` counted them."""
         if not late:
             return
         if not recorded:
@@ -184,3 +254,13 @@ class LateAfterRegisterClose(Rule):
                     "window_minutes": closes_after,
                 },
             )
+
+
+def _session_texts(ctx: ScanContext) -> frozenset[str | None]:
+    """The school sessions as dumped mark tokens begin ('2025-11-03AM'), cached per context."""
+    texts: frozenset[str | None] | None = ctx._cache.get("session_texts:set")
+    if texts is None:
+        texts = ctx._cache["session_texts:set"] = frozenset(
+            session_key_text(key) for key in ctx.session_index
+        )
+    return texts

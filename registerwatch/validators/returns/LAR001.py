@@ -13,7 +13,7 @@ from registerwatch.codes import ILLNESS_CODE
 from registerwatch.schema import Finding, NotificationKind, Pupil, Session, SessionRef, Severity
 from registerwatch.validators.base import Rule, session_ref, session_text
 from registerwatch.validators.context import ScanContext
-from registerwatch.validators.folding import CodeMarksFold, check_by_folding, load_mark
+from registerwatch.validators.folding import CodeMarksFold, check_by_folding
 from registerwatch.validators.lean_marks import DATE_END, SessionMark
 from registerwatch.validators.returns._common import (
     add_school_days,
@@ -121,6 +121,20 @@ def _latest_index(ctx: ScanContext) -> int | None:
     return index
 
 
+def _quiet_texts(ctx: ScanContext) -> tuple[str, str] | None:
+    """The start of the school year and ``_latest_day`` as ISO text, which the dumped tokens
+    begin with (None without a latest day; cached on the context: asked for every pupil with
+    an I mark, every night)."""
+    key = "LAR001:quiet_texts"
+    if key not in ctx._cache:
+        latest = _latest_day(ctx)
+        ctx._cache[key] = (
+            None if latest is None else (ctx.school_year[0].isoformat(), latest.isoformat())
+        )
+    texts: tuple[str, str] | None = ctx._cache[key]
+    return texts
+
+
 class _IllnessMarks(CodeMarksFold):
     """The pupil's I marks up to the last day of data: few, and all the rule judges."""
 
@@ -148,10 +162,10 @@ class _IllnessMarks(CodeMarksFold):
         s = ctx.settings
         if len(data) - 1 < s.sickness_days - s.sickness_warning_horizon_days:
             return True
-        latest = _latest_day(ctx)
-        if latest is None or load_mark(data[-1]).date >= latest:
+        texts = _quiet_texts(ctx)
+        if texts is None or data[-1][:DATE_END] >= texts[1]:
             return False  # maybe ill on the latest school day
-        first = bisect.bisect_left(data, ctx.school_year[0].isoformat(), lo=1)
+        first = bisect.bisect_left(data, texts[0], lo=1)
         if len(data) - first < s.sickness_days:
             return True
         days = len({token[:DATE_END] for token in data[first:]})

@@ -39,6 +39,13 @@ from registerwatch.validators.runs import (
     only_closed_between,
 )
 
+# What a mark of the night does to a usual pupil's walk (``AbsenceRunsFold.fold_dumped``);
+# plain ints, compared once per mark of every pupil's night
+_BEYOND = 0  # after the last day of data: this and later marks are left for a later night
+_UNUSUAL = 1  # a mark of the codes, Y4 or an unexpected closure: the full fold
+_NOT_SCHOOL_DAY = 2  # no school day: skipped
+_DAY = 3  # a school day that breaks any run: ``previous`` moves to it while on roll
+
 
 class RunsJudge(Protocol):
     """A rule that judges a pupil from the runs its ``AbsenceRunsFold`` kept."""
@@ -189,35 +196,56 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
         so each school day walked breaks and only ``previous`` moves on; else None."""
         if data[2]:
             return None
-        codes = self.codes(ctx)
-        days: dict[date, tuple[int | None, bool]] = ctx._cache.setdefault("episodes:days", {})
+        walk = self._night_walk(ctx)
         previous = data[1]
         day = None
         for mark in marks:
-            if mark.date > ctx.data_end:
+            step = walk.get(id(mark))
+            if step is None or step[0] is not mark:
+                step = walk[id(mark)] = self._night_step(ctx, mark)
+            kind = step[1]
+            if kind == _BEYOND:
                 break
-            if mark.code in codes or mark.code == UNEXPECTED_CLOSURE:
+            if kind == _UNUSUAL:
                 return None
-            if mark.date != day:
-                day = mark.date
-                known = days.get(day)
-                if known is None:
-                    known = days[day] = (
-                        ctx.day_index(day),
-                        ctx.calendar.unexpectedly_closed(day),
-                    )
-                if known[0] is None:
-                    continue
-                if known[1] or not pupil.on_roll(day):
+            if kind == _DAY and step[3] != day:
+                day = step[3]
+                if not pupil.on_roll(day):
                     return None
-                previous = known[0]
+                previous = step[2]
         # a null through is the rule's, before and after the night (fold_runs)
         through = data[0] and session_key_text(advance(session_key_from(data[0]), ctx))
         return [through, previous, [], data[3], *data[4:]]
 
+    def _night_walk(self, ctx: ScanContext) -> dict[int, tuple[SessionMark, int, int, date]]:
+        """What each distinct mark of the night does to ``fold_dumped``'s walk, by the id of
+        the shared mark (kept with it, so the id is not reused): cached per context and rule,
+        since every pupil's night is made of the same few dozen marks."""
+        walk: dict[int, tuple[SessionMark, int, int, date]]
+        walk = ctx._cache.setdefault(f"episodes:walk:{self.codes_setting}", {})
+        return walk
+
+    def _night_step(
+        self, ctx: ScanContext, mark: SessionMark
+    ) -> tuple[SessionMark, int, int, date]:
+        if mark.date > ctx.data_end:
+            return mark, _BEYOND, -1, mark.date
+        if mark.code in self.codes(ctx) or mark.code == UNEXPECTED_CLOSURE:
+            return mark, _UNUSUAL, -1, mark.date
+        index = ctx.day_index(mark.date)
+        if index is None:
+            return mark, _NOT_SCHOOL_DAY, -1, mark.date
+        if ctx.calendar.unexpectedly_closed(mark.date):
+            return mark, _UNUSUAL, -1, mark.date
+        return mark, _DAY, index, mark.date
+
     def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
-        floors = [n for name in self.judged_from if (n := getattr(ctx.settings, name))]
-        return bool(floors) and len(data) - 4 < min(floors)
+        key = f"episodes:floor:{self.codes_setting}"
+        floor: int | None = ctx._cache.get(key, 0)
+        if floor == 0:
+            floors = [n for name in self.judged_from if (n := getattr(ctx.settings, name))]
+            floor = ctx._cache[key] = min(floors) if floors else None
+        return floor is not None and len(data) - 4 < floor
 
     def findings(self, ctx: ScanContext, pupil: Pupil, state: AbsenceRuns) -> Iterable[Finding]:
         return cast(RunsJudge, self.rule).judge(ctx, pupil, state)
