@@ -90,7 +90,8 @@ class MarkInterner(dict[str, SessionMark]):
 _session_of = itemgetter(0, 1)  # SessionMark -> (date, session)
 
 # What the store gives per pupil: the text of its summary months (tokens joined with
-# TOKEN_SEPARATOR, months with MONTH_SEPARATOR, in any order) or a list of tokens (unsorted).
+# TOKEN_SEPARATOR, months with MONTH_SEPARATOR, in any order, each month once) or a list of
+# tokens (unsorted).
 RawMarks = str | list[str]
 
 
@@ -105,7 +106,6 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
         self._decoded: dict[str, tuple[SessionMark, ...]] = {}
         # pupil -> (the first month decoded, the marks from that month on)
         self._tails: dict[str, tuple[str, tuple[SessionMark, ...]]] = {}
-        self._by_month: dict[str, dict[str, str]] = {}
 
     def __getitem__(self, pupil_id: str) -> tuple[SessionMark, ...]:
         marks = self._decoded.get(pupil_id)
@@ -152,8 +152,7 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
             month = after[0].isoformat()[:PERIOD_END]
             tail = self._tails.get(pupil_id)
             if tail is None or tail[0] > month:
-                texts = [t for m, t in self._months(pupil_id).items() if m >= month]
-                tokens = _tokens(TOKEN_SEPARATOR.join(texts))
+                tokens = _tokens_from(self._raw[pupil_id], month)
                 tail = self._tails[pupil_id] = (month, self._interner.decode(tokens))
             marks = tail[1]
         return marks[bisect.bisect_right(marks, after, key=_session_of) :]
@@ -163,27 +162,49 @@ class LazyMarks(Mapping[str, tuple[SessionMark, ...]]):
     ) -> dict[tuple[date, Session], frozenset[str]]:
         """Per session, the pupils with a mark on it, found in the text of that month (a
         session's "YYYY-MM-DDAM" occurs in a month's text only at the start of its token)."""
-        out: dict[tuple[date, Session], frozenset[str]] = {}
+        keys: dict[str, list[tuple[str, tuple[date, Session]]]] = {}
         for day, session in sessions:
             key = f"{day.isoformat()}{session.value}"
-            month = key[:PERIOD_END]
-            out[(day, session)] = frozenset(
-                pid for pid in self._raw if key in self._months(pid).get(month, "")
-            )
-        return out
+            keys.setdefault(key[:PERIOD_END], []).append((key, (day, session)))
+        marked: dict[tuple[date, Session], list[str]] = {
+            wanted: [] for of_month in keys.values() for _, wanted in of_month
+        }
+        for month, of_month in keys.items():
+            for pid, raw in self._raw.items():
+                # only the month's own text is searched, found without splitting the year's
+                text = _month_text(raw, month)
+                if text:
+                    for key, wanted in of_month:
+                        if key in text:
+                            marked[wanted].append(pid)
+        return {wanted: frozenset(pids) for wanted, pids in marked.items()}
 
-    def _months(self, pupil_id: str) -> dict[str, str]:
-        """The pupil's months (``YYYY-MM``) -> their tokens as text (cached)."""
-        months = self._by_month.get(pupil_id)
-        if months is None:
-            raw = self._raw[pupil_id]
-            texts = raw.split(MONTH_SEPARATOR) if isinstance(raw, str) else raw
-            months = self._by_month[pupil_id] = {}
-            for text in texts:
-                month = text[:PERIOD_END]
-                known = months.get(month)
-                months[month] = text if known is None else f"{known}{TOKEN_SEPARATOR}{text}"
-        return months
+
+def _month_text(raw: RawMarks, month: str) -> str:
+    """The tokens of ``month`` (``YYYY-MM``) in a pupil's raw marks, as text. In a summary
+    text, "YYYY-MM-" occurs only where a token of that month starts, and the month's tokens
+    lie together between MONTH_SEPARATORs (``RawMarks``), so one find lands inside them.
+    Searched from the end: the months a nightly asks for are the ones the summary patched,
+    which ``store.summary_texts`` puts last."""
+    if not isinstance(raw, str):
+        return TOKEN_SEPARATOR.join(token for token in raw if token.startswith(month))
+    found = raw.rfind(month + "-")
+    if found < 0:
+        return ""
+    start = raw.rfind(MONTH_SEPARATOR, 0, found) + 1
+    end = raw.find(MONTH_SEPARATOR, found)
+    return raw[start:] if end < 0 else raw[start:end]
+
+
+def _tokens_from(raw: RawMarks, month: str) -> list[str]:
+    """The tokens of a pupil's raw marks from ``month`` (``YYYY-MM``) on, unsorted."""
+    if not isinstance(raw, str):
+        return [token for token in raw if token[:PERIOD_END] >= month]
+    tokens: list[str] = []
+    for text in raw.split(MONTH_SEPARATOR):
+        if text[:PERIOD_END] >= month:
+            tokens += text.split(TOKEN_SEPARATOR)
+    return tokens
 
 
 def _tokens(text: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from registerwatch.schema import Mark
 from registerwatch.store import Store
-from registerwatch.store.summary import SummaryUpdate
+from registerwatch.store.summary import SummaryUpdate, _appended
 
 SCHOOL = "wenlock"
 OTHER = "brook"
@@ -144,3 +144,50 @@ def test_changes_appended_or_patched_give_the_rebuilt_months(loaded: Store):
     for key, tokens in update.months.items():
         assert tokens == rebuilt.months[key]
     assert "2025-10-06AMN" in update.months[(f"{SCHOOL}:P2", "2025-10")]
+
+
+def test_a_night_that_rereads_the_last_nights_marks_gives_the_rebuilt_months(loaded: Store) -> None:
+    # A nightly reads from REREAD_MARGIN before the last high-water mark, so the previous
+    # night's marks come again as stored: they are restated, not changes. P0 gets only a new
+    # day (appended); P2's restated mark differs from the summary (patched).
+    loaded.save_summary(SCHOOL, loaded.summary_rebuild(SCHOOL), as_of=AS_OF, basis="b", at=T2)
+    t3 = T2 + timedelta(days=1)
+    t4 = t3 + timedelta(minutes=10)  # a sync soon after: t3's marks are inside the margin
+
+    def day_of(day: date) -> list[Mark]:
+        return [
+            Mark(pupil_id=f"{SCHOOL}:P{n}", date=day, session=s, code="/")
+            for n in range(3)
+            for s in ("AM", "PM")
+        ]
+
+    loaded.upsert_marks(day_of(date(2025, 10, 13)), SCHOOL, at=t3)
+    loaded.save_summary(SCHOOL, loaded.summary_changes(SCHOOL, t3), as_of=AS_OF, basis="b", at=t3)
+    loaded.upsert_marks(day_of(date(2025, 10, 14)), SCHOOL, at=t4)
+    loaded.upsert_marks(
+        [Mark(pupil_id=f"{SCHOOL}:P2", date=date(2025, 10, 13), session="AM", code="N")],
+        SCHOOL,
+        at=t4,
+    )
+
+    update = loaded.summary_changes(SCHOOL, t4)
+    rebuilt = loaded.summary_rebuild(SCHOOL)
+
+    assert len(update.changed or []) == 12  # both nights' marks reread
+    assert set(update.months) == {(f"{SCHOOL}:P{n}", "2025-10") for n in range(3)}
+    for key, tokens in update.months.items():
+        assert tokens == rebuilt.months[key]
+    assert "2025-10-13AMN" in update.months[(f"{SCHOOL}:P2", "2025-10")]
+
+
+def test_restated_tokens_are_appended_to_only_when_they_are_the_stored_ones() -> None:
+    before = ["2025-10-01AM/", "2025-10-01PM/", "2025-10-02AM/"]
+    restated_and_new: dict[str, str | None] = {
+        "2025-10-02AM": "2025-10-02AM/",
+        "2025-10-02PM": "2025-10-02PMN",
+    }
+    assert _appended(before, restated_and_new) == [*before, "2025-10-02PMN"]
+    assert _appended(before, {"2025-10-02AM": "2025-10-02AMN"}) is None  # a changed code
+    assert _appended(before, {"2025-10-01PM": None}) is None  # a deletion
+    assert _appended(before, {"2025-09-30PM": "2025-09-30PM/"}) is None  # not stored before
+    assert _appended([], {"2025-10-01AM": "2025-10-01AM/"}) == ["2025-10-01AM/"]
