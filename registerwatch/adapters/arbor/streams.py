@@ -13,9 +13,9 @@ up in reports and logs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from registerwatch.adapters.arbor.client import ArborNotFoundError, href_id, resource_path
@@ -41,12 +41,17 @@ from registerwatch.adapters.arbor.mapping import (
     whole_minutes,
 )
 from registerwatch.adapters.base import (
+    Batch,
     Quarantined,
     Stream,
     build_mark,
     normalise_code,
     quarantine,
 )
+from registerwatch.adapters.base.checked import checked_mark
+from registerwatch.adapters.base.mapping import is_plain_text, is_plausible_day, plausible_until
+from registerwatch.adapters.base.streams import remember_duplicate
+from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import (
     Amendment,
@@ -411,6 +416,15 @@ class MarksStream(ArborStream[Mark]):
     falls back to its start time against ``PM_CUTOFF``. ``recorded_at`` is ``modifiedDatetime``
     (INFERRED on REST, seen in GraphQL); who recorded the mark is NOT FOUND, so ``recorded_by``
     stays None. Arbor writes local times to the second.
+
+    A first sync maps every mark of the year so far, so ``map_records`` takes a fast path for
+    a record whose every value is one ``to_schema`` has already mapped for an earlier record
+    (its student, register and mark stubs, its date-time texts) and found plain (the checks of
+    ``build_mark`` and ``refuse_implausible`` pass for it, asked once per distinct value), and
+    whose own values are plain (its href, a whole ``minutesLate``, a text note). Every other
+    record goes through ``to_schema`` as before, so a bad record is quarantined with the same
+    reference, field and reason (``map_each`` is that record-at-a-time path in full; the tests
+    hold the two equal).
     """
 
     path = "attendance-records"
@@ -425,6 +439,45 @@ class MarksStream(ArborStream[Mark]):
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
         super().__init__(resolve, school_id=school_id)
+
+    def map_each(
+        self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Batch[Mark]:
+        """Each record through ``to_schema`` (the path ``map_records`` must agree with)."""
+        return super().map_records(records, keep=keep)
+
+    def map_records(
+        self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Batch[Mark]:
+        """``map_each``'s batch (records, quarantine entries, remembered repeats, in the same
+        order), faster for well-formed records: see the class docstring."""
+        if keep is not None:
+            return self.map_each(records, keep=keep)
+        today = date.today()  # the plausible-dates window, asked once per pull (as the base)
+        try:
+            plain = _PlainMarks(self, plausible_until(today))
+        except ValueError:  # 29 February: refuse_implausible decides what then happens
+            return self.map_each(records)
+        batch: Batch[Mark] = Batch()
+        # key -> the first mark with it, its raw record and reference (as map_positioned)
+        first: dict[tuple[str, date, str], tuple[Mark, Any, str]] = {}
+        for number, record in enumerate(records, start=1):
+            made = plain.mark(record) if type(record) is dict else None
+            if made is not None:
+                mark, key = made
+                ref = record["href"]
+            else:
+                ref = self.safe_ref(record, f"item {number}")
+                slow = self.map_or_quarantine(batch, record, ref, today=today)
+                if slow is None:
+                    continue
+                mark, key = slow, (slow.pupil_id, slow.date, slow.session.value)
+            batch.records.append(mark)
+            earlier = first.setdefault(key, (mark, record, ref))
+            if earlier[0] is not mark:
+                remember_duplicate(batch, *earlier)
+                remember_duplicate(batch, mark, record, ref)
+        return batch
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
         pupil_id = self.pupil_id(record, "student", ref=ref)
@@ -475,6 +528,124 @@ class MarksStream(ArborStream[Mark]):
             start.date(),
             self._session(record, start, ref),
         )
+
+
+_SESSION_VALUES = {session: session.value for session in Session}
+
+
+class _PlainMarks:
+    """The fast path of ``MarksStream.map_records``: a record's mark when every value of it is
+    one ``to_schema`` has already mapped and the checks pass for (else None: the record then
+    takes ``to_schema``). Each distinct stub and date-time text is checked once."""
+
+    def __init__(self, stream: MarksStream, latest: date) -> None:
+        self.stream = stream
+        self.latest = latest
+        self.pupils: dict[str, str] = {}  # student href -> its pupil id, plain
+        self.instants: dict[str, tuple[datetime, date]] = {}  # text -> aware, plausible
+        self.sessions: dict[str, tuple[Session, str]] = {}  # register href -> session
+        self.codes: dict[str, tuple[str, str]] = {}  # mark href -> national, vendor, plain
+
+    def mark(self, record: dict[str, Any]) -> tuple[Mark, tuple[str, date, str]] | None:
+        href = record.get("href")
+        pupil_id = self._pupil(record.get("student"))
+        start = self._instant(record.get("startDatetime"))
+        session = self._session(record.get("attendanceRegister"))
+        code = self._code(record.get("attendanceMark"))
+        minutes = record.get("minutesLate")
+        note = record.get("recordNote")
+        modified = record.get("modifiedDatetime")
+        recorded = None if modified is None else self._instant(modified)
+        if (
+            pupil_id is None
+            or start is None
+            or session is None
+            or code is None
+            or (modified is not None and recorded is None)
+            or (minutes is not None and (type(minutes) is not int or minutes < 0))
+            or not is_plain_text(href)
+        ):
+            return None
+        comment = None
+        if note is not None:
+            if type(note) is not str:
+                return None
+            comment = note.strip() or None
+            if comment is not None and not is_plain_text(comment):
+                return None
+        day = start[1]
+        mark = checked_mark(
+            {
+                "pupil_id": pupil_id,
+                "date": day,
+                "session": session[0],
+                "code": code[0],
+                "vendor_code": code[1],
+                "minutes_late": minutes,
+                "comment": comment,
+                "recorded_at": None if recorded is None else recorded[0],
+                "recorded_by": None,
+                "source_ref": href,
+            }
+        )
+        return mark, (pupil_id, day, session[1])
+
+    def _pupil(self, stub: Any) -> str | None:
+        href = stub_href(stub)
+        if href is None:
+            return None
+        known = self.pupils.get(href)
+        if known is None:
+            known = self.stream._pupils_by_href.get(href)
+            if known is None or not is_plain_text(known):
+                return None
+            self.pupils[href] = known
+        return known
+
+    def _instant(self, text: Any) -> tuple[datetime, date] | None:
+        if type(text) is not str:
+            return None
+        known = self.instants.get(text)
+        if known is None:
+            parsed = self.stream._instants_by_text.get(text)
+            if (
+                type(parsed) is not datetime
+                or parsed.tzinfo is None
+                or not is_plausible_day(parsed, self.latest)
+            ):
+                return None
+            known = self.instants[text] = (parsed, parsed.date())
+        return known
+
+    def _session(self, stub: Any) -> tuple[Session, str] | None:
+        href = stub_href(stub)
+        if href is None:
+            return None
+        known = self.sessions.get(href)
+        if known is None:
+            session = self.stream._sessions_by_href.get(href)
+            if session is None:
+                return None
+            known = self.sessions[href] = (session, _SESSION_VALUES[session])
+        return known
+
+    def _code(self, stub: Any) -> tuple[str, str] | None:
+        href = stub_href(stub)
+        if href is None:
+            return None
+        known = self.codes.get(href)
+        if known is None:
+            codes = self.stream._codes_by_href.get(href)
+            if (
+                codes is None
+                or not is_plain_text(codes[0])
+                or not 1 <= len(codes[0]) <= 2
+                or not is_known_code(codes[0])
+                or not is_plain_text(codes[1])
+            ):
+                return None
+            known = self.codes[href] = codes
+        return known
 
 
 class AmendmentsStream(ArborStream[Amendment]):

@@ -182,7 +182,7 @@ def refuse_implausible(
     ``today`` (default: the machine's date) sets the window's end; a caller checking a whole
     pull passes it once rather than asking the clock for every record."""
     today = today or date.today()
-    latest = today.replace(year=today.year + 2)
+    latest = plausible_until(today)
     if not _plainly_plausible(model.__dict__.values(), latest):
         # Something is wrong (or nested): walk the fields in order and name the first problem.
         for field, value in _walk(model):
@@ -224,6 +224,27 @@ def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
             return False
     # One search over all the texts: a space between them neither is nor makes a control.
     return _CONTROL.search(" ".join(texts)) is None
+
+
+def plausible_until(today: date) -> date:
+    """The last date ``refuse_implausible`` accepts when it is ``today``."""
+    return today.replace(year=today.year + 2)
+
+
+def is_plain_text(value: Any) -> bool:
+    """A text that no check of a mapped record refuses or changes: stripped, no longer than
+    ``MAX_TEXT_LENGTH``, free of control characters (a fast path may take it as it is)."""
+    return (
+        type(value) is str
+        and len(value) <= MAX_TEXT_LENGTH
+        and value == value.strip()
+        and _CONTROL.search(value) is None
+    )
+
+
+def is_plausible_day(value: date, latest: date) -> bool:
+    """A date (or a date-time's day) inside the window ``refuse_implausible`` accepts."""
+    return EARLIEST_SANE_DATE <= _day(value) <= latest
 
 
 def _check_value(field: str, value: Any, latest: date, *, resource: str, record_ref: str) -> None:
