@@ -530,49 +530,44 @@ class MarksStream(ArborStream[Mark]):
         )
 
 
-_SESSION_VALUES = {session: session.value for session in Session}
-
-
 class _PlainMarks:
-    """The fast path of ``MarksStream.map_records``: a record's mark when every value of it is
-    one ``to_schema`` has already mapped and the checks pass for (else None: the record then
-    takes ``to_schema``). Each distinct stub and date-time text is checked once."""
+    """The fast path of ``MarksStream.map_records``: a record's mark when every value of it
+    maps, and passes the checks, as ``to_schema`` would map and check it (else None: the
+    record then takes ``to_schema``, which says what is wrong). A student stub or date-time
+    text new to the pull is read with the stream's own readers (as ``to_schema`` reads it);
+    each distinct value is checked once."""
 
     def __init__(self, stream: MarksStream, latest: date) -> None:
         self.stream = stream
         self.latest = latest
-        self.pupils: dict[str, str] = {}  # student href -> its pupil id, plain
-        self.instants: dict[str, tuple[datetime, date]] = {}  # text -> aware, plausible
+        self.pupils: dict[str, str | None] = {}  # student href -> plain pupil id
+        self.instants: dict[str, tuple[datetime, date] | None] = {}  # text -> aware, plausible
         self.sessions: dict[str, tuple[Session, str]] = {}  # register href -> session
         self.codes: dict[str, tuple[str, str]] = {}  # mark href -> national, vendor, plain
 
     def mark(self, record: dict[str, Any]) -> tuple[Mark, tuple[str, date, str]] | None:
         href = record.get("href")
-        pupil_id = self._pupil(record.get("student"))
-        start = self._instant(record.get("startDatetime"))
-        session = self._session(record.get("attendanceRegister"))
-        code = self._code(record.get("attendanceMark"))
         minutes = record.get("minutesLate")
         note = record.get("recordNote")
         modified = record.get("modifiedDatetime")
-        recorded = None if modified is None else self._instant(modified)
         if (
-            pupil_id is None
-            or start is None
-            or session is None
-            or code is None
-            or (modified is not None and recorded is None)
-            or (minutes is not None and (type(minutes) is not int or minutes < 0))
+            (minutes is not None and (type(minutes) is not int or minutes < 0))
+            or (note is not None and type(note) is not str)
             or not is_plain_text(href)
         ):
             return None
-        comment = None
-        if note is not None:
-            if type(note) is not str:
-                return None
-            comment = note.strip() or None
-            if comment is not None and not is_plain_text(comment):
-                return None
+        comment = None if note is None else note.strip() or None
+        if comment is not None and not is_plain_text(comment):
+            return None
+        pupil_id = self._pupil(record)
+        start = self._instant(record, "startDatetime")
+        recorded = None if modified is None else self._instant(record, "modifiedDatetime")
+        if pupil_id is None or start is None or (modified is not None and recorded is None):
+            return None
+        session = self._session(record)
+        code = self._code(record)
+        if session is None or code is None:
+            return None
         day = start[1]
         mark = checked_mark(
             {
@@ -590,61 +585,62 @@ class _PlainMarks:
         )
         return mark, (pupil_id, day, session[1])
 
-    def _pupil(self, stub: Any) -> str | None:
-        href = stub_href(stub)
+    def _pupil(self, record: dict[str, Any]) -> str | None:
+        href = stub_href(record.get("student"))
         if href is None:
             return None
-        known = self.pupils.get(href)
-        if known is None:
-            known = self.stream._pupils_by_href.get(href)
-            if known is None or not is_plain_text(known):
-                return None
-            self.pupils[href] = known
-        return known
+        if href not in self.pupils:
+            try:
+                pupil_id: str | None = self.stream.pupil_id(record, "student", ref="")
+            except InvalidRecord:
+                pupil_id = None
+            self.pupils[href] = pupil_id if is_plain_text(pupil_id) else None
+        return self.pupils[href]
 
-    def _instant(self, text: Any) -> tuple[datetime, date] | None:
+    def _instant(self, record: dict[str, Any], key: str) -> tuple[datetime, date] | None:
+        text = record.get(key)
         if type(text) is not str:
             return None
-        known = self.instants.get(text)
-        if known is None:
-            parsed = self.stream._instants_by_text.get(text)
-            if (
-                type(parsed) is not datetime
-                or parsed.tzinfo is None
-                or not is_plausible_day(parsed, self.latest)
-            ):
-                return None
-            known = self.instants[text] = (parsed, parsed.date())
-        return known
+        if text not in self.instants:
+            try:
+                parsed = self.stream.instant(record, key, ref="")
+            except InvalidRecord:
+                parsed = None
+            self.instants[text] = (
+                (parsed, parsed.date())
+                if type(parsed) is datetime
+                and parsed.tzinfo is not None
+                and is_plausible_day(parsed, self.latest)
+                else None
+            )
+        return self.instants[text]
 
-    def _session(self, stub: Any) -> tuple[Session, str] | None:
-        href = stub_href(stub)
-        if href is None:
-            return None
-        known = self.sessions.get(href)
-        if known is None:
+    # Registers and marks are asked of the stream's answers only: a stub new to the pull is
+    # resolved by to_schema (through the client, which may send a request for it).
+
+    def _session(self, record: dict[str, Any]) -> tuple[Session, str] | None:
+        href = stub_href(record.get("attendanceRegister"))
+        known = self.sessions.get(href) if href is not None else None
+        if known is None and href is not None:
             session = self.stream._sessions_by_href.get(href)
-            if session is None:
-                return None
-            known = self.sessions[href] = (session, _SESSION_VALUES[session])
+            if session is not None:
+                known = self.sessions[href] = (session, session.value)
         return known
 
-    def _code(self, stub: Any) -> tuple[str, str] | None:
-        href = stub_href(stub)
-        if href is None:
-            return None
-        known = self.codes.get(href)
-        if known is None:
+    def _code(self, record: dict[str, Any]) -> tuple[str, str] | None:
+        href = stub_href(record.get("attendanceMark"))
+        known = self.codes.get(href) if href is not None else None
+        if known is None and href is not None:
             codes = self.stream._codes_by_href.get(href)
+            # build_mark's conditions for taking the code as it is (checked.py)
             if (
-                codes is None
-                or not is_plain_text(codes[0])
-                or not 1 <= len(codes[0]) <= 2
-                or not is_known_code(codes[0])
-                or not is_plain_text(codes[1])
+                codes is not None
+                and is_plain_text(codes[0])
+                and 1 <= len(codes[0]) <= 2
+                and is_known_code(codes[0])
+                and is_plain_text(codes[1])
             ):
-                return None
-            known = self.codes[href] = codes
+                known = self.codes[href] = codes
         return known
 
 

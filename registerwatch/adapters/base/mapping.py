@@ -220,7 +220,10 @@ def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
         elif isinstance(value, date):
             if not (EARLIEST_SANE_DATE <= _day(value) <= latest):
                 return False
-        elif isinstance(value, (BaseModel, list, tuple)):
+        elif isinstance(value, (list, tuple)):
+            if value:  # an empty one (a pupil's contacts) holds nothing to check
+                return False
+        elif isinstance(value, BaseModel):
             return False
     # One search over all the texts: a space between them neither is nor makes a control.
     return _CONTROL.search(" ".join(texts)) is None

@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from registerwatch.adapters.arbor import ArborAdapter
 from registerwatch.adapters.arbor.client import ArborNotFoundError, resource_path
 from registerwatch.adapters.arbor.streams import MarksStream
-from registerwatch.adapters.base import Batch
+from registerwatch.adapters.base import Batch, drop_repeats
 from registerwatch.schema import Mark
 
 OBJECTS: dict[str, dict[str, Any]] = {
@@ -151,10 +152,9 @@ def outcome(batch: Batch[Mark]) -> dict[str, Any]:
             for q in batch.quarantined
         ],
         "remembered": sorted(
-            (position[key], raw, ref)
-            for key, (mark, raw, ref) in batch.sources.items()
-            if mark is batch.records[position[key]]
+            (position.get(id(mark), -1), raw, ref) for mark, raw, ref in batch.sources.values()
         ),
+        "exact_duplicates": batch.exact_duplicates,
         "sources": len(batch.sources),
     }
 
@@ -211,12 +211,9 @@ def test_well_formed_records_take_the_fast_path_and_keep_their_values(
 
     monkeypatch.setattr(MarksStream, "to_schema", counted)
     batch = MarksStream(resolve, school_id="oakfield").map_records(rows)
-    # Only the records bringing a student or a mark not seen before take to_schema.
-    assert mapped_alone == [
-        "/rest-v2/attendance-records/1",
-        "/rest-v2/attendance-records/2",
-        "/rest-v2/attendance-records/3",
-    ]
+    # Only the records naming a register or a mark not resolved before take to_schema (which
+    # resolves them); a new student or date-time text is read on the fast path.
+    assert mapped_alone == ["/rest-v2/attendance-records/1", "/rest-v2/attendance-records/3"]
     monkeypatch.setattr(MarksStream, "to_schema", to_schema)
     fast, slow = both(rows)
     assert fast == slow
@@ -334,3 +331,43 @@ def test_a_naive_save_time_is_refused_on_every_record(monkeypatch: pytest.Monkey
     fast, slow = both(rows)
     assert fast == slow
     assert [field for _, _, field, *_ in slow["quarantined"]] == ["modifiedDatetime"] * 3
+
+
+def adapter_over(records: list[Any]) -> ArborAdapter:
+    """An adapter whose listings are ``records`` (and one register), resolving from OBJECTS."""
+    adapter = ArborAdapter(
+        school_id="oakfield",
+        base_url="http://arbor.invalid/rest-v2",
+        credentials={"username": "u", "password": "p"},
+    )
+    listed: dict[str, Any] = {
+        "_registers_in": lambda start, end: [stub("attendance-registers", 77)],
+        "_records_in": lambda start, end: records,
+        "_load_mark_table": lambda: None,
+    }
+    for name, method in listed.items():
+        setattr(adapter, name, method)
+    adapter.client.resolve = resolve  # type: ignore[method-assign]
+    return adapter
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [well_formed(1), well_formed(2, student=stub("students", 1002))],
+        [
+            well_formed(1),
+            well_formed(2),  # an exact copy: dropped and counted
+            well_formed(3, modifiedDatetime="2025-09-08 08:40:00"),  # superseded: dropped
+            well_formed(4, student=stub("students", 1002)),
+        ],
+    ],
+    ids=["no repeats", "a copy and a superseded version"],
+)
+def test_the_adapter_drops_repeats_as_drop_repeats_does(rows: list[Any]) -> None:
+    batch = adapter_over(rows).marks(date(2025, 9, 1), date(2025, 9, 30))
+    expected = MarksStream(resolve, school_id="oakfield").map_each(rows)
+    drop_repeats(expected)
+    assert outcome(batch) == outcome(expected)
+    assert batch.exact_duplicates == expected.exact_duplicates == (len(rows) - 2) // 2
+    assert len(batch.records) == 2
