@@ -49,6 +49,7 @@ from registerwatch.adapters.base import (
     quarantine,
 )
 from registerwatch.adapters.base.checked import checked_mark
+from registerwatch.adapters.base.duplicates import mark_key
 from registerwatch.adapters.base.mapping import is_plain_text, is_plausible_day, plausible_until
 from registerwatch.adapters.base.streams import remember_duplicate
 from registerwatch.codes import is_known_code
@@ -471,7 +472,7 @@ class MarksStream(ArborStream[Mark]):
                 slow = self.map_or_quarantine(batch, record, ref, today=today)
                 if slow is None:
                     continue
-                mark, key = slow, (slow.pupil_id, slow.date, slow.session.value)
+                mark, key = slow, mark_key(slow)
             batch.records.append(mark)
             earlier = first.setdefault(key, (mark, record, ref))
             if earlier[0] is not mark:

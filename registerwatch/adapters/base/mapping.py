@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registerwatch.adapters.base.contract import Batch
+from registerwatch.adapters.base.duplicates import mark_key
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark, Pupil
@@ -141,7 +142,7 @@ def drop_repeats(batch: Batch[Mark], *, in_write_order: bool = False) -> None:
 def _dedupe(marks: Iterable[Mark], in_write_order: bool) -> tuple[list[Mark], int]:
     groups: dict[tuple[str, date, str], list[Mark]] = {}
     for mark in marks:
-        groups.setdefault((mark.pupil_id, mark.date, mark.session.value), []).append(mark)
+        groups.setdefault(mark_key(mark), []).append(mark)
     kept: list[Mark] = []
     copies = 0
     for versions in groups.values():
