@@ -400,14 +400,13 @@ class ArborAdapter(AdapterBase):
 
     def _unreflected(self, records: list[Any], start: date, end: date) -> dict[str, dict[str, Any]]:
         """Changelog entries (last per record) that the listing does not reflect."""
-        listed = {
-            resource_path(r["href"]): r["revisionId"]
-            for r in records
+        listed: dict[str, int] = {}
+        for record in records:
             # type() first: a year's records are dicts, and an ABC's isinstance is slow
-            if (type(r) is dict or isinstance(r, Mapping))
-            and isinstance(r.get("href"), str)
-            and isinstance(r.get("revisionId"), int)
-        }
+            if type(record) is dict or isinstance(record, Mapping):
+                href, revision = record.get("href"), record.get("revisionId")
+                if isinstance(href, str) and isinstance(revision, int):
+                    listed[resource_path(href)] = revision
         if not listed or self.changelog_available is False:
             return {}  # nothing to compare with
         try:

@@ -590,30 +590,36 @@ class _PlainMarks:
         href = stub_href(record.get("student"))
         if href is None:
             return None
-        if href not in self.pupils:
-            try:
-                pupil_id: str | None = self.stream.pupil_id(record, "student", ref="")
-            except InvalidRecord:
-                pupil_id = None
-            self.pupils[href] = pupil_id if is_plain_text(pupil_id) else None
+        try:
+            return self.pupils[href]
+        except KeyError:
+            pass
+        try:
+            pupil_id: str | None = self.stream.pupil_id(record, "student", ref="")
+        except InvalidRecord:
+            pupil_id = None
+        self.pupils[href] = pupil_id if is_plain_text(pupil_id) else None
         return self.pupils[href]
 
     def _instant(self, record: dict[str, Any], key: str) -> tuple[datetime, date] | None:
         text = record.get(key)
         if type(text) is not str:
             return None
-        if text not in self.instants:
-            try:
-                parsed = self.stream.instant(record, key, ref="")
-            except InvalidRecord:
-                parsed = None
-            self.instants[text] = (
-                (parsed, parsed.date())
-                if type(parsed) is datetime
-                and parsed.tzinfo is not None
-                and is_plausible_day(parsed, self.latest)
-                else None
-            )
+        try:
+            return self.instants[text]
+        except KeyError:
+            pass
+        try:
+            parsed = self.stream.instant(record, key, ref="")
+        except InvalidRecord:
+            parsed = None
+        self.instants[text] = (
+            (parsed, parsed.date())
+            if type(parsed) is datetime
+            and parsed.tzinfo is not None
+            and is_plausible_day(parsed, self.latest)
+            else None
+        )
         return self.instants[text]
 
     # Registers and marks are asked of the stream's answers only: a stub new to the pull is
