@@ -258,3 +258,21 @@ def test_a_pupils_nested_address_is_still_walked(line: str | None, town: str | N
         }
     )
     assert refused(pupil, date(2026, 12, 7)) == walked(pupil, date(2026, 12, 7))
+
+
+@given(names=st.lists(hostile.map(lambda name: name or "Parent"), max_size=3), surname=hostile)
+def test_a_pupils_contacts_are_walked_and_none_is_nothing_to_walk(
+    names: list[str], surname: str | None
+) -> None:
+    """An empty contacts list is passed over (nothing in it to check); any contact is walked."""
+    pupil = Pupil.model_validate(
+        {
+            "id": "oak:1",
+            "school_id": "oak",
+            "mis_id": "1",
+            "legal_forename": "Ava",
+            "legal_surname": surname,
+            "contacts": [{"name": name} for name in names],
+        }
+    )
+    assert refused(pupil, date(2026, 12, 7)) == walked(pupil, date(2026, 12, 7))

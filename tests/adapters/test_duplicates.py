@@ -9,9 +9,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from registerwatch.adapters.base import Batch, PageNumberPaginator, Quarantined
-from registerwatch.adapters.base.duplicates import settle_duplicates
+from registerwatch.adapters.base.duplicates import mark_key, record_key, settle_duplicates
 from registerwatch.errors import UnsafeResponseError
-from registerwatch.schema import Mark, Pupil
+from registerwatch.schema import Mark, Pupil, Session
 from registerwatch.sync.quarantine import log_quarantined, reason_kind
 
 DAY = date(2025, 9, 10)
@@ -103,3 +103,11 @@ def test_a_page_over_the_record_limit_is_refused_before_it_is_mapped() -> None:
     pages = paginator.pages(lambda _n: [{"id": i} for i in range(151)], what="arbor students")
     with pytest.raises(UnsafeResponseError, match="page 1 holds 151 records, more than the limit"):
         next(pages)
+
+
+@pytest.mark.parametrize("session", list(Session))
+def test_a_marks_key_holds_its_sessions_value(session: Session) -> None:
+    mark = Mark(pupil_id="s:1", date=date(2025, 9, 8), session=session, code="/")
+    key = mark_key(mark)
+    assert key == record_key(mark) == ("s:1", date(2025, 9, 8), session.value)
+    assert type(key[2]) is type(session.value) is str

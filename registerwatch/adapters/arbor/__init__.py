@@ -236,9 +236,16 @@ class ArborAdapter(AdapterBase):
             )
         # isRedundant (OBSERVED property; meaning INFERRED): a record superseded by another
         # for the same session. Only the live one is the register entry.
-        live = [r for r in records if not (isinstance(r, Mapping) and r.get("isRedundant"))]
+        live = [
+            r
+            for r in records
+            if not ((type(r) is dict or isinstance(r, Mapping)) and r.get("isRedundant"))
+        ]
         batch = MarksStream(self.client.resolve, school_id=self.school_id).map_records(live)
-        drop_repeats(batch)
+        if batch.sources:
+            # Only a pull whose keys repeat has anything to drop: map_records remembers the
+            # raw records of every repeated key (and only those) in batch.sources.
+            drop_repeats(batch)
         batch.requests = self.client.request_count - before
         return batch
 
@@ -393,13 +400,13 @@ class ArborAdapter(AdapterBase):
 
     def _unreflected(self, records: list[Any], start: date, end: date) -> dict[str, dict[str, Any]]:
         """Changelog entries (last per record) that the listing does not reflect."""
-        listed = {
-            resource_path(r["href"]): r["revisionId"]
-            for r in records
-            if isinstance(r, Mapping)
-            and isinstance(r.get("href"), str)
-            and isinstance(r.get("revisionId"), int)
-        }
+        listed: dict[str, int] = {}
+        for record in records:
+            # type() first: a year's records are dicts, and an ABC's isinstance is slow
+            if type(record) is dict or isinstance(record, Mapping):
+                href, revision = record.get("href"), record.get("revisionId")
+                if isinstance(href, str) and isinstance(revision, int):
+                    listed[resource_path(href)] = revision
         if not listed or self.changelog_available is False:
             return {}  # nothing to compare with
         try:

@@ -1,5 +1,6 @@
 """Arbor's vendor fields -> the common schema's values: codes, sexes, sessions, Arbor's local
-times and ``{"entityType", "href"}`` stubs, shared by the streams in ``streams.py``.
+times and ``{"entityType", "href"}`` stubs, shared by the streams in ``streams.py``; and
+``PlainMarks``, the fast path of ``MarksStream.map_records``.
 
 Property names are OBSERVED in Arbor's SDK models unless marked INFERRED. Reasons never quote a
 pupil's personal data (names, UPN, date of birth): quarantine entries end up in reports and logs.
@@ -9,13 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from registerwatch.adapters.arbor.client import FACTS
 from registerwatch.adapters.base import parse_instant
+from registerwatch.adapters.base.checked import checked_mark
+from registerwatch.adapters.base.mapping import is_plain_text, is_plausible_day
 from registerwatch.calendar import LONDON
+from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
-from registerwatch.schema import Session
+from registerwatch.schema import Mark, Session
+
+if TYPE_CHECKING:
+    from registerwatch.adapters.arbor.streams import MarksStream
 
 Sex = Literal["M", "F", "U"]
 
@@ -188,3 +195,123 @@ def whole_minutes(value: Any, *, resource: str, record_ref: str) -> int | None:
             field="minutesLate",
         )
     return minutes
+
+
+class PlainMarks:
+    """The fast path of ``MarksStream.map_records``: a record's mark when every value of it
+    maps, and passes the checks, as ``to_schema`` would map and check it (else None: the
+    record then takes ``to_schema``, which says what is wrong). A student stub or date-time
+    text new to the pull is read with the stream's own readers (as ``to_schema`` reads it);
+    each distinct value is checked once."""
+
+    def __init__(self, stream: MarksStream, latest: date) -> None:
+        self.stream = stream
+        self.latest = latest
+        self.pupils: dict[str, str | None] = {}  # student href -> plain pupil id
+        self.instants: dict[str, tuple[datetime, date] | None] = {}  # text -> aware, plausible
+        self.sessions: dict[str, tuple[Session, str]] = {}  # register href -> session
+        self.codes: dict[str, tuple[str, str]] = {}  # mark href -> national, vendor, plain
+
+    def mark(self, record: dict[str, Any]) -> tuple[Mark, tuple[str, date, str]] | None:
+        href = record.get("href")
+        minutes = record.get("minutesLate")
+        note = record.get("recordNote")
+        modified = record.get("modifiedDatetime")
+        if (
+            (minutes is not None and (type(minutes) is not int or minutes < 0))
+            or (note is not None and type(note) is not str)
+            or not is_plain_text(href)
+        ):
+            return None
+        comment = None if note is None else note.strip() or None
+        if comment is not None and not is_plain_text(comment):
+            return None
+        pupil_id = self._pupil(record)
+        start = self._instant(record, "startDatetime")
+        recorded = None if modified is None else self._instant(record, "modifiedDatetime")
+        if pupil_id is None or start is None or (modified is not None and recorded is None):
+            return None
+        session = self._session(record)
+        code = self._code(record)
+        if session is None or code is None:
+            return None
+        day = start[1]
+        mark = checked_mark(
+            {
+                "pupil_id": pupil_id,
+                "date": day,
+                "session": session[0],
+                "code": code[0],
+                "vendor_code": code[1],
+                "minutes_late": minutes,
+                "comment": comment,
+                "recorded_at": None if recorded is None else recorded[0],
+                "recorded_by": None,
+                "source_ref": href,
+            }
+        )
+        return mark, (pupil_id, day, session[1])
+
+    def _pupil(self, record: dict[str, Any]) -> str | None:
+        href = stub_href(record.get("student"))
+        if href is None:
+            return None
+        try:
+            return self.pupils[href]
+        except KeyError:
+            pass
+        try:
+            pupil_id: str | None = self.stream.pupil_id(record, "student", ref="")
+        except InvalidRecord:
+            pupil_id = None
+        self.pupils[href] = pupil_id if is_plain_text(pupil_id) else None
+        return self.pupils[href]
+
+    def _instant(self, record: dict[str, Any], key: str) -> tuple[datetime, date] | None:
+        text = record.get(key)
+        if type(text) is not str:
+            return None
+        try:
+            return self.instants[text]
+        except KeyError:
+            pass
+        try:
+            parsed = self.stream.instant(record, key, ref="")
+        except InvalidRecord:
+            parsed = None
+        self.instants[text] = (
+            (parsed, parsed.date())
+            if type(parsed) is datetime
+            and parsed.tzinfo is not None
+            and is_plausible_day(parsed, self.latest)
+            else None
+        )
+        return self.instants[text]
+
+    # Registers and marks are asked of the stream's answers only: a stub new to the pull is
+    # resolved by to_schema (through the client, which may send a request for it).
+
+    def _session(self, record: dict[str, Any]) -> tuple[Session, str] | None:
+        href = stub_href(record.get("attendanceRegister"))
+        known = self.sessions.get(href) if href is not None else None
+        if known is None and href is not None:
+            session = self.stream._sessions_by_href.get(href)
+            if session is not None:
+                known = self.sessions[href] = (session, session.value)
+        return known
+
+    def _code(self, record: dict[str, Any]) -> tuple[str, str] | None:
+        href = stub_href(record.get("attendanceMark"))
+        known = self.codes.get(href) if href is not None else None
+        if known is None and href is not None:
+            codes = self.stream._codes_by_href.get(href)
+            # build_mark's conditions for taking the code as it is (checked.py)
+            if (
+                codes is not None
+                and is_plain_text(codes[0])
+                and 1 <= len(codes[0]) <= 2
+                and is_known_code(codes[0])
+                and is_plain_text(codes[1])
+            ):
+                known = self.codes[href] = codes
+        return known

@@ -13,9 +13,9 @@ up in reports and logs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from registerwatch.adapters.arbor.client import ArborNotFoundError, href_id, resource_path
@@ -24,6 +24,7 @@ from registerwatch.adapters.arbor.mapping import (
     PM_CUTOFF,
     SEX_CODES,
     MarkKey,
+    PlainMarks,
     Resolve,
     Sex,
     Where,
@@ -41,12 +42,16 @@ from registerwatch.adapters.arbor.mapping import (
     whole_minutes,
 )
 from registerwatch.adapters.base import (
+    Batch,
     Quarantined,
     Stream,
     build_mark,
     normalise_code,
     quarantine,
 )
+from registerwatch.adapters.base.duplicates import mark_key
+from registerwatch.adapters.base.mapping import plausible_until
+from registerwatch.adapters.base.streams import remember_duplicate
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import (
     Amendment,
@@ -411,6 +416,15 @@ class MarksStream(ArborStream[Mark]):
     falls back to its start time against ``PM_CUTOFF``. ``recorded_at`` is ``modifiedDatetime``
     (INFERRED on REST, seen in GraphQL); who recorded the mark is NOT FOUND, so ``recorded_by``
     stays None. Arbor writes local times to the second.
+
+    A first sync maps every mark of the year so far, so ``map_records`` takes a fast path for
+    a record whose every value is one ``to_schema`` has already mapped for an earlier record
+    (its student, register and mark stubs, its date-time texts) and found plain (the checks of
+    ``build_mark`` and ``refuse_implausible`` pass for it, asked once per distinct value), and
+    whose own values are plain (its href, a whole ``minutesLate``, a text note). Every other
+    record goes through ``to_schema`` as before, so a bad record is quarantined with the same
+    reference, field and reason (``map_each`` is that record-at-a-time path in full; the tests
+    hold the two equal).
     """
 
     path = "attendance-records"
@@ -425,6 +439,45 @@ class MarksStream(ArborStream[Mark]):
 
     def __init__(self, resolve: Resolve, *, school_id: str) -> None:
         super().__init__(resolve, school_id=school_id)
+
+    def map_each(
+        self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Batch[Mark]:
+        """Each record through ``to_schema`` (the path ``map_records`` must agree with)."""
+        return super().map_records(records, keep=keep)
+
+    def map_records(
+        self, records: Iterable[Any], keep: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> Batch[Mark]:
+        """``map_each``'s batch (records, quarantine entries, remembered repeats, in the same
+        order), faster for well-formed records: see the class docstring."""
+        if keep is not None:
+            return self.map_each(records, keep=keep)
+        today = date.today()  # the plausible-dates window, asked once per pull (as the base)
+        try:
+            plain = PlainMarks(self, plausible_until(today))
+        except ValueError:  # 29 February: refuse_implausible decides what then happens
+            return self.map_each(records)
+        batch: Batch[Mark] = Batch()
+        # key -> the first mark with it, its raw record and reference (as map_positioned)
+        first: dict[tuple[str, date, str], tuple[Mark, Any, str]] = {}
+        for number, record in enumerate(records, start=1):
+            made = plain.mark(record) if type(record) is dict else None
+            if made is not None:
+                mark, key = made
+                ref = record["href"]
+            else:
+                ref = self.safe_ref(record, f"item {number}")
+                slow = self.map_or_quarantine(batch, record, ref, today=today)
+                if slow is None:
+                    continue
+                mark, key = slow, mark_key(slow)
+            batch.records.append(mark)
+            earlier = first.setdefault(key, (mark, record, ref))
+            if earlier[0] is not mark:
+                remember_duplicate(batch, *earlier)
+                remember_duplicate(batch, mark, record, ref)
+        return batch
 
     def to_schema(self, record: Mapping[str, Any], ref: str) -> Mark:
         pupil_id = self.pupil_id(record, "student", ref=ref)

@@ -25,6 +25,7 @@ _MARK_FIELDS = tuple(Mark.model_fields)
 _MARK_FIELD_NAMES = frozenset(_MARK_FIELDS)
 _MARK_DEFAULTS = {name: info.default for name, info in Mark.model_fields.items()}
 _OPTIONAL_TEXT = ("vendor_code", "comment", "recorded_by", "source_ref")
+_EVERY_FIELD_SET = set(_MARK_FIELDS)
 
 
 def _validation_is_identity(fields: dict[str, Any]) -> bool:
@@ -114,3 +115,18 @@ def build_mark(**fields: Any) -> Mark:
     if _SHORTCUT and _validation_is_identity(fields):
         return _set_directly(fields)
     return Mark(**fields)
+
+
+def checked_mark(fields: dict[str, Any]) -> Mark:
+    """``build_mark(**fields)`` for a fast path that has itself established every condition of
+    :func:`_validation_is_identity` (checking each distinct value once rather than each mark's
+    every value): ``fields`` must name every field of ``Mark``, in declaration order. Its
+    tests hold it equal to ``build_mark`` over the same records."""
+    if not _SHORTCUT:
+        return Mark(**fields)
+    mark = object.__new__(Mark)
+    object.__setattr__(mark, "__dict__", fields)
+    object.__setattr__(mark, "__pydantic_fields_set__", _EVERY_FIELD_SET.copy())
+    object.__setattr__(mark, "__pydantic_extra__", None)
+    object.__setattr__(mark, "__pydantic_private__", None)
+    return mark

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registerwatch.adapters.base.contract import Batch
+from registerwatch.adapters.base.duplicates import mark_key
 from registerwatch.codes import is_known_code
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark, Pupil
@@ -141,7 +142,7 @@ def drop_repeats(batch: Batch[Mark], *, in_write_order: bool = False) -> None:
 def _dedupe(marks: Iterable[Mark], in_write_order: bool) -> tuple[list[Mark], int]:
     groups: dict[tuple[str, date, str], list[Mark]] = {}
     for mark in marks:
-        groups.setdefault((mark.pupil_id, mark.date, mark.session.value), []).append(mark)
+        groups.setdefault(mark_key(mark), []).append(mark)
     kept: list[Mark] = []
     copies = 0
     for versions in groups.values():
@@ -182,7 +183,7 @@ def refuse_implausible(
     ``today`` (default: the machine's date) sets the window's end; a caller checking a whole
     pull passes it once rather than asking the clock for every record."""
     today = today or date.today()
-    latest = today.replace(year=today.year + 2)
+    latest = plausible_until(today)
     if not _plainly_plausible(model.__dict__.values(), latest):
         # Something is wrong (or nested): walk the fields in order and name the first problem.
         for field, value in _walk(model):
@@ -220,10 +221,34 @@ def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
         elif isinstance(value, date):
             if not (EARLIEST_SANE_DATE <= _day(value) <= latest):
                 return False
-        elif isinstance(value, (BaseModel, list, tuple)):
+        elif isinstance(value, (list, tuple)):
+            if value:  # an empty one (a pupil's contacts) holds nothing to check
+                return False
+        elif isinstance(value, BaseModel):
             return False
     # One search over all the texts: a space between them neither is nor makes a control.
     return _CONTROL.search(" ".join(texts)) is None
+
+
+def plausible_until(today: date) -> date:
+    """The last date ``refuse_implausible`` accepts when it is ``today``."""
+    return today.replace(year=today.year + 2)
+
+
+def is_plain_text(value: Any) -> bool:
+    """A text that no check of a mapped record refuses or changes: stripped, no longer than
+    ``MAX_TEXT_LENGTH``, free of control characters (a fast path may take it as it is)."""
+    return (
+        type(value) is str
+        and len(value) <= MAX_TEXT_LENGTH
+        and value == value.strip()
+        and _CONTROL.search(value) is None
+    )
+
+
+def is_plausible_day(value: date, latest: date) -> bool:
+    """A date (or a date-time's day) inside the window ``refuse_implausible`` accepts."""
+    return EARLIEST_SANE_DATE <= _day(value) <= latest
 
 
 def _check_value(field: str, value: Any, latest: date, *, resource: str, record_ref: str) -> None:

@@ -187,7 +187,8 @@ def whole_number(
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (found by tests/fuzz)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         number = int(value.strip())
     else:
         number = None

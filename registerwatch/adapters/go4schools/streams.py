@@ -28,6 +28,7 @@ from registerwatch.adapters.base import (
     parse_instant,
     require,
 )
+from registerwatch.adapters.base.duplicates import mark_key
 from registerwatch.adapters.base.mapping import refuse_implausible
 from registerwatch.adapters.base.streams import remember_duplicate
 from registerwatch.adapters.go4schools.client import FACTS
@@ -408,7 +409,7 @@ class SessionMarksStream(Go4SchoolsStream[Mark]):
         if mark is None:
             return
         batch.records.append(mark)
-        key = (mark.pupil_id, mark.date, mark.session.value)
+        key = mark_key(mark)
         earlier = first.setdefault(key, (mark, record, ref))
         if earlier[0] is not mark:
             self._remember(batch, earlier, self.day)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from registerwatch.adapters.go4schools.mapping import CodeTable, national_code
+from registerwatch.adapters.go4schools.mapping import CodeTable, national_code, whole_number
 from registerwatch.adapters.go4schools.streams import CodesStream
 from registerwatch.errors import InvalidRecord
 from registerwatch.simulator.go4schools import CODE_TABLE, Go4SchoolsApp
@@ -151,3 +151,15 @@ def test_every_simulator_code_round_trips_through_the_adapter_table() -> None:
             national, vendor = codes.resolve(row.id, alias_id, resource="m", record_ref="r")
             assert vendor == alias_code
             assert Go4SchoolsApp.encode(national, alias_code) == (row.id, alias_id)
+
+
+@pytest.mark.parametrize("text", ["²", "-³", "½"])
+def test_a_digit_that_is_no_number_is_refused_not_raised(text: str) -> None:
+    """Found by tests/fuzz: "²" passed ``isdigit`` and then broke ``int()`` mid-run."""
+    with pytest.raises(InvalidRecord, match="is not a whole number"):
+        whole_number(text, resource="students", record_ref="#1", field="student_id")
+
+
+@pytest.mark.parametrize(("text", "number"), [(" 1002 ", 1002), ("-3", -3), ("١٢", 12)])
+def test_whole_numbers_in_text_are_read_as_before(text: str, number: int) -> None:
+    assert whole_number(text, resource="students", record_ref="#1", field="student_id") == number
