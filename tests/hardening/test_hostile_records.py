@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from registerwatch.adapters.base.mapping import refuse_implausible
+from registerwatch.adapters.base.mapping import plausible_until, refuse_implausible
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema.models import Pupil
 
@@ -44,4 +44,16 @@ def test_an_ordinary_pupil_passes() -> None:
         pupil(legal_forename="Ava", dob=date(date.today().year - 10, 3, 4)),
         resource="pupils",
         record_ref="1",
+    )
+
+
+def test_the_plausible_window_from_a_leap_day() -> None:
+    # 29 February two years on does not exist: every sync that day used to crash.
+    assert plausible_until(date(2028, 2, 29)) == date(2030, 2, 28)
+    assert plausible_until(date(2027, 3, 1)) == date(2029, 3, 1)
+    refuse_implausible(
+        pupil(legal_forename="Ava", dob=date(2018, 3, 4)),
+        resource="pupils",
+        record_ref="1",
+        today=date(2028, 2, 29),
     )

@@ -231,7 +231,10 @@ def _plainly_plausible(values: Iterable[Any], latest: date) -> bool:
 
 
 def plausible_until(today: date) -> date:
-    """The last date ``refuse_implausible`` accepts when it is ``today``."""
+    """The last date ``refuse_implausible`` accepts when it is ``today``: two years on (from
+    29 February, 28 February two years on, which is never a leap day)."""
+    if today.month == 2 and today.day == 29:
+        return today.replace(year=today.year + 2, day=28)
     return today.replace(year=today.year + 2)
 
 

@@ -27,6 +27,7 @@ from registerwatch.adapters.base import (
     validation_error,
 )
 from registerwatch.adapters.base import Stream as BaseStream
+from registerwatch.adapters.base.mapping import plausible_until
 from registerwatch.adapters.isams.client import FACTS
 from registerwatch.adapters.isams.mapping import (
     DEFAULT_PM_CUTOFF,
@@ -337,7 +338,7 @@ class MarksStream(Stream[Mark]):
         only those of keys still repeated once superseded versions are dropped.
         """
         today = date.today()
-        latest = today.replace(year=today.year + 2)
+        latest = plausible_until(today)
         fast = PlainRows(self, latest)
         periods = [(position, record, fast.period(record)) for position, record in rows]
         first: dict[tuple[str, date, Session], datetime] = {}
