@@ -62,13 +62,19 @@ def _validation_is_identity(fields: dict[str, Any]) -> bool:
 def _set_directly(fields: dict[str, Any]) -> Mark:
     """What ``Mark.model_construct(**fields)`` builds, without its per-call walk over aliases
     and defaults: the same four instance attributes (checked by :func:`_same_as_validated`)."""
-    mark = object.__new__(Mark)
     if tuple(fields) == _MARK_FIELDS:  # every field, in order (as the adapters pass them)
         values = fields
     else:
         values = {name: fields.get(name, _MARK_DEFAULTS[name]) for name in _MARK_FIELDS}
+    return _assembled(values, set(fields))
+
+
+def _assembled(values: dict[str, Any], fields_set: set[str]) -> Mark:
+    """A ``Mark`` with exactly these instance attributes, as ``Mark.model_construct`` sets
+    them: ``values`` (every field, in declaration order) and the names given."""
+    mark = object.__new__(Mark)
     object.__setattr__(mark, "__dict__", values)
-    object.__setattr__(mark, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(mark, "__pydantic_fields_set__", fields_set)
     object.__setattr__(mark, "__pydantic_extra__", None)
     object.__setattr__(mark, "__pydantic_private__", None)
     return mark
@@ -124,9 +130,4 @@ def checked_mark(fields: dict[str, Any]) -> Mark:
     tests hold it equal to ``build_mark`` over the same records."""
     if not _SHORTCUT:
         return Mark(**fields)
-    mark = object.__new__(Mark)
-    object.__setattr__(mark, "__dict__", fields)
-    object.__setattr__(mark, "__pydantic_fields_set__", _EVERY_FIELD_SET.copy())
-    object.__setattr__(mark, "__pydantic_extra__", None)
-    object.__setattr__(mark, "__pydantic_private__", None)
-    return mark
+    return _assembled(fields, _EVERY_FIELD_SET.copy())
