@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lxml import etree
 
 from registerwatch.adapters.base import Batch, build_mark, parse_date, parse_instant
-from registerwatch.adapters.base.mapping import EARLIEST_SANE_DATE, MAX_TEXT_LENGTH
+from registerwatch.adapters.base.mapping import is_plain_text, is_plausible_day
 from registerwatch.calendar import LONDON
 from registerwatch.errors import InvalidRecord
 from registerwatch.schema import Mark, Session
@@ -261,7 +261,6 @@ class PlainRows:
 
     def __init__(self, stream: MarksStream, latest: date) -> None:
         self.stream = stream
-        self.earliest = EARLIEST_SANE_DATE
         self.latest = latest
         self.prefix = f"{stream.school_id}:"
         self.whens: dict[Any, tuple[datetime, date, Session] | None] = {}
@@ -300,10 +299,10 @@ class PlainRows:
         return (pupil, day, session), when
 
     def _plain(self, text: str | None) -> bool:
-        return text is None or (len(text) <= MAX_TEXT_LENGTH and text.isprintable())
+        return text is None or is_plain_text(text)
 
     def _in_window(self, day: date) -> bool:
-        return self.earliest <= day <= self.latest
+        return is_plausible_day(day, self.latest)
 
     def pupil_id(self, value: Any) -> str | None:
         if type(value) is not str:
