@@ -52,6 +52,34 @@ if TYPE_CHECKING:
     from registerwatch.validators.base import Rule
 
 S = TypeVar("S")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class IdentityMemo(Generic[K, V]):
+    """What ``compute`` gives for each object, kept by the object's id together with the
+    object itself (so the id cannot be reused while it is kept), for one scan: for what is
+    asked many times of a few shared objects (the night's marks, which every pupil's night is
+    made of; a stored counts dict that two rules judge). Keep it on the scan's context."""
+
+    def __init__(self, compute: Callable[[K], V]) -> None:
+        self._compute = compute
+        self._kept: dict[int, tuple[K, V]] = {}
+
+    def __call__(self, key: K) -> V:
+        hit = self._kept.get(id(key))
+        if hit is None or hit[0] is not key:
+            hit = self._kept[id(key)] = (key, self._compute(key))
+        return hit[1]
+
+
+def context_memo(ctx: ScanContext, name: str, compute: Callable[[K], V]) -> IdentityMemo[K, V]:
+    """The scan's ``IdentityMemo`` called ``name``, made with ``compute`` on first use."""
+    memo: IdentityMemo[K, V] | None = ctx._cache.get(name)
+    if memo is None:
+        memo = ctx._cache[name] = IdentityMemo(compute)
+    return memo
+
 
 # Tokens of loaded states are parsed once per distinct mark, as the store's tokens are.
 _INTERNER = MarkInterner()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from registerwatch.codes import (
@@ -23,6 +24,7 @@ from registerwatch.validators.context import ScanContext, SessionKey
 from registerwatch.validators.folding import (
     PupilFold,
     advance,
+    context_memo,
     session_key_from,
     session_key_text,
 )
@@ -154,17 +156,17 @@ class YearStatisticsFold(PupilFold[YearCounts]):
             return None
         lo = max(year_start, pupil.starting_day or date.min)
         hi = min(ctx.data_end, pupil.leaving_date or date.max)
-        counted = _night_counted(ctx)
+        # what each distinct mark of the night adds: every pupil's night is made of the same
+        # few dozen marks
+        counted = context_memo(ctx, "year_counts:night", partial(_counted_step, ctx))
         counts = dict(counts)
         for mark in marks:
-            step = counted.get(id(mark))
-            if step is None or step[0] is not mark:
-                step = counted[id(mark)] = _counted_step(ctx, mark)
-            if not step[1] or not lo <= mark.date <= hi:
+            on_school_session, possible_text = counted(mark)
+            if not on_school_session or not lo <= mark.date <= hi:
                 continue
             counts[mark.code] = counts.get(mark.code, 0) + 1
-            if step[2] is not None:
-                last = step[2]
+            if possible_text is not None:
+                last = possible_text
                 first = first or last
         # a null through is the rule's, before and after the night (fold_runs)
         through = through and session_key_text(advance(session_key_from(through), ctx))
@@ -213,24 +215,13 @@ class YearStatisticsFold(PupilFold[YearCounts]):
         )
 
 
-# A mark of the night -> (the mark, whether it is on a school session, the text of its session
-# when it counts as possible, else None)
-_CountedStep = tuple[SessionMark, bool, str | None]
-
-
-def _night_counted(ctx: ScanContext) -> dict[int, _CountedStep]:
-    """What each distinct mark of the night adds to ``YearStatisticsFold.fold_dumped``'s
-    counts, by the id of the shared mark (kept with it, so the id is not reused): cached on
-    the context, since every pupil's night is made of the same few dozen marks."""
-    counted: dict[int, _CountedStep] = ctx._cache.setdefault("year_counts:night", {})
-    return counted
-
-
-def _counted_step(ctx: ScanContext, mark: SessionMark) -> _CountedStep:
+def _counted_step(ctx: ScanContext, mark: SessionMark) -> tuple[bool, str | None]:
+    """What a mark of the night adds to ``YearStatisticsFold.fold_dumped``'s counts: whether
+    it is on a school session, and the text of its session when it counts as possible."""
     key = (mark.date, mark.session)
     if key not in ctx.session_index:
-        return mark, False, None
-    return mark, True, session_key_text(key) if counts_as_possible(mark) else None
+        return False, None
+    return True, session_key_text(key) if counts_as_possible(mark) else None
 
 
 def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bool:
@@ -243,15 +234,14 @@ def _may_reach(ctx: ScanContext, counts: dict[str, int], threshold: float) -> bo
 
 
 def _absence_totals(ctx: ScanContext, counts: dict[str, int]) -> tuple[int, int]:
-    """The possible and absent sessions of the counts, summed from per-code weights (cached
-    per code) as ``session_statistics`` counts them. Cached per counts dict for the scan:
-    ATT002 and ATT003 ask for the same stored counts of every pupil every night (the dict is
-    kept with its totals, so its id cannot be reused meanwhile)."""
-    totals: dict[int, tuple[dict[str, int], int, int]]
-    totals = ctx._cache.setdefault("absence_totals", {})
-    hit = totals.get(id(counts))
-    if hit is not None and hit[0] is counts:
-        return hit[1], hit[2]
+    """The possible and absent sessions of the counts, as ``session_statistics`` counts them.
+    Kept per counts dict for the scan: ATT002 and ATT003 ask for the same stored counts of
+    every pupil every night."""
+    return context_memo(ctx, "absence_totals", partial(_summed_totals, ctx))(counts)
+
+
+def _summed_totals(ctx: ScanContext, counts: dict[str, int]) -> tuple[int, int]:
+    """The totals summed from per-code weights (cached per code)."""
     weights: dict[str, tuple[int, int]] = ctx._cache.setdefault("absence_weights", {})
     possible = absent = 0
     for code, n in counts.items():
@@ -263,7 +253,6 @@ def _absence_totals(ctx: ScanContext, counts: dict[str, int]) -> tuple[int, int]
             )
         possible += weight[0] * n
         absent += weight[1] * n
-    totals[id(counts)] = (counts, possible, absent)
     return possible, absent
 
 

@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any, Protocol, cast
 
 from registerwatch.schema import Finding, Pupil, Session
@@ -20,6 +21,7 @@ from registerwatch.validators.context import DayMarks, ScanContext, SessionKey
 from registerwatch.validators.folding import (
     PupilFold,
     advance,
+    context_memo,
     load_mark,
     marks_of_codes,
     session_key_from,
@@ -196,48 +198,41 @@ class AbsenceRunsFold(PupilFold[AbsenceRuns]):
         so each school day walked breaks and only ``previous`` moves on; else None."""
         if data[2]:
             return None
-        walk = self._night_walk(ctx)
+        # what each distinct mark of the night does to the walk: every pupil's night is made
+        # of the same few dozen marks
+        walk = context_memo(
+            ctx, f"episodes:walk:{self.codes_setting}", partial(self._night_step, ctx)
+        )
         previous = data[1]
         day = None
         for mark in marks:
-            step = walk.get(id(mark))
-            if step is None or step[0] is not mark:
-                step = walk[id(mark)] = self._night_step(ctx, mark)
-            kind = step[1]
+            kind, index, mark_day = walk(mark)
             if kind == _BEYOND:
                 break
             if kind == _UNUSUAL:
                 return None
-            if kind == _DAY and step[3] != day:
-                day = step[3]
+            if kind == _DAY and mark_day != day:
+                day = mark_day
                 if not pupil.on_roll(day):
                     return None
-                previous = step[2]
+                previous = index
         # a null through is the rule's, before and after the night (fold_runs)
         through = data[0] and session_key_text(advance(session_key_from(data[0]), ctx))
         return [through, previous, [], data[3], *data[4:]]
 
-    def _night_walk(self, ctx: ScanContext) -> dict[int, tuple[SessionMark, int, int, date]]:
-        """What each distinct mark of the night does to ``fold_dumped``'s walk, by the id of
-        the shared mark (kept with it, so the id is not reused): cached per context and rule,
-        since every pupil's night is made of the same few dozen marks."""
-        walk: dict[int, tuple[SessionMark, int, int, date]]
-        walk = ctx._cache.setdefault(f"episodes:walk:{self.codes_setting}", {})
-        return walk
-
-    def _night_step(
-        self, ctx: ScanContext, mark: SessionMark
-    ) -> tuple[SessionMark, int, int, date]:
+    def _night_step(self, ctx: ScanContext, mark: SessionMark) -> tuple[int, int, date]:
+        """What a mark of the night does to ``fold_dumped``'s walk: its kind, its school day's
+        index (-1 unless ``_DAY``) and its date."""
         if mark.date > ctx.data_end:
-            return mark, _BEYOND, -1, mark.date
+            return _BEYOND, -1, mark.date
         if mark.code in self.codes(ctx) or mark.code == UNEXPECTED_CLOSURE:
-            return mark, _UNUSUAL, -1, mark.date
+            return _UNUSUAL, -1, mark.date
         index = ctx.day_index(mark.date)
         if index is None:
-            return mark, _NOT_SCHOOL_DAY, -1, mark.date
+            return _NOT_SCHOOL_DAY, -1, mark.date
         if ctx.calendar.unexpectedly_closed(mark.date):
-            return mark, _UNUSUAL, -1, mark.date
-        return mark, _DAY, index, mark.date
+            return _UNUSUAL, -1, mark.date
+        return _DAY, index, mark.date
 
     def quiet(self, ctx: ScanContext, pupil: Pupil, data: Any) -> bool:
         key = f"episodes:floor:{self.codes_setting}"
